@@ -1,0 +1,29 @@
+// Package store is the concurrent, byte-bounded, frequency-aware key/value
+// store under edgekit's HTTP cache and DNS cache. Package cache re-exports
+// it for users.
+//
+// # Bounds
+//
+// Every entry costs the bytes its caller counts plus EntryOverhead. The sum
+// never exceeds Config.MaxBytes, not even between two steps of a Set: room
+// is made before an entry's bytes are reserved, with a compare-and-swap on
+// the global total. An optional entry limit applies too.
+//
+// # Policy
+//
+// The default policy is W-TinyLFU: each shard keeps a 1% LRU window and a
+// main area split into probation (20%) and protected (80%) segments, each an
+// LRU list kept with golang-lru's simplelru. An entry leaving the window
+// enters the main area only if a count-min sketch (4-bit counters, halved
+// periodically, behind a doorkeeper bloom filter) says it is used more than
+// the entry it would displace. Scans and loops therefore do not flush the
+// popular entries, as they do under plain LRU, which is also offered.
+//
+// # Concurrency
+//
+// A Store is safe for concurrent use. Keys are spread over shards. Get takes
+// a shard's read lock only, records the access in a lossy ring buffer, and
+// the reader who fills the buffer applies it to the policy if it gets the
+// shard's lock without waiting; under contention some accesses are dropped,
+// which only blurs recency and frequency slightly. No goroutine is started.
+package store

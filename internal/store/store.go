@@ -1,0 +1,769 @@
+package store
+
+import (
+	"fmt"
+	"hash/maphash"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgekit/edgekit/internal/clock"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+)
+
+// Policy selects how a Store chooses what to keep.
+type Policy int
+
+const (
+	// TinyLFU is the default: a small LRU window in front of a segmented
+	// main area (probation and protected), with a TinyLFU admission filter
+	// (count-min sketch and doorkeeper) deciding whether an entry leaving
+	// the window may displace the main area's victim. It resists scans and
+	// loops, where plain LRU collapses.
+	TinyLFU Policy = iota
+	// LRU evicts the least recently used entry, nothing more.
+	LRU
+)
+
+// String returns the policy's name.
+func (p Policy) String() string {
+	switch p {
+	case TinyLFU:
+		return "tinylfu"
+	case LRU:
+		return "lru"
+	}
+	return fmt.Sprintf("Policy(%d)", int(p))
+}
+
+// Reason tells why an entry left a Store.
+type Reason int
+
+const (
+	// Evicted: removed to make room (byte budget or entry limit).
+	Evicted Reason = iota + 1
+	// Expired: its expiry time passed.
+	Expired
+	// Deleted: removed by Delete or Clear.
+	Deleted
+	// Replaced: Set stored a new value under the same key.
+	Replaced
+)
+
+// String returns the reason's name.
+func (r Reason) String() string {
+	switch r {
+	case Evicted:
+		return "evicted"
+	case Expired:
+		return "expired"
+	case Deleted:
+		return "deleted"
+	case Replaced:
+		return "replaced"
+	}
+	return fmt.Sprintf("Reason(%d)", int(r))
+}
+
+// Eviction describes an entry that left the Store.
+type Eviction[K comparable, V any] struct {
+	Key   K
+	Value V
+	// Cost is the cost given to Set plus EntryOverhead.
+	Cost   int64
+	Reason Reason
+}
+
+// EntryOverhead is the fixed number of bytes the Store adds to the caller's
+// cost of every entry, for its own bookkeeping (node, map slot, list
+// element, read-buffer share). It is an honest estimate for 64-bit builds.
+const EntryOverhead = 160
+
+const (
+	defaultMaxBytes = 64 << 20
+	readBufferSize  = 64 // per shard, power of two
+)
+
+// Config configures a Store. The zero value is a 64 MiB TinyLFU store.
+type Config[K comparable, V any] struct {
+	// MaxBytes bounds the sum of all entries' costs (including
+	// EntryOverhead). The bound holds at every instant. Zero means 64 MiB.
+	MaxBytes int64
+	// MaxEntries bounds the number of entries. Zero means no entry limit.
+	MaxEntries int
+	// MaxEntryBytes is the largest cost (including EntryOverhead) one entry
+	// may have; Set refuses larger ones with ErrTooLarge. Zero means
+	// MaxBytes/4. It may not exceed MaxBytes.
+	MaxEntryBytes int64
+	// Shards is the number of independently locked shards, rounded up to a
+	// power of two. Zero means 16 per GOMAXPROCS, at most 256, and fewer
+	// when MaxBytes is small (each shard gets at least 64 KiB).
+	Shards int
+	// Policy chooses the eviction policy. Zero means TinyLFU.
+	Policy Policy
+	// Hash hashes keys. Nil means hash/maphash with a random per-store seed
+	// (maphash.String for string keys, maphash.Comparable otherwise).
+	Hash func(K) uint64
+	// Now returns the current time, for expiry. Nil means time.Now.
+	Now func() time.Time
+	// OnEvict, if set, is called for every entry that leaves the Store,
+	// whatever the Reason, exactly once, after the Store's locks are
+	// released, on the goroutine whose call caused the removal. It may call
+	// the Store's methods. An entry that Set declined (stored == false) was
+	// never in the Store and is not reported.
+	OnEvict func(Eviction[K, V])
+}
+
+// Stats is a snapshot of a Store's counters.
+type Stats struct {
+	Hits, Misses uint64
+	// Sets counts calls to Set that stored their entry.
+	Sets uint64
+	// Rejected counts calls to Set whose entry the admission policy
+	// declined, and entries too large to store.
+	Rejected    uint64
+	Evictions   uint64
+	Expirations uint64
+	Deletes     uint64
+	Entries     int
+	Bytes       int64
+	MaxBytes    int64
+}
+
+// HitRatio returns Hits / (Hits + Misses), or 0 before any lookup.
+func (s Stats) HitRatio() float64 {
+	if s.Hits+s.Misses == 0 {
+		return 0
+	}
+	return float64(s.Hits) / float64(s.Hits+s.Misses)
+}
+
+// Store is a concurrent, sharded, byte-bounded key/value store with
+// per-entry expiry and a frequency-aware eviction policy.
+//
+// A Store is safe for concurrent use by multiple goroutines and must not be
+// copied after first use. It starts no goroutines: reads are recorded in
+// small lossy per-shard buffers that the reader who fills one applies to the
+// policy in a batch, if it can take the shard's lock without waiting. Get
+// therefore never takes a shard's exclusive lock and never allocates.
+type Store[K comparable, V any] struct {
+	shards   []shard[K, V]
+	mask     uint64
+	hash     func(K) uint64
+	now      func() time.Time
+	onEvict  func(Eviction[K, V])
+	policy   Policy
+	maxBytes int64
+	maxEntry int64
+	maxCount int64
+
+	bytes atomic.Int64
+	count atomic.Int64
+
+	sets, rejected atomic.Uint64
+}
+
+// node is one entry. key, value, cost, hash and expires never change after
+// the node is published; seg is guarded by the shard lock.
+type node[K comparable, V any] struct {
+	key     K
+	value   V
+	cost    int64
+	hash    uint64
+	expires int64 // unix nanoseconds; 0 means never
+	seg     uint8
+}
+
+const (
+	segNone uint8 = iota
+	segWindow
+	segProbation
+	segProtected
+)
+
+type shard[K comparable, V any] struct {
+	mu    sync.RWMutex
+	items map[K]*node[K, V]
+
+	// Eviction order. The LRU policy uses probation alone.
+	window, probation, protected  *simplelru.LRU[K, *node[K, V]]
+	windowBytes, mainBytes        int64
+	protectedBytes                int64
+	windowCap, mainCap, protCap   int64
+	sketch                        *sketch
+	readBuf                       [readBufferSize]atomic.Pointer[node[K, V]]
+	readPos                       atomic.Uint64
+	hits, misses                  atomic.Uint64
+	evictions, expirations, drops atomic.Uint64
+	_                             [64]byte // keep neighbouring shards' counters apart
+}
+
+// New returns a Store configured by cfg.
+func New[K comparable, V any](cfg Config[K, V]) (*Store[K, V], error) {
+	if cfg.MaxBytes < 0 || cfg.MaxEntries < 0 || cfg.MaxEntryBytes < 0 || cfg.Shards < 0 {
+		return nil, fmt.Errorf("%w: negative limit", ErrInvalidConfig)
+	}
+	if cfg.Policy != TinyLFU && cfg.Policy != LRU {
+		return nil, fmt.Errorf("%w: unknown policy %d", ErrInvalidConfig, int(cfg.Policy))
+	}
+	maxBytes := cfg.MaxBytes
+	if maxBytes == 0 {
+		maxBytes = defaultMaxBytes
+	}
+	maxEntry := cfg.MaxEntryBytes
+	if maxEntry == 0 {
+		maxEntry = maxBytes / 4
+	}
+	if maxEntry > maxBytes {
+		return nil, fmt.Errorf("%w: MaxEntryBytes %d exceeds MaxBytes %d", ErrInvalidConfig, maxEntry, maxBytes)
+	}
+	if maxEntry < EntryOverhead {
+		return nil, fmt.Errorf("%w: MaxEntryBytes %d is below the per-entry overhead %d", ErrInvalidConfig, maxEntry, EntryOverhead)
+	}
+	n := cfg.Shards
+	if n == 0 {
+		n = 16 * runtime.GOMAXPROCS(0)
+		if n > 256 {
+			n = 256
+		}
+		for n > 1 && maxBytes/int64(n) < 64<<10 {
+			n /= 2
+		}
+	}
+	n = int(nextPow2(uint64(n)))
+	s := &Store[K, V]{
+		shards:   make([]shard[K, V], n),
+		mask:     uint64(n - 1),
+		hash:     cfg.Hash,
+		now:      clock.Or(cfg.Now),
+		onEvict:  cfg.OnEvict,
+		policy:   cfg.Policy,
+		maxBytes: maxBytes,
+		maxEntry: maxEntry,
+		maxCount: int64(cfg.MaxEntries),
+	}
+	if s.hash == nil {
+		s.hash = defaultHash[K]()
+	}
+	share := maxBytes / int64(n)
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.items = make(map[K]*node[K, V])
+		sh.probation = newList[K, V]()
+		if cfg.Policy == TinyLFU {
+			sh.window = newList[K, V]()
+			sh.protected = newList[K, V]()
+			sh.windowCap = share / 100
+			sh.mainCap = share - sh.windowCap
+			sh.protCap = sh.mainCap * 8 / 10
+			// Size the sketch for the entries a shard may hold if they
+			// average 512 bytes, within sane bounds.
+			est := share / 512
+			if est > 1<<20 {
+				est = 1 << 20
+			}
+			sh.sketch = newSketch(int(est))
+		} else {
+			sh.mainCap = share
+		}
+	}
+	return s, nil
+}
+
+func newList[K comparable, V any]() *simplelru.LRU[K, *node[K, V]] {
+	// The size is only a count bound, which the Store never lets simplelru
+	// reach: bytes decide what leaves, through RemoveOldest.
+	l, _ := simplelru.NewLRU[K, *node[K, V]](1<<62, nil)
+	return l
+}
+
+func defaultHash[K comparable]() func(K) uint64 {
+	seed := maphash.MakeSeed()
+	var f any = func(s string) uint64 { return maphash.String(seed, s) }
+	if h, ok := f.(func(K) uint64); ok {
+		return h
+	}
+	return func(k K) uint64 { return maphash.Comparable(seed, k) }
+}
+
+func (s *Store[K, V]) shardFor(h uint64) *shard[K, V] {
+	// The low bits pick the shard; the sketch mixes the hash again.
+	return &s.shards[(h^(h>>32))&s.mask]
+}
+
+func (s *Store[K, V]) expired(n *node[K, V]) bool {
+	return n.expires != 0 && s.now().UnixNano() >= n.expires
+}
+
+// Get returns the value stored under key if it is present and not expired.
+// It records the access for the eviction policy and counts a hit or miss.
+func (s *Store[K, V]) Get(key K) (V, bool) {
+	h := s.hash(key)
+	sh := s.shardFor(h)
+	sh.mu.RLock()
+	n := sh.items[key]
+	sh.mu.RUnlock()
+	if n == nil {
+		sh.misses.Add(1)
+		var zero V
+		return zero, false
+	}
+	if s.expired(n) {
+		sh.misses.Add(1)
+		s.removeExpired(sh, n)
+		var zero V
+		return zero, false
+	}
+	sh.hits.Add(1)
+	s.record(sh, n)
+	return n.value, true
+}
+
+// Peek is Get without side effects: it records no access and counts no hit
+// or miss. An expired entry is reported absent (and left for later removal).
+func (s *Store[K, V]) Peek(key K) (V, bool) {
+	sh := s.shardFor(s.hash(key))
+	sh.mu.RLock()
+	n := sh.items[key]
+	sh.mu.RUnlock()
+	if n == nil || s.expired(n) {
+		var zero V
+		return zero, false
+	}
+	return n.value, true
+}
+
+// record puts n in the shard's lossy read buffer; the reader that fills the
+// buffer applies it to the policy if the shard's lock is free.
+func (s *Store[K, V]) record(sh *shard[K, V], n *node[K, V]) {
+	pos := sh.readPos.Add(1) - 1
+	sh.readBuf[pos&(readBufferSize-1)].Store(n)
+	if pos&(readBufferSize-1) == readBufferSize-1 && sh.mu.TryLock() {
+		s.drain(sh)
+		sh.mu.Unlock()
+	}
+}
+
+// drain applies buffered reads to the policy. The shard lock is held.
+func (s *Store[K, V]) drain(sh *shard[K, V]) {
+	for i := range sh.readBuf {
+		n := sh.readBuf[i].Swap(nil)
+		if n == nil || n.seg == segNone {
+			continue
+		}
+		s.touch(sh, n)
+	}
+}
+
+// touch records one access of n. The shard lock is held.
+func (s *Store[K, V]) touch(sh *shard[K, V], n *node[K, V]) {
+	if sh.sketch != nil {
+		sh.sketch.increment(n.hash)
+	}
+	switch n.seg {
+	case segWindow:
+		sh.window.Get(n.key)
+	case segProtected:
+		sh.protected.Get(n.key)
+	case segProbation:
+		if s.policy == LRU {
+			sh.probation.Get(n.key)
+			return
+		}
+		// A second access promotes a probation entry to protected; the
+		// protected segment's oldest entries fall back to probation.
+		sh.probation.Remove(n.key)
+		n.seg = segProtected
+		sh.protected.Add(n.key, n)
+		sh.protectedBytes += n.cost
+		for sh.protectedBytes > sh.protCap {
+			_, old, ok := sh.protected.RemoveOldest()
+			if !ok {
+				break
+			}
+			sh.protectedBytes -= old.cost
+			old.seg = segProbation
+			sh.probation.Add(old.key, old)
+		}
+	}
+}
+
+// unlink removes n from the shard's map and order lists and returns its
+// bytes to the budget. The shard lock is held.
+func (s *Store[K, V]) unlink(sh *shard[K, V], n *node[K, V]) {
+	switch n.seg {
+	case segWindow:
+		sh.window.Remove(n.key)
+		sh.windowBytes -= n.cost
+	case segProbation:
+		sh.probation.Remove(n.key)
+		sh.mainBytes -= n.cost
+	case segProtected:
+		sh.protected.Remove(n.key)
+		sh.protectedBytes -= n.cost
+		sh.mainBytes -= n.cost
+	}
+	n.seg = segNone
+	if sh.items[n.key] == n {
+		delete(sh.items, n.key)
+		s.bytes.Add(-n.cost)
+		s.count.Add(-1)
+	}
+}
+
+// victim returns the entry the shard would evict first: probation's oldest,
+// then protected's, then the window's. The shard lock is held.
+func (sh *shard[K, V]) victim() *node[K, V] {
+	if _, n, ok := sh.probation.GetOldest(); ok {
+		return n
+	}
+	if sh.protected != nil {
+		if _, n, ok := sh.protected.GetOldest(); ok {
+			return n
+		}
+		if _, n, ok := sh.window.GetOldest(); ok {
+			return n
+		}
+	}
+	return nil
+}
+
+// evict removes n for lack of room (or because it expired) and queues its
+// report. The shard lock is held.
+func (s *Store[K, V]) evict(sh *shard[K, V], n *node[K, V], out *[]Eviction[K, V]) {
+	reason := Evicted
+	if s.expired(n) {
+		reason = Expired
+		sh.expirations.Add(1)
+	} else {
+		sh.evictions.Add(1)
+	}
+	s.unlink(sh, n)
+	if s.onEvict != nil {
+		*out = append(*out, Eviction[K, V]{Key: n.key, Value: n.value, Cost: n.cost, Reason: reason})
+	}
+}
+
+func (s *Store[K, V]) report(evs []Eviction[K, V]) {
+	for _, e := range evs {
+		s.onEvict(e)
+	}
+}
+
+func (s *Store[K, V]) removeExpired(sh *shard[K, V], n *node[K, V]) {
+	var evs []Eviction[K, V]
+	sh.mu.Lock()
+	if sh.items[n.key] == n {
+		s.evict(sh, n, &evs)
+	}
+	sh.mu.Unlock()
+	s.report(evs)
+}
+
+// Set stores value under key with the caller's cost (bytes of key and
+// value; EntryOverhead is added) and an expiry time (zero: none). It
+// replaces any entry under key. It reports stored == false, with a nil
+// error, when the admission policy declines the entry because what it would
+// displace is used more; the entry is then absent. An entry whose cost plus
+// EntryOverhead exceeds MaxEntryBytes is refused with ErrTooLarge and
+// nothing is stored.
+func (s *Store[K, V]) Set(key K, value V, cost int64, expires time.Time) (stored bool, err error) {
+	if cost < 0 {
+		cost = 0
+	}
+	total := cost + EntryOverhead
+	if total > s.maxEntry {
+		s.rejected.Add(1)
+		return false, &TooLargeError{Cost: total, Max: s.maxEntry}
+	}
+	n := &node[K, V]{key: key, value: value, cost: total, hash: s.hash(key)}
+	if !expires.IsZero() {
+		n.expires = expires.UnixNano()
+	}
+	sh := s.shardFor(n.hash)
+	var evs []Eviction[K, V]
+
+	// A large entry may need more room than its own shard holds; take it
+	// from other shards before locking this one.
+	if need := s.bytes.Load() + total - s.maxBytes; need > 0 {
+		s.stealFromOthers(sh, need, &evs)
+	}
+
+	sh.mu.Lock()
+	if old := sh.items[key]; old != nil {
+		s.unlink(sh, old)
+		if s.onEvict != nil {
+			evs = append(evs, Eviction[K, V]{Key: old.key, Value: old.value, Cost: old.cost, Reason: Replaced})
+		}
+	}
+	if sh.sketch != nil {
+		sh.sketch.increment(n.hash)
+	}
+	stored = s.place(sh, n, &evs)
+	if stored {
+		stored = s.reserve(sh, n, &evs)
+	}
+	sh.mu.Unlock()
+	if stored {
+		s.sets.Add(1)
+	} else {
+		s.rejected.Add(1)
+	}
+	if s.onEvict != nil {
+		s.report(evs)
+	}
+	return stored, nil
+}
+
+// place runs the policy for a new node: it enters the window (TinyLFU) or
+// the list (LRU), and whatever overflows the shard's share is evicted or,
+// for TinyLFU, must win admission against the main area's victim. It
+// reports whether n itself survived. n's bytes are not yet counted in the
+// Store's total. The shard lock is held.
+func (s *Store[K, V]) place(sh *shard[K, V], n *node[K, V], evs *[]Eviction[K, V]) bool {
+	if s.policy == LRU {
+		for sh.mainBytes+n.cost > sh.mainCap {
+			v := sh.victim()
+			if v == nil {
+				break
+			}
+			s.evict(sh, v, evs)
+		}
+		n.seg = segProbation
+		sh.probation.Add(n.key, n)
+		sh.mainBytes += n.cost
+		return true
+	}
+	n.seg = segWindow
+	sh.window.Add(n.key, n)
+	sh.windowBytes += n.cost
+	survived := true
+	for sh.windowBytes > sh.windowCap {
+		_, cand, ok := sh.window.RemoveOldest()
+		if !ok {
+			break
+		}
+		sh.windowBytes -= cand.cost
+		cand.seg = segNone
+		if !s.admit(sh, cand, evs) {
+			if cand == n {
+				survived = false
+			} else {
+				// cand was counted and mapped; drop it as evicted.
+				s.dropCandidate(sh, cand, evs)
+			}
+		}
+	}
+	return survived
+}
+
+// admit decides whether cand, leaving the window, enters the main area,
+// evicting main victims that are used less. The shard lock is held.
+func (s *Store[K, V]) admit(sh *shard[K, V], cand *node[K, V], evs *[]Eviction[K, V]) bool {
+	if s.expired(cand) {
+		return false
+	}
+	candFreq := sh.sketch.estimate(cand.hash)
+	for sh.mainBytes+cand.cost > sh.mainCap {
+		var v *node[K, V]
+		if _, p, ok := sh.probation.GetOldest(); ok {
+			v = p
+		} else if _, p, ok := sh.protected.GetOldest(); ok {
+			v = p
+		}
+		if v == nil {
+			break // main is empty: an entry larger than the share fits alone
+		}
+		if !s.expired(v) && sh.sketch.estimate(v.hash) >= candFreq {
+			return false
+		}
+		s.evict(sh, v, evs)
+	}
+	cand.seg = segProbation
+	sh.probation.Add(cand.key, cand)
+	sh.mainBytes += cand.cost
+	return true
+}
+
+// dropCandidate removes a mapped entry that lost admission.
+func (s *Store[K, V]) dropCandidate(sh *shard[K, V], cand *node[K, V], evs *[]Eviction[K, V]) {
+	reason := Evicted
+	if s.expired(cand) {
+		reason = Expired
+		sh.expirations.Add(1)
+	} else {
+		sh.evictions.Add(1)
+	}
+	if sh.items[cand.key] == cand {
+		delete(sh.items, cand.key)
+		s.bytes.Add(-cand.cost)
+		s.count.Add(-1)
+	}
+	if s.onEvict != nil {
+		*evs = append(*evs, Eviction[K, V]{Key: cand.key, Value: cand.value, Cost: cand.cost, Reason: reason})
+	}
+}
+
+// reserve counts n's bytes against the global budget, evicting from this
+// shard while the budget or the entry limit is exceeded, and publishes n.
+// If the shard runs out of entries to evict first (other shards hold the
+// bytes, for instance while other writers race), n is withdrawn and reserve
+// reports false. The shard lock is held.
+func (s *Store[K, V]) reserve(sh *shard[K, V], n *node[K, V], evs *[]Eviction[K, V]) bool {
+	for {
+		cur := s.bytes.Load()
+		if cur+n.cost <= s.maxBytes && (s.maxCount == 0 || s.count.Load() < s.maxCount) {
+			if s.bytes.CompareAndSwap(cur, cur+n.cost) {
+				break
+			}
+			continue
+		}
+		v := sh.victim()
+		if v == n {
+			// n is this shard's only evictable entry: take it back out.
+			v = nil
+		}
+		if v == nil {
+			s.withdraw(sh, n)
+			return false
+		}
+		s.evict(sh, v, evs)
+	}
+	sh.items[n.key] = n
+	s.count.Add(1)
+	return true
+}
+
+// withdraw takes an unpublished n out of the order lists.
+func (s *Store[K, V]) withdraw(sh *shard[K, V], n *node[K, V]) {
+	switch n.seg {
+	case segWindow:
+		sh.window.Remove(n.key)
+		sh.windowBytes -= n.cost
+	case segProbation:
+		sh.probation.Remove(n.key)
+		sh.mainBytes -= n.cost
+	case segProtected:
+		sh.protected.Remove(n.key)
+		sh.protectedBytes -= n.cost
+		sh.mainBytes -= n.cost
+	}
+	n.seg = segNone
+}
+
+// stealFromOthers evicts victims from shards other than own until need
+// bytes are free or nothing is left to evict. No lock is held on entry.
+func (s *Store[K, V]) stealFromOthers(own *shard[K, V], need int64, evs *[]Eviction[K, V]) {
+	for i := range s.shards {
+		sh := &s.shards[i]
+		if sh == own {
+			continue
+		}
+		sh.mu.Lock()
+		for need > 0 {
+			v := sh.victim()
+			if v == nil {
+				break
+			}
+			need -= v.cost
+			s.evict(sh, v, evs)
+		}
+		sh.mu.Unlock()
+		if need <= 0 {
+			return
+		}
+	}
+}
+
+// Delete removes the entry under key and reports whether there was one.
+func (s *Store[K, V]) Delete(key K) bool {
+	sh := s.shardFor(s.hash(key))
+	sh.mu.Lock()
+	n := sh.items[key]
+	if n == nil {
+		sh.mu.Unlock()
+		return false
+	}
+	s.unlink(sh, n)
+	sh.drops.Add(1)
+	sh.mu.Unlock()
+	if s.onEvict != nil {
+		s.onEvict(Eviction[K, V]{Key: n.key, Value: n.value, Cost: n.cost, Reason: Deleted})
+	}
+	return true
+}
+
+// Clear removes every entry, reporting each as Deleted.
+func (s *Store[K, V]) Clear() {
+	for i := range s.shards {
+		sh := &s.shards[i]
+		var evs []Eviction[K, V]
+		sh.mu.Lock()
+		for _, n := range sh.items {
+			s.unlink(sh, n)
+			sh.drops.Add(1)
+			if s.onEvict != nil {
+				evs = append(evs, Eviction[K, V]{Key: n.key, Value: n.value, Cost: n.cost, Reason: Deleted})
+			}
+		}
+		sh.mu.Unlock()
+		if s.onEvict != nil {
+			s.report(evs)
+		}
+	}
+}
+
+// Range calls fn for each unexpired entry until fn returns false. Each
+// shard is copied under its read lock and visited after the lock is
+// released, so fn may call the Store; entries set or removed during Range
+// may or may not be seen.
+func (s *Store[K, V]) Range(fn func(key K, value V) bool) {
+	var buf []*node[K, V]
+	for i := range s.shards {
+		sh := &s.shards[i]
+		buf = buf[:0]
+		sh.mu.RLock()
+		for _, n := range sh.items {
+			buf = append(buf, n)
+		}
+		sh.mu.RUnlock()
+		for _, n := range buf {
+			if s.expired(n) {
+				continue
+			}
+			if !fn(n.key, n.value) {
+				return
+			}
+		}
+	}
+}
+
+// Len returns the number of entries, expired ones not yet removed included.
+func (s *Store[K, V]) Len() int { return int(s.count.Load()) }
+
+// Bytes returns the total cost of the entries, overhead included.
+func (s *Store[K, V]) Bytes() int64 { return s.bytes.Load() }
+
+// MaxBytes returns the byte budget.
+func (s *Store[K, V]) MaxBytes() int64 { return s.maxBytes }
+
+// Stats returns a snapshot of the counters.
+func (s *Store[K, V]) Stats() Stats {
+	st := Stats{
+		Sets:     s.sets.Load(),
+		Rejected: s.rejected.Load(),
+		Entries:  s.Len(),
+		Bytes:    s.Bytes(),
+		MaxBytes: s.maxBytes,
+	}
+	for i := range s.shards {
+		sh := &s.shards[i]
+		st.Hits += sh.hits.Load()
+		st.Misses += sh.misses.Load()
+		st.Evictions += sh.evictions.Load()
+		st.Expirations += sh.expirations.Load()
+		st.Deletes += sh.drops.Load()
+	}
+	return st
+}

@@ -1,0 +1,360 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgekit/edgekit/internal/clock"
+)
+
+func mustNew[K comparable, V any](t testing.TB, cfg Config[K, V]) *Store[K, V] {
+	t.Helper()
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestNewRejectsInvalidConfig(t *testing.T) {
+	for name, cfg := range map[string]Config[string, int]{
+		"negative bytes":      {MaxBytes: -1},
+		"negative entries":    {MaxEntries: -1},
+		"entry above total":   {MaxBytes: 1 << 20, MaxEntryBytes: 2 << 20},
+		"entry below overhead": {MaxBytes: 1 << 20, MaxEntryBytes: 10},
+		"unknown policy":      {Policy: Policy(9)},
+	} {
+		if _, err := New(cfg); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("%s: err = %v, want ErrInvalidConfig", name, err)
+		}
+	}
+	s := mustNew(t, Config[string, int]{})
+	if s.MaxBytes() != defaultMaxBytes {
+		t.Errorf("zero MaxBytes = %d, want %d", s.MaxBytes(), defaultMaxBytes)
+	}
+}
+
+func TestSetGetDelete(t *testing.T) {
+	for _, p := range []Policy{TinyLFU, LRU} {
+		t.Run(p.String(), func(t *testing.T) {
+			s := mustNew(t, Config[string, string]{MaxBytes: 1 << 20, Policy: p})
+			if _, ok := s.Get("a"); ok {
+				t.Fatal("hit on empty store")
+			}
+			if ok, err := s.Set("a", "alpha", 10, time.Time{}); !ok || err != nil {
+				t.Fatalf("Set = %v, %v", ok, err)
+			}
+			if v, ok := s.Get("a"); !ok || v != "alpha" {
+				t.Fatalf("Get = %q, %v", v, ok)
+			}
+			if v, ok := s.Peek("a"); !ok || v != "alpha" {
+				t.Fatalf("Peek = %q, %v", v, ok)
+			}
+			if s.Len() != 1 || s.Bytes() != 10+EntryOverhead {
+				t.Fatalf("Len, Bytes = %d, %d", s.Len(), s.Bytes())
+			}
+			if !s.Delete("a") || s.Delete("a") {
+				t.Fatal("Delete must report presence once")
+			}
+			if s.Len() != 0 || s.Bytes() != 0 {
+				t.Fatalf("after Delete: Len, Bytes = %d, %d", s.Len(), s.Bytes())
+			}
+			st := s.Stats()
+			if st.Hits != 1 || st.Misses != 1 || st.Sets != 1 || st.Deletes != 1 {
+				t.Fatalf("stats %+v", st)
+			}
+		})
+	}
+}
+
+func TestTooLargeIsRefusedWhole(t *testing.T) {
+	s := mustNew(t, Config[string, int]{MaxBytes: 1 << 20, MaxEntryBytes: 4096})
+	_, err := s.Set("big", 1, 4096, time.Time{})
+	var tl *TooLargeError
+	if !errors.Is(err, ErrTooLarge) || !errors.As(err, &tl) || tl.Max != 4096 {
+		t.Fatalf("err = %v", err)
+	}
+	if s.Len() != 0 || s.Bytes() != 0 {
+		t.Fatal("a refused entry left bytes behind")
+	}
+	if ok, err := s.Set("fits", 1, 4096-EntryOverhead, time.Time{}); !ok || err != nil {
+		t.Fatalf("entry exactly at the limit: %v, %v", ok, err)
+	}
+}
+
+func TestLargeEntryFitsWhateverTheShardCount(t *testing.T) {
+	// 256 shards of a 1 MiB budget are 4 KiB each; a 256 KiB entry must
+	// still be storable, taking room from other shards.
+	for _, p := range []Policy{TinyLFU, LRU} {
+		s := mustNew(t, Config[int, int]{MaxBytes: 1 << 20, Shards: 256, Policy: p})
+		for i := 0; i < 2000; i++ {
+			s.Set(i, i, 1000, time.Time{})
+		}
+		// TinyLFU admits a newcomer only once it is used more than what it
+		// would displace, so a popular large entry gets in on a later Set;
+		// what sharding must never do is make it impossible.
+		var ok bool
+		var err error
+		for try := 0; try < 5 && !ok; try++ {
+			ok, err = s.Set(-1, -1, 256<<10-EntryOverhead, time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !ok {
+			t.Fatalf("%v: large entry never stored", p)
+		}
+		if _, hit := s.Get(-1); !hit {
+			t.Fatalf("%v: large entry not found", p)
+		}
+		if s.Bytes() > s.MaxBytes() {
+			t.Fatalf("%v: Bytes %d > MaxBytes", p, s.Bytes())
+		}
+	}
+}
+
+func TestExpiryUsesInjectedClock(t *testing.T) {
+	fc := clock.NewFake(time.Time{})
+	var got []Eviction[string, int]
+	s := mustNew(t, Config[string, int]{MaxBytes: 1 << 20, Now: fc.Now, OnEvict: func(e Eviction[string, int]) { got = append(got, e) }})
+	s.Set("k", 1, 1, fc.Now().Add(10*time.Second))
+	s.Set("forever", 2, 1, time.Time{})
+	fc.Advance(9 * time.Second)
+	if _, ok := s.Get("k"); !ok {
+		t.Fatal("expired early")
+	}
+	fc.Advance(time.Second)
+	if _, ok := s.Get("k"); ok {
+		t.Fatal("served at its expiry time")
+	}
+	if _, ok := s.Peek("k"); ok {
+		t.Fatal("Peek served an expired entry")
+	}
+	if _, ok := s.Get("forever"); !ok {
+		t.Fatal("entry without expiry expired")
+	}
+	if len(got) != 1 || got[0].Key != "k" || got[0].Reason != Expired {
+		t.Fatalf("evictions %+v", got)
+	}
+	if st := s.Stats(); st.Expirations != 1 || s.Len() != 1 {
+		t.Fatalf("stats %+v len %d", st, s.Len())
+	}
+}
+
+func TestOnEvictReportsEveryDepartureOnce(t *testing.T) {
+	for _, p := range []Policy{TinyLFU, LRU} {
+		t.Run(p.String(), func(t *testing.T) {
+			gone := map[int]int{}
+			reasons := map[Reason]int{}
+			var s *Store[int, int]
+			s = mustNew(t, Config[int, int]{MaxBytes: 64 << 10, Shards: 4, Policy: p, OnEvict: func(e Eviction[int, int]) {
+				gone[e.Key]++
+				reasons[e.Reason]++
+				// OnEvict may call back into the store.
+				_ = s.Len()
+			}})
+			r := rand.New(rand.NewPCG(1, 2))
+			live := map[int]bool{}
+			for i := 0; i < 5000; i++ {
+				k := r.IntN(400)
+				stored, err := s.Set(k, i, 500, time.Time{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if live[k] {
+					live[k] = false // replaced (reported) unless re-stored below
+				}
+				if stored {
+					live[k] = true
+				}
+				if s.Bytes() > s.MaxBytes() {
+					t.Fatalf("over budget: %d", s.Bytes())
+				}
+			}
+			s.Set(0, 0, 1, time.Time{})
+			s.Delete(0)
+			s.Clear()
+			if s.Len() != 0 || s.Bytes() != 0 {
+				t.Fatalf("after Clear: %d entries, %d bytes", s.Len(), s.Bytes())
+			}
+			sets := int(s.Stats().Sets)
+			total := 0
+			for _, c := range gone {
+				total += c
+			}
+			// Every stored entry left exactly once: by eviction, replacement,
+			// deletion or Clear.
+			if total != sets {
+				t.Fatalf("%d departures reported for %d stored entries (%v)", total, sets, reasons)
+			}
+			if reasons[Replaced] == 0 || reasons[Evicted] == 0 || reasons[Deleted] == 0 {
+				t.Fatalf("reasons %v", reasons)
+			}
+		})
+	}
+}
+
+func TestMaxEntries(t *testing.T) {
+	s := mustNew(t, Config[int, int]{MaxBytes: 1 << 20, MaxEntries: 10, Shards: 1, Policy: LRU})
+	for i := 0; i < 100; i++ {
+		s.Set(i, i, 1, time.Time{})
+		if s.Len() > 10 {
+			t.Fatalf("Len %d > MaxEntries", s.Len())
+		}
+	}
+	if _, ok := s.Get(99); !ok {
+		t.Fatal("newest entry missing under LRU")
+	}
+}
+
+func TestLRUEvictsLeastRecentlyUsed(t *testing.T) {
+	s := mustNew(t, Config[string, int]{MaxBytes: 3 * (100 + EntryOverhead), MaxEntryBytes: 100 + EntryOverhead, Shards: 1, Policy: LRU})
+	s.Set("a", 1, 100, time.Time{})
+	s.Set("b", 2, 100, time.Time{})
+	s.Set("c", 3, 100, time.Time{})
+	for i := 0; i < readBufferSize; i++ { // fill the read buffer so it is applied
+		s.Get("a")
+	}
+	s.Set("d", 4, 100, time.Time{})
+	if _, ok := s.Peek("b"); ok {
+		t.Fatal("b should be the LRU victim")
+	}
+	for _, k := range []string{"a", "c", "d"} {
+		if _, ok := s.Peek(k); !ok {
+			t.Fatalf("%s evicted", k)
+		}
+	}
+}
+
+func TestTinyLFUKeepsHotEntriesThroughAScan(t *testing.T) {
+	s := mustNew(t, Config[int, int]{MaxBytes: 200 * (1000 + EntryOverhead), Shards: 1})
+	for round := 0; round < 20; round++ {
+		for k := 0; k < 100; k++ {
+			if _, ok := s.Get(k); !ok {
+				s.Set(k, k, 1000, time.Time{})
+			}
+		}
+	}
+	for k := 1000; k < 11000; k++ { // a scan of one-hit wonders
+		s.Set(k, k, 1000, time.Time{})
+	}
+	kept := 0
+	for k := 0; k < 100; k++ {
+		if _, ok := s.Peek(k); ok {
+			kept++
+		}
+	}
+	if kept < 90 {
+		t.Fatalf("only %d of 100 hot entries survived a scan", kept)
+	}
+}
+
+func TestRange(t *testing.T) {
+	s := mustNew(t, Config[string, int]{MaxBytes: 1 << 20})
+	for i := 0; i < 50; i++ {
+		s.Set(fmt.Sprint(i), i, 1, time.Time{})
+	}
+	seen := 0
+	s.Range(func(k string, v int) bool {
+		if k != fmt.Sprint(v) {
+			t.Fatalf("key %q value %d", k, v)
+		}
+		seen++
+		s.Delete(k) // Range lets fn call the store
+		return true
+	})
+	if seen != 50 || s.Len() != 0 {
+		t.Fatalf("seen %d, left %d", seen, s.Len())
+	}
+	n := 0
+	s.Set("x", 1, 1, time.Time{})
+	s.Set("y", 1, 1, time.Time{})
+	s.Range(func(string, int) bool { n++; return false })
+	if n != 1 {
+		t.Fatalf("Range continued after false: %d", n)
+	}
+}
+
+func TestConcurrentUseStaysWithinBudget(t *testing.T) {
+	for _, p := range []Policy{TinyLFU, LRU} {
+		t.Run(p.String(), func(t *testing.T) {
+			var mu sync.Mutex
+			departures := 0
+			s := mustNew(t, Config[int, []byte]{MaxBytes: 256 << 10, Shards: 8, Policy: p, OnEvict: func(Eviction[int, []byte]) {
+				mu.Lock()
+				departures++
+				mu.Unlock()
+			}})
+			var wg sync.WaitGroup
+			var over sync.Once
+			for g := 0; g < 8; g++ {
+				wg.Add(1)
+				go func(g int) {
+					defer wg.Done()
+					r := rand.New(rand.NewPCG(uint64(g), 7))
+					for i := 0; i < 3000; i++ {
+						k := r.IntN(1000)
+						switch r.IntN(10) {
+						case 0:
+							s.Delete(k)
+						case 1, 2:
+							size := 100 + r.IntN(8000)
+							s.Set(k, make([]byte, size), int64(size), time.Time{})
+						default:
+							if v, ok := s.Get(k); ok && v == nil {
+								t.Error("nil value")
+							}
+						}
+						if b := s.Bytes(); b > s.MaxBytes() {
+							over.Do(func() { t.Errorf("Bytes %d > MaxBytes %d", b, s.MaxBytes()) })
+						}
+					}
+				}(g)
+			}
+			wg.Wait()
+			var sum int64
+			s.Range(func(_ int, v []byte) bool { sum += int64(len(v)) + EntryOverhead; return true })
+			if sum != s.Bytes() {
+				t.Fatalf("entries sum to %d bytes, Bytes() says %d", sum, s.Bytes())
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if st := s.Stats(); int(st.Sets) != departures+s.Len() {
+				t.Fatalf("sets %d != departures %d + live %d", st.Sets, departures, s.Len())
+			}
+		})
+	}
+}
+
+func TestGetHitDoesNotAllocate(t *testing.T) {
+	s := mustNew(t, Config[string, []byte]{MaxBytes: 1 << 20})
+	s.Set("key", []byte("value"), 8, time.Time{})
+	s.Set("ttl", []byte("value"), 8, time.Now().Add(time.Hour))
+	for _, k := range []string{"key", "ttl"} {
+		if a := testing.AllocsPerRun(1000, func() { s.Get(k) }); a != 0 {
+			t.Fatalf("Get(%q) allocates %.1f times per hit", k, a)
+		}
+	}
+}
+
+func TestSketchCountsAndAges(t *testing.T) {
+	sk := newSketch(1024)
+	for i := 0; i < 10; i++ {
+		sk.increment(42)
+	}
+	if e := sk.estimate(42); e < 9 || e > 16 {
+		t.Fatalf("estimate %d after 10 increments", e)
+	}
+	if e := sk.estimate(7); e > 1 {
+		t.Fatalf("unseen key estimate %d", e)
+	}
+	before := sk.estimate(42)
+	sk.reset()
+	if after := sk.estimate(42); after >= before {
+		t.Fatalf("reset did not age: %d -> %d", before, after)
+	}
+}
