@@ -11,6 +11,7 @@ type sketch struct {
 	doorMask  uint64
 	additions int
 	period    int
+	capacity  int
 }
 
 // newSketch sizes the sketch for about n distinct hot keys.
@@ -19,7 +20,7 @@ func newSketch(n int) *sketch {
 		n = 64
 	}
 	counters := nextPow2(uint64(n))
-	s := &sketch{mask: counters - 1, period: 10 * int(counters)}
+	s := &sketch{mask: counters - 1, period: 10 * int(counters), capacity: n}
 	words := counters / 16
 	if words == 0 {
 		words = 1

@@ -158,6 +158,10 @@ type Store[K comparable, V any] struct {
 	maxEntry int64
 	maxCount int64
 
+	// items maps keys to nodes for lock-free reads. A key is only ever
+	// written under its shard's lock, so writers see a consistent view.
+	items sync.Map
+
 	bytes atomic.Int64
 	count atomic.Int64
 
@@ -183,8 +187,8 @@ const (
 )
 
 type shard[K comparable, V any] struct {
-	mu    sync.RWMutex
-	items map[K]*node[K, V]
+	mu    sync.Mutex
+	count int // entries published in this shard
 
 	// Eviction order. The LRU policy uses probation alone.
 	window, probation, protected  *simplelru.LRU[K, *node[K, V]]
@@ -249,7 +253,6 @@ func New[K comparable, V any](cfg Config[K, V]) (*Store[K, V], error) {
 	share := maxBytes / int64(n)
 	for i := range s.shards {
 		sh := &s.shards[i]
-		sh.items = make(map[K]*node[K, V])
 		sh.probation = newList[K, V]()
 		if cfg.Policy == TinyLFU {
 			sh.window = newList[K, V]()
@@ -257,13 +260,9 @@ func New[K comparable, V any](cfg Config[K, V]) (*Store[K, V], error) {
 			sh.windowCap = share / 100
 			sh.mainCap = share - sh.windowCap
 			sh.protCap = sh.mainCap * 8 / 10
-			// Size the sketch for the entries a shard may hold if they
-			// average 512 bytes, within sane bounds.
-			est := share / 512
-			if est > 1<<20 {
-				est = 1 << 20
-			}
-			sh.sketch = newSketch(int(est))
+			// The sketch starts small and grows with the entries the shard
+			// holds (see growSketch), so its table stays cache-resident.
+			sh.sketch = newSketch(64)
 		} else {
 			sh.mainCap = share
 		}
@@ -301,9 +300,7 @@ func (s *Store[K, V]) expired(n *node[K, V]) bool {
 func (s *Store[K, V]) Get(key K) (V, bool) {
 	h := s.hash(key)
 	sh := s.shardFor(h)
-	sh.mu.RLock()
-	n := sh.items[key]
-	sh.mu.RUnlock()
+	n := s.lookup(key)
 	if n == nil {
 		sh.misses.Add(1)
 		var zero V
@@ -323,15 +320,20 @@ func (s *Store[K, V]) Get(key K) (V, bool) {
 // Peek is Get without side effects: it records no access and counts no hit
 // or miss. An expired entry is reported absent (and left for later removal).
 func (s *Store[K, V]) Peek(key K) (V, bool) {
-	sh := s.shardFor(s.hash(key))
-	sh.mu.RLock()
-	n := sh.items[key]
-	sh.mu.RUnlock()
+	n := s.lookup(key)
 	if n == nil || s.expired(n) {
 		var zero V
 		return zero, false
 	}
 	return n.value, true
+}
+
+func (s *Store[K, V]) lookup(key K) *node[K, V] {
+	v, ok := s.items.Load(key)
+	if !ok {
+		return nil
+	}
+	return v.(*node[K, V])
 }
 
 // record puts n in the shard's lossy read buffer; the reader that fills the
@@ -389,6 +391,15 @@ func (s *Store[K, V]) touch(sh *shard[K, V], n *node[K, V]) {
 	}
 }
 
+// growSketch resizes the frequency sketch when the shard holds more entries
+// than it was sized for (counts restart: growth is rare and logarithmic).
+// The shard lock is held.
+func (sh *shard[K, V]) growSketch() {
+	if n := sh.count + 1; n > sh.sketch.capacity {
+		sh.sketch = newSketch(4 * n)
+	}
+}
+
 // unlink removes n from the shard's map and order lists and returns its
 // bytes to the budget. The shard lock is held.
 func (s *Store[K, V]) unlink(sh *shard[K, V], n *node[K, V]) {
@@ -405,8 +416,8 @@ func (s *Store[K, V]) unlink(sh *shard[K, V], n *node[K, V]) {
 		sh.mainBytes -= n.cost
 	}
 	n.seg = segNone
-	if sh.items[n.key] == n {
-		delete(sh.items, n.key)
+	if s.items.CompareAndDelete(n.key, n) {
+		sh.count--
 		s.bytes.Add(-n.cost)
 		s.count.Add(-1)
 	}
@@ -454,7 +465,7 @@ func (s *Store[K, V]) report(evs []Eviction[K, V]) {
 func (s *Store[K, V]) removeExpired(sh *shard[K, V], n *node[K, V]) {
 	var evs []Eviction[K, V]
 	sh.mu.Lock()
-	if sh.items[n.key] == n {
+	if s.lookup(n.key) == n {
 		s.evict(sh, n, &evs)
 	}
 	sh.mu.Unlock()
@@ -491,13 +502,14 @@ func (s *Store[K, V]) Set(key K, value V, cost int64, expires time.Time) (stored
 	}
 
 	sh.mu.Lock()
-	if old := sh.items[key]; old != nil {
+	if old := s.lookup(key); old != nil {
 		s.unlink(sh, old)
 		if s.onEvict != nil {
 			evs = append(evs, Eviction[K, V]{Key: old.key, Value: old.value, Cost: old.cost, Reason: Replaced})
 		}
 	}
 	if sh.sketch != nil {
+		sh.growSketch()
 		sh.sketch.increment(n.hash)
 	}
 	stored = s.place(sh, n, &evs)
@@ -595,8 +607,8 @@ func (s *Store[K, V]) dropCandidate(sh *shard[K, V], cand *node[K, V], evs *[]Ev
 	} else {
 		sh.evictions.Add(1)
 	}
-	if sh.items[cand.key] == cand {
-		delete(sh.items, cand.key)
+	if s.items.CompareAndDelete(cand.key, cand) {
+		sh.count--
 		s.bytes.Add(-cand.cost)
 		s.count.Add(-1)
 	}
@@ -630,7 +642,8 @@ func (s *Store[K, V]) reserve(sh *shard[K, V], n *node[K, V], evs *[]Eviction[K,
 		}
 		s.evict(sh, v, evs)
 	}
-	sh.items[n.key] = n
+	s.items.Store(n.key, n)
+	sh.count++
 	s.count.Add(1)
 	return true
 }
@@ -680,7 +693,7 @@ func (s *Store[K, V]) stealFromOthers(own *shard[K, V], need int64, evs *[]Evict
 func (s *Store[K, V]) Delete(key K) bool {
 	sh := s.shardFor(s.hash(key))
 	sh.mu.Lock()
-	n := sh.items[key]
+	n := s.lookup(key)
 	if n == nil {
 		sh.mu.Unlock()
 		return false
@@ -700,7 +713,7 @@ func (s *Store[K, V]) Clear() {
 		sh := &s.shards[i]
 		var evs []Eviction[K, V]
 		sh.mu.Lock()
-		for _, n := range sh.items {
+		for _, n := range sh.nodes() {
 			s.unlink(sh, n)
 			sh.drops.Add(1)
 			if s.onEvict != nil {
@@ -714,29 +727,29 @@ func (s *Store[K, V]) Clear() {
 	}
 }
 
-// Range calls fn for each unexpired entry until fn returns false. Each
-// shard is copied under its read lock and visited after the lock is
-// released, so fn may call the Store; entries set or removed during Range
-// may or may not be seen.
+// Range calls fn for each unexpired entry until fn returns false. fn may
+// call the Store; entries set or removed during Range may or may not be
+// seen (the consistency of sync.Map.Range).
 func (s *Store[K, V]) Range(fn func(key K, value V) bool) {
-	var buf []*node[K, V]
-	for i := range s.shards {
-		sh := &s.shards[i]
-		buf = buf[:0]
-		sh.mu.RLock()
-		for _, n := range sh.items {
-			buf = append(buf, n)
+	s.items.Range(func(_, v any) bool {
+		n := v.(*node[K, V])
+		if s.expired(n) {
+			return true
 		}
-		sh.mu.RUnlock()
-		for _, n := range buf {
-			if s.expired(n) {
-				continue
-			}
-			if !fn(n.key, n.value) {
-				return
-			}
+		return fn(n.key, n.value)
+	})
+}
+
+// nodes lists the shard's entries in its order lists. The shard lock is
+// held.
+func (sh *shard[K, V]) nodes() []*node[K, V] {
+	var out []*node[K, V]
+	for _, l := range []*simplelru.LRU[K, *node[K, V]]{sh.window, sh.probation, sh.protected} {
+		if l != nil {
+			out = append(out, l.Values()...)
 		}
 	}
+	return out
 }
 
 // Len returns the number of entries, expired ones not yet removed included.

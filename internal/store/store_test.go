@@ -22,11 +22,11 @@ func mustNew[K comparable, V any](t testing.TB, cfg Config[K, V]) *Store[K, V] {
 
 func TestNewRejectsInvalidConfig(t *testing.T) {
 	for name, cfg := range map[string]Config[string, int]{
-		"negative bytes":      {MaxBytes: -1},
-		"negative entries":    {MaxEntries: -1},
-		"entry above total":   {MaxBytes: 1 << 20, MaxEntryBytes: 2 << 20},
+		"negative bytes":       {MaxBytes: -1},
+		"negative entries":     {MaxEntries: -1},
+		"entry above total":    {MaxBytes: 1 << 20, MaxEntryBytes: 2 << 20},
 		"entry below overhead": {MaxBytes: 1 << 20, MaxEntryBytes: 10},
-		"unknown policy":      {Policy: Policy(9)},
+		"unknown policy":       {Policy: Policy(9)},
 	} {
 		if _, err := New(cfg); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("%s: err = %v, want ErrInvalidConfig", name, err)
