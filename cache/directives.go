@@ -1,0 +1,308 @@
+package cache
+
+import (
+	"net/http"
+	"net/textproto"
+	"strconv"
+	"strings"
+)
+
+// maxDelta is the value a cache uses for a delta-seconds that overflows:
+// RFC 9111 §1.2.2 says 2147483648 (2^31).
+const maxDelta = 1 << 31
+
+// Seconds is a delta-seconds directive value: -1 when the directive is
+// absent, otherwise 0..2^31.
+type Seconds int64
+
+// Present reports whether the directive was given.
+func (s Seconds) Present() bool { return s >= 0 }
+
+// Directives is a parsed Cache-Control (or targeted, RFC 9213) field. The
+// zero value is not meaningful; use ParseDirectives. Request and response
+// directives share the type; each side reads the fields that apply to it
+// (RFC 9111 §5.2).
+type Directives struct {
+	MaxAge, SMaxAge Seconds // max-age, s-maxage
+	// MaxStale is the request's max-stale: -1 absent; MaxStaleAny when
+	// given without a value (any staleness is acceptable).
+	MaxStale             Seconds
+	MinFresh             Seconds
+	StaleWhileRevalidate Seconds // RFC 5861 §3
+	StaleIfError         Seconds // RFC 5861 §4, request or response
+
+	NoStore, NoCache, Private, Public bool
+	MustRevalidate, ProxyRevalidate   bool
+	MustUnderstand, NoTransform       bool
+	OnlyIfCached, Immutable           bool
+	NoCacheFields, PrivateFields      []string // qualified forms, canonical names
+	// Invalid is set when a freshness directive (max-age, s-maxage) had an
+	// invalid or conflicting value; RFC 9111 §4.2.1 encourages treating
+	// such a response as stale.
+	Invalid bool
+}
+
+// MaxStaleAny is Directives.MaxStale for a max-stale without a value.
+const MaxStaleAny Seconds = maxDelta
+
+func newDirectives() Directives {
+	return Directives{MaxAge: -1, SMaxAge: -1, MaxStale: -1, MinFresh: -1, StaleWhileRevalidate: -1, StaleIfError: -1}
+}
+
+// ParseDirectives parses the values of one or more Cache-Control field
+// lines. It never fails: unknown directives are ignored (RFC 9111 §5.2.3),
+// and malformed ones get the conservative reading: an invalid max-age or
+// s-maxage marks the response stale, a duplicated one keeps its first
+// value (§4.2.1), values that overflow are capped at 2^31 (§1.2.2), and
+// quoted forms of token-valued directives are accepted.
+func ParseDirectives(lines []string) Directives {
+	d := newDirectives()
+	seen := map[string]bool{}
+	for _, line := range lines {
+		for _, item := range splitList(line) {
+			name, value, hasValue := strings.Cut(item, "=")
+			name = strings.ToLower(strings.TrimSpace(name))
+			value = strings.TrimSpace(value)
+			if name == "" {
+				continue
+			}
+			dup := seen[name]
+			seen[name] = true
+			switch name {
+			case "max-age":
+				d.MaxAge = d.parseFreshness(d.MaxAge, value, hasValue, dup)
+			case "s-maxage":
+				d.SMaxAge = d.parseFreshness(d.SMaxAge, value, hasValue, dup)
+			case "max-stale":
+				if !hasValue {
+					d.MaxStale = MaxStaleAny
+				} else if v, ok := parseDelta(value); ok && !dup {
+					d.MaxStale = v
+				}
+			case "min-fresh":
+				if v, ok := parseDelta(value); ok && hasValue && !dup {
+					d.MinFresh = v
+				}
+			case "stale-while-revalidate":
+				if v, ok := parseDelta(value); ok && hasValue && !dup {
+					d.StaleWhileRevalidate = v
+				}
+			case "stale-if-error":
+				if v, ok := parseDelta(value); ok && hasValue && !dup {
+					d.StaleIfError = v
+				}
+			case "no-store":
+				d.NoStore = true
+			case "no-cache":
+				if hasValue && unquote(value) != "" {
+					d.NoCacheFields = append(d.NoCacheFields, fieldNames(value)...)
+				} else {
+					d.NoCache = true
+				}
+			case "private":
+				if hasValue && unquote(value) != "" {
+					d.PrivateFields = append(d.PrivateFields, fieldNames(value)...)
+				} else {
+					d.Private = true
+				}
+			case "public":
+				d.Public = true
+			case "must-revalidate":
+				d.MustRevalidate = true
+			case "proxy-revalidate":
+				d.ProxyRevalidate = true
+			case "must-understand":
+				d.MustUnderstand = true
+			case "no-transform":
+				d.NoTransform = true
+			case "only-if-cached":
+				d.OnlyIfCached = true
+			case "immutable":
+				d.Immutable = true
+			}
+		}
+	}
+	return d
+}
+
+func (d *Directives) parseFreshness(cur Seconds, value string, hasValue, dup bool) Seconds {
+	v, ok := parseDelta(value)
+	if !hasValue || !ok {
+		d.Invalid = true
+		if cur.Present() {
+			return cur
+		}
+		return 0
+	}
+	if dup {
+		if cur != v {
+			// Conflicting duplicates: keep the first, as §4.2.1 allows.
+			return cur
+		}
+		return cur
+	}
+	return v
+}
+
+// parseDelta parses delta-seconds (RFC 9111 §1.2.2), accepting a quoted
+// form, capping overflow at 2^31 and refusing anything but digits.
+func parseDelta(s string) (Seconds, bool) {
+	s = unquote(s)
+	if s == "" {
+		return -1, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return -1, false
+		}
+	}
+	if len(s) > 10 {
+		return maxDelta, true
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v > maxDelta {
+		return maxDelta, true
+	}
+	return Seconds(v), true
+}
+
+func unquote(s string) string {
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		return strings.ReplaceAll(s[1:len(s)-1], `\`, "")
+	}
+	return s
+}
+
+func fieldNames(v string) []string {
+	var out []string
+	for _, f := range strings.Split(unquote(v), ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, textproto.CanonicalMIMEHeaderKey(f))
+		}
+	}
+	return out
+}
+
+// splitList splits a comma-separated field value, honouring quoted strings.
+func splitList(s string) []string {
+	var out []string
+	start, quoted := 0, false
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			if quoted {
+				i++
+			}
+		case '"':
+			quoted = !quoted
+		case ',':
+			if !quoted {
+				if t := strings.TrimSpace(s[start:i]); t != "" {
+					out = append(out, t)
+				}
+				start = i + 1
+			}
+		}
+	}
+	if start <= len(s) {
+		if t := strings.TrimSpace(s[start:]); t != "" {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// parseTargeted parses an RFC 9213 targeted field (a Structured Fields
+// Dictionary, RFC 8941). It reports ok == false when the field is absent
+// or not a valid dictionary, in which case RFC 9213 §2.1 says to ignore it
+// and fall back to Cache-Control.
+func parseTargeted(h http.Header, name string) (Directives, bool) {
+	lines := h.Values(name)
+	if len(lines) == 0 {
+		return Directives{}, false
+	}
+	d := newDirectives()
+	for _, member := range splitList(strings.Join(lines, ",")) {
+		// Parameters (";a=b") are allowed and ignored.
+		if i := strings.IndexByte(member, ';'); i >= 0 && !strings.Contains(member[:i], `"`) {
+			member = member[:i]
+		}
+		key, value, hasValue := strings.Cut(member, "=")
+		key = strings.TrimSpace(key)
+		if !validSFKey(key) {
+			return Directives{}, false
+		}
+		value = strings.TrimSpace(value)
+		var secs Seconds = -1
+		if hasValue {
+			if value == "?1" || value == "?0" {
+				if value == "?0" {
+					continue // a false boolean is no directive
+				}
+				hasValue = false
+			} else if v, err := strconv.ParseInt(value, 10, 64); err == nil {
+				if v < 0 {
+					return Directives{}, false
+				}
+				secs = Seconds(min(v, maxDelta))
+			} else if !validSFBareItem(value) {
+				return Directives{}, false
+			}
+		}
+		switch key {
+		case "max-age":
+			if secs.Present() && !d.MaxAge.Present() {
+				d.MaxAge = secs
+			}
+		case "s-maxage":
+			if secs.Present() && !d.SMaxAge.Present() {
+				d.SMaxAge = secs
+			}
+		case "stale-while-revalidate":
+			if secs.Present() {
+				d.StaleWhileRevalidate = secs
+			}
+		case "stale-if-error":
+			if secs.Present() {
+				d.StaleIfError = secs
+			}
+		case "no-store":
+			d.NoStore = true
+		case "no-cache":
+			d.NoCache = true
+		case "private":
+			d.Private = true
+		case "public":
+			d.Public = true
+		case "must-revalidate":
+			d.MustRevalidate = true
+		case "proxy-revalidate":
+			d.ProxyRevalidate = true
+		}
+	}
+	return d, true
+}
+
+func validSFKey(k string) bool {
+	if k == "" || !(k[0] == '*' || (k[0] >= 'a' && k[0] <= 'z')) {
+		return false
+	}
+	for i := 1; i < len(k); i++ {
+		c := k[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.' || c == '*') {
+			return false
+		}
+	}
+	return true
+}
+
+func validSFBareItem(v string) bool {
+	if v == "" {
+		return false
+	}
+	if v[0] == '"' {
+		return len(v) >= 2 && v[len(v)-1] == '"'
+	}
+	c := v[0]
+	return c == '*' || c == ':' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.'
+}

@@ -1,0 +1,40 @@
+// Package cache implements HTTP caching as RFC 9111 specifies it, with the
+// RFC 5861 stale-while-revalidate and stale-if-error extensions and RFC
+// 9213 targeted cache-control fields, over a concurrent, byte-bounded,
+// frequency-aware store.
+//
+// # Pieces
+//
+//   - Cache is the decision interface: Lookup (what may be reused, §4),
+//     Store (what may be stored, §3; 304 freshening, §4.3.4) and
+//     Invalidate (§4.4). HTTPCache is its default implementation, shared
+//     (proxy, CDN) or private (client), and also offers Delete, MarkStale
+//     (soft purge) and Clear for purging.
+//   - Transport is an http.RoundTripper that gives any Go HTTP client a
+//     private cache with all of the above, including conditional
+//     revalidation and background stale-while-revalidate.
+//   - Store is the generic store underneath, usable on its own.
+//
+// # Conservative readings
+//
+// Malformed input never fails a request. An invalid max-age or s-maxage
+// makes a response stale, duplicate directives keep their first value, an
+// invalid Expires means already expired, an invalid Age is ignored, and
+// delta-seconds overflow to 2^31, as RFC 9111 §1.2.2, §4.2.1, §5.1 and §5.3
+// prescribe.
+//
+// # Deliberate choices
+//
+// A shared HTTPCache does not store responses carrying Set-Cookie (as
+// Varnish and Fastly do by default), treats qualified private as
+// unqualified in a shared cache (not storing, where the RFC allows storing
+// without the named fields), and does not store partial (206) responses.
+// Qualified no-cache is honoured by storing the response without the named
+// fields.
+//
+// # Concurrency
+//
+// HTTPCache, Transport and Store are safe for concurrent use. Only
+// Transport starts goroutines (background revalidations, one per key at a
+// time); its Close cancels and waits for them.
+package cache
