@@ -60,7 +60,9 @@ type Lookup struct {
 	Key      string
 	Decision Decision
 	// Status, Header and Body are the selected stored response (empty on
-	// a Miss). Header carries a computed Age field.
+	// a Miss). Header is the stored header as received (hop-by-hop fields
+	// removed); its Age field, if any, is the origin's, so send Age (the
+	// field below) instead, as Response does.
 	Status int
 	Header http.Header
 	Body   []byte
@@ -95,11 +97,20 @@ func (l *Lookup) Response(req *http.Request) *http.Response {
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
 		ProtoMinor:    1,
-		Header:        l.Header.Clone(),
+		Header:        l.header(),
 		Body:          io.NopCloser(bytes.NewReader(body)),
 		ContentLength: int64(len(l.Body)),
 		Request:       req,
 	}
+}
+
+func (l *Lookup) header() http.Header {
+	h := l.Header.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	h.Set("Age", formatAge(l.Age))
+	return h
 }
 
 // Exchange is one request/response pair handed to Store. Body is the
@@ -260,6 +271,30 @@ type variant struct {
 	responseTime time.Time
 	softPurged   bool
 	cost         int64
+
+	// Derived once from the header when stored (see prepare).
+	d          Directives
+	initialAge time.Duration // corrected_initial_age of §4.2.3
+	lifetime   time.Duration
+	heuristic  bool
+	cond       http.Header
+}
+
+// prepare computes what lookups need from a variant's header, so a hit
+// does no parsing.
+func (c *HTTPCache) prepare(v *variant) {
+	v.d = c.directives(v.header)
+	v.initialAge = currentAge(v.header, v.requestTime, v.responseTime, v.responseTime)
+	v.lifetime, v.heuristic = c.lifetime(v.status, v.header, v.d, v.responseTime)
+	v.cond = conditional(v.header)
+}
+
+func (v *variant) age(now time.Time) time.Duration {
+	resident := now.Sub(v.responseTime)
+	if resident < 0 {
+		resident = 0
+	}
+	return v.initialAge + resident
 }
 
 const maxVariants = 16
@@ -344,6 +379,9 @@ func (c *HTTPCache) directives(h http.Header) Directives {
 
 func requestDirectives(h http.Header) (Directives, bool) {
 	cc := h.Values("Cache-Control")
+	if len(cc) == 0 && len(h["Pragma"]) == 0 {
+		return newDirectives(), false
+	}
 	d := ParseDirectives(cc)
 	// §5.4: Pragma: no-cache counts only when Cache-Control is absent.
 	pragmaNoCache := false
@@ -379,16 +417,15 @@ func (c *HTTPCache) Lookup(req *http.Request) Lookup {
 		return l
 	}
 	now := c.now()
-	d := c.directives(v.header)
-	age := currentAge(v.header, v.requestTime, v.responseTime, now)
-	life, heuristic := c.lifetime(v.status, v.header, d, v.responseTime)
+	d := &v.d
+	age := v.age(now)
+	life := v.lifetime
 	if v.softPurged {
 		life = 0
 	}
-	l.Status, l.Body, l.Age, l.TTL, l.Heuristic = v.status, v.body, age, life-age, heuristic
-	l.Header = v.header.Clone()
-	l.Header.Set("Age", formatAge(age))
-	l.Conditional = conditional(v.header)
+	l.Status, l.Body, l.Age, l.TTL, l.Heuristic = v.status, v.body, age, life-age, v.heuristic
+	l.Header = v.header
+	l.Conditional = v.cond
 	fresh := life > age
 	l.Stale = !fresh
 	staleness := age - life
@@ -614,6 +651,7 @@ func (c *HTTPCache) Store(x Exchange) StoreResult {
 		v.selecting[name] = normalizedField(req.Header, name)
 	}
 	v.cost = variantCost(v)
+	c.prepare(v)
 	var old []*variant
 	if o, ok := c.st.Peek(res.Key); ok {
 		old = o.variants
@@ -692,10 +730,8 @@ func (c *HTTPCache) put(key string, obj *object) bool {
 // configuration allows, or KeepStale past freshness when it can be
 // revalidated.
 func (c *HTTPCache) usableUntil(v *variant) time.Time {
-	d := c.directives(v.header)
-	life, _ := c.lifetime(v.status, v.header, d, v.responseTime)
-	age := currentAge(v.header, v.requestTime, v.responseTime, v.responseTime)
-	freshUntil := v.responseTime.Add(life - age)
+	d := &v.d
+	freshUntil := v.responseTime.Add(v.lifetime - v.initialAge)
 	grace := c.staleIfError
 	if d.StaleWhileRevalidate.Present() {
 		grace = max(grace, time.Duration(d.StaleWhileRevalidate)*time.Second)
@@ -761,6 +797,7 @@ func (c *HTTPCache) freshen(req *http.Request, resp *http.Response, x Exchange, 
 		updateHeaders(v.header, resp.Header)
 		v.requestTime, v.responseTime, v.softPurged = x.RequestTime, x.ResponseTime, false
 		v.cost = variantCost(&v)
+		c.prepare(&v)
 		next.variants[i] = &v
 	}
 	if !c.put(res.Key, next) {

@@ -57,7 +57,7 @@ func newDirectives() Directives {
 // quoted forms of token-valued directives are accepted.
 func ParseDirectives(lines []string) Directives {
 	d := newDirectives()
-	seen := map[string]bool{}
+	var seen uint16 // bit per freshness-bearing directive already seen
 	for _, line := range lines {
 		for _, item := range splitList(line) {
 			name, value, hasValue := strings.Cut(item, "=")
@@ -66,8 +66,9 @@ func ParseDirectives(lines []string) Directives {
 			if name == "" {
 				continue
 			}
-			dup := seen[name]
-			seen[name] = true
+			bit := directiveBit(name)
+			dup := seen&bit != 0
+			seen |= bit
 			switch name {
 			case "max-age":
 				d.MaxAge = d.parseFreshness(d.MaxAge, value, hasValue, dup)
@@ -123,6 +124,24 @@ func ParseDirectives(lines []string) Directives {
 		}
 	}
 	return d
+}
+
+func directiveBit(name string) uint16 {
+	switch name {
+	case "max-age":
+		return 1
+	case "s-maxage":
+		return 2
+	case "max-stale":
+		return 4
+	case "min-fresh":
+		return 8
+	case "stale-while-revalidate":
+		return 16
+	case "stale-if-error":
+		return 32
+	}
+	return 0
 }
 
 func (d *Directives) parseFreshness(cur Seconds, value string, hasValue, dup bool) Seconds {
