@@ -1,0 +1,384 @@
+package surrogate
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"go.uber.org/zap"
+)
+
+// Target is what a purge acts on: the cache. cache.HTTPCache satisfies it.
+type Target interface {
+	// Delete removes the object (a hard purge) and reports whether it was
+	// there.
+	Delete(key string) bool
+	// MarkStale marks the object stale (a soft purge): the next request
+	// gets the stale copy while it is revalidated.
+	MarkStale(key string) bool
+}
+
+// Clearer is implemented by Targets that can drop everything at once; a
+// purge-all needs it.
+type Clearer interface{ Clear() }
+
+// Mode is a purge's strength.
+type Mode int
+
+const (
+	// Hard removes the objects.
+	Hard Mode = iota
+	// Soft marks the objects stale so they are revalidated, served stale
+	// meanwhile.
+	Soft
+)
+
+// String returns "hard" or "soft".
+func (m Mode) String() string {
+	if m == Soft {
+		return "soft"
+	}
+	return "hard"
+}
+
+// Message is one purge as it travels over a Bus.
+type Message struct {
+	// ID identifies the purge; receivers apply each ID once.
+	ID string
+	// Node names the node that published it.
+	Node string
+	// Keys are the surrogate keys to purge; empty with All.
+	Keys []string
+	// All purges everything.
+	All  bool
+	Mode Mode
+
+	barrier chan struct{} // LocalBus.Flush
+}
+
+// Bus carries purges to every node of a fleet. Delivery may be
+// at-least-once: purges are idempotent and Purger ignores IDs it has
+// applied. A pub/sub system (Redis, NATS, Kafka, a cloud queue) fits it;
+// LocalBus is the in-process implementation.
+type Bus interface {
+	// Publish sends m to every subscriber, the publisher's own included.
+	Publish(ctx context.Context, m Message) error
+	// Subscribe calls fn for each message published after it returns,
+	// until unsubscribe is called or ctx ends. fn runs on a goroutine the
+	// Bus owns and must not block for long.
+	Subscribe(ctx context.Context, fn func(Message)) (unsubscribe func(), err error)
+}
+
+// PurgerConfig configures a Purger. Index and Target are required.
+type PurgerConfig struct {
+	Index  *Index
+	Target Target
+	// Bus, if set, carries this node's purges to the fleet and the
+	// fleet's to this node.
+	Bus Bus
+	// Node names this node on the Bus. Empty means a random name.
+	Node string
+	// Logger receives debug events. Nil means zap.NewNop().
+	Logger *zap.Logger
+}
+
+// Result reports what a purge did on this node.
+type Result struct {
+	// Objects is how many objects were purged (removed or marked stale).
+	Objects int
+	// Keys is how many keys the purge named.
+	Keys int
+}
+
+// PurgerStats counts purges.
+type PurgerStats struct {
+	Purges, RemotePurges, Objects uint64
+}
+
+// Purger purges by surrogate key, locally and, through a Bus, on every
+// node. It is safe for concurrent use by multiple goroutines.
+type Purger struct {
+	ix     *Index
+	target Target
+	bus    Bus
+	node   string
+	log    *zap.Logger
+	unsub  func()
+
+	mu   sync.Mutex
+	seen map[string]struct{}
+	ring []string
+	next int
+
+	purges, remote, objects atomic.Uint64
+	closeOnce               sync.Once
+}
+
+// NewPurger returns a Purger; with a Bus it subscribes at once.
+func NewPurger(cfg PurgerConfig) (*Purger, error) {
+	if cfg.Index == nil || cfg.Target == nil {
+		return nil, fmt.Errorf("surrogate: PurgerConfig needs an Index and a Target")
+	}
+	p := &Purger{ix: cfg.Index, target: cfg.Target, bus: cfg.Bus, node: cfg.Node, log: cfg.Logger,
+		seen: map[string]struct{}{}, ring: make([]string, 1024)}
+	if p.log == nil {
+		p.log = zap.NewNop()
+	}
+	if p.node == "" {
+		p.node = randomID()
+	}
+	if p.bus != nil {
+		unsub, err := p.bus.Subscribe(context.Background(), p.receive)
+		if err != nil {
+			return nil, err
+		}
+		p.unsub = unsub
+	}
+	return p, nil
+}
+
+func randomID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Node returns this purger's node name.
+func (p *Purger) Node() string { return p.node }
+
+// Purge purges the objects tagged with any of keys, in the given mode, on
+// this node and (with a Bus) on every node.
+func (p *Purger) Purge(ctx context.Context, mode Mode, keys ...string) (Result, error) {
+	if len(keys) == 0 {
+		return Result{}, ErrNoKeys
+	}
+	m := Message{ID: randomID(), Node: p.node, Keys: keys, Mode: mode}
+	p.markSeen(m.ID)
+	res := p.apply(m)
+	p.purges.Add(1)
+	if p.bus != nil {
+		if err := p.bus.Publish(ctx, m); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// PurgeAll removes everything on this node and every node. The Target must
+// implement Clearer.
+func (p *Purger) PurgeAll(ctx context.Context) (Result, error) {
+	if _, ok := p.target.(Clearer); !ok {
+		return Result{}, fmt.Errorf("surrogate: target %T cannot purge all (no Clear method)", p.target)
+	}
+	m := Message{ID: randomID(), Node: p.node, All: true}
+	p.markSeen(m.ID)
+	res := p.apply(m)
+	p.purges.Add(1)
+	if p.bus != nil {
+		if err := p.bus.Publish(ctx, m); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+func (p *Purger) apply(m Message) Result {
+	if m.All {
+		n := p.ix.Stats().Objects
+		p.target.(Clearer).Clear()
+		p.ix.Clear()
+		p.objects.Add(uint64(n))
+		return Result{Objects: n}
+	}
+	res := Result{Keys: len(m.Keys)}
+	for _, k := range m.Keys {
+		for _, obj := range p.ix.Objects(k) {
+			var hit bool
+			if m.Mode == Soft {
+				hit = p.target.MarkStale(obj)
+			} else {
+				hit = p.target.Delete(obj)
+				p.ix.Remove(obj)
+			}
+			if hit {
+				res.Objects++
+			}
+		}
+	}
+	p.objects.Add(uint64(res.Objects))
+	return res
+}
+
+// markSeen records id and reports whether it was new.
+func (p *Purger) markSeen(id string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, dup := p.seen[id]; dup {
+		return false
+	}
+	if old := p.ring[p.next]; old != "" {
+		delete(p.seen, old)
+	}
+	p.ring[p.next] = id
+	p.next = (p.next + 1) % len(p.ring)
+	p.seen[id] = struct{}{}
+	return true
+}
+
+func (p *Purger) receive(m Message) {
+	if m.Node == p.node || !p.markSeen(m.ID) {
+		return
+	}
+	if m.All {
+		if _, ok := p.target.(Clearer); !ok {
+			return
+		}
+	}
+	res := p.apply(m)
+	p.remote.Add(1)
+	p.log.Debug("surrogate: remote purge", zap.String("from", m.Node), zap.Int("objects", res.Objects))
+}
+
+// Stats returns the purge counters.
+func (p *Purger) Stats() PurgerStats {
+	return PurgerStats{Purges: p.purges.Load(), RemotePurges: p.remote.Load(), Objects: p.objects.Load()}
+}
+
+// Close unsubscribes from the Bus. It is idempotent.
+func (p *Purger) Close() error {
+	p.closeOnce.Do(func() {
+		if p.unsub != nil {
+			p.unsub()
+		}
+	})
+	return nil
+}
+
+// LocalBus is an in-process Bus: every subscriber gets every message, in
+// order, on its own delivery goroutine. The zero value is ready to use.
+// It is safe for concurrent use; Close stops delivery and waits.
+type LocalBus struct {
+	mu     sync.Mutex
+	subs   map[int]*subscription
+	nextID int
+	closed bool
+	wg     sync.WaitGroup
+}
+
+type subscription struct {
+	ch   chan Message
+	stop chan struct{}
+	once sync.Once
+}
+
+// Publish implements Bus. It blocks while a subscriber's queue (256
+// messages) is full, until ctx ends.
+func (b *LocalBus) Publish(ctx context.Context, m Message) error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return ErrBusClosed
+	}
+	subs := make([]*subscription, 0, len(b.subs))
+	for _, s := range b.subs {
+		subs = append(subs, s)
+	}
+	b.mu.Unlock()
+	m.Keys = append([]string(nil), m.Keys...)
+	for _, s := range subs {
+		select {
+		case s.ch <- m:
+		case <-s.stop:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// Subscribe implements Bus.
+func (b *LocalBus) Subscribe(ctx context.Context, fn func(Message)) (func(), error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, ErrBusClosed
+	}
+	if b.subs == nil {
+		b.subs = map[int]*subscription{}
+	}
+	id := b.nextID
+	b.nextID++
+	s := &subscription{ch: make(chan Message, 256), stop: make(chan struct{})}
+	b.subs[id] = s
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		for {
+			select {
+			case m := <-s.ch:
+				if m.barrier != nil {
+					close(m.barrier)
+					continue
+				}
+				fn(m)
+			case <-s.stop:
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return func() {
+		b.mu.Lock()
+		delete(b.subs, id)
+		b.mu.Unlock()
+		s.once.Do(func() { close(s.stop) })
+	}, nil
+}
+
+// Close stops every subscription and waits for delivery goroutines. It is
+// idempotent.
+func (b *LocalBus) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	subs := b.subs
+	b.subs = nil
+	b.mu.Unlock()
+	for _, s := range subs {
+		s.once.Do(func() { close(s.stop) })
+	}
+	b.wg.Wait()
+	return nil
+}
+
+// Flush waits until every message published before the call has been
+// handled by every current subscriber, or ctx ends. Tests and examples use
+// it to make fan-out observable.
+func (b *LocalBus) Flush(ctx context.Context) error {
+	b.mu.Lock()
+	subs := make([]*subscription, 0, len(b.subs))
+	for _, s := range b.subs {
+		subs = append(subs, s)
+	}
+	b.mu.Unlock()
+	for _, s := range subs {
+		barrier := make(chan struct{})
+		select {
+		case s.ch <- Message{barrier: barrier}:
+		case <-s.stop:
+			continue
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		select {
+		case <-barrier:
+		case <-s.stop:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
