@@ -154,9 +154,7 @@ func ParseControl(values []string, device string) (c Control, ok bool) {
 				c.NoStoreRemote, ok = true, true
 			case "content":
 				if hasValue {
-					for _, v := range strings.Fields(strings.Trim(value, `"`)) {
-						c.Content = append(c.Content, v)
-					}
+					c.Content = append(c.Content, strings.Fields(strings.Trim(value, `"`))...)
 					ok = true
 				}
 			}
