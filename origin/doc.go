@@ -1,0 +1,23 @@
+// Package origin chooses the upstream web server (origin) a CDN edge sends a
+// cache miss to, and fails over when it does not answer.
+//
+// A Pool holds origins with a URL, a region or coordinates, a priority and
+// a weight. It orders them per request by Steering: priority (primary
+// first, then alternates), geography (nearest to the edge's own location,
+// by great-circle distance or matching region) or latency (a moving average
+// of measured response times, so a slow origin loses traffic without being
+// declared dead). Origins that fail (connection errors, timeouts, 502/503/
+// 504) are ejected for a backing-off period, as Envoy's outlier detection
+// does; optional active health checks (HTTP GET with rise/fall thresholds)
+// take origins out and back in. An idempotent request that fails on one
+// origin is retried on the next, within a bounded number of attempts and
+// per-try and total timeouts; the caller's context is honoured throughout.
+//
+// Pool is an http.RoundTripper over one shared, pooled http.Transport;
+// ServedBy tells which origin answered a response.
+//
+// # Concurrency
+//
+// A Pool is safe for concurrent use. With Health.Interval set it runs one
+// health-check goroutine, which Close stops and waits for.
+package origin
