@@ -106,9 +106,9 @@ type Config struct {
 type State int
 
 const (
-	Healthy State = iota
-	Ejected       // passively, for a backing-off period
-	Unhealthy     // by active health checks
+	Healthy   State = iota
+	Ejected         // passively, for a backing-off period
+	Unhealthy       // by active health checks
 )
 
 // String returns the state's name.
