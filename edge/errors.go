@@ -1,0 +1,14 @@
+package edge
+
+import "errors"
+
+var (
+	// ErrInvalidConfig reports a Config that New cannot honour.
+	ErrInvalidConfig = errors.New("edge: invalid config")
+	// ErrPurgeUnsupported reports a purge on a node whose cache does not
+	// implement surrogate.Target.
+	ErrPurgeUnsupported = errors.New("edge: cache does not support purging")
+	// ErrBadPurge reports a purge request naming nothing to purge, or an
+	// unparsable URL.
+	ErrBadPurge = errors.New("edge: bad purge request")
+)

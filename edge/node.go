@@ -1,0 +1,749 @@
+package edge
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgekit/edgekit/cache"
+	"github.com/edgekit/edgekit/internal/clock"
+	"github.com/edgekit/edgekit/internal/collapse"
+	"github.com/edgekit/edgekit/surrogate"
+	"go.uber.org/zap"
+)
+
+// EdgeNode is a CDN edge server: an http.Handler that serves from its
+// cache and fetches misses from origins, with purging and statistics.
+// Node is the default implementation.
+type EdgeNode interface {
+	http.Handler
+	// Purge removes (or, in soft mode, marks stale) cached objects by URL,
+	// by surrogate key, or all of them, on this node and every node
+	// sharing its purge bus.
+	Purge(ctx context.Context, p PurgeRequest) (PurgeResult, error)
+	// Stats returns a snapshot of the node's counters.
+	Stats() Stats
+}
+
+// controlField is the targeted cache-control field (RFC 9213 style) the
+// node writes into stored responses from Surrogate-Control and negative
+// caching; it is never sent to clients.
+const controlField = "Edgekit-Control"
+
+// KeyConfig normalises cache keys. The zero value keys on scheme, the
+// lower-cased host, path and query as sent.
+type KeyConfig struct {
+	// IgnoreQuery lists query parameters left out of the key (tracking
+	// parameters such as utm_source).
+	IgnoreQuery []string
+	// SortQuery sorts query parameters, so ?a=1&b=2 and ?b=2&a=1 share an
+	// object.
+	SortQuery bool
+	// Func, if set, replaces the key computation entirely. It must be
+	// deterministic and cheap; it runs on every request.
+	Func func(*http.Request) string
+}
+
+// Config configures a Node. Origin is required; every other zero value is
+// a documented default.
+type Config struct {
+	// Name identifies the node in Via and Cache-Status. Empty means
+	// "edgekit".
+	Name string
+	// Origin fetches misses and forwards uncacheable requests; typically
+	// an *origin.Pool.
+	Origin http.RoundTripper
+	// Cache, if set, replaces the default cache. To support purging it
+	// must also implement surrogate.Target (cache.HTTPCache does); the
+	// node's key settings then do not apply (the cache keys requests).
+	Cache cache.Cache
+	// MaxBytes sizes the default cache. Zero means 256 MiB.
+	MaxBytes int64
+	// MaxObjectBytes is the largest body stored; larger bodies stream to
+	// the client without being stored. Zero means 8 MiB.
+	MaxObjectBytes int64
+	// Policy is the default cache's eviction policy. Zero means TinyLFU.
+	Policy cache.Policy
+	// NegativeTTL caches 404, 410 and 5xx responses that carry no
+	// freshness information of their own for this long (when nothing
+	// better is stored). Zero disables negative caching.
+	NegativeTTL time.Duration
+	// StaleIfError serves stale objects for this long past freshness when
+	// the origin fails, unless the response forbids it (as Varnish's
+	// grace). Zero means only what stale-if-error directives allow.
+	StaleIfError time.Duration
+	// DisableCDNCacheControl ignores the RFC 9213 CDN-Cache-Control field,
+	// which the node honours by default.
+	DisableCDNCacheControl bool
+	// Device is the device token this node answers to in Surrogate-Control
+	// targeting, and announces in Surrogate-Capability. Empty means
+	// "edgekit".
+	Device string
+	// Key normalises cache keys (default cache only).
+	Key KeyConfig
+	// SurrogateKeys selects and bounds the surrogate-key fields read.
+	SurrogateKeys surrogate.KeyConfig
+	// KeepSurrogateHeaders forwards Surrogate-Control and surrogate-key
+	// fields to clients instead of removing them.
+	KeepSurrogateHeaders bool
+	// Bus fans purges out to other nodes. Nil means this node only.
+	Bus surrogate.Bus
+	// XCache adds X-Cache: HIT|MISS|STALE|REVALIDATED|PASS to responses.
+	XCache bool
+	// FetchTimeout bounds a background revalidation and a collapsed fetch
+	// (which outlives the client that started it). Zero means 30 s.
+	FetchTimeout time.Duration
+	// Now returns the current time. Nil means time.Now.
+	Now func() time.Time
+	// Logger receives debug events. Nil means zap.NewNop().
+	Logger *zap.Logger
+}
+
+// Node is the default EdgeNode. It is safe for concurrent use by multiple
+// goroutines and must not be copied. Background revalidations run in
+// goroutines the Node owns (one per object at a time); Close cancels and
+// waits for them. Several Nodes in one process keep independent caches.
+type Node struct {
+	name, via, device string
+	origin            http.RoundTripper
+	cache             cache.Cache
+	target            surrogate.Target
+	keyOf             func(*http.Request) string
+	index             *surrogate.Index
+	purger            *surrogate.Purger
+	keyCfg            surrogate.KeyConfig
+	keepSurrogate     bool
+	maxObject         int64
+	negativeTTL       time.Duration
+	xcache            bool
+	fetchTimeout      time.Duration
+	now               func() time.Time
+	log               *zap.Logger
+	proxy             *httputil.ReverseProxy
+
+	group    collapse.Group[*fetchResult]
+	passMu   sync.Mutex
+	pass     map[string]time.Time // hit-for-pass markers
+	bgMu     sync.Mutex
+	bgActive map[string]struct{}
+	bgWG     sync.WaitGroup
+	ctx      context.Context
+	cancel   context.CancelFunc
+	closed   atomic.Bool
+
+	st counters
+}
+
+// New returns a Node configured by cfg.
+func New(cfg Config) (*Node, error) {
+	if cfg.Origin == nil {
+		return nil, fmt.Errorf("%w: Origin is required", ErrInvalidConfig)
+	}
+	if cfg.MaxBytes < 0 || cfg.MaxObjectBytes < 0 || cfg.NegativeTTL < 0 || cfg.StaleIfError < 0 || cfg.FetchTimeout < 0 {
+		return nil, fmt.Errorf("%w: negative value", ErrInvalidConfig)
+	}
+	n := &Node{
+		name: cfg.Name, device: cfg.Device, origin: cfg.Origin, keepSurrogate: cfg.KeepSurrogateHeaders,
+		maxObject: cfg.MaxObjectBytes, negativeTTL: cfg.NegativeTTL, xcache: cfg.XCache,
+		fetchTimeout: cfg.FetchTimeout, now: clock.Or(cfg.Now), log: cfg.Logger, keyCfg: cfg.SurrogateKeys,
+		index: &surrogate.Index{}, pass: map[string]time.Time{}, bgActive: map[string]struct{}{},
+	}
+	if n.name == "" {
+		n.name = "edgekit"
+	}
+	n.via = "1.1 " + n.name
+	if n.device == "" {
+		n.device = "edgekit"
+	}
+	if n.maxObject == 0 {
+		n.maxObject = 8 << 20
+	}
+	if n.fetchTimeout == 0 {
+		n.fetchTimeout = 30 * time.Second
+	}
+	if n.log == nil {
+		n.log = zap.NewNop()
+	}
+	n.keyOf = keyFunc(cfg.Key)
+	if cfg.Cache != nil {
+		n.cache = cfg.Cache
+		if k, ok := cfg.Cache.(interface{ Key(*http.Request) string }); ok {
+			n.keyOf = k.Key
+		}
+	} else {
+		maxBytes := cfg.MaxBytes
+		if maxBytes == 0 {
+			maxBytes = 256 << 20
+		}
+		targeted := []string{controlField}
+		if !cfg.DisableCDNCacheControl {
+			targeted = append(targeted, "CDN-Cache-Control")
+		}
+		c, err := cache.New(cache.Config{
+			Shared: true, MaxBytes: maxBytes, MaxObjectBytes: n.maxObject, Policy: cfg.Policy,
+			TargetedFields: targeted, StaleIfError: cfg.StaleIfError, Key: n.keyOf, Now: cfg.Now,
+			Logger: n.log, OnEvict: func(r cache.Removal) { n.index.Remove(r.Key) },
+		})
+		if err != nil {
+			return nil, err
+		}
+		n.cache = c
+	}
+	if t, ok := n.cache.(surrogate.Target); ok {
+		n.target = t
+		p, err := surrogate.NewPurger(surrogate.PurgerConfig{Index: n.index, Target: t, Bus: cfg.Bus, Node: n.name + "-" + strconv.FormatInt(time.Now().UnixNano(), 36), Logger: n.log})
+		if err != nil {
+			return nil, err
+		}
+		n.purger = p
+	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.proxy = &httputil.ReverseProxy{
+		Transport: n.origin,
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL.Scheme = "http"
+			pr.Out.URL.Host = pr.In.Host
+			pr.Out.Host = pr.In.Host
+			pr.SetXForwarded()
+			pr.Out.Header.Add("Via", n.via)
+		},
+		ModifyResponse: func(resp *http.Response) error {
+			if resp.Request != nil {
+				if n.cache.Invalidate(resp.Request, resp) > 0 {
+					n.st.invalidations.Add(1)
+				}
+			}
+			n.decorate(resp.Header, "fwd=method", "PASS")
+			if !n.keepSurrogate {
+				surrogate.StripHeaders(resp.Header)
+			}
+			resp.Header.Del(controlField)
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			n.st.originErrors.Add(1)
+			n.writeError(w, r, err)
+		},
+		ErrorLog: nil,
+	}
+	return n, nil
+}
+
+// keyFunc builds the cache-key function from a KeyConfig.
+func keyFunc(k KeyConfig) func(*http.Request) string {
+	if k.Func != nil {
+		return k.Func
+	}
+	if len(k.IgnoreQuery) == 0 && !k.SortQuery {
+		return cache.DefaultKey
+	}
+	ignore := map[string]bool{}
+	for _, q := range k.IgnoreQuery {
+		ignore[q] = true
+	}
+	return func(r *http.Request) string {
+		u := *r.URL
+		if u.RawQuery != "" {
+			parts := strings.Split(u.RawQuery, "&")
+			kept := parts[:0]
+			for _, p := range parts {
+				name, _, _ := strings.Cut(p, "=")
+				if dn, err := url.QueryUnescape(name); err == nil {
+					name = dn
+				}
+				if !ignore[name] && p != "" {
+					kept = append(kept, p)
+				}
+			}
+			if k.SortQuery {
+				sort.Strings(kept)
+			}
+			u.RawQuery = strings.Join(kept, "&")
+		}
+		r2 := *r
+		r2.URL = &u
+		return cache.DefaultKey(&r2)
+	}
+}
+
+// Close stops background revalidations and waits for them, and leaves the
+// purge bus. It is idempotent.
+func (n *Node) Close() error {
+	if n.closed.Swap(true) {
+		return nil
+	}
+	n.cancel()
+	n.bgWG.Wait()
+	if n.purger != nil {
+		n.purger.Close()
+	}
+	return nil
+}
+
+// Cache returns the node's cache.
+func (n *Node) Cache() cache.Cache { return n.cache }
+
+// ServeHTTP implements http.Handler.
+func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n.st.requests.Add(1)
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		n.st.passes.Add(1)
+		n.proxy.ServeHTTP(w, r)
+		return
+	}
+	l := n.cache.Lookup(r)
+	switch l.Decision {
+	case cache.Fresh:
+		n.st.hits.Add(1)
+		if l.Stale {
+			n.st.staleServed.Add(1)
+			n.serveStored(w, r, &l, fmt.Sprintf("hit; ttl=%d; detail=max-stale", ttlSeconds(l.TTL)), "STALE")
+			return
+		}
+		n.serveStored(w, r, &l, fmt.Sprintf("hit; ttl=%d", ttlSeconds(l.TTL)), "HIT")
+		return
+	case cache.StaleWhileRevalidate:
+		n.st.hits.Add(1)
+		n.st.staleServed.Add(1)
+		n.revalidateInBackground(r, l)
+		n.serveStored(w, r, &l, fmt.Sprintf("hit; ttl=%d; detail=stale-while-revalidate", ttlSeconds(l.TTL)), "STALE")
+		return
+	}
+	if l.OnlyIfCached {
+		n.st.misses.Add(1)
+		http.Error(w, "edge: only-if-cached and no usable stored response", http.StatusGatewayTimeout)
+		return
+	}
+	n.st.misses.Add(1)
+	var lp *cache.Lookup
+	if l.Decision == cache.Validate {
+		lp = &l
+	}
+	n.fetchAndServe(w, r, l.Key, lp)
+}
+
+func ttlSeconds(d time.Duration) int64 { return int64(d / time.Second) }
+
+// fetchResult is an origin fetch as the leader of a collapsed group saw it.
+type fetchResult struct {
+	status int
+	header http.Header
+	body   []byte
+	age    time.Duration
+	stored bool
+	// status text for Cache-Status / X-Cache
+	cacheStatus, xcache string
+	fromCache           bool // body came from the cache (revalidated or stale)
+	err                 error
+	stream              *http.Response // leader only: too large to buffer
+	vary                bool
+}
+
+func (n *Node) isPass(key string) bool {
+	n.passMu.Lock()
+	defer n.passMu.Unlock()
+	until, ok := n.pass[key]
+	if ok && n.now().Before(until) {
+		return true
+	}
+	if ok {
+		delete(n.pass, key)
+	}
+	return false
+}
+
+func (n *Node) markPass(key string) {
+	n.passMu.Lock()
+	if len(n.pass) > 100_000 { // bounded: drop the lot rather than grow
+		n.pass = map[string]time.Time{}
+	}
+	n.pass[key] = n.now().Add(30 * time.Second)
+	n.passMu.Unlock()
+}
+
+func (n *Node) fetchAndServe(w http.ResponseWriter, r *http.Request, key string, l *cache.Lookup) {
+	if n.isPass(key) || (r.Header.Get("Cache-Control") != "" && hasNoCache(r.Header)) {
+		// Hit-for-pass (a recent response was uncacheable) or a client
+		// asking to bypass: fetch alone, no waiting behind others.
+		n.serveFetch(w, r, n.fetch(r.Context(), r, l), false)
+		return
+	}
+	res, err := n.group.Do(r.Context(), key, func() (*fetchResult, bool) {
+		// The fetch outlives a leader whose client goes away, so waiters
+		// still get it; it is bounded by FetchTimeout.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), n.fetchTimeout)
+		fr := n.fetch(ctx, r, l)
+		if fr.stream != nil {
+			fr.stream.Body = &cancelOnClose{ReadCloser: fr.stream.Body, cancel: cancel}
+		} else {
+			cancel()
+		}
+		return fr, fr.stream == nil && (fr.stored || fr.err != nil || fr.fromCache)
+	})
+	if err != nil {
+		return // the client went away while waiting
+	}
+	fr := res.Val
+	switch {
+	case res.Leader:
+		if res.Waiters > 0 {
+			n.st.collapsed.Add(uint64(res.Waiters))
+		}
+		if !res.Shared && fr.stream == nil && fr.err == nil && !fr.stored {
+			n.markPass(key)
+		}
+	case !res.Shared:
+		// The leader's response could not be shared: fetch our own.
+		fr = n.fetch(r.Context(), r, l)
+	case fr.vary:
+		// The leader stored a response that varies; ours may be another
+		// variant.
+		if again := n.cache.Lookup(r); again.Decision == cache.Fresh && !again.Stale {
+			n.serveStored(w, r, &again, "hit; collapsed", "HIT")
+			return
+		}
+		fr = n.fetch(r.Context(), r, l)
+	}
+	n.serveFetch(w, r, fr, !res.Leader && res.Shared)
+}
+
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
+}
+
+func hasNoCache(h http.Header) bool {
+	d := cache.ParseDirectives(h.Values("Cache-Control"))
+	return d.NoCache || d.NoStore
+}
+
+// hopByHop lists request fields not forwarded to the origin.
+var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// outgoing builds the request sent to the origin for a cacheable fetch.
+func (n *Node) outgoing(ctx context.Context, r *http.Request, l *cache.Lookup) *http.Request {
+	out := r.Clone(ctx)
+	out.RequestURI = ""
+	out.Method = http.MethodGet // a HEAD miss fetches the object to store it
+	out.Body = http.NoBody
+	out.ContentLength = 0
+	if out.URL.Scheme == "" {
+		out.URL.Scheme = "http"
+	}
+	if out.URL.Host == "" {
+		out.URL.Host = r.Host
+	}
+	for _, line := range out.Header.Values("Connection") {
+		for _, f := range strings.Split(line, ",") {
+			out.Header.Del(strings.TrimSpace(f))
+		}
+	}
+	for _, f := range hopByHop {
+		out.Header.Del(f)
+	}
+	// The cache validates with its own validators, and serves the client's
+	// conditional and range requests from the full response itself.
+	for _, f := range []string{"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range", "Range"} {
+		out.Header.Del(f)
+	}
+	if l != nil {
+		for k, v := range l.Conditional {
+			out.Header[k] = v
+		}
+	}
+	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		if prior := out.Header.Get("X-Forwarded-For"); prior != "" {
+			out.Header.Set("X-Forwarded-For", prior+", "+ip)
+		} else {
+			out.Header.Set("X-Forwarded-For", ip)
+		}
+	}
+	out.Header.Add("Via", n.via)
+	out.Header.Add("Surrogate-Capability", n.device+`="Surrogate/1.0"`)
+	return out
+}
+
+// fetch asks the origin, stores what may be stored, and returns what to
+// serve.
+func (n *Node) fetch(ctx context.Context, r *http.Request, l *cache.Lookup) *fetchResult {
+	out := n.outgoing(ctx, r, l)
+	reqTime := n.now()
+	resp, err := n.origin.RoundTrip(out)
+	if err != nil {
+		n.st.originErrors.Add(1)
+		if l != nil && l.StaleIfError {
+			n.st.staleServed.Add(1)
+			return n.staleResult(l, "fwd=stale; detail=stale-if-error")
+		}
+		return &fetchResult{err: err}
+	}
+	respTime := n.now()
+	if resp.StatusCode >= 500 {
+		n.st.originErrors.Add(1)
+	}
+	if l != nil && l.StaleIfError && (resp.StatusCode == 500 || resp.StatusCode == 502 || resp.StatusCode == 503 || resp.StatusCode == 504) {
+		drainClose(resp.Body)
+		n.st.staleServed.Add(1)
+		return n.staleResult(l, fmt.Sprintf("fwd=stale; fwd-status=%d; detail=stale-if-error", resp.StatusCode))
+	}
+	if resp.StatusCode == http.StatusNotModified && l != nil {
+		drainClose(resp.Body)
+		n.st.revalidations.Add(1)
+		res := n.cache.Store(cache.Exchange{Request: out, Response: resp, RequestTime: reqTime, ResponseTime: respTime})
+		if res.Stored && res.Updated.Decision != cache.Miss {
+			u := res.Updated
+			return &fetchResult{status: u.Status, header: u.Header, body: u.Body, age: u.Age, stored: true, fromCache: true,
+				cacheStatus: "fwd=stale; fwd-status=304; stored", xcache: "REVALIDATED"}
+		}
+		// Nothing matched any more: ask again without validators.
+		return n.fetch(ctx, r, nil)
+	}
+	n.prepareStored(resp.Header, resp.StatusCode, l == nil)
+	body, complete, err := readUpTo(resp.Body, n.maxObject)
+	if err != nil {
+		resp.Body.Close()
+		n.st.originErrors.Add(1)
+		return &fetchResult{err: err}
+	}
+	if !complete {
+		resp.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(body), resp.Body), resp.Body}
+		return &fetchResult{stream: resp, status: resp.StatusCode, header: resp.Header, cacheStatus: "fwd=uri-miss; detail=too-large", xcache: "MISS"}
+	}
+	resp.Body.Close()
+	n.st.bytesFromOrigin.Add(uint64(len(body)))
+	fr := &fetchResult{status: resp.StatusCode, header: resp.Header, body: body, xcache: "MISS",
+		vary: resp.Header.Get("Vary") != ""}
+	fwd := "uri-miss"
+	if l != nil {
+		fwd = "stale"
+	}
+	res := n.cache.Store(cache.Exchange{Request: r, Response: resp, Body: body, RequestTime: reqTime, ResponseTime: respTime})
+	if res.Stored {
+		fr.stored = true
+		fr.header = resp.Header.Clone()
+		cache.StripHopByHop(fr.header)
+		fr.age = time.Duration(0)
+		keys, kerr := surrogate.ParseKeys(resp.Header, n.keyCfg)
+		if kerr != nil {
+			n.log.Debug("edge: surrogate keys", zap.String("key", res.Key), zap.Error(kerr))
+		}
+		n.index.Set(res.Key, append(keys, urlKey(res.Key)))
+		fr.cacheStatus = fmt.Sprintf("fwd=%s; fwd-status=%d; stored", fwd, resp.StatusCode)
+	} else {
+		fr.cacheStatus = fmt.Sprintf("fwd=%s; fwd-status=%d; detail=%s", fwd, resp.StatusCode, res.Reason)
+	}
+	return fr
+}
+
+// urlKey is the implicit surrogate key every object carries, so purges by
+// URL travel over the bus like purges by key.
+func urlKey(cacheKey string) string { return "\x00url:" + cacheKey }
+
+// prepareStored turns Surrogate-Control (and negative caching) into the
+// node's targeted control field before the response is stored.
+func (n *Node) prepareStored(h http.Header, status int, miss bool) {
+	h.Del(controlField)
+	if sc := h.Values("Surrogate-Control"); len(sc) > 0 {
+		if c, ok := surrogate.ParseControl(sc, n.device); ok {
+			switch {
+			case c.NoStore:
+				h.Set(controlField, "no-store")
+				return
+			case c.MaxAge >= 0:
+				v := "max-age=" + strconv.FormatInt(c.MaxAge, 10)
+				if c.Stale >= 0 {
+					v += ", stale-while-revalidate=" + strconv.FormatInt(c.Stale, 10) + ", stale-if-error=" + strconv.FormatInt(c.Stale, 10)
+				}
+				h.Set(controlField, v)
+				return
+			}
+		}
+	}
+	if n.negativeTTL > 0 && miss && (status == 404 || status == 410 || status >= 500) &&
+		h.Get("Cache-Control") == "" && h.Get("Expires") == "" && h.Get("CDN-Cache-Control") == "" {
+		h.Set(controlField, "max-age="+strconv.FormatInt(int64(n.negativeTTL/time.Second), 10))
+	}
+}
+
+func (n *Node) staleResult(l *cache.Lookup, status string) *fetchResult {
+	return &fetchResult{status: l.Status, header: l.Header, body: l.Body, age: l.Age, fromCache: true, stored: true, cacheStatus: status, xcache: "STALE"}
+}
+
+func readUpTo(r io.Reader, limit int64) ([]byte, bool, error) {
+	var buf bytes.Buffer
+	nr, err := io.Copy(&buf, io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, false, err
+	}
+	return buf.Bytes(), nr <= limit, nil
+}
+
+func drainClose(rc io.ReadCloser) {
+	io.Copy(io.Discard, io.LimitReader(rc, 64<<10))
+	rc.Close()
+}
+
+func (n *Node) serveFetch(w http.ResponseWriter, r *http.Request, fr *fetchResult, collapsed bool) {
+	if fr.err != nil {
+		n.writeError(w, r, fr.err)
+		return
+	}
+	status := fr.cacheStatus
+	if collapsed {
+		status += "; collapsed"
+	}
+	if fr.stream != nil {
+		defer fr.stream.Body.Close()
+		h := w.Header()
+		copyHeader(h, fr.header, n.keepSurrogate)
+		n.decorate(h, status, fr.xcache)
+		w.WriteHeader(fr.status)
+		if r.Method != http.MethodHead {
+			nw, _ := io.Copy(w, fr.stream.Body)
+			n.st.bytesFromOrigin.Add(uint64(nw))
+		}
+		return
+	}
+	if fr.fromCache {
+		n.st.bytesFromCache.Add(uint64(len(fr.body)))
+	}
+	n.write(w, r, fr.status, fr.header, fr.body, fr.age, fr.stored || fr.fromCache, status, fr.xcache)
+}
+
+// serveStored answers from a cache lookup.
+func (n *Node) serveStored(w http.ResponseWriter, r *http.Request, l *cache.Lookup, status, xcache string) {
+	n.st.bytesFromCache.Add(uint64(len(l.Body)))
+	n.write(w, r, l.Status, l.Header, l.Body, l.Age, true, status, xcache)
+}
+
+// write sends a complete response, answering the client's own conditional
+// and range requests from it (RFC 9111 §4.3.2, RFC 9110 §14).
+func (n *Node) write(w http.ResponseWriter, r *http.Request, status int, stored http.Header, body []byte, age time.Duration, withAge bool, cacheStatus, xcache string) {
+	h := w.Header()
+	copyHeader(h, stored, n.keepSurrogate)
+	if withAge {
+		h.Set("Age", strconv.FormatInt(int64(age/time.Second), 10))
+	}
+	n.decorate(h, cacheStatus, xcache)
+	if status == http.StatusOK && (r.Header.Get("Range") != "" || r.Header.Get("If-None-Match") != "" ||
+		r.Header.Get("If-Modified-Since") != "" || r.Header.Get("If-Match") != "" || r.Header.Get("If-Unmodified-Since") != "") {
+		var mod time.Time
+		if lm := stored.Get("Last-Modified"); lm != "" {
+			mod, _ = http.ParseTime(lm)
+		}
+		if h.Get("Content-Type") == "" {
+			h["Content-Type"] = nil // do not sniff a type the origin did not send
+		}
+		h.Del("Content-Length")
+		http.ServeContent(w, r, "", mod, bytes.NewReader(body))
+		return
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead && status != http.StatusNotModified && status != http.StatusNoContent {
+		w.Write(body)
+	}
+}
+
+// copyHeader copies a stored header into a response, sharing the value
+// slices (they are never modified), minus what clients must not see.
+func copyHeader(dst, src http.Header, keepSurrogate bool) {
+	for k, v := range src {
+		switch k {
+		case controlField, "Content-Length":
+			continue
+		case "Surrogate-Control", surrogate.SurrogateKey, surrogate.CacheTag, surrogate.XKey, surrogate.XKeyAlt:
+			if !keepSurrogate {
+				continue
+			}
+		}
+		dst[k] = v
+	}
+}
+
+// decorate adds Via, Cache-Status (RFC 9211; ours last) and X-Cache.
+func (n *Node) decorate(h http.Header, cacheStatus, xcache string) {
+	if via := h.Values("Via"); len(via) > 0 {
+		h["Via"] = append(append([]string(nil), via...), n.via)
+	} else {
+		h["Via"] = []string{n.via}
+	}
+	entry := n.name + "; " + cacheStatus
+	if cs := h.Values("Cache-Status"); len(cs) > 0 {
+		h["Cache-Status"] = append(append([]string(nil), cs...), entry)
+	} else {
+		h["Cache-Status"] = []string{entry}
+	}
+	if n.xcache {
+		h["X-Cache"] = []string{xcache}
+	}
+}
+
+// writeError answers when no origin could be reached: 504 for timeouts,
+// 502 otherwise, with a plain body saying so.
+func (n *Node) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := http.StatusBadGateway
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		code = http.StatusGatewayTimeout
+	}
+	n.log.Debug("edge: origin failed", zap.String("url", r.URL.String()), zap.Error(err))
+	h := w.Header()
+	n.decorate(h, "fwd=uri-miss; detail=origin-unreachable", "MISS")
+	http.Error(w, fmt.Sprintf("edge: no origin could serve %s (%s)", r.URL.Path, http.StatusText(code)), code)
+}
+
+// revalidateInBackground refreshes a stale object once at a time per key.
+func (n *Node) revalidateInBackground(r *http.Request, l cache.Lookup) {
+	if n.closed.Load() {
+		return
+	}
+	n.bgMu.Lock()
+	if _, busy := n.bgActive[l.Key]; busy {
+		n.bgMu.Unlock()
+		return
+	}
+	n.bgActive[l.Key] = struct{}{}
+	n.bgWG.Add(1)
+	n.bgMu.Unlock()
+	ctx, cancel := context.WithTimeout(n.ctx, n.fetchTimeout)
+	req := r.Clone(ctx)
+	go func() {
+		defer n.bgWG.Done()
+		defer cancel()
+		defer func() {
+			n.bgMu.Lock()
+			delete(n.bgActive, l.Key)
+			n.bgMu.Unlock()
+		}()
+		n.st.backgroundFetches.Add(1)
+		fr := n.fetch(ctx, req, &l)
+		if fr.stream != nil {
+			drainClose(fr.stream.Body)
+		}
+	}()
+}
+
+// waitIdle waits for background revalidations (tests).
+func (n *Node) waitIdle() { n.bgWG.Wait() }

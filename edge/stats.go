@@ -1,0 +1,58 @@
+package edge
+
+import "sync/atomic"
+
+type counters struct {
+	requests, hits, misses, staleServed, revalidations  atomic.Uint64
+	collapsed, originErrors, passes, invalidations      atomic.Uint64
+	bytesFromCache, bytesFromOrigin, backgroundFetches atomic.Uint64
+	purges, purgedObjects                               atomic.Uint64
+}
+
+// Stats is a snapshot of a Node's counters, for export to any metrics
+// system.
+type Stats struct {
+	Requests uint64
+	// Hits are GET/HEAD requests answered from the cache without waiting
+	// for the origin (stale-while-revalidate included); Misses the rest.
+	Hits, Misses uint64
+	// StaleServed counts stale responses served (stale-while-revalidate,
+	// stale-if-error, max-stale).
+	StaleServed uint64
+	// Revalidations counts 304 answers that freshened stored objects.
+	Revalidations uint64
+	// Collapsed counts requests that waited for another's origin fetch.
+	Collapsed uint64
+	// OriginErrors counts failed origin fetches and 5xx answers.
+	OriginErrors uint64
+	// Passes counts requests forwarded uncached (unsafe methods).
+	Passes        uint64
+	Invalidations uint64
+	// BackgroundFetches counts stale-while-revalidate refreshes.
+	BackgroundFetches uint64
+	BytesFromCache    uint64
+	BytesFromOrigin   uint64
+	Purges            uint64
+	PurgedObjects     uint64
+	// HitRatio is Hits / (Hits + Misses), 0 before any.
+	HitRatio float64
+	// Objects is how many objects the surrogate index tracks.
+	Objects int
+}
+
+// Stats implements EdgeNode.
+func (n *Node) Stats() Stats {
+	s := Stats{
+		Requests: n.st.requests.Load(), Hits: n.st.hits.Load(), Misses: n.st.misses.Load(),
+		StaleServed: n.st.staleServed.Load(), Revalidations: n.st.revalidations.Load(),
+		Collapsed: n.st.collapsed.Load(), OriginErrors: n.st.originErrors.Load(), Passes: n.st.passes.Load(),
+		Invalidations: n.st.invalidations.Load(), BackgroundFetches: n.st.backgroundFetches.Load(),
+		BytesFromCache: n.st.bytesFromCache.Load(), BytesFromOrigin: n.st.bytesFromOrigin.Load(),
+		Purges: n.st.purges.Load(), PurgedObjects: n.st.purgedObjects.Load(),
+		Objects: n.index.Stats().Objects,
+	}
+	if s.Hits+s.Misses > 0 {
+		s.HitRatio = float64(s.Hits) / float64(s.Hits+s.Misses)
+	}
+	return s
+}

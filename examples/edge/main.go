@@ -1,0 +1,202 @@
+// Command edge runs a CDN edge server: a caching reverse proxy in front of
+// one or more origins, with surrogate-key purging and failover.
+//
+//	go run ./examples/edge -listen 127.0.0.1:8080 -origin http://127.0.0.1:9001 -origin http://127.0.0.1:9002
+//
+// Origins are tried in the order given (the first is the primary). Every
+// method is forwarded; GET and HEAD are cached per RFC 9111. The purge API
+// is at /.edge/purge on the same listener (loopback clients only unless
+// -purge-token is set), and GET /.edge/stats returns the node's counters.
+//
+// With no -origin flags it starts two demo origins in two regions and
+// prints curl commands to try a hit, a purge by surrogate key and a
+// failover.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/edgekit/edgekit/edge"
+	"github.com/edgekit/edgekit/origin"
+	"go.uber.org/zap"
+)
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "edge:", err)
+		os.Exit(2)
+	}
+}
+
+// run serves until ctx ends. ready, if set, receives the listen address.
+func run(ctx context.Context, args []string, out io.Writer, ready chan<- string) error {
+	fs := flag.NewFlagSet("edge", flag.ContinueOnError)
+	fs.SetOutput(out)
+	var origins listFlag
+	listen := fs.String("listen", "127.0.0.1:8080", "address to serve on")
+	fs.Var(&origins, "origin", "origin base URL, in priority order (repeatable)")
+	maxBytes := fs.Int64("max-bytes", 256<<20, "cache size in bytes")
+	maxObject := fs.Int64("max-object", 8<<20, "largest body stored; larger ones stream through")
+	negTTL := fs.Duration("negative-ttl", 0, "cache 404/410/5xx without freshness info this long (0: off)")
+	grace := fs.Duration("stale-if-error", 0, "serve stale this long past freshness when origins fail (0: only as directives allow)")
+	token := fs.String("purge-token", "", "token required by the purge API (default: loopback clients only)")
+	name := fs.String("name", "edgekit", "node name in Via and Cache-Status")
+	xcache := fs.Bool("x-cache", true, "add X-Cache: HIT|MISS|STALE|REVALIDATED|PASS")
+	verbose := fs.Bool("v", false, "log debug events")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *maxBytes <= 0 || *maxObject <= 0 || *negTTL < 0 || *grace < 0 {
+		return errors.New("-max-bytes and -max-object must be positive; -negative-ttl and -stale-if-error not negative")
+	}
+	logger := zap.NewNop()
+	if *verbose {
+		l, err := zap.NewDevelopment()
+		if err != nil {
+			return err
+		}
+		logger = l
+	}
+
+	demo := len(origins) == 0
+	var demoOrigins []*demoOrigin
+	if demo {
+		for _, region := range []string{"eu-west", "us-east"} {
+			d, err := startDemoOrigin(region)
+			if err != nil {
+				return err
+			}
+			defer d.srv.Close()
+			demoOrigins = append(demoOrigins, d)
+			origins = append(origins, d.url)
+		}
+	}
+	var cfgOrigins []origin.Origin
+	for i, o := range origins {
+		cfgOrigins = append(cfgOrigins, origin.Origin{URL: o, Priority: i})
+	}
+	pool, err := origin.New(origin.Config{Origins: cfgOrigins, EjectAfter: 2, EjectBase: 5 * time.Second, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	node, err := edge.New(edge.Config{
+		Name: *name, Origin: pool, MaxBytes: *maxBytes, MaxObjectBytes: *maxObject,
+		NegativeTTL: *negTTL, StaleIfError: *grace, XCache: *xcache, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer node.Close()
+
+	mux := http.NewServeMux()
+	purge := node.PurgeHandler(edge.PurgeConfig{Token: *token})
+	mux.Handle("/.edge/purge", purge)
+	mux.HandleFunc("GET /.edge/stats", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"node": node.Stats(), "origins": pool.Stats()})
+	})
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == "PURGE" {
+			purge.ServeHTTP(w, r)
+			return
+		}
+		node.ServeHTTP(w, r)
+	}))
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	addr := ln.Addr().String()
+	fmt.Fprintf(out, "edge %s listening on http://%s, origins: %s\n", *name, addr, strings.Join(origins, ", "))
+	if demo {
+		printDemo(out, addr, demoOrigins)
+	}
+	if ready != nil {
+		ready <- addr
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdown)
+}
+
+type demoOrigin struct {
+	region string
+	url    string
+	srv    *http.Server
+	hits   atomic.Int64
+}
+
+// startDemoOrigin serves a small site whose pages carry surrogate keys.
+func startDemoOrigin(region string) (*demoOrigin, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	d := &demoOrigin{region: region, url: "http://" + ln.Addr().String()}
+	mux := http.NewServeMux()
+	page := func(path, keys, cc string) {
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			d.hits.Add(1)
+			w.Header().Set("Cache-Control", cc)
+			w.Header().Set("Surrogate-Key", keys)
+			w.Header().Set("X-Origin-Region", region)
+			fmt.Fprintf(w, "%s from origin %s at %s\n", r.URL.Path, region, time.Now().Format(time.TimeOnly))
+		})
+	}
+	page("/", "home", "max-age=60, stale-if-error=600")
+	page("/sports/", "sports", "max-age=300, stale-while-revalidate=60, stale-if-error=600")
+	page("/articles/123", "article-123 sports", "max-age=300, stale-if-error=600")
+	page("/weather", "weather", "max-age=30")
+	d.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go d.srv.Serve(ln)
+	return d, nil
+}
+
+func printDemo(out io.Writer, addr string, origins []*demoOrigin) {
+	fmt.Fprintf(out, `
+demo origins: %s (primary, %s) and %s (alternate, %s)
+
+try:
+  curl -si http://%[5]s/articles/123          # MISS, then repeat: HIT with Age
+  curl -si http://%[5]s/sports/
+  curl -s -X POST 'http://%[5]s/.edge/purge?key=sports'      # purge by surrogate key
+  curl -s -X POST 'http://%[5]s/.edge/purge?key=sports&mode=soft'
+  curl -s -X PURGE http://%[5]s/weather                       # purge one URL
+  curl -s http://%[5]s/.edge/stats
+failover: the primary cannot be stopped from outside in this demo; run two
+origins yourself and pass them with -origin, stop the first, and requests
+go to the second.
+`, origins[0].url, origins[0].region, origins[1].url, origins[1].region, addr)
+}
