@@ -810,11 +810,14 @@ func (c *HTTPCache) freshen(req *http.Request, resp *http.Response, x Exchange, 
 }
 
 // updateHeaders copies the fields of a 304 (or HEAD) response into a
-// stored header, except those §3.2 excludes.
+// stored header, except those §3.2 excludes: hop-by-hop fields,
+// Content-Length, and the fields that describe the stored content itself
+// and would no longer match it (Content-Encoding, Content-Range,
+// Content-MD5) or that select it (ETag, by which the 304 was matched).
 func updateHeaders(stored, fresh http.Header) {
 	h := fresh.Clone()
 	StripHopByHop(h)
-	for _, n := range []string{"Content-Length", "Content-Encoding", "Content-Range", "Content-Type"} {
+	for _, n := range []string{"Content-Length", "Content-Encoding", "Content-Range", "Content-Md5", "Etag"} {
 		h.Del(n)
 	}
 	for k, v := range h {

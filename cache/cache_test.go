@@ -180,6 +180,9 @@ func TestRFC9111_4_2_3_AgeCalculation(t *testing.T) {
 		{"larger of apparent and corrected", http.Header{"Date": {date(-20 * time.Second)}, "Age": {"3"}}, 0, 0, 0, 20 * time.Second},
 		{"§5.1 first member of a list", http.Header{"Date": {date(0)}, "Age": {"4, 50"}}, 0, 0, 0, 4 * time.Second},
 		{"§5.1 invalid Age ignored", http.Header{"Date": {date(0)}, "Age": {"-3"}}, 0, 0, 0, 0},
+		{"§5.1 float Age ignored", http.Header{"Date": {date(0)}, "Age": {"7200.0"}}, 0, 0, 0, 0},
+		{"§5.1 first of two lines", http.Header{"Date": {date(0)}, "Age": {"0", "7200"}}, 0, 0, 0, 0},
+		{"parameter does not hide the value", http.Header{"Date": {date(0)}, "Age": {"30;foo=bar"}}, 0, 0, 0, 30 * time.Second},
 		{"Date in the future", http.Header{"Date": {date(time.Hour)}}, 0, 0, 0, 0},
 		{"missing Date", http.Header{}, 0, 0, 3 * time.Second, 3 * time.Second},
 	}
@@ -318,9 +321,10 @@ func TestRFC9111_4_3_ValidationWithETagAnd304Freshening(t *testing.T) {
 }
 
 func TestRFC9111_3_2_304DoesNotUpdateContentLength(t *testing.T) {
-	stored := http.Header{"Content-Length": {"8"}, "Content-Type": {"text/plain"}, "X-A": {"old"}}
-	updateHeaders(stored, http.Header{"Content-Length": {"0"}, "X-A": {"new"}, "Connection": {"close"}})
-	if stored.Get("Content-Length") != "8" || stored.Get("X-A") != "new" || stored.Get("Connection") != "" {
+	stored := http.Header{"Content-Length": {"8"}, "Content-Type": {"text/plain"}, "X-A": {"old"}, "Content-Md5": {"a"}}
+	updateHeaders(stored, http.Header{"Content-Length": {"0"}, "X-A": {"new"}, "Connection": {"close"}, "Content-Type": {"text/html"}, "Content-Md5": {"b"}})
+	if stored.Get("Content-Length") != "8" || stored.Get("X-A") != "new" || stored.Get("Connection") != "" ||
+		stored.Get("Content-Type") != "text/html" || stored.Get("Content-Md5") != "a" {
 		t.Fatalf("%v", stored)
 	}
 }

@@ -38,6 +38,10 @@ func parseAge(h http.Header) time.Duration {
 	if i := strings.IndexByte(v, ','); i >= 0 {
 		v = v[:i]
 	}
+	// A parameter ("7200;foo=bar") does not hide the value.
+	if i := strings.IndexByte(v, ';'); i >= 0 {
+		v = v[:i]
+	}
 	s, ok := parseDelta(strings.TrimSpace(v))
 	if !ok || strings.HasPrefix(strings.TrimSpace(v), `"`) {
 		return 0

@@ -211,7 +211,15 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.proxy = &httputil.ReverseProxy{
-		Transport: n.origin,
+		// Invalidation (RFC 9111 §4.4) needs the request as the client
+		// addressed it, before the origin transport rewrites it.
+		Transport: roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			resp, err := n.origin.RoundTrip(req)
+			if err == nil && n.cache.Invalidate(req, resp) > 0 {
+				n.st.invalidations.Add(1)
+			}
+			return resp, err
+		}),
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme = "http"
 			pr.Out.URL.Host = pr.In.Host
@@ -220,11 +228,6 @@ func New(cfg Config) (*Node, error) {
 			pr.Out.Header.Add("Via", n.via)
 		},
 		ModifyResponse: func(resp *http.Response) error {
-			if resp.Request != nil {
-				if n.cache.Invalidate(resp.Request, resp) > 0 {
-					n.st.invalidations.Add(1)
-				}
-			}
 			n.decorate(resp.Header, "fwd=method", "PASS")
 			if !n.keepSurrogate {
 				surrogate.StripHeaders(resp.Header)
@@ -240,6 +243,10 @@ func New(cfg Config) (*Node, error) {
 	}
 	return n, nil
 }
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // keyFunc builds the cache-key function from a KeyConfig.
 func keyFunc(k KeyConfig) func(*http.Request) string {
@@ -628,7 +635,9 @@ func (n *Node) serveFetch(w http.ResponseWriter, r *http.Request, fr *fetchResul
 	if fr.fromCache {
 		n.st.bytesFromCache.Add(uint64(len(fr.body)))
 	}
-	n.write(w, r, fr.status, fr.header, fr.body, fr.age, fr.stored || fr.fromCache, status, fr.xcache)
+	// A response fetched just now keeps the origin's Age; one served from
+	// the cache carries the age the cache computed.
+	n.write(w, r, fr.status, fr.header, fr.body, fr.age, fr.fromCache, status, fr.xcache)
 }
 
 // serveStored answers from a cache lookup.
@@ -651,6 +660,10 @@ func (n *Node) write(w http.ResponseWriter, r *http.Request, status int, stored 
 		var mod time.Time
 		if lm := stored.Get("Last-Modified"); lm != "" {
 			mod, _ = http.ParseTime(lm)
+		} else if stored.Get("Etag") == "" {
+			// Without validators, Date stands in for Last-Modified when
+			// answering If-Modified-Since (RFC 9110 §13.1.3).
+			mod, _ = http.ParseTime(stored.Get("Date"))
 		}
 		if h.Get("Content-Type") == "" {
 			h["Content-Type"] = nil // do not sniff a type the origin did not send

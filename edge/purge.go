@@ -32,7 +32,7 @@ type PurgeRequest struct {
 // PurgeResult reports what a purge did on this node.
 type PurgeResult struct {
 	// Objects is how many cached objects were purged here.
-	Objects int `json:"purged"`
+	Objects int    `json:"purged"`
 	Mode    string `json:"mode"`
 	Keys    int    `json:"keys,omitempty"`
 	URLs    int    `json:"urls,omitempty"`

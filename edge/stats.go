@@ -3,10 +3,10 @@ package edge
 import "sync/atomic"
 
 type counters struct {
-	requests, hits, misses, staleServed, revalidations  atomic.Uint64
-	collapsed, originErrors, passes, invalidations      atomic.Uint64
+	requests, hits, misses, staleServed, revalidations atomic.Uint64
+	collapsed, originErrors, passes, invalidations     atomic.Uint64
 	bytesFromCache, bytesFromOrigin, backgroundFetches atomic.Uint64
-	purges, purgedObjects                               atomic.Uint64
+	purges, purgedObjects                              atomic.Uint64
 }
 
 // Stats is a snapshot of a Node's counters, for export to any metrics
