@@ -117,6 +117,8 @@ type Config struct {
 // waits for them. Several Nodes in one process keep independent caches.
 type Node struct {
 	name, via, device string
+	viaOnly           []string // {via}, shared read-only by responses
+	hitPrefix         string   // "<name>; hit; ttl="
 	origin            http.RoundTripper
 	cache             cache.Cache
 	target            surrogate.Target
@@ -164,6 +166,8 @@ func New(cfg Config) (*Node, error) {
 		n.name = "edgekit"
 	}
 	n.via = "1.1 " + n.name
+	n.viaOnly = []string{n.via}
+	n.hitPrefix = n.name + "; hit; ttl="
 	if n.device == "" {
 		n.device = "edgekit"
 	}
@@ -319,7 +323,10 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			n.serveStored(w, r, &l, fmt.Sprintf("hit; ttl=%d; detail=max-stale", ttlSeconds(l.TTL)), "STALE")
 			return
 		}
-		n.serveStored(w, r, &l, fmt.Sprintf("hit; ttl=%d", ttlSeconds(l.TTL)), "HIT")
+		var buf [96]byte
+		entry := string(strconv.AppendInt(append(buf[:0], n.hitPrefix...), ttlSeconds(l.TTL), 10))
+		n.st.bytesFromCache.Add(uint64(len(l.Body)))
+		n.writeEntry(w, r, l.Status, l.Header, l.Body, l.Age, true, entry, "HIT")
 		return
 	case cache.StaleWhileRevalidate:
 		n.st.hits.Add(1)
@@ -649,12 +656,17 @@ func (n *Node) serveStored(w http.ResponseWriter, r *http.Request, l *cache.Look
 // write sends a complete response, answering the client's own conditional
 // and range requests from it (RFC 9111 §4.3.2, RFC 9110 §14).
 func (n *Node) write(w http.ResponseWriter, r *http.Request, status int, stored http.Header, body []byte, age time.Duration, withAge bool, cacheStatus, xcache string) {
+	n.writeEntry(w, r, status, stored, body, age, withAge, n.name+"; "+cacheStatus, xcache)
+}
+
+// writeEntry is write with a complete Cache-Status entry.
+func (n *Node) writeEntry(w http.ResponseWriter, r *http.Request, status int, stored http.Header, body []byte, age time.Duration, withAge bool, entry, xcache string) {
 	h := w.Header()
 	copyHeader(h, stored, n.keepSurrogate)
 	if withAge {
-		h.Set("Age", strconv.FormatInt(int64(age/time.Second), 10))
+		h["Age"] = []string{strconv.FormatInt(int64(age/time.Second), 10)}
 	}
-	n.decorate(h, cacheStatus, xcache)
+	n.decorateEntry(h, entry, xcache)
 	if status == http.StatusOK && (r.Header.Get("Range") != "" || r.Header.Get("If-None-Match") != "" ||
 		r.Header.Get("If-Modified-Since") != "" || r.Header.Get("If-Match") != "" || r.Header.Get("If-Unmodified-Since") != "") {
 		var mod time.Time
@@ -672,7 +684,7 @@ func (n *Node) write(w http.ResponseWriter, r *http.Request, status int, stored 
 		http.ServeContent(w, r, "", mod, bytes.NewReader(body))
 		return
 	}
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead && status != http.StatusNotModified && status != http.StatusNoContent {
 		w.Write(body)
@@ -697,19 +709,28 @@ func copyHeader(dst, src http.Header, keepSurrogate bool) {
 
 // decorate adds Via, Cache-Status (RFC 9211; ours last) and X-Cache.
 func (n *Node) decorate(h http.Header, cacheStatus, xcache string) {
-	if via := h.Values("Via"); len(via) > 0 {
+	n.decorateEntry(h, n.name+"; "+cacheStatus, xcache)
+}
+
+var xcacheValues = map[string][]string{"HIT": {"HIT"}, "MISS": {"MISS"}, "STALE": {"STALE"}, "REVALIDATED": {"REVALIDATED"}, "PASS": {"PASS"}}
+
+func (n *Node) decorateEntry(h http.Header, entry, xcache string) {
+	if via := h["Via"]; len(via) > 0 {
 		h["Via"] = append(append([]string(nil), via...), n.via)
 	} else {
-		h["Via"] = []string{n.via}
+		h["Via"] = n.viaOnly
 	}
-	entry := n.name + "; " + cacheStatus
 	if cs := h.Values("Cache-Status"); len(cs) > 0 {
 		h["Cache-Status"] = append(append([]string(nil), cs...), entry)
 	} else {
 		h["Cache-Status"] = []string{entry}
 	}
 	if n.xcache {
-		h["X-Cache"] = []string{xcache}
+		if v, ok := xcacheValues[xcache]; ok {
+			h["X-Cache"] = v
+		} else {
+			h["X-Cache"] = []string{xcache}
+		}
 	}
 }
 

@@ -1,0 +1,521 @@
+package edge
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/edgekit/edgekit/internal/clock"
+	"github.com/edgekit/edgekit/origin"
+	"github.com/edgekit/edgekit/surrogate"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// site is a loopback origin whose Date follows the fake clock.
+type site struct {
+	*httptest.Server
+	hits atomic.Int32
+	mu   sync.Mutex
+	h    http.HandlerFunc
+}
+
+func newSite(t *testing.T, fc *clock.Fake, h http.HandlerFunc) *site {
+	s := &site{h: h}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.hits.Add(1)
+		w.Header().Set("Date", fc.Now().UTC().Format(http.TimeFormat))
+		s.mu.Lock()
+		h := s.h
+		s.mu.Unlock()
+		h(w, r)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *site) set(h http.HandlerFunc) { s.mu.Lock(); s.h = h; s.mu.Unlock() }
+
+func static(body string, headers ...string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		for i := 0; i+1 < len(headers); i += 2 {
+			w.Header().Set(headers[i], headers[i+1])
+		}
+		io.WriteString(w, body)
+	}
+}
+
+type env struct {
+	t    *testing.T
+	fc   *clock.Fake
+	node *Node
+	pool *origin.Pool
+	srv  *httptest.Server
+}
+
+func newEnv(t *testing.T, fc *clock.Fake, cfg Config, origins ...*site) *env {
+	var os []origin.Origin
+	for i, o := range origins {
+		os = append(os, origin.Origin{Name: fmt.Sprint("o", i), URL: o.URL, Priority: i})
+	}
+	pool, err := origin.New(origin.Config{Origins: os, Now: fc.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Origin = pool
+	cfg.Now = fc.Now
+	cfg.XCache = true
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/.edge/purge", n.PurgeHandler(PurgeConfig{}))
+	mux.Handle("/", n)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() { srv.Close(); n.Close(); pool.Close() })
+	return &env{t: t, fc: fc, node: n, pool: pool, srv: srv}
+}
+
+type reply struct {
+	status                int
+	body, xcache, status2 string
+	h                     http.Header
+}
+
+func (e *env) do(method, path string, hdr ...string) reply {
+	e.t.Helper()
+	req, _ := http.NewRequest(method, e.srv.URL+path, nil)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return reply{resp.StatusCode, string(b), resp.Header.Get("X-Cache"), resp.Header.Get("Cache-Status"), resp.Header}
+}
+
+func (e *env) get(path string, hdr ...string) reply {
+	e.t.Helper()
+	return e.do(http.MethodGet, path, hdr...)
+}
+
+func TestHitMissHeaders(t *testing.T) {
+	fc := clock.NewFake(time.Time{})
+	o := newSite(t, fc, static("hello", "Cache-Control", "max-age=60", "Surrogate-Key", "greeting"))
+	e := newEnv(t, fc, Config{}, o)
+	r := e.get("/hi")
+	if r.xcache != "MISS" || r.body != "hello" || !strings.Contains(r.status2, "fwd=uri-miss") || !strings.Contains(r.status2, "stored") {
+		t.Fatalf("miss: %+v", r)
+	}
+	if r.h.Get("Via") != "1.1 edgekit" || r.h.Get("Surrogate-Key") != "" {
+		t.Fatalf("headers: %v", r.h)
+	}
+	fc.Advance(10 * time.Second)
+	r = e.get("/hi")
+	if r.xcache != "HIT" || r.h.Get("Age") != "10" || r.status2 != "edgekit; hit; ttl=50" {
+		t.Fatalf("hit: %+v", r)
+	}
+	if o.hits.Load() != 1 {
+		t.Fatalf("origin hits %d", o.hits.Load())
+	}
+	if st := e.node.Stats(); st.Hits != 1 || st.Misses != 1 || st.HitRatio != 0.5 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestThunderingHerdCollapsesToOneOriginFetch(t *testing.T) {
+	fc := clock.NewFake(time.Time{})
+	release := make(chan struct{})
+	o := newSite(t, fc, func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		w.Header().Set("Cache-Control", "max-age=60")
+		io.WriteString(w, "popular")
+	})
+	e := newEnv(t, fc, Config{}, o)
+	const n = 1000
+	var wg sync.WaitGroup
+	var ok atomic.Int32
+	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 0, MaxIdleConnsPerHost: n}}
+	defer client.CloseIdleConnections()
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := client.Get(e.srv.URL + "/hot")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(b) == "popular" {
+				ok.Add(1)
+			}
+		}()
+	}
+	// Release the origin once every request has reached the node.
+	deadline := time.Now().Add(20 * time.Second)
+	for e.node.Stats().Requests < n && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	if ok.Load() != n {
+		t.Fatalf("%d of %d requests got the body", ok.Load(), n)
+	}
+	if o.hits.Load() != 1 {
+		t.Fatalf("%d origin requests for %d concurrent misses", o.hits.Load(), n)
+	}
+}
+
+func TestUncacheableResponseReleasesWaiters(t *testing.T) {
+	fc := clock.NewFake(time.Time{})
+	var inflight, peak atomic.Int32
+	gate := make(chan struct{})
+	o := newSite(t, fc, func(w http.ResponseWriter, r *http.Request) {
+		cur := inflight.Add(1)
+		for {
+			p := peak.Load()
+			if cur <= p || peak.CompareAndSwap(p, cur) {
+				break
+			}
+		}
+		<-gate
+		inflight.Add(-1)
+		w.Header().Set("Cache-Control", "private")
+		io.WriteString(w, "per-user")
+	})
+	e := newEnv(t, fc, Config{}, o)
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); e.get("/account") }()
+	}
+	// The first fetch returns uncacheable; the key becomes hit-for-pass
+	// and every waiter goes to the origin on its own, concurrently.
+	time.Sleep(50 * time.Millisecond)
+	close(gate)
+	wg.Wait()
+	if o.hits.Load() != 20 {
+		t.Fatalf("origin saw %d requests, want 20 (one each)", o.hits.Load())
+	}
+	// Later requests skip collapsing altogether.
+	gate2 := make(chan struct{})
+	o.set(func(w http.ResponseWriter, r *http.Request) {
+		inflight.Add(1)
+		<-gate2
+		w.Header().Set("Cache-Control", "private")
+		io.WriteString(w, "per-user")
+	})
+	peak.Store(0)
+	inflight.Store(0)
+	for i := 0; i < 5; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); e.get("/account") }()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for inflight.Load() < 5 && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond)
+	}
+	if inflight.Load() != 5 {
+		t.Fatalf("hit-for-pass requests serialised: only %d at the origin at once", inflight.Load())
+	}
+	close(gate2)
+	wg.Wait()
+}
+
+func TestFailoverAndStaleIfError(t *testing.T) {
+	fc := clock.NewFake(time.Time{})
+	primary := newSite(t, fc, static("primary", "Cache-Control", "max-age=10, stale-if-error=300"))
+	alternate := newSite(t, fc, static("alternate", "Cache-Control", "max-age=10, stale-if-error=300"))
+	e := newEnv(t, fc, Config{}, primary, alternate)
+	if r := e.get("/page"); r.body != "primary" {
+		t.Fatalf("%+v", r)
+	}
+	primary.Close()
+	if r := e.get("/other"); r.body != "alternate" || r.status != 200 {
+		t.Fatalf("origin down: the alternate must serve: %+v", r)
+	}
+	alternate.Close()
+	fc.Advance(60 * time.Second)
+	if r := e.get("/page"); r.status != 200 || r.body != "primary" || r.xcache != "STALE" || !strings.Contains(r.status2, "stale-if-error") {
+		t.Fatalf("all origins down: stale-if-error must serve: %+v", r)
+	}
+	if r := e.get("/never-cached"); r.status != http.StatusBadGateway || !strings.Contains(r.body, "no origin could serve") {
+		t.Fatalf("no stale copy: %+v", r)
+	}
+}
+
+func TestOriginTimeoutIs504(t *testing.T) {
+	fc := clock.NewFake(time.Time{})
+	block := make(chan struct{})
+	o := newSite(t, fc, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-block:
+		case <-r.Context().Done():
+		}
+	})
+	defer close(block)
+	pool, _ := origin.New(origin.Config{Origins: []origin.Origin{{URL: o.URL}}, TryTimeout: 50 * time.Millisecond, Timeout: 100 * time.Millisecond})
+	defer pool.Close()
+	n, _ := New(Config{Origin: pool, Now: fc.Now})
+	defer n.Close()
+	rec := httptest.NewRecorder()
+	n.ServeHTTP(rec, httptest.NewRequest("GET", "http://site/slow", nil))
+	if rec.Code != http.StatusGatewayTimeout {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+}
+
+func TestFleetPurgeBySurrogateKey(t *testing.T) {
+	fc := clock.NewFake(time.Time{})
+	var version atomic.Int32
+	o := newSite(t, fc, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=3600")
+		switch r.URL.Path {
+		case "/a":
+			w.Header().Set("Surrogate-Key", "sports article-1")
+		case "/b":
+			w.Header().Set("Cache-Tag", "sports")
+		default:
+			w.Header().Set("Surrogate-Key", "weather")
+		}
+		fmt.Fprintf(w, "%s v%d", r.URL.Path, version.Load())
+	})
+	bus := &surrogate.LocalBus{}
+	defer bus.Close()
+	var nodes []*env
+	for i := 0; i < 3; i++ {
+		nodes = append(nodes, newEnv(t, fc, Config{Name: fmt.Sprint("edge", i), Bus: bus}, o))
+	}
+	paths := []string{"/a", "/b", "/c"}
+	for _, n := range nodes {
+		for _, p := range paths {
+			n.get(p)
+		}
+	}
+	version.Store(1)
+	res, err := nodes[0].node.Purge(context.Background(), PurgeRequest{Keys: []string{"sports"}})
+	if err != nil || res.Objects != 2 {
+		t.Fatalf("purge: %+v %v", res, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	bus.Flush(ctx)
+	for i, n := range nodes {
+		for _, p := range paths {
+			r := n.get(p)
+			wantFresh := p != "/c"
+			if got := strings.HasSuffix(r.body, "v1"); got != wantFresh {
+				t.Fatalf("node %d %s after purging 'sports': %q (%s)", i, p, r.body, r.xcache)
+			}
+		}
+	}
+}
+
+func TestSoftPurgeServesStaleOnceThenFresh(t *testing.T) {
+	fc := clock.NewFake(time.Time{})
+	var version atomic.Int32
+	o := newSite(t, fc, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=3600")
+		w.Header().Set("Surrogate-Key", "news")
+		fmt.Fprintf(w, "v%d", version.Load())
+	})
+	e := newEnv(t, fc, Config{}, o)
+	e.get("/n")
+	version.Store(1)
+	r := e.do(http.MethodPost, "/.edge/purge?key=news&mode=soft")
+	var res PurgeResult
+	json.Unmarshal([]byte(r.body), &res)
+	if r.status != 200 || res.Objects != 1 || res.Mode != "soft" {
+		t.Fatalf("purge API: %d %s", r.status, r.body)
+	}
+	if r := e.get("/n"); r.body != "v0" || r.xcache != "STALE" {
+		t.Fatalf("first after soft purge: %+v", r)
+	}
+	e.node.waitIdle()
+	if r := e.get("/n"); r.body != "v1" || r.xcache != "HIT" {
+		t.Fatalf("second after soft purge: %+v", r)
+	}
+}
+
+func TestPurgeAPIByURLAndGuard(t *testing.T) {
+	fc := clock.NewFake(time.Time{})
+	o := newSite(t, fc, static("x", "Cache-Control", "max-age=60"))
+	e := newEnv(t, fc, Config{}, o)
+	e.get("/x?y=1")
+	r := e.do(http.MethodPost, "/.edge/purge?url="+e.srv.URL+"/x%3Fy%3D1")
+	if r.status != 200 || !strings.Contains(r.body, `"purged":1`) {
+		t.Fatalf("purge by URL: %d %s", r.status, r.body)
+	}
+	if r := e.get("/x?y=1"); r.xcache != "MISS" {
+		t.Fatalf("purged URL still cached: %+v", r)
+	}
+	if r := e.do(http.MethodGet, "/.edge/purge?all=1"); r.status != http.StatusMethodNotAllowed {
+		t.Fatalf("GET on purge API: %d", r.status)
+	}
+	if r := e.do(http.MethodPost, "/.edge/purge"); r.status != http.StatusBadRequest {
+		t.Fatalf("empty purge: %d %s", r.status, r.body)
+	}
+	h := e.node.PurgeHandler(PurgeConfig{Token: "s3cret"})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/.edge/purge?all=1", nil))
+	if rec.Code != http.StatusForbidden {
+		t.Fatalf("missing token: %d", rec.Code)
+	}
+	rec = httptest.NewRecorder()
+	req := httptest.NewRequest("POST", "/.edge/purge?all=1", nil)
+	req.Header.Set("Authorization", "Bearer s3cret")
+	h.ServeHTTP(rec, req)
+	if rec.Code != 200 {
+		t.Fatalf("with token: %d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestVaryRangeHEADAnd304(t *testing.T) {
+	fc := clock.NewFake(time.Time{})
+	o := newSite(t, fc, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=10")
+		w.Header().Set("ETag", `"e1"`)
+		w.Header().Set("Vary", "Accept-Language")
+		if r.Header.Get("If-None-Match") == `"e1"` {
+			w.Header().Set("X-Revalidated", "yes")
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		io.WriteString(w, "0123456789-"+r.Header.Get("Accept-Language"))
+	})
+	e := newEnv(t, fc, Config{}, o)
+	e.get("/v", "Accept-Language", "en")
+	e.get("/v", "Accept-Language", "de")
+	if r := e.get("/v", "Accept-Language", "en"); r.xcache != "HIT" || r.body != "0123456789-en" {
+		t.Fatalf("vary en: %+v", r)
+	}
+	if r := e.get("/v", "Accept-Language", "de", "Range", "bytes=2-4"); r.status != http.StatusPartialContent || r.body != "234" || r.h.Get("Content-Range") != "bytes 2-4/13" {
+		t.Fatalf("range from cache: %+v", r)
+	}
+	if r := e.get("/v", "Accept-Language", "de", "Range", "bytes=50-"); r.status != http.StatusRequestedRangeNotSatisfiable {
+		t.Fatalf("unsatisfiable range: %+v", r)
+	}
+	if r := e.do(http.MethodHead, "/v", "Accept-Language", "en"); r.status != 200 || r.body != "" || r.xcache != "HIT" {
+		t.Fatalf("HEAD from stored GET: %+v", r)
+	}
+	if r := e.get("/v", "Accept-Language", "en", "If-None-Match", `"e1"`); r.status != http.StatusNotModified {
+		t.Fatalf("client conditional from cache: %+v", r)
+	}
+	fc.Advance(20 * time.Second)
+	r := e.get("/v", "Accept-Language", "en")
+	if r.xcache != "REVALIDATED" || r.body != "0123456789-en" || r.h.Get("X-Revalidated") != "yes" || !strings.Contains(r.status2, "fwd-status=304") {
+		t.Fatalf("304 freshening: %+v", r)
+	}
+	if r := e.get("/v", "Accept-Language", "en"); r.xcache != "HIT" {
+		t.Fatalf("after 304: %+v", r)
+	}
+}
+
+func TestUnsafeMethodsReachOriginAndInvalidate(t *testing.T) {
+	fc := clock.NewFake(time.Time{})
+	var posts atomic.Int32
+	o := newSite(t, fc, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			posts.Add(1)
+			w.Header().Set("Location", "/list")
+			w.WriteHeader(http.StatusCreated)
+			return
+		}
+		w.Header().Set("Cache-Control", "max-age=600")
+		io.WriteString(w, r.URL.Path)
+	})
+	e := newEnv(t, fc, Config{}, o)
+	e.get("/item")
+	e.get("/list")
+	for _, m := range []string{http.MethodPost, http.MethodPut, http.MethodDelete} {
+		if r := e.do(m, "/item"); r.status != http.StatusCreated {
+			t.Fatalf("%s: %+v", m, r)
+		}
+	}
+	if posts.Load() != 3 {
+		t.Fatalf("unsafe requests at origin: %d", posts.Load())
+	}
+	if r := e.get("/item"); r.xcache != "MISS" {
+		t.Fatalf("target URI not invalidated: %+v", r)
+	}
+	if r := e.get("/list"); r.xcache != "MISS" {
+		t.Fatalf("Location not invalidated: %+v", r)
+	}
+}
+
+func TestLargeObjectsStreamUnstored(t *testing.T) {
+	fc := clock.NewFake(time.Time{})
+	big := strings.Repeat("b", 5000)
+	o := newSite(t, fc, static(big, "Cache-Control", "max-age=60"))
+	e := newEnv(t, fc, Config{MaxObjectBytes: 1000}, o)
+	for i := 0; i < 2; i++ {
+		if r := e.get("/big"); r.body != big || r.xcache != "MISS" {
+			t.Fatalf("large object %d: %d bytes, %s", i, len(r.body), r.xcache)
+		}
+	}
+	if o.hits.Load() != 2 {
+		t.Fatalf("origin hits %d", o.hits.Load())
+	}
+}
+
+func TestSurrogateControlAndNegativeCaching(t *testing.T) {
+	fc := clock.NewFake(time.Time{})
+	o := newSite(t, fc, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/sc":
+			w.Header().Set("Cache-Control", "no-store")
+			w.Header().Set("Surrogate-Control", "max-age=60;edgekit")
+			io.WriteString(w, "edge-only")
+		default:
+			http.NotFound(w, r)
+		}
+	})
+	e := newEnv(t, fc, Config{NegativeTTL: 5 * time.Second}, o)
+	e.get("/sc")
+	r := e.get("/sc")
+	if r.xcache != "HIT" || r.h.Get("Surrogate-Control") != "" || r.h.Get("Edgekit-Control") != "" || r.h.Get("Cache-Control") != "no-store" {
+		t.Fatalf("Surrogate-Control: %+v", r)
+	}
+	e.get("/missing")
+	if r := e.get("/missing"); r.status != 404 || r.xcache != "HIT" {
+		t.Fatalf("negative caching: %+v", r)
+	}
+	fc.Advance(6 * time.Second)
+	if r := e.get("/missing"); r.xcache != "MISS" {
+		t.Fatalf("negative TTL outlived: %+v", r)
+	}
+}
+
+func TestIndependentCachesPerNode(t *testing.T) {
+	fc := clock.NewFake(time.Time{})
+	o := newSite(t, fc, static("x", "Cache-Control", "max-age=60"))
+	a, b := newEnv(t, fc, Config{Name: "a"}, o), newEnv(t, fc, Config{Name: "b"}, o)
+	a.get("/x")
+	if r := b.get("/x"); r.xcache != "MISS" {
+		t.Fatalf("node b shared node a's cache: %+v", r)
+	}
+}
+
+func TestKeyNormalisation(t *testing.T) {
+	f := keyFunc(KeyConfig{IgnoreQuery: []string{"utm_source"}, SortQuery: true})
+	a := httptest.NewRequest("GET", "http://Example.com/p?b=2&utm_source=x&a=1", nil)
+	b := httptest.NewRequest("GET", "http://example.com/p?a=1&b=2", nil)
+	if f(a) != f(b) {
+		t.Fatalf("%q != %q", f(a), f(b))
+	}
+}
