@@ -1,0 +1,44 @@
+// Package edge is a CDN edge node: an http.Handler that answers from its
+// cache and sends misses to origins, composing package cache (RFC 9111
+// semantics), package origin (origin selection and failover) and package
+// surrogate (surrogate keys and purging). It takes those parts through
+// their interfaces (cache.Cache, http.RoundTripper, surrogate.Bus), so any
+// of them can be replaced.
+//
+// # Serving
+//
+// A fresh stored response is served with Age, Via and an RFC 9211
+// Cache-Status entry (and X-Cache if configured). A stale one is served at
+// once and refreshed in the background when stale-while-revalidate (or a
+// soft purge) allows, validated with a conditional request otherwise, and
+// served stale when the origin fails within the stale-if-error window.
+// Range requests, HEAD and the client's own conditional requests are
+// answered from the stored full object. Bodies larger than MaxObjectBytes
+// stream through without being stored.
+//
+// Concurrent misses for one object collapse into one origin fetch. When
+// that response cannot be stored, the waiters are released to fetch on
+// their own and the object is marked hit-for-pass for 30 seconds, so no
+// request queues behind another.
+//
+// Surrogate-Control (W3C Edge Architecture) and CDN-Cache-Control (RFC
+// 9213) take precedence over Cache-Control, and are not forwarded to
+// clients (CDN-Cache-Control is).
+//
+// # Purging
+//
+// Purge and PurgeHandler remove or soft-purge objects by URL, by surrogate
+// key or all of them; through a surrogate.Bus the purge reaches every node.
+//
+// # Deliberate deviations
+//
+// Responses with Set-Cookie are not stored (as Varnish and Fastly do by
+// default); partial (206) responses from origins are not stored; a
+// Transfer-Encoding other than chunked from an origin is refused by Go's
+// HTTP client and answered 502.
+//
+// # Concurrency
+//
+// A Node is safe for concurrent use. It runs background revalidations in
+// goroutines it owns; Close cancels and waits for them.
+package edge
