@@ -1,0 +1,216 @@
+package resolver
+
+import (
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+	"golang.org/x/net/idna"
+)
+
+// toFQDN converts a host name to its ASCII, fully qualified form (UTS #46
+// via golang.org/x/net/idna), or fails with ErrBadName.
+func toFQDN(host string) (string, error) {
+	h := strings.TrimSuffix(host, ".")
+	if h == "" {
+		return "", ErrBadName
+	}
+	ascii, err := idna.Lookup.ToASCII(h)
+	if err != nil {
+		return "", &net.DNSError{Err: ErrBadName.Error() + ": " + err.Error(), Name: host}
+	}
+	fq := dns.Fqdn(ascii)
+	if _, ok := dns.IsDomainName(fq); !ok {
+		return "", &net.DNSError{Err: ErrBadName.Error(), Name: host}
+	}
+	return fq, nil
+}
+
+func dnsError(name string, m *dns.Msg, err error) error {
+	switch {
+	case err != nil:
+		return &net.DNSError{Err: err.Error(), Name: name, IsTemporary: true}
+	case m.Rcode == dns.RcodeNameError:
+		return &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
+	case m.Rcode != dns.RcodeSuccess:
+		return &net.DNSError{Err: "server misbehaving: " + dns.RcodeToString[m.Rcode], Name: name, IsTemporary: true}
+	}
+	return nil
+}
+
+// LookupNetIP returns the IPv4 and IPv6 addresses of host, as
+// net.Resolver.LookupNetIP does, with errors as *net.DNSError.
+func (r *Recursive) LookupNetIP(ctx context.Context, host string) ([]netip.Addr, error) {
+	if a, err := netip.ParseAddr(host); err == nil {
+		return []netip.Addr{a}, nil
+	}
+	name, err := toFQDN(host)
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Addr
+	var firstErr error
+	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
+		m, err := r.Resolve(ctx, dns.Question{Name: name, Qtype: t, Qclass: dns.ClassINET})
+		if e := dnsError(host, m, err); e != nil {
+			if firstErr == nil {
+				firstErr = e
+			}
+			continue
+		}
+		for _, rr := range m.Answer {
+			if ap, ok := addrOf(rr, 0); ok && rr.Header().Rrtype == t {
+				out = append(out, ap.Addr())
+			}
+		}
+	}
+	if len(out) == 0 {
+		if firstErr != nil {
+			return nil, firstErr
+		}
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}
+	return out, nil
+}
+
+// LookupCNAME returns the canonical name of host (host itself when it has
+// no CNAME).
+func (r *Recursive) LookupCNAME(ctx context.Context, host string) (string, error) {
+	name, err := toFQDN(host)
+	if err != nil {
+		return "", err
+	}
+	m, err := r.Resolve(ctx, dns.Question{Name: name, Qtype: dns.TypeA, Qclass: dns.ClassINET})
+	if e := dnsError(host, m, err); e != nil {
+		return "", e
+	}
+	canonical := name
+	for _, rr := range m.Answer {
+		if c, ok := rr.(*dns.CNAME); ok {
+			canonical = c.Target
+		}
+	}
+	return canonical, nil
+}
+
+// LookupMX returns host's mail exchangers, by preference.
+func (r *Recursive) LookupMX(ctx context.Context, host string) ([]*net.MX, error) {
+	name, err := toFQDN(host)
+	if err != nil {
+		return nil, err
+	}
+	m, err := r.Resolve(ctx, dns.Question{Name: name, Qtype: dns.TypeMX, Qclass: dns.ClassINET})
+	if e := dnsError(host, m, err); e != nil {
+		return nil, e
+	}
+	var out []*net.MX
+	for _, rr := range m.Answer {
+		if mx, ok := rr.(*dns.MX); ok {
+			out = append(out, &net.MX{Host: mx.Mx, Pref: mx.Preference})
+		}
+	}
+	return out, nil
+}
+
+// LookupNS returns host's name servers.
+func (r *Recursive) LookupNS(ctx context.Context, host string) ([]*net.NS, error) {
+	name, err := toFQDN(host)
+	if err != nil {
+		return nil, err
+	}
+	m, err := r.Resolve(ctx, dns.Question{Name: name, Qtype: dns.TypeNS, Qclass: dns.ClassINET})
+	if e := dnsError(host, m, err); e != nil {
+		return nil, e
+	}
+	var out []*net.NS
+	for _, rr := range m.Answer {
+		if ns, ok := rr.(*dns.NS); ok {
+			out = append(out, &net.NS{Host: ns.Ns})
+		}
+	}
+	return out, nil
+}
+
+// NetResolver returns a *net.Resolver whose lookups go through r, so
+// net.Dialer, http.Transport and every Go API that resolves names use this
+// resolver without code changes. The Go resolver's messages travel over an
+// in-memory pipe; no socket is opened.
+func NetResolver(r Resolver) *net.Resolver {
+	return &net.Resolver{
+		PreferGo: true,
+		Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
+			client, server := net.Pipe()
+			// A net.Pipe is not a PacketConn, so Go's resolver frames
+			// messages as over TCP whatever the network.
+			go servePipe(r, server, true)
+			return client, nil
+		},
+	}
+}
+
+// servePipe answers DNS messages on one end of a pipe: raw messages for
+// "udp", two-byte length prefixed for "tcp" (RFC 1035 §4.2.2).
+func servePipe(r Resolver, c net.Conn, stream bool) {
+	defer c.Close()
+	var wmu sync.Mutex
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	buf := make([]byte, 65535)
+	for {
+		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		var msg []byte
+		if stream {
+			var l [2]byte
+			if _, err := io.ReadFull(c, l[:]); err != nil {
+				return
+			}
+			msg = make([]byte, binary.BigEndian.Uint16(l[:]))
+			if _, err := io.ReadFull(c, msg); err != nil {
+				return
+			}
+		} else {
+			n, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			msg = append([]byte(nil), buf[:n]...)
+		}
+		req := new(dns.Msg)
+		if err := req.Unpack(msg); err != nil || len(req.Question) != 1 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			m := new(dns.Msg)
+			m.SetReply(req)
+			m.RecursionAvailable = true
+			res, err := r.Resolve(ctx, req.Question[0])
+			if err != nil || res == nil {
+				m.Rcode = dns.RcodeServerFailure
+			} else {
+				m.Rcode, m.Answer, m.Ns = res.Rcode, res.Answer, res.Ns
+			}
+			out, err := m.Pack()
+			if err != nil {
+				return
+			}
+			wmu.Lock()
+			defer wmu.Unlock()
+			if stream {
+				var l [2]byte
+				binary.BigEndian.PutUint16(l[:], uint16(len(out)))
+				out = append(l[:], out...)
+			}
+			c.Write(out)
+		}()
+	}
+}

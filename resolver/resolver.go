@@ -1,0 +1,1029 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgekit/edgekit/internal/clock"
+	"github.com/edgekit/edgekit/internal/collapse"
+	"github.com/edgekit/edgekit/internal/store"
+	"github.com/miekg/dns"
+	"go.uber.org/zap"
+)
+
+// Resolver answers DNS questions. Recursive is the default implementation.
+type Resolver interface {
+	// Resolve answers q. The response carries the rcode (NOERROR,
+	// NXDOMAIN, SERVFAIL), the answer (with any CNAME chain) and, for a
+	// negative answer, the zone's SOA in the authority section. An error
+	// means no answer could be had at all.
+	Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error)
+}
+
+// Config configures a Recursive resolver. Every zero value is a documented
+// default.
+type Config struct {
+	// Roots are the root name servers' addresses. Nil means the IANA root
+	// servers on port 53.
+	Roots []netip.AddrPort
+	// Forward, if set, makes the resolver a forwarder: queries go with
+	// recursion desired to these upstream resolvers ("ip:port", or
+	// "tls://ip:port" for DNS over TLS, RFC 7858) instead of being
+	// resolved from the root.
+	Forward []string
+	// Port is the port used for name servers learned from referrals. Zero
+	// means 53.
+	Port int
+	// AllowLoopback permits name servers on loopback, private, link-local
+	// and unspecified addresses, refused by default (as Unbound does) so
+	// that public data cannot point the resolver at internal hosts.
+	AllowLoopback bool
+	// Timeout bounds one query to one server. Zero means 1.5 s.
+	Timeout time.Duration
+	// ResolveTimeout bounds a whole resolution. Zero means 10 s.
+	ResolveTimeout time.Duration
+	// MaxQueries bounds the queries one resolution sends. Zero means 64.
+	MaxQueries int
+	// MaxDepth bounds referral chains, CNAME chains and nested glueless
+	// resolutions. Zero means 12.
+	MaxDepth int
+	// MaxBytes sizes the cache. Zero means 32 MiB.
+	MaxBytes int64
+	// MinTTL and MaxTTL clamp cached TTLs. Zero means 0 and 1 day.
+	MinTTL, MaxTTL time.Duration
+	// MaxNegativeTTL caps negative caching (RFC 2308 §5). Zero means 3 h.
+	MaxNegativeTTL time.Duration
+	// StaleWindow is how long past expiry cached data may be served when
+	// no authority answers (RFC 8767). Zero means 1 day; negative
+	// disables serve-stale.
+	StaleWindow time.Duration
+	// Prefetch refreshes popular entries in the background when less than
+	// a tenth of their TTL remains.
+	Prefetch bool
+	// Hosts answers these names (lower-case, fully qualified or not) from
+	// a static table before anything else.
+	Hosts map[string][]netip.Addr
+	// DisableSpecialUse turns off the local answers for RFC 6761 names
+	// (localhost., invalid., test.).
+	DisableSpecialUse bool
+	// Now returns the current time. Nil means time.Now.
+	Now func() time.Time
+	// Logger receives debug events (referral steps at debug level). Nil
+	// means zap.NewNop().
+	Logger *zap.Logger
+	// Trace, if set, is called for every query the resolver sends and
+	// every answer it gets, in order, as dig +trace prints them. It must
+	// not block.
+	Trace func(Step)
+}
+
+// Step is one query sent during a resolution, for Config.Trace.
+type Step struct {
+	Zone     string // the zone whose servers were asked
+	Server   netip.AddrPort
+	Question dns.Question
+	// Response is nil when the server did not answer (Err says why).
+	Response *dns.Msg
+	RTT      time.Duration
+	Err      error
+}
+
+// Recursive is an iterative, caching DNS resolver: it walks from the root
+// to the authoritative servers, follows referrals and CNAMEs, and caches
+// positive and negative answers. It is safe for concurrent use by multiple
+// goroutines. Prefetches run in goroutines it owns; Close waits for them.
+type Recursive struct {
+	cfg     Config
+	roots   []netip.AddrPort
+	forward []upstream
+	now     func() time.Time
+	log     *zap.Logger
+	cache   *store.Store[string, *entry]
+	group   collapse.Group[*dns.Msg]
+	hosts   map[string][]netip.Addr
+
+	rttMu sync.Mutex
+	srtt  map[netip.AddrPort]time.Duration
+
+	bgMu     sync.Mutex
+	bgActive map[string]struct{}
+	bgWG     sync.WaitGroup
+	ctx      context.Context
+	cancel   context.CancelFunc
+	closed   atomic.Bool
+
+	st counters
+}
+
+type upstream struct {
+	addr string
+	net  string // "udp" or "tcp-tls"
+}
+
+// entry is one cached RRset or negative answer.
+type entry struct {
+	rrs     []dns.RR // positive: the RRset; negative: nil
+	rcode   int      // dns.RcodeSuccess or dns.RcodeNameError
+	soa     dns.RR   // negative answers: the zone's SOA
+	stored  time.Time
+	ttl     time.Duration
+	rank    int // 1 referral/glue data, 2 authoritative answer
+	origTTL time.Duration
+}
+
+func (e *entry) fresh(now time.Time) bool { return now.Sub(e.stored) < e.ttl }
+
+// rootHints are the IANA root servers (root-servers.net).
+var rootHints = []string{
+	"198.41.0.4", "170.247.170.2", "192.33.4.12", "199.7.91.13", "192.203.230.10", "192.5.5.241",
+	"192.112.36.4", "198.97.190.53", "192.36.148.17", "192.58.128.30", "193.0.14.129", "199.7.83.42", "202.12.27.33",
+	"2001:503:ba3e::2:30", "2801:1b8:10::b", "2001:500:2::c", "2001:500:2d::d", "2001:500:a8::e", "2001:500:2f::f",
+	"2001:500:12::d0d", "2001:500:1::53", "2001:7fe::53", "2001:503:c27::2:30", "2001:7fd::1", "2001:500:9f::42", "2001:dc3::35",
+}
+
+// New returns a Recursive resolver configured by cfg.
+func New(cfg Config) (*Recursive, error) {
+	if cfg.Port < 0 || cfg.Port > 65535 || cfg.Timeout < 0 || cfg.MaxQueries < 0 || cfg.MaxDepth < 0 || cfg.MaxBytes < 0 {
+		return nil, fmt.Errorf("%w: negative or out-of-range value", ErrInvalidConfig)
+	}
+	r := &Recursive{cfg: cfg, now: clock.Or(cfg.Now), log: cfg.Logger, srtt: map[netip.AddrPort]time.Duration{},
+		bgActive: map[string]struct{}{}, hosts: map[string][]netip.Addr{}}
+	if r.log == nil {
+		r.log = zap.NewNop()
+	}
+	c := &r.cfg
+	if c.Port == 0 {
+		c.Port = 53
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 1500 * time.Millisecond
+	}
+	if c.ResolveTimeout == 0 {
+		c.ResolveTimeout = 10 * time.Second
+	}
+	if c.MaxQueries == 0 {
+		c.MaxQueries = 64
+	}
+	if c.MaxDepth == 0 {
+		c.MaxDepth = 12
+	}
+	if c.MaxBytes == 0 {
+		c.MaxBytes = 32 << 20
+	}
+	if c.MaxTTL == 0 {
+		c.MaxTTL = 24 * time.Hour
+	}
+	if c.MaxNegativeTTL == 0 {
+		c.MaxNegativeTTL = 3 * time.Hour
+	}
+	if c.StaleWindow == 0 {
+		c.StaleWindow = 24 * time.Hour
+	}
+	r.roots = cfg.Roots
+	if r.roots == nil {
+		for _, h := range rootHints {
+			r.roots = append(r.roots, netip.AddrPortFrom(netip.MustParseAddr(h), 53))
+		}
+	}
+	for _, f := range cfg.Forward {
+		u := upstream{addr: f, net: "udp"}
+		if rest, ok := strings.CutPrefix(f, "tls://"); ok {
+			u = upstream{addr: rest, net: "tcp-tls"}
+		}
+		if _, _, err := net.SplitHostPort(u.addr); err != nil {
+			return nil, fmt.Errorf("%w: forward address %q: %v", ErrInvalidConfig, f, err)
+		}
+		r.forward = append(r.forward, u)
+	}
+	for name, addrs := range cfg.Hosts {
+		r.hosts[dns.CanonicalName(name)] = addrs
+	}
+	st, err := store.New(store.Config[string, *entry]{MaxBytes: c.MaxBytes, Now: r.now})
+	if err != nil {
+		return nil, err
+	}
+	r.cache = st
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	return r, nil
+}
+
+// Close stops prefetches and waits for them. It is idempotent.
+func (r *Recursive) Close() error {
+	if r.closed.Swap(true) {
+		return nil
+	}
+	r.cancel()
+	r.bgWG.Wait()
+	return nil
+}
+
+func cacheKey(name string, qtype uint16) string {
+	return name + "/" + strconv.Itoa(int(qtype))
+}
+
+// Resolve implements Resolver.
+func (r *Recursive) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error) {
+	r.st.queries.Add(1)
+	q.Name = dns.CanonicalName(q.Name)
+	if q.Qclass == 0 {
+		q.Qclass = dns.ClassINET
+	}
+	if m := r.local(q); m != nil {
+		return m, nil
+	}
+	key := cacheKey(q.Name, q.Qtype)
+	if m := r.fromCache(q, false); m != nil {
+		r.st.cacheHits.Add(1)
+		return m, nil
+	}
+	r.st.cacheMisses.Add(1)
+	res, err := r.group.Do(ctx, key, func() (*dns.Msg, bool) {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ResolveTimeout)
+		defer cancel()
+		return r.resolveFresh(rctx, q), true
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !res.Leader {
+		r.st.coalesced.Add(1)
+	}
+	return res.Val.Copy(), nil
+}
+
+// resolveFresh resolves without the cache's final answer, falling back to
+// stale data (RFC 8767) when no authority answers.
+func (r *Recursive) resolveFresh(ctx context.Context, q dns.Question) *dns.Msg {
+	st := &state{}
+	var m *dns.Msg
+	if len(r.forward) > 0 {
+		m = r.forwardQuery(ctx, st, q)
+	} else {
+		m = r.iterate(ctx, st, q)
+	}
+	if m.Rcode == dns.RcodeServerFailure {
+		r.st.servfails.Add(1)
+		if stale := r.fromCache(q, true); stale != nil {
+			r.st.staleServed.Add(1)
+			return stale
+		}
+	}
+	return m
+}
+
+// state bounds one resolution's work.
+type state struct {
+	queries int
+	depth   int
+}
+
+// local answers special-use names (RFC 6761) and the hosts table.
+func (r *Recursive) local(q dns.Question) *dns.Msg {
+	reply := func(rcode int, rrs ...dns.RR) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetQuestion(q.Name, q.Qtype)
+		m.Response, m.RecursionAvailable, m.Rcode, m.Answer = true, true, rcode, rrs
+		return m
+	}
+	if addrs, ok := r.hosts[q.Name]; ok {
+		return reply(dns.RcodeSuccess, addrRRs(q, addrs, 300)...)
+	}
+	if r.cfg.DisableSpecialUse {
+		return nil
+	}
+	switch {
+	case q.Name == "localhost." || strings.HasSuffix(q.Name, ".localhost."):
+		return reply(dns.RcodeSuccess, addrRRs(q, []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback()}, 86400)...)
+	case q.Name == "invalid." || strings.HasSuffix(q.Name, ".invalid.") || q.Name == "test." || strings.HasSuffix(q.Name, ".test."):
+		return reply(dns.RcodeNameError)
+	}
+	return nil
+}
+
+func addrRRs(q dns.Question, addrs []netip.Addr, ttl uint32) []dns.RR {
+	var out []dns.RR
+	for _, a := range addrs {
+		hdr := dns.RR_Header{Name: q.Name, Class: dns.ClassINET, Ttl: ttl}
+		switch {
+		case a.Is4() && (q.Qtype == dns.TypeA || q.Qtype == dns.TypeANY):
+			hdr.Rrtype = dns.TypeA
+			out = append(out, &dns.A{Hdr: hdr, A: a.AsSlice()})
+		case a.Is6() && !a.Is4In6() && (q.Qtype == dns.TypeAAAA || q.Qtype == dns.TypeANY):
+			hdr.Rrtype = dns.TypeAAAA
+			out = append(out, &dns.AAAA{Hdr: hdr, AAAA: a.AsSlice()})
+		}
+	}
+	return out
+}
+
+// fromCache builds an answer from cached data, following CNAMEs. With
+// stale, expired entries within the stale window are used with TTL 30.
+func (r *Recursive) fromCache(q dns.Question, stale bool) *dns.Msg {
+	now := r.now()
+	m := new(dns.Msg)
+	m.SetQuestion(q.Name, q.Qtype)
+	m.Response, m.RecursionAvailable = true, true
+	name := q.Name
+	seen := map[string]bool{}
+	for i := 0; i < r.cfg.MaxDepth; i++ {
+		if seen[name] {
+			return nil
+		}
+		seen[name] = true
+		e := r.cacheGet(name, q.Qtype, now, stale)
+		if e == nil && q.Qtype != dns.TypeCNAME {
+			if c := r.cacheGet(name, dns.TypeCNAME, now, stale); c != nil && len(c.rrs) > 0 {
+				m.Answer = append(m.Answer, r.aged(c, now, stale)...)
+				name = dns.CanonicalName(c.rrs[0].(*dns.CNAME).Target)
+				continue
+			}
+		}
+		if e == nil {
+			e = r.cachedNXDomain(name, now, stale)
+		}
+		if e == nil {
+			return nil
+		}
+		if e.rcode == dns.RcodeNameError || e.rrs == nil {
+			m.Rcode = e.rcode
+			if e.soa != nil {
+				soa := dns.Copy(e.soa)
+				soa.Header().Ttl = agedTTL(soa.Header().Ttl, now.Sub(e.stored), stale)
+				m.Ns = []dns.RR{soa}
+			}
+			return m
+		}
+		m.Answer = append(m.Answer, r.aged(e, now, stale)...)
+		if !stale {
+			r.maybePrefetch(q, e, now)
+		}
+		return m
+	}
+	return nil
+}
+
+// cachedNXDomain finds an NXDOMAIN cached for name or an ancestor: nothing
+// exists below a name that does not exist (RFC 8020).
+func (r *Recursive) cachedNXDomain(name string, now time.Time, stale bool) *entry {
+	for n := name; ; n = parent(n) {
+		if e := r.cacheGet(n, 0, now, stale); e != nil && e.rcode == dns.RcodeNameError {
+			return e
+		}
+		if n == "." {
+			return nil
+		}
+	}
+}
+
+func (r *Recursive) cacheGet(name string, qtype uint16, now time.Time, stale bool) *entry {
+	e, ok := r.cache.Get(cacheKey(name, qtype))
+	if !ok {
+		return nil
+	}
+	if e.fresh(now) {
+		return e
+	}
+	if stale && r.cfg.StaleWindow > 0 && now.Sub(e.stored) < e.ttl+r.cfg.StaleWindow {
+		return e
+	}
+	return nil
+}
+
+func agedTTL(ttl uint32, elapsed time.Duration, stale bool) uint32 {
+	if stale {
+		return 30 // RFC 8767 §4
+	}
+	left := int64(ttl) - int64(elapsed/time.Second)
+	if left < 0 {
+		left = 0
+	}
+	return uint32(left)
+}
+
+func (r *Recursive) aged(e *entry, now time.Time, stale bool) []dns.RR {
+	out := make([]dns.RR, len(e.rrs))
+	for i, rr := range e.rrs {
+		c := dns.Copy(rr)
+		c.Header().Ttl = agedTTL(rr.Header().Ttl, now.Sub(e.stored), stale)
+		out[i] = c
+	}
+	return out
+}
+
+func (r *Recursive) clamp(ttl time.Duration) time.Duration {
+	if ttl < r.cfg.MinTTL {
+		ttl = r.cfg.MinTTL
+	}
+	if ttl > r.cfg.MaxTTL {
+		ttl = r.cfg.MaxTTL
+	}
+	return ttl
+}
+
+// putRRset caches rrs (one name and type) unless better data is cached.
+func (r *Recursive) putRRset(rrs []dns.RR, rank int) {
+	if len(rrs) == 0 {
+		return
+	}
+	h := rrs[0].Header()
+	name, qtype := dns.CanonicalName(h.Name), h.Rrtype
+	minTTL := h.Ttl
+	cost := int64(len(name) + 32)
+	for _, rr := range rrs {
+		if rr.Header().Ttl < minTTL {
+			minTTL = rr.Header().Ttl
+		}
+		cost += int64(dns.Len(rr)) + 48
+	}
+	now := r.now()
+	if old, ok := r.cache.Peek(cacheKey(name, qtype)); ok && old.fresh(now) && old.rank > rank {
+		return
+	}
+	ttl := r.clamp(time.Duration(minTTL) * time.Second)
+	e := &entry{rrs: rrs, rcode: dns.RcodeSuccess, stored: now, ttl: ttl, origTTL: ttl, rank: rank}
+	r.cache.Set(cacheKey(name, qtype), e, cost, now.Add(ttl+max(r.cfg.StaleWindow, 0)))
+}
+
+// putNegative caches NXDOMAIN (qtype 0) or NODATA for name (RFC 2308).
+func (r *Recursive) putNegative(name string, qtype uint16, rcode int, soa dns.RR) {
+	ttl := time.Duration(0)
+	if soa != nil {
+		s := soa.(*dns.SOA)
+		ttl = time.Duration(min(s.Hdr.Ttl, s.Minttl)) * time.Second
+	}
+	ttl = min(r.clamp(ttl), r.cfg.MaxNegativeTTL)
+	if ttl <= 0 {
+		return
+	}
+	now := r.now()
+	if rcode == dns.RcodeNameError {
+		qtype = 0
+	}
+	e := &entry{rcode: rcode, soa: soa, stored: now, ttl: ttl, origTTL: ttl, rank: 2}
+	r.cache.Set(cacheKey(name, qtype), e, int64(len(name)+128), now.Add(ttl+max(r.cfg.StaleWindow, 0)))
+}
+
+// Flush removes every cached entry for name (all types) and reports how
+// many it removed.
+func (r *Recursive) Flush(name string) int {
+	name = dns.CanonicalName(name)
+	prefix := name + "/"
+	var keys []string
+	r.cache.Range(func(k string, _ *entry) bool {
+		if strings.HasPrefix(k, prefix) {
+			keys = append(keys, k)
+		}
+		return true
+	})
+	n := 0
+	for _, k := range keys {
+		if r.cache.Delete(k) {
+			n++
+		}
+	}
+	return n
+}
+
+func (r *Recursive) maybePrefetch(q dns.Question, e *entry, now time.Time) {
+	if !r.cfg.Prefetch || e.origTTL < 10*time.Second || now.Sub(e.stored) < e.origTTL*9/10 || r.closed.Load() {
+		return
+	}
+	key := cacheKey(q.Name, q.Qtype)
+	r.bgMu.Lock()
+	if _, busy := r.bgActive[key]; busy {
+		r.bgMu.Unlock()
+		return
+	}
+	r.bgActive[key] = struct{}{}
+	r.bgWG.Add(1)
+	r.bgMu.Unlock()
+	go func() {
+		defer r.bgWG.Done()
+		defer func() {
+			r.bgMu.Lock()
+			delete(r.bgActive, key)
+			r.bgMu.Unlock()
+		}()
+		ctx, cancel := context.WithTimeout(r.ctx, r.cfg.ResolveTimeout)
+		defer cancel()
+		r.st.prefetches.Add(1)
+		r.resolveFresh(ctx, q)
+	}()
+}
+
+// servfail builds a SERVFAIL reply for q.
+func servfail(q dns.Question) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetQuestion(q.Name, q.Qtype)
+	m.Response, m.RecursionAvailable, m.Rcode = true, true, dns.RcodeServerFailure
+	return m
+}
+
+// iterate resolves q from the closest known zone cut, chasing CNAMEs.
+func (r *Recursive) iterate(ctx context.Context, st *state, q dns.Question) *dns.Msg {
+	out := new(dns.Msg)
+	out.SetQuestion(q.Name, q.Qtype)
+	out.Response, out.RecursionAvailable = true, true
+	name := q.Name
+	seen := map[string]bool{}
+	for hops := 0; ; hops++ {
+		if hops > r.cfg.MaxDepth || seen[name] {
+			return servfail(q) // CNAME loop or chain too long
+		}
+		seen[name] = true
+		// Cached data for the next name in a chain saves the walk.
+		if hops > 0 {
+			if m := r.fromCache(dns.Question{Name: name, Qtype: q.Qtype, Qclass: q.Qclass}, false); m != nil {
+				out.Answer = append(out.Answer, m.Answer...)
+				out.Ns, out.Rcode = m.Ns, m.Rcode
+				return out
+			}
+		}
+		ans, rcode, soa, next := r.resolveName(ctx, st, name, q.Qtype)
+		if rcode == dns.RcodeServerFailure {
+			return servfail(q)
+		}
+		out.Answer = append(out.Answer, ans...)
+		if next == "" {
+			out.Rcode = rcode
+			if soa != nil {
+				out.Ns = []dns.RR{soa}
+			}
+			return out
+		}
+		name = next
+	}
+}
+
+// resolveName finds name/qtype at its authority. It returns the answer
+// records (possibly a CNAME chain ending outside the zone, with next set to
+// the name to continue with), or a negative rcode with the SOA.
+func (r *Recursive) resolveName(ctx context.Context, st *state, name string, qtype uint16) (answer []dns.RR, rcode int, soa dns.RR, next string) {
+	zone, servers := r.closestCut(ctx, st, name)
+	for len(servers) > 0 {
+		if st.queries >= r.cfg.MaxQueries || ctx.Err() != nil {
+			return nil, dns.RcodeServerFailure, nil, ""
+		}
+		resp, server := r.ask(ctx, st, zone, servers, name, qtype, false)
+		if resp == nil {
+			return nil, dns.RcodeServerFailure, nil, ""
+		}
+		switch kind, data := classify(resp, zone, name, qtype); kind {
+		case kindAnswer:
+			for _, set := range groupRRsets(data.answer) {
+				r.putRRset(set, 2)
+			}
+			return data.answer, dns.RcodeSuccess, nil, data.next
+		case kindNXDomain:
+			r.putNegative(data.negName, qtype, dns.RcodeNameError, data.soa)
+			return data.answer, dns.RcodeNameError, data.soa, ""
+		case kindNoData:
+			r.putNegative(data.negName, qtype, dns.RcodeSuccess, data.soa)
+			return data.answer, dns.RcodeSuccess, data.soa, ""
+		case kindLoop:
+			return nil, dns.RcodeServerFailure, nil, ""
+		case kindReferral:
+			st.depth++
+			if st.depth > r.cfg.MaxDepth {
+				return nil, dns.RcodeServerFailure, nil, ""
+			}
+			r.putRRset(data.ns, 1)
+			for _, set := range groupRRsets(data.glue) {
+				r.putRRset(set, 1)
+			}
+			zone = data.child
+			servers = r.serversFor(ctx, st, zone, data.ns)
+		default: // lame: try the others
+			servers = without(servers, server)
+		}
+	}
+	return nil, dns.RcodeServerFailure, nil, ""
+}
+
+func without(list []netip.AddrPort, drop netip.AddrPort) []netip.AddrPort {
+	out := make([]netip.AddrPort, 0, len(list))
+	for _, a := range list {
+		if a != drop {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// closestCut returns the deepest zone above name whose servers are known.
+func (r *Recursive) closestCut(ctx context.Context, st *state, name string) (string, []netip.AddrPort) {
+	now := r.now()
+	for z := name; z != "."; z = parent(z) {
+		if e := r.cacheGet(z, dns.TypeNS, now, false); e != nil && len(e.rrs) > 0 {
+			if servers := r.serversFor(ctx, st, z, e.rrs); len(servers) > 0 {
+				return z, servers
+			}
+		}
+	}
+	return ".", r.allowed(r.roots)
+}
+
+// serversFor returns the addresses of a zone's name servers: glue or
+// cached addresses first, then glueless resolution of out-of-zone names.
+func (r *Recursive) serversFor(ctx context.Context, st *state, zone string, nsSet []dns.RR) []netip.AddrPort {
+	now := r.now()
+	var out []netip.AddrPort
+	var glueless []string
+	for _, rr := range nsSet {
+		ns, ok := rr.(*dns.NS)
+		if !ok {
+			continue
+		}
+		host := dns.CanonicalName(ns.Ns)
+		found := false
+		for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
+			if e := r.cacheGet(host, t, now, false); e != nil {
+				for _, a := range e.rrs {
+					if ap, ok := addrOf(a, r.cfg.Port); ok {
+						out = append(out, ap)
+						found = true
+					}
+				}
+			}
+		}
+		if !found && !dns.IsSubDomain(zone, host) {
+			glueless = append(glueless, host)
+		}
+	}
+	if len(out) == 0 && st.depth < r.cfg.MaxDepth {
+		for _, host := range glueless {
+			st.depth++
+			m := r.iterate(ctx, st, dns.Question{Name: host, Qtype: dns.TypeA, Qclass: dns.ClassINET})
+			st.depth--
+			for _, a := range m.Answer {
+				if ap, ok := addrOf(a, r.cfg.Port); ok {
+					out = append(out, ap)
+				}
+			}
+			if len(out) > 0 {
+				break
+			}
+		}
+	}
+	return r.allowed(out)
+}
+
+func addrOf(rr dns.RR, port int) (netip.AddrPort, bool) {
+	switch v := rr.(type) {
+	case *dns.A:
+		if a, ok := netip.AddrFromSlice(v.A.To4()); ok {
+			return netip.AddrPortFrom(a, uint16(port)), true
+		}
+	case *dns.AAAA:
+		if a, ok := netip.AddrFromSlice(v.AAAA); ok {
+			return netip.AddrPortFrom(a.Unmap(), uint16(port)), true
+		}
+	}
+	return netip.AddrPort{}, false
+}
+
+// allowed drops server addresses the resolver may not use.
+func (r *Recursive) allowed(list []netip.AddrPort) []netip.AddrPort {
+	if r.cfg.AllowLoopback {
+		return list
+	}
+	out := list[:0:0]
+	for _, ap := range list {
+		a := ap.Addr()
+		if a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsUnspecified() || a.IsMulticast() {
+			continue
+		}
+		out = append(out, ap)
+	}
+	return out
+}
+
+// ask sends name/qtype to the zone's servers in order of smoothed RTT
+// until one gives a usable answer. It returns nil when none does.
+func (r *Recursive) ask(ctx context.Context, st *state, zone string, servers []netip.AddrPort, name string, qtype uint16, rd bool) (*dns.Msg, netip.AddrPort) {
+	order := r.bySRTT(servers)
+	for _, s := range order {
+		if st.queries >= r.cfg.MaxQueries || ctx.Err() != nil {
+			return nil, netip.AddrPort{}
+		}
+		resp, err := r.exchange(ctx, st, zone, s, name, qtype, rd)
+		if err != nil {
+			continue
+		}
+		switch resp.Rcode {
+		case dns.RcodeSuccess, dns.RcodeNameError:
+			return resp, s
+		}
+	}
+	return nil, netip.AddrPort{}
+}
+
+// exchange sends one query (UDP, TCP on truncation, no EDNS after FORMERR)
+// and validates that the response answers it.
+func (r *Recursive) exchange(ctx context.Context, st *state, zone string, server netip.AddrPort, name string, qtype uint16, rd bool) (*dns.Msg, error) {
+	edns := true
+	netw := "udp"
+	for attempt := 0; attempt < 3; attempt++ {
+		st.queries++
+		r.st.upstream.Add(1)
+		q := new(dns.Msg)
+		q.SetQuestion(name, qtype)
+		q.RecursionDesired = rd
+		if edns {
+			q.SetEdns0(1232, false)
+		}
+		c := &dns.Client{Net: netw, Timeout: r.cfg.Timeout, UDPSize: 1232}
+		start := time.Now()
+		resp, rtt, err := c.ExchangeContext(ctx, q, server.String())
+		if rtt == 0 {
+			rtt = time.Since(start)
+		}
+		if r.cfg.Trace != nil {
+			r.cfg.Trace(Step{Zone: zone, Server: server, Question: q.Question[0], Response: resp, RTT: rtt, Err: err})
+		}
+		if err != nil {
+			r.st.timeouts.Add(1)
+			r.observe(server, 0, true)
+			return nil, err
+		}
+		r.observe(server, rtt, false)
+		if !matches(resp, q) {
+			return nil, ErrMismatch
+		}
+		if resp.Truncated && netw == "udp" {
+			netw = "tcp"
+			continue
+		}
+		if resp.Rcode == dns.RcodeFormatError && edns {
+			edns = false // an old server that does not speak EDNS
+			continue
+		}
+		return resp, nil
+	}
+	return nil, ErrMismatch
+}
+
+// matches checks that resp answers q (RFC 5452 §9.1: ID, question).
+func matches(resp, q *dns.Msg) bool {
+	if !resp.Response || resp.Id != q.Id || len(resp.Question) != 1 {
+		return false
+	}
+	a, b := resp.Question[0], q.Question[0]
+	return strings.EqualFold(a.Name, b.Name) && a.Qtype == b.Qtype && a.Qclass == b.Qclass
+}
+
+func (r *Recursive) bySRTT(servers []netip.AddrPort) []netip.AddrPort {
+	out := append([]netip.AddrPort(nil), servers...)
+	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	r.rttMu.Lock()
+	rtt := make([]time.Duration, len(out))
+	for i, s := range out {
+		rtt[i] = r.srtt[s] // unknown servers (0) are tried first
+	}
+	r.rttMu.Unlock()
+	idx := make([]int, len(out))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return rtt[idx[a]] < rtt[idx[b]] })
+	sorted := make([]netip.AddrPort, len(out))
+	for i, j := range idx {
+		sorted[i] = out[j]
+	}
+	return sorted
+}
+
+// observe updates a server's smoothed RTT; a timeout counts as a long RTT
+// so the server is tried last for a while (as Unbound's infra cache does).
+func (r *Recursive) observe(s netip.AddrPort, rtt time.Duration, timeout bool) {
+	r.rttMu.Lock()
+	defer r.rttMu.Unlock()
+	if len(r.srtt) > 100_000 {
+		r.srtt = map[netip.AddrPort]time.Duration{}
+	}
+	old := r.srtt[s]
+	switch {
+	case timeout:
+		r.srtt[s] = max(old*2, r.cfg.Timeout)
+	case old == 0:
+		r.srtt[s] = rtt
+	default:
+		r.srtt[s] = (old*7 + rtt*3) / 10
+	}
+}
+
+type respKind int
+
+const (
+	kindLame respKind = iota
+	kindAnswer
+	kindNXDomain
+	kindNoData
+	kindReferral
+	kindLoop
+)
+
+type classified struct {
+	answer  []dns.RR // accepted answer records (the chain)
+	next    string   // CNAME target to continue with, if the chain left the answer
+	soa     dns.RR
+	negName string
+	ns      []dns.RR // referral NS set
+	glue    []dns.RR
+	child   string
+}
+
+// classify reads a response from a server of zone for name/qtype, keeping
+// only in-bailiwick data (cache-poisoning defence, RFC 5452 §6).
+func classify(m *dns.Msg, zone, name string, qtype uint16) (respKind, classified) {
+	var c classified
+	inZone := func(n string) bool { return dns.IsSubDomain(zone, dns.CanonicalName(n)) }
+	// Follow the answer section from name through CNAMEs, accepting only
+	// records on the chain that lie within the zone.
+	cur := name
+	visited := map[string]bool{name: true}
+	for hops := 0; hops < 16; hops++ {
+		var matched, cname []dns.RR
+		for _, rr := range m.Answer {
+			h := rr.Header()
+			if dns.CanonicalName(h.Name) != cur || !inZone(h.Name) {
+				continue
+			}
+			if h.Rrtype == qtype || qtype == dns.TypeANY {
+				matched = append(matched, rr)
+			} else if h.Rrtype == dns.TypeCNAME {
+				cname = append(cname, rr)
+			}
+		}
+		if len(matched) > 0 {
+			c.answer = append(c.answer, matched...)
+			return kindAnswer, c
+		}
+		if len(cname) == 0 {
+			break
+		}
+		c.answer = append(c.answer, cname[0])
+		cur = dns.CanonicalName(cname[0].(*dns.CNAME).Target)
+		if visited[cur] {
+			return kindLoop, c
+		}
+		visited[cur] = true
+		c.next = cur
+	}
+	soa := func() dns.RR {
+		for _, rr := range m.Ns {
+			if s, ok := rr.(*dns.SOA); ok && inZone(s.Hdr.Name) && dns.IsSubDomain(dns.CanonicalName(s.Hdr.Name), cur) {
+				return soaForNegative(s)
+			}
+		}
+		return nil
+	}
+	if m.Rcode == dns.RcodeNameError {
+		c.soa, c.negName, c.next = soa(), cur, ""
+		return kindNXDomain, c
+	}
+	if len(c.answer) > 0 {
+		// A CNAME chain leaving this response: continue at c.next unless
+		// the server is authoritative for the target and said nothing.
+		if m.Authoritative && inZone(c.next) && !hasReferral(m, zone, c.next) {
+			if s := soa(); s != nil {
+				c.soa, c.negName, c.next = s, cur, ""
+				return kindNoData, c
+			}
+		}
+		return kindAnswer, c
+	}
+	// A referral: NS for a zone strictly below ours and above the name.
+	var child string
+	for _, rr := range m.Ns {
+		if ns, ok := rr.(*dns.NS); ok {
+			owner := dns.CanonicalName(ns.Hdr.Name)
+			if owner != zone && dns.IsSubDomain(zone, owner) && dns.IsSubDomain(owner, name) && (child == "" || child == owner) {
+				child = owner
+				c.ns = append(c.ns, rr)
+			}
+		}
+	}
+	if child != "" && !m.Authoritative || child != "" && len(m.Answer) == 0 && soa() == nil {
+		c.child = child
+		nsNames := map[string]bool{}
+		for _, rr := range c.ns {
+			nsNames[dns.CanonicalName(rr.(*dns.NS).Ns)] = true
+		}
+		for _, rr := range m.Extra {
+			h := rr.Header()
+			// Glue only for the listed servers, and only inside the
+			// delegating zone's bailiwick.
+			if (h.Rrtype == dns.TypeA || h.Rrtype == dns.TypeAAAA) && nsNames[dns.CanonicalName(h.Name)] && inZone(h.Name) {
+				c.glue = append(c.glue, rr)
+			}
+		}
+		return kindReferral, c
+	}
+	if s := soa(); s != nil || m.Authoritative {
+		c.soa, c.negName = s, name
+		return kindNoData, c
+	}
+	return kindLame, c
+}
+
+func hasReferral(m *dns.Msg, zone, name string) bool {
+	for _, rr := range m.Ns {
+		if ns, ok := rr.(*dns.NS); ok {
+			owner := dns.CanonicalName(ns.Hdr.Name)
+			if owner != zone && dns.IsSubDomain(owner, name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// groupRRsets splits records into RRsets by owner and type.
+func groupRRsets(rrs []dns.RR) [][]dns.RR {
+	var out [][]dns.RR
+	idx := map[string]int{}
+	for _, rr := range rrs {
+		k := cacheKey(dns.CanonicalName(rr.Header().Name), rr.Header().Rrtype)
+		if i, ok := idx[k]; ok {
+			out[i] = append(out[i], rr)
+			continue
+		}
+		idx[k] = len(out)
+		out = append(out, []dns.RR{rr})
+	}
+	return out
+}
+
+// forwardQuery sends q with recursion desired to the upstreams, best
+// smoothed RTT first.
+func (r *Recursive) forwardQuery(ctx context.Context, st *state, q dns.Question) *dns.Msg {
+	type cand struct {
+		u   upstream
+		key netip.AddrPort
+	}
+	var cands []cand
+	for _, u := range r.forward {
+		ap, _ := netip.ParseAddrPort(u.addr)
+		cands = append(cands, cand{u, ap})
+	}
+	r.rttMu.Lock()
+	sort.SliceStable(cands, func(i, j int) bool { return r.srtt[cands[i].key] < r.srtt[cands[j].key] })
+	r.rttMu.Unlock()
+	for _, c := range cands {
+		if st.queries >= r.cfg.MaxQueries {
+			break
+		}
+		st.queries++
+		r.st.upstream.Add(1)
+		m := new(dns.Msg)
+		m.SetQuestion(q.Name, q.Qtype)
+		m.RecursionDesired = true
+		m.SetEdns0(1232, false)
+		cl := &dns.Client{Net: c.u.net, Timeout: r.cfg.Timeout, UDPSize: 1232}
+		resp, rtt, err := cl.ExchangeContext(ctx, m, c.u.addr)
+		if err == nil && resp.Truncated && c.u.net == "udp" {
+			cl.Net = "tcp"
+			resp, rtt, err = cl.ExchangeContext(ctx, m, c.u.addr)
+		}
+		if err != nil || !matches(resp, m) {
+			r.st.timeouts.Add(1)
+			r.observe(c.key, 0, true)
+			continue
+		}
+		r.observe(c.key, rtt, false)
+		if resp.Rcode != dns.RcodeSuccess && resp.Rcode != dns.RcodeNameError {
+			continue
+		}
+		out := new(dns.Msg)
+		out.SetQuestion(q.Name, q.Qtype)
+		out.Response, out.RecursionAvailable, out.Rcode = true, true, resp.Rcode
+		out.Answer = resp.Answer
+		for _, set := range groupRRsets(resp.Answer) {
+			r.putRRset(set, 2)
+		}
+		for _, rr := range resp.Ns {
+			if s, ok := rr.(*dns.SOA); ok {
+				out.Ns = []dns.RR{soaForNegative(s)}
+				if len(resp.Answer) == 0 {
+					r.putNegative(q.Name, q.Qtype, resp.Rcode, out.Ns[0])
+				}
+			}
+		}
+		return out
+	}
+	return servfail(q)
+}
+
+// ErrMismatch reports a response that does not answer the query sent.
+var ErrMismatch = errors.New("resolver: response does not match the query")

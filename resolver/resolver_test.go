@@ -1,0 +1,405 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgekit/edgekit/internal/clock"
+	"github.com/miekg/dns"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func newResolver(t *testing.T, cfg Config) *Recursive {
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func resolve(t *testing.T, r *Recursive, name string, qtype uint16) *dns.Msg {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m, err := r.Resolve(ctx, dns.Question{Name: name, Qtype: qtype, Qclass: dns.ClassINET})
+	if err != nil {
+		t.Fatalf("%s %s: %v", name, dns.TypeToString[qtype], err)
+	}
+	return m
+}
+
+func answers(m *dns.Msg) []string {
+	var out []string
+	for _, rr := range m.Answer {
+		switch v := rr.(type) {
+		case *dns.A:
+			out = append(out, v.A.String())
+		case *dns.AAAA:
+			out = append(out, v.AAAA.String())
+		case *dns.CNAME:
+			out = append(out, "CNAME "+v.Target)
+		case *dns.MX:
+			out = append(out, "MX "+v.Mx)
+		case *dns.TXT:
+			out = append(out, "TXT")
+		}
+	}
+	return out
+}
+
+func TestRFC1034_IterativeResolutionWithGlue(t *testing.T) {
+	h := newHierarchy(t)
+	var steps []Step
+	cfg := h.config()
+	cfg.Trace = func(s Step) { steps = append(steps, s) }
+	r := newResolver(t, cfg)
+	m := resolve(t, r, "mx.example.com.", dns.TypeA)
+	if m.Rcode != dns.RcodeSuccess || strings.Join(answers(m), ",") != "192.0.2.25" {
+		t.Fatalf("%v", m)
+	}
+	// root -> com -> example.com: three zones asked.
+	zones := map[string]bool{}
+	for _, s := range steps {
+		zones[s.Zone] = true
+	}
+	if !zones["."] || !zones["com."] || !zones["example.com."] {
+		t.Fatalf("referral path %v", zones)
+	}
+}
+
+func TestRFC1034_CNAMEChainAcrossZones(t *testing.T) {
+	r := newResolver(t, newHierarchy(t).config())
+	m := resolve(t, r, "www.example.com.", dns.TypeA)
+	got := answers(m)
+	if m.Rcode != 0 || len(got) != 3 || got[0] != "CNAME cdn.example.net." {
+		t.Fatalf("%v", got)
+	}
+}
+
+func TestRFC2308_NXDOMAINAndNODATAWithSOA(t *testing.T) {
+	r := newResolver(t, newHierarchy(t).config())
+	m := resolve(t, r, "nope.example.com.", dns.TypeA)
+	if m.Rcode != dns.RcodeNameError || len(m.Ns) != 1 {
+		t.Fatalf("NXDOMAIN: %v", m)
+	}
+	if soa := m.Ns[0].(*dns.SOA); soa.Hdr.Ttl != 300 {
+		t.Fatalf("negative TTL %d, want min(SOA TTL, MINIMUM) = 300", soa.Hdr.Ttl)
+	}
+	m = resolve(t, r, "mx.example.com.", dns.TypeAAAA)
+	if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 0 || len(m.Ns) != 1 {
+		t.Fatalf("NODATA: %v", m)
+	}
+	m = resolve(t, r, "dangling.example.com.", dns.TypeA)
+	if m.Rcode != dns.RcodeNameError || len(m.Answer) != 1 {
+		t.Fatalf("CNAME to NXDOMAIN: %v", m)
+	}
+	// RFC 8020: nothing exists below an NXDOMAIN, answered from cache.
+	before := r.Stats().Upstream
+	m = resolve(t, r, "below.nope.example.com.", dns.TypeA)
+	if m.Rcode != dns.RcodeNameError || r.Stats().Upstream != before {
+		t.Fatalf("RFC 8020: rcode %d, %d upstream queries", m.Rcode, r.Stats().Upstream-before)
+	}
+}
+
+func TestMXAAAAWildcardDeepAndTCP(t *testing.T) {
+	r := newResolver(t, newHierarchy(t).config())
+	if got := answers(resolve(t, r, "mail.example.com.", dns.TypeMX)); len(got) != 1 || got[0] != "MX mx.example.com." {
+		t.Fatalf("MX %v", got)
+	}
+	if got := answers(resolve(t, r, "v6.example.com.", dns.TypeAAAA)); len(got) != 1 || got[0] != "2001:db8::6" {
+		t.Fatalf("AAAA %v", got)
+	}
+	if got := answers(resolve(t, r, "anything.wild.example.com.", dns.TypeA)); len(got) != 1 || got[0] != "192.0.2.7" {
+		t.Fatalf("wildcard %v", got)
+	}
+	if got := answers(resolve(t, r, "a.b.c.d.e.deep.example.com.", dns.TypeA)); len(got) != 1 {
+		t.Fatalf("deep name %v", got)
+	}
+	m := resolve(t, r, "big.example.com.", dns.TypeTXT)
+	if len(m.Answer) != 20 {
+		t.Fatalf("answer over 512 bytes (needs TCP): %d records", len(m.Answer))
+	}
+}
+
+func TestGluelessDelegation(t *testing.T) {
+	r := newResolver(t, newHierarchy(t).config())
+	if got := answers(resolve(t, r, "site.org.", dns.TypeA)); len(got) != 1 || got[0] != "192.0.2.80" {
+		t.Fatalf("%v", got)
+	}
+}
+
+func TestUnreachableServerAmongSeveral(t *testing.T) {
+	r := newResolver(t, newHierarchy(t).config())
+	// ns2.example.com (127.0.0.5) never answers; every name must still
+	// resolve, and the dead server sinks in the RTT order.
+	for _, n := range []string{"mx.example.com.", "v6.example.com.", "mail.example.com."} {
+		if m := resolve(t, r, n, dns.TypeA); m.Rcode == dns.RcodeServerFailure {
+			t.Fatalf("%s: SERVFAIL", n)
+		}
+	}
+}
+
+func TestRFC5452_OutOfBailiwickDataIgnored(t *testing.T) {
+	r := newResolver(t, newHierarchy(t).config())
+	if got := answers(resolve(t, r, "evil.com.", dns.TypeA)); len(got) != 1 || got[0] != "192.0.2.66" {
+		t.Fatalf("evil.com %v", got)
+	}
+	got := answers(resolve(t, r, "www.example.com.", dns.TypeA))
+	for _, a := range got {
+		if a == "6.6.6.6" {
+			t.Fatalf("poisoned record accepted: %v", got)
+		}
+	}
+}
+
+func TestCNAMELoopIsSERVFAILInBoundedTime(t *testing.T) {
+	r := newResolver(t, newHierarchy(t).config())
+	start := time.Now()
+	if m := resolve(t, r, "loop1.example.com.", dns.TypeA); m.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("rcode %d", m.Rcode)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Fatal("loop took too long")
+	}
+}
+
+func TestAllServersLameIsSERVFAIL(t *testing.T) {
+	h := newHierarchy(t)
+	cfg := h.config()
+	cfg.Roots = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.5:" + strconv.Itoa(h.port))} // nobody home
+	r := newResolver(t, cfg)
+	start := time.Now()
+	if m := resolve(t, r, "example.com.", dns.TypeA); m.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("rcode %d", m.Rcode)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Fatal("took too long")
+	}
+}
+
+func TestLoopbackNameServersRefusedByDefault(t *testing.T) {
+	h := newHierarchy(t)
+	cfg := h.config()
+	cfg.AllowLoopback = false
+	r := newResolver(t, cfg)
+	if m := resolve(t, r, "mx.example.com.", dns.TypeA); m.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("loopback name servers used without AllowLoopback: %v", m)
+	}
+}
+
+func TestCacheTTLNegativeAndServeStale(t *testing.T) {
+	h := newHierarchy(t)
+	fc := clock.NewFake(time.Time{})
+	cfg := h.config()
+	cfg.Now = fc.Now
+	r := newResolver(t, cfg)
+	resolve(t, r, "cdn.example.net.", dns.TypeA)
+	up := r.Stats().Upstream
+	fc.Advance(100 * time.Second)
+	m := resolve(t, r, "cdn.example.net.", dns.TypeA)
+	if r.Stats().Upstream != up || m.Answer[0].Header().Ttl != 200 {
+		t.Fatalf("cache hit: %d new queries, TTL %d (want 300-100)", r.Stats().Upstream-up, m.Answer[0].Header().Ttl)
+	}
+	resolve(t, r, "gone.example.net.", dns.TypeA)
+	up = r.Stats().Upstream
+	if m := resolve(t, r, "gone.example.net.", dns.TypeA); m.Rcode != dns.RcodeNameError || r.Stats().Upstream != up {
+		t.Fatal("negative answer not cached")
+	}
+	// Expire, stop every server: serve-stale answers with TTL 30 (RFC 8767).
+	h.stop()
+	fc.Advance(10 * time.Minute)
+	m = resolve(t, r, "cdn.example.net.", dns.TypeA)
+	if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 2 || m.Answer[0].Header().Ttl != 30 {
+		t.Fatalf("serve-stale: %v", m)
+	}
+	if r.Stats().StaleServed != 1 {
+		t.Fatalf("stats %+v", r.Stats())
+	}
+	if n := r.Flush("cdn.example.net"); n != 1 {
+		t.Fatalf("Flush removed %d", n)
+	}
+}
+
+func TestTTLClamp(t *testing.T) {
+	h := newHierarchy(t)
+	fc := clock.NewFake(time.Time{})
+	cfg := h.config()
+	cfg.Now, cfg.MaxTTL = fc.Now, 60*time.Second
+	r := newResolver(t, cfg)
+	resolve(t, r, "mx.example.com.", dns.TypeA) // TTL 3600 in the zone
+	up := r.Stats().Upstream
+	fc.Advance(61 * time.Second)
+	resolve(t, r, "mx.example.com.", dns.TypeA)
+	if r.Stats().Upstream == up {
+		t.Fatal("MaxTTL did not clamp the cached TTL")
+	}
+}
+
+func TestRFC6761SpecialNamesAndHosts(t *testing.T) {
+	r := newResolver(t, Config{Roots: []netip.AddrPort{}, Hosts: map[string][]netip.Addr{"intranet": {netip.MustParseAddr("10.1.2.3")}}})
+	if got := answers(resolve(t, r, "localhost.", dns.TypeA)); len(got) != 1 || got[0] != "127.0.0.1" {
+		t.Fatalf("localhost %v", got)
+	}
+	if m := resolve(t, r, "foo.invalid.", dns.TypeA); m.Rcode != dns.RcodeNameError {
+		t.Fatalf("invalid. rcode %d", m.Rcode)
+	}
+	if got := answers(resolve(t, r, "intranet.", dns.TypeA)); len(got) != 1 || got[0] != "10.1.2.3" {
+		t.Fatalf("hosts %v", got)
+	}
+}
+
+func TestServerHandlerAndACL(t *testing.T) {
+	h := newHierarchy(t)
+	r := newResolver(t, h.config())
+	srv, _ := NewServer(ServerConfig{Resolver: r})
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := &dns.Server{PacketConn: pc, Handler: srv}
+	started := make(chan struct{})
+	ds.NotifyStartedFunc = func() { close(started) }
+	go ds.ActivateAndServe()
+	<-started
+	defer ds.Shutdown()
+	q := new(dns.Msg)
+	q.SetQuestion("www.example.com.", dns.TypeA)
+	q.RecursionDesired = true
+	c := &dns.Client{Timeout: 5 * time.Second}
+	resp, _, err := c.Exchange(q, pc.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !resp.RecursionAvailable || resp.Rcode != 0 || len(resp.Answer) != 3 || resp.Id != q.Id {
+		t.Fatalf("%v", resp)
+	}
+	// Not on the access list: REFUSED.
+	deny, _ := NewServer(ServerConfig{Resolver: r, Allow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
+	m := deny.answer(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5}, &net.UDPAddr{}, q)
+	if m.Rcode != dns.RcodeRefused {
+		t.Fatalf("ACL: rcode %d", m.Rcode)
+	}
+	bad := new(dns.Msg)
+	bad.Id = 7
+	if m := srv.answer(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}, &net.UDPAddr{}, bad); m.Rcode != dns.RcodeFormatError {
+		t.Fatalf("no question: rcode %d", m.Rcode)
+	}
+}
+
+func TestNetResolverHook(t *testing.T) {
+	r := newResolver(t, newHierarchy(t).config())
+	nr := NetResolver(r)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	addrs, err := nr.LookupNetIP(ctx, "ip4", "www.example.com")
+	if err != nil || len(addrs) != 2 {
+		t.Fatalf("%v %v", addrs, err)
+	}
+	_, err = nr.LookupHost(ctx, "nope.example.com")
+	var de *net.DNSError
+	if !errors.As(err, &de) || !de.IsNotFound {
+		t.Fatalf("NXDOMAIN through net.Resolver: %v", err)
+	}
+	got, err := r.LookupNetIP(ctx, "WWW.Example.COM")
+	if err != nil || len(got) != 2 {
+		t.Fatalf("LookupNetIP %v %v", got, err)
+	}
+	if _, err := r.LookupNetIP(ctx, "bad..name"); err == nil {
+		t.Fatal("invalid name accepted")
+	}
+	cn, err := r.LookupCNAME(ctx, "www.example.com")
+	if err != nil || cn != "cdn.example.net." {
+		t.Fatalf("CNAME %q %v", cn, err)
+	}
+}
+
+func TestForwarder(t *testing.T) {
+	h := newHierarchy(t)
+	upstream := newResolver(t, h.config())
+	srv, _ := NewServer(ServerConfig{Resolver: upstream})
+	pc, _ := net.ListenPacket("udp", "127.0.0.1:0")
+	ds := &dns.Server{PacketConn: pc, Handler: srv}
+	started := make(chan struct{})
+	ds.NotifyStartedFunc = func() { close(started) }
+	go ds.ActivateAndServe()
+	<-started
+	defer ds.Shutdown()
+	fwd := newResolver(t, Config{Forward: []string{"127.0.0.1:1", pc.LocalAddr().String()}, Timeout: 200 * time.Millisecond})
+	if got := answers(resolve(t, fwd, "www.example.com.", dns.TypeA)); len(got) != 3 {
+		t.Fatalf("forwarded answer %v", got)
+	}
+	if m := resolve(t, fwd, "nope.example.com.", dns.TypeA); m.Rcode != dns.RcodeNameError || len(m.Ns) != 1 {
+		t.Fatalf("forwarded NXDOMAIN %v", m)
+	}
+}
+
+func TestZoneServerRotates(t *testing.T) {
+	z := mustZone(t, exampleNet, "example.net.")
+	s, _ := NewZoneServer(ZoneServerConfig{Zones: []*Zone{z}, Rotate: true})
+	q := new(dns.Msg)
+	q.SetQuestion("cdn.example.net.", dns.TypeA)
+	first := map[string]int{}
+	for i := 0; i < 10; i++ {
+		m := s.Answer(q)
+		first[m.Answer[0].(*dns.A).A.String()]++
+		if !m.Authoritative {
+			t.Fatal("AA not set")
+		}
+	}
+	if len(first) != 2 {
+		t.Fatalf("no rotation: %v", first)
+	}
+}
+
+func FuzzClassify(f *testing.F) {
+	m := new(dns.Msg)
+	m.SetQuestion("www.example.com.", dns.TypeA)
+	rr, _ := dns.NewRR("www.example.com. 60 IN CNAME x.example.net.")
+	m.Answer = append(m.Answer, rr)
+	ns, _ := dns.NewRR("example.com. 60 IN NS ns.example.com.")
+	m.Ns = append(m.Ns, ns)
+	b, _ := m.Pack()
+	f.Add(b)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		msg := new(dns.Msg)
+		if err := msg.Unpack(data); err != nil {
+			return
+		}
+		for _, zone := range []string{".", "com.", "example.com."} {
+			kind, c := classify(msg, zone, "www.example.com.", dns.TypeA)
+			for _, rr := range append(c.answer, c.glue...) {
+				if !dns.IsSubDomain(zone, dns.CanonicalName(rr.Header().Name)) {
+					t.Fatalf("kind %d accepted out-of-bailiwick %v for zone %s", kind, rr, zone)
+				}
+			}
+		}
+	})
+}
+
+func FuzzParseZone(f *testing.F) {
+	f.Add(exampleNet)
+	f.Add("$TTL 1\n@ SOA a. b. 1 1 1 1 1\n* A 1.2.3.4\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		z, err := ParseZone(strings.NewReader(text), "example.net.", "fuzz")
+		if err != nil {
+			return
+		}
+		s, _ := NewZoneServer(ZoneServerConfig{Zones: []*Zone{z}, Rotate: true})
+		for _, name := range []string{"example.net.", "cdn.example.net.", "x.y.example.net."} {
+			q := new(dns.Msg)
+			q.SetQuestion(name, dns.TypeA)
+			if m := s.Answer(q); m == nil {
+				t.Fatal("nil answer")
+			}
+		}
+	})
+}
