@@ -1,0 +1,194 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/edgekit/edgekit/resolver"
+	"github.com/miekg/dns"
+)
+
+// The demo hierarchy: a root, the "com." and "net." TLDs, a site that
+// hands www to a CDN name with a CNAME, and the CDN's zone that rotates
+// its addresses.
+var demoZones = []struct {
+	addr, origin, text string
+}{
+	{"127.0.0.2", ".", `. 86400 IN SOA a.root-servers.net. nstld.example. 1 1800 900 604800 86400
+. 518400 IN NS a.root-servers.net.
+a.root-servers.net. 518400 IN A 127.0.0.2
+com. 172800 IN NS a.gtld-servers.net.
+net. 172800 IN NS a.gtld-servers.net.
+a.gtld-servers.net. 172800 IN A 127.0.0.3
+`},
+	{"127.0.0.3", "com.", `com. 900 IN SOA a.gtld-servers.net. nstld.example. 1 1800 900 604800 900
+com. 172800 IN NS a.gtld-servers.net.
+shop.com. 172800 IN NS ns1.shop.com.
+ns1.shop.com. 172800 IN A 127.0.0.4
+`},
+	{"127.0.0.3", "net.", `net. 900 IN SOA a.gtld-servers.net. nstld.example. 1 1800 900 604800 900
+net. 172800 IN NS a.gtld-servers.net.
+a.gtld-servers.net. 172800 IN A 127.0.0.3
+cdn.net. 172800 IN NS ns.cdn.net.
+ns.cdn.net. 172800 IN A 127.0.0.5
+`},
+	{"127.0.0.4", "shop.com.", `$TTL 300
+shop.com. IN SOA ns1.shop.com. admin.shop.com. 1 7200 3600 1209600 60
+shop.com. IN NS ns1.shop.com.
+ns1 IN A 127.0.0.4
+www IN CNAME shop.edge.cdn.net.
+shop.com. IN MX 10 mail.shop.com.
+mail IN A 192.0.2.25
+`},
+	{"127.0.0.5", "cdn.net.", `$TTL 60
+cdn.net. IN SOA ns.cdn.net. admin.cdn.net. 1 7200 3600 1209600 30
+cdn.net. IN NS ns.cdn.net.
+ns IN A 127.0.0.5
+shop.edge IN A 192.0.2.10
+shop.edge IN A 192.0.2.11
+shop.edge IN AAAA 2001:db8::10
+`},
+}
+
+// startHierarchy serves the demo zones on 127.0.0.x, all on one port.
+func startHierarchy() (port int, stop func(), err error) {
+	byAddr := map[string][]*resolver.Zone{}
+	for _, z := range demoZones {
+		zone, err := resolver.ParseZone(strings.NewReader(z.text), z.origin, "demo:"+z.origin)
+		if err != nil {
+			return 0, nil, err
+		}
+		byAddr[z.addr] = append(byAddr[z.addr], zone)
+	}
+	for attempt := 0; attempt < 20; attempt++ {
+		first, err := net.ListenPacket("udp", "127.0.0.2:0")
+		if err != nil {
+			return 0, nil, err
+		}
+		port = first.LocalAddr().(*net.UDPAddr).Port
+		var servers []*dns.Server
+		ok := true
+		for addr, zones := range byAddr {
+			zs, err := resolver.NewZoneServer(resolver.ZoneServerConfig{Zones: zones, Rotate: true})
+			if err != nil {
+				return 0, nil, err
+			}
+			pc := first
+			if addr != "127.0.0.2" {
+				if pc, err = net.ListenPacket("udp", fmt.Sprintf("%s:%d", addr, port)); err != nil {
+					ok = false
+					break
+				}
+			}
+			ln, err := net.Listen("tcp", fmt.Sprintf("%s:%d", addr, port))
+			if err != nil {
+				pc.Close()
+				ok = false
+				break
+			}
+			servers = append(servers, &dns.Server{PacketConn: pc, Handler: zs}, &dns.Server{Listener: ln, Handler: zs})
+		}
+		stopAll := func() {
+			for _, s := range servers {
+				if s.PacketConn != nil {
+					s.PacketConn.Close()
+				}
+				if s.Listener != nil {
+					s.Listener.Close()
+				}
+			}
+		}
+		if !ok {
+			stopAll()
+			first.Close()
+			continue
+		}
+		for _, s := range servers {
+			started := make(chan struct{})
+			s.NotifyStartedFunc = func() { close(started) }
+			go s.ActivateAndServe()
+			<-started
+		}
+		return port, func() {
+			for _, s := range servers {
+				s.Shutdown()
+			}
+		}, nil
+	}
+	return 0, nil, fmt.Errorf("no free common port on 127.0.0.2-5")
+}
+
+func runDemo(ctx context.Context, out io.Writer) error {
+	port, stop, err := startHierarchy()
+	if err != nil {
+		return err
+	}
+	defer stop()
+	var trace []resolver.Step
+	r, err := resolver.New(resolver.Config{
+		Roots:         []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), uint16(port))},
+		Port:          port,
+		AllowLoopback: true,
+		Timeout:       time.Second,
+		Trace:         func(s resolver.Step) { trace = append(trace, s) },
+	})
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	fmt.Fprintf(out, "demo hierarchy on port %d: root 127.0.0.2, com./net. 127.0.0.3, shop.com. 127.0.0.4, cdn.net. 127.0.0.5\n", port)
+	for _, q := range []struct {
+		name  string
+		qtype uint16
+	}{{"www.shop.com.", dns.TypeA}, {"www.shop.com.", dns.TypeA}, {"shop.com.", dns.TypeMX}, {"nope.shop.com.", dns.TypeA}} {
+		trace = trace[:0]
+		start := time.Now()
+		m, err := r.Resolve(ctx, dns.Question{Name: q.name, Qtype: q.qtype, Qclass: dns.ClassINET})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "\n; <<>> %s %s\n", q.name, dns.TypeToString[q.qtype])
+		for _, s := range trace {
+			printStep(out, s)
+		}
+		if len(trace) == 0 {
+			fmt.Fprintln(out, ";; answered from cache")
+		}
+		for _, rr := range m.Answer {
+			fmt.Fprintln(out, rr.String())
+		}
+		for _, rr := range m.Ns {
+			fmt.Fprintln(out, rr.String())
+		}
+		fmt.Fprintf(out, ";; status %s, %d upstream queries, %v\n", dns.RcodeToString[m.Rcode], len(trace), time.Since(start).Round(time.Microsecond))
+	}
+	st := r.Stats()
+	fmt.Fprintf(out, "\nresolver: %d questions, %d cache hits, %d upstream queries\n", st.Queries, st.CacheHits, st.Upstream)
+	return nil
+}
+
+// printStep prints one query like a dig +trace block.
+func printStep(out io.Writer, s resolver.Step) {
+	if s.Err != nil {
+		fmt.Fprintf(out, ";; %s %s @%s (zone %s): %v\n", s.Question.Name, dns.TypeToString[s.Question.Qtype], s.Server, s.Zone, s.Err)
+		return
+	}
+	m := s.Response
+	switch {
+	case len(m.Answer) == 0 && len(m.Ns) > 0 && !m.Authoritative:
+		var ns []string
+		for _, rr := range m.Ns {
+			if n, ok := rr.(*dns.NS); ok {
+				ns = append(ns, n.Hdr.Name+" NS "+n.Ns)
+			}
+		}
+		fmt.Fprintf(out, ";; referral from %s (zone %s) in %v: %s\n", s.Server, s.Zone, s.RTT.Round(time.Microsecond), strings.Join(ns, ", "))
+	default:
+		fmt.Fprintf(out, ";; answer from %s (zone %s, aa=%v) in %v: %s, %d records\n", s.Server, s.Zone, m.Authoritative, s.RTT.Round(time.Microsecond), dns.RcodeToString[m.Rcode], len(m.Answer))
+	}
+}

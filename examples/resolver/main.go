@@ -1,0 +1,181 @@
+// Command resolver serves a recursive, caching DNS resolver.
+//
+//	go run ./examples/resolver -listen 127.0.0.1:5353
+//	dig @127.0.0.1 -p 5353 www.example.com
+//
+// -roots FILE takes root hints in zone-file form (NS records for "." and
+// the servers' A/AAAA records; queries go to port 53 of those addresses,
+// or -port); otherwise the IANA root servers are used. -allow-loopback
+// lets it use name servers on loopback and private addresses (private
+// hierarchies, tests). -forward ADDR (repeatable; tls://ADDR for DNS over
+// TLS) makes it a forwarder instead.
+//
+// With -demo it starts a small root -> TLD -> authoritative hierarchy on
+// loopback addresses in-process, resolves a few names through it printing
+// every referral step like dig +trace, and exits.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/edgekit/edgekit/resolver"
+	"github.com/miekg/dns"
+	"go.uber.org/zap"
+)
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "resolver:", err)
+		os.Exit(2)
+	}
+}
+
+func run(ctx context.Context, args []string, out io.Writer, ready chan<- string) error {
+	fs := flag.NewFlagSet("resolver", flag.ContinueOnError)
+	fs.SetOutput(out)
+	var forward, allow listFlag
+	listen := fs.String("listen", "127.0.0.1:5353", "address to serve DNS on (UDP and TCP)")
+	roots := fs.String("roots", "", "root hints file in zone-file form (default: the IANA root servers)")
+	port := fs.Int("port", 53, "port of name servers (root hints and referrals)")
+	allowLoopback := fs.Bool("allow-loopback", false, "allow name servers on loopback and private addresses")
+	fs.Var(&forward, "forward", "forward to this resolver instead of recursing (repeatable; tls://ip:port for DNS over TLS)")
+	fs.Var(&allow, "allow", "client network allowed to query (repeatable CIDR; default loopback only)")
+	cacheBytes := fs.Int64("cache-bytes", 32<<20, "cache size in bytes")
+	timeout := fs.Duration("timeout", 1500*time.Millisecond, "timeout of one query to one server")
+	prefetch := fs.Bool("prefetch", true, "refresh popular entries before they expire")
+	demo := fs.Bool("demo", false, "resolve through an in-process loopback hierarchy, print the referral steps, and exit")
+	verbose := fs.Bool("v", false, "log debug events")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *port < 1 || *port > 65535 || *cacheBytes <= 0 || *timeout <= 0 {
+		return errors.New("-port must be 1-65535; -cache-bytes and -timeout positive")
+	}
+	if *demo {
+		return runDemo(ctx, out)
+	}
+	cfg := resolver.Config{Port: *port, AllowLoopback: *allowLoopback, Forward: forward, MaxBytes: *cacheBytes, Timeout: *timeout, Prefetch: *prefetch}
+	if *verbose {
+		l, err := zap.NewDevelopment()
+		if err != nil {
+			return err
+		}
+		cfg.Logger = l
+	}
+	if *roots != "" {
+		hints, err := readRoots(*roots, *port)
+		if err != nil {
+			return err
+		}
+		cfg.Roots = hints
+	}
+	var prefixes []netip.Prefix
+	for _, a := range allow {
+		p, err := netip.ParsePrefix(a)
+		if err != nil {
+			return fmt.Errorf("-allow %q: %v", a, err)
+		}
+		prefixes = append(prefixes, p)
+	}
+	r, err := resolver.New(cfg)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	srv, err := resolver.NewServer(resolver.ServerConfig{Resolver: r, Allow: prefixes})
+	if err != nil {
+		return err
+	}
+	pc, err := net.ListenPacket("udp", *listen)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", pc.LocalAddr().String())
+	if err != nil {
+		pc.Close()
+		return err
+	}
+	udp := &dns.Server{PacketConn: pc, Handler: srv}
+	tcp := &dns.Server{Listener: ln, Handler: srv}
+	errc := make(chan error, 2)
+	for _, s := range []*dns.Server{udp, tcp} {
+		started := make(chan struct{})
+		s.NotifyStartedFunc = func() { close(started) }
+		go func(s *dns.Server) { errc <- s.ActivateAndServe() }(s)
+		<-started
+	}
+	mode := "recursive from the IANA roots"
+	switch {
+	case len(forward) > 0:
+		mode = "forwarding to " + strings.Join(forward, ", ")
+	case *roots != "":
+		mode = fmt.Sprintf("recursive from %d root servers in %s", len(cfg.Roots), *roots)
+	}
+	fmt.Fprintf(out, "resolver listening on %s (udp, tcp), %s\n", pc.LocalAddr(), mode)
+	if ready != nil {
+		ready <- pc.LocalAddr().String()
+	}
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+	}
+	udp.Shutdown()
+	tcp.Shutdown()
+	st := r.Stats()
+	fmt.Fprintf(out, "served %d queries: %d cache hits, %d upstream queries, %d SERVFAIL, %d stale\n",
+		st.Queries, st.CacheHits, st.Upstream, st.ServFails, st.StaleServed)
+	return err
+}
+
+// readRoots reads root hints: every A and AAAA record in the file is a
+// root server address.
+func readRoots(path string, port int) ([]netip.AddrPort, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	zp := dns.NewZoneParser(f, ".", path)
+	var out []netip.AddrPort
+	sawNS := false
+	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		switch v := rr.(type) {
+		case *dns.NS:
+			sawNS = true
+		case *dns.A:
+			a, _ := netip.AddrFromSlice(v.A.To4())
+			out = append(out, netip.AddrPortFrom(a, uint16(port)))
+		case *dns.AAAA:
+			a, _ := netip.AddrFromSlice(v.AAAA)
+			out = append(out, netip.AddrPortFrom(a, uint16(port)))
+		}
+	}
+	if err := zp.Err(); err != nil {
+		return nil, fmt.Errorf("root hints %s: %v", path, err)
+	}
+	if len(out) == 0 || !sawNS {
+		return nil, fmt.Errorf("root hints %s: need NS records and at least one A or AAAA record", path)
+	}
+	return out, nil
+}

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+func TestDemo(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"-demo"}, &out, nil); err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	for _, want := range []string{"referral from 127.0.0.2", "shop.edge.cdn.net.", ";; answered from cache", "status NXDOMAIN"} {
+		if !strings.Contains(s, want) {
+			t.Fatalf("demo output lacks %q:\n%s", want, s)
+		}
+	}
+}
+
+// TestServesHierarchyFromRootsFile runs the server as a user would, with
+// -roots pointing at a loopback hierarchy, and queries it like dig does.
+func TestServesHierarchyFromRootsFile(t *testing.T) {
+	port, stop, err := startHierarchy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	hints := filepath.Join(t.TempDir(), "root.hints")
+	os.WriteFile(hints, []byte(". 3600000 IN NS a.root-servers.net.\na.root-servers.net. 3600000 IN A 127.0.0.2\n"), 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	var out bytes.Buffer
+	go func() {
+		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-roots", hints, "-port", strconv.Itoa(port), "-allow-loopback"}, &out, ready)
+	}()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatal(err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("not ready")
+	}
+	c := &dns.Client{Timeout: 5 * time.Second}
+	q := new(dns.Msg)
+	q.SetQuestion("www.shop.com.", dns.TypeA)
+	resp, _, err := c.Exchange(q, addr)
+	if err != nil || resp.Rcode != dns.RcodeSuccess || len(resp.Answer) != 3 || !resp.RecursionAvailable {
+		t.Fatalf("%v %v", resp, err)
+	}
+	c.Net = "tcp"
+	q.SetQuestion("nope.shop.com.", dns.TypeA)
+	resp, _, err = c.Exchange(q, addr)
+	if err != nil || resp.Rcode != dns.RcodeNameError || len(resp.Ns) != 1 {
+		t.Fatalf("NXDOMAIN over TCP: %v %v", resp, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.hints")
+	os.WriteFile(bad, []byte("this is not a zone file\n"), 0o644)
+	for _, args := range [][]string{{"-roots", bad}, {"-roots", "/nonexistent"}, {"-port", "0"}, {"-allow", "nonsense"}, {"stray"}} {
+		if err := run(context.Background(), args, &bytes.Buffer{}, nil); err == nil {
+			t.Errorf("%v: no error", args)
+		}
+	}
+}
