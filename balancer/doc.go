@@ -1,0 +1,37 @@
+// Package balancer distributes requests or connections over a live set of
+// backends, as nginx, HAProxy and Envoy do, embeddable in a Go service.
+//
+// # Pool and policies
+//
+// A Pool holds backends (added, removed, re-weighted and drained at any
+// time) and picks one per request with a Policy: RoundRobin,
+// WeightedRoundRobin (nginx's smooth algorithm), LeastConnections,
+// PowerOfTwo (least request), PeakEWMA, Random, and the keyed policies
+// Maglev, RingHash, Rendezvous and BoundedLoad. Picks read an immutable
+// snapshot through an atomic pointer, so they never wait for writers; keyed
+// picks do not allocate. Each Pick is finished with Done, which feeds
+// least-request and latency policies and passive outlier detection.
+//
+// # Health
+//
+// Active health checks (HTTP status and body match, or TCP connect, with
+// rise/fall thresholds) and passive outlier detection (consecutive
+// failures eject with exponential backoff, capped by a maximum ejection
+// percentage) take backends out of rotation. If every backend is out, all
+// are used (panic mode) rather than none. HealthCheck.Check is usable on
+// its own.
+//
+// # Proxies
+//
+// Proxy is an L7 balancer on httputil.ReverseProxy with routing by host,
+// path and header, retries of idempotent requests on connection failure,
+// X-Forwarded-* and RFC 7239 Forwarded, cookie-based sticky sessions, and
+// keep-alive pools sized for load. TCPProxy is an L4 balancer with
+// half-close, connect and idle timeouts and draining on shutdown.
+//
+// # Concurrency
+//
+// Pool, Proxy and TCPProxy are safe for concurrent use. A Pool runs a
+// goroutine for active health checks and short-lived ones for drains and
+// ejection ends; Close stops them.
+package balancer

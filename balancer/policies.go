@@ -1,0 +1,459 @@
+package balancer
+
+import (
+	"math"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"sync/atomic"
+)
+
+// hashString is FNV-1a 64 followed by a finaliser (splitmix64), so every
+// process that balances the same keys over the same backend IDs agrees,
+// and short keys still spread over all 64 bits. It does not allocate.
+func hashString(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return mix(h)
+}
+
+func mix(h uint64) uint64 {
+	h ^= h >> 30
+	h *= 0xbf58476d1ce4e5b9
+	h ^= h >> 27
+	h *= 0x94d049bb133111eb
+	h ^= h >> 31
+	return h
+}
+
+type policyFunc func([]*member) Picker
+
+func (f policyFunc) Build(ms []*member) Picker { return f(ms) }
+
+type emptyPicker struct{}
+
+func (emptyPicker) Pick(PickInfo) *member { return nil }
+
+// RoundRobin picks backends in turn, ignoring weights.
+func RoundRobin() Policy {
+	return policyFunc(func(ms []*member) Picker {
+		if len(ms) == 0 {
+			return emptyPicker{}
+		}
+		return &rrPicker{ms: ms}
+	})
+}
+
+type rrPicker struct {
+	ms   []*member
+	next atomic.Uint64
+}
+
+func (p *rrPicker) Pick(PickInfo) *member {
+	return p.ms[(p.next.Add(1)-1)%uint64(len(p.ms))]
+}
+
+// WeightedRoundRobin is nginx's smooth weighted round robin: over a cycle
+// of sum(weights) picks each backend gets exactly its weight, interleaved
+// (weights 5,1,1 give a,a,b,a,c,a,a, never a burst of five). The cycle is
+// computed when membership changes, so a pick is one atomic increment.
+func WeightedRoundRobin() Policy {
+	return policyFunc(func(ms []*member) Picker {
+		if len(ms) == 0 {
+			return emptyPicker{}
+		}
+		total := 0
+		for _, m := range ms {
+			total += m.Weight
+		}
+		if total > 1<<16 {
+			return &swrrLocked{ms: ms, cur: make([]int, len(ms))}
+		}
+		seq := make([]*member, 0, total)
+		cur := make([]int, len(ms))
+		for i := 0; i < total; i++ {
+			best := -1
+			for j, m := range ms {
+				cur[j] += m.Weight
+				if best < 0 || cur[j] > cur[best] {
+					best = j
+				}
+			}
+			cur[best] -= total
+			seq = append(seq, ms[best])
+		}
+		return &seqPicker{seq: seq}
+	})
+}
+
+type seqPicker struct {
+	seq  []*member
+	next atomic.Uint64
+}
+
+func (p *seqPicker) Pick(PickInfo) *member {
+	return p.seq[(p.next.Add(1)-1)%uint64(len(p.seq))]
+}
+
+// swrrLocked is smooth WRR computed per pick, for huge weight sums.
+type swrrLocked struct {
+	mu  sync.Mutex
+	ms  []*member
+	cur []int
+}
+
+func (p *swrrLocked) Pick(PickInfo) *member {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	total, best := 0, -1
+	for j, m := range p.ms {
+		p.cur[j] += m.Weight
+		total += m.Weight
+		if best < 0 || p.cur[j] > p.cur[best] {
+			best = j
+		}
+	}
+	p.cur[best] -= total
+	return p.ms[best]
+}
+
+// Random picks at random, in proportion to weight.
+func Random() Policy {
+	return policyFunc(func(ms []*member) Picker {
+		if len(ms) == 0 {
+			return emptyPicker{}
+		}
+		cum := make([]int, len(ms))
+		t := 0
+		for i, m := range ms {
+			t += m.Weight
+			cum[i] = t
+		}
+		return &randomPicker{ms: ms, cum: cum, total: t}
+	})
+}
+
+type randomPicker struct {
+	ms    []*member
+	cum   []int
+	total int
+}
+
+func (p *randomPicker) Pick(PickInfo) *member {
+	r := rand.IntN(p.total)
+	return p.ms[sort.SearchInts(p.cum, r+1)]
+}
+
+// LeastConnections picks the backend with the fewest requests in flight
+// relative to its weight; ties go to a random one of them, so a burst does
+// not herd onto the first.
+func LeastConnections() Policy {
+	return policyFunc(func(ms []*member) Picker {
+		if len(ms) == 0 {
+			return emptyPicker{}
+		}
+		return &leastConnPicker{ms: ms}
+	})
+}
+
+type leastConnPicker struct{ ms []*member }
+
+func (p *leastConnPicker) Pick(PickInfo) *member {
+	n := len(p.ms)
+	start := rand.IntN(n)
+	var best *member
+	var bestLoad float64
+	for i := 0; i < n; i++ {
+		m := p.ms[(start+i)%n]
+		load := float64(m.active.Load()+1) / float64(m.Weight)
+		if best == nil || load < bestLoad {
+			best, bestLoad = m, load
+		}
+	}
+	return best
+}
+
+// PowerOfTwo is least-request with two random choices: it samples two
+// backends and takes the one with fewer requests in flight (weighted).
+func PowerOfTwo() Policy {
+	return policyFunc(func(ms []*member) Picker {
+		if len(ms) == 0 {
+			return emptyPicker{}
+		}
+		return &p2cPicker{ms: ms, score: func(m *member) float64 { return float64(m.active.Load()+1) / float64(m.Weight) }}
+	})
+}
+
+// PeakEWMA is power-of-two choices on a peak-sensitive moving average of
+// latency times requests in flight (Finagle, Linkerd): slow backends lose
+// traffic at once and win it back gradually.
+func PeakEWMA() Policy {
+	return policyFunc(func(ms []*member) Picker {
+		if len(ms) == 0 {
+			return emptyPicker{}
+		}
+		return &p2cPicker{ms: ms, score: func(m *member) float64 {
+			lat := float64(m.ewmaNanos.Load())
+			if lat == 0 {
+				lat = 1 // unmeasured backends look fast, so they get measured
+			}
+			return lat * float64(m.active.Load()+1) / float64(m.Weight)
+		}}
+	})
+}
+
+type p2cPicker struct {
+	ms    []*member
+	score func(*member) float64
+}
+
+func (p *p2cPicker) Pick(PickInfo) *member {
+	n := len(p.ms)
+	if n == 1 {
+		return p.ms[0]
+	}
+	i := rand.IntN(n)
+	j := rand.IntN(n - 1)
+	if j >= i {
+		j++
+	}
+	a, b := p.ms[i], p.ms[j]
+	if p.score(b) < p.score(a) {
+		return b
+	}
+	return a
+}
+
+// Maglev is Google's Maglev consistent hashing: a lookup table of a prime
+// size filled by per-backend permutations. A pick is one hash and one
+// array read; weights are honoured by filling turns. Larger tables spread
+// more evenly and move fewer keys when membership changes, at the cost of
+// memory and build time (measured: see the README table). Zero size means
+// 65537.
+func Maglev(tableSize int) Policy {
+	if tableSize <= 0 {
+		tableSize = 65537
+	}
+	m := uint64(nextPrime(tableSize))
+	return policyFunc(func(ms []*member) Picker {
+		if len(ms) == 0 {
+			return emptyPicker{}
+		}
+		n := len(ms)
+		offset := make([]uint64, n)
+		skip := make([]uint64, n)
+		next := make([]uint64, n)
+		maxW := 0
+		for i, b := range ms {
+			h1 := mix(b.hash ^ 0x9e3779b97f4a7c15)
+			h2 := mix(b.hash ^ 0xc2b2ae3d27d4eb4f)
+			offset[i] = h1 % m
+			skip[i] = h2%(m-1) + 1
+			maxW = max(maxW, b.Weight)
+		}
+		table := make([]int32, m)
+		for i := range table {
+			table[i] = -1
+		}
+		filled := uint64(0)
+		credit := make([]int, n)
+		for filled < m {
+			for i := 0; i < n && filled < m; i++ {
+				// Weighted turns: a backend fills a slot on a turn only
+				// when its accumulated weight reaches the largest weight.
+				credit[i] += ms[i].Weight
+				if credit[i] < maxW {
+					continue
+				}
+				credit[i] -= maxW
+				c := (offset[i] + next[i]*skip[i]) % m
+				for table[c] >= 0 {
+					next[i]++
+					c = (offset[i] + next[i]*skip[i]) % m
+				}
+				table[c] = int32(i)
+				next[i]++
+				filled++
+			}
+		}
+		return &maglevPicker{ms: ms, table: table}
+	})
+}
+
+type maglevPicker struct {
+	ms    []*member
+	table []int32
+}
+
+func (p *maglevPicker) Pick(info PickInfo) *member {
+	return p.ms[p.table[hashString(info.Key)%uint64(len(p.table))]]
+}
+
+func nextPrime(n int) int {
+	if n < 3 {
+		return 3
+	}
+	for ; ; n++ {
+		prime := true
+		for d := 2; d*d <= n; d++ {
+			if n%d == 0 {
+				prime = false
+				break
+			}
+		}
+		if prime {
+			return n
+		}
+	}
+}
+
+// RingHash is consistent hashing on a ring with pointsPerWeight virtual
+// nodes per unit of weight (Karger et al.). Zero means 160, which keeps
+// max/mean load near 1.1 at 100 backends.
+func RingHash(pointsPerWeight int) Policy {
+	if pointsPerWeight <= 0 {
+		pointsPerWeight = 160
+	}
+	return policyFunc(func(ms []*member) Picker {
+		if len(ms) == 0 {
+			return emptyPicker{}
+		}
+		return newRing(ms, pointsPerWeight)
+	})
+}
+
+type ring struct {
+	ms     []*member
+	points []uint64
+	owner  []int32
+}
+
+func newRing(ms []*member, per int) *ring {
+	type pt struct {
+		h uint64
+		o int32
+	}
+	var pts []pt
+	for i, m := range ms {
+		for v := 0; v < per*m.Weight; v++ {
+			pts = append(pts, pt{mix(m.hash + uint64(v)*0x9e3779b97f4a7c15), int32(i)})
+		}
+	}
+	sort.Slice(pts, func(a, b int) bool { return pts[a].h < pts[b].h })
+	r := &ring{ms: ms, points: make([]uint64, len(pts)), owner: make([]int32, len(pts))}
+	for i, p := range pts {
+		r.points[i], r.owner[i] = p.h, p.o
+	}
+	return r
+}
+
+func (r *ring) index(h uint64) int {
+	i := sort.Search(len(r.points), func(i int) bool { return r.points[i] >= h })
+	if i == len(r.points) {
+		i = 0
+	}
+	return i
+}
+
+func (r *ring) Pick(info PickInfo) *member {
+	return r.ms[r.owner[r.index(hashString(info.Key))]]
+}
+
+// Rendezvous is weighted highest-random-weight hashing: each key goes to
+// the backend with the highest score -weight/ln(hash(key, backend)).
+// Removing a backend moves exactly its keys (the ideal), and shares follow
+// weights; a pick costs one hash per backend, so it suits small pools.
+func Rendezvous() Policy {
+	return policyFunc(func(ms []*member) Picker {
+		if len(ms) == 0 {
+			return emptyPicker{}
+		}
+		return &hrwPicker{ms: ms}
+	})
+}
+
+type hrwPicker struct{ ms []*member }
+
+func (p *hrwPicker) Pick(info PickInfo) *member {
+	k := hashString(info.Key)
+	var best *member
+	bestScore := math.Inf(-1)
+	for _, m := range p.ms {
+		h := mix(k ^ m.hash)
+		u := (float64(h>>11) + 0.5) / (1 << 53) // in (0,1)
+		s := -float64(m.Weight) / math.Log(u)
+		if s > bestScore {
+			best, bestScore = m, s
+		}
+	}
+	return best
+}
+
+// BoundedLoad is consistent hashing with bounded loads (Mirrokni, Thorup,
+// Zadimoghaddam): a key goes to its ring owner unless that backend already
+// carries more than c times the average load in flight, in which case it
+// walks the ring to the next backend under the bound. Zero c means 1.25.
+func BoundedLoad(c float64) Policy {
+	if c <= 1 {
+		c = 1.25
+	}
+	return policyFunc(func(ms []*member) Picker {
+		if len(ms) == 0 {
+			return emptyPicker{}
+		}
+		return &boundedPicker{ring: newRing(ms, 100), c: c}
+	})
+}
+
+type boundedPicker struct {
+	*ring
+	c float64
+}
+
+func (p *boundedPicker) Pick(info PickInfo) *member {
+	var total int64
+	for _, m := range p.ms {
+		total += m.active.Load()
+	}
+	limit := int64(math.Ceil(p.c * float64(total+1) / float64(len(p.ms))))
+	i := p.index(hashString(info.Key))
+	for n := 0; n < len(p.points); n++ {
+		m := p.ms[p.owner[(i+n)%len(p.points)]]
+		if m.active.Load() < limit {
+			return m
+		}
+	}
+	return p.ms[p.owner[i]]
+}
+
+// PolicyByName returns a policy for a name used in flags and config files:
+// roundrobin, wrr, leastconn, p2c, ewma, random, maglev, ring, rendezvous,
+// bounded.
+func PolicyByName(name string) (Policy, error) {
+	switch name {
+	case "roundrobin", "rr":
+		return RoundRobin(), nil
+	case "wrr", "weighted":
+		return WeightedRoundRobin(), nil
+	case "leastconn":
+		return LeastConnections(), nil
+	case "p2c", "leastrequest":
+		return PowerOfTwo(), nil
+	case "ewma", "peakewma":
+		return PeakEWMA(), nil
+	case "random":
+		return Random(), nil
+	case "maglev":
+		return Maglev(0), nil
+	case "ring", "ringhash":
+		return RingHash(0), nil
+	case "rendezvous", "hrw":
+		return Rendezvous(), nil
+	case "bounded":
+		return BoundedLoad(0), nil
+	}
+	return nil, ErrUnknownPolicy
+}

@@ -1,0 +1,549 @@
+package balancer
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgekit/edgekit/internal/clock"
+	"go.uber.org/zap"
+)
+
+// Balancer picks a backend for a request or connection. Pool is the
+// default implementation.
+type Balancer interface {
+	// Pick chooses a backend. It never blocks. The caller must call
+	// Pick.Done when the request or connection ends.
+	Pick(info PickInfo) (Pick, error)
+}
+
+// Backend is one server behind a balancer.
+type Backend struct {
+	// ID names the backend uniquely in its pool. Hash policies hash it, so
+	// every balancer that knows the same IDs agrees on placements.
+	ID string
+	// Addr is where to connect: "host:port".
+	Addr string
+	// Weight is the backend's relative capacity. Zero means 1.
+	Weight int
+}
+
+// PickInfo describes what is being balanced.
+type PickInfo struct {
+	// Key is the affinity key for hash policies (a URL, a client address,
+	// a header value, a session ID). Unkeyed policies ignore it.
+	Key string
+	// Exclude lists backend IDs not to pick (retries after a failure).
+	Exclude []string
+}
+
+// Pick is a chosen backend. Call Done exactly once when the work ends.
+type Pick struct {
+	Backend Backend
+	m       *member
+	pool    *Pool
+	start   time.Time
+	lat     time.Duration // recorded by the L7 transport
+}
+
+// DoneInfo reports how a picked request or connection went.
+type DoneInfo struct {
+	// Err is non-nil when the backend failed (connection error, timeout,
+	// or a 5xx the caller counts as failure).
+	Err error
+	// Latency is how long the request took (time to first byte for L7).
+	Latency time.Duration
+}
+
+// Done reports the outcome, so least-request and latency policies learn
+// and passive outlier detection can eject failing backends.
+func (p Pick) Done(d DoneInfo) {
+	if p.m == nil {
+		return
+	}
+	p.m.active.Add(-1)
+	if d.Latency == 0 {
+		d.Latency = p.pool.now().Sub(p.start)
+	}
+	p.m.observe(d.Latency)
+	if d.Err != nil {
+		p.pool.failure(p.m)
+	} else {
+		p.pool.success(p.m)
+	}
+}
+
+// State is a backend's availability.
+type State int32
+
+const (
+	Healthy   State = iota
+	Unhealthy       // failed active health checks
+	Ejected         // ejected by passive outlier detection
+	Draining        // no new picks; removed when idle
+)
+
+func (s State) String() string {
+	return [...]string{"healthy", "unhealthy", "ejected", "draining"}[s]
+}
+
+// member is a backend plus its live state. Fields other than the atomics
+// are immutable once published in a snapshot.
+type member struct {
+	Backend
+	hash uint64 // FNV-1a of ID
+
+	active    atomic.Int64
+	picks     atomic.Uint64
+	failures  atomic.Uint64
+	ewmaNanos atomic.Int64
+
+	mu           sync.Mutex // guards the health fields below
+	state        State
+	unhealthy    bool
+	consecutive  int
+	ejections    int
+	ejectedUntil time.Time
+	rise, fall   int
+	drained      chan struct{}
+}
+
+func (m *member) observe(lat time.Duration) {
+	// Peak EWMA (Finagle): jump up at once to a slower sample, decay
+	// slowly toward faster ones.
+	for {
+		old := m.ewmaNanos.Load()
+		v := int64(lat)
+		if old != 0 && v < old {
+			v = old + (v-old)/8
+		}
+		if m.ewmaNanos.CompareAndSwap(old, v) {
+			return
+		}
+	}
+}
+
+// Policy builds the picker for one snapshot of available backends.
+// Implementations must make Pick safe for concurrent use and must not
+// block in it; Build runs whenever membership or health changes.
+type Policy interface {
+	Build(backends []*member) Picker
+}
+
+// Picker chooses among one snapshot's backends.
+type Picker interface {
+	Pick(info PickInfo) *member
+}
+
+// Config configures a Pool. Every zero value is a documented default.
+type Config struct {
+	// Policy distributes picks. Nil means RoundRobin().
+	Policy Policy
+	// Outlier configures passive ejection of failing backends.
+	Outlier OutlierDetection
+	// Health configures active health checks; zero Interval disables them.
+	Health HealthCheck
+	// Now returns the current time. Nil means time.Now.
+	Now func() time.Time
+	// Logger receives state changes at debug level. Nil means
+	// zap.NewNop().
+	Logger *zap.Logger
+	// OnDrained, if set, is called (outside locks) when a draining backend
+	// has no request in flight and has been removed.
+	OnDrained func(Backend)
+}
+
+// OutlierDetection ejects backends after consecutive failures, with
+// exponential backoff, as Envoy's outlier detection does.
+type OutlierDetection struct {
+	// Consecutive failures that eject a backend. Zero means 5; negative
+	// disables ejection.
+	Consecutive int
+	// BaseEjection is the first ejection's length, doubled for each
+	// further ejection in a row up to MaxEjection. Zero means 10 s and 5 min.
+	BaseEjection, MaxEjection time.Duration
+	// MaxEjectionPercent caps the share of backends ejected at once, so
+	// some capacity always remains. Zero means 50.
+	MaxEjectionPercent int
+}
+
+// Pool is a live set of backends and the default Balancer. Picks read an
+// immutable snapshot through an atomic pointer and never wait for writers;
+// Add, Remove, SetWeight, Drain and health changes build a new snapshot. A
+// Pool is safe for concurrent use by multiple goroutines and must not be
+// copied. With active health checks it runs one goroutine; Close stops it.
+type Pool struct {
+	cfg    Config
+	policy Policy
+	now    func() time.Time
+	log    *zap.Logger
+
+	mu      sync.Mutex // writers
+	members map[string]*member
+	order   []string
+	snap    atomic.Pointer[snapshot]
+
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+type snapshot struct {
+	picker Picker
+	all    []*member // every non-draining member, for panic mode
+	avail  int
+}
+
+// New returns an empty Pool; add backends with Add.
+func New(cfg Config) (*Pool, error) {
+	if cfg.Health.Interval < 0 || cfg.Health.Timeout < 0 || cfg.Outlier.BaseEjection < 0 || cfg.Outlier.MaxEjection < 0 {
+		return nil, fmt.Errorf("%w: negative duration", ErrInvalidConfig)
+	}
+	p := &Pool{cfg: cfg, policy: cfg.Policy, now: clock.Or(cfg.Now), log: cfg.Logger, members: map[string]*member{}, stop: make(chan struct{})}
+	if p.policy == nil {
+		p.policy = RoundRobin()
+	}
+	if p.log == nil {
+		p.log = zap.NewNop()
+	}
+	o := &p.cfg.Outlier
+	if o.Consecutive == 0 {
+		o.Consecutive = 5
+	}
+	if o.BaseEjection == 0 {
+		o.BaseEjection = 10 * time.Second
+	}
+	if o.MaxEjection == 0 {
+		o.MaxEjection = 5 * time.Minute
+	}
+	if o.MaxEjectionPercent == 0 {
+		o.MaxEjectionPercent = 50
+	}
+	p.cfg.Health.defaults()
+	p.rebuild()
+	if p.cfg.Health.Interval > 0 {
+		p.wg.Add(1)
+		go p.healthLoop()
+	}
+	return p, nil
+}
+
+// Close stops health checks. It is idempotent.
+func (p *Pool) Close() error {
+	p.closeOnce.Do(func() {
+		close(p.stop)
+		p.wg.Wait()
+	})
+	return nil
+}
+
+// Add adds a backend, or updates its address and weight if its ID is
+// present. Requests in flight are not disturbed.
+func (p *Pool) Add(b Backend) error {
+	if b.ID == "" {
+		b.ID = b.Addr
+	}
+	if b.ID == "" {
+		return fmt.Errorf("%w: backend needs an ID or Addr", ErrInvalidConfig)
+	}
+	if b.Weight < 0 {
+		return fmt.Errorf("%w: backend %s: negative weight", ErrInvalidConfig, b.ID)
+	}
+	if b.Weight == 0 {
+		b.Weight = 1
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if old, ok := p.members[b.ID]; ok {
+		// Replace the immutable part; keep live counters.
+		m := &member{Backend: b, hash: old.hash, state: old.state, unhealthy: old.unhealthy}
+		m.active.Store(old.active.Load())
+		m.picks.Store(old.picks.Load())
+		m.failures.Store(old.failures.Load())
+		m.ewmaNanos.Store(old.ewmaNanos.Load())
+		p.members[b.ID] = m
+	} else {
+		p.members[b.ID] = &member{Backend: b, hash: hashString(b.ID)}
+		p.order = append(p.order, b.ID)
+	}
+	p.rebuildLocked()
+	return nil
+}
+
+// SetWeight changes a backend's weight.
+func (p *Pool) SetWeight(id string, weight int) error {
+	p.mu.Lock()
+	m, ok := p.members[id]
+	p.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrUnknownBackend, id)
+	}
+	b := m.Backend
+	b.Weight = weight
+	return p.Add(b)
+}
+
+// Remove removes a backend at once. Requests already picked finish
+// normally; use Drain to wait for them.
+func (p *Pool) Remove(id string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.members[id]; !ok {
+		return false
+	}
+	delete(p.members, id)
+	for i, o := range p.order {
+		if o == id {
+			p.order = append(p.order[:i], p.order[i+1:]...)
+			break
+		}
+	}
+	p.rebuildLocked()
+	return true
+}
+
+// Drain stops new picks of a backend and returns a channel closed when its
+// in-flight requests have finished and it has been removed (also reported
+// to Config.OnDrained).
+func (p *Pool) Drain(id string) (<-chan struct{}, error) {
+	p.mu.Lock()
+	m, ok := p.members[id]
+	if !ok {
+		p.mu.Unlock()
+		return nil, fmt.Errorf("%w: %s", ErrUnknownBackend, id)
+	}
+	m.mu.Lock()
+	m.state = Draining
+	if m.drained == nil {
+		m.drained = make(chan struct{})
+	}
+	ch := m.drained
+	m.mu.Unlock()
+	p.rebuildLocked()
+	p.mu.Unlock()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for m.active.Load() > 0 {
+			select {
+			case <-t.C:
+			case <-p.stop:
+				return
+			}
+		}
+		p.Remove(id)
+		close(ch)
+		if p.cfg.OnDrained != nil {
+			p.cfg.OnDrained(m.Backend)
+		}
+	}()
+	return ch, nil
+}
+
+func (p *Pool) rebuild() {
+	p.mu.Lock()
+	p.rebuildLocked()
+	p.mu.Unlock()
+}
+
+// rebuildLocked builds a new snapshot from the members that may be
+// picked. p.mu is held.
+func (p *Pool) rebuildLocked() {
+	now := p.now()
+	var avail, all []*member
+	ids := append([]string(nil), p.order...)
+	sort.Strings(ids) // deterministic order for hash policies
+	for _, id := range ids {
+		m := p.members[id]
+		m.mu.Lock()
+		st, unhealthy, ejected := m.state, m.unhealthy, now.Before(m.ejectedUntil)
+		m.mu.Unlock()
+		if st == Draining {
+			continue
+		}
+		all = append(all, m)
+		if !unhealthy && !ejected {
+			avail = append(avail, m)
+		}
+	}
+	use := avail
+	if len(avail) == 0 {
+		use = all // panic mode: every backend down means try them all
+	}
+	p.snap.Store(&snapshot{picker: p.policy.Build(use), all: all, avail: len(avail)})
+}
+
+// Pick implements Balancer.
+func (p *Pool) Pick(info PickInfo) (Pick, error) {
+	s := p.snap.Load()
+	m := s.picker.Pick(info)
+	if m == nil {
+		return Pick{}, ErrNoBackend
+	}
+	if len(info.Exclude) > 0 && excluded(m.ID, info.Exclude) {
+		// Retry elsewhere: the first non-excluded backend in a stable
+		// order after the policy's choice.
+		m = nil
+		for _, c := range s.all {
+			if !excluded(c.ID, info.Exclude) && p.available(c) {
+				m = c
+				break
+			}
+		}
+		if m == nil {
+			return Pick{}, ErrNoBackend
+		}
+	}
+	m.active.Add(1)
+	m.picks.Add(1)
+	return Pick{Backend: m.Backend, m: m, pool: p, start: p.now()}, nil
+}
+
+func excluded(id string, ex []string) bool {
+	for _, e := range ex {
+		if e == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Pool) available(m *member) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return !m.unhealthy && !p.now().Before(m.ejectedUntil) && m.state != Draining
+}
+
+func (p *Pool) failure(m *member) {
+	m.failures.Add(1)
+	if p.cfg.Outlier.Consecutive < 0 {
+		return
+	}
+	m.mu.Lock()
+	m.consecutive++
+	eject := m.consecutive >= p.cfg.Outlier.Consecutive && !p.now().Before(m.ejectedUntil)
+	m.mu.Unlock()
+	if !eject {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	// Keep capacity: never eject beyond MaxEjectionPercent.
+	ejected, total := 0, 0
+	now := p.now()
+	for _, o := range p.members {
+		total++
+		o.mu.Lock()
+		if now.Before(o.ejectedUntil) {
+			ejected++
+		}
+		o.mu.Unlock()
+	}
+	if (ejected+1)*100 > total*p.cfg.Outlier.MaxEjectionPercent {
+		return
+	}
+	m.mu.Lock()
+	d := p.cfg.Outlier.BaseEjection << min(m.ejections, 20)
+	if d > p.cfg.Outlier.MaxEjection || d <= 0 {
+		d = p.cfg.Outlier.MaxEjection
+	}
+	m.ejectedUntil = now.Add(d)
+	m.ejections++
+	m.consecutive = 0
+	m.mu.Unlock()
+	p.log.Debug("balancer: ejected", zap.String("backend", m.ID), zap.Duration("for", d))
+	p.rebuildLocked()
+	// Re-admit when the ejection ends.
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			p.rebuild()
+		case <-p.stop:
+		}
+	}()
+}
+
+func (p *Pool) success(m *member) {
+	m.mu.Lock()
+	m.consecutive = 0
+	if !p.now().Before(m.ejectedUntil) {
+		m.ejections = 0
+	}
+	m.mu.Unlock()
+}
+
+// Refresh rebuilds the snapshot, re-admitting backends whose ejection
+// has ended. Picks do this by themselves on a timer; tests with a fake
+// clock call it after advancing time.
+func (p *Pool) Refresh() { p.rebuild() }
+
+// BackendStats is one backend's counters and state.
+type BackendStats struct {
+	Backend
+	State    State
+	Picks    uint64
+	Active   int64
+	Failures uint64
+	// Latency is the peak-EWMA of reported latencies.
+	Latency time.Duration
+}
+
+// Stats returns every backend's counters, sorted by ID.
+func (p *Pool) Stats() []BackendStats {
+	p.mu.Lock()
+	ms := make([]*member, 0, len(p.members))
+	for _, m := range p.members {
+		ms = append(ms, m)
+	}
+	p.mu.Unlock()
+	sort.Slice(ms, func(i, j int) bool { return ms[i].ID < ms[j].ID })
+	now := p.now()
+	out := make([]BackendStats, 0, len(ms))
+	for _, m := range ms {
+		m.mu.Lock()
+		st := m.state
+		if st != Draining {
+			switch {
+			case m.unhealthy:
+				st = Unhealthy
+			case now.Before(m.ejectedUntil):
+				st = Ejected
+			}
+		}
+		m.mu.Unlock()
+		out = append(out, BackendStats{Backend: m.Backend, State: st, Picks: m.picks.Load(), Active: m.active.Load(),
+			Failures: m.failures.Load(), Latency: time.Duration(m.ewmaNanos.Load())})
+	}
+	return out
+}
+
+// Backends returns the backends in the pool, sorted by ID.
+func (p *Pool) Backends() []Backend {
+	st := p.Stats()
+	out := make([]Backend, len(st))
+	for i, s := range st {
+		out[i] = s.Backend
+	}
+	return out
+}
+
+// contextKey carries a Pick through a request context (L7 proxy).
+type contextKey struct{}
+
+func withPick(ctx context.Context, p *Pick) context.Context {
+	return context.WithValue(ctx, contextKey{}, p)
+}
+
+func pickFrom(ctx context.Context) *Pick {
+	p, _ := ctx.Value(contextKey{}).(*Pick)
+	return p
+}

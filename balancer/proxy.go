@@ -1,0 +1,295 @@
+package balancer
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Route sends matching requests to a pool. Empty fields match anything.
+type Route struct {
+	// Host matches the request's host (without port), case-insensitively.
+	Host string
+	// PathPrefix matches the start of the URL path.
+	PathPrefix string
+	// Header and Value match a request header (Value "" means present).
+	Header, Value string
+	Pool          *Pool
+}
+
+func (rt *Route) matches(r *http.Request) bool {
+	if rt.Host != "" {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if !strings.EqualFold(host, rt.Host) {
+			return false
+		}
+	}
+	if rt.PathPrefix != "" && !strings.HasPrefix(r.URL.Path, rt.PathPrefix) {
+		return false
+	}
+	if rt.Header != "" {
+		v, ok := r.Header[http.CanonicalHeaderKey(rt.Header)]
+		if !ok || (rt.Value != "" && !contains(v, rt.Value)) {
+			return false
+		}
+	}
+	return true
+}
+
+func contains(list []string, v string) bool {
+	for _, s := range list {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// StickyCookie configures cookie-based session affinity.
+type StickyCookie struct {
+	// Name of the cookie. Empty disables sticky sessions.
+	Name string
+	// MaxAge of the cookie; zero means a session cookie.
+	MaxAge time.Duration
+}
+
+// ProxyConfig configures an L7 Proxy. Pool (or Routes) is required.
+type ProxyConfig struct {
+	// Pool serves requests no Route matches.
+	Pool *Pool
+	// Routes are tried in order.
+	Routes []Route
+	// Key computes the hash key for keyed policies. Nil means the client
+	// IP for L4-like affinity... for HTTP: the request URI's host+path.
+	Key func(*http.Request) string
+	// Sticky pins a client to a backend with a cookie while it is
+	// healthy, and re-pins it when it is not.
+	Sticky StickyCookie
+	// Retries bounds extra attempts of idempotent requests on other
+	// backends after connection failures. Zero means 2; negative none.
+	Retries int
+	// Transport sends requests to backends. Nil means an http.Transport
+	// sized for a proxy: 512 idle keep-alive connections per backend.
+	Transport http.RoundTripper
+	// TrustForwarded keeps incoming X-Forwarded-For/Forwarded and
+	// appends to them; false replaces them (the safe default at an edge).
+	TrustForwarded bool
+	// Logger receives proxy errors at debug level. Nil means zap.NewNop().
+	Logger *zap.Logger
+}
+
+// Proxy is an L7 load balancer: an http.Handler on httputil.ReverseProxy
+// that picks a backend per request. It is safe for concurrent use.
+type Proxy struct {
+	cfg   ProxyConfig
+	rp    *httputil.ReverseProxy
+	tr    http.RoundTripper
+	log   *zap.Logger
+	retry int
+}
+
+// NewProxy returns a Proxy configured by cfg.
+func NewProxy(cfg ProxyConfig) (*Proxy, error) {
+	if cfg.Pool == nil && len(cfg.Routes) == 0 {
+		return nil, errors.New("balancer: ProxyConfig needs a Pool or Routes")
+	}
+	p := &Proxy{cfg: cfg, tr: cfg.Transport, log: cfg.Logger, retry: cfg.Retries}
+	if p.log == nil {
+		p.log = zap.NewNop()
+	}
+	if p.retry == 0 {
+		p.retry = 2
+	}
+	if p.tr == nil {
+		p.tr = &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:        4096,
+			MaxIdleConnsPerHost: 512,
+			IdleConnTimeout:     90 * time.Second,
+			ForceAttemptHTTP2:   false,
+		}
+	}
+	p.rp = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pk := pickFrom(pr.In.Context())
+			pr.Out.URL.Scheme = "http"
+			pr.Out.URL.Host = pk.Backend.Addr
+			pr.Out.Host = pr.In.Host
+			if cfg.TrustForwarded {
+				pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
+			}
+			pr.SetXForwarded()
+			setForwarded(pr.Out, pr.In, cfg.TrustForwarded)
+		},
+		Transport: retryTransport{p},
+		ModifyResponse: func(resp *http.Response) error {
+			if pk := pickFrom(resp.Request.Context()); pk != nil && p.cfg.Sticky.Name != "" {
+				if c, err := resp.Request.Cookie(p.cfg.Sticky.Name); err != nil || c.Value != stickyValue(pk.Backend.ID) {
+					ck := &http.Cookie{Name: p.cfg.Sticky.Name, Value: stickyValue(pk.Backend.ID), Path: "/", HttpOnly: true}
+					if p.cfg.Sticky.MaxAge > 0 {
+						ck.MaxAge = int(p.cfg.Sticky.MaxAge / time.Second)
+					}
+					resp.Header.Add("Set-Cookie", ck.String())
+				}
+			}
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			p.log.Debug("balancer: proxy error", zap.Error(err))
+			code := http.StatusBadGateway
+			if errors.Is(err, context.DeadlineExceeded) {
+				code = http.StatusGatewayTimeout
+			}
+			http.Error(w, "balancer: no backend could serve the request", code)
+		},
+	}
+	return p, nil
+}
+
+// setForwarded appends an RFC 7239 Forwarded element for this hop.
+func setForwarded(out, in *http.Request, trust bool) {
+	node := "unknown"
+	if ap, err := netip.ParseAddrPort(in.RemoteAddr); err == nil {
+		a := ap.Addr().Unmap()
+		if a.Is6() {
+			node = `"[` + a.String() + `]"` // IPv6 must be quoted (RFC 7239 §6)
+		} else {
+			node = a.String()
+		}
+	}
+	proto := "http"
+	if in.TLS != nil {
+		proto = "https"
+	}
+	elem := "for=" + node + ";proto=" + proto
+	if in.Host != "" && !strings.ContainsAny(in.Host, "\";,") {
+		elem += ";host=\"" + in.Host + "\""
+	}
+	if trust {
+		if prior := in.Header.Values("Forwarded"); len(prior) > 0 {
+			out.Header.Set("Forwarded", strings.Join(prior, ", ")+", "+elem)
+			return
+		}
+	}
+	out.Header.Set("Forwarded", elem)
+}
+
+func stickyValue(id string) string {
+	const hexd = "0123456789abcdef"
+	h := hashString(id)
+	b := make([]byte, 16)
+	for i := range b {
+		b[i] = hexd[(h>>(60-4*i))&0xf]
+	}
+	return string(b)
+}
+
+func (p *Proxy) poolFor(r *http.Request) *Pool {
+	for i := range p.cfg.Routes {
+		if p.cfg.Routes[i].matches(r) {
+			return p.cfg.Routes[i].Pool
+		}
+	}
+	return p.cfg.Pool
+}
+
+func (p *Proxy) key(r *http.Request) string {
+	if p.cfg.Key != nil {
+		return p.cfg.Key(r)
+	}
+	return r.Host + r.URL.Path
+}
+
+// ServeHTTP implements http.Handler.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	pool := p.poolFor(r)
+	if pool == nil {
+		http.Error(w, "balancer: no route for this request", http.StatusNotFound)
+		return
+	}
+	pk, err := p.pick(pool, r, nil)
+	if err != nil {
+		http.Error(w, "balancer: no backend available", http.StatusServiceUnavailable)
+		return
+	}
+	holder := &pk
+	ctx := withPick(r.Context(), holder)
+	ctx = context.WithValue(ctx, poolKey{}, pool)
+	p.rp.ServeHTTP(w, r.WithContext(ctx))
+	// The request stays "in flight" until its response is served, so
+	// least-request policies see streaming responses as load.
+	holder.Done(DoneInfo{Latency: holder.lat})
+}
+
+type poolKey struct{}
+
+// pick honours a sticky cookie naming a healthy backend, then the policy.
+func (p *Proxy) pick(pool *Pool, r *http.Request, exclude []string) (Pick, error) {
+	if p.cfg.Sticky.Name != "" && len(exclude) == 0 {
+		if c, err := r.Cookie(p.cfg.Sticky.Name); err == nil {
+			s := pool.snap.Load()
+			for _, m := range s.all {
+				if stickyValue(m.ID) == c.Value && pool.available(m) {
+					m.active.Add(1)
+					m.picks.Add(1)
+					return Pick{Backend: m.Backend, m: m, pool: pool, start: pool.now()}, nil
+				}
+			}
+		}
+	}
+	return pool.Pick(PickInfo{Key: p.key(r), Exclude: exclude})
+}
+
+// retryTransport retries idempotent requests on another backend when the
+// connection to the chosen one fails before a response.
+type retryTransport struct{ p *Proxy }
+
+func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	pk := pickFrom(req.Context())
+	pool, _ := req.Context().Value(poolKey{}).(*Pool)
+	var tried []string
+	for attempt := 0; ; attempt++ {
+		start := time.Now()
+		resp, err := t.p.tr.RoundTrip(req)
+		if err == nil {
+			pk.lat = time.Since(start) // time to first byte
+			return resp, nil
+		}
+		pk.Done(DoneInfo{Err: err, Latency: time.Since(start)})
+		pk.m = nil // reported
+		if attempt >= t.p.retry || !retryable(req, err) || pool == nil || req.Context().Err() != nil {
+			return nil, err
+		}
+		tried = append(tried, pk.Backend.ID)
+		next, perr := t.p.pick(pool, req, tried)
+		if perr != nil {
+			return nil, err
+		}
+		*pk = next
+		req = req.Clone(req.Context())
+		req.URL.Host = next.Backend.Addr
+	}
+}
+
+func retryable(req *http.Request, err error) bool {
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+	default:
+		return false
+	}
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		return false
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
