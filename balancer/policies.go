@@ -311,11 +311,11 @@ func nextPrime(n int) int {
 }
 
 // RingHash is consistent hashing on a ring with pointsPerWeight virtual
-// nodes per unit of weight (Karger et al.). Zero means 160, which keeps
-// max/mean load near 1.1 at 100 backends.
+// nodes per unit of weight (Karger et al.). Zero means 1024, which keeps
+// max/mean load under 1.1 at 100 backends (160 points give about 1.26).
 func RingHash(pointsPerWeight int) Policy {
 	if pointsPerWeight <= 0 {
-		pointsPerWeight = 160
+		pointsPerWeight = 1024
 	}
 	return policyFunc(func(ms []*member) Picker {
 		if len(ms) == 0 {
@@ -414,10 +414,7 @@ type boundedPicker struct {
 }
 
 func (p *boundedPicker) Pick(info PickInfo) *member {
-	var total int64
-	for _, m := range p.ms {
-		total += m.active.Load()
-	}
+	total := p.ms[0].total.Load()
 	limit := int64(math.Ceil(p.c * float64(total+1) / float64(len(p.ms))))
 	i := p.index(hashString(info.Key))
 	for n := 0; n < len(p.points); n++ {

@@ -45,7 +45,6 @@ type Pick struct {
 	Backend Backend
 	m       *member
 	pool    *Pool
-	start   time.Time
 	lat     time.Duration // recorded by the L7 transport
 }
 
@@ -54,7 +53,8 @@ type DoneInfo struct {
 	// Err is non-nil when the backend failed (connection error, timeout,
 	// or a 5xx the caller counts as failure).
 	Err error
-	// Latency is how long the request took (time to first byte for L7).
+	// Latency is how long the request took (time to first byte for L7);
+	// zero means not measured (latency policies then learn nothing).
 	Latency time.Duration
 }
 
@@ -65,10 +65,10 @@ func (p Pick) Done(d DoneInfo) {
 		return
 	}
 	p.m.active.Add(-1)
-	if d.Latency == 0 {
-		d.Latency = p.pool.now().Sub(p.start)
+	p.m.total.Add(-1)
+	if d.Latency > 0 {
+		p.m.observe(d.Latency)
 	}
-	p.m.observe(d.Latency)
 	if d.Err != nil {
 		p.pool.failure(p.m)
 	} else {
@@ -97,6 +97,8 @@ type member struct {
 	hash uint64 // FNV-1a of ID
 
 	active    atomic.Int64
+	total     *atomic.Int64 // in flight across the pool (shared)
+	bad       atomic.Int32  // consecutive failures, mirrored for a lock-free success path
 	picks     atomic.Uint64
 	failures  atomic.Uint64
 	ewmaNanos atomic.Int64
@@ -181,10 +183,11 @@ type Pool struct {
 	now    func() time.Time
 	log    *zap.Logger
 
-	mu      sync.Mutex // writers
-	members map[string]*member
-	order   []string
-	snap    atomic.Pointer[snapshot]
+	mu       sync.Mutex // writers
+	inflight atomic.Int64
+	members  map[string]*member
+	order    []string
+	snap     atomic.Pointer[snapshot]
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -259,14 +262,14 @@ func (p *Pool) Add(b Backend) error {
 	defer p.mu.Unlock()
 	if old, ok := p.members[b.ID]; ok {
 		// Replace the immutable part; keep live counters.
-		m := &member{Backend: b, hash: old.hash, state: old.state, unhealthy: old.unhealthy}
+		m := &member{Backend: b, hash: old.hash, state: old.state, unhealthy: old.unhealthy, total: &p.inflight}
 		m.active.Store(old.active.Load())
 		m.picks.Store(old.picks.Load())
 		m.failures.Store(old.failures.Load())
 		m.ewmaNanos.Store(old.ewmaNanos.Load())
 		p.members[b.ID] = m
 	} else {
-		p.members[b.ID] = &member{Backend: b, hash: hashString(b.ID)}
+		p.members[b.ID] = &member{Backend: b, hash: hashString(b.ID), total: &p.inflight}
 		p.order = append(p.order, b.ID)
 	}
 	p.rebuildLocked()
@@ -400,8 +403,9 @@ func (p *Pool) Pick(info PickInfo) (Pick, error) {
 		}
 	}
 	m.active.Add(1)
+	m.total.Add(1)
 	m.picks.Add(1)
-	return Pick{Backend: m.Backend, m: m, pool: p, start: p.now()}, nil
+	return Pick{Backend: m.Backend, m: m, pool: p}, nil
 }
 
 func excluded(id string, ex []string) bool {
@@ -424,6 +428,7 @@ func (p *Pool) failure(m *member) {
 	if p.cfg.Outlier.Consecutive < 0 {
 		return
 	}
+	m.bad.Add(1)
 	m.mu.Lock()
 	m.consecutive++
 	eject := m.consecutive >= p.cfg.Outlier.Consecutive && !p.now().Before(m.ejectedUntil)
@@ -455,6 +460,7 @@ func (p *Pool) failure(m *member) {
 	m.ejectedUntil = now.Add(d)
 	m.ejections++
 	m.consecutive = 0
+	m.bad.Store(0)
 	m.mu.Unlock()
 	p.log.Debug("balancer: ejected", zap.String("backend", m.ID), zap.Duration("for", d))
 	p.rebuildLocked()
@@ -473,6 +479,10 @@ func (p *Pool) failure(m *member) {
 }
 
 func (p *Pool) success(m *member) {
+	if m.bad.Load() == 0 {
+		return // nothing to reset: the common case takes no lock
+	}
+	m.bad.Store(0)
 	m.mu.Lock()
 	m.consecutive = 0
 	if !p.now().Before(m.ejectedUntil) {

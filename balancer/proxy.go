@@ -241,8 +241,9 @@ func (p *Proxy) pick(pool *Pool, r *http.Request, exclude []string) (Pick, error
 			for _, m := range s.all {
 				if stickyValue(m.ID) == c.Value && pool.available(m) {
 					m.active.Add(1)
+					m.total.Add(1)
 					m.picks.Add(1)
-					return Pick{Backend: m.Backend, m: m, pool: pool, start: pool.now()}, nil
+					return Pick{Backend: m.Backend, m: m, pool: pool}, nil
 				}
 			}
 		}
