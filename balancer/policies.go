@@ -148,8 +148,9 @@ func (p *randomPicker) Pick(PickInfo) *member {
 }
 
 // LeastConnections picks the backend with the fewest requests in flight
-// relative to its weight; ties go to a random one of them, so a burst does
-// not herd onto the first.
+// relative to its weight (as HAProxy's leastconn); ties, such as an idle
+// pool, go to a random one of them, so a burst does not herd onto the
+// first.
 func LeastConnections() Policy {
 	return policyFunc(func(ms []*member) Picker {
 		if len(ms) == 0 {
@@ -168,7 +169,7 @@ func (p *leastConnPicker) Pick(PickInfo) *member {
 	var bestLoad float64
 	for i := 0; i < n; i++ {
 		m := p.ms[(start+i)%n]
-		load := float64(m.active.Load()+1) / float64(m.Weight)
+		load := float64(m.active.Load()) / float64(m.Weight)
 		if best == nil || load < bestLoad {
 			best, bestLoad = m, load
 		}

@@ -8,6 +8,7 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -120,6 +121,7 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 		}
 	}
 	p.rp = &httputil.ReverseProxy{
+		BufferPool: &bufferPool{},
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pk := pickFrom(pr.In.Context())
 			pr.Out.URL.Scheme = "http"
@@ -155,6 +157,19 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 	}
 	return p, nil
 }
+
+// bufferPool recycles one proxy's copy buffers (ReverseProxy would
+// allocate 32 KiB per request).
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
 
 // setForwarded appends an RFC 7239 Forwarded element for this hop.
 func setForwarded(out, in *http.Request, trust bool) {

@@ -1,0 +1,253 @@
+// Command loadbalancer runs an HTTP (L7) or TCP (L4) load balancer.
+//
+//	go run ./examples/loadbalancer -listen 127.0.0.1:8081 -policy p2c -backend 127.0.0.1:9101 -backend 127.0.0.1:9102
+//	go run ./examples/loadbalancer -mode tcp -listen 127.0.0.1:8081 -backend 127.0.0.1:9101 ...
+//
+// Backends are host:port (an http:// prefix is accepted). With no -backend
+// flags it starts three demo backends in-process, prints how 1000 requests
+// spread under each policy and what happens when one backend is killed,
+// and exits.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/edgekit/edgekit/balancer"
+)
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "loadbalancer:", err)
+		os.Exit(2)
+	}
+}
+
+func run(ctx context.Context, args []string, out io.Writer, ready chan<- string) error {
+	fs := flag.NewFlagSet("loadbalancer", flag.ContinueOnError)
+	fs.SetOutput(out)
+	var backends listFlag
+	listen := fs.String("listen", "127.0.0.1:8081", "address to serve on")
+	mode := fs.String("mode", "http", "http (L7) or tcp (L4)")
+	policy := fs.String("policy", "p2c", "roundrobin, wrr, leastconn, p2c, ewma, random, maglev, ring, rendezvous, bounded")
+	fs.Var(&backends, "backend", "backend host:port (repeatable; id=host:port*weight also works)")
+	health := fs.String("health", "", "HTTP path for active health checks (default: TCP connect checks in tcp mode, none in http mode)")
+	sticky := fs.String("sticky-cookie", "", "cookie name for sticky sessions (http mode)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	pol, err := balancer.PolicyByName(*policy)
+	if err != nil {
+		return fmt.Errorf("-policy %q: %w", *policy, err)
+	}
+	if *mode != "http" && *mode != "tcp" {
+		return fmt.Errorf("-mode must be http or tcp, not %q", *mode)
+	}
+	if len(backends) == 0 {
+		return demo(out)
+	}
+	hc := balancer.HealthCheck{Path: *health}
+	if *health != "" || *mode == "tcp" {
+		hc.Interval = 2 * time.Second
+	}
+	pool, err := balancer.New(balancer.Config{Policy: pol, Health: hc})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	for _, b := range backends {
+		be, err := parseBackend(b)
+		if err != nil {
+			return err
+		}
+		if err := pool.Add(be); err != nil {
+			return err
+		}
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s load balancer on %s, policy %s, backends %s\n", *mode, ln.Addr(), *policy, strings.Join(backends, ", "))
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	if *mode == "tcp" {
+		tp, err := balancer.NewTCPProxy(balancer.TCPProxyConfig{Pool: pool})
+		if err != nil {
+			return err
+		}
+		return tp.Serve(ctx, ln)
+	}
+	px, err := balancer.NewProxy(balancer.ProxyConfig{Pool: pool, Sticky: balancer.StickyCookie{Name: *sticky}})
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: px, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}
+
+// parseBackend reads "host:port", "http://host:port", "id=host:port" and
+// an optional "*weight" suffix.
+func parseBackend(s string) (balancer.Backend, error) {
+	var b balancer.Backend
+	s = strings.TrimPrefix(strings.TrimSuffix(s, "/"), "http://")
+	if i := strings.LastIndexByte(s, '*'); i >= 0 {
+		if _, err := fmt.Sscanf(s[i+1:], "%d", &b.Weight); err != nil || b.Weight <= 0 {
+			return b, fmt.Errorf("backend %q: weight must be a positive integer", s)
+		}
+		s = s[:i]
+	}
+	if id, addr, ok := strings.Cut(s, "="); ok {
+		b.ID, s = id, addr
+	}
+	if _, _, err := net.SplitHostPort(s); err != nil {
+		return b, fmt.Errorf("backend %q: %v", s, err)
+	}
+	b.Addr = s
+	return b, nil
+}
+
+// demo starts three backends, shows each policy's distribution of 1000
+// requests, then kills one backend and shows the L7 proxy routing around
+// it.
+func demo(out io.Writer) error {
+	type backend struct {
+		name string
+		srv  *http.Server
+		addr string
+	}
+	var bs []*backend
+	for _, name := range []string{"alpha", "beta", "gamma"} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		name := name
+		b := &backend{name: name, addr: ln.Addr().String()}
+		b.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) }), ReadHeaderTimeout: 5 * time.Second}
+		go b.srv.Serve(ln)
+		defer b.srv.Close()
+		bs = append(bs, b)
+	}
+	fmt.Fprintf(out, "demo backends: alpha %s (weight 3), beta %s, gamma %s\n\n", bs[0].addr, bs[1].addr, bs[2].addr)
+	fmt.Fprintf(out, "%-11s %7s %7s %7s   (1000 picks; keyed policies hash 1000 URLs)\n", "policy", "alpha", "beta", "gamma")
+	for _, name := range []string{"roundrobin", "wrr", "random", "leastconn", "p2c", "maglev", "ring", "rendezvous", "bounded"} {
+		pol, _ := balancer.PolicyByName(name)
+		pool, err := balancer.New(balancer.Config{Policy: pol})
+		if err != nil {
+			return err
+		}
+		pool.Add(balancer.Backend{ID: "alpha", Addr: bs[0].addr, Weight: 3})
+		pool.Add(balancer.Backend{ID: "beta", Addr: bs[1].addr})
+		pool.Add(balancer.Backend{ID: "gamma", Addr: bs[2].addr})
+		counts := map[string]int{}
+		for i := 0; i < 1000; i++ {
+			pk, err := pool.Pick(balancer.PickInfo{Key: fmt.Sprintf("/assets/%d.js", i)})
+			if err != nil {
+				return err
+			}
+			counts[pk.Backend.ID]++
+			pk.Done(balancer.DoneInfo{})
+		}
+		pool.Close()
+		fmt.Fprintf(out, "%-11s %7d %7d %7d\n", name, counts["alpha"], counts["beta"], counts["gamma"])
+	}
+
+	pool, err := balancer.New(balancer.Config{Policy: balancer.RoundRobin(), Outlier: balancer.OutlierDetection{Consecutive: 1}})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	for _, b := range bs {
+		pool.Add(balancer.Backend{ID: b.name, Addr: b.addr})
+	}
+	px, err := balancer.NewProxy(balancer.ProxyConfig{Pool: pool})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	front := &http.Server{Handler: px, ReadHeaderTimeout: 5 * time.Second}
+	go front.Serve(ln)
+	defer front.Close()
+	client := &http.Client{Timeout: 5 * time.Second}
+	send := func(n int) (map[string]int, int) {
+		counts, failed := map[string]int{}, 0
+		for i := 0; i < n; i++ {
+			resp, err := client.Get("http://" + ln.Addr().String() + "/")
+			if err != nil {
+				failed++
+				continue
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				failed++
+				continue
+			}
+			counts[string(body)]++
+		}
+		return counts, failed
+	}
+	c, f := send(300)
+	fmt.Fprintf(out, "\nL7 proxy, round robin, 300 requests: %s, %d failed\n", format(c), f)
+	bs[1].srv.Close()
+	c, f = send(300)
+	st := pool.Stats()
+	fmt.Fprintf(out, "beta killed, 300 more requests:    %s, %d failed (retried on another backend; beta %s)\n", format(c), f, stateOf(st, "beta"))
+	return nil
+}
+
+func format(c map[string]int) string {
+	var keys []string
+	for k := range c {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %d", k, c[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func stateOf(st []balancer.BackendStats, id string) string {
+	for _, s := range st {
+		if s.ID == id {
+			return s.State.String()
+		}
+	}
+	return "gone"
+}
