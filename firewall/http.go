@@ -1,0 +1,372 @@
+package firewall
+
+import (
+	"net"
+	"net/http"
+	"net/netip"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// HTTPConfig configures the HTTP filter. Every zero value is a documented
+// default.
+type HTTPConfig struct {
+	// Firewall judges the client address. Nil means addresses are not
+	// checked.
+	Firewall *Firewall
+	// Limiter rate-limits clients. Nil means no rate limit.
+	Limiter *Limiter
+	// TrustedProxies are the networks of proxies in front of this server
+	// whose Forwarded / X-Forwarded-For may be believed. Nil means none:
+	// the client is the direct peer.
+	TrustedProxies []netip.Prefix
+	// Rules are request rules, first match decides; no match allows.
+	Rules []HTTPRule
+	// MaxHeaderBytes bounds the request's header fields. Zero means 32 KiB.
+	MaxHeaderBytes int
+	// MaxBodyBytes bounds the request body. Zero means no limit.
+	MaxBodyBytes int64
+	// DisableBuiltin turns off the built-in checks (path traversal, NUL
+	// bytes, Content-Length with Transfer-Encoding).
+	DisableBuiltin bool
+	// DenyStatus is the status of denied requests. Zero means 403.
+	DenyStatus int
+	// Logger receives denials (at most one per LogEvery). Nil means
+	// zap.NewNop().
+	Logger *zap.Logger
+	// LogEvery samples denial logs. Zero means one per second.
+	LogEvery time.Duration
+}
+
+// HTTPRule matches requests; empty fields match anything.
+type HTTPRule struct {
+	Name   string
+	Action Action
+	// Methods lists methods (upper case).
+	Methods []string
+	// Host matches the request host (no port), case-insensitively.
+	Host string
+	// PathPrefix, PathRegexp match the URL path.
+	PathPrefix string
+	PathRegexp *regexp.Regexp
+	// Header and HeaderValue match a header (value "" means present).
+	Header, HeaderValue string
+	// QueryParam matches the presence of a query parameter.
+	QueryParam string
+}
+
+func (hr *HTTPRule) matches(r *http.Request) bool {
+	if len(hr.Methods) > 0 && !contains(hr.Methods, r.Method) {
+		return false
+	}
+	if hr.Host != "" {
+		h := r.Host
+		if hh, _, err := net.SplitHostPort(h); err == nil {
+			h = hh
+		}
+		if !strings.EqualFold(h, hr.Host) {
+			return false
+		}
+	}
+	if hr.PathPrefix != "" && !strings.HasPrefix(r.URL.Path, hr.PathPrefix) {
+		return false
+	}
+	if hr.PathRegexp != nil && !hr.PathRegexp.MatchString(r.URL.Path) {
+		return false
+	}
+	if hr.Header != "" {
+		v, ok := r.Header[http.CanonicalHeaderKey(hr.Header)]
+		if !ok || (hr.HeaderValue != "" && !contains(v, hr.HeaderValue)) {
+			return false
+		}
+	}
+	if hr.QueryParam != "" && !r.URL.Query().Has(hr.QueryParam) {
+		return false
+	}
+	return true
+}
+
+func contains(list []string, v string) bool {
+	for _, s := range list {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// HTTPStats counts the HTTP filter's decisions.
+type HTTPStats struct {
+	Allowed, Denied, Limited, Oversized, Builtin uint64
+}
+
+// HTTPFilter is the application-layer filter; Middleware wraps handlers
+// with it. It is safe for concurrent use.
+type HTTPFilter struct {
+	cfg     HTTPConfig
+	log     *zap.Logger
+	lastLog atomic.Int64
+	st      struct{ allowed, denied, limited, oversized, builtin atomic.Uint64 }
+}
+
+// NewHTTPFilter returns an HTTPFilter.
+func NewHTTPFilter(cfg HTTPConfig) *HTTPFilter {
+	if cfg.MaxHeaderBytes == 0 {
+		cfg.MaxHeaderBytes = 32 << 10
+	}
+	if cfg.DenyStatus == 0 {
+		cfg.DenyStatus = http.StatusForbidden
+	}
+	if cfg.LogEvery == 0 {
+		cfg.LogEvery = time.Second
+	}
+	h := &HTTPFilter{cfg: cfg, log: cfg.Logger}
+	if h.log == nil {
+		h.log = zap.NewNop()
+	}
+	return h
+}
+
+// Middleware returns a func(http.Handler) http.Handler filtering with cfg.
+func Middleware(cfg HTTPConfig) func(http.Handler) http.Handler {
+	return NewHTTPFilter(cfg).Wrap
+}
+
+// Wrap returns next behind the filter.
+func (h *HTTPFilter) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if code, why := h.check(r); code != 0 {
+			h.deny(w, r, code, why)
+			return
+		}
+		if h.cfg.MaxBodyBytes > 0 {
+			if r.ContentLength > h.cfg.MaxBodyBytes {
+				h.st.oversized.Add(1)
+				h.deny(w, r, http.StatusRequestEntityTooLarge, "body too large")
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes)
+		}
+		h.st.allowed.Add(1)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// check returns a status and reason to deny r, or 0.
+func (h *HTTPFilter) check(r *http.Request) (int, string) {
+	if headerBytes(r) > h.cfg.MaxHeaderBytes {
+		h.st.oversized.Add(1)
+		return http.StatusRequestHeaderFieldsTooLarge, "headers too large"
+	}
+	if !h.cfg.DisableBuiltin {
+		if why := builtin(r); why != "" {
+			h.st.builtin.Add(1)
+			return http.StatusBadRequest, why
+		}
+	}
+	client, ok := ClientAddr(r, h.cfg.TrustedProxies)
+	if h.cfg.Firewall != nil {
+		var v Verdict
+		if ok {
+			v = h.cfg.Firewall.Decide(Flow{Src: netip.AddrPortFrom(client, 0), Proto: TCP})
+		} else {
+			// An unknown client gets the default policy, never a pass.
+			rs := h.cfg.Firewall.Rules()
+			v = Verdict{Action: rs.def, Rule: "default"}
+		}
+		if v.Action != Allow {
+			return h.cfg.DenyStatus, "address denied by " + v.Rule
+		}
+	}
+	if h.cfg.Limiter != nil && ok && !h.cfg.Limiter.Allow(client) {
+		h.st.limited.Add(1)
+		return http.StatusTooManyRequests, "rate limited"
+	}
+	for i := range h.cfg.Rules {
+		if h.cfg.Rules[i].matches(r) {
+			if h.cfg.Rules[i].Action == Deny {
+				return h.cfg.DenyStatus, "rule " + h.cfg.Rules[i].Name
+			}
+			break
+		}
+	}
+	return 0, ""
+}
+
+func headerBytes(r *http.Request) int {
+	n := len(r.Method) + len(r.RequestURI) + len(r.Host)
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
+}
+
+// builtin catches the obvious attacks.
+func builtin(r *http.Request) string {
+	raw := r.URL.RawPath
+	if raw == "" {
+		raw = r.URL.Path
+	}
+	lower := strings.ToLower(r.RequestURI + raw)
+	if strings.Contains(lower, "%00") || strings.ContainsRune(r.URL.Path, 0) || strings.ContainsRune(r.URL.RawQuery, 0) {
+		return "NUL byte in request"
+	}
+	for _, dots := range []string{"%2e%2e", "%2e.", ".%2e", "..%2f", "..%5c", "%252e"} {
+		if strings.Contains(lower, dots) {
+			return "encoded path traversal"
+		}
+	}
+	p := r.URL.Path
+	if strings.Contains(p, "/../") || strings.HasSuffix(p, "/..") || strings.HasPrefix(p, "../") || strings.Contains(p, `\..`) {
+		return "path traversal"
+	}
+	if len(r.TransferEncoding) > 0 && len(r.Header.Values("Content-Length")) > 0 {
+		return "both Content-Length and Transfer-Encoding (request smuggling)"
+	}
+	if len(r.Header.Values("Content-Length")) > 1 {
+		return "repeated Content-Length"
+	}
+	for _, vs := range r.Header {
+		for _, v := range vs {
+			if strings.ContainsRune(v, 0) {
+				return "NUL byte in a header"
+			}
+		}
+	}
+	return ""
+}
+
+func (h *HTTPFilter) deny(w http.ResponseWriter, r *http.Request, code int, why string) {
+	h.st.denied.Add(1)
+	now := time.Now().UnixNano()
+	if last := h.lastLog.Load(); now-last >= int64(h.cfg.LogEvery) && h.lastLog.CompareAndSwap(last, now) {
+		h.log.Info("firewall: denied", zap.String("reason", why), zap.Int("status", code),
+			zap.String("peer", r.RemoteAddr), zap.String("method", r.Method), zap.String("path", redact(r.URL.Path)),
+			zap.Bool("credentials", r.Header.Get("Authorization") != "" || r.Header.Get("Cookie") != ""))
+	}
+	http.Error(w, "firewall: "+http.StatusText(code), code)
+}
+
+// redact hides the query string, where tokens travel, and caps length.
+func redact(p string) string {
+	if len(p) > 200 {
+		p = p[:200] + "..."
+	}
+	return p
+}
+
+// Stats returns the filter's counters.
+func (h *HTTPFilter) Stats() HTTPStats {
+	return HTTPStats{Allowed: h.st.allowed.Load(), Denied: h.st.denied.Load(), Limited: h.st.limited.Load(), Oversized: h.st.oversized.Load(), Builtin: h.st.builtin.Load()}
+}
+
+const maxForwardedBytes = 4096
+
+// ClientAddr returns the address of the client behind trusted proxies. The
+// direct peer is the client unless it is in trusted; then Forwarded (RFC
+// 7239), or else X-Forwarded-For, is walked from the right, skipping
+// trusted proxies, to the first untrusted hop. ok is false when the peer
+// or a hop that must be read is missing or malformed, or the headers are
+// repeated in conflicting forms or too large; callers then apply the
+// default policy. Headers never make a client more trusted than its peer.
+func ClientAddr(r *http.Request, trusted []netip.Prefix) (netip.Addr, bool) {
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	var addr netip.Addr
+	if err == nil {
+		addr = peer.Addr()
+	} else if a, err2 := netip.ParseAddr(r.RemoteAddr); err2 == nil {
+		addr = a
+	} else {
+		return netip.Addr{}, false
+	}
+	addr, _ = Normalize(addr)
+	if !isTrusted(addr, trusted) {
+		return addr, true
+	}
+	var hops []string
+	fwd, xff := r.Header.Values("Forwarded"), r.Header.Values("X-Forwarded-For")
+	total := 0
+	for _, v := range append(append([]string(nil), fwd...), xff...) {
+		total += len(v)
+	}
+	if total > maxForwardedBytes {
+		return netip.Addr{}, false
+	}
+	if len(fwd) > 0 {
+		for _, line := range fwd {
+			for _, elem := range strings.Split(line, ",") {
+				f, ok := forwardedFor(elem)
+				if !ok {
+					return netip.Addr{}, false
+				}
+				hops = append(hops, f)
+			}
+		}
+	} else {
+		for _, line := range xff {
+			for _, h := range strings.Split(line, ",") {
+				hops = append(hops, strings.TrimSpace(h))
+			}
+		}
+	}
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, ok := parseHop(hops[i])
+		if !ok {
+			return netip.Addr{}, false
+		}
+		if !isTrusted(a, trusted) {
+			return a, true
+		}
+		addr = a
+	}
+	// Every hop was a trusted proxy: the leftmost one is the client.
+	return addr, true
+}
+
+// forwardedFor extracts the for= parameter of one Forwarded element.
+func forwardedFor(elem string) (string, bool) {
+	for _, pair := range strings.Split(elem, ";") {
+		k, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		if !ok {
+			return "", false
+		}
+		if strings.EqualFold(k, "for") {
+			if strings.HasPrefix(v, `"`) {
+				if len(v) < 2 || !strings.HasSuffix(v, `"`) {
+					return "", false
+				}
+				v = v[1 : len(v)-1]
+			}
+			return v, true
+		}
+	}
+	return "", false // an element without for= hides the client
+}
+
+// parseHop reads an address, with optional port, brackets for IPv6.
+func parseHop(s string) (netip.Addr, bool) {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return Normalize(ap.Addr())
+	}
+	s = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return Normalize(a)
+}
+
+func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
