@@ -77,9 +77,9 @@ type RuleSet struct {
 	order    Order
 	def      Action
 	rules    []compiledRule
-	lpm      bart.Table[int32] // prefix -> index into lists
+	lpm      bart.Table[Action] // source prefix -> verdict
 	lists    []listEntry
-	counters []atomic.Uint64 // per rule, then per list entry, then default
+	counters []atomic.Uint64 // per rule, then allow list, deny list, default
 }
 
 type compiledRule struct {
@@ -146,7 +146,7 @@ func NewRuleSet(cfg RuleSetConfig) (*RuleSet, error) {
 				return fmt.Errorf("%w: %s is both allowed and denied", ErrBadRule, p)
 			}
 			seen[p] = a
-			rs.lpm.Insert(p, int32(len(rs.lists)))
+			rs.lpm.Insert(p, a)
 			rs.lists = append(rs.lists, listEntry{p, a})
 		}
 		return nil
@@ -157,7 +157,7 @@ func NewRuleSet(cfg RuleSetConfig) (*RuleSet, error) {
 	if err := add(cfg.Deny, Deny); err != nil {
 		return nil, err
 	}
-	rs.counters = make([]atomic.Uint64, len(rs.rules)+len(rs.lists)+1)
+	rs.counters = make([]atomic.Uint64, len(rs.rules)+3)
 	return rs, nil
 }
 
@@ -220,9 +220,17 @@ func (rs *RuleSet) Decide(f Flow) Verdict {
 		rs.counters[match].Add(1)
 		return Verdict{Action: rs.rules[match].Action, Rule: rs.rules[match].Name}
 	}
-	if i, ok := rs.lpm.Lookup(src); ok {
-		rs.counters[len(rs.rules)+int(i)].Add(1)
-		return Verdict{Action: rs.lists[i].action, Rule: "list"}
+	return rs.list(src)
+}
+
+func (rs *RuleSet) list(src netip.Addr) Verdict {
+	if a, ok := rs.lpm.Lookup(src); ok {
+		if a == Allow {
+			rs.counters[len(rs.rules)].Add(1)
+			return Verdict{Action: Allow, Rule: "allow list"}
+		}
+		rs.counters[len(rs.rules)+1].Add(1)
+		return Verdict{Action: Deny, Rule: "deny list"}
 	}
 	rs.counters[len(rs.counters)-1].Add(1)
 	return Verdict{Action: rs.def, Rule: "default"}
@@ -231,6 +239,14 @@ func (rs *RuleSet) Decide(f Flow) Verdict {
 // DecideAddr judges a source address alone (lists and address-only
 // rules): the fast path for listeners and HTTP.
 func (rs *RuleSet) DecideAddr(src netip.Addr) Action {
+	if len(rs.rules) == 0 {
+		a, ok := Normalize(src)
+		if !ok {
+			rs.counters[len(rs.counters)-1].Add(1)
+			return rs.def
+		}
+		return rs.list(a).Action
+	}
 	return rs.Decide(Flow{Src: netip.AddrPortFrom(src, 0)}).Action
 }
 
@@ -249,8 +265,8 @@ type RuleCount struct {
 	Hits uint64
 }
 
-// Counts returns the hit counter of every rule, list entry and the
-// default policy, in that order.
+// Counts returns the hit counter of every ordered rule, then of the allow
+// list, the deny list and the default policy.
 func (rs *RuleSet) Counts() []RuleCount {
 	out := make([]RuleCount, 0, len(rs.counters))
 	for i := range rs.rules {
@@ -260,9 +276,7 @@ func (rs *RuleSet) Counts() []RuleCount {
 		}
 		out = append(out, RuleCount{name, rs.counters[i].Load()})
 	}
-	for i, l := range rs.lists {
-		out = append(out, RuleCount{l.action.String() + " " + l.prefix.String(), rs.counters[len(rs.rules)+i].Load()})
-	}
+	out = append(out, RuleCount{"allow list", rs.counters[len(rs.rules)].Load()}, RuleCount{"deny list", rs.counters[len(rs.rules)+1].Load()})
 	return append(out, RuleCount{"default " + rs.def.String(), rs.counters[len(rs.counters)-1].Load()})
 }
 

@@ -1,0 +1,126 @@
+package firewall
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"testing"
+
+	"github.com/gaissmai/bart"
+)
+
+// genTable makes n distinct prefixes shaped like a routing table: mostly
+// IPv4 /16-/24, some IPv6 /32-/48.
+func genTable(n int) []netip.Prefix {
+	r := rand.New(rand.NewPCG(42, 7))
+	seen := make(map[netip.Prefix]struct{}, n)
+	out := make([]netip.Prefix, 0, n)
+	for len(out) < n {
+		var p netip.Prefix
+		if r.IntN(5) == 0 {
+			var b [16]byte
+			b[0], b[1] = 0x20, byte(r.IntN(16))
+			for i := 2; i < 6; i++ {
+				b[i] = byte(r.IntN(256))
+			}
+			p = netip.PrefixFrom(netip.AddrFrom16(b), 32+r.IntN(17)).Masked()
+		} else {
+			b := [4]byte{byte(1 + r.IntN(223)), byte(r.IntN(256)), byte(r.IntN(256)), 0}
+			p = netip.PrefixFrom(netip.AddrFrom4(b), 16+r.IntN(9)).Masked()
+		}
+		if _, dup := seen[p]; dup {
+			continue
+		}
+		seen[p] = struct{}{}
+		out = append(out, p)
+	}
+	return out
+}
+
+func BenchmarkVerdict(b *testing.B) {
+	for _, n := range []int{1_000, 100_000, 1_000_000} {
+		if n == 1_000_000 && testing.Short() {
+			continue
+		}
+		table := genTable(n)
+		var allow, deny []netip.Prefix
+		for i, p := range table {
+			if i%2 == 0 {
+				allow = append(allow, p)
+			} else {
+				deny = append(deny, p)
+			}
+		}
+		rs, err := NewRuleSet(RuleSetConfig{Allow: allow, Deny: deny})
+		if err != nil {
+			b.Fatal(err)
+		}
+		probes := make([]netip.Addr, 1024)
+		r := rand.New(rand.NewPCG(1, 2))
+		for i := range probes {
+			p := table[r.IntN(len(table))]
+			a := p.Addr().AsSlice()
+			a[len(a)-1] ^= byte(r.IntN(256))
+			probes[i], _ = netip.AddrFromSlice(a)
+		}
+		b.Run(fmt.Sprintf("RuleSet/%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				rs.DecideAddr(probes[i&1023])
+			}
+		})
+		b.Run(fmt.Sprintf("bare-bart/%d", n), func(b *testing.B) {
+			var t bart.Table[int32]
+			for i, p := range table {
+				t.Insert(p, int32(i))
+			}
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				t.Lookup(probes[i&1023])
+			}
+		})
+		if n <= 1_000 {
+			b.Run(fmt.Sprintf("linear-scan/%d", n), func(b *testing.B) {
+				b.ReportAllocs()
+				for i := 0; b.Loop(); i++ {
+					naive(rs.lists, Deny, probes[i&1023])
+				}
+			})
+		}
+	}
+}
+
+func BenchmarkMiddleware(b *testing.B) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })
+	rs, _ := ParseRules(stringsReader("policy allow\ndeny 192.0.2.0/24\n"))
+	fw, _ := New(Config{Rules: rs})
+	req := httptest.NewRequest("GET", "/assets/app.js?v=3", nil)
+	req.RemoteAddr = "203.0.113.9:4711"
+	req.Header.Set("User-Agent", "bench")
+	req.Header.Set("Accept", "*/*")
+	run := func(b *testing.B, h http.Handler) {
+		w := httptest.NewRecorder()
+		b.ReportAllocs()
+		for b.Loop() {
+			h.ServeHTTP(w, req)
+		}
+	}
+	b.Run("firewall.Middleware", func(b *testing.B) { run(b, Middleware(HTTPConfig{Firewall: fw})(ok)) })
+	b.Run("bare handler", func(b *testing.B) { run(b, ok) })
+}
+
+func stringsReader(s string) *stringReader { return &stringReader{s: s} }
+
+type stringReader struct{ s string }
+
+func (r *stringReader) Read(p []byte) (int, error) {
+	if r.s == "" {
+		return 0, io.EOF
+	}
+	n := copy(p, r.s)
+	r.s = r.s[n:]
+	return n, nil
+}
