@@ -202,10 +202,11 @@ func TestLiveMembershipAndDrain(t *testing.T) {
 		t.Fatal("drain never completed")
 	}
 	mu.Lock()
-	if len(drained) != 1 || len(p.Backends()) != 2 {
-		t.Fatalf("drained %v, left %d", drained, len(p.Backends()))
-	}
+	n := len(drained)
 	mu.Unlock()
+	if n != 1 || len(p.Backends()) != 2 {
+		t.Fatalf("drained %d, left %d", n, len(p.Backends()))
+	}
 	p.Add(Backend{ID: "new", Addr: "n:1"})
 	if got := pickN(t, p, 30, nil); got["new"] != 10 {
 		t.Fatalf("added backend: %v", got)

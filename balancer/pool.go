@@ -340,10 +340,12 @@ func (p *Pool) Drain(id string) (<-chan struct{}, error) {
 			}
 		}
 		p.Remove(id)
-		close(ch)
+		// The callback runs before the channel closes, so a receiver that
+		// sees the channel closed knows OnDrained has returned.
 		if p.cfg.OnDrained != nil {
 			p.cfg.OnDrained(m.Backend)
 		}
+		close(ch)
 	}()
 	return ch, nil
 }
