@@ -32,8 +32,10 @@ type Stats struct {
 	BackgroundFetches uint64
 	BytesFromCache    uint64
 	BytesFromOrigin   uint64
-	Purges            uint64
-	PurgedObjects     uint64
+	// Purges and PurgedObjects count purges applied on this node, whether
+	// asked here or received over the bus.
+	Purges        uint64
+	PurgedObjects uint64
 	// HitRatio is Hits / (Hits + Misses), 0 before any.
 	HitRatio float64
 	// Objects is how many objects the surrogate index tracks.
@@ -50,6 +52,11 @@ func (n *Node) Stats() Stats {
 		BytesFromCache: n.st.bytesFromCache.Load(), BytesFromOrigin: n.st.bytesFromOrigin.Load(),
 		Purges: n.st.purges.Load(), PurgedObjects: n.st.purgedObjects.Load(),
 		Objects: n.index.Stats().Objects,
+	}
+	if n.purger != nil {
+		// Purges that arrived over the bus from other nodes count too.
+		ps := n.purger.Stats()
+		s.PurgedObjects, s.Purges = ps.Objects, ps.Purges+ps.RemotePurges
 	}
 	if s.Hits+s.Misses > 0 {
 		s.HitRatio = float64(s.Hits) / float64(s.Hits+s.Misses)

@@ -1012,11 +1012,24 @@ func (r *Recursive) forwardQuery(ctx context.Context, st *state, q dns.Question)
 		for _, set := range groupRRsets(resp.Answer) {
 			r.putRRset(set, 2)
 		}
+		// A negative answer, possibly at the end of a CNAME chain, is
+		// cached for the chain's last name (RFC 2308 §5).
+		last := q.Name
+		answered := false
+		for _, rr := range resp.Answer {
+			if dns.CanonicalName(rr.Header().Name) == last {
+				if c, ok := rr.(*dns.CNAME); ok && q.Qtype != dns.TypeCNAME {
+					last = dns.CanonicalName(c.Target)
+				} else if rr.Header().Rrtype == q.Qtype {
+					answered = true
+				}
+			}
+		}
 		for _, rr := range resp.Ns {
 			if s, ok := rr.(*dns.SOA); ok {
 				out.Ns = []dns.RR{soaForNegative(s)}
-				if len(resp.Answer) == 0 {
-					r.putNegative(q.Name, q.Qtype, resp.Rcode, out.Ns[0])
+				if !answered {
+					r.putNegative(last, q.Qtype, resp.Rcode, out.Ns[0])
 				}
 			}
 		}
