@@ -473,13 +473,16 @@ func describeStep(st resolverStep) string {
 				ns = append(ns, n.Hdr.Name+" NS "+n.Ns)
 			}
 		}
-		return fmt.Sprintf("%-15s %-5s @%s zone %-9s referral: %s", st.Question.Name, dns.TypeToString[st.Question.Qtype], st.Server.Addr(), st.Zone, strings.Join(ns, ", "))
+		return fmt.Sprintf("%-20s %-5s @%s zone %-9s referral: %s", st.Question.Name, dns.TypeToString[st.Question.Qtype], st.Server.Addr(), st.Zone, strings.Join(ns, ", "))
 	}
 	var ans []string
 	for _, rr := range m.Answer {
 		ans = append(ans, strings.Join(strings.Fields(rr.String())[3:], " "))
 	}
-	return fmt.Sprintf("%-15s %-5s @%s zone %-9s answer: %s", st.Question.Name, dns.TypeToString[st.Question.Qtype], st.Server.Addr(), st.Zone, strings.Join(ans, "; "))
+	if len(ans) == 0 {
+		ans = []string{dns.RcodeToString[m.Rcode] + ", no records (SOA in authority)"}
+	}
+	return fmt.Sprintf("%-20s %-5s @%s zone %-9s answer: %s", st.Question.Name, dns.TypeToString[st.Question.Qtype], st.Server.Addr(), st.Zone, strings.Join(ans, "; "))
 }
 
 func printJourney(out io.Writer, r *Result) {
