@@ -85,7 +85,6 @@ type originServer struct {
 	srv    *http.Server
 	addr   string
 	hits   atomic.Int64
-	down   atomic.Bool
 }
 
 func (in *internet) close() {

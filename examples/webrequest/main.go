@@ -237,7 +237,7 @@ func Journey(ctx context.Context, opt Options) (*Result, error) {
 	if _, err := in.useBalancer(balancer.Maglev(0)); err != nil {
 		return nil, err
 	}
-	hit, _, failed = in.workload(ctx, browser, httpsBase, keys) // warm the caches again
+	_, _, failed = in.workload(ctx, browser, httpsBase, keys) // warm the caches again
 	s.FailedUserRequests += failed
 	s.Requests += len(keys)
 
