@@ -24,6 +24,8 @@ type HealthCheck struct {
 	Path string
 	// Host, if set, is sent as the Host of HTTP checks.
 	Host string
+	// HTTPS makes HTTP checks use TLS (certificates are verified).
+	HTTPS bool
 	// Expect, if set, must appear in the HTTP response body.
 	Expect string
 	// Rise successes in a row mark a backend healthy; Fall failures
@@ -57,7 +59,11 @@ func (h HealthCheck) Check(ctx context.Context, addr string) bool {
 		c.Close()
 		return true
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+h.Path, nil)
+	scheme := "http://"
+	if h.HTTPS {
+		scheme = "https://"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+addr+h.Path, nil)
 	if err != nil {
 		return false
 	}

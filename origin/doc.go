@@ -8,8 +8,8 @@
 // of measured response times, so a slow origin loses traffic without being
 // declared dead). Origins that fail (connection errors, timeouts, 502/503/
 // 504) are ejected for a backing-off period, as Envoy's outlier detection
-// does; optional active health checks (HTTP GET with rise/fall thresholds)
-// take origins out and back in. An idempotent request that fails on one
+// does; optional active health checks (HTTP GET with rise/fall thresholds,
+// probed with package balancer's HealthCheck) take origins out and back in. An idempotent request that fails on one
 // origin is retried on the next, within a bounded number of attempts and
 // per-try and total timeouts; the caller's context is honoured throughout.
 //

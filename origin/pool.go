@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgekit/edgekit/balancer"
 	"github.com/edgekit/edgekit/internal/clock"
 	"go.uber.org/zap"
 )
@@ -542,20 +543,13 @@ func (p *Pool) CheckNow(ctx context.Context) {
 }
 
 func (p *Pool) check(ctx context.Context, m *member) bool {
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.Health.Timeout)
-	defer cancel()
-	u := *m.u
-	u.Path = strings.TrimSuffix(u.Path, "/") + p.cfg.Health.Path
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return false
+	// The probe itself is package balancer's, shared by both packages.
+	hc := balancer.HealthCheck{
+		Path:    strings.TrimSuffix(m.u.Path, "/") + p.cfg.Health.Path,
+		Timeout: p.cfg.Health.Timeout,
+		HTTPS:   m.u.Scheme == "https",
 	}
-	resp, err := p.tr.RoundTrip(req)
-	if err != nil {
-		return false
-	}
-	drain(resp.Body)
-	return resp.StatusCode >= 200 && resp.StatusCode < 400
+	return hc.Check(ctx, m.u.Host)
 }
 
 // OriginStats is one origin's counters and state.

@@ -179,6 +179,11 @@ func startDemoOrigin(region string) (*demoOrigin, error) {
 	page("/sports/", "sports", "max-age=300, stale-while-revalidate=60, stale-if-error=600")
 	page("/articles/123", "article-123 sports", "max-age=300, stale-if-error=600")
 	page("/weather", "weather", "max-age=30")
+	// Demo control: stop this origin to watch the edge fail over.
+	mux.HandleFunc("POST /.demo/stop", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "origin "+region+" stopping\n")
+		go d.srv.Close()
+	})
 	d.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go d.srv.Serve(ln)
 	return d, nil
@@ -195,8 +200,8 @@ try:
   curl -s -X POST 'http://%[5]s/.edge/purge?key=sports&mode=soft'
   curl -s -X PURGE http://%[5]s/weather                       # purge one URL
   curl -s http://%[5]s/.edge/stats
-failover: the primary cannot be stopped from outside in this demo; run two
-origins yourself and pass them with -origin, stop the first, and requests
-go to the second.
+failover: stop the primary, then ask for something not yet cached:
+  curl -s -X POST %[1]s/.demo/stop
+  curl -si http://%[5]s/articles/123?new=1 | grep -i x-origin-region   # us-east
 `, origins[0].url, origins[0].region, origins[1].url, origins[1].region, addr)
 }
