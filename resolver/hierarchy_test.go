@@ -2,7 +2,6 @@ package resolver
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -14,9 +13,9 @@ import (
 // hierarchy is a root -> TLD -> authoritative DNS tree served in-process on
 // 127.0.0.x addresses that all share one port.
 type hierarchy struct {
-	port    int
-	roots   []netip.AddrPort
-	servers []*dns.Server
+	port  int
+	roots []netip.AddrPort
+	loop  *Loopback
 }
 
 const (
@@ -120,79 +119,30 @@ func (p poisoner) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 
 func newHierarchy(t testing.TB) *hierarchy {
 	t.Helper()
-	handlers := map[string]dns.Handler{}
-	zs := func(rotate bool, zones ...*Zone) *ZoneServer {
-		s, err := NewZoneServer(ZoneServerConfig{Zones: zones, Rotate: rotate})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
+	zones := map[string][]*Zone{
+		"127.0.0.2": {mustZone(t, rootZone, ".")},
+		"127.0.0.3": {mustZone(t, comZone, "com."), mustZone(t, netZone, "net."), mustZone(t, orgZone, "org.")},
+		"127.0.0.4": {mustZone(t, bigZone(), "example.com."), mustZone(t, siteOrg, "site.org.")},
+		// 127.0.0.5 (ns2.example.com) is deliberately not served: unreachable.
+		"127.0.0.6": {mustZone(t, exampleNet, "example.net.")},
+		"127.0.0.7": {mustZone(t, evilCom, "evil.com.")},
 	}
-	handlers["127.0.0.2"] = zs(false, mustZone(t, rootZone, "."))
-	handlers["127.0.0.3"] = zs(false, mustZone(t, comZone, "com."), mustZone(t, netZone, "net."), mustZone(t, orgZone, "org."))
-	handlers["127.0.0.4"] = zs(false, mustZone(t, bigZone(), "example.com."), mustZone(t, siteOrg, "site.org."))
-	// 127.0.0.5 (ns2.example.com) is deliberately not served: unreachable.
-	handlers["127.0.0.6"] = zs(true, mustZone(t, exampleNet, "example.net."))
-	handlers["127.0.0.7"] = poisoner{zs(false, mustZone(t, evilCom, "evil.com."))}
-
-	for attempt := 0; attempt < 20; attempt++ {
-		h := &hierarchy{}
-		pc, err := net.ListenPacket("udp", "127.0.0.2:0")
-		if err != nil {
-			t.Fatal(err)
+	l, err := ServeZones(zones, true, func(h dns.Handler) dns.Handler {
+		if zs := h.(*ZoneServer); zs.zones[0].origin == "evil.com." {
+			return poisoner{h}
 		}
-		h.port = pc.LocalAddr().(*net.UDPAddr).Port
-		ok := true
-		var servers []*dns.Server
-		for addr, handler := range handlers {
-			var p net.PacketConn
-			if addr == "127.0.0.2" {
-				p = pc
-			} else if p, err = net.ListenPacket("udp", fmt.Sprintf("%s:%d", addr, h.port)); err != nil {
-				ok = false
-				break
-			}
-			l, err := net.Listen("tcp", fmt.Sprintf("%s:%d", addr, h.port))
-			if err != nil {
-				p.Close()
-				ok = false
-				break
-			}
-			servers = append(servers, &dns.Server{PacketConn: p, Handler: handler}, &dns.Server{Listener: l, Handler: handler})
-		}
-		if !ok {
-			for _, s := range servers {
-				if s.PacketConn != nil {
-					s.PacketConn.Close()
-				}
-				if s.Listener != nil {
-					s.Listener.Close()
-				}
-			}
-			pc.Close()
-			continue
-		}
-		for _, s := range servers {
-			started := make(chan struct{})
-			s.NotifyStartedFunc = func() { close(started) }
-			go s.ActivateAndServe()
-			<-started
-		}
-		h.servers = servers
-		h.roots = []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), uint16(h.port))}
-		t.Cleanup(h.stop)
 		return h
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no common free port on 127.0.0.2-7")
-	return nil
+	h := &hierarchy{port: l.Port, loop: l,
+		roots: []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), uint16(l.Port))}}
+	t.Cleanup(h.stop)
+	return h
 }
 
-func (h *hierarchy) stop() {
-	for _, s := range h.servers {
-		s.Shutdown()
-	}
-	h.servers = nil
-}
+func (h *hierarchy) stop() { h.loop.Close() }
 
 // config returns a resolver config pointed at the hierarchy, with short
 // timeouts so the unreachable server costs little.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"strings"
 	"time"
@@ -65,62 +64,11 @@ func startHierarchy() (port int, stop func(), err error) {
 		}
 		byAddr[z.addr] = append(byAddr[z.addr], zone)
 	}
-	for attempt := 0; attempt < 20; attempt++ {
-		first, err := net.ListenPacket("udp", "127.0.0.2:0")
-		if err != nil {
-			return 0, nil, err
-		}
-		port = first.LocalAddr().(*net.UDPAddr).Port
-		var servers []*dns.Server
-		ok := true
-		for addr, zones := range byAddr {
-			zs, err := resolver.NewZoneServer(resolver.ZoneServerConfig{Zones: zones, Rotate: true})
-			if err != nil {
-				return 0, nil, err
-			}
-			pc := first
-			if addr != "127.0.0.2" {
-				if pc, err = net.ListenPacket("udp", fmt.Sprintf("%s:%d", addr, port)); err != nil {
-					ok = false
-					break
-				}
-			}
-			ln, err := net.Listen("tcp", fmt.Sprintf("%s:%d", addr, port))
-			if err != nil {
-				pc.Close()
-				ok = false
-				break
-			}
-			servers = append(servers, &dns.Server{PacketConn: pc, Handler: zs}, &dns.Server{Listener: ln, Handler: zs})
-		}
-		stopAll := func() {
-			for _, s := range servers {
-				if s.PacketConn != nil {
-					s.PacketConn.Close()
-				}
-				if s.Listener != nil {
-					s.Listener.Close()
-				}
-			}
-		}
-		if !ok {
-			stopAll()
-			first.Close()
-			continue
-		}
-		for _, s := range servers {
-			started := make(chan struct{})
-			s.NotifyStartedFunc = func() { close(started) }
-			go s.ActivateAndServe()
-			<-started
-		}
-		return port, func() {
-			for _, s := range servers {
-				s.Shutdown()
-			}
-		}, nil
+	l, err := resolver.ServeZones(byAddr, true, nil)
+	if err != nil {
+		return 0, nil, err
 	}
-	return 0, nil, fmt.Errorf("no free common port on 127.0.0.2-5")
+	return l.Port, l.Close, nil
 }
 
 func runDemo(ctx context.Context, out io.Writer) error {

@@ -168,61 +168,12 @@ func (in *internet) startDNS() error {
 		}
 		byAddr[z.addr] = append(byAddr[z.addr], zone)
 	}
-	for attempt := 0; attempt < 20; attempt++ {
-		first, err := net.ListenPacket("udp", "127.0.0.2:0")
-		if err != nil {
-			return err
-		}
-		port := first.LocalAddr().(*net.UDPAddr).Port
-		var servers []*dns.Server
-		ok := true
-		for addr, zs := range byAddr {
-			h, err := resolver.NewZoneServer(resolver.ZoneServerConfig{Zones: zs, Rotate: true})
-			if err != nil {
-				return err
-			}
-			pc := first
-			if addr != "127.0.0.2" {
-				if pc, err = net.ListenPacket("udp", fmt.Sprintf("%s:%d", addr, port)); err != nil {
-					ok = false
-					break
-				}
-			}
-			ln, err := net.Listen("tcp", fmt.Sprintf("%s:%d", addr, port))
-			if err != nil {
-				pc.Close()
-				ok = false
-				break
-			}
-			servers = append(servers, &dns.Server{PacketConn: pc, Handler: h}, &dns.Server{Listener: ln, Handler: h})
-		}
-		if !ok {
-			for _, s := range servers {
-				if s.PacketConn != nil {
-					s.PacketConn.Close()
-				}
-				if s.Listener != nil {
-					s.Listener.Close()
-				}
-			}
-			first.Close()
-			continue
-		}
-		for _, s := range servers {
-			started := make(chan struct{})
-			s.NotifyStartedFunc = func() { close(started) }
-			go s.ActivateAndServe()
-			<-started
-		}
-		in.dnsPort = port
-		in.dnsStop = func() {
-			for _, s := range servers {
-				s.Shutdown()
-			}
-		}
-		return nil
+	l, err := resolver.ServeZones(byAddr, true, nil)
+	if err != nil {
+		return err
 	}
-	return fmt.Errorf("no free common port on 127.0.0.2-5")
+	in.dnsPort, in.dnsStop = l.Port, l.Close
+	return nil
 }
 
 // startResolvers runs the recursive resolver (serving DNS on loopback,
