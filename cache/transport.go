@@ -187,25 +187,30 @@ func (t *Transport) fetch(req, out *http.Request) (*http.Response, error) {
 		resp.Header.Set(XCache, "MISS")
 		return resp, nil
 	}
+	return t.storeAndReturn(req, resp, reqTime, respTime)
+}
+
+// storeAndReturn buffers a full response (up to MaxBodyBytes), stores it
+// when the cache allows, and returns it with a fresh body. A larger body
+// streams through unstored.
+func (t *Transport) storeAndReturn(req *http.Request, resp *http.Response, reqTime, respTime time.Time) (*http.Response, error) {
 	body, complete, err := readUpTo(resp.Body, t.maxBody)
 	if err != nil {
 		resp.Body.Close()
 		return nil, err
 	}
+	resp.Header.Set(XCache, "MISS")
 	if !complete {
-		// Too large to store: stream the rest through unstored.
 		resp.Body = struct {
 			io.Reader
 			io.Closer
 		}{io.MultiReader(bytes.NewReader(body), resp.Body), resp.Body}
-		resp.Header.Set(XCache, "MISS")
 		return resp, nil
 	}
 	resp.Body.Close()
 	t.cache.Store(Exchange{Request: req, Response: resp, Body: body, RequestTime: reqTime, ResponseTime: respTime})
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	resp.ContentLength = int64(len(body))
-	resp.Header.Set(XCache, "MISS")
 	return resp, nil
 }
 
@@ -262,25 +267,7 @@ func (t *Transport) validate(req *http.Request, l *Lookup) (*http.Response, erro
 		return t.fetch(req, req)
 	}
 	// A full response replaces the stored one.
-	body, complete, err := readUpTo(resp.Body, t.maxBody)
-	if err != nil {
-		resp.Body.Close()
-		return nil, err
-	}
-	if !complete {
-		resp.Body = struct {
-			io.Reader
-			io.Closer
-		}{io.MultiReader(bytes.NewReader(body), resp.Body), resp.Body}
-		resp.Header.Set(XCache, "MISS")
-		return resp, nil
-	}
-	resp.Body.Close()
-	t.cache.Store(Exchange{Request: req, Response: resp, Body: body, RequestTime: reqTime, ResponseTime: respTime})
-	resp.Body = io.NopCloser(bytes.NewReader(body))
-	resp.ContentLength = int64(len(body))
-	resp.Header.Set(XCache, "MISS")
-	return resp, nil
+	return t.storeAndReturn(req, resp, reqTime, respTime)
 }
 
 func drainClose(rc io.ReadCloser) {
