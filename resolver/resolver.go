@@ -76,6 +76,11 @@ type Config struct {
 	// DisableSpecialUse turns off the local answers for RFC 6761 names
 	// (localhost., invalid., test.).
 	DisableSpecialUse bool
+	// DisableQNAMEMinimisation sends the full query name to every server.
+	// By default (RFC 9156) each zone's servers are asked only for the
+	// next label below the zone (QTYPE A), falling back to the full name
+	// when a server answers badly.
+	DisableQNAMEMinimisation bool
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
 	// Logger receives debug events (referral steps at debug level). Nil
@@ -570,13 +575,55 @@ func (r *Recursive) iterate(ctx context.Context, st *state, q dns.Question) *dns
 // the name to continue with), or a negative rcode with the SOA.
 func (r *Recursive) resolveName(ctx context.Context, st *state, name string, qtype uint16) (answer []dns.RR, rcode int, soa dns.RR, next string) {
 	zone, servers := r.closestCut(ctx, st, name)
+	minimise := !r.cfg.DisableQNAMEMinimisation
+	probe := "" // deepest name under zone known to exist without a cut
 	for len(servers) > 0 {
 		if st.queries >= r.cfg.MaxQueries || ctx.Err() != nil {
 			return nil, dns.RcodeServerFailure, nil, ""
 		}
-		resp, server := r.ask(ctx, st, zone, servers, name, qtype, false)
+		qname, qt := name, qtype
+		if minimise {
+			base := zone
+			if probe != "" {
+				base = probe
+			}
+			if next := childToward(base, name); next != name {
+				qname, qt = next, dns.TypeA
+			}
+		}
+		resp, server := r.ask(ctx, st, zone, servers, qname, qt, false)
 		if resp == nil {
+			if qname != name {
+				minimise = false // RFC 9156 §2.3: fall back to the full name
+				continue
+			}
 			return nil, dns.RcodeServerFailure, nil, ""
+		}
+		if qname != name {
+			switch kind, data := classify(resp, zone, qname, qt); kind {
+			case kindReferral:
+				st.depth++
+				if st.depth > r.cfg.MaxDepth {
+					return nil, dns.RcodeServerFailure, nil, ""
+				}
+				r.putRRset(data.ns, 1)
+				for _, set := range groupRRsets(data.glue) {
+					r.putRRset(set, 1)
+				}
+				zone, probe = data.child, ""
+				servers = r.serversFor(ctx, st, zone, data.ns)
+			case kindNXDomain:
+				// Nothing exists below a name that does not (RFC 8020).
+				r.putNegative(qname, 0, dns.RcodeNameError, data.soa)
+				return nil, dns.RcodeNameError, data.soa, ""
+			case kindLame, kindLoop:
+				minimise = false
+			default:
+				// The name exists (or is an empty non-terminal) inside
+				// this zone: look one label deeper.
+				probe = qname
+			}
+			continue
 		}
 		switch kind, data := classify(resp, zone, name, qtype); kind {
 		case kindAnswer:
@@ -608,6 +655,17 @@ func (r *Recursive) resolveName(ctx context.Context, st *state, name string, qty
 		}
 	}
 	return nil, dns.RcodeServerFailure, nil, ""
+}
+
+// childToward returns the ancestor of name one label below base (name
+// itself when it is that close).
+func childToward(base, name string) string {
+	want := dns.CountLabel(base) + 1
+	if dns.CountLabel(name) <= want {
+		return name
+	}
+	labels := dns.SplitDomainName(name)
+	return dns.Fqdn(strings.Join(labels[len(labels)-want:], "."))
 }
 
 func without(list []netip.AddrPort, drop netip.AddrPort) []netip.AddrPort {

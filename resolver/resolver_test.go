@@ -403,3 +403,51 @@ func FuzzParseZone(f *testing.F) {
 		}
 	})
 }
+
+func TestRFC9156_QNAMEMinimisation(t *testing.T) {
+	h := newHierarchy(t)
+	var steps []Step
+	cfg := h.config()
+	cfg.Trace = func(s Step) { steps = append(steps, s) }
+	r := newResolver(t, cfg)
+	m := resolve(t, r, "a.b.c.d.e.deep.example.com.", dns.TypeA)
+	if m.Rcode != 0 || len(m.Answer) != 1 {
+		t.Fatalf("%v", m)
+	}
+	// The root saw only "com.", the com servers only "example.com.".
+	for _, s := range steps {
+		if s.Zone == "." && s.Question.Name != "com." {
+			t.Errorf("root asked for %s", s.Question.Name)
+		}
+		if s.Zone == "com." && s.Question.Name != "example.com." {
+			t.Errorf("com asked for %s", s.Question.Name)
+		}
+	}
+	// An NXDOMAIN for an intermediate label ends the walk (RFC 8020).
+	steps = nil
+	m = resolve(t, r, "x.y.nope.example.com.", dns.TypeA)
+	if m.Rcode != dns.RcodeNameError {
+		t.Fatalf("rcode %d", m.Rcode)
+	}
+	for _, s := range steps {
+		if s.Question.Name == "x.y.nope.example.com." {
+			t.Error("asked for the full name below an NXDOMAIN")
+		}
+	}
+	// Disabled: the full name goes to the root.
+	cfg.DisableQNAMEMinimisation = true
+	steps = nil
+	r2 := newResolver(t, cfg)
+	resolve(t, r2, "mx.example.com.", dns.TypeA)
+	if len(steps) == 0 || steps[0].Question.Name != "mx.example.com." {
+		t.Errorf("first query %v", steps)
+	}
+}
+
+func TestChildToward(t *testing.T) {
+	for _, c := range [][3]string{{".", "www.example.com.", "com."}, {"com.", "www.example.com.", "example.com."}, {"example.com.", "www.example.com.", "www.example.com."}} {
+		if got := childToward(c[0], c[1]); got != c[2] {
+			t.Errorf("childToward(%s, %s) = %s, want %s", c[0], c[1], got, c[2])
+		}
+	}
+}
