@@ -65,6 +65,7 @@ dangling IN CNAME nothere.example.com.
 loop1 IN CNAME loop2.example.com.
 loop2 IN CNAME loop1.example.com.
 a.b.c.d.e.deep IN A 192.0.2.99
+legacy IN DNAME example.net.
 `
 	exampleNet = `$TTL 300
 example.net. IN SOA ns.example.net. admin.example.net. 1 7200 3600 1209600 60

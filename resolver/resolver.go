@@ -928,7 +928,33 @@ func classify(m *dns.Msg, zone, name string, qtype uint16) (respKind, classified
 			return kindAnswer, c
 		}
 		if len(cname) == 0 {
+			// A DNAME at an ancestor stands for a CNAME the resolver
+			// synthesises itself when the server sent none (RFC 6672 §3.2).
+			for _, rr := range m.Answer {
+				d, ok := rr.(*dns.DNAME)
+				owner := dns.CanonicalName(rr.Header().Name)
+				if !ok || owner == cur || !dns.IsSubDomain(owner, cur) || !inZone(owner) {
+					continue
+				}
+				target := dns.CanonicalName(strings.TrimSuffix(cur, owner) + d.Target)
+				if _, valid := dns.IsDomainName(target); !valid {
+					break
+				}
+				c.answer = append(c.answer, rr)
+				cname = []dns.RR{&dns.CNAME{Hdr: dns.RR_Header{Name: cur, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: d.Hdr.Ttl}, Target: target}}
+				break
+			}
+		}
+		if len(cname) == 0 {
 			break
+		}
+		// Keep a DNAME that covers cur beside the CNAME a server
+		// synthesised from it (RFC 6672 §3.2).
+		for _, rr := range m.Answer {
+			owner := dns.CanonicalName(rr.Header().Name)
+			if _, ok := rr.(*dns.DNAME); ok && owner != cur && dns.IsSubDomain(owner, cur) && inZone(owner) && !containsRR(c.answer, rr) {
+				c.answer = append(c.answer, rr)
+			}
 		}
 		c.answer = append(c.answer, cname[0])
 		cur = dns.CanonicalName(cname[0].(*dns.CNAME).Target)
@@ -993,6 +1019,15 @@ func classify(m *dns.Msg, zone, name string, qtype uint16) (respKind, classified
 		return kindNoData, c
 	}
 	return kindLame, c
+}
+
+func containsRR(list []dns.RR, rr dns.RR) bool {
+	for _, x := range list {
+		if x == rr {
+			return true
+		}
+	}
+	return false
 }
 
 func hasReferral(m *dns.Msg, zone, name string) bool {

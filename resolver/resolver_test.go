@@ -451,3 +451,37 @@ func TestChildToward(t *testing.T) {
 		}
 	}
 }
+
+func TestRFC6672_DNAMESubstitution(t *testing.T) {
+	r := newResolver(t, newHierarchy(t).config())
+	m := resolve(t, r, "cdn.legacy.example.com.", dns.TypeA)
+	var dname, cname, a int
+	for _, rr := range m.Answer {
+		switch v := rr.(type) {
+		case *dns.DNAME:
+			dname++
+		case *dns.CNAME:
+			cname++
+			if v.Target != "cdn.example.net." {
+				t.Fatalf("synthesised CNAME to %s", v.Target)
+			}
+		case *dns.A:
+			a++
+		}
+	}
+	if m.Rcode != 0 || dname != 1 || cname != 1 || a != 2 {
+		t.Fatalf("%v", m)
+	}
+}
+
+func TestDNAMESynthesisedByTheResolver(t *testing.T) {
+	m := new(dns.Msg)
+	m.SetQuestion("www.old.example.", dns.TypeA)
+	d, _ := dns.NewRR("old.example. 300 IN DNAME new.example.")
+	m.Answer = []dns.RR{d}
+	m.Authoritative = true
+	kind, c := classify(m, "example.", "www.old.example.", dns.TypeA)
+	if kind != kindAnswer || c.next != "www.new.example." || len(c.answer) != 2 {
+		t.Fatalf("kind %d next %q answer %v", kind, c.next, c.answer)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync/atomic"
 
 	"github.com/miekg/dns"
@@ -158,6 +159,27 @@ func (s *ZoneServer) answerIn(z *Zone, m *dns.Msg, name string, qtype uint16, de
 		}
 	}
 	m.Authoritative = true
+	// A DNAME at an ancestor redirects the whole subtree below it (RFC
+	// 6672): answer the DNAME and the CNAME it synthesises.
+	for anc := parent(name); dns.IsSubDomain(z.origin, anc); anc = parent(anc) {
+		for _, rr := range z.names[anc] {
+			if d, ok := rr.(*dns.DNAME); ok && qtype != dns.TypeDNAME {
+				target := dns.CanonicalName(strings.TrimSuffix(name, anc) + d.Target)
+				if _, valid := dns.IsDomainName(target); !valid || len(target) > 255 {
+					m.Rcode = dns.RcodeYXDomain
+					return
+				}
+				m.Answer = append(m.Answer, rr, &dns.CNAME{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: d.Hdr.Ttl}, Target: target})
+				if tz := s.zoneFor(target); tz == z && depth < 8 {
+					s.answerIn(z, m, target, qtype, depth+1)
+				}
+				return
+			}
+		}
+		if anc == z.origin {
+			break
+		}
+	}
 	rrs, exists := z.names[name]
 	if !exists {
 		// An empty non-terminal exists if any name lies below it.
