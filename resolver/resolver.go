@@ -2,11 +2,14 @@ package resolver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"net/netip"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,10 +40,15 @@ type Config struct {
 	// servers on port 53.
 	Roots []netip.AddrPort
 	// Forward, if set, makes the resolver a forwarder: queries go with
-	// recursion desired to these upstream resolvers ("ip:port", or
-	// "tls://ip:port" for DNS over TLS, RFC 7858) instead of being
-	// resolved from the root.
+	// recursion desired to these upstream resolvers ("ip:port" for UDP
+	// with TCP on truncation, "tls://host:port" for DNS over TLS, RFC
+	// 7858, or "https://host[:port]/dns-query" for DNS over HTTPS, RFC
+	// 8484) instead of being resolved from the root; the best smoothed
+	// RTT goes first and failing upstreams sink.
 	Forward []string
+	// TLSConfig is used for DNS over TLS and HTTPS upstreams. Nil means
+	// the system roots and the upstream's host name.
+	TLSConfig *tls.Config
 	// Port is the port used for name servers learned from referrals. Zero
 	// means 53.
 	Port int
@@ -127,12 +135,24 @@ type Recursive struct {
 	cancel   context.CancelFunc
 	closed   atomic.Bool
 
+	doh *http.Client // DNS over HTTPS upstreams
+
 	st counters
+}
+
+func hasDoH(us []upstream) bool {
+	for _, u := range us {
+		if u.net == "https" {
+			return true
+		}
+	}
+	return false
 }
 
 type upstream struct {
 	addr string
-	net  string // "udp" or "tcp-tls"
+	net  string // "udp", "tcp-tls" or "https"
+	url  string // DoH
 }
 
 // entry is one cached RRset or negative answer.
@@ -205,10 +225,23 @@ func New(cfg Config) (*Recursive, error) {
 		if rest, ok := strings.CutPrefix(f, "tls://"); ok {
 			u = upstream{addr: rest, net: "tcp-tls"}
 		}
+		if strings.HasPrefix(f, "https://") {
+			pu, err := url.Parse(f)
+			if err != nil || pu.Host == "" {
+				return nil, fmt.Errorf("%w: DoH upstream %q: bad URL", ErrInvalidConfig, f)
+			}
+			u = upstream{addr: pu.Host, net: "https", url: f}
+			if pu.Port() == "" {
+				u.addr = net.JoinHostPort(pu.Hostname(), "443")
+			}
+		}
 		if _, _, err := net.SplitHostPort(u.addr); err != nil {
 			return nil, fmt.Errorf("%w: forward address %q: %v", ErrInvalidConfig, f, err)
 		}
 		r.forward = append(r.forward, u)
+	}
+	if r.cfg.TLSConfig != nil || hasDoH(r.forward) {
+		r.doh = &http.Client{Timeout: r.cfg.Timeout * 2, Transport: &http.Transport{TLSClientConfig: r.cfg.TLSConfig, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 8}}
 	}
 	for name, addrs := range cfg.Hosts {
 		r.hosts[dns.CanonicalName(name)] = addrs
@@ -1083,11 +1116,18 @@ func (r *Recursive) forwardQuery(ctx context.Context, st *state, q dns.Question)
 		m.SetQuestion(q.Name, q.Qtype)
 		m.RecursionDesired = true
 		m.SetEdns0(1232, false)
-		cl := &dns.Client{Net: c.u.net, Timeout: r.cfg.Timeout, UDPSize: 1232}
-		resp, rtt, err := cl.ExchangeContext(ctx, m, c.u.addr)
-		if err == nil && resp.Truncated && c.u.net == "udp" {
-			cl.Net = "tcp"
+		var resp *dns.Msg
+		var rtt time.Duration
+		var err error
+		if c.u.net == "https" {
+			resp, rtt, err = r.dohExchange(ctx, m, c.u.url)
+		} else {
+			cl := &dns.Client{Net: c.u.net, Timeout: r.cfg.Timeout, UDPSize: 1232, TLSConfig: r.cfg.TLSConfig}
 			resp, rtt, err = cl.ExchangeContext(ctx, m, c.u.addr)
+			if err == nil && resp.Truncated && c.u.net == "udp" {
+				cl.Net = "tcp"
+				resp, rtt, err = cl.ExchangeContext(ctx, m, c.u.addr)
+			}
 		}
 		if err != nil || !matches(resp, m) {
 			r.st.timeouts.Add(1)

@@ -1,0 +1,41 @@
+// Package resolver is the DNS of a web request's journey: a recursive,
+// caching resolver that walks from the root to the authoritative servers,
+// a forwarder, a DNS server for clients, an authoritative zone server, and
+// a hook that sends Go's own lookups through all of it.
+//
+// # Resolution
+//
+// Recursive resolves iteratively from root hints (the IANA roots built in,
+// or configured ones for private hierarchies): it follows referrals using
+// glue only within the delegating zone's bailiwick, resolves glueless name
+// servers, chases CNAMEs (and DNAMEs, RFC 6672) across zones with loop and
+// length limits, minimises query names (RFC 9156), tries the next server on
+// timeouts, SERVFAIL, REFUSED and lame answers, orders servers by smoothed
+// RTT, retries over TCP on truncation and without EDNS on FORMERR, checks
+// that answers match their questions (RFC 5452), and bounds every
+// resolution's queries, depth and time. Name servers on loopback and
+// private addresses are refused unless Config.AllowLoopback is set.
+//
+// # Caching
+//
+// Answers are cached on a byte-bounded store: positive RRsets with TTL
+// clamping, negative answers per RFC 2308 (with RFC 8020), stale data
+// served when no authority answers (RFC 8767, TTL 30), prefetch of popular
+// entries, and coalescing of identical in-flight questions. RFC 6761 names
+// and a hosts table are answered locally.
+//
+// # Serving and hooks
+//
+// Server is a dns.Handler with an access list (loopback only by default);
+// DoHHandler serves it over HTTPS (RFC 8484). With Config.Forward the
+// resolver forwards over UDP/TCP, DNS over TLS or DNS over HTTPS.
+// NetResolver returns a *net.Resolver whose lookups go through a Resolver,
+// and the Lookup methods convert names with IDNA and return *net.DNSError.
+// ZoneServer answers authoritatively from zone files, and ServeZones runs
+// a loopback hierarchy of them for tests and examples.
+//
+// # Concurrency
+//
+// Every exported type is safe for concurrent use. Recursive runs prefetch
+// goroutines that Close waits for; Loopback's servers stop on Close.
+package resolver
