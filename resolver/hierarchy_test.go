@@ -77,6 +77,8 @@ cdn IN A 192.0.2.2
 	siteOrg = `$TTL 600
 site.org. IN SOA ns1.example.com. admin.site.org. 1 7200 3600 1209600 60
 site.org. IN NS ns1.example.com.
+site.org. IN NS ns9.site.org.
+ns9.site.org. IN A 127.0.0.9
 site.org. IN A 192.0.2.80
 `
 	evilCom = `$TTL 600

@@ -265,6 +265,9 @@ func (r *Recursive) Close() error {
 	return nil
 }
 
+// waitIdle waits for prefetches under way (tests).
+func (r *Recursive) waitIdle() { r.bgWG.Wait() }
+
 func cacheKey(name string, qtype uint16) string {
 	return name + "/" + strconv.Itoa(int(qtype))
 }

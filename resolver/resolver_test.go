@@ -134,6 +134,9 @@ func TestMXAAAAWildcardDeepAndTCP(t *testing.T) {
 	}
 }
 
+// site.org is delegated glueless (ns1.example.com, resolved on the way),
+// and its own NS set differs from the parent's (it adds ns9.site.org, which
+// does not answer): a parent/child NS mismatch must not break resolution.
 func TestGluelessDelegation(t *testing.T) {
 	r := newResolver(t, newHierarchy(t).config())
 	if got := answers(resolve(t, r, "site.org.", dns.TypeA)); len(got) != 1 || got[0] != "192.0.2.80" {
@@ -530,5 +533,34 @@ func TestForwarderOverTLSAndHTTPS(t *testing.T) {
 	}
 	if _, err := New(Config{Forward: []string{"https://"}}); err == nil {
 		t.Fatal("bad DoH URL accepted")
+	}
+}
+
+func TestPrefetchBeforeExpiry(t *testing.T) {
+	h := newHierarchy(t)
+	fc := clock.NewFake(time.Time{})
+	cfg := h.config()
+	cfg.Now, cfg.Prefetch = fc.Now, true
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resolve(t, r, "cdn.example.net.", dns.TypeA) // TTL 300
+	up := r.Stats().Upstream
+	fc.Advance(285 * time.Second) // 95% of the TTL gone
+	if m := resolve(t, r, "cdn.example.net.", dns.TypeA); len(m.Answer) != 2 {
+		t.Fatalf("%v", m)
+	}
+	r.waitIdle()
+	defer r.Close()
+	if st := r.Stats(); st.Prefetches != 1 || st.Upstream == up || st.ServFails != 0 {
+		t.Fatalf("no prefetch: %+v", st)
+	}
+	// The refreshed entry has a fresh TTL: well past the old expiry it is
+	// still a cache hit.
+	up = r.Stats().Upstream
+	fc.Advance(60 * time.Second)
+	if m := resolve(t, r, "cdn.example.net.", dns.TypeA); len(m.Answer) != 2 || r.Stats().Upstream != up {
+		t.Fatalf("prefetched entry not used: %v", m)
 	}
 }
