@@ -2,6 +2,7 @@ package firewall
 
 import (
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,6 +40,9 @@ type Firewall struct {
 	reloads atomic.Uint64
 	flushes atomic.Uint64
 	epoch   atomic.Uint64 // bumped by flushing reloads
+
+	lmu       sync.Mutex
+	listeners map[*Listener]struct{} // flushed by ReloadAndFlush
 }
 
 // New returns a Firewall.
@@ -64,13 +68,37 @@ func (f *Firewall) Reload(rs *RuleSet) {
 	f.reloads.Add(1)
 }
 
-// ReloadAndFlush puts rs in force and asks wrapped listeners to re-judge
-// (and close) connections the new rules deny.
+// ReloadAndFlush puts rs in force and makes every Listener wrapping this
+// firewall close, at once, the open connections the new rules deny.
 func (f *Firewall) ReloadAndFlush(rs *RuleSet) {
 	f.rules.Store(rs)
 	f.reloads.Add(1)
 	f.flushes.Add(1)
 	f.epoch.Add(1)
+	f.lmu.Lock()
+	ls := make([]*Listener, 0, len(f.listeners))
+	for l := range f.listeners {
+		ls = append(ls, l)
+	}
+	f.lmu.Unlock()
+	for _, l := range ls {
+		l.flushIfReloaded()
+	}
+}
+
+func (f *Firewall) register(l *Listener) {
+	f.lmu.Lock()
+	if f.listeners == nil {
+		f.listeners = map[*Listener]struct{}{}
+	}
+	f.listeners[l] = struct{}{}
+	f.lmu.Unlock()
+}
+
+func (f *Firewall) unregister(l *Listener) {
+	f.lmu.Lock()
+	delete(f.listeners, l)
+	f.lmu.Unlock()
 }
 
 // Rules returns the rule set in force.
@@ -165,6 +193,12 @@ func (l *Limiter) Allow(a netip.Addr) bool {
 	l.limited.Add(1)
 	return false
 }
+
+// Limited returns how many requests or connections the limiter refused.
+func (l *Limiter) Limited() uint64 { return l.limited.Load() }
+
+// Sources returns how many source prefixes the limiter tracks.
+func (l *Limiter) Sources() int { return l.buckets.Len() }
 
 // Stats is a snapshot of a Firewall's counters.
 type Stats struct {

@@ -549,3 +549,49 @@ func TestDNSGuard(t *testing.T) {
 		t.Fatalf("RRL sequence %v", got)
 	}
 }
+
+func TestReloadAndFlushClosesDeniedConnections(t *testing.T) {
+	fw, _ := New(Config{})
+	inner, _ := net.Listen("tcp", "127.0.0.1:0")
+	ln, _ := NewListener(inner, ListenerConfig{Firewall: fw})
+	defer ln.Close()
+	accepted := make(chan net.Conn, 2)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	dial := func(src string) net.Conn {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+		c, err := d.Dial("tcp", inner.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	keep, drop := dial("127.0.0.8"), dial("127.0.0.9")
+	defer keep.Close()
+	defer drop.Close()
+	s1, s2 := <-accepted, <-accepted
+	defer s1.Close()
+	defer s2.Close()
+	rs, _ := ParseRules(strings.NewReader("policy allow\ndeny 127.0.0.9\n"))
+	fw.Reload(rs) // a plain reload keeps established connections
+	drop.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, err := drop.Read(make([]byte, 1)); err == nil || !strings.Contains(err.Error(), "timeout") {
+		t.Fatalf("plain reload dropped a connection: %v", err)
+	}
+	fw.ReloadAndFlush(rs)
+	drop.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := drop.Read(make([]byte, 1)); err == nil || strings.Contains(err.Error(), "timeout") {
+		t.Fatalf("flush did not close the denied connection: %v", err)
+	}
+	keep.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, err := keep.Read(make([]byte, 1)); err == nil || !strings.Contains(err.Error(), "timeout") {
+		t.Fatalf("flush closed an allowed connection: %v", err)
+	}
+}

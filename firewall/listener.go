@@ -47,7 +47,16 @@ func NewListener(inner net.Listener, cfg ListenerConfig) (*Listener, error) {
 	if cfg.OverloadFor == 0 {
 		cfg.OverloadFor = time.Minute
 	}
-	return &Listener{Listener: inner, cfg: cfg, perSrc: map[netip.Addr]int{}, overload: map[netip.Addr]time.Time{}, conns: map[*conn]struct{}{}}, nil
+	l := &Listener{Listener: inner, cfg: cfg, perSrc: map[netip.Addr]int{}, overload: map[netip.Addr]time.Time{}, conns: map[*conn]struct{}{}}
+	cfg.Firewall.register(l)
+	return l, nil
+}
+
+// Close closes the listener (not the connections it accepted) and stops
+// following the firewall's flushes.
+func (l *Listener) Close() error {
+	l.cfg.Firewall.unregister(l)
+	return l.Listener.Close()
 }
 
 // Accept returns the next allowed connection.
