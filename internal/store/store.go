@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"hash/maphash"
+	"math/rand/v2"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -83,6 +84,10 @@ const EntryOverhead = 160
 const (
 	defaultMaxBytes = 64 << 20
 	readBufferSize  = 64 // per shard, power of two
+	// readSample: one read in readSample is recorded for the policy.
+	// Sampling keeps relative frequencies (every key is sampled alike)
+	// and cuts the per-read cost of applying buffered reads.
+	readSample = 2
 )
 
 // Config configures a Store. The zero value is a 64 MiB TinyLFU store.
@@ -197,7 +202,7 @@ type shard[K comparable, V any] struct {
 	windowCap, mainCap, protCap   int64
 	sketch                        *sketch
 	readBuf                       [readBufferSize]atomic.Pointer[node[K, V]]
-	readPos                       atomic.Uint64
+	readSeq                       atomic.Uint64
 	hits, misses                  atomic.Uint64
 	evictions, expirations, drops atomic.Uint64
 	_                             [64]byte // keep neighbouring shards' counters apart
@@ -339,7 +344,12 @@ func (s *Store[K, V]) lookup(key K) *node[K, V] {
 // record puts n in the shard's lossy read buffer; the reader that fills the
 // buffer applies it to the policy if the shard's lock is free.
 func (s *Store[K, V]) record(sh *shard[K, V], n *node[K, V]) {
-	pos := sh.readPos.Add(1) - 1
+	// Sample at random: a counter would sample the same keys of a
+	// periodic access pattern every time and never the others.
+	if readSample > 1 && rand.Uint32()&(readSample-1) != 0 {
+		return
+	}
+	pos := sh.readSeq.Add(1) - 1
 	sh.readBuf[pos&(readBufferSize-1)].Store(n)
 	if pos&(readBufferSize-1) == readBufferSize-1 && sh.mu.TryLock() {
 		s.drain(sh)
@@ -361,7 +371,11 @@ func (s *Store[K, V]) drain(sh *shard[K, V]) {
 // touch records one access of n. The shard lock is held.
 func (s *Store[K, V]) touch(sh *shard[K, V], n *node[K, V]) {
 	if sh.sketch != nil {
-		sh.sketch.increment(n.hash)
+		// Each recorded read stands for readSample reads; counting it
+		// that many times keeps reads and writes on one scale.
+		for i := 0; i < readSample; i++ {
+			sh.sketch.increment(n.hash)
+		}
 	}
 	switch n.seg {
 	case segWindow:

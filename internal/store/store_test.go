@@ -216,7 +216,7 @@ func TestLRUEvictsLeastRecentlyUsed(t *testing.T) {
 	s.Set("a", 1, 100, time.Time{})
 	s.Set("b", 2, 100, time.Time{})
 	s.Set("c", 3, 100, time.Time{})
-	for i := 0; i < readBufferSize; i++ { // fill the read buffer so it is applied
+	for i := 0; i < readBufferSize*readSample; i++ { // fill the read buffer so it is applied
 		s.Get("a")
 	}
 	s.Set("d", 4, 100, time.Time{})
