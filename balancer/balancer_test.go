@@ -439,3 +439,25 @@ func TestTCPProxyHalfCloseAndDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestSlowStartRampsWeight(t *testing.T) {
+	fc := clock.NewFake(time.Time{})
+	p := newPool(t, Config{Policy: WeightedRoundRobin(), SlowStart: 10 * time.Second, Now: fc.Now},
+		Backend{ID: "old", Addr: "o:1", Weight: 10})
+	p.Add(Backend{ID: "new", Addr: "n:1", Weight: 10})
+	got := pickN(t, p, 1100, nil)
+	if got["new"] > 110 {
+		t.Fatalf("a new backend got %d of 1100 picks at once", got["new"])
+	}
+	fc.Advance(5 * time.Second)
+	p.Refresh()
+	mid := pickN(t, p, 1500, nil)
+	if mid["new"] < 450 || mid["new"] > 600 {
+		t.Fatalf("half way through the ramp: %v", mid)
+	}
+	fc.Advance(6 * time.Second)
+	p.Refresh()
+	if full := pickN(t, p, 2000, nil); full["new"] != 1000 {
+		t.Fatalf("after the ramp: %v", full)
+	}
+}

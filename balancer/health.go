@@ -136,6 +136,9 @@ func (p *Pool) CheckNow(ctx context.Context) {
 				m.rise++
 				if m.unhealthy && m.rise >= p.cfg.Health.Rise {
 					m.unhealthy = false
+					if p.cfg.SlowStart > 0 {
+						m.rampFrom = p.now()
+					}
 					changed <- true
 					p.log.Debug("balancer: healthy", zap.String("backend", m.ID))
 				}

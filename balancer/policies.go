@@ -67,7 +67,7 @@ func WeightedRoundRobin() Policy {
 		}
 		total := 0
 		for _, m := range ms {
-			total += m.Weight
+			total += m.w()
 		}
 		if total > 1<<16 {
 			return &swrrLocked{ms: ms, cur: make([]int, len(ms))}
@@ -77,7 +77,7 @@ func WeightedRoundRobin() Policy {
 		for i := 0; i < total; i++ {
 			best := -1
 			for j, m := range ms {
-				cur[j] += m.Weight
+				cur[j] += m.w()
 				if best < 0 || cur[j] > cur[best] {
 					best = j
 				}
@@ -110,8 +110,8 @@ func (p *swrrLocked) Pick(PickInfo) *member {
 	defer p.mu.Unlock()
 	total, best := 0, -1
 	for j, m := range p.ms {
-		p.cur[j] += m.Weight
-		total += m.Weight
+		p.cur[j] += m.w()
+		total += m.w()
 		if best < 0 || p.cur[j] > p.cur[best] {
 			best = j
 		}
@@ -129,7 +129,7 @@ func Random() Policy {
 		cum := make([]int, len(ms))
 		t := 0
 		for i, m := range ms {
-			t += m.Weight
+			t += m.w()
 			cum[i] = t
 		}
 		return &randomPicker{ms: ms, cum: cum, total: t}
@@ -169,7 +169,7 @@ func (p *leastConnPicker) Pick(PickInfo) *member {
 	var bestLoad float64
 	for i := 0; i < n; i++ {
 		m := p.ms[(start+i)%n]
-		load := float64(m.active.Load()) / float64(m.Weight)
+		load := float64(m.active.Load()) / float64(m.w())
 		if best == nil || load < bestLoad {
 			best, bestLoad = m, load
 		}
@@ -184,7 +184,7 @@ func PowerOfTwo() Policy {
 		if len(ms) == 0 {
 			return emptyPicker{}
 		}
-		return &p2cPicker{ms: ms, score: func(m *member) float64 { return float64(m.active.Load()+1) / float64(m.Weight) }}
+		return &p2cPicker{ms: ms, score: func(m *member) float64 { return float64(m.active.Load()+1) / float64(m.w()) }}
 	})
 }
 
@@ -201,7 +201,7 @@ func PeakEWMA() Policy {
 			if lat == 0 {
 				lat = 1 // unmeasured backends look fast, so they get measured
 			}
-			return lat * float64(m.active.Load()+1) / float64(m.Weight)
+			return lat * float64(m.active.Load()+1) / float64(m.w())
 		}}
 	})
 }
@@ -253,7 +253,7 @@ func Maglev(tableSize int) Policy {
 			h2 := mix(b.hash ^ 0xc2b2ae3d27d4eb4f)
 			offset[i] = h1 % m
 			skip[i] = h2%(m-1) + 1
-			maxW = max(maxW, b.Weight)
+			maxW = max(maxW, b.w())
 		}
 		table := make([]int32, m)
 		for i := range table {
@@ -265,7 +265,7 @@ func Maglev(tableSize int) Policy {
 			for i := 0; i < n && filled < m; i++ {
 				// Weighted turns: a backend fills a slot on a turn only
 				// when its accumulated weight reaches the largest weight.
-				credit[i] += ms[i].Weight
+				credit[i] += ms[i].w()
 				if credit[i] < maxW {
 					continue
 				}
@@ -339,7 +339,7 @@ func newRing(ms []*member, per int) *ring {
 	}
 	var pts []pt
 	for i, m := range ms {
-		for v := 0; v < per*m.Weight; v++ {
+		for v := 0; v < per*m.w(); v++ {
 			pts = append(pts, pt{mix(m.hash + uint64(v)*0x9e3779b97f4a7c15), int32(i)})
 		}
 	}
@@ -385,7 +385,7 @@ func (p *hrwPicker) Pick(info PickInfo) *member {
 	for _, m := range p.ms {
 		h := mix(k ^ m.hash)
 		u := (float64(h>>11) + 0.5) / (1 << 53) // in (0,1)
-		s := -float64(m.Weight) / math.Log(u)
+		s := -float64(m.w()) / math.Log(u)
 		if s > bestScore {
 			best, bestScore = m, s
 		}

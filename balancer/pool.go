@@ -97,6 +97,7 @@ type member struct {
 	hash uint64 // FNV-1a of ID
 
 	active    atomic.Int64
+	eff       atomic.Int64  // effective weight: Weight, less during slow start
 	total     *atomic.Int64 // in flight across the pool (shared)
 	bad       atomic.Int32  // consecutive failures, mirrored for a lock-free success path
 	picks     atomic.Uint64
@@ -111,6 +112,16 @@ type member struct {
 	ejectedUntil time.Time
 	rise, fall   int
 	drained      chan struct{}
+	rampFrom     time.Time // slow start began (zero: none)
+}
+
+// w is the weight policies use: the configured weight, ramped during slow
+// start. It is read concurrently by picks, hence atomic.
+func (m *member) w() int {
+	if e := m.eff.Load(); e > 0 {
+		return int(e)
+	}
+	return m.Weight
 }
 
 func (m *member) observe(lat time.Duration) {
@@ -156,6 +167,10 @@ type Config struct {
 	// OnDrained, if set, is called (outside locks) when a draining backend
 	// has no request in flight and has been removed.
 	OnDrained func(Backend)
+	// SlowStart ramps a backend that was added, turned healthy or came
+	// back from ejection from 10% to its full weight over this window, so
+	// a cold server is not flooded. Zero disables it.
+	SlowStart time.Duration
 }
 
 // OutlierDetection ejects backends after consecutive failures, with
@@ -183,11 +198,12 @@ type Pool struct {
 	now    func() time.Time
 	log    *zap.Logger
 
-	mu       sync.Mutex // writers
-	inflight atomic.Int64
-	members  map[string]*member
-	order    []string
-	snap     atomic.Pointer[snapshot]
+	mu          sync.Mutex // writers
+	inflight    atomic.Int64
+	rampRunning bool // a rampLoop is scheduled (guarded by mu)
+	members     map[string]*member
+	order       []string
+	snap        atomic.Pointer[snapshot]
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -269,7 +285,11 @@ func (p *Pool) Add(b Backend) error {
 		m.ewmaNanos.Store(old.ewmaNanos.Load())
 		p.members[b.ID] = m
 	} else {
-		p.members[b.ID] = &member{Backend: b, hash: hashString(b.ID), total: &p.inflight}
+		m := &member{Backend: b, hash: hashString(b.ID), total: &p.inflight}
+		if p.cfg.SlowStart > 0 && len(p.members) > 0 {
+			m.rampFrom = p.now() // the first backend has nobody to share with
+		}
+		p.members[b.ID] = m
 		p.order = append(p.order, b.ID)
 	}
 	p.rebuildLocked()
@@ -363,11 +383,21 @@ func (p *Pool) rebuildLocked() {
 	var avail, all []*member
 	ids := append([]string(nil), p.order...)
 	sort.Strings(ids) // deterministic order for hash policies
+	ramping := false
 	for _, id := range ids {
 		m := p.members[id]
 		m.mu.Lock()
 		st, unhealthy, ejected := m.state, m.unhealthy, now.Before(m.ejectedUntil)
+		from := m.rampFrom
 		m.mu.Unlock()
+		m.eff.Store(int64(m.Weight))
+		if !from.IsZero() && p.cfg.SlowStart > 0 {
+			if el := now.Sub(from); el < p.cfg.SlowStart {
+				frac := 0.1 + 0.9*float64(el)/float64(p.cfg.SlowStart)
+				m.eff.Store(max(1, int64(float64(m.Weight)*frac)))
+				ramping = true
+			}
+		}
 		if st == Draining {
 			continue
 		}
@@ -381,6 +411,28 @@ func (p *Pool) rebuildLocked() {
 		use = all // panic mode: every backend down means try them all
 	}
 	p.snap.Store(&snapshot{picker: p.policy.Build(use), all: all, avail: len(avail)})
+	if ramping && !p.rampRunning {
+		p.rampRunning = true
+		p.wg.Add(1)
+		go p.rampLoop()
+	}
+}
+
+// rampLoop rebuilds the snapshot one step later; the rebuild schedules
+// the next step while a slow start is still under way.
+func (p *Pool) rampLoop() {
+	defer p.wg.Done()
+	t := time.NewTimer(max(p.cfg.SlowStart/10, 10*time.Millisecond))
+	defer t.Stop()
+	select {
+	case <-p.stop:
+		return
+	case <-t.C:
+	}
+	p.mu.Lock()
+	p.rampRunning = false
+	p.rebuildLocked()
+	p.mu.Unlock()
 }
 
 // Pick implements Balancer.
@@ -474,6 +526,11 @@ func (p *Pool) failure(m *member) {
 		defer t.Stop()
 		select {
 		case <-t.C:
+			m.mu.Lock()
+			if p.cfg.SlowStart > 0 {
+				m.rampFrom = p.now()
+			}
+			m.mu.Unlock()
 			p.rebuild()
 		case <-p.stop:
 		}
