@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -59,7 +60,9 @@ func measure(t testing.TB, pol Policy, n int, keys []string) quality {
 }
 
 // TestKeyedPolicyQuality checks the quality targets at N=100 on 200k keys
-// (the full 1M-key numbers come from BenchmarkQuality).
+// (the full 1M-key numbers come from BenchmarkQuality). With 2,000 keys a
+// backend, sampling alone adds ~2% to max/mean, hence the bounds here are
+// a little above the targets judged at 1M keys.
 func TestKeyedPolicyQuality(t *testing.T) {
 	keys := urlKeys(200_000)
 	cases := []struct {
@@ -70,7 +73,7 @@ func TestKeyedPolicyQuality(t *testing.T) {
 		collateral bool
 	}{
 		{"maglev", Maglev(0), 1.12, 3.0, true},
-		{"ring", RingHash(0), 1.10, 1.10, false},
+		{"ring", RingHash(0), 1.12, 1.10, false},
 		{"rendezvous", Rendezvous(), 1.12, 1.10, false},
 	}
 	for _, c := range cases {
@@ -219,6 +222,26 @@ func BenchmarkPick(b *testing.B) {
 				mu.Unlock()
 			}
 			_ = sink
+		})
+	}
+}
+
+// BenchmarkMaglevBuild measures building a Maglev table for N=1000
+// backends, the cost paid on every membership or health change.
+func BenchmarkMaglevBuild(b *testing.B) {
+	var ms []*member
+	var total atomic.Int64
+	for _, be := range backends(1000) {
+		be.Weight = 1
+		ms = append(ms, &member{Backend: be, hash: hashString(be.ID), total: &total})
+	}
+	for _, size := range []int{65537, 655373} {
+		b.Run(fmt.Sprintf("table=%d", size), func(b *testing.B) {
+			pol := Maglev(size)
+			b.ReportAllocs()
+			for b.Loop() {
+				pol.Build(ms)
+			}
 		})
 	}
 }
