@@ -275,7 +275,7 @@ func cacheKey(name string, qtype uint16) string {
 // Resolve implements Resolver.
 func (r *Recursive) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error) {
 	r.st.queries.Add(1)
-	q.Name = dns.CanonicalName(q.Name)
+	q.Name = lower(q.Name)
 	if q.Qclass == 0 {
 		q.Qclass = dns.ClassINET
 	}
@@ -300,6 +300,38 @@ func (r *Recursive) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, erro
 		r.st.coalesced.Add(1)
 	}
 	return res.Val.Copy(), nil
+}
+
+// cached answers q from local data or the cache alone, or returns nil.
+func (r *Recursive) cached(q dns.Question) *dns.Msg {
+	if q.Qclass == 0 {
+		q.Qclass = dns.ClassINET
+	}
+	q.Name = lower(q.Name)
+	if m := r.local(q); m != nil {
+		r.st.queries.Add(1)
+		return m
+	}
+	if m := r.fromCache(q, false); m != nil {
+		r.st.queries.Add(1)
+		r.st.cacheHits.Add(1)
+		return m
+	}
+	return nil
+}
+
+// lower is dns.CanonicalName without allocating for names already in
+// canonical form.
+func lower(name string) string {
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c >= 'A' && c <= 'Z' {
+			return dns.CanonicalName(name)
+		}
+	}
+	if !strings.HasSuffix(name, ".") {
+		return dns.CanonicalName(name)
+	}
+	return name
 }
 
 // resolveFresh resolves without the cache's final answer, falling back to
@@ -375,12 +407,15 @@ func (r *Recursive) fromCache(q dns.Question, stale bool) *dns.Msg {
 	m.SetQuestion(q.Name, q.Qtype)
 	m.Response, m.RecursionAvailable = true, true
 	name := q.Name
-	seen := map[string]bool{}
+	var seenBuf [8]string
+	seen := seenBuf[:0] // names on the chain so far (loops end the walk)
 	for i := 0; i < r.cfg.MaxDepth; i++ {
-		if seen[name] {
-			return nil
+		for _, s := range seen {
+			if s == name {
+				return nil
+			}
 		}
-		seen[name] = true
+		seen = append(seen, name)
 		e := r.cacheGet(name, q.Qtype, now, stale)
 		if e == nil && q.Qtype != dns.TypeCNAME {
 			if c := r.cacheGet(name, dns.TypeCNAME, now, stale); c != nil && len(c.rrs) > 0 {
