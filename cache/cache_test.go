@@ -670,3 +670,46 @@ func TestTransportClosesEveryOriginBody(t *testing.T) {
 		t.Fatalf("opened %d origin bodies, closed %d", cc.opened.Load(), cc.closed.Load())
 	}
 }
+
+func TestMiddlewareSharedCacheInFrontOfAHandler(t *testing.T) {
+	var calls atomic.Int32
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		if r.URL.Path == "/private" {
+			w.Header().Set("Cache-Control", "private, max-age=60")
+		} else {
+			w.Header().Set("Cache-Control", "max-age=60")
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "page "+r.URL.Path)
+	})
+	mw, err := NewMiddleware(MiddlewareConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mw.Close()
+	srv := httptest.NewServer(mw.Wrap(next))
+	defer srv.Close()
+	get := func(path string) (string, string) {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.Header.Get(XCache), string(b)
+	}
+	if x, b := get("/a"); x != "MISS" || b != "page /a" {
+		t.Fatalf("%s %q", x, b)
+	}
+	if x, b := get("/a"); x != "HIT" || b != "page /a" {
+		t.Fatalf("%s %q", x, b)
+	}
+	get("/private")
+	if x, _ := get("/private"); x != "MISS" {
+		t.Fatalf("a shared cache stored a private response: %s", x)
+	}
+	if calls.Load() != 3 {
+		t.Fatalf("handler ran %d times", calls.Load())
+	}
+}

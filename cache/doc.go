@@ -13,6 +13,9 @@
 //   - Transport is an http.RoundTripper that gives any Go HTTP client a
 //     private cache with all of the above, including conditional
 //     revalidation and background stale-while-revalidate.
+//   - Middleware puts a shared cache in front of an http.Handler
+//     (func(http.Handler) http.Handler through Wrap); package edge is the
+//     full CDN node.
 //   - Store is the generic store underneath, usable on its own.
 //
 // # Conservative readings
@@ -34,7 +37,8 @@
 //
 // # Concurrency
 //
-// HTTPCache, Transport and Store are safe for concurrent use. Only
-// Transport starts goroutines (background revalidations, one per key at a
-// time); its Close cancels and waits for them.
+// HTTPCache, Transport, Middleware and Store are safe for concurrent use.
+// Only Transport and Middleware start goroutines (background
+// revalidations, one per key at a time); their Close cancels and waits
+// for them.
 package cache

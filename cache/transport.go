@@ -68,6 +68,18 @@ func NewTransport(cfg TransportConfig) (*Transport, error) {
 	if cfg.MaxBodyBytes < 0 {
 		return nil, ErrInvalidConfig
 	}
+	if cfg.Cache == nil {
+		c, err := New(Config{Now: cfg.Now, Logger: cfg.Logger})
+		if err != nil {
+			return nil, err
+		}
+		cfg.Cache = c
+	}
+	return newTransport(cfg), nil
+}
+
+// newTransport builds a Transport from a validated config with a Cache.
+func newTransport(cfg TransportConfig) *Transport {
 	t := &Transport{
 		cache:   cfg.Cache,
 		base:    cfg.Base,
@@ -79,13 +91,6 @@ func NewTransport(cfg TransportConfig) (*Transport, error) {
 	if t.log == nil {
 		t.log = zap.NewNop()
 	}
-	if t.cache == nil {
-		c, err := New(Config{Now: cfg.Now, Logger: cfg.Logger})
-		if err != nil {
-			return nil, err
-		}
-		t.cache = c
-	}
 	if t.base == nil {
 		t.base = http.DefaultTransport
 	}
@@ -93,7 +98,7 @@ func NewTransport(cfg TransportConfig) (*Transport, error) {
 		t.maxBody = 8 << 20
 	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
-	return t, nil
+	return t
 }
 
 // Close cancels background revalidations and waits for them. It is
