@@ -247,9 +247,11 @@ func TestActiveHealthChecks(t *testing.T) {
 }
 
 func TestHashPoliciesAreStableAndDeterministic(t *testing.T) {
-	for name, pol := range map[string]Policy{"maglev": Maglev(0), "ring": RingHash(0), "rendezvous": Rendezvous(), "bounded": BoundedLoad(0)} {
+	for name, mk := range map[string]func() Policy{"maglev": func() Policy { return Maglev(0) }, "ring": func() Policy { return RingHash(0) },
+		"rendezvous": Rendezvous, "bounded": func() Policy { return BoundedLoad(0) }, "jump": Jump} {
+		pol := mk()
 		a := newPool(t, Config{Policy: pol}, backends(10)...)
-		b := newPool(t, Config{Policy: pol}, backends(10)...)
+		b := newPool(t, Config{Policy: mk()}, backends(10)...)
 		for i := 0; i < 1000; i++ {
 			k := fmt.Sprintf("/object/%d", i)
 			pa, _ := a.Pick(PickInfo{Key: k})
@@ -264,7 +266,7 @@ func TestHashPoliciesAreStableAndDeterministic(t *testing.T) {
 }
 
 func TestHashPickDoesNotAllocate(t *testing.T) {
-	for name, pol := range map[string]Policy{"maglev": Maglev(0), "ring": RingHash(0), "rendezvous": Rendezvous(), "rr": RoundRobin(), "wrr": WeightedRoundRobin(), "p2c": PowerOfTwo()} {
+	for name, pol := range map[string]Policy{"maglev": Maglev(0), "ring": RingHash(0), "rendezvous": Rendezvous(), "rr": RoundRobin(), "wrr": WeightedRoundRobin(), "p2c": PowerOfTwo(), "jump": Jump()} {
 		p := newPool(t, Config{Policy: pol}, backends(10)...)
 		info := PickInfo{Key: "https://example.com/some/object.js"}
 		if a := testing.AllocsPerRun(1000, func() {
@@ -459,5 +461,25 @@ func TestSlowStartRampsWeight(t *testing.T) {
 	p.Refresh()
 	if full := pickN(t, p, 2000, nil); full["new"] != 1000 {
 		t.Fatalf("after the ramp: %v", full)
+	}
+}
+
+func TestJumpRecoveryReturnsKeys(t *testing.T) {
+	p := newPool(t, Config{Policy: Jump(), Outlier: OutlierDetection{Consecutive: -1}}, backends(20)...)
+	keys := urlKeys(20000)
+	before := make([]string, len(keys))
+	for i, k := range keys {
+		pk, _ := p.Pick(PickInfo{Key: k})
+		pk.Done(DoneInfo{})
+		before[i] = pk.Backend.ID
+	}
+	p.Remove("b007")
+	p.Add(Backend{ID: "b007", Addr: "10.0.0.7:80"})
+	for i, k := range keys {
+		pk, _ := p.Pick(PickInfo{Key: k})
+		pk.Done(DoneInfo{})
+		if pk.Backend.ID != before[i] {
+			t.Fatalf("key %s moved from %s to %s after a remove and re-add", k, before[i], pk.Backend.ID)
+		}
 	}
 }

@@ -439,7 +439,7 @@ func (p *boundedPicker) Pick(info PickInfo) *member {
 
 // PolicyByName returns a policy for a name used in flags and config files:
 // roundrobin, wrr, leastconn, p2c, ewma, random, maglev, ring, rendezvous,
-// bounded.
+// bounded, jump.
 func PolicyByName(name string) (Policy, error) {
 	switch name {
 	case "roundrobin", "rr":
@@ -462,6 +462,8 @@ func PolicyByName(name string) (Policy, error) {
 		return Rendezvous(), nil
 	case "bounded":
 		return BoundedLoad(0), nil
+	case "jump":
+		return Jump(), nil
 	}
 	return nil, ErrUnknownPolicy
 }

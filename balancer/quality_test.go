@@ -75,6 +75,7 @@ func TestKeyedPolicyQuality(t *testing.T) {
 		{"maglev", Maglev(0), 1.12, 3.0, true},
 		{"ring", RingHash(0), 1.12, 1.10, false},
 		{"rendezvous", Rendezvous(), 1.12, 1.10, false},
+		{"jump", Jump(), 1.12, 1.10, false},
 	}
 	for _, c := range cases {
 		q := measure(t, c.pol, 100, keys)
@@ -127,7 +128,8 @@ func BenchmarkQuality(b *testing.B) {
 		name string
 		pol  func() Policy
 	}{{"maglev-65537", func() Policy { return Maglev(65537) }}, {"maglev-655373", func() Policy { return Maglev(655373) }},
-		{"ring-1024", func() Policy { return RingHash(0) }}, {"rendezvous", func() Policy { return Rendezvous() }}}
+		{"ring-1024", func() Policy { return RingHash(0) }}, {"rendezvous", func() Policy { return Rendezvous() }},
+		{"jump", func() Policy { return Jump() }}}
 	for _, n := range []int{10, 100, 1000} {
 		for _, pp := range pols {
 			if pp.name == "rendezvous" && n == 1000 {
@@ -186,7 +188,7 @@ func measureModN(keys []string, n int) quality {
 func BenchmarkPick(b *testing.B) {
 	keys := urlKeys(4096)
 	for _, n := range []int{10, 100, 1000} {
-		for _, name := range []string{"roundrobin", "wrr", "p2c", "leastconn", "random", "maglev", "ring", "rendezvous", "bounded"} {
+		for _, name := range []string{"roundrobin", "wrr", "p2c", "leastconn", "random", "maglev", "ring", "rendezvous", "bounded", "jump"} {
 			if (name == "rendezvous" || name == "leastconn") && n == 1000 {
 				continue
 			}
