@@ -368,6 +368,16 @@ func (s *Store[K, V]) drain(sh *shard[K, V]) {
 	}
 }
 
+// flushReads applies every shard's pending buffered reads now (tests).
+func (s *Store[K, V]) flushReads() {
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		s.drain(sh)
+		sh.mu.Unlock()
+	}
+}
+
 // touch records one access of n. The shard lock is held.
 func (s *Store[K, V]) touch(sh *shard[K, V], n *node[K, V]) {
 	if sh.sketch != nil {
