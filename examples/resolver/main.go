@@ -107,13 +107,8 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	if err != nil {
 		return err
 	}
-	pc, err := net.ListenPacket("udp", *listen)
+	pc, ln, err := listenUDPAndTCP(*listen)
 	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		pc.Close()
 		return err
 	}
 	udp := &dns.Server{PacketConn: pc, Handler: srv}
@@ -146,6 +141,29 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	fmt.Fprintf(out, "served %d queries: %d cache hits, %d upstream queries, %d SERVFAIL, %d stale\n",
 		st.Queries, st.CacheHits, st.Upstream, st.ServFails, st.StaleServed)
 	return err
+}
+
+// listenUDPAndTCP listens on addr over UDP and TCP with the same port. For
+// port 0 it retries until a port is free for both.
+func listenUDPAndTCP(addr string) (net.PacketConn, net.Listener, error) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		ln, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			return pc, ln, nil
+		}
+		pc.Close()
+		if port != "0" || attempt >= 20 {
+			return nil, nil, err
+		}
+	}
 }
 
 // readRoots reads root hints: every A and AAAA record in the file is a
