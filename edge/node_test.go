@@ -519,3 +519,35 @@ func TestKeyNormalisation(t *testing.T) {
 		t.Fatalf("%q != %q", f(a), f(b))
 	}
 }
+
+// TestClientDisconnectDoesNotLeakTheFetch: the client gives up while the
+// origin is still answering; the collapsed fetch completes on its own
+// (bounded by FetchTimeout), stores the response for the next request,
+// and no goroutine is left behind (goleak in TestMain).
+func TestClientDisconnectDoesNotLeakTheFetch(t *testing.T) {
+	fc := clock.NewFake(time.Time{})
+	release := make(chan struct{})
+	o := newSite(t, fc, func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		w.Header().Set("Cache-Control", "max-age=60")
+		io.WriteString(w, "slow object")
+	})
+	e := newEnv(t, fc, Config{}, o)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.srv.URL+"/slow", nil)
+	if _, err := http.DefaultClient.Do(req); err == nil {
+		t.Fatal("the client should have given up")
+	}
+	close(release)
+	deadline := time.Now().Add(5 * time.Second)
+	for e.node.group.InFlight(e.node.keyOf(httptest.NewRequest("GET", e.srv.URL+"/slow", nil))) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if r := e.get("/slow"); r.xcache != "HIT" || r.body != "slow object" {
+		t.Fatalf("the abandoned fetch was not completed and stored: %+v", r)
+	}
+	if o.hits.Load() != 1 {
+		t.Fatalf("origin hits %d", o.hits.Load())
+	}
+}
