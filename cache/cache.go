@@ -516,14 +516,30 @@ func normalizedField(h http.Header, name string) string {
 		return "\x00absent"
 	}
 	parts := make([]string, 0, len(vals))
+	fold := caseInsensitiveField(name)
 	for _, v := range vals {
 		for _, p := range strings.Split(v, ",") {
 			if p = strings.Join(strings.Fields(p), " "); p != "" {
+				if fold {
+					p = strings.ToLower(p)
+				}
 				parts = append(parts, p)
 			}
 		}
 	}
 	return strings.Join(parts, ",")
+}
+
+// caseInsensitiveField lists request fields whose values compare without
+// regard to case (language tags, content codings, charsets), so their
+// variants match however a client capitalises them (§4.1 allows such
+// normalisation). Order is kept: it can express preference.
+func caseInsensitiveField(name string) bool {
+	switch name {
+	case "Accept-Language", "Accept-Encoding", "Accept-Charset":
+		return true
+	}
+	return false
 }
 
 // varyNames returns the canonical selecting field names of a response.

@@ -285,6 +285,18 @@ func TestRFC9111_4_1_VaryNormalisesWhitespace(t *testing.T) {
 	if normalizedField(a, "Accept-Encoding") != normalizedField(b, "Accept-Encoding") {
 		t.Fatalf("%q != %q", normalizedField(a, "Accept-Encoding"), normalizedField(b, "Accept-Encoding"))
 	}
+	c, d := http.Header{"Accept-Language": {"en, de"}}, http.Header{"Accept-Language": {"eN,  De"}}
+	if normalizedField(c, "Accept-Language") != normalizedField(d, "Accept-Language") {
+		t.Fatal("language tags must match case-insensitively")
+	}
+	e := http.Header{"Accept-Language": {"de, en"}}
+	if normalizedField(c, "Accept-Language") == normalizedField(e, "Accept-Language") {
+		t.Fatal("order may express preference and must be kept")
+	}
+	f, g := http.Header{"X-Custom": {"A"}}, http.Header{"X-Custom": {"a"}}
+	if normalizedField(f, "X-Custom") == normalizedField(g, "X-Custom") {
+		t.Fatal("unknown fields must compare exactly")
+	}
 }
 
 func TestRFC9111_4_3_ValidationWithETagAnd304Freshening(t *testing.T) {
