@@ -59,6 +59,7 @@ ns2 IN A 127.0.0.5
 www IN CNAME cdn.example.net.
 mail IN MX 10 mx.example.com.
 mx IN A 192.0.2.25
+alias IN CNAME mx.example.com.
 v6 IN AAAA 2001:db8::6
 *.wild IN A 192.0.2.7
 dangling IN CNAME nothere.example.com.

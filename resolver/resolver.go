@@ -995,7 +995,11 @@ func classify(m *dns.Msg, zone, name string, qtype uint16) (respKind, classified
 			}
 		}
 		if len(matched) > 0 {
+			// The chain ends here, inside this response: nothing is left
+			// to chase (a stale c.next would ask for the target again and
+			// repeat its records in the answer).
 			c.answer = append(c.answer, matched...)
+			c.next = ""
 			return kindAnswer, c
 		}
 		if len(cname) == 0 {

@@ -89,6 +89,19 @@ func TestRFC1034_CNAMEChainAcrossZones(t *testing.T) {
 	}
 }
 
+// RFC 1034 §4.3.2 step 3a: the server puts the in-zone target's records
+// after the CNAME; the resolver must not chase the target again and repeat
+// them.
+func TestRFC1034_CNAMEChainInsideOneZone(t *testing.T) {
+	r := newResolver(t, newHierarchy(t).config())
+	for i := 0; i < 2; i++ { // resolved, then from the cache
+		m := resolve(t, r, "alias.example.com.", dns.TypeA)
+		if got := strings.Join(answers(m), ","); m.Rcode != 0 || got != "CNAME mx.example.com.,192.0.2.25" {
+			t.Fatalf("pass %d: %s", i, got)
+		}
+	}
+}
+
 func TestRFC2308_NXDOMAINAndNODATAWithSOA(t *testing.T) {
 	r := newResolver(t, newHierarchy(t).config())
 	m := resolve(t, r, "nope.example.com.", dns.TypeA)
