@@ -41,7 +41,7 @@ func TestServesHierarchyFromRootsFile(t *testing.T) {
 	done := make(chan error, 1)
 	var out bytes.Buffer
 	go func() {
-		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-roots", hints, "-port", strconv.Itoa(port), "-allow-loopback"}, &out, ready)
+		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-roots", hints, "-root-port", strconv.Itoa(port), "-allow-loopback"}, &out, ready)
 	}()
 	var addr string
 	select {
