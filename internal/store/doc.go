@@ -21,9 +21,16 @@
 //
 // # Concurrency
 //
-// A Store is safe for concurrent use. Keys are spread over shards. Get takes
-// a shard's read lock only, records the access in a lossy ring buffer, and
-// the reader who fills the buffer applies it to the policy if it gets the
-// shard's lock without waiting; under contention some accesses are dropped,
-// which only blurs recency and frequency slightly. No goroutine is started.
+// A Store is safe for concurrent use. Keys are spread over shards; each
+// shard's index is an open-addressing table of node pointers that readers
+// probe with atomic loads, without any lock, and writers change under the
+// shard's mutex. A hit marks its entry referenced (a plain load when it
+// already is) and, one read in eight, chosen at random, puts the key's hash
+// in a lossy buffer for the frequency sketch, which the reader who fills
+// the buffer applies if it gets the shard's lock without waiting. The lists
+// are reordered lazily: an entry that reaches the end of a list with its
+// reference bit set is given a second chance (moved to the front, or
+// promoted from probation to protected) instead of leaving — CLOCK's
+// approximation of LRU. Hit and miss counters are striped per processor.
+// No goroutine is started.
 package store

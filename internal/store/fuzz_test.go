@@ -72,11 +72,13 @@ func FuzzStoreOps(f *testing.F) {
 			}
 			var sum int64
 			n := 0
-			s.items.Range(func(_, v any) bool {
-				sum += v.(*node[byte, int]).cost
-				n++
-				return true
-			})
+			for i := range s.shards {
+				s.shards[i].tab.each(func(nd *node[byte, int]) bool {
+					sum += nd.cost
+					n++
+					return true
+				})
+			}
 			if sum != s.Bytes() || n != s.Len() {
 				t.Fatalf("live entries: %d bytes in %d, store says %d in %d", sum, n, s.Bytes(), s.Len())
 			}

@@ -57,24 +57,24 @@ func (s *sketch) doorkeeper(h uint64) bool {
 }
 
 // increment records one access of the key with hash h.
-func (s *sketch) increment(h uint64) {
+func (s *sketch) increment(h uint64) { s.add(h, 1) }
+
+// add records k accesses of the key with hash h at once: the first one a
+// doorkeeper has not seen only marks it, as k separate increments would.
+func (s *sketch) add(h uint64, k uint64) {
+	s.additions += int(k)
 	if !s.doorkeeper(h) {
-		s.tick()
-		return
+		k--
 	}
-	for r := range s.rows {
-		i := s.index(h, r)
-		shift := (i & 15) << 2
-		w := &s.rows[r][i>>4]
-		if (*w>>shift)&0xf < 15 {
-			*w += 1 << shift
+	if k > 0 {
+		for r := range s.rows {
+			i := s.index(h, r)
+			shift := (i & 15) << 2
+			w := &s.rows[r][i>>4]
+			inc := min(k, 15-(*w>>shift)&0xf)
+			*w += inc << shift
 		}
 	}
-	s.tick()
-}
-
-func (s *sketch) tick() {
-	s.additions++
 	if s.additions >= s.period {
 		s.reset()
 	}

@@ -84,10 +84,10 @@ const EntryOverhead = 160
 const (
 	defaultMaxBytes = 64 << 20
 	readBufferSize  = 64 // per shard, power of two
-	// readSample: one read in readSample is recorded for the policy.
+	// readSample: one read in readSample is recorded for the sketch.
 	// Sampling keeps relative frequencies (every key is sampled alike)
 	// and cuts the per-read cost of applying buffered reads.
-	readSample = 2
+	readSample = 8
 )
 
 // Config configures a Store. The zero value is a 64 MiB TinyLFU store.
@@ -148,10 +148,8 @@ func (s Stats) HitRatio() float64 {
 // per-entry expiry and a frequency-aware eviction policy.
 //
 // A Store is safe for concurrent use by multiple goroutines and must not be
-// copied after first use. It starts no goroutines: reads are recorded in
-// small lossy per-shard buffers that the reader who fills one applies to the
-// policy in a batch, if it can take the shard's lock without waiting. Get
-// therefore never takes a shard's exclusive lock and never allocates.
+// copied after first use. It starts no goroutines. Get takes no lock and
+// never allocates (see the package documentation).
 type Store[K comparable, V any] struct {
 	shards   []shard[K, V]
 	mask     uint64
@@ -162,26 +160,28 @@ type Store[K comparable, V any] struct {
 	maxBytes int64
 	maxEntry int64
 	maxCount int64
-
-	// items maps keys to nodes for lock-free reads. A key is only ever
-	// written under its shard's lock, so writers see a consistent view.
-	items sync.Map
+	share    int64 // maxBytes per shard
 
 	bytes atomic.Int64
 	count atomic.Int64
 
-	sets, rejected atomic.Uint64
+	rejected atomic.Uint64
+	lookups  lookupCounters
 }
 
 // node is one entry. key, value, cost, hash and expires never change after
 // the node is published; seg is guarded by the shard lock.
 type node[K comparable, V any] struct {
+	// What a Get reads comes first, to share the node's first cache line.
+	hash uint64
+	// ref is set by readers on every hit and cleared by the policy when
+	// it gives the entry a second chance (see secondChance).
+	ref     atomic.Uint32
+	seg     uint8
+	expires int64 // unix nanoseconds; 0 means never
 	key     K
 	value   V
 	cost    int64
-	hash    uint64
-	expires int64 // unix nanoseconds; 0 means never
-	seg     uint8
 }
 
 const (
@@ -192,20 +192,28 @@ const (
 )
 
 type shard[K comparable, V any] struct {
+	// tab is read by every Get. The groups below are padded apart so that
+	// writers (lock, counters, sampled reads) do not invalidate the cache
+	// line readers need on other cores.
+	tab table[K, V]
+	_   [64]byte
+
+	readSeq atomic.Uint64
+	_       [56]byte
+	readBuf [readBufferSize]atomic.Uint64 // key hashes; 0 is empty
+
 	mu    sync.Mutex
 	count int // entries published in this shard
-
 	// Eviction order. The LRU policy uses probation alone.
-	window, probation, protected  *simplelru.LRU[K, *node[K, V]]
-	windowBytes, mainBytes        int64
-	protectedBytes                int64
-	windowCap, mainCap, protCap   int64
-	sketch                        *sketch
-	readBuf                       [readBufferSize]atomic.Pointer[node[K, V]]
-	readSeq                       atomic.Uint64
-	hits, misses                  atomic.Uint64
+	window, probation, protected *list[K, V]
+	windowBytes, mainBytes       int64
+	protectedBytes               int64
+	windowCap, mainCap, protCap  int64
+	sketch                       *sketch
+
 	evictions, expirations, drops atomic.Uint64
-	_                             [64]byte // keep neighbouring shards' counters apart
+	sets                          atomic.Uint64
+	_                             [64]byte // keep neighbouring shards apart
 }
 
 // New returns a Store configured by cfg.
@@ -255,9 +263,13 @@ func New[K comparable, V any](cfg Config[K, V]) (*Store[K, V], error) {
 	if s.hash == nil {
 		s.hash = defaultHash[K]()
 	}
+	s.lookups.init()
 	share := maxBytes / int64(n)
+	s.share = share
+	tomb := new(node[K, V])
 	for i := range s.shards {
 		sh := &s.shards[i]
+		sh.tab.init(tomb)
 		sh.probation = newList[K, V]()
 		if cfg.Policy == TinyLFU {
 			sh.window = newList[K, V]()
@@ -275,7 +287,10 @@ func New[K comparable, V any](cfg Config[K, V]) (*Store[K, V], error) {
 	return s, nil
 }
 
-func newList[K comparable, V any]() *simplelru.LRU[K, *node[K, V]] {
+// newList returns an order list. Lists are keyed by node pointer, not by
+// the caller's key: reordering on a recorded read then hashes a pointer
+// instead of a (possibly long) key.
+func newList[K comparable, V any]() *list[K, V] {
 	// The size is only a count bound, which the Store never lets simplelru
 	// reach: bytes decide what leaves, through RemoveOldest.
 	l, _ := simplelru.NewLRU[K, *node[K, V]](1<<62, nil)
@@ -305,27 +320,35 @@ func (s *Store[K, V]) expired(n *node[K, V]) bool {
 func (s *Store[K, V]) Get(key K) (V, bool) {
 	h := s.hash(key)
 	sh := s.shardFor(h)
-	n := s.lookup(key)
+	n := sh.tab.get(h, key)
 	if n == nil {
-		sh.misses.Add(1)
+		s.lookups.miss()
 		var zero V
 		return zero, false
 	}
 	if s.expired(n) {
-		sh.misses.Add(1)
+		s.lookups.miss()
 		s.removeExpired(sh, n)
 		var zero V
 		return zero, false
 	}
-	sh.hits.Add(1)
-	s.record(sh, n)
+	s.lookups.hit()
+	// Recency: mark the entry referenced (a plain load when it already
+	// is, which for a hot entry is almost always).
+	if n.ref.Load() == 0 {
+		n.ref.Store(1)
+	}
+	if s.policy == TinyLFU {
+		s.record(sh, h)
+	}
 	return n.value, true
 }
 
 // Peek is Get without side effects: it records no access and counts no hit
 // or miss. An expired entry is reported absent (and left for later removal).
 func (s *Store[K, V]) Peek(key K) (V, bool) {
-	n := s.lookup(key)
+	h := s.hash(key)
+	n := s.shardFor(h).tab.get(h, key)
 	if n == nil || s.expired(n) {
 		var zero V
 		return zero, false
@@ -333,38 +356,35 @@ func (s *Store[K, V]) Peek(key K) (V, bool) {
 	return n.value, true
 }
 
-func (s *Store[K, V]) lookup(key K) *node[K, V] {
-	v, ok := s.items.Load(key)
-	if !ok {
-		return nil
-	}
-	return v.(*node[K, V])
-}
-
-// record puts n in the shard's lossy read buffer; the reader that fills the
-// buffer applies it to the policy if the shard's lock is free.
-func (s *Store[K, V]) record(sh *shard[K, V], n *node[K, V]) {
+// record puts the hash of a key read in the shard's lossy read buffer, for
+// the frequency sketch; the reader that fills the buffer applies it if the
+// shard's lock is free, else the batch is overwritten (lost reads only
+// blur frequencies a little; they never block a reader).
+func (s *Store[K, V]) record(sh *shard[K, V], h uint64) {
 	// Sample at random: a counter would sample the same keys of a
 	// periodic access pattern every time and never the others.
 	if readSample > 1 && rand.Uint32()&(readSample-1) != 0 {
 		return
 	}
+	if h == 0 {
+		h = 1 // 0 marks an empty slot
+	}
 	pos := sh.readSeq.Add(1) - 1
-	sh.readBuf[pos&(readBufferSize-1)].Store(n)
+	sh.readBuf[pos&(readBufferSize-1)].Store(h)
 	if pos&(readBufferSize-1) == readBufferSize-1 && sh.mu.TryLock() {
 		s.drain(sh)
 		sh.mu.Unlock()
 	}
 }
 
-// drain applies buffered reads to the policy. The shard lock is held.
+// drain applies buffered reads to the sketch. The shard lock is held.
 func (s *Store[K, V]) drain(sh *shard[K, V]) {
 	for i := range sh.readBuf {
-		n := sh.readBuf[i].Swap(nil)
-		if n == nil || n.seg == segNone {
-			continue
+		if h := sh.readBuf[i].Swap(0); h != 0 {
+			// Each recorded read stands for readSample reads; counting
+			// it that many times keeps reads and writes on one scale.
+			sh.sketch.add(h, readSample)
 		}
-		s.touch(sh, n)
 	}
 }
 
@@ -372,46 +392,83 @@ func (s *Store[K, V]) drain(sh *shard[K, V]) {
 func (s *Store[K, V]) flushReads() {
 	for i := range s.shards {
 		sh := &s.shards[i]
+		if sh.sketch == nil {
+			continue
+		}
 		sh.mu.Lock()
 		s.drain(sh)
 		sh.mu.Unlock()
 	}
 }
 
-// touch records one access of n. The shard lock is held.
-func (s *Store[K, V]) touch(sh *shard[K, V], n *node[K, V]) {
-	if sh.sketch != nil {
-		// Each recorded read stands for readSample reads; counting it
-		// that many times keeps reads and writes on one scale.
-		for i := 0; i < readSample; i++ {
-			sh.sketch.increment(n.hash)
+// Recency without reordering on reads: a hit only sets the entry's ref bit.
+// The lists are reordered lazily, when an entry reaches the end where
+// entries are chosen to leave: a referenced entry is given a second chance
+// (its bit cleared, moved to the front, or promoted from probation to
+// protected) instead of leaving. This is the CLOCK approximation of LRU
+// (Corbato; the Linux page cache's active/inactive lists work the same
+// way) kept on golang-lru lists; reads never take a shard's lock.
+
+type list[K comparable, V any] = simplelru.LRU[K, *node[K, V]]
+
+// push puts n at the front of l.
+func push[K comparable, V any](l *list[K, V], n *node[K, V]) {
+	l.Add(n.key, n)
+}
+
+// secondChance returns l's oldest entry that has not been referenced since
+// it last went to the front, moving referenced ones to the front with their
+// bit cleared. It looks at no more than l.Len() entries (readers may set
+// bits again meanwhile) and returns nil for an empty list. The shard lock
+// is held.
+func secondChance[K comparable, V any](l *list[K, V]) *node[K, V] {
+	for budget := l.Len(); ; budget-- {
+		_, n, ok := l.GetOldest()
+		if !ok {
+			return nil
 		}
+		if budget <= 0 || n.ref.Load() == 0 {
+			return n
+		}
+		n.ref.Store(0)
+		l.Get(n.key) // to the front
 	}
-	switch n.seg {
-	case segWindow:
-		sh.window.Get(n.key)
-	case segProtected:
-		sh.protected.Get(n.key)
-	case segProbation:
-		if s.policy == LRU {
-			sh.probation.Get(n.key)
-			return
+}
+
+// probationVictim returns the main area's next victim under TinyLFU: the
+// oldest unreferenced probation entry, promoting referenced ones to
+// protected (their second access), else protected's own victim. The shard
+// lock is held.
+func (s *Store[K, V]) probationVictim(sh *shard[K, V]) *node[K, V] {
+	for budget := sh.probation.Len(); ; budget-- {
+		_, n, ok := sh.probation.GetOldest()
+		if !ok {
+			return secondChance(sh.protected)
 		}
-		// A second access promotes a probation entry to protected; the
-		// protected segment's oldest entries fall back to probation.
-		sh.probation.Remove(n.key)
-		n.seg = segProtected
-		sh.protected.Add(n.key, n)
-		sh.protectedBytes += n.cost
-		for sh.protectedBytes > sh.protCap {
-			_, old, ok := sh.protected.RemoveOldest()
-			if !ok {
-				break
-			}
-			sh.protectedBytes -= old.cost
-			old.seg = segProbation
-			sh.probation.Add(old.key, old)
+		if budget <= 0 || n.ref.Load() == 0 {
+			return n
 		}
+		n.ref.Store(0)
+		s.promote(sh, n)
+	}
+}
+
+// promote moves a probation entry to protected; the protected segment's
+// victims fall back to the front of probation. The shard lock is held.
+func (s *Store[K, V]) promote(sh *shard[K, V], n *node[K, V]) {
+	sh.probation.Remove(n.key)
+	n.seg = segProtected
+	push(sh.protected, n)
+	sh.protectedBytes += n.cost
+	for sh.protectedBytes > sh.protCap {
+		old := secondChance(sh.protected)
+		if old == nil || old == n {
+			break
+		}
+		sh.protected.Remove(old.key)
+		sh.protectedBytes -= old.cost
+		old.seg = segProbation
+		push(sh.probation, old)
 	}
 }
 
@@ -440,28 +497,24 @@ func (s *Store[K, V]) unlink(sh *shard[K, V], n *node[K, V]) {
 		sh.mainBytes -= n.cost
 	}
 	n.seg = segNone
-	if s.items.CompareAndDelete(n.key, n) {
+	if sh.tab.remove(n) {
 		sh.count--
 		s.bytes.Add(-n.cost)
 		s.count.Add(-1)
 	}
 }
 
-// victim returns the entry the shard would evict first: probation's oldest,
-// then protected's, then the window's. The shard lock is held.
-func (sh *shard[K, V]) victim() *node[K, V] {
-	if _, n, ok := sh.probation.GetOldest(); ok {
+// victim returns the entry the shard would evict first: under LRU the list's
+// least recently used, under TinyLFU the main area's victim, then the
+// window's. The shard lock is held.
+func (s *Store[K, V]) victim(sh *shard[K, V]) *node[K, V] {
+	if s.policy == LRU {
+		return secondChance(sh.probation)
+	}
+	if n := s.probationVictim(sh); n != nil {
 		return n
 	}
-	if sh.protected != nil {
-		if _, n, ok := sh.protected.GetOldest(); ok {
-			return n
-		}
-		if _, n, ok := sh.window.GetOldest(); ok {
-			return n
-		}
-	}
-	return nil
+	return secondChance(sh.window)
 }
 
 // evict removes n for lack of room (or because it expired) and queues its
@@ -489,7 +542,7 @@ func (s *Store[K, V]) report(evs []Eviction[K, V]) {
 func (s *Store[K, V]) removeExpired(sh *shard[K, V], n *node[K, V]) {
 	var evs []Eviction[K, V]
 	sh.mu.Lock()
-	if s.lookup(n.key) == n {
+	if sh.tab.get(n.hash, n.key) == n {
 		s.evict(sh, n, &evs)
 	}
 	sh.mu.Unlock()
@@ -518,31 +571,23 @@ func (s *Store[K, V]) Set(key K, value V, cost int64, expires time.Time) (stored
 	}
 	sh := s.shardFor(n.hash)
 	var evs []Eviction[K, V]
-
-	// A large entry may need more room than its own shard holds; take it
-	// from other shards before locking this one.
-	if need := s.bytes.Load() + total - s.maxBytes; need > 0 {
-		s.stealFromOthers(sh, need, &evs)
-	}
-
-	sh.mu.Lock()
-	if old := s.lookup(key); old != nil {
-		s.unlink(sh, old)
-		if s.onEvict != nil {
-			evs = append(evs, Eviction[K, V]{Key: old.key, Value: old.value, Cost: old.cost, Reason: Replaced})
+	for attempt := 0; ; attempt++ {
+		// An entry larger than a shard's share, or one whose shard ran
+		// out of entries to evict (attempt 1), takes room from the other
+		// shards first. Otherwise a shard makes room from its own.
+		if total > s.share || attempt > 0 {
+			if need := s.bytes.Load() + total - s.maxBytes; need > 0 {
+				s.stealFromOthers(sh, need, &evs)
+			}
+		}
+		var noRoom bool
+		stored, noRoom = s.setLocked(sh, n, &evs)
+		if !noRoom || attempt > 0 {
+			break
 		}
 	}
-	if sh.sketch != nil {
-		sh.growSketch()
-		sh.sketch.increment(n.hash)
-	}
-	stored = s.place(sh, n, &evs)
 	if stored {
-		stored = s.reserve(sh, n, &evs)
-	}
-	sh.mu.Unlock()
-	if stored {
-		s.sets.Add(1)
+		sh.sets.Add(1)
 	} else {
 		s.rejected.Add(1)
 	}
@@ -550,6 +595,62 @@ func (s *Store[K, V]) Set(key K, value V, cost int64, expires time.Time) (stored
 		s.report(evs)
 	}
 	return stored, nil
+}
+
+// setLocked stores n under the shard lock. It reports stored == false
+// with noRoom when the shard had nothing left to evict for n's bytes.
+func (s *Store[K, V]) setLocked(sh *shard[K, V], n *node[K, V], evs *[]Eviction[K, V]) (stored, noRoom bool) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	old := sh.tab.get(n.hash, n.key)
+	if sh.sketch != nil {
+		sh.growSketch()
+		sh.sketch.increment(n.hash)
+	}
+	if old != nil {
+		if s.onEvict != nil {
+			*evs = append(*evs, Eviction[K, V]{Key: old.key, Value: old.value, Cost: old.cost, Reason: Replaced})
+		}
+		if old.seg != segNone && n.cost <= old.cost {
+			// The common update: no larger than before, so nothing
+			// needs evicting; n takes old's place (a use of the key).
+			s.replace(sh, old, n)
+			return true, false
+		}
+		s.unlink(sh, old)
+	}
+	if !s.place(sh, n, evs) {
+		return false, false
+	}
+	if !s.reserve(sh, n, evs) {
+		return false, true
+	}
+	return true, false
+}
+
+// replace puts n, of the same key and no larger cost, in old's place: same
+// segment, at its front. The shard lock is held.
+func (s *Store[K, V]) replace(sh *shard[K, V], old, n *node[K, V]) {
+	freed := old.cost - n.cost
+	n.seg = old.seg
+	n.ref.Store(old.ref.Load())
+	switch old.seg {
+	case segWindow:
+		sh.window.Add(n.key, n) // replaces old's element, moves it to the front
+		sh.windowBytes -= freed
+	case segProbation:
+		sh.probation.Add(n.key, n)
+		sh.mainBytes -= freed
+	case segProtected:
+		sh.protected.Add(n.key, n)
+		sh.protectedBytes -= freed
+		sh.mainBytes -= freed
+	}
+	old.seg = segNone
+	sh.tab.put(n)
+	if freed != 0 {
+		s.bytes.Add(-freed)
+	}
 }
 
 // place runs the policy for a new node: it enters the window (TinyLFU) or
@@ -560,26 +661,27 @@ func (s *Store[K, V]) Set(key K, value V, cost int64, expires time.Time) (stored
 func (s *Store[K, V]) place(sh *shard[K, V], n *node[K, V], evs *[]Eviction[K, V]) bool {
 	if s.policy == LRU {
 		for sh.mainBytes+n.cost > sh.mainCap {
-			v := sh.victim()
+			v := s.victim(sh)
 			if v == nil {
 				break
 			}
 			s.evict(sh, v, evs)
 		}
 		n.seg = segProbation
-		sh.probation.Add(n.key, n)
+		push(sh.probation, n)
 		sh.mainBytes += n.cost
 		return true
 	}
 	n.seg = segWindow
-	sh.window.Add(n.key, n)
+	push(sh.window, n)
 	sh.windowBytes += n.cost
 	survived := true
 	for sh.windowBytes > sh.windowCap {
-		_, cand, ok := sh.window.RemoveOldest()
-		if !ok {
+		cand := secondChance(sh.window)
+		if cand == nil {
 			break
 		}
+		sh.window.Remove(cand.key)
 		sh.windowBytes -= cand.cost
 		cand.seg = segNone
 		if !s.admit(sh, cand, evs) {
@@ -602,12 +704,7 @@ func (s *Store[K, V]) admit(sh *shard[K, V], cand *node[K, V], evs *[]Eviction[K
 	}
 	candFreq := sh.sketch.estimate(cand.hash)
 	for sh.mainBytes+cand.cost > sh.mainCap {
-		var v *node[K, V]
-		if _, p, ok := sh.probation.GetOldest(); ok {
-			v = p
-		} else if _, p, ok := sh.protected.GetOldest(); ok {
-			v = p
-		}
+		v := s.probationVictim(sh)
 		if v == nil {
 			break // main is empty: an entry larger than the share fits alone
 		}
@@ -617,7 +714,7 @@ func (s *Store[K, V]) admit(sh *shard[K, V], cand *node[K, V], evs *[]Eviction[K
 		s.evict(sh, v, evs)
 	}
 	cand.seg = segProbation
-	sh.probation.Add(cand.key, cand)
+	push(sh.probation, cand)
 	sh.mainBytes += cand.cost
 	return true
 }
@@ -631,7 +728,7 @@ func (s *Store[K, V]) dropCandidate(sh *shard[K, V], cand *node[K, V], evs *[]Ev
 	} else {
 		sh.evictions.Add(1)
 	}
-	if s.items.CompareAndDelete(cand.key, cand) {
+	if sh.tab.remove(cand) {
 		sh.count--
 		s.bytes.Add(-cand.cost)
 		s.count.Add(-1)
@@ -655,7 +752,7 @@ func (s *Store[K, V]) reserve(sh *shard[K, V], n *node[K, V], evs *[]Eviction[K,
 			}
 			continue
 		}
-		v := sh.victim()
+		v := s.victim(sh)
 		if v == n {
 			// n is this shard's only evictable entry: take it back out.
 			v = nil
@@ -666,7 +763,7 @@ func (s *Store[K, V]) reserve(sh *shard[K, V], n *node[K, V], evs *[]Eviction[K,
 		}
 		s.evict(sh, v, evs)
 	}
-	s.items.Store(n.key, n)
+	sh.tab.put(n)
 	sh.count++
 	s.count.Add(1)
 	return true
@@ -699,7 +796,7 @@ func (s *Store[K, V]) stealFromOthers(own *shard[K, V], need int64, evs *[]Evict
 		}
 		sh.mu.Lock()
 		for need > 0 {
-			v := sh.victim()
+			v := s.victim(sh)
 			if v == nil {
 				break
 			}
@@ -715,9 +812,10 @@ func (s *Store[K, V]) stealFromOthers(own *shard[K, V], need int64, evs *[]Evict
 
 // Delete removes the entry under key and reports whether there was one.
 func (s *Store[K, V]) Delete(key K) bool {
-	sh := s.shardFor(s.hash(key))
+	h := s.hash(key)
+	sh := s.shardFor(h)
 	sh.mu.Lock()
-	n := s.lookup(key)
+	n := sh.tab.get(h, key)
 	if n == nil {
 		sh.mu.Unlock()
 		return false
@@ -753,22 +851,26 @@ func (s *Store[K, V]) Clear() {
 
 // Range calls fn for each unexpired entry until fn returns false. fn may
 // call the Store; entries set or removed during Range may or may not be
-// seen (the consistency of sync.Map.Range).
+// seen.
 func (s *Store[K, V]) Range(fn func(key K, value V) bool) {
-	s.items.Range(func(_, v any) bool {
-		n := v.(*node[K, V])
-		if s.expired(n) {
-			return true
+	for i := range s.shards {
+		ok := s.shards[i].tab.each(func(n *node[K, V]) bool {
+			if s.expired(n) {
+				return true
+			}
+			return fn(n.key, n.value)
+		})
+		if !ok {
+			return
 		}
-		return fn(n.key, n.value)
-	})
+	}
 }
 
 // nodes lists the shard's entries in its order lists. The shard lock is
 // held.
 func (sh *shard[K, V]) nodes() []*node[K, V] {
 	var out []*node[K, V]
-	for _, l := range []*simplelru.LRU[K, *node[K, V]]{sh.window, sh.probation, sh.protected} {
+	for _, l := range []*list[K, V]{sh.window, sh.probation, sh.protected} {
 		if l != nil {
 			out = append(out, l.Values()...)
 		}
@@ -788,16 +890,15 @@ func (s *Store[K, V]) MaxBytes() int64 { return s.maxBytes }
 // Stats returns a snapshot of the counters.
 func (s *Store[K, V]) Stats() Stats {
 	st := Stats{
-		Sets:     s.sets.Load(),
 		Rejected: s.rejected.Load(),
 		Entries:  s.Len(),
 		Bytes:    s.Bytes(),
 		MaxBytes: s.maxBytes,
 	}
+	st.Hits, st.Misses = s.lookups.sum()
 	for i := range s.shards {
 		sh := &s.shards[i]
-		st.Hits += sh.hits.Load()
-		st.Misses += sh.misses.Load()
+		st.Sets += sh.sets.Load()
 		st.Evictions += sh.evictions.Load()
 		st.Expirations += sh.expirations.Load()
 		st.Deletes += sh.drops.Load()
