@@ -35,7 +35,7 @@ type lookupCounters struct {
 
 type lookupStripe struct {
 	hits, misses atomic.Uint64
-	_            [48]byte // a cache line each
+	_            [112]byte // counters of two stripes never share a line
 }
 
 func (c *lookupCounters) init() {
@@ -44,10 +44,12 @@ func (c *lookupCounters) init() {
 	c.mask = int(n - 1)
 }
 
-func (c *lookupCounters) hit() {
+// hit counts a hit and returns the stripe's new hit count.
+func (c *lookupCounters) hit() uint64 {
 	// GOMAXPROCS may have grown since init: the mask folds extra Ps in.
-	c.stripes[procPin()&c.mask].hits.Add(1)
+	n := c.stripes[procPin()&c.mask].hits.Add(1)
 	procUnpin()
+	return n
 }
 
 func (c *lookupCounters) miss() {

@@ -3,7 +3,6 @@ package store
 import (
 	"fmt"
 	"hash/maphash"
-	"math/rand/v2"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -326,22 +325,36 @@ func (s *Store[K, V]) Get(key K) (V, bool) {
 		var zero V
 		return zero, false
 	}
-	if s.expired(n) {
+	if n.expires != 0 && s.expired(n) {
 		s.lookups.miss()
 		s.removeExpired(sh, n)
 		var zero V
 		return zero, false
 	}
-	s.lookups.hit()
+	c := s.lookups.hit()
 	// Recency: mark the entry referenced (a plain load when it already
 	// is, which for a hot entry is almost always).
 	if n.ref.Load() == 0 {
 		n.ref.Store(1)
 	}
-	if s.policy == TinyLFU {
+	// Frequency: sample one read in readSample for the sketch. The
+	// choice mixes this processor's hit count with the key's hash, so it
+	// is as good as random for every key (a plain counter would pick the
+	// same keys of a periodic access pattern every time) and costs no
+	// random number.
+	if s.policy == TinyLFU && mix64(c^h)&(readSample-1) == 0 {
 		s.record(sh, h)
 	}
 	return n.value, true
+}
+
+// mix64 is a 64-bit finalizer (Stafford's variant 13 of MurmurHash3's).
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ (x >> 31)
 }
 
 // Peek is Get without side effects: it records no access and counts no hit
@@ -361,11 +374,6 @@ func (s *Store[K, V]) Peek(key K) (V, bool) {
 // shard's lock is free, else the batch is overwritten (lost reads only
 // blur frequencies a little; they never block a reader).
 func (s *Store[K, V]) record(sh *shard[K, V], h uint64) {
-	// Sample at random: a counter would sample the same keys of a
-	// periodic access pattern every time and never the others.
-	if readSample > 1 && rand.Uint32()&(readSample-1) != 0 {
-		return
-	}
 	if h == 0 {
 		h = 1 // 0 marks an empty slot
 	}
