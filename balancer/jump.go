@@ -1,6 +1,9 @@
 package balancer
 
-import "sync"
+import (
+	"math/bits"
+	"sync"
+)
 
 // Jump is jump consistent hashing (Lamping and Veach) over stable slots,
 // with removed slots skipped by re-hashing, the idea behind MementoHash:
@@ -75,13 +78,42 @@ func (p *jumpPicker) Pick(info PickInfo) *member {
 	return nil
 }
 
-// jumpHash is Lamping and Veach's jump consistent hash.
+// jumpHash maps key to one of buckets with the distribution and the
+// consistency of Lamping and Veach's jump consistent hash (growing from n
+// to n+1 buckets moves exactly the keys that land on the new bucket, 1/(n+1)
+// of them), but walks the key's jump points backwards from the top instead
+// of forwards from zero, the idea of Ertl's JumpBackHash (2024). It needs
+// no float division and O(1) steps on average, not O(log n).
+//
+// A key's jump points are a random set where each j >= 1 is a point with
+// probability 1/(j+1), independently; its bucket among n is the largest
+// point below n (0 if none). Split the points by powers of two: in
+// [2^k, 2^(k+1)) the largest point is uniform over that range if there is
+// one, which happens with probability 1/2, and the next point below a point
+// J is uniform over [0, J) (below 2^k: none left in this range). Each range
+// draws from its own generator seeded by (key, k), so the point set is
+// fixed per key whatever n is — which is what makes the mapping consistent.
 func jumpHash(key uint64, buckets int) int {
-	var b, j int64 = -1, 0
-	for j < int64(buckets) {
-		b = j
-		key = key*2862933555777941757 + 1
-		j = int64(float64(b+1) * (float64(int64(1)<<31) / float64((key>>33)+1)))
+	if buckets <= 1 {
+		return 0
 	}
-	return int(b)
+	top := uint64(buckets - 1) // the largest bucket allowed
+	for k := bits.Len64(top) - 1; k >= 0; k-- {
+		lo := uint64(1) << k
+		r := mix(key ^ (uint64(k)+1)*0x9e3779b97f4a7c15)
+		j := r & (2*lo - 1) // uniform in [0, 2^(k+1))
+		if j < lo {
+			continue // no point in this range
+		}
+		for j > top {
+			// Only in the top range: step down to the next point,
+			// uniform in [0, j).
+			r = mix(r + 0x9e3779b97f4a7c15)
+			j, _ = bits.Mul64(r, j)
+		}
+		if j >= lo {
+			return int(j)
+		}
+	}
+	return 0
 }

@@ -3,6 +3,7 @@ package balancer
 import (
 	"encoding/binary"
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"sort"
 	"sync"
@@ -11,23 +12,51 @@ import (
 
 // hashString hashes a key or backend ID the same way in every process
 // (no per-process seed), so balancers that know the same backends agree on
-// placements. It reads eight bytes at a time (little-endian) with a
-// multiply-xor step per word, then finalises with splitmix64, so short
-// keys still spread over all 64 bits. It does not allocate. (An earlier
-// version used byte-at-a-time FNV-1a: twice as slow on URL-sized keys.)
+// placements. It takes sixteen bytes per step, folding each pair of words
+// with one 64x64->128-bit multiply (the "multiply and fold" step of the
+// wyhash family, written here in our own terms), and finishes with a fold
+// that involves the length, so short keys still spread over all 64 bits.
+// It does not allocate. (Earlier versions: byte-at-a-time FNV-1a, then a
+// word-at-a-time splitmix step; this one is about three times faster on
+// URL-sized keys.)
 func hashString(s string) uint64 {
-	h := uint64(len(s)) * 0x9e3779b97f4a7c15
-	for len(s) >= 8 {
-		w := binary.LittleEndian.Uint64([]byte(s[:8]))
-		h = (h ^ mix(w)) * 0xbf58476d1ce4e5b9
-		s = s[8:]
+	const (
+		k0 = 0xa0761d6478bd642f
+		k1 = 0xe7037ed1a0b428db
+		k2 = 0x8ebc6af09c88c6e3
+	)
+	n := len(s)
+	seed := uint64(0x9e3779b97f4a7c15) ^ fold(uint64(n)^k0, k1)
+	for len(s) > 16 {
+		seed = fold(le64(s)^k1, le64(s[8:])^seed)
+		s = s[16:]
 	}
-	var tail uint64
-	for i := 0; i < len(s); i++ {
-		tail |= uint64(s[i]) << (8 * i)
+	var a, b uint64
+	switch {
+	case len(s) >= 8: // 8..16 bytes: two words, overlapping if fewer than 16
+		a, b = le64(s), le64(s[len(s)-8:])
+	case len(s) >= 4:
+		a, b = uint64(le32(s)), uint64(le32(s[len(s)-4:]))
+	case len(s) > 0:
+		a = uint64(s[0])<<16 | uint64(s[len(s)>>1])<<8 | uint64(s[len(s)-1])
 	}
-	h = (h ^ mix(tail^0x94d049bb133111eb)) * 0xbf58476d1ce4e5b9
-	return mix(h)
+	return fold(k1^uint64(n), fold(a^k1, b^seed)^k2)
+}
+
+// fold multiplies a and b into 128 bits and xors the halves.
+func fold(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
+}
+
+func le64(s string) uint64 { return binary.LittleEndian.Uint64([]byte(s[:8])) }
+func le32(s string) uint32 { return binary.LittleEndian.Uint32([]byte(s[:4])) }
+
+// reduce maps h uniformly onto [0, n) with a multiply instead of a
+// division (Lemire's fast range reduction).
+func reduce(h uint64, n int) int {
+	hi, _ := bits.Mul64(h, uint64(n))
+	return int(hi)
 }
 
 func mix(h uint64) uint64 {
@@ -194,7 +223,7 @@ func PowerOfTwo() Policy {
 		if len(ms) == 0 {
 			return emptyPicker{}
 		}
-		return &p2cPicker{ms: ms, score: func(m *member) float64 { return float64(m.active.Load()+1) / float64(m.w()) }}
+		return &p2cPicker{ms: ms}
 	})
 }
 
@@ -206,19 +235,13 @@ func PeakEWMA() Policy {
 		if len(ms) == 0 {
 			return emptyPicker{}
 		}
-		return &p2cPicker{ms: ms, score: func(m *member) float64 {
-			lat := float64(m.ewmaNanos.Load())
-			if lat == 0 {
-				lat = 1 // unmeasured backends look fast, so they get measured
-			}
-			return lat * float64(m.active.Load()+1) / float64(m.w())
-		}}
+		return &p2cPicker{ms: ms, ewma: true}
 	})
 }
 
 type p2cPicker struct {
-	ms    []*member
-	score func(*member) float64
+	ms   []*member
+	ewma bool // score by peak EWMA latency too
 }
 
 func (p *p2cPicker) Pick(PickInfo) *member {
@@ -226,16 +249,34 @@ func (p *p2cPicker) Pick(PickInfo) *member {
 	if n == 1 {
 		return p.ms[0]
 	}
-	i := rand.IntN(n)
-	j := rand.IntN(n - 1)
+	// Two distinct indexes from one random word, by multiply-shift.
+	r := rand.Uint64()
+	i := int((r & 0xffffffff) * uint64(n) >> 32)
+	j := int((r >> 32) * uint64(n-1) >> 32)
 	if j >= i {
 		j++
 	}
 	a, b := p.ms[i], p.ms[j]
-	if p.score(b) < p.score(a) {
+	if p.ewma {
+		if ewmaScore(b) < ewmaScore(a) {
+			return b
+		}
+		return a
+	}
+	// Fewer requests in flight per unit of weight wins:
+	// (b.active+1)/b.w < (a.active+1)/a.w, without dividing.
+	if (b.active.Load()+1)*int64(a.w()) < (a.active.Load()+1)*int64(b.w()) {
 		return b
 	}
 	return a
+}
+
+func ewmaScore(m *member) float64 {
+	lat := float64(m.ewmaNanos.Load())
+	if lat == 0 {
+		lat = 1 // unmeasured backends look fast, so they get measured
+	}
+	return lat * float64(m.active.Load()+1) / float64(m.w())
 }
 
 // Maglev is Google's Maglev consistent hashing: a lookup table of a prime
@@ -300,7 +341,7 @@ type maglevPicker struct {
 }
 
 func (p *maglevPicker) Pick(info PickInfo) *member {
-	return p.ms[p.table[hashString(info.Key)%uint64(len(p.table))]]
+	return p.ms[p.table[reduce(hashString(info.Key), len(p.table))]]
 }
 
 func nextPrime(n int) int {
@@ -411,13 +452,21 @@ func BoundedLoad(c float64) Policy {
 	if c <= 1 {
 		c = 1.25
 	}
-	return policyFunc(func(ms []*member) Picker {
-		if len(ms) == 0 {
-			return emptyPicker{}
-		}
-		return &boundedPicker{ring: newRing(ms, 100), c: c}
-	})
+	return boundedPolicy{c: c}
 }
+
+type boundedPolicy struct{ c float64 }
+
+func (b boundedPolicy) Build(ms []*member) Picker {
+	if len(ms) == 0 {
+		return emptyPicker{}
+	}
+	return &boundedPicker{ring: newRing(ms, 100), c: b.c}
+}
+
+// countsInflight tells the Pool to keep the pool-wide in-flight total that
+// the bound is computed from (other policies spare picks that counter).
+func (boundedPolicy) countsInflight() {}
 
 type boundedPicker struct {
 	*ring

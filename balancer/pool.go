@@ -65,7 +65,9 @@ func (p Pick) Done(d DoneInfo) {
 		return
 	}
 	p.m.active.Add(-1)
-	p.m.total.Add(-1)
+	if p.m.total != nil {
+		p.m.total.Add(-1)
+	}
 	if d.Latency > 0 {
 		p.m.observe(d.Latency)
 	}
@@ -98,7 +100,7 @@ type member struct {
 
 	active    atomic.Int64
 	eff       atomic.Int64  // effective weight: Weight, less during slow start
-	total     *atomic.Int64 // in flight across the pool (shared)
+	total     *atomic.Int64 // in flight across the pool (shared); nil unless the policy reads it
 	bad       atomic.Int32  // consecutive failures, mirrored for a lock-free success path
 	picks     atomic.Uint64
 	failures  atomic.Uint64
@@ -133,7 +135,7 @@ func (m *member) observe(lat time.Duration) {
 		if old != 0 && v < old {
 			v = old + (v-old)/8
 		}
-		if m.ewmaNanos.CompareAndSwap(old, v) {
+		if v == old || m.ewmaNanos.CompareAndSwap(old, v) {
 			return
 		}
 	}
@@ -278,14 +280,14 @@ func (p *Pool) Add(b Backend) error {
 	defer p.mu.Unlock()
 	if old, ok := p.members[b.ID]; ok {
 		// Replace the immutable part; keep live counters.
-		m := &member{Backend: b, hash: old.hash, state: old.state, unhealthy: old.unhealthy, total: &p.inflight}
+		m := &member{Backend: b, hash: old.hash, state: old.state, unhealthy: old.unhealthy, total: p.inflightCounter()}
 		m.active.Store(old.active.Load())
 		m.picks.Store(old.picks.Load())
 		m.failures.Store(old.failures.Load())
 		m.ewmaNanos.Store(old.ewmaNanos.Load())
 		p.members[b.ID] = m
 	} else {
-		m := &member{Backend: b, hash: hashString(b.ID), total: &p.inflight}
+		m := &member{Backend: b, hash: hashString(b.ID), total: p.inflightCounter()}
 		if p.cfg.SlowStart > 0 && len(p.members) > 0 {
 			m.rampFrom = p.now() // the first backend has nobody to share with
 		}
@@ -456,10 +458,26 @@ func (p *Pool) Pick(info PickInfo) (Pick, error) {
 			return Pick{}, ErrNoBackend
 		}
 	}
-	m.active.Add(1)
-	m.total.Add(1)
-	m.picks.Add(1)
+	m.acquire()
 	return Pick{Backend: m.Backend, m: m, pool: p}, nil
+}
+
+// inflightCounter returns the pool-wide in-flight counter for members if
+// the policy reads it, else nil.
+func (p *Pool) inflightCounter() *atomic.Int64 {
+	if _, ok := p.policy.(interface{ countsInflight() }); ok {
+		return &p.inflight
+	}
+	return nil
+}
+
+// acquire counts a pick of m.
+func (m *member) acquire() {
+	m.active.Add(1)
+	if m.total != nil {
+		m.total.Add(1)
+	}
+	m.picks.Add(1)
 }
 
 func excluded(id string, ex []string) bool {

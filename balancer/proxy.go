@@ -255,9 +255,7 @@ func (p *Proxy) pick(pool *Pool, r *http.Request, exclude []string) (Pick, error
 			s := pool.snap.Load()
 			for _, m := range s.all {
 				if stickyValue(m.ID) == c.Value && pool.available(m) {
-					m.active.Add(1)
-					m.total.Add(1)
-					m.picks.Add(1)
+					m.acquire()
 					return Pick{Backend: m.Backend, m: m, pool: pool}, nil
 				}
 			}

@@ -247,3 +247,38 @@ func BenchmarkMaglevBuild(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPicker measures a policy's choice alone, on a built snapshot,
+// without the Pool's in-flight accounting and Done: the figure comparable
+// with consistent-hashing libraries, whose Get returns a node and counts
+// nothing. BenchmarkPick is the cost a caller of Pool.Pick pays.
+func BenchmarkPicker(b *testing.B) {
+	keys := urlKeys(4096)
+	for _, n := range []int{10, 100, 1000} {
+		var ms []*member
+		for _, be := range backends(n) {
+			be.Weight = 1
+			ms = append(ms, &member{Backend: be, hash: hashString(be.ID)})
+		}
+		for _, name := range []string{"roundrobin", "wrr", "p2c", "maglev", "ring", "jump"} {
+			b.Run(fmt.Sprintf("%s/N=%d", name, n), func(b *testing.B) {
+				pol, _ := PolicyByName(name)
+				pk := pol.Build(ms)
+				b.ReportAllocs()
+				var sink *member
+				for i := 0; b.Loop(); i++ {
+					sink = pk.Pick(PickInfo{Key: keys[i&4095]})
+				}
+				_ = sink
+			})
+		}
+		b.Run(fmt.Sprintf("baseline-mod-N/N=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			var sink *member
+			for i := 0; b.Loop(); i++ {
+				sink = ms[hashString(keys[i&4095])%uint64(n)]
+			}
+			_ = sink
+		})
+	}
+}
