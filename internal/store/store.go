@@ -181,6 +181,7 @@ type node[K comparable, V any] struct {
 	key     K
 	value   V
 	cost    int64
+	h       *handle[K, V] // its list element's handle (shard lock)
 }
 
 const (
@@ -292,7 +293,7 @@ func New[K comparable, V any](cfg Config[K, V]) (*Store[K, V], error) {
 func newList[K comparable, V any]() *list[K, V] {
 	// The size is only a count bound, which the Store never lets simplelru
 	// reach: bytes decide what leaves, through RemoveOldest.
-	l, _ := simplelru.NewLRU[K, *node[K, V]](1<<62, nil)
+	l, _ := simplelru.NewLRU[K, *handle[K, V]](1<<62, nil)
 	return l
 }
 
@@ -417,11 +418,20 @@ func (s *Store[K, V]) flushReads() {
 // (Corbato; the Linux page cache's active/inactive lists work the same
 // way) kept on golang-lru lists; reads never take a shard's lock.
 
-type list[K comparable, V any] = simplelru.LRU[K, *node[K, V]]
+type list[K comparable, V any] = simplelru.LRU[K, *handle[K, V]]
+
+// handle is a key's element in the order lists. It outlives the nodes of
+// that key: an update swaps the node it points to without touching the
+// list (no map lookup, no reordering; the update marks the entry
+// referenced instead). Guarded by the shard lock.
+type handle[K comparable, V any] struct{ n *node[K, V] }
 
 // push puts n at the front of l.
 func push[K comparable, V any](l *list[K, V], n *node[K, V]) {
-	l.Add(n.key, n)
+	if n.h == nil {
+		n.h = &handle[K, V]{n: n}
+	}
+	l.Add(n.key, n.h)
 }
 
 // secondChance returns l's oldest entry that has not been referenced since
@@ -431,10 +441,11 @@ func push[K comparable, V any](l *list[K, V], n *node[K, V]) {
 // is held.
 func secondChance[K comparable, V any](l *list[K, V]) *node[K, V] {
 	for budget := l.Len(); ; budget-- {
-		_, n, ok := l.GetOldest()
+		_, hd, ok := l.GetOldest()
 		if !ok {
 			return nil
 		}
+		n := hd.n
 		if budget <= 0 || n.ref.Load() == 0 {
 			return n
 		}
@@ -449,10 +460,11 @@ func secondChance[K comparable, V any](l *list[K, V]) *node[K, V] {
 // lock is held.
 func (s *Store[K, V]) probationVictim(sh *shard[K, V]) *node[K, V] {
 	for budget := sh.probation.Len(); ; budget-- {
-		_, n, ok := sh.probation.GetOldest()
+		_, hd, ok := sh.probation.GetOldest()
 		if !ok {
 			return secondChance(sh.protected)
 		}
+		n := hd.n
 		if budget <= 0 || n.ref.Load() == 0 {
 			return n
 		}
@@ -637,20 +649,20 @@ func (s *Store[K, V]) setLocked(sh *shard[K, V], n *node[K, V], evs *[]Eviction[
 }
 
 // replace puts n, of the same key and no larger cost, in old's place: same
-// segment, at its front. The shard lock is held.
+// segment, same list position (through the key's handle), marked
+// referenced. The shard lock is held.
 func (s *Store[K, V]) replace(sh *shard[K, V], old, n *node[K, V]) {
 	freed := old.cost - n.cost
 	n.seg = old.seg
-	n.ref.Store(old.ref.Load())
+	n.h, old.h = old.h, nil
+	n.h.n = n
+	n.ref.Store(1) // an update is a use
 	switch old.seg {
 	case segWindow:
-		sh.window.Add(n.key, n) // replaces old's element, moves it to the front
 		sh.windowBytes -= freed
 	case segProbation:
-		sh.probation.Add(n.key, n)
 		sh.mainBytes -= freed
 	case segProtected:
-		sh.protected.Add(n.key, n)
 		sh.protectedBytes -= freed
 		sh.mainBytes -= freed
 	}
@@ -880,7 +892,9 @@ func (sh *shard[K, V]) nodes() []*node[K, V] {
 	var out []*node[K, V]
 	for _, l := range []*list[K, V]{sh.window, sh.probation, sh.protected} {
 		if l != nil {
-			out = append(out, l.Values()...)
+			for _, hd := range l.Values() {
+				out = append(out, hd.n)
+			}
 		}
 	}
 	return out
