@@ -16,7 +16,8 @@ import (
 //   - a key whose slot is removed is re-hashed until it lands on a live
 //     slot, uniformly, so removing a backend moves exactly its keys (zero
 //     collateral) and they spread evenly over the others;
-//   - a pick is one key hash plus O(log n) jump steps, and never allocates.
+//   - a pick is one key hash plus a few jump-back steps (O(1) expected,
+//     see jumpHash), and never allocates.
 //
 // Weights are ignored (all backends equal). The policy value holds the
 // slot table; use one Jump() per Pool. Slots are never reused, so a pool
