@@ -93,6 +93,42 @@ func BenchmarkGetHitParallel(b *testing.B) {
 	})
 }
 
+// BenchmarkGetHitParallelZipf is BenchmarkGetHitParallel with skewed
+// traffic, as caches see it: keys drawn Zipf(0.99) over the same 16k keys
+// (a precomputed, seeded sequence), so hot entries are read from both cores
+// at once.
+func BenchmarkGetHitParallelZipf(b *testing.B) {
+	keys := benchKeyNames()
+	const seqLen = 1 << 16
+	z := newZipf(benchKeys, 0.99, 42)
+	seq := make([]string, seqLen)
+	for i := range seq {
+		seq[i] = keys[z.next()]
+	}
+	b.Run("store", func(b *testing.B) {
+		s := newBenchStore(b, keys)
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			i := rand.IntN(seqLen)
+			for pb.Next() {
+				s.Get(seq[i&(seqLen-1)])
+				i++
+			}
+		})
+	})
+	b.Run("golang-lru", func(b *testing.B) {
+		c := newBenchLRU(b, keys)
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			i := rand.IntN(seqLen)
+			for pb.Next() {
+				c.Get(seq[i&(seqLen-1)])
+				i++
+			}
+		})
+	})
+}
+
 func BenchmarkSet(b *testing.B) {
 	keys := benchKeyNames()
 	v := make([]byte, 64)
@@ -305,4 +341,50 @@ func TestHitRatioBeatsLRU(t *testing.T) {
 	if r := hitRatioStore(l, TinyLFU); r < 0.5 {
 		t.Fatalf("loop: tinylfu hit ratio %.3f collapsed", r)
 	}
+}
+
+// BenchmarkMix90_10Zipf is BenchmarkMix90_10 over the Zipf(0.99) sequence
+// of BenchmarkGetHitParallelZipf: one operation in ten replaces the key it
+// draws (so hot keys are also the most rewritten).
+func BenchmarkMix90_10Zipf(b *testing.B) {
+	keys := benchKeyNames()
+	v := make([]byte, 64)
+	const seqLen = 1 << 16
+	z := newZipf(benchKeys, 0.99, 42)
+	seq := make([]string, seqLen)
+	for i := range seq {
+		seq[i] = keys[z.next()]
+	}
+	b.Run("store", func(b *testing.B) {
+		s := newBenchStore(b, keys)
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			i := rand.IntN(seqLen)
+			for pb.Next() {
+				k := seq[i&(seqLen-1)]
+				if i%10 == 0 {
+					s.Set(k, v, int64(len(k)+len(v)), time.Time{})
+				} else {
+					s.Get(k)
+				}
+				i++
+			}
+		})
+	})
+	b.Run("golang-lru", func(b *testing.B) {
+		c := newBenchLRU(b, keys)
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			i := rand.IntN(seqLen)
+			for pb.Next() {
+				k := seq[i&(seqLen-1)]
+				if i%10 == 0 {
+					c.Add(k, v)
+				} else {
+					c.Get(k)
+				}
+				i++
+			}
+		})
+	})
 }
