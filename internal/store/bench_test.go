@@ -67,68 +67,6 @@ func BenchmarkGetHit(b *testing.B) {
 	})
 }
 
-func BenchmarkGetHitParallel(b *testing.B) {
-	keys := benchKeyNames()
-	b.Run("store", func(b *testing.B) {
-		s := newBenchStore(b, keys)
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			i := rand.IntN(benchKeys)
-			for pb.Next() {
-				s.Get(keys[i&(benchKeys-1)])
-				i++
-			}
-		})
-	})
-	b.Run("golang-lru", func(b *testing.B) {
-		c := newBenchLRU(b, keys)
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			i := rand.IntN(benchKeys)
-			for pb.Next() {
-				c.Get(keys[i&(benchKeys-1)])
-				i++
-			}
-		})
-	})
-}
-
-// BenchmarkGetHitParallelZipf is BenchmarkGetHitParallel with skewed
-// traffic, as caches see it: keys drawn Zipf(0.99) over the same 16k keys
-// (a precomputed, seeded sequence), so hot entries are read from both cores
-// at once.
-func BenchmarkGetHitParallelZipf(b *testing.B) {
-	keys := benchKeyNames()
-	const seqLen = 1 << 16
-	z := newZipf(benchKeys, 0.99, 42)
-	seq := make([]string, seqLen)
-	for i := range seq {
-		seq[i] = keys[z.next()]
-	}
-	b.Run("store", func(b *testing.B) {
-		s := newBenchStore(b, keys)
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			i := rand.IntN(seqLen)
-			for pb.Next() {
-				s.Get(seq[i&(seqLen-1)])
-				i++
-			}
-		})
-	})
-	b.Run("golang-lru", func(b *testing.B) {
-		c := newBenchLRU(b, keys)
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			i := rand.IntN(seqLen)
-			for pb.Next() {
-				c.Get(seq[i&(seqLen-1)])
-				i++
-			}
-		})
-	})
-}
-
 func BenchmarkSet(b *testing.B) {
 	keys := benchKeyNames()
 	v := make([]byte, 64)
@@ -146,44 +84,6 @@ func BenchmarkSet(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
 			c.Add(keys[i&(benchKeys-1)], v)
 		}
-	})
-}
-
-// BenchmarkMix90_10 is nine Gets to one Set, in parallel.
-func BenchmarkMix90_10(b *testing.B) {
-	keys := benchKeyNames()
-	v := make([]byte, 64)
-	b.Run("store", func(b *testing.B) {
-		s := newBenchStore(b, keys)
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			i := rand.IntN(benchKeys)
-			for pb.Next() {
-				k := keys[i&(benchKeys-1)]
-				if i%10 == 0 {
-					s.Set(k, v, int64(len(k)+len(v)), time.Time{})
-				} else {
-					s.Get(k)
-				}
-				i++
-			}
-		})
-	})
-	b.Run("golang-lru", func(b *testing.B) {
-		c := newBenchLRU(b, keys)
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			i := rand.IntN(benchKeys)
-			for pb.Next() {
-				k := keys[i&(benchKeys-1)]
-				if i%10 == 0 {
-					c.Add(k, v)
-				} else {
-					c.Get(k)
-				}
-				i++
-			}
-		})
 	})
 }
 
@@ -343,26 +243,60 @@ func TestHitRatioBeatsLRU(t *testing.T) {
 	}
 }
 
-// BenchmarkMix90_10Zipf is BenchmarkMix90_10 over the Zipf(0.99) sequence
-// of BenchmarkGetHitParallelZipf: one operation in ten replaces the key it
-// draws (so hot keys are also the most rewritten).
-func BenchmarkMix90_10Zipf(b *testing.B) {
-	keys := benchKeyNames()
-	v := make([]byte, 64)
-	const seqLen = 1 << 16
-	z := newZipf(benchKeys, 0.99, 42)
-	seq := make([]string, seqLen)
+// zipfSeq is a seeded sequence of keys drawn Zipf(0.99), as skewed traffic
+// reads them; its length is a power of two.
+func zipfSeq(keys []string) []string {
+	z := newZipf(len(keys), 0.99, 42)
+	seq := make([]string, 1<<16)
 	for i := range seq {
 		seq[i] = keys[z.next()]
 	}
+	return seq
+}
+
+type workload struct {
+	name string
+	seq  []string
+}
+
+func workloads(keys []string) []workload {
+	return []workload{{"uniform", keys}, {"zipf", zipfSeq(keys)}}
+}
+
+// BenchmarkGetHitParallel reads from all cores. "uniform" cycles through
+// the 16k keys, the worst case for a cache (each read a different, cold
+// entry); "zipf" draws them as skewed traffic does, so hot entries are read
+// from both cores at once.
+func BenchmarkGetHitParallel(b *testing.B) {
+	keys := benchKeyNames()
+	for _, w := range workloads(keys) {
+		b.Run(w.name, func(b *testing.B) { benchParallel(b, keys, w.seq, 0) })
+	}
+}
+
+// BenchmarkMix90_10 is nine Gets to one Set (a replacement), in parallel,
+// over the same key sequences.
+func BenchmarkMix90_10(b *testing.B) {
+	keys := benchKeyNames()
+	for _, w := range workloads(keys) {
+		b.Run(w.name, func(b *testing.B) { benchParallel(b, keys, w.seq, 10) })
+	}
+}
+
+// benchParallel runs Gets over seq (len a power of two) from every core,
+// with one Set in setEvery operations (0: none), on the store and on
+// golang-lru.
+func benchParallel(b *testing.B, keys, seq []string, setEvery int) {
+	v := make([]byte, 64)
+	mask := len(seq) - 1
 	b.Run("store", func(b *testing.B) {
 		s := newBenchStore(b, keys)
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
-			i := rand.IntN(seqLen)
+			i := rand.IntN(len(seq))
 			for pb.Next() {
-				k := seq[i&(seqLen-1)]
-				if i%10 == 0 {
+				k := seq[i&mask]
+				if setEvery > 0 && i%setEvery == 0 {
 					s.Set(k, v, int64(len(k)+len(v)), time.Time{})
 				} else {
 					s.Get(k)
@@ -375,10 +309,10 @@ func BenchmarkMix90_10Zipf(b *testing.B) {
 		c := newBenchLRU(b, keys)
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
-			i := rand.IntN(seqLen)
+			i := rand.IntN(len(seq))
 			for pb.Next() {
-				k := seq[i&(seqLen-1)]
-				if i%10 == 0 {
+				k := seq[i&mask]
+				if setEvery > 0 && i%setEvery == 0 {
 					c.Add(k, v)
 				} else {
 					c.Get(k)
