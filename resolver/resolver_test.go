@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -575,5 +576,95 @@ func TestPrefetchBeforeExpiry(t *testing.T) {
 	fc.Advance(60 * time.Second)
 	if m := resolve(t, r, "cdn.example.net.", dns.TypeA); len(m.Answer) != 2 || r.Stats().Upstream != up {
 		t.Fatalf("prefetched entry not used: %v", m)
+	}
+}
+
+// TestServeUDP serves a Resolver with Server.ServeUDP: a question that
+// needs resolving (handed to a goroutine), the same one again from the
+// cache (answered inline), a malformed query (FORMERR), a response (never
+// answered), and a clean stop when ctx ends.
+func TestServeUDP(t *testing.T) {
+	for _, batched := range []bool{true, false} {
+		t.Run(fmt.Sprintf("batched=%v", batched), func(t *testing.T) { testServeUDP(t, batched) })
+	}
+}
+
+// packetConn hides a *net.UDPConn, so ServeUDP reads one datagram at a time.
+type packetConn struct{ net.PacketConn }
+
+func testServeUDP(t *testing.T, batched bool) {
+	h := newHierarchy(t)
+	r := newResolver(t, h.config())
+	srv, _ := NewServer(ServerConfig{Resolver: r})
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	served := pc
+	if !batched {
+		served = packetConn{pc}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.ServeUDP(ctx, served) }()
+	addr := pc.LocalAddr().String()
+	c := &dns.Client{Timeout: 5 * time.Second}
+	for i, want := range []string{"resolved", "cached"} {
+		q := new(dns.Msg)
+		q.SetQuestion("www.example.com.", dns.TypeA)
+		q.RecursionDesired = true
+		resp, _, err := c.Exchange(q, addr)
+		if err != nil {
+			t.Fatalf("%s: %v", want, err)
+		}
+		if resp.Id != q.Id || !resp.Response || resp.Rcode != 0 || len(resp.Answer) != 3 {
+			t.Fatalf("%s (%d): %v", want, i, resp)
+		}
+	}
+	if st := r.Stats(); st.CacheHits < 1 {
+		t.Fatalf("second question not a cache hit: %+v", st)
+	}
+	conn, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// RFC 1035 §4.1.1: a header whose counts promise a question that is
+	// not there does not parse; the reply is FORMERR with the same ID.
+	conn.Write([]byte{0xbe, 0xef, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0xff})
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 512)
+	n, err := conn.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m dns.Msg
+	if err := m.Unpack(buf[:n]); err != nil || m.Id != 0xbeef || m.Rcode != dns.RcodeFormatError || !m.Response {
+		t.Fatalf("malformed query: %v %v", &m, err)
+	}
+	// A response is dropped: the next thing read is the answer to the
+	// query sent after it.
+	resp := new(dns.Msg)
+	resp.SetQuestion("www.example.com.", dns.TypeA)
+	resp.Response = true
+	resp.Id = 1
+	b, _ := resp.Pack()
+	conn.Write(b)
+	q := new(dns.Msg)
+	q.SetQuestion("www.example.com.", dns.TypeA)
+	q.Id = 2
+	b, _ = q.Pack()
+	conn.Write(b)
+	n, err = conn.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Unpack(buf[:n]); err != nil || m.Id != 2 {
+		t.Fatalf("after a response: got %v %v, want the reply to ID 2", &m, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("ServeUDP after ctx ended: %v", err)
 	}
 }

@@ -4,9 +4,13 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 )
 
 // ServerConfig configures a Server.
@@ -75,6 +79,13 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 }
 
 func (s *Server) answer(remote, local net.Addr, req *dns.Msg) *dns.Msg {
+	m, _ := s.respond(remote, local, req, true)
+	return m
+}
+
+// respond builds the reply to req. With mayBlock false it reports ok ==
+// false, and no reply, for a question the cache cannot answer at once.
+func (s *Server) respond(remote, local net.Addr, req *dns.Msg, mayBlock bool) (reply *dns.Msg, ok bool) {
 	m := new(dns.Msg)
 	m.SetReply(req)
 	m.RecursionAvailable = true
@@ -83,17 +94,17 @@ func (s *Server) answer(remote, local net.Addr, req *dns.Msg) *dns.Msg {
 			s.cfg.refused()
 		}
 		m.Rcode = dns.RcodeRefused
-		return m
+		return m, true
 	}
 	if req.Opcode != dns.OpcodeQuery || len(req.Question) != 1 || req.Response {
 		m.Rcode = dns.RcodeFormatError
-		return m
+		return m, true
 	}
 	opt := req.IsEdns0()
 	if opt != nil && opt.Version() != 0 {
 		m.Rcode = dns.RcodeBadVers
 		m.SetEdns0(1232, false)
-		return m
+		return m, true
 	}
 	// A cache hit needs no deadline; only a question that must wait for
 	// a resolution gets one (building a timer per query cost a quarter of
@@ -104,6 +115,9 @@ func (s *Server) answer(remote, local net.Addr, req *dns.Msg) *dns.Msg {
 		res = rec.cached(req.Question[0])
 	}
 	if res == nil {
+		if !mayBlock {
+			return nil, false
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
 		res, err = s.cfg.Resolver.Resolve(ctx, req.Question[0])
 		cancel()
@@ -126,5 +140,180 @@ func (s *Server) answer(remote, local net.Addr, req *dns.Msg) *dns.Msg {
 			}
 		}
 	}
-	return m
+	return m, true
+}
+
+// ServeUDP answers DNS queries arriving on pc until ctx is done, then
+// returns nil once every reply in progress has been sent; it returns the
+// error if reading from pc fails for another reason. It does not close pc.
+//
+// It is the lean way to serve UDP, instead of a dns.Server over pc: one
+// read loop per GOMAXPROCS shares the socket and answers what the cache
+// holds inline, with its buffers reused, so a cache hit costs no goroutine
+// and no allocation beyond the messages (on Linux, a UDP socket's loops
+// read and write up to 32 datagrams per system call: recvmmsg, sendmmsg); a question that needs resolving
+// gets a goroutine of its own, so a slow upstream never stalls the loops.
+// Packets shorter than a header and responses (QR set) are dropped, never
+// answered (no reflection loops); a query that does not parse gets
+// FORMERR. Replies are sent with WriteTo, from the socket's address: bind
+// pc to a specific address, not a wildcard, on a host with several.
+func (s *Server) ServeUDP(ctx context.Context, pc net.PacketConn) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	// Unblock the readers when ctx ends.
+	stop := context.AfterFunc(ctx, func() { pc.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	workers := runtime.GOMAXPROCS(0)
+	errc := make(chan error, workers)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			loop := s.udpLoop
+			if bc := batchConnFor(pc); bc != nil {
+				loop = func(ctx context.Context, pc net.PacketConn, wg *sync.WaitGroup) error {
+					return s.udpBatchLoop(ctx, pc, bc, wg)
+				}
+			}
+			if err := loop(ctx, pc, &wg); err != nil {
+				errc <- err
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return nil
+	}
+}
+
+// udpLoop reads and answers queries one datagram at a time until ctx ends
+// or a read fails. Resolutions it hands off are counted in wg.
+func (s *Server) udpLoop(ctx context.Context, pc net.PacketConn, wg *sync.WaitGroup) error {
+	buf := make([]byte, dns.MaxMsgSize)
+	var out []byte
+	local := pc.LocalAddr()
+	for {
+		n, addr, err := pc.ReadFrom(buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if b := s.replyTo(buf[:n], addr, local, pc, wg, out[:0]); b != nil {
+			out = b
+			pc.WriteTo(b, addr)
+		}
+	}
+}
+
+// batchConn reads and writes several datagrams per call (x/net's ipv4 and
+// ipv6 PacketConn: recvmmsg and sendmmsg on Linux, one at a time
+// elsewhere).
+type batchConn interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+// batchConnFor returns a batchConn over pc if it is a UDP socket.
+func batchConnFor(pc net.PacketConn) batchConn {
+	uc, ok := pc.(*net.UDPConn)
+	if !ok {
+		return nil
+	}
+	if a, ok := uc.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() != nil {
+		return ipv4.NewPacketConn(uc)
+	}
+	return ipv6.NewPacketConn(uc)
+}
+
+const (
+	udpBatch = 32
+	// udpQueryMax bounds a query read from a batch; a larger datagram is
+	// dropped (DNS clients send such queries over TCP).
+	udpQueryMax = 8 << 10
+)
+
+// udpBatchLoop is udpLoop reading and writing batches of datagrams.
+func (s *Server) udpBatchLoop(ctx context.Context, pc net.PacketConn, bc batchConn, wg *sync.WaitGroup) error {
+	in := make([]ipv4.Message, udpBatch)
+	for i := range in {
+		in[i].Buffers = [][]byte{make([]byte, udpQueryMax)}
+	}
+	out := make([]ipv4.Message, udpBatch)
+	packed := make([][]byte, udpBatch)
+	local := pc.LocalAddr()
+	for {
+		n, err := bc.ReadBatch(in, 0)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		k := 0
+		for i := range n {
+			msg := in[i].Buffers[0][:in[i].N]
+			if in[i].N >= udpQueryMax {
+				continue // truncated by the buffer
+			}
+			reply := s.replyTo(msg, in[i].Addr, local, pc, wg, packed[k][:0])
+			if reply == nil {
+				continue
+			}
+			packed[k] = reply
+			out[k].Buffers = [][]byte{reply}
+			out[k].Addr = in[i].Addr
+			k++
+		}
+		for sent := 0; sent < k; {
+			m, err := bc.WriteBatch(out[sent:k], 0)
+			if err != nil || m == 0 {
+				break // a reply that cannot be sent is lost, as with WriteTo
+			}
+			sent += m
+		}
+	}
+}
+
+// replyTo answers one datagram: it returns the packed reply, built in buf,
+// or nil when there is nothing to send now (dropped, or handed to a
+// goroutine that resolves and replies itself).
+func (s *Server) replyTo(msg []byte, addr, local net.Addr, pc net.PacketConn, wg *sync.WaitGroup, buf []byte) []byte {
+	if len(msg) < 12 || msg[2]&0x80 != 0 { // no header, or a response
+		return nil
+	}
+	req := new(dns.Msg)
+	if err := req.Unpack(msg); err != nil {
+		m := new(dns.Msg)
+		m.Id = uint16(msg[0])<<8 | uint16(msg[1])
+		m.Response = true
+		m.Rcode = dns.RcodeFormatError
+		b, err := m.PackBuffer(buf)
+		if err != nil {
+			return nil
+		}
+		return b
+	}
+	m, ok := s.respond(addr, local, req, false)
+	if !ok {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if b, err := s.answer(addr, local, req).Pack(); err == nil {
+				pc.WriteTo(b, addr)
+			}
+		}()
+		return nil
+	}
+	b, err := m.PackBuffer(buf)
+	if err != nil {
+		return nil
+	}
+	return b
 }

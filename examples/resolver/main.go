@@ -112,15 +112,23 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	if err != nil {
 		return err
 	}
-	udp := &dns.Server{PacketConn: pc, Handler: srv}
+	// UDP: the Server's own read loops (cache hits answered inline, no
+	// goroutine per packet). TCP: a miekg/dns server with the same handler.
+	udpCtx, stopUDP := context.WithCancel(ctx)
+	defer stopUDP()
 	tcp := &dns.Server{Listener: ln, Handler: srv}
 	errc := make(chan error, 2)
-	for _, s := range []*dns.Server{udp, tcp} {
-		started := make(chan struct{})
-		s.NotifyStartedFunc = func() { close(started) }
-		go func(s *dns.Server) { errc <- s.ActivateAndServe() }(s)
-		<-started
-	}
+	udpDone := make(chan struct{})
+	go func() {
+		defer close(udpDone)
+		if err := srv.ServeUDP(udpCtx, pc); err != nil {
+			errc <- err
+		}
+	}()
+	started := make(chan struct{})
+	tcp.NotifyStartedFunc = func() { close(started) }
+	go func() { errc <- tcp.ActivateAndServe() }()
+	<-started
 	mode := "recursive from the IANA roots"
 	switch {
 	case len(forward) > 0:
@@ -136,7 +144,9 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	case err = <-errc:
 	case <-ctx.Done():
 	}
-	udp.Shutdown()
+	stopUDP()
+	<-udpDone
+	pc.Close()
 	tcp.Shutdown()
 	st := r.Stats()
 	fmt.Fprintf(out, "served %d queries: %d cache hits, %d upstream queries, %d SERVFAIL, %d stale\n",
