@@ -118,6 +118,9 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 			MaxIdleConnsPerHost: 512,
 			IdleConnTimeout:     90 * time.Second,
 			ForceAttemptHTTP2:   false,
+			// Pass bodies through as the backend sent them: no gzip
+			// requested on the client's behalf, nothing decompressed.
+			DisableCompression: true,
 		}
 	}
 	p.rp = &httputil.ReverseProxy{
