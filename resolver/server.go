@@ -157,6 +157,8 @@ func (s *Server) respond(remote, local net.Addr, req *dns.Msg, mayBlock bool) (r
 // answered (no reflection loops); a query that does not parse gets
 // FORMERR. Replies are sent with WriteTo, from the socket's address: bind
 // pc to a specific address, not a wildcard, on a host with several.
+// ServeUDP calls the Server directly: to put a dns.Handler middleware in
+// front (firewall.DNSGuard, for one), serve with a dns.Server instead.
 func (s *Server) ServeUDP(ctx context.Context, pc net.PacketConn) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
