@@ -287,12 +287,11 @@ func New[K comparable, V any](cfg Config[K, V]) (*Store[K, V], error) {
 	return s, nil
 }
 
-// newList returns an order list. Lists are keyed by node pointer, not by
-// the caller's key: reordering on a recorded read then hashes a pointer
-// instead of a (possibly long) key.
+// newList returns an order list, keyed by the caller's key, each element a
+// handle to the key's current node.
 func newList[K comparable, V any]() *list[K, V] {
 	// The size is only a count bound, which the Store never lets simplelru
-	// reach: bytes decide what leaves, through RemoveOldest.
+	// reach: bytes decide what leaves, oldest first (after second chances).
 	l, _ := simplelru.NewLRU[K, *handle[K, V]](1<<62, nil)
 	return l
 }
