@@ -22,7 +22,10 @@ const (
 	// the window may displace the main area's victim. It resists scans and
 	// loops, where plain LRU collapses.
 	TinyLFU Policy = iota
-	// LRU evicts the least recently used entry, nothing more.
+	// LRU evicts the least recently used entry, nothing more, in CLOCK's
+	// approximation: reads mark entries referenced instead of reordering
+	// the list, and a referenced entry reaching the end is moved back to
+	// the front once instead of leaving (see the package documentation).
 	LRU
 )
 
