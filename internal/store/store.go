@@ -322,7 +322,13 @@ func (s *Store[K, V]) expired(n *node[K, V]) bool {
 func (s *Store[K, V]) Get(key K) (V, bool) {
 	h := s.hash(key)
 	sh := s.shardFor(h)
-	n := sh.tab.get(h, key)
+	// The first probe, inline: it finds most keys.
+	slots := *sh.tab.slots.Load()
+	mask := uint64(len(slots) - 1)
+	n := slots[start(h, mask)].Load()
+	if n == nil || n.hash != h || n == sh.tab.tomb || n.key != key {
+		n = sh.tab.get(h, key)
+	}
 	if n == nil {
 		s.lookups.miss()
 		var zero V
