@@ -27,6 +27,8 @@
 // # Serving and hooks
 //
 // Server is a dns.Handler with an access list (loopback only by default);
+// its ServeUDP method serves a UDP socket directly, faster than a
+// dns.Server (cache hits answered in the read loops, datagrams batched);
 // DoHHandler serves it over HTTPS (RFC 8484). With Config.Forward the
 // resolver forwards over UDP/TCP, DNS over TLS or DNS over HTTPS.
 // NetResolver returns a *net.Resolver whose lookups go through a Resolver,
