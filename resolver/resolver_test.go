@@ -663,6 +663,20 @@ func testServeUDP(t *testing.T, batched bool) {
 	if err := m.Unpack(buf[:n]); err != nil || m.Id != 2 {
 		t.Fatalf("after a response: got %v %v, want the reply to ID 2", &m, err)
 	}
+	// RFC 1035 §4.1.1: an opcode the server does not implement is
+	// answered NOTIMP (as miekg/dns's dns.Server does before the handler).
+	notify := new(dns.Msg)
+	notify.SetNotify("example.com.")
+	notify.Id = 3
+	b, _ = notify.Pack()
+	conn.Write(b)
+	n, err = conn.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Unpack(buf[:n]); err != nil || m.Id != 3 || m.Rcode != dns.RcodeNotImplemented {
+		t.Fatalf("NOTIFY: got %v %v, want NOTIMP", &m, err)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("ServeUDP after ctx ended: %v", err)

@@ -96,7 +96,15 @@ func (s *Server) respond(remote, local net.Addr, req *dns.Msg, mayBlock bool) (r
 		m.Rcode = dns.RcodeRefused
 		return m, true
 	}
-	if req.Opcode != dns.OpcodeQuery || len(req.Question) != 1 || req.Response {
+	// What miekg/dns's default accept function enforces, so ServeUDP and
+	// a dns.Server answer alike: other opcodes are not implemented here
+	// (RFC 1035 §4.1.1 RCODE 4); one question, and no more records than a
+	// query can carry, or FORMERR.
+	if req.Opcode != dns.OpcodeQuery && !req.Response {
+		m.Rcode = dns.RcodeNotImplemented
+		return m, true
+	}
+	if len(req.Question) != 1 || req.Response || len(req.Answer) > 1 || len(req.Ns) > 1 || len(req.Extra) > 2 {
 		m.Rcode = dns.RcodeFormatError
 		return m, true
 	}
