@@ -278,14 +278,26 @@ func TestRFC6761SpecialNamesAndHosts(t *testing.T) {
 	}
 }
 
-func TestServerHandlerAndACL(t *testing.T) {
-	h := newHierarchy(t)
-	r := newResolver(t, h.config())
-	srv, _ := NewServer(ServerConfig{Resolver: r})
+// newServedResolver returns a resolver over the test hierarchy, a Server
+// for it and a loopback UDP socket to serve it on (closed by the test's
+// cleanup).
+func newServedResolver(t *testing.T) (*Recursive, *Server, net.PacketConn) {
+	t.Helper()
+	r := newResolver(t, newHierarchy(t).config())
+	srv, err := NewServer(ServerConfig{Resolver: r})
+	if err != nil {
+		t.Fatal(err)
+	}
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { pc.Close() })
+	return r, srv, pc
+}
+
+func TestServerHandlerAndACL(t *testing.T) {
+	r, srv, pc := newServedResolver(t)
 	ds := &dns.Server{PacketConn: pc, Handler: srv}
 	started := make(chan struct{})
 	ds.NotifyStartedFunc = func() { close(started) }
@@ -593,14 +605,7 @@ func TestServeUDP(t *testing.T) {
 type packetConn struct{ net.PacketConn }
 
 func testServeUDP(t *testing.T, batched bool) {
-	h := newHierarchy(t)
-	r := newResolver(t, h.config())
-	srv, _ := NewServer(ServerConfig{Resolver: r})
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
+	r, srv, pc := newServedResolver(t)
 	served := pc
 	if !batched {
 		served = packetConn{pc}
