@@ -1,12 +1,18 @@
 package firewall
 
 import (
+	"bufio"
+	"compress/gzip"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gaissmai/bart"
@@ -40,12 +46,57 @@ func genTable(n int) []netip.Prefix {
 	return out
 }
 
-func BenchmarkVerdict(b *testing.B) {
-	for _, n := range []int{1_000, 100_000, 1_000_000} {
-		if n == 1_000_000 && testing.Short() {
+// bgpTable loads the real routing-table prefixes bart ships as test data
+// (about a million IPv4 and IPv6 prefixes from a BGP full table) from the
+// module cache, or returns nil if they are not there.
+func bgpTable() []netip.Prefix {
+	dir, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/gaissmai/bart").Output()
+	if err != nil {
+		return nil
+	}
+	f, err := os.Open(filepath.Join(strings.TrimSpace(string(dir)), "internal/tests/testdata/prefixes.txt.gz"))
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		return nil
+	}
+	var table []netip.Prefix
+	seen := map[netip.Prefix]struct{}{}
+	sc := bufio.NewScanner(gz)
+	for sc.Scan() {
+		p, err := netip.ParsePrefix(strings.TrimSpace(sc.Text()))
+		if err != nil {
 			continue
 		}
-		table := genTable(n)
+		p = p.Masked()
+		if _, dup := seen[p]; !dup {
+			seen[p] = struct{}{}
+			table = append(table, p)
+		}
+	}
+	return table
+}
+
+func BenchmarkVerdict(b *testing.B) {
+	for _, n := range []int{1_000, 100_000, 1_000_000, -1} {
+		if n != 1_000 && n != 100_000 && testing.Short() {
+			continue
+		}
+		name := fmt.Sprint(n)
+		var table []netip.Prefix
+		if n < 0 {
+			// The real thing: a BGP full table, when bart's test data
+			// is in the module cache.
+			if table = bgpTable(); table == nil {
+				continue
+			}
+			name = fmt.Sprintf("bgp-%d", len(table))
+		} else {
+			table = genTable(n)
+		}
 		var allow, deny []netip.Prefix
 		for i, p := range table {
 			if i%2 == 0 {
@@ -66,13 +117,13 @@ func BenchmarkVerdict(b *testing.B) {
 			a[len(a)-1] ^= byte(r.IntN(256))
 			probes[i], _ = netip.AddrFromSlice(a)
 		}
-		b.Run(fmt.Sprintf("RuleSet/%d", n), func(b *testing.B) {
+		b.Run("RuleSet/"+name, func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
 				rs.DecideAddr(probes[i&1023])
 			}
 		})
-		b.Run(fmt.Sprintf("bare-bart/%d", n), func(b *testing.B) {
+		b.Run("bare-bart/"+name, func(b *testing.B) {
 			var t bart.Table[int32]
 			for i, p := range table {
 				t.Insert(p, int32(i))
@@ -82,8 +133,8 @@ func BenchmarkVerdict(b *testing.B) {
 				t.Lookup(probes[i&1023])
 			}
 		})
-		if n <= 1_000 {
-			b.Run(fmt.Sprintf("linear-scan/%d", n), func(b *testing.B) {
+		if n == 1_000 {
+			b.Run("linear-scan/"+name, func(b *testing.B) {
 				b.ReportAllocs()
 				for i := 0; b.Loop(); i++ {
 					naive(rs.lists, Deny, probes[i&1023])
