@@ -642,14 +642,7 @@ func (c *HTTPCache) Store(x Exchange) StoreResult {
 	}
 	h := resp.Header.Clone()
 	StripHopByHop(h)
-	for _, f := range d.NoCacheFields {
-		h.Del(f)
-	}
-	if c.shared {
-		for _, f := range d.PrivateFields {
-			h.Del(f)
-		}
-	}
+	c.dropFields(h, d)
 	if h.Get("Date") == "" {
 		// RFC 9110 §6.6.1: a recipient with a clock adds a missing Date.
 		h.Set("Date", x.ResponseTime.UTC().Format(http.TimeFormat))
@@ -811,6 +804,7 @@ func (c *HTTPCache) freshen(req *http.Request, resp *http.Response, x Exchange, 
 		v := *old
 		v.header = old.header.Clone()
 		updateHeaders(v.header, resp.Header)
+		c.dropQualifiedFields(v.header)
 		v.requestTime, v.responseTime, v.softPurged = x.RequestTime, x.ResponseTime, false
 		v.cost = variantCost(&v)
 		c.prepare(&v)
@@ -823,6 +817,26 @@ func (c *HTTPCache) freshen(req *http.Request, resp *http.Response, x Exchange, 
 	res.Stored = true
 	res.Updated = c.Lookup(req)
 	return res
+}
+
+// dropFields removes from h the fields a qualified no-cache names (RFC 9111
+// §5.2.2.4: not to be reused without revalidation, so not kept) and, in a
+// shared cache, those a qualified private names (§5.2.2.7).
+func (c *HTTPCache) dropFields(h http.Header, d Directives) {
+	for _, f := range d.NoCacheFields {
+		h.Del(f)
+	}
+	if c.shared {
+		for _, f := range d.PrivateFields {
+			h.Del(f)
+		}
+	}
+}
+
+// dropQualifiedFields applies dropFields to a stored header after a 304
+// updated it: the 304's own Cache-Control may name fields it also sent.
+func (c *HTTPCache) dropQualifiedFields(h http.Header) {
+	c.dropFields(h, c.directives(h))
 }
 
 // updateHeaders copies the fields of a 304 (or HEAD) response into a

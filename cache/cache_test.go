@@ -332,6 +332,43 @@ func TestRFC9111_4_3_ValidationWithETagAnd304Freshening(t *testing.T) {
 	}
 }
 
+// TestRFC9111_5_2_2_4_QualifiedFieldsFrom304NotStored: a 304 that names
+// fields in a qualified no-cache (and, to a shared cache, a qualified
+// private) and sends them too must not get them into the stored response,
+// as they would not have been stored from a 200 either.
+func TestRFC9111_5_2_2_4_QualifiedFieldsFrom304NotStored(t *testing.T) {
+	for _, shared := range []bool{false, true} {
+		h := newHarness(t, Config{Shared: shared})
+		o := newOrigin(t, h.fc, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("ETag", `"v1"`)
+			if r.Header.Get("If-None-Match") == `"v1"` {
+				w.Header().Set("Cache-Control", `max-age=10, no-cache="X-Token", private="X-User"`)
+				w.Header().Set("X-Token", "secret")
+				w.Header().Set("X-User", "alice")
+				w.WriteHeader(http.StatusNotModified)
+				return
+			}
+			w.Header().Set("Cache-Control", "max-age=10")
+			io.WriteString(w, "the body")
+		})
+		h.get(o.URL)
+		h.fc.Advance(20 * time.Second)
+		if r := h.get(o.URL); r.xcache != "REVALIDATED" || r.body != "the body" {
+			t.Fatalf("shared=%v: revalidation: %+v", shared, r)
+		}
+		r := h.get(o.URL)
+		if r.xcache != "HIT" {
+			t.Fatalf("shared=%v: after 304: %+v", shared, r)
+		}
+		if r.header.Get("X-Token") != "" {
+			t.Fatalf("shared=%v: the no-cache-named field was stored: %v", shared, r.header)
+		}
+		if user := r.header.Get("X-User"); shared && user != "" || !shared && user != "alice" {
+			t.Fatalf("shared=%v: private-named field: %q", shared, user)
+		}
+	}
+}
+
 func TestRFC9111_3_2_304DoesNotUpdateContentLength(t *testing.T) {
 	stored := http.Header{"Content-Length": {"8"}, "Content-Type": {"text/plain"}, "X-A": {"old"}, "Content-Md5": {"a"}}
 	updateHeaders(stored, http.Header{"Content-Length": {"0"}, "X-A": {"new"}, "Connection": {"close"}, "Content-Type": {"text/html"}, "Content-Md5": {"b"}})
