@@ -133,6 +133,31 @@ func BenchmarkVerdict(b *testing.B) {
 				t.Lookup(probes[i&1023])
 			}
 		})
+		if n == 100_000 {
+			// From every core at once: what a listener or middleware
+			// under load does. Rule counters are striped per P, so
+			// verdicts on different cores do not share a cache line.
+			b.Run("RuleSet-parallel/"+name, func(b *testing.B) {
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					for i := rand.IntN(1024); pb.Next(); i++ {
+						rs.DecideAddr(probes[i&1023])
+					}
+				})
+			})
+			b.Run("bare-bart-parallel/"+name, func(b *testing.B) {
+				var t bart.Table[int32]
+				for i, p := range table {
+					t.Insert(p, int32(i))
+				}
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					for i := rand.IntN(1024); pb.Next(); i++ {
+						t.Lookup(probes[i&1023])
+					}
+				})
+			})
+		}
 		if n == 1_000 {
 			b.Run("linear-scan/"+name, func(b *testing.B) {
 				b.ReportAllocs()

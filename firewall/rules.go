@@ -7,8 +7,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync/atomic"
 
+	"github.com/edgekit/edgekit/internal/percpu"
 	"github.com/gaissmai/bart"
 )
 
@@ -79,7 +79,7 @@ type RuleSet struct {
 	rules    []compiledRule
 	lpm      bart.Table[Action] // source prefix -> verdict
 	lists    []listEntry
-	counters []atomic.Uint64 // per rule, then allow list, deny list, default
+	counters *percpu.Counters // per rule, then allow list, deny list, default; striped per P
 }
 
 type compiledRule struct {
@@ -157,7 +157,7 @@ func NewRuleSet(cfg RuleSetConfig) (*RuleSet, error) {
 	if err := add(cfg.Deny, Deny); err != nil {
 		return nil, err
 	}
-	rs.counters = make([]atomic.Uint64, len(rs.rules)+3)
+	rs.counters = percpu.New(len(rs.rules) + 3)
 	return rs, nil
 }
 
@@ -192,7 +192,7 @@ type Verdict struct {
 func (rs *RuleSet) Decide(f Flow) Verdict {
 	src, ok := Normalize(f.Src.Addr())
 	if !ok {
-		rs.counters[len(rs.counters)-1].Add(1)
+		rs.counters.Add(rs.counters.Len()-1, 1)
 		return Verdict{Action: rs.def, Rule: "default"}
 	}
 	dst, dstOK := Normalize(f.Dst.Addr())
@@ -217,7 +217,7 @@ func (rs *RuleSet) Decide(f Flow) Verdict {
 		}
 	}
 	if match >= 0 {
-		rs.counters[match].Add(1)
+		rs.counters.Add(match, 1)
 		return Verdict{Action: rs.rules[match].Action, Rule: rs.rules[match].Name}
 	}
 	return rs.list(src)
@@ -226,13 +226,13 @@ func (rs *RuleSet) Decide(f Flow) Verdict {
 func (rs *RuleSet) list(src netip.Addr) Verdict {
 	if a, ok := rs.lpm.Lookup(src); ok {
 		if a == Allow {
-			rs.counters[len(rs.rules)].Add(1)
+			rs.counters.Add(len(rs.rules), 1)
 			return Verdict{Action: Allow, Rule: "allow list"}
 		}
-		rs.counters[len(rs.rules)+1].Add(1)
+		rs.counters.Add(len(rs.rules)+1, 1)
 		return Verdict{Action: Deny, Rule: "deny list"}
 	}
-	rs.counters[len(rs.counters)-1].Add(1)
+	rs.counters.Add(rs.counters.Len()-1, 1)
 	return Verdict{Action: rs.def, Rule: "default"}
 }
 
@@ -242,7 +242,7 @@ func (rs *RuleSet) DecideAddr(src netip.Addr) Action {
 	if len(rs.rules) == 0 {
 		a, ok := Normalize(src)
 		if !ok {
-			rs.counters[len(rs.counters)-1].Add(1)
+			rs.counters.Add(rs.counters.Len()-1, 1)
 			return rs.def
 		}
 		return rs.list(a).Action
@@ -268,16 +268,16 @@ type RuleCount struct {
 // Counts returns the hit counter of every ordered rule, then of the allow
 // list, the deny list and the default policy.
 func (rs *RuleSet) Counts() []RuleCount {
-	out := make([]RuleCount, 0, len(rs.counters))
+	out := make([]RuleCount, 0, rs.counters.Len())
 	for i := range rs.rules {
 		name := rs.rules[i].Name
 		if name == "" {
 			name = "rule " + strconv.Itoa(i+1)
 		}
-		out = append(out, RuleCount{name, rs.counters[i].Load()})
+		out = append(out, RuleCount{name, rs.counters.Load(i)})
 	}
-	out = append(out, RuleCount{"allow list", rs.counters[len(rs.rules)].Load()}, RuleCount{"deny list", rs.counters[len(rs.rules)+1].Load()})
-	return append(out, RuleCount{"default " + rs.def.String(), rs.counters[len(rs.counters)-1].Load()})
+	out = append(out, RuleCount{"allow list", rs.counters.Load(len(rs.rules))}, RuleCount{"deny list", rs.counters.Load(len(rs.rules) + 1)})
+	return append(out, RuleCount{"default " + rs.def.String(), rs.counters.Load(rs.counters.Len() - 1)})
 }
 
 // ParseRules reads the rule file format, one statement a line ("#" starts

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/edgekit/edgekit/internal/clock"
+	"github.com/edgekit/edgekit/internal/percpu"
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
@@ -171,7 +172,7 @@ type Store[K comparable, V any] struct {
 	count atomic.Int64
 
 	rejected atomic.Uint64
-	lookups  lookupCounters
+	lookups  *percpu.Counters // hits (0) and misses (1), striped per P
 }
 
 // node is one entry. key, value, cost, hash and expires never change after
@@ -269,7 +270,7 @@ func New[K comparable, V any](cfg Config[K, V]) (*Store[K, V], error) {
 	if s.hash == nil {
 		s.hash = defaultHash[K]()
 	}
-	s.lookups.init()
+	s.lookups = percpu.New(2)
 	share := maxBytes / int64(n)
 	s.share = share
 	tomb := new(node[K, V])
@@ -333,17 +334,17 @@ func (s *Store[K, V]) Get(key K) (V, bool) {
 		n = sh.tab.get(h, key)
 	}
 	if n == nil {
-		s.lookups.miss()
+		s.lookups.Add(1, 1)
 		var zero V
 		return zero, false
 	}
 	if n.expires != 0 && s.expired(n) {
-		s.lookups.miss()
+		s.lookups.Add(1, 1)
 		s.removeExpired(sh, n)
 		var zero V
 		return zero, false
 	}
-	c := s.lookups.hit()
+	c := s.lookups.Inc(0)
 	// Recency: mark the entry referenced (a plain load when it already
 	// is, which for a hot entry is almost always).
 	if n.ref.Load() == 0 {
@@ -928,7 +929,7 @@ func (s *Store[K, V]) Stats() Stats {
 		Bytes:    s.Bytes(),
 		MaxBytes: s.maxBytes,
 	}
-	st.Hits, st.Misses = s.lookups.sum()
+	st.Hits, st.Misses = s.lookups.Load(0), s.lookups.Load(1)
 	for i := range s.shards {
 		sh := &s.shards[i]
 		st.Sets += sh.sets.Load()

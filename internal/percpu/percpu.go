@@ -1,0 +1,97 @@
+// Package percpu has counters that many goroutines bump at once without
+// sharing a cache line: each processor (P) adds to its own stripe, and a
+// read sums the stripes.
+//
+// A plain atomic counter that every request increments moves between the
+// cores' caches on almost every increment, and on a hot path (a cache hit,
+// a firewall verdict) that transfer costs more than the work it counts.
+// Striping by P keeps each stripe in one core's cache; the sum is exact
+// (no increment is lost), though a read racing with increments sees some
+// of them and not others, as with any set of counters read one by one.
+package percpu
+
+import (
+	"runtime"
+	"sync/atomic"
+	_ "unsafe" // go:linkname
+)
+
+// procPin and procUnpin pin the calling goroutine to its P and return the
+// P's id; sync.Pool is built on them. The runtime keeps them linkable on
+// purpose (go.dev/issue/67401: "Do not remove or change the type
+// signature").
+//
+//go:linkname procPin runtime.procPin
+func procPin() int
+
+//go:linkname procUnpin runtime.procUnpin
+func procUnpin()
+
+// line is the cache-line size the stripes are padded to (64 bytes on the
+// platforms we run on; 128 would only waste a little on those that pair
+// lines).
+const line = 64
+
+// Counters is a fixed set of n uint64 counters, striped per P. The zero
+// value is not usable; call New. It is safe for concurrent use by multiple
+// goroutines and must not be copied.
+type Counters struct {
+	v      []atomic.Uint64 // stripe s, counter i: v[s*stride+i]
+	n      int
+	stride int
+	mask   int
+}
+
+// New returns n counters, all zero.
+func New(n int) *Counters {
+	if n < 1 {
+		n = 1
+	}
+	stripes := 1
+	for stripes < runtime.GOMAXPROCS(0) {
+		stripes *= 2
+	}
+	// Each stripe starts on its own line, plus one line of slack so that
+	// no two stripes share one whatever the slice's alignment.
+	per := line / 8
+	stride := (n + per - 1) / per * per
+	return &Counters{v: make([]atomic.Uint64, stripes*stride+per), n: n, stride: stride, mask: stripes - 1}
+}
+
+// Add adds delta to counter i. It panics if i is out of range.
+func (c *Counters) Add(i int, delta uint64) {
+	if uint(i) >= uint(c.n) {
+		panic("percpu: counter index out of range")
+	}
+	// GOMAXPROCS may have grown since New: the mask folds extra Ps in.
+	p := procPin() & c.mask
+	c.v[p*c.stride+i].Add(delta)
+	procUnpin()
+}
+
+// Inc adds one to counter i and returns this P's stripe of it after the
+// increment: a cheap value that differs from call to call, for sampling.
+func (c *Counters) Inc(i int) uint64 {
+	if uint(i) >= uint(c.n) {
+		panic("percpu: counter index out of range")
+	}
+	p := procPin() & c.mask
+	v := c.v[p*c.stride+i].Add(1)
+	procUnpin()
+	return v
+}
+
+// Load returns counter i, summed over the stripes.
+func (c *Counters) Load(i int) uint64 {
+	if uint(i) >= uint(c.n) {
+		panic("percpu: counter index out of range")
+	}
+	var sum uint64
+	for s := 0; s <= c.mask; s++ {
+		sum += c.v[s*c.stride+i].Load()
+	}
+	return sum
+}
+
+// Len returns the number of counters.
+func (c *Counters) Len() int { return c.n }

@@ -1,0 +1,65 @@
+package percpu
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+func TestCountsExactlyUnderConcurrency(t *testing.T) {
+	c := New(3)
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 10000; i++ {
+				c.Add(g%3, 1)
+				c.Inc(2)
+			}
+		}(g)
+	}
+	wg.Wait()
+	want := []uint64{30000, 30000, 20000 + 80000} // g%3: 0,3,6 | 1,4,7 | 2,5
+	for i, w := range want {
+		if got := c.Load(i); got != w {
+			t.Fatalf("counter %d = %d, want %d", i, got, w)
+		}
+	}
+	if c.Len() != 3 {
+		t.Fatalf("Len %d", c.Len())
+	}
+}
+
+func TestIndexOutOfRangePanics(t *testing.T) {
+	c := New(2)
+	defer func() {
+		if recover() == nil {
+			t.Fatal("no panic for index 2 of 2")
+		}
+	}()
+	c.Add(2, 1)
+}
+
+// BenchmarkParallelIncrement compares a striped counter with one atomic
+// counter, both incremented from every core.
+func BenchmarkParallelIncrement(b *testing.B) {
+	b.Run("percpu", func(b *testing.B) {
+		c := New(1)
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				c.Add(0, 1)
+			}
+		})
+	})
+	b.Run("atomic", func(b *testing.B) {
+		var c atomic.Uint64
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				c.Add(1)
+			}
+		})
+	})
+}
