@@ -96,7 +96,7 @@ func (s State) String() string {
 // are immutable once published in a snapshot.
 type member struct {
 	Backend
-	hash uint64 // FNV-1a of ID
+	hash uint64 // hashString(ID)
 
 	active    atomic.Int64
 	eff       atomic.Int64  // effective weight: Weight, less during slow start
