@@ -381,7 +381,17 @@ type ring struct {
 	ms     []*member
 	points []uint64
 	owner  []int32
+	// start[b] is the index of the first point whose top ringBits bits
+	// are >= b: a lookup binary-searches only the points of one bucket
+	// (a handful) instead of the whole ring, whose upper levels miss the
+	// cache once it holds a million points.
+	start []int32
+	shift uint // 64 - the bucket index's bits
 }
+
+// ringBits sizes the bucket index: 2^ringBits+1 int32s (256 KiB at 16),
+// scaled down for small rings (about four points per bucket).
+const ringBits = 16
 
 func newRing(ms []*member, per int) *ring {
 	type pt struct {
@@ -399,11 +409,30 @@ func newRing(ms []*member, per int) *ring {
 	for i, p := range pts {
 		r.points[i], r.owner[i] = p.h, p.o
 	}
+	bitsN := 1
+	for bitsN < ringBits && 1<<(bitsN+2) < len(pts) {
+		bitsN++
+	}
+	r.start = make([]int32, 1<<bitsN+1)
+	shift := 64 - bitsN
+	r.shift = uint(shift)
+	j := 0
+	for b := range r.start {
+		for j < len(pts) && pts[j].h>>shift < uint64(b) {
+			j++
+		}
+		r.start[b] = int32(j)
+	}
 	return r
 }
 
+// index returns the first point at or after h, wrapping to 0.
 func (r *ring) index(h uint64) int {
-	i := sort.Search(len(r.points), func(i int) bool { return r.points[i] >= h })
+	b := h >> r.shift
+	lo, hi := int(r.start[b]), int(r.start[b+1])
+	// The answer is in [lo, hi]: every point before lo is in a lower
+	// bucket, and the point at hi (if any) is in a higher one.
+	i := lo + sort.Search(hi-lo, func(k int) bool { return r.points[lo+k] >= h })
 	if i == len(r.points) {
 		i = 0
 	}

@@ -2,6 +2,8 @@ package balancer
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -320,5 +322,32 @@ func TestBoundedLoadMovesFewKeys(t *testing.T) {
 	t.Logf("moved %d keys, %.2fx the ideal", moved, ratio)
 	if ratio > 3 {
 		t.Fatalf("moved %.2fx the ideal, want at most 3x", ratio)
+	}
+}
+
+// TestRingIndexMatchesBinarySearch checks the bucket index against a plain
+// binary search over the whole ring, for rings of every size class.
+func TestRingIndexMatchesBinarySearch(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{1, 2, 10, 100, 1000} {
+		var ms []*member
+		for _, be := range backends(n) {
+			be.Weight = 1
+			ms = append(ms, &member{Backend: be, hash: hashString(be.ID)})
+		}
+		rg := newRing(ms, 16)
+		probes := []uint64{0, 1, ^uint64(0), rg.points[0], rg.points[len(rg.points)-1], rg.points[0] - 1}
+		for range 20000 {
+			probes = append(probes, r.Uint64())
+		}
+		for _, h := range probes {
+			want := sort.Search(len(rg.points), func(i int) bool { return rg.points[i] >= h })
+			if want == len(rg.points) {
+				want = 0
+			}
+			if got := rg.index(h); got != want {
+				t.Fatalf("n=%d: index(%#x) = %d, want %d", n, h, got, want)
+			}
+		}
 	}
 }
