@@ -204,13 +204,21 @@ type leastConnPicker struct{ ms []*member }
 func (p *leastConnPicker) Pick(PickInfo) *member {
 	n := len(p.ms)
 	start := rand.IntN(n)
-	var best *member
-	var bestLoad float64
-	for i := 0; i < n; i++ {
-		m := p.ms[(start+i)%n]
-		load := float64(m.active.Load()) / float64(m.w())
-		if best == nil || load < bestLoad {
-			best, bestLoad = m, load
+	// Lowest active/weight wins, compared by cross-multiplying (no
+	// division); the scan starts at a random member so ties do not herd.
+	best := p.ms[start]
+	bestActive, bestW := best.active.Load(), int64(best.w())
+	for i := start + 1; i != start; i++ {
+		if i == n {
+			i = 0
+			if start == 0 {
+				break
+			}
+		}
+		m := p.ms[i]
+		a, w := m.active.Load(), int64(m.w())
+		if a*bestW < bestActive*w {
+			best, bestActive, bestW = m, a, w
 		}
 	}
 	return best
