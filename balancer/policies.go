@@ -159,31 +159,69 @@ func (p *swrrLocked) Pick(PickInfo) *member {
 	return p.ms[best]
 }
 
-// Random picks at random, in proportion to weight.
+// Random picks at random, in proportion to weight. A pick is O(1) at any
+// N: one random word and a table lookup (Walker's alias method, built with
+// Vose's algorithm in integers, so shares are exact to 2^-32).
 func Random() Policy {
 	return policyFunc(func(ms []*member) Picker {
 		if len(ms) == 0 {
 			return emptyPicker{}
 		}
-		cum := make([]int, len(ms))
-		t := 0
-		for i, m := range ms {
-			t += m.w()
-			cum[i] = t
-		}
-		return &randomPicker{ms: ms, cum: cum, total: t}
+		return newAliasPicker(ms)
 	})
 }
 
 type randomPicker struct {
-	ms    []*member
-	cum   []int
-	total int
+	ms []*member
+	// Column i is taken with probability prob[i]/2^32, else alias[i].
+	prob  []uint64
+	alias []int32
+}
+
+func newAliasPicker(ms []*member) *randomPicker {
+	n := len(ms)
+	p := &randomPicker{ms: ms, prob: make([]uint64, n), alias: make([]int32, n)}
+	// Scaled weights w_i*n against the threshold W = sum(w): a column is
+	// full when its scaled weight reaches W.
+	var total uint64
+	scaled := make([]uint64, n)
+	for i, m := range ms {
+		total += uint64(m.w())
+		scaled[i] = uint64(m.w()) * uint64(n)
+	}
+	var small, large []int
+	for i, w := range scaled {
+		if w < total {
+			small = append(small, i)
+		} else {
+			large = append(large, i)
+		}
+	}
+	for len(small) > 0 && len(large) > 0 {
+		l, g := small[len(small)-1], large[len(large)-1]
+		small = small[:len(small)-1]
+		hi, lo := bits.Mul64(scaled[l], 1<<32)
+		p.prob[l], _ = bits.Div64(hi, lo, total) // scaled < total: no overflow
+		p.alias[l] = int32(g)
+		scaled[g] = scaled[g] + scaled[l] - total
+		if scaled[g] < total {
+			large = large[:len(large)-1]
+			small = append(small, g)
+		}
+	}
+	for _, i := range append(small, large...) {
+		p.prob[i] = 1 << 32 // full column
+	}
+	return p
 }
 
 func (p *randomPicker) Pick(PickInfo) *member {
-	r := rand.IntN(p.total)
-	return p.ms[sort.SearchInts(p.cum, r+1)]
+	r := rand.Uint64()
+	i := int(uint64(uint32(r)) * uint64(len(p.ms)) >> 32)
+	if r>>32 < p.prob[i] {
+		return p.ms[i]
+	}
+	return p.ms[p.alias[i]]
 }
 
 // LeastConnections picks the backend with the fewest requests in flight

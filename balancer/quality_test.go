@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sort"
 	"strconv"
@@ -347,6 +348,31 @@ func TestRingIndexMatchesBinarySearch(t *testing.T) {
 			}
 			if got := rg.index(h); got != want {
 				t.Fatalf("n=%d: index(%#x) = %d, want %d", n, h, got, want)
+			}
+		}
+	}
+}
+
+// TestRandomAliasTableGivesExactShares reads the shares straight off the
+// alias table: each backend's share must be its weight over the total.
+func TestRandomAliasTableGivesExactShares(t *testing.T) {
+	for _, weights := range [][]int{{1}, {5, 1, 1}, {3, 1, 1}, {1, 2, 3, 4, 5, 6, 7}, {1000000, 1, 999}, {7, 7, 7, 7}} {
+		var ms []*member
+		total := 0
+		for i, w := range weights {
+			ms = append(ms, &member{Backend: Backend{ID: strconv.Itoa(i), Weight: w}})
+			total += w
+		}
+		p := newAliasPicker(ms)
+		n := float64(len(ms))
+		share := make([]float64, len(ms))
+		for i := range ms {
+			share[i] += float64(p.prob[i]) / (1 << 32) / n
+			share[p.alias[i]] += (1 - float64(p.prob[i])/(1<<32)) / n
+		}
+		for i, w := range weights {
+			if want := float64(w) / float64(total); math.Abs(share[i]-want) > 1e-8 {
+				t.Fatalf("weights %v: backend %d share %.10f, want %.10f", weights, i, share[i], want)
 			}
 		}
 	}
