@@ -241,15 +241,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	holder := &pk
-	ctx := withPick(r.Context(), holder)
-	ctx = context.WithValue(ctx, poolKey{}, pool)
-	p.rp.ServeHTTP(w, r.WithContext(ctx))
+	p.rp.ServeHTTP(w, r.WithContext(withPick(r.Context(), holder)))
 	// The request stays "in flight" until its response is served, so
 	// least-request policies see streaming responses as load.
 	holder.Done(DoneInfo{Latency: holder.lat})
 }
-
-type poolKey struct{}
 
 // pick honours a sticky cookie naming a healthy backend, then the policy.
 func (p *Proxy) pick(pool *Pool, r *http.Request, exclude []string) (Pick, error) {
@@ -273,7 +269,7 @@ type retryTransport struct{ p *Proxy }
 
 func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	pk := pickFrom(req.Context())
-	pool, _ := req.Context().Value(poolKey{}).(*Pool)
+	pool := pk.pool // retries pick again from the same pool
 	var tried []string
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
