@@ -635,18 +635,33 @@ func testServeUDP(t *testing.T, batched bool) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	send := func(m *dns.Msg) {
+		t.Helper()
+		b, err := m.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.Write(b)
+	}
+	buf := make([]byte, 512)
+	recv := func() *dns.Msg {
+		t.Helper()
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := new(dns.Msg)
+		if err := m.Unpack(buf[:n]); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
 	// RFC 1035 §4.1.1: a header whose counts promise a question that is
 	// not there does not parse; the reply is FORMERR with the same ID.
 	conn.Write([]byte{0xbe, 0xef, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0xff})
-	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	buf := make([]byte, 512)
-	n, err := conn.Read(buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m dns.Msg
-	if err := m.Unpack(buf[:n]); err != nil || m.Id != 0xbeef || m.Rcode != dns.RcodeFormatError || !m.Response {
-		t.Fatalf("malformed query: %v %v", &m, err)
+	if m := recv(); m.Id != 0xbeef || m.Rcode != dns.RcodeFormatError || !m.Response {
+		t.Fatalf("malformed query: %v", m)
 	}
 	// A response is dropped: the next thing read is the answer to the
 	// query sent after it.
@@ -654,33 +669,22 @@ func testServeUDP(t *testing.T, batched bool) {
 	resp.SetQuestion("www.example.com.", dns.TypeA)
 	resp.Response = true
 	resp.Id = 1
-	b, _ := resp.Pack()
-	conn.Write(b)
+	send(resp)
 	q := new(dns.Msg)
 	q.SetQuestion("www.example.com.", dns.TypeA)
 	q.Id = 2
-	b, _ = q.Pack()
-	conn.Write(b)
-	n, err = conn.Read(buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Unpack(buf[:n]); err != nil || m.Id != 2 {
-		t.Fatalf("after a response: got %v %v, want the reply to ID 2", &m, err)
+	send(q)
+	if m := recv(); m.Id != 2 {
+		t.Fatalf("after a response: got %v, want the reply to ID 2", m)
 	}
 	// RFC 1035 §4.1.1: an opcode the server does not implement is
 	// answered NOTIMP (as miekg/dns's dns.Server does before the handler).
 	notify := new(dns.Msg)
 	notify.SetNotify("example.com.")
 	notify.Id = 3
-	b, _ = notify.Pack()
-	conn.Write(b)
-	n, err = conn.Read(buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Unpack(buf[:n]); err != nil || m.Id != 3 || m.Rcode != dns.RcodeNotImplemented {
-		t.Fatalf("NOTIFY: got %v %v, want NOTIMP", &m, err)
+	send(notify)
+	if m := recv(); m.Id != 3 || m.Rcode != dns.RcodeNotImplemented {
+		t.Fatalf("NOTIFY: got %v, want NOTIMP", m)
 	}
 	cancel()
 	if err := <-done; err != nil {
