@@ -73,8 +73,8 @@ func (p Pick) Done(d DoneInfo) {
 	}
 	if d.Err != nil {
 		p.pool.failure(p.m)
-	} else {
-		p.pool.success(p.m)
+	} else if p.m.bad.Load() != 0 {
+		p.pool.success(p.m) // a failure streak to reset; else nothing to do
 	}
 }
 
