@@ -673,16 +673,11 @@ func (r *Recursive) resolveName(ctx context.Context, st *state, name string, qty
 		if qname != name {
 			switch kind, data := classify(resp, zone, qname, qt); kind {
 			case kindReferral:
-				st.depth++
-				if st.depth > r.cfg.MaxDepth {
+				var ok bool
+				if zone, servers, ok = r.descend(ctx, st, data); !ok {
 					return nil, dns.RcodeServerFailure, nil, ""
 				}
-				r.putRRset(data.ns, 1)
-				for _, set := range groupRRsets(data.glue) {
-					r.putRRset(set, 1)
-				}
-				zone, probe = data.child, ""
-				servers = r.serversFor(ctx, st, zone, data.ns)
+				probe = ""
 			case kindNXDomain:
 				// Nothing exists below a name that does not (RFC 8020).
 				r.putNegative(qname, 0, dns.RcodeNameError, data.soa)
@@ -711,16 +706,10 @@ func (r *Recursive) resolveName(ctx context.Context, st *state, name string, qty
 		case kindLoop:
 			return nil, dns.RcodeServerFailure, nil, ""
 		case kindReferral:
-			st.depth++
-			if st.depth > r.cfg.MaxDepth {
+			var ok bool
+			if zone, servers, ok = r.descend(ctx, st, data); !ok {
 				return nil, dns.RcodeServerFailure, nil, ""
 			}
-			r.putRRset(data.ns, 1)
-			for _, set := range groupRRsets(data.glue) {
-				r.putRRset(set, 1)
-			}
-			zone = data.child
-			servers = r.serversFor(ctx, st, zone, data.ns)
 		default: // lame: try the others
 			servers = without(servers, server)
 		}
@@ -764,6 +753,21 @@ func (r *Recursive) closestCut(ctx context.Context, st *state, name string) (str
 
 // serversFor returns the addresses of a zone's name servers: glue or
 // cached addresses first, then glueless resolution of out-of-zone names.
+// descend follows a referral one zone down: it counts the step against
+// MaxDepth, caches the delegation (NS and glue, at referral trust) and
+// returns the child zone and its servers; ok is false past the depth limit.
+func (r *Recursive) descend(ctx context.Context, st *state, data classified) (zone string, servers []netip.AddrPort, ok bool) {
+	st.depth++
+	if st.depth > r.cfg.MaxDepth {
+		return "", nil, false
+	}
+	r.putRRset(data.ns, 1)
+	for _, set := range groupRRsets(data.glue) {
+		r.putRRset(set, 1)
+	}
+	return data.child, r.serversFor(ctx, st, data.child, data.ns), true
+}
+
 func (r *Recursive) serversFor(ctx context.Context, st *state, zone string, nsSet []dns.RR) []netip.AddrPort {
 	now := r.now()
 	var out []netip.AddrPort
