@@ -209,8 +209,7 @@ type shard[K comparable, V any] struct {
 	_       [56]byte
 	readBuf [readBufferSize]atomic.Uint64 // key hashes; 0 is empty
 
-	mu    sync.Mutex
-	count int // entries published in this shard
+	mu sync.Mutex
 	// Eviction order. The LRU policy uses probation alone.
 	window, probation, protected *list[K, V]
 	windowBytes, mainBytes       int64
@@ -326,13 +325,7 @@ func (s *Store[K, V]) expired(n *node[K, V]) bool {
 func (s *Store[K, V]) Get(key K) (V, bool) {
 	h := s.hash(key)
 	sh := s.shardFor(h)
-	// The first probe, inline: it finds most keys.
-	slots := *sh.tab.slots.Load()
-	mask := uint64(len(slots) - 1)
-	n := slots[start(h, mask)].Load()
-	if n == nil || n.hash != h || n == sh.tab.tomb || n.key != key {
-		n = sh.tab.get(h, key)
-	}
+	n := sh.tab.get(h, key)
 	if n == nil {
 		s.lookups.Add(1, 1)
 		var zero V
@@ -508,7 +501,7 @@ func (s *Store[K, V]) promote(sh *shard[K, V], n *node[K, V]) {
 // than it was sized for (counts restart: growth is rare and logarithmic).
 // The shard lock is held.
 func (sh *shard[K, V]) growSketch() {
-	if n := sh.count + 1; n > sh.sketch.capacity {
+	if n := sh.tab.live + 1; n > sh.sketch.capacity {
 		sh.sketch = newSketch(4 * n)
 	}
 }
@@ -530,7 +523,6 @@ func (s *Store[K, V]) unlink(sh *shard[K, V], n *node[K, V]) {
 	}
 	n.seg = segNone
 	if sh.tab.remove(n) {
-		sh.count--
 		s.bytes.Add(-n.cost)
 		s.count.Add(-1)
 	}
@@ -761,7 +753,6 @@ func (s *Store[K, V]) dropCandidate(sh *shard[K, V], cand *node[K, V], evs *[]Ev
 		sh.evictions.Add(1)
 	}
 	if sh.tab.remove(cand) {
-		sh.count--
 		s.bytes.Add(-cand.cost)
 		s.count.Add(-1)
 	}
@@ -796,7 +787,6 @@ func (s *Store[K, V]) reserve(sh *shard[K, V], n *node[K, V], evs *[]Eviction[K,
 		s.evict(sh, v, evs)
 	}
 	sh.tab.put(n)
-	sh.count++
 	s.count.Add(1)
 	return true
 }

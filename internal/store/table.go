@@ -38,8 +38,19 @@ func start(h uint64, mask uint64) uint64 {
 }
 
 // get returns the node stored for key (with hash h), or nil. It is safe
-// without the shard lock.
+// without the shard lock. The first probe, which finds most keys, is kept
+// small enough to be inlined into callers; probe does the rest.
 func (t *table[K, V]) get(h uint64, key K) *node[K, V] {
+	slots := *t.slots.Load()
+	n := slots[start(h, uint64(len(slots)-1))].Load()
+	if n != nil && n.hash == h && n != t.tomb && n.key == key {
+		return n
+	}
+	return t.probe(h, key)
+}
+
+// probe is get's full linear probe.
+func (t *table[K, V]) probe(h uint64, key K) *node[K, V] {
 	slots := *t.slots.Load()
 	mask := uint64(len(slots) - 1)
 	for i, probes := start(h, mask), 0; probes < len(slots); i, probes = (i+1)&mask, probes+1 {
