@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -690,4 +691,68 @@ func testServeUDP(t *testing.T, batched bool) {
 	if err := <-done; err != nil {
 		t.Fatalf("ServeUDP after ctx ended: %v", err)
 	}
+}
+
+// fixedResolver answers every question at once with one A record.
+type fixedResolver struct{}
+
+func (fixedResolver) Resolve(_ context.Context, q dns.Question) (*dns.Msg, error) {
+	m := new(dns.Msg)
+	rr, err := dns.NewRR(q.Name + " 60 IN A 192.0.2.1")
+	if err == nil {
+		m.Answer = append(m.Answer, rr)
+	}
+	return m, nil
+}
+
+// FuzzReplyTo feeds arbitrary datagrams to ServeUDP's per-packet step: it
+// never panics, drops what is not a query, and any reply it builds parses,
+// is a response, carries the query's ID and fits the UDP size asked for.
+func FuzzReplyTo(f *testing.F) {
+	q := new(dns.Msg)
+	q.SetQuestion("www.example.com.", dns.TypeA)
+	b, _ := q.Pack()
+	f.Add(b)
+	q.SetEdns0(4096, true)
+	b, _ = q.Pack()
+	f.Add(b)
+	f.Add([]byte{0xbe, 0xef, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0xff})
+	srv, err := NewServer(ServerConfig{Resolver: fixedResolver{}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer pc.Close()
+	client := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9} // discard: nothing listens
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var wg sync.WaitGroup
+		reply := srv.replyTo(data, client, pc.LocalAddr(), pc, &wg, nil)
+		wg.Wait() // a question handed to a goroutine is answered there
+		if reply == nil {
+			return
+		}
+		if len(data) < 12 || data[2]&0x80 != 0 {
+			t.Fatalf("replied to a runt or a response: %x", data)
+		}
+		m := new(dns.Msg)
+		if err := m.Unpack(reply); err != nil {
+			t.Fatalf("reply does not parse: %v", err)
+		}
+		if !m.Response || m.Id != uint16(data[0])<<8|uint16(data[1]) {
+			t.Fatalf("reply %v does not answer ID %x", m, data[:2])
+		}
+		// RFC 6891 §7 / RFC 1035 §4.2.1: no larger than the client can take.
+		if req := new(dns.Msg); req.Unpack(data) == nil {
+			size := dns.MinMsgSize
+			if opt := req.IsEdns0(); opt != nil {
+				size = max(int(opt.UDPSize()), dns.MinMsgSize)
+			}
+			if len(reply) > size {
+				t.Fatalf("reply of %d bytes to a client that takes %d", len(reply), size)
+			}
+		}
+	})
 }
