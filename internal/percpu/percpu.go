@@ -49,24 +49,20 @@ func New(n int) *Counters {
 }
 
 // Add adds delta to counter i. It panics if i is out of range.
-func (c *Counters) Add(i int, delta uint64) {
+func (c *Counters) Add(i int, delta uint64) { c.add(i, delta) }
+
+// Inc adds one to counter i and returns this P's stripe of it after the
+// increment: a cheap value that differs from call to call, for sampling.
+func (c *Counters) Inc(i int) uint64 { return c.add(i, 1) }
+
+// add adds delta to this P's stripe of counter i and returns the stripe.
+func (c *Counters) add(i int, delta uint64) uint64 {
 	if uint(i) >= uint(c.n) {
 		panic("percpu: counter index out of range")
 	}
 	// GOMAXPROCS may have grown since New: the mask folds extra Ps in.
 	p := procPin() & c.mask
-	c.v[p*c.stride+i].Add(delta)
-	procUnpin()
-}
-
-// Inc adds one to counter i and returns this P's stripe of it after the
-// increment: a cheap value that differs from call to call, for sampling.
-func (c *Counters) Inc(i int) uint64 {
-	if uint(i) >= uint(c.n) {
-		panic("percpu: counter index out of range")
-	}
-	p := procPin() & c.mask
-	v := c.v[p*c.stride+i].Add(1)
+	v := c.v[p*c.stride+i].Add(delta)
 	procUnpin()
 	return v
 }
