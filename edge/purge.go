@@ -49,12 +49,10 @@ func (n *Node) Purge(ctx context.Context, p PurgeRequest) (PurgeResult, error) {
 	if !p.All && len(p.URLs) == 0 && len(p.Keys) == 0 {
 		return res, fmt.Errorf("%w: nothing named", ErrBadPurge)
 	}
-	n.st.purges.Add(1)
 	if p.All {
 		r, err := n.purger.PurgeAll(ctx)
 		res.Objects, res.All = r.Objects, true
-		n.st.purgedObjects.Add(uint64(r.Objects))
-		return res, err
+			return res, err
 	}
 	keys := append([]string(nil), p.Keys...)
 	for _, raw := range p.URLs {
@@ -67,7 +65,6 @@ func (n *Node) Purge(ctx context.Context, p PurgeRequest) (PurgeResult, error) {
 	}
 	r, err := n.purger.Purge(ctx, p.Mode, keys...)
 	res.Objects, res.Keys, res.URLs = r.Objects, len(p.Keys), len(p.URLs)
-	n.st.purgedObjects.Add(uint64(r.Objects))
 	return res, err
 }
 

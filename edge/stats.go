@@ -6,7 +6,6 @@ type counters struct {
 	requests, hits, misses, staleServed, revalidations atomic.Uint64
 	collapsed, originErrors, passes, invalidations     atomic.Uint64
 	bytesFromCache, bytesFromOrigin, backgroundFetches atomic.Uint64
-	purges, purgedObjects                              atomic.Uint64
 }
 
 // Stats is a snapshot of a Node's counters, for export to any metrics
@@ -50,11 +49,11 @@ func (n *Node) Stats() Stats {
 		Collapsed: n.st.collapsed.Load(), OriginErrors: n.st.originErrors.Load(), Passes: n.st.passes.Load(),
 		Invalidations: n.st.invalidations.Load(), BackgroundFetches: n.st.backgroundFetches.Load(),
 		BytesFromCache: n.st.bytesFromCache.Load(), BytesFromOrigin: n.st.bytesFromOrigin.Load(),
-		Purges: n.st.purges.Load(), PurgedObjects: n.st.purgedObjects.Load(),
 		Objects: n.index.Stats().Objects,
 	}
 	if n.purger != nil {
-		// Purges that arrived over the bus from other nodes count too.
+		// The purger counts purges asked here and those that arrived
+		// over the bus from other nodes.
 		ps := n.purger.Stats()
 		s.PurgedObjects, s.Purges = ps.Objects, ps.Purges+ps.RemotePurges
 	}
