@@ -13,7 +13,8 @@ import (
 )
 
 // HealthCheck configures active health checks. The zero value disables
-// them (Interval 0).
+// them (Interval 0). It is a plain value; Check may be called from many
+// goroutines at once.
 type HealthCheck struct {
 	// Interval between checks. Zero disables active checks.
 	Interval time.Duration

@@ -40,7 +40,9 @@ type PickInfo struct {
 	Exclude []string
 }
 
-// Pick is a chosen backend. Call Done exactly once when the work ends.
+// Pick is a chosen backend. Call Done exactly once when the work ends. A
+// Pick belongs to the request it was made for: it is not for concurrent
+// use.
 type Pick struct {
 	Backend Backend
 	m       *member

@@ -72,7 +72,9 @@ type Flow struct {
 
 // RuleSet is an immutable, compiled set of rules: ordered rules first (in
 // Order), then longest-prefix-match lists on the source address, then the
-// default policy. Build one with NewRuleSet or ParseRules.
+// default policy. Build one with NewRuleSet or ParseRules. A RuleSet is
+// safe for concurrent use by multiple goroutines: its rules never change,
+// and its hit counters are atomic (striped per processor).
 type RuleSet struct {
 	order    Order
 	def      Action

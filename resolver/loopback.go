@@ -11,7 +11,8 @@ import (
 // loopback addresses, one port shared by all, as tests and examples use to
 // build a whole root -> TLD -> authoritative hierarchy. Point a resolver at
 // it with Config.Roots (the root server's address and Port) and
-// Config.Port = Port, and AllowLoopback. Close stops every server.
+// Config.Port = Port, and AllowLoopback. Close stops every server and is
+// safe to call from any goroutine; the servers answer concurrently.
 type Loopback struct {
 	// Port is the port every server listens on (UDP and TCP).
 	Port    int
