@@ -11,8 +11,9 @@ import (
 // loopback addresses, one port shared by all, as tests and examples use to
 // build a whole root -> TLD -> authoritative hierarchy. Point a resolver at
 // it with Config.Roots (the root server's address and Port) and
-// Config.Port = Port, and AllowLoopback. Close stops every server and is
-// safe to call from any goroutine; the servers answer concurrently.
+// Config.Port = Port, and AllowLoopback. The servers answer queries
+// concurrently; Close, which stops them all, is to be called once, by the
+// owner, not concurrently with itself.
 type Loopback struct {
 	// Port is the port every server listens on (UDP and TCP).
 	Port    int
