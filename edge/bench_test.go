@@ -43,6 +43,23 @@ func BenchmarkEdgeHit(b *testing.B) {
 			n.ServeHTTP(w, req)
 		}
 	})
+	b.Run("edge.Node-parallel", func(b *testing.B) {
+		n, err := New(Config{Origin: nopOrigin{body}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer n.Close()
+		n.ServeHTTP(&discard{h: http.Header{}}, req) // fill
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			r := req.Clone(req.Context())
+			w := &discard{h: http.Header{}}
+			for pb.Next() {
+				clear(w.h)
+				n.ServeHTTP(w, r)
+			}
+		})
+	})
 	b.Run("bare handler", func(b *testing.B) {
 		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			hd := w.Header()

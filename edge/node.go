@@ -157,6 +157,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("%w: negative value", ErrInvalidConfig)
 	}
 	n := &Node{
+		st:   newCounters(),
 		name: cfg.Name, device: cfg.Device, origin: cfg.Origin, keepSurrogate: cfg.KeepSurrogateHeaders,
 		maxObject: cfg.MaxObjectBytes, negativeTTL: cfg.NegativeTTL, xcache: cfg.XCache,
 		fetchTimeout: cfg.FetchTimeout, now: clock.Or(cfg.Now), log: cfg.Logger, keyCfg: cfg.SurrogateKeys,

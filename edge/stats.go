@@ -1,12 +1,34 @@
 package edge
 
-import "sync/atomic"
+import "github.com/edgekit/edgekit/internal/percpu"
 
+// counters are the node's statistics, striped per processor: every request
+// bumps several of them, and one shared cache line for all would move
+// between the cores on every request.
 type counters struct {
-	requests, hits, misses, staleServed, revalidations atomic.Uint64
-	collapsed, originErrors, passes, invalidations     atomic.Uint64
-	bytesFromCache, bytesFromOrigin, backgroundFetches atomic.Uint64
+	requests, hits, misses, staleServed, revalidations counter
+	collapsed, originErrors, passes, invalidations     counter
+	bytesFromCache, bytesFromOrigin, backgroundFetches counter
 }
+
+func newCounters() counters {
+	all := percpu.New(12)
+	c := func(i int) counter { return counter{all, i} }
+	return counters{
+		requests: c(0), hits: c(1), misses: c(2), staleServed: c(3), revalidations: c(4),
+		collapsed: c(5), originErrors: c(6), passes: c(7), invalidations: c(8),
+		bytesFromCache: c(9), bytesFromOrigin: c(10), backgroundFetches: c(11),
+	}
+}
+
+// counter is one of a node's counters.
+type counter struct {
+	all *percpu.Counters
+	i   int
+}
+
+func (c counter) Add(delta uint64) { c.all.Add(c.i, delta) }
+func (c counter) Load() uint64     { return c.all.Load(c.i) }
 
 // Stats is a snapshot of a Node's counters, for export to any metrics
 // system.
