@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/edgekit/edgekit/internal/clock"
+	"github.com/edgekit/edgekit/internal/percpu"
 	"github.com/edgekit/edgekit/internal/store"
 	"go.uber.org/zap"
 )
@@ -250,10 +251,21 @@ type HTTPCache struct {
 	log               *zap.Logger
 	onEvict           func(Removal)
 
-	hits, misses, staleHits, validations atomic.Uint64
-	stores, updates, invalidations       atomic.Uint64
-	notStored                            [numNotStored]atomic.Uint64
+	// lookups counts Lookup decisions (hits, misses, stale hits,
+	// validations), striped per processor: every request bumps one.
+	lookups                        *percpu.Counters
+	stores, updates, invalidations atomic.Uint64
+	notStored                      [numNotStored]atomic.Uint64
 }
+
+// Indexes of HTTPCache.lookups.
+const (
+	cHits = iota
+	cMisses
+	cStaleHits
+	cValidations
+	numLookupCounters
+)
 
 // object holds the variants stored under one primary key. It is immutable
 // once stored; changes store a new object.
@@ -310,6 +322,7 @@ func New(cfg Config) (*HTTPCache, error) {
 	}
 	c := &HTTPCache{
 		shared:            cfg.Shared,
+		lookups:           percpu.New(numLookupCounters),
 		maxObject:         cfg.MaxObjectBytes,
 		heuristicFraction: cfg.HeuristicFraction,
 		heuristicMax:      cfg.HeuristicMax,
@@ -403,17 +416,17 @@ func (c *HTTPCache) Lookup(req *http.Request) Lookup {
 	reqD, reqNoCache := requestDirectives(req.Header)
 	l.OnlyIfCached = reqD.OnlyIfCached
 	if req.Method != http.MethodGet && req.Method != http.MethodHead {
-		c.misses.Add(1)
+		c.lookups.Add(cMisses, 1)
 		return l
 	}
 	obj, ok := c.st.Get(l.Key)
 	if !ok {
-		c.misses.Add(1)
+		c.lookups.Add(cMisses, 1)
 		return l
 	}
 	v := obj.match(req.Header)
 	if v == nil {
-		c.misses.Add(1)
+		c.lookups.Add(cMisses, 1)
 		return l
 	}
 	now := c.now()
@@ -457,15 +470,15 @@ func (c *HTTPCache) Lookup(req *http.Request) Lookup {
 	}
 	switch l.Decision {
 	case Fresh:
-		c.hits.Add(1)
+		c.lookups.Add(cHits, 1)
 		if l.Stale {
-			c.staleHits.Add(1)
+			c.lookups.Add(cStaleHits, 1)
 		}
 	case StaleWhileRevalidate:
-		c.hits.Add(1)
-		c.staleHits.Add(1)
+		c.lookups.Add(cHits, 1)
+		c.lookups.Add(cStaleHits, 1)
 	case Validate:
-		c.validations.Add(1)
+		c.lookups.Add(cValidations, 1)
 	}
 	return l
 }

@@ -28,10 +28,10 @@ type Stats struct {
 func (c *HTTPCache) Stats() Stats {
 	ss := c.st.Stats()
 	s := Stats{
-		Hits:          c.hits.Load(),
-		StaleHits:     c.staleHits.Load(),
-		Misses:        c.misses.Load(),
-		Validations:   c.validations.Load(),
+		Hits:          c.lookups.Load(cHits),
+		StaleHits:     c.lookups.Load(cStaleHits),
+		Misses:        c.lookups.Load(cMisses),
+		Validations:   c.lookups.Load(cValidations),
 		Stores:        c.stores.Load(),
 		Updates:       c.updates.Load(),
 		Invalidations: c.invalidations.Load(),
