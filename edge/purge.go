@@ -52,7 +52,7 @@ func (n *Node) Purge(ctx context.Context, p PurgeRequest) (PurgeResult, error) {
 	if p.All {
 		r, err := n.purger.PurgeAll(ctx)
 		res.Objects, res.All = r.Objects, true
-			return res, err
+		return res, err
 	}
 	keys := append([]string(nil), p.Keys...)
 	for _, raw := range p.URLs {
