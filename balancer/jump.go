@@ -54,12 +54,11 @@ func (j *jumpPolicy) Build(ms []*member) Picker {
 	for i, id := range j.slots {
 		table[i] = live[id] // nil: removed or unavailable now
 	}
-	return &jumpPicker{table: table, live: len(live)}
+	return &jumpPicker{table: table}
 }
 
 type jumpPicker struct {
-	table []*member
-	live  int
+	table []*member // slot -> member; nil where the slot's backend is gone
 }
 
 func (p *jumpPicker) Pick(info PickInfo) *member {
