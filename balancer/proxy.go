@@ -79,8 +79,10 @@ type ProxyConfig struct {
 	// Retries bounds extra attempts of idempotent requests on other
 	// backends after connection failures. Zero means 2; negative none.
 	Retries int
-	// Transport sends requests to backends. Nil means an http.Transport
-	// sized for a proxy: 512 idle keep-alive connections per backend.
+	// Transport sends requests to backends. Nil means the proxy's own
+	// HTTP/1.1 transport: up to 512 idle keep-alive connections per
+	// backend, request and response handled on the request's goroutine
+	// for body-less idempotent requests, http.Transport for the rest.
 	Transport http.RoundTripper
 	// TrustForwarded keeps incoming X-Forwarded-For/Forwarded and
 	// appends to them; false replaces them (the safe default at an edge).
@@ -112,17 +114,9 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 		p.retry = 2
 	}
 	if p.tr == nil {
-		p.tr = &http.Transport{
-			DialContext:         (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConns:        4096,
-			MaxIdleConnsPerHost: 512,
-			IdleConnTimeout:     90 * time.Second,
-			ForceAttemptHTTP2:   false,
-			// Pass bodies through as the backend sent them: no gzip
-			// requested on the client's behalf, nothing decompressed.
-			DisableCompression: true,
-		}
+		p.tr = newH1Transport()
 	}
+
 	p.rp = &httputil.ReverseProxy{
 		BufferPool: &bufferPool{},
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -245,6 +239,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The request stays "in flight" until its response is served, so
 	// least-request policies see streaming responses as load.
 	holder.Done(DoneInfo{Latency: holder.lat})
+}
+
+// CloseIdleConnections closes idle keep-alive connections to backends
+// when the transport supports it (the default one does).
+func (p *Proxy) CloseIdleConnections() {
+	if c, ok := p.tr.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }
 
 // pick honours a sticky cookie naming a healthy backend, then the policy.
