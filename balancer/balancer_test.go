@@ -483,3 +483,39 @@ func TestJumpRecoveryReturnsKeys(t *testing.T) {
 		}
 	}
 }
+
+// Re-adding a known backend (new weight or address) while requests to it
+// are in flight: their Done calls land on the replacement, so its
+// in-flight count returns to zero and a later drain completes.
+func TestReplaceBackendWithRequestsInFlight(t *testing.T) {
+	p := newPool(t, Config{Policy: LeastConnections()}, Backend{ID: "a", Addr: "a:1"})
+	var held []Pick
+	for i := 0; i < 3; i++ {
+		pk, err := p.Pick(PickInfo{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, pk)
+	}
+	if err := p.Add(Backend{ID: "a", Addr: "a:2", Weight: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Stats(); st[0].Active != 3 || st[0].Picks != 3 || st[0].Addr != "a:2" {
+		t.Fatalf("after replacement: %+v", st[0])
+	}
+	for _, pk := range held {
+		pk.Done(DoneInfo{Latency: time.Millisecond})
+	}
+	if st := p.Stats(); st[0].Active != 0 {
+		t.Fatalf("in flight after every Done: %d", st[0].Active)
+	}
+	ch, err := p.Drain("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("drain of a replaced backend never completed")
+	}
+}

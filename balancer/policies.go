@@ -245,7 +245,7 @@ func (p *leastConnPicker) Pick(PickInfo) *member {
 	// Lowest active/weight wins, compared by cross-multiplying (no
 	// division); the scan starts at a random member so ties do not herd.
 	best := p.ms[start]
-	bestActive, bestW := best.active.Load(), int64(best.w())
+	bestActive, bestW := best.inflight(), int64(best.w())
 	for i := start + 1; i != start; i++ {
 		if i == n {
 			i = 0
@@ -254,7 +254,7 @@ func (p *leastConnPicker) Pick(PickInfo) *member {
 			}
 		}
 		m := p.ms[i]
-		a, w := m.active.Load(), int64(m.w())
+		a, w := m.inflight(), int64(m.w())
 		if a*bestW < bestActive*w {
 			best, bestActive, bestW = m, a, w
 		}
@@ -310,8 +310,8 @@ func (p *p2cPicker) Pick(PickInfo) *member {
 		return a
 	}
 	// Fewer requests in flight per unit of weight wins:
-	// (b.active+1)/b.w < (a.active+1)/a.w, without dividing.
-	if (b.active.Load()+1)*int64(a.w()) < (a.active.Load()+1)*int64(b.w()) {
+	// (b.inflight+1)/b.w < (a.inflight+1)/a.w, without dividing.
+	if (b.inflight()+1)*int64(a.w()) < (a.inflight()+1)*int64(b.w()) {
 		return b
 	}
 	return a
@@ -322,7 +322,7 @@ func ewmaScore(m *member) float64 {
 	if lat == 0 {
 		lat = 1 // unmeasured backends look fast, so they get measured
 	}
-	return lat * float64(m.active.Load()+1) / float64(m.w())
+	return lat * float64(m.inflight()+1) / float64(m.w())
 }
 
 // Maglev is Google's Maglev consistent hashing: a lookup table of a prime
@@ -554,7 +554,7 @@ func (p *boundedPicker) Pick(info PickInfo) *member {
 	i := p.index(hashString(info.Key))
 	for n := 0; n < len(p.points); n++ {
 		m := p.ms[p.owner[(i+n)%len(p.points)]]
-		if m.active.Load() < limit {
+		if m.inflight() < limit {
 			return m
 		}
 	}

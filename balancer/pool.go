@@ -66,17 +66,18 @@ func (p Pick) Done(d DoneInfo) {
 	if p.m == nil {
 		return
 	}
-	p.m.active.Add(-1)
-	if p.m.total != nil {
-		p.m.total.Add(-1)
+	m := p.m.current()
+	m.dones.Add(1)
+	if m.total != nil {
+		m.total.Add(-1)
 	}
 	if d.Latency > 0 {
-		p.m.observe(d.Latency)
+		m.observe(d.Latency)
 	}
 	if d.Err != nil {
-		p.pool.failure(p.m)
-	} else if p.m.bad.Load() != 0 {
-		p.pool.success(p.m) // a failure streak to reset; else nothing to do
+		p.pool.failure(m)
+	} else if m.bad.Load() != 0 {
+		p.pool.success(m) // a failure streak to reset; else nothing to do
 	}
 }
 
@@ -100,11 +101,16 @@ type member struct {
 	Backend
 	hash uint64 // hashString(ID)
 
-	active    atomic.Int64
+	// picks and dones count picks and their Done calls; the difference
+	// is the requests in flight. One counter per event, not an "active"
+	// counter beside a pick counter, keeps a pick and a Done at one
+	// atomic add each.
+	picks     atomic.Uint64
+	dones     atomic.Uint64
+	moved     atomic.Pointer[member] // the member that replaced this one (Add of a known ID)
 	eff       atomic.Int64  // effective weight: Weight, less during slow start
 	total     *atomic.Int64 // in flight across the pool (shared); nil unless the policy reads it
 	bad       atomic.Int32  // consecutive failures, mirrored for a lock-free success path
-	picks     atomic.Uint64
 	failures  atomic.Uint64
 	ewmaNanos atomic.Int64
 
@@ -117,6 +123,23 @@ type member struct {
 	rise, fall   int
 	drained      chan struct{}
 	rampFrom     time.Time // slow start began (zero: none)
+}
+
+// inflight is the number of picks of m not yet Done. dones is read
+// first: every Done follows its pick, so the result is never negative.
+// A pick racing a replacement of its member may land on the old one
+// after its counters were carried over; the clamp keeps that harmless.
+func (m *member) inflight() int64 {
+	d := m.dones.Load()
+	return max(0, int64(m.picks.Load()-d))
+}
+
+// current follows replacements to the member that counts for m now.
+func (m *member) current() *member {
+	for n := m.moved.Load(); n != nil; n = m.moved.Load() {
+		m = n
+	}
+	return m
 }
 
 // w is the weight policies use: the configured weight, ramped during slow
@@ -283,8 +306,11 @@ func (p *Pool) Add(b Backend) error {
 	if old, ok := p.members[b.ID]; ok {
 		// Replace the immutable part; keep live counters.
 		m := &member{Backend: b, hash: old.hash, state: old.state, unhealthy: old.unhealthy, total: p.inflightCounter()}
-		m.active.Store(old.active.Load())
-		m.picks.Store(old.picks.Load())
+		// Picks of the old member still in flight report their Done
+		// here: forward first, then carry the counts over.
+		old.moved.Store(m)
+		m.picks.Add(old.picks.Load())
+		m.dones.Add(old.dones.Load())
 		m.failures.Store(old.failures.Load())
 		m.ewmaNanos.Store(old.ewmaNanos.Load())
 		p.members[b.ID] = m
@@ -356,7 +382,7 @@ func (p *Pool) Drain(id string) (<-chan struct{}, error) {
 		defer p.wg.Done()
 		t := time.NewTicker(10 * time.Millisecond)
 		defer t.Stop()
-		for m.active.Load() > 0 {
+		for m.inflight() > 0 {
 			select {
 			case <-t.C:
 			case <-p.stop:
@@ -475,11 +501,11 @@ func (p *Pool) inflightCounter() *atomic.Int64 {
 
 // acquire counts a pick of m.
 func (m *member) acquire() {
-	m.active.Add(1)
+	m = m.current()
+	m.picks.Add(1)
 	if m.total != nil {
 		m.total.Add(1)
 	}
-	m.picks.Add(1)
 }
 
 func excluded(id string, ex []string) bool {
@@ -609,7 +635,7 @@ func (p *Pool) Stats() []BackendStats {
 			}
 		}
 		m.mu.Unlock()
-		out = append(out, BackendStats{Backend: m.Backend, State: st, Picks: m.picks.Load(), Active: m.active.Load(),
+		out = append(out, BackendStats{Backend: m.Backend, State: st, Picks: m.picks.Load(), Active: m.inflight(),
 			Failures: m.failures.Load(), Latency: time.Duration(m.ewmaNanos.Load())})
 	}
 	return out
