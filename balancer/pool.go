@@ -108,9 +108,9 @@ type member struct {
 	picks     atomic.Uint64
 	dones     atomic.Uint64
 	moved     atomic.Pointer[member] // the member that replaced this one (Add of a known ID)
-	eff       atomic.Int64  // effective weight: Weight, less during slow start
-	total     *atomic.Int64 // in flight across the pool (shared); nil unless the policy reads it
-	bad       atomic.Int32  // consecutive failures, mirrored for a lock-free success path
+	eff       atomic.Int64           // effective weight: Weight, less during slow start
+	total     *atomic.Int64          // in flight across the pool (shared); nil unless the policy reads it
+	bad       atomic.Int32           // consecutive failures, mirrored for a lock-free success path
 	failures  atomic.Uint64
 	ewmaNanos atomic.Int64
 
