@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgekit/edgekit/internal/h1"
 	"go.uber.org/zap"
 )
 
@@ -114,7 +115,7 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 		p.retry = 2
 	}
 	if p.tr == nil {
-		p.tr = newH1Transport()
+		p.tr = h1.New(3*time.Second, false)
 	}
 
 	p.rp = &httputil.ReverseProxy{

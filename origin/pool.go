@@ -18,6 +18,7 @@ import (
 
 	"github.com/edgekit/edgekit/balancer"
 	"github.com/edgekit/edgekit/internal/clock"
+	"github.com/edgekit/edgekit/internal/h1"
 	"go.uber.org/zap"
 )
 
@@ -94,8 +95,11 @@ type Config struct {
 	OriginHost bool
 	// Health configures active health checks.
 	Health HealthCheck
-	// Transport sends requests. Nil means an http.Transport with
-	// keep-alive pools sized for an edge (256 idle connections per origin).
+	// Transport sends requests. Nil means edgekit's proxy transport
+	// (internal/h1): 256 idle keep-alive connections per origin, GET and
+	// HEAD without a body handled on the request's goroutine, the rest by
+	// an http.Transport (HTTP/2 for https origins). Bodies pass through
+	// as the origin sent them: no gzip is requested on a client's behalf.
 	Transport http.RoundTripper
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
@@ -125,7 +129,7 @@ type Pool struct {
 	origins  []*member
 	byHost   map[string]*member
 	tr       http.RoundTripper
-	ownTr    *http.Transport
+	ownTr    *h1.Transport
 	now      func() time.Time
 	log      *zap.Logger
 	attempts int
@@ -220,16 +224,8 @@ func New(cfg Config) (*Pool, error) {
 	}
 	p.tr = cfg.Transport
 	if p.tr == nil {
-		p.ownTr = &http.Transport{
-			Proxy:                 nil,
-			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConns:          1024,
-			MaxIdleConnsPerHost:   256,
-			IdleConnTimeout:       90 * time.Second,
-			TLSHandshakeTimeout:   5 * time.Second,
-			ExpectContinueTimeout: time.Second,
-			ForceAttemptHTTP2:     true,
-		}
+		p.ownTr = h1.New(5*time.Second, true)
+		p.ownTr.MaxIdlePerHost = 256
 		p.tr = p.ownTr
 	}
 	if h.Interval > 0 {

@@ -1,4 +1,4 @@
-package balancer
+package h1
 
 import (
 	"bufio"
@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // countingServer is an httptest server that counts the connections it
@@ -33,7 +35,7 @@ func countingServer(t *testing.T, h http.HandlerFunc) (*httptest.Server, *atomic
 	return s, &conns
 }
 
-func h1Get(t *testing.T, tr http.RoundTripper, ctx context.Context, method, url string) (*http.Response, string, error) {
+func get(t *testing.T, tr http.RoundTripper, ctx context.Context, method, url string) (*http.Response, string, error) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(ctx, method, url, nil)
 	if err != nil {
@@ -50,7 +52,7 @@ func h1Get(t *testing.T, tr http.RoundTripper, ctx context.Context, method, url 
 
 // RFC 9112 §9.3: persistent connections. Sequential requests of every
 // body shape (length, chunked with trailers, none) share one connection.
-func TestH1TransportReusesConnections(t *testing.T) {
+func TestTransportReusesConnections(t *testing.T) {
 	s, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/chunked":
@@ -67,24 +69,24 @@ func TestH1TransportReusesConnections(t *testing.T) {
 			fmt.Fprintf(w, "hello %s", r.URL.Path)
 		}
 	})
-	tr := newH1Transport()
+	tr := New(3*time.Second, false)
 	defer tr.CloseIdleConnections()
 	ctx := context.Background()
 	for i := 0; i < 20; i++ {
-		resp, body, err := h1Get(t, tr, ctx, "GET", s.URL+"/x")
+		resp, body, err := get(t, tr, ctx, "GET", s.URL+"/x")
 		if err != nil || resp.StatusCode != 200 || body != "hello /x" {
 			t.Fatalf("GET %d: %v %v %q", i, err, resp, body)
 		}
-		resp, body, err = h1Get(t, tr, ctx, "GET", s.URL+"/chunked")
+		resp, body, err = get(t, tr, ctx, "GET", s.URL+"/chunked")
 		if err != nil || body != "part1part2" || resp.Trailer.Get("X-Sum") != "42" {
 			t.Fatalf("chunked: %v %q trailer %v", err, body, resp.Trailer)
 		}
 		for _, p := range []string{"/empty", "/notmod"} {
-			if _, _, err := h1Get(t, tr, ctx, "GET", s.URL+p); err != nil {
+			if _, _, err := get(t, tr, ctx, "GET", s.URL+p); err != nil {
 				t.Fatalf("%s: %v", p, err)
 			}
 		}
-		if resp, body, err = h1Get(t, tr, ctx, "HEAD", s.URL+"/x"); err != nil || body != "" || resp.ContentLength != int64(len("hello /x")) {
+		if resp, body, err = get(t, tr, ctx, "HEAD", s.URL+"/x"); err != nil || body != "" || resp.ContentLength != int64(len("hello /x")) {
 			t.Fatalf("HEAD: %v %q %d", err, body, resp.ContentLength)
 		}
 	}
@@ -96,22 +98,22 @@ func TestH1TransportReusesConnections(t *testing.T) {
 // A connection the backend closed while it sat idle is replaced without
 // failing the request (the methods on this path are idempotent, RFC 9110
 // §9.2.2), and a response that asks to close is not reused.
-func TestH1TransportRetriesStaleIdleConnection(t *testing.T) {
+func TestTransportRetriesStaleIdleConnection(t *testing.T) {
 	s, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/close" {
 			w.Header().Set("Connection", "close")
 		}
 		io.WriteString(w, "ok")
 	})
-	tr := newH1Transport()
+	tr := New(3*time.Second, false)
 	defer tr.CloseIdleConnections()
 	ctx := context.Background()
-	if _, body, err := h1Get(t, tr, ctx, "GET", s.URL); err != nil || body != "ok" {
+	if _, body, err := get(t, tr, ctx, "GET", s.URL); err != nil || body != "ok" {
 		t.Fatal(err, body)
 	}
 	s.CloseClientConnections() // the backend drops the idle connection
 	for i := 0; i < 3; i++ {
-		if _, body, err := h1Get(t, tr, ctx, "GET", s.URL); err != nil || body != "ok" {
+		if _, body, err := get(t, tr, ctx, "GET", s.URL); err != nil || body != "ok" {
 			t.Fatalf("after backend closed the idle connection: %v %q", err, body)
 		}
 	}
@@ -119,7 +121,7 @@ func TestH1TransportRetriesStaleIdleConnection(t *testing.T) {
 		t.Fatalf("%d connections, want 2", n)
 	}
 	for i := 0; i < 3; i++ {
-		if _, _, err := h1Get(t, tr, ctx, "GET", s.URL+"/close"); err != nil {
+		if _, _, err := get(t, tr, ctx, "GET", s.URL+"/close"); err != nil {
 			t.Fatal(err)
 		}
 		tr.mu.Lock()
@@ -136,7 +138,7 @@ func TestH1TransportRetriesStaleIdleConnection(t *testing.T) {
 
 // Cancelling the request unblocks a wait for the response header and a
 // read of the body, and the connection is not reused afterwards.
-func TestH1TransportCancel(t *testing.T) {
+func TestTransportCancel(t *testing.T) {
 	release := make(chan struct{})
 	s, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/ok" {
@@ -152,12 +154,12 @@ func TestH1TransportCancel(t *testing.T) {
 		}
 	})
 	defer close(release)
-	tr := newH1Transport()
+	tr := New(3*time.Second, false)
 	defer tr.CloseIdleConnections()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if _, _, err := h1Get(t, tr, ctx, "GET", s.URL+"/hang"); !errors.Is(err, context.DeadlineExceeded) {
+	if _, _, err := get(t, tr, ctx, "GET", s.URL+"/hang"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("waiting for a header past the deadline: %v", err)
 	}
 
@@ -177,7 +179,7 @@ func TestH1TransportCancel(t *testing.T) {
 	}
 	resp.Body.Close()
 	before := conns.Load()
-	if _, _, err := h1Get(t, tr, context.Background(), "GET", s.URL+"/ok"); err != nil {
+	if _, _, err := get(t, tr, context.Background(), "GET", s.URL+"/ok"); err != nil {
 		t.Fatal(err)
 	}
 	if conns.Load() != before+1 {
@@ -187,10 +189,10 @@ func TestH1TransportCancel(t *testing.T) {
 
 // A body closed before its end (a client went away) closes the
 // connection instead of reading the rest.
-func TestH1TransportAbandonedBody(t *testing.T) {
+func TestTransportAbandonedBody(t *testing.T) {
 	big := strings.Repeat("x", 1<<20)
 	s, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, big) })
-	tr := newH1Transport()
+	tr := New(3*time.Second, false)
 	defer tr.CloseIdleConnections()
 	req, _ := http.NewRequest("GET", s.URL, nil)
 	resp, err := tr.RoundTrip(req)
@@ -199,7 +201,7 @@ func TestH1TransportAbandonedBody(t *testing.T) {
 	}
 	resp.Body.Read(make([]byte, 10))
 	resp.Body.Close()
-	if _, body, err := h1Get(t, tr, context.Background(), "GET", s.URL); err != nil || len(body) != len(big) {
+	if _, body, err := get(t, tr, context.Background(), "GET", s.URL); err != nil || len(body) != len(big) {
 		t.Fatal(err, len(body))
 	}
 	if n := conns.Load(); n != 2 {
@@ -244,22 +246,22 @@ func rawBackend(t *testing.T, reply string) string {
 
 // Malformed or hostile responses get an error, not a panic or a hang:
 // an unbounded header, a 101 nobody asked for, endless 1xx responses.
-func TestH1TransportBadResponses(t *testing.T) {
-	tr := newH1Transport()
-	tr.maxHeaderBytes = 4 << 10
+func TestTransportBadResponses(t *testing.T) {
+	tr := New(3*time.Second, false)
+	tr.MaxResponseHeaderBytes = 4 << 10
 	defer tr.CloseIdleConnections()
 	cases := map[string]struct {
 		reply string
 		want  error
 	}{
-		"huge header": {"HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("a", 64<<10) + "\r\n\r\n", errH1HeaderTooLarge},
-		"101":         {"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n", errH1Upgrade},
-		"1xx flood":   {strings.Repeat("HTTP/1.1 102 Processing\r\n\r\n", 10), errH1Too1xx},
+		"huge header": {"HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("a", 64<<10) + "\r\n\r\n", ErrHeaderTooLarge},
+		"101":         {"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n", ErrUnexpectedUpgrade},
+		"1xx flood":   {strings.Repeat("HTTP/1.1 102 Processing\r\n\r\n", 10), ErrTooMany1xx},
 		"garbage":     {"SMTP ready\r\n\r\n", nil},
 	}
 	for name, c := range cases {
 		addr := rawBackend(t, c.reply)
-		_, _, err := h1Get(t, tr, context.Background(), "GET", "http://"+addr+"/")
+		_, _, err := get(t, tr, context.Background(), "GET", "http://"+addr+"/")
 		if err == nil || (c.want != nil && !errors.Is(err, c.want)) {
 			t.Errorf("%s: got %v, want %v", name, err, c.want)
 		}
@@ -268,9 +270,9 @@ func TestH1TransportBadResponses(t *testing.T) {
 
 // RFC 9110 §15.2: interim responses reach the client trace (ReverseProxy
 // relays them, e.g. 103 Early Hints), then the final response follows.
-func TestH1TransportInterimResponses(t *testing.T) {
+func TestTransportInterimResponses(t *testing.T) {
 	addr := rawBackend(t, "HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-	tr := newH1Transport()
+	tr := New(3*time.Second, false)
 	defer tr.CloseIdleConnections()
 	var got []string
 	ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
@@ -279,7 +281,7 @@ func TestH1TransportInterimResponses(t *testing.T) {
 			return nil
 		},
 	})
-	resp, body, err := h1Get(t, tr, ctx, "GET", "http://"+addr+"/")
+	resp, body, err := get(t, tr, ctx, "GET", "http://"+addr+"/")
 	if err != nil || resp.StatusCode != 200 || body != "ok" {
 		t.Fatal(err, body)
 	}
@@ -288,56 +290,12 @@ func TestH1TransportInterimResponses(t *testing.T) {
 	}
 }
 
-// Requests with bodies, non-idempotent methods and upgrades take
-// http.Transport; through the proxy they arrive intact.
-func TestH1TransportFallbackThroughProxy(t *testing.T) {
-	s, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		fmt.Fprintf(w, "%s %s %s", r.Method, r.URL.Path, b)
-	})
-	pool := newPool(t, Config{}, Backend{ID: "b", Addr: strings.TrimPrefix(s.URL, "http://")})
-	px, err := NewProxy(ProxyConfig{Pool: pool})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer px.CloseIdleConnections()
-	front := httptest.NewServer(px)
-	defer front.Close()
-	client := front.Client()
-	resp, err := client.Post(front.URL+"/p", "text/plain", strings.NewReader("payload"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if string(b) != "POST /p payload" {
-		t.Fatalf("POST through proxy: %q", b)
-	}
-	for _, req := range []*http.Request{
-		httptest.NewRequest("POST", "http://b/x", strings.NewReader("x")),
-		httptest.NewRequest("PATCH", "http://b/x", nil),
-		func() *http.Request {
-			r := httptest.NewRequest("GET", "http://b/x", nil)
-			r.Header.Set("Upgrade", "websocket")
-			return r
-		}(),
-		httptest.NewRequest("GET", "https://b/x", nil),
-	} {
-		if h1Fast(req) {
-			t.Errorf("%s %s (upgrade %q) took the pooled path", req.Method, req.URL, req.Header.Get("Upgrade"))
-		}
-	}
-	if !h1Fast(httptest.NewRequest("GET", "http://b/x", nil)) {
-		t.Error("a plain GET did not take the pooled path")
-	}
-}
-
-// The pool keeps at most maxIdle connections per backend and closes the
+// The pool keeps at most MaxIdlePerHost connections per backend and closes the
 // ones idle past idleTimeout instead of handing them out.
-func TestH1TransportIdleLimits(t *testing.T) {
+func TestTransportIdleLimits(t *testing.T) {
 	s, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
-	tr := newH1Transport()
-	tr.maxIdle = 2
+	tr := New(3*time.Second, false)
+	tr.MaxIdlePerHost = 2
 	defer tr.CloseIdleConnections()
 	// Hold four responses open at once, then finish them: two are kept.
 	var bodies []io.ReadCloser
@@ -360,8 +318,8 @@ func TestH1TransportIdleLimits(t *testing.T) {
 	if kept != 2 || conns.Load() != 4 {
 		t.Fatalf("kept %d idle of %d, want 2 of 4", kept, conns.Load())
 	}
-	tr.idleTimeout = time.Nanosecond // everything idle is now too old
-	if _, _, err := h1Get(t, tr, context.Background(), "GET", s.URL); err != nil {
+	tr.IdleTimeout = time.Nanosecond // everything idle is now too old
+	if _, _, err := get(t, tr, context.Background(), "GET", s.URL); err != nil {
 		t.Fatal(err)
 	}
 	if n := conns.Load(); n != 5 {
@@ -369,44 +327,59 @@ func TestH1TransportIdleLimits(t *testing.T) {
 	}
 }
 
-// BenchmarkL7Proxy sends GETs for a 1 KiB body through the proxy over
-// loopback, with its default transport beside a plain http.Transport
-// (what httputil.ReverseProxy uses unless told otherwise).
-func BenchmarkL7Proxy(b *testing.B) {
-	body := strings.Repeat("x", 1024)
-	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, body) }))
-	defer backend.Close()
-	for _, c := range []struct {
-		name string
-		tr   http.RoundTripper
-	}{
-		{"transport=edgekit", nil},
-		{"transport=net/http", &http.Transport{MaxIdleConnsPerHost: 512, DisableCompression: true}},
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// Pooled takes plain-http, body-less, idempotent, non-upgrade requests
+// only; the rest keep http.Transport's handling.
+func TestPooledChoosesRequests(t *testing.T) {
+	for _, req := range []*http.Request{
+		httptest.NewRequest("POST", "http://b/x", strings.NewReader("x")),
+		httptest.NewRequest("PATCH", "http://b/x", nil),
+		httptest.NewRequest("GET", "http://b/x", strings.NewReader("body")),
+		func() *http.Request {
+			r := httptest.NewRequest("GET", "http://b/x", nil)
+			r.Header.Set("Upgrade", "websocket")
+			return r
+		}(),
+		httptest.NewRequest("GET", "https://b/x", nil),
 	} {
-		b.Run(c.name, func(b *testing.B) {
-			pool := newPool(b, Config{}, Backend{ID: "b", Addr: strings.TrimPrefix(backend.URL, "http://")})
-			px, err := NewProxy(ProxyConfig{Pool: pool, Transport: c.tr})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer px.CloseIdleConnections()
-			front := httptest.NewServer(px)
-			defer front.Close()
-			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512}}
-			defer client.CloseIdleConnections()
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					resp, err := client.Get(front.URL + "/x")
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-				}
-			})
-		})
+		if Pooled(req) {
+			t.Errorf("%s %s (upgrade %q) took the pooled path", req.Method, req.URL, req.Header.Get("Upgrade"))
+		}
+	}
+	for _, m := range []string{"GET", "HEAD", "OPTIONS", "DELETE", "TRACE"} {
+		if !Pooled(httptest.NewRequest(m, "http://b/x", nil)) {
+			t.Errorf("a plain %s did not take the pooled path", m)
+		}
+	}
+}
+
+// A POST goes through the fallback and arrives with its body.
+func TestTransportFallback(t *testing.T) {
+	s, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s %s", r.Method, b)
+	})
+	tr := New(3*time.Second, false)
+	defer tr.CloseIdleConnections()
+	req, _ := http.NewRequest("POST", s.URL, strings.NewReader("payload"))
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "POST payload" {
+		t.Fatalf("fallback: %q", b)
+	}
+}
+
+// The zero Transport works: defaults are filled on first use.
+func TestZeroTransport(t *testing.T) {
+	s, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	var tr Transport
+	defer tr.CloseIdleConnections()
+	if _, body, err := get(t, &tr, context.Background(), "GET", s.URL); err != nil || body != "ok" {
+		t.Fatal(err, body)
 	}
 }

@@ -1,4 +1,4 @@
-package balancer
+package h1
 
 import (
 	"bufio"
@@ -15,60 +15,92 @@ import (
 	"time"
 )
 
-// h1Transport is the L7 proxy's default RoundTripper. Requests a proxy
-// forwards most (plain http, idempotent method, no request body, no
-// protocol upgrade) go over pooled HTTP/1.1 keep-alive connections: the
-// request is written and the response read on the caller's goroutine.
-// http.Transport instead hands every request to a writer goroutine and
-// every response to a reader goroutine per connection; on one core those
-// hand-offs and the reader's extra read after each response cost about a
-// fifth of the proxy's CPU. Everything else (request bodies, upgrades,
-// https, other methods) goes to fallback, an http.Transport.
+// Transport is an http.RoundTripper for proxies. Body-less idempotent
+// requests to plain-http backends go over its own pool of HTTP/1.1
+// keep-alive connections, written and read on the caller's goroutine;
+// every other request goes to Fallback. The pool starts no goroutines:
+// idle connections past IdleTimeout are closed when the pool is next used.
 //
-// It is safe for concurrent use. It starts no goroutines: idle
-// connections past idleTimeout are closed when the pool is next used.
-type h1Transport struct {
-	fallback       *http.Transport
-	dialer         net.Dialer
-	maxIdle        int           // idle connections kept per backend
-	idleTimeout    time.Duration // idle connections older than this are closed
-	maxHeaderBytes int64         // response header limit
+// A Transport is safe for concurrent use. Set its fields before first use.
+type Transport struct {
+	// Fallback carries what the pooled path does not. Nil means an
+	// http.Transport with Dialer and DisableCompression.
+	Fallback *http.Transport
+	// Dialer opens backend connections. Zero means net.Dialer's defaults.
+	Dialer net.Dialer
+	// MaxIdlePerHost bounds the idle connections kept per backend.
+	// Zero means 512.
+	MaxIdlePerHost int
+	// IdleTimeout closes connections idle for longer. Zero means 90 s.
+	IdleTimeout time.Duration
+	// MaxResponseHeaderBytes bounds a response header. Zero means 1 MiB.
+	MaxResponseHeaderBytes int64
 
+	once sync.Once
 	mu   sync.Mutex
-	idle map[string][]*h1Conn // per backend address; LIFO, oldest first
+	idle map[string][]*conn // per backend address; LIFO, oldest first
 }
 
-func newH1Transport() *h1Transport {
-	d := net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}
-	return &h1Transport{
-		fallback: &http.Transport{
-			DialContext:         d.DialContext,
-			MaxIdleConns:        4096,
-			MaxIdleConnsPerHost: 512,
-			IdleConnTimeout:     90 * time.Second,
-			// Pass bodies through as the backend sent them: no gzip
-			// requested on the client's behalf, nothing decompressed.
-			DisableCompression: true,
+// New returns a Transport whose dialer times out after dialTimeout and
+// whose fallback passes bodies through as the backend sent them (no gzip
+// requested on a client's behalf, nothing decompressed). http2 says
+// whether the fallback attempts HTTP/2 for https backends.
+func New(dialTimeout time.Duration, http2 bool) *Transport {
+	d := net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
+	return &Transport{
+		Dialer: d,
+		Fallback: &http.Transport{
+			DialContext:           d.DialContext,
+			MaxIdleConns:          4096,
+			MaxIdleConnsPerHost:   512,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   5 * time.Second,
+			ExpectContinueTimeout: time.Second,
+			ForceAttemptHTTP2:     http2,
+			DisableCompression:    true,
 		},
-		dialer:         d,
-		maxIdle:        512,
-		idleTimeout:    90 * time.Second,
-		maxHeaderBytes: 1 << 20,
-		idle:           make(map[string][]*h1Conn),
 	}
 }
 
+func (t *Transport) init() {
+	t.once.Do(func() {
+		if t.Fallback == nil {
+			t.Fallback = &http.Transport{DialContext: t.Dialer.DialContext, DisableCompression: true}
+		}
+		if t.MaxIdlePerHost <= 0 {
+			t.MaxIdlePerHost = 512
+		}
+		if t.IdleTimeout <= 0 {
+			t.IdleTimeout = 90 * time.Second
+		}
+		if t.MaxResponseHeaderBytes <= 0 {
+			t.MaxResponseHeaderBytes = 1 << 20
+		}
+		t.mu.Lock()
+		if t.idle == nil {
+			t.idle = make(map[string][]*conn)
+		}
+		t.mu.Unlock()
+	})
+}
+
+// Why not http.Transport alone: it hands every request to a writer
+// goroutine and every response to a reader goroutine per connection, and
+// the reader reads again after each response. On one core those hand-offs
+// cost a proxy about a fifth of its CPU (measured with
+// scripts/bench-balancer.sh: 67-78 -> 45-52 us of CPU per request).
+
 var (
-	errH1HeaderTooLarge = errors.New("balancer: backend response header exceeds the limit")
-	errH1Upgrade        = errors.New("balancer: backend switched protocols without being asked")
-	errH1Too1xx         = errors.New("balancer: backend sent too many 1xx responses")
+	ErrHeaderTooLarge    = errors.New("h1: backend response header exceeds the limit")
+	ErrUnexpectedUpgrade = errors.New("h1: backend switched protocols without being asked")
+	ErrTooMany1xx        = errors.New("h1: backend sent too many 1xx responses")
 )
 
-// h1Fast reports whether req takes the pooled path. The methods are the
+// Pooled reports whether req takes the pooled path. The methods are the
 // idempotent ones (RFC 9110 §9.2.2), so a request that meets a
 // connection the backend closed while it sat idle is sent again on
 // another one, as http.Transport does.
-func h1Fast(req *http.Request) bool {
+func Pooled(req *http.Request) bool {
 	switch req.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodDelete, http.MethodTrace:
 	default:
@@ -79,9 +111,10 @@ func h1Fast(req *http.Request) bool {
 }
 
 // RoundTrip implements http.RoundTripper.
-func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if !h1Fast(req) {
-		return t.fallback.RoundTrip(req)
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	t.init()
+	if !Pooled(req) {
+		return t.Fallback.RoundTrip(req)
 	}
 	ctx := req.Context()
 	addr := req.URL.Host
@@ -94,7 +127,7 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		c, reused := t.get(addr)
 		if c == nil {
-			nc, err := t.dialer.DialContext(ctx, "tcp", addr)
+			nc, err := t.Dialer.DialContext(ctx, "tcp", addr)
 			if err != nil {
 				return nil, err
 			}
@@ -117,29 +150,30 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // CloseIdleConnections closes the idle connections of both paths.
-func (t *h1Transport) CloseIdleConnections() {
+func (t *Transport) CloseIdleConnections() {
+	t.init()
 	t.mu.Lock()
 	idle := t.idle
-	t.idle = make(map[string][]*h1Conn)
+	t.idle = make(map[string][]*conn)
 	t.mu.Unlock()
 	for _, l := range idle {
 		for _, c := range l {
 			c.nc.Close()
 		}
 	}
-	t.fallback.CloseIdleConnections()
+	t.Fallback.CloseIdleConnections()
 }
 
 // get pops the most recently used idle connection to addr, closing the
 // ones that have been idle too long.
-func (t *h1Transport) get(addr string) (*h1Conn, bool) {
+func (t *Transport) get(addr string) (*conn, bool) {
 	now := time.Now()
 	t.mu.Lock()
 	l := t.idle[addr]
 	if n := len(l); n > 0 {
 		c := l[n-1]
 		l[n-1] = nil
-		if now.Sub(c.idleSince) < t.idleTimeout {
+		if now.Sub(c.idleSince) < t.IdleTimeout {
 			t.idle[addr] = l[:n-1]
 			t.mu.Unlock()
 			return c, true
@@ -158,21 +192,21 @@ func (t *h1Transport) get(addr string) (*h1Conn, bool) {
 }
 
 // put returns a connection whose last response was read completely.
-func (t *h1Transport) put(c *h1Conn) {
+func (t *Transport) put(c *conn) {
 	now := time.Now()
 	c.idleSince = now
-	var drop []*h1Conn
+	var drop []*conn
 	t.mu.Lock()
 	l := t.idle[c.addr]
 	i := 0 // the oldest first: drop the expired ones
-	for i < len(l) && now.Sub(l[i].idleSince) >= t.idleTimeout {
+	for i < len(l) && now.Sub(l[i].idleSince) >= t.IdleTimeout {
 		i++
 	}
 	if i > 0 {
 		drop = append(drop, l[:i]...)
 		l = append(l[:0], l[i:]...)
 	}
-	if len(l) >= t.maxIdle {
+	if len(l) >= t.MaxIdlePerHost {
 		drop = append(drop, c)
 	} else {
 		l = append(l, c)
@@ -184,10 +218,10 @@ func (t *h1Transport) put(c *h1Conn) {
 	}
 }
 
-// h1Conn is one keep-alive connection to a backend. It is used by one
+// conn is one keep-alive connection to a backend. It is used by one
 // request at a time.
-type h1Conn struct {
-	t         *h1Transport
+type conn struct {
+	t         *Transport
 	addr      string
 	nc        net.Conn
 	br        *bufio.Reader
@@ -197,17 +231,17 @@ type h1Conn struct {
 	idleSince time.Time
 }
 
-func (t *h1Transport) newConn(addr string, nc net.Conn) *h1Conn {
-	c := &h1Conn{t: t, addr: addr, nc: nc, limit: math.MaxInt64}
+func (t *Transport) newConn(addr string, nc net.Conn) *conn {
+	c := &conn{t: t, addr: addr, nc: nc, limit: math.MaxInt64}
 	c.br = bufio.NewReaderSize(c, 4096)
 	c.bw = bufio.NewWriterSize(nc, 4096)
 	return c
 }
 
 // Read feeds br from the connection, within the current limit.
-func (c *h1Conn) Read(p []byte) (int, error) {
+func (c *conn) Read(p []byte) (int, error) {
 	if c.limit <= 0 {
-		return 0, errH1HeaderTooLarge
+		return 0, ErrHeaderTooLarge
 	}
 	if int64(len(p)) > c.limit {
 		p = p[:c.limit]
@@ -223,7 +257,7 @@ func (c *h1Conn) Read(p []byte) (int, error) {
 // aLongTimeAgo is a deadline in the past: it wakes a blocked read.
 var aLongTimeAgo = time.Unix(1, 0)
 
-func (c *h1Conn) roundTrip(req *http.Request) (*http.Response, error) {
+func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(aLongTimeAgo) })
 	c.gotBytes = false
@@ -238,7 +272,7 @@ func (c *h1Conn) roundTrip(req *http.Request) (*http.Response, error) {
 	trace := httptrace.ContextClientTrace(ctx)
 	var resp *http.Response
 	for n1xx := 0; ; n1xx++ {
-		c.limit = c.t.maxHeaderBytes + int64(c.br.Size())
+		c.limit = c.t.MaxResponseHeaderBytes + int64(c.br.Size())
 		var err error
 		resp, err = http.ReadResponse(c.br, req)
 		c.limit = math.MaxInt64
@@ -249,7 +283,7 @@ func (c *h1Conn) roundTrip(req *http.Request) (*http.Response, error) {
 		code := resp.StatusCode
 		if code == http.StatusSwitchingProtocols {
 			stop()
-			return nil, errH1Upgrade
+			return nil, ErrUnexpectedUpgrade
 		}
 		if code >= 200 || code < 100 {
 			break
@@ -258,7 +292,7 @@ func (c *h1Conn) roundTrip(req *http.Request) (*http.Response, error) {
 		// (ReverseProxy passes them on to its client), then skipped.
 		if n1xx >= 5 {
 			stop()
-			return nil, errH1Too1xx
+			return nil, ErrTooMany1xx
 		}
 		if trace != nil && trace.Got1xxResponse != nil {
 			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {
@@ -267,7 +301,7 @@ func (c *h1Conn) roundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}
 	}
-	b := &h1Body{c: c, ctx: ctx, stop: stop, keep: !resp.Close && !req.Close}
+	b := &body{c: c, ctx: ctx, stop: stop, keep: !resp.Close && !req.Close}
 	if resp.Body == http.NoBody {
 		b.finish(true)
 		return resp, nil
@@ -277,10 +311,10 @@ func (c *h1Conn) roundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// h1Body hands the connection back to the pool when the response body
+// body hands the connection back to the pool when the response body
 // has been read to its end, and closes it when the body is abandoned.
-type h1Body struct {
-	c    *h1Conn
+type body struct {
+	c    *conn
 	ctx  context.Context // the request's, for the cause of a failed read
 	rc   io.ReadCloser
 	stop func() bool
@@ -288,7 +322,7 @@ type h1Body struct {
 	done bool
 }
 
-func (b *h1Body) Read(p []byte) (int, error) {
+func (b *body) Read(p []byte) (int, error) {
 	if b.done {
 		return 0, io.EOF
 	}
@@ -297,7 +331,7 @@ func (b *h1Body) Read(p []byte) (int, error) {
 		b.finish(true)
 	} else if err != nil {
 		if cerr := context.Cause(b.ctx); cerr != nil {
-			err = fmt.Errorf("balancer: backend response: %w", cerr)
+			err = fmt.Errorf("h1: backend response: %w", cerr)
 		}
 		b.finish(false)
 	}
@@ -306,14 +340,14 @@ func (b *h1Body) Read(p []byte) (int, error) {
 
 // Close abandons the rest of the body: the connection cannot be reused.
 // (The wrapped body's own Close would read the rest first.)
-func (b *h1Body) Close() error {
+func (b *body) Close() error {
 	if !b.done {
 		b.finish(false)
 	}
 	return nil
 }
 
-func (b *h1Body) finish(eof bool) {
+func (b *body) finish(eof bool) {
 	b.done = true
 	live := b.stop() // false: the context was cancelled and set a deadline
 	if eof && live && b.keep && b.c.br.Buffered() == 0 {
