@@ -233,3 +233,39 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// A cache stores what the origin sent: the default transport asks for no
+// encoding the client did not ask for, and decompresses nothing, so a
+// representation's ETag and Content-Encoding stay with its bytes
+// (RFC 9110 §8.4, §8.8.3).
+func TestDefaultTransportPassesEncodingThrough(t *testing.T) {
+	var ae atomic.Value
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ae.Store(r.Header.Get("Accept-Encoding"))
+		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			w.Header().Set("Content-Encoding", "gzip")
+			w.Header().Set("ETag", `"gz"`)
+			w.Write([]byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+			return
+		}
+		w.Header().Set("ETag", `"id"`)
+		io.WriteString(w, "identity")
+	}))
+	defer s.Close()
+	p := newPool(t, Config{Origins: []Origin{{Name: "o", URL: s.URL}}})
+	if body, resp := get(t, p, "/"); body != "identity" || resp.Header.Get("ETag") != `"id"` || ae.Load() != "" {
+		t.Fatalf("no Accept-Encoding from the client: origin saw %q, got %q %s", ae.Load(), body, resp.Header.Get("ETag"))
+	}
+	req := httptest.NewRequest(http.MethodGet, "http://site.example/", nil)
+	req.RequestURI = ""
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := p.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.Header.Get("Content-Encoding") != "gzip" || resp.Header.Get("ETag") != `"gz"` || len(b) != 20 {
+		t.Fatalf("gzip representation altered: %v %d bytes", resp.Header, len(b))
+	}
+}
