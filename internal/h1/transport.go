@@ -13,6 +13,8 @@ import (
 	"net/textproto"
 	"sync"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Transport is an http.RoundTripper for proxies. Body-less idempotent
@@ -116,6 +118,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !Pooled(req) {
 		return t.Fallback.RoundTrip(req)
 	}
+	if err := checkHeader(req); err != nil {
+		return nil, err
+	}
 	ctx := req.Context()
 	addr := req.URL.Host
 	if _, _, err := net.SplitHostPort(addr); err != nil {
@@ -147,6 +152,31 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
+}
+
+// checkHeader refuses what http.Transport refuses before writing: a
+// header field name or value, or a Host, that is not valid HTTP (a CR or
+// LF in a value would let a caller smuggle a second request to the
+// backend).
+func checkHeader(req *http.Request) error {
+	for k, vs := range req.Header {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return fmt.Errorf("h1: invalid header field name %q", k)
+		}
+		for _, v := range vs {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return fmt.Errorf("h1: invalid header field value for %q", k)
+			}
+		}
+	}
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
+	}
+	if !httpguts.ValidHostHeader(host) {
+		return fmt.Errorf("h1: invalid Host %q", host)
+	}
+	return nil
 }
 
 // CloseIdleConnections closes the idle connections of both paths.

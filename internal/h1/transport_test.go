@@ -383,3 +383,25 @@ func TestZeroTransport(t *testing.T) {
 		t.Fatal(err, body)
 	}
 }
+
+// A header value with a line break (or an invalid name or Host) never
+// reaches the wire: it could smuggle a second request to the backend.
+func TestTransportRefusesInvalidHeaders(t *testing.T) {
+	s, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	tr := New(3*time.Second, false)
+	defer tr.CloseIdleConnections()
+	for name, mod := range map[string]func(*http.Request){
+		"CRLF in value": func(r *http.Request) { r.Header["X-A"] = []string{"a\r\nGET /evil HTTP/1.1"} },
+		"space in name": func(r *http.Request) { r.Header["X A"] = []string{"a"} },
+		"bad Host":      func(r *http.Request) { r.Host = "a b" },
+	} {
+		req, _ := http.NewRequest("GET", s.URL, nil)
+		mod(req)
+		if _, err := tr.RoundTrip(req); err == nil {
+			t.Errorf("%s: sent", name)
+		}
+	}
+	if n := conns.Load(); n != 0 {
+		t.Fatalf("%d connections opened for invalid requests", n)
+	}
+}
