@@ -405,3 +405,64 @@ func TestTransportRefusesInvalidHeaders(t *testing.T) {
 		t.Fatalf("%d connections opened for invalid requests", n)
 	}
 }
+
+// scriptConn is a net.Conn whose peer sends a fixed byte string and reads
+// everything: a backend that answers with whatever the fuzzer wrote.
+type scriptConn struct {
+	net.Conn // nil: methods not overridden are never called
+	r        *strings.Reader
+}
+
+func (c *scriptConn) Read(p []byte) (int, error)       { return c.r.Read(p) }
+func (c *scriptConn) Write(p []byte) (int, error)      { return len(p), nil }
+func (c *scriptConn) Close() error                     { return nil }
+func (c *scriptConn) SetDeadline(time.Time) error      { return nil }
+func (c *scriptConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *scriptConn) SetWriteDeadline(time.Time) error { return nil }
+func (c *scriptConn) LocalAddr() net.Addr              { return &net.TCPAddr{} }
+func (c *scriptConn) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
+
+// FuzzResponse feeds arbitrary backend bytes to one round trip: no panic,
+// the body ends, and a connection goes back to the pool only when its
+// response was framed and read completely with nothing left over.
+func FuzzResponse(f *testing.F) {
+	for _, seed := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X\r\n\r\n2\r\nok\r\n0\r\nX: 1\r\n\r\n",
+		"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+		"HTTP/1.0 200 OK\r\n\r\nuntil close",
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA",
+		"HTTP/1.1 101 Switching Protocols\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
+		"garbage",
+	} {
+		f.Add(seed, false)
+		f.Add(seed, true)
+	}
+	f.Fuzz(func(t *testing.T, reply string, head bool) {
+		tr := New(time.Second, false)
+		tr.MaxResponseHeaderBytes = 4 << 10
+		tr.init()
+		c := tr.newConn("b:80", &scriptConn{r: strings.NewReader(reply)})
+		method := "GET"
+		if head {
+			method = "HEAD"
+		}
+		req, _ := http.NewRequest(method, "http://b/", nil)
+		resp, err := c.roundTrip(req)
+		if err != nil {
+			return
+		}
+		n, err := io.Copy(io.Discard, io.LimitReader(resp.Body, int64(len(reply))+1))
+		if n > int64(len(reply)) {
+			t.Fatalf("body of %d bytes from a %d-byte reply", n, len(reply))
+		}
+		resp.Body.Close()
+		tr.mu.Lock()
+		pooled := len(tr.idle["b:80"])
+		tr.mu.Unlock()
+		if pooled > 0 && (err != nil || c.br.Buffered() != 0 || resp.Close) {
+			t.Fatalf("connection pooled after err=%v buffered=%d close=%v", err, c.br.Buffered(), resp.Close)
+		}
+	})
+}
