@@ -52,7 +52,7 @@ func pickN(t testing.TB, p *Pool, n int, key func(i int) string) map[string]int 
 		if err != nil {
 			t.Fatal(err)
 		}
-		got[pk.Backend.ID]++
+		got[pk.Backend().ID]++
 		pk.Done(DoneInfo{})
 	}
 	return got
@@ -74,7 +74,7 @@ func TestSmoothWeightedRoundRobin(t *testing.T) {
 	var seq []string
 	for i := 0; i < 7; i++ {
 		pk, _ := p.Pick(PickInfo{})
-		seq = append(seq, pk.Backend.ID)
+		seq = append(seq, pk.Backend().ID)
 		pk.Done(DoneInfo{})
 	}
 	// nginx's smooth WRR for 5,1,1.
@@ -95,7 +95,7 @@ func TestLeastConnectionsAndP2CPreferIdleBackends(t *testing.T) {
 		var held []Pick
 		for i := 0; i < 10; i++ {
 			pk, _ := p.Pick(PickInfo{})
-			if pk.Backend.ID == first.Backend.ID {
+			if pk.Backend().ID == first.Backend().ID {
 				held = append(held, pk)
 			} else {
 				pk.Done(DoneInfo{})
@@ -104,7 +104,7 @@ func TestLeastConnectionsAndP2CPreferIdleBackends(t *testing.T) {
 		other := 0
 		for i := 0; i < 20; i++ {
 			pk, _ := p.Pick(PickInfo{})
-			if pk.Backend.ID != first.Backend.ID {
+			if pk.Backend().ID != first.Backend().ID {
 				other++
 			}
 			pk.Done(DoneInfo{})
@@ -132,7 +132,7 @@ func TestPeakEWMAAvoidsSlowBackend(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		pk, _ := p.Pick(PickInfo{})
 		lat := time.Millisecond
-		if pk.Backend.ID == "b000" {
+		if pk.Backend().ID == "b000" {
 			lat = 100 * time.Millisecond
 		}
 		pk.Done(DoneInfo{Latency: lat})
@@ -149,7 +149,7 @@ func TestOutlierEjectionBackoffAndPanicMode(t *testing.T) {
 	fail := func(id string) {
 		for i := 0; i < 50; i++ {
 			pk, _ := p.Pick(PickInfo{})
-			if pk.Backend.ID == id {
+			if pk.Backend().ID == id {
 				pk.Done(DoneInfo{Err: io.ErrUnexpectedEOF})
 			} else {
 				pk.Done(DoneInfo{})
@@ -183,11 +183,11 @@ func TestLiveMembershipAndDrain(t *testing.T) {
 	var mu sync.Mutex
 	p := newPool(t, Config{OnDrained: func(b Backend) { mu.Lock(); drained = append(drained, b.ID); mu.Unlock() }}, backends(3)...)
 	inflight, _ := p.Pick(PickInfo{}) // b000, held across the drain
-	ch, err := p.Drain(inflight.Backend.ID)
+	ch, err := p.Drain(inflight.Backend().ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := pickN(t, p, 30, nil); got[inflight.Backend.ID] != 0 {
+	if got := pickN(t, p, 30, nil); got[inflight.Backend().ID] != 0 {
 		t.Fatalf("draining backend picked: %v", got)
 	}
 	select {
@@ -258,7 +258,7 @@ func TestHashPoliciesAreStableAndDeterministic(t *testing.T) {
 			pb, _ := b.Pick(PickInfo{Key: k})
 			pa.Done(DoneInfo{})
 			pb.Done(DoneInfo{})
-			if pa.Backend.ID != pb.Backend.ID {
+			if pa.Backend().ID != pb.Backend().ID {
 				t.Fatalf("%s: two pools disagree on %s", name, k)
 			}
 		}
@@ -471,15 +471,15 @@ func TestJumpRecoveryReturnsKeys(t *testing.T) {
 	for i, k := range keys {
 		pk, _ := p.Pick(PickInfo{Key: k})
 		pk.Done(DoneInfo{})
-		before[i] = pk.Backend.ID
+		before[i] = pk.Backend().ID
 	}
 	p.Remove("b007")
 	p.Add(Backend{ID: "b007", Addr: "10.0.0.7:80"})
 	for i, k := range keys {
 		pk, _ := p.Pick(PickInfo{Key: k})
 		pk.Done(DoneInfo{})
-		if pk.Backend.ID != before[i] {
-			t.Fatalf("key %s moved from %s to %s after a remove and re-add", k, before[i], pk.Backend.ID)
+		if pk.Backend().ID != before[i] {
+			t.Fatalf("key %s moved from %s to %s after a remove and re-add", k, before[i], pk.Backend().ID)
 		}
 	}
 }
@@ -517,5 +517,28 @@ func TestReplaceBackendWithRequestsInFlight(t *testing.T) {
 	case <-ch:
 	case <-time.After(5 * time.Second):
 		t.Fatal("drain of a replaced backend never completed")
+	}
+}
+
+// P2C compares two distinct backends: a busy backend loses every pair it
+// is in, so it is never chosen, whichever index it has.
+func TestP2CComparesTwoDistinctBackends(t *testing.T) {
+	for _, n := range []int{2, 3, 7} {
+		for _, busy := range []int{0, n - 1} {
+			var ms []*member
+			for _, be := range backends(n) {
+				be.Weight = 1
+				ms = append(ms, &member{Backend: be})
+			}
+			ms[busy].picks.Store(5)
+			pk := PowerOfTwo().Build(ms)
+			seen := map[*member]int{}
+			for i := 0; i < 20000; i++ {
+				seen[pk.Pick(PickInfo{})]++
+			}
+			if seen[ms[busy]] != 0 || len(seen) != n-1 {
+				t.Fatalf("N=%d, busy #%d: chosen %d times; %d backends seen", n, busy, seen[ms[busy]], len(seen))
+			}
+		}
 	}
 }

@@ -295,13 +295,13 @@ func (p *p2cPicker) Pick(PickInfo) *member {
 	if n == 1 {
 		return p.ms[0]
 	}
-	// Two distinct indexes from one random word, by multiply-shift.
+	// Two distinct indexes from one random word, by multiply-shift; j
+	// skips over i without a branch (a random branch mispredicts half
+	// the time).
 	r := rand.Uint64()
 	i := int((r & 0xffffffff) * uint64(n) >> 32)
 	j := int((r >> 32) * uint64(n-1) >> 32)
-	if j >= i {
-		j++
-	}
+	j += int(^uint64(j-i) >> 63) // +1 when j >= i
 	a, b := p.ms[i], p.ms[j]
 	if p.ewma {
 		if ewmaScore(b) < ewmaScore(a) {
@@ -311,10 +311,11 @@ func (p *p2cPicker) Pick(PickInfo) *member {
 	}
 	// Fewer requests in flight per unit of weight wins:
 	// (b.inflight+1)/b.w < (a.inflight+1)/a.w, without dividing.
+	m := a
 	if (b.inflight()+1)*int64(a.w()) < (a.inflight()+1)*int64(b.w()) {
-		return b
+		m = b
 	}
-	return a
+	return m
 }
 
 func ewmaScore(m *member) float64 {

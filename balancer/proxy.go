@@ -123,7 +123,7 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pk := pickFrom(pr.In.Context())
 			pr.Out.URL.Scheme = "http"
-			pr.Out.URL.Host = pk.Backend.Addr
+			pr.Out.URL.Host = pk.Backend().Addr
 			pr.Out.Host = pr.In.Host
 			if cfg.TrustForwarded {
 				pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
@@ -134,8 +134,8 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 		Transport: retryTransport{p},
 		ModifyResponse: func(resp *http.Response) error {
 			if pk := pickFrom(resp.Request.Context()); pk != nil && p.cfg.Sticky.Name != "" {
-				if c, err := resp.Request.Cookie(p.cfg.Sticky.Name); err != nil || c.Value != stickyValue(pk.Backend.ID) {
-					ck := &http.Cookie{Name: p.cfg.Sticky.Name, Value: stickyValue(pk.Backend.ID), Path: "/", HttpOnly: true}
+				if c, err := resp.Request.Cookie(p.cfg.Sticky.Name); err != nil || c.Value != stickyValue(pk.Backend().ID) {
+					ck := &http.Cookie{Name: p.cfg.Sticky.Name, Value: stickyValue(pk.Backend().ID), Path: "/", HttpOnly: true}
 					if p.cfg.Sticky.MaxAge > 0 {
 						ck.MaxAge = int(p.cfg.Sticky.MaxAge / time.Second)
 					}
@@ -258,7 +258,7 @@ func (p *Proxy) pick(pool *Pool, r *http.Request, exclude []string) (Pick, error
 			for _, m := range s.all {
 				if stickyValue(m.ID) == c.Value && pool.available(m) {
 					m.acquire()
-					return Pick{Backend: m.Backend, m: m, pool: pool}, nil
+					return Pick{m: m, pool: pool}, nil
 				}
 			}
 		}
@@ -281,19 +281,20 @@ func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			pk.lat = time.Since(start) // time to first byte
 			return resp, nil
 		}
+		failed := pk.Backend().ID
 		pk.Done(DoneInfo{Err: err, Latency: time.Since(start)})
 		pk.m = nil // reported
 		if attempt >= t.p.retry || !retryable(req, err) || pool == nil || req.Context().Err() != nil {
 			return nil, err
 		}
-		tried = append(tried, pk.Backend.ID)
+		tried = append(tried, failed)
 		next, perr := t.p.pick(pool, req, tried)
 		if perr != nil {
 			return nil, err
 		}
 		*pk = next
 		req = req.Clone(req.Context())
-		req.URL.Host = next.Backend.Addr
+		req.URL.Host = next.Backend().Addr
 	}
 }
 

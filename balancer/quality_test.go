@@ -37,8 +37,8 @@ func measure(t testing.TB, pol Policy, n int, keys []string) quality {
 	for i, k := range keys {
 		pk, _ := p.Pick(PickInfo{Key: k})
 		pk.Done(DoneInfo{})
-		before[i] = pk.Backend.ID
-		load[pk.Backend.ID]++
+		before[i] = pk.Backend().ID
+		load[pk.Backend().ID]++
 	}
 	maxLoad := 0
 	for _, l := range load {
@@ -51,7 +51,7 @@ func measure(t testing.TB, pol Policy, n int, keys []string) quality {
 	for i, k := range keys {
 		pk, _ := p.Pick(PickInfo{Key: k})
 		pk.Done(DoneInfo{})
-		if pk.Backend.ID != before[i] {
+		if pk.Backend().ID != before[i] {
 			moved++
 			if before[i] != gone {
 				collateral++
@@ -108,7 +108,7 @@ func TestBoundedLoadCapsInFlight(t *testing.T) {
 	for _, k := range urlKeys(10_000) {
 		pk, _ := p.Pick(PickInfo{Key: k})
 		held = append(held, pk)
-		load[pk.Backend.ID]++
+		load[pk.Backend().ID]++
 	}
 	for id, l := range load {
 		if float64(l) > 1.25*1000+1 {
@@ -303,7 +303,7 @@ func TestBoundedLoadMovesFewKeys(t *testing.T) {
 				t.Fatal(err)
 			}
 			held = append(held, pk)
-			got[k] = pk.Backend.ID
+			got[k] = pk.Backend().ID
 		}
 		for _, h := range held {
 			h.Done(DoneInfo{})

@@ -123,12 +123,12 @@ func (t *TCPProxy) handle(client net.Conn) {
 			return
 		}
 		start := time.Now()
-		backend, err = net.DialTimeout("tcp", pk.Backend.Addr, t.cfg.ConnectTimeout)
+		backend, err = net.DialTimeout("tcp", pk.Backend().Addr, t.cfg.ConnectTimeout)
 		if err == nil {
 			break
 		}
 		pk.Done(DoneInfo{Err: err, Latency: time.Since(start)})
-		tried = append(tried, pk.Backend.ID)
+		tried = append(tried, pk.Backend().ID)
 		backend = nil
 	}
 	if backend == nil {

@@ -176,7 +176,7 @@ func demo(out io.Writer) error {
 			if err != nil {
 				return err
 			}
-			counts[pk.Backend.ID]++
+			counts[pk.Backend().ID]++
 			pk.Done(balancer.DoneInfo{})
 		}
 		pool.Close()
