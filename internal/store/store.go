@@ -205,7 +205,6 @@ type shard[K comparable, V any] struct {
 	tab table[K, V]
 	_   [64]byte
 
-	readSeq atomic.Uint64
 	_       [56]byte
 	readBuf [readBufferSize]atomic.Uint64 // key hashes; 0 is empty
 
@@ -348,8 +347,10 @@ func (s *Store[K, V]) Get(key K) (V, bool) {
 	// is as good as random for every key (a plain counter would pick the
 	// same keys of a periodic access pattern every time) and costs no
 	// random number.
-	if s.policy == TinyLFU && mix64(c^h)&(readSample-1) == 0 {
-		s.record(sh, h)
+	if s.policy == TinyLFU {
+		if m := mix64(c ^ h); m&(readSample-1) == 0 {
+			s.record(sh, h, m)
+		}
 	}
 	return n.value, true
 }
@@ -379,22 +380,27 @@ func (s *Store[K, V]) Peek(key K) (V, bool) {
 // the frequency sketch; the reader that fills the buffer applies it if the
 // shard's lock is free, else the batch is overwritten (lost reads only
 // blur frequencies a little; they never block a reader).
-func (s *Store[K, V]) record(sh *shard[K, V], h uint64) {
+func (s *Store[K, V]) record(sh *shard[K, V], h, m uint64) {
 	if h == 0 {
 		h = 1 // 0 marks an empty slot
 	}
-	pos := sh.readSeq.Add(1) - 1
-	sh.readBuf[pos&(readBufferSize-1)].Store(h)
-	if pos&(readBufferSize-1) == readBufferSize-1 && sh.mu.TryLock() {
+	// The slot and the decision to drain come from other bits of the
+	// same mix: no shared sequence counter for the cores to fight over.
+	// Two reads may land in one slot; the buffer is lossy by design.
+	sh.readBuf[(m>>8)&(readBufferSize-1)].Store(h)
+	if (m>>16)&(readBufferSize-1) == 0 && sh.mu.TryLock() {
 		s.drain(sh)
 		sh.mu.Unlock()
 	}
 }
 
 // drain applies buffered reads to the sketch. The shard lock is held.
+// A read recorded between the Load and the Store of one slot is lost,
+// which a lossy buffer allows; a Swap per slot would cost more.
 func (s *Store[K, V]) drain(sh *shard[K, V]) {
 	for i := range sh.readBuf {
-		if h := sh.readBuf[i].Swap(0); h != 0 {
+		if h := sh.readBuf[i].Load(); h != 0 {
+			sh.readBuf[i].Store(0)
 			// Each recorded read stands for readSample reads; counting
 			// it that many times keeps reads and writes on one scale.
 			sh.sketch.add(h, readSample)
