@@ -1,8 +1,10 @@
 package balancer
 
 import (
+	"bufio"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -76,5 +78,57 @@ func BenchmarkL7Proxy(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// A backend that takes requests and closes the connection without an
+// answer (killed mid-load) loses no idempotent request: each is sent
+// again to another backend.
+func TestL7ProxyRetriesRequestsABackendDropped(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			http.ReadRequest(bufio.NewReader(c)) // read it, then drop it
+			c.Close()
+		}
+	}()
+	defer func() { ln.Close(); <-done }()
+	good := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "good") }))
+	defer good.Close()
+	pool := newPool(t, Config{Outlier: OutlierDetection{Consecutive: -1}},
+		Backend{ID: "dropper", Addr: ln.Addr().String()},
+		Backend{ID: "good", Addr: strings.TrimPrefix(good.URL, "http://")})
+	px, err := NewProxy(ProxyConfig{Pool: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.CloseIdleConnections()
+	front := httptest.NewServer(px)
+	defer front.Close()
+	client := front.Client()
+	for i := 0; i < 40; i++ {
+		resp, err := client.Get(front.URL + fmt.Sprintf("/r/%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != "good" {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, b)
+		}
+	}
+	for _, st := range pool.Stats() {
+		if st.ID == "dropper" && st.Failures == 0 {
+			t.Fatal("the dropping backend's failures were not reported")
+		}
 	}
 }

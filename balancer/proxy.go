@@ -307,6 +307,9 @@ func retryable(req *http.Request, err error) bool {
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
 		return false
 	}
+	// The connection failed, or the backend closed it before answering
+	// (a backend killed with the request in flight).
 	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
+	var none *h1.NoResponseError
+	return errors.As(err, &op) && op.Op == "dial" || errors.As(err, &none)
 }

@@ -149,10 +149,22 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			if cerr := ctx.Err(); cerr != nil {
 				return nil, cerr
 			}
+			if !c.gotBytes {
+				return nil, &NoResponseError{Err: err}
+			}
 			return nil, err
 		}
 	}
 }
+
+// NoResponseError is a failure on a fresh connection before the backend
+// sent a single byte of its response (it closed or reset the connection,
+// say because it was killed). The request was idempotent (see Pooled), so
+// a caller may send it again, to another backend.
+type NoResponseError struct{ Err error }
+
+func (e *NoResponseError) Error() string { return "h1: backend sent no response: " + e.Err.Error() }
+func (e *NoResponseError) Unwrap() error { return e.Err }
 
 // checkHeader refuses what http.Transport refuses before writing: a
 // header field name or value, or a Host, that is not valid HTTP (a CR or

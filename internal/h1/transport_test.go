@@ -466,3 +466,38 @@ func FuzzResponse(f *testing.F) {
 		}
 	})
 }
+
+// A fresh connection the backend closes without a byte of response is a
+// NoResponseError (the caller may resend the idempotent request
+// elsewhere); one that breaks off mid-response is not.
+func TestTransportNoResponseError(t *testing.T) {
+	tr := New(3*time.Second, false)
+	defer tr.CloseIdleConnections()
+	var none *NoResponseError
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			http.ReadRequest(bufio.NewReader(c))
+			if i%2 == 1 {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Le")
+			}
+			c.Close()
+		}
+	}()
+	defer func() { ln.Close(); <-done }()
+	if _, _, err := get(t, tr, context.Background(), "GET", "http://"+ln.Addr().String()+"/"); !errors.As(err, &none) {
+		t.Fatalf("closed without an answer: %v", err)
+	}
+	if _, _, err := get(t, tr, context.Background(), "GET", "http://"+ln.Addr().String()+"/"); err == nil || errors.As(err, &none) {
+		t.Fatalf("broke off mid-header: %v", err)
+	}
+}
