@@ -13,7 +13,10 @@
 // origin is retried on the next, within a bounded number of attempts and
 // per-try and total timeouts; the caller's context is honoured throughout.
 //
-// Pool is an http.RoundTripper over one shared, pooled http.Transport;
+// Pool is an http.RoundTripper over one shared, pooled transport (by
+// default edgekit's proxy transport: keep-alive HTTP/1.1 connections driven
+// on the request's goroutine for GET and HEAD, an http.Transport with
+// HTTP/2 for the rest; bodies and encodings pass through untouched);
 // ServedBy tells which origin answered a response.
 //
 // # Concurrency
