@@ -3,7 +3,7 @@ package percpu
 import (
 	"runtime"
 	"sync/atomic"
-	_ "unsafe" // go:linkname
+	"unsafe" // go:linkname, and plain adds to a P's own stripe
 )
 
 // procPin and procUnpin pin the calling goroutine to its P and return the
@@ -45,7 +45,9 @@ func New(n int) *Counters {
 	// no two stripes share one whatever the slice's alignment.
 	per := line / 8
 	stride := (n + per - 1) / per * per
-	return &Counters{v: make([]atomic.Uint64, stripes*stride+per), n: n, stride: stride, mask: stripes - 1}
+	// One more stripe than Ps: the shared overflow stripe for Ps beyond
+	// those New saw (GOMAXPROCS may grow later).
+	return &Counters{v: make([]atomic.Uint64, (stripes+1)*stride+per), n: n, stride: stride, mask: stripes - 1}
 }
 
 // Add adds delta to counter i. It panics if i is out of range.
@@ -60,9 +62,24 @@ func (c *Counters) add(i int, delta uint64) uint64 {
 	if uint(i) >= uint(c.n) {
 		panic("percpu: counter index out of range")
 	}
-	// GOMAXPROCS may have grown since New: the mask folds extra Ps in.
-	p := procPin() & c.mask
-	v := c.v[p*c.stride+i].Add(delta)
+	var v uint64
+	if p := procPin(); p <= c.mask {
+		// This P is the stripe's only writer and cannot be preempted
+		// while pinned, so a plain add suffices: readers' atomic loads
+		// see the old or the new value, and no increment is lost. (The
+		// race detector does not know that; race builds add atomically.)
+		slot := &c.v[p*c.stride+i]
+		if raceEnabled {
+			v = slot.Add(delta)
+		} else {
+			w := (*uint64)(unsafe.Pointer(slot))
+			v = *w + delta
+			*w = v
+		}
+	} else {
+		// A P that appeared after New shares the overflow stripe.
+		v = c.v[(c.mask+1)*c.stride+i].Add(delta)
+	}
 	procUnpin()
 	return v
 }
@@ -73,7 +90,7 @@ func (c *Counters) Load(i int) uint64 {
 		panic("percpu: counter index out of range")
 	}
 	var sum uint64
-	for s := 0; s <= c.mask; s++ {
+	for s := 0; s <= c.mask+1; s++ {
 		sum += c.v[s*c.stride+i].Load()
 	}
 	return sum

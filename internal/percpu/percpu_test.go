@@ -1,6 +1,7 @@
 package percpu
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -62,4 +63,28 @@ func BenchmarkParallelIncrement(b *testing.B) {
 			}
 		})
 	})
+}
+
+// Ps that appear after New (GOMAXPROCS raised) share the overflow stripe
+// with atomic adds: nothing is lost, and stripes of the Ps New saw keep
+// one writer each.
+func TestCountsExactlyAfterGOMAXPROCSGrows(t *testing.T) {
+	old := runtime.GOMAXPROCS(1)
+	defer runtime.GOMAXPROCS(old)
+	c := New(1)
+	runtime.GOMAXPROCS(8)
+	var wg sync.WaitGroup
+	for g := 0; g < 16; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 20000; i++ {
+				c.Inc(0)
+			}
+		}()
+	}
+	wg.Wait()
+	if got := c.Load(0); got != 16*20000 {
+		t.Fatalf("counted %d, want %d", got, 16*20000)
+	}
 }
