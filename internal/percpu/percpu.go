@@ -3,7 +3,7 @@ package percpu
 import (
 	"runtime"
 	"sync/atomic"
-	"unsafe" // go:linkname, and plain adds to a P's own stripe
+	_ "unsafe" // go:linkname
 )
 
 // procPin and procUnpin pin the calling goroutine to its P and return the
@@ -26,7 +26,7 @@ const line = 64
 // value is not usable; call New. It is safe for concurrent use by multiple
 // goroutines and must not be copied.
 type Counters struct {
-	v      []atomic.Uint64 // stripe s, counter i: v[s*stride+i]
+	v      []uint64 // stripe s, counter i: v[s*stride+i]; read atomically
 	n      int
 	stride int
 	mask   int
@@ -47,7 +47,7 @@ func New(n int) *Counters {
 	stride := (n + per - 1) / per * per
 	// One more stripe than Ps: the shared overflow stripe for Ps beyond
 	// those New saw (GOMAXPROCS may grow later).
-	return &Counters{v: make([]atomic.Uint64, (stripes+1)*stride+per), n: n, stride: stride, mask: stripes - 1}
+	return &Counters{v: make([]uint64, (stripes+1)*stride+per), n: n, stride: stride, mask: stripes - 1}
 }
 
 // Add adds delta to counter i. It panics if i is out of range.
@@ -70,15 +70,14 @@ func (c *Counters) add(i int, delta uint64) uint64 {
 		// race detector does not know that; race builds add atomically.)
 		slot := &c.v[p*c.stride+i]
 		if raceEnabled {
-			v = slot.Add(delta)
+			v = atomic.AddUint64(slot, delta)
 		} else {
-			w := (*uint64)(unsafe.Pointer(slot))
-			v = *w + delta
-			*w = v
+			v = *slot + delta
+			*slot = v
 		}
 	} else {
 		// A P that appeared after New shares the overflow stripe.
-		v = c.v[(c.mask+1)*c.stride+i].Add(delta)
+		v = atomic.AddUint64(&c.v[(c.mask+1)*c.stride+i], delta)
 	}
 	procUnpin()
 	return v
@@ -91,7 +90,7 @@ func (c *Counters) Load(i int) uint64 {
 	}
 	var sum uint64
 	for s := 0; s <= c.mask+1; s++ {
-		sum += c.v[s*c.stride+i].Load()
+		sum += atomic.LoadUint64(&c.v[s*c.stride+i])
 	}
 	return sum
 }
