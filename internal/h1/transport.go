@@ -345,7 +345,7 @@ func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
 	}
 	b := &body{c: c, ctx: ctx, stop: stop, keep: !resp.Close && !req.Close}
 	if resp.Body == http.NoBody {
-		b.finish(true)
+		b.finish(true, io.EOF)
 		return resp, nil
 	}
 	b.rc = resp.Body
@@ -355,42 +355,63 @@ func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
 
 // body hands the connection back to the pool when the response body
 // has been read to its end, and closes it when the body is abandoned.
+// Close may be called while a Read is blocked (it closes the connection,
+// which ends the Read), as with http.Transport's bodies.
 type body struct {
 	c    *conn
 	ctx  context.Context // the request's, for the cause of a failed read
 	rc   io.ReadCloser
 	stop func() bool
 	keep bool
+
+	mu   sync.Mutex
 	done bool
+	err  error // what Read returns once done: io.EOF after a clean end
 }
 
+var errBodyClosed = errors.New("h1: read on a closed response body")
+
 func (b *body) Read(p []byte) (int, error) {
+	b.mu.Lock()
 	if b.done {
-		return 0, io.EOF
+		err := b.err
+		b.mu.Unlock()
+		return 0, err
 	}
+	b.mu.Unlock()
 	n, err := b.rc.Read(p)
-	if err == io.EOF {
-		b.finish(true)
-	} else if err != nil {
+	if err == nil {
+		return n, nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.done { // closed while this Read was blocked
+		return n, b.err
+	}
+	if err != io.EOF {
 		if cerr := context.Cause(b.ctx); cerr != nil {
 			err = fmt.Errorf("h1: backend response: %w", cerr)
 		}
-		b.finish(false)
 	}
+	b.finish(err == io.EOF, err)
 	return n, err
 }
 
 // Close abandons the rest of the body: the connection cannot be reused.
 // (The wrapped body's own Close would read the rest first.)
 func (b *body) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if !b.done {
-		b.finish(false)
+		b.finish(false, errBodyClosed)
 	}
 	return nil
 }
 
-func (b *body) finish(eof bool) {
-	b.done = true
+// finish ends the body with err (io.EOF when eof). Callers hold mu, or
+// own b alone.
+func (b *body) finish(eof bool, err error) {
+	b.done, b.err = true, err
 	live := b.stop() // false: the context was cancelled and set a deadline
 	if eof && live && b.keep && b.c.br.Buffered() == 0 {
 		b.c.t.put(b.c)

@@ -501,3 +501,47 @@ func TestTransportNoResponseError(t *testing.T) {
 		t.Fatalf("broke off mid-header: %v", err)
 	}
 }
+
+// After an abandoned or failed body, further reads report it instead of
+// a clean end; a Close during a blocked Read ends that Read.
+func TestTransportBodyAfterCloseAndConcurrentClose(t *testing.T) {
+	release := make(chan struct{})
+	s, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("first"))
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	defer close(release)
+	tr := New(3*time.Second, false)
+	defer tr.CloseIdleConnections()
+	req, _ := http.NewRequest("GET", s.URL, nil)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(resp.Body, buf); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := resp.Body.Read(make([]byte, 10)) // blocks: the server is waiting
+		errc <- err
+	}()
+	time.Sleep(10 * time.Millisecond) // let the Read block (not a TTL wait)
+	resp.Body.Close()
+	select {
+	case err := <-errc:
+		if err == nil || err == io.EOF {
+			t.Fatalf("blocked Read after Close: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not end a blocked Read")
+	}
+	if _, err := resp.Body.Read(buf); err == nil || err == io.EOF {
+		t.Fatalf("Read after Close: %v, want an error", err)
+	}
+}
