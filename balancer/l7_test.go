@@ -11,6 +11,19 @@ import (
 	"testing"
 )
 
+// frontFor serves pool through a default Proxy and returns its URL and a
+// client for it, all closed when the test ends.
+func frontFor(t *testing.T, pool *Pool) (string, *http.Client) {
+	t.Helper()
+	px, err := NewProxy(ProxyConfig{Pool: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := httptest.NewServer(px)
+	t.Cleanup(func() { front.Close(); px.CloseIdleConnections() })
+	return front.URL, front.Client()
+}
+
 // A request with a body takes the transport's fallback path and arrives
 // intact.
 func TestL7ProxyPassesBodies(t *testing.T) {
@@ -20,15 +33,8 @@ func TestL7ProxyPassesBodies(t *testing.T) {
 	}))
 	defer s.Close()
 	pool := newPool(t, Config{}, Backend{ID: "b", Addr: strings.TrimPrefix(s.URL, "http://")})
-	px, err := NewProxy(ProxyConfig{Pool: pool})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer px.CloseIdleConnections()
-	front := httptest.NewServer(px)
-	defer front.Close()
-	client := front.Client()
-	resp, err := client.Post(front.URL+"/p", "text/plain", strings.NewReader("payload"))
+	frontURL, client := frontFor(t, pool)
+	resp, err := client.Post(frontURL+"/p", "text/plain", strings.NewReader("payload"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,16 +113,9 @@ func TestL7ProxyRetriesRequestsABackendDropped(t *testing.T) {
 	pool := newPool(t, Config{Outlier: OutlierDetection{Consecutive: -1}},
 		Backend{ID: "dropper", Addr: ln.Addr().String()},
 		Backend{ID: "good", Addr: strings.TrimPrefix(good.URL, "http://")})
-	px, err := NewProxy(ProxyConfig{Pool: pool})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer px.CloseIdleConnections()
-	front := httptest.NewServer(px)
-	defer front.Close()
-	client := front.Client()
+	frontURL, client := frontFor(t, pool)
 	for i := 0; i < 40; i++ {
-		resp, err := client.Get(front.URL + fmt.Sprintf("/r/%d", i))
+		resp, err := client.Get(frontURL + fmt.Sprintf("/r/%d", i))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -136,9 +136,11 @@ func TestTransportRetriesStaleIdleConnection(t *testing.T) {
 	}
 }
 
-// Cancelling the request unblocks a wait for the response header and a
-// read of the body, and the connection is not reused afterwards.
-func TestTransportCancel(t *testing.T) {
+// stallingServer answers /ok at once; /stream sends "first" and then
+// stalls, and any other path stalls before answering, until the request
+// or the test ends.
+func stallingServer(t *testing.T) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
 	release := make(chan struct{})
 	s, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/ok" {
@@ -153,7 +155,14 @@ func TestTransportCancel(t *testing.T) {
 		case <-r.Context().Done():
 		}
 	})
-	defer close(release)
+	t.Cleanup(func() { close(release) })
+	return s, conns
+}
+
+// Cancelling the request unblocks a wait for the response header and a
+// read of the body, and the connection is not reused afterwards.
+func TestTransportCancel(t *testing.T) {
+	s, conns := stallingServer(t)
 	tr := New(3*time.Second, false)
 	defer tr.CloseIdleConnections()
 
@@ -505,19 +514,10 @@ func TestTransportNoResponseError(t *testing.T) {
 // After an abandoned or failed body, further reads report it instead of
 // a clean end; a Close during a blocked Read ends that Read.
 func TestTransportBodyAfterCloseAndConcurrentClose(t *testing.T) {
-	release := make(chan struct{})
-	s, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
-		w.Write([]byte("first"))
-		w.(http.Flusher).Flush()
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	})
-	defer close(release)
+	s, _ := stallingServer(t)
 	tr := New(3*time.Second, false)
 	defer tr.CloseIdleConnections()
-	req, _ := http.NewRequest("GET", s.URL, nil)
+	req, _ := http.NewRequest("GET", s.URL+"/stream", nil)
 	resp, err := tr.RoundTrip(req)
 	if err != nil {
 		t.Fatal(err)
