@@ -496,8 +496,13 @@ func (p *Pool) Pick(info PickInfo) (Pick, error) {
 			return Pick{}, ErrNoBackend
 		}
 	}
+	return p.pickOf(m), nil
+}
+
+// pickOf counts a pick of m and returns it.
+func (p *Pool) pickOf(m *member) Pick {
 	m.acquire()
-	return Pick{m: m, pool: p}, nil
+	return Pick{m: m, pool: p}
 }
 
 // inflightCounter returns the pool-wide in-flight counter for members if

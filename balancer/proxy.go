@@ -78,7 +78,8 @@ type ProxyConfig struct {
 	// healthy, and re-pins it when it is not.
 	Sticky StickyCookie
 	// Retries bounds extra attempts of idempotent requests on other
-	// backends after connection failures. Zero means 2; negative none.
+	// backends after a failed connection or a backend that closed it
+	// without answering. Zero means 2; negative none.
 	Retries int
 	// Transport sends requests to backends. Nil means the proxy's own
 	// HTTP/1.1 transport: up to 512 idle keep-alive connections per
@@ -117,7 +118,6 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 	if p.tr == nil {
 		p.tr = h1.New(3*time.Second, false)
 	}
-
 	p.rp = &httputil.ReverseProxy{
 		BufferPool: &bufferPool{},
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -257,8 +257,7 @@ func (p *Proxy) pick(pool *Pool, r *http.Request, exclude []string) (Pick, error
 			s := pool.snap.Load()
 			for _, m := range s.all {
 				if stickyValue(m.ID) == c.Value && pool.available(m) {
-					m.acquire()
-					return Pick{m: m, pool: pool}, nil
+					return pool.pickOf(m), nil
 				}
 			}
 		}

@@ -751,8 +751,6 @@ func (r *Recursive) closestCut(ctx context.Context, st *state, name string) (str
 	return ".", r.allowed(r.roots)
 }
 
-// serversFor returns the addresses of a zone's name servers: glue or
-// cached addresses first, then glueless resolution of out-of-zone names.
 // descend follows a referral one zone down: it counts the step against
 // MaxDepth, caches the delegation (NS and glue, at referral trust) and
 // returns the child zone and its servers; ok is false past the depth limit.
@@ -768,6 +766,8 @@ func (r *Recursive) descend(ctx context.Context, st *state, data classified) (zo
 	return data.child, r.serversFor(ctx, st, data.child, data.ns), true
 }
 
+// serversFor returns the addresses of a zone's name servers: glue or
+// cached addresses first, then glueless resolution of out-of-zone names.
 func (r *Recursive) serversFor(ctx context.Context, st *state, zone string, nsSet []dns.RR) []netip.AddrPort {
 	now := r.now()
 	var out []netip.AddrPort

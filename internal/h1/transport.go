@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgekit/edgekit/internal/clock"
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -22,6 +23,12 @@ import (
 // keep-alive connections, written and read on the caller's goroutine;
 // every other request goes to Fallback. The pool starts no goroutines:
 // idle connections past IdleTimeout are closed when the pool is next used.
+//
+// Why not http.Transport alone: it hands every request to a writer
+// goroutine and every response to a reader goroutine per connection, and
+// the reader reads again after each response. On one core those hand-offs
+// cost a proxy about a fifth of its CPU (scripts/bench-balancer.sh: 67-78
+// -> 45-52 us of CPU per request).
 //
 // A Transport is safe for concurrent use. Set its fields before first use.
 type Transport struct {
@@ -37,6 +44,8 @@ type Transport struct {
 	IdleTimeout time.Duration
 	// MaxResponseHeaderBytes bounds a response header. Zero means 1 MiB.
 	MaxResponseHeaderBytes int64
+	// Now returns the current time, for idle timeouts. Nil means time.Now.
+	Now func() time.Time
 
 	once sync.Once
 	mu   sync.Mutex
@@ -78,20 +87,12 @@ func (t *Transport) init() {
 		if t.MaxResponseHeaderBytes <= 0 {
 			t.MaxResponseHeaderBytes = 1 << 20
 		}
-		t.mu.Lock()
-		if t.idle == nil {
-			t.idle = make(map[string][]*conn)
-		}
-		t.mu.Unlock()
+		t.Now = clock.Or(t.Now)
+		t.idle = make(map[string][]*conn)
 	})
 }
 
-// Why not http.Transport alone: it hands every request to a writer
-// goroutine and every response to a reader goroutine per connection, and
-// the reader reads again after each response. On one core those hand-offs
-// cost a proxy about a fifth of its CPU (measured with
-// scripts/bench-balancer.sh: 67-78 -> 45-52 us of CPU per request).
-
+// Errors for backend responses the pooled path refuses.
 var (
 	ErrHeaderTooLarge    = errors.New("h1: backend response header exceeds the limit")
 	ErrUnexpectedUpgrade = errors.New("h1: backend switched protocols without being asked")
@@ -209,7 +210,7 @@ func (t *Transport) CloseIdleConnections() {
 // get pops the most recently used idle connection to addr, closing the
 // ones that have been idle too long.
 func (t *Transport) get(addr string) (*conn, bool) {
-	now := time.Now()
+	now := t.Now()
 	t.mu.Lock()
 	l := t.idle[addr]
 	if n := len(l); n > 0 {
@@ -235,7 +236,7 @@ func (t *Transport) get(addr string) (*conn, bool) {
 
 // put returns a connection whose last response was read completely.
 func (t *Transport) put(c *conn) {
-	now := time.Now()
+	now := t.Now()
 	c.idleSince = now
 	var drop []*conn
 	t.mu.Lock()

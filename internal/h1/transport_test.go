@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgekit/edgekit/internal/clock"
 	"go.uber.org/goleak"
 )
 
@@ -303,8 +304,10 @@ func TestTransportInterimResponses(t *testing.T) {
 // ones idle past idleTimeout instead of handing them out.
 func TestTransportIdleLimits(t *testing.T) {
 	s, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	fc := clock.NewFake(time.Unix(1000, 0))
 	tr := New(3*time.Second, false)
 	tr.MaxIdlePerHost = 2
+	tr.Now = fc.Now
 	defer tr.CloseIdleConnections()
 	// Hold four responses open at once, then finish them: two are kept.
 	var bodies []io.ReadCloser
@@ -327,7 +330,14 @@ func TestTransportIdleLimits(t *testing.T) {
 	if kept != 2 || conns.Load() != 4 {
 		t.Fatalf("kept %d idle of %d, want 2 of 4", kept, conns.Load())
 	}
-	tr.IdleTimeout = time.Nanosecond // everything idle is now too old
+	fc.Advance(89 * time.Second) // within the 90 s idle timeout
+	if _, _, err := get(t, tr, context.Background(), "GET", s.URL); err != nil {
+		t.Fatal(err)
+	}
+	if n := conns.Load(); n != 4 {
+		t.Fatalf("%d connections: an idle connection within the timeout was not reused", n)
+	}
+	fc.Advance(91 * time.Second) // every idle connection is now too old
 	if _, _, err := get(t, tr, context.Background(), "GET", s.URL); err != nil {
 		t.Fatal(err)
 	}

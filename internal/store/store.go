@@ -205,7 +205,6 @@ type shard[K comparable, V any] struct {
 	tab table[K, V]
 	_   [64]byte
 
-	_       [56]byte
 	readBuf [readBufferSize]atomic.Uint64 // key hashes; 0 is empty
 
 	mu sync.Mutex
@@ -389,9 +388,11 @@ func (s *Store[K, V]) Peek(key K) (V, bool) {
 }
 
 // record puts the hash of a key read in the shard's lossy read buffer, for
-// the frequency sketch; the reader that fills the buffer applies it if the
-// shard's lock is free, else the batch is overwritten (lost reads only
-// blur frequencies a little; they never block a reader).
+// the frequency sketch. About one recorded read in readBufferSize applies
+// the buffer, if the shard's lock is free; otherwise slots are simply
+// overwritten (lost reads only blur frequencies a little; they never block
+// a reader). m is the read's sampling mix: its low bits chose the read,
+// bits 8-13 choose the slot and bits 16-21 the drain turn.
 func (s *Store[K, V]) record(sh *shard[K, V], h, m uint64) {
 	if h == 0 {
 		h = 1 // 0 marks an empty slot
