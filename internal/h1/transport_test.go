@@ -300,8 +300,9 @@ func TestTransportInterimResponses(t *testing.T) {
 	}
 }
 
-// The pool keeps at most MaxIdlePerHost connections per backend and closes the
-// ones idle past idleTimeout instead of handing them out.
+// The pool keeps at most MaxIdlePerHost connections per backend and closes
+// the ones idle past IdleTimeout (by the injected clock) instead of handing
+// them out.
 func TestTransportIdleLimits(t *testing.T) {
 	s, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
 	fc := clock.NewFake(time.Unix(1000, 0))
