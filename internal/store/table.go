@@ -14,20 +14,38 @@ import "sync/atomic"
 // one sees the state from just before the swap, which is a correct answer
 // for a read that raced the write.
 //
-// Keys are compared by their full 64-bit hash first, then by key, so a
-// probe touches one node in the common case.
+// Each slot keeps its key's full 64-bit hash beside the node pointer, on
+// the same cache line, so a probe passes over other keys' slots without
+// loading their nodes: a hit touches one slot line and one node, however
+// long the probe. A slot's hash is written before its node is published
+// and never changes while the node is the slot's, so a reader that finds a
+// node also sees its hash; a reader racing a slot's reuse may read the new
+// hash beside the old node, which the key comparison then rejects.
 type table[K comparable, V any] struct {
-	slots atomic.Pointer[[]atomic.Pointer[node[K, V]]]
+	slots atomic.Pointer[[]slot[K, V]]
 	tomb  *node[K, V]
 	live  int // nodes in the array (under the shard lock)
 	used  int // nodes plus tombstones (under the shard lock)
+}
+
+// slot is one table entry: a node (nil: empty; the tombstone: deleted)
+// and the hash of the key it was last given.
+type slot[K comparable, V any] struct {
+	n    atomic.Pointer[node[K, V]]
+	hash atomic.Uint64
+}
+
+// set publishes n in the slot: hash first, so readers that see n see it.
+func (sl *slot[K, V]) set(n *node[K, V]) {
+	sl.hash.Store(n.hash)
+	sl.n.Store(n)
 }
 
 const minTableSlots = 8
 
 func (t *table[K, V]) init(tomb *node[K, V]) {
 	t.tomb = tomb
-	s := make([]atomic.Pointer[node[K, V]], minTableSlots)
+	s := make([]slot[K, V], minTableSlots)
 	t.slots.Store(&s)
 }
 
@@ -42,23 +60,25 @@ func start(h uint64, mask uint64) uint64 {
 // small enough to be inlined into callers; probe does the rest.
 func (t *table[K, V]) get(h uint64, key K) *node[K, V] {
 	slots := *t.slots.Load()
-	n := slots[start(h, uint64(len(slots)-1))].Load()
-	if n != nil && n.hash == h && n != t.tomb && n.key == key {
+	sl := &slots[start(h, uint64(len(slots)-1))]
+	if n := sl.n.Load(); n != nil && sl.hash.Load() == h && n != t.tomb && n.key == key {
 		return n
 	}
 	return t.probe(h, key)
 }
 
-// probe is get's full linear probe.
+// probe is get's full linear probe. It dereferences only nodes whose slot
+// hash matches.
 func (t *table[K, V]) probe(h uint64, key K) *node[K, V] {
 	slots := *t.slots.Load()
 	mask := uint64(len(slots) - 1)
 	for i, probes := start(h, mask), 0; probes < len(slots); i, probes = (i+1)&mask, probes+1 {
-		n := slots[i].Load()
+		sl := &slots[i]
+		n := sl.n.Load()
 		if n == nil {
 			return nil
 		}
-		if n.hash == h && n != t.tomb && n.key == key {
+		if sl.hash.Load() == h && n != t.tomb && n.key == key {
 			return n
 		}
 	}
@@ -72,7 +92,7 @@ func (t *table[K, V]) put(n *node[K, V]) *node[K, V] {
 	mask := uint64(len(slots) - 1)
 	free := -1
 	for i, probes := start(n.hash, mask), 0; probes < len(slots); i, probes = (i+1)&mask, probes+1 {
-		cur := slots[i].Load()
+		cur := slots[i].n.Load()
 		if cur == nil {
 			if free < 0 {
 				free = int(i)
@@ -86,13 +106,13 @@ func (t *table[K, V]) put(n *node[K, V]) *node[K, V] {
 			}
 			continue
 		}
-		if cur.hash == n.hash && cur.key == n.key {
-			slots[i].Store(n)
+		if slots[i].hash.Load() == n.hash && cur.key == n.key {
+			slots[i].n.Store(n) // same key, same hash
 			return cur
 		}
 	}
 	// The array always keeps empty slots (see below), so free is set.
-	slots[free].Store(n)
+	slots[free].set(n)
 	t.live++
 	if t.used*4 > len(slots)*3 {
 		t.rebuild()
@@ -106,12 +126,12 @@ func (t *table[K, V]) remove(n *node[K, V]) bool {
 	slots := *t.slots.Load()
 	mask := uint64(len(slots) - 1)
 	for i, probes := start(n.hash, mask), 0; probes < len(slots); i, probes = (i+1)&mask, probes+1 {
-		cur := slots[i].Load()
+		cur := slots[i].n.Load()
 		if cur == nil {
 			return false
 		}
 		if cur == n {
-			slots[i].Store(t.tomb)
+			slots[i].n.Store(t.tomb)
 			t.live--
 			if len(slots) > minTableSlots && t.live*8 < len(slots) {
 				t.rebuild() // mostly empty: shrink
@@ -130,18 +150,18 @@ func (t *table[K, V]) rebuild() {
 	for size < t.live*2+2 {
 		size *= 2
 	}
-	slots := make([]atomic.Pointer[node[K, V]], size)
+	slots := make([]slot[K, V], size)
 	mask := uint64(size - 1)
 	for i := range old {
-		n := old[i].Load()
+		n := old[i].n.Load()
 		if n == nil || n == t.tomb {
 			continue
 		}
 		j := start(n.hash, mask)
-		for slots[j].Load() != nil {
+		for slots[j].n.Load() != nil {
 			j = (j + 1) & mask
 		}
-		slots[j].Store(n)
+		slots[j].set(n)
 	}
 	t.used = t.live
 	t.slots.Store(&slots)
@@ -152,7 +172,7 @@ func (t *table[K, V]) rebuild() {
 func (t *table[K, V]) each(fn func(*node[K, V]) bool) bool {
 	slots := *t.slots.Load()
 	for i := range slots {
-		n := slots[i].Load()
+		n := slots[i].n.Load()
 		if n == nil || n == t.tomb {
 			continue
 		}
