@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"runtime"
 	"sync"
 	"time"
 
@@ -311,6 +312,15 @@ func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
 	if err := c.bw.Flush(); err != nil {
 		stop()
 		return nil, err
+	}
+	// The backend needs some microseconds to answer. Reading at once
+	// would almost always find nothing (a wasted read syscall, then a
+	// park and a wake-up through the poller); yielding first lets this
+	// processor's other runnable requests go ahead, and by the time this
+	// one runs again its response has usually arrived. With nothing else
+	// to run, Gosched returns at once.
+	if c.br.Buffered() == 0 {
+		runtime.Gosched()
 	}
 	trace := httptrace.ContextClientTrace(ctx)
 	var resp *http.Response
