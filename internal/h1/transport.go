@@ -12,6 +12,7 @@ import (
 	"net/http/httptrace"
 	"net/textproto"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -110,7 +111,7 @@ func Pooled(req *http.Request) bool {
 	default:
 		return false
 	}
-	return req.URL.Scheme == "http" && (req.Body == nil || req.Body == http.NoBody) &&
+	return req.URL.Scheme == "http" && (req.Body == nil || req.Body == http.NoBody) && len(req.TransferEncoding) == 0 &&
 		req.Header.Get("Upgrade") == "" && req.URL.Host != ""
 }
 
@@ -191,6 +192,67 @@ func checkHeader(req *http.Request) error {
 		return fmt.Errorf("h1: invalid Host %q", host)
 	}
 	return nil
+}
+
+// writeRequest writes a pooled (body-less) request's head as
+// Request.Write would, without sorting the header fields (their order
+// between different names carries no meaning, RFC 9110 §5.3) and without
+// allocating. Header names and values were checked by checkHeader.
+func writeRequest(w *bufio.Writer, req *http.Request) error {
+	uri := req.URL.RequestURI()
+	for i := 0; i < len(uri); i++ {
+		if b := uri[i]; b < ' ' || b == 0x7f {
+			return errors.New("h1: control character in the request target")
+		}
+	}
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
+	}
+	if strings.HasPrefix(host, "[") { // an IPv6 zone is for this host only
+		if i, j := strings.IndexByte(host, '%'), strings.LastIndexByte(host, ']'); i > 0 && j > i {
+			host = host[:i] + host[j:]
+		}
+	}
+	w.WriteString(req.Method)
+	w.WriteByte(' ')
+	w.WriteString(uri)
+	w.WriteString(" HTTP/1.1\r\nHost: ")
+	w.WriteString(host)
+	w.WriteString("\r\n")
+	// Go's default User-Agent unless the request has the field; a field
+	// set to "" (ReverseProxy's way of passing none) sends none.
+	ua := "Go-http-client/1.1"
+	if vs, ok := req.Header["User-Agent"]; ok {
+		ua = ""
+		if len(vs) > 0 {
+			ua = textproto.TrimString(vs[0])
+		}
+	}
+	if ua != "" {
+		w.WriteString("User-Agent: ")
+		w.WriteString(ua)
+		w.WriteString("\r\n")
+	}
+	if req.Close && !httpguts.HeaderValuesContainsToken(req.Header["Connection"], "close") {
+		w.WriteString("Connection: close\r\n")
+	}
+	// No framing fields: a pooled request has no body and no
+	// Transfer-Encoding, and Request.Write sends none for it either.
+	for k, vs := range req.Header {
+		switch k {
+		case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer":
+			continue
+		}
+		for _, v := range vs {
+			w.WriteString(k)
+			w.WriteString(": ")
+			w.WriteString(textproto.TrimString(v))
+			w.WriteString("\r\n")
+		}
+	}
+	_, err := w.WriteString("\r\n")
+	return err
 }
 
 // CloseIdleConnections closes the idle connections of both paths.
@@ -305,7 +367,7 @@ func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(aLongTimeAgo) })
 	c.gotBytes = false
-	if err := req.Write(c.bw); err != nil {
+	if err := writeRequest(c.bw, req); err != nil {
 		stop()
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/http/httptrace"
 	"net/textproto"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -362,6 +363,11 @@ func TestPooledChoosesRequests(t *testing.T) {
 			return r
 		}(),
 		httptest.NewRequest("GET", "https://b/x", nil),
+		func() *http.Request {
+			r := httptest.NewRequest("GET", "http://b/x", nil)
+			r.TransferEncoding = []string{"chunked"}
+			return r
+		}(),
 	} {
 		if Pooled(req) {
 			t.Errorf("%s %s (upgrade %q) took the pooled path", req.Method, req.URL, req.Header.Get("Upgrade"))
@@ -554,5 +560,53 @@ func TestTransportBodyAfterCloseAndConcurrentClose(t *testing.T) {
 	}
 	if _, err := resp.Body.Read(buf); err == nil || err == io.EOF {
 		t.Fatalf("Read after Close: %v, want an error", err)
+	}
+}
+
+// writeRequest must put on the wire what Request.Write does (RFC 9112 §3
+// request line, §3.2 Host), line for line; only the order of differently
+// named fields may differ.
+func TestWriteRequestMatchesRequestWrite(t *testing.T) {
+	mk := func(method, target string, h http.Header, close bool) *http.Request {
+		req, err := http.NewRequest(method, target, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, vs := range h {
+			req.Header[k] = vs
+		}
+		req.Close = close
+		return req
+	}
+	reqs := []*http.Request{
+		mk("GET", "http://b.example/a/b?q=1&r=%20", nil, false),
+		mk("HEAD", "http://b.example:8080/", http.Header{"User-Agent": {""}}, false),
+		mk("DELETE", "http://b.example/x", http.Header{"User-Agent": {"curl/8"}, "X-Many": {"1", " 2 ", "3"}}, true),
+		mk("OPTIONS", "http://[fe80::1%25eth0]:80/", http.Header{"Connection": {"close"}, "Accept": {"*/*"}}, true),
+		mk("TRACE", "http://b.example/%E2%82%AC", http.Header{"Forwarded": {`for=192.0.2.1;host="a.example"`}, "Empty": {}}, false),
+	}
+	lines := func(b []byte) []string {
+		l := strings.Split(string(b), "\r\n")
+		slices.Sort(l[1:])
+		return l
+	}
+	for _, req := range reqs {
+		var want, got strings.Builder
+		if err := req.Write(&want); err != nil {
+			t.Fatal(err)
+		}
+		bw := bufio.NewWriter(&got)
+		if err := writeRequest(bw, req); err != nil {
+			t.Fatal(err)
+		}
+		bw.Flush()
+		if w, g := lines([]byte(want.String())), lines([]byte(got.String())); !slices.Equal(w, g) {
+			t.Errorf("%s %s:\n got %q\nwant %q", req.Method, req.URL, g, w)
+		}
+	}
+	bad := mk("GET", "http://b.example/", nil, false)
+	bad.URL.RawQuery = "a=\x01"
+	if err := writeRequest(bufio.NewWriter(io.Discard), bad); err == nil {
+		t.Error("a control character in the target was written")
 	}
 }
