@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -334,14 +336,60 @@ func TestRFC7239_ForwardedQuotesIPv6AndReplacesUntrusted(t *testing.T) {
 	in := httptest.NewRequest("GET", "http://site/", nil)
 	in.RemoteAddr = "[2001:db8::1]:4711"
 	in.Header.Set("Forwarded", "for=6.6.6.6")
+	in.Header.Set("X-Forwarded-For", "6.6.6.6")
 	out := in.Clone(context.Background())
-	setForwarded(out, in, false)
+	setForwarding(out, in, false)
 	if got := out.Header.Get("Forwarded"); got != `for="[2001:db8::1]";proto=http;host="site"` {
 		t.Fatalf("untrusted: %s", got)
 	}
-	setForwarded(out, in, true)
-	if got := out.Header.Get("Forwarded"); !strings.HasPrefix(got, "for=6.6.6.6, for=") {
+	if got := out.Header.Get("X-Forwarded-For"); got != "2001:db8::1" {
+		t.Fatalf("untrusted X-Forwarded-For: %s", got)
+	}
+	setForwarding(out, in, true)
+	if got := out.Header.Get("Forwarded"); got != `for=6.6.6.6, for="[2001:db8::1]";proto=http;host="site"` {
 		t.Fatalf("trusted: %s", got)
+	}
+	in.RemoteAddr = "[::ffff:192.0.2.7]:80" // IPv4-mapped: an IPv4 node (RFC 7239 §6.1)
+	setForwarding(out, in, false)
+	if got := out.Header.Get("Forwarded"); got != `for=192.0.2.7;proto=http;host="site"` {
+		t.Fatalf("mapped: %s", got)
+	}
+	in.RemoteAddr = "@"
+	setForwarding(out, in, false)
+	if got := out.Header.Get("Forwarded"); got != `for=unknown;proto=http;host="site"` {
+		t.Fatalf("no address: %s", got)
+	}
+}
+
+// The X-Forwarded-* fields are exactly what ReverseProxy's SetXForwarded
+// sets (after copying the incoming X-Forwarded-For when trusted), and the
+// four fields do not share capacity (appending to one leaves the others).
+func TestForwardingMatchesSetXForwarded(t *testing.T) {
+	for _, remote := range []string{"192.0.2.1:1234", "[2001:db8::1]:4711", "not-an-address"} {
+		for _, trust := range []bool{false, true} {
+			in := httptest.NewRequest("GET", "http://site.example/p", nil)
+			in.RemoteAddr = remote
+			in.Header["X-Forwarded-For"] = []string{"198.51.100.1", "198.51.100.2"}
+			want := in.Clone(context.Background())
+			for _, k := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+				delete(want.Header, k) // as ReverseProxy does before Rewrite
+			}
+			got := want.Clone(context.Background())
+			if trust {
+				want.Header["X-Forwarded-For"] = in.Header["X-Forwarded-For"]
+			}
+			(&httputil.ProxyRequest{In: in, Out: want}).SetXForwarded()
+			setForwarding(got, in, trust)
+			for _, k := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+				if !slices.Equal(got.Header[k], want.Header[k]) {
+					t.Errorf("%s trust=%v %s: %q, SetXForwarded %q", remote, trust, k, got.Header[k], want.Header[k])
+				}
+			}
+			got.Header.Add("X-Forwarded-Host", "extra")
+			if p := got.Header.Get("X-Forwarded-Proto"); p != "http" {
+				t.Errorf("appending to one field changed another: proto %q", p)
+			}
+		}
 	}
 }
 
@@ -541,4 +589,38 @@ func TestP2CComparesTwoDistinctBackends(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A sticky cookie names its backend by the unseeded hash of the ID in 16
+// hex digits, so cookies stay valid across restarts and across proxies.
+func TestStickyValueFormat(t *testing.T) {
+	for _, id := range []string{"", "a", "backend-17", strings.Repeat("x", 40)} {
+		h := hashString(id)
+		v := stickyValue(h)
+		if want := fmt.Sprintf("%016x", h); v != want {
+			t.Fatalf("%q: %s, want %s", id, v, want)
+		}
+		if got, ok := parseSticky(v); !ok || got != h {
+			t.Fatalf("%q: parse(%s) = %x %v", id, v, got, ok)
+		}
+	}
+	for _, bad := range []string{"", "abc", "0123456789abcdeg", "+123456789abcdef", "0123456789abcdef0"} {
+		if _, ok := parseSticky(bad); ok {
+			t.Errorf("parseSticky accepted %q", bad)
+		}
+	}
+}
+
+// FuzzParseSticky: any cookie value a client sends is refused or names a
+// hash whose canonical value is the same digits, lower-cased.
+func FuzzParseSticky(f *testing.F) {
+	f.Add(stickyValue(hashString("a")))
+	f.Add("0123456789ABCDEF")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, v string) {
+		h, ok := parseSticky(v)
+		if ok && stickyValue(h) != strings.ToLower(v) {
+			t.Fatalf("%q parsed to %x, written back as %s", v, h, stickyValue(h))
+		}
+	})
 }

@@ -33,6 +33,8 @@ type jumpPolicy struct {
 	slots []string       // slot -> ID
 }
 
+func (*jumpPolicy) usesKey() {}
+
 func (j *jumpPolicy) Build(ms []*member) Picker {
 	j.mu.Lock()
 	defer j.mu.Unlock()

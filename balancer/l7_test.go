@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -129,5 +130,64 @@ func TestL7ProxyRetriesRequestsABackendDropped(t *testing.T) {
 		if st.ID == "dropper" && st.Failures == 0 {
 			t.Fatal("the dropping backend's failures were not reported")
 		}
+	}
+}
+
+// Header affinity through a hash policy: one user always reaches one
+// backend, users spread over all of them; an unkeyed policy never asks
+// for a key.
+func TestProxyKeyedAffinity(t *testing.T) {
+	var names []Backend
+	for _, n := range []string{"a", "b", "c"} {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, n) }))
+		defer s.Close()
+		names = append(names, Backend{ID: n, Addr: strings.TrimPrefix(s.URL, "http://")})
+	}
+	var keyCalls atomic.Int64
+	key := func(r *http.Request) string { keyCalls.Add(1); return r.Header.Get("X-User") }
+	get := func(front, user string) string {
+		req, _ := http.NewRequest("GET", front, nil)
+		req.Header.Set("X-User", user)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	for name, pol := range map[string]Policy{"maglev": Maglev(0), "rendezvous": Rendezvous(), "ring": RingHash(0), "jump": Jump(), "bounded": BoundedLoad(0)} {
+		px, err := NewProxy(ProxyConfig{Pool: newPool(t, Config{Policy: pol}, names...), Key: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		front := httptest.NewServer(px)
+		seen := map[string]bool{}
+		for u := 0; u < 30; u++ {
+			user := fmt.Sprintf("user-%d", u)
+			first := get(front.URL, user)
+			for i := 0; i < 3; i++ {
+				if got := get(front.URL, user); got != first {
+					t.Fatalf("%s: %s went to %s, then %s", name, user, first, got)
+				}
+			}
+			seen[first] = true
+		}
+		if len(seen) != 3 {
+			t.Errorf("%s: 30 users reached only %v", name, seen)
+		}
+		front.Close()
+		px.CloseIdleConnections()
+	}
+	keyCalls.Store(0)
+	px, _ := NewProxy(ProxyConfig{Pool: newPool(t, Config{Policy: RoundRobin()}, names...), Key: key})
+	front := httptest.NewServer(px)
+	defer front.Close()
+	defer px.CloseIdleConnections()
+	for i := 0; i < 6; i++ {
+		get(front.URL, "u")
+	}
+	if n := keyCalls.Load(); n != 0 {
+		t.Errorf("round robin computed the key %d times", n)
 	}
 }

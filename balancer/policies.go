@@ -72,6 +72,15 @@ type policyFunc func([]*member) Picker
 
 func (f policyFunc) Build(ms []*member) Picker { return f(ms) }
 
+// keyed marks a policy that picks by PickInfo.Key, so that callers
+// compute a key only for policies that read it.
+type keyed interface{ usesKey() }
+
+type keyedFunc func([]*member) Picker
+
+func (f keyedFunc) Build(ms []*member) Picker { return f(ms) }
+func (keyedFunc) usesKey()                    {}
+
 type emptyPicker struct{}
 
 func (emptyPicker) Pick(PickInfo) *member { return nil }
@@ -337,7 +346,7 @@ func Maglev(tableSize int) Policy {
 		tableSize = 65537
 	}
 	m := uint64(nextPrime(tableSize))
-	return policyFunc(func(ms []*member) Picker {
+	return keyedFunc(func(ms []*member) Picker {
 		if len(ms) == 0 {
 			return emptyPicker{}
 		}
@@ -416,7 +425,7 @@ func RingHash(pointsPerWeight int) Policy {
 	if pointsPerWeight <= 0 {
 		pointsPerWeight = 1024
 	}
-	return policyFunc(func(ms []*member) Picker {
+	return keyedFunc(func(ms []*member) Picker {
 		if len(ms) == 0 {
 			return emptyPicker{}
 		}
@@ -495,7 +504,7 @@ func (r *ring) Pick(info PickInfo) *member {
 // Removing a backend moves exactly its keys (the ideal), and shares follow
 // weights; a pick costs one hash per backend, so it suits small pools.
 func Rendezvous() Policy {
-	return policyFunc(func(ms []*member) Picker {
+	return keyedFunc(func(ms []*member) Picker {
 		if len(ms) == 0 {
 			return emptyPicker{}
 		}
@@ -532,6 +541,8 @@ func BoundedLoad(c float64) Policy {
 }
 
 type boundedPolicy struct{ c float64 }
+
+func (boundedPolicy) usesKey() {}
 
 func (b boundedPolicy) Build(ms []*member) Picker {
 	if len(ms) == 0 {

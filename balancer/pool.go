@@ -232,6 +232,7 @@ type OutlierDetection struct {
 type Pool struct {
 	cfg    Config
 	policy Policy
+	keyed  bool // the policy reads PickInfo.Key
 	now    func() time.Time
 	log    *zap.Logger
 
@@ -262,6 +263,7 @@ func New(cfg Config) (*Pool, error) {
 	if p.policy == nil {
 		p.policy = RoundRobin()
 	}
+	_, p.keyed = p.policy.(keyed)
 	if p.log == nil {
 		p.log = zap.NewNop()
 	}
@@ -669,8 +671,24 @@ func (p *Pool) Backends() []Backend {
 // contextKey carries a Pick through a request context (L7 proxy).
 type contextKey struct{}
 
-func withPick(ctx context.Context, p *Pick) context.Context {
-	return context.WithValue(ctx, contextKey{}, p)
+// pickContext is a request context carrying the request's Pick: one
+// allocation where context.WithValue plus a separate *Pick take two. It
+// forwards everything else (Done, Err, other values) to the context it
+// wraps, so the context package still sees the parent's cancelCtx.
+type pickContext struct {
+	context.Context
+	pk Pick
+}
+
+func (c *pickContext) Value(key any) any {
+	if key == (contextKey{}) {
+		return &c.pk
+	}
+	return c.Context.Value(key)
+}
+
+func withPick(ctx context.Context, p Pick) *pickContext {
+	return &pickContext{Context: ctx, pk: p}
 }
 
 func pickFrom(ctx context.Context) *Pick {

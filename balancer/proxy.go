@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -71,8 +72,9 @@ type ProxyConfig struct {
 	Pool *Pool
 	// Routes are tried in order.
 	Routes []Route
-	// Key computes the hash key for keyed policies. Nil means the client
-	// IP for L4-like affinity... for HTTP: the request URI's host+path.
+	// Key computes the hash key for keyed policies (Maglev, RingHash,
+	// Rendezvous, BoundedLoad, Jump); others never call it. Nil means
+	// the request's host and path.
 	Key func(*http.Request) string
 	// Sticky pins a client to a backend with a cookie while it is
 	// healthy, and re-pins it when it is not.
@@ -125,17 +127,14 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 			pr.Out.URL.Scheme = "http"
 			pr.Out.URL.Host = pk.Backend().Addr
 			pr.Out.Host = pr.In.Host
-			if cfg.TrustForwarded {
-				pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
-			}
-			pr.SetXForwarded()
-			setForwarded(pr.Out, pr.In, cfg.TrustForwarded)
+			setForwarding(pr.Out, pr.In, cfg.TrustForwarded)
 		},
 		Transport: retryTransport{p},
 		ModifyResponse: func(resp *http.Response) error {
-			if pk := pickFrom(resp.Request.Context()); pk != nil && p.cfg.Sticky.Name != "" {
-				if c, err := resp.Request.Cookie(p.cfg.Sticky.Name); err != nil || c.Value != stickyValue(pk.Backend().ID) {
-					ck := &http.Cookie{Name: p.cfg.Sticky.Name, Value: stickyValue(pk.Backend().ID), Path: "/", HttpOnly: true}
+			if pk := pickFrom(resp.Request.Context()); pk != nil && pk.m != nil && p.cfg.Sticky.Name != "" {
+				c, err := resp.Request.Cookie(p.cfg.Sticky.Name)
+				if h, ok := parseSticky(cookieValue(c, err)); !ok || h != pk.m.hash {
+					ck := &http.Cookie{Name: p.cfg.Sticky.Name, Value: stickyValue(pk.m.hash), Path: "/", HttpOnly: true}
 					if p.cfg.Sticky.MaxAge > 0 {
 						ck.MaxAge = int(p.cfg.Sticky.MaxAge / time.Second)
 					}
@@ -157,54 +156,112 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 }
 
 // bufferPool recycles one proxy's copy buffers (ReverseProxy would
-// allocate 32 KiB per request).
-type bufferPool struct{ p sync.Pool }
+// allocate 32 KiB per request). Buffers travel in boxes (*[]byte), and
+// emptied boxes are kept too, so neither Get nor Put allocates once warm.
+type bufferPool struct{ bufs, boxes sync.Pool }
 
 func (b *bufferPool) Get() []byte {
-	if v, ok := b.p.Get().(*[]byte); ok {
-		return *v
+	if box, ok := b.bufs.Get().(*[]byte); ok {
+		buf := *box
+		*box = nil
+		b.boxes.Put(box)
+		return buf
 	}
 	return make([]byte, 32<<10)
 }
 
-func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
+func (b *bufferPool) Put(buf []byte) {
+	box, ok := b.boxes.Get().(*[]byte)
+	if !ok {
+		box = new([]byte)
+	}
+	*box = buf
+	b.bufs.Put(box)
+}
 
-// setForwarded appends an RFC 7239 Forwarded element for this hop.
-func setForwarded(out, in *http.Request, trust bool) {
-	node := "unknown"
+// setForwarding sets the forwarding fields of a request leaving this hop:
+// X-Forwarded-For (the client address, after the incoming list when
+// trusted), X-Forwarded-Host, X-Forwarded-Proto, as ReverseProxy's
+// SetXForwarded does, and an RFC 7239 Forwarded element (after the
+// incoming ones when trusted). The four values share one backing array.
+func setForwarding(out, in *http.Request, trust bool) {
+	vals := make([]string, 4)
+	if ip, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
+		if prior := in.Header["X-Forwarded-For"]; trust && len(prior) > 0 {
+			ip = strings.Join(prior, ", ") + ", " + ip
+		}
+		vals[0] = ip
+		out.Header["X-Forwarded-For"] = vals[0:1:1]
+	} else {
+		delete(out.Header, "X-Forwarded-For")
+	}
+	vals[1] = in.Host
+	out.Header["X-Forwarded-Host"] = vals[1:2:2]
+	vals[2] = "http"
+	if in.TLS != nil {
+		vals[2] = "https"
+	}
+	out.Header["X-Forwarded-Proto"] = vals[2:3:3]
+	vals[3] = forwardedElement(in, vals[2])
+	if prior := in.Header.Values("Forwarded"); trust && len(prior) > 0 {
+		vals[3] = strings.Join(prior, ", ") + ", " + vals[3]
+	}
+	out.Header["Forwarded"] = vals[3:4:4]
+}
+
+// forwardedElement is this hop's RFC 7239 Forwarded element.
+func forwardedElement(in *http.Request, proto string) string {
+	var arr [128]byte
+	b := append(arr[:0], "for="...)
 	if ap, err := netip.ParseAddrPort(in.RemoteAddr); err == nil {
 		a := ap.Addr().Unmap()
 		if a.Is6() {
-			node = `"[` + a.String() + `]"` // IPv6 must be quoted (RFC 7239 §6)
+			// An IPv6 node must be quoted (RFC 7239 §6).
+			b = append(b, `"[`...)
+			b = a.AppendTo(b)
+			b = append(b, `]"`...)
 		} else {
-			node = a.String()
+			b = a.AppendTo(b)
 		}
+	} else {
+		b = append(b, "unknown"...)
 	}
-	proto := "http"
-	if in.TLS != nil {
-		proto = "https"
+	b = append(b, ";proto="...)
+	b = append(b, proto...)
+	if in.Host != "" && !strings.ContainsAny(in.Host, "\";,\\") {
+		b = append(b, `;host="`...)
+		b = append(b, in.Host...)
+		b = append(b, '"')
 	}
-	elem := "for=" + node + ";proto=" + proto
-	if in.Host != "" && !strings.ContainsAny(in.Host, "\";,") {
-		elem += ";host=\"" + in.Host + "\""
-	}
-	if trust {
-		if prior := in.Header.Values("Forwarded"); len(prior) > 0 {
-			out.Header.Set("Forwarded", strings.Join(prior, ", ")+", "+elem)
-			return
-		}
-	}
-	out.Header.Set("Forwarded", elem)
+	return string(b)
 }
 
-func stickyValue(id string) string {
+// stickyValue is the cookie value naming a backend: the hash of its ID in
+// 16 hex digits (stable across restarts and processes: hashString is
+// unseeded).
+func stickyValue(h uint64) string {
 	const hexd = "0123456789abcdef"
-	h := hashString(id)
-	b := make([]byte, 16)
+	var b [16]byte
 	for i := range b {
 		b[i] = hexd[(h>>(60-4*i))&0xf]
 	}
-	return string(b)
+	return string(b[:])
+}
+
+func cookieValue(c *http.Cookie, err error) string {
+	if err != nil {
+		return ""
+	}
+	return c.Value
+}
+
+// parseSticky reads a cookie value written by stickyValue.
+func parseSticky(v string) (uint64, bool) {
+	if len(v) != 16 {
+		return 0, false
+	}
+	h, err := strconv.ParseUint(v, 16, 64)
+	return h, err == nil
 }
 
 func (p *Proxy) poolFor(r *http.Request) *Pool {
@@ -235,11 +292,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "balancer: no backend available", http.StatusServiceUnavailable)
 		return
 	}
-	holder := &pk
-	p.rp.ServeHTTP(w, r.WithContext(withPick(r.Context(), holder)))
+	pc := withPick(r.Context(), pk)
+	p.rp.ServeHTTP(w, r.WithContext(pc))
 	// The request stays "in flight" until its response is served, so
 	// least-request policies see streaming responses as load.
-	holder.Done(DoneInfo{Latency: holder.lat})
+	pc.pk.Done(DoneInfo{Latency: pc.pk.lat})
 }
 
 // CloseIdleConnections closes idle keep-alive connections to backends
@@ -253,16 +310,20 @@ func (p *Proxy) CloseIdleConnections() {
 // pick honours a sticky cookie naming a healthy backend, then the policy.
 func (p *Proxy) pick(pool *Pool, r *http.Request, exclude []string) (Pick, error) {
 	if p.cfg.Sticky.Name != "" && len(exclude) == 0 {
-		if c, err := r.Cookie(p.cfg.Sticky.Name); err == nil {
-			s := pool.snap.Load()
-			for _, m := range s.all {
-				if stickyValue(m.ID) == c.Value && pool.available(m) {
+		c, err := r.Cookie(p.cfg.Sticky.Name)
+		if h, ok := parseSticky(cookieValue(c, err)); ok {
+			for _, m := range pool.snap.Load().all {
+				if m.hash == h && pool.available(m) {
 					return pool.pickOf(m), nil
 				}
 			}
 		}
 	}
-	return pool.Pick(PickInfo{Key: p.key(r), Exclude: exclude})
+	info := PickInfo{Exclude: exclude}
+	if pool.keyed {
+		info.Key = p.key(r)
+	}
+	return pool.Pick(info)
 }
 
 // retryTransport retries idempotent requests on another backend when the
