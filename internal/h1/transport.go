@@ -386,10 +386,11 @@ func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
 	}
 	trace := httptrace.ContextClientTrace(ctx)
 	var resp *http.Response
+	var fixed int64
 	for n1xx := 0; ; n1xx++ {
 		c.limit = c.t.MaxResponseHeaderBytes + int64(c.br.Size())
 		var err error
-		resp, err = http.ReadResponse(c.br, req)
+		resp, fixed, err = readResponse(c.br, req)
 		c.limit = math.MaxInt64
 		if err != nil {
 			stop()
@@ -416,12 +417,14 @@ func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}
 	}
-	b := &body{c: c, ctx: ctx, stop: stop, keep: !resp.Close && !req.Close}
+	b := &body{c: c, ctx: ctx, stop: stop, keep: !resp.Close && !req.Close, remain: fixed}
 	if resp.Body == http.NoBody {
 		b.finish(true, io.EOF)
 		return resp, nil
 	}
-	b.rc = resp.Body
+	if fixed == 0 {
+		b.rc = resp.Body
+	}
 	resp.Body = b
 	return resp, nil
 }
@@ -433,9 +436,11 @@ func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
 type body struct {
 	c    *conn
 	ctx  context.Context // the request's, for the cause of a failed read
-	rc   io.ReadCloser
+	rc   io.ReadCloser   // ReadResponse's body; nil: remain bytes from c.br
 	stop func() bool
-	keep bool
+
+	remain int64 // bytes of a Content-Length body not yet read
+	keep   bool
 
 	mu   sync.Mutex
 	done bool
@@ -452,7 +457,13 @@ func (b *body) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	b.mu.Unlock()
-	n, err := b.rc.Read(p)
+	var n int
+	var err error
+	if b.rc != nil {
+		n, err = b.rc.Read(p)
+	} else {
+		n, err = b.readFixed(p)
+	}
 	if err == nil {
 		return n, nil
 	}
@@ -467,6 +478,27 @@ func (b *body) Read(p []byte) (int, error) {
 		}
 	}
 	b.finish(err == io.EOF, err)
+	return n, err
+}
+
+// readFixed reads the rest of a Content-Length body from the connection,
+// reporting io.EOF with its last bytes and io.ErrUnexpectedEOF if the
+// connection ends early, as ReadResponse's bodies do.
+func (b *body) readFixed(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if int64(len(p)) > b.remain {
+		p = p[:b.remain]
+	}
+	n, err := b.c.br.Read(p)
+	b.remain -= int64(n)
+	switch {
+	case b.remain == 0:
+		return n, io.EOF
+	case err == io.EOF:
+		return n, io.ErrUnexpectedEOF
+	}
 	return n, err
 }
 
