@@ -81,10 +81,10 @@ type Eviction[K comparable, V any] struct {
 
 // EntryOverhead is the fixed number of bytes the Store adds to the caller's
 // cost of every entry, for its own bookkeeping: the node (80 bytes for a
-// string key and a slice value), its list handle, golang-lru's list element
-// and map slot, and its share of the index. TestEntryOverheadIsHonest
-// measures it on 64-bit builds: 225 bytes for string keys and []byte
-// values, so MaxBytes bounds the heap the Store really uses.
+// string key and a slice value), golang-lru's list element and map slot,
+// and its share of the index. TestEntryOverheadIsHonest measures it on
+// 64-bit builds: 218 bytes for string keys and []byte values, so MaxBytes
+// bounds the heap the Store really uses.
 const EntryOverhead = 240
 
 const (
@@ -181,15 +181,19 @@ type node[K comparable, V any] struct {
 	// What a Get reads comes first, to share the node's first cache line.
 	hash uint64
 	// ref is set by readers on every hit and cleared by the policy when
-	// it gives the entry a second chance (see secondChance).
-	ref     atomic.Uint32
+	// it gives the entry a second chance (see secondChance). Once the node
+	// is published it is only accessed atomically (loadRef, setRef); a
+	// plain field lets an unpublished node be written without a fence.
+	ref     uint32
 	seg     uint8
 	expires int64 // unix nanoseconds; 0 means never
 	key     K
 	value   V
 	cost    int64
-	h       *handle[K, V] // its list element's handle (shard lock)
 }
+
+func (n *node[K, V]) loadRef() uint32 { return atomic.LoadUint32(&n.ref) }
+func (n *node[K, V]) setRef(v uint32) { atomic.StoreUint32(&n.ref, v) }
 
 const (
 	segNone uint8 = iota
@@ -206,17 +210,24 @@ type shard[K comparable, V any] struct {
 	_   [64]byte
 
 	readBuf [readBufferSize]atomic.Uint64 // key hashes; 0 is empty
+	_       [64]byte
 
-	mu sync.Mutex
+	// What a replacing Set writes comes first, on one cache line: the
+	// lock, the counters and the byte tallies.
+	mu                     sync.Mutex
+	sets                   atomic.Uint64
+	updates                uint64 // replacements, to sample them for the sketch
+	windowBytes, mainBytes int64
+	protectedBytes         int64
+	sketch                 *sketch
 	// Eviction order. The LRU policy uses probation alone.
-	window, probation, protected *list[K, V]
-	windowBytes, mainBytes       int64
-	protectedBytes               int64
+	window, probation, protected *list[K]
 	windowCap, mainCap, protCap  int64
-	sketch                       *sketch
+	// pending is the node Set is placing: in the order lists before it is
+	// in the index (see nodeOf).
+	pending *node[K, V]
 
 	evictions, expirations, drops atomic.Uint64
-	sets                          atomic.Uint64
 	_                             [64]byte // keep neighbouring shards apart
 }
 
@@ -274,10 +285,10 @@ func New[K comparable, V any](cfg Config[K, V]) (*Store[K, V], error) {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.tab.init(tomb)
-		sh.probation = newList[K, V]()
+		sh.probation = newList[K]()
 		if cfg.Policy == TinyLFU {
-			sh.window = newList[K, V]()
-			sh.protected = newList[K, V]()
+			sh.window = newList[K]()
+			sh.protected = newList[K]()
 			sh.windowCap = share / 100
 			sh.mainCap = share - sh.windowCap
 			sh.protCap = sh.mainCap * 8 / 10
@@ -291,12 +302,12 @@ func New[K comparable, V any](cfg Config[K, V]) (*Store[K, V], error) {
 	return s, nil
 }
 
-// newList returns an order list, keyed by the caller's key, each element a
-// handle to the key's current node.
-func newList[K comparable, V any]() *list[K, V] {
+// newList returns an order list, keyed by the caller's key, each element
+// the key's hash.
+func newList[K comparable]() *list[K] {
 	// The size is only a count bound, which the Store never lets simplelru
 	// reach: bytes decide what leaves, oldest first (after second chances).
-	l, _ := simplelru.NewLRU[K, *handle[K, V]](1<<62, nil)
+	l, _ := simplelru.NewLRU[K, uint64](1<<62, nil)
 	return l
 }
 
@@ -350,8 +361,8 @@ func (s *Store[K, V]) GetAt(key K, now time.Time) (V, bool) {
 	c := s.lookups.Inc(0)
 	// Recency: mark the entry referenced (a plain load when it already
 	// is, which for a hot entry is almost always).
-	if n.ref.Load() == 0 {
-		n.ref.Store(1)
+	if n.loadRef() == 0 {
+		n.setRef(1)
 	}
 	// Frequency: sample one read in readSample for the sketch. The
 	// choice mixes this processor's hit count with the key's hash, so it
@@ -442,20 +453,24 @@ func (s *Store[K, V]) flushReads() {
 // (Corbato; the Linux page cache's active/inactive lists work the same
 // way) kept on golang-lru lists; reads never take a shard's lock.
 
-type list[K comparable, V any] = simplelru.LRU[K, *handle[K, V]]
-
-// handle is a key's element in the order lists. It outlives the nodes of
-// that key: an update swaps the node it points to without touching the
-// list (no map lookup, no reordering; the update marks the entry
-// referenced instead). Guarded by the shard lock.
-type handle[K comparable, V any] struct{ n *node[K, V] }
+// The lists hold keys with their hashes, not nodes: the index finds a
+// key's current node (see nodeOf), so an update swaps the node in its index
+// slot without touching the lists (no list lookup, no reordering; the
+// update marks the entry referenced instead).
+type list[K comparable] = simplelru.LRU[K, uint64]
 
 // push puts n at the front of l.
-func push[K comparable, V any](l *list[K, V], n *node[K, V]) {
-	if n.h == nil {
-		n.h = &handle[K, V]{n: n}
+func push[K comparable, V any](l *list[K], n *node[K, V]) { l.Add(n.key, n.hash) }
+
+// nodeOf returns the node a list entry stands for: the shard's pending node
+// (being placed, not yet in the index) or the index's. The shard lock is
+// held.
+func (sh *shard[K, V]) nodeOf(key K, h uint64) *node[K, V] {
+	if p := sh.pending; p != nil && p.hash == h && p.key == key {
+		return p
 	}
-	l.Add(n.key, n.h)
+	_, n := sh.tab.lookup(h, key)
+	return n
 }
 
 // secondChance returns l's oldest entry that has not been referenced since
@@ -463,18 +478,24 @@ func push[K comparable, V any](l *list[K, V], n *node[K, V]) {
 // bit cleared. It looks at no more than l.Len() entries (readers may set
 // bits again meanwhile) and returns nil for an empty list. The shard lock
 // is held.
-func secondChance[K comparable, V any](l *list[K, V]) *node[K, V] {
+func (sh *shard[K, V]) secondChance(l *list[K]) *node[K, V] {
 	for budget := l.Len(); ; budget-- {
-		_, hd, ok := l.GetOldest()
+		key, h, ok := l.GetOldest()
 		if !ok {
 			return nil
 		}
-		n := hd.n
-		if budget <= 0 || n.ref.Load() == 0 {
+		n := sh.nodeOf(key, h)
+		if n == nil {
+			// Never expected: every listed key is indexed or pending.
+			// Dropping the stray entry keeps the list usable.
+			l.Remove(key)
+			continue
+		}
+		if budget <= 0 || n.loadRef() == 0 {
 			return n
 		}
-		n.ref.Store(0)
-		l.Get(n.key) // to the front
+		n.setRef(0)
+		l.Get(key) // to the front
 	}
 }
 
@@ -484,15 +505,19 @@ func secondChance[K comparable, V any](l *list[K, V]) *node[K, V] {
 // lock is held.
 func (s *Store[K, V]) probationVictim(sh *shard[K, V]) *node[K, V] {
 	for budget := sh.probation.Len(); ; budget-- {
-		_, hd, ok := sh.probation.GetOldest()
+		key, h, ok := sh.probation.GetOldest()
 		if !ok {
-			return secondChance(sh.protected)
+			return sh.secondChance(sh.protected)
 		}
-		n := hd.n
-		if budget <= 0 || n.ref.Load() == 0 {
+		n := sh.nodeOf(key, h)
+		if n == nil {
+			sh.probation.Remove(key) // as in secondChance
+			continue
+		}
+		if budget <= 0 || n.loadRef() == 0 {
 			return n
 		}
-		n.ref.Store(0)
+		n.setRef(0)
 		s.promote(sh, n)
 	}
 }
@@ -505,7 +530,7 @@ func (s *Store[K, V]) promote(sh *shard[K, V], n *node[K, V]) {
 	push(sh.protected, n)
 	sh.protectedBytes += n.cost
 	for sh.protectedBytes > sh.protCap {
-		old := secondChance(sh.protected)
+		old := sh.secondChance(sh.protected)
 		if old == nil || old == n {
 			break
 		}
@@ -552,12 +577,12 @@ func (s *Store[K, V]) unlink(sh *shard[K, V], n *node[K, V]) {
 // window's. The shard lock is held.
 func (s *Store[K, V]) victim(sh *shard[K, V]) *node[K, V] {
 	if s.policy == LRU {
-		return secondChance(sh.probation)
+		return sh.secondChance(sh.probation)
 	}
 	if n := s.probationVictim(sh); n != nil {
 		return n
 	}
-	return secondChance(sh.window)
+	return sh.secondChance(sh.window)
 }
 
 // evict removes n for lack of room (or because it expired) and queues its
@@ -645,11 +670,7 @@ func (s *Store[K, V]) Set(key K, value V, cost int64, expires time.Time) (stored
 func (s *Store[K, V]) setLocked(sh *shard[K, V], n *node[K, V], evs *[]Eviction[K, V]) (stored, noRoom bool) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	old := sh.tab.get(n.hash, n.key)
-	if sh.sketch != nil {
-		sh.growSketch()
-		sh.sketch.increment(n.hash)
-	}
+	sl, old := sh.tab.lookup(n.hash, n.key)
 	if old != nil {
 		if s.onEvict != nil {
 			*evs = append(*evs, Eviction[K, V]{Key: old.key, Value: old.value, Cost: old.cost, Reason: Replaced})
@@ -657,11 +678,17 @@ func (s *Store[K, V]) setLocked(sh *shard[K, V], n *node[K, V], evs *[]Eviction[
 		if old.seg != segNone && n.cost <= old.cost {
 			// The common update: no larger than before, so nothing
 			// needs evicting; n takes old's place (a use of the key).
-			s.replace(sh, old, n)
+			s.replace(sh, sl, old, n)
 			return true, false
 		}
 		s.unlink(sh, old)
 	}
+	if sh.sketch != nil {
+		sh.growSketch()
+		sh.sketch.increment(n.hash)
+	}
+	sh.pending = n
+	defer func() { sh.pending = nil }()
 	if !s.place(sh, n, evs) {
 		return false, false
 	}
@@ -671,15 +698,14 @@ func (s *Store[K, V]) setLocked(sh *shard[K, V], n *node[K, V], evs *[]Eviction[
 	return true, false
 }
 
-// replace puts n, of the same key and no larger cost, in old's place: same
-// segment, same list position (through the key's handle), marked
-// referenced. The shard lock is held.
-func (s *Store[K, V]) replace(sh *shard[K, V], old, n *node[K, V]) {
+// replace puts n, of the same key and no larger cost, in old's place, in
+// old's slot sl: same segment, same list position (the lists hold the
+// key), marked referenced. An update is a use of the key; the sketch
+// hears of it sampled, as it hears of reads. The shard lock is held.
+func (s *Store[K, V]) replace(sh *shard[K, V], sl *slot[K, V], old, n *node[K, V]) {
 	freed := old.cost - n.cost
 	n.seg = old.seg
-	n.h, old.h = old.h, nil
-	n.h.n = n
-	n.ref.Store(1) // an update is a use
+	n.ref = 1 // n is not yet published: a plain write
 	switch old.seg {
 	case segWindow:
 		sh.windowBytes -= freed
@@ -689,10 +715,15 @@ func (s *Store[K, V]) replace(sh *shard[K, V], old, n *node[K, V]) {
 		sh.protectedBytes -= freed
 		sh.mainBytes -= freed
 	}
-	old.seg = segNone
-	sh.tab.put(n)
+	sl.n.Store(n) // same key, same hash; old is unreachable from now on
 	if freed != 0 {
 		s.bytes.Add(-freed)
+	}
+	if sh.sketch != nil {
+		sh.updates++
+		if m := mix64(sh.updates ^ n.hash); m&(readSample-1) == 0 {
+			sh.sketch.add(n.hash, readSample)
+		}
 	}
 }
 
@@ -720,7 +751,7 @@ func (s *Store[K, V]) place(sh *shard[K, V], n *node[K, V], evs *[]Eviction[K, V
 	sh.windowBytes += n.cost
 	survived := true
 	for sh.windowBytes > sh.windowCap {
-		cand := secondChance(sh.window)
+		cand := sh.secondChance(sh.window)
 		if cand == nil {
 			break
 		}
@@ -907,17 +938,13 @@ func (s *Store[K, V]) Range(fn func(key K, value V) bool) {
 	}
 }
 
-// nodes lists the shard's entries in its order lists. The shard lock is
-// held.
+// nodes lists the shard's entries. The shard lock is held.
 func (sh *shard[K, V]) nodes() []*node[K, V] {
-	var out []*node[K, V]
-	for _, l := range []*list[K, V]{sh.window, sh.probation, sh.protected} {
-		if l != nil {
-			for _, hd := range l.Values() {
-				out = append(out, hd.n)
-			}
-		}
-	}
+	out := make([]*node[K, V], 0, sh.tab.live)
+	sh.tab.each(func(n *node[K, V]) bool {
+		out = append(out, n)
+		return true
+	})
 	return out
 }
 

@@ -85,6 +85,25 @@ func (t *table[K, V]) probe(h uint64, key K) *node[K, V] {
 	return nil
 }
 
+// lookup is get for a writer: it also returns the slot holding the node,
+// which stays the key's slot while the shard lock is held. The shard lock
+// is held.
+func (t *table[K, V]) lookup(h uint64, key K) (*slot[K, V], *node[K, V]) {
+	slots := *t.slots.Load()
+	mask := uint64(len(slots) - 1)
+	for i, probes := start(h, mask), 0; probes < len(slots); i, probes = (i+1)&mask, probes+1 {
+		sl := &slots[i]
+		n := sl.n.Load()
+		if n == nil {
+			return nil, nil
+		}
+		if sl.hash.Load() == h && n != t.tomb && n.key == key {
+			return sl, n
+		}
+	}
+	return nil, nil
+}
+
 // put stores n, replacing the node of the same key if there is one, and
 // returns the replaced node or nil. The shard lock is held.
 func (t *table[K, V]) put(n *node[K, V]) *node[K, V] {
