@@ -24,13 +24,20 @@
 // A Store is safe for concurrent use. Keys are spread over shards; each
 // shard's index is an open-addressing table of node pointers that readers
 // probe with atomic loads, without any lock, and writers change under the
-// shard's mutex. A hit marks its entry referenced (a plain load when it
+// shard's mutex, except for the commonest write of a cache: an update of a
+// key with a value of the same cost (a refreshed object, a re-resolved
+// record) swaps the key's node in its slot by compare-and-swap, without the
+// lock, since nothing needs evicting and the order lists (which hold keys,
+// not nodes) stay as they are. A rebuild of the index marks each slot it
+// has copied, so such an update either lands before the copy is taken or
+// fails and goes through the lock. A hit marks its entry referenced (a plain load when it
 // already is) and, one read in eight, chosen at random, puts the key's hash
 // in a lossy buffer for the frequency sketch, which the reader who fills
 // the buffer applies if it gets the shard's lock without waiting. The lists
 // are reordered lazily: an entry that reaches the end of a list with its
 // reference bit set is given a second chance (moved to the front, or
 // promoted from probation to protected) instead of leaving — CLOCK's
-// approximation of LRU. Hit and miss counters are striped per processor.
+// approximation of LRU. Hit, miss and set counters are striped per
+// processor.
 // No goroutine is started.
 package store

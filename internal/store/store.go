@@ -172,11 +172,20 @@ type Store[K comparable, V any] struct {
 	count atomic.Int64
 
 	rejected atomic.Uint64
-	lookups  *percpu.Counters // hits (0) and misses (1), striped per P
+	lookups  *percpu.Counters // statHits, statMisses, statSets, striped per P
 }
 
+// The Store's counters striped per processor (see percpu).
+const (
+	statHits = iota
+	statMisses
+	statSets
+	statCount
+)
+
 // node is one entry. key, value, cost, hash and expires never change after
-// the node is published; seg is guarded by the shard lock.
+// the node is published. Which order list holds its key is the lists'
+// business (see detach): an update swaps a key's node without the lock.
 type node[K comparable, V any] struct {
 	// What a Get reads comes first, to share the node's first cache line.
 	hash uint64
@@ -185,7 +194,6 @@ type node[K comparable, V any] struct {
 	// is published it is only accessed atomically (loadRef, setRef); a
 	// plain field lets an unpublished node be written without a fence.
 	ref     uint32
-	seg     uint8
 	expires int64 // unix nanoseconds; 0 means never
 	key     K
 	value   V
@@ -194,13 +202,6 @@ type node[K comparable, V any] struct {
 
 func (n *node[K, V]) loadRef() uint32 { return atomic.LoadUint32(&n.ref) }
 func (n *node[K, V]) setRef(v uint32) { atomic.StoreUint32(&n.ref, v) }
-
-const (
-	segNone uint8 = iota
-	segWindow
-	segProbation
-	segProtected
-)
 
 type shard[K comparable, V any] struct {
 	// tab is read by every Get. The groups below are padded apart so that
@@ -215,7 +216,6 @@ type shard[K comparable, V any] struct {
 	// What a replacing Set writes comes first, on one cache line: the
 	// lock, the counters and the byte tallies.
 	mu                     sync.Mutex
-	sets                   atomic.Uint64
 	updates                uint64 // replacements, to sample them for the sketch
 	windowBytes, mainBytes int64
 	protectedBytes         int64
@@ -278,7 +278,7 @@ func New[K comparable, V any](cfg Config[K, V]) (*Store[K, V], error) {
 	if s.hash == nil {
 		s.hash = defaultHash[K]()
 	}
-	s.lookups = percpu.New(2)
+	s.lookups = percpu.New(statCount)
 	share := maxBytes / int64(n)
 	s.share = share
 	tomb := new(node[K, V])
@@ -348,17 +348,17 @@ func (s *Store[K, V]) GetAt(key K, now time.Time) (V, bool) {
 	sh := s.shardFor(h)
 	n := sh.tab.get(h, key)
 	if n == nil {
-		s.lookups.Add(1, 1)
+		s.lookups.Inc(statMisses)
 		var zero V
 		return zero, false
 	}
 	if n.expires != 0 && s.expiredAt(n, now) {
-		s.lookups.Add(1, 1)
+		s.lookups.Inc(statMisses)
 		s.removeExpired(sh, n)
 		var zero V
 		return zero, false
 	}
-	c := s.lookups.Inc(0)
+	c := s.lookups.Inc(statHits)
 	// Recency: mark the entry referenced (a plain load when it already
 	// is, which for a hot entry is almost always).
 	if n.loadRef() == 0 {
@@ -526,7 +526,6 @@ func (s *Store[K, V]) probationVictim(sh *shard[K, V]) *node[K, V] {
 // victims fall back to the front of probation. The shard lock is held.
 func (s *Store[K, V]) promote(sh *shard[K, V], n *node[K, V]) {
 	sh.probation.Remove(n.key)
-	n.seg = segProtected
 	push(sh.protected, n)
 	sh.protectedBytes += n.cost
 	for sh.protectedBytes > sh.protCap {
@@ -536,7 +535,6 @@ func (s *Store[K, V]) promote(sh *shard[K, V], n *node[K, V]) {
 		}
 		sh.protected.Remove(old.key)
 		sh.protectedBytes -= old.cost
-		old.seg = segProbation
 		push(sh.probation, old)
 	}
 }
@@ -550,26 +548,48 @@ func (sh *shard[K, V]) growSketch() {
 	}
 }
 
-// unlink removes n from the shard's map and order lists and returns its
-// bytes to the budget. The shard lock is held.
-func (s *Store[K, V]) unlink(sh *shard[K, V], n *node[K, V]) {
-	switch n.seg {
-	case segWindow:
-		sh.window.Remove(n.key)
-		sh.windowBytes -= n.cost
-	case segProbation:
-		sh.probation.Remove(n.key)
-		sh.mainBytes -= n.cost
-	case segProtected:
-		sh.protected.Remove(n.key)
-		sh.protectedBytes -= n.cost
-		sh.mainBytes -= n.cost
+// detach takes key out of the order list that holds it and its cost out of
+// that segment's tally. The shard lock is held.
+func (sh *shard[K, V]) detach(key K, cost int64) {
+	switch {
+	case sh.probation.Remove(key):
+		sh.mainBytes -= cost
+	case sh.protected != nil && sh.protected.Remove(key):
+		sh.protectedBytes -= cost
+		sh.mainBytes -= cost
+	case sh.window != nil && sh.window.Remove(key):
+		sh.windowBytes -= cost
 	}
-	n.seg = segNone
-	if sh.tab.remove(n) {
-		s.bytes.Add(-n.cost)
-		s.count.Add(-1)
+}
+
+// shrink takes freed bytes out of the tally of the segment holding key.
+// The shard lock is held.
+func (sh *shard[K, V]) shrink(key K, freed int64) {
+	switch {
+	case sh.probation.Contains(key):
+		sh.mainBytes -= freed
+	case sh.protected != nil && sh.protected.Contains(key):
+		sh.protectedBytes -= freed
+		sh.mainBytes -= freed
+	case sh.window != nil && sh.window.Contains(key):
+		sh.windowBytes -= freed
 	}
+}
+
+// unlink removes n's key from the shard's index and order lists and
+// returns its bytes to the budget. It returns the node it removed: n, or
+// (unless exact) the node a lock-free update has put in n's place, of the
+// same cost; nil if there was none, and then nothing changed. The shard
+// lock is held.
+func (s *Store[K, V]) unlink(sh *shard[K, V], n *node[K, V], exact bool) *node[K, V] {
+	gone := sh.tab.remove(n, exact)
+	if gone == nil {
+		return nil
+	}
+	sh.detach(gone.key, gone.cost)
+	s.bytes.Add(-gone.cost)
+	s.count.Add(-1)
+	return gone
 }
 
 // victim returns the entry the shard would evict first: under LRU the list's
@@ -585,19 +605,23 @@ func (s *Store[K, V]) victim(sh *shard[K, V]) *node[K, V] {
 	return sh.secondChance(sh.window)
 }
 
-// evict removes n for lack of room (or because it expired) and queues its
-// report. The shard lock is held.
-func (s *Store[K, V]) evict(sh *shard[K, V], n *node[K, V], out *[]Eviction[K, V]) {
+// evict removes n's key for lack of room (or because it expired) and
+// queues the report of the node it removed. exact is as for unlink. The
+// shard lock is held.
+func (s *Store[K, V]) evict(sh *shard[K, V], n *node[K, V], exact bool, out *[]Eviction[K, V]) {
+	gone := s.unlink(sh, n, exact)
+	if gone == nil {
+		return
+	}
 	reason := Evicted
-	if s.expired(n) {
+	if s.expired(gone) {
 		reason = Expired
 		sh.expirations.Add(1)
 	} else {
 		sh.evictions.Add(1)
 	}
-	s.unlink(sh, n)
 	if s.onEvict != nil {
-		*out = append(*out, Eviction[K, V]{Key: n.key, Value: n.value, Cost: n.cost, Reason: reason})
+		*out = append(*out, Eviction[K, V]{Key: gone.key, Value: gone.value, Cost: gone.cost, Reason: reason})
 	}
 }
 
@@ -610,9 +634,7 @@ func (s *Store[K, V]) report(evs []Eviction[K, V]) {
 func (s *Store[K, V]) removeExpired(sh *shard[K, V], n *node[K, V]) {
 	var evs []Eviction[K, V]
 	sh.mu.Lock()
-	if sh.tab.get(n.hash, n.key) == n {
-		s.evict(sh, n, &evs)
-	}
+	s.evict(sh, n, true, &evs) // n only: an update may have replaced it
 	sh.mu.Unlock()
 	s.report(evs)
 }
@@ -638,6 +660,12 @@ func (s *Store[K, V]) Set(key K, value V, cost int64, expires time.Time) (stored
 		n.expires = expires.UnixNano()
 	}
 	sh := s.shardFor(n.hash)
+	if old := s.update(sh, n); old != nil {
+		if s.onEvict != nil {
+			s.onEvict(Eviction[K, V]{Key: old.key, Value: old.value, Cost: old.cost, Reason: Replaced})
+		}
+		return true, nil
+	}
 	var evs []Eviction[K, V]
 	for attempt := 0; ; attempt++ {
 		// An entry larger than a shard's share, or one whose shard ran
@@ -655,7 +683,7 @@ func (s *Store[K, V]) Set(key K, value V, cost int64, expires time.Time) (stored
 		}
 	}
 	if stored {
-		sh.sets.Add(1)
+		s.lookups.Inc(statSets)
 	} else {
 		s.rejected.Add(1)
 	}
@@ -665,23 +693,47 @@ func (s *Store[K, V]) Set(key K, value V, cost int64, expires time.Time) (stored
 	return stored, nil
 }
 
+// update is Set's lock-free path: when key holds a node of the same cost,
+// n takes its slot by compare-and-swap. Nothing needs evicting and no
+// tally changes, so the lists and the shard lock stay out of it (the lists
+// hold the key, which stays). It returns the node replaced, or nil when
+// the locked path must decide (no such node, another cost, a rebuild
+// under way, a race lost).
+func (s *Store[K, V]) update(sh *shard[K, V], n *node[K, V]) *node[K, V] {
+	sl, old, _ := sh.tab.find(sh.tab.arr.Load().slots, n.hash, n.key)
+	if old == nil || old.cost != n.cost {
+		return nil
+	}
+	n.ref = 1 // an update is a use; n is not yet published
+	if !sl.n.CompareAndSwap(old, n) {
+		n.ref = 0
+		return nil // removed, replaced, or moved by a rebuild meanwhile
+	}
+	// The sketch hears of updates sampled, as of reads.
+	c := s.lookups.Inc(statSets)
+	if s.policy == TinyLFU {
+		if m := mix64(c ^ n.hash); m&(readSample-1) == 0 {
+			s.record(sh, n.hash, m)
+		}
+	}
+	return old
+}
+
 // setLocked stores n under the shard lock. It reports stored == false
 // with noRoom when the shard had nothing left to evict for n's bytes.
 func (s *Store[K, V]) setLocked(sh *shard[K, V], n *node[K, V], evs *[]Eviction[K, V]) (stored, noRoom bool) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	sl, old := sh.tab.lookup(n.hash, n.key)
-	if old != nil {
-		if s.onEvict != nil {
-			*evs = append(*evs, Eviction[K, V]{Key: old.key, Value: old.value, Cost: old.cost, Reason: Replaced})
-		}
-		if old.seg != segNone && n.cost <= old.cost {
-			// The common update: no larger than before, so nothing
-			// needs evicting; n takes old's place (a use of the key).
-			s.replace(sh, sl, old, n)
+	if sl, old := sh.tab.lookup(n.hash, n.key); old != nil {
+		if n.cost <= old.cost {
+			// No larger than before, so nothing needs evicting: n
+			// takes old's place (a use of the key).
+			s.replace(sh, sl, old, n, evs)
 			return true, false
 		}
-		s.unlink(sh, old)
+		if gone := s.unlink(sh, old, false); gone != nil && s.onEvict != nil {
+			*evs = append(*evs, Eviction[K, V]{Key: gone.key, Value: gone.value, Cost: gone.cost, Reason: Replaced})
+		}
 	}
 	if sh.sketch != nil {
 		sh.growSketch()
@@ -698,26 +750,20 @@ func (s *Store[K, V]) setLocked(sh *shard[K, V], n *node[K, V], evs *[]Eviction[
 	return true, false
 }
 
-// replace puts n, of the same key and no larger cost, in old's place, in
-// old's slot sl: same segment, same list position (the lists hold the
-// key), marked referenced. An update is a use of the key; the sketch
-// hears of it sampled, as it hears of reads. The shard lock is held.
-func (s *Store[K, V]) replace(sh *shard[K, V], sl *slot[K, V], old, n *node[K, V]) {
-	freed := old.cost - n.cost
-	n.seg = old.seg
+// replace puts n, of the same key and no larger cost, in old's slot sl
+// (or in that of the node a lock-free update put there since, of old's
+// cost): same list position (the lists hold the key), marked referenced.
+// An update is a use of the key; the sketch hears of it sampled, as it
+// hears of reads. The shard lock is held.
+func (s *Store[K, V]) replace(sh *shard[K, V], sl *slot[K, V], old, n *node[K, V], evs *[]Eviction[K, V]) {
 	n.ref = 1 // n is not yet published: a plain write
-	switch old.seg {
-	case segWindow:
-		sh.windowBytes -= freed
-	case segProbation:
-		sh.mainBytes -= freed
-	case segProtected:
-		sh.protectedBytes -= freed
-		sh.mainBytes -= freed
-	}
-	sl.n.Store(n) // same key, same hash; old is unreachable from now on
-	if freed != 0 {
+	old = swapIn(sl, old, n)
+	if freed := old.cost - n.cost; freed != 0 {
+		sh.shrink(n.key, freed)
 		s.bytes.Add(-freed)
+	}
+	if s.onEvict != nil {
+		*evs = append(*evs, Eviction[K, V]{Key: old.key, Value: old.value, Cost: old.cost, Reason: Replaced})
 	}
 	if sh.sketch != nil {
 		sh.updates++
@@ -739,14 +785,12 @@ func (s *Store[K, V]) place(sh *shard[K, V], n *node[K, V], evs *[]Eviction[K, V
 			if v == nil {
 				break
 			}
-			s.evict(sh, v, evs)
+			s.evict(sh, v, false, evs)
 		}
-		n.seg = segProbation
 		push(sh.probation, n)
 		sh.mainBytes += n.cost
 		return true
 	}
-	n.seg = segWindow
 	push(sh.window, n)
 	sh.windowBytes += n.cost
 	survived := true
@@ -757,7 +801,6 @@ func (s *Store[K, V]) place(sh *shard[K, V], n *node[K, V], evs *[]Eviction[K, V
 		}
 		sh.window.Remove(cand.key)
 		sh.windowBytes -= cand.cost
-		cand.seg = segNone
 		if !s.admit(sh, cand, evs) {
 			if cand == n {
 				survived = false
@@ -785,9 +828,8 @@ func (s *Store[K, V]) admit(sh *shard[K, V], cand *node[K, V], evs *[]Eviction[K
 		if !s.expired(v) && sh.sketch.estimate(v.hash) >= candFreq {
 			return false
 		}
-		s.evict(sh, v, evs)
+		s.evict(sh, v, false, evs)
 	}
-	cand.seg = segProbation
 	push(sh.probation, cand)
 	sh.mainBytes += cand.cost
 	return true
@@ -795,19 +837,21 @@ func (s *Store[K, V]) admit(sh *shard[K, V], cand *node[K, V], evs *[]Eviction[K
 
 // dropCandidate removes a mapped entry that lost admission.
 func (s *Store[K, V]) dropCandidate(sh *shard[K, V], cand *node[K, V], evs *[]Eviction[K, V]) {
+	gone := sh.tab.remove(cand, false)
+	if gone == nil {
+		return
+	}
+	s.bytes.Add(-gone.cost)
+	s.count.Add(-1)
 	reason := Evicted
-	if s.expired(cand) {
+	if s.expired(gone) {
 		reason = Expired
 		sh.expirations.Add(1)
 	} else {
 		sh.evictions.Add(1)
 	}
-	if sh.tab.remove(cand) {
-		s.bytes.Add(-cand.cost)
-		s.count.Add(-1)
-	}
 	if s.onEvict != nil {
-		*evs = append(*evs, Eviction[K, V]{Key: cand.key, Value: cand.value, Cost: cand.cost, Reason: reason})
+		*evs = append(*evs, Eviction[K, V]{Key: gone.key, Value: gone.value, Cost: gone.cost, Reason: reason})
 	}
 }
 
@@ -834,7 +878,7 @@ func (s *Store[K, V]) reserve(sh *shard[K, V], n *node[K, V], evs *[]Eviction[K,
 			s.withdraw(sh, n)
 			return false
 		}
-		s.evict(sh, v, evs)
+		s.evict(sh, v, false, evs)
 	}
 	sh.tab.put(n)
 	s.count.Add(1)
@@ -843,19 +887,7 @@ func (s *Store[K, V]) reserve(sh *shard[K, V], n *node[K, V], evs *[]Eviction[K,
 
 // withdraw takes an unpublished n out of the order lists.
 func (s *Store[K, V]) withdraw(sh *shard[K, V], n *node[K, V]) {
-	switch n.seg {
-	case segWindow:
-		sh.window.Remove(n.key)
-		sh.windowBytes -= n.cost
-	case segProbation:
-		sh.probation.Remove(n.key)
-		sh.mainBytes -= n.cost
-	case segProtected:
-		sh.protected.Remove(n.key)
-		sh.protectedBytes -= n.cost
-		sh.mainBytes -= n.cost
-	}
-	n.seg = segNone
+	sh.detach(n.key, n.cost)
 }
 
 // stealFromOthers evicts victims from shards other than own until need
@@ -873,7 +905,7 @@ func (s *Store[K, V]) stealFromOthers(own *shard[K, V], need int64, evs *[]Evict
 				break
 			}
 			need -= v.cost
-			s.evict(sh, v, evs)
+			s.evict(sh, v, false, evs)
 		}
 		sh.mu.Unlock()
 		if need <= 0 {
@@ -887,16 +919,19 @@ func (s *Store[K, V]) Delete(key K) bool {
 	h := s.hash(key)
 	sh := s.shardFor(h)
 	sh.mu.Lock()
-	n := sh.tab.get(h, key)
-	if n == nil {
-		sh.mu.Unlock()
+	var gone *node[K, V]
+	if n := sh.tab.get(h, key); n != nil {
+		gone = s.unlink(sh, n, false)
+	}
+	if gone != nil {
+		sh.drops.Add(1)
+	}
+	sh.mu.Unlock()
+	if gone == nil {
 		return false
 	}
-	s.unlink(sh, n)
-	sh.drops.Add(1)
-	sh.mu.Unlock()
 	if s.onEvict != nil {
-		s.onEvict(Eviction[K, V]{Key: n.key, Value: n.value, Cost: n.cost, Reason: Deleted})
+		s.onEvict(Eviction[K, V]{Key: gone.key, Value: gone.value, Cost: gone.cost, Reason: Deleted})
 	}
 	return true
 }
@@ -908,10 +943,13 @@ func (s *Store[K, V]) Clear() {
 		var evs []Eviction[K, V]
 		sh.mu.Lock()
 		for _, n := range sh.nodes() {
-			s.unlink(sh, n)
+			gone := s.unlink(sh, n, false)
+			if gone == nil {
+				continue
+			}
 			sh.drops.Add(1)
 			if s.onEvict != nil {
-				evs = append(evs, Eviction[K, V]{Key: n.key, Value: n.value, Cost: n.cost, Reason: Deleted})
+				evs = append(evs, Eviction[K, V]{Key: gone.key, Value: gone.value, Cost: gone.cost, Reason: Deleted})
 			}
 		}
 		sh.mu.Unlock()
@@ -923,17 +961,18 @@ func (s *Store[K, V]) Clear() {
 
 // Range calls fn for each unexpired entry until fn returns false. fn may
 // call the Store; entries set or removed during Range may or may not be
-// seen.
+// seen. Each shard's entries are listed under its lock, then fn is called
+// without it.
 func (s *Store[K, V]) Range(fn func(key K, value V) bool) {
 	for i := range s.shards {
-		ok := s.shards[i].tab.each(func(n *node[K, V]) bool {
-			if s.expired(n) {
-				return true
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		nodes := sh.nodes()
+		sh.mu.Unlock()
+		for _, n := range nodes {
+			if !s.expired(n) && !fn(n.key, n.value) {
+				return
 			}
-			return fn(n.key, n.value)
-		})
-		if !ok {
-			return
 		}
 	}
 }
@@ -965,10 +1004,9 @@ func (s *Store[K, V]) Stats() Stats {
 		Bytes:    s.Bytes(),
 		MaxBytes: s.maxBytes,
 	}
-	st.Hits, st.Misses = s.lookups.Load(0), s.lookups.Load(1)
+	st.Hits, st.Misses, st.Sets = s.lookups.Load(statHits), s.lookups.Load(statMisses), s.lookups.Load(statSets)
 	for i := range s.shards {
 		sh := &s.shards[i]
-		st.Sets += sh.sets.Load()
 		st.Evictions += sh.evictions.Load()
 		st.Expirations += sh.expirations.Load()
 		st.Deletes += sh.drops.Load()

@@ -3,16 +3,18 @@ package store
 import "sync/atomic"
 
 // table is a shard's key index: an open-addressing hash table (linear
-// probing) of node pointers, read without locks and written only under the
-// shard's lock.
+// probing) of node pointers, read without locks and written under the
+// shard's lock, except for one lock-free write: a Set that updates a key
+// with a value of the same cost swaps the key's node in its slot by
+// compare-and-swap (see Store.update). Writers under the lock therefore
+// change a slot holding a live node by compare-and-swap too, and take
+// whatever node they find there as the key's current one.
 //
 // Readers load the current slot array through an atomic pointer and probe
 // it with atomic loads; a slot only ever changes from empty to a node, from
-// a node to another node of the same key (replacement) or to the tombstone
-// (deletion), so a probe never skips a live key. Growing or compacting
-// builds a new array and swaps the pointer; a reader still probing the old
-// one sees the state from just before the swap, which is a correct answer
-// for a read that raced the write.
+// a node to another node of the same key (replacement), to the tombstone
+// (deletion) or to the moved marker (see rebuild), so a probe never skips a
+// live key.
 //
 // Each slot keeps its key's full 64-bit hash beside the node pointer, on
 // the same cache line, so a probe passes over other keys' slots without
@@ -22,14 +24,23 @@ import "sync/atomic"
 // node also sees its hash; a reader racing a slot's reuse may read the new
 // hash beside the old node, which the key comparison then rejects.
 type table[K comparable, V any] struct {
-	slots atomic.Pointer[[]slot[K, V]]
+	arr   atomic.Pointer[array[K, V]]
 	tomb  *node[K, V]
+	moved *node[K, V]
 	live  int // nodes in the array (under the shard lock)
 	used  int // nodes plus tombstones (under the shard lock)
 }
 
-// slot is one table entry: a node (nil: empty; the tombstone: deleted)
-// and the hash of the key it was last given.
+// array is one generation of slots. next, once set, is the array its slots
+// are being or were copied to (see rebuild).
+type array[K comparable, V any] struct {
+	slots []slot[K, V]
+	next  atomic.Pointer[array[K, V]]
+}
+
+// slot is one table entry: a node (nil: empty; the tombstone: deleted;
+// moved: copied to a newer array) and the hash of the key it was last
+// given.
 type slot[K comparable, V any] struct {
 	n    atomic.Pointer[node[K, V]]
 	hash atomic.Uint64
@@ -45,8 +56,8 @@ const minTableSlots = 8
 
 func (t *table[K, V]) init(tomb *node[K, V]) {
 	t.tomb = tomb
-	s := make([]slot[K, V], minTableSlots)
-	t.slots.Store(&s)
+	t.moved = new(node[K, V])
+	t.arr.Store(&array[K, V]{slots: make([]slot[K, V], minTableSlots)})
 }
 
 // start is the first slot probed for h. The shard was chosen from h's low
@@ -59,55 +70,62 @@ func start(h uint64, mask uint64) uint64 {
 // without the shard lock. The first probe, which finds most keys, is kept
 // small enough to be inlined into callers; probe does the rest.
 func (t *table[K, V]) get(h uint64, key K) *node[K, V] {
-	slots := *t.slots.Load()
-	sl := &slots[start(h, uint64(len(slots)-1))]
-	if n := sl.n.Load(); n != nil && sl.hash.Load() == h && n != t.tomb && n.key == key {
+	a := t.arr.Load()
+	sl := &a.slots[start(h, uint64(len(a.slots)-1))]
+	if n := sl.n.Load(); n != nil && sl.hash.Load() == h && n != t.tomb && n != t.moved && n.key == key {
 		return n
 	}
-	return t.probe(h, key)
+	return t.probe(a, h, key)
 }
 
-// probe is get's full linear probe. It dereferences only nodes whose slot
-// hash matches.
-func (t *table[K, V]) probe(h uint64, key K) *node[K, V] {
-	slots := *t.slots.Load()
-	mask := uint64(len(slots) - 1)
-	for i, probes := start(h, mask), 0; probes < len(slots); i, probes = (i+1)&mask, probes+1 {
-		sl := &slots[i]
-		n := sl.n.Load()
-		if n == nil {
-			return nil
-		}
-		if sl.hash.Load() == h && n != t.tomb && n.key == key {
+// probe is get's full linear probe, following the key to the array a
+// rebuild moved it to (where it was copied before it was marked moved).
+func (t *table[K, V]) probe(a *array[K, V], h uint64, key K) *node[K, V] {
+	for {
+		_, n, moved := t.find(a.slots, h, key)
+		if !moved {
 			return n
 		}
+		a = a.next.Load()
 	}
-	return nil
 }
 
-// lookup is get for a writer: it also returns the slot holding the node,
-// which stays the key's slot while the shard lock is held. The shard lock
-// is held.
-func (t *table[K, V]) lookup(h uint64, key K) (*slot[K, V], *node[K, V]) {
-	slots := *t.slots.Load()
+// find probes slots for key. It returns the key's slot and node, or nil
+// ones, or moved == true when the key's slot was moved to a newer array.
+// It dereferences only nodes whose slot hash matches.
+func (t *table[K, V]) find(slots []slot[K, V], h uint64, key K) (*slot[K, V], *node[K, V], bool) {
 	mask := uint64(len(slots) - 1)
 	for i, probes := start(h, mask), 0; probes < len(slots); i, probes = (i+1)&mask, probes+1 {
 		sl := &slots[i]
 		n := sl.n.Load()
 		if n == nil {
-			return nil, nil
+			return nil, nil, false
 		}
-		if sl.hash.Load() == h && n != t.tomb && n.key == key {
-			return sl, n
+		if sl.hash.Load() != h || n == t.tomb {
+			continue
+		}
+		if n == t.moved {
+			return nil, nil, true
+		}
+		if n.key == key {
+			return sl, n, false
 		}
 	}
-	return nil, nil
+	return nil, nil, false
+}
+
+// lookup is get for a writer under the shard lock: it also returns the slot
+// holding the node, which stays the key's slot while the lock is held (the
+// node in it may still be swapped by a lock-free update).
+func (t *table[K, V]) lookup(h uint64, key K) (*slot[K, V], *node[K, V]) {
+	sl, n, _ := t.find(t.arr.Load().slots, h, key) // no moved slots under the lock
+	return sl, n
 }
 
 // put stores n, replacing the node of the same key if there is one, and
 // returns the replaced node or nil. The shard lock is held.
 func (t *table[K, V]) put(n *node[K, V]) *node[K, V] {
-	slots := *t.slots.Load()
+	slots := t.arr.Load().slots
 	mask := uint64(len(slots) - 1)
 	free := -1
 	for i, probes := start(n.hash, mask), 0; probes < len(slots); i, probes = (i+1)&mask, probes+1 {
@@ -126,8 +144,7 @@ func (t *table[K, V]) put(n *node[K, V]) *node[K, V] {
 			continue
 		}
 		if slots[i].hash.Load() == n.hash && cur.key == n.key {
-			slots[i].n.Store(n) // same key, same hash
-			return cur
+			return swapIn(&slots[i], cur, n)
 		}
 	}
 	// The array always keeps empty slots (see below), so free is set.
@@ -139,57 +156,95 @@ func (t *table[K, V]) put(n *node[K, V]) *node[K, V] {
 	return nil
 }
 
-// remove deletes n if it is the node stored for its key and reports whether
-// it was. The shard lock is held.
-func (t *table[K, V]) remove(n *node[K, V]) bool {
-	slots := *t.slots.Load()
+// swapIn replaces the node in sl, cur or whatever a lock-free update of the
+// same key has put there since, with n and returns the node it replaced.
+// The shard lock is held.
+func swapIn[K comparable, V any](sl *slot[K, V], cur, n *node[K, V]) *node[K, V] {
+	for !sl.n.CompareAndSwap(cur, n) {
+		cur = sl.n.Load()
+	}
+	return cur
+}
+
+// remove deletes the node stored under n's key: n itself, or (unless exact)
+// the node a lock-free update has put in its place. It returns the node it
+// removed, or nil. The shard lock is held.
+func (t *table[K, V]) remove(n *node[K, V], exact bool) *node[K, V] {
+	slots := t.arr.Load().slots
 	mask := uint64(len(slots) - 1)
 	for i, probes := start(n.hash, mask), 0; probes < len(slots); i, probes = (i+1)&mask, probes+1 {
-		cur := slots[i].n.Load()
+		sl := &slots[i]
+		cur := sl.n.Load()
 		if cur == nil {
-			return false
+			return nil
 		}
-		if cur == n {
-			slots[i].n.Store(t.tomb)
-			t.live--
-			if len(slots) > minTableSlots && t.live*8 < len(slots) {
-				t.rebuild() // mostly empty: shrink
+		if cur != n && (cur == t.tomb || sl.hash.Load() != n.hash || cur.key != n.key) {
+			continue
+		}
+		if exact {
+			if !sl.n.CompareAndSwap(n, t.tomb) {
+				return nil
 			}
-			return true
+			cur = n
+		} else {
+			cur = swapIn(sl, cur, t.tomb)
 		}
+		t.live--
+		if len(slots) > minTableSlots && t.live*8 < len(slots) {
+			t.rebuild() // mostly empty: shrink
+		}
+		return cur
 	}
-	return false
+	return nil
 }
 
 // rebuild copies the live nodes into a fresh array sized for twice their
-// number and publishes it. The shard lock is held.
+// number and publishes it. The shard lock is held. Each old slot is frozen
+// once copied: compare-and-swapped to the moved marker, so that a
+// lock-free update either lands before the freeze (and the copy is redone
+// with its node) or fails on the marker (and goes through the lock); a
+// reader that meets the marker on its key's hash follows to the new array,
+// where the key already is.
 func (t *table[K, V]) rebuild() {
-	old := *t.slots.Load()
+	a := t.arr.Load()
+	old := a.slots
 	size := minTableSlots
 	for size < t.live*2+2 {
 		size *= 2
 	}
-	slots := make([]slot[K, V], size)
+	b := &array[K, V]{slots: make([]slot[K, V], size)}
+	a.next.Store(b)
+	slots := b.slots
 	mask := uint64(size - 1)
 	for i := range old {
-		n := old[i].n.Load()
-		if n == nil || n == t.tomb {
-			continue
+		sl := &old[i]
+		j := -1
+		for {
+			n := sl.n.Load()
+			if n == nil || n == t.tomb {
+				break // only the lock changes these
+			}
+			if j < 0 {
+				j = int(start(n.hash, mask))
+				for slots[j].n.Load() != nil {
+					j = (j + 1) & int(mask)
+				}
+				slots[j].hash.Store(n.hash)
+			}
+			slots[j].n.Store(n)
+			if sl.n.CompareAndSwap(n, t.moved) {
+				break
+			}
 		}
-		j := start(n.hash, mask)
-		for slots[j].n.Load() != nil {
-			j = (j + 1) & mask
-		}
-		slots[j].set(n)
 	}
 	t.used = t.live
-	t.slots.Store(&slots)
+	t.arr.Store(b)
 }
 
-// each calls fn for every node in the table. It is safe without the shard
-// lock (fn sees a snapshot of one array).
+// each calls fn for every node in the table. The shard lock is held (no
+// slot is moved meanwhile).
 func (t *table[K, V]) each(fn func(*node[K, V]) bool) bool {
-	slots := *t.slots.Load()
+	slots := t.arr.Load().slots
 	for i := range slots {
 		n := slots[i].n.Load()
 		if n == nil || n == t.tomb {
