@@ -355,9 +355,7 @@ func New(cfg Config) (*HTTPCache, error) {
 	scfg := store.Config[string, *object]{MaxBytes: maxBytes, Policy: cfg.Policy, Now: c.now}
 	if maxObj := c.maxObject + 64<<10; maxObj < maxBytes {
 		scfg.MaxEntryBytes = maxObj * 2 // room for a few variants of a large object
-		if scfg.MaxEntryBytes > maxBytes {
-			scfg.MaxEntryBytes = maxBytes
-		}
+		scfg.MaxEntryBytes = min(scfg.MaxEntryBytes, maxBytes, store.MaxEntryLimit)
 	}
 	if c.onEvict != nil {
 		scfg.OnEvict = func(e store.Eviction[string, *object]) {

@@ -74,7 +74,7 @@ func FuzzStoreOps(f *testing.F) {
 			n := 0
 			for i := range s.shards {
 				s.shards[i].tab.each(func(nd *node[byte, int]) bool {
-					sum += nd.cost
+					sum += nd.cost()
 					n++
 					return true
 				})

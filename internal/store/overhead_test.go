@@ -5,7 +5,19 @@ import (
 	"strconv"
 	"testing"
 	"time"
+	"unsafe"
 )
+
+// A node of a string key and a slice value fills one 64-byte cache line
+// (its allocation size class), so a hit reads one line of it.
+func TestNodeIsOneCacheLine(t *testing.T) {
+	if unsafe.Sizeof(uintptr(0)) != 8 {
+		t.Skip("64-bit layout")
+	}
+	if size := unsafe.Sizeof(node[string, []byte]{}); size != 64 {
+		t.Fatalf("node[string, []byte] is %d bytes, want 64", size)
+	}
+}
 
 // TestEntryOverheadIsHonest measures the heap an entry costs beyond the
 // bytes its caller counts (key and value), and checks EntryOverhead covers

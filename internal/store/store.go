@@ -87,6 +87,10 @@ type Eviction[K comparable, V any] struct {
 // bounds the heap the Store really uses.
 const EntryOverhead = 240
 
+// MaxEntryLimit is the largest cost one entry may have, whatever the
+// configuration: 4 GiB - 1.
+const MaxEntryLimit = 1<<32 - 1
+
 const (
 	defaultMaxBytes = 64 << 20
 	readBufferSize  = 64 // per shard, power of two
@@ -105,7 +109,8 @@ type Config[K comparable, V any] struct {
 	MaxEntries int
 	// MaxEntryBytes is the largest cost (including EntryOverhead) one entry
 	// may have; Set refuses larger ones with ErrTooLarge. Zero means
-	// MaxBytes/4. It may not exceed MaxBytes.
+	// MaxBytes/4, at most MaxEntryLimit. It may not exceed MaxBytes or
+	// MaxEntryLimit.
 	MaxEntryBytes int64
 	// Shards is the number of independently locked shards, rounded up to a
 	// power of two. Zero means 16 per GOMAXPROCS, at most 256, and fewer
@@ -193,12 +198,17 @@ type node[K comparable, V any] struct {
 	// it gives the entry a second chance (see secondChance). Once the node
 	// is published it is only accessed atomically (loadRef, setRef); a
 	// plain field lets an unpublished node be written without a fence.
-	ref     uint32
+	ref uint32
+	// size is the entry's cost, EntryOverhead included (at most
+	// MaxEntryLimit): 32 bits keep a node of a string key and a slice
+	// value to 64 bytes, one cache line.
+	size    uint32
 	expires int64 // unix nanoseconds; 0 means never
 	key     K
 	value   V
-	cost    int64
 }
+
+func (n *node[K, V]) cost() int64 { return int64(n.size) }
 
 func (n *node[K, V]) loadRef() uint32 { return atomic.LoadUint32(&n.ref) }
 func (n *node[K, V]) setRef(v uint32) { atomic.StoreUint32(&n.ref, v) }
@@ -245,7 +255,10 @@ func New[K comparable, V any](cfg Config[K, V]) (*Store[K, V], error) {
 	}
 	maxEntry := cfg.MaxEntryBytes
 	if maxEntry == 0 {
-		maxEntry = maxBytes / 4
+		maxEntry = min(maxBytes/4, MaxEntryLimit)
+	}
+	if maxEntry > MaxEntryLimit {
+		return nil, fmt.Errorf("%w: MaxEntryBytes %d exceeds the limit of %d", ErrInvalidConfig, maxEntry, int64(MaxEntryLimit))
 	}
 	if maxEntry > maxBytes {
 		return nil, fmt.Errorf("%w: MaxEntryBytes %d exceeds MaxBytes %d", ErrInvalidConfig, maxEntry, maxBytes)
@@ -527,14 +540,14 @@ func (s *Store[K, V]) probationVictim(sh *shard[K, V]) *node[K, V] {
 func (s *Store[K, V]) promote(sh *shard[K, V], n *node[K, V]) {
 	sh.probation.Remove(n.key)
 	push(sh.protected, n)
-	sh.protectedBytes += n.cost
+	sh.protectedBytes += n.cost()
 	for sh.protectedBytes > sh.protCap {
 		old := sh.secondChance(sh.protected)
 		if old == nil || old == n {
 			break
 		}
 		sh.protected.Remove(old.key)
-		sh.protectedBytes -= old.cost
+		sh.protectedBytes -= old.cost()
 		push(sh.probation, old)
 	}
 }
@@ -586,8 +599,8 @@ func (s *Store[K, V]) unlink(sh *shard[K, V], n *node[K, V], exact bool) *node[K
 	if gone == nil {
 		return nil
 	}
-	sh.detach(gone.key, gone.cost)
-	s.bytes.Add(-gone.cost)
+	sh.detach(gone.key, gone.cost())
+	s.bytes.Add(-gone.cost())
 	s.count.Add(-1)
 	return gone
 }
@@ -621,7 +634,7 @@ func (s *Store[K, V]) evict(sh *shard[K, V], n *node[K, V], exact bool, out *[]E
 		sh.evictions.Add(1)
 	}
 	if s.onEvict != nil {
-		*out = append(*out, Eviction[K, V]{Key: gone.key, Value: gone.value, Cost: gone.cost, Reason: reason})
+		*out = append(*out, Eviction[K, V]{Key: gone.key, Value: gone.value, Cost: gone.cost(), Reason: reason})
 	}
 }
 
@@ -655,14 +668,14 @@ func (s *Store[K, V]) Set(key K, value V, cost int64, expires time.Time) (stored
 		s.rejected.Add(1)
 		return false, &TooLargeError{Cost: total, Max: s.maxEntry}
 	}
-	n := &node[K, V]{key: key, value: value, cost: total, hash: s.hash(key)}
+	n := &node[K, V]{key: key, value: value, size: uint32(total), hash: s.hash(key)}
 	if !expires.IsZero() {
 		n.expires = expires.UnixNano()
 	}
 	sh := s.shardFor(n.hash)
 	if old := s.update(sh, n); old != nil {
 		if s.onEvict != nil {
-			s.onEvict(Eviction[K, V]{Key: old.key, Value: old.value, Cost: old.cost, Reason: Replaced})
+			s.onEvict(Eviction[K, V]{Key: old.key, Value: old.value, Cost: old.cost(), Reason: Replaced})
 		}
 		return true, nil
 	}
@@ -701,7 +714,7 @@ func (s *Store[K, V]) Set(key K, value V, cost int64, expires time.Time) (stored
 // under way, a race lost).
 func (s *Store[K, V]) update(sh *shard[K, V], n *node[K, V]) *node[K, V] {
 	sl, old, _ := sh.tab.find(sh.tab.arr.Load().slots, n.hash, n.key)
-	if old == nil || old.cost != n.cost {
+	if old == nil || old.cost() != n.cost() {
 		return nil
 	}
 	n.ref = 1 // an update is a use; n is not yet published
@@ -725,14 +738,14 @@ func (s *Store[K, V]) setLocked(sh *shard[K, V], n *node[K, V], evs *[]Eviction[
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if sl, old := sh.tab.lookup(n.hash, n.key); old != nil {
-		if n.cost <= old.cost {
+		if n.cost() <= old.cost() {
 			// No larger than before, so nothing needs evicting: n
 			// takes old's place (a use of the key).
 			s.replace(sh, sl, old, n, evs)
 			return true, false
 		}
 		if gone := s.unlink(sh, old, false); gone != nil && s.onEvict != nil {
-			*evs = append(*evs, Eviction[K, V]{Key: gone.key, Value: gone.value, Cost: gone.cost, Reason: Replaced})
+			*evs = append(*evs, Eviction[K, V]{Key: gone.key, Value: gone.value, Cost: gone.cost(), Reason: Replaced})
 		}
 	}
 	if sh.sketch != nil {
@@ -758,12 +771,12 @@ func (s *Store[K, V]) setLocked(sh *shard[K, V], n *node[K, V], evs *[]Eviction[
 func (s *Store[K, V]) replace(sh *shard[K, V], sl *slot[K, V], old, n *node[K, V], evs *[]Eviction[K, V]) {
 	n.ref = 1 // n is not yet published: a plain write
 	old = swapIn(sl, old, n)
-	if freed := old.cost - n.cost; freed != 0 {
+	if freed := old.cost() - n.cost(); freed != 0 {
 		sh.shrink(n.key, freed)
 		s.bytes.Add(-freed)
 	}
 	if s.onEvict != nil {
-		*evs = append(*evs, Eviction[K, V]{Key: old.key, Value: old.value, Cost: old.cost, Reason: Replaced})
+		*evs = append(*evs, Eviction[K, V]{Key: old.key, Value: old.value, Cost: old.cost(), Reason: Replaced})
 	}
 	if sh.sketch != nil {
 		sh.updates++
@@ -780,7 +793,7 @@ func (s *Store[K, V]) replace(sh *shard[K, V], sl *slot[K, V], old, n *node[K, V
 // Store's total. The shard lock is held.
 func (s *Store[K, V]) place(sh *shard[K, V], n *node[K, V], evs *[]Eviction[K, V]) bool {
 	if s.policy == LRU {
-		for sh.mainBytes+n.cost > sh.mainCap {
+		for sh.mainBytes+n.cost() > sh.mainCap {
 			v := s.victim(sh)
 			if v == nil {
 				break
@@ -788,11 +801,11 @@ func (s *Store[K, V]) place(sh *shard[K, V], n *node[K, V], evs *[]Eviction[K, V
 			s.evict(sh, v, false, evs)
 		}
 		push(sh.probation, n)
-		sh.mainBytes += n.cost
+		sh.mainBytes += n.cost()
 		return true
 	}
 	push(sh.window, n)
-	sh.windowBytes += n.cost
+	sh.windowBytes += n.cost()
 	survived := true
 	for sh.windowBytes > sh.windowCap {
 		cand := sh.secondChance(sh.window)
@@ -800,7 +813,7 @@ func (s *Store[K, V]) place(sh *shard[K, V], n *node[K, V], evs *[]Eviction[K, V
 			break
 		}
 		sh.window.Remove(cand.key)
-		sh.windowBytes -= cand.cost
+		sh.windowBytes -= cand.cost()
 		if !s.admit(sh, cand, evs) {
 			if cand == n {
 				survived = false
@@ -820,7 +833,7 @@ func (s *Store[K, V]) admit(sh *shard[K, V], cand *node[K, V], evs *[]Eviction[K
 		return false
 	}
 	candFreq := sh.sketch.estimate(cand.hash)
-	for sh.mainBytes+cand.cost > sh.mainCap {
+	for sh.mainBytes+cand.cost() > sh.mainCap {
 		v := s.probationVictim(sh)
 		if v == nil {
 			break // main is empty: an entry larger than the share fits alone
@@ -831,7 +844,7 @@ func (s *Store[K, V]) admit(sh *shard[K, V], cand *node[K, V], evs *[]Eviction[K
 		s.evict(sh, v, false, evs)
 	}
 	push(sh.probation, cand)
-	sh.mainBytes += cand.cost
+	sh.mainBytes += cand.cost()
 	return true
 }
 
@@ -841,7 +854,7 @@ func (s *Store[K, V]) dropCandidate(sh *shard[K, V], cand *node[K, V], evs *[]Ev
 	if gone == nil {
 		return
 	}
-	s.bytes.Add(-gone.cost)
+	s.bytes.Add(-gone.cost())
 	s.count.Add(-1)
 	reason := Evicted
 	if s.expired(gone) {
@@ -851,7 +864,7 @@ func (s *Store[K, V]) dropCandidate(sh *shard[K, V], cand *node[K, V], evs *[]Ev
 		sh.evictions.Add(1)
 	}
 	if s.onEvict != nil {
-		*evs = append(*evs, Eviction[K, V]{Key: gone.key, Value: gone.value, Cost: gone.cost, Reason: reason})
+		*evs = append(*evs, Eviction[K, V]{Key: gone.key, Value: gone.value, Cost: gone.cost(), Reason: reason})
 	}
 }
 
@@ -863,8 +876,8 @@ func (s *Store[K, V]) dropCandidate(sh *shard[K, V], cand *node[K, V], evs *[]Ev
 func (s *Store[K, V]) reserve(sh *shard[K, V], n *node[K, V], evs *[]Eviction[K, V]) bool {
 	for {
 		cur := s.bytes.Load()
-		if cur+n.cost <= s.maxBytes && (s.maxCount == 0 || s.count.Load() < s.maxCount) {
-			if s.bytes.CompareAndSwap(cur, cur+n.cost) {
+		if cur+n.cost() <= s.maxBytes && (s.maxCount == 0 || s.count.Load() < s.maxCount) {
+			if s.bytes.CompareAndSwap(cur, cur+n.cost()) {
 				break
 			}
 			continue
@@ -887,7 +900,7 @@ func (s *Store[K, V]) reserve(sh *shard[K, V], n *node[K, V], evs *[]Eviction[K,
 
 // withdraw takes an unpublished n out of the order lists.
 func (s *Store[K, V]) withdraw(sh *shard[K, V], n *node[K, V]) {
-	sh.detach(n.key, n.cost)
+	sh.detach(n.key, n.cost())
 }
 
 // stealFromOthers evicts victims from shards other than own until need
@@ -904,7 +917,7 @@ func (s *Store[K, V]) stealFromOthers(own *shard[K, V], need int64, evs *[]Evict
 			if v == nil {
 				break
 			}
-			need -= v.cost
+			need -= v.cost()
 			s.evict(sh, v, false, evs)
 		}
 		sh.mu.Unlock()
@@ -931,7 +944,7 @@ func (s *Store[K, V]) Delete(key K) bool {
 		return false
 	}
 	if s.onEvict != nil {
-		s.onEvict(Eviction[K, V]{Key: gone.key, Value: gone.value, Cost: gone.cost, Reason: Deleted})
+		s.onEvict(Eviction[K, V]{Key: gone.key, Value: gone.value, Cost: gone.cost(), Reason: Deleted})
 	}
 	return true
 }
@@ -949,7 +962,7 @@ func (s *Store[K, V]) Clear() {
 			}
 			sh.drops.Add(1)
 			if s.onEvict != nil {
-				evs = append(evs, Eviction[K, V]{Key: gone.key, Value: gone.value, Cost: gone.cost, Reason: Deleted})
+				evs = append(evs, Eviction[K, V]{Key: gone.key, Value: gone.value, Cost: gone.cost(), Reason: Deleted})
 			}
 		}
 		sh.mu.Unlock()

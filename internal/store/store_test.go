@@ -378,3 +378,23 @@ func TestGetAtUsesTheCallersTime(t *testing.T) {
 		t.Fatal("GetAt at the expiry instant hit")
 	}
 }
+
+func TestMaxEntryLimit(t *testing.T) {
+	if _, err := New(Config[int, int]{MaxBytes: 1 << 40, MaxEntryBytes: MaxEntryLimit + 1}); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("MaxEntryBytes above MaxEntryLimit: err %v, want ErrInvalidConfig", err)
+	}
+	s := mustNew(t, Config[int, int]{MaxBytes: 1 << 40})
+	if s.maxEntry != MaxEntryLimit {
+		t.Fatalf("default MaxEntryBytes of a 1 TiB store is %d, want the limit %d", s.maxEntry, int64(MaxEntryLimit))
+	}
+	var tooLarge *TooLargeError
+	if _, err := s.Set(1, 1, MaxEntryLimit, time.Time{}); !errors.As(err, &tooLarge) {
+		t.Fatalf("Set above the limit: %v", err)
+	}
+	if _, err := s.Set(2, 2, MaxEntryLimit-EntryOverhead, time.Time{}); err != nil {
+		t.Fatalf("Set at the limit: %v", err)
+	}
+	if v, ok := s.Get(2); !ok || v != 2 || s.Bytes() != MaxEntryLimit {
+		t.Fatalf("entry at the limit: %v %v, Bytes %d", v, ok, s.Bytes())
+	}
+}

@@ -41,7 +41,7 @@ func checkConsistent[V any](t *testing.T, s *Store[int, V], departures int) {
 				if n := indexed[k]; n == nil {
 					t.Errorf("shard %d: listed key %d not indexed", i, k)
 				} else {
-					sum += n.cost
+					sum += n.cost()
 				}
 			}
 			return sum
