@@ -57,13 +57,28 @@ func (c *Counters) Add(i int, delta uint64) { c.add(i, delta) }
 // increment: a cheap value that differs from call to call, for sampling.
 func (c *Counters) Inc(i int) uint64 { return c.add(i, 1) }
 
+// IncStripe is Inc that also returns the number of the stripe it added to,
+// in [0, Stripes()): callers may stripe their own per-P state alike.
+func (c *Counters) IncStripe(i int) (uint64, int) { return c.addStripe(i, 1) }
+
+// Stripes returns the number of stripes (a power of two for the Ps New saw,
+// plus the shared overflow stripe).
+func (c *Counters) Stripes() int { return c.mask + 2 }
+
 // add adds delta to this P's stripe of counter i and returns the stripe.
 func (c *Counters) add(i int, delta uint64) uint64 {
+	v, _ := c.addStripe(i, delta)
+	return v
+}
+
+// addStripe is add, also returning the stripe's number.
+func (c *Counters) addStripe(i int, delta uint64) (uint64, int) {
 	if uint(i) >= uint(c.n) {
 		panic("percpu: counter index out of range")
 	}
 	var v uint64
-	if p := procPin(); p <= c.mask {
+	p := procPin()
+	if p <= c.mask {
 		// This P is the stripe's only writer and cannot be preempted
 		// while pinned, so a plain add suffices: readers' atomic loads
 		// see the old or the new value, and no increment is lost. (The
@@ -77,10 +92,11 @@ func (c *Counters) add(i int, delta uint64) uint64 {
 		}
 	} else {
 		// A P that appeared after New shares the overflow stripe.
-		v = atomic.AddUint64(&c.v[(c.mask+1)*c.stride+i], delta)
+		p = c.mask + 1
+		v = atomic.AddUint64(&c.v[p*c.stride+i], delta)
 	}
 	procUnpin()
-	return v
+	return v, p
 }
 
 // Load returns counter i, summed over the stripes.

@@ -83,9 +83,9 @@ type Eviction[K comparable, V any] struct {
 // cost of every entry, for its own bookkeeping: the node (80 bytes for a
 // string key and a slice value), golang-lru's list element and map slot,
 // and its share of the index. TestEntryOverheadIsHonest measures it on
-// 64-bit builds: 218 bytes for string keys and []byte values, so MaxBytes
+// 64-bit builds: 201 bytes for string keys and []byte values, so MaxBytes
 // bounds the heap the Store really uses.
-const EntryOverhead = 240
+const EntryOverhead = 216
 
 // MaxEntryLimit is the largest cost one entry may have, whatever the
 // configuration: 4 GiB - 1.
@@ -93,7 +93,15 @@ const MaxEntryLimit = 1<<32 - 1
 
 const (
 	defaultMaxBytes = 64 << 20
-	readBufferSize  = 64 // per shard, power of two
+	// Each shard's read buffer is striped by processor, so that cores
+	// record reads on cache lines of their own: readStripes stripes of
+	// stripeSlots slots, stripeStride slots apart (the gap keeps two
+	// stripes off one line whatever the shard's alignment).
+	readStripes  = 4
+	stripeSlots  = 16
+	stripeStride = stripeSlots + 8
+	// drainTurn: about one recorded read in drainTurn applies the buffer.
+	drainTurn = 64
 	// readSample: one read in readSample is recorded for the sketch.
 	// Sampling keeps relative frequencies (every key is sampled alike)
 	// and cuts the per-read cost of applying buffered reads.
@@ -220,7 +228,7 @@ type shard[K comparable, V any] struct {
 	tab table[K, V]
 	_   [64]byte
 
-	readBuf [readBufferSize]atomic.Uint64 // key hashes; 0 is empty
+	readBuf [readStripes * stripeStride]atomic.Uint64 // key hashes; 0 is empty
 	_       [64]byte
 
 	// What a replacing Set writes comes first, on one cache line: the
@@ -371,7 +379,7 @@ func (s *Store[K, V]) GetAt(key K, now time.Time) (V, bool) {
 		var zero V
 		return zero, false
 	}
-	c := s.lookups.Inc(statHits)
+	c, stripe := s.lookups.IncStripe(statHits)
 	// Recency: mark the entry referenced (a plain load when it already
 	// is, which for a hot entry is almost always).
 	if n.loadRef() == 0 {
@@ -384,7 +392,7 @@ func (s *Store[K, V]) GetAt(key K, now time.Time) (V, bool) {
 	// random number.
 	if s.policy == TinyLFU {
 		if m := mix64(c ^ h); m&(readSample-1) == 0 {
-			s.record(sh, h, m)
+			s.record(sh, h, m, stripe)
 		}
 	}
 	return n.value, true
@@ -411,21 +419,23 @@ func (s *Store[K, V]) Peek(key K) (V, bool) {
 	return n.value, true
 }
 
-// record puts the hash of a key read in the shard's lossy read buffer, for
-// the frequency sketch. About one recorded read in readBufferSize applies
-// the buffer, if the shard's lock is free; otherwise slots are simply
-// overwritten (lost reads only blur frequencies a little; they never block
-// a reader). m is the read's sampling mix: its low bits chose the read,
-// bits 8-13 choose the slot and bits 16-21 the drain turn.
-func (s *Store[K, V]) record(sh *shard[K, V], h, m uint64) {
+// record puts the hash of a key read in the shard's lossy read buffer, in
+// the reading processor's stripe, for the frequency sketch. About one
+// recorded read in drainTurn applies the buffer, if the shard's lock is
+// free; otherwise slots are simply overwritten (lost reads only blur
+// frequencies a little; they never block a reader). m is the read's
+// sampling mix: its low bits chose the read, bits 8-11 choose the slot and
+// bits 16-21 the drain turn. stripe is the reader's processor stripe (see
+// percpu.Counters.IncStripe).
+func (s *Store[K, V]) record(sh *shard[K, V], h, m uint64, stripe int) {
 	if h == 0 {
 		h = 1 // 0 marks an empty slot
 	}
 	// The slot and the decision to drain come from other bits of the
 	// same mix: no shared sequence counter for the cores to fight over.
 	// Two reads may land in one slot; the buffer is lossy by design.
-	sh.readBuf[(m>>8)&(readBufferSize-1)].Store(h)
-	if (m>>16)&(readBufferSize-1) == 0 && sh.mu.TryLock() {
+	sh.readBuf[(stripe&(readStripes-1))*stripeStride+int((m>>8)&(stripeSlots-1))].Store(h)
+	if (m>>16)&(drainTurn-1) == 0 && sh.mu.TryLock() {
 		s.drain(sh)
 		sh.mu.Unlock()
 	}
@@ -435,12 +445,16 @@ func (s *Store[K, V]) record(sh *shard[K, V], h, m uint64) {
 // A read recorded between the Load and the Store of one slot is lost,
 // which a lossy buffer allows; a Swap per slot would cost more.
 func (s *Store[K, V]) drain(sh *shard[K, V]) {
-	for i := range sh.readBuf {
-		if h := sh.readBuf[i].Load(); h != 0 {
-			sh.readBuf[i].Store(0)
-			// Each recorded read stands for readSample reads; counting
-			// it that many times keeps reads and writes on one scale.
-			sh.sketch.add(h, readSample)
+	for st := 0; st < readStripes; st++ {
+		buf := sh.readBuf[st*stripeStride : st*stripeStride+stripeSlots]
+		for i := range buf {
+			if h := buf[i].Load(); h != 0 {
+				buf[i].Store(0)
+				// Each recorded read stands for readSample reads;
+				// counting it that many times keeps reads and
+				// writes on one scale.
+				sh.sketch.add(h, readSample)
+			}
 		}
 	}
 }
@@ -723,10 +737,10 @@ func (s *Store[K, V]) update(sh *shard[K, V], n *node[K, V]) *node[K, V] {
 		return nil // removed, replaced, or moved by a rebuild meanwhile
 	}
 	// The sketch hears of updates sampled, as of reads.
-	c := s.lookups.Inc(statSets)
+	c, stripe := s.lookups.IncStripe(statSets)
 	if s.policy == TinyLFU {
 		if m := mix64(c ^ n.hash); m&(readSample-1) == 0 {
-			s.record(sh, n.hash, m)
+			s.record(sh, n.hash, m, stripe)
 		}
 	}
 	return old
