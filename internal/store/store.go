@@ -198,7 +198,7 @@ const (
 
 // node is one entry. key, value, cost, hash and expires never change after
 // the node is published. Which order list holds its key is the lists'
-// business (see detach): an update swaps a key's node without the lock.
+// business (see untally): an update swaps a key's node without the lock.
 type node[K comparable, V any] struct {
 	// What a Get reads comes first, to share the node's first cache line.
 	hash uint64
@@ -575,31 +575,27 @@ func (sh *shard[K, V]) growSketch() {
 	}
 }
 
-// detach takes key out of the order list that holds it and its cost out of
-// that segment's tally. The shard lock is held.
-func (sh *shard[K, V]) detach(key K, cost int64) {
-	switch {
-	case sh.probation.Remove(key):
-		sh.mainBytes -= cost
-	case sh.protected != nil && sh.protected.Remove(key):
-		sh.protectedBytes -= cost
-		sh.mainBytes -= cost
-	case sh.window != nil && sh.window.Remove(key):
-		sh.windowBytes -= cost
+// untally takes bytes out of the tally of the segment whose order list
+// holds key and, if remove is set, takes key out of that list. The shard
+// lock is held.
+func (sh *shard[K, V]) untally(key K, bytes int64, remove bool) {
+	holds := func(l *list[K]) bool {
+		if l == nil {
+			return false
+		}
+		if remove {
+			return l.Remove(key)
+		}
+		return l.Contains(key)
 	}
-}
-
-// shrink takes freed bytes out of the tally of the segment holding key.
-// The shard lock is held.
-func (sh *shard[K, V]) shrink(key K, freed int64) {
 	switch {
-	case sh.probation.Contains(key):
-		sh.mainBytes -= freed
-	case sh.protected != nil && sh.protected.Contains(key):
-		sh.protectedBytes -= freed
-		sh.mainBytes -= freed
-	case sh.window != nil && sh.window.Contains(key):
-		sh.windowBytes -= freed
+	case holds(sh.probation):
+		sh.mainBytes -= bytes
+	case holds(sh.protected):
+		sh.protectedBytes -= bytes
+		sh.mainBytes -= bytes
+	case holds(sh.window):
+		sh.windowBytes -= bytes
 	}
 }
 
@@ -613,7 +609,7 @@ func (s *Store[K, V]) unlink(sh *shard[K, V], n *node[K, V], exact bool) *node[K
 	if gone == nil {
 		return nil
 	}
-	sh.detach(gone.key, gone.cost())
+	sh.untally(gone.key, gone.cost(), true)
 	s.bytes.Add(-gone.cost())
 	s.count.Add(-1)
 	return gone
@@ -786,7 +782,7 @@ func (s *Store[K, V]) replace(sh *shard[K, V], sl *slot[K, V], old, n *node[K, V
 	n.ref = 1 // n is not yet published: a plain write
 	old = swapIn(sl, old, n)
 	if freed := old.cost() - n.cost(); freed != 0 {
-		sh.shrink(n.key, freed)
+		sh.untally(n.key, freed, false)
 		s.bytes.Add(-freed)
 	}
 	if s.onEvict != nil {
@@ -914,7 +910,7 @@ func (s *Store[K, V]) reserve(sh *shard[K, V], n *node[K, V], evs *[]Eviction[K,
 
 // withdraw takes an unpublished n out of the order lists.
 func (s *Store[K, V]) withdraw(sh *shard[K, V], n *node[K, V]) {
-	sh.detach(n.key, n.cost())
+	sh.untally(n.key, n.cost(), true)
 }
 
 // stealFromOthers evicts victims from shards other than own until need
