@@ -1,0 +1,739 @@
+package balancer
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/net/http/httpguts"
+)
+
+// Server serves HTTP/1.1 with any http.Handler (a Proxy, typically) over
+// keep-alive connections, for the front of an L7 balancer. Requests are
+// parsed by net/http's own http.ReadRequest; what Server leaves out of
+// net/http's Server is what a proxy front pays for on every request without
+// using it: a goroutine and a read system call per request to notice a
+// client that goes away (so a request's context is not cancelled when its
+// client disconnects: the backend exchange runs to its end, as HAProxy's
+// default without abortonclose), read deadlines set twice per request, and
+// a fresh response writer and header map per request. It also leaves out
+// HTTP/2, TLS (wrap the listener), content sniffing and automatic
+// Content-Length computation: a response whose handler sets no
+// Content-Length is sent chunked (HTTP/1.1) or delimited by closing the
+// connection (HTTP/1.0).
+//
+// It supports keep-alive and pipelining, request bodies (fixed and
+// chunked, drained between requests up to 256 KiB; a chunked request closes
+// its connection after the response, see RFC 9112 §6.1), Expect:
+// 100-continue (answered at once), informational (1xx) responses, HEAD,
+// http.Flusher and http.Hijacker (so Proxy can switch protocols, as for
+// WebSocket), and recovers a handler's panic (http.ErrAbortHandler
+// silently) by closing that connection.
+//
+// A Server is safe for concurrent use: Serve may be called for several
+// listeners at once. Its fields must not change once Serve is called.
+type Server struct {
+	// Handler serves each request. It is required.
+	Handler http.Handler
+	// ReadHeaderTimeout bounds the wait for each request head, counted
+	// from when the server starts waiting for it (so it is also the
+	// keep-alive idle timeout); the deadline is refreshed coarsely, so
+	// the effective bound is between 7/8 of it and all of it. Zero means
+	// 60 s.
+	ReadHeaderTimeout time.Duration
+	// MaxHeaderBytes bounds a request head; a larger one gets 431. Zero
+	// means http.DefaultMaxHeaderBytes (1 MiB).
+	MaxHeaderBytes int
+	// ShutdownTimeout bounds how long Serve waits, once its context is
+	// done, for requests in flight before it closes their connections.
+	// Zero means 5 s.
+	ShutdownTimeout time.Duration
+	// Logger receives handler panics (error level) and connection errors
+	// (debug level). Nil means zap.NewNop().
+	Logger *zap.Logger
+
+	date atomic.Pointer[dateValue]
+}
+
+type dateValue struct {
+	sec int64
+	v   []string
+}
+
+const maxBodyDrain = 256 << 10
+
+var errHeaderTooLarge = errors.New("request head too large")
+
+func (s *Server) logger() *zap.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return zap.NewNop()
+}
+
+func (s *Server) headerTimeout() time.Duration {
+	if s.ReadHeaderTimeout > 0 {
+		return s.ReadHeaderTimeout
+	}
+	return 60 * time.Second
+}
+
+func (s *Server) maxHeaderBytes() int64 {
+	if s.MaxHeaderBytes > 0 {
+		return int64(s.MaxHeaderBytes)
+	}
+	return http.DefaultMaxHeaderBytes
+}
+
+// Serve accepts connections on ln and serves them until ctx is done or
+// accepting fails. It then closes ln, lets requests in flight finish (up to
+// ShutdownTimeout), closes every connection and returns: nil after ctx,
+// else the accept error.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if s.Handler == nil {
+		return fmt.Errorf("%w: Server.Handler is nil", ErrInvalidConfig)
+	}
+	log := s.logger()
+	var (
+		mu    sync.Mutex
+		conns = map[*serverConn]struct{}{}
+		wg    sync.WaitGroup
+	)
+	stopAccept := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stopAccept()
+	var err error
+	backoff := 5 * time.Millisecond
+	for {
+		c, aerr := ln.Accept()
+		if aerr != nil {
+			var ne net.Error
+			if ctx.Err() == nil && errors.As(aerr, &ne) && ne.Timeout() {
+				// Out of descriptors and the like: wait and go on, as
+				// net/http does.
+				t := time.NewTimer(backoff)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+				}
+				backoff = min(2*backoff, time.Second)
+				continue
+			}
+			if ctx.Err() == nil {
+				err = aerr
+			}
+			break
+		}
+		backoff = 5 * time.Millisecond
+		sc := &serverConn{srv: s, conn: c, log: log, remote: c.RemoteAddr().String()}
+		mu.Lock()
+		conns[sc] = struct{}{}
+		mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sc.serve()
+			mu.Lock()
+			delete(conns, sc)
+			mu.Unlock()
+		}()
+	}
+	ln.Close()
+	// Idle connections close now; busy ones after their response, or
+	// when the shutdown timeout runs out.
+	mu.Lock()
+	for sc := range conns {
+		sc.shutdown()
+	}
+	mu.Unlock()
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	timeout := s.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-finished:
+	case <-t.C:
+		mu.Lock()
+		for sc := range conns {
+			sc.conn.Close()
+		}
+		mu.Unlock()
+		<-finished
+	}
+	return err
+}
+
+// dateHeader returns the Date field value for now, formatted once a second.
+func (s *Server) dateHeader(now time.Time) []string {
+	sec := now.Unix()
+	if d := s.date.Load(); d != nil && d.sec == sec {
+		return d.v
+	}
+	d := &dateValue{sec: sec, v: []string{now.UTC().Format(http.TimeFormat)}}
+	s.date.Store(d)
+	return d.v
+}
+
+// serverConn is one client connection. Its goroutine owns everything but
+// the shutdown state, which mu guards.
+type serverConn struct {
+	srv    *Server
+	conn   net.Conn
+	log    *zap.Logger
+	remote string
+	lr     limitReader
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	w      responseWriter // reused from request to request
+
+	deadline time.Time // the read deadline last set; zero: none
+
+	mu       sync.Mutex // orders idle against shutdown
+	idle     bool       // waiting for a request head (mu)
+	closing  atomic.Bool
+	hijacked atomic.Bool
+}
+
+// limitReader reads from the connection, at most remain bytes (the head
+// limit while a head is read; unlimited for bodies).
+type limitReader struct {
+	r      io.Reader
+	remain int64
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.remain <= 0 {
+		return 0, errHeaderTooLarge
+	}
+	if int64(len(p)) > l.remain {
+		p = p[:l.remain]
+	}
+	n, err := l.r.Read(p)
+	l.remain -= int64(n)
+	return n, err
+}
+
+// shutdown asks the connection to stop after its current response, at
+// once if it is waiting for a request.
+func (c *serverConn) shutdown() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closing.Store(true)
+	if c.idle && !c.hijacked.Load() {
+		c.conn.SetReadDeadline(time.Unix(1, 0))
+	}
+}
+
+// setIdle marks the connection waiting for a request (or busy) and reports
+// whether it may go on.
+func (c *serverConn) setIdle(idle bool) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.idle = idle
+	return !c.closing.Load()
+}
+
+// refreshDeadline sets the read deadline for the next head, unless the one
+// already set is recent enough (within 1/8 of the timeout).
+func (c *serverConn) refreshDeadline() {
+	timeout := c.srv.headerTimeout()
+	now := time.Now()
+	if c.deadline.IsZero() || c.deadline.Sub(now) < timeout-timeout/8 {
+		c.deadline = now.Add(timeout)
+		c.conn.SetReadDeadline(c.deadline)
+	}
+}
+
+func (c *serverConn) clearDeadline() {
+	if !c.deadline.IsZero() {
+		c.deadline = time.Time{}
+		c.conn.SetReadDeadline(time.Time{})
+	}
+}
+
+func (c *serverConn) serve() {
+	defer func() {
+		if !c.hijacked.Load() {
+			c.conn.Close()
+		}
+	}()
+	c.lr.r = c.conn
+	c.br = bufio.NewReaderSize(&c.lr, 4<<10)
+	c.bw = bufio.NewWriterSize(c.conn, 4<<10)
+	c.w.c = c
+	c.w.header = make(http.Header)
+	for {
+		c.refreshDeadline()
+		if !c.setIdle(true) {
+			return
+		}
+		c.lr.remain = c.srv.maxHeaderBytes() + 4<<10
+		req, err := http.ReadRequest(c.br)
+		if !c.setIdle(false) {
+			// Shut down while the head was read: answer nothing.
+			return
+		}
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		c.lr.remain = math.MaxInt64
+		if !c.serveRequest(req) {
+			return
+		}
+	}
+}
+
+// readFailed answers a request that could not be read, if there was one.
+func (c *serverConn) readFailed(err error) {
+	var ne net.Error
+	switch {
+	case errors.Is(err, errHeaderTooLarge):
+		c.reject(http.StatusRequestHeaderFieldsTooLarge, "request head too large")
+	case err == io.EOF, errors.Is(err, net.ErrClosed), errors.As(err, &ne):
+		// The client went away or idled out between requests.
+		c.log.Debug("connection ends", zap.String("remote", c.remote), zap.Error(err))
+	case strings.Contains(err.Error(), "transfer encoding"):
+		// RFC 9112 §6.1: a transfer coding the server does not understand.
+		c.reject(http.StatusNotImplemented, "unsupported transfer encoding")
+	default:
+		c.reject(http.StatusBadRequest, "malformed request")
+		c.log.Debug("malformed request", zap.String("remote", c.remote), zap.Error(err))
+	}
+}
+
+// reject writes a short error response, then closes the connection's
+// sending side and reads what the client still sends for a moment, so the
+// close does not reset the connection before the client reads the
+// response (net/http does the same).
+func (c *serverConn) reject(code int, msg string) {
+	fmt.Fprintf(c.bw, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
+		code, http.StatusText(code), len(msg), msg)
+	if c.bw.Flush() != nil {
+		return
+	}
+	if cw, ok := c.conn.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		c.conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		io.CopyN(io.Discard, c.conn, maxBodyDrain)
+	}
+}
+
+// serveRequest runs the handler for req and finishes its response. It
+// reports whether the connection may carry another request.
+func (c *serverConn) serveRequest(req *http.Request) bool {
+	req.RemoteAddr = c.remote
+	if req.ProtoMajor != 1 {
+		c.reject(http.StatusHTTPVersionNotSupported, "HTTP/1 only")
+		return false
+	}
+	// http.ReadRequest refuses several Host fields and moves the one
+	// there is (or the absolute URI's authority) to req.Host. RFC 9112
+	// §3.2: an HTTP/1.1 request without one is refused.
+	if req.ProtoAtLeast(1, 1) && req.Host == "" && req.Method != http.MethodConnect {
+		c.reject(http.StatusBadRequest, "missing Host header")
+		return false
+	}
+	if !httpguts.ValidHostHeader(req.Host) {
+		c.reject(http.StatusBadRequest, "bad Host header")
+		return false
+	}
+	hasBody := req.Body != nil && req.Body != http.NoBody
+	if hasBody {
+		// A body may take its time; the head timeout does not apply.
+		c.clearDeadline()
+	}
+	w := &c.w
+	w.reset(req)
+	if len(req.TransferEncoding) > 0 {
+		// http.ReadRequest reads a request carrying both Transfer-Encoding
+		// and Content-Length by the former and drops the latter; RFC 9112
+		// §6.1 then requires closing the connection after the response.
+		// Which of the two this was is no longer visible, so every
+		// chunked request closes its connection.
+		w.closeAfter = true
+	}
+	var body *serverBody
+	if hasBody {
+		body = &serverBody{r: req.Body}
+		req.Body = body
+		w.body = body
+	}
+	if e := req.Header.Get("Expect"); e != "" {
+		if !strings.EqualFold(e, "100-continue") || !req.ProtoAtLeast(1, 1) {
+			c.reject(http.StatusExpectationFailed, "unsupported Expect")
+			return false
+		}
+		if body != nil {
+			// RFC 9110 §10.1.1: answer 100 (Continue) at once rather
+			// than when the handler first reads (which a transport may
+			// do from another goroutine while the handler writes).
+			c.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+			if c.bw.Flush() != nil {
+				return false
+			}
+		}
+		req.Header.Del("Expect")
+	}
+	if !c.run(w, req) {
+		return false
+	}
+	if c.hijacked.Load() {
+		return false
+	}
+	w.finish()
+	keep := !w.closeAfter
+	if w.mode == modeFixed && w.remain > 0 {
+		keep = false // fewer bytes than announced: the framing is lost
+	}
+	if !keep || body != nil || !c.pipelined() {
+		if err := c.bw.Flush(); err != nil {
+			return false
+		}
+	}
+	if keep && body != nil {
+		// Read what the handler left of the body, within reason and
+		// within the head timeout; more ends the connection.
+		c.refreshDeadline()
+		if n, err := io.CopyN(io.Discard, body.r, maxBodyDrain+1); n > maxBodyDrain || (err != nil && err != io.EOF) {
+			return false
+		}
+	}
+	return keep
+}
+
+// pipelined reports whether a whole next request head is already buffered,
+// so the response can wait in the buffer for the next one's.
+func (c *serverConn) pipelined() bool {
+	n := c.br.Buffered()
+	if n == 0 {
+		return false
+	}
+	b, _ := c.br.Peek(n)
+	return bytes.Contains(b, []byte("\r\n\r\n"))
+}
+
+// run calls the handler, recovering a panic. It reports false after a
+// panic: the connection then closes.
+func (c *serverConn) run(w *responseWriter, req *http.Request) (ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			ok = false
+			if p != http.ErrAbortHandler {
+				c.log.Error("handler panic", zap.String("remote", c.remote), zap.Any("panic", p), zap.ByteString("stack", debug.Stack()))
+			}
+			c.bw.Flush() // what was written goes out before the close
+		}
+	}()
+	c.srv.Handler.ServeHTTP(w, req)
+	return true
+}
+
+// serverBody is a request body as the handler sees it. Its Close does not
+// read the rest (http.ReadRequest's body would, without limit): the server
+// drains up to maxBodyDrain after the handler, or closes the connection.
+type serverBody struct {
+	r io.ReadCloser
+	// A transport may read and close it from its own goroutine.
+	closed atomic.Bool
+	n      atomic.Int64 // bytes read
+	eof    atomic.Bool
+}
+
+// bigRest reports whether more of the body is left than the server drains
+// after the handler (unknown lengths count as big).
+func (b *serverBody) bigRest(length int64) bool {
+	if b.eof.Load() {
+		return false
+	}
+	return length < 0 || length-b.n.Load() > maxBodyDrain
+}
+
+func (b *serverBody) Read(p []byte) (int, error) {
+	if b.closed.Load() {
+		return 0, http.ErrBodyReadAfterClose
+	}
+	n, err := b.r.Read(p)
+	b.n.Add(int64(n))
+	if err == io.EOF {
+		b.eof.Store(true)
+	}
+	return n, err
+}
+
+func (b *serverBody) Close() error {
+	b.closed.Store(true)
+	return nil
+}
+
+// Body framing of a response.
+const (
+	modeNone    = iota // no body (HEAD, 1xx, 204, 304)
+	modeFixed          // Content-Length
+	modeChunked        // Transfer-Encoding: chunked
+	modeClose          // delimited by closing the connection (HTTP/1.0)
+)
+
+// responseWriter is the http.ResponseWriter of one request; a connection
+// reuses one for all its requests.
+type responseWriter struct {
+	c          *serverConn
+	req        *http.Request
+	body       *serverBody // nil without a body
+	header     http.Header
+	wrote      bool
+	status     int
+	mode       int
+	remain     int64 // modeFixed: bytes still owed
+	closeAfter bool
+	scratch    [32]byte
+}
+
+func (w *responseWriter) reset(req *http.Request) {
+	clear(w.header)
+	*w = responseWriter{c: w.c, req: req, header: w.header}
+	w.closeAfter = req.Close
+}
+
+func (w *responseWriter) Header() http.Header { return w.header }
+
+// WriteHeader sends the status line and header. 1xx codes other than 101
+// are sent at once and leave the final status to come, as with net/http.
+func (w *responseWriter) WriteHeader(code int) {
+	if w.wrote {
+		w.c.log.Debug("superfluous WriteHeader", zap.Int("code", code))
+		return
+	}
+	if code < 100 || code > 999 {
+		panic(fmt.Sprintf("invalid WriteHeader code %v", code))
+	}
+	bw := w.c.bw
+	if code >= 100 && code <= 199 && code != http.StatusSwitchingProtocols {
+		w.writeStatus(code)
+		w.writeFields()
+		bw.WriteString("\r\n")
+		bw.Flush()
+		return
+	}
+	w.wrote = true
+	w.status = code
+	w.frame(false)
+	w.writeStatus(code)
+	w.writeFields()
+	bw.WriteString("\r\n")
+}
+
+// frame chooses the body framing and sets the fields that announce it.
+// empty is set when the handler ended without writing anything.
+func (w *responseWriter) frame(empty bool) {
+	h := w.header
+	delete(h, "Transfer-Encoding")
+	code, req := w.status, w.req
+	switch {
+	case code == http.StatusNoContent || code == http.StatusNotModified || code < 200:
+		w.mode = modeNone
+		if code == http.StatusNoContent {
+			delete(h, "Content-Length")
+		}
+	case req.Method == http.MethodHead:
+		w.mode = modeNone
+	default:
+		if cl := h["Content-Length"]; len(cl) == 1 {
+			if n, err := strconv.ParseInt(cl[0], 10, 64); err == nil && n >= 0 {
+				w.mode, w.remain = modeFixed, n
+				break
+			}
+		}
+		delete(h, "Content-Length")
+		switch {
+		case empty:
+			w.mode = modeFixed
+			h["Content-Length"] = []string{"0"}
+		case req.ProtoAtLeast(1, 1):
+			w.mode = modeChunked
+			h["Transfer-Encoding"] = []string{"chunked"}
+		default:
+			w.mode = modeClose
+			w.closeAfter = true
+		}
+	}
+	for _, v := range h["Connection"] {
+		if httpguts.HeaderValuesContainsToken([]string{v}, "close") {
+			w.closeAfter = true
+		}
+	}
+	if w.c.closing.Load() || (w.body != nil && w.body.bigRest(req.ContentLength)) {
+		w.closeAfter = true
+	}
+	switch {
+	case w.closeAfter:
+		h["Connection"] = []string{"close"}
+	case !req.ProtoAtLeast(1, 1):
+		h["Connection"] = []string{"keep-alive"}
+	}
+	if _, ok := h["Date"]; !ok {
+		h["Date"] = w.c.srv.dateHeader(time.Now())
+	}
+}
+
+func (w *responseWriter) writeStatus(code int) {
+	bw := w.c.bw
+	b := append(w.scratch[:0], "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(code), 10)
+	b = append(b, ' ')
+	bw.Write(b)
+	if text := http.StatusText(code); text != "" {
+		bw.WriteString(text)
+	} else {
+		bw.WriteString("status code ")
+		bw.Write(strconv.AppendInt(w.scratch[:0], int64(code), 10))
+	}
+	bw.WriteString("\r\n")
+}
+
+// writeFields writes the header fields, dropping invalid names and turning
+// line breaks in values into spaces (no injected fields), as net/http does.
+func (w *responseWriter) writeFields() {
+	bw := w.c.bw
+	for k, vs := range w.header {
+		if !httpguts.ValidHeaderFieldName(k) { // TrailerPrefix keys too
+			continue
+		}
+		for _, v := range vs {
+			bw.WriteString(k)
+			bw.WriteString(": ")
+			if strings.ContainsAny(v, "\r\n") {
+				v = strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ").Replace(v)
+			}
+			bw.WriteString(strings.TrimSpace(v))
+			bw.WriteString("\r\n")
+		}
+	}
+}
+
+func (w *responseWriter) Write(p []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.c.hijacked.Load() {
+		return 0, http.ErrHijacked
+	}
+	bw := w.c.bw
+	switch w.mode {
+	case modeNone:
+		if w.req.Method == http.MethodHead {
+			return len(p), nil
+		}
+		return 0, http.ErrBodyNotAllowed
+	case modeFixed:
+		if int64(len(p)) > w.remain {
+			n, _ := bw.Write(p[:w.remain])
+			w.remain = 0
+			return n, http.ErrContentLength
+		}
+		n, err := bw.Write(p)
+		w.remain -= int64(n)
+		return n, err
+	case modeChunked:
+		if len(p) == 0 {
+			return 0, nil
+		}
+		bw.Write(strconv.AppendInt(w.scratch[:0], int64(len(p)), 16))
+		bw.WriteString("\r\n")
+		n, err := bw.Write(p)
+		bw.WriteString("\r\n")
+		return n, err
+	default:
+		return bw.Write(p)
+	}
+}
+
+// finish completes the response after the handler returned.
+func (w *responseWriter) finish() {
+	if !w.wrote {
+		w.wrote = true
+		w.status = http.StatusOK
+		w.frame(true)
+		w.writeStatus(http.StatusOK)
+		w.writeFields()
+		w.c.bw.WriteString("\r\n")
+	}
+	if w.mode == modeChunked {
+		w.c.bw.WriteString("0\r\n")
+		w.writeTrailers()
+		w.c.bw.WriteString("\r\n")
+	}
+}
+
+// writeTrailers writes the trailer fields of a chunked response: those the
+// Trailer field declared, and those set under http.TrailerPrefix.
+func (w *responseWriter) writeTrailers() {
+	bw := w.c.bw
+	put := func(k string, vs []string) {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return
+		}
+		for _, v := range vs {
+			bw.WriteString(k)
+			bw.WriteString(": ")
+			bw.WriteString(strings.TrimSpace(strings.NewReplacer("\r", " ", "\n", " ").Replace(v)))
+			bw.WriteString("\r\n")
+		}
+	}
+	for _, decl := range w.header["Trailer"] {
+		for _, k := range strings.Split(decl, ",") {
+			k = http.CanonicalHeaderKey(strings.TrimSpace(k))
+			put(k, w.header[k])
+		}
+	}
+	for k, vs := range w.header {
+		if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {
+			put(name, vs)
+		}
+	}
+}
+
+// Flush sends what is buffered (the header first, if not yet written).
+func (w *responseWriter) Flush() {
+	if w.c.hijacked.Load() {
+		return
+	}
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	w.c.bw.Flush()
+}
+
+// Hijack hands the connection to the handler, which then owns it.
+func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c := w.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.hijacked.Load() {
+		return nil, nil, http.ErrHijacked
+	}
+	if w.wrote {
+		return nil, nil, errors.New("balancer: Hijack after the response header was written")
+	}
+	c.hijacked.Store(true)
+	c.bw.Flush()
+	c.deadline = time.Time{}
+	c.conn.SetDeadline(time.Time{})
+	return c.conn, bufio.NewReadWriter(c.br, c.bw), nil
+}
