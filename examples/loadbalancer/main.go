@@ -3,7 +3,9 @@
 //	go run ./examples/loadbalancer -listen 127.0.0.1:8081 -policy p2c -backend 127.0.0.1:9101 -backend 127.0.0.1:9102
 //	go run ./examples/loadbalancer -mode tcp -listen 127.0.0.1:8081 -backend 127.0.0.1:9101 ...
 //
-// Backends are host:port (an http:// prefix is accepted). With no -backend
+// In http mode the front is balancer.Server, a lean HTTP/1.1 server;
+// -front net/http serves through net/http's Server instead. Backends are host:port (an
+// http:// prefix is accepted). With no -backend
 // flags it starts three demo backends in-process, prints how 1000 requests
 // spread under each policy and what happens when one backend is killed,
 // and exits.
@@ -50,8 +52,12 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	fs.Var(&backends, "backend", "backend host:port (repeatable; id=host:port*weight also works)")
 	health := fs.String("health", "", "HTTP path for active health checks (default: TCP connect checks in tcp mode, none in http mode)")
 	sticky := fs.String("sticky-cookie", "", "cookie name for sticky sessions (http mode)")
+	front := fs.String("front", "edgekit", "http mode's server: edgekit (balancer.Server) or net/http")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *front != "edgekit" && *front != "net/http" {
+		return fmt.Errorf("-front must be edgekit or net/http, not %q", *front)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -102,6 +108,9 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	px, err := balancer.NewProxy(balancer.ProxyConfig{Pool: pool, Sticky: balancer.StickyCookie{Name: *sticky}})
 	if err != nil {
 		return err
+	}
+	if *front == "edgekit" {
+		return (&balancer.Server{Handler: px, ReadHeaderTimeout: 10 * time.Second}).Serve(ctx, ln)
 	}
 	srv := &http.Server{Handler: px, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
@@ -199,9 +208,10 @@ func demo(out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	front := &http.Server{Handler: px, ReadHeaderTimeout: 5 * time.Second}
-	go front.Serve(ln)
-	defer front.Close()
+	fctx, stopFront := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- (&balancer.Server{Handler: px, ReadHeaderTimeout: 5 * time.Second}).Serve(fctx, ln) }()
+	defer func() { stopFront(); <-served }()
 	client := &http.Client{Timeout: 5 * time.Second}
 	send := func(n int) (map[string]int, int) {
 		counts, failed := map[string]int{}, 0

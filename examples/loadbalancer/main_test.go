@@ -24,12 +24,13 @@ func TestDemo(t *testing.T) {
 func TestHTTPAndTCPModes(t *testing.T) {
 	a := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "a") }))
 	defer a.Close()
-	for _, mode := range []string{"http", "tcp"} {
+	for _, args := range [][]string{{"-mode", "http"}, {"-mode", "http", "-front", "net/http"}, {"-mode", "tcp"}} {
+		mode := strings.Join(args, " ")
 		ctx, cancel := context.WithCancel(context.Background())
 		ready := make(chan string, 1)
 		done := make(chan error, 1)
 		go func() {
-			done <- run(ctx, []string{"-mode", mode, "-listen", "127.0.0.1:0", "-policy", "maglev", "-backend", a.URL}, &bytes.Buffer{}, ready)
+			done <- run(ctx, append(args, "-listen", "127.0.0.1:0", "-policy", "maglev", "-backend", a.URL), &bytes.Buffer{}, ready)
 		}()
 		var addr string
 		select {
@@ -57,7 +58,7 @@ func TestHTTPAndTCPModes(t *testing.T) {
 }
 
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-policy", "nope"}, {"-mode", "udp"}, {"-backend", "nocolon"}, {"-backend", "h:1*0"}, {"x"}} {
+	for _, args := range [][]string{{"-policy", "nope"}, {"-mode", "udp"}, {"-front", "nginx"}, {"-backend", "nocolon"}, {"-backend", "h:1*0"}, {"x"}} {
 		if err := run(context.Background(), args, &bytes.Buffer{}, nil); err == nil {
 			t.Errorf("%v: no error", args)
 		}
