@@ -29,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/edgekit/edgekit/balancer"
 	"github.com/edgekit/edgekit/edge"
 	"github.com/edgekit/edgekit/origin"
 	"go.uber.org/zap"
@@ -63,11 +64,15 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	name := fs.String("name", "edgekit", "node name in Via and Cache-Status")
 	xcache := fs.Bool("x-cache", true, "add X-Cache: HIT|MISS|STALE|REVALIDATED|PASS")
 	verbose := fs.Bool("v", false, "log debug events")
+	front := fs.String("front", "edgekit", "server in front of the node: edgekit (balancer.Server, HTTP/1.1) or net/http")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *front != "edgekit" && *front != "net/http" {
+		return fmt.Errorf("-front must be edgekit or net/http, not %q", *front)
 	}
 	if *maxBytes <= 0 || *maxObject <= 0 || *negTTL < 0 || *grace < 0 {
 		return errors.New("-max-bytes and -max-object must be positive; -negative-ttl and -stale-if-error not negative")
@@ -138,6 +143,9 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	}
 	if ready != nil {
 		ready <- addr
+	}
+	if *front == "edgekit" {
+		return (&balancer.Server{Handler: mux, ReadHeaderTimeout: 120 * time.Second}).Serve(ctx, ln)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -12,6 +12,12 @@ import (
 )
 
 func TestServesCachesAndPurges(t *testing.T) {
+	for _, front := range []string{"edgekit", "net/http"} {
+		t.Run(strings.ReplaceAll(front, "/", "-"), func(t *testing.T) { servesCachesAndPurges(t, front) })
+	}
+}
+
+func servesCachesAndPurges(t *testing.T, front string) {
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "max-age=60")
 		w.Header().Set("Surrogate-Key", "k")
@@ -22,7 +28,9 @@ func TestServesCachesAndPurges(t *testing.T) {
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	var out bytes.Buffer
-	go func() { done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-origin", origin.URL}, &out, ready) }()
+	go func() {
+		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-origin", origin.URL, "-front", front}, &out, ready)
+	}()
 	var addr string
 	select {
 	case addr = <-ready:
@@ -68,7 +76,7 @@ func TestServesCachesAndPurges(t *testing.T) {
 }
 
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-origin", "ftp://x", "-listen", "127.0.0.1:0"}, {"-max-bytes", "0"}, {"stray"}} {
+	for _, args := range [][]string{{"-origin", "ftp://x", "-listen", "127.0.0.1:0"}, {"-max-bytes", "0"}, {"-front", "apache"}, {"stray"}} {
 		if err := run(context.Background(), args, &bytes.Buffer{}, nil); err == nil {
 			t.Errorf("%v: no error", args)
 		}
