@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgekit/edgekit/internal/h1"
 	"go.uber.org/zap"
 	"golang.org/x/net/http/httpguts"
 )
@@ -219,15 +220,7 @@ type limitReader struct {
 }
 
 func (l *limitReader) Read(p []byte) (int, error) {
-	if l.remain <= 0 {
-		return 0, errHeaderTooLarge
-	}
-	if int64(len(p)) > l.remain {
-		p = p[:l.remain]
-	}
-	n, err := l.r.Read(p)
-	l.remain -= int64(n)
-	return n, err
+	return h1.ReadLimited(l.r, p, &l.remain, errHeaderTooLarge)
 }
 
 // shutdown asks the connection to stop after its current response, at

@@ -337,6 +337,21 @@ type conn struct {
 	idleSince time.Time
 }
 
+// ReadLimited reads from r into p, at most *remain bytes, and counts them
+// off *remain; with nothing left it returns tooLarge. Both ends of a
+// connection use it to bound a message head.
+func ReadLimited(r io.Reader, p []byte, remain *int64, tooLarge error) (int, error) {
+	if *remain <= 0 {
+		return 0, tooLarge
+	}
+	if int64(len(p)) > *remain {
+		p = p[:*remain]
+	}
+	n, err := r.Read(p)
+	*remain -= int64(n)
+	return n, err
+}
+
 func (t *Transport) newConn(addr string, nc net.Conn) *conn {
 	c := &conn{t: t, addr: addr, nc: nc, limit: math.MaxInt64}
 	c.br = bufio.NewReaderSize(c, 4096)
@@ -346,16 +361,9 @@ func (t *Transport) newConn(addr string, nc net.Conn) *conn {
 
 // Read feeds br from the connection, within the current limit.
 func (c *conn) Read(p []byte) (int, error) {
-	if c.limit <= 0 {
-		return 0, ErrHeaderTooLarge
-	}
-	if int64(len(p)) > c.limit {
-		p = p[:c.limit]
-	}
-	n, err := c.nc.Read(p)
+	n, err := ReadLimited(c.nc, p, &c.limit, ErrHeaderTooLarge)
 	if n > 0 {
 		c.gotBytes = true
-		c.limit -= int64(n)
 	}
 	return n, err
 }
