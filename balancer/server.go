@@ -59,8 +59,8 @@ type Server struct {
 	// means http.DefaultMaxHeaderBytes (1 MiB).
 	MaxHeaderBytes int
 	// ShutdownTimeout bounds how long Serve waits, once its context is
-	// done, for requests in flight before it closes their connections.
-	// Zero means 5 s.
+	// done, for requests in flight before it closes their connections and
+	// returns (their handlers then finish on their own). Zero means 5 s.
 	ShutdownTimeout time.Duration
 	// Logger receives handler panics (error level) and connection errors
 	// (debug level). Nil means zap.NewNop().
@@ -100,9 +100,9 @@ func (s *Server) maxHeaderBytes() int64 {
 }
 
 // Serve accepts connections on ln and serves them until ctx is done or
-// accepting fails. It then closes ln, lets requests in flight finish (up to
-// ShutdownTimeout), closes every connection and returns: nil after ctx,
-// else the accept error.
+// accepting fails. It then closes ln and idle connections, lets requests in
+// flight finish (up to ShutdownTimeout, then closes their connections) and
+// returns: nil after ctx, else the accept error.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if s.Handler == nil {
 		return fmt.Errorf("%w: Server.Handler is nil", ErrInvalidConfig)
@@ -171,12 +171,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	select {
 	case <-finished:
 	case <-t.C:
+		// Close what is left; a handler still waiting on something else
+		// (requests carry no context to cancel) finishes on its own.
 		mu.Lock()
 		for sc := range conns {
 			sc.conn.Close()
 		}
 		mu.Unlock()
-		<-finished
 	}
 	return err
 }

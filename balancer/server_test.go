@@ -582,3 +582,37 @@ func BenchmarkServer(b *testing.B) {
 		})
 	}
 }
+
+// A request still in flight when the shutdown timeout runs out has its
+// connection closed, and Serve returns.
+func TestServerShutdownTimeout(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-release
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- (&Server{Handler: h, ShutdownTimeout: 10 * time.Millisecond}).Serve(ctx, ln) }()
+	c := dialRaw(t, ln.Addr().String())
+	c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-entered
+	cancel()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return after its shutdown timeout")
+	}
+	if !c.closed() {
+		t.Fatal("the busy connection was not closed")
+	}
+	close(release)
+}
