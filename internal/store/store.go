@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/edgekit/edgekit/internal/clock"
 	"github.com/edgekit/edgekit/internal/percpu"
@@ -170,9 +171,13 @@ func (s Stats) HitRatio() float64 {
 // copied after first use. It starts no goroutines. Get takes no lock and
 // never allocates (see the package documentation).
 type Store[K comparable, V any] struct {
-	shards   []shard[K, V]
-	mask     uint64
-	hash     func(K) uint64
+	shards []shard[K, V]
+	mask   uint64
+	hash   func(K) uint64
+	// strSeed is set when K is string and no Config.Hash was given: keys
+	// are then hashed by a direct maphash.String call (keyHash), which
+	// saves the indirect call on every lookup.
+	strSeed  *maphash.Seed
 	now      func() time.Time
 	onEvict  func(Eviction[K, V])
 	policy   Policy
@@ -297,7 +302,7 @@ func New[K comparable, V any](cfg Config[K, V]) (*Store[K, V], error) {
 		maxCount: int64(cfg.MaxEntries),
 	}
 	if s.hash == nil {
-		s.hash = defaultHash[K]()
+		s.hash, s.strSeed = defaultHash[K]()
 	}
 	s.lookups = percpu.New(statCount)
 	share := maxBytes / int64(n)
@@ -332,13 +337,22 @@ func newList[K comparable]() *list[K] {
 	return l
 }
 
-func defaultHash[K comparable]() func(K) uint64 {
+func defaultHash[K comparable]() (func(K) uint64, *maphash.Seed) {
 	seed := maphash.MakeSeed()
 	var f any = func(s string) uint64 { return maphash.String(seed, s) }
 	if h, ok := f.(func(K) uint64); ok {
-		return h
+		return h, &seed
 	}
-	return func(k K) uint64 { return maphash.Comparable(seed, k) }
+	return func(k K) uint64 { return maphash.Comparable(seed, k) }, nil
+}
+
+// keyHash hashes key as s.hash does.
+func (s *Store[K, V]) keyHash(key K) uint64 {
+	if s.strSeed != nil {
+		// K is string (defaultHash checked it), so key is one.
+		return maphash.String(*s.strSeed, *(*string)(unsafe.Pointer(&key)))
+	}
+	return s.hash(key)
 }
 
 func (s *Store[K, V]) shardFor(h uint64) *shard[K, V] {
@@ -365,7 +379,7 @@ func (s *Store[K, V]) Get(key K) (V, bool) { return s.GetAt(key, time.Time{}) }
 // GetAt is Get for a caller that has just read the clock: now (if not
 // zero) decides expiry instead of a second reading of the Store's clock.
 func (s *Store[K, V]) GetAt(key K, now time.Time) (V, bool) {
-	h := s.hash(key)
+	h := s.keyHash(key)
 	sh := s.shardFor(h)
 	n := sh.tab.get(h, key)
 	if n == nil {
@@ -410,7 +424,7 @@ func mix64(x uint64) uint64 {
 // Peek is Get without side effects: it records no access and counts no hit
 // or miss. An expired entry is reported absent (and left for later removal).
 func (s *Store[K, V]) Peek(key K) (V, bool) {
-	h := s.hash(key)
+	h := s.keyHash(key)
 	n := s.shardFor(h).tab.get(h, key)
 	if n == nil || s.expired(n) {
 		var zero V
@@ -678,7 +692,7 @@ func (s *Store[K, V]) Set(key K, value V, cost int64, expires time.Time) (stored
 		s.rejected.Add(1)
 		return false, &TooLargeError{Cost: total, Max: s.maxEntry}
 	}
-	n := &node[K, V]{key: key, value: value, size: uint32(total), hash: s.hash(key)}
+	n := &node[K, V]{key: key, value: value, size: uint32(total), hash: s.keyHash(key)}
 	if !expires.IsZero() {
 		n.expires = expires.UnixNano()
 	}
@@ -939,7 +953,7 @@ func (s *Store[K, V]) stealFromOthers(own *shard[K, V], need int64, evs *[]Evict
 
 // Delete removes the entry under key and reports whether there was one.
 func (s *Store[K, V]) Delete(key K) bool {
-	h := s.hash(key)
+	h := s.keyHash(key)
 	sh := s.shardFor(h)
 	sh.mu.Lock()
 	var gone *node[K, V]
