@@ -399,17 +399,22 @@ func (s *Store[K, V]) GetAt(key K, now time.Time) (V, bool) {
 	if n.loadRef() == 0 {
 		n.setRef(1)
 	}
-	// Frequency: sample one read in readSample for the sketch. The
-	// choice mixes this processor's hit count with the key's hash, so it
-	// is as good as random for every key (a plain counter would pick the
-	// same keys of a periodic access pattern every time) and costs no
-	// random number.
+	s.sample(sh, h, c, stripe)
+	return n.value, true
+}
+
+// sample tells the frequency sketch of one use of the key with hash h (a
+// hit or an update), one time in readSample. The choice mixes c, a count
+// that differs from call to call, with the key's hash, so it is as good as
+// random for every key (a plain counter would pick the same keys of a
+// periodic access pattern every time) and costs no random number. stripe
+// is the caller's processor stripe, for record.
+func (s *Store[K, V]) sample(sh *shard[K, V], h, c uint64, stripe int) {
 	if s.policy == TinyLFU {
 		if m := mix64(c ^ h); m&(readSample-1) == 0 {
 			s.record(sh, h, m, stripe)
 		}
 	}
-	return n.value, true
 }
 
 // mix64 is a 64-bit finalizer (Stafford's variant 13 of MurmurHash3's).
@@ -521,22 +526,29 @@ func (sh *shard[K, V]) nodeOf(key K, h uint64) *node[K, V] {
 // is held.
 func (sh *shard[K, V]) secondChance(l *list[K]) *node[K, V] {
 	for budget := l.Len(); ; budget-- {
+		n := sh.oldest(l)
+		if n == nil || budget <= 0 || n.loadRef() == 0 {
+			return n
+		}
+		n.setRef(0)
+		l.Get(n.key) // to the front
+	}
+}
+
+// oldest returns the node of l's oldest key, or nil for an empty list. The
+// shard lock is held.
+func (sh *shard[K, V]) oldest(l *list[K]) *node[K, V] {
+	for {
 		key, h, ok := l.GetOldest()
 		if !ok {
 			return nil
 		}
-		n := sh.nodeOf(key, h)
-		if n == nil {
-			// Never expected: every listed key is indexed or pending.
-			// Dropping the stray entry keeps the list usable.
-			l.Remove(key)
-			continue
-		}
-		if budget <= 0 || n.loadRef() == 0 {
+		if n := sh.nodeOf(key, h); n != nil {
 			return n
 		}
-		n.setRef(0)
-		l.Get(key) // to the front
+		// Never expected: every listed key is indexed or pending.
+		// Dropping the stray entry keeps the list usable.
+		l.Remove(key)
 	}
 }
 
@@ -546,14 +558,9 @@ func (sh *shard[K, V]) secondChance(l *list[K]) *node[K, V] {
 // lock is held.
 func (s *Store[K, V]) probationVictim(sh *shard[K, V]) *node[K, V] {
 	for budget := sh.probation.Len(); ; budget-- {
-		key, h, ok := sh.probation.GetOldest()
-		if !ok {
-			return sh.secondChance(sh.protected)
-		}
-		n := sh.nodeOf(key, h)
+		n := sh.oldest(sh.probation)
 		if n == nil {
-			sh.probation.Remove(key) // as in secondChance
-			continue
+			return sh.secondChance(sh.protected)
 		}
 		if budget <= 0 || n.loadRef() == 0 {
 			return n
@@ -619,13 +626,21 @@ func (sh *shard[K, V]) untally(key K, bytes int64, remove bool) {
 // same cost; nil if there was none, and then nothing changed. The shard
 // lock is held.
 func (s *Store[K, V]) unlink(sh *shard[K, V], n *node[K, V], exact bool) *node[K, V] {
-	gone := sh.tab.remove(n, exact)
-	if gone == nil {
-		return nil
+	gone := s.unindex(sh, n, exact)
+	if gone != nil {
+		sh.untally(gone.key, gone.cost(), true)
 	}
-	sh.untally(gone.key, gone.cost(), true)
-	s.bytes.Add(-gone.cost())
-	s.count.Add(-1)
+	return gone
+}
+
+// unindex is unlink for a node already out of the order lists. The shard
+// lock is held.
+func (s *Store[K, V]) unindex(sh *shard[K, V], n *node[K, V], exact bool) *node[K, V] {
+	gone := sh.tab.remove(n, exact)
+	if gone != nil {
+		s.bytes.Add(-gone.cost())
+		s.count.Add(-1)
+	}
 	return gone
 }
 
@@ -646,7 +661,12 @@ func (s *Store[K, V]) victim(sh *shard[K, V]) *node[K, V] {
 // queues the report of the node it removed. exact is as for unlink. The
 // shard lock is held.
 func (s *Store[K, V]) evict(sh *shard[K, V], n *node[K, V], exact bool, out *[]Eviction[K, V]) {
-	gone := s.unlink(sh, n, exact)
+	s.evicted(sh, s.unlink(sh, n, exact), out)
+}
+
+// evicted counts and queues the report of gone, which left for lack of
+// room or because it expired (nil: nothing left).
+func (s *Store[K, V]) evicted(sh *shard[K, V], gone *node[K, V], out *[]Eviction[K, V]) {
 	if gone == nil {
 		return
 	}
@@ -746,13 +766,8 @@ func (s *Store[K, V]) update(sh *shard[K, V], n *node[K, V]) *node[K, V] {
 		n.ref = 0
 		return nil // removed, replaced, or moved by a rebuild meanwhile
 	}
-	// The sketch hears of updates sampled, as of reads.
 	c, stripe := s.lookups.IncStripe(statSets)
-	if s.policy == TinyLFU {
-		if m := mix64(c ^ n.hash); m&(readSample-1) == 0 {
-			s.record(sh, n.hash, m, stripe)
-		}
-	}
+	s.sample(sh, n.hash, c, stripe)
 	return old
 }
 
@@ -791,7 +806,8 @@ func (s *Store[K, V]) setLocked(sh *shard[K, V], n *node[K, V], evs *[]Eviction[
 // (or in that of the node a lock-free update put there since, of old's
 // cost): same list position (the lists hold the key), marked referenced.
 // An update is a use of the key; the sketch hears of it sampled, as it
-// hears of reads. The shard lock is held.
+// hears of reads (recorded in the read buffer, applied at its next drain).
+// The shard lock is held.
 func (s *Store[K, V]) replace(sh *shard[K, V], sl *slot[K, V], old, n *node[K, V], evs *[]Eviction[K, V]) {
 	n.ref = 1 // n is not yet published: a plain write
 	old = swapIn(sl, old, n)
@@ -802,12 +818,8 @@ func (s *Store[K, V]) replace(sh *shard[K, V], sl *slot[K, V], old, n *node[K, V
 	if s.onEvict != nil {
 		*evs = append(*evs, Eviction[K, V]{Key: old.key, Value: old.value, Cost: old.cost(), Reason: Replaced})
 	}
-	if sh.sketch != nil {
-		sh.updates++
-		if m := mix64(sh.updates ^ n.hash); m&(readSample-1) == 0 {
-			sh.sketch.add(n.hash, readSample)
-		}
-	}
+	sh.updates++
+	s.sample(sh, n.hash, sh.updates, 0)
 }
 
 // place runs the policy for a new node: it enters the window (TinyLFU) or
@@ -872,24 +884,10 @@ func (s *Store[K, V]) admit(sh *shard[K, V], cand *node[K, V], evs *[]Eviction[K
 	return true
 }
 
-// dropCandidate removes a mapped entry that lost admission.
+// dropCandidate removes a mapped entry that lost admission (already out
+// of the window's list).
 func (s *Store[K, V]) dropCandidate(sh *shard[K, V], cand *node[K, V], evs *[]Eviction[K, V]) {
-	gone := sh.tab.remove(cand, false)
-	if gone == nil {
-		return
-	}
-	s.bytes.Add(-gone.cost())
-	s.count.Add(-1)
-	reason := Evicted
-	if s.expired(gone) {
-		reason = Expired
-		sh.expirations.Add(1)
-	} else {
-		sh.evictions.Add(1)
-	}
-	if s.onEvict != nil {
-		*evs = append(*evs, Eviction[K, V]{Key: gone.key, Value: gone.value, Cost: gone.cost(), Reason: reason})
-	}
+	s.evicted(sh, s.unindex(sh, cand, false), evs)
 }
 
 // reserve counts n's bytes against the global budget, evicting from this

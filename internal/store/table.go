@@ -170,32 +170,23 @@ func swapIn[K comparable, V any](sl *slot[K, V], cur, n *node[K, V]) *node[K, V]
 // the node a lock-free update has put in its place. It returns the node it
 // removed, or nil. The shard lock is held.
 func (t *table[K, V]) remove(n *node[K, V], exact bool) *node[K, V] {
-	slots := t.arr.Load().slots
-	mask := uint64(len(slots) - 1)
-	for i, probes := start(n.hash, mask), 0; probes < len(slots); i, probes = (i+1)&mask, probes+1 {
-		sl := &slots[i]
-		cur := sl.n.Load()
-		if cur == nil {
+	sl, cur := t.lookup(n.hash, n.key)
+	switch {
+	case cur == nil:
+		return nil
+	case exact:
+		if !sl.n.CompareAndSwap(n, t.tomb) {
 			return nil
 		}
-		if cur != n && (cur == t.tomb || sl.hash.Load() != n.hash || cur.key != n.key) {
-			continue
-		}
-		if exact {
-			if !sl.n.CompareAndSwap(n, t.tomb) {
-				return nil
-			}
-			cur = n
-		} else {
-			cur = swapIn(sl, cur, t.tomb)
-		}
-		t.live--
-		if len(slots) > minTableSlots && t.live*8 < len(slots) {
-			t.rebuild() // mostly empty: shrink
-		}
-		return cur
+		cur = n
+	default:
+		cur = swapIn(sl, cur, t.tomb)
 	}
-	return nil
+	t.live--
+	if n := len(t.arr.Load().slots); n > minTableSlots && t.live*8 < n {
+		t.rebuild() // mostly empty: shrink
+	}
+	return cur
 }
 
 // rebuild copies the live nodes into a fresh array sized for twice their
