@@ -55,24 +55,19 @@ func (c *Counters) Add(i int, delta uint64) { c.add(i, delta) }
 
 // Inc adds one to counter i and returns this P's stripe of it after the
 // increment: a cheap value that differs from call to call, for sampling.
-func (c *Counters) Inc(i int) uint64 { return c.add(i, 1) }
-
-// IncStripe is Inc that also returns the number of the stripe it added to,
-// in [0, Stripes()): callers may stripe their own per-P state alike.
-func (c *Counters) IncStripe(i int) (uint64, int) { return c.addStripe(i, 1) }
-
-// Stripes returns the number of stripes (a power of two for the Ps New saw,
-// plus the shared overflow stripe).
-func (c *Counters) Stripes() int { return c.mask + 2 }
-
-// add adds delta to this P's stripe of counter i and returns the stripe.
-func (c *Counters) add(i int, delta uint64) uint64 {
-	v, _ := c.addStripe(i, delta)
+func (c *Counters) Inc(i int) uint64 {
+	v, _ := c.add(i, 1)
 	return v
 }
 
-// addStripe is add, also returning the stripe's number.
-func (c *Counters) addStripe(i int, delta uint64) (uint64, int) {
+// IncStripe is Inc that also returns the number of the stripe it added to,
+// a small non-negative number (the P's, or one past the last for Ps that
+// appeared after New): callers may stripe their own per-P state alike.
+func (c *Counters) IncStripe(i int) (uint64, int) { return c.add(i, 1) }
+
+// add adds delta to this P's stripe of counter i and returns the stripe's
+// value and number.
+func (c *Counters) add(i int, delta uint64) (uint64, int) {
 	if uint(i) >= uint(c.n) {
 		panic("percpu: counter index out of range")
 	}

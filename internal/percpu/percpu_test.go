@@ -88,3 +88,16 @@ func TestCountsExactlyAfterGOMAXPROCSGrows(t *testing.T) {
 		t.Fatalf("counted %d, want %d", got, 16*20000)
 	}
 }
+
+// IncStripe counts like Inc and names a stripe no larger than the overflow
+// stripe, the same one for as long as the goroutine stays on its P (a
+// single-P run here, so always).
+func TestIncStripe(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	c := New(1)
+	v1, s1 := c.IncStripe(0)
+	v2, s2 := c.IncStripe(0)
+	if s1 != s2 || s1 < 0 || s1 > c.mask+1 || v2 != v1+1 || c.Load(0) != 2 {
+		t.Fatalf("IncStripe: (%d, %d) then (%d, %d), Load %d", v1, s1, v2, s2, c.Load(0))
+	}
+}
