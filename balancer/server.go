@@ -108,11 +108,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("%w: Server.Handler is nil", ErrInvalidConfig)
 	}
 	log := s.logger()
-	var (
-		mu    sync.Mutex
-		conns = map[*serverConn]struct{}{}
-		wg    sync.WaitGroup
-	)
+	var conns connSet[*serverConn]
 	stopAccept := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stopAccept()
 	var err error
@@ -140,45 +136,19 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		backoff = 5 * time.Millisecond
 		sc := &serverConn{srv: s, conn: c, log: log, remote: c.RemoteAddr().String()}
-		mu.Lock()
-		conns[sc] = struct{}{}
-		mu.Unlock()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sc.serve()
-			mu.Lock()
-			delete(conns, sc)
-			mu.Unlock()
-		}()
+		conns.serve(sc, sc.serve)
 	}
 	ln.Close()
 	// Idle connections close now; busy ones after their response, or
-	// when the shutdown timeout runs out.
-	mu.Lock()
-	for sc := range conns {
-		sc.shutdown()
-	}
-	mu.Unlock()
-	finished := make(chan struct{})
-	go func() { wg.Wait(); close(finished) }()
+	// when the shutdown timeout runs out. Serve does not wait after that:
+	// a handler still waiting on something else (requests carry no context
+	// to cancel) finishes on its own.
+	conns.each((*serverConn).shutdown)
 	timeout := s.ShutdownTimeout
 	if timeout <= 0 {
 		timeout = 5 * time.Second
 	}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-finished:
-	case <-t.C:
-		// Close what is left; a handler still waiting on something else
-		// (requests carry no context to cancel) finishes on its own.
-		mu.Lock()
-		for sc := range conns {
-			sc.conn.Close()
-		}
-		mu.Unlock()
-	}
+	conns.drain(timeout, func(sc *serverConn) { sc.conn.Close() })
 	return err
 }
 
@@ -348,13 +318,15 @@ func (c *serverConn) serveRequest(req *http.Request) bool {
 		c.reject(http.StatusBadRequest, "bad Host header")
 		return false
 	}
-	hasBody := req.Body != nil && req.Body != http.NoBody
-	if hasBody {
+	var body *serverBody
+	if req.Body != nil && req.Body != http.NoBody {
 		// A body may take its time; the head timeout does not apply.
 		c.clearDeadline()
+		body = &serverBody{r: req.Body}
+		req.Body = body
 	}
 	w := &c.w
-	w.reset(req)
+	w.reset(req, body)
 	if len(req.TransferEncoding) > 0 {
 		// http.ReadRequest reads a request carrying both Transfer-Encoding
 		// and Content-Length by the former and drops the latter; RFC 9112
@@ -362,12 +334,6 @@ func (c *serverConn) serveRequest(req *http.Request) bool {
 		// Which of the two this was is no longer visible, so every
 		// chunked request closes its connection.
 		w.closeAfter = true
-	}
-	var body *serverBody
-	if hasBody {
-		body = &serverBody{r: req.Body}
-		req.Body = body
-		w.body = body
 	}
 	if e := req.Header.Get("Expect"); e != "" {
 		if !strings.EqualFold(e, "100-continue") || !req.ProtoAtLeast(1, 1) {
@@ -499,10 +465,9 @@ type responseWriter struct {
 	scratch    [32]byte
 }
 
-func (w *responseWriter) reset(req *http.Request) {
+func (w *responseWriter) reset(req *http.Request, body *serverBody) {
 	clear(w.header)
-	*w = responseWriter{c: w.c, req: req, header: w.header}
-	w.closeAfter = req.Close
+	*w = responseWriter{c: w.c, req: req, body: body, header: w.header, closeAfter: req.Close}
 }
 
 func (w *responseWriter) Header() http.Header { return w.header }
@@ -517,20 +482,32 @@ func (w *responseWriter) WriteHeader(code int) {
 	if code < 100 || code > 999 {
 		panic(fmt.Sprintf("invalid WriteHeader code %v", code))
 	}
-	bw := w.c.bw
 	if code >= 100 && code <= 199 && code != http.StatusSwitchingProtocols {
-		w.writeStatus(code)
-		w.writeFields()
-		bw.WriteString("\r\n")
-		bw.Flush()
+		w.writeHead(code)
+		w.c.bw.Flush()
 		return
 	}
+	w.final(code, false)
+}
+
+// final writes the final status line and header; empty is set when the
+// handler ended without writing anything.
+func (w *responseWriter) final(code int, empty bool) {
 	w.wrote = true
 	w.status = code
-	w.frame(false)
+	w.frame(empty)
+	w.writeHead(code)
+}
+
+// writeHead writes a status line, the header fields and the blank line.
+func (w *responseWriter) writeHead(code int) {
 	w.writeStatus(code)
-	w.writeFields()
-	bw.WriteString("\r\n")
+	for k, vs := range w.header {
+		for _, v := range vs {
+			w.writeField(k, v) // TrailerPrefix keys are invalid names: skipped
+		}
+	}
+	w.c.bw.WriteString("\r\n")
 }
 
 // frame chooses the body framing and sets the fields that announce it.
@@ -567,12 +544,7 @@ func (w *responseWriter) frame(empty bool) {
 			w.closeAfter = true
 		}
 	}
-	for _, v := range h["Connection"] {
-		if httpguts.HeaderValuesContainsToken([]string{v}, "close") {
-			w.closeAfter = true
-		}
-	}
-	if w.c.closing.Load() || (w.body != nil && w.body.bigRest(req.ContentLength)) {
+	if httpguts.HeaderValuesContainsToken(h["Connection"], "close") || w.c.closing.Load() || (w.body != nil && w.body.bigRest(req.ContentLength)) {
 		w.closeAfter = true
 	}
 	switch {
@@ -601,24 +573,21 @@ func (w *responseWriter) writeStatus(code int) {
 	bw.WriteString("\r\n")
 }
 
-// writeFields writes the header fields, dropping invalid names and turning
-// line breaks in values into spaces (no injected fields), as net/http does.
-func (w *responseWriter) writeFields() {
-	bw := w.c.bw
-	for k, vs := range w.header {
-		if !httpguts.ValidHeaderFieldName(k) { // TrailerPrefix keys too
-			continue
-		}
-		for _, v := range vs {
-			bw.WriteString(k)
-			bw.WriteString(": ")
-			if strings.ContainsAny(v, "\r\n") {
-				v = strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ").Replace(v)
-			}
-			bw.WriteString(strings.TrimSpace(v))
-			bw.WriteString("\r\n")
-		}
+// writeField writes one header or trailer field, dropping an invalid name
+// and turning line breaks in the value into spaces (no injected fields),
+// as net/http does.
+func (w *responseWriter) writeField(k, v string) {
+	if !httpguts.ValidHeaderFieldName(k) {
+		return
 	}
+	if strings.ContainsAny(v, "\r\n") {
+		v = strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ").Replace(v)
+	}
+	bw := w.c.bw
+	bw.WriteString(k)
+	bw.WriteString(": ")
+	bw.WriteString(strings.TrimSpace(v))
+	bw.WriteString("\r\n")
 }
 
 func (w *responseWriter) Write(p []byte) (int, error) {
@@ -661,12 +630,7 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 // finish completes the response after the handler returned.
 func (w *responseWriter) finish() {
 	if !w.wrote {
-		w.wrote = true
-		w.status = http.StatusOK
-		w.frame(true)
-		w.writeStatus(http.StatusOK)
-		w.writeFields()
-		w.c.bw.WriteString("\r\n")
+		w.final(http.StatusOK, true)
 	}
 	if w.mode == modeChunked {
 		w.c.bw.WriteString("0\r\n")
@@ -678,27 +642,19 @@ func (w *responseWriter) finish() {
 // writeTrailers writes the trailer fields of a chunked response: those the
 // Trailer field declared, and those set under http.TrailerPrefix.
 func (w *responseWriter) writeTrailers() {
-	bw := w.c.bw
-	put := func(k string, vs []string) {
-		if !httpguts.ValidHeaderFieldName(k) {
-			return
-		}
-		for _, v := range vs {
-			bw.WriteString(k)
-			bw.WriteString(": ")
-			bw.WriteString(strings.TrimSpace(strings.NewReplacer("\r", " ", "\n", " ").Replace(v)))
-			bw.WriteString("\r\n")
-		}
-	}
 	for _, decl := range w.header["Trailer"] {
 		for _, k := range strings.Split(decl, ",") {
 			k = http.CanonicalHeaderKey(strings.TrimSpace(k))
-			put(k, w.header[k])
+			for _, v := range w.header[k] {
+				w.writeField(k, v)
+			}
 		}
 	}
 	for k, vs := range w.header {
 		if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {
-			put(name, vs)
+			for _, v := range vs {
+				w.writeField(name, v)
+			}
 		}
 	}
 }

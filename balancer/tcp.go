@@ -64,9 +64,7 @@ func NewTCPProxy(cfg TCPProxyConfig) (*TCPProxy, error) {
 // waits up to DrainTimeout for open connections and closes the rest. It
 // closes ln and returns nil after a clean shutdown.
 func (t *TCPProxy) Serve(ctx context.Context, ln net.Listener) error {
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	conns := map[net.Conn]struct{}{}
+	var conns connSet[net.Conn]
 	go func() {
 		<-ctx.Done()
 		ln.Close()
@@ -80,29 +78,10 @@ func (t *TCPProxy) Serve(ctx context.Context, ln net.Listener) error {
 			}
 			break
 		}
-		mu.Lock()
-		conns[c] = struct{}{}
-		mu.Unlock()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t.handle(c)
-			mu.Lock()
-			delete(conns, c)
-			mu.Unlock()
-		}()
+		conns.serve(c, func() { t.handle(c) })
 	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(t.cfg.DrainTimeout):
-		mu.Lock()
-		for c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		<-done
+	if !conns.drain(t.cfg.DrainTimeout, func(c net.Conn) { c.Close() }) {
+		conns.wait()
 	}
 	return err
 }

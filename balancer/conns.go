@@ -1,0 +1,61 @@
+package balancer
+
+import (
+	"sync"
+	"time"
+)
+
+// connSet is the set of a listener's open connections, each served on its
+// own goroutine, so that a shutdown can reach and drain them. It is safe
+// for concurrent use.
+type connSet[C comparable] struct {
+	mu sync.Mutex
+	m  map[C]struct{}
+	wg sync.WaitGroup
+}
+
+// serve runs fn for c on a new goroutine, with c in the set meanwhile.
+func (s *connSet[C]) serve(c C, fn func()) {
+	s.mu.Lock()
+	if s.m == nil {
+		s.m = map[C]struct{}{}
+	}
+	s.m[c] = struct{}{}
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		fn()
+		s.mu.Lock()
+		delete(s.m, c)
+		s.mu.Unlock()
+	}()
+}
+
+// each calls fn for every connection in the set, under its lock.
+func (s *connSet[C]) each(fn func(C)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.m {
+		fn(c)
+	}
+}
+
+// drain waits up to timeout for every connection's goroutine to end, then
+// calls kill for each connection left and reports false.
+func (s *connSet[C]) drain(timeout time.Duration, kill func(C)) bool {
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		s.each(kill)
+		return false
+	}
+}
+
+// wait waits for every connection's goroutine to end.
+func (s *connSet[C]) wait() { s.wg.Wait() }
