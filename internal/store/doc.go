@@ -26,12 +26,16 @@
 // probe with atomic loads, without any lock, and writers change under the
 // shard's mutex, except for the commonest write of a cache: an update of a
 // key with a value of the same cost (a refreshed object, a re-resolved
-// record) swaps the key's node in its slot by compare-and-swap, without the
-// lock, since nothing needs evicting and the order lists (which hold keys,
-// not nodes) stay as they are. A rebuild of the index marks each slot it
-// has copied, so such an update either lands before the copy is taken or
-// fails and goes through the lock. A hit marks its entry referenced (a plain load when it
-// already is) and, one read in eight, chosen at random, puts the key's hash
+// record) takes no lock, since nothing needs evicting and the order lists
+// (which hold keys, not nodes) stay as they are. On amd64 it rewrites the
+// key's node in place under a per-node sequence lock that readers check
+// (no allocation, and the index's cache lines stay clean for other cores);
+// a node leaving the index is first marked dead, after which no update
+// writes it. Elsewhere, and under the race detector, the update swaps a new
+// node into the key's slot by compare-and-swap; a rebuild of the index
+// marks each slot it has copied, so such an update either lands before the
+// copy is taken or fails and goes through the lock. A hit marks its entry
+// referenced (no write when it already is) and, one read in eight, chosen at random, puts the key's hash
 // in a lossy buffer for the frequency sketch, which the reader who fills
 // the buffer applies if it gets the shard's lock without waiting. The lists
 // are reordered lazily: an entry that reaches the end of a list with its

@@ -201,31 +201,6 @@ const (
 	statCount
 )
 
-// node is one entry. key, value, cost, hash and expires never change after
-// the node is published. Which order list holds its key is the lists'
-// business (see untally): an update swaps a key's node without the lock.
-type node[K comparable, V any] struct {
-	// What a Get reads comes first, to share the node's first cache line.
-	hash uint64
-	// ref is set by readers on every hit and cleared by the policy when
-	// it gives the entry a second chance (see secondChance). Once the node
-	// is published it is only accessed atomically (loadRef, setRef); a
-	// plain field lets an unpublished node be written without a fence.
-	ref uint32
-	// size is the entry's cost, EntryOverhead included (at most
-	// MaxEntryLimit): 32 bits keep a node of a string key and a slice
-	// value to 64 bytes, one cache line.
-	size    uint32
-	expires int64 // unix nanoseconds; 0 means never
-	key     K
-	value   V
-}
-
-func (n *node[K, V]) cost() int64 { return int64(n.size) }
-
-func (n *node[K, V]) loadRef() uint32 { return atomic.LoadUint32(&n.ref) }
-func (n *node[K, V]) setRef(v uint32) { atomic.StoreUint32(&n.ref, v) }
-
 type shard[K comparable, V any] struct {
 	// tab is read by every Get. The groups below are padded apart so that
 	// writers (lock, counters, sampled reads) do not invalidate the cache
@@ -361,15 +336,17 @@ func (s *Store[K, V]) shardFor(h uint64) *shard[K, V] {
 }
 
 func (s *Store[K, V]) expired(n *node[K, V]) bool {
-	return n.expires != 0 && s.now().UnixNano() >= n.expires
+	e := n.expiry()
+	return e != 0 && s.now().UnixNano() >= e
 }
 
-// expiredAt is expired with the caller's time, if it has one.
-func (s *Store[K, V]) expiredAt(n *node[K, V], now time.Time) bool {
+// expiredAt tells whether expiry e (not 0) has passed at now, the caller's
+// time if it has one, else the Store's clock.
+func (s *Store[K, V]) expiredAt(e int64, now time.Time) bool {
 	if now.IsZero() {
-		return s.expired(n)
+		now = s.now()
 	}
-	return now.UnixNano() >= n.expires
+	return now.UnixNano() >= e
 }
 
 // Get returns the value stored under key if it is present and not expired.
@@ -387,20 +364,21 @@ func (s *Store[K, V]) GetAt(key K, now time.Time) (V, bool) {
 		var zero V
 		return zero, false
 	}
-	if n.expires != 0 && s.expiredAt(n, now) {
+	v, e, st := n.read()
+	if e != 0 && s.expiredAt(e, now) {
 		s.lookups.Inc(statMisses)
 		s.removeExpired(sh, n)
 		var zero V
 		return zero, false
 	}
 	c, stripe := s.lookups.IncStripe(statHits)
-	// Recency: mark the entry referenced (a plain load when it already
-	// is, which for a hot entry is almost always).
-	if n.loadRef() == 0 {
-		n.setRef(1)
+	// Recency: mark the entry referenced (no write when it already is,
+	// which for a hot entry is almost always).
+	if st&refBit == 0 {
+		n.mark()
 	}
 	s.sample(sh, h, c, stripe)
-	return n.value, true
+	return v, true
 }
 
 // sample tells the frequency sketch of one use of the key with hash h (a
@@ -431,11 +409,16 @@ func mix64(x uint64) uint64 {
 func (s *Store[K, V]) Peek(key K) (V, bool) {
 	h := s.keyHash(key)
 	n := s.shardFor(h).tab.get(h, key)
-	if n == nil || s.expired(n) {
+	if n == nil {
 		var zero V
 		return zero, false
 	}
-	return n.value, true
+	v, e, _ := n.read()
+	if e != 0 && s.expiredAt(e, time.Time{}) {
+		var zero V
+		return zero, false
+	}
+	return v, true
 }
 
 // record puts the hash of a key read in the shard's lossy read buffer, in
@@ -527,10 +510,10 @@ func (sh *shard[K, V]) nodeOf(key K, h uint64) *node[K, V] {
 func (sh *shard[K, V]) secondChance(l *list[K]) *node[K, V] {
 	for budget := l.Len(); ; budget-- {
 		n := sh.oldest(l)
-		if n == nil || budget <= 0 || n.loadRef() == 0 {
+		if n == nil || budget <= 0 || !n.referenced() {
 			return n
 		}
-		n.setRef(0)
+		n.unmark()
 		l.Get(n.key) // to the front
 	}
 }
@@ -562,10 +545,10 @@ func (s *Store[K, V]) probationVictim(sh *shard[K, V]) *node[K, V] {
 		if n == nil {
 			return sh.secondChance(sh.protected)
 		}
-		if budget <= 0 || n.loadRef() == 0 {
+		if budget <= 0 || !n.referenced() {
 			return n
 		}
-		n.setRef(0)
+		n.unmark()
 		s.promote(sh, n)
 	}
 }
@@ -691,7 +674,15 @@ func (s *Store[K, V]) report(evs []Eviction[K, V]) {
 func (s *Store[K, V]) removeExpired(sh *shard[K, V], n *node[K, V]) {
 	var evs []Eviction[K, V]
 	sh.mu.Lock()
-	s.evict(sh, n, true, &evs) // n only: an update may have replaced it
+	// n only: an update may have replaced it, or (in place) renewed it.
+	// A dead n has left the index already.
+	if n.kill() {
+		if s.expired(n) {
+			s.evict(sh, n, true, &evs)
+		} else {
+			n.revive()
+		}
+	}
 	sh.mu.Unlock()
 	s.report(evs)
 }
@@ -712,16 +703,28 @@ func (s *Store[K, V]) Set(key K, value V, cost int64, expires time.Time) (stored
 		s.rejected.Add(1)
 		return false, &TooLargeError{Cost: total, Max: s.maxEntry}
 	}
-	n := &node[K, V]{key: key, value: value, size: uint32(total), hash: s.keyHash(key)}
+	h := s.keyHash(key)
+	var e int64
 	if !expires.IsZero() {
-		n.expires = expires.UnixNano()
+		e = expires.UnixNano()
 	}
-	sh := s.shardFor(n.hash)
-	if old := s.update(sh, n); old != nil {
-		if s.onEvict != nil {
-			s.onEvict(Eviction[K, V]{Key: old.key, Value: old.value, Cost: old.cost(), Reason: Replaced})
+	sh := s.shardFor(h)
+	if inPlace {
+		if old, ok := s.updateInPlace(sh, h, key, value, total, e); ok {
+			if s.onEvict != nil {
+				s.onEvict(Eviction[K, V]{Key: key, Value: old, Cost: total, Reason: Replaced})
+			}
+			return true, nil
 		}
-		return true, nil
+	}
+	n := &node[K, V]{key: key, value: value, size: uint32(total), hash: h, expires: e}
+	if !inPlace {
+		if old := s.update(sh, n); old != nil {
+			if s.onEvict != nil {
+				s.onEvict(Eviction[K, V]{Key: old.key, Value: old.value, Cost: old.cost(), Reason: Replaced})
+			}
+			return true, nil
+		}
 	}
 	var evs []Eviction[K, V]
 	for attempt := 0; ; attempt++ {
@@ -750,7 +753,8 @@ func (s *Store[K, V]) Set(key K, value V, cost int64, expires time.Time) (stored
 	return stored, nil
 }
 
-// update is Set's lock-free path: when key holds a node of the same cost,
+// update is Set's lock-free path without in-place updates (see inPlace):
+// when key holds a node of the same cost,
 // n takes its slot by compare-and-swap. Nothing needs evicting and no
 // tally changes, so the lists and the shard lock stay out of it (the lists
 // hold the key, which stays). It returns the node replaced, or nil when
@@ -761,14 +765,34 @@ func (s *Store[K, V]) update(sh *shard[K, V], n *node[K, V]) *node[K, V] {
 	if old == nil || old.cost() != n.cost() {
 		return nil
 	}
-	n.ref = 1 // an update is a use; n is not yet published
+	n.state = refBit // an update is a use; n is not yet published
 	if !sl.n.CompareAndSwap(old, n) {
-		n.ref = 0
+		n.state = 0
 		return nil // removed, replaced, or moved by a rebuild meanwhile
 	}
 	c, stripe := s.lookups.IncStripe(statSets)
 	s.sample(sh, n.hash, c, stripe)
 	return old
+}
+
+// updateInPlace is Set's lock-free path with in-place updates: when key
+// holds a node of the same cost, value and expiry e are written into it
+// under its sequence lock. It returns the value replaced, or false when the
+// locked path must decide (no such node, another cost, a node leaving the
+// index, another update writing it).
+func (s *Store[K, V]) updateInPlace(sh *shard[K, V], h uint64, key K, value V, cost, e int64) (V, bool) {
+	n := sh.tab.get(h, key)
+	if n == nil || n.cost() != cost || !n.beginWrite() {
+		var zero V
+		return zero, false
+	}
+	old := n.value
+	n.value = value
+	atomic.StoreInt64(&n.expires, e)
+	n.endWrite()
+	c, stripe := s.lookups.IncStripe(statSets)
+	s.sample(sh, h, c, stripe)
+	return old, true
 }
 
 // setLocked stores n under the shard lock. It reports stored == false
@@ -809,7 +833,7 @@ func (s *Store[K, V]) setLocked(sh *shard[K, V], n *node[K, V], evs *[]Eviction[
 // hears of reads (recorded in the read buffer, applied at its next drain).
 // The shard lock is held.
 func (s *Store[K, V]) replace(sh *shard[K, V], sl *slot[K, V], old, n *node[K, V], evs *[]Eviction[K, V]) {
-	n.ref = 1 // n is not yet published: a plain write
+	n.state = refBit // n is not yet published: a plain write
 	old = swapIn(sl, old, n)
 	if freed := old.cost() - n.cost(); freed != 0 {
 		sh.untally(n.key, freed, false)
@@ -1005,7 +1029,8 @@ func (s *Store[K, V]) Range(fn func(key K, value V) bool) {
 		nodes := sh.nodes()
 		sh.mu.Unlock()
 		for _, n := range nodes {
-			if !s.expired(n) && !fn(n.key, n.value) {
+			v, e, _ := n.read()
+			if (e == 0 || !s.expiredAt(e, time.Time{})) && !fn(n.key, v) {
 				return
 			}
 		}

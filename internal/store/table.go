@@ -6,9 +6,11 @@ import "sync/atomic"
 // probing) of node pointers, read without locks and written under the
 // shard's lock, except for one lock-free write: a Set that updates a key
 // with a value of the same cost swaps the key's node in its slot by
-// compare-and-swap (see Store.update). Writers under the lock therefore
-// change a slot holding a live node by compare-and-swap too, and take
-// whatever node they find there as the key's current one.
+// compare-and-swap (see Store.update; with in-place updates, inPlace, the
+// node is rewritten instead and the slot keeps it). Writers under the lock
+// therefore change a slot holding a live node by compare-and-swap too, take
+// whatever node they find there as the key's current one, and mark a node
+// dead (node.kill) before it leaves its slot.
 //
 // Readers load the current slot array through an atomic pointer and probe
 // it with atomic loads; a slot only ever changes from empty to a node, from
@@ -160,10 +162,13 @@ func (t *table[K, V]) put(n *node[K, V]) *node[K, V] {
 // same key has put there since, with n and returns the node it replaced.
 // The shard lock is held.
 func swapIn[K comparable, V any](sl *slot[K, V], cur, n *node[K, V]) *node[K, V] {
-	for !sl.n.CompareAndSwap(cur, n) {
+	for {
+		cur.kill() // no in-place update may write it once it is out
+		if sl.n.CompareAndSwap(cur, n) {
+			return cur
+		}
 		cur = sl.n.Load()
 	}
-	return cur
 }
 
 // remove deletes the node stored under n's key: n itself, or (unless exact)
@@ -175,6 +180,7 @@ func (t *table[K, V]) remove(n *node[K, V], exact bool) *node[K, V] {
 	case cur == nil:
 		return nil
 	case exact:
+		n.kill()
 		if !sl.n.CompareAndSwap(n, t.tomb) {
 			return nil
 		}
