@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"hash/maphash"
+	"math/rand/v2"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -174,10 +175,11 @@ type Store[K comparable, V any] struct {
 	shards []shard[K, V]
 	mask   uint64
 	hash   func(K) uint64
-	// strSeed is set when K is string and no Config.Hash was given: keys
-	// are then hashed by a direct maphash.String call (keyHash), which
-	// saves the indirect call on every lookup.
-	strSeed  *maphash.Seed
+	// strSeed is set (not 0) when K is string and no Config.Hash was
+	// given: keys are then hashed by a direct call of the runtime's memory
+	// hash (keyHash), which saves the indirect call and maphash's wrappers
+	// on every lookup.
+	strSeed  uintptr
 	now      func() time.Time
 	onEvict  func(Eviction[K, V])
 	policy   Policy
@@ -312,20 +314,36 @@ func newList[K comparable]() *list[K] {
 	return l
 }
 
-func defaultHash[K comparable]() (func(K) uint64, *maphash.Seed) {
-	seed := maphash.MakeSeed()
-	var f any = func(s string) uint64 { return maphash.String(seed, s) }
-	if h, ok := f.(func(K) uint64); ok {
-		return h, &seed
+// defaultHash returns the hash of a Store without Config.Hash and, when K
+// is string, the seed keyHash uses to hash keys directly.
+func defaultHash[K comparable]() (func(K) uint64, uintptr) {
+	var probe any = func(string) uint64 { return 0 }
+	if _, isString := probe.(func(K) uint64); isString {
+		seed := uintptr(rand.Uint64()) | 1
+		return func(k K) uint64 { return strHash(*(*string)(unsafe.Pointer(&k)), seed) }, seed
 	}
-	return func(k K) uint64 { return maphash.Comparable(seed, k) }, nil
+	seed := maphash.MakeSeed()
+	return func(k K) uint64 { return maphash.Comparable(seed, k) }, 0
+}
+
+// memhash is the runtime's hash of memory: the one behind Go's maps and
+// hash/maphash (AES-based where the processor has it, seeded per process
+// besides the seed given). The runtime keeps it linkable on purpose
+// (go.dev/issue/67401: "Do not remove or change the type signature").
+//
+//go:linkname memhash runtime.memhash
+//go:noescape
+func memhash(p unsafe.Pointer, seed, n uintptr) uintptr
+
+func strHash(s string, seed uintptr) uint64 {
+	return uint64(memhash(unsafe.Pointer(unsafe.StringData(s)), seed, uintptr(len(s))))
 }
 
 // keyHash hashes key as s.hash does.
 func (s *Store[K, V]) keyHash(key K) uint64 {
-	if s.strSeed != nil {
+	if s.strSeed != 0 {
 		// K is string (defaultHash checked it), so key is one.
-		return maphash.String(*s.strSeed, *(*string)(unsafe.Pointer(&key)))
+		return strHash(*(*string)(unsafe.Pointer(&key)), s.strSeed)
 	}
 	return s.hash(key)
 }
@@ -356,15 +374,29 @@ func (s *Store[K, V]) Get(key K) (V, bool) { return s.GetAt(key, time.Time{}) }
 // GetAt is Get for a caller that has just read the clock: now (if not
 // zero) decides expiry instead of a second reading of the Store's clock.
 func (s *Store[K, V]) GetAt(key K, now time.Time) (V, bool) {
+	// The calls of the hit path are written out here: the compiler does
+	// not inline one generic method into another (each is compiled once
+	// per shape), and on a hit every call's register spills count.
 	h := s.keyHash(key)
 	sh := s.shardFor(h)
-	n := sh.tab.get(h, key)
-	if n == nil {
-		s.lookups.Inc(statMisses)
-		var zero V
-		return zero, false
+	// table.get's first probe.
+	t := &sh.tab
+	a := t.arr.Load()
+	sl := &a.slots[start(h, uint64(len(a.slots)-1))]
+	n := sl.n.Load()
+	if n == nil || sl.hash.Load() != h || n == t.tomb || n == t.moved || n.key != key {
+		if n = t.probe(a, h, key); n == nil {
+			s.lookups.Inc(statMisses)
+			var zero V
+			return zero, false
+		}
 	}
-	v, e, st := n.read()
+	// node.read's first try.
+	st := atomic.LoadUint32(&n.state)
+	v, e := n.value, n.expires
+	if inPlace && (st&writingBit != 0 || (atomic.LoadUint32(&n.state)^st)&^uint32(refBit) != 0) {
+		v, e, st = n.readAgain()
+	}
 	if e != 0 && s.expiredAt(e, now) {
 		s.lookups.Inc(statMisses)
 		s.removeExpired(sh, n)
@@ -377,7 +409,12 @@ func (s *Store[K, V]) GetAt(key K, now time.Time) (V, bool) {
 	if st&refBit == 0 {
 		n.mark()
 	}
-	s.sample(sh, h, c, stripe)
+	// sample.
+	if s.policy == TinyLFU {
+		if m := mix64(c ^ h); m&(readSample-1) == 0 {
+			s.record(sh, h, m, stripe)
+		}
+	}
 	return v, true
 }
 
