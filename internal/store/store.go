@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"hash/maphash"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"sync"
@@ -310,7 +311,7 @@ func New[K comparable, V any](cfg Config[K, V]) (*Store[K, V], error) {
 func newList[K comparable]() *list[K] {
 	// The size is only a count bound, which the Store never lets simplelru
 	// reach: bytes decide what leaves, oldest first (after second chances).
-	l, _ := simplelru.NewLRU[K, uint64](1<<62, nil)
+	l, _ := simplelru.NewLRU[K, uint64](math.MaxInt, nil)
 	return l
 }
 
