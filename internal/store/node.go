@@ -31,13 +31,12 @@ type node[K comparable, V any] struct {
 	value   V
 }
 
+// The state's bits. Those above writingBit count versions: ending a write
+// adds writingBit to the state, which clears the bit and carries into them.
 const (
 	refBit     = 1 << iota
 	deadBit    // out of the index: no update may write it any more
 	writingBit // an in-place update is writing value and expires
-	// versionOne is the version's unit. Ending a write adds writingBit to
-	// the state, which clears the bit and carries into the version.
-	versionOne
 )
 
 func (n *node[K, V]) cost() int64 { return int64(n.size) }
