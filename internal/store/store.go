@@ -474,7 +474,7 @@ func (s *Store[K, V]) record(sh *shard[K, V], h, m uint64, stripe int) {
 	// The slot and the decision to drain come from other bits of the
 	// same mix: no shared sequence counter for the cores to fight over.
 	// Two reads may land in one slot; the buffer is lossy by design.
-	sh.readBuf[(stripe&(readStripes-1))*stripeStride+int((m>>8)&(stripeSlots-1))].Store(h)
+	storeRelaxed(&sh.readBuf[(stripe&(readStripes-1))*stripeStride+int((m>>8)&(stripeSlots-1))], h)
 	if (m>>16)&(drainTurn-1) == 0 && sh.mu.TryLock() {
 		s.drain(sh)
 		sh.mu.Unlock()
@@ -489,7 +489,7 @@ func (s *Store[K, V]) drain(sh *shard[K, V]) {
 		buf := sh.readBuf[st*stripeStride : st*stripeStride+stripeSlots]
 		for i := range buf {
 			if h := buf[i].Load(); h != 0 {
-				buf[i].Store(0)
+				storeRelaxed(&buf[i], 0)
 				// Each recorded read stands for readSample reads;
 				// counting it that many times keeps reads and
 				// writes on one scale.

@@ -1,0 +1,6 @@
+//go:build race
+
+package store
+
+// raceEnabled: see storeRelaxed.
+const raceEnabled = true
