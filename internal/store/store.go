@@ -255,6 +255,11 @@ func New[K comparable, V any](cfg Config[K, V]) (*Store[K, V], error) {
 		return nil, fmt.Errorf("%w: MaxEntryBytes %d exceeds MaxBytes %d", ErrInvalidConfig, maxEntry, maxBytes)
 	}
 	if maxEntry < EntryOverhead {
+		if cfg.MaxEntryBytes == 0 {
+			// The caller set only MaxBytes: say so in its terms.
+			return nil, fmt.Errorf("%w: MaxBytes %d is too small: entries may take a quarter of it, %d bytes, below the per-entry overhead %d (use at least %d)",
+				ErrInvalidConfig, maxBytes, maxEntry, EntryOverhead, 4*EntryOverhead)
+		}
 		return nil, fmt.Errorf("%w: MaxEntryBytes %d is below the per-entry overhead %d", ErrInvalidConfig, maxEntry, EntryOverhead)
 	}
 	n := cfg.Shards

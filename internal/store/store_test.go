@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -31,6 +32,14 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 		if _, err := New(cfg); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("%s: err = %v, want ErrInvalidConfig", name, err)
 		}
+	}
+	// A MaxBytes too small for one entry is reported in the terms the
+	// caller used (MaxEntryBytes was not given, but derived).
+	if _, err := New(Config[string, int]{MaxBytes: 10}); err == nil || !strings.Contains(err.Error(), "MaxBytes 10 is too small") {
+		t.Errorf("MaxBytes 10: err = %v, want it to name MaxBytes", err)
+	}
+	if _, err := New(Config[string, int]{MaxBytes: 4 * EntryOverhead}); err != nil {
+		t.Errorf("MaxBytes %d, the least the error suggests: %v", 4*EntryOverhead, err)
 	}
 	s := mustNew(t, Config[string, int]{})
 	if s.MaxBytes() != defaultMaxBytes {
