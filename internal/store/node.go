@@ -62,23 +62,26 @@ func (n *node[K, V]) expiry() int64 { return atomic.LoadInt64(&n.expires) }
 // read that overlapped a write (the version moved, or a write was under
 // way) is done again.
 func (n *node[K, V]) read() (V, int64, uint32) {
-	w := atomic.LoadUint32(&n.state)
-	v, e := n.value, n.expires
-	if inPlace && (w&writingBit != 0 || (atomic.LoadUint32(&n.state)^w)&^uint32(refBit) != 0) {
-		return n.readAgain()
+	if v, e, w, ok := n.tryRead(); ok {
+		return v, e, w
 	}
-	return v, e, w
+	return n.readAgain()
+}
+
+// tryRead is one attempt of read: ok is false when it overlapped a write.
+// It is small enough for the compiler to inline into generic callers.
+func (n *node[K, V]) tryRead() (v V, e int64, w uint32, ok bool) {
+	w = atomic.LoadUint32(&n.state)
+	v, e = n.value, n.expires
+	ok = !inPlace || (w&writingBit == 0 && (atomic.LoadUint32(&n.state)^w)&^uint32(refBit) == 0)
+	return v, e, w, ok
 }
 
 // readAgain is read's retry loop, for a read that met a write.
 func (n *node[K, V]) readAgain() (V, int64, uint32) {
 	for spins := 0; ; spins++ {
-		w := atomic.LoadUint32(&n.state)
-		if w&writingBit == 0 {
-			v, e := n.value, n.expires
-			if (atomic.LoadUint32(&n.state)^w)&^uint32(refBit) == 0 {
-				return v, e, w
-			}
+		if v, e, w, ok := n.tryRead(); ok {
+			return v, e, w
 		}
 		if spins >= 8 {
 			runtime.Gosched() // the writer was preempted mid-write
