@@ -4,6 +4,8 @@ import (
 	"runtime"
 	"sync/atomic"
 	_ "unsafe" // go:linkname
+
+	"github.com/edgekit/edgekit/internal/race"
 )
 
 // procPin and procUnpin pin the calling goroutine to its P and return the
@@ -79,7 +81,7 @@ func (c *Counters) add(i int, delta uint64) (uint64, int) {
 		// see the old or the new value, and no increment is lost. (The
 		// race detector does not know that; race builds add atomically.)
 		slot := &c.v[p*c.stride+i]
-		if raceEnabled {
+		if race.Enabled {
 			v = atomic.AddUint64(slot, delta)
 		} else {
 			v = *slot + delta

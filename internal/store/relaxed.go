@@ -3,6 +3,8 @@ package store
 import (
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/edgekit/edgekit/internal/race"
 )
 
 // storeRelaxed stores v in *p without the full fence of atomic.Store (an
@@ -11,7 +13,7 @@ import (
 // store cannot tear, and readers use atomic loads. Under the race detector,
 // which would report the plain store, it is atomic.
 func storeRelaxed(p *atomic.Uint64, v uint64) {
-	if raceEnabled {
+	if race.Enabled {
 		p.Store(v)
 		return
 	}

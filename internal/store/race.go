@@ -1,6 +1,0 @@
-//go:build race
-
-package store
-
-// raceEnabled: see storeRelaxed.
-const raceEnabled = true
