@@ -175,7 +175,7 @@ func (s Stats) HitRatio() float64 {
 type Store[K comparable, V any] struct {
 	shards []shard[K, V]
 	mask   uint64
-	hash   func(K) uint64
+	hash   func(K) uint64 // nil when strSeed is set
 	// strSeed is set (not 0) when K is string and no Config.Hash was
 	// given: keys are then hashed by a direct call of the runtime's memory
 	// hash (keyHash), which saves the indirect call and maphash's wrappers
@@ -320,13 +320,13 @@ func newList[K comparable]() *list[K] {
 	return l
 }
 
-// defaultHash returns the hash of a Store without Config.Hash and, when K
-// is string, the seed keyHash uses to hash keys directly.
+// defaultHash returns how a Store without Config.Hash hashes keys: for
+// string keys a seed for keyHash's direct call of the runtime's hash (and
+// no func), for other keys maphash.Comparable with a random seed.
 func defaultHash[K comparable]() (func(K) uint64, uintptr) {
 	var probe any = func(string) uint64 { return 0 }
 	if _, isString := probe.(func(K) uint64); isString {
-		seed := uintptr(rand.Uint64()) | 1
-		return func(k K) uint64 { return strHash(*(*string)(unsafe.Pointer(&k)), seed) }, seed
+		return nil, uintptr(rand.Uint64()) | 1
 	}
 	seed := maphash.MakeSeed()
 	return func(k K) uint64 { return maphash.Comparable(seed, k) }, 0
@@ -345,7 +345,7 @@ func strHash(s string, seed uintptr) uint64 {
 	return uint64(memhash(unsafe.Pointer(unsafe.StringData(s)), seed, uintptr(len(s))))
 }
 
-// keyHash hashes key as s.hash does.
+// keyHash hashes key.
 func (s *Store[K, V]) keyHash(key K) uint64 {
 	if s.strSeed != 0 {
 		// K is string (defaultHash checked it), so key is one.
@@ -359,9 +359,10 @@ func (s *Store[K, V]) shardFor(h uint64) *shard[K, V] {
 	return &s.shards[(h^(h>>32))&s.mask]
 }
 
+// expired tells whether n's expiry has passed by the Store's clock.
 func (s *Store[K, V]) expired(n *node[K, V]) bool {
 	e := n.expiry()
-	return e != 0 && s.now().UnixNano() >= e
+	return e != 0 && s.expiredAt(e, time.Time{})
 }
 
 // expiredAt tells whether expiry e (not 0) has passed at now, the caller's
