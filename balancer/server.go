@@ -573,6 +573,9 @@ func (w *responseWriter) writeStatus(code int) {
 	bw.WriteString("\r\n")
 }
 
+// newlineToSpace turns line breaks in a field value into spaces.
+var newlineToSpace = strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ")
+
 // writeField writes one header or trailer field, dropping an invalid name
 // and turning line breaks in the value into spaces (no injected fields),
 // as net/http does.
@@ -581,7 +584,7 @@ func (w *responseWriter) writeField(k, v string) {
 		return
 	}
 	if strings.ContainsAny(v, "\r\n") {
-		v = strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ").Replace(v)
+		v = newlineToSpace.Replace(v)
 	}
 	bw := w.c.bw
 	bw.WriteString(k)
