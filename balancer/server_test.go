@@ -613,3 +613,34 @@ func TestServerShutdownTimeout(t *testing.T) {
 	}
 	close(release)
 }
+
+// Response fields are written as net/http writes them: an invalid name is
+// dropped and line breaks in a value become spaces, so a handler echoing
+// input cannot inject a field (RFC 9110 §5.5); trailers go after the last
+// chunk, both those the Trailer field declared and those set under
+// http.TrailerPrefix (RFC 9112 §7.1.2).
+func TestServerResponseFieldsAndTrailers(t *testing.T) {
+	addr := startServer(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h["Bad Name"] = []string{"x"}
+		h.Set("X-Split", "a\r\nInjected: yes")
+		h.Set("Trailer", "X-Sum")
+		io.WriteString(w, "body")
+		h.Set("X-Sum", "42")
+		h.Set(http.TrailerPrefix+"X-Late", "late")
+	})})
+	c := dialRaw(t, addr)
+	c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	r, body := c.read("GET")
+	if body != "body" || r.Header.Get("X-Split") != "a Injected: yes" || r.Header.Get("Injected") != "" {
+		t.Fatalf("body %q, X-Split %q, Injected %q", body, r.Header.Get("X-Split"), r.Header.Get("Injected"))
+	}
+	for k := range r.Header {
+		if strings.Contains(k, " ") {
+			t.Fatalf("field with an invalid name %q was sent", k)
+		}
+	}
+	if r.Trailer.Get("X-Sum") != "42" || r.Trailer.Get("X-Late") != "late" {
+		t.Fatalf("trailers %v, want X-Sum 42 and X-Late late", r.Trailer)
+	}
+}
