@@ -921,8 +921,9 @@ func (s *Store[K, V]) place(sh *shard[K, V], n *node[K, V], evs *[]Eviction[K, V
 			if cand == n {
 				survived = false
 			} else {
-				// cand was counted and mapped; drop it as evicted.
-				s.dropCandidate(sh, cand, evs)
+				// cand was counted and indexed (and is out of the
+				// window's list already): drop it as evicted.
+				s.evicted(sh, s.unindex(sh, cand, false), evs)
 			}
 		}
 	}
@@ -951,12 +952,6 @@ func (s *Store[K, V]) admit(sh *shard[K, V], cand *node[K, V], evs *[]Eviction[K
 	return true
 }
 
-// dropCandidate removes a mapped entry that lost admission (already out
-// of the window's list).
-func (s *Store[K, V]) dropCandidate(sh *shard[K, V], cand *node[K, V], evs *[]Eviction[K, V]) {
-	s.evicted(sh, s.unindex(sh, cand, false), evs)
-}
-
 // reserve counts n's bytes against the global budget, evicting from this
 // shard while the budget or the entry limit is exceeded, and publishes n.
 // If the shard runs out of entries to evict first (other shards hold the
@@ -977,7 +972,7 @@ func (s *Store[K, V]) reserve(sh *shard[K, V], n *node[K, V], evs *[]Eviction[K,
 			v = nil
 		}
 		if v == nil {
-			s.withdraw(sh, n)
+			sh.untally(n.key, n.cost(), true) // n is unpublished: out of the lists only
 			return false
 		}
 		s.evict(sh, v, false, evs)
@@ -985,11 +980,6 @@ func (s *Store[K, V]) reserve(sh *shard[K, V], n *node[K, V], evs *[]Eviction[K,
 	sh.tab.put(n)
 	s.count.Add(1)
 	return true
-}
-
-// withdraw takes an unpublished n out of the order lists.
-func (s *Store[K, V]) withdraw(sh *shard[K, V], n *node[K, V]) {
-	sh.untally(n.key, n.cost(), true)
 }
 
 // stealFromOthers evicts victims from shards other than own until need
