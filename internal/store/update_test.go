@@ -71,10 +71,10 @@ func checkConsistent[V any](t *testing.T, s *Store[int, V], departures int) {
 	}
 }
 
-// Updates of a key with a value of the same cost take the lock-free path
-// (Store.update). Race them against evictions, deletions, promotions and
-// locked updates of other sizes, then check nothing was lost or counted
-// twice.
+// Updates of a key with a value of the same cost take a lock-free path
+// (Store.updateInPlace on amd64, Store.update elsewhere and under -race).
+// Race them against evictions, deletions, promotions and locked updates of
+// other sizes, then check nothing was lost or counted twice.
 func TestLockFreeUpdatesKeepTheStoreConsistent(t *testing.T) {
 	for _, p := range []Policy{TinyLFU, LRU} {
 		t.Run(p.String(), func(t *testing.T) {
