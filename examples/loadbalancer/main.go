@@ -4,11 +4,10 @@
 //	go run ./examples/loadbalancer -mode tcp -listen 127.0.0.1:8081 -backend 127.0.0.1:9101 ...
 //
 // In http mode the front is balancer.Server, a lean HTTP/1.1 server;
-// -front net/http serves through net/http's Server instead. Backends are host:port (an
-// http:// prefix is accepted). With no -backend
-// flags it starts three demo backends in-process, prints how 1000 requests
-// spread under each policy and what happens when one backend is killed,
-// and exits.
+// -front net/http serves through net/http's Server instead. Backends are
+// host:port (an http:// prefix is accepted). With no -backend flags it
+// starts three demo backends in-process, prints how 1000 requests spread
+// under each policy and what happens when one backend is killed, and exits.
 package main
 
 import (
