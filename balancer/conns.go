@@ -1,6 +1,8 @@
 package balancer
 
 import (
+	"context"
+	"net"
 	"sync"
 	"time"
 )
@@ -59,3 +61,24 @@ func (s *connSet[C]) drain(timeout time.Duration, kill func(C)) bool {
 
 // wait waits for every connection's goroutine to end.
 func (s *connSet[C]) wait() { s.wg.Wait() }
+
+// closeOnDone closes ln when ctx is done, so that a blocked Accept returns.
+// The func it returns is for the accept loop's end: it closes ln itself if
+// ctx is not done, or else waits until the close ctx started has finished.
+// Either way ln's socket is closed when it returns: a second ln.Close
+// returns at once while the first is still at work, and until that one
+// ends the port still takes connections.
+func closeOnDone(ctx context.Context, ln net.Listener) (closeNow func()) {
+	closed := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		ln.Close()
+		close(closed)
+	})
+	return func() {
+		if stop() {
+			ln.Close()
+		} else {
+			<-closed
+		}
+	}
+}

@@ -109,8 +109,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	log := s.logger()
 	var conns connSet[*serverConn]
-	stopAccept := context.AfterFunc(ctx, func() { ln.Close() })
-	defer stopAccept()
+	closeListener := closeOnDone(ctx, ln)
 	var err error
 	backoff := 5 * time.Millisecond
 	for {
@@ -138,11 +137,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		sc := &serverConn{srv: s, conn: c, log: log, remote: c.RemoteAddr().String()}
 		conns.serve(sc, sc.serve)
 	}
-	ln.Close()
+	closeListener()
 	// Idle connections close now; busy ones after their response, or
 	// when the shutdown timeout runs out. Serve does not wait after that:
 	// a handler still waiting on something else (requests carry no context
-	// to cancel) finishes on its own.
+	// to cancel) finishes on its own. Every connection is marked closing
+	// before any idle one is closed, so a client that sees one connection
+	// close knows every response still to come says Connection: close.
+	conns.each(func(sc *serverConn) { sc.closing.Store(true) })
 	conns.each((*serverConn).shutdown)
 	timeout := s.ShutdownTimeout
 	if timeout <= 0 {

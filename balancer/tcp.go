@@ -65,10 +65,7 @@ func NewTCPProxy(cfg TCPProxyConfig) (*TCPProxy, error) {
 // closes ln and returns nil after a clean shutdown.
 func (t *TCPProxy) Serve(ctx context.Context, ln net.Listener) error {
 	var conns connSet[net.Conn]
-	go func() {
-		<-ctx.Done()
-		ln.Close()
-	}()
+	closeListener := closeOnDone(ctx, ln)
 	var err error
 	for {
 		c, aerr := ln.Accept()
@@ -80,6 +77,7 @@ func (t *TCPProxy) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		conns.serve(c, func() { t.handle(c) })
 	}
+	closeListener()
 	if !conns.drain(t.cfg.DrainTimeout, func(c net.Conn) { c.Close() }) {
 		conns.wait()
 	}
