@@ -1,6 +1,7 @@
 package firewall
 
 import (
+	"bufio"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -438,7 +439,16 @@ func TestListenerRefusesDeniedPeersAndCaps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond) // let Accept admit it
+	// One keep-alive exchange proves Accept admitted it; it stays open.
+	held.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(held, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(held), nil)
+	if err != nil {
+		t.Fatalf("held connection: %v", err)
+	}
+	if b, _ := io.ReadAll(resp.Body); string(b) != "hi" || resp.Close {
+		t.Fatalf("held connection: %q, close %v", b, resp.Close)
+	}
 	if err := dial("127.0.0.5"); err == nil {
 		t.Fatal("per-source cap not enforced")
 	}
