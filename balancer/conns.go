@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"context"
+	"errors"
 	"net"
 	"sync"
 	"time"
@@ -79,6 +80,41 @@ func closeOnDone(ctx context.Context, ln net.Listener) (closeNow func()) {
 			ln.Close()
 		} else {
 			<-closed
+		}
+	}
+}
+
+// acceptor accepts connections for a serve loop. It rides out the
+// temporary failures a busy server meets (out of descriptors, an aborted
+// handshake) with a pause that doubles from 5 ms up to a second, as
+// net/http's server does, instead of ending the loop.
+type acceptor struct {
+	backoff time.Duration
+}
+
+// accept returns the next connection, or the first error that is not
+// temporary, or any error once ctx is done.
+func (a *acceptor) accept(ctx context.Context, ln net.Listener) (net.Conn, error) {
+	for {
+		c, err := ln.Accept()
+		if err == nil {
+			a.backoff = 0
+			return c, nil
+		}
+		// Errno's Temporary covers EMFILE, ENFILE, EINTR, ECONNRESET,
+		// ECONNABORTED and timeouts. (net.Error's Temporary is deprecated
+		// for being vague; the errno's is what net/http still relies on
+		// here, and what we want.)
+		var te interface{ Temporary() bool }
+		if ctx.Err() != nil || !errors.As(err, &te) || !te.Temporary() {
+			return nil, err
+		}
+		a.backoff = min(max(2*a.backoff, 5*time.Millisecond), time.Second)
+		t := time.NewTimer(a.backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
 		}
 	}
 }

@@ -111,29 +111,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	var conns connSet[*serverConn]
 	closeListener := closeOnDone(ctx, ln)
 	var err error
-	backoff := 5 * time.Millisecond
+	var acc acceptor
 	for {
-		c, aerr := ln.Accept()
+		c, aerr := acc.accept(ctx, ln)
 		if aerr != nil {
-			var ne net.Error
-			if ctx.Err() == nil && errors.As(aerr, &ne) && ne.Timeout() {
-				// Out of descriptors and the like: wait and go on, as
-				// net/http does.
-				t := time.NewTimer(backoff)
-				select {
-				case <-t.C:
-				case <-ctx.Done():
-					t.Stop()
-				}
-				backoff = min(2*backoff, time.Second)
-				continue
-			}
 			if ctx.Err() == nil {
 				err = aerr
 			}
 			break
 		}
-		backoff = 5 * time.Millisecond
 		sc := &serverConn{srv: s, conn: c, log: log, remote: c.RemoteAddr().String()}
 		conns.serve(sc, sc.serve)
 	}

@@ -67,8 +67,9 @@ func (t *TCPProxy) Serve(ctx context.Context, ln net.Listener) error {
 	var conns connSet[net.Conn]
 	closeListener := closeOnDone(ctx, ln)
 	var err error
+	var acc acceptor
 	for {
-		c, aerr := ln.Accept()
+		c, aerr := acc.accept(ctx, ln)
 		if aerr != nil {
 			if ctx.Err() == nil {
 				err = aerr
