@@ -232,59 +232,43 @@ func splitList(s string) []string {
 }
 
 // parseTargeted parses an RFC 9213 targeted field (a Structured Fields
-// Dictionary, RFC 8941). It reports ok == false when the field is absent
-// or not a valid dictionary, in which case RFC 9213 §2.1 says to ignore it
-// and fall back to Cache-Control.
+// Dictionary, RFC 8941). It reports ok == false when the field is absent,
+// empty or not a valid dictionary, in which case RFC 9213 §2.1 says to
+// ignore it and fall back to Cache-Control. Several field lines are one
+// dictionary (RFC 8941 §4.2: joined with commas). A directive whose value
+// has the wrong type (max-age="60", max-age=1.5) is ignored, the rest of the
+// field kept; a negative max-age fails the whole field, as Cache-Control's
+// parser treats it as invalid.
 func parseTargeted(h http.Header, name string) (Directives, bool) {
 	lines := h.Values(name)
 	if len(lines) == 0 {
 		return Directives{}, false
 	}
+	members, ok := parseSFDictionary(strings.Join(lines, ","))
+	if !ok || len(members) == 0 {
+		return Directives{}, false
+	}
 	d := newDirectives()
-	for _, member := range splitList(strings.Join(lines, ",")) {
-		// Parameters (";a=b") are allowed and ignored.
-		if i := strings.IndexByte(member, ';'); i >= 0 && !strings.Contains(member[:i], `"`) {
-			member = member[:i]
+	for _, m := range members {
+		if m.kind == sfBoolean && !m.b {
+			continue // a false boolean is no directive
 		}
-		key, value, hasValue := strings.Cut(member, "=")
-		key = strings.TrimSpace(key)
-		if !validSFKey(key) {
-			return Directives{}, false
-		}
-		value = strings.TrimSpace(value)
 		var secs Seconds = -1
-		if hasValue {
-			if value == "?1" || value == "?0" {
-				if value == "?0" {
-					continue // a false boolean is no directive
-				}
-				hasValue = false
-			} else if v, err := strconv.ParseInt(value, 10, 64); err == nil {
-				if v < 0 {
-					return Directives{}, false
-				}
-				secs = Seconds(min(v, maxDelta))
-			} else if !validSFBareItem(value) {
+		if m.kind == sfInteger {
+			if m.n < 0 {
 				return Directives{}, false
 			}
+			secs = Seconds(min(m.n, maxDelta))
 		}
-		switch key {
+		switch m.key {
 		case "max-age":
-			if secs.Present() && !d.MaxAge.Present() {
-				d.MaxAge = secs
-			}
+			d.MaxAge = secs
 		case "s-maxage":
-			if secs.Present() && !d.SMaxAge.Present() {
-				d.SMaxAge = secs
-			}
+			d.SMaxAge = secs
 		case "stale-while-revalidate":
-			if secs.Present() {
-				d.StaleWhileRevalidate = secs
-			}
+			d.StaleWhileRevalidate = secs
 		case "stale-if-error":
-			if secs.Present() {
-				d.StaleIfError = secs
-			}
+			d.StaleIfError = secs
 		case "no-store":
 			d.NoStore = true
 		case "no-cache":
@@ -300,28 +284,4 @@ func parseTargeted(h http.Header, name string) (Directives, bool) {
 		}
 	}
 	return d, true
-}
-
-func validSFKey(k string) bool {
-	if k == "" || !(k[0] == '*' || (k[0] >= 'a' && k[0] <= 'z')) {
-		return false
-	}
-	for i := 1; i < len(k); i++ {
-		c := k[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.' || c == '*') {
-			return false
-		}
-	}
-	return true
-}
-
-func validSFBareItem(v string) bool {
-	if v == "" {
-		return false
-	}
-	if v[0] == '"' {
-		return len(v) >= 2 && v[len(v)-1] == '"'
-	}
-	c := v[0]
-	return c == '*' || c == ':' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.'
 }
