@@ -756,3 +756,59 @@ func FuzzReplyTo(f *testing.F) {
 		}
 	})
 }
+
+// What both servers answer before looking anything up: NOTIMP for other
+// opcodes (RFC 1035 §4.1.1), FORMERR for a second OPT (RFC 6891 §6.1.1)
+// and for meta-type questions, BADVERS for EDNS versions above 0 (RFC
+// 6891 §6.1.3), REFUSED for zone transfers and classes other than IN.
+func TestRFC6891_QueryVetting(t *testing.T) {
+	srv, err := NewServer(ServerConfig{Resolver: fixedResolver{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	zs, err := NewZoneServer(ZoneServerConfig{Zones: []*Zone{mustZone(t, exampleNet, "example.net.")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	query := func(mod func(*dns.Msg)) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetQuestion("cdn.example.net.", dns.TypeA)
+		mod(m)
+		return m
+	}
+	cases := []struct {
+		name  string
+		mod   func(*dns.Msg)
+		rcode int
+	}{
+		{"plain", func(m *dns.Msg) {}, dns.RcodeSuccess},
+		{"EDNS 0", func(m *dns.Msg) { m.SetEdns0(1232, true) }, dns.RcodeSuccess},
+		{"opcode STATUS", func(m *dns.Msg) { m.Opcode = dns.OpcodeStatus }, dns.RcodeNotImplemented},
+		{"two OPT", func(m *dns.Msg) { m.SetEdns0(1232, false); m.Extra = append(m.Extra, m.Extra[0]) }, dns.RcodeFormatError},
+		{"EDNS 1", func(m *dns.Msg) { m.SetEdns0(1232, false); m.IsEdns0().SetVersion(1) }, dns.RcodeBadVers},
+		{"qtype OPT", func(m *dns.Msg) { m.Question[0].Qtype = dns.TypeOPT }, dns.RcodeFormatError},
+		{"qtype TSIG", func(m *dns.Msg) { m.Question[0].Qtype = dns.TypeTSIG }, dns.RcodeFormatError},
+		{"qtype 200", func(m *dns.Msg) { m.Question[0].Qtype = 200 }, dns.RcodeFormatError},
+		{"AXFR", func(m *dns.Msg) { m.Question[0].Qtype = dns.TypeAXFR }, dns.RcodeRefused},
+		{"IXFR", func(m *dns.Msg) { m.Question[0].Qtype = dns.TypeIXFR }, dns.RcodeRefused},
+		{"class CH", func(m *dns.Msg) { m.Question[0].Qclass = dns.ClassCHAOS }, dns.RcodeRefused},
+	}
+	from := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5}
+	for _, c := range cases {
+		for name, answer := range map[string]func(*dns.Msg) *dns.Msg{
+			"Server":     func(q *dns.Msg) *dns.Msg { return srv.answer(from, &net.UDPAddr{}, q) },
+			"ZoneServer": zs.Answer,
+		} {
+			q := query(c.mod)
+			m := answer(q)
+			if m.Rcode != c.rcode || m.Id != q.Id || !m.Response {
+				t.Errorf("%s, %s: rcode %s, want %s", name, c.name, dns.RcodeToString[m.Rcode], dns.RcodeToString[c.rcode])
+			}
+			if c.rcode == dns.RcodeBadVers {
+				if opt := m.IsEdns0(); opt == nil || opt.Version() != 0 {
+					t.Errorf("%s: BADVERS without an OPT of version 0: %v", name, m)
+				}
+			}
+		}
+	}
+}

@@ -115,8 +115,11 @@ func (s *ZoneServer) Answer(req *dns.Msg) *dns.Msg {
 	m := new(dns.Msg)
 	m.SetReply(req)
 	m.RecursionAvailable = false
-	if req.Opcode != dns.OpcodeQuery || len(req.Question) != 1 {
-		m.Rcode = dns.RcodeFormatError
+	if rcode := vetQuery(req); rcode != dns.RcodeSuccess {
+		m.Rcode = rcode
+		if rcode == dns.RcodeBadVers {
+			m.SetEdns0(1232, false)
+		}
 		return m
 	}
 	if opt := req.IsEdns0(); opt != nil {
