@@ -22,11 +22,18 @@
 // clamping, negative answers per RFC 2308 (with RFC 8020), stale data
 // served when no authority answers (RFC 8767, TTL 30), prefetch of popular
 // entries, and coalescing of identical in-flight questions. RFC 6761 names
-// and a hosts table are answered locally.
+// and a hosts table are answered locally; localhost., invalid. and test.
+// as locally served zones (RFC 6303: authoritative, negative answers with
+// an SOA).
 //
 // # Serving and hooks
 //
-// Server is a dns.Handler with an access list (loopback only by default);
+// Server is a dns.Handler with an access list (loopback only by default).
+// It vets queries as Unbound does (NOTIMP for other opcodes, FORMERR for
+// malformed ones, BADVERS for EDNS above version 0, REFUSED for zone
+// transfers and classes other than IN) and answers a query without RD
+// from local data only, refusing the rest (no recursion, no cache
+// snooping);
 // its ServeUDP method serves a UDP socket directly, faster than a
 // dns.Server (cache hits answered in the read loops, datagrams batched);
 // DoHHandler serves it over HTTPS (RFC 8484). With Config.Forward the

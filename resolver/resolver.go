@@ -320,6 +320,17 @@ func (r *Recursive) cached(q dns.Question) *dns.Msg {
 	return nil
 }
 
+// localAnswer answers q from local data alone (hosts, special-use names),
+// or returns nil.
+func (r *Recursive) localAnswer(q dns.Question) *dns.Msg {
+	q.Name = lower(q.Name)
+	if m := r.local(q); m != nil {
+		r.st.queries.Add(1)
+		return m
+	}
+	return nil
+}
+
 // lower is dns.CanonicalName without allocating for names already in
 // canonical form.
 func lower(name string) string {
@@ -374,13 +385,41 @@ func (r *Recursive) local(q dns.Question) *dns.Msg {
 	if r.cfg.DisableSpecialUse {
 		return nil
 	}
-	switch {
-	case q.Name == "localhost." || strings.HasSuffix(q.Name, ".localhost."):
-		return reply(dns.RcodeSuccess, addrRRs(q, []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback()}, 86400)...)
-	case q.Name == "invalid." || strings.HasSuffix(q.Name, ".invalid.") || q.Name == "test." || strings.HasSuffix(q.Name, ".test."):
-		return reply(dns.RcodeNameError)
+	// The special-use names are answered as locally served zones (RFC
+	// 6303 §2.2): authoritatively, and a negative answer carries the
+	// zone's SOA so that it can be cached (RFC 2308 §3).
+	negative := func(zone string, rcode int) *dns.Msg {
+		m := reply(rcode)
+		m.Authoritative = true
+		m.Ns = []dns.RR{localSOA(zone)}
+		return m
+	}
+	for _, zone := range [...]string{"localhost.", "invalid.", "test."} {
+		if q.Name != zone && !strings.HasSuffix(q.Name, "."+zone) {
+			continue
+		}
+		if zone != "localhost." {
+			return negative(zone, dns.RcodeNameError)
+		}
+		rrs := addrRRs(q, []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback()}, 86400)
+		if len(rrs) == 0 {
+			return negative(zone, dns.RcodeSuccess) // NODATA
+		}
+		m := reply(dns.RcodeSuccess, rrs...)
+		m.Authoritative = true
+		return m
 	}
 	return nil
+}
+
+// localSOA is the SOA of a locally served zone, in the form RFC 6303 §3
+// gives (negative answers cached for 3 hours).
+func localSOA(zone string) *dns.SOA {
+	return &dns.SOA{
+		Hdr: dns.RR_Header{Name: zone, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: 10800},
+		Ns:  zone, Mbox: "nobody.invalid.", Serial: 1,
+		Refresh: 3600, Retry: 1200, Expire: 604800, Minttl: 10800,
+	}
 }
 
 func addrRRs(q dns.Question, addrs []netip.Addr, ttl uint32) []dns.RR {

@@ -812,3 +812,51 @@ func TestRFC6891_QueryVetting(t *testing.T) {
 		}
 	}
 }
+
+// RFC 1034 §4.3.1: without RD the server does not recurse; local data is
+// still answered. RFC 6303 §2.2 and RFC 2308 §3: the special-use zones are
+// answered authoritatively, negative answers with the zone's SOA.
+func TestRFC1034_NoRecursionAndLocalZones(t *testing.T) {
+	r, err := New(Config{Roots: []netip.AddrPort{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	rr, _ := dns.NewRR("www.example.com. 3600 IN A 192.0.2.1")
+	r.putRRset([]dns.RR{rr}, 2)
+	srv, err := NewServer(ServerConfig{Resolver: r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5}
+	ask := func(name string, qtype uint16, rd bool) *dns.Msg {
+		q := new(dns.Msg)
+		q.SetQuestion(name, qtype)
+		q.RecursionDesired = rd
+		return srv.answer(from, &net.UDPAddr{}, q)
+	}
+	// Cached, but not given without RD (no cache snooping); given with RD.
+	if m := ask("www.example.com.", dns.TypeA, false); m.Rcode != dns.RcodeRefused || len(m.Answer) != 0 {
+		t.Errorf("RD=0, cached name: %v", m)
+	}
+	if m := ask("www.example.com.", dns.TypeA, true); m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 || m.Authoritative {
+		t.Errorf("RD=1, cached name: %v", m)
+	}
+	for _, rd := range []bool{false, true} {
+		m := ask("LocalHost.", dns.TypeA, rd)
+		if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 || !m.Authoritative {
+			t.Errorf("localhost A, RD=%v: %v", rd, m)
+		}
+		m = ask("localhost.", dns.TypeMX, rd)
+		if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 0 || len(m.Ns) != 1 || m.Ns[0].Header().Rrtype != dns.TypeSOA {
+			t.Errorf("localhost MX (NODATA), RD=%v: %v", rd, m)
+		}
+		m = ask("foo.test.", dns.TypeA, rd)
+		if m.Rcode != dns.RcodeNameError || len(m.Ns) != 1 || m.Ns[0].Header().Name != "test." || !m.Authoritative {
+			t.Errorf("foo.test., RD=%v: %v", rd, m)
+		}
+		if soa, ok := m.Ns[0].(*dns.SOA); !ok || soa.Minttl != 10800 || soa.Hdr.Ttl != 10800 {
+			t.Errorf("foo.test. SOA: %v", m.Ns[0])
+		}
+	}
+}

@@ -109,7 +109,20 @@ func (s *Server) respond(remote, local net.Addr, req *dns.Msg, mayBlock bool) (r
 	// a hit's allocations).
 	var res *dns.Msg
 	var err error
-	if rec, ok := s.cfg.Resolver.(*Recursive); ok {
+	rec, _ := s.cfg.Resolver.(*Recursive)
+	if !req.RecursionDesired {
+		// RFC 1034 §4.3.1: without RD a server answers from what it holds
+		// and does not recurse. As Unbound's default, only local data
+		// (hosts, special-use names) is given; the cache is not open to
+		// snooping, and the rest is refused.
+		if rec != nil {
+			res = rec.localAnswer(req.Question[0])
+		}
+		if res == nil {
+			m.Rcode = dns.RcodeRefused
+			return m, true
+		}
+	} else if rec != nil {
 		res = rec.cached(req.Question[0])
 	}
 	if res == nil {
@@ -125,6 +138,7 @@ func (s *Server) respond(remote, local net.Addr, req *dns.Msg, mayBlock bool) (r
 	} else {
 		m.Rcode = res.Rcode
 		m.Answer, m.Ns = res.Answer, res.Ns
+		m.Authoritative = res.Authoritative // local zones only
 	}
 	size := dns.MinMsgSize
 	if opt != nil {
