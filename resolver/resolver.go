@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -164,6 +165,9 @@ type entry struct {
 	ttl     time.Duration
 	rank    int // 1 referral/glue data, 2 authoritative answer
 	origTTL time.Duration
+	// dname is the DNAME a cached CNAME was synthesised from (RFC 6672
+	// §3.2), given again beside it when the CNAME is answered from cache.
+	dname dns.RR
 }
 
 func (e *entry) fresh(now time.Time) bool { return now.Sub(e.stored) < e.ttl }
@@ -458,7 +462,13 @@ func (r *Recursive) fromCache(q dns.Question, stale bool) *dns.Msg {
 		e := r.cacheGet(name, q.Qtype, now, stale)
 		if e == nil && q.Qtype != dns.TypeCNAME {
 			if c := r.cacheGet(name, dns.TypeCNAME, now, stale); c != nil && len(c.rrs) > 0 {
-				m.Answer = append(m.Answer, r.aged(c, now, stale)...)
+				aged := r.aged(c, now, stale)
+				if c.dname != nil && !slices.ContainsFunc(m.Answer, func(rr dns.RR) bool { return dns.IsDuplicate(rr, c.dname) }) {
+					d := dns.Copy(c.dname)
+					d.Header().Ttl = aged[0].Header().Ttl
+					m.Answer = append(m.Answer, d)
+				}
+				m.Answer = append(m.Answer, aged...)
 				name = dns.CanonicalName(c.rrs[0].(*dns.CNAME).Target)
 				continue
 			}
@@ -545,8 +555,43 @@ func (r *Recursive) clamp(ttl time.Duration) time.Duration {
 	return ttl
 }
 
+// putAnswer caches the RRsets of an answer section, each CNAME with the
+// DNAME in the answer it was synthesised from, if any.
+func (r *Recursive) putAnswer(answer []dns.RR, rank int) {
+	for _, set := range groupRRsets(answer) {
+		var dname dns.RR
+		if c, ok := set[0].(*dns.CNAME); ok {
+			dname = dnameFor(answer, c)
+		}
+		r.putEntry(set, rank, dname)
+	}
+}
+
+// dnameFor returns the DNAME in answer that c was synthesised from: one
+// owned by a proper ancestor of c's owner whose substitution gives c's
+// target (RFC 6672 §2.2).
+func dnameFor(answer []dns.RR, c *dns.CNAME) dns.RR {
+	name := dns.CanonicalName(c.Hdr.Name)
+	for _, rr := range answer {
+		d, ok := rr.(*dns.DNAME)
+		if !ok {
+			continue
+		}
+		owner := dns.CanonicalName(d.Hdr.Name)
+		if owner == name || !dns.IsSubDomain(owner, name) {
+			continue
+		}
+		if dns.CanonicalName(strings.TrimSuffix(name, owner)+d.Target) == dns.CanonicalName(c.Target) {
+			return d
+		}
+	}
+	return nil
+}
+
 // putRRset caches rrs (one name and type) unless better data is cached.
-func (r *Recursive) putRRset(rrs []dns.RR, rank int) {
+func (r *Recursive) putRRset(rrs []dns.RR, rank int) { r.putEntry(rrs, rank, nil) }
+
+func (r *Recursive) putEntry(rrs []dns.RR, rank int, dname dns.RR) {
 	if len(rrs) == 0 {
 		return
 	}
@@ -565,7 +610,10 @@ func (r *Recursive) putRRset(rrs []dns.RR, rank int) {
 		return
 	}
 	ttl := r.clamp(time.Duration(minTTL) * time.Second)
-	e := &entry{rrs: rrs, rcode: dns.RcodeSuccess, stored: now, ttl: ttl, origTTL: ttl, rank: rank}
+	if dname != nil {
+		cost += int64(dns.Len(dname)) + 48
+	}
+	e := &entry{rrs: rrs, rcode: dns.RcodeSuccess, stored: now, ttl: ttl, origTTL: ttl, rank: rank, dname: dname}
 	r.cache.Set(cacheKey(name, qtype), e, cost, now.Add(ttl+max(r.cfg.StaleWindow, 0)))
 }
 
@@ -732,9 +780,7 @@ func (r *Recursive) resolveName(ctx context.Context, st *state, name string, qty
 		}
 		switch kind, data := classify(resp, zone, name, qtype); kind {
 		case kindAnswer:
-			for _, set := range groupRRsets(data.answer) {
-				r.putRRset(set, 2)
-			}
+			r.putAnswer(data.answer, 2)
 			return data.answer, dns.RcodeSuccess, nil, data.next
 		case kindNXDomain:
 			r.putNegative(data.negName, qtype, dns.RcodeNameError, data.soa)
@@ -1227,9 +1273,7 @@ func (r *Recursive) forwardQuery(ctx context.Context, st *state, q dns.Question)
 		out.SetQuestion(q.Name, q.Qtype)
 		out.Response, out.RecursionAvailable, out.Rcode = true, true, resp.Rcode
 		out.Answer = resp.Answer
-		for _, set := range groupRRsets(resp.Answer) {
-			r.putRRset(set, 2)
-		}
+		r.putAnswer(resp.Answer, 2)
 		// A negative answer, possibly at the end of a CNAME chain, is
 		// cached for the chain's last name (RFC 2308 §5).
 		last := q.Name

@@ -486,25 +486,32 @@ func TestChildToward(t *testing.T) {
 	}
 }
 
+// RFC 6672 §3.4: the DNAME goes in the answer beside the CNAME synthesised
+// from it, also when the answer comes from the cache.
 func TestRFC6672_DNAMESubstitution(t *testing.T) {
 	r := newResolver(t, newHierarchy(t).config())
-	m := resolve(t, r, "cdn.legacy.example.com.", dns.TypeA)
-	var dname, cname, a int
-	for _, rr := range m.Answer {
-		switch v := rr.(type) {
-		case *dns.DNAME:
-			dname++
-		case *dns.CNAME:
-			cname++
-			if v.Target != "cdn.example.net." {
-				t.Fatalf("synthesised CNAME to %s", v.Target)
+	for _, from := range []string{"the servers", "the cache"} {
+		m := resolve(t, r, "cdn.legacy.example.com.", dns.TypeA)
+		var dname, cname, a int
+		for _, rr := range m.Answer {
+			switch v := rr.(type) {
+			case *dns.DNAME:
+				dname++
+			case *dns.CNAME:
+				cname++
+				if v.Target != "cdn.example.net." {
+					t.Fatalf("from %s: synthesised CNAME to %s", from, v.Target)
+				}
+			case *dns.A:
+				a++
 			}
-		case *dns.A:
-			a++
+		}
+		if m.Rcode != 0 || dname != 1 || cname != 1 || a != 2 {
+			t.Fatalf("from %s: %v", from, m)
 		}
 	}
-	if m.Rcode != 0 || dname != 1 || cname != 1 || a != 2 {
-		t.Fatalf("%v", m)
+	if st := r.Stats(); st.CacheHits != 1 {
+		t.Fatalf("second answer not from the cache: %+v", st)
 	}
 }
 
@@ -857,6 +864,30 @@ func TestRFC1034_NoRecursionAndLocalZones(t *testing.T) {
 		}
 		if soa, ok := m.Ns[0].(*dns.SOA); !ok || soa.Minttl != 10800 || soa.Hdr.Ttl != 10800 {
 			t.Errorf("foo.test. SOA: %v", m.Ns[0])
+		}
+	}
+}
+
+// RFC 4343 §3: the answer's records for the query name carry the client's
+// spelling of it (as Unbound's do); the cache keeps its own.
+func TestAnswerSpelledAsAsked(t *testing.T) {
+	r, err := New(Config{Roots: []netip.AddrPort{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	a, _ := dns.NewRR("www.example.com. 3600 IN CNAME cdn.example.net.")
+	b, _ := dns.NewRR("cdn.example.net. 3600 IN A 192.0.2.1")
+	r.putRRset([]dns.RR{a}, 2)
+	r.putRRset([]dns.RR{b}, 2)
+	srv, _ := NewServer(ServerConfig{Resolver: r})
+	from := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5}
+	for _, asked := range []string{"WwW.ExAmPlE.CoM.", "www.example.com."} {
+		q := new(dns.Msg)
+		q.SetQuestion(asked, dns.TypeA)
+		m := srv.answer(from, &net.UDPAddr{}, q)
+		if len(m.Answer) != 2 || m.Question[0].Name != asked || m.Answer[0].Header().Name != asked || m.Answer[1].Header().Name != "cdn.example.net." {
+			t.Fatalf("asked %s: %v", asked, m)
 		}
 	}
 }

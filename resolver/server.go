@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -137,7 +139,7 @@ func (s *Server) respond(remote, local net.Addr, req *dns.Msg, mayBlock bool) (r
 		m.Rcode = dns.RcodeServerFailure
 	} else {
 		m.Rcode = res.Rcode
-		m.Answer, m.Ns = res.Answer, res.Ns
+		m.Answer, m.Ns = spellAsAsked(res.Answer, req.Question[0].Name), res.Ns
 		m.Authoritative = res.Authoritative // local zones only
 	}
 	size := dns.MinMsgSize
@@ -374,4 +376,28 @@ func vetQuery(req *dns.Msg) int {
 		return dns.RcodeRefused
 	}
 	return dns.RcodeSuccess
+}
+
+// spellAsAsked returns rrs with the records owned by the query name
+// spelled as the client asked it (names compare without case, RFC 4343 §3;
+// Unbound answers so too), so that a client matching names byte for byte,
+// or one randomising their case (draft-vixie-dnsext-dns0x20), finds its own
+// spelling. rrs is copied before any change; the cache keeps its own.
+func spellAsAsked(rrs []dns.RR, asked string) []dns.RR {
+	var out []dns.RR
+	for i, rr := range rrs {
+		if name := rr.Header().Name; name == asked || !strings.EqualFold(name, asked) {
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(rrs)
+		}
+		c := dns.Copy(rr)
+		c.Header().Name = asked
+		out[i] = c
+	}
+	if out == nil {
+		return rrs
+	}
+	return out
 }
