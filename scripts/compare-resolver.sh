@@ -13,7 +13,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d)
-EK_PORT=19301 UB_PORT=19302
+EK_PORT=19401 UB_PORT=19402
 command -v unbound >/dev/null || { [ "$(id -u)" = 0 ] && apt-get install -y -qq unbound >/dev/null; } ||
 	{ echo "compare-resolver: unbound missing" >&2; exit 2; }
 pids=()
