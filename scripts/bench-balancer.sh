@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Loopback load test of an L7 load balancer in front of three backends
+# Loopback load test of a load balancer in front of three backends
 # serving 1 KiB: examples/loadbalancer (round robin) beside HAProxy, both
-# pinned to one core with taskset, driven by wrk on the other. Not part of
-# `go test` or CI. Installs wrk and haproxy with apt-get when missing.
+# pinned to one core with taskset, driven by wrk on the other; L7 (HTTP)
+# by default, L4 (TCP, each client connection spliced to one backend) with
+# MODE=tcp. Not part of `go test` or CI. Installs wrk and haproxy with
+# apt-get when missing.
 #
 #   scripts/bench-balancer.sh
+#   MODE=tcp scripts/bench-balancer.sh
 #   DURATION=20s CONNS=128 scripts/bench-balancer.sh
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
+MODE=${MODE:-http}
+case $MODE in http | tcp) ;; *) echo "bench-balancer: MODE is http or tcp, not $MODE" >&2; exit 2 ;; esac
 WORK=$(mktemp -d)
 B1=19301 B2=19302 B3=19303 EK=19310 HA=19311
 
@@ -46,25 +51,27 @@ run() { # name port
 	printf "%-10s %12s req/s   p99 %s\n" "$1" "$(awk '/Requests\/sec/ {print $2}' <<<"$out")" "$(awk '$1=="99%" {print $2}' <<<"$out")"
 }
 
-echo "L7 round robin over 3 backends, 1 KiB, balancer on one core${pin:+ (taskset)}, wrk -t1 -c$CONNS -d$DURATION"
-GOMAXPROCS=1 $pin "$WORK/lb" -listen 127.0.0.1:$EK -policy roundrobin -backend 127.0.0.1:$B1 -backend 127.0.0.1:$B2 -backend 127.0.0.1:$B3 >/dev/null & pids+=($!)
+layer=L7
+[ "$MODE" = tcp ] && layer=L4
+echo "$layer round robin over 3 backends, 1 KiB, balancer on one core${pin:+ (taskset)}, wrk -t1 -c$CONNS -d$DURATION"
+GOMAXPROCS=1 $pin "$WORK/lb" -mode "$MODE" -listen 127.0.0.1:$EK -policy roundrobin -backend 127.0.0.1:$B1 -backend 127.0.0.1:$B2 -backend 127.0.0.1:$B3 >/dev/null & pids+=($!)
 run edgekit $EK
 if need haproxy haproxy; then
 	cat >"$WORK/haproxy.cfg" <<CFG
 global
   nbthread 1
 defaults
-  mode http
+  mode $MODE
   timeout connect 5s
   timeout client 30s
   timeout server 30s
-  option http-keep-alive
+$([ "$MODE" = http ] && echo "  option http-keep-alive")
 frontend fe
   bind 127.0.0.1:$HA
   default_backend be
 backend be
   balance roundrobin
-  http-reuse always
+$([ "$MODE" = http ] && echo "  http-reuse always")
   server b1 127.0.0.1:$B1
   server b2 127.0.0.1:$B2
   server b3 127.0.0.1:$B3
