@@ -735,6 +735,9 @@ func (r *Recursive) resolveName(ctx context.Context, st *state, name string, qty
 	zone, servers := r.closestCut(ctx, st, name)
 	minimise := !r.cfg.DisableQNAMEMinimisation
 	probe := "" // deepest name under zone known to exist without a cut
+	if minimise {
+		probe = r.knownNoCut(zone, name)
+	}
 	for len(servers) > 0 {
 		if st.queries >= r.cfg.MaxQueries || ctx.Err() != nil {
 			return nil, dns.RcodeServerFailure, nil, ""
@@ -764,7 +767,7 @@ func (r *Recursive) resolveName(ctx context.Context, st *state, name string, qty
 				if zone, servers, ok = r.descend(ctx, st, data); !ok {
 					return nil, dns.RcodeServerFailure, nil, ""
 				}
-				probe = ""
+				probe = r.knownNoCut(zone, name)
 			case kindNXDomain:
 				// Nothing exists below a name that does not (RFC 8020).
 				r.putNegative(qname, 0, dns.RcodeNameError, data.soa)
@@ -773,8 +776,11 @@ func (r *Recursive) resolveName(ctx context.Context, st *state, name string, qty
 				minimise = false
 			default:
 				// The name exists (or is an empty non-terminal) inside
-				// this zone: look one label deeper.
+				// this zone: look one label deeper, and remember that
+				// no cut is there, so the next name below it skips
+				// this step.
 				probe = qname
+				r.putNoCut(qname, zone, resp)
 			}
 			continue
 		}
@@ -791,9 +797,15 @@ func (r *Recursive) resolveName(ctx context.Context, st *state, name string, qty
 		case kindLoop:
 			return nil, dns.RcodeServerFailure, nil, ""
 		case kindReferral:
+			// A cut where none was known (made since, or below what the
+			// walk had probed): go down, and minimise from the new zone.
 			var ok bool
 			if zone, servers, ok = r.descend(ctx, st, data); !ok {
 				return nil, dns.RcodeServerFailure, nil, ""
+			}
+			probe = ""
+			if minimise {
+				probe = r.knownNoCut(zone, name)
 			}
 		default: // lame: try the others
 			servers = without(servers, server)
@@ -821,6 +833,47 @@ func without(list []netip.AddrPort, drop netip.AddrPort) []netip.AddrPort {
 		}
 	}
 	return out
+}
+
+// noCutKey is the cache key recording that name, inside zone, is no zone
+// cut: the zone's servers answered for it rather than refer. It cannot
+// collide with an RRset's key (name/number).
+func noCutKey(name, zone string) string { return name + "/nocut/" + zone }
+
+// putNoCut records that a minimised query for name was answered by zone's
+// servers without a referral (RFC 9156 §2: what a resolver learns about
+// cuts it may reuse), for the TTL of that answer's data. A cut made there
+// later is still found: the zone's servers then answer with a referral.
+func (r *Recursive) putNoCut(name, zone string, resp *dns.Msg) {
+	ttl := uint32(0)
+	for _, rr := range append(resp.Answer, resp.Ns...) {
+		if h := rr.Header(); ttl == 0 || h.Ttl < ttl {
+			ttl = h.Ttl
+			if soa, ok := rr.(*dns.SOA); ok {
+				ttl = min(ttl, soa.Minttl)
+			}
+		}
+	}
+	d := min(r.clamp(time.Duration(ttl)*time.Second), r.cfg.MaxNegativeTTL)
+	if d <= 0 {
+		return
+	}
+	now := r.now()
+	e := &entry{rcode: dns.RcodeSuccess, stored: now, ttl: d, origTTL: d, rank: 2}
+	key := noCutKey(name, zone)
+	r.cache.Set(key, e, int64(len(key)+96), now.Add(d))
+}
+
+// knownNoCut returns the deepest ancestor of name strictly below zone
+// (name itself excluded) recorded as no cut in zone, or "".
+func (r *Recursive) knownNoCut(zone, name string) string {
+	now := r.now()
+	for n := parent(name); n != zone && n != "." && dns.IsSubDomain(zone, n); n = parent(n) {
+		if e, ok := r.cache.Get(noCutKey(n, zone)); ok && e.fresh(now) {
+			return n
+		}
+	}
+	return ""
 }
 
 // closestCut returns the deepest zone above name whose servers are known.

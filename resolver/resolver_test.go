@@ -468,6 +468,17 @@ func TestRFC9156_QNAMEMinimisation(t *testing.T) {
 			t.Error("asked for the full name below an NXDOMAIN")
 		}
 	}
+	// What a minimised walk learnt about cuts is reused (RFC 9156 §2):
+	// once wild.example.com. is known to be no cut, a second name below
+	// it costs one query, for the full name.
+	resolve(t, r, "one.wild.example.com.", dns.TypeA)
+	steps = nil
+	if m := resolve(t, r, "two.wild.example.com.", dns.TypeA); m.Rcode != 0 || len(m.Answer) != 1 {
+		t.Fatalf("two.wild: %v", m)
+	}
+	if len(steps) != 1 || steps[0].Question.Name != "two.wild.example.com." {
+		t.Errorf("second name below a known non-cut took %d queries: %v", len(steps), steps)
+	}
 	// Disabled: the full name goes to the root.
 	cfg.DisableQNAMEMinimisation = true
 	steps = nil
@@ -889,5 +900,24 @@ func TestAnswerSpelledAsAsked(t *testing.T) {
 		if len(m.Answer) != 2 || m.Question[0].Name != asked || m.Answer[0].Header().Name != asked || m.Answer[1].Header().Name != "cdn.example.net." {
 			t.Fatalf("asked %s: %v", asked, m)
 		}
+	}
+}
+
+// A name remembered as no cut that has become one since: the parent's
+// servers refer, and the walk follows the referral.
+func TestNoCutMemoryFollowsNewCut(t *testing.T) {
+	h := newHierarchy(t)
+	r := newResolver(t, h.config())
+	resolve(t, r, "org.", dns.TypeSOA) // learn the org. servers
+	noData := new(dns.Msg)
+	soa, _ := dns.NewRR("org. 900 IN SOA a.gtld.org. hostmaster.org. 1 1800 900 604800 900")
+	noData.Ns = []dns.RR{soa}
+	r.putNoCut("site.org.", "org.", noData) // stale knowledge: site.org. is delegated
+	if got := r.knownNoCut("org.", "nope.site.org."); got != "site.org." {
+		t.Fatalf("knownNoCut = %q", got)
+	}
+	m := resolve(t, r, "nope.site.org.", dns.TypeA)
+	if m.Rcode != dns.RcodeNameError || len(m.Ns) != 1 || m.Ns[0].Header().Name != "site.org." {
+		t.Fatalf("%v", m)
 	}
 }
