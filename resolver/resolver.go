@@ -138,6 +138,8 @@ type Recursive struct {
 
 	doh *http.Client // DNS over HTTPS upstreams
 
+	udpBufs sync.Pool // *[]byte read buffers of exchangeUDP, dns.MaxMsgSize each
+
 	st counters
 }
 
@@ -1013,12 +1015,16 @@ func (r *Recursive) exchange(ctx context.Context, st *state, zone string, server
 		if edns {
 			q.SetEdns0(1232, false)
 		}
-		c := &dns.Client{Net: netw, Timeout: r.cfg.Timeout, UDPSize: 1232}
 		start := time.Now()
-		resp, rtt, err := c.ExchangeContext(ctx, q, server.String())
-		if rtt == 0 {
-			rtt = time.Since(start)
+		var resp *dns.Msg
+		var err error
+		if netw == "udp" {
+			resp, err = r.exchangeUDP(ctx, q, server, r.cfg.Timeout)
+		} else {
+			c := &dns.Client{Net: netw, Timeout: r.cfg.Timeout}
+			resp, _, err = c.ExchangeContext(ctx, q, server.String())
 		}
+		rtt := time.Since(start)
 		if r.cfg.Trace != nil {
 			r.cfg.Trace(Step{Zone: zone, Server: server, Question: q.Question[0], Response: resp, RTT: rtt, Err: err})
 		}
@@ -1042,6 +1048,50 @@ func (r *Recursive) exchange(ctx context.Context, st *state, zone string, server
 		return resp, nil
 	}
 	return nil, ErrMismatch
+}
+
+// exchangeUDP sends q to server from a socket of its own, so that every
+// query leaves from a fresh random port (RFC 5452 §9.2), and returns the
+// first reply that parses and carries q's ID, as miekg/dns's Client does,
+// without its dialer's generality (address parsing, dial racing), which
+// cost a fifth of a cache miss. It gives up after timeout or at ctx's
+// deadline.
+func (r *Recursive) exchangeUDP(ctx context.Context, q *dns.Msg, server netip.AddrPort, timeout time.Duration) (*dns.Msg, error) {
+	wire, err := q.Pack()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(server))
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	deadline := time.Now().Add(timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	conn.SetDeadline(deadline)
+	if _, err := conn.Write(wire); err != nil {
+		return nil, err
+	}
+	bp, _ := r.udpBufs.Get().(*[]byte)
+	if bp == nil {
+		b := make([]byte, dns.MaxMsgSize)
+		bp = &b
+	}
+	defer r.udpBufs.Put(bp)
+	buf := *bp
+	for {
+		n, err := conn.Read(buf)
+		if err != nil {
+			return nil, err
+		}
+		resp := new(dns.Msg)
+		if resp.Unpack(buf[:n]) == nil && resp.Id == q.Id {
+			return resp, nil
+		}
+		// A stray or garbled datagram: keep waiting for the reply.
+	}
 }
 
 // matches checks that resp answers q (RFC 5452 §9.1: ID, question).
