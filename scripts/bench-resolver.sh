@@ -1,17 +1,27 @@
 #!/usr/bin/env bash
-# Loopback load test of cache-hit queries per second: examples/resolver
-# beside Unbound, both answering the same name from cache, driven by
-# dnsperf. Not part of `go test` or CI. Installs dnsperf and unbound with
-# apt-get when missing (skip Unbound with PEERS=edgekit). Loopback only,
-# bounded in time.
+# Loopback load test of queries per second: examples/resolver beside
+# Unbound, driven by dnsperf. Not part of `go test` or CI. Installs dnsperf
+# and unbound with apt-get when missing (skip Unbound with PEERS=edgekit).
+# Loopback only, bounded in time. MODE picks the workload:
+#   local   localhost. A, answered from local data by both (the default)
+#   cached  1000 names of a loopback hierarchy, asked once to warm the
+#           caches, then asked again and again: cache hits
+#   miss    a new name on every query (below a wildcard of the hierarchy):
+#           each one a resolution at the authoritative server
+# cached and miss serve the hierarchy of scripts/resolverdiff on port 53
+# of 127.0.0.2-6 (Unbound sends referred queries to port 53 only), so they
+# need root.
 #
 #   scripts/bench-resolver.sh            # 10 s per resolver
+#   MODE=miss scripts/bench-resolver.sh
 #   DURATION=30 CLIENTS=8 scripts/bench-resolver.sh
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DURATION=${DURATION:-10}
 CLIENTS=${CLIENTS:-4}
 PEERS=${PEERS:-"edgekit unbound"}
+MODE=${MODE:-local}
+case $MODE in local | cached | miss) ;; *) echo "bench-resolver: MODE is local, cached or miss, not $MODE" >&2; exit 2 ;; esac
 WORK=$(mktemp -d)
 EK_PORT=19201 UB_PORT=19202
 
@@ -21,21 +31,42 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-# Both resolvers answer localhost. from local data, a pure cache-hit
-# workload that needs no network beyond loopback.
-printf 'localhost A\n' >"$WORK/queries"
+ek_args=(-forward 127.0.0.1:9) # local data only: nothing to forward to
+ub_extra="  do-not-query-localhost: yes"
+if [ "$MODE" != local ]; then
+	(cd "$ROOT" && go build -o "$WORK/resolverdiff" ./scripts/resolverdiff)
+	"$WORK/resolverdiff" serve >"$WORK/hierarchy.log" 2>&1 & pids+=($!)
+	sleep 0.5
+	kill -0 "${pids[0]}" 2>/dev/null || { cat "$WORK/hierarchy.log" >&2; exit 1; }
+	printf '. 3600000 IN NS a.root.\na.root. 3600000 IN A 127.0.0.2\n' >"$WORK/root.hints"
+	ek_args=(-roots "$WORK/root.hints" -allow-loopback)
+	ub_extra="  do-not-query-localhost: no
+  root-hints: \"$WORK/root.hints\"
+  module-config: \"iterator\""
+fi
+
+queries() { # peer: writes $WORK/queries for this workload
+	case $MODE in
+	local) printf 'localhost A\n' ;;
+	cached) for i in $(seq 1000); do printf 'h%d.wild.example.com A\n' "$i"; done ;;
+	miss) awk -v p="$1" 'BEGIN { for (i = 0; i < 2000000; i++) printf "%s%d.wild.example.com A\n", p, i }' ;;
+	esac >"$WORK/queries"
+}
 run() { # name port
 	local out
-	out=$(dnsperf -s 127.0.0.1 -p "$2" -d "$WORK/queries" -l "$DURATION" -c "$CLIENTS" -Q 1000000 2>&1)
-	printf "%-10s %12s queries/s   avg latency %s\n" "$1" "$(awk '/Queries per second/ {print $4}' <<<"$out")" "$(awk '/Average Latency/ {print $4}' <<<"$out")s"
+	queries "$1"
+	if [ "$MODE" = cached ]; then dnsperf -s 127.0.0.1 -p "$2" -d "$WORK/queries" -n 1 -c "$CLIENTS" >/dev/null 2>&1; fi
+	out=$(dnsperf -s 127.0.0.1 -p "$2" -d "$WORK/queries" -l "$DURATION" -c "$CLIENTS" -Q 1000000 -q 200 2>&1)
+	printf "%-10s %12s queries/s   avg latency %s   lost %s\n" "$1" "$(awk '/Queries per second/ {print $4}' <<<"$out")" \
+		"$(awk '/Average Latency/ {print $4}' <<<"$out")s" "$(awk '/Queries lost/ {print $3}' <<<"$out")"
 }
 
-echo "cache-hit queries (localhost. A), dnsperf -c$CLIENTS -l$DURATION, $(nproc) cores, loopback"
+echo "$MODE queries, dnsperf -c$CLIENTS -l$DURATION, $(nproc) cores, loopback"
 for peer in $PEERS; do
 	case $peer in
 	edgekit)
 		(cd "$ROOT" && go build -o "$WORK/resolver" ./examples/resolver)
-		"$WORK/resolver" -listen 127.0.0.1:$EK_PORT -forward 127.0.0.1:9 >/dev/null & pids+=($!)
+		"$WORK/resolver" -listen 127.0.0.1:$EK_PORT "${ek_args[@]}" >/dev/null & pids+=($!)
 		sleep 0.5
 		run edgekit $EK_PORT
 		;;
@@ -55,7 +86,7 @@ server:
   pidfile: "$WORK/unbound.pid"
   num-threads: 2
   access-control: 127.0.0.0/8 allow
-  do-not-query-localhost: yes
+$ub_extra
 UB
 		unbound -d -c "$WORK/unbound.conf" & pids+=($!)
 		sleep 1
