@@ -23,7 +23,7 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func newResolver(t *testing.T, cfg Config) *Recursive {
+func newResolver(t testing.TB, cfg Config) *Recursive {
 	r, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +32,7 @@ func newResolver(t *testing.T, cfg Config) *Recursive {
 	return r
 }
 
-func resolve(t *testing.T, r *Recursive, name string, qtype uint16) *dns.Msg {
+func resolve(t testing.TB, r *Recursive, name string, qtype uint16) *dns.Msg {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
