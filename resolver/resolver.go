@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -847,14 +848,18 @@ func noCutKey(name, zone string) string { return name + "/nocut/" + zone }
 // cuts it may reuse), for the TTL of that answer's data. A cut made there
 // later is still found: the zone's servers then answer with a referral.
 func (r *Recursive) putNoCut(name, zone string, resp *dns.Msg) {
-	ttl := uint32(0)
-	for _, rr := range append(resp.Answer, resp.Ns...) {
-		if h := rr.Header(); ttl == 0 || h.Ttl < ttl {
-			ttl = h.Ttl
+	ttl, found := uint32(math.MaxUint32), false
+	for _, section := range [][]dns.RR{resp.Answer, resp.Ns} {
+		for _, rr := range section {
+			t := rr.Header().Ttl
 			if soa, ok := rr.(*dns.SOA); ok {
-				ttl = min(ttl, soa.Minttl)
+				t = min(t, soa.Minttl) // a NODATA's own lifetime (RFC 2308 §5)
 			}
+			ttl, found = min(ttl, t), true
 		}
+	}
+	if !found {
+		return
 	}
 	d := min(r.clamp(time.Duration(ttl)*time.Second), r.cfg.MaxNegativeTTL)
 	if d <= 0 {
