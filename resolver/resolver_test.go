@@ -921,3 +921,68 @@ func TestNoCutMemoryFollowsNewCut(t *testing.T) {
 		t.Fatalf("%v", m)
 	}
 }
+
+// RFC 4592 §2.2.2 and RFC 8020 §2: an empty non-terminal exists (NODATA,
+// not NXDOMAIN) and is a closest encloser, so a wildcard above it does not
+// apply below it; a wildcard's own parent is one too.
+func TestRFC4592_EmptyNonTerminalsAndWildcards(t *testing.T) {
+	z := mustZone(t, `$TTL 300
+zone.test. IN SOA ns.zone.test. admin.zone.test. 1 7200 3600 1209600 60
+zone.test. IN NS ns.zone.test.
+ns IN A 192.0.2.53
+*.wild IN A 192.0.2.7
+x.y.wild IN A 192.0.2.8
+a.b.c.deep IN A 192.0.2.9
+`, "zone.test.")
+	zs, _ := NewZoneServer(ZoneServerConfig{Zones: []*Zone{z}})
+	ask := func(name string) *dns.Msg {
+		q := new(dns.Msg)
+		q.SetQuestion(name, dns.TypeA)
+		return zs.Answer(q)
+	}
+	for _, c := range []struct {
+		name    string
+		rcode   int
+		answers int
+	}{
+		{"deep.zone.test.", dns.RcodeSuccess, 0},     // ENT: NODATA
+		{"c.deep.zone.test.", dns.RcodeSuccess, 0},   // ENT
+		{"b.c.deep.zone.test.", dns.RcodeSuccess, 0}, // ENT
+		{"nope.deep.zone.test.", dns.RcodeNameError, 0},
+		{"wild.zone.test.", dns.RcodeSuccess, 0},       // the wildcard's parent, an ENT
+		{"any.wild.zone.test.", dns.RcodeSuccess, 1},   // synthesised
+		{"y.wild.zone.test.", dns.RcodeSuccess, 0},     // an ENT, not the wildcard
+		{"z.y.wild.zone.test.", dns.RcodeNameError, 0}, // closest encloser y.wild has no wildcard
+	} {
+		m := ask(c.name)
+		if m.Rcode != c.rcode || len(m.Answer) != c.answers || !m.Authoritative {
+			t.Errorf("%s: rcode %s, %d answers, want %s, %d", c.name, dns.RcodeToString[m.Rcode], len(m.Answer), dns.RcodeToString[c.rcode], c.answers)
+		}
+		if len(m.Answer) == 0 && (len(m.Ns) != 1 || m.Ns[0].Header().Rrtype != dns.TypeSOA) {
+			t.Errorf("%s: negative answer without the SOA: %v", c.name, m.Ns)
+		}
+	}
+}
+
+func TestIsSubName(t *testing.T) {
+	for _, c := range []struct {
+		parent, child string
+		want          bool
+	}{
+		{".", "example.com.", true},
+		{"example.com.", "example.com.", true},
+		{"example.com.", "www.example.com.", true},
+		{"example.com.", "wwwexample.com.", false},
+		{"example.com.", "com.", false},
+		{"example.com.", `a\.example.com.`, false}, // one label "a.example"
+		{"example.com.", `a\\.example.com.`, true}, // label "a\" then example
+		{"com.", `a\.example.com.`, true},
+	} {
+		if got := isSubName(c.parent, c.child); got != c.want {
+			t.Errorf("isSubName(%q, %q) = %v, want %v", c.parent, c.child, got, c.want)
+		}
+		if got := dns.IsSubDomain(c.parent, c.child); got != c.want {
+			t.Errorf("dns.IsSubDomain(%q, %q) = %v, disagrees", c.parent, c.child, got)
+		}
+	}
+}

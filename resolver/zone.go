@@ -17,17 +17,18 @@ type Zone struct {
 	soa    *dns.SOA
 	names  map[string][]dns.RR // lower-cased owner -> records
 	cuts   map[string]bool     // delegation points below the apex
+	ents   map[string]bool     // empty non-terminals: no records, names below
 }
 
 // ParseZone reads zone-file text (RFC 1035 §5) for origin. Relative names
 // are relative to origin. The zone needs an SOA at its apex.
 func ParseZone(r io.Reader, origin, filename string) (*Zone, error) {
 	origin = dns.CanonicalName(origin)
-	z := &Zone{origin: origin, names: map[string][]dns.RR{}, cuts: map[string]bool{}}
+	z := &Zone{origin: origin, names: map[string][]dns.RR{}, cuts: map[string]bool{}, ents: map[string]bool{}}
 	zp := dns.NewZoneParser(r, origin, filename)
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
 		name := dns.CanonicalName(rr.Header().Name)
-		if !dns.IsSubDomain(origin, name) {
+		if !isSubName(origin, name) {
 			return nil, fmt.Errorf("%w: %s is outside zone %s", ErrBadZone, name, origin)
 		}
 		rr.Header().Name = name
@@ -49,7 +50,40 @@ func ParseZone(r io.Reader, origin, filename string) (*Zone, error) {
 	if z.soa == nil {
 		return nil, fmt.Errorf("%w: zone %s has no SOA at its apex", ErrBadZone, origin)
 	}
+	// The names between an owner and the apex exist even without records
+	// of their own (RFC 8020 §2, RFC 4592 §2.2.2): found once here, not by
+	// scanning every name on each query.
+	for name := range z.names {
+		for anc := parent(name); anc != origin && isSubName(origin, anc); anc = parent(anc) {
+			if _, ok := z.names[anc]; ok || z.ents[anc] {
+				break // from here up, already known
+			}
+			z.ents[anc] = true
+		}
+	}
 	return z, nil
+}
+
+// isSubName reports whether child is parent or a name below it, both
+// canonical (lower case, fully qualified), without allocating as
+// dns.IsSubDomain does. An escaped dot (\.) inside a label is no label
+// boundary.
+func isSubName(parent, child string) bool {
+	if parent == "." || child == parent {
+		return true
+	}
+	if len(child) <= len(parent) || !strings.HasSuffix(child, parent) {
+		return false
+	}
+	i := len(child) - len(parent) - 1 // where the separating dot must be
+	if child[i] != '.' {
+		return false
+	}
+	escapes := 0
+	for j := i - 1; j >= 0 && child[j] == '\\'; j-- {
+		escapes++
+	}
+	return escapes%2 == 0
 }
 
 // Origin returns the zone's apex name.
@@ -88,7 +122,7 @@ func NewZoneServer(cfg ZoneServerConfig) (*ZoneServer, error) {
 func (s *ZoneServer) zoneFor(name string) *Zone {
 	var best *Zone
 	for _, z := range s.zones {
-		if dns.IsSubDomain(z.origin, name) && (best == nil || dns.CountLabel(z.origin) > dns.CountLabel(best.origin)) {
+		if isSubName(z.origin, name) && (best == nil || dns.CountLabel(z.origin) > dns.CountLabel(best.origin)) {
 			best = z
 		}
 	}
@@ -138,7 +172,7 @@ func (s *ZoneServer) Answer(req *dns.Msg) *dns.Msg {
 
 func (s *ZoneServer) answerIn(z *Zone, m *dns.Msg, name string, qtype uint16, depth int) {
 	// A delegation at or above name (below the apex) means a referral.
-	for cut := name; dns.IsSubDomain(z.origin, cut) && cut != z.origin; cut = parent(cut) {
+	for cut := name; isSubName(z.origin, cut) && cut != z.origin; cut = parent(cut) {
 		if z.cuts[cut] && !(cut == name && qtype == dns.TypeDS) {
 			if depth > 0 {
 				return // a CNAME led out of our authority: the resolver chases it
@@ -149,7 +183,7 @@ func (s *ZoneServer) answerIn(z *Zone, m *dns.Msg, name string, qtype uint16, de
 					m.Ns = append(m.Ns, rr)
 					// Glue: addresses of name servers inside the cut.
 					ns := rr.(*dns.NS).Ns
-					if dns.IsSubDomain(cut, dns.CanonicalName(ns)) {
+					if isSubName(cut, dns.CanonicalName(ns)) {
 						for _, g := range z.names[dns.CanonicalName(ns)] {
 							if t := g.Header().Rrtype; t == dns.TypeA || t == dns.TypeAAAA {
 								m.Extra = append(m.Extra, g)
@@ -164,7 +198,7 @@ func (s *ZoneServer) answerIn(z *Zone, m *dns.Msg, name string, qtype uint16, de
 	m.Authoritative = true
 	// A DNAME at an ancestor redirects the whole subtree below it (RFC
 	// 6672): answer the DNAME and the CNAME it synthesises.
-	for anc := parent(name); dns.IsSubDomain(z.origin, anc); anc = parent(anc) {
+	for anc := parent(name); isSubName(z.origin, anc); anc = parent(anc) {
 		for _, rr := range z.names[anc] {
 			if d, ok := rr.(*dns.DNAME); ok && qtype != dns.TypeDNAME {
 				target := dns.CanonicalName(strings.TrimSuffix(name, anc) + d.Target)
@@ -185,13 +219,7 @@ func (s *ZoneServer) answerIn(z *Zone, m *dns.Msg, name string, qtype uint16, de
 	}
 	rrs, exists := z.names[name]
 	if !exists {
-		// An empty non-terminal exists if any name lies below it.
-		for n := range z.names {
-			if dns.IsSubDomain(name, n) && n != name {
-				exists = true
-				break
-			}
-		}
+		exists = z.ents[name] // an empty non-terminal: NODATA
 		if !exists {
 			rrs = s.wildcard(z, name)
 			exists = rrs != nil
@@ -240,7 +268,7 @@ func (s *ZoneServer) answerIn(z *Zone, m *dns.Msg, name string, qtype uint16, de
 
 // wildcard synthesises records from *.<closest encloser> (RFC 4592).
 func (s *ZoneServer) wildcard(z *Zone, name string) []dns.RR {
-	for enc := parent(name); dns.IsSubDomain(z.origin, enc); enc = parent(enc) {
+	for enc := parent(name); isSubName(z.origin, enc); enc = parent(enc) {
 		if rrs, ok := z.names["*."+enc]; ok {
 			out := make([]dns.RR, 0, len(rrs))
 			for _, rr := range rrs {
@@ -250,7 +278,7 @@ func (s *ZoneServer) wildcard(z *Zone, name string) []dns.RR {
 			}
 			return out
 		}
-		if _, exists := z.names[enc]; exists || enc == z.origin {
+		if _, exists := z.names[enc]; exists || z.ents[enc] || enc == z.origin {
 			return nil // the closest encloser has no wildcard
 		}
 	}
