@@ -581,7 +581,7 @@ func dnameFor(answer []dns.RR, c *dns.CNAME) dns.RR {
 			continue
 		}
 		owner := dns.CanonicalName(d.Hdr.Name)
-		if owner == name || !dns.IsSubDomain(owner, name) {
+		if owner == name || !isSubName(owner, name) {
 			continue
 		}
 		if dns.CanonicalName(strings.TrimSuffix(name, owner)+d.Target) == dns.CanonicalName(c.Target) {
@@ -875,7 +875,7 @@ func (r *Recursive) putNoCut(name, zone string, resp *dns.Msg) {
 // (name itself excluded) recorded as no cut in zone, or "".
 func (r *Recursive) knownNoCut(zone, name string) string {
 	now := r.now()
-	for n := parent(name); n != zone && n != "." && dns.IsSubDomain(zone, n); n = parent(n) {
+	for n := parent(name); n != zone && n != "." && isSubName(zone, n); n = parent(n) {
 		if e, ok := r.cache.Get(noCutKey(n, zone)); ok && e.fresh(now) {
 			return n
 		}
@@ -934,7 +934,7 @@ func (r *Recursive) serversFor(ctx context.Context, st *state, zone string, nsSe
 				}
 			}
 		}
-		if !found && !dns.IsSubDomain(zone, host) {
+		if !found && !isSubName(zone, host) {
 			glueless = append(glueless, host)
 		}
 	}
@@ -1173,7 +1173,7 @@ type classified struct {
 // only in-bailiwick data (cache-poisoning defence, RFC 5452 §6).
 func classify(m *dns.Msg, zone, name string, qtype uint16) (respKind, classified) {
 	var c classified
-	inZone := func(n string) bool { return dns.IsSubDomain(zone, dns.CanonicalName(n)) }
+	inZone := func(n string) bool { return isSubName(zone, dns.CanonicalName(n)) }
 	// Follow the answer section from name through CNAMEs, accepting only
 	// records on the chain that lie within the zone.
 	cur := name
@@ -1205,7 +1205,7 @@ func classify(m *dns.Msg, zone, name string, qtype uint16) (respKind, classified
 			for _, rr := range m.Answer {
 				d, ok := rr.(*dns.DNAME)
 				owner := dns.CanonicalName(rr.Header().Name)
-				if !ok || owner == cur || !dns.IsSubDomain(owner, cur) || !inZone(owner) {
+				if !ok || owner == cur || !isSubName(owner, cur) || !inZone(owner) {
 					continue
 				}
 				target := dns.CanonicalName(strings.TrimSuffix(cur, owner) + d.Target)
@@ -1224,7 +1224,7 @@ func classify(m *dns.Msg, zone, name string, qtype uint16) (respKind, classified
 		// synthesised from it (RFC 6672 §3.2).
 		for _, rr := range m.Answer {
 			owner := dns.CanonicalName(rr.Header().Name)
-			if _, ok := rr.(*dns.DNAME); ok && owner != cur && dns.IsSubDomain(owner, cur) && inZone(owner) && !containsRR(c.answer, rr) {
+			if _, ok := rr.(*dns.DNAME); ok && owner != cur && isSubName(owner, cur) && inZone(owner) && !containsRR(c.answer, rr) {
 				c.answer = append(c.answer, rr)
 			}
 		}
@@ -1238,7 +1238,7 @@ func classify(m *dns.Msg, zone, name string, qtype uint16) (respKind, classified
 	}
 	soa := func() dns.RR {
 		for _, rr := range m.Ns {
-			if s, ok := rr.(*dns.SOA); ok && inZone(s.Hdr.Name) && dns.IsSubDomain(dns.CanonicalName(s.Hdr.Name), cur) {
+			if s, ok := rr.(*dns.SOA); ok && inZone(s.Hdr.Name) && isSubName(dns.CanonicalName(s.Hdr.Name), cur) {
 				return soaForNegative(s)
 			}
 		}
@@ -1264,7 +1264,7 @@ func classify(m *dns.Msg, zone, name string, qtype uint16) (respKind, classified
 	for _, rr := range m.Ns {
 		if ns, ok := rr.(*dns.NS); ok {
 			owner := dns.CanonicalName(ns.Hdr.Name)
-			if owner != zone && dns.IsSubDomain(zone, owner) && dns.IsSubDomain(owner, name) && (child == "" || child == owner) {
+			if owner != zone && isSubName(zone, owner) && isSubName(owner, name) && (child == "" || child == owner) {
 				child = owner
 				c.ns = append(c.ns, rr)
 			}
@@ -1306,7 +1306,7 @@ func hasReferral(m *dns.Msg, zone, name string) bool {
 	for _, rr := range m.Ns {
 		if ns, ok := rr.(*dns.NS); ok {
 			owner := dns.CanonicalName(ns.Hdr.Name)
-			if owner != zone && dns.IsSubDomain(owner, name) {
+			if owner != zone && isSubName(owner, name) {
 				return true
 			}
 		}
