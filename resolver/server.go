@@ -81,13 +81,22 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 }
 
 func (s *Server) answer(remote, local net.Addr, req *dns.Msg) *dns.Msg {
-	m, _ := s.respond(remote, local, req, true)
+	m, _ := s.respond(remote, local, req, cacheThenResolve)
 	return m
 }
 
-// respond builds the reply to req. With mayBlock false it reports ok ==
+// respondMode says how far respond may go for an answer.
+type respondMode uint8
+
+const (
+	cacheOnly        respondMode = iota // local data and the cache, or no reply
+	cacheThenResolve                    // the cache first (no deadline for a hit), then a resolution
+	resolveOnly                         // straight to a resolution: the cache was just found without it
+)
+
+// respond builds the reply to req. With mode cacheOnly it reports ok ==
 // false, and no reply, for a question the cache cannot answer at once.
-func (s *Server) respond(remote, local net.Addr, req *dns.Msg, mayBlock bool) (reply *dns.Msg, ok bool) {
+func (s *Server) respond(remote, local net.Addr, req *dns.Msg, mode respondMode) (reply *dns.Msg, ok bool) {
 	m := new(dns.Msg)
 	m.SetReply(req)
 	m.RecursionAvailable = true
@@ -124,11 +133,11 @@ func (s *Server) respond(remote, local net.Addr, req *dns.Msg, mayBlock bool) (r
 			m.Rcode = dns.RcodeRefused
 			return m, true
 		}
-	} else if rec != nil {
+	} else if rec != nil && mode != resolveOnly {
 		res = rec.cached(req.Question[0])
 	}
 	if res == nil {
-		if !mayBlock {
+		if mode == cacheOnly {
 			return nil, false
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
@@ -316,12 +325,13 @@ func (s *Server) replyTo(msg []byte, addr, local net.Addr, pc net.PacketConn, wg
 		}
 		return b
 	}
-	m, ok := s.respond(addr, local, req, false)
+	m, ok := s.respond(addr, local, req, cacheOnly)
 	if !ok {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if b, err := s.answer(addr, local, req).Pack(); err == nil {
+			m, _ := s.respond(addr, local, req, resolveOnly)
+			if b, err := m.Pack(); err == nil {
 				pc.WriteTo(b, addr)
 			}
 		}()
