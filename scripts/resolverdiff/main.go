@@ -1,7 +1,8 @@
 // Command resolverdiff compares two resolvers' answers, as respdiff does
 // for resolver fleets: "serve" runs a loopback DNS hierarchy on port 53 of
 // 127.0.0.2-6 (root, com/net, example.com with CNAME chains, a DNAME, a
-// wildcard, a delegation, and lame and glueless delegations); "ask A B"
+// wildcard, a delegation, a lame delegation, a glueless one that works and
+// one whose server does not serve it); "ask A B"
 // puts the same questions to the resolvers at A and B and prints each pair
 // of answers (rcode, flags, answer and authority sections, TTLs zeroed)
 // marked same or DIFF. NET=udp asks over UDP, NOEDNS=1 without EDNS.
@@ -39,6 +40,7 @@ ns1.example.com. IN A 127.0.0.4
 lame.com. IN NS ns.lame.com.
 ns.lame.com. IN A 127.0.0.9
 glueless.com. IN NS ns1.example.net.
+served.com. IN NS ns1.example.net.
 `, "net.": `$TTL 86400
 net. IN SOA ns.net. admin.net. 1 7200 3600 1209600 900
 net. IN NS ns.net.
@@ -80,6 +82,12 @@ ns1 IN A 127.0.0.5
 cdn IN A 192.0.2.1
 cdn IN A 192.0.2.2
 cdn IN AAAA 2001:db8::1
+`, "served.com.": `$TTL 300
+served.com. IN SOA ns1.example.net. admin.served.com. 1 7200 3600 1209600 60
+served.com. IN NS ns1.example.net.
+served.com. IN A 192.0.2.44
+www IN CNAME host.sub.example.com.
+gone IN CNAME nope.sub.example.com.
 `},
 	"127.0.0.6": {"sub.example.com.": `$TTL 300
 sub.example.com. IN SOA ns.sub.example.com. admin.example.com. 1 7200 3600 1209600 60
@@ -133,7 +141,9 @@ var questions = []q{
 	{"ns1.example.com.", dns.TypeA}, {"wild.example.com.", dns.TypeA}, {"sub.example.com.", dns.TypeNS},
 	{"sub.example.com.", dns.TypeA}, {"_x._tcp.example.com.", dns.TypeSRV}, {"WWW.example.com.", dns.TypeA},
 	{"d.example.com.", dns.TypeDNAME}, {"d.example.com.", dns.TypeA}, {"nope.d.example.com.", dns.TypeA},
-	{"com.", dns.TypeNS}, {"com.", dns.TypeSOA}, {".", dns.TypeNS}, {"net.", dns.TypeA}, {"www.example.com.", dns.TypeCNAME}, {"ExAmPlE.CoM.", dns.TypeA}, {"mail.example.com.", dns.TypeA},
+	{"com.", dns.TypeNS}, {"com.", dns.TypeSOA}, {".", dns.TypeNS}, {"net.", dns.TypeA},
+	{"served.com.", dns.TypeA}, {"www.served.com.", dns.TypeA}, {"gone.served.com.", dns.TypeA},
+	{"served.com.", dns.TypeNS}, {"nope.served.com.", dns.TypeMX}, {"www.example.com.", dns.TypeCNAME}, {"ExAmPlE.CoM.", dns.TypeA}, {"mail.example.com.", dns.TypeA},
 }
 
 func summary(m *dns.Msg) string {
