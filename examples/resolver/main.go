@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -113,22 +114,25 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 		return err
 	}
 	// UDP: the Server's own read loops (cache hits answered inline, no
-	// goroutine per packet). TCP: a miekg/dns server with the same handler.
-	udpCtx, stopUDP := context.WithCancel(ctx)
-	defer stopUDP()
-	tcp := &dns.Server{Listener: ln, Handler: srv}
+	// goroutine per packet). TCP: its ServeTCP (pipelined queries answered
+	// concurrently, out of order, RFC 7766).
+	serveCtx, stopServing := context.WithCancel(ctx)
+	defer stopServing()
 	errc := make(chan error, 2)
-	udpDone := make(chan struct{})
+	var serving sync.WaitGroup
+	serving.Add(2)
 	go func() {
-		defer close(udpDone)
-		if err := srv.ServeUDP(udpCtx, pc); err != nil {
+		defer serving.Done()
+		if err := srv.ServeUDP(serveCtx, pc); err != nil {
 			errc <- err
 		}
 	}()
-	started := make(chan struct{})
-	tcp.NotifyStartedFunc = func() { close(started) }
-	go func() { errc <- tcp.ActivateAndServe() }()
-	<-started
+	go func() {
+		defer serving.Done()
+		if err := srv.ServeTCP(serveCtx, ln); err != nil {
+			errc <- err
+		}
+	}()
 	mode := "recursive from the IANA roots"
 	switch {
 	case len(forward) > 0:
@@ -144,10 +148,9 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	case err = <-errc:
 	case <-ctx.Done():
 	}
-	stopUDP()
-	<-udpDone
+	stopServing()
+	serving.Wait()
 	pc.Close()
-	tcp.Shutdown()
 	st := r.Stats()
 	fmt.Fprintf(out, "served %d queries: %d cache hits, %d upstream queries, %d SERVFAIL, %d stale\n",
 		st.Queries, st.CacheHits, st.Upstream, st.ServFails, st.StaleServed)

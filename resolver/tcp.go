@@ -1,0 +1,173 @@
+package resolver
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+const (
+	// tcpIdleTimeout closes a client connection that sends nothing for
+	// this long (RFC 7766 §6.2.3 leaves the value to the server; Unbound's
+	// tcp-idle-timeout is 30 s, BIND's 30 s for its initial one).
+	tcpIdleTimeout = 30 * time.Second
+	// tcpWriteTimeout bounds writing one reply to a client that reads
+	// slowly.
+	tcpWriteTimeout = 10 * time.Second
+	// tcpPipelined bounds the questions of one connection being resolved
+	// at once; past it, the connection is not read until one is answered.
+	tcpPipelined = 100
+)
+
+// ServeTCP answers DNS queries over TCP on ln (RFC 7766) until ctx is
+// done, then closes ln, stops reading from its connections, lets the
+// replies in progress be written and closes the connections, and returns
+// nil; it returns the error if accepting fails for another reason.
+//
+// Queries pipelined on one connection are answered concurrently and each
+// reply is sent as soon as it is ready, out of order (RFC 7766 §6.2.1.1):
+// a question the cache answers never waits behind one being resolved. A
+// connection idle for 30 s is closed (§6.2.3). Malformed queries get
+// FORMERR; responses (QR set) are dropped.
+func (s *Server) ServeTCP(ctx context.Context, ln net.Listener) error {
+	var (
+		mu      sync.Mutex
+		conns   = map[net.Conn]struct{}{}
+		wg      sync.WaitGroup
+		done    bool
+		closing atomic.Bool // read by the connections' readers
+	)
+	// Shutting down: no new connections, and the readers stop (a read
+	// deadline in the past), so that the replies in progress can still be
+	// written.
+	shutdown := func() {
+		ln.Close()
+		closing.Store(true)
+		mu.Lock()
+		done = true
+		for c := range conns {
+			c.SetReadDeadline(time.Unix(1, 0))
+		}
+		mu.Unlock()
+	}
+	stop := context.AfterFunc(ctx, shutdown)
+	defer stop()
+	var err error
+	backoff := time.Duration(0)
+	for {
+		c, aerr := ln.Accept()
+		if aerr != nil {
+			// Out of descriptors and the like: pause (5 ms doubling to
+			// 1 s) and go on, as net/http does.
+			var te interface{ Temporary() bool }
+			if ctx.Err() == nil && errors.As(aerr, &te) && te.Temporary() {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				t := time.NewTimer(backoff)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+				}
+				continue
+			}
+			if ctx.Err() == nil {
+				err = aerr
+			}
+			break
+		}
+		backoff = 0
+		mu.Lock()
+		if done {
+			mu.Unlock()
+			c.Close()
+			continue
+		}
+		conns[c] = struct{}{}
+		mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.serveTCPConn(c, &closing)
+			mu.Lock()
+			delete(conns, c)
+			mu.Unlock()
+		}()
+	}
+	shutdown()
+	wg.Wait()
+	return err
+}
+
+// serveTCPConn reads length-prefixed queries from c until it fails or
+// closing is set, then waits for the answers in progress and closes c.
+func (s *Server) serveTCPConn(c net.Conn, closing *atomic.Bool) {
+	defer c.Close()
+	remote, local := c.RemoteAddr(), c.LocalAddr()
+	var (
+		wmu      sync.Mutex
+		inflight sync.WaitGroup
+		slots    = make(chan struct{}, tcpPipelined)
+	)
+	write := func(m *dns.Msg) {
+		b, err := m.Pack()
+		if err != nil || len(b) > dns.MaxMsgSize {
+			return
+		}
+		framed := make([]byte, 2+len(b))
+		binary.BigEndian.PutUint16(framed, uint16(len(b)))
+		copy(framed[2:], b)
+		wmu.Lock()
+		defer wmu.Unlock()
+		c.SetWriteDeadline(time.Now().Add(tcpWriteTimeout))
+		c.Write(framed) // a failed write ends the connection at the next read
+	}
+	defer inflight.Wait()
+	br := bufio.NewReader(c)
+	var size [2]byte
+	for {
+		// The shutdown sets closing, then a read deadline in the past: a
+		// reader that renews its deadline after that sees closing here.
+		c.SetReadDeadline(time.Now().Add(tcpIdleTimeout))
+		if closing.Load() {
+			return
+		}
+		if _, err := io.ReadFull(br, size[:]); err != nil {
+			return
+		}
+		msg := make([]byte, binary.BigEndian.Uint16(size[:]))
+		if _, err := io.ReadFull(br, msg); err != nil {
+			return
+		}
+		if len(msg) < 12 || msg[2]&0x80 != 0 {
+			continue // no header, or a response: never answered
+		}
+		req := new(dns.Msg)
+		if err := req.Unpack(msg); err != nil {
+			m := new(dns.Msg)
+			m.Id = binary.BigEndian.Uint16(msg)
+			m.Response, m.Rcode = true, dns.RcodeFormatError
+			write(m)
+			continue
+		}
+		if m, ok := s.respond(remote, local, req, cacheOnly); ok {
+			write(m)
+			continue
+		}
+		slots <- struct{}{}
+		inflight.Add(1)
+		go func() {
+			defer inflight.Done()
+			defer func() { <-slots }()
+			m, _ := s.respond(remote, local, req, resolveOnly)
+			write(m)
+		}()
+	}
+}

@@ -1,0 +1,168 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// gateResolver answers "slow." only once released; every other name at
+// once.
+type gateResolver struct{ release chan struct{} }
+
+func (g gateResolver) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error) {
+	if q.Name == "slow." {
+		select {
+		case <-g.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return fixedResolver{}.Resolve(ctx, q)
+}
+
+// RFC 7766 §6.2.1.1: queries pipelined on one connection are answered
+// concurrently and out of order; a malformed one gets FORMERR and a
+// response is dropped; at shutdown the answers in progress are still sent.
+func TestRFC7766_ServeTCPPipelining(t *testing.T) {
+	g := gateResolver{release: make(chan struct{})}
+	srv, err := NewServer(ServerConfig{Resolver: g})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.ServeTCP(ctx, ln) }()
+
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	c := &dns.Conn{Conn: nc}
+	ask := func(name string) *dns.Msg {
+		q := new(dns.Msg)
+		q.SetQuestion(name, dns.TypeA)
+		if err := c.WriteMsg(q); err != nil {
+			t.Fatal(err)
+		}
+		return q
+	}
+	slow := ask("slow.")
+	fast := ask("fast.")
+	if m, err := c.ReadMsg(); err != nil || m.Id != fast.Id || len(m.Answer) != 1 {
+		t.Fatalf("first reply %v, %v: want the fast one, before the slow one", m, err)
+	}
+	// A response is dropped; a malformed query (counts promise a question
+	// that is not there) gets FORMERR with its ID.
+	resp := new(dns.Msg)
+	resp.SetQuestion("x.", dns.TypeA)
+	resp.Response = true
+	c.WriteMsg(resp)
+	c.Write([]byte{0xbe, 0xef, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0xff})
+	if m, err := c.ReadMsg(); err != nil || m.Id != 0xbeef || m.Rcode != dns.RcodeFormatError {
+		t.Fatalf("malformed query: %v, %v", m, err)
+	}
+	// Shutdown with the slow question in progress: ServeTCP waits for
+	// its answer, which still reaches the client.
+	cancel()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		probe, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			break // the shutdown has begun: the listener is closed
+		}
+		probe.Close()
+	}
+	close(g.release)
+	if m, err := c.ReadMsg(); err != nil || m.Id != slow.Id || len(m.Answer) != 1 {
+		t.Fatalf("slow reply at shutdown: %v, %v", m, err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("ServeTCP: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ServeTCP still waiting for its connections after shutdown")
+	}
+	if _, err := c.ReadMsg(); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("connection not closed after ServeTCP returned: %v", err)
+	}
+	if _, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+		t.Fatal("listener still accepting")
+	}
+}
+
+// FuzzServeTCPConn feeds arbitrary byte streams to one TCP connection: it
+// never panics or hangs, and every reply is a framed message that parses.
+func FuzzServeTCPConn(f *testing.F) {
+	q := new(dns.Msg)
+	q.SetQuestion("example.com.", dns.TypeA)
+	wire, _ := q.Pack()
+	framed := append([]byte{byte(len(wire) >> 8), byte(len(wire))}, wire...)
+	f.Add(framed)
+	f.Add(append(append([]byte{}, framed...), framed...))
+	f.Add([]byte{0, 13, 0xbe, 0xef, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0xff})
+	f.Add([]byte{0xff, 0xff, 1, 2, 3})
+	srv, err := NewServer(ServerConfig{Resolver: fixedResolver{}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer ln.Close()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		client, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer client.Close()
+		server, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var closing atomic.Bool
+		served := make(chan struct{})
+		go func() {
+			defer close(served)
+			srv.serveTCPConn(server, &closing)
+		}()
+		go func() {
+			client.Write(data)
+			client.(*net.TCPConn).CloseWrite() // the server reads to EOF, answers, closes
+		}()
+		client.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for {
+			var size [2]byte
+			if _, err := io.ReadFull(client, size[:]); err != nil {
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					t.Fatal("no end to the replies: the connection was not closed")
+				}
+				break
+			}
+			msg := make([]byte, int(size[0])<<8|int(size[1]))
+			if _, err := io.ReadFull(client, msg); err != nil {
+				t.Fatalf("truncated reply frame: %v", err)
+			}
+			m := new(dns.Msg)
+			if err := m.Unpack(msg); err != nil || !m.Response {
+				t.Fatalf("reply does not parse: %v", err)
+			}
+		}
+		<-served
+	})
+}
