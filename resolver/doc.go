@@ -35,7 +35,9 @@
 // from local data only, refusing the rest (no recursion, no cache
 // snooping);
 // its ServeUDP method serves a UDP socket directly, faster than a
-// dns.Server (cache hits answered in the read loops, datagrams batched);
+// dns.Server (cache hits answered in the read loops, datagrams batched),
+// and ServeTCP a listener, answering pipelined queries concurrently and out
+// of order (RFC 7766);
 // DoHHandler serves it over HTTPS (RFC 8484). With Config.Forward the
 // resolver forwards over UDP/TCP, DNS over TLS or DNS over HTTPS.
 // NetResolver returns a *net.Resolver whose lookups go through a Resolver,
