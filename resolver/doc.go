@@ -33,9 +33,8 @@
 // malformed ones, BADVERS for EDNS above version 0, REFUSED for zone
 // transfers and classes other than IN) and answers a query without RD
 // from local data only, refusing the rest (no recursion, no cache
-// snooping);
-// its ServeUDP method serves a UDP socket directly, faster than a
-// dns.Server (cache hits answered in the read loops, datagrams batched),
+// snooping). Its ServeUDP method serves a UDP socket directly, faster than
+// a dns.Server (cache hits answered in the read loops, datagrams batched),
 // and ServeTCP a listener, answering pipelined queries concurrently and out
 // of order (RFC 7766);
 // DoHHandler serves it over HTTPS (RFC 8484). With Config.Forward the
