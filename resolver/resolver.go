@@ -129,6 +129,7 @@ type Recursive struct {
 
 	rttMu sync.Mutex
 	srtt  map[netip.AddrPort]time.Duration
+	down  map[netip.AddrPort]holdDown // servers that failed twice running (rttMu)
 
 	bgMu     sync.Mutex
 	bgActive map[string]struct{}
@@ -295,6 +296,17 @@ func (r *Recursive) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, erro
 		return m, nil
 	}
 	r.st.cacheMisses.Add(1)
+	if r.failedRecently(key) {
+		// RFC 9520 §3: a question that just failed fails again at once
+		// (stale data, if any, still served), not after another round
+		// of timeouts.
+		r.st.servfails.Add(1)
+		if stale := r.fromCache(q, true); stale != nil {
+			r.st.staleServed.Add(1)
+			return stale, nil
+		}
+		return servfail(q), nil
+	}
 	res, err := r.group.Do(ctx, key, func() (*dns.Msg, bool) {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ResolveTimeout)
 		defer cancel()
@@ -364,6 +376,7 @@ func (r *Recursive) resolveFresh(ctx context.Context, q dns.Question) *dns.Msg {
 	}
 	if m.Rcode == dns.RcodeServerFailure {
 		r.st.servfails.Add(1)
+		r.putFailure(cacheKey(q.Name, q.Qtype))
 		if stale := r.fromCache(q, true); stale != nil {
 			r.st.staleServed.Add(1)
 			return stale
@@ -694,6 +707,40 @@ func servfail(q dns.Question) *dns.Msg {
 	m.Response, m.RecursionAvailable, m.Rcode = true, true, dns.RcodeServerFailure
 	return m
 }
+
+// failureTTL is how long a failed resolution is remembered (RFC 9520 §3.2:
+// at least 1 s, at most 5 min).
+const failureTTL = 5 * time.Second
+
+// putFailure remembers that resolving the question with cache key key
+// failed (SERVFAIL), for failureTTL. The entry has a key of its own, so
+// the question's stale data stays for serving (RFC 8767).
+func (r *Recursive) putFailure(key string) {
+	now := r.now()
+	e := &entry{rcode: dns.RcodeServerFailure, stored: now, ttl: failureTTL, origTTL: failureTTL, rank: 2}
+	r.cache.Set(key+"/fail", e, int64(len(key)+96), now.Add(failureTTL))
+}
+
+// failedRecently reports whether the question with cache key key failed
+// within failureTTL.
+func (r *Recursive) failedRecently(key string) bool {
+	e, ok := r.cache.Peek(key + "/fail")
+	return ok && e.fresh(r.now())
+}
+
+// holdDown is a server that stopped answering: no query goes to it until
+// until; backoff doubles with each failed retry after that (RFC 9520 §3.3).
+type holdDown struct {
+	fails   int
+	until   time.Time
+	backoff time.Duration
+}
+
+const (
+	holdDownAfter = 2           // consecutive failures before a server is held down
+	holdDownMin   = time.Second // the first hold-down
+	holdDownMax   = time.Minute // the longest (RFC 9520 allows up to 5 min; a minute limits the outage after the servers return)
+)
 
 // iterate resolves q from the closest known zone cut, chasing CNAMEs.
 func (r *Recursive) iterate(ctx context.Context, st *state, q dns.Question) *dns.Msg {
@@ -1109,7 +1156,15 @@ func matches(resp, q *dns.Msg) bool {
 }
 
 func (r *Recursive) bySRTT(servers []netip.AddrPort) []netip.AddrPort {
-	out := append([]netip.AddrPort(nil), servers...)
+	now := r.now()
+	out := make([]netip.AddrPort, 0, len(servers))
+	r.rttMu.Lock()
+	for _, s := range servers {
+		if h, ok := r.down[s]; !ok || !now.Before(h.until) {
+			out = append(out, s) // held-down servers wait; an expired hold is one retry
+		}
+	}
+	r.rttMu.Unlock()
 	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
 	r.rttMu.Lock()
 	rtt := make([]time.Duration, len(out))
@@ -1136,6 +1191,19 @@ func (r *Recursive) observe(s netip.AddrPort, rtt time.Duration, timeout bool) {
 	defer r.rttMu.Unlock()
 	if len(r.srtt) > 100_000 {
 		r.srtt = map[netip.AddrPort]time.Duration{}
+	}
+	if timeout {
+		if r.down == nil || len(r.down) > 100_000 {
+			r.down = map[netip.AddrPort]holdDown{}
+		}
+		h := r.down[s]
+		if h.fails++; h.fails >= holdDownAfter {
+			h.backoff = min(max(2*h.backoff, holdDownMin), holdDownMax)
+			h.until = r.now().Add(h.backoff)
+		}
+		r.down[s] = h
+	} else if r.down != nil {
+		delete(r.down, s)
 	}
 	old := r.srtt[s]
 	switch {

@@ -246,7 +246,9 @@ func TestCacheTTLNegativeAndServeStale(t *testing.T) {
 	if r.Stats().StaleServed != 1 {
 		t.Fatalf("stats %+v", r.Stats())
 	}
-	if n := r.Flush("cdn.example.net"); n != 1 {
+	// Flush removes the stale answer and the memory of the failed
+	// refresh (RFC 9520), so the next question is resolved afresh.
+	if n := r.Flush("cdn.example.net"); n != 2 {
 		t.Fatalf("Flush removed %d", n)
 	}
 }
@@ -984,5 +986,48 @@ func TestIsSubName(t *testing.T) {
 		if got := dns.IsSubDomain(c.parent, c.child); got != c.want {
 			t.Errorf("dns.IsSubDomain(%q, %q) = %v, disagrees", c.parent, c.child, got)
 		}
+	}
+}
+
+// RFC 9520: a failed resolution is remembered (the same question fails
+// again at once for a while), and servers that stopped answering are held
+// down (not asked, with a backoff) instead of costing every question a
+// round of timeouts.
+func TestRFC9520_FailureCachingAndHoldDown(t *testing.T) {
+	h := newHierarchy(t)
+	fc := clock.NewFake(time.Time{})
+	cfg := h.config()
+	cfg.Now = fc.Now
+	r := newResolver(t, cfg)
+	resolve(t, r, "mx.example.com.", dns.TypeA) // example.com.'s servers known
+	h.stop()
+
+	if m := resolve(t, r, "a1.example.com.", dns.TypeA); m.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("dead servers: %v", m)
+	}
+	up := r.Stats().Upstream
+	// The same question again: failed recently, no query.
+	if m := resolve(t, r, "a1.example.com.", dns.TypeA); m.Rcode != dns.RcodeServerFailure || r.Stats().Upstream != up {
+		t.Fatalf("failure not remembered: %v, %d new queries", m.Rcode, r.Stats().Upstream-up)
+	}
+	// Another name in the zone: its servers fail a second time running,
+	// which holds them down; a third name then sends no query.
+	resolve(t, r, "a2.example.com.", dns.TypeA)
+	up = r.Stats().Upstream
+	if m := resolve(t, r, "a3.example.com.", dns.TypeA); m.Rcode != dns.RcodeServerFailure || r.Stats().Upstream != up {
+		t.Fatalf("held-down servers asked: %v, %d new queries", m.Rcode, r.Stats().Upstream-up)
+	}
+	// After the hold-down (1 s) and the failure memory (5 s): asked again.
+	fc.Advance(failureTTL + time.Second)
+	resolve(t, r, "a1.example.com.", dns.TypeA)
+	if r.Stats().Upstream == up {
+		t.Fatal("servers never retried after the hold-down")
+	}
+	// They failed again: the next hold-down is longer (2 s).
+	up = r.Stats().Upstream
+	fc.Advance(1500 * time.Millisecond)
+	resolve(t, r, "a4.example.com.", dns.TypeA)
+	if r.Stats().Upstream != up {
+		t.Fatalf("hold-down did not back off: %d new queries", r.Stats().Upstream-up)
 	}
 }
