@@ -737,7 +737,7 @@ type holdDown struct {
 }
 
 const (
-	holdDownAfter = 2           // consecutive failures before a server is held down
+	holdDownAfter = 4           // consecutive failures before a server is held down (a lost datagram or two under load is no outage)
 	holdDownMin   = time.Second // the first hold-down
 	holdDownMax   = time.Minute // the longest (RFC 9520 allows up to 5 min; a minute limits the outage after the servers return)
 )

@@ -1010,9 +1010,12 @@ func TestRFC9520_FailureCachingAndHoldDown(t *testing.T) {
 	if m := resolve(t, r, "a1.example.com.", dns.TypeA); m.Rcode != dns.RcodeServerFailure || r.Stats().Upstream != up {
 		t.Fatalf("failure not remembered: %v, %d new queries", m.Rcode, r.Stats().Upstream-up)
 	}
-	// Another name in the zone: its servers fail a second time running,
-	// which holds them down; a third name then sends no query.
-	resolve(t, r, "a2.example.com.", dns.TypeA)
+	// Other names in the zone: once their servers have failed
+	// holdDownAfter times running they are held down, and the next name
+	// sends no query.
+	for i := 2; i <= holdDownAfter; i++ {
+		resolve(t, r, fmt.Sprintf("a%d.example.com.", 10+i), dns.TypeA)
+	}
 	up = r.Stats().Upstream
 	if m := resolve(t, r, "a3.example.com.", dns.TypeA); m.Rcode != dns.RcodeServerFailure || r.Stats().Upstream != up {
 		t.Fatalf("held-down servers asked: %v, %d new queries", m.Rcode, r.Stats().Upstream-up)
