@@ -218,12 +218,19 @@ func TestLoopbackNameServersRefusedByDefault(t *testing.T) {
 	}
 }
 
-func TestCacheTTLNegativeAndServeStale(t *testing.T) {
+// clockedResolver returns the loopback hierarchy and a resolver over it
+// that reads time from the returned fake clock.
+func clockedResolver(t *testing.T) (*hierarchy, *clock.Fake, *Recursive) {
+	t.Helper()
 	h := newHierarchy(t)
 	fc := clock.NewFake(time.Time{})
 	cfg := h.config()
 	cfg.Now = fc.Now
-	r := newResolver(t, cfg)
+	return h, fc, newResolver(t, cfg)
+}
+
+func TestCacheTTLNegativeAndServeStale(t *testing.T) {
+	h, fc, r := clockedResolver(t)
 	resolve(t, r, "cdn.example.net.", dns.TypeA)
 	up := r.Stats().Upstream
 	fc.Advance(100 * time.Second)
@@ -833,21 +840,30 @@ func TestRFC6891_QueryVetting(t *testing.T) {
 	}
 }
 
-// RFC 1034 §4.3.1: without RD the server does not recurse; local data is
-// still answered. RFC 6303 §2.2 and RFC 2308 §3: the special-use zones are
-// answered authoritatively, negative answers with the zone's SOA.
-func TestRFC1034_NoRecursionAndLocalZones(t *testing.T) {
-	r, err := New(Config{Roots: []netip.AddrPort{}})
-	if err != nil {
-		t.Fatal(err)
+// serverWithCache returns a Server over a resolver with no roots whose
+// cache holds records (one RRset each), as if resolved.
+func serverWithCache(t *testing.T, records ...string) *Server {
+	t.Helper()
+	r := newResolver(t, Config{Roots: []netip.AddrPort{}})
+	for _, text := range records {
+		rr, err := dns.NewRR(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.putRRset([]dns.RR{rr}, 2)
 	}
-	defer r.Close()
-	rr, _ := dns.NewRR("www.example.com. 3600 IN A 192.0.2.1")
-	r.putRRset([]dns.RR{rr}, 2)
 	srv, err := NewServer(ServerConfig{Resolver: r})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return srv
+}
+
+// RFC 1034 §4.3.1: without RD the server does not recurse; local data is
+// still answered. RFC 6303 §2.2 and RFC 2308 §3: the special-use zones are
+// answered authoritatively, negative answers with the zone's SOA.
+func TestRFC1034_NoRecursionAndLocalZones(t *testing.T) {
+	srv := serverWithCache(t, "www.example.com. 3600 IN A 192.0.2.1")
 	from := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5}
 	ask := func(name string, qtype uint16, rd bool) *dns.Msg {
 		q := new(dns.Msg)
@@ -884,16 +900,7 @@ func TestRFC1034_NoRecursionAndLocalZones(t *testing.T) {
 // RFC 4343 §3: the answer's records for the query name carry the client's
 // spelling of it (as Unbound's do); the cache keeps its own.
 func TestAnswerSpelledAsAsked(t *testing.T) {
-	r, err := New(Config{Roots: []netip.AddrPort{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	a, _ := dns.NewRR("www.example.com. 3600 IN CNAME cdn.example.net.")
-	b, _ := dns.NewRR("cdn.example.net. 3600 IN A 192.0.2.1")
-	r.putRRset([]dns.RR{a}, 2)
-	r.putRRset([]dns.RR{b}, 2)
-	srv, _ := NewServer(ServerConfig{Resolver: r})
+	srv := serverWithCache(t, "www.example.com. 3600 IN CNAME cdn.example.net.", "cdn.example.net. 3600 IN A 192.0.2.1")
 	from := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5}
 	for _, asked := range []string{"WwW.ExAmPlE.CoM.", "www.example.com."} {
 		q := new(dns.Msg)
@@ -994,11 +1001,7 @@ func TestIsSubName(t *testing.T) {
 // down (not asked, with a backoff) instead of costing every question a
 // round of timeouts.
 func TestRFC9520_FailureCachingAndHoldDown(t *testing.T) {
-	h := newHierarchy(t)
-	fc := clock.NewFake(time.Time{})
-	cfg := h.config()
-	cfg.Now = fc.Now
-	r := newResolver(t, cfg)
+	h, fc, r := clockedResolver(t)
 	resolve(t, r, "mx.example.com.", dns.TypeA) // example.com.'s servers known
 	h.stop()
 
