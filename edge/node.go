@@ -364,6 +364,9 @@ type fetchResult struct {
 	err                 error
 	stream              *http.Response // leader only: too large to buffer
 	vary                bool
+	// inCache: the leader found a fresh response stored by a fetch that
+	// finished between its own cache miss and its joining the group.
+	inCache bool
 }
 
 func (n *Node) isPass(key string) bool {
@@ -396,6 +399,14 @@ func (n *Node) fetchAndServe(w http.ResponseWriter, r *http.Request, key string,
 		return
 	}
 	res, err := n.group.Do(r.Context(), key, func() (*fetchResult, bool) {
+		// A request that missed the cache just as another's fetch ended
+		// leads a group of its own: look again before going to the
+		// origin, as Varnish finds the object its busy one became.
+		if l == nil {
+			if again := n.cache.Lookup(r); again.Decision == cache.Fresh && !again.Stale {
+				return &fetchResult{inCache: true}, true
+			}
+		}
 		// The fetch outlives a leader whose client goes away, so waiters
 		// still get it; it is bounded by FetchTimeout.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), n.fetchTimeout)
@@ -411,6 +422,15 @@ func (n *Node) fetchAndServe(w http.ResponseWriter, r *http.Request, key string,
 		return // the client went away while waiting
 	}
 	fr := res.Val
+	if fr != nil && fr.inCache {
+		if again := n.cache.Lookup(r); again.Decision == cache.Fresh && !again.Stale {
+			n.serveStored(w, r, &again, "hit; collapsed", "HIT")
+			return
+		}
+		fr = n.fetch(r.Context(), r, l) // gone again meanwhile
+		n.serveFetch(w, r, fr, false)
+		return
+	}
 	switch {
 	case res.Leader:
 		if res.Waiters > 0 {

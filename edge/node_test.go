@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgekit/edgekit/cache"
 	"github.com/edgekit/edgekit/internal/clock"
 	"github.com/edgekit/edgekit/origin"
 	"github.com/edgekit/edgekit/surrogate"
@@ -178,6 +179,35 @@ func TestThunderingHerdCollapsesToOneOriginFetch(t *testing.T) {
 	}
 	if o.hits.Load() != 1 {
 		t.Fatalf("%d origin requests for %d concurrent misses", o.hits.Load(), n)
+	}
+}
+
+// A request that missed the cache just before another's fetch stored the
+// object, and reaches the collapsing group after that fetch ended, leads a
+// group of its own: it must find the stored object, not fetch again (the
+// window TestThunderingHerdCollapsesToOneOriginFetch hit once in CI).
+func TestLateMissLeaderFindsStoredObject(t *testing.T) {
+	fc := clock.NewFake(time.Time{})
+	o := newSite(t, fc, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		io.WriteString(w, "popular")
+	})
+	e := newEnv(t, fc, Config{}, o)
+	req := httptest.NewRequest("GET", e.srv.URL+"/hot", nil)
+	missed := e.node.cache.Lookup(req) // the late request's miss
+	if missed.Decision == cache.Fresh {
+		t.Fatal("stored before the first fetch")
+	}
+	if r := e.get("/hot"); r.body != "popular" { // another request's fetch stores it
+		t.Fatalf("first fetch: %+v", r)
+	}
+	rec := httptest.NewRecorder()
+	e.node.fetchAndServe(rec, req, missed.Key, nil) // the late request joins now
+	if rec.Body.String() != "popular" || rec.Header().Get("X-Cache") != "HIT" {
+		t.Fatalf("late request: %q, X-Cache %q", rec.Body.String(), rec.Header().Get("X-Cache"))
+	}
+	if o.hits.Load() != 1 {
+		t.Fatalf("%d origin fetches, want 1", o.hits.Load())
 	}
 }
 
