@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/edgekit/edgekit/internal/h1"
+	"github.com/edgekit/edgekit/internal/serve"
 	"go.uber.org/zap"
 	"golang.org/x/net/http/httpguts"
 )
@@ -108,12 +109,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("%w: Server.Handler is nil", ErrInvalidConfig)
 	}
 	log := s.logger()
-	var conns connSet[*serverConn]
-	closeListener := closeOnDone(ctx, ln)
+	var conns serve.Conns[*serverConn]
+	closeListener := serve.CloseOnDone(ctx, ln)
 	var err error
-	var acc acceptor
+	var acc serve.Acceptor
 	for {
-		c, aerr := acc.accept(ctx, ln)
+		c, aerr := acc.Accept(ctx, ln)
 		if aerr != nil {
 			if ctx.Err() == nil {
 				err = aerr
@@ -121,7 +122,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			break
 		}
 		sc := &serverConn{srv: s, conn: c, log: log, remote: c.RemoteAddr().String()}
-		conns.serve(sc, sc.serve)
+		conns.Serve(sc, sc.serve)
 	}
 	closeListener()
 	// Idle connections close now; busy ones after their response, or
@@ -130,13 +131,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// to cancel) finishes on its own. Every connection is marked closing
 	// before any idle one is closed, so a client that sees one connection
 	// close knows every response still to come says Connection: close.
-	conns.each(func(sc *serverConn) { sc.closing.Store(true) })
-	conns.each((*serverConn).shutdown)
+	conns.Each(func(sc *serverConn) { sc.closing.Store(true) })
+	conns.Each((*serverConn).shutdown)
 	timeout := s.ShutdownTimeout
 	if timeout <= 0 {
 		timeout = 5 * time.Second
 	}
-	conns.drain(timeout, func(sc *serverConn) { sc.conn.Close() })
+	conns.Drain(timeout, func(sc *serverConn) { sc.conn.Close() })
 	return err
 }
 

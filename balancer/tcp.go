@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgekit/edgekit/internal/serve"
 	"go.uber.org/zap"
 )
 
@@ -64,23 +65,23 @@ func NewTCPProxy(cfg TCPProxyConfig) (*TCPProxy, error) {
 // waits up to DrainTimeout for open connections and closes the rest. It
 // closes ln and returns nil after a clean shutdown.
 func (t *TCPProxy) Serve(ctx context.Context, ln net.Listener) error {
-	var conns connSet[net.Conn]
-	closeListener := closeOnDone(ctx, ln)
+	var conns serve.Conns[net.Conn]
+	closeListener := serve.CloseOnDone(ctx, ln)
 	var err error
-	var acc acceptor
+	var acc serve.Acceptor
 	for {
-		c, aerr := acc.accept(ctx, ln)
+		c, aerr := acc.Accept(ctx, ln)
 		if aerr != nil {
 			if ctx.Err() == nil {
 				err = aerr
 			}
 			break
 		}
-		conns.serve(c, func() { t.handle(c) })
+		conns.Serve(c, func() { t.handle(c) })
 	}
 	closeListener()
-	if !conns.drain(t.cfg.DrainTimeout, func(c net.Conn) { c.Close() }) {
-		conns.wait()
+	if !conns.Drain(t.cfg.DrainTimeout, func(c net.Conn) { c.Close() }) {
+		conns.Wait()
 	}
 	return err
 }

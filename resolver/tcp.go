@@ -4,13 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
-	"errors"
 	"io"
 	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/edgekit/edgekit/internal/serve"
 	"github.com/miekg/dns"
 )
 
@@ -39,70 +39,28 @@ const (
 // FORMERR; responses (QR set) are dropped.
 func (s *Server) ServeTCP(ctx context.Context, ln net.Listener) error {
 	var (
-		mu      sync.Mutex
-		conns   = map[net.Conn]struct{}{}
-		wg      sync.WaitGroup
-		done    bool
+		conns   serve.Conns[net.Conn]
+		acc     serve.Acceptor
 		closing atomic.Bool // read by the connections' readers
+		err     error
 	)
-	// Shutting down: no new connections, and the readers stop (a read
-	// deadline in the past), so that the replies in progress can still be
-	// written.
-	shutdown := func() {
-		ln.Close()
-		closing.Store(true)
-		mu.Lock()
-		done = true
-		for c := range conns {
-			c.SetReadDeadline(time.Unix(1, 0))
-		}
-		mu.Unlock()
-	}
-	stop := context.AfterFunc(ctx, shutdown)
-	defer stop()
-	var err error
-	backoff := time.Duration(0)
+	closeListener := serve.CloseOnDone(ctx, ln)
 	for {
-		c, aerr := ln.Accept()
+		c, aerr := acc.Accept(ctx, ln)
 		if aerr != nil {
-			// Out of descriptors and the like: pause (5 ms doubling to
-			// 1 s) and go on, as net/http does.
-			var te interface{ Temporary() bool }
-			if ctx.Err() == nil && errors.As(aerr, &te) && te.Temporary() {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				t := time.NewTimer(backoff)
-				select {
-				case <-t.C:
-				case <-ctx.Done():
-					t.Stop()
-				}
-				continue
-			}
 			if ctx.Err() == nil {
 				err = aerr
 			}
 			break
 		}
-		backoff = 0
-		mu.Lock()
-		if done {
-			mu.Unlock()
-			c.Close()
-			continue
-		}
-		conns[c] = struct{}{}
-		mu.Unlock()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.serveTCPConn(c, &closing)
-			mu.Lock()
-			delete(conns, c)
-			mu.Unlock()
-		}()
+		conns.Serve(c, func() { s.serveTCPConn(c, &closing) })
 	}
-	shutdown()
-	wg.Wait()
+	// No new connections; the readers stop (closing, then a read deadline
+	// in the past), so that the replies in progress can still be written.
+	closeListener()
+	closing.Store(true)
+	conns.Each(func(c net.Conn) { c.SetReadDeadline(time.Unix(1, 0)) })
+	conns.Wait()
 	return err
 }
 

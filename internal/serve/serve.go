@@ -1,4 +1,7 @@
-package balancer
+// Package serve holds what every accept loop in the SDK needs: the set of
+// open connections a shutdown must reach and drain, closing a listener
+// when its context ends, and accepting through temporary failures.
+package serve
 
 import (
 	"context"
@@ -8,17 +11,17 @@ import (
 	"time"
 )
 
-// connSet is the set of a listener's open connections, each served on its
+// Conns is the set of a listener's open connections, each served on its
 // own goroutine, so that a shutdown can reach and drain them. It is safe
 // for concurrent use.
-type connSet[C comparable] struct {
+type Conns[C comparable] struct {
 	mu sync.Mutex
 	m  map[C]struct{}
 	wg sync.WaitGroup
 }
 
-// serve runs fn for c on a new goroutine, with c in the set meanwhile.
-func (s *connSet[C]) serve(c C, fn func()) {
+// Serve runs fn for c on a new goroutine, with c in the set meanwhile.
+func (s *Conns[C]) Serve(c C, fn func()) {
 	s.mu.Lock()
 	if s.m == nil {
 		s.m = map[C]struct{}{}
@@ -35,8 +38,8 @@ func (s *connSet[C]) serve(c C, fn func()) {
 	}()
 }
 
-// each calls fn for every connection in the set, under its lock.
-func (s *connSet[C]) each(fn func(C)) {
+// Each calls fn for every connection in the set, under its lock.
+func (s *Conns[C]) Each(fn func(C)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for c := range s.m {
@@ -44,9 +47,9 @@ func (s *connSet[C]) each(fn func(C)) {
 	}
 }
 
-// drain waits up to timeout for every connection's goroutine to end, then
+// Drain waits up to timeout for every connection's goroutine to end, then
 // calls kill for each connection left and reports false.
-func (s *connSet[C]) drain(timeout time.Duration, kill func(C)) bool {
+func (s *Conns[C]) Drain(timeout time.Duration, kill func(C)) bool {
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	t := time.NewTimer(timeout)
@@ -55,21 +58,21 @@ func (s *connSet[C]) drain(timeout time.Duration, kill func(C)) bool {
 	case <-done:
 		return true
 	case <-t.C:
-		s.each(kill)
+		s.Each(kill)
 		return false
 	}
 }
 
-// wait waits for every connection's goroutine to end.
-func (s *connSet[C]) wait() { s.wg.Wait() }
+// Wait waits for every connection's goroutine to end.
+func (s *Conns[C]) Wait() { s.wg.Wait() }
 
-// closeOnDone closes ln when ctx is done, so that a blocked Accept returns.
+// CloseOnDone closes ln when ctx is done, so that a blocked Accept returns.
 // The func it returns is for the accept loop's end: it closes ln itself if
 // ctx is not done, or else waits until the close ctx started has finished.
 // Either way ln's socket is closed when it returns: a second ln.Close
 // returns at once while the first is still at work, and until that one
 // ends the port still takes connections.
-func closeOnDone(ctx context.Context, ln net.Listener) (closeNow func()) {
+func CloseOnDone(ctx context.Context, ln net.Listener) (closeNow func()) {
 	closed := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
 		ln.Close()
@@ -84,17 +87,18 @@ func closeOnDone(ctx context.Context, ln net.Listener) (closeNow func()) {
 	}
 }
 
-// acceptor accepts connections for a serve loop. It rides out the
+// Acceptor accepts connections for one serve loop, which owns it (it is
+// not for concurrent use). It rides out the
 // temporary failures a busy server meets (out of descriptors, an aborted
 // handshake) with a pause that doubles from 5 ms up to a second, as
 // net/http's server does, instead of ending the loop.
-type acceptor struct {
+type Acceptor struct {
 	backoff time.Duration
 }
 
-// accept returns the next connection, or the first error that is not
+// Accept returns the next connection, or the first error that is not
 // temporary, or any error once ctx is done.
-func (a *acceptor) accept(ctx context.Context, ln net.Listener) (net.Conn, error) {
+func (a *Acceptor) Accept(ctx context.Context, ln net.Listener) (net.Conn, error) {
 	for {
 		c, err := ln.Accept()
 		if err == nil {
