@@ -403,7 +403,7 @@ func (n *Node) fetchAndServe(w http.ResponseWriter, r *http.Request, key string,
 		// leads a group of its own: look again before going to the
 		// origin, as Varnish finds the object its busy one became.
 		if l == nil {
-			if again := n.cache.Lookup(r); again.Decision == cache.Fresh && !again.Stale {
+			if _, ok := n.storedFresh(r); ok {
 				return &fetchResult{inCache: true}, true
 			}
 		}
@@ -423,12 +423,7 @@ func (n *Node) fetchAndServe(w http.ResponseWriter, r *http.Request, key string,
 	}
 	fr := res.Val
 	if fr != nil && fr.inCache {
-		if again := n.cache.Lookup(r); again.Decision == cache.Fresh && !again.Stale {
-			n.serveStored(w, r, &again, "hit; collapsed", "HIT")
-			return
-		}
-		fr = n.fetch(r.Context(), r, l) // gone again meanwhile
-		n.serveFetch(w, r, fr, false)
+		n.serveStoredOrFetch(w, r, l, false) // fetched only if gone again meanwhile
 		return
 	}
 	switch {
@@ -445,13 +440,27 @@ func (n *Node) fetchAndServe(w http.ResponseWriter, r *http.Request, key string,
 	case fr.vary:
 		// The leader stored a response that varies; ours may be another
 		// variant.
-		if again := n.cache.Lookup(r); again.Decision == cache.Fresh && !again.Stale {
-			n.serveStored(w, r, &again, "hit; collapsed", "HIT")
-			return
-		}
-		fr = n.fetch(r.Context(), r, l)
+		n.serveStoredOrFetch(w, r, l, true)
+		return
 	}
 	n.serveFetch(w, r, fr, !res.Leader && res.Shared)
+}
+
+// storedFresh looks r up again: a fetch that ended a moment ago may have
+// stored a fresh response for it.
+func (n *Node) storedFresh(r *http.Request) (cache.Lookup, bool) {
+	again := n.cache.Lookup(r)
+	return again, again.Decision == cache.Fresh && !again.Stale
+}
+
+// serveStoredOrFetch serves the fresh response a finished fetch stored
+// for r, or else fetches r's own (another variant, or evicted meanwhile).
+func (n *Node) serveStoredOrFetch(w http.ResponseWriter, r *http.Request, l *cache.Lookup, collapsed bool) {
+	if again, ok := n.storedFresh(r); ok {
+		n.serveStored(w, r, &again, "hit; collapsed", "HIT")
+		return
+	}
+	n.serveFetch(w, r, n.fetch(r.Context(), r, l), collapsed)
 }
 
 type cancelOnClose struct {
