@@ -300,12 +300,7 @@ func (r *Recursive) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, erro
 		// RFC 9520 §3: a question that just failed fails again at once
 		// (stale data, if any, still served), not after another round
 		// of timeouts.
-		r.st.servfails.Add(1)
-		if stale := r.fromCache(q, true); stale != nil {
-			r.st.staleServed.Add(1)
-			return stale, nil
-		}
-		return servfail(q), nil
+		return r.failed(q, servfail(q)), nil
 	}
 	res, err := r.group.Do(ctx, key, func() (*dns.Msg, bool) {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ResolveTimeout)
@@ -375,12 +370,8 @@ func (r *Recursive) resolveFresh(ctx context.Context, q dns.Question) *dns.Msg {
 		m = r.iterate(ctx, st, q)
 	}
 	if m.Rcode == dns.RcodeServerFailure {
-		r.st.servfails.Add(1)
 		r.putFailure(cacheKey(q.Name, q.Qtype))
-		if stale := r.fromCache(q, true); stale != nil {
-			r.st.staleServed.Add(1)
-			return stale
-		}
+		return r.failed(q, m)
 	}
 	return m
 }
@@ -716,9 +707,26 @@ const failureTTL = 5 * time.Second
 // failed (SERVFAIL), for failureTTL. The entry has a key of its own, so
 // the question's stale data stays for serving (RFC 8767).
 func (r *Recursive) putFailure(key string) {
+	r.putMark(key+"/fail", dns.RcodeServerFailure, failureTTL)
+}
+
+// putMark caches a record-less entry under key (a failure or a no-cut
+// mark, never an RRset's key) for ttl.
+func (r *Recursive) putMark(key string, rcode int, ttl time.Duration) {
 	now := r.now()
-	e := &entry{rcode: dns.RcodeServerFailure, stored: now, ttl: failureTTL, origTTL: failureTTL, rank: 2}
-	r.cache.Set(key+"/fail", e, int64(len(key)+96), now.Add(failureTTL))
+	e := &entry{rcode: rcode, stored: now, ttl: ttl, origTTL: ttl, rank: 2}
+	r.cache.Set(key, e, int64(len(key)+96), now.Add(ttl))
+}
+
+// failed counts a failed resolution of q and returns the stale answer
+// still held for it (RFC 8767), or m.
+func (r *Recursive) failed(q dns.Question, m *dns.Msg) *dns.Msg {
+	r.st.servfails.Add(1)
+	if stale := r.fromCache(q, true); stale != nil {
+		r.st.staleServed.Add(1)
+		return stale
+	}
+	return m
 }
 
 // failedRecently reports whether the question with cache key key failed
@@ -912,10 +920,7 @@ func (r *Recursive) putNoCut(name, zone string, resp *dns.Msg) {
 	if d <= 0 {
 		return
 	}
-	now := r.now()
-	e := &entry{rcode: dns.RcodeSuccess, stored: now, ttl: d, origTTL: d, rank: 2}
-	key := noCutKey(name, zone)
-	r.cache.Set(key, e, int64(len(key)+96), now.Add(d))
+	r.putMark(noCutKey(name, zone), dns.RcodeSuccess, d)
 }
 
 // knownNoCut returns the deepest ancestor of name strictly below zone
