@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -1161,30 +1162,26 @@ func matches(resp, q *dns.Msg) bool {
 }
 
 func (r *Recursive) bySRTT(servers []netip.AddrPort) []netip.AddrPort {
+	type ranked struct {
+		s   netip.AddrPort
+		rtt time.Duration
+	}
 	now := r.now()
-	out := make([]netip.AddrPort, 0, len(servers))
+	out := make([]ranked, 0, len(servers))
 	r.rttMu.Lock()
 	for _, s := range servers {
+		// Held-down servers wait; an expired hold is one retry. Unknown
+		// servers (RTT 0) are tried first.
 		if h, ok := r.down[s]; !ok || !now.Before(h.until) {
-			out = append(out, s) // held-down servers wait; an expired hold is one retry
+			out = append(out, ranked{s, r.srtt[s]})
 		}
 	}
 	r.rttMu.Unlock()
-	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
-	r.rttMu.Lock()
-	rtt := make([]time.Duration, len(out))
-	for i, s := range out {
-		rtt[i] = r.srtt[s] // unknown servers (0) are tried first
-	}
-	r.rttMu.Unlock()
-	idx := make([]int, len(out))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.SliceStable(idx, func(a, b int) bool { return rtt[idx[a]] < rtt[idx[b]] })
+	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] }) // ties in random order
+	slices.SortStableFunc(out, func(a, b ranked) int { return cmp.Compare(a.rtt, b.rtt) })
 	sorted := make([]netip.AddrPort, len(out))
-	for i, j := range idx {
-		sorted[i] = out[j]
+	for i, x := range out {
+		sorted[i] = x.s
 	}
 	return sorted
 }
