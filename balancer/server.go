@@ -110,21 +110,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	log := s.logger()
 	var conns serve.Conns[*serverConn]
-	closeListener := serve.CloseOnDone(ctx, ln)
-	var err error
-	var acc serve.Acceptor
-	for {
-		c, aerr := acc.Accept(ctx, ln)
-		if aerr != nil {
-			if ctx.Err() == nil {
-				err = aerr
-			}
-			break
-		}
+	err := serve.Accept(ctx, ln, func(c net.Conn) {
 		sc := &serverConn{srv: s, conn: c, log: log, remote: c.RemoteAddr().String()}
 		conns.Serve(sc, sc.serve)
-	}
-	closeListener()
+	})
 	// Idle connections close now; busy ones after their response, or
 	// when the shutdown timeout runs out. Serve does not wait after that:
 	// a handler still waiting on something else (requests carry no context

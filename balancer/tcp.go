@@ -66,20 +66,9 @@ func NewTCPProxy(cfg TCPProxyConfig) (*TCPProxy, error) {
 // closes ln and returns nil after a clean shutdown.
 func (t *TCPProxy) Serve(ctx context.Context, ln net.Listener) error {
 	var conns serve.Conns[net.Conn]
-	closeListener := serve.CloseOnDone(ctx, ln)
-	var err error
-	var acc serve.Acceptor
-	for {
-		c, aerr := acc.Accept(ctx, ln)
-		if aerr != nil {
-			if ctx.Err() == nil {
-				err = aerr
-			}
-			break
-		}
+	err := serve.Accept(ctx, ln, func(c net.Conn) {
 		conns.Serve(c, func() { t.handle(c) })
-	}
-	closeListener()
+	})
 	if !conns.Drain(t.cfg.DrainTimeout, func(c net.Conn) { c.Close() }) {
 		conns.Wait()
 	}

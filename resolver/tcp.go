@@ -40,24 +40,13 @@ const (
 func (s *Server) ServeTCP(ctx context.Context, ln net.Listener) error {
 	var (
 		conns   serve.Conns[net.Conn]
-		acc     serve.Acceptor
 		closing atomic.Bool // read by the connections' readers
-		err     error
 	)
-	closeListener := serve.CloseOnDone(ctx, ln)
-	for {
-		c, aerr := acc.Accept(ctx, ln)
-		if aerr != nil {
-			if ctx.Err() == nil {
-				err = aerr
-			}
-			break
-		}
+	err := serve.Accept(ctx, ln, func(c net.Conn) {
 		conns.Serve(c, func() { s.serveTCPConn(c, &closing) })
-	}
+	})
 	// No new connections; the readers stop (closing, then a read deadline
 	// in the past), so that the replies in progress can still be written.
-	closeListener()
 	closing.Store(true)
 	conns.Each(func(c net.Conn) { c.SetReadDeadline(time.Unix(1, 0)) })
 	conns.Wait()

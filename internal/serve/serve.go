@@ -66,13 +66,34 @@ func (s *Conns[C]) Drain(timeout time.Duration, kill func(C)) bool {
 // Wait waits for every connection's goroutine to end.
 func (s *Conns[C]) Wait() { s.wg.Wait() }
 
-// CloseOnDone closes ln when ctx is done, so that a blocked Accept returns.
+// Accept accepts connections on ln until ctx is done or accepting fails
+// for good, and passes each to handle, which must not block (it starts
+// the connection's goroutine, with Conns.Serve say). Temporary failures
+// are ridden out (see acceptor). It returns once ln is closed: nil after
+// ctx, else the accept error.
+func Accept(ctx context.Context, ln net.Listener, handle func(net.Conn)) error {
+	closeListener := closeOnDone(ctx, ln)
+	defer closeListener()
+	var acc acceptor
+	for {
+		c, err := acc.accept(ctx, ln)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		handle(c)
+	}
+}
+
+// closeOnDone closes ln when ctx is done, so that a blocked Accept returns.
 // The func it returns is for the accept loop's end: it closes ln itself if
 // ctx is not done, or else waits until the close ctx started has finished.
 // Either way ln's socket is closed when it returns: a second ln.Close
 // returns at once while the first is still at work, and until that one
 // ends the port still takes connections.
-func CloseOnDone(ctx context.Context, ln net.Listener) (closeNow func()) {
+func closeOnDone(ctx context.Context, ln net.Listener) (closeNow func()) {
 	closed := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
 		ln.Close()
@@ -87,18 +108,18 @@ func CloseOnDone(ctx context.Context, ln net.Listener) (closeNow func()) {
 	}
 }
 
-// Acceptor accepts connections for one serve loop, which owns it (it is
+// acceptor accepts connections for one accept loop, which owns it (it is
 // not for concurrent use). It rides out the
 // temporary failures a busy server meets (out of descriptors, an aborted
 // handshake) with a pause that doubles from 5 ms up to a second, as
 // net/http's server does, instead of ending the loop.
-type Acceptor struct {
+type acceptor struct {
 	backoff time.Duration
 }
 
-// Accept returns the next connection, or the first error that is not
+// accept returns the next connection, or the first error that is not
 // temporary, or any error once ctx is done.
-func (a *Acceptor) Accept(ctx context.Context, ln net.Listener) (net.Conn, error) {
+func (a *acceptor) accept(ctx context.Context, ln net.Listener) (net.Conn, error) {
 	for {
 		c, err := ln.Accept()
 		if err == nil {
