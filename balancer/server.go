@@ -385,7 +385,11 @@ func (c *serverConn) serveRequest(req *http.Request, head []byte) bool {
 		// A body has its own timeout (between reads), not the head's.
 		c.deadline = time.Time{}
 		body = &serverBody{r: req.Body, conn: c.conn, idle: c.srv.bodyTimeout()}
-		body.arm()
+		if body.idle > 0 {
+			body.arm()
+		} else {
+			c.conn.SetReadDeadline(time.Time{})
+		}
 		req.Body = body
 	}
 	w := &c.w
@@ -572,10 +576,7 @@ type serverBody struct {
 // body streamed in small reads does not pay for a timer update each.
 func (b *serverBody) arm() {
 	if b.idle <= 0 {
-		if b.deadline.Swap(0) != 0 {
-			b.conn.SetReadDeadline(time.Time{})
-		}
-		return
+		return // the head's deadline was cleared when the body began
 	}
 	now := time.Now()
 	if d := b.deadline.Load(); d == 0 || time.Unix(0, d).Sub(now) < b.idle-b.idle/8 {
