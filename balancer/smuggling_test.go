@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"strings"
@@ -370,4 +371,115 @@ func TestRFC9112_11_2_SmugglingDifferential(t *testing.T) {
 			}
 		})
 	}
+}
+
+var discardLog = log.New(io.Discard, "", 0)
+
+// oneConnListener hands out one connection, then blocks until closed.
+type oneConnListener struct {
+	c    chan net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+func (l *oneConnListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.c:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *oneConnListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *oneConnListener) Addr() net.Addr { return &net.TCPAddr{} }
+
+// closeNotingConn is a fakeConn whose Close is observed.
+type closeNotingConn struct {
+	fakeConn
+	mu     sync.Mutex
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (c *closeNotingConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fakeConn.Write(p)
+}
+
+func (c *closeNotingConn) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return nil
+}
+
+// recordRequests is a handler that reads each body whole and notes what it
+// received: "METHOD target host body" (and the body's read error).
+func recordRequests(mu *sync.Mutex, seen *[]string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		mu.Lock()
+		*seen = append(*seen, fmt.Sprintf("%s %s %q %q %v", r.Method, r.RequestURI, r.Host, body, err != nil))
+		mu.Unlock()
+		io.WriteString(w, "ok")
+	})
+}
+
+// FuzzServerDifferential feeds the same bytes to Server and to net/http's
+// Server, each with a handler recording what it receives. Server must not
+// panic, and what its handler receives must be a prefix of what net/http's
+// receives: Server may stop sooner where it is deliberately stricter (it
+// closes after an HTTP/1.0 request with Transfer-Encoding or one with both
+// Transfer-Encoding and Content-Length, refuses Expect on HTTP/1.0, "PRI *
+// HTTP/2.0" and blank lines after a POST), but never accepts a request
+// net/http refuses, nor frames one differently.
+func FuzzServerDifferential(f *testing.F) {
+	for _, s := range []string{
+		"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length : 5\r\n\r\nhelloGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n",
+		"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n",
+		"POST /a HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\nGET /b HTTP/1.0\r\n\r\n",
+		"GET http://x/a HTTP/1.1\r\nHost: y\r\n\r\nGET http://x/b HTTP/1.1\r\n\r\n",
+		"GET /a HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\nGET t/x HTTP/1.1\r\nHost: x\r\n\r\n",
+		"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n0\r\nTrailer: t\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n",
+		"PUT /a HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nab",
+		"GET /a HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nz",
+	} {
+		f.Add([]byte(s))
+	}
+	const maxHead = 4 << 10
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var mu sync.Mutex
+		var ours, theirs []string
+
+		s := &Server{Handler: recordRequests(&mu, &ours), MaxHeaderBytes: maxHead}
+		fc := &fakeConn{r: bytes.NewReader(in)}
+		sc := &serverConn{srv: s, conn: fc, log: s.logger(), remote: "192.0.2.1:1"}
+		sc.serve()
+
+		nc := &closeNotingConn{fakeConn: fakeConn{r: bytes.NewReader(in)}, closed: make(chan struct{})}
+		ln := &oneConnListener{c: make(chan net.Conn, 1), done: make(chan struct{})}
+		ln.c <- nc
+		hs := &http.Server{Handler: recordRequests(&mu, &theirs), MaxHeaderBytes: maxHead, ErrorLog: discardLog}
+		served := make(chan struct{})
+		go func() { defer close(served); hs.Serve(ln) }()
+		<-nc.closed
+		hs.Close()
+		<-served
+
+		mu.Lock()
+		defer mu.Unlock()
+		if len(ours) > len(theirs) {
+			t.Fatalf("Server's handler got more requests than net/http's:\n ours %q\ntheirs %q\ninput %q", ours, theirs, in)
+		}
+		for i := range ours {
+			if ours[i] != theirs[i] {
+				t.Fatalf("request %d differs:\n  ours %q\ntheirs %q\ninput %q", i, ours[i], theirs[i], in)
+			}
+		}
+	})
 }
