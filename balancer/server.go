@@ -10,6 +10,8 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/textproto"
+	"net/url"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -45,17 +47,38 @@ import (
 // WebSocket), and recovers a handler's panic (http.ErrAbortHandler
 // silently) by closing that connection.
 //
+// It refuses what net/http's server refuses in a request head (400, 431,
+// 501, 505, then closes), and is stricter where net/http is lax about
+// framing (RFC 9112 §6.1): a request with both Transfer-Encoding and
+// Content-Length, or an HTTP/1.0 request with Transfer-Encoding, closes
+// its connection after the response. A request body that proves malformed
+// (a bad chunk) or stalls (BodyIdleTimeout) closes the connection after
+// the response, and if the handler answers it with a 5xx (a proxy whose
+// upload failed) the client gets 400 or 408 instead: the fault is the
+// client's, not a backend's.
+//
 // A Server is safe for concurrent use: Serve may be called for several
 // listeners at once. Its fields must not change once Serve is called.
 type Server struct {
 	// Handler serves each request. It is required.
 	Handler http.Handler
-	// ReadHeaderTimeout bounds the wait for each request head, counted
-	// from when the server starts waiting for it (so it is also the
-	// keep-alive idle timeout); the deadline is refreshed coarsely, so
-	// the effective bound is between 7/8 of it and all of it. Zero means
-	// 60 s.
+	// ReadHeaderTimeout bounds the whole of each request head (one
+	// deadline for all of it, however the bytes trickle in), counted from
+	// when the server starts waiting for it, so it is also the keep-alive
+	// idle timeout, as HAProxy's "timeout http-request" without "timeout
+	// http-keep-alive". The deadline is refreshed coarsely, so the
+	// effective bound is between 7/8 of it and all of it. Zero means 10 s
+	// (HAProxy's usual "timeout http-request 10s", and the
+	// ReadHeaderTimeout our net/http examples set).
 	ReadHeaderTimeout time.Duration
+	// BodyIdleTimeout bounds each wait for request body bytes: a body
+	// that sends nothing for this long is cut (the handler's read fails,
+	// the connection closes after the response, and a handler that then
+	// answers 5xx is answered 408 instead). Like the head deadline it is
+	// refreshed coarsely (the bound is between 7/8 of it and all of it).
+	// Zero means 60 s (nginx's client_body_timeout, HAProxy's usual
+	// "timeout client 1m"); negative means no limit.
+	BodyIdleTimeout time.Duration
 	// MaxHeaderBytes bounds a request head; a larger one gets 431. Zero
 	// means http.DefaultMaxHeaderBytes (1 MiB).
 	MaxHeaderBytes int
@@ -86,11 +109,28 @@ func (s *Server) logger() *zap.Logger {
 	return zap.NewNop()
 }
 
+// Default timeouts of Server, documented on its fields.
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultBodyIdleTimeout   = 60 * time.Second
+)
+
 func (s *Server) headerTimeout() time.Duration {
 	if s.ReadHeaderTimeout > 0 {
 		return s.ReadHeaderTimeout
 	}
-	return 60 * time.Second
+	return DefaultReadHeaderTimeout
+}
+
+// bodyTimeout returns the body idle timeout, 0 for none.
+func (s *Server) bodyTimeout() time.Duration {
+	switch {
+	case s.BodyIdleTimeout > 0:
+		return s.BodyIdleTimeout
+	case s.BodyIdleTimeout < 0:
+		return 0
+	}
+	return DefaultBodyIdleTimeout
 }
 
 func (s *Server) maxHeaderBytes() int64 {
@@ -162,14 +202,44 @@ type serverConn struct {
 }
 
 // limitReader reads from the connection, at most remain bytes (the head
-// limit while a head is read; unlimited for bodies).
+// limit while a head is read; unlimited for bodies). While a head is read
+// it also keeps a copy of what it reads (rec), so that the head's raw
+// bytes can be looked at again where http.ReadRequest hides what a server
+// must check (see checkHead).
 type limitReader struct {
 	r      io.Reader
 	remain int64
+	record bool
+	rec    []byte
 }
 
 func (l *limitReader) Read(p []byte) (int, error) {
-	return h1.ReadLimited(l.r, p, &l.remain, errHeaderTooLarge)
+	n, err := h1.ReadLimited(l.r, p, &l.remain, errHeaderTooLarge)
+	if l.record {
+		l.rec = append(l.rec, p[:n]...)
+	}
+	return n, err
+}
+
+// startHead starts recording a head: what br holds already is its start.
+func (c *serverConn) startHead() {
+	lr := &c.lr
+	if cap(lr.rec) > 64<<10 {
+		lr.rec = nil // a huge head once does not pin its buffer
+	}
+	buffered, _ := c.br.Peek(c.br.Buffered())
+	lr.rec = append(lr.rec[:0], buffered...)
+	lr.record = true
+	lr.remain = c.srv.maxHeaderBytes() + 4<<10
+}
+
+// endHead stops recording and returns the raw bytes of the head just
+// read (valid until the next startHead).
+func (c *serverConn) endHead() []byte {
+	lr := &c.lr
+	lr.record = false
+	lr.remain = math.MaxInt64
+	return lr.rec[:len(lr.rec)-c.br.Buffered()]
 }
 
 // shutdown asks the connection to stop after its current response, at
@@ -203,13 +273,6 @@ func (c *serverConn) refreshDeadline() {
 	}
 }
 
-func (c *serverConn) clearDeadline() {
-	if !c.deadline.IsZero() {
-		c.deadline = time.Time{}
-		c.conn.SetReadDeadline(time.Time{})
-	}
-}
-
 func (c *serverConn) serve() {
 	defer func() {
 		if !c.hijacked.Load() {
@@ -226,8 +289,9 @@ func (c *serverConn) serve() {
 		if !c.setIdle(true) {
 			return
 		}
-		c.lr.remain = c.srv.maxHeaderBytes() + 4<<10
+		c.startHead()
 		req, err := http.ReadRequest(c.br)
+		head := c.endHead()
 		if !c.setIdle(false) {
 			// Shut down while the head was read: answer nothing.
 			return
@@ -236,29 +300,56 @@ func (c *serverConn) serve() {
 			c.readFailed(err)
 			return
 		}
-		c.lr.remain = math.MaxInt64
-		if !c.serveRequest(req) {
+		if !c.serveRequest(req, head) {
 			return
 		}
 	}
 }
 
-// readFailed answers a request that could not be read, if there was one.
+// readFailed answers a request that could not be read, if there was one,
+// as net/http's server does.
 func (c *serverConn) readFailed(err error) {
-	var ne net.Error
 	switch {
 	case errors.Is(err, errHeaderTooLarge):
 		c.reject(http.StatusRequestHeaderFieldsTooLarge, "request head too large")
-	case err == io.EOF, errors.Is(err, net.ErrClosed), errors.As(err, &ne):
+	case connGone(err):
 		// The client went away or idled out between requests.
 		c.log.Debug("connection ends", zap.String("remote", c.remote), zap.Error(err))
-	case strings.Contains(err.Error(), "transfer encoding"):
+	case unsupportedTE(err):
 		// RFC 9112 §6.1: a transfer coding the server does not understand.
 		c.reject(http.StatusNotImplemented, "unsupported transfer encoding")
 	default:
+		// A malformed request line or target (a *url.Error, which also
+		// has a Timeout method), field or framing: RFC 9112 §3, §5.
 		c.reject(http.StatusBadRequest, "malformed request")
 		c.log.Debug("malformed request", zap.String("remote", c.remote), zap.Error(err))
 	}
+}
+
+// connGone reports a read error of the connection itself (the client left,
+// reset, or idled out), not of what it sent: net/http's
+// isCommonNetReadError, plus the close of a shutdown.
+func connGone(err error) bool {
+	if err == io.EOF || errors.Is(err, net.ErrClosed) {
+		return true
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return false // a bad request target
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// unsupportedTE reports http.ReadRequest's error for a Transfer-Encoding
+// other than a single "chunked" (its type is unexported).
+func unsupportedTE(err error) bool {
+	msg := err.Error()
+	return strings.HasPrefix(msg, "unsupported transfer encoding") || strings.HasPrefix(msg, "too many transfer encodings")
 }
 
 // reject writes a short error response, then closes the connection's
@@ -279,28 +370,26 @@ func (c *serverConn) reject(code int, msg string) {
 
 // serveRequest runs the handler for req and finishes its response. It
 // reports whether the connection may carry another request.
-func (c *serverConn) serveRequest(req *http.Request) bool {
+func (c *serverConn) serveRequest(req *http.Request, head []byte) bool {
 	req.RemoteAddr = c.remote
 	if req.ProtoMajor != 1 {
 		c.reject(http.StatusHTTPVersionNotSupported, "HTTP/1 only")
 		return false
 	}
-	// http.ReadRequest refuses several Host fields and moves the one
-	// there is (or the absolute URI's authority) to req.Host. RFC 9112
-	// §3.2: an HTTP/1.1 request without one is refused.
-	if req.ProtoAtLeast(1, 1) && req.Host == "" && req.Method != http.MethodConnect {
-		c.reject(http.StatusBadRequest, "missing Host header")
-		return false
-	}
-	if !httpguts.ValidHostHeader(req.Host) {
-		c.reject(http.StatusBadRequest, "bad Host header")
+	if msg := checkHead(req, head); msg != "" {
+		c.reject(http.StatusBadRequest, msg)
 		return false
 	}
 	var body *serverBody
 	if req.Body != nil && req.Body != http.NoBody {
-		// A body may take its time; the head timeout does not apply.
-		c.clearDeadline()
-		body = &serverBody{r: req.Body}
+		// A body has its own timeout (between reads), not the head's.
+		c.deadline = time.Time{}
+		body = &serverBody{r: req.Body, conn: c.conn, idle: c.srv.bodyTimeout()}
+		if body.idle > 0 {
+			body.arm()
+		} else {
+			c.conn.SetReadDeadline(time.Time{})
+		}
 		req.Body = body
 	}
 	w := &c.w
@@ -311,6 +400,14 @@ func (c *serverConn) serveRequest(req *http.Request) bool {
 		// §6.1 then requires closing the connection after the response.
 		// Which of the two this was is no longer visible, so every
 		// chunked request closes its connection.
+		w.closeAfter = true
+	}
+	if req.ProtoMinor == 0 && containsFold(head, "transfer-encoding") {
+		// RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has
+		// faulty framing; close after the response. (http.ReadRequest
+		// ignores the field in HTTP/1.0, frames by Content-Length and
+		// deletes it, so the raw head is searched; a false match only
+		// costs the keep-alive of an HTTP/1.0 client.)
 		w.closeAfter = true
 	}
 	if e := req.Header.Get("Expect"); e != "" {
@@ -326,6 +423,7 @@ func (c *serverConn) serveRequest(req *http.Request) bool {
 			if c.bw.Flush() != nil {
 				return false
 			}
+			w.continued = true
 		}
 		req.Header.Del("Expect")
 	}
@@ -345,6 +443,9 @@ func (c *serverConn) serveRequest(req *http.Request) bool {
 			return false
 		}
 	}
+	if body.failStatus() != 0 {
+		keep = false
+	}
 	if keep && body != nil {
 		// Read what the handler left of the body, within reason and
 		// within the head timeout; more ends the connection.
@@ -354,6 +455,78 @@ func (c *serverConn) serveRequest(req *http.Request) bool {
 		}
 	}
 	return keep
+}
+
+// checkHead applies the checks net/http's server makes on a request head
+// beyond http.ReadRequest's, and returns why the request is refused with
+// 400, or "" to accept it. head is the raw head.
+func checkHead(req *http.Request, head []byte) string {
+	// http.ReadRequest refuses several Host fields and moves the one
+	// there is (or an absolute target's authority) to req.Host, deleting
+	// the field. RFC 9112 §3.2: an HTTP/1.1 request without a Host field
+	// is refused, even with an absolute target, and a Host field must be
+	// valid even where the target's authority overrides it.
+	host, haveHost := req.Host, req.Host != ""
+	if req.URL.Host != "" {
+		// Absolute or authority form, rare: read the field again.
+		host, haveHost = "", false
+		tp := textproto.NewReader(bufio.NewReader(bytes.NewReader(head)))
+		if _, err := tp.ReadLine(); err != nil {
+			return "malformed request"
+		}
+		h, err := tp.ReadMIMEHeader()
+		if err != nil {
+			return "malformed request"
+		}
+		if hosts := h["Host"]; len(hosts) > 0 {
+			host, haveHost = hosts[0], true
+		}
+		if !httpguts.ValidHostHeader(req.Host) {
+			return "malformed Host header"
+		}
+	}
+	if req.ProtoAtLeast(1, 1) && !haveHost && req.Method != http.MethodConnect {
+		return "missing required Host header"
+	}
+	if haveHost && !httpguts.ValidHostHeader(host) {
+		return "malformed Host header"
+	}
+	// RFC 9112 §5.1: no whitespace between a field name and the colon
+	// (net/textproto keeps "Content-Length " as a name of its own, which
+	// would leave the request framed without it); RFC 9110 §5.5: no
+	// CTL or NUL in a value.
+	for k, vs := range req.Header {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return "invalid header name"
+		}
+		for _, v := range vs {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return "invalid header value"
+			}
+		}
+	}
+	return ""
+}
+
+// containsFold reports whether b contains the lower-case ASCII word,
+// in any letter case.
+func containsFold(b []byte, word string) bool {
+	for i := 0; i+len(word) <= len(b); i++ {
+		j := 0
+		for ; j < len(word); j++ {
+			c := b[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != word[j] {
+				break
+			}
+		}
+		if j == len(word) {
+			return true
+		}
+	}
+	return false
 }
 
 // pipelined reports whether a whole next request head is already buffered,
@@ -387,11 +560,40 @@ func (c *serverConn) run(w *responseWriter, req *http.Request) (ok bool) {
 // read the rest (http.ReadRequest's body would, without limit): the server
 // drains up to maxBodyDrain after the handler, or closes the connection.
 type serverBody struct {
-	r io.ReadCloser
+	r    io.ReadCloser
+	conn net.Conn
+	idle time.Duration // the body idle timeout; 0: none
 	// A transport may read and close it from its own goroutine.
-	closed atomic.Bool
-	n      atomic.Int64 // bytes read
-	eof    atomic.Bool
+	closed   atomic.Bool
+	n        atomic.Int64 // bytes read
+	eof      atomic.Bool
+	deadline atomic.Int64 // the read deadline set, Unix ns
+	failed   atomic.Int32 // the status a failed read calls for (400, 408), 0
+}
+
+// arm sets the read deadline for the next body bytes, unless the one
+// already set is recent enough (within 1/8 of the timeout), so that a
+// body streamed in small reads does not pay for a timer update each.
+func (b *serverBody) arm() {
+	if b.idle <= 0 {
+		return // the head's deadline was cleared when the body began
+	}
+	now := time.Now()
+	if d := b.deadline.Load(); d == 0 || time.Unix(0, d).Sub(now) < b.idle-b.idle/8 {
+		t := now.Add(b.idle)
+		b.deadline.Store(t.UnixNano())
+		b.conn.SetReadDeadline(t)
+	}
+}
+
+// failStatus returns the status a response should have because the body
+// could not be read: 400 for a malformed body, 408 for one that stalled,
+// 0 when the body is fine.
+func (b *serverBody) failStatus() int {
+	if b == nil {
+		return 0
+	}
+	return int(b.failed.Load())
 }
 
 // bigRest reports whether more of the body is left than the server drains
@@ -407,12 +609,26 @@ func (b *serverBody) Read(p []byte) (int, error) {
 	if b.closed.Load() {
 		return 0, http.ErrBodyReadAfterClose
 	}
+	b.arm()
 	n, err := b.r.Read(p)
 	b.n.Add(int64(n))
-	if err == io.EOF {
+	switch {
+	case err == nil:
+	case err == io.EOF:
 		b.eof.Store(true)
+	case isTimeout(err):
+		b.failed.CompareAndSwap(0, http.StatusRequestTimeout)
+	default:
+		// A malformed chunk, or a body cut short: the client's fault
+		// (RFC 9112 §7.1), not the handler's nor a backend's.
+		b.failed.CompareAndSwap(0, http.StatusBadRequest)
 	}
 	return n, err
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func (b *serverBody) Close() error {
@@ -426,6 +642,7 @@ const (
 	modeFixed          // Content-Length
 	modeChunked        // Transfer-Encoding: chunked
 	modeClose          // delimited by closing the connection (HTTP/1.0)
+	modeDiscard        // the handler's body is dropped (see replace)
 )
 
 // responseWriter is the http.ResponseWriter of one request; a connection
@@ -440,6 +657,7 @@ type responseWriter struct {
 	mode       int
 	remain     int64 // modeFixed: bytes still owed
 	closeAfter bool
+	continued  bool // a 100 (Continue) was sent
 	scratch    [32]byte
 }
 
@@ -461,20 +679,73 @@ func (w *responseWriter) WriteHeader(code int) {
 		panic(fmt.Sprintf("invalid WriteHeader code %v", code))
 	}
 	if code >= 100 && code <= 199 && code != http.StatusSwitchingProtocols {
-		w.writeHead(code)
-		w.c.bw.Flush()
+		w.interim(code)
 		return
 	}
 	w.final(code, false)
+}
+
+// interim sends an informational response at once, with the header fields
+// set so far (RFC 8297: the handler's map is not cleared) but those that
+// frame a body, as net/http's server does. Unlike net/http it sends none
+// to an HTTP/1.0 client (RFC 9110 §15.2), nor a second 100 (Continue)
+// after the one the server sent for Expect.
+func (w *responseWriter) interim(code int) {
+	if w.c.hijacked.Load() || !w.req.ProtoAtLeast(1, 1) || (code == http.StatusContinue && w.continued) {
+		return
+	}
+	if code == http.StatusContinue {
+		w.continued = true
+	}
+	w.writeStatus(code)
+	for k, vs := range w.header {
+		if k == "Content-Length" || k == "Transfer-Encoding" {
+			continue
+		}
+		for _, v := range vs {
+			w.writeField(k, v)
+		}
+	}
+	w.c.bw.WriteString("\r\n")
+	w.c.bw.Flush()
 }
 
 // final writes the final status line and header; empty is set when the
 // handler ended without writing anything.
 func (w *responseWriter) final(code int, empty bool) {
 	w.wrote = true
+	if fail := w.body.failStatus(); fail != 0 {
+		w.closeAfter = true // the body's framing is lost
+		if code >= 500 {
+			// The handler (a proxy, typically) failed because the
+			// client's body did: answer for the client's fault, and
+			// drop what the handler writes.
+			w.replace(fail)
+			return
+		}
+	}
 	w.status = code
 	w.frame(empty)
 	w.writeHead(code)
+}
+
+// replace sends a short response of its own with status code in place of
+// the handler's, whose writes are then discarded.
+func (w *responseWriter) replace(code int) {
+	msg := "malformed request body"
+	if code == http.StatusRequestTimeout {
+		msg = "request body timed out"
+	}
+	clear(w.header)
+	w.header["Content-Type"] = []string{"text/plain; charset=utf-8"}
+	w.header["Content-Length"] = []string{strconv.Itoa(len(msg))}
+	w.status = code
+	w.frame(false)
+	w.writeHead(code)
+	if w.mode == modeFixed {
+		w.c.bw.WriteString(msg)
+	}
+	w.mode, w.remain = modeDiscard, 0
 }
 
 // writeHead writes a status line, the header fields and the blank line.
@@ -585,6 +856,8 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 			return len(p), nil
 		}
 		return 0, http.ErrBodyNotAllowed
+	case modeDiscard:
+		return len(p), nil
 	case modeFixed:
 		if int64(len(p)) > w.remain {
 			n, _ := bw.Write(p[:w.remain])

@@ -4,7 +4,11 @@
 //	go run ./examples/loadbalancer -mode tcp -listen 127.0.0.1:8081 -backend 127.0.0.1:9101 ...
 //
 // In http mode the front is balancer.Server, a lean HTTP/1.1 server;
-// -front net/http serves through net/http's Server instead. Backends are
+// -front net/http serves through net/http's Server instead.
+// -read-header-timeout (10 s) bounds each whole request head and the
+// keep-alive idle time, as HAProxy's timeout http-request;
+// -body-idle-timeout (60 s, edgekit front) cuts a request body that sends
+// nothing for that long, as nginx's client_body_timeout. Backends are
 // host:port (an http:// prefix is accepted). With no -backend flags it
 // starts three demo backends in-process, prints how 1000 requests spread
 // under each policy and what happens when one backend is killed, and exits.
@@ -52,6 +56,8 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	health := fs.String("health", "", "HTTP path for active health checks (default: TCP connect checks in tcp mode, none in http mode)")
 	sticky := fs.String("sticky-cookie", "", "cookie name for sticky sessions (http mode)")
 	front := fs.String("front", "edgekit", "http mode's server: edgekit (balancer.Server) or net/http")
+	headTimeout := fs.Duration("read-header-timeout", balancer.DefaultReadHeaderTimeout, "http mode: bound on each whole request head, and on keep-alive idleness (HAProxy's timeout http-request)")
+	bodyTimeout := fs.Duration("body-idle-timeout", balancer.DefaultBodyIdleTimeout, "http mode, edgekit front: a request body that sends nothing for this long is cut (408); negative: never")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -109,9 +115,9 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 		return err
 	}
 	if *front == "edgekit" {
-		return (&balancer.Server{Handler: px, ReadHeaderTimeout: 10 * time.Second}).Serve(ctx, ln)
+		return (&balancer.Server{Handler: px, ReadHeaderTimeout: *headTimeout, BodyIdleTimeout: *bodyTimeout}).Serve(ctx, ln)
 	}
-	srv := &http.Server{Handler: px, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: px, ReadHeaderTimeout: *headTimeout}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
