@@ -5,7 +5,15 @@
 //
 //	go run ./examples/firewall -rules examples/firewall/rules.conf -listen 127.0.0.1:8082 -upstream http://127.0.0.1:9201
 //
-// The rules file is re-read on SIGHUP. With no flags it starts a demo
+// Behind a proxy, say which proxies are trusted and the one header each
+// maintains, in the rules file ("trust 10.0.0.0/8 header X-Forwarded-For")
+// or by flag (-trust 10.0.0.0/8=X-Forwarded-For, repeatable); only that
+// header is read, from the right, and every other forwarding header is
+// ignored. With neither, no header is read: the client is the TCP peer.
+// It says at start what it trusts. The upstream gets X-Forwarded-For set
+// to the one client address the firewall judged.
+//
+// The rules file is re-read on SIGHUP (trust statements included). With no flags it starts a demo
 // upstream, shows allowed, denied and rate-limited requests and a live
 // rule reload, and exits.
 package main
@@ -19,7 +27,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
-	"net/netip"
 	"net/url"
 	"os"
 	"os/signal"
@@ -48,7 +55,18 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	rps := fs.Float64("rate", 20, "requests per second allowed per client (/32, /64)")
 	burst := fs.Int("burst", 40, "rate-limit burst")
 	maxBody := fs.Int64("max-body", 1<<20, "largest request body")
-	trusted := fs.String("trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-For/Forwarded are believed")
+	var trust []firewall.TrustedProxy
+	fs.Func("trust", "PREFIX[,PREFIX...]=HEADER: proxies trusted to maintain HEADER (X-Forwarded-For, Forwarded, ...); repeatable; overrides none, conflicts with trust statements in the rules file", func(s string) error {
+		ps, err := firewall.ParseTrustedProxy(s)
+		if err != nil {
+			return errors.New(strings.TrimPrefix(err.Error(), "firewall: "))
+		}
+		trust = append(trust, ps...)
+		return nil
+	})
+	fs.Func("trusted-proxies", "removed: use -trust PREFIX=HEADER", func(string) error {
+		return errors.New("removed: name the header each proxy maintains, e.g. -trust 10.0.0.0/8=X-Forwarded-For (or \"trust 10.0.0.0/8 header X-Forwarded-For\" in the rules file)")
+	})
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -69,20 +87,22 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	if err != nil {
 		return err
 	}
-	var proxies []netip.Prefix
-	for _, s := range strings.Split(*trusted, ",") {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return fmt.Errorf("-trusted-proxies: %v", err)
-		}
-		proxies = append(proxies, p)
+	realIP, err := firewall.NewRealIP(firewall.RealIPConfig{Proxies: trust})
+	if err != nil {
+		return fmt.Errorf("-trust: %v", err)
+	}
+	if realIP != nil && rs.RealIP() != nil {
+		return fmt.Errorf("trusted proxies given both by -trust and in %s: give them in one place", *rulesPath)
 	}
 	fw, err := firewall.New(firewall.Config{Rules: rs})
 	if err != nil {
 		return err
+	}
+	trusts := func() *firewall.RealIP { // what the filter uses: see HTTPConfig.RealIP
+		if realIP != nil {
+			return realIP
+		}
+		return fw.Rules().RealIP()
 	}
 	lim, err := firewall.NewLimiter(firewall.LimiterConfig{Rate: *rps, Burst: *burst})
 	if err != nil {
@@ -96,10 +116,19 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	if err != nil {
 		return err
 	}
-	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(u); pr.SetXForwarded() }}
-	h := firewall.Middleware(firewall.HTTPConfig{Firewall: fw, Limiter: lim, TrustedProxies: proxies, MaxBodyBytes: *maxBody})(proxy)
+	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(u)
+		pr.SetXForwarded()
+		// The upstream learns the client the firewall judged, not our
+		// peer (which, behind a proxy, is the proxy).
+		if c, _ := trusts().ClientAddr(pr.In); c.IsValid() {
+			pr.Out.Header.Set("X-Forwarded-For", c.String())
+		}
+	}}
+	// RealIP nil: the trusted proxies of the rule set in force.
+	h := firewall.Middleware(firewall.HTTPConfig{Firewall: fw, Limiter: lim, RealIP: realIP, MaxBodyBytes: *maxBody})(proxy)
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(out, "firewall on %s -> %s, rules %s (SIGHUP reloads)\n", inner.Addr(), u, *rulesPath)
+	fmt.Fprintf(out, "firewall on %s -> %s, rules %s (SIGHUP reloads)\n%s\n", inner.Addr(), u, *rulesPath, trusts())
 	if ready != nil {
 		ready <- inner.Addr().String()
 	}
@@ -113,11 +142,13 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 		case err := <-errc:
 			return err
 		case <-hup:
-			if rs, err := loadRules(*rulesPath); err != nil {
+			if nrs, err := loadRules(*rulesPath); err != nil {
 				fmt.Fprintf(out, "reload refused, old rules stay: %v\n", err)
+			} else if realIP != nil && nrs.RealIP() != nil {
+				fmt.Fprintf(out, "reload refused, old rules stay: trusted proxies given both by -trust and in %s\n", *rulesPath)
 			} else {
-				fw.Reload(rs)
-				fmt.Fprintln(out, "rules reloaded")
+				fw.Reload(nrs)
+				fmt.Fprintf(out, "rules reloaded; %s\n", trusts())
 			}
 		case <-ctx.Done():
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
