@@ -156,15 +156,23 @@ func TestRuleFileTrust(t *testing.T) {
 		t.Fatalf("proxies %v", got)
 	}
 	fw, _ := New(Config{Rules: rs})
-	h := Middleware(HTTPConfig{Firewall: fw})(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-	status := func() int {
-		r := (&spoofCase{peer: "10.0.0.1:1", headers: [][2]string{{"X-Forwarded-For", "192.0.2.10"}}}).request()
+	filter := NewHTTPFilter(HTTPConfig{Firewall: fw})
+	h := filter.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	send := func(xff string) int {
+		r := (&spoofCase{peer: "10.0.0.1:1", headers: [][2]string{{"X-Forwarded-For", xff}}}).request()
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
 		return w.Code
 	}
+	status := func() int { return send("192.0.2.10") }
 	if c := status(); c != http.StatusForbidden {
 		t.Fatalf("client behind a trusted proxy of the rule file: %d", c)
+	}
+	if filter.Stats().Unidentified != 0 {
+		t.Fatal("a readable chain counted as unidentified")
+	}
+	if c := send("192.0.2.10, _junk"); c != http.StatusOK || filter.Stats().Unidentified != 1 {
+		t.Fatalf("unreadable chain: %d, %+v", c, filter.Stats())
 	}
 	fw.Reload(mustRules(t, "policy allow\ndeny 192.0.2.10\n"))
 	if c := status(); c != http.StatusOK {
