@@ -55,6 +55,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	rps := fs.Float64("rate", 20, "requests per second allowed per client (/32, /64)")
 	burst := fs.Int("burst", 40, "rate-limit burst")
 	maxBody := fs.Int64("max-body", 1<<20, "largest request body")
+	maxConns := fs.Int("max-conns", 256, "open connections per source address (0: no cap); off behind trusted proxies, whose connections carry every client")
 	var trust []firewall.TrustedProxy
 	fs.Func("trust", "PREFIX[,PREFIX...]=HEADER: proxies trusted to maintain HEADER (X-Forwarded-For, Forwarded, ...); repeatable; overrides none, conflicts with trust statements in the rules file", func(s string) error {
 		ps, err := firewall.ParseTrustedProxy(s)
@@ -112,7 +113,17 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	if err != nil {
 		return err
 	}
-	ln, err := firewall.NewListener(inner, firewall.ListenerConfig{Firewall: fw, MaxConnsPerSource: 256})
+	// Behind trusted proxies every connection comes from a proxy: a cap
+	// per source address would cap all clients together, so it is off
+	// (the HTTP filter limits each client by the address it finds).
+	capNote := fmt.Sprintf("per-source connection cap %d", *maxConns)
+	if *maxConns < 0 {
+		return fmt.Errorf("-max-conns %d: must be 0 or more", *maxConns)
+	}
+	if trusts() != nil {
+		*maxConns, capNote = 0, "no per-source connection cap (connections come from the trusted proxies)"
+	}
+	ln, err := firewall.NewListener(inner, firewall.ListenerConfig{Firewall: fw, MaxConnsPerSource: *maxConns})
 	if err != nil {
 		return err
 	}
@@ -128,7 +139,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	// RealIP nil: the trusted proxies of the rule set in force.
 	h := firewall.Middleware(firewall.HTTPConfig{Firewall: fw, Limiter: lim, RealIP: realIP, MaxBodyBytes: *maxBody})(proxy)
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(out, "firewall on %s -> %s, rules %s (SIGHUP reloads)\n%s\n", inner.Addr(), u, *rulesPath, trusts())
+	fmt.Fprintf(out, "firewall on %s -> %s, rules %s (SIGHUP reloads)\n%s; %s\n", inner.Addr(), u, *rulesPath, trusts(), capNote)
 	if ready != nil {
 		ready <- inner.Addr().String()
 	}

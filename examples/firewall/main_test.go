@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDemo(t *testing.T) {
@@ -57,7 +61,7 @@ func TestTrustedProxyHeader(t *testing.T) {
 	done := make(chan error, 1)
 	var out bytes.Buffer
 	go func() {
-		done <- run(ctx, []string{"-rules", rules, "-upstream", up.URL, "-listen", "127.0.0.1:0"}, &out, ready)
+		done <- run(ctx, []string{"-rules", rules, "-upstream", up.URL, "-listen", "127.0.0.1:0", "-max-conns", "1"}, &out, ready)
 	}()
 	var addr string
 	select {
@@ -97,6 +101,27 @@ func TestTrustedProxyHeader(t *testing.T) {
 	if c := get("X-Forwarded-For", "198.51.100.7, 192.0.2.10"); c != 403 {
 		t.Fatalf("denied client behind the proxy: %d", c)
 	}
+	// Behind the proxy the per-source connection cap (1 here) would cap
+	// every client together: it is off. A second connection while one is
+	// held open is served.
+	raw := func() net.Conn {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 198.51.100.8\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("a connection from the proxy while another is open: %v", err)
+		}
+		resp.Body.Close()
+		<-seen
+		return c
+	}
+	held := raw()
+	defer held.Close()
+	raw().Close()
 	// An unreadable chain is judged as the proxy, rate limited as it.
 	if c := get("X-Forwarded-For", "192.0.2.10, junk"); c != 200 {
 		t.Fatalf("junk chain: %d", c)
@@ -118,6 +143,7 @@ func TestTrustFlags(t *testing.T) {
 		{[]string{"-trust", "10.0.0.0/8=X Forwarded"}, "not a field name"},
 		{[]string{"-trust", "10.0.0.0/8=X-Forwarded-For", "-trust", "10.0.0.0/8=Forwarded"}, "maintains both"},
 		{[]string{"-trusted-proxies", "10.0.0.0/8"}, "removed"},
+		{[]string{"-max-conns", "-1"}, "-max-conns"},
 		{[]string{"-trust", "10.0.0.0/8=X-Forwarded-For", "-rules", trustRules, "-upstream", "http://127.0.0.1:1"}, "both by -trust and in"},
 	} {
 		args := c.args
