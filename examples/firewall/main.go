@@ -27,6 +27,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/signal"
@@ -205,15 +206,23 @@ func demo(out io.Writer) error {
 	ln, _ := firewall.NewListener(inner, firewall.ListenerConfig{Firewall: fw})
 	target, _ := url.Parse("http://" + uln.Addr().String())
 	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(target) }}
-	filter := firewall.NewHTTPFilter(firewall.HTTPConfig{Firewall: fw, Limiter: lim, MaxBodyBytes: 64})
+	// 127.0.0.9 plays nginx in front: trusted to maintain X-Forwarded-For.
+	realIP, err := firewall.NewRealIP(firewall.RealIPConfig{Proxies: []firewall.TrustedProxy{{Prefix: netip.MustParsePrefix("127.0.0.9/32"), Header: "X-Forwarded-For"}}})
+	if err != nil {
+		return err
+	}
+	filter := firewall.NewHTTPFilter(firewall.HTTPConfig{Firewall: fw, Limiter: lim, MaxBodyBytes: 64, RealIP: realIP})
 	srv := &http.Server{Handler: filter.Wrap(proxy), ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	defer srv.Close()
 	addr := inner.Addr().String()
-	from := func(src, method, path, body string) string {
+	from := func(src, method, path, body string, header ...string) string {
 		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 2 * time.Second}
 		client := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
 		req, _ := http.NewRequest(method, "http://"+addr+path, strings.NewReader(body))
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Add(header[i], header[i+1])
+		}
 		resp, err := client.Do(req)
 		if err != nil {
 			return "connection refused at accept (" + shortErr(err) + ")"
@@ -222,10 +231,12 @@ func demo(out io.Writer) error {
 		resp.Body.Close()
 		return fmt.Sprintf("%d %s", resp.StatusCode, strings.TrimSpace(string(b)))
 	}
-	fmt.Fprintf(out, "upstream %s, firewall %s; rules: policy allow, deny 127.0.0.66; rate 1/s burst 3\n\n", uln.Addr(), addr)
+	fmt.Fprintf(out, "upstream %s, firewall %s; rules: policy allow, deny 127.0.0.66; rate 1/s burst 3; %s\n\n", uln.Addr(), addr, realIP)
 	show := func(label, result string) { fmt.Fprintf(out, "%-44s %s\n", label, result) }
 	show("GET / from 127.0.0.1", from("127.0.0.1", "GET", "/", ""))
 	show("GET / from 127.0.0.66 (denied address)", from("127.0.0.66", "GET", "/", ""))
+	show("via proxy 127.0.0.9 for 127.0.0.66", from("127.0.0.9", "GET", "/", "", "Forwarded", "for=127.0.0.1", "X-Forwarded-For", "127.0.0.1, 127.0.0.66"))
+	show("from 127.0.0.8, XFF 127.0.0.66 (not read)", from("127.0.0.8", "GET", "/", "", "X-Forwarded-For", "127.0.0.66"))
 	show("GET /a/%2e%2e/etc/passwd from 127.0.0.2", from("127.0.0.2", "GET", "/a/%2e%2e/etc/passwd", ""))
 	show("POST 100-byte body (limit 64) from 127.0.0.3", from("127.0.0.3", "POST", "/", strings.Repeat("x", 100)))
 	for i := 1; i <= 5; i++ {

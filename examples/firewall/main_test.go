@@ -26,6 +26,14 @@ func TestDemo(t *testing.T) {
 			t.Fatalf("demo lacks %q:\n%s", want, s)
 		}
 	}
+	// Behind the trusted proxy the client it names is judged; a header
+	// from a peer that is no trusted proxy is not read.
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, "via proxy") && !strings.Contains(l, "403 firewall") ||
+			strings.Contains(l, "(not read)") && !strings.Contains(l, "200 hello") {
+			t.Errorf("demo line %q", l)
+		}
+	}
 }
 
 func TestSampleRulesParseAndBadInput(t *testing.T) {
