@@ -196,3 +196,81 @@ func (r *stringReader) Read(p []byte) (int, error) {
 	r.s = r.s[n:]
 	return n, nil
 }
+
+// behindProxy are requests as nginx (10.0.0.1, X-Forwarded-For) or an
+// RFC 7239 proxy (172.16.0.1, Forwarded) hands them on, two hops deep.
+var behindProxy = []struct{ name, peer, hdr, val string }{
+	{"xff", "10.0.0.1:4711", "X-Forwarded-For", "192.0.2.10, 203.0.113.9, 10.0.0.2"},
+	{"forwarded", "172.16.0.1:4711", "Forwarded", `for=192.0.2.10, for=203.0.113.9;proto=https, for="172.16.0.2:8080"`},
+}
+
+func benchRealIP(tb testing.TB) *RealIP {
+	ri, err := NewRealIP(RealIPConfig{Proxies: []TrustedProxy{{pfx("10.0.0.0/8"), "X-Forwarded-For"}, {pfx("172.16.0.0/12"), "Forwarded"}}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ri
+}
+
+func BenchmarkMiddlewareBehindProxy(b *testing.B) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })
+	rs, _ := ParseRules(stringsReader("policy allow\ndeny 192.0.2.0/24\n"))
+	fw, _ := New(Config{Rules: rs})
+	lim, _ := NewLimiter(LimiterConfig{Rate: 1e9, Burst: 1 << 30})
+	h := Middleware(HTTPConfig{Firewall: fw, Limiter: lim, RealIP: benchRealIP(b)})(ok)
+	for _, c := range behindProxy {
+		req := httptest.NewRequest("GET", "/assets/app.js?v=3", nil)
+		req.RemoteAddr = c.peer
+		req.Header.Set("User-Agent", "bench")
+		req.Header.Set(c.hdr, c.val)
+		b.Run(c.name, func(b *testing.B) {
+			w := httptest.NewRecorder()
+			b.ReportAllocs()
+			for b.Loop() {
+				h.ServeHTTP(w, req)
+			}
+		})
+	}
+}
+
+// BenchmarkClientAddr: the walk alone, beside reading the peer address,
+// which is all the no-proxy path does.
+func BenchmarkClientAddr(b *testing.B) {
+	ri := benchRealIP(b)
+	for _, c := range behindProxy {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.RemoteAddr = c.peer
+		req.Header.Set(c.hdr, c.val)
+		b.Run("RealIP/"+c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				ri.ClientAddr(req)
+			}
+		})
+	}
+	b.Run("netip.ParseAddrPort(RemoteAddr)", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			netip.ParseAddrPort("10.0.0.1:4711")
+		}
+	})
+}
+
+// TestClientAddrNoAllocs: finding the client behind proxies allocates
+// nothing, so the filter's hot path stays allocation-free.
+func TestClientAddrNoAllocs(t *testing.T) {
+	ri := benchRealIP(t)
+	for _, c := range behindProxy {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.RemoteAddr = c.peer
+		req.Header.Set(c.hdr, c.val)
+		want := addr("203.0.113.9")
+		if n := testing.AllocsPerRun(100, func() {
+			if a, ok := ri.ClientAddr(req); a != want || !ok {
+				t.Fatalf("%s: %v %v", c.name, a, ok)
+			}
+		}); n != 0 {
+			t.Errorf("%s: %v allocations", c.name, n)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package firewall
 
 import (
+	"net"
 	"net/netip"
 	"sync/atomic"
 
@@ -12,7 +13,12 @@ type DNSGuardConfig struct {
 	// Firewall judges the client address. Nil means no address check.
 	Firewall *Firewall
 	// RRL is response rate limiting per client prefix (IPv4 /24 and IPv6
-	// /56 are usual). Nil means none.
+	// /56 are usual). It counts every response the guard would send over
+	// UDP, refusals and errors included, so a forged source cannot draw
+	// unlimited REFUSED or FORMERR replies at a victim either; TCP is not
+	// limited (its source is proven by the handshake, and a truncated
+	// answer over TCP leaves the client nothing to retry with), as in
+	// BIND. Nil means none.
 	RRL *Limiter
 	// Slip: of the responses over the rate, every Slip-th is sent
 	// truncated (TC=1, so a real client retries over TCP) and the rest
@@ -23,8 +29,12 @@ type DNSGuardConfig struct {
 }
 
 // DNSGuard is a dns.Handler in front of another: it refuses denied
-// clients, malformed queries and (by default) ANY, and rate-limits
-// responses. It is safe for concurrent use.
+// clients, malformed queries and (by default) ANY, drops messages that
+// are responses (answering them invites loops and reflection), and
+// rate-limits responses. The client is the peer address: behind a DNS
+// forwarder every client is the forwarder. A peer that is no IP address
+// gets the default policy and shares one rate-limit bucket with every
+// other such peer. It is safe for concurrent use.
 type DNSGuard struct {
 	next   dns.Handler
 	cfg    DNSGuardConfig
@@ -43,36 +53,15 @@ func NewDNSGuard(next dns.Handler, cfg DNSGuardConfig) *DNSGuard {
 
 // ServeDNS implements dns.Handler.
 func (g *DNSGuard) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
-	src, ok := peerAddr(w.RemoteAddr())
-	reply := func(rcode int) {
-		m := new(dns.Msg)
-		m.SetRcode(r, rcode)
-		w.WriteMsg(m)
-	}
-	if g.cfg.Firewall != nil {
-		allowed := false
-		if ok {
-			allowed = g.cfg.Firewall.Decide(Flow{Src: netip.AddrPortFrom(src, 0), Proto: UDP}).Action == Allow
-		} else {
-			allowed = g.cfg.Firewall.Rules().def == Allow
-		}
-		if !allowed {
-			g.denied.Add(1)
-			reply(dns.RcodeRefused)
-			return
-		}
-	}
-	if r.Opcode != dns.OpcodeQuery || len(r.Question) != 1 || r.Response {
+	if r.Response {
 		g.denied.Add(1)
-		reply(dns.RcodeFormatError)
-		return
+		return // never answer an answer
 	}
-	if r.Question[0].Qtype == dns.TypeANY && !g.cfg.AllowANY {
-		g.denied.Add(1)
-		reply(dns.RcodeRefused)
-		return
-	}
-	if g.cfg.RRL != nil && ok && !g.cfg.RRL.Allow(src) {
+	src, _ := peerAddr(w.RemoteAddr()) // invalid: the default policy, one shared bucket
+	// Response rate limiting comes first: whatever the guard is about to
+	// send, an answer, REFUSED or FORMERR, goes to an address that may
+	// be forged.
+	if _, tcp := w.RemoteAddr().(*net.TCPAddr); g.cfg.RRL != nil && !tcp && !g.cfg.RRL.Allow(src) {
 		g.rrl.Add(1)
 		if g.n.Add(1)%uint64(g.cfg.Slip) == 0 {
 			m := new(dns.Msg)
@@ -81,6 +70,26 @@ func (g *DNSGuard) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 			w.WriteMsg(m)
 		}
 		return // dropped
+	}
+	reply := func(rcode int) {
+		m := new(dns.Msg)
+		m.SetRcode(r, rcode)
+		w.WriteMsg(m)
+	}
+	if g.cfg.Firewall != nil && g.cfg.Firewall.Decide(Flow{Src: netip.AddrPortFrom(src, 0), Proto: UDP}).Action != Allow {
+		g.denied.Add(1)
+		reply(dns.RcodeRefused)
+		return
+	}
+	if r.Opcode != dns.OpcodeQuery || len(r.Question) != 1 {
+		g.denied.Add(1)
+		reply(dns.RcodeFormatError)
+		return
+	}
+	if r.Question[0].Qtype == dns.TypeANY && !g.cfg.AllowANY {
+		g.denied.Add(1)
+		reply(dns.RcodeRefused)
+		return
 	}
 	g.next.ServeDNS(w, r)
 }

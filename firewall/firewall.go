@@ -105,8 +105,12 @@ func (f *Firewall) unregister(l *Listener) {
 func (f *Firewall) Rules() *RuleSet { return f.rules.Load() }
 
 // Decide implements Filter.
-func (f *Firewall) Decide(fl Flow) Verdict {
-	v := f.rules.Load().Decide(fl)
+func (f *Firewall) Decide(fl Flow) Verdict { return f.decide(f.rules.Load(), fl) }
+
+// decide judges fl by rs (the rule set in force, loaded once by a caller
+// that reads more of it) and counts.
+func (f *Firewall) decide(rs *RuleSet, fl Flow) Verdict {
+	v := rs.Decide(fl)
 	if v.Action == Allow {
 		f.allowed.Add(1)
 	} else {

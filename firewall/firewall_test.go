@@ -236,68 +236,6 @@ func TestHotSwapUnderLoad(t *testing.T) {
 	}
 }
 
-func TestClientAddrSpoofing(t *testing.T) {
-	trusted := []netip.Prefix{pfx("10.0.0.0/8")}
-	cases := []struct {
-		name, peer, xff, fwd string
-		want                 string // "" means not ok
-	}{
-		{"untrusted peer: headers ignored", "203.0.113.5:1", "1.2.3.4", "", "203.0.113.5"},
-		{"trusted peer, one hop", "10.0.0.1:1", "198.51.100.7", "", "198.51.100.7"},
-		{"right to left to the first untrusted", "10.0.0.1:1", "6.6.6.6, 198.51.100.7, 10.0.0.2", "", "198.51.100.7"},
-		{"spoofed leftmost ignored", "10.0.0.1:1", "127.0.0.1, 198.51.100.7", "", "198.51.100.7"},
-		{"repeated header lines", "10.0.0.1:1", "198.51.100.7", "", "198.51.100.7"},
-		{"malformed hop", "10.0.0.1:1", "198.51.100.7, not-an-ip", "", ""},
-		{"Forwarded preferred", "10.0.0.1:1", "6.6.6.6", `for=198.51.100.9;proto=https, for="[2001:db8::7]:443"`, "2001:db8::7"},
-		{"Forwarded without for=", "10.0.0.1:1", "", "proto=https", ""},
-		{"Forwarded obfuscated", "10.0.0.1:1", "", "for=_hidden", ""},
-		{"all trusted", "10.0.0.1:1", "10.9.9.9", "", "10.9.9.9"},
-		{"mapped peer", "[::ffff:10.0.0.1]:1", "198.51.100.7", "", "198.51.100.7"},
-		{"huge header", "10.0.0.1:1", strings.Repeat("1.1.1.1, ", 1000), "", ""},
-		{"no peer", "", "198.51.100.7", "", ""},
-	}
-	for _, c := range cases {
-		r := httptest.NewRequest("GET", "/", nil)
-		r.RemoteAddr = c.peer
-		if c.xff != "" {
-			r.Header.Add("X-Forwarded-For", c.xff)
-		}
-		if c.fwd != "" {
-			r.Header.Add("Forwarded", c.fwd)
-		}
-		got, ok := ClientAddr(r, trusted)
-		if c.want == "" {
-			if ok {
-				t.Errorf("%s: got %v, want not ok", c.name, got)
-			}
-			continue
-		}
-		if !ok || got != addr(c.want) {
-			t.Errorf("%s: got %v %v, want %s", c.name, got, ok, c.want)
-		}
-	}
-}
-
-func FuzzClientAddr(f *testing.F) {
-	f.Add("10.0.0.1:1", "1.2.3.4, 10.0.0.2", `for="[::1]:80"`)
-	f.Fuzz(func(t *testing.T, peer, xff, fwd string) {
-		r := httptest.NewRequest("GET", "/", nil)
-		r.RemoteAddr = peer
-		r.Header.Set("X-Forwarded-For", xff)
-		r.Header.Set("Forwarded", fwd)
-		a, ok := ClientAddr(r, []netip.Prefix{pfx("10.0.0.0/8")})
-		if ok && !a.IsValid() {
-			t.Fatal("ok with an invalid address")
-		}
-		// An untrusted peer is always the client, whatever the headers.
-		if ap, err := netip.ParseAddrPort(peer); err == nil && !pfx("10.0.0.0/8").Contains(ap.Addr().Unmap()) {
-			if want, _ := Normalize(ap.Addr()); a != want {
-				t.Fatalf("headers overrode an untrusted peer: %v", a)
-			}
-		}
-	})
-}
-
 func FuzzParseRules(f *testing.F) {
 	f.Add(sampleRules)
 	f.Add("rule a allow tcp from ::/0 to 10.0.0.0/8 port 1-65535,80\n")

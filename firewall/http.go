@@ -20,10 +20,14 @@ type HTTPConfig struct {
 	Firewall *Firewall
 	// Limiter rate-limits clients. Nil means no rate limit.
 	Limiter *Limiter
-	// TrustedProxies are the networks of proxies in front of this server
-	// whose Forwarded / X-Forwarded-For may be believed. Nil means none:
-	// the client is the direct peer.
-	TrustedProxies []netip.Prefix
+	// RealIP names the trusted proxies in front of this server and the
+	// header each maintains; only that header is read, walked from the
+	// right (see RealIP). Nil means the trusted proxies of the
+	// Firewall's rule set in force (the rule file's "trust" statements,
+	// so a reload changes them with the rules), and with no Firewall or
+	// none there, no proxy is trusted: the client is the peer and no
+	// forwarding header is read.
+	RealIP *RealIP
 	// Rules are request rules, first match decides; no match allows.
 	Rules []HTTPRule
 	// MaxHeaderBytes bounds the request's header fields. Zero means 32 KiB.
@@ -102,6 +106,10 @@ func contains(list []string, v string) bool {
 // HTTPStats counts the HTTP filter's decisions.
 type HTTPStats struct {
 	Allowed, Denied, Limited, Oversized, Builtin uint64
+	// Unidentified counts requests from a trusted proxy whose forwarding
+	// chain could not be read to an untrusted hop; each was judged as
+	// coming from the last hop identified.
+	Unidentified uint64
 }
 
 // HTTPFilter is the application-layer filter; Middleware wraps handlers
@@ -110,7 +118,7 @@ type HTTPFilter struct {
 	cfg     HTTPConfig
 	log     *zap.Logger
 	lastLog atomic.Int64
-	st      struct{ allowed, denied, limited, oversized, builtin atomic.Uint64 }
+	st      struct{ allowed, denied, limited, oversized, builtin, unidentified atomic.Uint64 }
 }
 
 // NewHTTPFilter returns an HTTPFilter.
@@ -168,21 +176,30 @@ func (h *HTTPFilter) check(r *http.Request) (int, string) {
 			return http.StatusBadRequest, why
 		}
 	}
-	client, ok := ClientAddr(r, h.cfg.TrustedProxies)
+	// The client is the address the checks below are made on, every one
+	// of them: when the forwarding chain cannot be read it is the last
+	// hop identified (a trusted proxy at worst), never an anonymous
+	// address that would get the default policy and no rate limit. Only
+	// a peer that is no IP address at all (a Unix socket) leaves it
+	// invalid: then the default policy decides and all such peers share
+	// one rate-limit bucket.
+	ri, rs := h.cfg.RealIP, (*RuleSet)(nil)
 	if h.cfg.Firewall != nil {
-		var v Verdict
-		if ok {
-			v = h.cfg.Firewall.Decide(Flow{Src: netip.AddrPortFrom(client, 0), Proto: TCP})
-		} else {
-			// An unknown client gets the default policy, never a pass.
-			rs := h.cfg.Firewall.Rules()
-			v = Verdict{Action: rs.def, Rule: "default"}
+		rs = h.cfg.Firewall.Rules()
+		if ri == nil {
+			ri = rs.realIP
 		}
-		if v.Action != Allow {
+	}
+	client, complete := ri.ClientAddr(r)
+	if !complete {
+		h.st.unidentified.Add(1)
+	}
+	if rs != nil {
+		if v := h.cfg.Firewall.decide(rs, Flow{Src: netip.AddrPortFrom(client, 0), Proto: TCP}); v.Action != Allow {
 			return h.cfg.DenyStatus, "address denied by " + v.Rule
 		}
 	}
-	if h.cfg.Limiter != nil && ok && !h.cfg.Limiter.Allow(client) {
+	if h.cfg.Limiter != nil && !h.cfg.Limiter.Allow(client) {
 		h.st.limited.Add(1)
 		return http.StatusTooManyRequests, "rate limited"
 	}
@@ -263,110 +280,5 @@ func redact(p string) string {
 
 // Stats returns the filter's counters.
 func (h *HTTPFilter) Stats() HTTPStats {
-	return HTTPStats{Allowed: h.st.allowed.Load(), Denied: h.st.denied.Load(), Limited: h.st.limited.Load(), Oversized: h.st.oversized.Load(), Builtin: h.st.builtin.Load()}
-}
-
-const maxForwardedBytes = 4096
-
-// ClientAddr returns the address of the client behind trusted proxies. The
-// direct peer is the client unless it is in trusted; then Forwarded (RFC
-// 7239), or else X-Forwarded-For, is walked from the right, skipping
-// trusted proxies, to the first untrusted hop. ok is false when the peer
-// or a hop that must be read is missing or malformed, or the headers are
-// repeated in conflicting forms or too large; callers then apply the
-// default policy. Headers never make a client more trusted than its peer.
-func ClientAddr(r *http.Request, trusted []netip.Prefix) (netip.Addr, bool) {
-	peer, err := netip.ParseAddrPort(r.RemoteAddr)
-	var addr netip.Addr
-	if err == nil {
-		addr = peer.Addr()
-	} else if a, err2 := netip.ParseAddr(r.RemoteAddr); err2 == nil {
-		addr = a
-	} else {
-		return netip.Addr{}, false
-	}
-	addr, _ = Normalize(addr)
-	if !isTrusted(addr, trusted) {
-		return addr, true
-	}
-	var hops []string
-	fwd, xff := r.Header.Values("Forwarded"), r.Header.Values("X-Forwarded-For")
-	total := 0
-	for _, v := range append(append([]string(nil), fwd...), xff...) {
-		total += len(v)
-	}
-	if total > maxForwardedBytes {
-		return netip.Addr{}, false
-	}
-	if len(fwd) > 0 {
-		for _, line := range fwd {
-			for _, elem := range strings.Split(line, ",") {
-				f, ok := forwardedFor(elem)
-				if !ok {
-					return netip.Addr{}, false
-				}
-				hops = append(hops, f)
-			}
-		}
-	} else {
-		for _, line := range xff {
-			for _, h := range strings.Split(line, ",") {
-				hops = append(hops, strings.TrimSpace(h))
-			}
-		}
-	}
-	for i := len(hops) - 1; i >= 0; i-- {
-		a, ok := parseHop(hops[i])
-		if !ok {
-			return netip.Addr{}, false
-		}
-		if !isTrusted(a, trusted) {
-			return a, true
-		}
-		addr = a
-	}
-	// Every hop was a trusted proxy: the leftmost one is the client.
-	return addr, true
-}
-
-// forwardedFor extracts the for= parameter of one Forwarded element.
-func forwardedFor(elem string) (string, bool) {
-	for _, pair := range strings.Split(elem, ";") {
-		k, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
-		if !ok {
-			return "", false
-		}
-		if strings.EqualFold(k, "for") {
-			if strings.HasPrefix(v, `"`) {
-				if len(v) < 2 || !strings.HasSuffix(v, `"`) {
-					return "", false
-				}
-				v = v[1 : len(v)-1]
-			}
-			return v, true
-		}
-	}
-	return "", false // an element without for= hides the client
-}
-
-// parseHop reads an address, with optional port, brackets for IPv6.
-func parseHop(s string) (netip.Addr, bool) {
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return Normalize(ap.Addr())
-	}
-	s = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Addr{}, false
-	}
-	return Normalize(a)
-}
-
-func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
-	for _, p := range trusted {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
+	return HTTPStats{Allowed: h.st.allowed.Load(), Denied: h.st.denied.Load(), Limited: h.st.limited.Load(), Oversized: h.st.oversized.Load(), Builtin: h.st.builtin.Load(), Unidentified: h.st.unidentified.Load()}
 }

@@ -67,21 +67,15 @@ func (l *Listener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		l.flushIfReloaded()
-		src, ok := peerAddr(c.RemoteAddr())
-		if !ok {
-			if l.cfg.Firewall.Rules().def != Allow {
-				l.refuse(c)
-				continue
-			}
-		} else if l.cfg.Firewall.Decide(Flow{Src: netip.AddrPortFrom(src, 0), Proto: TCP}).Action != Allow {
+		// A peer that is no IP address (a Unix socket) gets the default
+		// policy, and all such peers share one source for the caps and
+		// the rate limit, never none.
+		src, _ := peerAddr(c.RemoteAddr())
+		if l.cfg.Firewall.Decide(Flow{Src: netip.AddrPortFrom(src, 0), Proto: TCP}).Action != Allow || !l.admit(src) {
 			l.refuse(c)
 			continue
 		}
-		if ok && !l.admit(src) {
-			l.refuse(c)
-			continue
-		}
-		wc := &conn{Conn: c, l: l, src: src, counted: ok}
+		wc := &conn{Conn: c, l: l, src: src}
 		l.mu.Lock()
 		l.conns[wc] = struct{}{}
 		l.mu.Unlock()
@@ -134,7 +128,7 @@ func (l *Listener) flushIfReloaded() {
 	l.epoch = e
 	var victims []*conn
 	for c := range l.conns {
-		if c.counted && l.cfg.Firewall.Rules().DecideAddr(c.src) != Allow {
+		if l.cfg.Firewall.Rules().DecideAddr(c.src) != Allow {
 			victims = append(victims, c)
 		}
 	}
@@ -149,20 +143,17 @@ func (l *Listener) Refused() uint64 { return l.refused.Load() }
 
 type conn struct {
 	net.Conn
-	l       *Listener
-	src     netip.Addr
-	counted bool
-	once    sync.Once
+	l    *Listener
+	src  netip.Addr
+	once sync.Once
 }
 
 func (c *conn) Close() error {
 	c.once.Do(func() {
 		c.l.mu.Lock()
 		delete(c.l.conns, c)
-		if c.counted {
-			if c.l.perSrc[c.src]--; c.l.perSrc[c.src] <= 0 {
-				delete(c.l.perSrc, c.src)
-			}
+		if c.l.perSrc[c.src]--; c.l.perSrc[c.src] <= 0 {
+			delete(c.l.perSrc, c.src)
 		}
 		c.l.mu.Unlock()
 	})

@@ -81,6 +81,7 @@ type RuleSet struct {
 	rules    []compiledRule
 	lpm      bart.Table[Action] // source prefix -> verdict
 	lists    []listEntry
+	realIP   *RealIP
 	counters *percpu.Counters // per rule, then allow list, deny list, default; striped per P
 }
 
@@ -105,11 +106,21 @@ type RuleSetConfig struct {
 	// match, so an exception inside a range works ("deny 10.0.0.0/8,
 	// allow 10.1.2.0/24"). A prefix in both lists is an error.
 	Allow, Deny []netip.Prefix
+	// Proxies are the trusted proxies in front of HTTP servers and the
+	// header each maintains (see RealIP); an HTTP filter whose
+	// HTTPConfig.RealIP is nil uses those of the rule set in force.
+	// None means no proxy is trusted.
+	Proxies []TrustedProxy
 }
 
 // NewRuleSet compiles cfg.
 func NewRuleSet(cfg RuleSetConfig) (*RuleSet, error) {
 	rs := &RuleSet{order: cfg.Order, def: cfg.Default}
+	ri, err := NewRealIP(RealIPConfig{Proxies: cfg.Proxies})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadRule, err)
+	}
+	rs.realIP = ri
 	for i, r := range cfg.Rules {
 		cr := compiledRule{Rule: r}
 		if len(r.Src) > 0 {
@@ -261,6 +272,9 @@ func inPorts(p uint16, ranges []PortRange) bool {
 	return false
 }
 
+// RealIP returns the trusted proxies of the rule set (nil: none).
+func (rs *RuleSet) RealIP() *RealIP { return rs.realIP }
+
 // RuleCount is one rule's (or list entry's) hit counter.
 type RuleCount struct {
 	Rule string
@@ -290,6 +304,9 @@ func (rs *RuleSet) Counts() []RuleCount {
 //	allow PREFIX [PREFIX...]       source list entries, longest prefix wins
 //	deny PREFIX [PREFIX...]
 //	rule NAME allow|deny [tcp|udp] [from PREFIX[,PREFIX]] [to PREFIX[,PREFIX]] [port P[-Q][,P]]
+//	trust PREFIX[,PREFIX] header NAME
+//	                               proxies whose header NAME (X-Forwarded-For,
+//	                               Forwarded, ...) names the client (see RealIP)
 //
 // Any error names its line, and a file with an error is refused whole.
 func ParseRules(r io.Reader) (*RuleSet, error) {
@@ -378,6 +395,18 @@ func ParseRules(r io.Reader) (*RuleSet, error) {
 				}
 			}
 			cfg.Rules = append(cfg.Rules, rule)
+		case "trust":
+			if len(f) != 4 || f[2] != "header" {
+				return nil, bad("want: trust PREFIX[,PREFIX...] header NAME (X-Forwarded-For, Forwarded, ...)")
+			}
+			ps, err := ParseTrustedProxy(f[1] + "=" + f[3])
+			if err == nil {
+				_, err = NewRealIP(RealIPConfig{Proxies: append(cfg.Proxies[:len(cfg.Proxies):len(cfg.Proxies)], ps...)})
+			}
+			if err != nil {
+				return nil, bad("%s", strings.TrimPrefix(err.Error(), "firewall: "))
+			}
+			cfg.Proxies = append(cfg.Proxies, ps...)
 		default:
 			return nil, bad("unknown statement %q", f[0])
 		}

@@ -5,7 +5,15 @@
 //
 //	go run ./examples/firewall -rules examples/firewall/rules.conf -listen 127.0.0.1:8082 -upstream http://127.0.0.1:9201
 //
-// The rules file is re-read on SIGHUP. With no flags it starts a demo
+// Behind a proxy, say which proxies are trusted and the one header each
+// maintains, in the rules file ("trust 10.0.0.0/8 header X-Forwarded-For")
+// or by flag (-trust 10.0.0.0/8=X-Forwarded-For, repeatable); only that
+// header is read, from the right, and every other forwarding header is
+// ignored. With neither, no header is read: the client is the TCP peer.
+// It says at start what it trusts. The upstream gets X-Forwarded-For set
+// to the one client address the firewall judged.
+//
+// The rules file is re-read on SIGHUP (trust statements included). With no flags it starts a demo
 // upstream, shows allowed, denied and rate-limited requests and a live
 // rule reload, and exits.
 package main
@@ -48,7 +56,19 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	rps := fs.Float64("rate", 20, "requests per second allowed per client (/32, /64)")
 	burst := fs.Int("burst", 40, "rate-limit burst")
 	maxBody := fs.Int64("max-body", 1<<20, "largest request body")
-	trusted := fs.String("trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-For/Forwarded are believed")
+	maxConns := fs.Int("max-conns", 256, "open connections per source address (0: no cap); off behind trusted proxies, whose connections carry every client")
+	var trust []firewall.TrustedProxy
+	fs.Func("trust", "PREFIX[,PREFIX...]=HEADER: proxies trusted to maintain HEADER (X-Forwarded-For, Forwarded, ...); repeatable; overrides none, conflicts with trust statements in the rules file", func(s string) error {
+		ps, err := firewall.ParseTrustedProxy(s)
+		if err != nil {
+			return errors.New(strings.TrimPrefix(err.Error(), "firewall: "))
+		}
+		trust = append(trust, ps...)
+		return nil
+	})
+	fs.Func("trusted-proxies", "removed: use -trust PREFIX=HEADER", func(string) error {
+		return errors.New("removed: name the header each proxy maintains, e.g. -trust 10.0.0.0/8=X-Forwarded-For (or \"trust 10.0.0.0/8 header X-Forwarded-For\" in the rules file)")
+	})
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -69,20 +89,22 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	if err != nil {
 		return err
 	}
-	var proxies []netip.Prefix
-	for _, s := range strings.Split(*trusted, ",") {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return fmt.Errorf("-trusted-proxies: %v", err)
-		}
-		proxies = append(proxies, p)
+	realIP, err := firewall.NewRealIP(firewall.RealIPConfig{Proxies: trust})
+	if err != nil {
+		return fmt.Errorf("-trust: %v", err)
+	}
+	if realIP != nil && rs.RealIP() != nil {
+		return fmt.Errorf("trusted proxies given both by -trust and in %s: give them in one place", *rulesPath)
 	}
 	fw, err := firewall.New(firewall.Config{Rules: rs})
 	if err != nil {
 		return err
+	}
+	trusts := func() *firewall.RealIP { // what the filter uses: see HTTPConfig.RealIP
+		if realIP != nil {
+			return realIP
+		}
+		return fw.Rules().RealIP()
 	}
 	lim, err := firewall.NewLimiter(firewall.LimiterConfig{Rate: *rps, Burst: *burst})
 	if err != nil {
@@ -92,14 +114,33 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	if err != nil {
 		return err
 	}
-	ln, err := firewall.NewListener(inner, firewall.ListenerConfig{Firewall: fw, MaxConnsPerSource: 256})
+	// Behind trusted proxies every connection comes from a proxy: a cap
+	// per source address would cap all clients together, so it is off
+	// (the HTTP filter limits each client by the address it finds).
+	capNote := fmt.Sprintf("per-source connection cap %d", *maxConns)
+	if *maxConns < 0 {
+		return fmt.Errorf("-max-conns %d: must be 0 or more", *maxConns)
+	}
+	if trusts() != nil {
+		*maxConns, capNote = 0, "no per-source connection cap (connections come from the trusted proxies)"
+	}
+	ln, err := firewall.NewListener(inner, firewall.ListenerConfig{Firewall: fw, MaxConnsPerSource: *maxConns})
 	if err != nil {
 		return err
 	}
-	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(u); pr.SetXForwarded() }}
-	h := firewall.Middleware(firewall.HTTPConfig{Firewall: fw, Limiter: lim, TrustedProxies: proxies, MaxBodyBytes: *maxBody})(proxy)
+	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(u)
+		pr.SetXForwarded()
+		// The upstream learns the client the firewall judged, not our
+		// peer (which, behind a proxy, is the proxy).
+		if c, _ := trusts().ClientAddr(pr.In); c.IsValid() {
+			pr.Out.Header.Set("X-Forwarded-For", c.String())
+		}
+	}}
+	// RealIP nil: the trusted proxies of the rule set in force.
+	h := firewall.Middleware(firewall.HTTPConfig{Firewall: fw, Limiter: lim, RealIP: realIP, MaxBodyBytes: *maxBody})(proxy)
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(out, "firewall on %s -> %s, rules %s (SIGHUP reloads)\n", inner.Addr(), u, *rulesPath)
+	fmt.Fprintf(out, "firewall on %s -> %s, rules %s (SIGHUP reloads)\n%s; %s\n", inner.Addr(), u, *rulesPath, trusts(), capNote)
 	if ready != nil {
 		ready <- inner.Addr().String()
 	}
@@ -113,11 +154,13 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 		case err := <-errc:
 			return err
 		case <-hup:
-			if rs, err := loadRules(*rulesPath); err != nil {
+			if nrs, err := loadRules(*rulesPath); err != nil {
 				fmt.Fprintf(out, "reload refused, old rules stay: %v\n", err)
+			} else if realIP != nil && nrs.RealIP() != nil {
+				fmt.Fprintf(out, "reload refused, old rules stay: trusted proxies given both by -trust and in %s\n", *rulesPath)
 			} else {
-				fw.Reload(rs)
-				fmt.Fprintln(out, "rules reloaded")
+				fw.Reload(nrs)
+				fmt.Fprintf(out, "rules reloaded; %s\n", trusts())
 			}
 		case <-ctx.Done():
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -163,15 +206,23 @@ func demo(out io.Writer) error {
 	ln, _ := firewall.NewListener(inner, firewall.ListenerConfig{Firewall: fw})
 	target, _ := url.Parse("http://" + uln.Addr().String())
 	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(target) }}
-	filter := firewall.NewHTTPFilter(firewall.HTTPConfig{Firewall: fw, Limiter: lim, MaxBodyBytes: 64})
+	// 127.0.0.9 plays nginx in front: trusted to maintain X-Forwarded-For.
+	realIP, err := firewall.NewRealIP(firewall.RealIPConfig{Proxies: []firewall.TrustedProxy{{Prefix: netip.MustParsePrefix("127.0.0.9/32"), Header: "X-Forwarded-For"}}})
+	if err != nil {
+		return err
+	}
+	filter := firewall.NewHTTPFilter(firewall.HTTPConfig{Firewall: fw, Limiter: lim, MaxBodyBytes: 64, RealIP: realIP})
 	srv := &http.Server{Handler: filter.Wrap(proxy), ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	defer srv.Close()
 	addr := inner.Addr().String()
-	from := func(src, method, path, body string) string {
+	from := func(src, method, path, body string, header ...string) string {
 		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 2 * time.Second}
 		client := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
 		req, _ := http.NewRequest(method, "http://"+addr+path, strings.NewReader(body))
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Add(header[i], header[i+1])
+		}
 		resp, err := client.Do(req)
 		if err != nil {
 			return "connection refused at accept (" + shortErr(err) + ")"
@@ -180,10 +231,12 @@ func demo(out io.Writer) error {
 		resp.Body.Close()
 		return fmt.Sprintf("%d %s", resp.StatusCode, strings.TrimSpace(string(b)))
 	}
-	fmt.Fprintf(out, "upstream %s, firewall %s; rules: policy allow, deny 127.0.0.66; rate 1/s burst 3\n\n", uln.Addr(), addr)
+	fmt.Fprintf(out, "upstream %s, firewall %s; rules: policy allow, deny 127.0.0.66; rate 1/s burst 3; %s\n\n", uln.Addr(), addr, realIP)
 	show := func(label, result string) { fmt.Fprintf(out, "%-44s %s\n", label, result) }
 	show("GET / from 127.0.0.1", from("127.0.0.1", "GET", "/", ""))
 	show("GET / from 127.0.0.66 (denied address)", from("127.0.0.66", "GET", "/", ""))
+	show("via proxy 127.0.0.9 for 127.0.0.66", from("127.0.0.9", "GET", "/", "", "Forwarded", "for=127.0.0.1", "X-Forwarded-For", "127.0.0.1, 127.0.0.66"))
+	show("from 127.0.0.8, XFF 127.0.0.66 (not read)", from("127.0.0.8", "GET", "/", "", "X-Forwarded-For", "127.0.0.66"))
 	show("GET /a/%2e%2e/etc/passwd from 127.0.0.2", from("127.0.0.2", "GET", "/a/%2e%2e/etc/passwd", ""))
 	show("POST 100-byte body (limit 64) from 127.0.0.3", from("127.0.0.3", "POST", "/", strings.Repeat("x", 100)))
 	for i := 1; i <= 5; i++ {
