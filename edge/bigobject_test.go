@@ -534,3 +534,34 @@ func TestFetchTimeoutBoundsOnlySharedFetches(t *testing.T) {
 		}
 	})
 }
+
+// TestLeaderPanicReleasesWaiters: an origin transport that panics in the
+// leader's fetch must not leave the key busy: the waiter fetches its own.
+func TestLeaderPanicReleasesWaiters(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		gate := make(chan struct{})
+		var calls atomic.Int32
+		o := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			if calls.Add(1) == 1 {
+				<-gate
+				panic("transport bug")
+			}
+			return (&genOrigin{size: 10, knownLength: true}).RoundTrip(req)
+		})
+		n := newTestNode(t, Config{Origin: o})
+		go func() {
+			defer func() { recover() }()
+			newSink().serve(n, "/p")
+		}()
+		synctest.Wait()
+		waiter := newSink()
+		done := make(chan struct{})
+		go func() { defer close(done); waiter.serve(n, "/p") }()
+		synctest.Wait()
+		close(gate)
+		<-done
+		if waiter.status != 200 || waiter.n != 10 || calls.Load() != 2 {
+			t.Fatalf("waiter: status %d, %d bytes, %d origin calls", waiter.status, waiter.n, calls.Load())
+		}
+	})
+}

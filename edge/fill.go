@@ -346,6 +346,14 @@ func (n *Node) runFill(fx *fetchCtx, f *fill, h *head, key string, fl *collapse.
 // the response is passed through without keeping a copy (the key was
 // marked hit-for-pass as too large).
 func (n *Node) serveOrigin(w http.ResponseWriter, r *http.Request, key string, l *cache.Lookup, fl *collapse.Flight[*fetchResult], store bool) {
+	handed := false // fl is finished, or runFill will finish it
+	if fl != nil {
+		defer func() {
+			if !handed { // a panic before: never leave the key busy
+				fl.Finish(nil, false)
+			}
+		}()
+	}
 	fx := n.newFetch(r)
 	fr, h := n.fetchHead(fx.ctx, r, l)
 	if fr != nil {
@@ -353,6 +361,7 @@ func (n *Node) serveOrigin(w http.ResponseWriter, r *http.Request, key string, l
 		if fl != nil {
 			fl.Finish(fr, true) // an error, a stale or a freshened stored response
 		}
+		handed = true
 		n.serveFetch(w, r, fr, false)
 		return
 	}
@@ -363,10 +372,12 @@ func (n *Node) serveOrigin(w http.ResponseWriter, r *http.Request, key string, l
 		if fl != nil {
 			fl.Finish(nil, false) // waiters fetch on their own, at once
 		}
+		handed = true
 		n.servePass(w, r, fx, h)
 		return
 	}
 	f := newFill(h.resp.ContentLength, n.maxObject, true)
+	handed = true
 	n.bgWG.Add(1)
 	go func() {
 		defer n.bgWG.Done()

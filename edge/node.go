@@ -72,7 +72,9 @@ type Config struct {
 	// MaxBytes sizes the default cache. Zero means 256 MiB.
 	MaxBytes int64
 	// MaxObjectBytes is the largest body stored; larger bodies stream to
-	// the client without being stored. Zero means 8 MiB.
+	// the client without being stored or buffered (decided from
+	// Content-Length, or when a body of unknown length outgrows it).
+	// Zero means 8 MiB.
 	MaxObjectBytes int64
 	// Policy is the default cache's eviction policy. Zero means TinyLFU.
 	Policy cache.Policy
@@ -102,8 +104,11 @@ type Config struct {
 	Bus surrogate.Bus
 	// XCache adds X-Cache: HIT|MISS|STALE|REVALIDATED|PASS to responses.
 	XCache bool
-	// FetchTimeout bounds a background revalidation and a collapsed fetch
-	// (which outlives the client that started it). Zero means 30 s.
+	// FetchTimeout bounds a background revalidation and a fetch whose
+	// response may still be stored (which outlives the client that
+	// started it, for its waiters and the cache). A body too large to
+	// store is the client's alone: it is not bounded by FetchTimeout and
+	// ends when the client leaves. Zero means 30 s.
 	FetchTimeout time.Duration
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
@@ -112,9 +117,9 @@ type Config struct {
 }
 
 // Node is the default EdgeNode. It is safe for concurrent use by multiple
-// goroutines and must not be copied. Background revalidations run in
-// goroutines the Node owns (one per object at a time); Close cancels and
-// waits for them. Several Nodes in one process keep independent caches.
+// goroutines and must not be copied. Background revalidations (one per
+// object at a time) and origin fetches that may be stored run in
+// goroutines the Node owns; Close cancels and waits for them. Several Nodes in one process keep independent caches.
 type Node struct {
 	name, via, device string
 	viaOnly           []string // {via}, shared read-only by responses
