@@ -48,6 +48,17 @@ const window = 32 << 10
 // (http.ErrAbortHandler): the connection closes and a chunked body is not
 // terminated, so the client sees a truncated response; nothing is stored.
 
+// window returns a window-sized buffer; putWindow gives it back.
+func (n *Node) window() *[]byte {
+	if b, ok := n.windows.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, window)
+	return &b
+}
+
+func (n *Node) putWindow(b *[]byte) { n.windows.Put(b) }
+
 // fetchCtx is the context of one origin fetch and what ends it.
 type fetchCtx struct {
 	ctx        context.Context
@@ -283,7 +294,9 @@ func (n *Node) runFill(fx *fetchCtx, f *fill, h *head, key string, fl *collapse.
 			fl.Finish(fr, shared)
 		}
 	}
-	chunk := make([]byte, window)
+	cb := n.window()
+	defer n.putWindow(cb)
+	chunk := *cb
 	for {
 		nr, err := h.resp.Body.Read(chunk)
 		if nr > 0 {
@@ -396,7 +409,9 @@ func (n *Node) servePass(w http.ResponseWriter, r *http.Request, fx *fetchCtx, h
 	if r.Method == http.MethodHead {
 		return
 	}
-	buf := make([]byte, window)
+	bp := n.window()
+	defer n.putWindow(bp)
+	buf := *bp
 	flush := h.resp.ContentLength < 0
 	for {
 		nr, err := h.resp.Body.Read(buf)
@@ -448,7 +463,9 @@ func (n *Node) serveFill(w http.ResponseWriter, r *http.Request, f *fill, h *hea
 	if r.Method == http.MethodHead {
 		return
 	}
-	buf := make([]byte, window)
+	bp := n.window()
+	defer n.putWindow(bp)
+	buf := *bp
 	flush := h.resp.ContentLength < 0
 	for {
 		nr, err := f.read(ctx, buf)
@@ -474,8 +491,9 @@ func (n *Node) serveFill(w http.ResponseWriter, r *http.Request, f *fill, h *hea
 // arrives from the origin.
 func (n *Node) writeStreamHead(w http.ResponseWriter, h *head, cacheStatus string) {
 	hdr := w.Header()
-	copyHeader(hdr, h.resp.Header, n.keepSurrogate)
-	cache.StripHopByHop(hdr)
+	from := h.resp.Header.Clone()
+	cache.StripHopByHop(from) // RFC 9110 §7.6.1
+	copyHeader(hdr, from, n.keepSurrogate)
 	if cl := h.resp.ContentLength; cl >= 0 && bodyAllowed(h.resp.StatusCode) {
 		hdr["Content-Length"] = []string{strconv.FormatInt(cl, 10)}
 	}

@@ -141,6 +141,7 @@ type Node struct {
 	proxy             *httputil.ReverseProxy
 
 	group    collapse.Group[*fetchResult]
+	windows  sync.Pool // *[]byte of window bytes: fetch and copy buffers
 	passMu   sync.Mutex
 	pass     map[string]passMark // hit-for-pass markers
 	bgMu     sync.Mutex
