@@ -316,8 +316,8 @@ func (n *Node) runFill(fx *fetchCtx, f *fill, h *head, key string, fl *collapse.
 				}
 			}
 			if !ok {
-				f.finish(nil, fx.err(context.Canceled))
 				finish(&fetchResult{err: fx.err(context.Canceled)}, true)
+				f.finish(nil, fx.err(context.Canceled))
 				return
 			}
 		}
@@ -327,10 +327,10 @@ func (n *Node) runFill(fx *fetchCtx, f *fill, h *head, key string, fl *collapse.
 		if err != nil {
 			err = fx.err(err)
 			n.st.originErrors.Add(1)
-			f.finish(nil, err)
 			// Waiters never saw a head: they get the error, as they
 			// would had the head failed.
 			finish(&fetchResult{err: err}, true)
+			f.finish(nil, err)
 			return
 		}
 	}
@@ -346,11 +346,13 @@ func (n *Node) runFill(fx *fetchCtx, f *fill, h *head, key string, fl *collapse.
 		body = bytes.Clone(body) // do not keep the growth slack
 	}
 	fr := n.storeFetched(h, body)
-	f.finish(fr, nil)
 	if !fr.stored && key != "" {
 		n.markPass(key, false)
 	}
+	// The flight ends before the reader is answered: a request that
+	// follows this one's response finds the object stored, not a flight.
 	finish(fr, fr.stored)
+	f.finish(fr, nil)
 }
 
 // serveOrigin fetches r from the origin and answers w. fl, if set, is the
