@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -66,6 +68,34 @@ func BenchmarkEdgeHit(b *testing.B) {
 					c.h.ServeHTTP(w, r)
 				}
 			})
+		})
+	}
+}
+
+// BenchmarkEdgeMiss fetches, stores and serves a 1 KiB object on every
+// request (a new URL each time), beside httputil.ReverseProxy passing the
+// same origin response through.
+func BenchmarkEdgeMiss(b *testing.B) {
+	body := strings.Repeat("x", 1024)
+	n, err := New(Config{Origin: nopOrigin{body}, MaxBytes: 1 << 30})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer n.Close()
+	rp := &httputil.ReverseProxy{Transport: nopOrigin{body}, Rewrite: func(pr *httputil.ProxyRequest) { pr.Out.URL.Scheme, pr.Out.URL.Host = "http", pr.In.Host }}
+	for _, c := range []struct {
+		name string
+		h    http.Handler
+	}{{"edge.Node", n}, {"httputil.ReverseProxy", rp}} {
+		b.Run(c.name, func(b *testing.B) {
+			w := &discard{h: http.Header{}}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				i++
+				clear(w.h)
+				c.h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "http://example.com/m/"+strconv.Itoa(i), nil))
+			}
 		})
 	}
 }

@@ -13,13 +13,30 @@
 // soft purge) allows, validated with a conditional request otherwise, and
 // served stale when the origin fails within the stale-if-error window.
 // Range requests, HEAD and the client's own conditional requests are
-// answered from the stored full object. Bodies larger than MaxObjectBytes
-// stream through without being stored.
+// answered from the stored full object.
 //
 // Concurrent misses for one object collapse into one origin fetch. When
 // that response cannot be stored, the waiters are released to fetch on
 // their own and the object is marked hit-for-pass for 30 seconds, so no
-// request queues behind another.
+// request queues behind another. Only stored responses are shared, so a
+// private one never reaches another client.
+//
+// # Large objects
+//
+// The response head decides: a Content-Length above MaxObjectBytes
+// releases the waiters at once (not counted as collapsed) and streams to
+// each client through a 32 KiB buffer, never stored nor buffered. A body
+// of unknown length is read at the origin's pace into the copy to store
+// and streamed to its client as it arrives (after a first 32 KiB, so a
+// small one is answered whole); past MaxObjectBytes the copy is dropped,
+// the waiters are released, and the rest is handed to the client 32 KiB
+// at a time. So memory per request is bounded by the object being stored
+// plus a fixed window. An origin that fails mid-body truncates the
+// client's response (the connection closes, a chunked body is not
+// terminated; the handler panics with http.ErrAbortHandler as
+// httputil.ReverseProxy does) and nothing is stored. A fetch that may be
+// stored goes on when its client leaves, bounded by FetchTimeout; a
+// pass-through ends with its client.
 //
 // Surrogate-Control (W3C Edge Architecture) and CDN-Cache-Control (RFC
 // 9213) take precedence over Cache-Control, and are not forwarded to

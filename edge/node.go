@@ -72,7 +72,9 @@ type Config struct {
 	// MaxBytes sizes the default cache. Zero means 256 MiB.
 	MaxBytes int64
 	// MaxObjectBytes is the largest body stored; larger bodies stream to
-	// the client without being stored. Zero means 8 MiB.
+	// the client without being stored or buffered (decided from
+	// Content-Length, or when a body of unknown length outgrows it).
+	// Zero means 8 MiB.
 	MaxObjectBytes int64
 	// Policy is the default cache's eviction policy. Zero means TinyLFU.
 	Policy cache.Policy
@@ -102,8 +104,11 @@ type Config struct {
 	Bus surrogate.Bus
 	// XCache adds X-Cache: HIT|MISS|STALE|REVALIDATED|PASS to responses.
 	XCache bool
-	// FetchTimeout bounds a background revalidation and a collapsed fetch
-	// (which outlives the client that started it). Zero means 30 s.
+	// FetchTimeout bounds a background revalidation and a fetch whose
+	// response may still be stored (which outlives the client that
+	// started it, for its waiters and the cache). A body too large to
+	// store is the client's alone: it is not bounded by FetchTimeout and
+	// ends when the client leaves. Zero means 30 s.
 	FetchTimeout time.Duration
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
@@ -112,9 +117,9 @@ type Config struct {
 }
 
 // Node is the default EdgeNode. It is safe for concurrent use by multiple
-// goroutines and must not be copied. Background revalidations run in
-// goroutines the Node owns (one per object at a time); Close cancels and
-// waits for them. Several Nodes in one process keep independent caches.
+// goroutines and must not be copied. Background revalidations (one per
+// object at a time) and origin fetches that may be stored run in
+// goroutines the Node owns; Close cancels and waits for them. Several Nodes in one process keep independent caches.
 type Node struct {
 	name, via, device string
 	viaOnly           []string // {via}, shared read-only by responses
@@ -136,8 +141,9 @@ type Node struct {
 	proxy             *httputil.ReverseProxy
 
 	group    collapse.Group[*fetchResult]
+	windows  sync.Pool // *[]byte of window bytes: fetch and copy buffers
 	passMu   sync.Mutex
-	pass     map[string]time.Time // hit-for-pass markers
+	pass     map[string]passMark // hit-for-pass markers
 	bgMu     sync.Mutex
 	bgActive map[string]struct{}
 	bgWG     sync.WaitGroup
@@ -161,7 +167,7 @@ func New(cfg Config) (*Node, error) {
 		name: cfg.Name, device: cfg.Device, origin: cfg.Origin, keepSurrogate: cfg.KeepSurrogateHeaders,
 		maxObject: cfg.MaxObjectBytes, negativeTTL: cfg.NegativeTTL, xcache: cfg.XCache,
 		fetchTimeout: cfg.FetchTimeout, now: clock.Or(cfg.Now), log: cfg.Logger, keyCfg: cfg.SurrogateKeys,
-		index: &surrogate.Index{}, pass: map[string]time.Time{}, bgActive: map[string]struct{}{},
+		index: &surrogate.Index{}, pass: map[string]passMark{}, bgActive: map[string]struct{}{},
 	}
 	if n.name == "" {
 		n.name = "edgekit"
@@ -362,88 +368,85 @@ type fetchResult struct {
 	cacheStatus, xcache string
 	fromCache           bool // body came from the cache (revalidated or stale)
 	err                 error
-	stream              *http.Response // leader only: too large to buffer
 	vary                bool
 	// inCache: the leader found a fresh response stored by a fetch that
 	// finished between its own cache miss and its joining the group.
 	inCache bool
 }
 
-func (n *Node) isPass(key string) bool {
+// passMark is a hit-for-pass marker: requests for the key fetch on their
+// own for a while instead of waiting for one another. tooBig says the
+// response was too large to store, so they do not try to keep a copy.
+type passMark struct {
+	until  time.Time
+	tooBig bool
+}
+
+func (n *Node) passState(key string) (pass, tooBig bool) {
 	n.passMu.Lock()
 	defer n.passMu.Unlock()
-	until, ok := n.pass[key]
-	if ok && n.now().Before(until) {
-		return true
+	m, ok := n.pass[key]
+	if ok && n.now().Before(m.until) {
+		return true, m.tooBig
 	}
 	if ok {
 		delete(n.pass, key)
 	}
-	return false
+	return false, false
 }
 
-func (n *Node) markPass(key string) {
+func (n *Node) markPass(key string, tooBig bool) {
 	n.passMu.Lock()
 	if len(n.pass) > 100_000 { // bounded: drop the lot rather than grow
-		n.pass = map[string]time.Time{}
+		n.pass = map[string]passMark{}
 	}
-	n.pass[key] = n.now().Add(30 * time.Second)
+	n.pass[key] = passMark{until: n.now().Add(30 * time.Second), tooBig: tooBig}
 	n.passMu.Unlock()
 }
 
 func (n *Node) fetchAndServe(w http.ResponseWriter, r *http.Request, key string, l *cache.Lookup) {
-	if n.isPass(key) || (r.Header.Get("Cache-Control") != "" && hasNoCache(r.Header)) {
-		// Hit-for-pass (a recent response was uncacheable) or a client
-		// asking to bypass: fetch alone, no waiting behind others.
-		n.serveFetch(w, r, n.fetch(r.Context(), r, l), false)
+	if pass, tooBig := n.passState(key); pass || (r.Header.Get("Cache-Control") != "" && hasNoCache(r.Header)) {
+		// Hit-for-pass (a recent response was uncacheable or too
+		// large) or a client asking to bypass: fetch alone, no waiting
+		// behind others.
+		n.serveOrigin(w, r, key, l, nil, !tooBig)
 		return
 	}
-	res, err := n.group.Do(r.Context(), key, func() (*fetchResult, bool) {
+	fl, res, err := n.group.Start(r.Context(), key)
+	if err != nil {
+		return // the client went away while waiting
+	}
+	if fl != nil {
 		// A request that missed the cache just as another's fetch ended
 		// leads a group of its own: look again before going to the
 		// origin, as Varnish finds the object its busy one became.
 		if l == nil {
 			if _, ok := n.storedFresh(r); ok {
-				return &fetchResult{inCache: true}, true
+				fl.Finish(&fetchResult{inCache: true}, true)
+				n.serveStoredOrFetch(w, r, l, false)
+				return
 			}
 		}
-		// The fetch outlives a leader whose client goes away, so waiters
-		// still get it; it is bounded by FetchTimeout.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), n.fetchTimeout)
-		fr := n.fetch(ctx, r, l)
-		if fr.stream != nil {
-			fr.stream.Body = &cancelOnClose{ReadCloser: fr.stream.Body, cancel: cancel}
-		} else {
-			cancel()
-		}
-		return fr, fr.stream == nil && (fr.stored || fr.err != nil || fr.fromCache)
-	})
-	if err != nil {
-		return // the client went away while waiting
+		n.serveOrigin(w, r, key, l, fl, true)
+		return
 	}
 	fr := res.Val
-	if fr != nil && fr.inCache {
-		n.serveStoredOrFetch(w, r, l, false) // fetched only if gone again meanwhile
-		return
-	}
 	switch {
-	case res.Leader:
-		if res.Waiters > 0 {
-			n.st.collapsed.Add(uint64(res.Waiters))
-		}
-		if !res.Shared && fr.stream == nil && fr.err == nil && !fr.stored {
-			n.markPass(key)
-		}
 	case !res.Shared:
-		// The leader's response could not be shared: fetch our own.
-		fr = n.fetch(r.Context(), r, l)
-	case fr.vary:
-		// The leader stored a response that varies; ours may be another
-		// variant.
-		n.serveStoredOrFetch(w, r, l, true)
-		return
+		// The leader's response could not be shared: fetch our own,
+		// not counted as collapsed.
+		_, tooBig := n.passState(key)
+		n.serveOrigin(w, r, key, l, nil, !tooBig)
+	case fr.inCache || fr.vary:
+		// The leader found or stored a response; a varying one may not
+		// be our variant.
+		if n.serveStoredOrFetch(w, r, l, true) {
+			n.st.collapsed.Add(1)
+		}
+	default:
+		n.st.collapsed.Add(1)
+		n.serveFetch(w, r, fr, true)
 	}
-	n.serveFetch(w, r, fr, !res.Leader && res.Shared)
 }
 
 // storedFresh looks r up again: a fetch that ended a moment ago may have
@@ -455,23 +458,19 @@ func (n *Node) storedFresh(r *http.Request) (cache.Lookup, bool) {
 
 // serveStoredOrFetch serves the fresh response a finished fetch stored
 // for r, or else fetches r's own (another variant, or evicted meanwhile).
-func (n *Node) serveStoredOrFetch(w http.ResponseWriter, r *http.Request, l *cache.Lookup, collapsed bool) {
-	if again, ok := n.storedFresh(r); ok {
-		n.serveStored(w, r, &again, "hit; collapsed", "HIT")
-		return
+// It reports whether it served the stored response.
+func (n *Node) serveStoredOrFetch(w http.ResponseWriter, r *http.Request, l *cache.Lookup, collapsed bool) bool {
+	again, ok := n.storedFresh(r)
+	if ok {
+		status := "hit"
+		if collapsed {
+			status = "hit; collapsed"
+		}
+		n.serveStored(w, r, &again, status, "HIT")
+		return true
 	}
-	n.serveFetch(w, r, n.fetch(r.Context(), r, l), collapsed)
-}
-
-type cancelOnClose struct {
-	io.ReadCloser
-	cancel context.CancelFunc
-}
-
-func (c *cancelOnClose) Close() error {
-	err := c.ReadCloser.Close()
-	c.cancel()
-	return err
+	n.serveOrigin(w, r, again.Key, l, nil, true)
+	return false
 }
 
 func hasNoCache(h http.Header) bool {
@@ -525,19 +524,23 @@ func (n *Node) outgoing(ctx context.Context, r *http.Request, l *cache.Lookup) *
 	return out
 }
 
-// fetch asks the origin, stores what may be stored, and returns what to
-// serve.
-func (n *Node) fetch(ctx context.Context, r *http.Request, l *cache.Lookup) *fetchResult {
+// fetchHead asks the origin. It returns either what to serve at once (an
+// error, a stale response, a stored one freshened by a 304), or the head
+// of a response whose body is still to be read.
+func (n *Node) fetchHead(ctx context.Context, r *http.Request, l *cache.Lookup) (*fetchResult, *head) {
 	out := n.outgoing(ctx, r, l)
 	reqTime := n.now()
 	resp, err := n.origin.RoundTrip(out)
 	if err != nil {
+		if cause := context.Cause(ctx); cause != nil && cause != context.Canceled && !errors.Is(err, cause) {
+			err = fmt.Errorf("%w (%w)", err, cause)
+		}
 		n.st.originErrors.Add(1)
 		if l != nil && l.StaleIfError {
 			n.st.staleServed.Add(1)
-			return n.staleResult(l, "fwd=stale; detail=stale-if-error")
+			return n.staleResult(l, "fwd=stale; detail=stale-if-error"), nil
 		}
-		return &fetchResult{err: err}
+		return &fetchResult{err: err}, nil
 	}
 	respTime := n.now()
 	if resp.StatusCode >= 500 {
@@ -546,7 +549,7 @@ func (n *Node) fetch(ctx context.Context, r *http.Request, l *cache.Lookup) *fet
 	if l != nil && l.StaleIfError && (resp.StatusCode == 500 || resp.StatusCode == 502 || resp.StatusCode == 503 || resp.StatusCode == 504) {
 		drainClose(resp.Body)
 		n.st.staleServed.Add(1)
-		return n.staleResult(l, fmt.Sprintf("fwd=stale; fwd-status=%d; detail=stale-if-error", resp.StatusCode))
+		return n.staleResult(l, fmt.Sprintf("fwd=stale; fwd-status=%d; detail=stale-if-error", resp.StatusCode)), nil
 	}
 	if resp.StatusCode == http.StatusNotModified && l != nil {
 		drainClose(resp.Body)
@@ -555,34 +558,26 @@ func (n *Node) fetch(ctx context.Context, r *http.Request, l *cache.Lookup) *fet
 		if res.Stored && res.Updated.Decision != cache.Miss {
 			u := res.Updated
 			return &fetchResult{status: u.Status, header: u.Header, body: u.Body, age: u.Age, stored: true, fromCache: true,
-				cacheStatus: "fwd=stale; fwd-status=304; stored", xcache: "REVALIDATED"}
+				cacheStatus: "fwd=stale; fwd-status=304; stored", xcache: "REVALIDATED"}, nil
 		}
 		// Nothing matched any more: ask again without validators.
-		return n.fetch(ctx, r, nil)
+		return n.fetchHead(ctx, r, nil)
 	}
 	n.prepareStored(resp.Header, resp.StatusCode, l == nil)
-	body, complete, err := readUpTo(resp.Body, n.maxObject)
-	if err != nil {
-		resp.Body.Close()
-		n.st.originErrors.Add(1)
-		return &fetchResult{err: err}
+	h := &head{req: r, resp: resp, reqTime: reqTime, respTime: respTime, fwd: "uri-miss"}
+	if l != nil {
+		h.fwd = "stale"
 	}
-	if !complete {
-		resp.Body = struct {
-			io.Reader
-			io.Closer
-		}{io.MultiReader(bytes.NewReader(body), resp.Body), resp.Body}
-		return &fetchResult{stream: resp, status: resp.StatusCode, header: resp.Header, cacheStatus: "fwd=uri-miss; detail=too-large", xcache: "MISS"}
-	}
-	resp.Body.Close()
-	n.st.bytesFromOrigin.Add(uint64(len(body)))
+	return nil, h
+}
+
+// storeFetched stores a complete body read for h when it may be stored,
+// and returns what to serve.
+func (n *Node) storeFetched(h *head, body []byte) *fetchResult {
+	resp := h.resp
 	fr := &fetchResult{status: resp.StatusCode, header: resp.Header, body: body, xcache: "MISS",
 		vary: resp.Header.Get("Vary") != ""}
-	fwd := "uri-miss"
-	if l != nil {
-		fwd = "stale"
-	}
-	res := n.cache.Store(cache.Exchange{Request: r, Response: resp, Body: body, RequestTime: reqTime, ResponseTime: respTime})
+	res := n.cache.Store(cache.Exchange{Request: h.req, Response: resp, Body: body, RequestTime: h.reqTime, ResponseTime: h.respTime})
 	if res.Stored {
 		fr.stored = true
 		fr.header = resp.Header.Clone()
@@ -593,9 +588,9 @@ func (n *Node) fetch(ctx context.Context, r *http.Request, l *cache.Lookup) *fet
 			n.log.Debug("edge: surrogate keys", zap.String("key", res.Key), zap.Error(kerr))
 		}
 		n.index.Set(res.Key, append(keys, urlKey(res.Key)))
-		fr.cacheStatus = fmt.Sprintf("fwd=%s; fwd-status=%d; stored", fwd, resp.StatusCode)
+		fr.cacheStatus = fmt.Sprintf("fwd=%s; fwd-status=%d; stored", h.fwd, resp.StatusCode)
 	} else {
-		fr.cacheStatus = fmt.Sprintf("fwd=%s; fwd-status=%d; detail=%s", fwd, resp.StatusCode, res.Reason)
+		fr.cacheStatus = fmt.Sprintf("fwd=%s; fwd-status=%d; detail=%s", h.fwd, resp.StatusCode, res.Reason)
 	}
 	return fr
 }
@@ -634,15 +629,6 @@ func (n *Node) staleResult(l *cache.Lookup, status string) *fetchResult {
 	return &fetchResult{status: l.Status, header: l.Header, body: l.Body, age: l.Age, fromCache: true, stored: true, cacheStatus: status, xcache: "STALE"}
 }
 
-func readUpTo(r io.Reader, limit int64) ([]byte, bool, error) {
-	var buf bytes.Buffer
-	nr, err := io.Copy(&buf, io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, false, err
-	}
-	return buf.Bytes(), nr <= limit, nil
-}
-
 func drainClose(rc io.ReadCloser) {
 	io.Copy(io.Discard, io.LimitReader(rc, 64<<10))
 	rc.Close()
@@ -656,18 +642,6 @@ func (n *Node) serveFetch(w http.ResponseWriter, r *http.Request, fr *fetchResul
 	status := fr.cacheStatus
 	if collapsed {
 		status += "; collapsed"
-	}
-	if fr.stream != nil {
-		defer fr.stream.Body.Close()
-		h := w.Header()
-		copyHeader(h, fr.header, n.keepSurrogate)
-		n.decorate(h, status, fr.xcache)
-		w.WriteHeader(fr.status)
-		if r.Method != http.MethodHead {
-			nw, _ := io.Copy(w, fr.stream.Body)
-			n.st.bytesFromOrigin.Add(uint64(nw))
-		}
-		return
 	}
 	if fr.fromCache {
 		n.st.bytesFromCache.Add(uint64(len(fr.body)))
@@ -801,21 +775,25 @@ func (n *Node) revalidateInBackground(r *http.Request, l cache.Lookup) {
 	n.bgActive[l.Key] = struct{}{}
 	n.bgWG.Add(1)
 	n.bgMu.Unlock()
-	ctx, cancel := context.WithTimeout(n.ctx, n.fetchTimeout)
-	req := r.Clone(ctx)
+	req := r.Clone(n.ctx)
 	go func() {
 		defer n.bgWG.Done()
-		defer cancel()
 		defer func() {
 			n.bgMu.Lock()
 			delete(n.bgActive, l.Key)
 			n.bgMu.Unlock()
 		}()
 		n.st.backgroundFetches.Add(1)
-		fr := n.fetch(ctx, req, &l)
-		if fr.stream != nil {
-			drainClose(fr.stream.Body)
+		fx := n.newFetch(req)
+		_, h := n.fetchHead(fx.ctx, req, &l)
+		if h == nil || h.resp.ContentLength > n.maxObject {
+			if h != nil {
+				h.resp.Body.Close()
+			}
+			fx.release()
+			return
 		}
+		n.runFill(fx, newFill(h.resp.ContentLength, n.maxObject, false), h, "", nil)
 	}()
 }
 

@@ -242,6 +242,9 @@ func TestUncacheableResponseReleasesWaiters(t *testing.T) {
 	if o.hits.Load() != 20 {
 		t.Fatalf("origin saw %d requests, want 20 (one each)", o.hits.Load())
 	}
+	if c := e.node.Stats().Collapsed; c != 0 {
+		t.Fatalf("Collapsed = %d for waiters that fetched on their own", c)
+	}
 	// Later requests skip collapsing altogether.
 	gate2 := make(chan struct{})
 	o.set(func(w http.ResponseWriter, r *http.Request) {

@@ -42,7 +42,9 @@ type Stats struct {
 	StaleServed uint64
 	// Revalidations counts 304 answers that freshened stored objects.
 	Revalidations uint64
-	// Collapsed counts requests that waited for another's origin fetch.
+	// Collapsed counts requests answered from another request's origin
+	// fetch. Waiters released to fetch on their own (the response was
+	// uncacheable or too large to store) are not counted.
 	Collapsed uint64
 	// OriginErrors counts failed origin fetches and 5xx answers.
 	OriginErrors uint64

@@ -6,6 +6,12 @@
 // result may be shared: when it may not (an uncacheable response, a body
 // too large to keep), every waiter is released at once to do its own work,
 // so no request is ever serialised behind another (hit-for-pass).
+//
+// Do runs the work on the leader's goroutine and publishes its result when
+// it returns. Start and Flight.Finish split the two, for work whose
+// leader starts using the result (streaming a body) before it is known
+// whether the result may be shared: the key stays busy, and waiters wait,
+// until Finish is called, from whichever goroutine decides.
 package collapse
 
 import (
@@ -21,10 +27,11 @@ type Group[T any] struct {
 }
 
 type call[T any] struct {
-	done    chan struct{}
-	val     T
-	shared  bool
-	waiters int
+	done     chan struct{}
+	val      T
+	shared   bool
+	finished bool
+	waiters  int
 }
 
 // Result tells a caller of Do what happened.
@@ -40,12 +47,22 @@ type Result[T any] struct {
 	Waiters int
 }
 
-// Do runs fn for key unless a call for key is already running, in which case
-// it waits for that call. fn returns its value and whether it may be shared
-// with the waiters. A waiter whose ctx ends stops waiting and gets
-// ctx.Err(); a waiter whose leader declined to share gets Shared == false
-// and must do its own work. fn runs on the caller's goroutine.
-func (g *Group[T]) Do(ctx context.Context, key string, fn func() (T, bool)) (Result[T], error) {
+// Flight is a leader's handle on the work it started with Start. It is
+// safe for concurrent use by multiple goroutines.
+type Flight[T any] struct {
+	g   *Group[T]
+	key string
+	c   *call[T]
+}
+
+// Start begins the work for key, or joins the work already running for
+// it. The first caller for a key gets a non-nil Flight and becomes the
+// leader: it must call Finish exactly once, from any goroutine; until then
+// every later caller for key waits. A waiter gets a nil Flight and the
+// Result Do would give it: the leader's value when the leader shared it,
+// Shared == false when it must do its own work, or ctx.Err() when ctx ends
+// first.
+func (g *Group[T]) Start(ctx context.Context, key string) (*Flight[T], Result[T], error) {
 	g.mu.Lock()
 	if g.calls == nil {
 		g.calls = map[string]*call[T]{}
@@ -56,31 +73,54 @@ func (g *Group[T]) Do(ctx context.Context, key string, fn func() (T, bool)) (Res
 		select {
 		case <-c.done:
 			if c.shared {
-				return Result[T]{Val: c.val, Shared: true}, nil
+				return nil, Result[T]{Val: c.val, Shared: true}, nil
 			}
-			return Result[T]{}, nil
+			return nil, Result[T]{}, nil
 		case <-ctx.Done():
-			return Result[T]{}, ctx.Err()
+			return nil, Result[T]{}, ctx.Err()
 		}
 	}
 	c := &call[T]{done: make(chan struct{})}
 	g.calls[key] = c
 	g.mu.Unlock()
+	return &Flight[T]{g: g, key: key, c: c}, Result[T]{Leader: true}, nil
+}
 
+// Finish publishes the leader's result: with shared, the waiters get val;
+// without, they are released to do their own work. The key is free again
+// for a new leader. Finish returns how many callers waited; calls after
+// the first do nothing and return 0.
+func (f *Flight[T]) Finish(val T, shared bool) int {
+	f.g.mu.Lock()
+	if f.c.finished {
+		f.g.mu.Unlock()
+		return 0
+	}
+	f.c.finished = true
+	f.c.val, f.c.shared = val, shared
+	delete(f.g.calls, f.key)
+	n := f.c.waiters
+	f.g.mu.Unlock()
+	close(f.c.done)
+	return n
+}
+
+// Do runs fn for key unless a call for key is already running, in which case
+// it waits for that call. fn returns its value and whether it may be shared
+// with the waiters. A waiter whose ctx ends stops waiting and gets
+// ctx.Err(); a waiter whose leader declined to share gets Shared == false
+// and must do its own work. fn runs on the caller's goroutine.
+func (g *Group[T]) Do(ctx context.Context, key string, fn func() (T, bool)) (Result[T], error) {
+	f, res, err := g.Start(ctx, key)
+	if f == nil {
+		return res, err
+	}
 	var val T
 	shared := false
-	defer func() {
-		// Release waiters even if fn panics.
-		g.mu.Lock()
-		c.val, c.shared = val, shared
-		delete(g.calls, key)
-		g.mu.Unlock()
-		close(c.done)
-	}()
+	// Release waiters even if fn panics.
+	defer f.Finish(val, false)
 	val, shared = fn()
-	g.mu.Lock()
-	n := c.waiters
-	g.mu.Unlock()
+	n := f.Finish(val, shared)
 	return Result[T]{Val: val, Leader: true, Shared: shared, Waiters: n}, nil
 }
 

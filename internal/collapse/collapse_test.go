@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -115,5 +116,53 @@ func TestWaiterContextCancel(t *testing.T) {
 	close(release)
 	for g.InFlight("k") {
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestFinishFromAnotherGoroutine: the leader hands its Flight to a
+// goroutine that decides later (a body still arriving); the key stays busy
+// until then, so a caller that arrives meanwhile waits instead of leading
+// a second piece of work, and a second Finish changes nothing.
+func TestFinishFromAnotherGoroutine(t *testing.T) {
+	synctest.Test(t, testFinishFromAnotherGoroutine)
+}
+
+func testFinishFromAnotherGoroutine(t *testing.T) {
+	var g Group[string]
+	f, res, err := g.Start(context.Background(), "k")
+	if f == nil || !res.Leader || err != nil {
+		t.Fatalf("first caller must lead: %v %+v %v", f, res, err)
+	}
+	got := make(chan Result[string])
+	go func() {
+		f2, r, _ := g.Start(context.Background(), "k")
+		if f2 != nil {
+			t.Error("second caller led while the first flight was open")
+			f2.Finish("", false)
+		}
+		got <- r
+	}()
+	synctest.Wait() // the second caller is blocked waiting on the flight
+	finished := make(chan int)
+	go func() { finished <- f.Finish("body", true) }()
+	if n := <-finished; n != 1 {
+		t.Fatalf("Finish saw %d waiters, want 1", n)
+	}
+	if r := <-got; !r.Shared || r.Val != "body" || r.Leader {
+		t.Fatalf("waiter %+v", r)
+	}
+	if n := f.Finish("other", false); n != 0 || g.InFlight("k") {
+		t.Fatalf("second Finish: %d, in flight %v", n, g.InFlight("k"))
+	}
+}
+
+func TestDoReleasesWaitersWhenFnPanics(t *testing.T) {
+	var g Group[int]
+	func() {
+		defer func() { recover() }()
+		g.Do(context.Background(), "k", func() (int, bool) { panic("boom") })
+	}()
+	if g.InFlight("k") {
+		t.Fatal("a panicking leader left the key busy")
 	}
 }
