@@ -2,6 +2,7 @@ package h1
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -59,5 +60,52 @@ func BenchmarkTransport(b *testing.B) {
 				})
 			})
 		}
+	}
+}
+
+// idleConn dials a loopback listener that accepts and stays silent, and
+// returns the pooled-path connection over it.
+func idleConn(tb testing.TB) *conn {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+		close(accepted)
+	}()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	peer := <-accepted
+	tb.Cleanup(func() { nc.Close(); ln.Close(); peer.Close() })
+	tr := &Transport{}
+	tr.init()
+	return tr.newConn(ln.Addr().String(), nc)
+}
+
+// BenchmarkIdleCheck is the check a pooled connection passes before
+// reuse, alone: the buffered count and a non-blocking peek at the socket.
+func BenchmarkIdleCheck(b *testing.B) {
+	c := idleConn(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if c.unsolicited() != "" {
+			b.Fatal("a silent peer sent something")
+		}
+	}
+}
+
+// The reuse check allocates nothing.
+func TestIdleCheckAllocs(t *testing.T) {
+	c := idleConn(t)
+	if n := testing.AllocsPerRun(100, func() { c.unsolicited() }); n != 0 {
+		t.Fatalf("%v allocations per check", n)
 	}
 }
