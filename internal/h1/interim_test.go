@@ -135,3 +135,34 @@ func TestTransport1xxTraceError(t *testing.T) {
 		tr.(interface{ CloseIdleConnections() }).CloseIdleConnections()
 	}
 }
+
+// Interim heads count toward the response header limit when no trace
+// takes them, and each has the whole limit when one does, as with
+// http.Transport: the same outcome through both for the same bytes.
+func TestTransport1xxHeaderLimitMatchesNetHTTP(t *testing.T) {
+	hint := "HTTP/1.1 103 Early Hints\r\nLink: " + strings.Repeat("a", 5<<10) + "\r\n\r\n"
+	addr := rawBackend(t, strings.Repeat(hint, 3)+"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	for _, traced := range []bool{false, true} {
+		ours := New(3*time.Second, false)
+		ours.MaxResponseHeaderBytes = 8 << 10
+		ref := &http.Transport{MaxResponseHeaderBytes: 8 << 10}
+		var errs []error
+		for _, tr := range []http.RoundTripper{ours, ref} {
+			ctx := context.Background()
+			if traced {
+				ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+					Got1xxResponse: func(int, textproto.MIMEHeader) error { return nil },
+				})
+			}
+			_, _, err := get(t, tr, ctx, "GET", "http://"+addr+"/")
+			errs = append(errs, err)
+			tr.(interface{ CloseIdleConnections() }).CloseIdleConnections()
+		}
+		if (errs[0] == nil) != traced || (errs[1] == nil) != traced {
+			t.Errorf("traced=%v: h1 %v, net/http %v", traced, errs[0], errs[1])
+		}
+		if !traced && !errors.Is(errs[0], ErrHeaderTooLarge) {
+			t.Errorf("untraced: %v, want ErrHeaderTooLarge", errs[0])
+		}
+	}
+}

@@ -441,17 +441,22 @@ func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
 	trace := httptrace.ContextClientTrace(ctx)
 	var resp *http.Response
 	var fixed int64
+	// The header limit covers every head read for this request, interim
+	// ones included, unless a trace takes the interim responses: then
+	// each head has the whole limit, as with http.Transport.
+	headLimit := c.t.MaxResponseHeaderBytes + int64(c.br.Size())
+	c.limit = headLimit
 	for n1xx := 0; ; n1xx++ {
-		c.limit = c.t.MaxResponseHeaderBytes + int64(c.br.Size())
 		var err error
 		resp, fixed, err = readResponse(c.br, req)
-		c.limit = math.MaxInt64
 		if err != nil {
+			c.limit = math.MaxInt64
 			stop()
 			return nil, err
 		}
 		code := resp.StatusCode
 		if code == http.StatusSwitchingProtocols {
+			c.limit = math.MaxInt64
 			stop()
 			return nil, ErrUnexpectedUpgrade
 		}
@@ -461,16 +466,20 @@ func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
 		// Interim responses (RFC 9110 §15.2): reported to the trace
 		// (ReverseProxy passes them on to its client), then skipped.
 		if n1xx >= 5 {
+			c.limit = math.MaxInt64
 			stop()
 			return nil, ErrTooMany1xx
 		}
 		if trace != nil && trace.Got1xxResponse != nil {
 			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {
+				c.limit = math.MaxInt64
 				stop()
 				return nil, err
 			}
+			c.limit = headLimit
 		}
 	}
+	c.limit = math.MaxInt64
 	b := &body{c: c, ctx: ctx, stop: stop, keep: !resp.Close && !req.Close, remain: fixed}
 	if resp.Body == http.NoBody {
 		b.finish(true, io.EOF)
