@@ -118,7 +118,9 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 		p.retry = 2
 	}
 	if p.tr == nil {
-		p.tr = h1.New(3*time.Second, false)
+		tr := h1.New(3*time.Second, false)
+		tr.Logger = p.log.Named("h1")
+		p.tr = tr
 	}
 	p.rp = &httputil.ReverseProxy{
 		BufferPool: &bufferPool{},

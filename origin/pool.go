@@ -226,6 +226,7 @@ func New(cfg Config) (*Pool, error) {
 	if p.tr == nil {
 		p.ownTr = h1.New(5*time.Second, true)
 		p.ownTr.MaxIdlePerHost = 256
+		p.ownTr.Logger = p.log.Named("h1")
 		p.tr = p.ownTr
 	}
 	if h.Interval > 0 {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/edgekit/edgekit/internal/clock"
+	"go.uber.org/zap"
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -25,6 +26,15 @@ import (
 // keep-alive connections, written and read on the caller's goroutine;
 // every other request goes to Fallback. The pool starts no goroutines:
 // idle connections past IdleTimeout are closed when the pool is next used.
+//
+// A pooled connection is used again only if nothing has arrived on it
+// since its last response ended: no byte left over in its buffer (checked
+// when the response ends) and none on its socket (checked before reuse,
+// with a non-blocking peek). A backend that sends more than the response
+// to the request outstanding (an extra response, a body longer than its
+// Content-Length, a body on a response to HEAD, garbage) would otherwise
+// have its extra bytes read as the answer to the next request, and every
+// later answer on that connection as the answer to the request after it.
 //
 // Why not http.Transport alone: it hands every request to a writer
 // goroutine and every response to a reader goroutine per connection, and
@@ -48,6 +58,9 @@ type Transport struct {
 	MaxResponseHeaderBytes int64
 	// Now returns the current time, for idle timeouts. Nil means time.Now.
 	Now func() time.Time
+	// Logger receives, at debug level, the connections closed because the
+	// backend sent something no request asked for. Nil means zap.NewNop().
+	Logger *zap.Logger
 
 	once sync.Once
 	mu   sync.Mutex
@@ -90,6 +103,9 @@ func (t *Transport) init() {
 			t.MaxResponseHeaderBytes = 1 << 20
 		}
 		t.Now = clock.Or(t.Now)
+		if t.Logger == nil {
+			t.Logger = zap.NewNop()
+		}
 		t.idle = make(map[string][]*conn)
 	})
 }
@@ -271,30 +287,48 @@ func (t *Transport) CloseIdleConnections() {
 }
 
 // get pops the most recently used idle connection to addr, closing the
-// ones that have been idle too long.
+// ones that have been idle too long and the ones on which the backend
+// sent something while they were idle.
 func (t *Transport) get(addr string) (*conn, bool) {
 	now := t.Now()
-	t.mu.Lock()
-	l := t.idle[addr]
-	if n := len(l); n > 0 {
+	for {
+		t.mu.Lock()
+		l := t.idle[addr]
+		n := len(l)
+		if n == 0 {
+			t.mu.Unlock()
+			return nil, false
+		}
 		c := l[n-1]
 		l[n-1] = nil
-		if now.Sub(c.idleSince) < t.IdleTimeout {
-			t.idle[addr] = l[:n-1]
+		if now.Sub(c.idleSince) >= t.IdleTimeout {
+			// The newest is stale, so all of them are.
+			delete(t.idle, addr)
 			t.mu.Unlock()
-			return c, true
+			c.nc.Close()
+			for _, o := range l[:n-1] {
+				o.nc.Close()
+			}
+			return nil, false
 		}
-		// The newest is stale, so all of them are.
-		delete(t.idle, addr)
+		t.idle[addr] = l[:n-1]
 		t.mu.Unlock()
-		c.nc.Close()
-		for _, o := range l[:n-1] {
-			o.nc.Close()
+		if what := c.unsolicited(); what != "" {
+			t.closeUnsolicited(c, what)
+			continue
 		}
-		return nil, false
+		return c, true
 	}
-	t.mu.Unlock()
-	return nil, false
+}
+
+// closeUnsolicited closes a connection on which the backend sent
+// something with no request outstanding (RFC 9112 §9.3: it cannot be
+// matched to a request, so nothing read from the connection can be).
+func (t *Transport) closeUnsolicited(c *conn, what string) {
+	c.nc.Close()
+	if ce := t.Logger.Check(zap.DebugLevel, "h1: closed a backend connection: data with no request outstanding"); ce != nil {
+		ce.Write(zap.String("backend", c.addr), zap.String("arrived", what))
+	}
 }
 
 // put returns a connection whose last response was read completely.
@@ -335,6 +369,17 @@ type conn struct {
 	limit     int64 // bytes the reader may still take (the header limit)
 	gotBytes  bool  // the backend sent something for the current request
 	idleSince time.Time
+	peek      idlePeeker
+}
+
+// unsolicited reports what has arrived on a connection that has no
+// request outstanding, or "" if nothing has: bytes left in its buffer, or
+// bytes, an end of stream or an error waiting on its socket.
+func (c *conn) unsolicited() string {
+	if c.br.Buffered() > 0 {
+		return "bytes"
+	}
+	return c.peek.arrived()
 }
 
 // ReadLimited reads from r into p, at most *remain bytes, and counts them
@@ -356,6 +401,7 @@ func (t *Transport) newConn(addr string, nc net.Conn) *conn {
 	c := &conn{t: t, addr: addr, nc: nc, limit: math.MaxInt64}
 	c.br = bufio.NewReaderSize(c, 4096)
 	c.bw = bufio.NewWriterSize(nc, 4096)
+	c.peek.init(nc)
 	return c
 }
 
@@ -395,17 +441,22 @@ func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
 	trace := httptrace.ContextClientTrace(ctx)
 	var resp *http.Response
 	var fixed int64
+	// The header limit covers every head read for this request, interim
+	// ones included, unless a trace takes the interim responses: then
+	// each head has the whole limit, as with http.Transport.
+	headLimit := c.t.MaxResponseHeaderBytes + int64(c.br.Size())
+	c.limit = headLimit
 	for n1xx := 0; ; n1xx++ {
-		c.limit = c.t.MaxResponseHeaderBytes + int64(c.br.Size())
 		var err error
 		resp, fixed, err = readResponse(c.br, req)
-		c.limit = math.MaxInt64
 		if err != nil {
+			c.limit = math.MaxInt64
 			stop()
 			return nil, err
 		}
 		code := resp.StatusCode
 		if code == http.StatusSwitchingProtocols {
+			c.limit = math.MaxInt64
 			stop()
 			return nil, ErrUnexpectedUpgrade
 		}
@@ -415,16 +466,20 @@ func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
 		// Interim responses (RFC 9110 §15.2): reported to the trace
 		// (ReverseProxy passes them on to its client), then skipped.
 		if n1xx >= 5 {
+			c.limit = math.MaxInt64
 			stop()
 			return nil, ErrTooMany1xx
 		}
 		if trace != nil && trace.Got1xxResponse != nil {
 			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {
+				c.limit = math.MaxInt64
 				stop()
 				return nil, err
 			}
+			c.limit = headLimit
 		}
 	}
+	c.limit = math.MaxInt64
 	b := &body{c: c, ctx: ctx, stop: stop, keep: !resp.Close && !req.Close, remain: fixed}
 	if resp.Body == http.NoBody {
 		b.finish(true, io.EOF)
@@ -526,8 +581,14 @@ func (b *body) Close() error {
 func (b *body) finish(eof bool, err error) {
 	b.done, b.err = true, err
 	live := b.stop() // false: the context was cancelled and set a deadline
-	if eof && live && b.keep && b.c.br.Buffered() == 0 {
-		b.c.t.put(b.c)
+	if eof && live && b.keep {
+		if b.c.br.Buffered() == 0 {
+			b.c.t.put(b.c)
+			return
+		}
+		// More than the response: a body longer than its length, a
+		// second response, a body on a response to HEAD.
+		b.c.t.closeUnsolicited(b.c, "bytes")
 		return
 	}
 	b.c.nc.Close()
