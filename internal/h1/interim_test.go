@@ -96,10 +96,10 @@ func TestTransportInterimResponsesMatchNetHTTP(t *testing.T) {
 }
 
 // A backend that sends 1xx responses without end is cut off with
-// ErrTooMany1xx after five (the pooled path's bound; http.Transport since
-// Go 1.24 bounds only their header bytes, and not at all when a trace
-// takes them), each of the five reaching the trace, and nothing of it
-// reaches the next client.
+// ErrTooMany1xx after max1xx(true) when a trace takes them (the pooled
+// path's bound; http.Transport since Go 1.24 bounds only their header
+// bytes, and not at all when a trace takes them), each of them reaching
+// the trace, and nothing of it reaches the next client.
 func TestTransport1xxStorm(t *testing.T) {
 	storm := strings.Repeat("HTTP/1.1 102 Processing\r\nX-Storm: 1\r\n\r\n", 1000) + "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 	addr := rawBackend(t, storm)
@@ -107,7 +107,7 @@ func TestTransport1xxStorm(t *testing.T) {
 	defer tr.CloseIdleConnections()
 	for i := 0; i < 4; i++ {
 		got, err := seen(tr, "GET", "http://"+addr+"/")
-		if !errors.Is(err, ErrTooMany1xx) || strings.Count(got, "102 X-Storm: 1") != 5 {
+		if !errors.Is(err, ErrTooMany1xx) || strings.Count(got, "102 X-Storm: 1") != max1xx(true) {
 			t.Fatalf("client %d: %v after %q", i, err, got)
 		}
 	}

@@ -465,12 +465,13 @@ func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
 		}
 		// Interim responses (RFC 9110 §15.2): reported to the trace
 		// (ReverseProxy passes them on to its client), then skipped.
-		if n1xx >= 5 {
+		traced := trace != nil && trace.Got1xxResponse != nil
+		if n1xx >= max1xx(traced) {
 			c.limit = math.MaxInt64
 			stop()
 			return nil, ErrTooMany1xx
 		}
-		if trace != nil && trace.Got1xxResponse != nil {
+		if traced {
 			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {
 				c.limit = math.MaxInt64
 				stop()
@@ -490,6 +491,20 @@ func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp.Body = b
 	return resp, nil
+}
+
+// max1xx is how many interim responses one request may meet. When a
+// trace takes them (a proxy passing 102 Processing or 103 Early Hints on
+// to its client, RFC 9110 §15.2) a backend may legitimately send one
+// every few seconds through a long operation, so the bound is generous;
+// unread, they are noise and five end the exchange. (http.Transport caps
+// only their bytes; the count cap keeps a storm from holding a request
+// forever.)
+func max1xx(traced bool) int {
+	if traced {
+		return 128
+	}
+	return 5
 }
 
 // body hands the connection back to the pool when the response body
