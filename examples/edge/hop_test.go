@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/textproto"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +26,9 @@ func startEdge(t *testing.T, args ...string) (addr string, out *syncBuffer) {
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	out = &syncBuffer{}
+	if !slices.Contains(args, "-admin") {
+		args = append(args, "-admin", "127.0.0.1:0") // never the fixed default port in tests
+	}
 	go func() { done <- run(ctx, append([]string{"-listen", "127.0.0.1:0"}, args...), out, ready) }()
 	select {
 	case addr = <-ready:
