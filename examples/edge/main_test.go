@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -13,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/edgekit/edgekit/balancer"
 )
@@ -204,5 +206,30 @@ func TestLoopback(t *testing.T) {
 		if got := loopback(addr); got != want {
 			t.Errorf("loopback(%q) = %v", addr, got)
 		}
+	}
+}
+
+// TestHeaderTimeout: a client that never finishes its request head is
+// let go after -header-timeout, on both fronts (HAProxy's timeout
+// http-request; the edgekit front used to wait 120 s).
+func TestHeaderTimeout(t *testing.T) {
+	origin := httptest.NewServer(http.NotFoundHandler())
+	defer origin.Close()
+	for _, front := range []string{"edgekit", "net/http"} {
+		t.Run(strings.ReplaceAll(front, "/", "-"), func(t *testing.T) {
+			addr, _ := startEdge(t, "-origin", origin.URL, "-front", front, "-header-timeout", "200ms")
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n") // and nothing more
+			start := time.Now()
+			c.SetReadDeadline(start.Add(5 * time.Second))
+			_, err = io.Copy(io.Discard, c) // ends when the server closes
+			if err != nil || time.Since(start) > 4*time.Second {
+				t.Fatalf("connection still open after %v (%v)", time.Since(start), err)
+			}
+		})
 	}
 }
