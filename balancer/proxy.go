@@ -350,7 +350,7 @@ func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			pk.lat = time.Since(start) // time to first byte
 			return resp, nil
 		}
-		if !blame.Backend(req, body, err) {
+		if !blame.Backend(req.Context(), req, body, err) {
 			pk.Done(DoneInfo{Aborted: true})
 			pk.m = nil // reported
 			return nil, &blame.ClientError{Err: err}

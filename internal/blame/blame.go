@@ -13,6 +13,7 @@
 package blame
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -64,18 +65,19 @@ func WrapBody(req *http.Request) (*http.Request, *Body) {
 	return &r2, b
 }
 
-// Backend reports whether err, returned by a transport for req (whose
-// context is the client's), counts as a failure of the backend. body is
-// what WrapBody returned for req (nil when it had none).
-func Backend(req *http.Request, body *Body, err error) bool {
+// Backend reports whether err, returned by a transport for sent, counts
+// as a failure of the backend. client is the context of the client's
+// request (not one the caller added for its own timeouts); body is what
+// WrapBody returned for sent (nil when it had none).
+func Backend(client context.Context, sent *http.Request, body *Body, err error) bool {
 	switch {
 	case err == nil:
 		return false
 	case body.Failed():
 		return false // the client sent less than it announced, or left mid-upload
-	case req.Context().Err() != nil:
+	case client.Err() != nil:
 		return false // the client went away, cancelled, or its own deadline passed
-	case Sendable(req) != nil:
+	case Sendable(sent) != nil:
 		return false // refused before a byte reached the backend
 	}
 	return true

@@ -76,7 +76,7 @@ func TestBackendOrClient(t *testing.T) {
 			if c.readAll {
 				io.Copy(io.Discard, req.Body)
 			}
-			if got := Backend(req, body, c.err); got != c.backend {
+			if got := Backend(req.Context(), req, body, c.err); got != c.backend {
 				t.Fatalf("Backend = %v, want %v", got, c.backend)
 			}
 		})
