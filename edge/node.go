@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/edgekit/edgekit/cache"
+	"github.com/edgekit/edgekit/internal/blame"
 	"github.com/edgekit/edgekit/internal/clock"
 	"github.com/edgekit/edgekit/internal/collapse"
 	"github.com/edgekit/edgekit/internal/hop"
@@ -777,7 +778,11 @@ func (n *Node) decorateEntry(h http.Header, entry, xcache string) {
 func (n *Node) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := http.StatusBadGateway
 	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+	var client *blame.ClientError
+	switch {
+	case errors.As(err, &client):
+		code = http.StatusBadRequest // the client's fault (origin.Pool says so), not the origin's
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
 		code = http.StatusGatewayTimeout
 	}
 	n.log.Debug("edge: origin failed", zap.String("url", r.URL.String()), zap.Error(err))

@@ -630,3 +630,30 @@ func TestClientDisconnectDoesNotLeakTheFetch(t *testing.T) {
 		t.Fatalf("origin hits %d", o.hits.Load())
 	}
 }
+
+// TestClientFaultIsNotABadGateway: a pass-through whose client sends a
+// body shorter than announced is answered 400 and leaves the origins
+// healthy (issue: 4 such requests ejected both origins).
+func TestClientFaultIsNotABadGateway(t *testing.T) {
+	fc := clock.NewFake(time.Time{})
+	upload := func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body) }
+	e := newEnv(t, fc, Config{}, newSite(t, fc, upload), newSite(t, fc, upload))
+	for range 6 {
+		r := httptest.NewRequest("POST", "http://site.test/upload", io.MultiReader(strings.NewReader("0123456789"), errReader{io.ErrUnexpectedEOF}))
+		r.ContentLength = 1000
+		rec := httptest.NewRecorder()
+		e.node.ServeHTTP(rec, r)
+		if rec.Code != http.StatusBadRequest {
+			t.Fatalf("short body: %d, want 400", rec.Code)
+		}
+	}
+	for _, st := range e.pool.Stats() {
+		if st.State != origin.Healthy || st.Errors != 0 {
+			t.Errorf("origin %s: %v, %d errors", st.Name, st.State, st.Errors)
+		}
+	}
+}
+
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }
