@@ -203,3 +203,38 @@ func TestRFC9110_7_6_1_MiddlewareStripsHopByHopOnEveryPath(t *testing.T) {
 type roundTripper func(*http.Request) (*http.Response, error)
 
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestRFC9110_7_8_UpgradePassesThrough: a request to switch protocols is
+// neither looked up nor stored, and its 101 keeps Connection and Upgrade.
+func TestRFC9110_7_8_UpgradePassesThrough(t *testing.T) {
+	var calls int
+	base := roundTripper(func(r *http.Request) (*http.Response, error) {
+		calls++
+		if r.Header.Get("Upgrade") != "websocket" {
+			t.Errorf("Upgrade not forwarded: %v", r.Header)
+		}
+		return &http.Response{StatusCode: 101, Header: http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"}},
+			Body: io.NopCloser(strings.NewReader("")), Request: r}, nil
+	})
+	tr, err := NewTransport(TransportConfig{Base: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	for range 2 {
+		r := httptest.NewRequest("GET", "http://example.test/ws", nil)
+		r.Header.Set("Connection", "Upgrade")
+		r.Header.Set("Upgrade", "websocket")
+		resp, err := tr.RoundTrip(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 101 || resp.Header.Get("Upgrade") != "websocket" || resp.Header.Get("Connection") != "Upgrade" {
+			t.Fatalf("101 altered: %d %v", resp.StatusCode, resp.Header)
+		}
+	}
+	if calls != 2 {
+		t.Fatalf("%d calls to the origin, want 2 (never from the cache)", calls)
+	}
+}
