@@ -221,7 +221,10 @@ type Config struct {
 }
 
 // OutlierDetection ejects backends after consecutive failures, with
-// exponential backoff, as Envoy's outlier detection does.
+// exponential backoff, as Envoy's outlier detection does. Failures are
+// what Pick.Done reports with Err; Proxy reports only the backend's own
+// (connection errors, resets, timeouts) and reports the client's faults
+// as Aborted.
 type OutlierDetection struct {
 	// Consecutive failures that eject a backend. Zero means 5; negative
 	// disables ejection.

@@ -88,6 +88,10 @@ type Config struct {
 	// Timeout bounds all attempts of a request together. Zero means 30 s.
 	Timeout time.Duration
 	// EjectAfter consecutive failures eject an origin. Zero means 3.
+	// Only the origin's own failures count (connection errors, resets and
+	// timeouts while it owns the exchange, 502/503/504), never a client's
+	// (one that left or cancelled, sent a short body or a request no
+	// transport would send).
 	EjectAfter int
 	// EjectBase is the first ejection's length; each further ejection in
 	// a row doubles it, up to EjectMax. Zero means 5 s and 5 min.
