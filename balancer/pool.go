@@ -68,6 +68,13 @@ type DoneInfo struct {
 	// Latency is how long the request took (time to first byte for L7);
 	// zero means not measured (latency policies then learn nothing).
 	Latency time.Duration
+	// Aborted reports work that ended through no doing of the backend's:
+	// the client went away or cancelled, sent a body shorter than it
+	// announced, or a request that could not be sent. It counts neither as
+	// a failure nor as a success (a failure streak is not reset), and Err
+	// and Latency are ignored, as Envoy's outlier detection ignores
+	// downstream faults.
+	Aborted bool
 }
 
 // Done reports the outcome, so least-request and latency policies learn
@@ -80,6 +87,9 @@ func (p Pick) Done(d DoneInfo) {
 	m.dones.Add(1)
 	if m.total != nil {
 		m.total.Add(-1)
+	}
+	if d.Aborted {
+		return
 	}
 	if d.Latency > 0 {
 		m.observe(d.Latency)
@@ -211,7 +221,10 @@ type Config struct {
 }
 
 // OutlierDetection ejects backends after consecutive failures, with
-// exponential backoff, as Envoy's outlier detection does.
+// exponential backoff, as Envoy's outlier detection does. Failures are
+// what Pick.Done reports with Err; Proxy reports only the backend's own
+// (connection errors, resets, timeouts) and reports the client's faults
+// as Aborted.
 type OutlierDetection struct {
 	// Consecutive failures that eject a backend. Zero means 5; negative
 	// disables ejection.

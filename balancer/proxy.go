@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgekit/edgekit/internal/blame"
 	"github.com/edgekit/edgekit/internal/h1"
 	"go.uber.org/zap"
 )
@@ -148,7 +149,11 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			p.log.Debug("balancer: proxy error", zap.Error(err))
 			code := http.StatusBadGateway
-			if errors.Is(err, context.DeadlineExceeded) {
+			var client *blame.ClientError
+			switch {
+			case errors.As(err, &client):
+				code = http.StatusBadRequest // the client's fault, not a gateway's
+			case errors.Is(err, context.DeadlineExceeded):
 				code = http.StatusGatewayTimeout
 			}
 			http.Error(w, "balancer: no backend could serve the request", code)
@@ -329,12 +334,16 @@ func (p *Proxy) pick(pool *Pool, r *http.Request, exclude []string) (Pick, error
 }
 
 // retryTransport retries idempotent requests on another backend when the
-// connection to the chosen one fails before a response.
+// connection to the chosen one fails before a response. Only failures of
+// the backend count toward its ejection: one whose fault is the client's
+// (internal/blame) is reported as aborted, not retried, and returned as a
+// *blame.ClientError (answered 400).
 type retryTransport struct{ p *Proxy }
 
 func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	pk := pickFrom(req.Context())
 	pool := pk.pool // retries pick again from the same pool
+	req, body := blame.WrapBody(req)
 	var tried []string
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
@@ -342,6 +351,11 @@ func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err == nil {
 			pk.lat = time.Since(start) // time to first byte
 			return resp, nil
+		}
+		if !blame.Backend(req.Context(), req, body, err) {
+			pk.Done(DoneInfo{Aborted: true})
+			pk.m = nil // reported
+			return nil, &blame.ClientError{Err: err}
 		}
 		failed := pk.Backend().ID
 		pk.Done(DoneInfo{Err: err, Latency: time.Since(start)})

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/edgekit/edgekit/internal/clock"
+	"github.com/edgekit/edgekit/internal/hop"
 	"github.com/edgekit/edgekit/internal/percpu"
 	"github.com/edgekit/edgekit/internal/store"
 	"go.uber.org/zap"
@@ -571,23 +572,11 @@ func varyNames(h http.Header) []string {
 	return names
 }
 
-// hopByHop lists fields a cache must not store (§3.1, RFC 9110 §7.6.1).
-var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
-
 // StripHopByHop removes the hop-by-hop fields, and those named by
-// Connection, from h in place.
-func StripHopByHop(h http.Header) {
-	for _, line := range h.Values("Connection") {
-		for _, n := range strings.Split(line, ",") {
-			if n = strings.TrimSpace(n); n != "" {
-				h.Del(n)
-			}
-		}
-	}
-	for _, n := range hopByHop {
-		h.Del(n)
-	}
-}
+// Connection, from h in place (RFC 9110 §7.6.1): the SDK's one rule
+// (internal/hop), which the cache applies to what it stores (§3.1) and to
+// every response its Transport and Middleware return.
+func StripHopByHop(h http.Header) { hop.Strip(h) }
 
 // storable applies RFC 9111 §3 to a response.
 func (c *HTTPCache) storable(req *http.Request, status int, h http.Header, d Directives) NotStored {

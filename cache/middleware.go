@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+
+	"github.com/edgekit/edgekit/internal/hop"
 )
 
 // MiddlewareConfig configures a Middleware. Cache nil means a new shared
@@ -19,7 +21,10 @@ type MiddlewareConfig struct {
 
 // Middleware puts a shared cache (RFC 9111, as Transport applies it) in
 // front of http.Handlers: Wrap(next) answers from the cache when it may,
-// and otherwise runs next, buffering its response to store it. It is safe
+// and otherwise runs next, buffering its response to store it. Responses
+// leave without hop-by-hop fields (RFC 9110 §7.6.1), stored or not, as
+// from any cache in front of a server; a request to switch protocols
+// (Upgrade) goes to next directly. It is safe
 // for concurrent use. Background revalidations run in goroutines the
 // Middleware owns; Close cancels and waits for them.
 type Middleware struct {
@@ -50,6 +55,10 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 	m.trs = append(m.trs, tr)
 	m.mu.Unlock()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hop.Upgrade(r.Header) != "" {
+			next.ServeHTTP(w, r) // a protocol switch: nothing to cache or buffer
+			return
+		}
 		out := r.Clone(r.Context())
 		out.RequestURI = ""
 		if out.URL.Host == "" {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/edgekit/edgekit/internal/clock"
+	"github.com/edgekit/edgekit/internal/hop"
 	"go.uber.org/zap"
 )
 
@@ -43,6 +44,8 @@ type TransportConfig struct {
 // stale ones are revalidated with conditional requests, served while being
 // revalidated in the background (stale-while-revalidate) or when the
 // origin fails (stale-if-error), and unsafe requests invalidate (§4.4).
+// Every response it returns is free of hop-by-hop fields (RFC 9110
+// §7.6.1), stored or not, except a 101 to a protocol switch.
 //
 // Every response body it receives is closed or handed to the caller. A
 // Transport is safe for concurrent use by multiple goroutines. Background
@@ -117,8 +120,10 @@ func (t *Transport) waitIdle() { t.wg.Wait() }
 
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Method != http.MethodGet && req.Method != http.MethodHead {
-		resp, err := t.base.RoundTrip(req)
+	if req.Method != http.MethodGet && req.Method != http.MethodHead || hop.Upgrade(req.Header) != "" {
+		// Unsafe methods, and protocol switches (whose 101 response keeps
+		// its Connection and Upgrade fields), go straight through.
+		resp, err := t.send(req)
 		if err == nil {
 			t.cache.Invalidate(req, resp)
 		}
@@ -127,7 +132,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Header.Get("Range") != "" || hasConditional(req.Header) {
 		// Partial content is not cached, and a client that validates
 		// itself gets the origin's answer.
-		resp, err := t.base.RoundTrip(req)
+		resp, err := t.send(req)
 		if err == nil {
 			resp.Header.Set(XCache, "BYPASS")
 		}
@@ -153,6 +158,18 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return gatewayTimeout(req), nil
 	}
 	return t.fetch(req, req)
+}
+
+// send forwards req to Base and removes the hop-by-hop fields of the
+// answer (RFC 9110 §7.6.1), so a response passed through, streamed or
+// used to validate carries the same fields as one served from the cache.
+// A 101 keeps them: they describe the protocol switched to.
+func (t *Transport) send(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	if err == nil && resp.StatusCode != http.StatusSwitchingProtocols {
+		hop.Strip(resp.Header)
+	}
+	return resp, err
 }
 
 func hasConditional(h http.Header) bool {
@@ -183,7 +200,7 @@ func gatewayTimeout(req *http.Request) *http.Response {
 // fetch forwards out (req, or a conditional copy) and stores the answer.
 func (t *Transport) fetch(req, out *http.Request) (*http.Response, error) {
 	reqTime := t.now()
-	resp, err := t.base.RoundTrip(out)
+	resp, err := t.send(out)
 	if err != nil {
 		return nil, err
 	}
@@ -249,7 +266,7 @@ func isServerError(code int) bool {
 func (t *Transport) validate(req *http.Request, l *Lookup) (*http.Response, error) {
 	out := conditionalRequest(req.Context(), req, l)
 	reqTime := t.now()
-	resp, err := t.base.RoundTrip(out)
+	resp, err := t.send(out)
 	if err != nil {
 		if l.StaleIfError {
 			return t.serve(req, l, "STALE"), nil

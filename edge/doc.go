@@ -47,6 +47,14 @@
 // Purge and PurgeHandler remove or soft-purge objects by URL, by surrogate
 // key or all of them; through a surrogate.Bus the purge reaches every node.
 //
+// PurgeHandler never trusts a peer by its address: a proxy on the same
+// host (the SDK's own load balancer in front of the node) connects from
+// loopback for anyone. It requires a token (PurgeConfig.Token), unless it
+// is declared to be served only on an admin listener of its own
+// (PurgeConfig.AdminListener), apart from public traffic. examples/edge
+// serves purge and stats on -admin (loopback by default) and purge on the
+// public listener only with -purge-token.
+//
 // # Deliberate deviations
 //
 // Responses with Set-Cookie are not stored (as Varnish and Fastly do by

@@ -18,8 +18,10 @@ import (
 	"time"
 
 	"github.com/edgekit/edgekit/cache"
+	"github.com/edgekit/edgekit/internal/blame"
 	"github.com/edgekit/edgekit/internal/clock"
 	"github.com/edgekit/edgekit/internal/collapse"
+	"github.com/edgekit/edgekit/internal/hop"
 	"github.com/edgekit/edgekit/surrogate"
 	"go.uber.org/zap"
 )
@@ -316,7 +318,9 @@ func (n *Node) Cache() cache.Cache { return n.cache }
 // ServeHTTP implements http.Handler.
 func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n.st.requests.Add(1)
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead || hop.Upgrade(r.Header) != "" {
+		// Unsafe methods, and protocol switches (which ReverseProxy
+		// carries through), bypass the cache.
 		n.st.passes.Add(1)
 		n.proxy.ServeHTTP(w, r)
 		return
@@ -478,13 +482,11 @@ func hasNoCache(h http.Header) bool {
 	return d.NoCache || d.NoStore
 }
 
-// hopByHop lists request fields not forwarded to the origin.
-var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
-
 // outgoing builds the request sent to the origin for a cacheable fetch.
 func (n *Node) outgoing(ctx context.Context, r *http.Request, l *cache.Lookup) *http.Request {
 	out := r.Clone(ctx)
 	out.RequestURI = ""
+	out.Close = false           // the client's connection is not the origin's
 	out.Method = http.MethodGet // a HEAD miss fetches the object to store it
 	out.Body = http.NoBody
 	out.ContentLength = 0
@@ -494,14 +496,9 @@ func (n *Node) outgoing(ctx context.Context, r *http.Request, l *cache.Lookup) *
 	if out.URL.Host == "" {
 		out.URL.Host = r.Host
 	}
-	for _, line := range out.Header.Values("Connection") {
-		for _, f := range strings.Split(line, ",") {
-			out.Header.Del(strings.TrimSpace(f))
-		}
-	}
-	for _, f := range hopByHop {
-		out.Header.Del(f)
-	}
+	// The fetch buffers the response and switches no protocol: no TE,
+	// no Upgrade, nothing hop-by-hop (RFC 9110 §7.6.1).
+	hop.Strip(out.Header)
 	// The cache validates with its own validators, and serves the client's
 	// conditional and range requests from the full response itself.
 	for _, f := range []string{"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range", "Range"} {
@@ -543,6 +540,9 @@ func (n *Node) fetchHead(ctx context.Context, r *http.Request, l *cache.Lookup) 
 		return &fetchResult{err: err}, nil
 	}
 	respTime := n.now()
+	// One rule for every path the response takes from here: stored,
+	// passed through, streamed, merged by a 304 (RFC 9110 §7.6.1).
+	hop.Strip(resp.Header)
 	if resp.StatusCode >= 500 {
 		n.st.originErrors.Add(1)
 	}
@@ -581,7 +581,6 @@ func (n *Node) storeFetched(h *head, body []byte) *fetchResult {
 	if res.Stored {
 		fr.stored = true
 		fr.header = resp.Header.Clone()
-		cache.StripHopByHop(fr.header)
 		fr.age = time.Duration(0)
 		keys, kerr := surrogate.ParseKeys(resp.Header, n.keyCfg)
 		if kerr != nil {
@@ -753,7 +752,11 @@ func (n *Node) decorateEntry(h http.Header, entry, xcache string) {
 func (n *Node) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := http.StatusBadGateway
 	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+	var client *blame.ClientError
+	switch {
+	case errors.As(err, &client):
+		code = http.StatusBadRequest // the client's fault (origin.Pool says so), not the origin's
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
 		code = http.StatusGatewayTimeout
 	}
 	n.log.Debug("edge: origin failed", zap.String("url", r.URL.String()), zap.Error(err))

@@ -3,10 +3,12 @@ package edge
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -80,7 +82,11 @@ func newEnv(t *testing.T, fc *clock.Fake, cfg Config, origins ...*site) *env {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/.edge/purge", n.PurgeHandler(PurgeConfig{}))
+	purge, err := n.PurgeHandler(PurgeConfig{AdminListener: true}) // a test listener stands in for the admin one
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux.Handle("/.edge/purge", purge)
 	mux.Handle("/", n)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(func() { srv.Close(); n.Close(); pool.Close() })
@@ -403,18 +409,61 @@ func TestPurgeAPIByURLAndGuard(t *testing.T) {
 	if r := e.do(http.MethodPost, "/.edge/purge"); r.status != http.StatusBadRequest {
 		t.Fatalf("empty purge: %d %s", r.status, r.body)
 	}
-	h := e.node.PurgeHandler(PurgeConfig{Token: "s3cret"})
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("POST", "/.edge/purge?all=1", nil))
-	if rec.Code != http.StatusForbidden {
-		t.Fatalf("missing token: %d", rec.Code)
+}
+
+// TestPurgeAPINeverTrustsPeerAddress: a purge handler for a public
+// listener needs a token; a loopback peer (a proxy on the same host) gets
+// nothing without it, whatever its address; Allow narrows, never grants.
+func TestPurgeAPINeverTrustsPeerAddress(t *testing.T) {
+	fc := clock.NewFake(time.Time{})
+	o := newSite(t, fc, static("x", "Cache-Control", "max-age=60"))
+	e := newEnv(t, fc, Config{}, o)
+	if _, err := e.node.PurgeHandler(PurgeConfig{}); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("PurgeConfig{} (anonymous, any listener): %v, want ErrInvalidConfig", err)
 	}
-	rec = httptest.NewRecorder()
-	req := httptest.NewRequest("POST", "/.edge/purge?all=1", nil)
-	req.Header.Set("Authorization", "Bearer s3cret")
-	h.ServeHTTP(rec, req)
-	if rec.Code != 200 {
-		t.Fatalf("with token: %d %s", rec.Code, rec.Body)
+	if _, err := e.node.PurgeHandler(PurgeConfig{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("an Allow list alone granted purging: %v", err)
+	}
+	h, err := e.node.PurgeHandler(PurgeConfig{Token: "s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	purge := func(remote string, hdr ...string) int {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("POST", "/.edge/purge?all=1", nil)
+		req.RemoteAddr = remote
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	for _, c := range []struct {
+		remote string
+		hdr    []string
+		want   int
+	}{
+		{"127.0.0.1:5000", nil, http.StatusUnauthorized},
+		{"[::1]:5000", nil, http.StatusUnauthorized},
+		{"127.0.0.1:5000", []string{"Authorization", "Bearer wrong"}, http.StatusUnauthorized},
+		{"127.0.0.1:5000", []string{"Authorization", "Bearer s3cre"}, http.StatusUnauthorized},
+		{"127.0.0.1:5000", []string{"X-Purge-Token", ""}, http.StatusUnauthorized},
+		{"192.0.2.1:5000", []string{"Authorization", "Bearer s3cret"}, http.StatusOK},
+		{"127.0.0.1:5000", []string{"X-Purge-Token", "s3cret"}, http.StatusOK},
+	} {
+		if got := purge(c.remote, c.hdr...); got != c.want {
+			t.Errorf("%s %v: %d, want %d", c.remote, c.hdr, got, c.want)
+		}
+	}
+	h, err = e.node.PurgeHandler(PurgeConfig{Token: "s3cret", Allow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := purge("127.0.0.1:5000", "X-Purge-Token", "s3cret"); got != http.StatusForbidden {
+		t.Errorf("peer outside Allow, with token: %d", got)
+	}
+	if got := purge("10.1.2.3:5000", "X-Purge-Token", "s3cret"); got != http.StatusOK {
+		t.Errorf("peer inside Allow, with token: %d", got)
 	}
 }
 
@@ -584,3 +633,30 @@ func TestClientDisconnectDoesNotLeakTheFetch(t *testing.T) {
 		t.Fatalf("origin hits %d", o.hits.Load())
 	}
 }
+
+// TestClientFaultIsNotABadGateway: a pass-through whose client sends a
+// body shorter than announced is answered 400 and leaves the origins
+// healthy (issue: 4 such requests ejected both origins).
+func TestClientFaultIsNotABadGateway(t *testing.T) {
+	fc := clock.NewFake(time.Time{})
+	upload := func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body) }
+	e := newEnv(t, fc, Config{}, newSite(t, fc, upload), newSite(t, fc, upload))
+	for range 6 {
+		r := httptest.NewRequest("POST", "http://site.test/upload", io.MultiReader(strings.NewReader("0123456789"), errReader{io.ErrUnexpectedEOF}))
+		r.ContentLength = 1000
+		rec := httptest.NewRecorder()
+		e.node.ServeHTTP(rec, r)
+		if rec.Code != http.StatusBadRequest {
+			t.Fatalf("short body: %d, want 400", rec.Code)
+		}
+	}
+	for _, st := range e.pool.Stats() {
+		if st.State != origin.Healthy || st.Errors != 0 {
+			t.Errorf("origin %s: %v, %d errors", st.Name, st.State, st.Errors)
+		}
+	}
+}
+
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }

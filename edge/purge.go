@@ -2,11 +2,11 @@ package edge
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -68,20 +68,31 @@ func (n *Node) Purge(ctx context.Context, p PurgeRequest) (PurgeResult, error) {
 	return res, err
 }
 
-// PurgeConfig guards the purge API. The zero value allows loopback clients
-// only.
+// PurgeConfig guards the purge API. There is no trust by peer address: a
+// proxy on the same host (a load balancer in front of the node) connects
+// from loopback on behalf of anyone, so a loopback peer proves nothing.
+// Either a Token is required, or the handler is declared to be served only
+// on an admin listener the public cannot reach.
 type PurgeConfig struct {
 	// Token, if set, must be sent as "Authorization: Bearer <token>" or
-	// "X-Purge-Token: <token>".
+	// "X-Purge-Token: <token>" on every purge, on any listener. It is
+	// compared in constant time.
 	Token string
-	// Allow lists client networks allowed to purge. Nil with an empty
-	// Token means loopback only; nil with a Token means any network.
+	// AdminListener declares that the handler is mounted only on a
+	// listener of its own that the public cannot reach (loopback, a
+	// management network), never on the listener serving traffic: purges
+	// there need no token when Token is empty. examples/edge serves it on
+	// -admin (127.0.0.1 by default).
+	AdminListener bool
+	// Allow, if set, further restricts the peers that may purge (its
+	// addresses, after the token check); it never grants access by itself.
 	Allow []netip.Prefix
 }
 
 // PurgeHandler returns the purge API as an http.Handler to mount where
-// users like (examples/edge mounts it at /.edge/purge). It accepts POST or
-// PURGE with query parameters:
+// users like (examples/edge mounts it at /.edge/purge on its admin
+// listener, and on the public listener only with a token). It accepts
+// POST or PURGE with query parameters:
 //
 //	url=http://host/path   purge that URL (repeatable)
 //	key=sports              purge by surrogate key (repeatable; space-separated lists too)
@@ -89,15 +100,31 @@ type PurgeConfig struct {
 //	mode=soft               mark stale instead of removing
 //
 // A PURGE request without parameters purges its own URL (as in Varnish).
-// It answers JSON: {"purged": N, "mode": "hard", ...}.
-func (n *Node) PurgeHandler(cfg PurgeConfig) http.Handler {
+// It answers JSON: {"purged": N, "mode": "hard", ...}; 401 without a valid
+// token, 403 from a peer outside Allow.
+//
+// cfg needs a Token, or AdminListener set: a handler that anyone reaching
+// the public listener could call anonymously is an error (ErrInvalidConfig).
+func (n *Node) PurgeHandler(cfg PurgeConfig) (http.Handler, error) {
+	if cfg.Token == "" && !cfg.AdminListener {
+		return nil, fmt.Errorf("%w: PurgeConfig needs a Token, or AdminListener for a handler served only on an admin listener", ErrInvalidConfig)
+	}
+	var want [sha256.Size]byte
+	if cfg.Token != "" {
+		want = sha256.Sum256([]byte(cfg.Token))
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost && r.Method != "PURGE" {
 			w.Header().Set("Allow", "POST, PURGE")
 			writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "use POST or PURGE"})
 			return
 		}
-		if !authorized(r, cfg) {
+		if cfg.Token != "" && !tokenValid(r, &want) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="edge purge"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "purge needs a valid token"})
+			return
+		}
+		if cfg.Allow != nil && !peerAllowed(r, cfg.Allow) {
 			writeJSON(w, http.StatusForbidden, map[string]string{"error": "purge not allowed from here"})
 			return
 		}
@@ -131,32 +158,30 @@ func (n *Node) PurgeHandler(cfg PurgeConfig) http.Handler {
 			return
 		}
 		writeJSON(w, http.StatusOK, res)
-	})
+	}), nil
 }
 
-func authorized(r *http.Request, cfg PurgeConfig) bool {
-	if cfg.Token != "" {
-		got := r.Header.Get("X-Purge-Token")
-		if a := r.Header.Get("Authorization"); strings.HasPrefix(a, "Bearer ") {
-			got = strings.TrimPrefix(a, "Bearer ")
-		}
-		if subtle.ConstantTimeCompare([]byte(got), []byte(cfg.Token)) != 1 {
-			return false
-		}
+// tokenValid compares the request's token with want (a SHA-256, so the
+// comparison takes the same time whatever the lengths).
+func tokenValid(r *http.Request, want *[sha256.Size]byte) bool {
+	got := r.Header.Get("X-Purge-Token")
+	if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "Bearer ") {
+		got = a[7:]
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if got == "" {
+		return false
+	}
+	sum := sha256.Sum256([]byte(got))
+	return subtle.ConstantTimeCompare(sum[:], want[:]) == 1
+}
+
+func peerAllowed(r *http.Request, allow []netip.Prefix) bool {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return false
 	}
-	addr, err := netip.ParseAddr(host)
-	if err != nil {
-		return false
-	}
-	addr = addr.Unmap().WithZone("")
-	if cfg.Allow == nil {
-		return cfg.Token != "" || addr.IsLoopback()
-	}
-	for _, p := range cfg.Allow {
+	addr := ap.Addr().Unmap().WithZone("")
+	for _, p := range allow {
 		if p.Contains(addr) {
 			return true
 		}

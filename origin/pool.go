@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/edgekit/edgekit/balancer"
+	"github.com/edgekit/edgekit/internal/blame"
 	"github.com/edgekit/edgekit/internal/clock"
 	"github.com/edgekit/edgekit/internal/h1"
 	"go.uber.org/zap"
@@ -87,6 +88,10 @@ type Config struct {
 	// Timeout bounds all attempts of a request together. Zero means 30 s.
 	Timeout time.Duration
 	// EjectAfter consecutive failures eject an origin. Zero means 3.
+	// Only the origin's own failures count (connection errors, resets and
+	// timeouts while it owns the exchange, 502/503/504), never a client's
+	// (one that left or cancelled, sent a short body or a request no
+	// transport would send).
 	EjectAfter int
 	// EjectBase is the first ejection's length; each further ejection in
 	// a row doubles it, up to EjectMax. Zero means 5 s and 5 min.
@@ -371,6 +376,12 @@ func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 			lastResp = nil
 		}
 		resp, err := p.try(ctx, m, req)
+		var client *blame.ClientError
+		if errors.As(err, &client) {
+			// The client's fault: no other origin would do better.
+			cancel()
+			return nil, err
+		}
 		if err == nil && !retryableStatus(resp.StatusCode) {
 			resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
 			return resp, nil
@@ -409,6 +420,7 @@ func (p *Pool) try(ctx context.Context, m *member, req *http.Request) (*http.Res
 	if p.cfg.OriginHost || out.Host == "" {
 		out.Host = m.u.Host
 	}
+	out, body := blame.WrapBody(out)
 	start := p.now()
 	m.requests.Add(1)
 	resp, err := p.tr.RoundTrip(out)
@@ -416,12 +428,16 @@ func (p *Pool) try(ctx context.Context, m *member, req *http.Request) (*http.Res
 	elapsed := p.now().Sub(start)
 	if err != nil {
 		tcancel()
+		// Only the origin's own failures count toward its ejection: not
+		// a client that left, cancelled, sent a short body or a request
+		// no transport would send.
+		if !blame.Backend(req.Context(), out, body, err) {
+			return nil, &blame.ClientError{Err: err}
+		}
 		if !stopped && ctx.Err() == nil {
 			err = fmt.Errorf("origin %s: no response within %v: %w", m.Name, p.cfg.TryTimeout, context.DeadlineExceeded)
 		}
-		if req.Context().Err() == nil {
-			p.failure(m)
-		}
+		p.failure(m)
 		return nil, err
 	}
 	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: tcancel}

@@ -60,7 +60,7 @@ echo "1 KiB cache hit, wrk -t$THREADS -c$CONNS -d$DURATION, $(nproc) cores, all 
 for peer in $PEERS; do
 	case $peer in
 	edge)
-		"$WORK/edge" -listen 127.0.0.1:$EDGE_PORT -origin http://127.0.0.1:$ORIGIN_PORT -x-cache=false >/dev/null & pids+=($!)
+		"$WORK/edge" -listen 127.0.0.1:$EDGE_PORT -origin http://127.0.0.1:$ORIGIN_PORT -x-cache=false -admin "" >/dev/null & pids+=($!)
 		wait_port $EDGE_PORT && run edgekit $EDGE_PORT
 		;;
 	varnish)

@@ -36,7 +36,7 @@ if [ -n "${PROXY_CMD:-}" ]; then
 	bash -c "$PROXY_CMD" >"$WORK/proxy.log" 2>&1 &
 else
 	(cd "$ROOT" && go build -o "$WORK/edge" ./examples/edge)
-	"$WORK/edge" -listen "127.0.0.1:$PROXY_PORT" -origin "http://127.0.0.1:$ORIGIN_PORT" >"$WORK/proxy.log" 2>&1 &
+	"$WORK/edge" -listen "127.0.0.1:$PROXY_PORT" -origin "http://127.0.0.1:$ORIGIN_PORT" -admin "" >"$WORK/proxy.log" 2>&1 &
 fi
 pids+=($!)
 

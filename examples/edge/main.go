@@ -4,9 +4,21 @@
 //	go run ./examples/edge -listen 127.0.0.1:8080 -origin http://127.0.0.1:9001 -origin http://127.0.0.1:9002
 //
 // Origins are tried in the order given (the first is the primary). Every
-// method is forwarded; GET and HEAD are cached per RFC 9111. The purge API
-// is at /.edge/purge on the same listener (loopback clients only unless
-// -purge-token is set), and GET /.edge/stats returns the node's counters.
+// method is forwarded; GET and HEAD are cached per RFC 9111.
+//
+// Admin endpoints listen apart from public traffic: the purge API
+// (/.edge/purge) and GET /.edge/stats (which shows origin addresses) are
+// served on -admin, 127.0.0.1:9080 by default (empty turns it off; a
+// non-loopback address needs a token). With -purge-token or
+// -purge-token-file, purges need "Authorization: Bearer <token>" on every
+// listener, and the public listener accepts them too (POST /.edge/purge,
+// or the PURGE method); without a token it serves neither, whatever the
+// client's address: a proxy on the same host connects from loopback for
+// anyone. The program prints at start which of these it uses.
+//
+// Timeouts are net/http's and HAProxy's defaults: 10 s for a request
+// head (-header-timeout), 120 s for an idle keep-alive connection on the
+// net/http front (-idle-timeout).
 //
 // With no -origin flags it starts two demo origins in two regions and
 // prints curl commands to try a hit, a purge by surrogate key and a
@@ -22,6 +34,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -60,7 +73,11 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	maxObject := fs.Int64("max-object", 8<<20, "largest body stored; larger ones stream through")
 	negTTL := fs.Duration("negative-ttl", 0, "cache 404/410/5xx without freshness info this long (0: off)")
 	grace := fs.Duration("stale-if-error", 0, "serve stale this long past freshness when origins fail (0: only as directives allow)")
-	token := fs.String("purge-token", "", "token required by the purge API (default: loopback clients only)")
+	admin := fs.String("admin", "127.0.0.1:9080", "admin listener for purge and stats (empty: none; a non-loopback address needs a token)")
+	token := fs.String("purge-token", "", "token for the purge API, accepted on every listener (Authorization: Bearer <token>)")
+	tokenFile := fs.String("purge-token-file", "", "read the purge token from this file (first line)")
+	headerTimeout := fs.Duration("header-timeout", 10*time.Second, "longest wait for a request head (HAProxy's timeout http-request)")
+	idleTimeout := fs.Duration("idle-timeout", 120*time.Second, "keep-alive idle timeout of the net/http front (the edgekit front waits -header-timeout)")
 	name := fs.String("name", "edgekit", "node name in Via and Cache-Status")
 	xcache := fs.Bool("x-cache", true, "add X-Cache: HIT|MISS|STALE|REVALIDATED|PASS")
 	verbose := fs.Bool("v", false, "log debug events")
@@ -76,6 +93,16 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	}
 	if *maxBytes <= 0 || *maxObject <= 0 || *negTTL < 0 || *grace < 0 {
 		return errors.New("-max-bytes and -max-object must be positive; -negative-ttl and -stale-if-error not negative")
+	}
+	if *headerTimeout <= 0 || *idleTimeout <= 0 {
+		return errors.New("-header-timeout and -idle-timeout must be positive")
+	}
+	purgeToken, tokenFrom, err := readToken(*token, *tokenFile)
+	if err != nil {
+		return err
+	}
+	if *admin != "" && purgeToken == "" && !loopback(*admin) {
+		return fmt.Errorf("-admin %s is not a loopback address: set -purge-token or -purge-token-file", *admin)
 	}
 	logger := zap.NewNop()
 	if *verbose {
@@ -117,16 +144,27 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	}
 	defer node.Close()
 
-	mux := http.NewServeMux()
-	purge := node.PurgeHandler(edge.PurgeConfig{Token: *token})
-	mux.Handle("/.edge/purge", purge)
-	mux.HandleFunc("GET /.edge/stats", func(w http.ResponseWriter, r *http.Request) {
+	stats := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]any{"node": node.Stats(), "origins": pool.Stats()})
 	})
+	// The public listener: the node, and purges only with a token. Stats
+	// and an anonymous purge API are for the admin listener alone; the
+	// /.edge/ paths are reserved, not forwarded to origins.
+	var publicPurge http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "edge: purge is served on the admin listener", http.StatusForbidden)
+	})
+	if purgeToken != "" {
+		if publicPurge, err = node.PurgeHandler(edge.PurgeConfig{Token: purgeToken}); err != nil {
+			return err
+		}
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/.edge/purge", publicPurge)
+	mux.Handle("/.edge/", http.NotFoundHandler())
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == "PURGE" {
-			purge.ServeHTTP(w, r)
+			publicPurge.ServeHTTP(w, r)
 			return
 		}
 		node.ServeHTTP(w, r)
@@ -135,18 +173,51 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	defer ln.Close()
 	addr := ln.Addr().String()
 	fmt.Fprintf(out, "edge %s listening on http://%s, origins: %s\n", *name, addr, strings.Join(origins, ", "))
+
+	adminAddr := ""
+	if *admin != "" {
+		adminPurge, err := node.PurgeHandler(edge.PurgeConfig{Token: purgeToken, AdminListener: true})
+		if err != nil {
+			return err
+		}
+		amux := http.NewServeMux()
+		amux.Handle("/.edge/purge", adminPurge)
+		amux.Handle("GET /.edge/stats", stats)
+		aln, err := net.Listen("tcp", *admin)
+		if err != nil {
+			return fmt.Errorf("admin listener: %w", err)
+		}
+		adminAddr = aln.Addr().String()
+		asrv := &http.Server{Handler: amux, ReadHeaderTimeout: *headerTimeout, IdleTimeout: *idleTimeout}
+		served := make(chan struct{})
+		go func() { asrv.Serve(aln); close(served) }()
+		defer func() { asrv.Close(); <-served }()
+		how := "no token (loopback listener)"
+		if purgeToken != "" {
+			how = "token required (" + tokenFrom + ")"
+		}
+		fmt.Fprintf(out, "admin: purge and stats on http://%s/.edge/, %s\n", adminAddr, how)
+	} else {
+		fmt.Fprintln(out, "admin: no admin listener (-admin empty)")
+	}
+	if purgeToken != "" {
+		fmt.Fprintf(out, "public purge: POST /.edge/purge and PURGE with token (%s); stats on the admin listener only\n", tokenFrom)
+	} else {
+		fmt.Fprintln(out, "public purge: off (no token); stats on the admin listener only")
+	}
 	if demo {
-		printDemo(out, addr, demoOrigins)
+		printDemo(out, addr, adminAddr, purgeToken != "", demoOrigins)
 	}
 	if ready != nil {
 		ready <- addr
 	}
 	if *front == "edgekit" {
-		return (&balancer.Server{Handler: mux, ReadHeaderTimeout: 120 * time.Second}).Serve(ctx, ln)
+		return (&balancer.Server{Handler: mux, ReadHeaderTimeout: *headerTimeout}).Serve(ctx, ln)
 	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: *headerTimeout, IdleTimeout: *idleTimeout}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -197,19 +268,62 @@ func startDemoOrigin(region string) (*demoOrigin, error) {
 	return d, nil
 }
 
-func printDemo(out io.Writer, addr string, origins []*demoOrigin) {
+func printDemo(out io.Writer, addr, adminAddr string, token bool, origins []*demoOrigin) {
+	purgeAt, auth := adminAddr, ""
+	if token {
+		auth = ` -H "Authorization: Bearer $TOKEN"`
+	}
+	if purgeAt == "" {
+		purgeAt = addr // with a token, the public listener purges too
+	}
 	fmt.Fprintf(out, `
 demo origins: %s (primary, %s) and %s (alternate, %s)
 
 try:
   curl -si http://%[5]s/articles/123          # MISS, then repeat: HIT with Age
   curl -si http://%[5]s/sports/
-  curl -s -X POST 'http://%[5]s/.edge/purge?key=sports'      # purge by surrogate key
-  curl -s -X POST 'http://%[5]s/.edge/purge?key=sports&mode=soft'
-  curl -s -X PURGE http://%[5]s/weather                       # purge one URL
-  curl -s http://%[5]s/.edge/stats
+  curl -s%[7]s -X POST 'http://%[6]s/.edge/purge?key=sports'      # purge by surrogate key
+  curl -s%[7]s -X POST 'http://%[6]s/.edge/purge?key=sports&mode=soft'
+  curl -s%[7]s -X POST 'http://%[6]s/.edge/purge?url=http://%[5]s/weather'   # purge one URL
+  curl -s http://%[6]s/.edge/stats
 failover: stop the primary, then ask for something not yet cached:
   curl -s -X POST %[1]s/.demo/stop
   curl -si http://%[5]s/articles/123?new=1 | grep -i x-origin-region   # us-east
-`, origins[0].url, origins[0].region, origins[1].url, origins[1].region, addr)
+`, origins[0].url, origins[0].region, origins[1].url, origins[1].region, addr, purgeAt, auth)
+}
+
+// readToken returns the purge token from -purge-token or the first line
+// of -purge-token-file (not both), and says where it came from.
+func readToken(flagToken, file string) (token, from string, err error) {
+	switch {
+	case flagToken != "" && file != "":
+		return "", "", errors.New("set -purge-token or -purge-token-file, not both")
+	case flagToken != "":
+		return flagToken, "from -purge-token", nil
+	case file == "":
+		return "", "", nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", "", fmt.Errorf("-purge-token-file: %w", err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	if token = strings.TrimSpace(line); token == "" {
+		return "", "", fmt.Errorf("-purge-token-file %s: empty token", file)
+	}
+	return token, "from " + file, nil
+}
+
+// loopback reports whether a listen address is on a loopback interface
+// (127.0.0.0/8, ::1, localhost).
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
