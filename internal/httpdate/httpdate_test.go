@@ -11,7 +11,9 @@ var now = time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
 // TestParseRFC9110Section5_6_7 checks the three formats a recipient must
 // accept and the malformed values it must not (cache-tests expires-parse).
 func TestParseRFC9110Section5_6_7(t *testing.T) {
-	d := func(y int, m time.Month, day, h, mi, s int) time.Time { return time.Date(y, m, day, h, mi, s, 0, time.UTC) }
+	d := func(y int, m time.Month, day, h, mi, s int) time.Time {
+		return time.Date(y, m, day, h, mi, s, 0, time.UTC)
+	}
 	valid := []struct {
 		in   string
 		want time.Time
