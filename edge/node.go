@@ -697,24 +697,15 @@ func (n *Node) writeEntry(w http.ResponseWriter, r *http.Request, status int, st
 		h["Age"] = []string{strconv.FormatInt(int64(age/time.Second), 10)}
 	}
 	n.decorateEntry(h, entry, xcache)
+	if _, ok := h["Content-Type"]; !ok {
+		h["Content-Type"] = nil // do not sniff a type the origin did not send
+	}
 	// Keys are canonical literals: reading the map directly skips
 	// Header.Get's canonicalization, a tenth of a hit's CPU.
 	rh := r.Header
 	if status == http.StatusOK && (has(rh, "Range") || has(rh, "If-None-Match") ||
-		has(rh, "If-Modified-Since") || has(rh, "If-Match") || has(rh, "If-Unmodified-Since")) {
-		var mod time.Time
-		if lm := stored.Get("Last-Modified"); lm != "" {
-			mod, _ = http.ParseTime(lm)
-		} else if stored.Get("Etag") == "" {
-			// Without validators, Date stands in for Last-Modified when
-			// answering If-Modified-Since (RFC 9110 §13.1.3).
-			mod, _ = http.ParseTime(stored.Get("Date"))
-		}
-		if h.Get("Content-Type") == "" {
-			h["Content-Type"] = nil // do not sniff a type the origin did not send
-		}
-		h.Del("Content-Length")
-		http.ServeContent(w, r, "", mod, bytes.NewReader(body))
+		has(rh, "If-Modified-Since") || has(rh, "If-Match") || has(rh, "If-Unmodified-Since")) &&
+		writeConditional(w, r, h, stored, body, n.now()) {
 		return
 	}
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}
