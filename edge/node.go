@@ -81,8 +81,12 @@ type Config struct {
 	// better is stored). Zero disables negative caching.
 	NegativeTTL time.Duration
 	// StaleIfError serves stale objects for this long past freshness when
-	// the origin fails, unless the response forbids it (as Varnish's
-	// grace). Zero means only what stale-if-error directives allow.
+	// the origin cannot be reached or answers 500, 502, 503 or 504 (RFC
+	// 9111 §4.2.4, RFC 5861 §4), for responses that set no stale-if-error
+	// of their own, unless the response forbids stale use (must-revalidate,
+	// proxy-revalidate, no-cache, s-maxage). Zero means
+	// DefaultStaleIfError, as Varnish's default grace; negative turns it
+	// off (only stale-if-error directives then allow it).
 	StaleIfError time.Duration
 	// DisableCDNCacheControl ignores the RFC 9213 CDN-Cache-Control field,
 	// which the node honours by default.
@@ -110,6 +114,10 @@ type Config struct {
 	// Logger receives debug events. Nil means zap.NewNop().
 	Logger *zap.Logger
 }
+
+// DefaultStaleIfError is the stale-on-error window a zero
+// Config.StaleIfError means: Varnish's default_grace (10 s).
+const DefaultStaleIfError = 10 * time.Second
 
 // Node is the default EdgeNode. It is safe for concurrent use by multiple
 // goroutines and must not be copied. Background revalidations run in
@@ -153,7 +161,7 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Origin == nil {
 		return nil, fmt.Errorf("%w: Origin is required", ErrInvalidConfig)
 	}
-	if cfg.MaxBytes < 0 || cfg.MaxObjectBytes < 0 || cfg.NegativeTTL < 0 || cfg.StaleIfError < 0 || cfg.FetchTimeout < 0 {
+	if cfg.MaxBytes < 0 || cfg.MaxObjectBytes < 0 || cfg.NegativeTTL < 0 || cfg.FetchTimeout < 0 {
 		return nil, fmt.Errorf("%w: negative value", ErrInvalidConfig)
 	}
 	n := &Node{
@@ -192,13 +200,20 @@ func New(cfg Config) (*Node, error) {
 		if maxBytes == 0 {
 			maxBytes = 256 << 20
 		}
+		grace := cfg.StaleIfError
+		switch {
+		case grace == 0:
+			grace = DefaultStaleIfError
+		case grace < 0:
+			grace = 0 // off: the cache's zero
+		}
 		targeted := []string{controlField}
 		if !cfg.DisableCDNCacheControl {
 			targeted = append(targeted, "CDN-Cache-Control")
 		}
 		c, err := cache.New(cache.Config{
 			Shared: true, MaxBytes: maxBytes, MaxObjectBytes: n.maxObject, Policy: cfg.Policy,
-			TargetedFields: targeted, StaleIfError: cfg.StaleIfError, Key: n.keyOf, Now: cfg.Now,
+			TargetedFields: targeted, StaleIfError: grace, Key: n.keyOf, Now: cfg.Now,
 			Logger: n.log, OnEvict: func(r cache.Removal) { n.index.Remove(r.Key) },
 		})
 		if err != nil {

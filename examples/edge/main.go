@@ -59,7 +59,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	maxBytes := fs.Int64("max-bytes", 256<<20, "cache size in bytes")
 	maxObject := fs.Int64("max-object", 8<<20, "largest body stored; larger ones stream through")
 	negTTL := fs.Duration("negative-ttl", 0, "cache 404/410/5xx without freshness info this long (0: off)")
-	grace := fs.Duration("stale-if-error", 0, "serve stale this long past freshness when origins fail (0: only as directives allow)")
+	grace := fs.Duration("stale-if-error", edge.DefaultStaleIfError, "serve stale this long past freshness when origins fail, unless the response forbids it (0: only as stale-if-error directives allow)")
 	token := fs.String("purge-token", "", "token required by the purge API (default: loopback clients only)")
 	name := fs.String("name", "edgekit", "node name in Via and Cache-Status")
 	xcache := fs.Bool("x-cache", true, "add X-Cache: HIT|MISS|STALE|REVALIDATED|PASS")
@@ -108,9 +108,13 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 		return err
 	}
 	defer pool.Close()
+	staleIfError := *grace
+	if staleIfError == 0 {
+		staleIfError = -1 // the flag's 0 is "off"; edge.Config's zero is the default
+	}
 	node, err := edge.New(edge.Config{
 		Name: *name, Origin: pool, MaxBytes: *maxBytes, MaxObjectBytes: *maxObject,
-		NegativeTTL: *negTTL, StaleIfError: *grace, XCache: *xcache, Logger: logger,
+		NegativeTTL: *negTTL, StaleIfError: staleIfError, XCache: *xcache, Logger: logger,
 	})
 	if err != nil {
 		return err
