@@ -407,6 +407,7 @@ func (n *Node) markPass(key string) {
 }
 
 func (n *Node) fetchAndServe(w http.ResponseWriter, r *http.Request, key string, l *cache.Lookup) {
+	r = withInterim(r, w)
 	if n.isPass(key) || (r.Header.Get("Cache-Control") != "" && hasNoCache(r.Header)) {
 		// Hit-for-pass (a recent response was uncacheable) or a client
 		// asking to bypass: fetch alone, no waiting behind others.
@@ -546,6 +547,7 @@ func (n *Node) fetch(ctx context.Context, r *http.Request, l *cache.Lookup) *fet
 	out := n.outgoing(ctx, r, l)
 	reqTime := n.now()
 	resp, err := n.origin.RoundTrip(out)
+	interimDone(ctx)
 	if err != nil {
 		n.st.originErrors.Add(1)
 		if l != nil && l.StaleIfError {
