@@ -20,6 +20,7 @@ import (
 	"github.com/edgekit/edgekit/cache"
 	"github.com/edgekit/edgekit/internal/clock"
 	"github.com/edgekit/edgekit/internal/collapse"
+	"github.com/edgekit/edgekit/internal/interim"
 	"github.com/edgekit/edgekit/surrogate"
 	"go.uber.org/zap"
 )
@@ -547,7 +548,7 @@ func (n *Node) fetch(ctx context.Context, r *http.Request, l *cache.Lookup) *fet
 	out := n.outgoing(ctx, r, l)
 	reqTime := n.now()
 	resp, err := n.origin.RoundTrip(out)
-	interimDone(ctx)
+	interim.Done(ctx)
 	if err != nil {
 		n.st.originErrors.Add(1)
 		if l != nil && l.StaleIfError {
