@@ -56,3 +56,18 @@ func TestRFC9111_5_3_FarFutureExpiresIsStored(t *testing.T) {
 		t.Fatalf("max-age=2^31: %+v, want a HIT", r)
 	}
 }
+
+// TestLookupResponseStatusLine: http.Response.Status is "200 OK", as
+// net/http's client sets it, not the reason phrase alone.
+func TestLookupResponseStatusLine(t *testing.T) {
+	h := newHarness(t, Config{})
+	o := newOrigin(t, h.fc, counter("Cache-Control", "max-age=60"))
+	h.get(o.URL)
+	req, _ := http.NewRequest(http.MethodGet, o.URL, nil)
+	l := h.cache.Lookup(req)
+	resp := l.Response(req)
+	resp.Body.Close()
+	if resp.Status != "200 OK" {
+		t.Fatalf("Status %q, want \"200 OK\"", resp.Status)
+	}
+}

@@ -167,7 +167,7 @@ func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, rec.err
 	}
 	resp := &http.Response{
-		Status:     strconv.Itoa(rec.status) + " " + http.StatusText(rec.status),
+		Status:     statusLine(rec.status),
 		StatusCode: rec.status,
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
