@@ -97,3 +97,41 @@ func TestMiddlewareStreamsLargeBodies(t *testing.T) {
 		t.Fatal("a body above MaxBodyBytes was stored")
 	}
 }
+
+// TestRFC9110_15_2_TransportPassesInterimResponses: the caller's
+// Got1xxResponse hook sees the origin's 103 on a miss (the request goes to
+// the base transport with its context), never on a hit.
+func TestRFC9110_15_2_TransportPassesInterimResponses(t *testing.T) {
+	h := newHarness(t, Config{})
+	o := newOrigin(t, h.fc, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</a.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Del("Link")
+		w.Header().Set("Cache-Control", "max-age=60")
+		io.WriteString(w, "final")
+	})
+	get := func() (string, []int) {
+		var codes []int
+		trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, _ textproto.MIMEHeader) error {
+			codes = append(codes, code)
+			return nil
+		}}
+		req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(t.Context(), trace), "GET", o.URL, nil)
+		resp, err := h.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		io.ReadAll(resp.Body)
+		if resp.Header.Get("Link") != "" {
+			t.Errorf("interim field in the final response")
+		}
+		return resp.Header.Get(XCache), codes
+	}
+	if x, codes := get(); x != "MISS" || len(codes) != 1 || codes[0] != 103 {
+		t.Fatalf("miss: %s, 1xx %v", x, codes)
+	}
+	if x, codes := get(); x != "HIT" || len(codes) != 0 {
+		t.Fatalf("hit: %s, 1xx %v", x, codes)
+	}
+}
