@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -94,7 +95,7 @@ func (l *Lookup) Response(req *http.Request) *http.Response {
 		body = nil
 	}
 	return &http.Response{
-		Status:        http.StatusText(l.Status),
+		Status:        statusLine(l.Status),
 		StatusCode:    l.Status,
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
@@ -104,6 +105,11 @@ func (l *Lookup) Response(req *http.Request) *http.Response {
 		ContentLength: int64(len(l.Body)),
 		Request:       req,
 	}
+}
+
+// statusLine is an http.Response Status: "200 OK", code and reason.
+func statusLine(code int) string {
+	return strconv.Itoa(code) + " " + http.StatusText(code)
 }
 
 func (l *Lookup) header() http.Header {

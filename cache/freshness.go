@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/edgekit/edgekit/internal/httpdate"
 )
 
 // heuristicStatus lists the status codes that are heuristically cacheable
@@ -52,7 +54,7 @@ func parseAge(h http.Header) time.Duration {
 // dateOf returns the Date field, or fallback when it is absent or invalid.
 func dateOf(h http.Header, fallback time.Time) time.Time {
 	if v := h.Get("Date"); v != "" {
-		if t, err := http.ParseTime(v); err == nil {
+		if t, ok := httpdate.Parse(v, fallback); ok {
 			return t
 		}
 	}
@@ -97,11 +99,11 @@ func (c *HTTPCache) lifetime(status int, h http.Header, d Directives, responseTi
 		if len(exp) > 1 {
 			return 0, false
 		}
-		t, err := http.ParseTime(strings.TrimSpace(exp[0]))
-		if err != nil {
+		t, ok := httpdate.Parse(exp[0], responseTime)
+		if !ok {
 			return 0, false
 		}
-		life := t.Sub(dateOf(h, responseTime))
+		life := t.Sub(dateOf(h, responseTime)) // saturates, as far futures need
 		if life < 0 {
 			life = 0
 		}
@@ -114,8 +116,8 @@ func (c *HTTPCache) lifetime(status int, h http.Header, d Directives, responseTi
 	if lm == "" || c.heuristicFraction <= 0 {
 		return 0, false
 	}
-	lmt, err := http.ParseTime(lm)
-	if err != nil {
+	lmt, ok := httpdate.Parse(lm, responseTime)
+	if !ok {
 		return 0, false
 	}
 	since := dateOf(h, responseTime).Sub(lmt)

@@ -2,12 +2,17 @@ package cache
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"strconv"
 	"sync"
 
 	"github.com/edgekit/edgekit/internal/hop"
+	"github.com/edgekit/edgekit/internal/interim"
 )
 
 // MiddlewareConfig configures a Middleware. Cache nil means a new shared
@@ -15,7 +20,9 @@ import (
 type MiddlewareConfig struct {
 	Cache Cache
 	// MaxBodyBytes is the largest response body buffered to store. Zero
-	// means 8 MiB.
+	// means 8 MiB. A larger body streams to the client as the handler
+	// writes it, unstored, through a goroutine that runs the handler and
+	// ends with it.
 	MaxBodyBytes int64
 }
 
@@ -50,7 +57,11 @@ func NewMiddleware(cfg MiddlewareConfig) (*Middleware, error) {
 
 // Wrap returns next behind the cache. Responses carry X-Cache.
 func (m *Middleware) Wrap(next http.Handler) http.Handler {
-	tr := newTransport(TransportConfig{Cache: m.cfg.Cache, Base: handlerTransport{next}, MaxBodyBytes: m.cfg.MaxBodyBytes})
+	maxBody := m.cfg.MaxBodyBytes
+	if maxBody == 0 {
+		maxBody = 8 << 20
+	}
+	tr := newTransport(TransportConfig{Cache: m.cfg.Cache, Base: handlerTransport{next, maxBody}, MaxBodyBytes: maxBody})
 	m.mu.Lock()
 	m.trs = append(m.trs, tr)
 	m.mu.Unlock()
@@ -59,7 +70,8 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r) // a protocol switch: nothing to cache or buffer
 			return
 		}
-		out := r.Clone(r.Context())
+		// The handler's 1xx responses reach the client (RFC 9110 §15.2).
+		out := r.Clone(interim.With(r.Context(), w, StripHopByHop))
 		out.RequestURI = ""
 		if out.URL.Host == "" {
 			out.URL.Host = r.Host
@@ -71,6 +83,7 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 			}
 		}
 		resp, err := tr.RoundTrip(out)
+		interim.Done(out.Context())
 		if err != nil {
 			http.Error(w, "cache: "+err.Error(), http.StatusBadGateway)
 			return
@@ -85,9 +98,30 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 		}
 		w.WriteHeader(resp.StatusCode)
 		if r.Method != http.MethodHead {
-			io.Copy(w, resp.Body)
+			var dst io.Writer = w
+			if resp.ContentLength < 0 {
+				dst = flushWriter{w, http.NewResponseController(w)}
+			}
+			if _, err := io.Copy(dst, resp.Body); errors.Is(err, errHandlerPanic) {
+				panic(http.ErrAbortHandler) // a truncated body must not look whole
+			}
 		}
 	})
+}
+
+// flushWriter sends each piece of a streamed body on at once, as the
+// handler wrote it.
+type flushWriter struct {
+	w  io.Writer
+	rc *http.ResponseController
+}
+
+func (f flushWriter) Write(b []byte) (int, error) {
+	n, err := f.w.Write(b)
+	if err == nil {
+		f.rc.Flush()
+	}
+	return n, err
 }
 
 // Close stops the background revalidations of every wrapped handler. It is
@@ -103,45 +137,140 @@ func (m *Middleware) Close() error {
 }
 
 // handlerTransport runs a handler as if it were a server across a network.
-type handlerTransport struct{ h http.Handler }
+// A response body up to max bytes is buffered whole; above that, the
+// handler runs on in a goroutine of its own that writes into the returned
+// body as the caller reads it (and ends when the body is closed: its
+// writes then fail). 1xx responses the handler writes go to the
+// request's Got1xxResponse hook, as http.Transport delivers an origin's.
+type handlerTransport struct {
+	h   http.Handler
+	max int64
+}
+
+// errHandlerPanic reports a handler that panicked before or while its
+// response was read.
+var errHandlerPanic = errors.New("cache: handler panicked")
 
 func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	rec := &recorder{header: http.Header{}, status: http.StatusOK}
 	in := req.Clone(req.Context())
 	in.RequestURI = req.URL.RequestURI()
 	if in.Body == nil {
 		in.Body = http.NoBody
 	}
-	t.h.ServeHTTP(rec, in)
-	return &http.Response{
-		Status:        strconv.Itoa(rec.status) + " " + http.StatusText(rec.status),
-		StatusCode:    rec.status,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        rec.header,
-		Body:          io.NopCloser(bytes.NewReader(rec.body.Bytes())),
-		ContentLength: int64(rec.body.Len()),
-		Request:       req,
-	}, nil
+	pr, pw := io.Pipe()
+	rec := &recorder{header: http.Header{}, max: t.max, pw: pw, ready: make(chan struct{}),
+		trace: httptrace.ContextClientTrace(req.Context())}
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				rec.fail(fmt.Errorf("%w: %v", errHandlerPanic, p))
+			}
+		}()
+		t.h.ServeHTTP(rec, in)
+		rec.finish()
+	}()
+	<-rec.ready
+	if rec.err != nil {
+		pr.Close()
+		return nil, rec.err
+	}
+	resp := &http.Response{
+		Status:     statusLine(rec.status),
+		StatusCode: rec.status,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     rec.final,
+		Request:    req,
+	}
+	if rec.streaming {
+		resp.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(rec.body.Bytes()), pr), pr}
+		resp.ContentLength = -1
+		return resp, nil
+	}
+	pr.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(rec.body.Bytes()))
+	resp.ContentLength = int64(rec.body.Len())
+	return resp, nil
 }
 
+// recorder is the handler's ResponseWriter. Until ready is closed only
+// the handler's goroutine touches it; then RoundTrip reads status, final,
+// body and err, which no longer change.
 type recorder struct {
 	header      http.Header
+	final       http.Header // header as of the final WriteHeader
 	status      int
 	wroteHeader bool
 	body        bytes.Buffer
+	max         int64
+	streaming   bool // body beyond max: later writes go to pw
+	pw          *io.PipeWriter
+	ready       chan struct{}
+	err         error
+	trace       *httptrace.ClientTrace
 }
 
 func (r *recorder) Header() http.Header { return r.header }
 
 func (r *recorder) WriteHeader(code int) {
-	if !r.wroteHeader {
-		r.status, r.wroteHeader = code, true
+	if r.wroteHeader {
+		return
 	}
+	if code >= 100 && code <= 199 && code != http.StatusSwitchingProtocols {
+		// An interim response (RFC 9110 §15.2): passed on, never the
+		// final status; as with net/http, its fields stay in the header
+		// map unless the handler removes them.
+		if r.trace != nil && r.trace.Got1xxResponse != nil {
+			r.trace.Got1xxResponse(code, textproto.MIMEHeader(r.header.Clone()))
+		}
+		return
+	}
+	r.status, r.wroteHeader = code, true
+	r.final = r.header.Clone()
 }
 
 func (r *recorder) Write(b []byte) (int, error) {
 	r.WriteHeader(http.StatusOK)
-	return r.body.Write(b)
+	if r.streaming {
+		return r.pw.Write(b)
+	}
+	r.body.Write(b)
+	if int64(r.body.Len()) > r.max {
+		r.streaming = true
+		close(r.ready)
+	}
+	return len(b), nil
+}
+
+// Flush starts streaming: a handler that flushes wants its bytes sent.
+func (r *recorder) Flush() {
+	r.WriteHeader(http.StatusOK)
+	if !r.streaming {
+		r.streaming = true
+		close(r.ready)
+	}
+}
+
+// finish runs when the handler returns.
+func (r *recorder) finish() {
+	r.WriteHeader(http.StatusOK)
+	if r.streaming {
+		r.pw.Close()
+		return
+	}
+	close(r.ready)
+}
+
+// fail ends the exchange after a handler panic.
+func (r *recorder) fail(err error) {
+	if r.streaming {
+		r.pw.CloseWithError(err)
+		return
+	}
+	r.err = err
+	close(r.ready)
 }

@@ -11,9 +11,15 @@
 // Cache-Status entry (and X-Cache if configured). A stale one is served at
 // once and refreshed in the background when stale-while-revalidate (or a
 // soft purge) allows, validated with a conditional request otherwise, and
-// served stale when the origin fails within the stale-if-error window.
-// Range requests, HEAD and the client's own conditional requests are
-// answered from the stored full object.
+// served stale when the origin fails within the stale-if-error window: the
+// response's own, or Config.StaleIfError (by default DefaultStaleIfError,
+// 10 s, as Varnish's grace) unless must-revalidate, proxy-revalidate,
+// no-cache or s-maxage forbids stale use (RFC 9111 §4.2.4). Range
+// requests, HEAD and the client's own conditional requests are answered
+// from the stored full object, with only the fields it carries plus
+// Content-Range (RFC 9110 §13, §14). Interim responses (102, 103) from the
+// origin are passed to the client and never stored (RFC 9110 §15.2).
+// Bodies larger than MaxObjectBytes stream through without being stored.
 //
 // Concurrent misses for one object collapse into one origin fetch. When
 // that response cannot be stored, the waiters are released to fetch on

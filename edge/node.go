@@ -1,7 +1,6 @@
 package edge
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +21,7 @@ import (
 	"github.com/edgekit/edgekit/internal/clock"
 	"github.com/edgekit/edgekit/internal/collapse"
 	"github.com/edgekit/edgekit/internal/hop"
+	"github.com/edgekit/edgekit/internal/interim"
 	"github.com/edgekit/edgekit/surrogate"
 	"go.uber.org/zap"
 )
@@ -85,8 +85,12 @@ type Config struct {
 	// better is stored). Zero disables negative caching.
 	NegativeTTL time.Duration
 	// StaleIfError serves stale objects for this long past freshness when
-	// the origin fails, unless the response forbids it (as Varnish's
-	// grace). Zero means only what stale-if-error directives allow.
+	// the origin cannot be reached or answers 500, 502, 503 or 504 (RFC
+	// 9111 §4.2.4, RFC 5861 §4), for responses that set no stale-if-error
+	// of their own, unless the response forbids stale use (must-revalidate,
+	// proxy-revalidate, no-cache, s-maxage). Zero means
+	// DefaultStaleIfError, as Varnish's default grace; negative turns it
+	// off (only stale-if-error directives then allow it).
 	StaleIfError time.Duration
 	// DisableCDNCacheControl ignores the RFC 9213 CDN-Cache-Control field,
 	// which the node honours by default.
@@ -117,6 +121,10 @@ type Config struct {
 	// Logger receives debug events. Nil means zap.NewNop().
 	Logger *zap.Logger
 }
+
+// DefaultStaleIfError is the stale-on-error window a zero
+// Config.StaleIfError means: Varnish's default_grace (10 s).
+const DefaultStaleIfError = 10 * time.Second
 
 // Node is the default EdgeNode. It is safe for concurrent use by multiple
 // goroutines and must not be copied. Background revalidations (one per
@@ -161,7 +169,7 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Origin == nil {
 		return nil, fmt.Errorf("%w: Origin is required", ErrInvalidConfig)
 	}
-	if cfg.MaxBytes < 0 || cfg.MaxObjectBytes < 0 || cfg.NegativeTTL < 0 || cfg.StaleIfError < 0 || cfg.FetchTimeout < 0 {
+	if cfg.MaxBytes < 0 || cfg.MaxObjectBytes < 0 || cfg.NegativeTTL < 0 || cfg.FetchTimeout < 0 {
 		return nil, fmt.Errorf("%w: negative value", ErrInvalidConfig)
 	}
 	n := &Node{
@@ -200,13 +208,20 @@ func New(cfg Config) (*Node, error) {
 		if maxBytes == 0 {
 			maxBytes = 256 << 20
 		}
+		grace := cfg.StaleIfError
+		switch {
+		case grace == 0:
+			grace = DefaultStaleIfError
+		case grace < 0:
+			grace = 0 // off: the cache's zero
+		}
 		targeted := []string{controlField}
 		if !cfg.DisableCDNCacheControl {
 			targeted = append(targeted, "CDN-Cache-Control")
 		}
 		c, err := cache.New(cache.Config{
 			Shared: true, MaxBytes: maxBytes, MaxObjectBytes: n.maxObject, Policy: cfg.Policy,
-			TargetedFields: targeted, StaleIfError: cfg.StaleIfError, Key: n.keyOf, Now: cfg.Now,
+			TargetedFields: targeted, StaleIfError: grace, Key: n.keyOf, Now: cfg.Now,
 			Logger: n.log, OnEvict: func(r cache.Removal) { n.index.Remove(r.Key) },
 		})
 		if err != nil {
@@ -409,6 +424,7 @@ func (n *Node) markPass(key string, tooBig bool) {
 }
 
 func (n *Node) fetchAndServe(w http.ResponseWriter, r *http.Request, key string, l *cache.Lookup) {
+	r = withInterim(r, w)
 	if pass, tooBig := n.passState(key); pass || (r.Header.Get("Cache-Control") != "" && hasNoCache(r.Header)) {
 		// Hit-for-pass (a recent response was uncacheable or too
 		// large) or a client asking to bypass: fetch alone, no waiting
@@ -528,6 +544,7 @@ func (n *Node) fetchHead(ctx context.Context, r *http.Request, l *cache.Lookup) 
 	out := n.outgoing(ctx, r, l)
 	reqTime := n.now()
 	resp, err := n.origin.RoundTrip(out)
+	interim.Done(ctx)
 	if err != nil {
 		if cause := context.Cause(ctx); cause != nil && cause != context.Canceled && !errors.Is(err, cause) {
 			err = fmt.Errorf("%w (%w)", err, cause)
@@ -670,24 +687,15 @@ func (n *Node) writeEntry(w http.ResponseWriter, r *http.Request, status int, st
 		h["Age"] = []string{strconv.FormatInt(int64(age/time.Second), 10)}
 	}
 	n.decorateEntry(h, entry, xcache)
+	if _, ok := h["Content-Type"]; !ok {
+		h["Content-Type"] = nil // do not sniff a type the origin did not send
+	}
 	// Keys are canonical literals: reading the map directly skips
 	// Header.Get's canonicalization, a tenth of a hit's CPU.
 	rh := r.Header
 	if status == http.StatusOK && (has(rh, "Range") || has(rh, "If-None-Match") ||
-		has(rh, "If-Modified-Since") || has(rh, "If-Match") || has(rh, "If-Unmodified-Since")) {
-		var mod time.Time
-		if lm := stored.Get("Last-Modified"); lm != "" {
-			mod, _ = http.ParseTime(lm)
-		} else if stored.Get("Etag") == "" {
-			// Without validators, Date stands in for Last-Modified when
-			// answering If-Modified-Since (RFC 9110 §13.1.3).
-			mod, _ = http.ParseTime(stored.Get("Date"))
-		}
-		if h.Get("Content-Type") == "" {
-			h["Content-Type"] = nil // do not sniff a type the origin did not send
-		}
-		h.Del("Content-Length")
-		http.ServeContent(w, r, "", mod, bytes.NewReader(body))
+		has(rh, "If-Modified-Since") || has(rh, "If-Match") || has(rh, "If-Unmodified-Since")) &&
+		writeConditional(w, r, h, stored, body, n.now()) {
 		return
 	}
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}

@@ -72,7 +72,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	maxBytes := fs.Int64("max-bytes", 256<<20, "cache size in bytes")
 	maxObject := fs.Int64("max-object", 8<<20, "largest body stored; larger ones stream through")
 	negTTL := fs.Duration("negative-ttl", 0, "cache 404/410/5xx without freshness info this long (0: off)")
-	grace := fs.Duration("stale-if-error", 0, "serve stale this long past freshness when origins fail (0: only as directives allow)")
+	grace := fs.Duration("stale-if-error", edge.DefaultStaleIfError, "serve stale this long past freshness when origins fail, unless the response forbids it (0: only as stale-if-error directives allow)")
 	admin := fs.String("admin", "127.0.0.1:9080", "admin listener for purge and stats (empty: none; a non-loopback address needs a token)")
 	token := fs.String("purge-token", "", "token for the purge API, accepted on every listener (Authorization: Bearer <token>)")
 	tokenFile := fs.String("purge-token-file", "", "read the purge token from this file (first line)")
@@ -135,9 +135,13 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 		return err
 	}
 	defer pool.Close()
+	staleIfError := *grace
+	if staleIfError == 0 {
+		staleIfError = -1 // the flag's 0 is "off"; edge.Config's zero is the default
+	}
 	node, err := edge.New(edge.Config{
 		Name: *name, Origin: pool, MaxBytes: *maxBytes, MaxObjectBytes: *maxObject,
-		NegativeTTL: *negTTL, StaleIfError: *grace, XCache: *xcache, Logger: logger,
+		NegativeTTL: *negTTL, StaleIfError: staleIfError, XCache: *xcache, Logger: logger,
 	})
 	if err != nil {
 		return err

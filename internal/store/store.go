@@ -374,6 +374,26 @@ func (s *Store[K, V]) expiredAt(e int64, now time.Time) bool {
 	return now.UnixNano() >= e
 }
 
+// Bounds of the times UnixNano represents (years 1678 to 2262).
+var (
+	maxNanoTime = time.Unix(0, math.MaxInt64)
+	minNanoTime = time.Unix(0, 1)
+)
+
+// expiryNanos turns an expiry time into unix nanoseconds, clamped instead
+// of overflowing: after 2262 (an HTTP Expires may say 2286) it is the
+// largest value, never reached; at or before the epoch it is 1, long
+// passed (0 would mean "never").
+func expiryNanos(t time.Time) int64 {
+	if t.After(maxNanoTime) {
+		return math.MaxInt64
+	}
+	if t.Before(minNanoTime) {
+		return 1
+	}
+	return t.UnixNano()
+}
+
 // Get returns the value stored under key if it is present and not expired.
 // It records the access for the eviction policy and counts a hit or miss.
 func (s *Store[K, V]) Get(key K) (V, bool) { return s.GetAt(key, time.Time{}) }
@@ -749,7 +769,7 @@ func (s *Store[K, V]) Set(key K, value V, cost int64, expires time.Time) (stored
 	h := s.keyHash(key)
 	var e int64
 	if !expires.IsZero() {
-		e = expires.UnixNano()
+		e = expiryNanos(expires)
 	}
 	sh := s.shardFor(h)
 	if inPlace {

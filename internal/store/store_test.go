@@ -407,3 +407,24 @@ func TestMaxEntryLimit(t *testing.T) {
 		t.Fatalf("entry at the limit: %v %v, Bytes %d", v, ok, s.Bytes())
 	}
 }
+
+// TestExpiryBeyondUnixNanoRangeIsClamped: an expiry after 2262 (an HTTP
+// Expires in 2286) or before 1678 does not wrap around in UnixNano; it is
+// clamped, far future to "not yet", far past to "already".
+func TestExpiryBeyondUnixNanoRangeIsClamped(t *testing.T) {
+	fc := clock.NewFake(time.Time{})
+	s := mustNew(t, Config[string, int]{MaxBytes: 1 << 20, Now: fc.Now})
+	far := time.Date(2286, 11, 21, 4, 46, 39, 0, time.UTC)
+	s.Set("future", 1, 1, far)
+	s.Set("past", 2, 1, time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC))
+	fc.Advance(24 * time.Hour)
+	if _, ok := s.Get("future"); !ok {
+		t.Fatal("an expiry in 2286 expired at once")
+	}
+	if _, ok := s.GetAt("future", fc.Now()); !ok {
+		t.Fatal("GetAt: an expiry in 2286 expired at once")
+	}
+	if _, ok := s.Get("past"); ok {
+		t.Fatal("an expiry in 1600 has not passed")
+	}
+}
