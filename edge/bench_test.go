@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -67,5 +68,23 @@ func BenchmarkEdgeHit(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// BenchmarkEdgeMiss serves distinct small objects through Node.ServeHTTP,
+// each a miss that fetches from an in-process origin and stores.
+func BenchmarkEdgeMiss(b *testing.B) {
+	n, err := New(Config{Origin: nopOrigin{"small body of fifty-six bytes, as in the memory probe."}, MaxBytes: 64 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer n.Close()
+	w := &discard{h: http.Header{}}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		clear(w.h)
+		n.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "http://example.com/o/"+strconv.Itoa(i), nil))
+		i++
 	}
 }
