@@ -9,8 +9,10 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/edgekit/edgekit/internal/clock"
+	"github.com/edgekit/edgekit/internal/memsize"
 	"github.com/edgekit/edgekit/internal/percpu"
 	"github.com/edgekit/edgekit/internal/store"
 	"go.uber.org/zap"
@@ -115,13 +117,20 @@ func (l *Lookup) header() http.Header {
 }
 
 // Exchange is one request/response pair handed to Store. Body is the
-// complete response body. Zero times mean "now".
+// complete response body; the cache may keep it (it is never modified)
+// or, when its capacity much exceeds its length, keep a copy of exact
+// size. Zero times mean "now".
 type Exchange struct {
 	Request      *http.Request
 	Response     *http.Response
 	Body         []byte
 	RequestTime  time.Time
 	ResponseTime time.Time
+	// Retained is the memory, in bytes, the caller keeps beside the
+	// stored response for as long as it stays stored (edge's surrogate
+	// index entries, for instance). It is counted against MaxBytes with
+	// the response, so the limit bounds both. Zero means none.
+	Retained int64
 }
 
 // NotStored says why a response was not stored.
@@ -178,8 +187,11 @@ type Config struct {
 	// with Set-Cookie are not stored (a deliberate choice, as Varnish and
 	// Fastly make by default). False means a private cache.
 	Shared bool
-	// MaxBytes bounds the memory of stored responses (keys, headers,
-	// bodies, overhead). Zero means 64 MiB.
+	// MaxBytes bounds the memory of stored responses: what each one
+	// really takes on the heap (body capacity, the header map with its
+	// strings, the key, the variant and the store's bookkeeping, see
+	// variantCost) plus what callers retain beside it
+	// (Exchange.Retained). Zero means 64 MiB.
 	MaxBytes int64
 	// MaxObjectBytes is the largest response body stored. Zero means
 	// MaxBytes/8.
@@ -282,14 +294,14 @@ type variant struct {
 	requestTime  time.Time
 	responseTime time.Time
 	softPurged   bool
-	cost         int64
+	cost         int64 // bytes the variant holds (see variantCost)
+	retained     int64 // Exchange.Retained
 
 	// Derived once from the header when stored (see prepare).
 	d          Directives
 	initialAge time.Duration // corrected_initial_age of §4.2.3
 	lifetime   time.Duration
 	heuristic  bool
-	cond       http.Header
 }
 
 // prepare computes what lookups need from a variant's header, so a hit
@@ -298,7 +310,6 @@ func (c *HTTPCache) prepare(v *variant) {
 	v.d = c.directives(v.header)
 	v.initialAge = currentAge(v.header, v.requestTime, v.responseTime, v.responseTime)
 	v.lifetime, v.heuristic = c.lifetime(v.status, v.header, v.d, v.responseTime)
-	v.cond = conditional(v.header)
 }
 
 func (v *variant) age(now time.Time) time.Duration {
@@ -436,7 +447,6 @@ func (c *HTTPCache) Lookup(req *http.Request) Lookup {
 	}
 	l.Status, l.Body, l.Age, l.TTL, l.Heuristic = v.status, v.body, age, life-age, v.heuristic
 	l.Header = v.header
-	l.Conditional = v.cond
 	fresh := life > age
 	l.Stale = !fresh
 	staleness := age - life
@@ -477,6 +487,10 @@ func (c *HTTPCache) Lookup(req *http.Request) Lookup {
 		c.lookups.Add(cStaleHits, 1)
 	case Validate:
 		c.lookups.Add(cValidations, 1)
+	}
+	if l.Decision == Validate || l.Decision == StaleWhileRevalidate {
+		// Built when a validation needs it, not kept with every object.
+		l.Conditional = conditional(v.header)
 	}
 	return l
 }
@@ -661,17 +675,20 @@ func (c *HTTPCache) Store(x Exchange) StoreResult {
 	v := &variant{
 		status:       resp.StatusCode,
 		header:       h,
-		body:         x.Body,
+		body:         ownBody(x.Body),
 		vary:         varyNames(h),
 		requestTime:  x.RequestTime,
 		responseTime: x.ResponseTime,
+		retained:     max(x.Retained, 0),
 	}
-	v.selecting = make(map[string]string, len(v.vary))
-	for _, name := range v.vary {
-		v.selecting[name] = normalizedField(req.Header, name)
+	if len(v.vary) > 0 {
+		v.selecting = make(map[string]string, len(v.vary))
+		for _, name := range v.vary {
+			v.selecting[name] = normalizedField(req.Header, name)
+		}
 	}
-	v.cost = variantCost(v)
 	c.prepare(v)
+	v.cost = variantCost(v) // after prepare: it counts the parsed directives
 	var old []*variant
 	if o, ok := c.st.Peek(res.Key); ok {
 		old = o.variants
@@ -712,24 +729,61 @@ func sameSelection(a, b *variant) bool {
 	return true
 }
 
+// ownBody returns the body the cache keeps: b itself when its capacity
+// is its size class (or, above 32 KiB, within a page of its length), else
+// a copy of exact size. A body read into a growing buffer (512 bytes for
+// a 56-byte body, 1 MiB for 513 KiB) would otherwise hold the slack for
+// as long as it is stored.
+func ownBody(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	if int64(cap(b)) <= memsize.Alloc(len(b)) {
+		return b
+	}
+	return append([]byte(nil), b...) // rounded up to the size class only
+}
+
+var (
+	variantSize = memsize.Alloc(int(unsafe.Sizeof(variant{})))
+	objectSize  = memsize.Alloc(int(unsafe.Sizeof(object{})))
+)
+
+// variantCost estimates the heap a stored variant holds, so that MaxBytes
+// bounds real memory: the variant itself, the body's allocation (its
+// capacity rounded to the size class, not its length), the header as
+// memsize.Header counts it (map, value slices, every key and value
+// string, even those shared with other headers), the Vary names and the
+// selecting values, the strings of qualified directives, and what the
+// caller retains beside it. The key, the object and the store's
+// bookkeeping are counted in put and by the store (store.EntryOverhead).
+// TestCostCoversHeap checks the sum against measured heap growth.
 func variantCost(v *variant) int64 {
-	n := int64(len(v.body)) + 200
-	for k, vals := range v.header {
-		n += int64(len(k)) + 16
-		for _, s := range vals {
-			n += int64(len(s)) + 16
+	n := variantSize + memsize.Alloc(cap(v.body)) + memsize.Header(v.header) + v.retained
+	n += memsize.Alloc(16 * cap(v.vary))
+	for _, name := range v.vary {
+		n += memsize.String(name)
+	}
+	if v.selecting != nil {
+		n += memsize.Map(len(v.selecting), 32)
+		for _, s := range v.selecting {
+			n += memsize.String(s)
 		}
 	}
-	for k, s := range v.selecting {
-		n += int64(len(k) + len(s) + 32)
+	for _, fields := range [][]string{v.d.NoCacheFields, v.d.PrivateFields} {
+		n += memsize.Alloc(16 * cap(fields))
+		for _, f := range fields {
+			n += memsize.String(f)
+		}
 	}
 	return n
 }
 
 // put stores obj under key with an expiry after which no variant could be
-// used any more, and reports whether the store admitted it.
+// used any more, and reports whether the store admitted it. The cost is
+// the variants' plus the object, its variant slice and the key string.
 func (c *HTTPCache) put(key string, obj *object) bool {
-	var cost int64 = int64(len(key))
+	cost := objectSize + memsize.Alloc(8*cap(obj.variants)) + memsize.String(key)
 	var until time.Time
 	for _, v := range obj.variants {
 		cost += v.cost
@@ -817,8 +871,8 @@ func (c *HTTPCache) freshen(req *http.Request, resp *http.Response, x Exchange, 
 		updateHeaders(v.header, resp.Header)
 		c.dropQualifiedFields(v.header)
 		v.requestTime, v.responseTime, v.softPurged = x.RequestTime, x.ResponseTime, false
-		v.cost = variantCost(&v)
 		c.prepare(&v)
+		v.cost = variantCost(&v)
 		next.variants[i] = &v
 	}
 	if !c.put(res.Key, next) {
