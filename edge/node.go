@@ -582,17 +582,20 @@ func (n *Node) fetch(ctx context.Context, r *http.Request, l *cache.Lookup) *fet
 	if l != nil {
 		fwd = "stale"
 	}
-	res := n.cache.Store(cache.Exchange{Request: r, Response: resp, Body: body, RequestTime: reqTime, ResponseTime: respTime})
+	// The index entries live as long as the object: the cache counts
+	// them against its limit with it.
+	keys, kerr := surrogate.ParseKeys(resp.Header, n.keyCfg)
+	res := n.cache.Store(cache.Exchange{Request: r, Response: resp, Body: body, RequestTime: reqTime, ResponseTime: respTime,
+		Retained: surrogate.IndexCost(keys)})
 	if res.Stored {
 		fr.stored = true
 		fr.header = resp.Header.Clone()
 		cache.StripHopByHop(fr.header)
 		fr.age = time.Duration(0)
-		keys, kerr := surrogate.ParseKeys(resp.Header, n.keyCfg)
 		if kerr != nil {
 			n.log.Debug("edge: surrogate keys", zap.String("key", res.Key), zap.Error(kerr))
 		}
-		n.index.Set(res.Key, append(keys, urlKey(res.Key)))
+		n.indexStored(res.Key, keys)
 		fr.cacheStatus = fmt.Sprintf("fwd=%s; fwd-status=%d; stored", fwd, resp.StatusCode)
 	} else {
 		fr.cacheStatus = fmt.Sprintf("fwd=%s; fwd-status=%d; detail=%s", fwd, resp.StatusCode, res.Reason)
@@ -600,9 +603,16 @@ func (n *Node) fetch(ctx context.Context, r *http.Request, l *cache.Lookup) *fet
 	return fr
 }
 
-// urlKey is the implicit surrogate key every object carries, so purges by
-// URL travel over the bus like purges by key.
-func urlKey(cacheKey string) string { return "\x00url:" + cacheKey }
+// indexStored records the surrogate keys of an object just stored. An
+// eviction between the store and this call removed nothing from the index
+// (the keys were not there yet), so the entry is dropped again when the
+// object is already gone: index entries never outlive their object.
+func (n *Node) indexStored(key string, keys []string) {
+	n.index.Set(key, keys)
+	if c, ok := n.cache.(interface{ Contains(string) bool }); ok && len(keys) > 0 && !c.Contains(key) {
+		n.index.Remove(key)
+	}
+}
 
 // prepareStored turns Surrogate-Control (and negative caching) into the
 // node's targeted control field before the response is stored.
