@@ -69,7 +69,9 @@ type Config struct {
 	// must also implement surrogate.Target (cache.HTTPCache does); the
 	// node's key settings then do not apply (the cache keys requests).
 	Cache cache.Cache
-	// MaxBytes sizes the default cache. Zero means 256 MiB.
+	// MaxBytes sizes the default cache: it bounds what cached objects
+	// really take, headers, keys and surrogate index entries included
+	// (see package cache, # Memory). Zero means 256 MiB.
 	MaxBytes int64
 	// MaxObjectBytes is the largest body stored; larger bodies stream to
 	// the client without being stored. Zero means 8 MiB.
