@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/edgekit/edgekit/internal/clock"
 	"github.com/edgekit/edgekit/internal/memsize"
@@ -294,8 +293,9 @@ type variant struct {
 	requestTime  time.Time
 	responseTime time.Time
 	softPurged   bool
-	cost         int64 // bytes the variant holds (see variantCost)
-	retained     int64 // Exchange.Retained
+	cost         int64  // bytes the variant holds (see variantCost)
+	headerCost   uint32 // bytes the header holds (see ownHeader)
+	retained     uint32 // Exchange.Retained, at most 4 GiB (MaxEntryLimit)
 
 	// Derived once from the header when stored (see prepare).
 	d          Directives
@@ -672,19 +672,23 @@ func (c *HTTPCache) Store(x Exchange) StoreResult {
 		// RFC 9110 §6.6.1: a recipient with a clock adds a missing Date.
 		h.Set("Date", x.ResponseTime.UTC().Format(http.TimeFormat))
 	}
+	h, hcost := ownHeader(h)
 	v := &variant{
 		status:       resp.StatusCode,
 		header:       h,
+		headerCost:   clamp32(hcost),
 		body:         ownBody(x.Body),
 		vary:         varyNames(h),
 		requestTime:  x.RequestTime,
 		responseTime: x.ResponseTime,
-		retained:     max(x.Retained, 0),
+		retained:     clamp32(x.Retained),
 	}
 	if len(v.vary) > 0 {
 		v.selecting = make(map[string]string, len(v.vary))
 		for _, name := range v.vary {
-			v.selecting[name] = normalizedField(req.Header, name)
+			// A copy: the request's value may share a buffer with its
+			// whole head.
+			v.selecting[name] = strings.Clone(normalizedField(req.Header, name))
 		}
 	}
 	c.prepare(v)
@@ -727,56 +731,6 @@ func sameSelection(a, b *variant) bool {
 		}
 	}
 	return true
-}
-
-// ownBody returns the body the cache keeps: b itself when its capacity
-// is its size class (or, above 32 KiB, within a page of its length), else
-// a copy of exact size. A body read into a growing buffer (512 bytes for
-// a 56-byte body, 1 MiB for 513 KiB) would otherwise hold the slack for
-// as long as it is stored.
-func ownBody(b []byte) []byte {
-	if len(b) == 0 {
-		return nil
-	}
-	if int64(cap(b)) <= memsize.Alloc(len(b)) {
-		return b
-	}
-	return append([]byte(nil), b...) // rounded up to the size class only
-}
-
-var (
-	variantSize = memsize.Alloc(int(unsafe.Sizeof(variant{})))
-	objectSize  = memsize.Alloc(int(unsafe.Sizeof(object{})))
-)
-
-// variantCost estimates the heap a stored variant holds, so that MaxBytes
-// bounds real memory: the variant itself, the body's allocation (its
-// capacity rounded to the size class, not its length), the header as
-// memsize.Header counts it (map, value slices, every key and value
-// string, even those shared with other headers), the Vary names and the
-// selecting values, the strings of qualified directives, and what the
-// caller retains beside it. The key, the object and the store's
-// bookkeeping are counted in put and by the store (store.EntryOverhead).
-// TestCostCoversHeap checks the sum against measured heap growth.
-func variantCost(v *variant) int64 {
-	n := variantSize + memsize.Alloc(cap(v.body)) + memsize.Header(v.header) + v.retained
-	n += memsize.Alloc(16 * cap(v.vary))
-	for _, name := range v.vary {
-		n += memsize.String(name)
-	}
-	if v.selecting != nil {
-		n += memsize.Map(len(v.selecting), 32)
-		for _, s := range v.selecting {
-			n += memsize.String(s)
-		}
-	}
-	for _, fields := range [][]string{v.d.NoCacheFields, v.d.PrivateFields} {
-		n += memsize.Alloc(16 * cap(fields))
-		for _, f := range fields {
-			n += memsize.String(f)
-		}
-	}
-	return n
 }
 
 // put stores obj under key with an expiry after which no variant could be
@@ -867,9 +821,12 @@ func (c *HTTPCache) freshen(req *http.Request, resp *http.Response, x Exchange, 
 	for _, i := range targets {
 		old := next.variants[i]
 		v := *old
-		v.header = old.header.Clone()
-		updateHeaders(v.header, resp.Header)
-		c.dropQualifiedFields(v.header)
+		h := old.header.Clone()
+		updateHeaders(h, resp.Header)
+		c.dropQualifiedFields(h)
+		var hcost int64
+		v.header, hcost = ownHeader(h)
+		v.headerCost = clamp32(hcost)
 		v.requestTime, v.responseTime, v.softPurged = x.RequestTime, x.ResponseTime, false
 		c.prepare(&v)
 		v.cost = variantCost(&v)
