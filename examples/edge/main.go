@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -76,6 +77,13 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	}
 	if *maxBytes <= 0 || *maxObject <= 0 || *negTTL < 0 || *grace < 0 {
 		return errors.New("-max-bytes and -max-object must be positive; -negative-ttl and -stale-if-error not negative")
+	}
+	// The cache's live heap stays near -max-bytes, but the garbage
+	// collector lets the heap reach twice the live heap before it
+	// collects. A soft limit keeps the process within 1.5x the cache plus
+	// 64 MiB (GOMEMLIMIT, when set, is used instead).
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(*maxBytes*3/2 + 64<<20)
 	}
 	logger := zap.NewNop()
 	if *verbose {
