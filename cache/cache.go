@@ -77,7 +77,8 @@ type Lookup struct {
 	// origin fails or answers 500, 502, 503 or 504 (RFC 5861 §4).
 	StaleIfError bool
 	// Conditional holds If-None-Match / If-Modified-Since built from the
-	// stored validators, for Decision Validate (§4.3.1).
+	// stored validators (§4.3.1), for Decisions Validate and
+	// StaleWhileRevalidate only; it is built per lookup, not stored.
 	Conditional http.Header
 	// OnlyIfCached reports a request with only-if-cached (§5.2.1.7): when
 	// Decision is Miss or Validate, answer 504 without forwarding.
