@@ -32,8 +32,11 @@ func ownHeader(h http.Header) (http.Header, int64) {
 	}
 	var b strings.Builder
 	b.Grow(size)
-	bounds := make([]int, 0, nv+1)
-	fields := make([]field, 0, len(h))
+	// Scratch on the stack for the usual header; append moves a larger
+	// one to the heap.
+	var boundsBuf [32]int
+	var fieldsBuf [24]field
+	bounds, fields := boundsBuf[:0], fieldsBuf[:0]
 	cost := memsize.Map(len(h), 16+24) + memsize.Alloc(16*nv) + memsize.Alloc(size)
 	for k, vs := range h {
 		if s, ok := commonFields[k]; ok {
