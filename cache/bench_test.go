@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -54,5 +55,23 @@ func BenchmarkLookupHit(b *testing.B) {
 		if l := c.Lookup(req); l.Decision != Fresh {
 			b.Fatal(l.Decision)
 		}
+	}
+}
+
+// BenchmarkStoreSmall measures HTTPCache.Store of a small response under
+// distinct keys (the fill path of a cache under a flood of misses).
+func BenchmarkStoreSmall(b *testing.B) {
+	c, _ := New(Config{Shared: true, MaxBytes: 64 << 20})
+	hdr := http.Header{"Cache-Control": {"max-age=3600"}, "Content-Type": {"text/plain"}, "Etag": {`"x"`}}
+	reqs := make([]*http.Request, 4096)
+	for i := range reqs {
+		reqs[i] = httptest.NewRequest(http.MethodGet, "http://example.com/o/"+strconv.Itoa(i), nil)
+	}
+	body := make([]byte, 56, 512)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		c.Store(Exchange{Request: reqs[i%len(reqs)], Response: &http.Response{StatusCode: 200, Header: hdr}, Body: body})
+		i++
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/edgekit/edgekit/internal/clock"
 	"github.com/edgekit/edgekit/internal/hop"
+	"github.com/edgekit/edgekit/internal/memsize"
 	"github.com/edgekit/edgekit/internal/percpu"
 	"github.com/edgekit/edgekit/internal/store"
 	"go.uber.org/zap"
@@ -78,7 +79,8 @@ type Lookup struct {
 	// origin fails or answers 500, 502, 503 or 504 (RFC 5861 §4).
 	StaleIfError bool
 	// Conditional holds If-None-Match / If-Modified-Since built from the
-	// stored validators, for Decision Validate (§4.3.1).
+	// stored validators (§4.3.1), for Decisions Validate and
+	// StaleWhileRevalidate only; it is built per lookup, not stored.
 	Conditional http.Header
 	// OnlyIfCached reports a request with only-if-cached (§5.2.1.7): when
 	// Decision is Miss or Validate, answer 504 without forwarding.
@@ -122,13 +124,20 @@ func (l *Lookup) header() http.Header {
 }
 
 // Exchange is one request/response pair handed to Store. Body is the
-// complete response body. Zero times mean "now".
+// complete response body; the cache may keep it (it is never modified)
+// or, when its capacity much exceeds its length, keep a copy of exact
+// size. Zero times mean "now".
 type Exchange struct {
 	Request      *http.Request
 	Response     *http.Response
 	Body         []byte
 	RequestTime  time.Time
 	ResponseTime time.Time
+	// Retained is the memory, in bytes, the caller keeps beside the
+	// stored response for as long as it stays stored (edge's surrogate
+	// index entries, for instance). It is counted against MaxBytes with
+	// the response, so the limit bounds both. Zero means none.
+	Retained int64
 }
 
 // NotStored says why a response was not stored.
@@ -185,8 +194,11 @@ type Config struct {
 	// with Set-Cookie are not stored (a deliberate choice, as Varnish and
 	// Fastly make by default). False means a private cache.
 	Shared bool
-	// MaxBytes bounds the memory of stored responses (keys, headers,
-	// bodies, overhead). Zero means 64 MiB.
+	// MaxBytes bounds the memory of stored responses: what each one
+	// really takes on the heap (body capacity, the header map with its
+	// strings, the key, the variant and the store's bookkeeping, see
+	// variantCost) plus what callers retain beside it
+	// (Exchange.Retained). Zero means 64 MiB.
 	MaxBytes int64
 	// MaxObjectBytes is the largest response body stored. Zero means
 	// MaxBytes/8.
@@ -289,14 +301,15 @@ type variant struct {
 	requestTime  time.Time
 	responseTime time.Time
 	softPurged   bool
-	cost         int64
+	cost         int64  // bytes the variant holds (see variantCost)
+	headerCost   uint32 // bytes the header holds (see ownHeader)
+	retained     uint32 // Exchange.Retained, at most 4 GiB (MaxEntryLimit)
 
 	// Derived once from the header when stored (see prepare).
 	d          Directives
 	initialAge time.Duration // corrected_initial_age of §4.2.3
 	lifetime   time.Duration
 	heuristic  bool
-	cond       http.Header
 }
 
 // prepare computes what lookups need from a variant's header, so a hit
@@ -305,7 +318,6 @@ func (c *HTTPCache) prepare(v *variant) {
 	v.d = c.directives(v.header)
 	v.initialAge = currentAge(v.header, v.requestTime, v.responseTime, v.responseTime)
 	v.lifetime, v.heuristic = c.lifetime(v.status, v.header, v.d, v.responseTime)
-	v.cond = conditional(v.header)
 }
 
 func (v *variant) age(now time.Time) time.Duration {
@@ -443,7 +455,6 @@ func (c *HTTPCache) Lookup(req *http.Request) Lookup {
 	}
 	l.Status, l.Body, l.Age, l.TTL, l.Heuristic = v.status, v.body, age, life-age, v.heuristic
 	l.Header = v.header
-	l.Conditional = v.cond
 	fresh := life > age
 	l.Stale = !fresh
 	staleness := age - life
@@ -484,6 +495,10 @@ func (c *HTTPCache) Lookup(req *http.Request) Lookup {
 		c.lookups.Add(cStaleHits, 1)
 	case Validate:
 		c.lookups.Add(cValidations, 1)
+	}
+	if l.Decision == Validate || l.Decision == StaleWhileRevalidate {
+		// Built when a validation needs it, not kept with every object.
+		l.Conditional = conditional(v.header)
 	}
 	return l
 }
@@ -653,20 +668,27 @@ func (c *HTTPCache) Store(x Exchange) StoreResult {
 		// RFC 9110 §6.6.1: a recipient with a clock adds a missing Date.
 		h.Set("Date", x.ResponseTime.UTC().Format(http.TimeFormat))
 	}
+	h, hcost := ownHeader(h)
 	v := &variant{
 		status:       resp.StatusCode,
 		header:       h,
-		body:         x.Body,
+		headerCost:   clamp32(hcost),
+		body:         ownBody(x.Body),
 		vary:         varyNames(h),
 		requestTime:  x.RequestTime,
 		responseTime: x.ResponseTime,
+		retained:     clamp32(x.Retained),
 	}
-	v.selecting = make(map[string]string, len(v.vary))
-	for _, name := range v.vary {
-		v.selecting[name] = normalizedField(req.Header, name)
+	if len(v.vary) > 0 {
+		v.selecting = make(map[string]string, len(v.vary))
+		for _, name := range v.vary {
+			// A copy: the request's value may share a buffer with its
+			// whole head.
+			v.selecting[name] = strings.Clone(normalizedField(req.Header, name))
+		}
 	}
-	v.cost = variantCost(v)
 	c.prepare(v)
+	v.cost = variantCost(v) // after prepare: it counts the parsed directives
 	var old []*variant
 	if o, ok := c.st.Peek(res.Key); ok {
 		old = o.variants
@@ -707,24 +729,11 @@ func sameSelection(a, b *variant) bool {
 	return true
 }
 
-func variantCost(v *variant) int64 {
-	n := int64(len(v.body)) + 200
-	for k, vals := range v.header {
-		n += int64(len(k)) + 16
-		for _, s := range vals {
-			n += int64(len(s)) + 16
-		}
-	}
-	for k, s := range v.selecting {
-		n += int64(len(k) + len(s) + 32)
-	}
-	return n
-}
-
 // put stores obj under key with an expiry after which no variant could be
-// used any more, and reports whether the store admitted it.
+// used any more, and reports whether the store admitted it. The cost is
+// the variants' plus the object, its variant slice and the key string.
 func (c *HTTPCache) put(key string, obj *object) bool {
-	var cost int64 = int64(len(key))
+	cost := objectSize + memsize.Alloc(8*cap(obj.variants)) + memsize.String(key)
 	var until time.Time
 	for _, v := range obj.variants {
 		cost += v.cost
@@ -808,12 +817,15 @@ func (c *HTTPCache) freshen(req *http.Request, resp *http.Response, x Exchange, 
 	for _, i := range targets {
 		old := next.variants[i]
 		v := *old
-		v.header = old.header.Clone()
-		updateHeaders(v.header, resp.Header)
-		c.dropQualifiedFields(v.header)
+		h := old.header.Clone()
+		updateHeaders(h, resp.Header)
+		c.dropQualifiedFields(h)
+		var hcost int64
+		v.header, hcost = ownHeader(h)
+		v.headerCost = clamp32(hcost)
 		v.requestTime, v.responseTime, v.softPurged = x.RequestTime, x.ResponseTime, false
-		v.cost = variantCost(&v)
 		c.prepare(&v)
+		v.cost = variantCost(&v)
 		next.variants[i] = &v
 	}
 	if !c.put(res.Key, next) {

@@ -71,7 +71,9 @@ type Config struct {
 	// must also implement surrogate.Target (cache.HTTPCache does); the
 	// node's key settings then do not apply (the cache keys requests).
 	Cache cache.Cache
-	// MaxBytes sizes the default cache. Zero means 256 MiB.
+	// MaxBytes sizes the default cache: it bounds what cached objects
+	// really take, headers, keys and surrogate index entries included
+	// (see package cache, # Memory). Zero means 256 MiB.
 	MaxBytes int64
 	// MaxObjectBytes is the largest body stored; larger bodies stream to
 	// the client without being stored or buffered (decided from
@@ -594,16 +596,19 @@ func (n *Node) storeFetched(h *head, body []byte) *fetchResult {
 	resp := h.resp
 	fr := &fetchResult{status: resp.StatusCode, header: resp.Header, body: body, xcache: "MISS",
 		vary: resp.Header.Get("Vary") != ""}
-	res := n.cache.Store(cache.Exchange{Request: h.req, Response: resp, Body: body, RequestTime: h.reqTime, ResponseTime: h.respTime})
+	// The index entries live as long as the object: the cache counts
+	// them against its limit with it.
+	keys, kerr := surrogate.ParseKeys(resp.Header, n.keyCfg)
+	res := n.cache.Store(cache.Exchange{Request: h.req, Response: resp, Body: body, RequestTime: h.reqTime, ResponseTime: h.respTime,
+		Retained: surrogate.IndexCost(keys)})
 	if res.Stored {
 		fr.stored = true
 		fr.header = resp.Header.Clone()
 		fr.age = time.Duration(0)
-		keys, kerr := surrogate.ParseKeys(resp.Header, n.keyCfg)
 		if kerr != nil {
 			n.log.Debug("edge: surrogate keys", zap.String("key", res.Key), zap.Error(kerr))
 		}
-		n.index.Set(res.Key, append(keys, urlKey(res.Key)))
+		n.indexStored(res.Key, keys)
 		fr.cacheStatus = fmt.Sprintf("fwd=%s; fwd-status=%d; stored", h.fwd, resp.StatusCode)
 	} else {
 		fr.cacheStatus = fmt.Sprintf("fwd=%s; fwd-status=%d; detail=%s", h.fwd, resp.StatusCode, res.Reason)
@@ -611,9 +616,16 @@ func (n *Node) storeFetched(h *head, body []byte) *fetchResult {
 	return fr
 }
 
-// urlKey is the implicit surrogate key every object carries, so purges by
-// URL travel over the bus like purges by key.
-func urlKey(cacheKey string) string { return "\x00url:" + cacheKey }
+// indexStored records the surrogate keys of an object just stored. An
+// eviction between the store and this call removed nothing from the index
+// (the keys were not there yet), so the entry is dropped again when the
+// object is already gone: index entries never outlive their object.
+func (n *Node) indexStored(key string, keys []string) {
+	n.index.Set(key, keys)
+	if c, ok := n.cache.(interface{ Contains(string) bool }); ok && len(keys) > 0 && !c.Contains(key) {
+		n.index.Remove(key)
+	}
+}
 
 // prepareStored turns Surrogate-Control (and negative caching) into the
 // node's targeted control field before the response is stored.

@@ -61,7 +61,7 @@ func (n *Node) Purge(ctx context.Context, p PurgeRequest) (PurgeResult, error) {
 			return res, fmt.Errorf("%w: URL %q must be absolute http(s)", ErrBadPurge, raw)
 		}
 		r := &http.Request{Method: http.MethodGet, URL: u, Host: u.Host, Header: http.Header{}}
-		keys = append(keys, urlKey(n.keyOf(r)))
+		keys = append(keys, surrogate.URLKey(n.keyOf(r)))
 	}
 	r, err := n.purger.Purge(ctx, p.Mode, keys...)
 	res.Objects, res.Keys, res.URLs = r.Objects, len(p.Keys), len(p.URLs)

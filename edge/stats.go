@@ -1,6 +1,9 @@
 package edge
 
-import "github.com/edgekit/edgekit/internal/percpu"
+import (
+	"github.com/edgekit/edgekit/cache"
+	"github.com/edgekit/edgekit/internal/percpu"
+)
 
 // counters are the node's statistics, striped per processor: every request
 // bumps several of them, and one shared cache line for all would move
@@ -61,8 +64,13 @@ type Stats struct {
 	PurgedObjects uint64
 	// HitRatio is Hits / (Hits + Misses), 0 before any.
 	HitRatio float64
-	// Objects is how many objects the surrogate index tracks.
+	// Objects is how many objects the cache holds (with a cache that
+	// cannot say, how many carry surrogate keys).
 	Objects int
+	// Bytes is what the cache counts its objects to cost, surrogate index
+	// entries included, and MaxBytes its limit (zero when the cache does
+	// not report them).
+	Bytes, MaxBytes int64
 }
 
 // Stats implements EdgeNode.
@@ -74,6 +82,10 @@ func (n *Node) Stats() Stats {
 		Invalidations: n.st.invalidations.Load(), BackgroundFetches: n.st.backgroundFetches.Load(),
 		BytesFromCache: n.st.bytesFromCache.Load(), BytesFromOrigin: n.st.bytesFromOrigin.Load(),
 		Objects: n.index.Stats().Objects,
+	}
+	if c, ok := n.cache.(interface{ Stats() cache.Stats }); ok {
+		cs := c.Stats()
+		s.Objects, s.Bytes, s.MaxBytes = cs.Objects, cs.Bytes, cs.MaxBytes
 	}
 	if n.purger != nil {
 		// The purger counts purges asked here and those that arrived

@@ -22,7 +22,8 @@ type Target interface {
 }
 
 // Clearer is implemented by Targets that can drop everything at once; a
-// purge-all needs it.
+// purge-all needs it. A Target with a Len() int method reports through it
+// how many objects a purge-all removed.
 type Clearer interface{ Clear() }
 
 // Mode is a purge's strength.
@@ -188,6 +189,9 @@ func (p *Purger) PurgeAll(ctx context.Context) (Result, error) {
 func (p *Purger) apply(m Message) Result {
 	if m.All {
 		n := p.ix.Stats().Objects
+		if l, ok := p.target.(interface{ Len() int }); ok {
+			n = l.Len() // objects without surrogate keys are not indexed
+		}
 		p.target.(Clearer).Clear()
 		p.ix.Clear()
 		p.objects.Add(uint64(n))

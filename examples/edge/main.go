@@ -37,6 +37,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -103,6 +104,13 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	}
 	if *admin != "" && purgeToken == "" && !loopback(*admin) {
 		return fmt.Errorf("-admin %s is not a loopback address: set -purge-token or -purge-token-file", *admin)
+	}
+	// The cache's live heap stays near -max-bytes, but the garbage
+	// collector lets the heap reach twice the live heap before it
+	// collects. A soft limit keeps the process within 1.5x the cache plus
+	// 64 MiB (GOMEMLIMIT, when set, is used instead).
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(*maxBytes*3/2 + 64<<20)
 	}
 	logger := zap.NewNop()
 	if *verbose {
