@@ -1315,8 +1315,16 @@ func classify(m *dns.Msg, zone, name string, qtype uint16) (respKind, classified
 		return nil
 	}
 	if m.Rcode == dns.RcodeNameError {
-		c.soa, c.negName, c.next = soa(), cur, ""
-		return kindNXDomain, c
+		if s := soa(); len(c.answer) == 0 || s != nil && inZone(cur) {
+			c.soa, c.negName, c.next = s, cur, ""
+			return kindNXDomain, c
+		}
+		// A chain that left this zone ends in an NXDOMAIN that this
+		// zone's servers cannot vouch for (a server following a CNAME
+		// into another zone it serves, or one that sent no SOA): the
+		// target is asked at its own authority, whose SOA the negative
+		// answer must carry (RFC 2308 §2.1, §5).
+		return kindAnswer, c
 	}
 	if len(c.answer) > 0 {
 		// A CNAME chain leaving this response: continue at c.next unless

@@ -1,0 +1,190 @@
+package resolver
+
+import (
+	"net/netip"
+	"sync/atomic"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// The hostile hierarchy holds the shapes real authoritative servers get
+// wrong or that a resolver must not trust, each under com. or net.:
+//   - follow.com. (127.0.0.10) also serves target.net. and, as BIND does,
+//     follows a CNAME or DNAME into it, so its NXDOMAIN for the target
+//     carries target.net.'s SOA, not follow.com.'s;
+//   - ent.com. (127.0.0.11) answers NXDOMAIN for its empty non-terminals;
+//   - glue.com.'s delegation in com. still has glue for ns.glue.com., a
+//     name the child zone no longer has;
+//   - edns.com. (127.0.0.13) answers any query with an OPT record with a
+//     bare FORMERR (no question, no OPT), as EDNS-intolerant servers do.
+const (
+	hostileRoot = `. 86400 IN SOA a.root-servers.net. nstld.verisign-grs.com. 1 1800 900 604800 86400
+. 518400 IN NS a.root-servers.net.
+a.root-servers.net. 518400 IN A 127.0.0.2
+com. 172800 IN NS a.gtld.net.
+net. 172800 IN NS a.gtld.net.
+a.gtld.net. 172800 IN A 127.0.0.3
+`
+	hostileCom = `com. 900 IN SOA a.gtld.net. hostmaster.com. 1 1800 900 604800 900
+com. 172800 IN NS a.gtld.net.
+follow.com. 172800 IN NS ns.follow.com.
+ns.follow.com. 172800 IN A 127.0.0.10
+ent.com. 172800 IN NS ns.ent.com.
+ns.ent.com. 172800 IN A 127.0.0.11
+glue.com. 172800 IN NS ns.glue.com.
+glue.com. 172800 IN NS ns2.glue.com.
+ns.glue.com. 172800 IN A 127.0.0.12
+ns2.glue.com. 172800 IN A 127.0.0.12
+edns.com. 172800 IN NS ns.edns.com.
+ns.edns.com. 172800 IN A 127.0.0.13
+`
+	hostileNet = `net. 900 IN SOA a.gtld.net. hostmaster.net. 1 1800 900 604800 900
+net. 172800 IN NS a.gtld.net.
+a.gtld.net. 172800 IN A 127.0.0.3
+target.net. 172800 IN NS ns.target.net.
+ns.target.net. 172800 IN A 127.0.0.10
+`
+	followCom = `$TTL 3600
+follow.com. IN SOA ns.follow.com. admin.follow.com. 1 7200 3600 1209600 300
+follow.com. IN NS ns.follow.com.
+ns IN A 127.0.0.10
+cx IN CNAME gone.target.net.
+old IN DNAME target.net.
+`
+	targetNet = `$TTL 3600
+target.net. IN SOA ns.target.net. admin.target.net. 1 7200 3600 1209600 120
+target.net. IN NS ns.target.net.
+ns IN A 127.0.0.10
+here IN A 192.0.2.10
+`
+	entCom = `$TTL 3600
+ent.com. IN SOA ns.ent.com. admin.ent.com. 1 7200 3600 1209600 300
+ent.com. IN NS ns.ent.com.
+ns IN A 127.0.0.11
+a.b.c IN A 192.0.2.11
+`
+	glueCom = `$TTL 3600
+glue.com. IN SOA ns2.glue.com. admin.glue.com. 1 7200 3600 1209600 300
+glue.com. IN NS ns2.glue.com.
+ns2 IN A 127.0.0.12
+www IN A 192.0.2.12
+`
+	ednsCom = `$TTL 3600
+edns.com. IN SOA ns.edns.com. admin.edns.com. 1 7200 3600 1209600 300
+edns.com. IN NS ns.edns.com.
+ns IN A 127.0.0.13
+www IN A 192.0.2.13
+mail IN A 192.0.2.14
+`
+)
+
+// crossZoneFollower answers as its ZoneServer does, then follows a CNAME
+// that leaves the first zone into another zone the server holds.
+type crossZoneFollower struct{ zs *ZoneServer }
+
+func (f crossZoneFollower) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	m := f.zs.Answer(req)
+	if n := len(m.Answer); n > 0 && m.Rcode == dns.RcodeSuccess {
+		if c, ok := m.Answer[n-1].(*dns.CNAME); ok {
+			q := new(dns.Msg)
+			q.SetQuestion(c.Target, req.Question[0].Qtype)
+			t := f.zs.Answer(q)
+			m.Answer = append(m.Answer, t.Answer...)
+			m.Ns, m.Rcode = t.Ns, t.Rcode
+		}
+	}
+	w.WriteMsg(m)
+}
+
+// entBreaker answers NXDOMAIN for the zone's empty non-terminals.
+type entBreaker struct{ zs *ZoneServer }
+
+func (b entBreaker) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	m := b.zs.Answer(req)
+	if z := b.zs.zones[0]; z.ents[dns.CanonicalName(req.Question[0].Name)] {
+		m.Rcode = dns.RcodeNameError
+	}
+	w.WriteMsg(m)
+}
+
+// ednsIntolerant answers a query with an OPT record with a bare FORMERR,
+// and counts those queries.
+type ednsIntolerant struct {
+	zs       *ZoneServer
+	withEDNS *atomic.Int32
+}
+
+func (e ednsIntolerant) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	if req.IsEdns0() != nil {
+		e.withEDNS.Add(1)
+		m := new(dns.Msg)
+		m.Id, m.Response, m.Opcode, m.Rcode = req.Id, true, req.Opcode, dns.RcodeFormatError
+		w.WriteMsg(m)
+		return
+	}
+	w.WriteMsg(e.zs.Answer(req))
+}
+
+type hostileHierarchy struct {
+	*hierarchy
+	withEDNS atomic.Int32 // queries with EDNS that reached edns.com.'s server
+}
+
+func newHostileHierarchy(t testing.TB) *hostileHierarchy {
+	t.Helper()
+	hh := &hostileHierarchy{}
+	zones := map[string][]*Zone{
+		"127.0.0.2":  {mustZone(t, hostileRoot, ".")},
+		"127.0.0.3":  {mustZone(t, hostileCom, "com."), mustZone(t, hostileNet, "net.")},
+		"127.0.0.10": {mustZone(t, followCom, "follow.com."), mustZone(t, targetNet, "target.net.")},
+		"127.0.0.11": {mustZone(t, entCom, "ent.com.")},
+		"127.0.0.12": {mustZone(t, glueCom, "glue.com.")},
+		"127.0.0.13": {mustZone(t, ednsCom, "edns.com.")},
+	}
+	l, err := ServeZones(zones, false, func(h dns.Handler) dns.Handler {
+		zs := h.(*ZoneServer)
+		switch zs.zones[0].origin {
+		case "follow.com.":
+			return crossZoneFollower{zs}
+		case "ent.com.":
+			return entBreaker{zs}
+		case "edns.com.":
+			return ednsIntolerant{zs, &hh.withEDNS}
+		}
+		return h
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hh.hierarchy = &hierarchy{port: l.Port, loop: l,
+		roots: []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), uint16(l.Port))}}
+	t.Cleanup(hh.stop)
+	return hh
+}
+
+// soaOwner returns the owner of the SOA in m's authority section, or "".
+func soaOwner(m *dns.Msg) string {
+	for _, rr := range m.Ns {
+		if s, ok := rr.(*dns.SOA); ok {
+			return s.Hdr.Name
+		}
+	}
+	return ""
+}
+
+// RFC 2308 §2.1 and §5: a negative answer at the end of a CNAME or DNAME
+// chain carries the SOA of the zone that said the target does not exist,
+// cold and from the cache, also when the server of the chain's first zone
+// followed it into the target's zone itself.
+func TestRFC2308_NegativeAfterChainCarriesTargetZoneSOA(t *testing.T) {
+	r := newResolver(t, newHostileHierarchy(t).config())
+	for _, name := range []string{"cx.follow.com.", "gone.old.follow.com."} {
+		for _, from := range []string{"servers", "cache"} {
+			m := resolve(t, r, name, dns.TypeA)
+			if m.Rcode != dns.RcodeNameError || soaOwner(m) != "target.net." || len(m.Answer) == 0 {
+				t.Errorf("%s from the %s: rcode %d, SOA %q, answer %v", name, from, m.Rcode, soaOwner(m), m.Answer)
+			}
+		}
+	}
+}
