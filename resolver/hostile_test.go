@@ -188,3 +188,24 @@ func TestRFC2308_NegativeAfterChainCarriesTargetZoneSOA(t *testing.T) {
 		}
 	}
 }
+
+// RFC 9156 §2.3: a server that answers a minimised probe for an empty
+// non-terminal with NXDOMAIN does not hide the name below it; the
+// resolver asks for the full name before concluding, as Unbound does.
+func TestRFC9156_BrokenServerENTNXDOMAINAsksFullName(t *testing.T) {
+	r := newResolver(t, newHostileHierarchy(t).config())
+	for _, from := range []string{"servers", "cache"} {
+		if got := answers(resolve(t, r, "a.b.c.ent.com.", dns.TypeA)); len(got) != 1 || got[0] != "192.0.2.11" {
+			t.Fatalf("from the %s: %v", from, got)
+		}
+	}
+	// A name that does not exist is still NXDOMAIN, with the SOA.
+	if m := resolve(t, r, "x.b.c.ent.com.", dns.TypeA); m.Rcode != dns.RcodeNameError || soaOwner(m) != "ent.com." {
+		t.Fatalf("x.b.c.ent.com.: %v", m)
+	}
+	// The broken NXDOMAIN for the probe was not cached: the real name
+	// still resolves after it.
+	if got := answers(resolve(t, r, "a.b.c.ent.com.", dns.TypeA)); len(got) != 1 {
+		t.Fatalf("after the NXDOMAIN: %v", got)
+	}
+}

@@ -828,9 +828,13 @@ func (r *Recursive) resolveName(ctx context.Context, st *state, name string, qty
 				}
 				probe = r.knownNoCut(zone, name)
 			case kindNXDomain:
-				// Nothing exists below a name that does not (RFC 8020).
-				r.putNegative(qname, 0, dns.RcodeNameError, data.soa)
-				return nil, dns.RcodeNameError, data.soa, ""
+				// Nothing exists below a name that does not (RFC 8020),
+				// but some servers answer NXDOMAIN for an empty
+				// non-terminal: the full name is asked before concluding
+				// (RFC 9156 §2.3, as Unbound does when not strict), and
+				// only its answer is cached. A cached NXDOMAIN still
+				// answers for the names below it.
+				minimise = false
 			case kindLame, kindLoop:
 				minimise = false
 			default:
