@@ -209,3 +209,23 @@ func TestRFC9156_BrokenServerENTNXDOMAINAsksFullName(t *testing.T) {
 		t.Fatalf("after the NXDOMAIN: %v", got)
 	}
 }
+
+// RFC 2181 §5.4.1: data from a referral (the parent's NS set, the glue in
+// its additional section) finds the child's servers but never answers a
+// question; the child zone's servers are asked. Here com.'s glue for
+// ns.glue.com. outlived the name in the child zone.
+func TestRFC2181_ReferralDataNeverAnswers(t *testing.T) {
+	r := newResolver(t, newHostileHierarchy(t).config())
+	if got := answers(resolve(t, r, "www.glue.com.", dns.TypeA)); len(got) != 1 || got[0] != "192.0.2.12" {
+		t.Fatalf("www.glue.com.: %v", got) // the glue is cached now
+	}
+	for _, from := range []string{"servers", "cache"} {
+		if m := resolve(t, r, "ns.glue.com.", dns.TypeA); m.Rcode != dns.RcodeNameError || len(m.Answer) != 0 || soaOwner(m) != "glue.com." {
+			t.Errorf("ns.glue.com. from the %s: glue served as an answer: %v", from, m)
+		}
+		m := resolve(t, r, "glue.com.", dns.TypeNS)
+		if len(m.Answer) != 1 || m.Answer[0].(*dns.NS).Ns != "ns2.glue.com." {
+			t.Errorf("glue.com. NS from the %s: the parent's NS set served: %v", from, m.Answer)
+		}
+	}
+}

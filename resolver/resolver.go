@@ -168,12 +168,23 @@ type entry struct {
 	soa     dns.RR   // negative answers: the zone's SOA
 	stored  time.Time
 	ttl     time.Duration
-	rank    int // 1 referral/glue data, 2 authoritative answer
+	rank    int // rankReferral or rankAnswer
 	origTTL time.Duration
 	// dname is the DNAME a cached CNAME was synthesised from (RFC 6672
 	// §3.2), given again beside it when the CNAME is answered from cache.
 	dname dns.RR
 }
+
+// Trust ranks of cached data (RFC 2181 §5.4.1), lowest first.
+const (
+	// rankReferral is a referral's data: the parent's NS set and the glue
+	// from its additional section. It finds the child's servers and is
+	// never an answer to a client's question.
+	rankReferral = 1
+	// rankAnswer is data from an answer (or a negative answer) to the
+	// question asked: what clients are answered from.
+	rankAnswer = 2
+)
 
 func (e *entry) fresh(now time.Time) bool { return now.Sub(e.stored) < e.ttl }
 
@@ -467,9 +478,9 @@ func (r *Recursive) fromCache(q dns.Question, stale bool) *dns.Msg {
 			}
 		}
 		seen = append(seen, name)
-		e := r.cacheGet(name, q.Qtype, now, stale)
+		e := r.cacheGet(name, q.Qtype, now, stale, rankAnswer)
 		if e == nil && q.Qtype != dns.TypeCNAME {
-			if c := r.cacheGet(name, dns.TypeCNAME, now, stale); c != nil && len(c.rrs) > 0 {
+			if c := r.cacheGet(name, dns.TypeCNAME, now, stale, rankAnswer); c != nil && len(c.rrs) > 0 {
 				aged := r.aged(c, now, stale)
 				if c.dname != nil && !slices.ContainsFunc(m.Answer, func(rr dns.RR) bool { return dns.IsDuplicate(rr, c.dname) }) {
 					d := dns.Copy(c.dname)
@@ -509,7 +520,7 @@ func (r *Recursive) fromCache(q dns.Question, stale bool) *dns.Msg {
 // exists below a name that does not exist (RFC 8020).
 func (r *Recursive) cachedNXDomain(name string, now time.Time, stale bool) *entry {
 	for n := name; ; n = parent(n) {
-		if e := r.cacheGet(n, 0, now, stale); e != nil && e.rcode == dns.RcodeNameError {
+		if e := r.cacheGet(n, 0, now, stale, rankAnswer); e != nil && e.rcode == dns.RcodeNameError {
 			return e
 		}
 		if n == "." {
@@ -518,9 +529,11 @@ func (r *Recursive) cachedNXDomain(name string, now time.Time, stale bool) *entr
 	}
 }
 
-func (r *Recursive) cacheGet(name string, qtype uint16, now time.Time, stale bool) *entry {
+// cacheGet returns the entry cached for name/qtype if it is fresh (or,
+// with stale, within the stale window) and of rank minRank or better.
+func (r *Recursive) cacheGet(name string, qtype uint16, now time.Time, stale bool, minRank int) *entry {
 	e, ok := r.cache.Get(cacheKey(name, qtype))
-	if !ok {
+	if !ok || e.rank < minRank {
 		return nil
 	}
 	if e.fresh(now) {
@@ -640,7 +653,7 @@ func (r *Recursive) putNegative(name string, qtype uint16, rcode int, soa dns.RR
 	if rcode == dns.RcodeNameError {
 		qtype = 0
 	}
-	e := &entry{rcode: rcode, soa: soa, stored: now, ttl: ttl, origTTL: ttl, rank: 2}
+	e := &entry{rcode: rcode, soa: soa, stored: now, ttl: ttl, origTTL: ttl, rank: rankAnswer}
 	r.cache.Set(cacheKey(name, qtype), e, int64(len(name)+128), now.Add(ttl+max(r.cfg.StaleWindow, 0)))
 }
 
@@ -715,7 +728,7 @@ func (r *Recursive) putFailure(key string) {
 // mark, never an RRset's key) for ttl.
 func (r *Recursive) putMark(key string, rcode int, ttl time.Duration) {
 	now := r.now()
-	e := &entry{rcode: rcode, stored: now, ttl: ttl, origTTL: ttl, rank: 2}
+	e := &entry{rcode: rcode, stored: now, ttl: ttl, origTTL: ttl, rank: rankAnswer}
 	r.cache.Set(key, e, int64(len(key)+96), now.Add(ttl))
 }
 
@@ -849,7 +862,7 @@ func (r *Recursive) resolveName(ctx context.Context, st *state, name string, qty
 		}
 		switch kind, data := classify(resp, zone, name, qtype); kind {
 		case kindAnswer:
-			r.putAnswer(data.answer, 2)
+			r.putAnswer(data.answer, rankAnswer)
 			return data.answer, dns.RcodeSuccess, nil, data.next
 		case kindNXDomain:
 			r.putNegative(data.negName, qtype, dns.RcodeNameError, data.soa)
@@ -944,7 +957,7 @@ func (r *Recursive) knownNoCut(zone, name string) string {
 func (r *Recursive) closestCut(ctx context.Context, st *state, name string) (string, []netip.AddrPort) {
 	now := r.now()
 	for z := name; z != "."; z = parent(z) {
-		if e := r.cacheGet(z, dns.TypeNS, now, false); e != nil && len(e.rrs) > 0 {
+		if e := r.cacheGet(z, dns.TypeNS, now, false, rankReferral); e != nil && len(e.rrs) > 0 {
 			if servers := r.serversFor(ctx, st, z, e.rrs); len(servers) > 0 {
 				return z, servers
 			}
@@ -961,9 +974,9 @@ func (r *Recursive) descend(ctx context.Context, st *state, data classified) (zo
 	if st.depth > r.cfg.MaxDepth {
 		return "", nil, false
 	}
-	r.putRRset(data.ns, 1)
+	r.putRRset(data.ns, rankReferral)
 	for _, set := range groupRRsets(data.glue) {
-		r.putRRset(set, 1)
+		r.putRRset(set, rankReferral)
 	}
 	return data.child, r.serversFor(ctx, st, data.child, data.ns), true
 }
@@ -982,7 +995,7 @@ func (r *Recursive) serversFor(ctx context.Context, st *state, zone string, nsSe
 		host := dns.CanonicalName(ns.Ns)
 		found := false
 		for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
-			if e := r.cacheGet(host, t, now, false); e != nil {
+			if e := r.cacheGet(host, t, now, false, rankReferral); e != nil {
 				for _, a := range e.rrs {
 					if ap, ok := addrOf(a, r.cfg.Port); ok {
 						out = append(out, ap)
@@ -1463,7 +1476,7 @@ func (r *Recursive) forwardQuery(ctx context.Context, st *state, q dns.Question)
 		out.SetQuestion(q.Name, q.Qtype)
 		out.Response, out.RecursionAvailable, out.Rcode = true, true, resp.Rcode
 		out.Answer = resp.Answer
-		r.putAnswer(resp.Answer, 2)
+		r.putAnswer(resp.Answer, rankAnswer)
 		// A negative answer, possibly at the end of a CNAME chain, is
 		// cached for the chain's last name (RFC 2308 §5).
 		last := q.Name

@@ -856,7 +856,7 @@ func serverWithCache(t *testing.T, records ...string) *Server {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.putRRset([]dns.RR{rr}, 2)
+		r.putRRset([]dns.RR{rr}, rankAnswer)
 	}
 	srv, err := NewServer(ServerConfig{Resolver: r})
 	if err != nil {
