@@ -108,14 +108,14 @@ func (b entBreaker) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	w.WriteMsg(m)
 }
 
-// ednsIntolerant answers a query with an OPT record with a bare FORMERR,
+// ednsRefuser answers a query with an OPT record with a bare FORMERR,
 // and counts those queries.
-type ednsIntolerant struct {
+type ednsRefuser struct {
 	zs       *ZoneServer
 	withEDNS *atomic.Int32
 }
 
-func (e ednsIntolerant) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+func (e ednsRefuser) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	if req.IsEdns0() != nil {
 		e.withEDNS.Add(1)
 		m := new(dns.Msg)
@@ -150,7 +150,7 @@ func newHostileHierarchy(t testing.TB) *hostileHierarchy {
 		case "ent.com.":
 			return entBreaker{zs}
 		case "edns.com.":
-			return ednsIntolerant{zs, &hh.withEDNS}
+			return ednsRefuser{zs, &hh.withEDNS}
 		}
 		return h
 	})
@@ -227,5 +227,21 @@ func TestRFC2181_ReferralDataNeverAnswers(t *testing.T) {
 		if len(m.Answer) != 1 || m.Answer[0].(*dns.NS).Ns != "ns2.glue.com." {
 			t.Errorf("glue.com. NS from the %s: the parent's NS set served: %v", from, m.Answer)
 		}
+	}
+}
+
+// RFC 6891 §7: a server that answers FORMERR without an OPT record does
+// not speak EDNS. The query goes again without EDNS, and the server's
+// capability is remembered, so the next query to it goes plain at once.
+func TestRFC6891_FORMERRWithoutOPTRetriesWithoutEDNS(t *testing.T) {
+	h := newHostileHierarchy(t)
+	r := newResolver(t, h.config())
+	for _, name := range []string{"www.edns.com.", "mail.edns.com.", "www.edns.com."} {
+		if m := resolve(t, r, name, dns.TypeA); m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 {
+			t.Fatalf("%s: %v", name, m)
+		}
+	}
+	if n := h.withEDNS.Load(); n != 1 {
+		t.Fatalf("%d queries with EDNS reached the EDNS-intolerant server, want 1", n)
 	}
 }

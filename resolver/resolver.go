@@ -130,7 +130,8 @@ type Recursive struct {
 
 	rttMu sync.Mutex
 	srtt  map[netip.AddrPort]time.Duration
-	down  map[netip.AddrPort]holdDown // servers that failed twice running (rttMu)
+	down  map[netip.AddrPort]holdDown  // servers that failed holdDownAfter times running (rttMu)
+	plain map[netip.AddrPort]time.Time // servers without EDNS, until when (rttMu)
 
 	bgMu     sync.Mutex
 	bgActive map[string]struct{}
@@ -1079,7 +1080,7 @@ func (r *Recursive) ask(ctx context.Context, st *state, zone string, servers []n
 // exchange sends one query (UDP, TCP on truncation, no EDNS after FORMERR)
 // and validates that the response answers it.
 func (r *Recursive) exchange(ctx context.Context, st *state, zone string, server netip.AddrPort, name string, qtype uint16, rd bool) (*dns.Msg, error) {
-	edns := true
+	edns := !r.knownNoEDNS(server)
 	netw := "udp"
 	for attempt := 0; attempt < 3; attempt++ {
 		st.queries++
@@ -1109,15 +1110,19 @@ func (r *Recursive) exchange(ctx context.Context, st *state, zone string, server
 			return nil, err
 		}
 		r.observe(server, rtt, false)
+		if edns && ednsIntolerant(resp, q) {
+			// RFC 6891 §7: a server that does not speak EDNS answers
+			// FORMERR without an OPT record (often without the
+			// question); ask again without EDNS, and remember it.
+			edns = false
+			r.noEDNS(server)
+			continue
+		}
 		if !matches(resp, q) {
 			return nil, ErrMismatch
 		}
 		if resp.Truncated && netw == "udp" {
 			netw = "tcp"
-			continue
-		}
-		if resp.Rcode == dns.RcodeFormatError && edns {
-			edns = false // an old server that does not speak EDNS
 			continue
 		}
 		return resp, nil
@@ -1167,6 +1172,40 @@ func (r *Recursive) exchangeUDP(ctx context.Context, q *dns.Msg, server netip.Ad
 		}
 		// A stray or garbled datagram: keep waiting for the reply.
 	}
+}
+
+// ednsIntolerant reports whether resp, the reply to q (sent with EDNS), is
+// a FORMERR without an OPT record: the sign of a server that does not
+// implement EDNS (RFC 6891 §7). The question must be q's if the reply
+// carries one; a FORMERR with an OPT record is the server's real verdict.
+func ednsIntolerant(resp, q *dns.Msg) bool {
+	if resp.Rcode != dns.RcodeFormatError || !resp.Response || resp.Id != q.Id || resp.IsEdns0() != nil {
+		return false
+	}
+	return len(resp.Question) == 0 || matches(resp, q)
+}
+
+// noEDNSTTL is how long a server is remembered as not speaking EDNS (as
+// Unbound's infrastructure cache keeps a host's EDNS status, infra-host-ttl
+// 900 s); then it is asked with EDNS again.
+const noEDNSTTL = 15 * time.Minute
+
+// noEDNS remembers that server does not speak EDNS.
+func (r *Recursive) noEDNS(server netip.AddrPort) {
+	r.rttMu.Lock()
+	defer r.rttMu.Unlock()
+	if r.plain == nil || len(r.plain) > 100_000 {
+		r.plain = map[netip.AddrPort]time.Time{}
+	}
+	r.plain[server] = r.now().Add(noEDNSTTL)
+}
+
+// knownNoEDNS reports whether server is remembered as not speaking EDNS.
+func (r *Recursive) knownNoEDNS(server netip.AddrPort) bool {
+	r.rttMu.Lock()
+	defer r.rttMu.Unlock()
+	until, ok := r.plain[server]
+	return ok && r.now().Before(until)
 }
 
 // matches checks that resp answers q (RFC 5452 §9.1: ID, question).
