@@ -2,6 +2,8 @@ package resolver
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"net"
 	"net/netip"
 	"runtime"
@@ -314,7 +316,7 @@ func (s *Server) replyTo(msg []byte, addr, local net.Addr, pc net.PacketConn, wg
 		return nil
 	}
 	req := new(dns.Msg)
-	if err := req.Unpack(msg); err != nil {
+	if err := unpackQuery(msg, req); err != nil {
 		m := new(dns.Msg)
 		m.Id = uint16(msg[0])<<8 | uint16(msg[1])
 		m.Response = true
@@ -342,6 +344,27 @@ func (s *Server) replyTo(msg []byte, addr, local net.Addr, pc net.PacketConn, wg
 		return nil
 	}
 	return b
+}
+
+// errCounts reports a message whose header counts do not match the
+// records it carries.
+var errCounts = errors.New("resolver: header counts do not match the records carried")
+
+// unpackQuery parses the query msg (at least a header long) into req.
+// Beyond dns.Msg.Unpack's checks, the header's counts must match the
+// records carried: Unpack stops quietly where the message ends, so a
+// header promising records that are not there would be answered (RFC 1035
+// §4.1.1 gives the counts; Unbound answers such a query FORMERR).
+func unpackQuery(msg []byte, req *dns.Msg) error {
+	if err := req.Unpack(msg); err != nil {
+		return err
+	}
+	for i, n := range [4]int{len(req.Question), len(req.Answer), len(req.Ns), len(req.Extra)} {
+		if int(binary.BigEndian.Uint16(msg[4+2*i:])) != n {
+			return errCounts
+		}
+	}
+	return nil
 }
 
 // vetQuery makes the checks a server here makes before answering req, and

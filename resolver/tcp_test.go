@@ -166,3 +166,102 @@ func FuzzServeTCPConn(f *testing.F) {
 		<-served
 	})
 }
+
+// lyingQuery is a query for example.com. A whose header says it carries
+// one answer record, which it does not.
+func lyingQuery(id uint16) []byte {
+	q := new(dns.Msg)
+	q.SetQuestion("example.com.", dns.TypeA)
+	q.Id = id
+	b, _ := q.Pack()
+	b[7] = 1 // ANCOUNT 1
+	return b
+}
+
+// RFC 1035 §4.1.1: a query whose header promises records it does not carry
+// is FORMERR over UDP and TCP (as Unbound answers), never resolved.
+func TestRFC1035_HeaderCountsMustMatchRecords(t *testing.T) {
+	srv, err := NewServer(ServerConfig{Resolver: fixedResolver{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 2)
+	go func() { done <- srv.ServeUDP(ctx, pc) }()
+	go func() { done <- srv.ServeTCP(ctx, ln) }()
+	defer func() {
+		cancel()
+		<-done
+		<-done
+	}()
+
+	uc, err := net.Dial("udp", pc.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	uc.SetDeadline(time.Now().Add(5 * time.Second))
+	uc.Write(lyingQuery(7))
+	buf := make([]byte, 512)
+	n, err := uc.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := new(dns.Msg)
+	if err := m.Unpack(buf[:n]); err != nil || m.Id != 7 || m.Rcode != dns.RcodeFormatError || len(m.Answer) != 0 {
+		t.Fatalf("UDP: %v %v", m, err)
+	}
+
+	tc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	tc.SetDeadline(time.Now().Add(5 * time.Second))
+	b := lyingQuery(8)
+	tc.Write(append([]byte{byte(len(b) >> 8), byte(len(b))}, b...))
+	c := &dns.Conn{Conn: tc}
+	if m, err := c.ReadMsg(); err != nil || m.Id != 8 || m.Rcode != dns.RcodeFormatError || len(m.Answer) != 0 {
+		t.Fatalf("TCP: %v %v", m, err)
+	}
+}
+
+// A TCP message of length 0 cannot be a DNS message (RFC 1035 §4.2.2
+// frames messages, each at least a header): the connection is closed at
+// once instead of held for the idle timeout.
+func TestRFC7766_ZeroLengthMessageClosesConnection(t *testing.T) {
+	srv, err := NewServer(ServerConfig{Resolver: fixedResolver{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.ServeTCP(ctx, ln) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	tc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	tc.SetDeadline(time.Now().Add(5 * time.Second)) // far below the 30 s idle timeout
+	tc.Write([]byte{0, 0})
+	if _, err := tc.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("after a zero-length message: read %v, want EOF (connection closed)", err)
+	}
+}
