@@ -1,9 +1,12 @@
 package resolver
 
 import (
+	"context"
+	"net"
 	"net/netip"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -243,5 +246,38 @@ func TestRFC6891_FORMERRWithoutOPTRetriesWithoutEDNS(t *testing.T) {
 	}
 	if n := h.withEDNS.Load(); n != 1 {
 		t.Fatalf("%d queries with EDNS reached the EDNS-intolerant server, want 1", n)
+	}
+}
+
+// Close ends the resolutions in progress (as Config.Timeout does not have
+// to elapse first): a question waiting on a server that never answers
+// returns SERVFAIL at once.
+func TestCloseEndsResolutionsInProgress(t *testing.T) {
+	sink, err := net.ListenPacket("udp", "127.0.0.9:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	r, err := New(Config{Roots: []netip.AddrPort{netip.MustParseAddrPort(sink.LocalAddr().String())}, AllowLoopback: true, Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan *dns.Msg, 1)
+	go func() {
+		m, _ := r.Resolve(context.Background(), dns.Question{Name: "example.", Qtype: dns.TypeA, Qclass: dns.ClassINET})
+		done <- m
+	}()
+	sink.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, _, err := sink.ReadFrom(make([]byte, 512)); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	select {
+	case m := <-done:
+		if m == nil || m.Rcode != dns.RcodeServerFailure {
+			t.Fatalf("after Close: %v", m)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Resolve still waiting on the upstream after Close")
 	}
 }

@@ -316,8 +316,11 @@ func (r *Recursive) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, erro
 		return r.failed(q, servfail(q)), nil
 	}
 	res, err := r.group.Do(ctx, key, func() (*dns.Msg, bool) {
+		// The resolution outlives its first asker (others may wait on
+		// it) but not Close.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ResolveTimeout)
 		defer cancel()
+		defer context.AfterFunc(r.ctx, cancel)()
 		return r.resolveFresh(rctx, q), true
 	})
 	if err != nil {
@@ -1151,6 +1154,7 @@ func (r *Recursive) exchangeUDP(ctx context.Context, q *dns.Msg, server netip.Ad
 		deadline = d
 	}
 	conn.SetDeadline(deadline)
+	defer context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })()
 	if _, err := conn.Write(wire); err != nil {
 		return nil, err
 	}
