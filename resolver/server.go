@@ -161,10 +161,14 @@ func (s *Server) respond(remote, local net.Addr, req *dns.Msg, mode respondMode)
 	if _, udp := local.(*net.UDPAddr); udp || local == nil {
 		if remote != nil {
 			if _, isTCP := remote.(*net.TCPAddr); !isTCP {
-				m.Truncate(size)
+				m.Truncate(size) // measures the compressed size
 			}
 		}
 	}
+	// Names are compressed (RFC 1035 §4.1.4), as every server does: a
+	// single A answer is 47 bytes, not 60. After Truncate, which turns
+	// compression off for a message that fits without it.
+	m.Compress = true
 	return m, true
 }
 

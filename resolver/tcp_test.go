@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -263,5 +264,34 @@ func TestRFC7766_ZeroLengthMessageClosesConnection(t *testing.T) {
 	tc.Write([]byte{0, 0})
 	if _, err := tc.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("after a zero-length message: read %v, want EOF (connection closed)", err)
+	}
+}
+
+// RFC 1035 §4.1.4: replies compress names, over UDP, TCP and DoH (all built
+// by respond). A single A answer to host.example. without EDNS is 46
+// bytes (12 header, 18 question, 16 answer with a pointer), as Unbound
+// sends it, not 58; and a large answer is truncated by its compressed
+// size, so it fits where it fits.
+func TestRFC1035_NamesCompressedInReplies(t *testing.T) {
+	srv := serverWithCache(t, "host.example. 60 IN A 192.0.2.1")
+	var txt []dns.RR
+	for i := 0; i < 20; i++ {
+		rr, _ := dns.NewRR(fmt.Sprintf("a-rather-long-label-for-testing.host.example. 60 IN TXT \"%02d\"", i))
+		txt = append(txt, rr)
+	}
+	srv.cfg.Resolver.(*Recursive).putRRset(txt, rankAnswer)
+	from := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5353}
+	q := new(dns.Msg)
+	q.SetQuestion("host.example.", dns.TypeA)
+	reply := srv.answer(from, &net.UDPAddr{}, q)
+	if b, err := reply.Pack(); err != nil || len(b) != 46 {
+		t.Fatalf("single A answer: %d bytes (%v), want 46", len(b), err)
+	}
+	// 20 TXT records with a 45-byte owner: about 1,100 bytes
+	// uncompressed, under 400 compressed: no truncation at 512 bytes.
+	q.SetQuestion("a-rather-long-label-for-testing.host.example.", dns.TypeTXT)
+	reply = srv.answer(from, &net.UDPAddr{}, q)
+	if b, err := reply.Pack(); err != nil || reply.Truncated || len(reply.Answer) != 20 || len(b) > 512 {
+		t.Fatalf("20 TXT: TC=%v, %d records, %d bytes (%v)", reply.Truncated, len(reply.Answer), len(b), err)
 	}
 }
