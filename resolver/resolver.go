@@ -112,6 +112,12 @@ type Step struct {
 	Response *dns.Msg
 	RTT      time.Duration
 	Err      error
+	// Minimised is set when Question is a minimised probe (RFC 9156): an
+	// ancestor of the name being resolved, asked to find the zone cuts.
+	Minimised bool
+	// NameServer, when set, is the name server whose address this step
+	// helps resolve (a glueless delegation), not the client's question.
+	NameServer string
 }
 
 // Recursive is an iterative, caching DNS resolver: it walks from the root
@@ -139,6 +145,10 @@ type Recursive struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	closed   atomic.Bool
+
+	rootWarned atomic.Int64 // when noRootAnswered last logged (UnixNano)
+	refusedMu  sync.Mutex
+	refusedLog map[netip.AddrPort]struct{} // servers whose refusal was logged (allowed)
 
 	doh *http.Client // DNS over HTTPS upstreams
 
@@ -240,6 +250,9 @@ func New(cfg Config) (*Recursive, error) {
 		for _, h := range rootHints {
 			r.roots = append(r.roots, netip.AddrPortFrom(netip.MustParseAddr(h), 53))
 		}
+	}
+	if len(cfg.Forward) == 0 && len(r.roots) > 0 && !c.AllowLoopback && len(r.allowed(r.roots)) == 0 {
+		r.log.Warn("every root server is on a loopback or private address and AllowLoopback is off: every question will fail (SERVFAIL)", zap.Int("roots", len(r.roots)))
 	}
 	for _, f := range cfg.Forward {
 		u := upstream{addr: f, net: "udp"}
@@ -392,10 +405,13 @@ func (r *Recursive) resolveFresh(ctx context.Context, q dns.Question) *dns.Msg {
 	return m
 }
 
-// state bounds one resolution's work.
+// state bounds one resolution's work and says what the current step is
+// for (Trace).
 type state struct {
-	queries int
-	depth   int
+	queries   int
+	depth     int
+	minimised bool   // the query under way is a minimised probe
+	nsHost    string // the name server whose address is being resolved
 }
 
 // local answers special-use names (RFC 6761) and the hosts table.
@@ -828,7 +844,12 @@ func (r *Recursive) resolveName(ctx context.Context, st *state, name string, qty
 				qname, qt = next, dns.TypeA
 			}
 		}
+		st.minimised = qname != name
 		resp, server := r.ask(ctx, st, zone, servers, qname, qt, false)
+		st.minimised = false
+		if resp == nil && zone == "." {
+			r.noRootAnswered()
+		}
 		if resp == nil {
 			if qname != name {
 				minimise = false // RFC 9156 §2.3: fall back to the full name
@@ -1015,7 +1036,10 @@ func (r *Recursive) serversFor(ctx context.Context, st *state, zone string, nsSe
 	if len(out) == 0 && st.depth < r.cfg.MaxDepth {
 		for _, host := range glueless {
 			st.depth++
+			outer := st.nsHost
+			st.nsHost = host
 			m := r.iterate(ctx, st, dns.Question{Name: host, Qtype: dns.TypeA, Qclass: dns.ClassINET})
+			st.nsHost = outer
 			st.depth--
 			for _, a := range m.Answer {
 				if ap, ok := addrOf(a, r.cfg.Port); ok {
@@ -1051,8 +1075,8 @@ func (r *Recursive) allowed(list []netip.AddrPort) []netip.AddrPort {
 	}
 	out := list[:0:0]
 	for _, ap := range list {
-		a := ap.Addr()
-		if a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsUnspecified() || a.IsMulticast() {
+		if internalAddr(ap.Addr()) {
+			r.logRefused(ap)
 			continue
 		}
 		out = append(out, ap)
@@ -1060,16 +1084,63 @@ func (r *Recursive) allowed(list []netip.AddrPort) []netip.AddrPort {
 	return out
 }
 
+// internalAddr reports whether a is an address a resolver without
+// AllowLoopback never sends queries to.
+func internalAddr(a netip.Addr) bool {
+	a = a.Unmap()
+	return a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsUnspecified() || a.IsMulticast()
+}
+
+// logRefused logs at debug level, once per server, that a name server on
+// an internal address was not asked.
+func (r *Recursive) logRefused(ap netip.AddrPort) {
+	if ce := r.log.Check(zap.DebugLevel, "name server on a loopback or private address not asked (Config.AllowLoopback is off)"); ce != nil {
+		r.refusedMu.Lock()
+		if r.refusedLog == nil || len(r.refusedLog) > 10_000 {
+			r.refusedLog = map[netip.AddrPort]struct{}{}
+		}
+		_, seen := r.refusedLog[ap]
+		r.refusedLog[ap] = struct{}{}
+		r.refusedMu.Unlock()
+		if !seen {
+			ce.Write(zap.Stringer("server", ap))
+		}
+	}
+}
+
+// maxTimeoutsPerAsk bounds the servers of one zone that may time out on one
+// question before the question fails: with no network the 13 root servers
+// would otherwise cost 13 timeouts (20 s) before the SERVFAIL; three give
+// the SERVFAIL in about 4.5 s, and servers that refuse at once (an
+// unreachable network) do not count.
+const maxTimeoutsPerAsk = 3
+
+// noRootAnswered logs, at most once a minute, that no root server
+// answered: the usual sign of a host without Internet access, or of root
+// hints that are wrong.
+func (r *Recursive) noRootAnswered() {
+	now := r.now().UnixNano()
+	last := r.rootWarned.Load()
+	if now-last < int64(time.Minute) && last != 0 || !r.rootWarned.CompareAndSwap(last, now) {
+		return
+	}
+	r.log.Warn("no root server answered: no Internet access, or wrong root hints?", zap.Int("roots", len(r.roots)), zap.Int("usable", len(r.allowed(r.roots))))
+}
+
 // ask sends name/qtype to the zone's servers in order of smoothed RTT
 // until one gives a usable answer. It returns nil when none does.
 func (r *Recursive) ask(ctx context.Context, st *state, zone string, servers []netip.AddrPort, name string, qtype uint16, rd bool) (*dns.Msg, netip.AddrPort) {
 	order := r.bySRTT(servers)
+	timeouts := 0
 	for _, s := range order {
-		if st.queries >= r.cfg.MaxQueries || ctx.Err() != nil {
+		if st.queries >= r.cfg.MaxQueries || ctx.Err() != nil || timeouts >= maxTimeoutsPerAsk {
 			return nil, netip.AddrPort{}
 		}
 		resp, err := r.exchange(ctx, st, zone, s, name, qtype, rd)
 		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				timeouts++
+			}
 			continue
 		}
 		switch resp.Rcode {
@@ -1105,7 +1176,7 @@ func (r *Recursive) exchange(ctx context.Context, st *state, zone string, server
 		}
 		rtt := time.Since(start)
 		if r.cfg.Trace != nil {
-			r.cfg.Trace(Step{Zone: zone, Server: server, Question: q.Question[0], Response: resp, RTT: rtt, Err: err})
+			r.cfg.Trace(Step{Zone: zone, Server: server, Question: q.Question[0], Response: resp, RTT: rtt, Err: err, Minimised: st.minimised, NameServer: st.nsHost})
 		}
 		if err != nil {
 			r.st.timeouts.Add(1)
@@ -1375,7 +1446,14 @@ func classify(m *dns.Msg, zone, name string, qtype uint16) (respKind, classified
 		return nil
 	}
 	if m.Rcode == dns.RcodeNameError {
-		if s := soa(); len(c.answer) == 0 || s != nil && inZone(cur) {
+		s := soa()
+		if len(c.answer) == 0 && s == nil && !m.Authoritative {
+			// Neither authoritative nor with the SOA that would let it
+			// be cached: not an answer (a middlebox that rewrites, a
+			// "root" that is no such thing). Other servers are asked.
+			return kindLame, c
+		}
+		if len(c.answer) == 0 || s != nil && inZone(cur) {
 			c.soa, c.negName, c.next = s, cur, ""
 			return kindNXDomain, c
 		}

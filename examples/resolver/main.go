@@ -77,13 +77,18 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 		return runDemo(ctx, out)
 	}
 	cfg := resolver.Config{Port: *port, AllowLoopback: *allowLoopback, Forward: forward, MaxBytes: *cacheBytes, Timeout: *timeout, Prefetch: *prefetch}
-	if *verbose {
-		l, err := zap.NewDevelopment()
-		if err != nil {
-			return err
-		}
-		cfg.Logger = l
+	// Warnings (root hints the resolver may not use, no root server
+	// answering) always reach stderr; -v adds the debug events.
+	logCfg := zap.NewDevelopmentConfig()
+	logCfg.DisableStacktrace = true
+	if !*verbose {
+		logCfg.Level = zap.NewAtomicLevelAt(zap.WarnLevel)
 	}
+	l, err := logCfg.Build()
+	if err != nil {
+		return err
+	}
+	cfg.Logger = l
 	if *roots != "" {
 		hints, err := readRoots(*roots, *port)
 		if err != nil {

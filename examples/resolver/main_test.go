@@ -20,7 +20,8 @@ func TestDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := out.String()
-	for _, want := range []string{"referral from 127.0.0.2", "shop.edge.cdn.net.", ";; answered from cache", "status NXDOMAIN"} {
+	for _, want := range []string{"referral from 127.0.0.2", "shop.edge.cdn.net.", ";; answered from cache", "status NXDOMAIN",
+		";; com. A [minimised probe]: referral from 127.0.0.2", ";; www.shop.com. A: answer from 127.0.0.4"} {
 		if !strings.Contains(s, want) {
 			t.Fatalf("demo output lacks %q:\n%s", want, s)
 		}
