@@ -411,6 +411,8 @@ type state struct {
 	queries   int
 	depth     int
 	minimised bool   // the query under way is a minimised probe
+	silent    bool   // the zone's servers timed out maxTimeoutsPerAsk times
+	timeouts  int    // timeouts from the current zone's servers
 	nsHost    string // the name server whose address is being resolved
 }
 
@@ -825,6 +827,7 @@ func (r *Recursive) iterate(ctx context.Context, st *state, q dns.Question) *dns
 // the name to continue with), or a negative rcode with the SOA.
 func (r *Recursive) resolveName(ctx context.Context, st *state, name string, qtype uint16) (answer []dns.RR, rcode int, soa dns.RR, next string) {
 	zone, servers := r.closestCut(ctx, st, name)
+	st.timeouts, st.silent = 0, false
 	minimise := !r.cfg.DisableQNAMEMinimisation
 	probe := "" // deepest name under zone known to exist without a cut
 	if minimise {
@@ -851,7 +854,7 @@ func (r *Recursive) resolveName(ctx context.Context, st *state, name string, qty
 			r.noRootAnswered()
 		}
 		if resp == nil {
-			if qname != name {
+			if qname != name && !st.silent {
 				minimise = false // RFC 9156 §2.3: fall back to the full name
 				continue
 			}
@@ -999,6 +1002,7 @@ func (r *Recursive) descend(ctx context.Context, st *state, data classified) (zo
 	if st.depth > r.cfg.MaxDepth {
 		return "", nil, false
 	}
+	st.timeouts, st.silent = 0, false // a new zone's servers
 	r.putRRset(data.ns, rankReferral)
 	for _, set := range groupRRsets(data.glue) {
 		r.putRRset(set, rankReferral)
@@ -1108,8 +1112,8 @@ func (r *Recursive) logRefused(ap netip.AddrPort) {
 	}
 }
 
-// maxTimeoutsPerAsk bounds the servers of one zone that may time out on one
-// question before the question fails: with no network the 13 root servers
+// maxTimeoutsPerAsk bounds the timeouts from one zone's servers in one
+// resolution before it fails: with no network the 13 root servers
 // would otherwise cost 13 timeouts (20 s) before the SERVFAIL; three give
 // the SERVFAIL in about 4.5 s, and servers that refuse at once (an
 // unreachable network) do not count.
@@ -1131,15 +1135,18 @@ func (r *Recursive) noRootAnswered() {
 // until one gives a usable answer. It returns nil when none does.
 func (r *Recursive) ask(ctx context.Context, st *state, zone string, servers []netip.AddrPort, name string, qtype uint16, rd bool) (*dns.Msg, netip.AddrPort) {
 	order := r.bySRTT(servers)
-	timeouts := 0
 	for _, s := range order {
-		if st.queries >= r.cfg.MaxQueries || ctx.Err() != nil || timeouts >= maxTimeoutsPerAsk {
+		if st.timeouts >= maxTimeoutsPerAsk {
+			st.silent = true // servers that do not answer will not answer the full name either
+			return nil, netip.AddrPort{}
+		}
+		if st.queries >= r.cfg.MaxQueries || ctx.Err() != nil {
 			return nil, netip.AddrPort{}
 		}
 		resp, err := r.exchange(ctx, st, zone, s, name, qtype, rd)
 		if err != nil {
 			if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				timeouts++
+				st.timeouts++
 			}
 			continue
 		}
