@@ -281,3 +281,20 @@ func TestCloseEndsResolutionsInProgress(t *testing.T) {
 		t.Fatal("Resolve still waiting on the upstream after Close")
 	}
 }
+
+// Cache hits share the records answered within one second (no copy per
+// hit); what Resolve hands its caller is the caller's own, so changing it
+// never changes what the cache answers next.
+func TestCacheHitRecordsAreNotTheCallers(t *testing.T) {
+	srv := serverWithCache(t, "host.example. 3600 IN A 192.0.2.1")
+	r := srv.cfg.Resolver.(*Recursive)
+	m := resolve(t, r, "host.example.", dns.TypeA)
+	m.Answer[0].Header().Ttl = 1
+	m.Answer[0].(*dns.A).A[0] = 10
+	q := new(dns.Msg)
+	q.SetQuestion("host.example.", dns.TypeA)
+	reply := srv.answer(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5353}, &net.UDPAddr{}, q)
+	if a := reply.Answer[0].(*dns.A); a.Hdr.Ttl < 3000 || a.A.String() != "192.0.2.1" {
+		t.Fatalf("a caller's change reached the cache: %v", a)
+	}
+}

@@ -184,6 +184,9 @@ type entry struct {
 	// dname is the DNAME a cached CNAME was synthesised from (RFC 6672
 	// §3.2), given again beside it when the CNAME is answered from cache.
 	dname dns.RR
+	// agedRRs holds rrs as answered in the latest second of the entry's
+	// age (aged), shared by the answers of that second.
+	agedRRs atomic.Pointer[agedSet]
 }
 
 // Trust ranks of cached data (RFC 2181 §5.4.1), lowest first.
@@ -319,7 +322,7 @@ func (r *Recursive) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, erro
 	key := cacheKey(q.Name, q.Qtype)
 	if m := r.fromCache(q, false); m != nil {
 		r.st.cacheHits.Add(1)
-		return m, nil
+		return m.Copy(), nil // the cached records are shared: the caller gets its own
 	}
 	r.st.cacheMisses.Add(1)
 	if r.failedRecently(key) {
@@ -345,22 +348,25 @@ func (r *Recursive) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, erro
 	return res.Val.Copy(), nil
 }
 
-// cached answers q from local data or the cache alone, or returns nil.
-func (r *Recursive) cached(q dns.Question) *dns.Msg {
+// cachedInto answers q from local data or the cache alone into reply (its
+// Rcode, Answer, Ns and Authoritative), and reports whether it could. The
+// records may be shared with the cache: they must not be changed.
+func (r *Recursive) cachedInto(reply *dns.Msg, q dns.Question) bool {
 	if q.Qclass == 0 {
 		q.Qclass = dns.ClassINET
 	}
 	q.Name = lower(q.Name)
 	if m := r.local(q); m != nil {
 		r.st.queries.Add(1)
-		return m
+		reply.Rcode, reply.Answer, reply.Ns, reply.Authoritative = m.Rcode, m.Answer, m.Ns, m.Authoritative
+		return true
 	}
-	if m := r.fromCache(q, false); m != nil {
+	if r.fromCacheInto(reply, q, false) {
 		r.st.queries.Add(1)
 		r.st.cacheHits.Add(1)
-		return m
+		return true
 	}
-	return nil
+	return false
 }
 
 // localAnswer answers q from local data alone (hosts, special-use names),
@@ -485,18 +491,37 @@ func addrRRs(q dns.Question, addrs []netip.Addr, ttl uint32) []dns.RR {
 
 // fromCache builds an answer from cached data, following CNAMEs. With
 // stale, expired entries within the stale window are used with TTL 30.
+// The records may be shared with the cache: they must not be changed.
 func (r *Recursive) fromCache(q dns.Question, stale bool) *dns.Msg {
-	now := r.now()
 	m := new(dns.Msg)
 	m.SetQuestion(q.Name, q.Qtype)
 	m.Response, m.RecursionAvailable = true, true
+	if !r.fromCacheInto(m, q, stale) {
+		return nil
+	}
+	return m
+}
+
+// fromCacheInto is fromCache writing the Rcode, Answer and Ns of m (which
+// it leaves as they were when it reports false).
+func (r *Recursive) fromCacheInto(m *dns.Msg, q dns.Question, stale bool) bool {
+	rcode, answer, ns := m.Rcode, m.Answer, m.Ns
+	if r.answerFromCache(m, q, stale) {
+		return true
+	}
+	m.Rcode, m.Answer, m.Ns = rcode, answer, ns
+	return false
+}
+
+func (r *Recursive) answerFromCache(m *dns.Msg, q dns.Question, stale bool) bool {
+	now := r.now()
 	name := q.Name
 	var seenBuf [8]string
 	seen := seenBuf[:0] // names on the chain so far (loops end the walk)
 	for i := 0; i < r.cfg.MaxDepth; i++ {
 		for _, s := range seen {
 			if s == name {
-				return nil
+				return false
 			}
 		}
 		seen = append(seen, name)
@@ -518,7 +543,7 @@ func (r *Recursive) fromCache(q dns.Question, stale bool) *dns.Msg {
 			e = r.cachedNXDomain(name, now, stale)
 		}
 		if e == nil {
-			return nil
+			return false
 		}
 		if e.rcode == dns.RcodeNameError || e.rrs == nil {
 			m.Rcode = e.rcode
@@ -527,15 +552,19 @@ func (r *Recursive) fromCache(q dns.Question, stale bool) *dns.Msg {
 				soa.Header().Ttl = agedTTL(soa.Header().Ttl, now.Sub(e.stored), stale)
 				m.Ns = []dns.RR{soa}
 			}
-			return m
+			return true
 		}
-		m.Answer = append(m.Answer, r.aged(e, now, stale)...)
+		if aged := r.aged(e, now, stale); m.Answer == nil {
+			m.Answer = aged // len == cap: an append copies, never writes into it
+		} else {
+			m.Answer = append(m.Answer, aged...)
+		}
 		if !stale {
 			r.maybePrefetch(q, e, now)
 		}
-		return m
+		return true
 	}
-	return nil
+	return false
 }
 
 // cachedNXDomain finds an NXDOMAIN cached for name or an ancestor: nothing
@@ -578,7 +607,29 @@ func agedTTL(ttl uint32, elapsed time.Duration, stale bool) uint32 {
 	return uint32(left)
 }
 
+// aged returns e's records with their TTLs counted down to now (30 with
+// stale). Fresh records are built once per second of age and shared by
+// the answers given in that second, which must not change them.
 func (r *Recursive) aged(e *entry, now time.Time, stale bool) []dns.RR {
+	if stale {
+		return r.agedCopy(e, now, true)
+	}
+	sec := int64(now.Sub(e.stored) / time.Second)
+	if a := e.agedRRs.Load(); a != nil && a.sec == sec {
+		return a.rrs
+	}
+	rrs := r.agedCopy(e, now, false)
+	e.agedRRs.Store(&agedSet{sec: sec, rrs: rrs[:len(rrs):len(rrs)]})
+	return rrs
+}
+
+// agedSet is an entry's records as answered during one second of its age.
+type agedSet struct {
+	sec int64
+	rrs []dns.RR
+}
+
+func (r *Recursive) agedCopy(e *entry, now time.Time, stale bool) []dns.RR {
 	out := make([]dns.RR, len(e.rrs))
 	for i, rr := range e.rrs {
 		c := dns.Copy(rr)

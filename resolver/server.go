@@ -135,8 +135,10 @@ func (s *Server) respond(remote, local net.Addr, req *dns.Msg, mode respondMode)
 			m.Rcode = dns.RcodeRefused
 			return m, true
 		}
-	} else if rec != nil && mode != resolveOnly {
-		res = rec.cached(req.Question[0])
+	} else if rec != nil && mode != resolveOnly && rec.cachedInto(m, req.Question[0]) {
+		// Answered into m itself (no message built and copied per hit).
+		m.Answer = spellAsAsked(m.Answer, req.Question[0].Name)
+		return s.finish(m, req, opt, remote, local), true
 	}
 	if res == nil {
 		if mode == cacheOnly {
@@ -153,6 +155,12 @@ func (s *Server) respond(remote, local net.Addr, req *dns.Msg, mode respondMode)
 		m.Answer, m.Ns = spellAsAsked(res.Answer, req.Question[0].Name), res.Ns
 		m.Authoritative = res.Authoritative // local zones only
 	}
+	return s.finish(m, req, opt, remote, local), true
+}
+
+// finish sizes the reply m to req for its transport: EDNS, truncation to
+// the client's UDP size, compression.
+func (s *Server) finish(m, req *dns.Msg, opt *dns.OPT, remote, local net.Addr) *dns.Msg {
 	size := dns.MinMsgSize
 	if opt != nil {
 		size = int(max(opt.UDPSize(), dns.MinMsgSize))
@@ -169,7 +177,7 @@ func (s *Server) respond(remote, local net.Addr, req *dns.Msg, mode respondMode)
 	// single A answer is 47 bytes, not 60. After Truncate, which turns
 	// compression off for a message that fits without it.
 	m.Compress = true
-	return m, true
+	return m
 }
 
 // ServeUDP answers DNS queries arriving on pc until ctx is done, then
