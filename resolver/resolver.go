@@ -334,9 +334,8 @@ func (r *Recursive) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, erro
 	res, err := r.group.Do(ctx, key, func() (*dns.Msg, bool) {
 		// The resolution outlives its first asker (others may wait on
 		// it) but not Close.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ResolveTimeout)
+		rctx, cancel := context.WithTimeout(r.ctx, r.cfg.ResolveTimeout)
 		defer cancel()
-		defer context.AfterFunc(r.ctx, cancel)()
 		return r.resolveFresh(rctx, q), true
 	})
 	if err != nil {
