@@ -298,3 +298,61 @@ func TestCacheHitRecordsAreNotTheCallers(t *testing.T) {
 		t.Fatalf("a caller's change reached the cache: %v", a)
 	}
 }
+
+// spoiler forwards to a Server and adds an unrelated record to every
+// answer, as a poisoned or hostile upstream would.
+type spoiler struct {
+	next    dns.Handler
+	queries *atomic.Int32
+}
+
+type captureWriter struct {
+	dns.ResponseWriter
+	m *dns.Msg
+}
+
+func (c *captureWriter) WriteMsg(m *dns.Msg) error { c.m = m; return nil }
+
+func (s spoiler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	s.queries.Add(1)
+	cw := &captureWriter{ResponseWriter: w}
+	s.next.ServeDNS(cw, req)
+	bogus, _ := dns.NewRR("bank.example. 86400 IN A 6.6.6.6")
+	cw.m.Answer = append(cw.m.Answer, bogus)
+	w.WriteMsg(cw.m)
+}
+
+// RFC 2181 §5.4.1 for a forwarder: records in an upstream's answer that
+// are not on the chain from the question's name answer nothing, and are
+// not cached to answer a later question.
+func TestRFC2181_ForwarderCachesOnlyTheChain(t *testing.T) {
+	h := newHierarchy(t)
+	upstream := newResolver(t, h.config())
+	srv, _ := NewServer(ServerConfig{Resolver: upstream})
+	var queries atomic.Int32
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := &dns.Server{PacketConn: pc, Handler: spoiler{srv, &queries}}
+	started := make(chan struct{})
+	ds.NotifyStartedFunc = func() { close(started) }
+	go ds.ActivateAndServe()
+	<-started
+	defer ds.Shutdown()
+	fwd := newResolver(t, Config{Forward: []string{pc.LocalAddr().String()}})
+	m := resolve(t, fwd, "www.example.com.", dns.TypeA)
+	if got := answers(m); len(got) != 3 {
+		t.Fatalf("forwarded answer %v", got)
+	}
+	for _, rr := range m.Answer {
+		if rr.Header().Name == "bank.example." {
+			t.Fatalf("unrelated record passed on: %v", m.Answer)
+		}
+	}
+	before := queries.Load()
+	resolve(t, fwd, "bank.example.", dns.TypeA)
+	if queries.Load() == before {
+		t.Fatal("bank.example. answered from the record slipped into another answer")
+	}
+}

@@ -1653,21 +1653,39 @@ func (r *Recursive) forwardQuery(ctx context.Context, st *state, q dns.Question)
 		out := new(dns.Msg)
 		out.SetQuestion(q.Name, q.Qtype)
 		out.Response, out.RecursionAvailable, out.Rcode = true, true, resp.Rcode
-		out.Answer = resp.Answer
-		r.putAnswer(resp.Answer, rankAnswer)
+		// Only the records on the chain from the question's name (and
+		// the DNAMEs that synthesised its CNAMEs) answer it, and only
+		// they are cached: anything else in the answer section is data
+		// of lower trust (RFC 2181 §5.4.1) that an upstream, or someone
+		// spoofing it, slipped in.
 		// A negative answer, possibly at the end of a CNAME chain, is
 		// cached for the chain's last name (RFC 2308 §5).
 		last := q.Name
 		answered := false
-		for _, rr := range resp.Answer {
-			if dns.CanonicalName(rr.Header().Name) == last {
+		for range 2 * r.cfg.MaxDepth {
+			progressed := false
+			for _, rr := range resp.Answer {
+				if dns.CanonicalName(rr.Header().Name) != last || containsRR(out.Answer, rr) {
+					continue
+				}
 				if c, ok := rr.(*dns.CNAME); ok && q.Qtype != dns.TypeCNAME {
+					if d := dnameFor(resp.Answer, c); d != nil && !containsRR(out.Answer, d) {
+						out.Answer = append(out.Answer, d)
+					}
+					out.Answer = append(out.Answer, rr)
 					last = dns.CanonicalName(c.Target)
-				} else if rr.Header().Rrtype == q.Qtype {
+					progressed = true
+					break
+				} else if rr.Header().Rrtype == q.Qtype || q.Qtype == dns.TypeANY {
+					out.Answer = append(out.Answer, rr)
 					answered = true
 				}
 			}
+			if !progressed {
+				break
+			}
 		}
+		r.putAnswer(out.Answer, rankAnswer)
 		for _, rr := range resp.Ns {
 			if s, ok := rr.(*dns.SOA); ok {
 				out.Ns = []dns.RR{soaForNegative(s)}
