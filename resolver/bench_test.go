@@ -43,7 +43,7 @@ func BenchmarkHandlerCacheHit(b *testing.B) {
 		}
 		defer r.Close()
 		rr, _ := dns.NewRR("www.example.com. 3600 IN A 192.0.2.1")
-		r.putRRset([]dns.RR{rr}, 2)
+		r.putRRset([]dns.RR{rr}, rankAnswer)
 		srv, _ := NewServer(ServerConfig{Resolver: r})
 		b.ReportAllocs()
 		for b.Loop() {

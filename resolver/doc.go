@@ -9,17 +9,25 @@
 // or configured ones for private hierarchies): it follows referrals using
 // glue only within the delegating zone's bailiwick, resolves glueless name
 // servers, chases CNAMEs (and DNAMEs, RFC 6672) across zones with loop and
-// length limits, minimises query names (RFC 9156), tries the next server on
-// timeouts, SERVFAIL, REFUSED and lame answers, orders servers by smoothed
-// RTT, retries over TCP on truncation and without EDNS on FORMERR, checks
-// that answers match their questions (RFC 5452), and bounds every
-// resolution's queries, depth and time. Name servers on loopback and
-// private addresses are refused unless Config.AllowLoopback is set.
+// length limits, minimises query names (RFC 9156; a probe's NXDOMAIN is
+// checked with the full name, since some servers say NXDOMAIN for empty
+// non-terminals), tries the next server on timeouts, SERVFAIL, REFUSED and
+// lame answers (a non-authoritative NXDOMAIN without SOA among them), gives
+// up on a zone after three timeouts, orders servers by smoothed RTT,
+// retries over TCP on truncation and without EDNS on a FORMERR without OPT
+// (RFC 6891 §7; the server is remembered for 15 minutes), checks that
+// answers match their questions (RFC 5452), and bounds every resolution's
+// queries, depth and time. Name servers on loopback and private addresses
+// are refused unless Config.AllowLoopback is set (New warns when every
+// root is such an address).
 //
 // # Caching
 //
 // Answers are cached on a byte-bounded store: positive RRsets with TTL
-// clamping, negative answers per RFC 2308 (with RFC 8020), stale data
+// clamping, negative answers per RFC 2308 (with RFC 8020; the SOA of the
+// zone that said no, also at the end of a CNAME or DNAME chain), ranked by
+// trust (RFC 2181 §5.4.1: a referral's NS set and glue find servers but
+// never answer a question), stale data
 // served when no authority answers (RFC 8767, TTL 30), prefetch of popular
 // entries, and coalescing of identical in-flight questions. RFC 6761 names
 // and a hosts table are answered locally; localhost., invalid. and test.
@@ -30,7 +38,8 @@
 //
 // Server is a dns.Handler with an access list (loopback only by default).
 // It vets queries as Unbound does (NOTIMP for other opcodes, FORMERR for
-// malformed ones, BADVERS for EDNS above version 0, REFUSED for zone
+// malformed ones, header counts that promise records not carried among
+// them, BADVERS for EDNS above version 0, REFUSED for zone
 // transfers and classes other than IN) and answers a query without RD
 // from local data only, refusing the rest (no recursion, no cache
 // snooping). Its ServeUDP method serves a UDP socket directly, faster than
@@ -47,5 +56,7 @@
 // # Concurrency
 //
 // Every exported type is safe for concurrent use. Recursive runs prefetch
-// goroutines that Close waits for; Loopback's servers stop on Close.
+// goroutines that Close waits for, and Close ends the resolutions in
+// progress (answered SERVFAIL); Loopback's servers stop on Close. Replies
+// compress names (RFC 1035 §4.1.4).
 package resolver

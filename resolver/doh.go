@@ -78,7 +78,7 @@ func DoHHandler(s *Server) http.Handler {
 			return
 		}
 		req := new(dns.Msg)
-		if err != nil || len(wire) == 0 || req.Unpack(wire) != nil {
+		if err != nil || len(wire) < 12 || unpackQuery(wire, req) != nil {
 			http.Error(w, "resolver: malformed DNS message", http.StatusBadRequest)
 			return
 		}

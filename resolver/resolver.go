@@ -112,6 +112,12 @@ type Step struct {
 	Response *dns.Msg
 	RTT      time.Duration
 	Err      error
+	// Minimised is set when Question is a minimised probe (RFC 9156): an
+	// ancestor of the name being resolved, asked to find the zone cuts.
+	Minimised bool
+	// NameServer, when set, is the name server whose address this step
+	// helps resolve (a glueless delegation), not the client's question.
+	NameServer string
 }
 
 // Recursive is an iterative, caching DNS resolver: it walks from the root
@@ -130,7 +136,8 @@ type Recursive struct {
 
 	rttMu sync.Mutex
 	srtt  map[netip.AddrPort]time.Duration
-	down  map[netip.AddrPort]holdDown // servers that failed twice running (rttMu)
+	down  map[netip.AddrPort]holdDown  // servers that failed holdDownAfter times running (rttMu)
+	plain map[netip.AddrPort]time.Time // servers without EDNS, until when (rttMu)
 
 	bgMu     sync.Mutex
 	bgActive map[string]struct{}
@@ -138,6 +145,10 @@ type Recursive struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	closed   atomic.Bool
+
+	rootWarned atomic.Int64 // when noRootAnswered last logged (UnixNano)
+	refusedMu  sync.Mutex
+	refusedLog map[netip.AddrPort]struct{} // servers whose refusal was logged (allowed)
 
 	doh *http.Client // DNS over HTTPS upstreams
 
@@ -168,12 +179,26 @@ type entry struct {
 	soa     dns.RR   // negative answers: the zone's SOA
 	stored  time.Time
 	ttl     time.Duration
-	rank    int // 1 referral/glue data, 2 authoritative answer
+	rank    int // rankReferral or rankAnswer
 	origTTL time.Duration
 	// dname is the DNAME a cached CNAME was synthesised from (RFC 6672
 	// §3.2), given again beside it when the CNAME is answered from cache.
 	dname dns.RR
+	// agedRRs holds rrs as answered in the latest second of the entry's
+	// age (aged), shared by the answers of that second.
+	agedRRs atomic.Pointer[agedSet]
 }
+
+// Trust ranks of cached data (RFC 2181 §5.4.1), lowest first.
+const (
+	// rankReferral is a referral's data: the parent's NS set and the glue
+	// from its additional section. It finds the child's servers and is
+	// never an answer to a client's question.
+	rankReferral = 1
+	// rankAnswer is data from an answer (or a negative answer) to the
+	// question asked: what clients are answered from.
+	rankAnswer = 2
+)
 
 func (e *entry) fresh(now time.Time) bool { return now.Sub(e.stored) < e.ttl }
 
@@ -228,6 +253,9 @@ func New(cfg Config) (*Recursive, error) {
 		for _, h := range rootHints {
 			r.roots = append(r.roots, netip.AddrPortFrom(netip.MustParseAddr(h), 53))
 		}
+	}
+	if len(cfg.Forward) == 0 && len(r.roots) > 0 && !c.AllowLoopback && len(r.allowed(r.roots)) == 0 {
+		r.log.Warn("every root server is on a loopback or private address and AllowLoopback is off: every question will fail (SERVFAIL)", zap.Int("roots", len(r.roots)))
 	}
 	for _, f := range cfg.Forward {
 		u := upstream{addr: f, net: "udp"}
@@ -294,7 +322,7 @@ func (r *Recursive) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, erro
 	key := cacheKey(q.Name, q.Qtype)
 	if m := r.fromCache(q, false); m != nil {
 		r.st.cacheHits.Add(1)
-		return m, nil
+		return m.Copy(), nil // the cached records are shared: the caller gets its own
 	}
 	r.st.cacheMisses.Add(1)
 	if r.failedRecently(key) {
@@ -304,7 +332,9 @@ func (r *Recursive) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, erro
 		return r.failed(q, servfail(q)), nil
 	}
 	res, err := r.group.Do(ctx, key, func() (*dns.Msg, bool) {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ResolveTimeout)
+		// The resolution outlives its first asker (others may wait on
+		// it) but not Close.
+		rctx, cancel := context.WithTimeout(r.ctx, r.cfg.ResolveTimeout)
 		defer cancel()
 		return r.resolveFresh(rctx, q), true
 	})
@@ -317,22 +347,25 @@ func (r *Recursive) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, erro
 	return res.Val.Copy(), nil
 }
 
-// cached answers q from local data or the cache alone, or returns nil.
-func (r *Recursive) cached(q dns.Question) *dns.Msg {
+// cachedInto answers q from local data or the cache alone into reply (its
+// Rcode, Answer, Ns and Authoritative), and reports whether it could. The
+// records may be shared with the cache: they must not be changed.
+func (r *Recursive) cachedInto(reply *dns.Msg, q dns.Question) bool {
 	if q.Qclass == 0 {
 		q.Qclass = dns.ClassINET
 	}
 	q.Name = lower(q.Name)
 	if m := r.local(q); m != nil {
 		r.st.queries.Add(1)
-		return m
+		reply.Rcode, reply.Answer, reply.Ns, reply.Authoritative = m.Rcode, m.Answer, m.Ns, m.Authoritative
+		return true
 	}
-	if m := r.fromCache(q, false); m != nil {
+	if r.fromCacheInto(reply, q, false) {
 		r.st.queries.Add(1)
 		r.st.cacheHits.Add(1)
-		return m
+		return true
 	}
-	return nil
+	return false
 }
 
 // localAnswer answers q from local data alone (hosts, special-use names),
@@ -377,10 +410,15 @@ func (r *Recursive) resolveFresh(ctx context.Context, q dns.Question) *dns.Msg {
 	return m
 }
 
-// state bounds one resolution's work.
+// state bounds one resolution's work and says what the current step is
+// for (Trace).
 type state struct {
-	queries int
-	depth   int
+	queries   int
+	depth     int
+	minimised bool   // the query under way is a minimised probe
+	silent    bool   // the zone's servers timed out maxTimeoutsPerAsk times
+	timeouts  int    // timeouts from the current zone's servers
+	nsHost    string // the name server whose address is being resolved
 }
 
 // local answers special-use names (RFC 6761) and the hosts table.
@@ -452,24 +490,43 @@ func addrRRs(q dns.Question, addrs []netip.Addr, ttl uint32) []dns.RR {
 
 // fromCache builds an answer from cached data, following CNAMEs. With
 // stale, expired entries within the stale window are used with TTL 30.
+// The records may be shared with the cache: they must not be changed.
 func (r *Recursive) fromCache(q dns.Question, stale bool) *dns.Msg {
-	now := r.now()
 	m := new(dns.Msg)
 	m.SetQuestion(q.Name, q.Qtype)
 	m.Response, m.RecursionAvailable = true, true
+	if !r.fromCacheInto(m, q, stale) {
+		return nil
+	}
+	return m
+}
+
+// fromCacheInto is fromCache writing the Rcode, Answer and Ns of m (which
+// it leaves as they were when it reports false).
+func (r *Recursive) fromCacheInto(m *dns.Msg, q dns.Question, stale bool) bool {
+	rcode, answer, ns := m.Rcode, m.Answer, m.Ns
+	if r.answerFromCache(m, q, stale) {
+		return true
+	}
+	m.Rcode, m.Answer, m.Ns = rcode, answer, ns
+	return false
+}
+
+func (r *Recursive) answerFromCache(m *dns.Msg, q dns.Question, stale bool) bool {
+	now := r.now()
 	name := q.Name
 	var seenBuf [8]string
 	seen := seenBuf[:0] // names on the chain so far (loops end the walk)
 	for i := 0; i < r.cfg.MaxDepth; i++ {
 		for _, s := range seen {
 			if s == name {
-				return nil
+				return false
 			}
 		}
 		seen = append(seen, name)
-		e := r.cacheGet(name, q.Qtype, now, stale)
+		e := r.cacheGet(name, q.Qtype, now, stale, rankAnswer)
 		if e == nil && q.Qtype != dns.TypeCNAME {
-			if c := r.cacheGet(name, dns.TypeCNAME, now, stale); c != nil && len(c.rrs) > 0 {
+			if c := r.cacheGet(name, dns.TypeCNAME, now, stale, rankAnswer); c != nil && len(c.rrs) > 0 {
 				aged := r.aged(c, now, stale)
 				if c.dname != nil && !slices.ContainsFunc(m.Answer, func(rr dns.RR) bool { return dns.IsDuplicate(rr, c.dname) }) {
 					d := dns.Copy(c.dname)
@@ -485,7 +542,7 @@ func (r *Recursive) fromCache(q dns.Question, stale bool) *dns.Msg {
 			e = r.cachedNXDomain(name, now, stale)
 		}
 		if e == nil {
-			return nil
+			return false
 		}
 		if e.rcode == dns.RcodeNameError || e.rrs == nil {
 			m.Rcode = e.rcode
@@ -494,22 +551,26 @@ func (r *Recursive) fromCache(q dns.Question, stale bool) *dns.Msg {
 				soa.Header().Ttl = agedTTL(soa.Header().Ttl, now.Sub(e.stored), stale)
 				m.Ns = []dns.RR{soa}
 			}
-			return m
+			return true
 		}
-		m.Answer = append(m.Answer, r.aged(e, now, stale)...)
+		if aged := r.aged(e, now, stale); m.Answer == nil {
+			m.Answer = aged // len == cap: an append copies, never writes into it
+		} else {
+			m.Answer = append(m.Answer, aged...)
+		}
 		if !stale {
 			r.maybePrefetch(q, e, now)
 		}
-		return m
+		return true
 	}
-	return nil
+	return false
 }
 
 // cachedNXDomain finds an NXDOMAIN cached for name or an ancestor: nothing
 // exists below a name that does not exist (RFC 8020).
 func (r *Recursive) cachedNXDomain(name string, now time.Time, stale bool) *entry {
 	for n := name; ; n = parent(n) {
-		if e := r.cacheGet(n, 0, now, stale); e != nil && e.rcode == dns.RcodeNameError {
+		if e := r.cacheGet(n, 0, now, stale, rankAnswer); e != nil && e.rcode == dns.RcodeNameError {
 			return e
 		}
 		if n == "." {
@@ -518,9 +579,11 @@ func (r *Recursive) cachedNXDomain(name string, now time.Time, stale bool) *entr
 	}
 }
 
-func (r *Recursive) cacheGet(name string, qtype uint16, now time.Time, stale bool) *entry {
+// cacheGet returns the entry cached for name/qtype if it is fresh (or,
+// with stale, within the stale window) and of rank minRank or better.
+func (r *Recursive) cacheGet(name string, qtype uint16, now time.Time, stale bool, minRank int) *entry {
 	e, ok := r.cache.Get(cacheKey(name, qtype))
-	if !ok {
+	if !ok || e.rank < minRank {
 		return nil
 	}
 	if e.fresh(now) {
@@ -543,7 +606,29 @@ func agedTTL(ttl uint32, elapsed time.Duration, stale bool) uint32 {
 	return uint32(left)
 }
 
+// aged returns e's records with their TTLs counted down to now (30 with
+// stale). Fresh records are built once per second of age and shared by
+// the answers given in that second, which must not change them.
 func (r *Recursive) aged(e *entry, now time.Time, stale bool) []dns.RR {
+	if stale {
+		return r.agedCopy(e, now, true)
+	}
+	sec := int64(now.Sub(e.stored) / time.Second)
+	if a := e.agedRRs.Load(); a != nil && a.sec == sec {
+		return a.rrs
+	}
+	rrs := r.agedCopy(e, now, false)
+	e.agedRRs.Store(&agedSet{sec: sec, rrs: rrs[:len(rrs):len(rrs)]})
+	return rrs
+}
+
+// agedSet is an entry's records as answered during one second of its age.
+type agedSet struct {
+	sec int64
+	rrs []dns.RR
+}
+
+func (r *Recursive) agedCopy(e *entry, now time.Time, stale bool) []dns.RR {
 	out := make([]dns.RR, len(e.rrs))
 	for i, rr := range e.rrs {
 		c := dns.Copy(rr)
@@ -640,7 +725,7 @@ func (r *Recursive) putNegative(name string, qtype uint16, rcode int, soa dns.RR
 	if rcode == dns.RcodeNameError {
 		qtype = 0
 	}
-	e := &entry{rcode: rcode, soa: soa, stored: now, ttl: ttl, origTTL: ttl, rank: 2}
+	e := &entry{rcode: rcode, soa: soa, stored: now, ttl: ttl, origTTL: ttl, rank: rankAnswer}
 	r.cache.Set(cacheKey(name, qtype), e, int64(len(name)+128), now.Add(ttl+max(r.cfg.StaleWindow, 0)))
 }
 
@@ -715,7 +800,7 @@ func (r *Recursive) putFailure(key string) {
 // mark, never an RRset's key) for ttl.
 func (r *Recursive) putMark(key string, rcode int, ttl time.Duration) {
 	now := r.now()
-	e := &entry{rcode: rcode, stored: now, ttl: ttl, origTTL: ttl, rank: 2}
+	e := &entry{rcode: rcode, stored: now, ttl: ttl, origTTL: ttl, rank: rankAnswer}
 	r.cache.Set(key, e, int64(len(key)+96), now.Add(ttl))
 }
 
@@ -792,6 +877,7 @@ func (r *Recursive) iterate(ctx context.Context, st *state, q dns.Question) *dns
 // the name to continue with), or a negative rcode with the SOA.
 func (r *Recursive) resolveName(ctx context.Context, st *state, name string, qtype uint16) (answer []dns.RR, rcode int, soa dns.RR, next string) {
 	zone, servers := r.closestCut(ctx, st, name)
+	st.timeouts, st.silent = 0, false
 	minimise := !r.cfg.DisableQNAMEMinimisation
 	probe := "" // deepest name under zone known to exist without a cut
 	if minimise {
@@ -811,9 +897,14 @@ func (r *Recursive) resolveName(ctx context.Context, st *state, name string, qty
 				qname, qt = next, dns.TypeA
 			}
 		}
+		st.minimised = qname != name
 		resp, server := r.ask(ctx, st, zone, servers, qname, qt, false)
+		st.minimised = false
+		if resp == nil && zone == "." {
+			r.noRootAnswered()
+		}
 		if resp == nil {
-			if qname != name {
+			if qname != name && !st.silent {
 				minimise = false // RFC 9156 §2.3: fall back to the full name
 				continue
 			}
@@ -828,9 +919,13 @@ func (r *Recursive) resolveName(ctx context.Context, st *state, name string, qty
 				}
 				probe = r.knownNoCut(zone, name)
 			case kindNXDomain:
-				// Nothing exists below a name that does not (RFC 8020).
-				r.putNegative(qname, 0, dns.RcodeNameError, data.soa)
-				return nil, dns.RcodeNameError, data.soa, ""
+				// Nothing exists below a name that does not (RFC 8020),
+				// but some servers answer NXDOMAIN for an empty
+				// non-terminal: the full name is asked before concluding
+				// (RFC 9156 §2.3, as Unbound does when not strict), and
+				// only its answer is cached. A cached NXDOMAIN still
+				// answers for the names below it.
+				minimise = false
 			case kindLame, kindLoop:
 				minimise = false
 			default:
@@ -845,7 +940,7 @@ func (r *Recursive) resolveName(ctx context.Context, st *state, name string, qty
 		}
 		switch kind, data := classify(resp, zone, name, qtype); kind {
 		case kindAnswer:
-			r.putAnswer(data.answer, 2)
+			r.putAnswer(data.answer, rankAnswer)
 			return data.answer, dns.RcodeSuccess, nil, data.next
 		case kindNXDomain:
 			r.putNegative(data.negName, qtype, dns.RcodeNameError, data.soa)
@@ -940,7 +1035,7 @@ func (r *Recursive) knownNoCut(zone, name string) string {
 func (r *Recursive) closestCut(ctx context.Context, st *state, name string) (string, []netip.AddrPort) {
 	now := r.now()
 	for z := name; z != "."; z = parent(z) {
-		if e := r.cacheGet(z, dns.TypeNS, now, false); e != nil && len(e.rrs) > 0 {
+		if e := r.cacheGet(z, dns.TypeNS, now, false, rankReferral); e != nil && len(e.rrs) > 0 {
 			if servers := r.serversFor(ctx, st, z, e.rrs); len(servers) > 0 {
 				return z, servers
 			}
@@ -957,9 +1052,10 @@ func (r *Recursive) descend(ctx context.Context, st *state, data classified) (zo
 	if st.depth > r.cfg.MaxDepth {
 		return "", nil, false
 	}
-	r.putRRset(data.ns, 1)
+	st.timeouts, st.silent = 0, false // a new zone's servers
+	r.putRRset(data.ns, rankReferral)
 	for _, set := range groupRRsets(data.glue) {
-		r.putRRset(set, 1)
+		r.putRRset(set, rankReferral)
 	}
 	return data.child, r.serversFor(ctx, st, data.child, data.ns), true
 }
@@ -978,7 +1074,7 @@ func (r *Recursive) serversFor(ctx context.Context, st *state, zone string, nsSe
 		host := dns.CanonicalName(ns.Ns)
 		found := false
 		for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
-			if e := r.cacheGet(host, t, now, false); e != nil {
+			if e := r.cacheGet(host, t, now, false, rankReferral); e != nil {
 				for _, a := range e.rrs {
 					if ap, ok := addrOf(a, r.cfg.Port); ok {
 						out = append(out, ap)
@@ -994,7 +1090,10 @@ func (r *Recursive) serversFor(ctx context.Context, st *state, zone string, nsSe
 	if len(out) == 0 && st.depth < r.cfg.MaxDepth {
 		for _, host := range glueless {
 			st.depth++
+			outer := st.nsHost
+			st.nsHost = host
 			m := r.iterate(ctx, st, dns.Question{Name: host, Qtype: dns.TypeA, Qclass: dns.ClassINET})
+			st.nsHost = outer
 			st.depth--
 			for _, a := range m.Answer {
 				if ap, ok := addrOf(a, r.cfg.Port); ok {
@@ -1030,8 +1129,8 @@ func (r *Recursive) allowed(list []netip.AddrPort) []netip.AddrPort {
 	}
 	out := list[:0:0]
 	for _, ap := range list {
-		a := ap.Addr()
-		if a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsUnspecified() || a.IsMulticast() {
+		if internalAddr(ap.Addr()) {
+			r.logRefused(ap)
 			continue
 		}
 		out = append(out, ap)
@@ -1039,16 +1138,66 @@ func (r *Recursive) allowed(list []netip.AddrPort) []netip.AddrPort {
 	return out
 }
 
+// internalAddr reports whether a is an address a resolver without
+// AllowLoopback never sends queries to.
+func internalAddr(a netip.Addr) bool {
+	a = a.Unmap()
+	return a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsUnspecified() || a.IsMulticast()
+}
+
+// logRefused logs at debug level, once per server, that a name server on
+// an internal address was not asked.
+func (r *Recursive) logRefused(ap netip.AddrPort) {
+	if ce := r.log.Check(zap.DebugLevel, "name server on a loopback or private address not asked (Config.AllowLoopback is off)"); ce != nil {
+		r.refusedMu.Lock()
+		if r.refusedLog == nil || len(r.refusedLog) > 10_000 {
+			r.refusedLog = map[netip.AddrPort]struct{}{}
+		}
+		_, seen := r.refusedLog[ap]
+		r.refusedLog[ap] = struct{}{}
+		r.refusedMu.Unlock()
+		if !seen {
+			ce.Write(zap.Stringer("server", ap))
+		}
+	}
+}
+
+// maxTimeoutsPerAsk bounds the timeouts from one zone's servers in one
+// resolution before it fails: with no network the 13 root servers
+// would otherwise cost 13 timeouts (20 s) before the SERVFAIL; three give
+// the SERVFAIL in about 4.5 s, and servers that refuse at once (an
+// unreachable network) do not count.
+const maxTimeoutsPerAsk = 3
+
+// noRootAnswered logs, at most once a minute, that no root server
+// answered: the usual sign of a host without Internet access, or of root
+// hints that are wrong.
+func (r *Recursive) noRootAnswered() {
+	now := r.now().UnixNano()
+	last := r.rootWarned.Load()
+	if now-last < int64(time.Minute) && last != 0 || !r.rootWarned.CompareAndSwap(last, now) {
+		return
+	}
+	r.log.Warn("no root server answered: no Internet access, or wrong root hints?", zap.Int("roots", len(r.roots)), zap.Int("usable", len(r.allowed(r.roots))))
+}
+
 // ask sends name/qtype to the zone's servers in order of smoothed RTT
 // until one gives a usable answer. It returns nil when none does.
 func (r *Recursive) ask(ctx context.Context, st *state, zone string, servers []netip.AddrPort, name string, qtype uint16, rd bool) (*dns.Msg, netip.AddrPort) {
 	order := r.bySRTT(servers)
 	for _, s := range order {
+		if st.timeouts >= maxTimeoutsPerAsk {
+			st.silent = true // servers that do not answer will not answer the full name either
+			return nil, netip.AddrPort{}
+		}
 		if st.queries >= r.cfg.MaxQueries || ctx.Err() != nil {
 			return nil, netip.AddrPort{}
 		}
 		resp, err := r.exchange(ctx, st, zone, s, name, qtype, rd)
 		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				st.timeouts++
+			}
 			continue
 		}
 		switch resp.Rcode {
@@ -1062,7 +1211,7 @@ func (r *Recursive) ask(ctx context.Context, st *state, zone string, servers []n
 // exchange sends one query (UDP, TCP on truncation, no EDNS after FORMERR)
 // and validates that the response answers it.
 func (r *Recursive) exchange(ctx context.Context, st *state, zone string, server netip.AddrPort, name string, qtype uint16, rd bool) (*dns.Msg, error) {
-	edns := true
+	edns := !r.knownNoEDNS(server)
 	netw := "udp"
 	for attempt := 0; attempt < 3; attempt++ {
 		st.queries++
@@ -1084,7 +1233,7 @@ func (r *Recursive) exchange(ctx context.Context, st *state, zone string, server
 		}
 		rtt := time.Since(start)
 		if r.cfg.Trace != nil {
-			r.cfg.Trace(Step{Zone: zone, Server: server, Question: q.Question[0], Response: resp, RTT: rtt, Err: err})
+			r.cfg.Trace(Step{Zone: zone, Server: server, Question: q.Question[0], Response: resp, RTT: rtt, Err: err, Minimised: st.minimised, NameServer: st.nsHost})
 		}
 		if err != nil {
 			r.st.timeouts.Add(1)
@@ -1092,15 +1241,19 @@ func (r *Recursive) exchange(ctx context.Context, st *state, zone string, server
 			return nil, err
 		}
 		r.observe(server, rtt, false)
+		if edns && ednsIntolerant(resp, q) {
+			// RFC 6891 §7: a server that does not speak EDNS answers
+			// FORMERR without an OPT record (often without the
+			// question); ask again without EDNS, and remember it.
+			edns = false
+			r.noEDNS(server)
+			continue
+		}
 		if !matches(resp, q) {
 			return nil, ErrMismatch
 		}
 		if resp.Truncated && netw == "udp" {
 			netw = "tcp"
-			continue
-		}
-		if resp.Rcode == dns.RcodeFormatError && edns {
-			edns = false // an old server that does not speak EDNS
 			continue
 		}
 		return resp, nil
@@ -1129,6 +1282,7 @@ func (r *Recursive) exchangeUDP(ctx context.Context, q *dns.Msg, server netip.Ad
 		deadline = d
 	}
 	conn.SetDeadline(deadline)
+	defer context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })()
 	if _, err := conn.Write(wire); err != nil {
 		return nil, err
 	}
@@ -1150,6 +1304,40 @@ func (r *Recursive) exchangeUDP(ctx context.Context, q *dns.Msg, server netip.Ad
 		}
 		// A stray or garbled datagram: keep waiting for the reply.
 	}
+}
+
+// ednsIntolerant reports whether resp, the reply to q (sent with EDNS), is
+// a FORMERR without an OPT record: the sign of a server that does not
+// implement EDNS (RFC 6891 §7). The question must be q's if the reply
+// carries one; a FORMERR with an OPT record is the server's real verdict.
+func ednsIntolerant(resp, q *dns.Msg) bool {
+	if resp.Rcode != dns.RcodeFormatError || !resp.Response || resp.Id != q.Id || resp.IsEdns0() != nil {
+		return false
+	}
+	return len(resp.Question) == 0 || matches(resp, q)
+}
+
+// noEDNSTTL is how long a server is remembered as not speaking EDNS (as
+// Unbound's infrastructure cache keeps a host's EDNS status, infra-host-ttl
+// 900 s); then it is asked with EDNS again.
+const noEDNSTTL = 15 * time.Minute
+
+// noEDNS remembers that server does not speak EDNS.
+func (r *Recursive) noEDNS(server netip.AddrPort) {
+	r.rttMu.Lock()
+	defer r.rttMu.Unlock()
+	if r.plain == nil || len(r.plain) > 100_000 {
+		r.plain = map[netip.AddrPort]time.Time{}
+	}
+	r.plain[server] = r.now().Add(noEDNSTTL)
+}
+
+// knownNoEDNS reports whether server is remembered as not speaking EDNS.
+func (r *Recursive) knownNoEDNS(server netip.AddrPort) bool {
+	r.rttMu.Lock()
+	defer r.rttMu.Unlock()
+	until, ok := r.plain[server]
+	return ok && r.now().Before(until)
 }
 
 // matches checks that resp answers q (RFC 5452 §9.1: ID, question).
@@ -1315,8 +1503,23 @@ func classify(m *dns.Msg, zone, name string, qtype uint16) (respKind, classified
 		return nil
 	}
 	if m.Rcode == dns.RcodeNameError {
-		c.soa, c.negName, c.next = soa(), cur, ""
-		return kindNXDomain, c
+		s := soa()
+		if len(c.answer) == 0 && s == nil && !m.Authoritative {
+			// Neither authoritative nor with the SOA that would let it
+			// be cached: not an answer (a middlebox that rewrites, a
+			// "root" that is no such thing). Other servers are asked.
+			return kindLame, c
+		}
+		if len(c.answer) == 0 || s != nil && inZone(cur) {
+			c.soa, c.negName, c.next = s, cur, ""
+			return kindNXDomain, c
+		}
+		// A chain that left this zone ends in an NXDOMAIN that this
+		// zone's servers cannot vouch for (a server following a CNAME
+		// into another zone it serves, or one that sent no SOA): the
+		// target is asked at its own authority, whose SOA the negative
+		// answer must carry (RFC 2308 §2.1, §5).
+		return kindAnswer, c
 	}
 	if len(c.answer) > 0 {
 		// A CNAME chain leaving this response: continue at c.next unless
@@ -1450,21 +1653,39 @@ func (r *Recursive) forwardQuery(ctx context.Context, st *state, q dns.Question)
 		out := new(dns.Msg)
 		out.SetQuestion(q.Name, q.Qtype)
 		out.Response, out.RecursionAvailable, out.Rcode = true, true, resp.Rcode
-		out.Answer = resp.Answer
-		r.putAnswer(resp.Answer, 2)
+		// Only the records on the chain from the question's name (and
+		// the DNAMEs that synthesised its CNAMEs) answer it, and only
+		// they are cached: anything else in the answer section is data
+		// of lower trust (RFC 2181 §5.4.1) that an upstream, or someone
+		// spoofing it, slipped in.
 		// A negative answer, possibly at the end of a CNAME chain, is
 		// cached for the chain's last name (RFC 2308 §5).
 		last := q.Name
 		answered := false
-		for _, rr := range resp.Answer {
-			if dns.CanonicalName(rr.Header().Name) == last {
+		for range 2 * r.cfg.MaxDepth {
+			progressed := false
+			for _, rr := range resp.Answer {
+				if dns.CanonicalName(rr.Header().Name) != last || containsRR(out.Answer, rr) {
+					continue
+				}
 				if c, ok := rr.(*dns.CNAME); ok && q.Qtype != dns.TypeCNAME {
+					if d := dnameFor(resp.Answer, c); d != nil && !containsRR(out.Answer, d) {
+						out.Answer = append(out.Answer, d)
+					}
+					out.Answer = append(out.Answer, rr)
 					last = dns.CanonicalName(c.Target)
-				} else if rr.Header().Rrtype == q.Qtype {
+					progressed = true
+					break
+				} else if rr.Header().Rrtype == q.Qtype || q.Qtype == dns.TypeANY {
+					out.Answer = append(out.Answer, rr)
 					answered = true
 				}
 			}
+			if !progressed {
+				break
+			}
 		}
+		r.putAnswer(out.Answer, rankAnswer)
 		for _, rr := range resp.Ns {
 			if s, ok := rr.(*dns.SOA); ok {
 				out.Ns = []dns.RR{soaForNegative(s)}

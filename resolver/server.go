@@ -2,6 +2,8 @@ package resolver
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"net"
 	"net/netip"
 	"runtime"
@@ -133,8 +135,10 @@ func (s *Server) respond(remote, local net.Addr, req *dns.Msg, mode respondMode)
 			m.Rcode = dns.RcodeRefused
 			return m, true
 		}
-	} else if rec != nil && mode != resolveOnly {
-		res = rec.cached(req.Question[0])
+	} else if rec != nil && mode != resolveOnly && rec.cachedInto(m, req.Question[0]) {
+		// Answered into m itself (no message built and copied per hit).
+		m.Answer = spellAsAsked(m.Answer, req.Question[0].Name)
+		return s.finish(m, req, opt, remote, local), true
 	}
 	if res == nil {
 		if mode == cacheOnly {
@@ -151,6 +155,12 @@ func (s *Server) respond(remote, local net.Addr, req *dns.Msg, mode respondMode)
 		m.Answer, m.Ns = spellAsAsked(res.Answer, req.Question[0].Name), res.Ns
 		m.Authoritative = res.Authoritative // local zones only
 	}
+	return s.finish(m, req, opt, remote, local), true
+}
+
+// finish sizes the reply m to req for its transport: EDNS, truncation to
+// the client's UDP size, compression.
+func (s *Server) finish(m, req *dns.Msg, opt *dns.OPT, remote, local net.Addr) *dns.Msg {
 	size := dns.MinMsgSize
 	if opt != nil {
 		size = int(max(opt.UDPSize(), dns.MinMsgSize))
@@ -159,11 +169,15 @@ func (s *Server) respond(remote, local net.Addr, req *dns.Msg, mode respondMode)
 	if _, udp := local.(*net.UDPAddr); udp || local == nil {
 		if remote != nil {
 			if _, isTCP := remote.(*net.TCPAddr); !isTCP {
-				m.Truncate(size)
+				m.Truncate(size) // measures the compressed size
 			}
 		}
 	}
-	return m, true
+	// Names are compressed (RFC 1035 §4.1.4), as every server does: a
+	// single A answer is 47 bytes, not 60. After Truncate, which turns
+	// compression off for a message that fits without it.
+	m.Compress = true
+	return m
 }
 
 // ServeUDP answers DNS queries arriving on pc until ctx is done, then
@@ -314,7 +328,7 @@ func (s *Server) replyTo(msg []byte, addr, local net.Addr, pc net.PacketConn, wg
 		return nil
 	}
 	req := new(dns.Msg)
-	if err := req.Unpack(msg); err != nil {
+	if err := unpackQuery(msg, req); err != nil {
 		m := new(dns.Msg)
 		m.Id = uint16(msg[0])<<8 | uint16(msg[1])
 		m.Response = true
@@ -342,6 +356,27 @@ func (s *Server) replyTo(msg []byte, addr, local net.Addr, pc net.PacketConn, wg
 		return nil
 	}
 	return b
+}
+
+// errCounts reports a message whose header counts do not match the
+// records it carries.
+var errCounts = errors.New("resolver: header counts do not match the records carried")
+
+// unpackQuery parses the query msg (at least a header long) into req.
+// Beyond dns.Msg.Unpack's checks, the header's counts must match the
+// records carried: Unpack stops quietly where the message ends, so a
+// header promising records that are not there would be answered (RFC 1035
+// §4.1.1 gives the counts; Unbound answers such a query FORMERR).
+func unpackQuery(msg []byte, req *dns.Msg) error {
+	if err := req.Unpack(msg); err != nil {
+		return err
+	}
+	for i, n := range [4]int{len(req.Question), len(req.Answer), len(req.Ns), len(req.Extra)} {
+		if int(binary.BigEndian.Uint16(msg[4+2*i:])) != n {
+			return errCounts
+		}
+	}
+	return nil
 }
 
 // vetQuery makes the checks a server here makes before answering req, and

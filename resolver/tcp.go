@@ -89,7 +89,11 @@ func (s *Server) serveTCPConn(c net.Conn, closing *atomic.Bool) {
 		if _, err := io.ReadFull(br, size[:]); err != nil {
 			return
 		}
-		msg := make([]byte, binary.BigEndian.Uint16(size[:]))
+		n := binary.BigEndian.Uint16(size[:])
+		if n == 0 {
+			return // no message can be empty: a broken or hostile client
+		}
+		msg := make([]byte, n)
 		if _, err := io.ReadFull(br, msg); err != nil {
 			return
 		}
@@ -97,7 +101,7 @@ func (s *Server) serveTCPConn(c net.Conn, closing *atomic.Bool) {
 			continue // no header, or a response: never answered
 		}
 		req := new(dns.Msg)
-		if err := req.Unpack(msg); err != nil {
+		if err := unpackQuery(msg, req); err != nil {
 			m := new(dns.Msg)
 			m.Id = binary.BigEndian.Uint16(msg)
 			m.Response, m.Rcode = true, dns.RcodeFormatError

@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -165,4 +166,132 @@ func FuzzServeTCPConn(f *testing.F) {
 		}
 		<-served
 	})
+}
+
+// lyingQuery is a query for example.com. A whose header says it carries
+// one answer record, which it does not.
+func lyingQuery(id uint16) []byte {
+	q := new(dns.Msg)
+	q.SetQuestion("example.com.", dns.TypeA)
+	q.Id = id
+	b, _ := q.Pack()
+	b[7] = 1 // ANCOUNT 1
+	return b
+}
+
+// RFC 1035 §4.1.1: a query whose header promises records it does not carry
+// is FORMERR over UDP and TCP (as Unbound answers), never resolved.
+func TestRFC1035_HeaderCountsMustMatchRecords(t *testing.T) {
+	srv, err := NewServer(ServerConfig{Resolver: fixedResolver{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 2)
+	go func() { done <- srv.ServeUDP(ctx, pc) }()
+	go func() { done <- srv.ServeTCP(ctx, ln) }()
+	defer func() {
+		cancel()
+		<-done
+		<-done
+	}()
+
+	uc, err := net.Dial("udp", pc.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	uc.SetDeadline(time.Now().Add(5 * time.Second))
+	uc.Write(lyingQuery(7))
+	buf := make([]byte, 512)
+	n, err := uc.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := new(dns.Msg)
+	if err := m.Unpack(buf[:n]); err != nil || m.Id != 7 || m.Rcode != dns.RcodeFormatError || len(m.Answer) != 0 {
+		t.Fatalf("UDP: %v %v", m, err)
+	}
+
+	tc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	tc.SetDeadline(time.Now().Add(5 * time.Second))
+	b := lyingQuery(8)
+	tc.Write(append([]byte{byte(len(b) >> 8), byte(len(b))}, b...))
+	c := &dns.Conn{Conn: tc}
+	if m, err := c.ReadMsg(); err != nil || m.Id != 8 || m.Rcode != dns.RcodeFormatError || len(m.Answer) != 0 {
+		t.Fatalf("TCP: %v %v", m, err)
+	}
+}
+
+// A TCP message of length 0 cannot be a DNS message (RFC 1035 §4.2.2
+// frames messages, each at least a header): the connection is closed at
+// once instead of held for the idle timeout.
+func TestRFC7766_ZeroLengthMessageClosesConnection(t *testing.T) {
+	srv, err := NewServer(ServerConfig{Resolver: fixedResolver{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.ServeTCP(ctx, ln) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	tc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	tc.SetDeadline(time.Now().Add(5 * time.Second)) // far below the 30 s idle timeout
+	tc.Write([]byte{0, 0})
+	if _, err := tc.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("after a zero-length message: read %v, want EOF (connection closed)", err)
+	}
+}
+
+// RFC 1035 §4.1.4: replies compress names, over UDP, TCP and DoH (all built
+// by respond). A single A answer to host.example. without EDNS is 46
+// bytes (12 header, 18 question, 16 answer with a pointer), as Unbound
+// sends it, not 58; and a large answer is truncated by its compressed
+// size, so it fits where it fits.
+func TestRFC1035_NamesCompressedInReplies(t *testing.T) {
+	srv := serverWithCache(t, "host.example. 60 IN A 192.0.2.1")
+	var txt []dns.RR
+	for i := 0; i < 20; i++ {
+		rr, _ := dns.NewRR(fmt.Sprintf("a-rather-long-label-for-testing.host.example. 60 IN TXT \"%02d\"", i))
+		txt = append(txt, rr)
+	}
+	srv.cfg.Resolver.(*Recursive).putRRset(txt, rankAnswer)
+	from := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5353}
+	q := new(dns.Msg)
+	q.SetQuestion("host.example.", dns.TypeA)
+	reply := srv.answer(from, &net.UDPAddr{}, q)
+	if b, err := reply.Pack(); err != nil || len(b) != 46 {
+		t.Fatalf("single A answer: %d bytes (%v), want 46", len(b), err)
+	}
+	// 20 TXT records with a 45-byte owner: about 1,100 bytes
+	// uncompressed, under 400 compressed: no truncation at 512 bytes.
+	q.SetQuestion("a-rather-long-label-for-testing.host.example.", dns.TypeTXT)
+	reply = srv.answer(from, &net.UDPAddr{}, q)
+	if b, err := reply.Pack(); err != nil || reply.Truncated || len(reply.Answer) != 20 || len(b) > 512 {
+		t.Fatalf("20 TXT: TC=%v, %d records, %d bytes (%v)", reply.Truncated, len(reply.Answer), len(b), err)
+	}
 }

@@ -141,6 +141,7 @@ func (s *ZoneServer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		}
 		m.Truncate(size)
 	}
+	m.Compress = true // after Truncate, which clears it when the message fits uncompressed
 	w.WriteMsg(m)
 }
 
@@ -148,6 +149,7 @@ func (s *ZoneServer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 func (s *ZoneServer) Answer(req *dns.Msg) *dns.Msg {
 	m := new(dns.Msg)
 	m.SetReply(req)
+	m.Compress = true // RFC 1035 §4.1.4
 	m.RecursionAvailable = false
 	if rcode := vetQuery(req); rcode != dns.RcodeSuccess {
 		m.Rcode = rcode

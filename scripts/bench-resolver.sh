@@ -12,15 +12,28 @@
 # of 127.0.0.2-6 (Unbound sends referred queries to port 53 only), so they
 # need root.
 #
+# Each server runs on CORES cores (default 1: cpu 0; Unbound with as many
+# threads, GOMAXPROCS for edgekit), dnsperf on the others, and the server's
+# CPU time over the run (utime+stime from /proc/PID/stat) gives its busy
+# cores, so each line shows queries per second and queries per busy core;
+# the last line gives edgekit's ratios to Unbound's from the same run.
+#
 #   scripts/bench-resolver.sh            # 10 s per resolver
 #   MODE=miss scripts/bench-resolver.sh
-#   DURATION=30 CLIENTS=8 scripts/bench-resolver.sh
+#   DURATION=30 CLIENTS=8 CORES=2 scripts/bench-resolver.sh
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DURATION=${DURATION:-10}
 CLIENTS=${CLIENTS:-4}
 PEERS=${PEERS:-"edgekit unbound"}
 MODE=${MODE:-local}
+CORES=${CORES:-1}
+NPROC=$(nproc)
+[ "$CORES" -ge 1 ] && [ "$CORES" -le "$NPROC" ] || { echo "bench-resolver: CORES is 1-$NPROC" >&2; exit 2; }
+SERVER_CPUS=0-$((CORES - 1))
+CLIENT_CPUS=$CORES-$((NPROC - 1))
+[ "$CORES" -lt "$NPROC" ] || CLIENT_CPUS=0-$((NPROC - 1)) # no core left: dnsperf shares
+CLK_TCK=$(getconf CLK_TCK)
 case $MODE in local | cached | miss) ;; *) echo "bench-resolver: MODE is local, cached or miss, not $MODE" >&2; exit 2 ;; esac
 WORK=$(mktemp -d)
 EK_PORT=19201 UB_PORT=19202
@@ -52,23 +65,31 @@ queries() { # peer: writes $WORK/queries for this workload
 	miss) awk -v p="$1" 'BEGIN { for (i = 0; i < 2000000; i++) printf "%s%d.wild.example.com A\n", p, i }' ;;
 	esac >"$WORK/queries"
 }
-run() { # name port
-	local out
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # CPU time of a process, in clock ticks
+declare -A QPS PERCORE
+run() { # name port pid
+	local out t0 t1 qps busy
 	queries "$1"
-	if [ "$MODE" = cached ]; then dnsperf -s 127.0.0.1 -p "$2" -d "$WORK/queries" -n 1 -c "$CLIENTS" >/dev/null 2>&1; fi
-	out=$(dnsperf -s 127.0.0.1 -p "$2" -d "$WORK/queries" -l "$DURATION" -c "$CLIENTS" -Q 1000000 -q 200 2>&1)
-	printf "%-10s %12s queries/s   avg latency %s   lost %s\n" "$1" "$(awk '/Queries per second/ {print $4}' <<<"$out")" \
+	if [ "$MODE" = cached ]; then taskset -c "$CLIENT_CPUS" dnsperf -s 127.0.0.1 -p "$2" -d "$WORK/queries" -n 1 -c "$CLIENTS" >/dev/null 2>&1; fi
+	t0=$(ticks "$3")
+	out=$(taskset -c "$CLIENT_CPUS" dnsperf -s 127.0.0.1 -p "$2" -d "$WORK/queries" -l "$DURATION" -c "$CLIENTS" -Q 1000000 -q 200 2>&1)
+	t1=$(ticks "$3")
+	qps=$(awk '/Queries per second/ {print $4}' <<<"$out")
+	busy=$(awk -v t="$((t1 - t0))" -v hz="$CLK_TCK" -v d="$DURATION" 'BEGIN { printf "%.2f", t / hz / d }')
+	QPS[$1]=$qps
+	PERCORE[$1]=$(awk -v q="$qps" -v b="$busy" 'BEGIN { printf "%.0f", (b > 0 ? q / b : 0) }')
+	printf "%-10s %12s queries/s   %s busy cores   %8s queries/s per busy core   avg latency %s   lost %s\n" "$1" "$qps" "$busy" "${PERCORE[$1]}" \
 		"$(awk '/Average Latency/ {print $4}' <<<"$out")s" "$(awk '/Queries lost/ {print $3}' <<<"$out")"
 }
 
-echo "$MODE queries, dnsperf -c$CLIENTS -l$DURATION, $(nproc) cores, loopback"
+echo "$MODE queries, dnsperf -c$CLIENTS -l$DURATION on cpus $CLIENT_CPUS, servers on cpus $SERVER_CPUS, loopback"
 for peer in $PEERS; do
 	case $peer in
 	edgekit)
 		(cd "$ROOT" && go build -o "$WORK/resolver" ./examples/resolver)
-		"$WORK/resolver" -listen 127.0.0.1:$EK_PORT "${ek_args[@]}" >/dev/null & pids+=($!)
+		GOMAXPROCS=$CORES taskset -c "$SERVER_CPUS" "$WORK/resolver" -listen 127.0.0.1:$EK_PORT "${ek_args[@]}" >/dev/null 2>&1 & pids+=($!)
 		sleep 0.5
-		run edgekit $EK_PORT
+		run edgekit $EK_PORT "${pids[-1]}"
 		;;
 	unbound)
 		need unbound unbound || continue
@@ -84,13 +105,17 @@ server:
   username: ""
   directory: "$WORK"
   pidfile: "$WORK/unbound.pid"
-  num-threads: 2
+  num-threads: $CORES
   access-control: 127.0.0.0/8 allow
 $ub_extra
 UB
-		unbound -d -c "$WORK/unbound.conf" & pids+=($!)
+		taskset -c "$SERVER_CPUS" unbound -d -c "$WORK/unbound.conf" & pids+=($!)
 		sleep 1
-		run unbound $UB_PORT
+		run unbound $UB_PORT "${pids[-1]}"
 		;;
 	esac
 done
+if [ -n "${QPS[edgekit]:-}" ] && [ -n "${QPS[unbound]:-}" ]; then
+	awk -v eq="${QPS[edgekit]}" -v uq="${QPS[unbound]}" -v ec="${PERCORE[edgekit]}" -v uc="${PERCORE[unbound]}" \
+		'BEGIN { printf "edgekit / unbound: %.2fx queries/s, %.2fx queries per busy core\n", eq / uq, (uc > 0 ? ec / uc : 0) }'
+fi

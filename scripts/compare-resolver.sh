@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Asks examples/resolver and Unbound the same questions about a loopback
 # DNS hierarchy (scripts/resolverdiff: root, TLDs and zones with CNAME
-# chains, a DNAME, a wildcard, a delegation, lame and glueless ones) and
+# chains, a DNAME, a wildcard, a delegation, lame and glueless ones, and
+# misbehaving servers: one following CNAMEs across its zones, one saying
+# NXDOMAIN for empty non-terminals, stale glue, an EDNS-intolerant one) and
 # prints each pair of answers, marked same or DIFF; then the counts. Over
 # TCP, UDP with EDNS and UDP without, each twice (cold, then from cache).
 # Not part of `go test` or CI. Needs root (the hierarchy serves port 53 of
-# 127.0.0.2-6, the only port Unbound sends referred queries to) and
+# 127.0.0.2-11, the only port Unbound sends referred queries to) and
 # installs unbound with apt-get when missing. Loopback only.
 #
 #   scripts/compare-resolver.sh            # summary per pass

@@ -120,10 +120,23 @@ func runDemo(ctx context.Context, out io.Writer) error {
 	return nil
 }
 
-// printStep prints one query like a dig +trace block.
+// printStep prints one query like a dig +trace block: the question asked
+// (marked when it is a minimised probe, RFC 9156, or part of finding a
+// name server's address), the server, and what came back.
 func printStep(out io.Writer, s resolver.Step) {
+	q := s.Question.Name + " " + dns.TypeToString[s.Question.Qtype]
+	var marks []string
+	if s.NameServer != "" {
+		marks = append(marks, "address of name server "+s.NameServer)
+	}
+	if s.Minimised {
+		marks = append(marks, "minimised probe")
+	}
+	if len(marks) > 0 {
+		q += " [" + strings.Join(marks, ", ") + "]"
+	}
 	if s.Err != nil {
-		fmt.Fprintf(out, ";; %s %s @%s (zone %s): %v\n", s.Question.Name, dns.TypeToString[s.Question.Qtype], s.Server, s.Zone, s.Err)
+		fmt.Fprintf(out, ";; %s @%s (zone %s): %v\n", q, s.Server, s.Zone, s.Err)
 		return
 	}
 	m := s.Response
@@ -135,8 +148,8 @@ func printStep(out io.Writer, s resolver.Step) {
 				ns = append(ns, n.Hdr.Name+" NS "+n.Ns)
 			}
 		}
-		fmt.Fprintf(out, ";; referral from %s (zone %s) in %v: %s\n", s.Server, s.Zone, s.RTT.Round(time.Microsecond), strings.Join(ns, ", "))
+		fmt.Fprintf(out, ";; %s: referral from %s (zone %s) in %v: %s\n", q, s.Server, s.Zone, s.RTT.Round(time.Microsecond), strings.Join(ns, ", "))
 	default:
-		fmt.Fprintf(out, ";; answer from %s (zone %s, aa=%v) in %v: %s, %d records\n", s.Server, s.Zone, m.Authoritative, s.RTT.Round(time.Microsecond), dns.RcodeToString[m.Rcode], len(m.Answer))
+		fmt.Fprintf(out, ";; %s: answer from %s (zone %s, aa=%v) in %v: %s, %d records\n", q, s.Server, s.Zone, m.Authoritative, s.RTT.Round(time.Microsecond), dns.RcodeToString[m.Rcode], len(m.Answer))
 	}
 }

@@ -56,7 +56,6 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	listen := fs.String("listen", "127.0.0.1:5353", "address to serve DNS on (UDP and TCP)")
 	roots := fs.String("roots", "", "root hints file in zone-file form (default: the IANA root servers)")
 	port := fs.Int("port", 53, "port of name servers (root hints and referrals)")
-	fs.IntVar(port, "root-port", 53, "same as -port")
 	allowLoopback := fs.Bool("allow-loopback", false, "allow name servers on loopback and private addresses")
 	fs.Var(&forward, "forward", "forward to this resolver instead of recursing (repeatable; tls://ip:port for DNS over TLS)")
 	fs.Var(&allow, "allow", "client network allowed to query (repeatable CIDR; default loopback only)")
@@ -78,13 +77,18 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 		return runDemo(ctx, out)
 	}
 	cfg := resolver.Config{Port: *port, AllowLoopback: *allowLoopback, Forward: forward, MaxBytes: *cacheBytes, Timeout: *timeout, Prefetch: *prefetch}
-	if *verbose {
-		l, err := zap.NewDevelopment()
-		if err != nil {
-			return err
-		}
-		cfg.Logger = l
+	// Warnings (root hints the resolver may not use, no root server
+	// answering) always reach stderr; -v adds the debug events.
+	logCfg := zap.NewDevelopmentConfig()
+	logCfg.DisableStacktrace = true
+	if !*verbose {
+		logCfg.Level = zap.NewAtomicLevelAt(zap.WarnLevel)
 	}
+	l, err := logCfg.Build()
+	if err != nil {
+		return err
+	}
+	cfg.Logger = l
 	if *roots != "" {
 		hints, err := readRoots(*roots, *port)
 		if err != nil {
@@ -148,7 +152,10 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	case err = <-errc:
 	case <-ctx.Done():
 	}
+	// Stop reading, then end the resolutions in progress (answered
+	// SERVFAIL) instead of waiting out their upstream timeouts.
 	stopServing()
+	r.Close()
 	serving.Wait()
 	pc.Close()
 	st := r.Stats()

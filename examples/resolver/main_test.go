@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,7 +20,8 @@ func TestDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := out.String()
-	for _, want := range []string{"referral from 127.0.0.2", "shop.edge.cdn.net.", ";; answered from cache", "status NXDOMAIN"} {
+	for _, want := range []string{"referral from 127.0.0.2", "shop.edge.cdn.net.", ";; answered from cache", "status NXDOMAIN",
+		";; com. A [minimised probe]: referral from 127.0.0.2", ";; www.shop.com. A: answer from 127.0.0.4"} {
 		if !strings.Contains(s, want) {
 			t.Fatalf("demo output lacks %q:\n%s", want, s)
 		}
@@ -41,7 +43,7 @@ func TestServesHierarchyFromRootsFile(t *testing.T) {
 	done := make(chan error, 1)
 	var out bytes.Buffer
 	go func() {
-		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-roots", hints, "-root-port", strconv.Itoa(port), "-allow-loopback"}, &out, ready)
+		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-roots", hints, "-port", strconv.Itoa(port), "-allow-loopback"}, &out, ready)
 	}()
 	var addr string
 	select {
@@ -73,9 +75,52 @@ func TestServesHierarchyFromRootsFile(t *testing.T) {
 func TestBadInput(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "bad.hints")
 	os.WriteFile(bad, []byte("this is not a zone file\n"), 0o644)
-	for _, args := range [][]string{{"-roots", bad}, {"-roots", "/nonexistent"}, {"-port", "0"}, {"-allow", "nonsense"}, {"stray"}} {
+	for _, args := range [][]string{{"-roots", bad}, {"-roots", "/nonexistent"}, {"-port", "0"}, {"-root-port", "53"}, {"-allow", "nonsense"}, {"stray"}} {
 		if err := run(context.Background(), args, &bytes.Buffer{}, nil); err == nil {
 			t.Errorf("%v: no error", args)
 		}
+	}
+}
+
+// After SIGTERM (ctx ending) the server stops at once: a question being
+// resolved at a server that never answers does not hold the exit for the
+// upstream timeouts (1.5 s each, retried).
+func TestShutdownDoesNotWaitForUpstreamTimeouts(t *testing.T) {
+	sink, err := net.ListenPacket("udp", "127.0.0.9:0") // a root that never answers
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	hints := filepath.Join(t.TempDir(), "root.hints")
+	os.WriteFile(hints, []byte(". 3600000 IN NS a.root-servers.net.\na.root-servers.net. 3600000 IN A 127.0.0.9\n"), 0o644)
+	port := strconv.Itoa(sink.LocalAddr().(*net.UDPAddr).Port)
+	for _, netw := range []string{"udp", "tcp"} {
+		ctx, cancel := context.WithCancel(context.Background())
+		ready := make(chan string, 1)
+		done := make(chan error, 1)
+		go func() {
+			done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-roots", hints, "-port", port, "-allow-loopback", "-timeout", "20s"}, &bytes.Buffer{}, ready)
+		}()
+		c, err := net.Dial(netw, <-ready)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := new(dns.Msg)
+		q.SetQuestion("example.", dns.TypeA)
+		(&dns.Conn{Conn: c}).WriteMsg(q)
+		// The resolution is under way once the root gets its query.
+		sink.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, _, err := sink.ReadFrom(make([]byte, 512)); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("%s: shutdown took %v with a 20 s upstream timeout pending", netw, d)
+		}
+		c.Close()
 	}
 }

@@ -1,8 +1,12 @@
 // Command resolverdiff compares two resolvers' answers, as respdiff does
 // for resolver fleets: "serve" runs a loopback DNS hierarchy on port 53 of
-// 127.0.0.2-6 (root, com/net, example.com with CNAME chains, a DNAME, a
+// 127.0.0.2-11 (root, com/net, example.com with CNAME chains, a DNAME, a
 // wildcard, a delegation, a lame delegation, a glueless one that works and
-// one whose server does not serve it); "ask A B"
+// one whose server does not serve it; and servers that misbehave: one that
+// follows CNAMEs and DNAMEs into another zone it serves and answers
+// NXDOMAIN with that zone's SOA, one that answers NXDOMAIN for empty
+// non-terminals, a delegation whose glue names a server the child zone no
+// longer has, and an EDNS-intolerant one answering a bare FORMERR); "ask A B"
 // puts the same questions to the resolvers at A and B and prints each pair
 // of answers (rcode, flags, answer and authority sections, TTLs zeroed)
 // marked same or DIFF. NET=udp asks over UDP, NOEDNS=1 without EDNS.
@@ -41,12 +45,24 @@ lame.com. IN NS ns.lame.com.
 ns.lame.com. IN A 127.0.0.9
 glueless.com. IN NS ns1.example.net.
 served.com. IN NS ns1.example.net.
+follow.com. IN NS ns.follow.com.
+ns.follow.com. IN A 127.0.0.7
+ent.com. IN NS ns.ent.com.
+ns.ent.com. IN A 127.0.0.8
+glue.com. IN NS ns.glue.com.
+glue.com. IN NS ns2.glue.com.
+ns.glue.com. IN A 127.0.0.10
+ns2.glue.com. IN A 127.0.0.10
+edns.com. IN NS ns.edns.com.
+ns.edns.com. IN A 127.0.0.11
 `, "net.": `$TTL 86400
 net. IN SOA ns.net. admin.net. 1 7200 3600 1209600 900
 net. IN NS ns.net.
 ns.net. IN A 127.0.0.3
 example.net. IN NS ns.example.net.
 ns.example.net. IN A 127.0.0.5
+target.net. IN NS ns.target.net.
+ns.target.net. IN A 127.0.0.7
 `},
 	"127.0.0.4": {"example.com.": `$TTL 300
 example.com. IN SOA ns1.example.com. admin.example.com. 1 7200 3600 1209600 60
@@ -95,6 +111,94 @@ sub.example.com. IN NS ns.sub.example.com.
 ns IN A 127.0.0.6
 host IN A 192.0.2.99
 `},
+	"127.0.0.7": {"follow.com.": `$TTL 300
+follow.com. IN SOA ns.follow.com. admin.follow.com. 1 7200 3600 1209600 60
+follow.com. IN NS ns.follow.com.
+ns IN A 127.0.0.7
+cx IN CNAME gone.target.net.
+cy IN CNAME here.target.net.
+old IN DNAME target.net.
+`, "target.net.": `$TTL 300
+target.net. IN SOA ns.target.net. admin.target.net. 1 7200 3600 1209600 120
+target.net. IN NS ns.target.net.
+ns IN A 127.0.0.7
+here IN A 192.0.2.70
+`},
+	"127.0.0.8": {"ent.com.": `$TTL 300
+ent.com. IN SOA ns.ent.com. admin.ent.com. 1 7200 3600 1209600 60
+ent.com. IN NS ns.ent.com.
+ns IN A 127.0.0.8
+a.b.c IN A 192.0.2.80
+`},
+	"127.0.0.10": {"glue.com.": `$TTL 300
+glue.com. IN SOA ns2.glue.com. admin.glue.com. 1 7200 3600 1209600 60
+glue.com. IN NS ns2.glue.com.
+ns2 IN A 127.0.0.10
+www IN A 192.0.2.100
+`},
+	"127.0.0.11": {"edns.com.": `$TTL 300
+edns.com. IN SOA ns.edns.com. admin.edns.com. 1 7200 3600 1209600 60
+edns.com. IN NS ns.edns.com.
+ns IN A 127.0.0.11
+www IN A 192.0.2.110
+mail IN A 192.0.2.111
+`},
+}
+
+// follower answers as its ZoneServer does, then follows a CNAME that leaves
+// the first zone into another zone the server holds (BIND does so): the
+// NXDOMAIN for the target comes with the target zone's SOA.
+type follower struct{ zs *resolver.ZoneServer }
+
+func (f follower) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	m := f.zs.Answer(req)
+	if n := len(m.Answer); n > 0 && m.Rcode == dns.RcodeSuccess {
+		if c, ok := m.Answer[n-1].(*dns.CNAME); ok {
+			q := new(dns.Msg)
+			q.SetQuestion(c.Target, req.Question[0].Qtype)
+			t := f.zs.Answer(q)
+			m.Answer = append(m.Answer, t.Answer...)
+			m.Ns, m.Rcode = t.Ns, t.Rcode
+		}
+	}
+	w.WriteMsg(m)
+}
+
+// entBreaker answers NXDOMAIN for names without records (empty
+// non-terminals), as some authoritative servers do.
+type entBreaker struct{ zs *resolver.ZoneServer }
+
+func (b entBreaker) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	m := b.zs.Answer(req)
+	if m.Rcode == dns.RcodeSuccess && len(m.Answer) == 0 && len(req.Question) == 1 {
+		any := new(dns.Msg)
+		any.SetQuestion(req.Question[0].Name, dns.TypeANY)
+		if a := b.zs.Answer(any); a.Rcode == dns.RcodeSuccess && len(a.Answer) == 0 && a.Authoritative {
+			m.Rcode = dns.RcodeNameError
+		}
+	}
+	w.WriteMsg(m)
+}
+
+// ednsIntolerant answers any query carrying an OPT record with a bare
+// FORMERR (no question, no OPT), as servers that predate EDNS do.
+type ednsIntolerant struct{ zs *resolver.ZoneServer }
+
+func (e ednsIntolerant) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	if req.IsEdns0() != nil {
+		m := new(dns.Msg)
+		m.Id, m.Response, m.Opcode, m.Rcode = req.Id, true, req.Opcode, dns.RcodeFormatError
+		w.WriteMsg(m)
+		return
+	}
+	w.WriteMsg(e.zs.Answer(req))
+}
+
+// misbehaving wraps the servers of the hostile shapes by address.
+var misbehaving = map[string]func(*resolver.ZoneServer) dns.Handler{
+	"127.0.0.7":  func(zs *resolver.ZoneServer) dns.Handler { return follower{zs} },
+	"127.0.0.8":  func(zs *resolver.ZoneServer) dns.Handler { return entBreaker{zs} },
+	"127.0.0.11": func(zs *resolver.ZoneServer) dns.Handler { return ednsIntolerant{zs} },
 }
 
 // serve runs the hierarchy until killed.
@@ -108,9 +212,13 @@ func serve() {
 			}
 			list = append(list, z)
 		}
-		h, err := resolver.NewZoneServer(resolver.ZoneServerConfig{Zones: list})
+		zs, err := resolver.NewZoneServer(resolver.ZoneServerConfig{Zones: list})
 		if err != nil {
 			log.Fatal(err)
+		}
+		var h dns.Handler = zs
+		if wrap, ok := misbehaving[addr]; ok {
+			h = wrap(zs)
 		}
 		for _, n := range []string{"udp", "tcp"} {
 			s := &dns.Server{Addr: addr + ":53", Net: n, Handler: h}
@@ -144,6 +252,11 @@ var questions = []q{
 	{"com.", dns.TypeNS}, {"com.", dns.TypeSOA}, {".", dns.TypeNS}, {"net.", dns.TypeA},
 	{"served.com.", dns.TypeA}, {"www.served.com.", dns.TypeA}, {"gone.served.com.", dns.TypeA},
 	{"served.com.", dns.TypeNS}, {"nope.served.com.", dns.TypeMX}, {"www.example.com.", dns.TypeCNAME}, {"ExAmPlE.CoM.", dns.TypeA}, {"mail.example.com.", dns.TypeA},
+	// The misbehaving servers' shapes.
+	{"cx.follow.com.", dns.TypeA}, {"cy.follow.com.", dns.TypeA}, {"gone.old.follow.com.", dns.TypeA}, {"here.old.follow.com.", dns.TypeA},
+	{"cx.follow.com.", dns.TypeAAAA}, {"a.b.c.ent.com.", dns.TypeA}, {"x.b.c.ent.com.", dns.TypeA}, {"a.b.c.ent.com.", dns.TypeAAAA},
+	{"ns.glue.com.", dns.TypeA}, {"www.glue.com.", dns.TypeA}, {"ns.glue.com.", dns.TypeA}, {"glue.com.", dns.TypeNS},
+	{"www.edns.com.", dns.TypeA}, {"mail.edns.com.", dns.TypeA}, {"nope.edns.com.", dns.TypeA}, {"www.edns.com.", dns.TypeAAAA},
 }
 
 func summary(m *dns.Msg) string {
