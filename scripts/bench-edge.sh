@@ -13,12 +13,14 @@ CONNS=${CONNS:-64}
 THREADS=${THREADS:-2}
 PEERS=${PEERS:-"edge varnish nginx"}
 WORK=$(mktemp -d)
+# nginx's cache lives on tmpfs, as its docs advise for a hot cache.
+SHM=$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d)
 ORIGIN_PORT=19100 EDGE_PORT=19101 VARNISH_PORT=19102 NGINX_PORT=19103
 
 need() { command -v "$1" >/dev/null || { [ "$(id -u)" = 0 ] && apt-get install -y -qq "$2" >/dev/null; } || { echo "bench-edge: $1 missing" >&2; return 1; }; }
 need wrk wrk
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK" "$SHM"; }
 trap cleanup EXIT
 
 # The origin: a tiny Go server answering 1 KiB with max-age=3600.
@@ -70,7 +72,7 @@ for peer in $PEERS; do
 		;;
 	nginx)
 		need nginx nginx || continue
-		mkdir -p "$WORK/nginx/cache"
+		mkdir -p "$WORK/nginx" "$SHM/nginx-cache"
 		cat >"$WORK/nginx/nginx.conf" <<NGX
 worker_processes auto;
 daemon off;
@@ -79,8 +81,13 @@ error_log /dev/null;
 events { worker_connections 4096; }
 http {
   access_log off;
-  proxy_cache_path $WORK/nginx/cache keys_zone=c:10m max_size=256m;
-  upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive 64; }
+  # Tuned as nginx's docs advise for a caching proxy under load: keep-alive
+  # connections are not closed after 1000 requests (the default), the
+  # cache is on tmpfs, upstream connections are kept.
+  keepalive_requests 1000000;
+  keepalive_timeout 65s;
+  proxy_cache_path $SHM/nginx-cache keys_zone=c:10m max_size=256m;
+  upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive 64; keepalive_requests 1000000; }
   server {
     listen 127.0.0.1:$NGINX_PORT;
     location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_cache c; }
