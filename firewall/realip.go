@@ -38,10 +38,14 @@ type RealIPConfig struct {
 	// the peer.
 	Proxies []TrustedProxy
 	// MaxHeaderBytes bounds the header a walk reads, all its field lines
-	// together. Zero means 4096. A header over it, or with more than
-	// MaxHops elements or field lines, is not read at all: the request
-	// is judged as coming from the hop that sent it (the peer, when the
-	// peer's header is the one over the bound).
+	// together. Zero means 4096. X-Forwarded-For (and any header without
+	// quoted-strings) is read from the right, its last MaxHeaderBytes
+	// bytes and MaxHops elements: padding added on the left by a client
+	// does not hide the address its proxy appended. A Forwarded header
+	// over the bound, or with more than MaxHops elements or field lines,
+	// is not read at all: the request is judged as coming from the hop
+	// that sent it (the peer, when the peer's header is the one over the
+	// bound).
 	MaxHeaderBytes int
 }
 
@@ -66,7 +70,8 @@ const maxHeaders = 4
 //
 // When an element that must be read cannot be (missing, malformed, a
 // quoted comma, "unknown" or an obfuscated identifier per RFC 7239 §6.3,
-// a Forwarded element without for=, a header over the bounds), the walk
+// a Forwarded element without for=, a Forwarded header over the bounds,
+// an X-Forwarded-For chain going on past them), the walk
 // stops and the request is judged as coming from the last hop it
 // identified: the nearest identifiable hop, a trusted proxy itself when
 // nothing else, never an anonymous address.
@@ -254,6 +259,58 @@ func (ri *RealIP) walk(cur netip.Addr, h http.Header) (netip.Addr, bool) {
 	}
 }
 
+// splitListRight records in out, left to right, the rightmost non-empty
+// elements of a list-valued field without quoted-strings
+// (X-Forwarded-For): at most MaxHops of them, found within the last
+// maxBytes bytes of its field lines (each line break counted as a byte).
+// What lies further left is what the client wrote first: a trusted proxy
+// appends on the right, so a client that pads the field cannot push the
+// address its proxy appended out of reach (reading nothing when the field
+// is long would judge the client as the proxy, bypassing a deny list). An
+// element cut by the byte bound is left out, so a walk that needs it
+// stops there, incomplete.
+func splitListRight(lines []string, maxBytes int, out *[MaxHops]span) int {
+	var rev [MaxHops]span
+	n, budget := 0, maxBytes
+scan:
+	for li := len(lines) - 1; li >= 0; li-- {
+		line := lines[li]
+		end := len(line)
+		for i := len(line) - 1; i >= -1; i-- {
+			if i >= 0 && line[i] != ',' {
+				if budget == 0 {
+					break scan // this element is cut: leave it out
+				}
+				budget--
+				continue
+			}
+			lo, hi := i+1, end
+			for lo < hi && (line[lo] == ' ' || line[lo] == '\t') {
+				lo++
+			}
+			for hi > lo && (line[hi-1] == ' ' || line[hi-1] == '\t') {
+				hi--
+			}
+			if lo < hi {
+				rev[n] = span{int32(li), int32(lo), int32(hi)}
+				n++
+				if n == MaxHops {
+					break scan
+				}
+			}
+			end = i
+			if budget == 0 {
+				break scan
+			}
+			budget-- // the comma, or the line break
+		}
+	}
+	for i := 0; i < n; i++ {
+		out[i] = rev[n-1-i]
+	}
+	return n
+}
+
 // splitList records in out the non-empty elements of a list-valued field
 // (RFC 9110 §5.6.1: field lines joined by commas, empty elements and the
 // optional whitespace around elements ignored), left to right. With
@@ -261,8 +318,13 @@ func (ri *RealIP) walk(cur netip.Addr, h http.Header) (netip.Addr, bool) {
 // quoted-pairs) does not separate elements; an unterminated quoted-string
 // runs to the end of its line, making one element that will not parse.
 // It returns the number of elements, or -1 when the field lines together
-// exceed maxBytes or there are more than MaxHops lines or elements.
+// exceed maxBytes or there are more than MaxHops lines or elements. A
+// field without quoted-strings is read from the right instead, within the
+// same bounds: see splitListRight.
 func splitList(lines []string, quoted bool, maxBytes int, out *[MaxHops]span) int {
+	if !quoted {
+		return splitListRight(lines, maxBytes, out)
+	}
 	if len(lines) > MaxHops {
 		return -1
 	}

@@ -294,11 +294,8 @@ func FuzzXForwardedFor(f *testing.F) {
 		const real = "198.51.100.7"
 		lines := []string{client + ", " + real}
 		got, complete := ri.walk(addr("10.0.0.1"), http.Header{"X-Forwarded-For": lines})
-		if overBounds(lines, false) {
-			if got != addr("10.0.0.1") || complete {
-				t.Fatalf("over the bounds: %v %v, want the peer", got, complete)
-			}
-		} else if got != addr(real) || !complete {
+		// Read from the right: no client padding hides what nginx appends.
+		if got != addr(real) || !complete {
 			t.Fatalf("client %q moved the client to %v %v", client, got, complete)
 		}
 		one := []string{client}
