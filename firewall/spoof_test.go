@@ -85,8 +85,19 @@ var spoofCases = []spoofCase{
 		h("Forwarded", "for="+forged, "Forwarded", "For="+real), real},
 	{"RFC7239§4/quoted comma: the peer", proxyFwd, "10.0.0.1:4711",
 		h("Forwarded", `for="`+forged+`, `+real+`"`), "10.0.0.1"},
-	{"RFC7239§4/unterminated quote swallows the proxy's element: the peer", proxyFwd, "10.0.0.1:4711",
-		h("Forwarded", `for="`+forged+`, for=`+real), "10.0.0.1"},
+	// Read from the right: a quoted-string the client leaves open does
+	// not swallow the element its proxy appended on the same line (it
+	// judged the client as the proxy, bypassing a deny list).
+	{"RFC7239§4/unterminated quote does not swallow the proxy's element", proxyFwd, "10.0.0.1:4711",
+		h("Forwarded", `for="`+forged+`, for=`+real), real},
+	{"RFC7239§4/client padding over 4 KiB: still the element appended", proxyFwd, "10.0.0.1:4711",
+		h("Forwarded", strings.Repeat("for="+forged+", ", 400)+"for="+real), real},
+	{"RFC7239§4/client padding with quoted commas over 4 KiB: still the element appended", proxyFwd, "10.0.0.1:4711",
+		h("Forwarded", strings.Repeat(`for="`+forged+`, x", `, 300)+`for="`+real+`:4711"`), real},
+	{"RFC7239§4/quoted-pair left of the proxy's element", proxyFwd, "10.0.0.1:4711",
+		h("Forwarded", `for="a\"b", for=`+real), real},
+	{"RFC7239§4/quoted-pair where the client must be: the peer", proxyFwd, "10.0.0.1:4711",
+		h("Forwarded", `for="`+forged+`\"", for=10.0.0.2`), "10.0.0.2"},
 	{"RFC7239§4/unterminated quote in the client's own line", proxyFwd, "10.0.0.1:4711",
 		h("Forwarded", `for="`+forged, "Forwarded", "for="+real), real},
 	{"RFC7239§4/for twice in one element: the peer", proxyFwd, "10.0.0.1:4711",
