@@ -411,11 +411,14 @@ func (c *serverConn) serveRequest(req *http.Request, head []byte) bool {
 		w.closeAfter = true
 	}
 	if e := req.Header.Get("Expect"); e != "" {
-		if !strings.EqualFold(e, "100-continue") || !req.ProtoAtLeast(1, 1) {
+		if !strings.EqualFold(e, "100-continue") {
 			c.reject(http.StatusExpectationFailed, "unsupported Expect")
 			return false
 		}
-		if body != nil {
+		// RFC 9110 §10.1.1: a 100-continue expectation in an HTTP/1.0
+		// request MUST be ignored (as net/http's Server does): no 100,
+		// and the field is not passed on.
+		if body != nil && req.ProtoAtLeast(1, 1) {
 			// RFC 9110 §10.1.1: answer 100 (Continue) at once rather
 			// than when the handler first reads (which a transport may
 			// do from another goroutine while the handler writes).

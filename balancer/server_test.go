@@ -644,3 +644,42 @@ func TestServerResponseFieldsAndTrailers(t *testing.T) {
 		t.Fatalf("trailers %v, want X-Sum 42 and X-Late late", r.Trailer)
 	}
 }
+
+// RFC 9110 §10.1.1: "A server that receives a 100-continue expectation in
+// an HTTP/1.0 request MUST ignore that expectation." Server answered 417
+// (and closed); net/http's Server serves the request, as here, with no
+// interim response and without passing the expectation on.
+func TestRFC9110_10_1_1_ExpectContinueIgnoredInHTTP10(t *testing.T) {
+	var expect []string
+	var mu sync.Mutex
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		expect = append(expect, r.Header.Get("Expect"))
+		mu.Unlock()
+		echoHandler().ServeHTTP(w, r)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: h, ErrorLog: discardLog}
+	done := make(chan struct{})
+	go func() { defer close(done); hs.Serve(ln) }()
+	t.Cleanup(func() { hs.Close(); <-done })
+	for _, front := range []struct{ name, addr string }{
+		{"edgekit", startServer(t, &Server{Handler: h})},
+		{"net/http", ln.Addr().String()},
+	} {
+		c := dialRaw(t, front.addr)
+		c.send("PUT /u HTTP/1.0\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc")
+		r, b := c.read("PUT")
+		if r.StatusCode != 200 || b != "/uabc" {
+			t.Errorf("%s: HTTP/1.0 with Expect: 100-continue: %d %q, want 200 \"/uabc\"", front.name, r.StatusCode, b)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(expect) != 2 || expect[0] != "" {
+		t.Errorf("Expect seen by the handler behind Server: %q (net/http's handler saw %q); want none", expect, expect[len(expect)-1:])
+	}
+}

@@ -432,7 +432,7 @@ func recordRequests(mu *sync.Mutex, seen *[]string) http.Handler {
 // panic, and what its handler receives must be a prefix of what net/http's
 // receives: Server may stop sooner where it is deliberately stricter (it
 // closes after an HTTP/1.0 request with Transfer-Encoding or one with both
-// Transfer-Encoding and Content-Length, refuses Expect on HTTP/1.0, "PRI *
+// Transfer-Encoding and Content-Length, "PRI *
 // HTTP/2.0" and blank lines after a POST), but never accepts a request
 // net/http refuses, nor frames one differently.
 func FuzzServerDifferential(f *testing.F) {

@@ -37,8 +37,10 @@
 // RFC 7239 Forwarded is parsed as the RFC says (quoted strings, bracketed
 // IPv6, ports, "unknown" and obfuscated identifiers), X-Forwarded-For as
 // a list over any number of field lines. A chain that cannot be read (a
-// malformed, obfuscated or missing element, a header over 4 KiB or 64
-// elements) is judged as coming from the last hop identified, the trusted
+// malformed, obfuscated or missing element, a chain going on past 4 KiB or
+// 64 elements; the header is read from its right end, so client padding or
+// an open quoted-string cannot hide the address a proxy appended) is
+// judged as coming from the last hop identified, the trusted
 // proxy itself when nothing else, never as an anonymous client that
 // would get the default policy. The rate limiter always runs on the
 // address chosen.

@@ -38,10 +38,11 @@ type RealIPConfig struct {
 	// the peer.
 	Proxies []TrustedProxy
 	// MaxHeaderBytes bounds the header a walk reads, all its field lines
-	// together. Zero means 4096. A header over it, or with more than
-	// MaxHops elements or field lines, is not read at all: the request
-	// is judged as coming from the hop that sent it (the peer, when the
-	// peer's header is the one over the bound).
+	// together. Zero means 4096. The header is read from the right, its
+	// last MaxHeaderBytes bytes and MaxHops elements: padding, or an open
+	// quoted-string, added on the left by a client does not hide the
+	// address its proxy appended. A walk that needs an element beyond the
+	// bounds stops at the last hop it identified.
 	MaxHeaderBytes int
 }
 
@@ -66,7 +67,8 @@ const maxHeaders = 4
 //
 // When an element that must be read cannot be (missing, malformed, a
 // quoted comma, "unknown" or an obfuscated identifier per RFC 7239 §6.3,
-// a Forwarded element without for=, a header over the bounds), the walk
+// a Forwarded element without for=, a chain going on past the bounds),
+// the walk
 // stops and the request is judged as coming from the last hop it
 // identified: the nearest identifiable hop, a trusted proxy itself when
 // nothing else, never an anonymous address.
@@ -228,9 +230,7 @@ func (ri *RealIP) walk(cur netip.Addr, h http.Header) (netip.Addr, bool) {
 		}
 		if int(hi) != loaded {
 			lines = h[ri.headers[hi]]
-			if n = splitList(lines, ri.forwarded[hi], ri.maxBytes, &spans); n < 0 {
-				return cur, false // over the bounds: not read at all
-			}
+			n = splitList(lines, ri.forwarded[hi], ri.maxBytes, &spans)
 			loaded = int(hi)
 		}
 		k := n - 1 - cursor[hi]
@@ -254,52 +254,54 @@ func (ri *RealIP) walk(cur netip.Addr, h http.Header) (netip.Addr, bool) {
 	}
 }
 
-// splitList records in out the non-empty elements of a list-valued field
-// (RFC 9110 §5.6.1: field lines joined by commas, empty elements and the
-// optional whitespace around elements ignored), left to right. With
-// quoted, a comma inside a quoted-string (RFC 9110 §5.6.4, with its
-// quoted-pairs) does not separate elements; an unterminated quoted-string
-// runs to the end of its line, making one element that will not parse.
-// It returns the number of elements, or -1 when the field lines together
-// exceed maxBytes or there are more than MaxHops lines or elements.
+// splitList records in out, left to right, the rightmost non-empty
+// elements of a list-valued field (RFC 9110 §5.6.1: field lines joined by
+// commas, empty elements and the optional whitespace around elements
+// ignored): at most MaxHops of them, found within the last maxBytes bytes
+// of its field lines (each line break counted as a byte). With quoted, a
+// comma inside a quoted-string (RFC 9110 §5.6.4) does not separate
+// elements. It returns how many it recorded.
+//
+// The field is read from the right because a trusted proxy appends on the
+// right: what lies further left is what the client wrote first, and a
+// client that pads the field, or leaves a quoted-string open, must not
+// push the element its proxy appended out of reach (reading nothing then
+// judged the client as the proxy, bypassing a deny list). The scan stops
+// where it cannot go on unambiguously (the byte or element bound, a
+// quoted-string with no opening quote on its line, a quoted-pair, which
+// read backwards is ambiguous); the element it stopped in is left out,
+// so a walk that needs it stops there, incomplete.
 func splitList(lines []string, quoted bool, maxBytes int, out *[MaxHops]span) int {
-	if len(lines) > MaxHops {
-		return -1
-	}
-	total := 0
-	for _, l := range lines {
-		total += len(l)
-	}
-	if total > maxBytes {
-		return -1
-	}
-	n := 0
-	for li, line := range lines {
-		start := 0
-		inQuote, escaped := false, false
-		for i := 0; i <= len(line); i++ {
-			if i < len(line) {
-				c := line[i]
-				if quoted {
-					switch {
-					case escaped:
-						escaped = false
-						continue
-					case inQuote && c == '\\':
-						escaped = true
-						continue
-					case c == '"':
-						inQuote = !inQuote
-						continue
-					case inQuote:
-						continue
+	var rev [MaxHops]span
+	n, budget := 0, maxBytes
+scan:
+	for li := len(lines) - 1; li >= 0; li-- {
+		line := lines[li]
+		end := len(line)
+		for i := len(line) - 1; i >= -1; i-- {
+			if i >= 0 && line[i] != ',' {
+				if budget == 0 {
+					break scan
+				}
+				budget--
+				if quoted && line[i] == '"' {
+					// The end of a quoted-string: find its start.
+					j := i - 1
+					for ; j >= 0 && line[j] != '"'; j-- {
+						if line[j] == '\\' || budget == 0 {
+							break scan
+						}
+						budget--
 					}
+					if j < 0 || (j > 0 && line[j-1] == '\\') || budget == 0 {
+						break scan
+					}
+					budget--
+					i = j
 				}
-				if c != ',' {
-					continue
-				}
+				continue
 			}
-			lo, hi := start, i
+			lo, hi := i+1, end
 			for lo < hi && (line[lo] == ' ' || line[lo] == '\t') {
 				lo++
 			}
@@ -307,14 +309,21 @@ func splitList(lines []string, quoted bool, maxBytes int, out *[MaxHops]span) in
 				hi--
 			}
 			if lo < hi {
-				if n == MaxHops {
-					return -1
-				}
-				out[n] = span{int32(li), int32(lo), int32(hi)}
+				rev[n] = span{int32(li), int32(lo), int32(hi)}
 				n++
+				if n == MaxHops {
+					break scan
+				}
 			}
-			start = i + 1
+			end = i
+			if budget == 0 {
+				break scan
+			}
+			budget-- // the comma, or the line break
 		}
+	}
+	for i := 0; i < n; i++ {
+		out[i] = rev[n-1-i]
 	}
 	return n
 }

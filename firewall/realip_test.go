@@ -213,11 +213,6 @@ func fuzzRealIP(t testing.TB) *RealIP {
 	return ri
 }
 
-func overBounds(lines []string, quoted bool) bool {
-	var spans [MaxHops]span
-	return splitList(lines, quoted, 4096, &spans) < 0
-}
-
 func elements(lines []string, quoted bool) []string {
 	var spans [MaxHops]span
 	n := splitList(lines, quoted, 1<<30, &spans)
@@ -251,11 +246,8 @@ func FuzzForwarded(f *testing.F) {
 		const real = "198.51.100.7"
 		lines := []string{client, "for=" + real}
 		got, complete := ri.walk(addr("172.16.0.1"), http.Header{"Forwarded": lines})
-		if overBounds(lines, true) {
-			if got != addr("172.16.0.1") || complete {
-				t.Fatalf("over the bounds: %v %v, want the peer", got, complete)
-			}
-		} else if got != addr(real) || !complete {
+		// Read from the right: no client line hides the proxy's.
+		if got != addr(real) || !complete {
 			t.Fatalf("client line %q moved the client to %v %v", client, got, complete)
 		}
 		if strings.ContainsAny(client, "\r\n") {
@@ -294,11 +286,8 @@ func FuzzXForwardedFor(f *testing.F) {
 		const real = "198.51.100.7"
 		lines := []string{client + ", " + real}
 		got, complete := ri.walk(addr("10.0.0.1"), http.Header{"X-Forwarded-For": lines})
-		if overBounds(lines, false) {
-			if got != addr("10.0.0.1") || complete {
-				t.Fatalf("over the bounds: %v %v, want the peer", got, complete)
-			}
-		} else if got != addr(real) || !complete {
+		// Read from the right: no client padding hides what nginx appends.
+		if got != addr(real) || !complete {
 			t.Fatalf("client %q moved the client to %v %v", client, got, complete)
 		}
 		one := []string{client}

@@ -49,10 +49,22 @@ var spoofCases = []spoofCase{
 		h("X-Forwarded-For", forged, "X-Forwarded-For", real), real},
 	{"RFC9110§5.6.1/XFF whitespace, empty elements and a port", nginxXFF, "10.0.0.1:4711",
 		h("X-Forwarded-For", " "+forged+" ,, \t"+real+":4711 \t"), real},
-	{"XFF/oversize (over 4 KiB) is not read: the peer", nginxXFF, "10.0.0.1:4711",
-		h("X-Forwarded-For", strings.Repeat(forged+", ", 400)+real), "10.0.0.1"},
-	{"XFF/more elements than MaxHops: the peer", nginxXFF, "10.0.0.1:4711",
-		h("X-Forwarded-For", strings.Repeat("10.0.0.3, ", MaxHops)+real), "10.0.0.1"},
+	// A client cannot pad XFF to push the address its proxy appended out
+	// of reach: the field is read from the right, so padding on the left
+	// is never reached (judging the client as the proxy instead bypassed
+	// a deny list behind nginx with a 5 KiB XFF).
+	{"XFF/client padding over 4 KiB: still the address appended", nginxXFF, "10.0.0.1:4711",
+		h("X-Forwarded-For", strings.Repeat(forged+", ", 400)+real), real},
+	{"XFF/client padding as one 8 KiB element: still the address appended", nginxXFF, "10.0.0.1:4711",
+		h("X-Forwarded-For", strings.Repeat("a", 8<<10)+", "+real), real},
+	{"XFF/client padding in its own field lines: still the address appended", nginxXFF, "10.0.0.1:4711",
+		h("X-Forwarded-For", strings.Repeat(forged+",", 500), "X-Forwarded-For", real), real},
+	{"XFF/client padding with more elements than MaxHops: still the address appended", nginxXFF, "10.0.0.1:4711",
+		h("X-Forwarded-For", strings.Repeat(forged+", ", MaxHops+10)+real), real},
+	{"XFF/more trusted elements than MaxHops: the last hop read", nginxXFF, "10.0.0.1:4711",
+		h("X-Forwarded-For", real+", "+strings.Repeat("10.0.0.3, ", MaxHops)+"10.0.0.3"), "10.0.0.3"},
+	{"XFF/the chain goes on past 4 KiB: the last hop read", nginxXFF, "10.0.0.1:4711",
+		h("X-Forwarded-For", real+", "+strings.Repeat("10.0.0.3,", 500)+"10.0.0.3"), "10.0.0.3"},
 	{"XFF/junk element where the client must be: the peer", nginxXFF, "10.0.0.1:4711",
 		h("X-Forwarded-For", forged+", not-an-ip"), "10.0.0.1"},
 	{"XFF/junk to the left of the client is never read", nginxXFF, "10.0.0.1:4711",
@@ -73,8 +85,19 @@ var spoofCases = []spoofCase{
 		h("Forwarded", "for="+forged, "Forwarded", "For="+real), real},
 	{"RFC7239§4/quoted comma: the peer", proxyFwd, "10.0.0.1:4711",
 		h("Forwarded", `for="`+forged+`, `+real+`"`), "10.0.0.1"},
-	{"RFC7239§4/unterminated quote swallows the proxy's element: the peer", proxyFwd, "10.0.0.1:4711",
-		h("Forwarded", `for="`+forged+`, for=`+real), "10.0.0.1"},
+	// Read from the right: a quoted-string the client leaves open does
+	// not swallow the element its proxy appended on the same line (it
+	// judged the client as the proxy, bypassing a deny list).
+	{"RFC7239§4/unterminated quote does not swallow the proxy's element", proxyFwd, "10.0.0.1:4711",
+		h("Forwarded", `for="`+forged+`, for=`+real), real},
+	{"RFC7239§4/client padding over 4 KiB: still the element appended", proxyFwd, "10.0.0.1:4711",
+		h("Forwarded", strings.Repeat("for="+forged+", ", 400)+"for="+real), real},
+	{"RFC7239§4/client padding with quoted commas over 4 KiB: still the element appended", proxyFwd, "10.0.0.1:4711",
+		h("Forwarded", strings.Repeat(`for="`+forged+`, x", `, 300)+`for="`+real+`:4711"`), real},
+	{"RFC7239§4/quoted-pair left of the proxy's element", proxyFwd, "10.0.0.1:4711",
+		h("Forwarded", `for="a\"b", for=`+real), real},
+	{"RFC7239§4/quoted-pair where the client must be: the peer", proxyFwd, "10.0.0.1:4711",
+		h("Forwarded", `for="`+forged+`\"", for=10.0.0.2`), "10.0.0.2"},
 	{"RFC7239§4/unterminated quote in the client's own line", proxyFwd, "10.0.0.1:4711",
 		h("Forwarded", `for="`+forged, "Forwarded", "for="+real), real},
 	{"RFC7239§4/for twice in one element: the peer", proxyFwd, "10.0.0.1:4711",
