@@ -1,8 +1,10 @@
 package h1
 
 import (
+	"bufio"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -146,5 +148,62 @@ func TestTransportClosesRequestBody(t *testing.T) {
 		if n := b.closed.Load(); n != 1 {
 			t.Errorf("%s: body closed %d times, want 1", name, n)
 		}
+	}
+}
+
+// RFC 9110 §10.1.1: a request with "Expect: 100-continue" whose backend
+// answers with a final status instead of 100: the final response is
+// returned, and the body is sent or not exactly as http.Transport
+// configured alike does on the same backend (the reference; it sends it,
+// so that the connection's framing stays whole).
+func TestTransportExpectContinueRefusedAsNetHTTP(t *testing.T) {
+	run := func(t *testing.T, tr http.RoundTripper) (status, received int) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		after := make(chan int, 1) // body bytes the backend received
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				after <- -1
+				return
+			}
+			defer c.Close()
+			br := bufio.NewReader(c)
+			if _, err := http.ReadRequest(br); err != nil {
+				after <- -1
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n\r\n")
+			n, _ := io.Copy(io.Discard, br) // until the client closes
+			after <- int(n)
+		}()
+		b := &trackedBody{r: strings.NewReader(strings.Repeat("x", 1000))}
+		req, _ := http.NewRequest("POST", "http://"+ln.Addr().String()+"/", b)
+		req.ContentLength = 1000
+		req.Header.Set("Expect", "100-continue")
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		tr.(interface{ CloseIdleConnections() }).CloseIdleConnections()
+		if n := b.closed.Load(); n != 1 {
+			t.Errorf("body closed %d times, want 1", n)
+		}
+		select {
+		case n := <-after:
+			return resp.StatusCode, n
+		case <-time.After(10 * time.Second): // a failure path only
+			t.Fatal("the connection was kept open")
+		}
+		return 0, 0
+	}
+	s1, n1 := run(t, New(3*time.Second, false))
+	s2, n2 := run(t, &http.Transport{ExpectContinueTimeout: time.Second})
+	if s1 != 417 || s1 != s2 || n1 != n2 {
+		t.Fatalf("h1: %d, %d body bytes sent; net/http: %d, %d", s1, n1, s2, n2)
 	}
 }
