@@ -207,3 +207,23 @@ func TestTransportExpectContinueRefusedAsNetHTTP(t *testing.T) {
 		t.Fatalf("h1: %d, %d body bytes sent; net/http: %d, %d", s1, n1, s2, n2)
 	}
 }
+
+// A request without a URL gets an error, not a panic; a response names
+// the caller's request, not the copy that carried its body.
+func TestTransportRequestIdentity(t *testing.T) {
+	tr := New(3*time.Second, false)
+	defer tr.CloseIdleConnections()
+	if _, err := tr.RoundTrip(&http.Request{Method: "GET", Header: http.Header{}}); err == nil {
+		t.Fatal("a request without a URL succeeded")
+	}
+	s, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	req, _ := http.NewRequest("POST", s.URL, strings.NewReader("payload"))
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Request != req {
+		t.Fatal("resp.Request is not the request sent")
+	}
+}

@@ -150,7 +150,7 @@ func Pooled(req *http.Request) bool {
 	default:
 		return false
 	}
-	return req.URL.Scheme == "http" && (req.Body == nil || req.Body == http.NoBody) && len(req.TransferEncoding) == 0 &&
+	return req.URL != nil && req.URL.Scheme == "http" && (req.Body == nil || req.Body == http.NoBody) && len(req.TransferEncoding) == 0 &&
 		req.Header.Get("Upgrade") == "" && req.URL.Host != ""
 }
 
@@ -162,7 +162,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if req.URL != nil && req.URL.Scheme == "http" {
 			tr = t.oneShot
 		}
-		return tr.RoundTrip(blameBody(req))
+		resp, err := tr.RoundTrip(blameBody(req))
+		if resp != nil {
+			resp.Request = req // not the copy that carried the body
+		}
+		return resp, err
 	}
 	if err := checkHeader(req); err != nil {
 		return nil, err
