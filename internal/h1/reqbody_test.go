@@ -227,3 +227,37 @@ func TestTransportRequestIdentity(t *testing.T) {
 		t.Fatal("resp.Request is not the request sent")
 	}
 }
+
+// RFC 9110 §7.8: a protocol upgrade still works on the one-exchange
+// connections: the 101 response's body is the connection, both ways.
+func TestTransportUpgradeOverOneShotConnection(t *testing.T) {
+	s, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		line, _ := brw.ReadString('\n')
+		io.WriteString(c, "echo:"+line)
+	})
+	tr := New(3*time.Second, false)
+	defer tr.CloseIdleConnections()
+	req, _ := http.NewRequest("GET", s.URL, nil)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "echo")
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	rw, ok := resp.Body.(io.ReadWriteCloser)
+	if resp.StatusCode != 101 || !ok {
+		t.Fatalf("status %d, body %T", resp.StatusCode, resp.Body)
+	}
+	io.WriteString(rw, "hi\n")
+	got, _ := bufio.NewReader(rw).ReadString('\n')
+	if got != "echo:hi\n" {
+		t.Fatalf("got %q", got)
+	}
+}
