@@ -23,9 +23,12 @@ import (
 
 // Transport is an http.RoundTripper for proxies. Body-less idempotent
 // requests to plain-http backends go over its own pool of HTTP/1.1
-// keep-alive connections, written and read on the caller's goroutine;
-// every other request goes to Fallback. The pool starts no goroutines:
-// idle connections past IdleTimeout are closed when the pool is next used.
+// keep-alive connections, written and read on the caller's goroutine.
+// Other plain-http requests (a body, a non-idempotent method, an upgrade)
+// go to a copy of Fallback that uses each connection for one exchange
+// only (DisableKeepAlives); https requests go to Fallback itself. The
+// pool starts no goroutines: idle connections past IdleTimeout are closed
+// when the pool is next used.
 //
 // A pooled connection is used again only if nothing has arrived on it
 // since its last response ended: no byte left over in its buffer (checked
@@ -36,6 +39,21 @@ import (
 // have its extra bytes read as the answer to the next request, and every
 // later answer on that connection as the answer to the request after it.
 //
+// Requests that are not pooled never reuse a plain-http connection
+// because http.Transport cannot give that guarantee: it puts a
+// connection back in its pool when a response body ends and only then
+// does its reader goroutine look for more bytes, so a request taken in
+// between is written on a connection that holds an answer nobody asked
+// for, and gets it (TestTransportHostileBackendsNeverCrossResponses
+// measured that on a few percent of requests with a body). A net.Conn
+// wrapper given to it cannot refuse that reuse either: it does not see
+// where a response ends in the bytes the transport reads ahead. The cost
+// is a connection per request with a body (BenchmarkTransport, POST).
+//
+// A failure to read the request's own body (the client went away, or
+// sent less than its Content-Length) is returned as a *RequestBodyError,
+// so a caller can tell the client's fault from the backend's.
+//
 // Why not http.Transport alone: it hands every request to a writer
 // goroutine and every response to a reader goroutine per connection, and
 // the reader reads again after each response. On one core those hand-offs
@@ -44,8 +62,10 @@ import (
 //
 // A Transport is safe for concurrent use. Set its fields before first use.
 type Transport struct {
-	// Fallback carries what the pooled path does not. Nil means an
-	// http.Transport with Dialer and DisableCompression.
+	// Fallback carries https requests, and (copied once, on first use,
+	// with DisableKeepAlives set) the plain-http requests the pooled path
+	// does not. Nil means an http.Transport with Dialer and
+	// DisableCompression.
 	Fallback *http.Transport
 	// Dialer opens backend connections. Zero means net.Dialer's defaults.
 	Dialer net.Dialer
@@ -62,9 +82,10 @@ type Transport struct {
 	// backend sent something no request asked for. Nil means zap.NewNop().
 	Logger *zap.Logger
 
-	once sync.Once
-	mu   sync.Mutex
-	idle map[string][]*conn // per backend address; LIFO, oldest first
+	once    sync.Once
+	oneShot *http.Transport // Fallback without keep-alive, for plain http
+	mu      sync.Mutex
+	idle    map[string][]*conn // per backend address; LIFO, oldest first
 }
 
 // New returns a Transport whose dialer times out after dialTimeout and
@@ -107,6 +128,8 @@ func (t *Transport) init() {
 			t.Logger = zap.NewNop()
 		}
 		t.idle = make(map[string][]*conn)
+		t.oneShot = t.Fallback.Clone()
+		t.oneShot.DisableKeepAlives = true
 	})
 }
 
@@ -127,7 +150,7 @@ func Pooled(req *http.Request) bool {
 	default:
 		return false
 	}
-	return req.URL.Scheme == "http" && (req.Body == nil || req.Body == http.NoBody) && len(req.TransferEncoding) == 0 &&
+	return req.URL != nil && req.URL.Scheme == "http" && (req.Body == nil || req.Body == http.NoBody) && len(req.TransferEncoding) == 0 &&
 		req.Header.Get("Upgrade") == "" && req.URL.Host != ""
 }
 
@@ -135,7 +158,15 @@ func Pooled(req *http.Request) bool {
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	t.init()
 	if !Pooled(req) {
-		return t.Fallback.RoundTrip(req)
+		tr := t.Fallback
+		if req.URL != nil && req.URL.Scheme == "http" {
+			tr = t.oneShot
+		}
+		resp, err := tr.RoundTrip(blameBody(req))
+		if resp != nil {
+			resp.Request = req // not the copy that carried the body
+		}
+		return resp, err
 	}
 	if err := checkHeader(req); err != nil {
 		return nil, err
@@ -284,6 +315,7 @@ func (t *Transport) CloseIdleConnections() {
 		}
 	}
 	t.Fallback.CloseIdleConnections()
+	t.oneShot.CloseIdleConnections()
 }
 
 // get pops the most recently used idle connection to addr, closing the
