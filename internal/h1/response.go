@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/textproto"
+	"strings"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -147,8 +148,17 @@ func parseHead(buf []byte, req *http.Request) (resp *http.Response, n int, ok bo
 		Request:       req,
 	}
 	// RFC 9112 §9.6: "close" ends the connection after this response;
-	// ReadResponse drops the field once it has noted that.
+	// ReadResponse drops the field once it has noted that. The other
+	// fields it names are hop-by-hop (RFC 9110 §7.6.1): with the field
+	// gone a proxy could no longer tell, so they go with it.
 	if httpguts.HeaderValuesContainsToken(h["Connection"], "close") {
+		for _, line := range h["Connection"] {
+			for f := range strings.SplitSeq(line, ",") {
+				if f = textproto.TrimString(f); f != "" && !strings.EqualFold(f, "close") {
+					h.Del(f)
+				}
+			}
+		}
 		delete(h, "Connection")
 		resp.Close = true
 	}

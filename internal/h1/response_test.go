@@ -128,3 +128,23 @@ func TestFastResponseBodyFraming(t *testing.T) {
 		}
 	}
 }
+
+// RFC 9110 §7.6.1: the fields a "Connection: close" names are hop-by-hop
+// too; the fast path drops them with the field (net/http's ReadResponse
+// drops only the field, and a proxy can then no longer tell).
+func TestRFC9110_7_6_1_FastResponseDropsFieldsCloseNames(t *testing.T) {
+	req, _ := http.NewRequest("GET", "http://x/", nil)
+	raw := "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close, X-Secret\r\nConnection: x-other\r\nX-Secret: s\r\nX-Other: o\r\nX-Kept: k\r\n\r\nok"
+	resp, _, ok := parseHead([]byte(raw), req)
+	if !ok {
+		t.Fatal("fast path refused a plain response")
+	}
+	if !resp.Close || resp.Header.Get("X-Kept") != "k" {
+		t.Fatalf("Close %v, header %v", resp.Close, resp.Header)
+	}
+	for _, f := range []string{"Connection", "X-Secret", "X-Other"} {
+		if _, ok := resp.Header[f]; ok {
+			t.Errorf("%s left in %v", f, resp.Header)
+		}
+	}
+}

@@ -26,7 +26,10 @@ import (
 // keep-alive connections, written and read on the caller's goroutine.
 // Other plain-http requests (a body, a non-idempotent method, an upgrade)
 // go to a copy of Fallback that uses each connection for one exchange
-// only (DisableKeepAlives); https requests go to Fallback itself. The
+// only (it keeps no idle connection; unlike DisableKeepAlives it sends no
+// "Connection: close", which would make the backend add "close" to its
+// own Connection field, and net/http drops that whole field, the names it
+// lists with it, before a proxy could strip them); https requests go to Fallback itself. The
 // pool starts no goroutines: idle connections past IdleTimeout are closed
 // when the pool is next used.
 //
@@ -63,7 +66,7 @@ import (
 // A Transport is safe for concurrent use. Set its fields before first use.
 type Transport struct {
 	// Fallback carries https requests, and (copied once, on first use,
-	// with DisableKeepAlives set) the plain-http requests the pooled path
+	// keeping no idle connection) the plain-http requests the pooled path
 	// does not. Nil means an http.Transport with Dialer and
 	// DisableCompression.
 	Fallback *http.Transport
@@ -129,7 +132,7 @@ func (t *Transport) init() {
 		}
 		t.idle = make(map[string][]*conn)
 		t.oneShot = t.Fallback.Clone()
-		t.oneShot.DisableKeepAlives = true
+		t.oneShot.MaxIdleConnsPerHost = -1 // net/http: no idle connection kept
 	})
 }
 
