@@ -96,7 +96,7 @@ func NewTracker(cfg TrackerConfig) (*Tracker, error) {
 }
 
 func norm(ap netip.AddrPort) netip.AddrPort {
-	a, _ := Normalize(ap.Addr())
+	a, _ := normalize(ap.Addr())
 	return netip.AddrPortFrom(a, ap.Port())
 }
 

@@ -1,6 +1,7 @@
 package firewall
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -10,8 +11,9 @@ import (
 
 // DNSGuardConfig configures a DNS guard.
 type DNSGuardConfig struct {
-	// Firewall judges the client address. Nil means no address check.
-	Firewall *Firewall
+	// Filter judges the client address (a *Firewall, a *RuleSet or your
+	// own). Nil means no address check.
+	Filter Filter
 	// RRL is response rate limiting per client prefix (IPv4 /24 and IPv6
 	// /56 are usual). It counts every response the guard would send over
 	// UDP, refusals and errors included, so a forged source cannot draw
@@ -34,7 +36,8 @@ type DNSGuardConfig struct {
 // rate-limits responses. The client is the peer address: behind a DNS
 // forwarder every client is the forwarder. A peer that is no IP address
 // gets the default policy and shares one rate-limit bucket with every
-// other such peer. It is safe for concurrent use.
+// other such peer. It is safe for concurrent use by multiple goroutines
+// and starts none.
 type DNSGuard struct {
 	next   dns.Handler
 	cfg    DNSGuardConfig
@@ -43,12 +46,18 @@ type DNSGuard struct {
 	rrl    atomic.Uint64
 }
 
-// NewDNSGuard wraps next.
-func NewDNSGuard(next dns.Handler, cfg DNSGuardConfig) *DNSGuard {
+// NewDNSGuard validates cfg and returns a guard in front of next.
+func NewDNSGuard(next dns.Handler, cfg DNSGuardConfig) (*DNSGuard, error) {
+	switch {
+	case next == nil:
+		return nil, fmt.Errorf("%w: no dns.Handler to guard", ErrInvalidConfig)
+	case cfg.Slip < 0:
+		return nil, fmt.Errorf("%w: negative Slip", ErrInvalidConfig)
+	}
 	if cfg.Slip == 0 {
 		cfg.Slip = 2
 	}
-	return &DNSGuard{next: next, cfg: cfg}
+	return &DNSGuard{next: next, cfg: cfg}, nil
 }
 
 // ServeDNS implements dns.Handler.
@@ -76,7 +85,7 @@ func (g *DNSGuard) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		m.SetRcode(r, rcode)
 		w.WriteMsg(m)
 	}
-	if g.cfg.Firewall != nil && g.cfg.Firewall.Decide(Flow{Src: netip.AddrPortFrom(src, 0), Proto: UDP}).Action != Allow {
+	if g.cfg.Filter != nil && g.cfg.Filter.Decide(Flow{Src: netip.AddrPortFrom(src, 0), Proto: UDP}).Action != Allow {
 		g.denied.Add(1)
 		reply(dns.RcodeRefused)
 		return
@@ -94,7 +103,7 @@ func (g *DNSGuard) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	g.next.ServeDNS(w, r)
 }
 
-// DNSGuardStats counts the guard's decisions.
+// DNSGuardStats counts the guard's decisions; a plain snapshot.
 type DNSGuardStats struct{ Denied, RateLimited uint64 }
 
 // Stats returns the guard's counters.

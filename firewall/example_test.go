@@ -11,9 +11,9 @@ import (
 // nginx on 10.0.0.1 appends X-Forwarded-For ($proxy_add_x_forwarded_for);
 // nothing else the client sends is read.
 func ExampleRealIP() {
-	ri, err := firewall.NewRealIP(firewall.RealIPConfig{Proxies: []firewall.TrustedProxy{
+	ri, err := firewall.NewRealIP([]firewall.TrustedProxy{
 		{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Header: "X-Forwarded-For"},
-	}})
+	})
 	if err != nil {
 		panic(err)
 	}

@@ -31,23 +31,15 @@ type TrustedProxy struct {
 // String returns "PREFIX=HEADER", the form ParseTrustedProxy reads.
 func (p TrustedProxy) String() string { return p.Prefix.String() + "=" + p.Header }
 
-// RealIPConfig configures a RealIP.
-type RealIPConfig struct {
-	// Proxies are the trusted proxies. Where two prefixes overlap, the
-	// longest decides. None means no header is ever read: the client is
-	// the peer.
-	Proxies []TrustedProxy
-	// MaxHeaderBytes bounds the header a walk reads, all its field lines
-	// together. Zero means 4096. A header over it, or with more than
-	// MaxHops elements or field lines, is not read at all: the request
-	// is judged as coming from the hop that sent it (the peer, when the
-	// peer's header is the one over the bound).
-	MaxHeaderBytes int
-}
-
-// MaxHops bounds the elements (and field lines) of a forwarding header
-// that a RealIP reads; see RealIPConfig.MaxHeaderBytes.
-const MaxHops = 64
+// maxHops bounds the elements (and field lines) of a forwarding header
+// that a RealIP reads, and maxHeaderBytes their bytes, all field lines
+// together. A header over either is not read at all: the request is
+// judged as coming from the hop that sent it (the peer, when the peer's
+// header is the one over the bound).
+const (
+	maxHops        = 64
+	maxHeaderBytes = 4096
+)
 
 // maxHeaders bounds the distinct headers one RealIP reads.
 const maxHeaders = 4
@@ -75,24 +67,21 @@ type RealIP struct {
 	table     bart.Table[uint8] // prefix -> index into headers
 	headers   []string          // canonical field names
 	forwarded []bool            // headers[i] is RFC 7239 Forwarded
-	maxBytes  int
 }
 
-// NewRealIP validates cfg and returns a RealIP; with no proxies it returns
-// nil, which trusts no one.
-func NewRealIP(cfg RealIPConfig) (*RealIP, error) {
-	if cfg.MaxHeaderBytes < 0 {
-		return nil, fmt.Errorf("%w: negative MaxHeaderBytes", ErrInvalidConfig)
-	}
-	if len(cfg.Proxies) == 0 {
+// NewRealIP validates proxies and returns a RealIP trusting them; where
+// two prefixes overlap, the longest decides. With no proxies it returns
+// nil, which trusts no one: no header is ever read, the client is the
+// peer. A forwarding header over 4096 bytes or 64 elements (or field
+// lines) is not read at all: the request is judged as coming from the
+// hop that sent it.
+func NewRealIP(proxies []TrustedProxy) (*RealIP, error) {
+	if len(proxies) == 0 {
 		return nil, nil
 	}
-	ri := &RealIP{maxBytes: cfg.MaxHeaderBytes}
-	if ri.maxBytes == 0 {
-		ri.maxBytes = 4096
-	}
+	ri := &RealIP{}
 	seen := map[netip.Prefix]string{}
-	for _, p := range cfg.Proxies {
+	for _, p := range proxies {
 		if !p.Prefix.IsValid() {
 			return nil, fmt.Errorf("%w: trusted proxy with an invalid prefix", ErrInvalidConfig)
 		}
@@ -129,15 +118,6 @@ func indexOf(list []string, s string) int {
 	return -1
 }
 
-// Proxies returns the trusted proxies (prefixes masked, headers in
-// canonical form).
-func (ri *RealIP) Proxies() []TrustedProxy {
-	if ri == nil {
-		return nil
-	}
-	return append([]TrustedProxy(nil), ri.proxies...)
-}
-
 // String says what is trusted, for start-up messages.
 func (ri *RealIP) String() string {
 	if ri == nil {
@@ -171,7 +151,7 @@ func ParseTrustedProxy(s string) ([]TrustedProxy, error) {
 		}
 		out = append(out, TrustedProxy{Prefix: p, Header: header})
 	}
-	if _, err := NewRealIP(RealIPConfig{Proxies: out}); err != nil {
+	if _, err := NewRealIP(out); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -194,13 +174,13 @@ func (ri *RealIP) ClientAddr(r *http.Request) (addr netip.Addr, complete bool) {
 // as some servers set it).
 func remoteAddr(s string) (netip.Addr, bool) {
 	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return Normalize(ap.Addr())
+		return normalize(ap.Addr())
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {
 		return netip.Addr{}, false
 	}
-	return Normalize(a)
+	return normalize(a)
 }
 
 // span is one list element: lines[line][lo:hi].
@@ -213,7 +193,7 @@ func (ri *RealIP) walk(cur netip.Addr, h http.Header) (netip.Addr, bool) {
 	}
 	var (
 		cursor [maxHeaders]int // elements consumed per header, from the right
-		spans  [MaxHops]span
+		spans  [maxHops]span
 		lines  []string
 		loaded = -1
 		n      int
@@ -223,12 +203,12 @@ func (ri *RealIP) walk(cur netip.Addr, h http.Header) (netip.Addr, bool) {
 		if !trusted {
 			return cur, true
 		}
-		if step == MaxHops {
+		if step == maxHops {
 			return cur, false
 		}
 		if int(hi) != loaded {
 			lines = h[ri.headers[hi]]
-			if n = splitList(lines, ri.forwarded[hi], ri.maxBytes, &spans); n < 0 {
+			if n = splitList(lines, ri.forwarded[hi], maxHeaderBytes, &spans); n < 0 {
 				return cur, false // over the bounds: not read at all
 			}
 			loaded = int(hi)
@@ -261,9 +241,9 @@ func (ri *RealIP) walk(cur netip.Addr, h http.Header) (netip.Addr, bool) {
 // quoted-pairs) does not separate elements; an unterminated quoted-string
 // runs to the end of its line, making one element that will not parse.
 // It returns the number of elements, or -1 when the field lines together
-// exceed maxBytes or there are more than MaxHops lines or elements.
-func splitList(lines []string, quoted bool, maxBytes int, out *[MaxHops]span) int {
-	if len(lines) > MaxHops {
+// exceed maxBytes or there are more than maxHops lines or elements.
+func splitList(lines []string, quoted bool, maxBytes int, out *[maxHops]span) int {
+	if len(lines) > maxHops {
 		return -1
 	}
 	total := 0
@@ -307,7 +287,7 @@ func splitList(lines []string, quoted bool, maxBytes int, out *[MaxHops]span) in
 				hi--
 			}
 			if lo < hi {
-				if n == MaxHops {
+				if n == maxHops {
 					return -1
 				}
 				out[n] = span{int32(li), int32(lo), int32(hi)}
@@ -467,7 +447,7 @@ func parseNode(s string) (netip.Addr, bool) {
 		if port != "" && !validPort(port) {
 			return netip.Addr{}, false
 		}
-		return Normalize(a)
+		return normalize(a)
 	}
 	if i := strings.IndexByte(s, ':'); i >= 0 && strings.LastIndexByte(s, ':') == i {
 		host, port = s[:i], s[i+1:] // IPv4:port; two or more colons is bare IPv6
@@ -479,7 +459,7 @@ func parseNode(s string) (netip.Addr, bool) {
 	if err != nil || (port != "" && !a.Is4()) {
 		return netip.Addr{}, false
 	}
-	return Normalize(a)
+	return normalize(a)
 }
 
 // validPort accepts 1*5DIGIT up to 65535, or an obfuscated port

@@ -116,7 +116,7 @@ type RuleSetConfig struct {
 // NewRuleSet compiles cfg.
 func NewRuleSet(cfg RuleSetConfig) (*RuleSet, error) {
 	rs := &RuleSet{order: cfg.Order, def: cfg.Default}
-	ri, err := NewRealIP(RealIPConfig{Proxies: cfg.Proxies})
+	ri, err := NewRealIP(cfg.Proxies)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadRule, err)
 	}
@@ -183,32 +183,41 @@ func normPrefix(p netip.Prefix) netip.Prefix {
 	return p.Masked()
 }
 
-// Normalize returns the canonical form of an address at an entry point:
+// normalize returns the canonical form of an address at an entry point:
 // IPv4-mapped IPv6 is unmapped and a zone is dropped (zones name links,
 // not hosts, and rules never match on them). ok is false for an invalid
 // address, which callers must treat by the default policy.
-func Normalize(a netip.Addr) (netip.Addr, bool) {
+func normalize(a netip.Addr) (netip.Addr, bool) {
 	if !a.IsValid() {
 		return netip.Addr{}, false
 	}
 	return a.Unmap().WithZone(""), true
 }
 
-// Verdict is a decision and what made it.
+// Verdict is a decision and what made it. It is a plain value, safe to
+// copy and share. The zero Verdict denies, by no rule.
 type Verdict struct {
 	Action Action
-	// Rule names the deciding rule, "list <prefix>" or "default".
+	// Matched reports whether a rule or a list entry decided. False means
+	// nothing matched and Action is the default policy, so a Filter that
+	// consults another can tell "denied by a rule" from "nobody said".
+	Matched bool
+	// Rule names what decided: the rule's name (empty for an unnamed
+	// rule), "allow list", "deny list", or "default" when nothing matched.
 	Rule string
 }
 
-// Decide judges a flow. It never allocates and never blocks.
+// Decide judges a flow: ordered rules, then the source lists, then the
+// default policy. It never allocates and never blocks.
 func (rs *RuleSet) Decide(f Flow) Verdict {
-	src, ok := Normalize(f.Src.Addr())
+	src, ok := normalize(f.Src.Addr())
 	if !ok {
-		rs.counters.Add(rs.counters.Len()-1, 1)
-		return Verdict{Action: rs.def, Rule: "default"}
+		return rs.byDefault()
 	}
-	dst, dstOK := Normalize(f.Dst.Addr())
+	if len(rs.rules) == 0 {
+		return rs.list(src) // the fast path for address-only rule sets
+	}
+	dst, dstOK := normalize(f.Dst.Addr())
 	match := -1
 	for i := range rs.rules {
 		r := &rs.rules[i]
@@ -231,7 +240,7 @@ func (rs *RuleSet) Decide(f Flow) Verdict {
 	}
 	if match >= 0 {
 		rs.counters.Add(match, 1)
-		return Verdict{Action: rs.rules[match].Action, Rule: rs.rules[match].Name}
+		return Verdict{Action: rs.rules[match].Action, Matched: true, Rule: rs.rules[match].Name}
 	}
 	return rs.list(src)
 }
@@ -240,27 +249,17 @@ func (rs *RuleSet) list(src netip.Addr) Verdict {
 	if a, ok := rs.lpm.Lookup(src); ok {
 		if a == Allow {
 			rs.counters.Add(len(rs.rules), 1)
-			return Verdict{Action: Allow, Rule: "allow list"}
+			return Verdict{Action: Allow, Matched: true, Rule: "allow list"}
 		}
 		rs.counters.Add(len(rs.rules)+1, 1)
-		return Verdict{Action: Deny, Rule: "deny list"}
+		return Verdict{Action: Deny, Matched: true, Rule: "deny list"}
 	}
-	rs.counters.Add(rs.counters.Len()-1, 1)
-	return Verdict{Action: rs.def, Rule: "default"}
+	return rs.byDefault()
 }
 
-// DecideAddr judges a source address alone (lists and address-only
-// rules): the fast path for listeners and HTTP.
-func (rs *RuleSet) DecideAddr(src netip.Addr) Action {
-	if len(rs.rules) == 0 {
-		a, ok := Normalize(src)
-		if !ok {
-			rs.counters.Add(rs.counters.Len()-1, 1)
-			return rs.def
-		}
-		return rs.list(a).Action
-	}
-	return rs.Decide(Flow{Src: netip.AddrPortFrom(src, 0)}).Action
+func (rs *RuleSet) byDefault() Verdict {
+	rs.counters.Add(rs.counters.Len()-1, 1)
+	return Verdict{Action: rs.def, Rule: "default"}
 }
 
 func inPorts(p uint16, ranges []PortRange) bool {
@@ -281,9 +280,9 @@ type RuleCount struct {
 	Hits uint64
 }
 
-// Counts returns the hit counter of every ordered rule, then of the allow
+// counts returns the hit counter of every ordered rule, then of the allow
 // list, the deny list and the default policy.
-func (rs *RuleSet) Counts() []RuleCount {
+func (rs *RuleSet) counts() []RuleCount {
 	out := make([]RuleCount, 0, rs.counters.Len())
 	for i := range rs.rules {
 		name := rs.rules[i].Name
@@ -401,7 +400,7 @@ func ParseRules(r io.Reader) (*RuleSet, error) {
 			}
 			ps, err := ParseTrustedProxy(f[1] + "=" + f[3])
 			if err == nil {
-				_, err = NewRealIP(RealIPConfig{Proxies: append(cfg.Proxies[:len(cfg.Proxies):len(cfg.Proxies)], ps...)})
+				_, err = NewRealIP(append(cfg.Proxies[:len(cfg.Proxies):len(cfg.Proxies)], ps...))
 			}
 			if err != nil {
 				return nil, bad("%s", strings.TrimPrefix(err.Error(), "firewall: "))

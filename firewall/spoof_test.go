@@ -51,8 +51,8 @@ var spoofCases = []spoofCase{
 		h("X-Forwarded-For", " "+forged+" ,, \t"+real+":4711 \t"), real},
 	{"XFF/oversize (over 4 KiB) is not read: the peer", nginxXFF, "10.0.0.1:4711",
 		h("X-Forwarded-For", strings.Repeat(forged+", ", 400)+real), "10.0.0.1"},
-	{"XFF/more elements than MaxHops: the peer", nginxXFF, "10.0.0.1:4711",
-		h("X-Forwarded-For", strings.Repeat("10.0.0.3, ", MaxHops)+real), "10.0.0.1"},
+	{"XFF/more elements than maxHops: the peer", nginxXFF, "10.0.0.1:4711",
+		h("X-Forwarded-For", strings.Repeat("10.0.0.3, ", maxHops)+real), "10.0.0.1"},
 	{"XFF/junk element where the client must be: the peer", nginxXFF, "10.0.0.1:4711",
 		h("X-Forwarded-For", forged+", not-an-ip"), "10.0.0.1"},
 	{"XFF/junk to the left of the client is never read", nginxXFF, "10.0.0.1:4711",
@@ -156,7 +156,7 @@ func TestSpoofedClientAddress(t *testing.T) {
 			if passed != 2 {
 				t.Errorf("rate limit burst 2: %d of 50 passed", passed)
 			}
-			if _, ok := lim.buckets.Peek(lim.Source(addr(c.want))); !ok {
+			if _, ok := lim.buckets.Peek(lim.source(addr(c.want))); !ok {
 				t.Errorf("no bucket for %s", c.want)
 			}
 		})

@@ -1,0 +1,149 @@
+package firewall
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// TestVerdictSaysWhetherAnythingMatched: a verdict by the default policy
+// is told apart from one by a rule or a list entry, whatever the action.
+func TestVerdictSaysWhetherAnythingMatched(t *testing.T) {
+	rs := mustRules(t, "policy deny\ndeny 192.0.2.0/24\nallow 198.51.100.0/24\nrule web allow tcp to 203.0.113.1 port 443\n")
+	for _, c := range []struct {
+		flow    Flow
+		action  Action
+		matched bool
+		rule    string
+	}{
+		{Flow{Src: netip.MustParseAddrPort("192.0.2.1:1"), Proto: TCP}, Deny, true, "deny list"},
+		{Flow{Src: netip.MustParseAddrPort("198.51.100.1:1"), Proto: TCP}, Allow, true, "allow list"},
+		{Flow{Src: netip.MustParseAddrPort("203.0.113.9:1"), Dst: netip.MustParseAddrPort("203.0.113.1:443"), Proto: TCP}, Allow, true, "web"},
+		{Flow{Src: netip.MustParseAddrPort("203.0.113.9:1"), Proto: TCP}, Deny, false, "default"},
+		{Flow{}, Deny, false, "default"}, // a peer that is no IP address
+	} {
+		if v := rs.Decide(c.flow); v.Action != c.action || v.Matched != c.matched || v.Rule != c.rule {
+			t.Errorf("%v: %+v, want %v matched=%v by %q", c.flow.Src, v, c.action, c.matched, c.rule)
+		}
+	}
+	// The address-only fast path (no ordered rules) says so too.
+	lists := mustRules(t, "policy allow\ndeny 192.0.2.0/24\n")
+	if v := lists.Decide(Flow{Src: netip.MustParseAddrPort("203.0.113.9:1")}); v.Matched || v.Action != Allow {
+		t.Errorf("default on the fast path: %+v", v)
+	}
+	if v := lists.Decide(Flow{Src: netip.MustParseAddrPort("192.0.2.9:1")}); !v.Matched || v.Action != Deny {
+		t.Errorf("list on the fast path: %+v", v)
+	}
+}
+
+// denyList is a Filter written as a user would: no firewall types inside.
+type denyList struct {
+	deny  netip.Addr
+	calls atomic.Int64
+}
+
+func (d *denyList) Decide(f Flow) Verdict {
+	d.calls.Add(1)
+	if f.Src.Addr() == d.deny {
+		return Verdict{Action: Deny, Matched: true, Rule: "mine"}
+	}
+	return Verdict{Action: Allow, Matched: true, Rule: "mine"}
+}
+
+// TestBlocksTakeAnyFilter: the listener, the HTTP filter and the DNS
+// guard judge with a Filter that is not a *Firewall.
+func TestBlocksTakeAnyFilter(t *testing.T) {
+	f := &denyList{deny: addr("127.0.0.66")}
+
+	pl := &pipeListener{conns: make(chan net.Conn, 1)}
+	ln, err := NewListener(pl, ListenerConfig{Filter: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := net.Pipe()
+	defer b.Close()
+	pl.conns <- a
+	close(pl.conns)
+	if c, err := ln.Accept(); err != nil {
+		t.Fatalf("listener: %v", err)
+	} else {
+		c.Close()
+	}
+
+	hf := mustHTTPFilter(t, HTTPConfig{Filter: f})
+	h := hf.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	for peer, want := range map[string]int{"127.0.0.66:1": http.StatusForbidden, "127.0.0.1:1": http.StatusOK} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = peer
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != want {
+			t.Errorf("HTTP from %s: %d, want %d", peer, w.Code, want)
+		}
+	}
+
+	g, err := NewDNSGuard(dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		w.WriteMsg(m)
+	}), DNSGuardConfig{Filter: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := new(dns.Msg)
+	q.SetQuestion("example.com.", dns.TypeA)
+	w := &dnsRecorder{remote: &net.UDPAddr{IP: net.ParseIP("127.0.0.66"), Port: 53}}
+	g.ServeDNS(w, q)
+	if len(w.msgs) != 1 || w.msgs[0].Rcode != dns.RcodeRefused {
+		t.Errorf("DNS from a denied source: %v", w.msgs)
+	}
+	if n := f.calls.Load(); n != 4 {
+		t.Errorf("Decide called %d times, want 4", n)
+	}
+}
+
+// TestHTTPFilterReadsProxiesFromAnyFilter: a Filter with a RealIP method
+// names the trusted proxies, as a *Firewall does.
+func TestHTTPFilterReadsProxiesFromAnyFilter(t *testing.T) {
+	rs := mustRules(t, "policy allow\ndeny 192.0.2.10\ntrust 10.0.0.0/8 header X-Forwarded-For\n")
+	h := mustHTTPFilter(t, HTTPConfig{Filter: rs}).Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	r := httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr = "10.0.0.1:1"
+	r.Header.Set("X-Forwarded-For", "192.0.2.10")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusForbidden {
+		t.Fatalf("client behind a proxy the *RuleSet trusts: %d, want 403", w.Code)
+	}
+}
+
+// TestConstructorsRefuseBadConfig: every constructor says what is wrong
+// instead of running with a config it cannot honour.
+func TestConstructorsRefuseBadConfig(t *testing.T) {
+	next := dns.HandlerFunc(func(dns.ResponseWriter, *dns.Msg) {})
+	fw, _ := New(Config{})
+	inner := &pipeListener{}
+	for name, err := range map[string]error{
+		"listener without filter":   second(NewListener(inner, ListenerConfig{})),
+		"listener without inner":    second(NewListener(nil, ListenerConfig{Filter: fw})),
+		"listener negative cap":     second(NewListener(inner, ListenerConfig{Filter: fw, MaxConnsPerSource: -1})),
+		"HTTP negative body limit":  second(NewHTTPFilter(HTTPConfig{MaxBodyBytes: -1})),
+		"HTTP deny status 200":      second(NewHTTPFilter(HTTPConfig{DenyStatus: 200})),
+		"HTTP rule with bad action": second(NewHTTPFilter(HTTPConfig{Rules: []HTTPRule{{Action: 7}}})),
+		"DNS guard without next":    second(NewDNSGuard(nil, DNSGuardConfig{})),
+		"DNS guard negative slip":   second(NewDNSGuard(next, DNSGuardConfig{Slip: -1})),
+	} {
+		if !errors.Is(err, ErrInvalidConfig) || !strings.HasPrefix(err.Error(), "firewall: ") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func second[T any](_ T, err error) error { return err }
