@@ -10,7 +10,8 @@ import (
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
-// ConnState is a tracked flow's state, as conntrack names them.
+// ConnState is a tracked flow's state, as conntrack names them. A plain
+// value, safe for concurrent use.
 type ConnState uint8
 
 const (
@@ -29,7 +30,9 @@ func (s ConnState) String() string {
 	return [...]string{"NEW", "ESTABLISHED", "RELATED", "INVALID"}[s]
 }
 
-// TrackerConfig configures a Tracker.
+// TrackerConfig configures a Tracker. NewTracker reads it once; changing
+// it afterwards has no effect; a plain value, safe for concurrent use
+// while no goroutine changes it.
 type TrackerConfig struct {
 	// MaxFlows bounds the table; under a flood the least recently used
 	// flows are evicted. Zero means 65,536.
@@ -177,7 +180,8 @@ func (t *Tracker) Expire() int {
 	return n
 }
 
-// TrackerStats counts the table.
+// TrackerStats counts the table: a snapshot, a plain value safe for
+// concurrent use while no goroutine changes it.
 type TrackerStats struct {
 	Flows   int
 	Evicted uint64

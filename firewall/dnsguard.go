@@ -9,7 +9,9 @@ import (
 	"github.com/miekg/dns"
 )
 
-// DNSGuardConfig configures a DNS guard.
+// DNSGuardConfig configures a DNS guard. NewDNSGuard reads it once;
+// changing it afterwards has no effect; a plain value, safe for
+// concurrent use while no goroutine changes it.
 type DNSGuardConfig struct {
 	// Filter judges the client address (a *Firewall, a *RuleSet or your
 	// own). Nil means no address check.
@@ -103,7 +105,8 @@ func (g *DNSGuard) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	g.next.ServeDNS(w, r)
 }
 
-// DNSGuardStats counts the guard's decisions; a plain snapshot.
+// DNSGuardStats counts the guard's decisions: a snapshot, a plain value
+// safe for concurrent use while no goroutine changes it.
 type DNSGuardStats struct{ Denied, RateLimited uint64 }
 
 // Stats returns the guard's counters.

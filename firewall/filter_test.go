@@ -147,3 +147,25 @@ func TestConstructorsRefuseBadConfig(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+// TestConfigSlicesAreCopied: a caller reusing its config slices after
+// NewRuleSet or NewHTTPFilter changes nothing (and races with nothing).
+func TestConfigSlicesAreCopied(t *testing.T) {
+	rules := []Rule{{Name: "ssh", Action: Deny, Ports: []PortRange{{22, 22}}}}
+	rs, err := NewRuleSet(RuleSetConfig{Default: Allow, Rules: rules})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules[0].Ports[0] = PortRange{80, 80}
+	if v := rs.Decide(Flow{Src: netip.MustParseAddrPort("192.0.2.1:1"), Dst: netip.MustParseAddrPort("192.0.2.2:22")}); v.Action != Deny {
+		t.Errorf("rule changed under the rule set: %+v", v)
+	}
+	hr := []HTTPRule{{Name: "no-trace", Action: Deny, Methods: []string{"TRACE"}}}
+	h := mustHTTPFilter(t, HTTPConfig{Rules: hr}).Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	hr[0].Methods[0], hr[0].Action = "GET", Allow
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("TRACE", "/", nil))
+	if w.Code != http.StatusForbidden {
+		t.Errorf("HTTP rule changed under the filter: %d", w.Code)
+	}
+}

@@ -29,7 +29,9 @@ var (
 	_ Filter = (*RuleSet)(nil)
 )
 
-// Config configures a Firewall.
+// Config configures a Firewall. New reads it once; changing it afterwards
+// has no effect; a plain value, safe for concurrent use
+// while no goroutine changes it.
 type Config struct {
 	// Rules is the initial rule set. Nil means allow everything.
 	Rules *RuleSet
@@ -84,7 +86,8 @@ func (f *Firewall) decide(rs *RuleSet, fl Flow) Verdict {
 	return v
 }
 
-// Stats is a snapshot of a Firewall's counters.
+// Stats is a snapshot of a Firewall's counters, a plain value safe for
+// concurrent use while no goroutine changes it.
 type Stats struct {
 	Allowed, Denied uint64
 	Reloads         uint64

@@ -15,7 +15,9 @@ import (
 )
 
 // HTTPConfig configures the HTTP filter. Every zero value is a documented
-// default.
+// default. NewHTTPFilter reads it once (and copies Rules); changing it
+// afterwards has no effect; a plain value, safe for concurrent use
+// while no goroutine changes it.
 type HTTPConfig struct {
 	// Filter judges the client address (a *Firewall, a *RuleSet or your
 	// own). Nil means addresses are not judged.
@@ -50,8 +52,9 @@ type HTTPConfig struct {
 	LogEvery time.Duration
 }
 
-// HTTPRule matches requests; empty fields match anything. A rule is read,
-// never changed, by the filter that holds it.
+// HTTPRule matches requests; empty fields match anything. NewHTTPFilter
+// copies the rules it is given, so a rule is safe for concurrent use
+// while no goroutine changes the slices it holds (Methods).
 type HTTPRule struct {
 	Name   string
 	Action Action
@@ -108,7 +111,8 @@ func contains(list []string, v string) bool {
 	return false
 }
 
-// HTTPStats counts the HTTP filter's decisions; a plain snapshot.
+// HTTPStats counts the HTTP filter's decisions: a snapshot, a plain value
+// safe for concurrent use while no goroutine changes it.
 type HTTPStats struct {
 	Allowed, Denied, Limited, Oversized, Builtin uint64
 	// Unidentified counts requests from a trusted proxy whose forwarding
@@ -155,6 +159,9 @@ func NewHTTPFilter(cfg HTTPConfig) (*HTTPFilter, error) {
 		cfg.LogEvery = time.Second
 	}
 	cfg.Rules = slices.Clone(cfg.Rules)
+	for i := range cfg.Rules {
+		cfg.Rules[i].Methods = slices.Clone(cfg.Rules[i].Methods) // read per request: the caller's slice may change
+	}
 	h := &HTTPFilter{cfg: cfg, log: cfg.Logger}
 	if h.log == nil {
 		h.log = zap.NewNop()

@@ -21,7 +21,9 @@ type Limiter struct {
 	now     func() time.Time
 }
 
-// LimiterConfig configures a Limiter.
+// LimiterConfig configures a Limiter. NewLimiter reads it once; changing
+// it afterwards has no effect; a plain value, safe for concurrent use
+// while no goroutine changes it.
 type LimiterConfig struct {
 	// Rate is tokens per second per source; Burst the bucket size. Rate
 	// must be positive; zero Burst means 1.

@@ -9,7 +9,9 @@ import (
 	"time"
 )
 
-// ListenerConfig configures a filtering listener.
+// ListenerConfig configures a filtering listener. NewListener reads it
+// once; changing it afterwards has no effect; a plain value, safe for
+// concurrent use while no goroutine changes it.
 type ListenerConfig struct {
 	// Filter judges each peer (a *Firewall, a *RuleSet or your own).
 	// Required.

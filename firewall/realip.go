@@ -15,7 +15,8 @@ import (
 // own peer to Header, as nginx's $proxy_add_x_forwarded_for and RFC 7239
 // §4 describe. It is what nginx's set_real_ip_from with real_ip_header
 // and Caddy's trusted_proxies with client_ip_headers say, one header per
-// proxy.
+// proxy. A plain value, safe for concurrent use while no goroutine
+// changes it.
 type TrustedProxy struct {
 	// Prefix holds the proxies' addresses (a host is a /32 or /128).
 	Prefix netip.Prefix

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -12,7 +13,7 @@ import (
 	"github.com/gaissmai/bart"
 )
 
-// Action is a verdict.
+// Action is a verdict. A plain value, safe for concurrent use.
 type Action uint8
 
 const (
@@ -30,7 +31,8 @@ func (a Action) String() string {
 	return "deny"
 }
 
-// Proto is a transport protocol a rule matches.
+// Proto is a transport protocol a rule matches. A plain value, safe for
+// concurrent use.
 type Proto uint8
 
 const (
@@ -39,7 +41,8 @@ const (
 	UDP
 )
 
-// Order chooses how ordered rules combine.
+// Order chooses how ordered rules combine. A plain value, safe for
+// concurrent use.
 type Order uint8
 
 const (
@@ -49,12 +52,14 @@ const (
 	LastMatch
 )
 
-// PortRange is an inclusive port range; {0, 0} matches any port.
+// PortRange is an inclusive port range; {0, 0} matches any port. A plain
+// value, safe for concurrent use while no goroutine changes it.
 type PortRange struct{ From, To uint16 }
 
 // Rule is one ordered rule: a verdict for flows whose source and
 // destination fall in the given prefixes (empty: any), to the given ports
-// (empty: any) over the given protocol.
+// (empty: any) over the given protocol. NewRuleSet copies what it keeps,
+// so a Rule is safe for concurrent use while no goroutine changes it.
 type Rule struct {
 	Name   string
 	Action Action
@@ -64,7 +69,8 @@ type Rule struct {
 	Ports  []PortRange
 }
 
-// Flow describes a connection or datagram to judge.
+// Flow describes a connection or datagram to judge. A plain value, safe
+// for concurrent use while no goroutine changes it.
 type Flow struct {
 	Src, Dst netip.AddrPort
 	Proto    Proto
@@ -95,7 +101,9 @@ type listEntry struct {
 	action Action
 }
 
-// RuleSetConfig describes a rule set.
+// RuleSetConfig describes a rule set. NewRuleSet reads it once and copies
+// what it keeps; changing it afterwards has no effect; a plain value,
+// safe for concurrent use while no goroutine changes it.
 type RuleSetConfig struct {
 	// Default is the verdict when nothing matches. The zero value is Deny.
 	Default Action
@@ -122,6 +130,7 @@ func NewRuleSet(cfg RuleSetConfig) (*RuleSet, error) {
 	}
 	rs.realIP = ri
 	for i, r := range cfg.Rules {
+		r.Src, r.Dst, r.Ports = slices.Clone(r.Src), slices.Clone(r.Dst), slices.Clone(r.Ports) // read by Decide: the caller's slices may change
 		cr := compiledRule{Rule: r}
 		if len(r.Src) > 0 {
 			cr.src = &bart.Table[struct{}]{}
@@ -194,8 +203,9 @@ func normalize(a netip.Addr) (netip.Addr, bool) {
 	return a.Unmap().WithZone(""), true
 }
 
-// Verdict is a decision and what made it. It is a plain value, safe to
-// copy and share. The zero Verdict denies, by no rule.
+// Verdict is a decision and what made it. The zero Verdict denies, by no
+// rule. A plain value, safe for concurrent use while no goroutine changes
+// it.
 type Verdict struct {
 	Action Action
 	// Matched reports whether a rule or a list entry decided. False means
@@ -274,7 +284,8 @@ func inPorts(p uint16, ranges []PortRange) bool {
 // RealIP returns the trusted proxies of the rule set (nil: none).
 func (rs *RuleSet) RealIP() *RealIP { return rs.realIP }
 
-// RuleCount is one rule's (or list entry's) hit counter.
+// RuleCount is one rule's (or list entry's) hit counter, a plain value
+// safe for concurrent use while no goroutine changes it.
 type RuleCount struct {
 	Rule string
 	Hits uint64
