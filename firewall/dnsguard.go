@@ -72,7 +72,11 @@ func (g *DNSGuard) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	// Response rate limiting comes first: whatever the guard is about to
 	// send, an answer, REFUSED or FORMERR, goes to an address that may
 	// be forged.
-	if _, tcp := w.RemoteAddr().(*net.TCPAddr); g.cfg.RRL != nil && !tcp && !g.cfg.RRL.Allow(src) {
+	proto := UDP
+	if _, tcp := w.RemoteAddr().(*net.TCPAddr); tcp {
+		proto = TCP
+	}
+	if g.cfg.RRL != nil && proto == UDP && !g.cfg.RRL.Allow(src) {
 		g.rrl.Add(1)
 		if g.n.Add(1)%uint64(g.cfg.Slip) == 0 {
 			m := new(dns.Msg)
@@ -87,7 +91,7 @@ func (g *DNSGuard) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		m.SetRcode(r, rcode)
 		w.WriteMsg(m)
 	}
-	if g.cfg.Filter != nil && g.cfg.Filter.Decide(Flow{Src: netip.AddrPortFrom(src, 0), Proto: UDP}).Action != Allow {
+	if g.cfg.Filter != nil && g.cfg.Filter.Decide(Flow{Src: netip.AddrPortFrom(src, 0), Proto: proto}).Action != Allow {
 		g.denied.Add(1)
 		reply(dns.RcodeRefused)
 		return

@@ -169,3 +169,51 @@ func TestConfigSlicesAreCopied(t *testing.T) {
 		t.Errorf("HTTP rule changed under the filter: %d", w.Code)
 	}
 }
+
+// TestDNSGuardJudgesTheTransportUsed: a query over TCP is judged as TCP,
+// so a rule for UDP (say, against reflection) leaves TCP clients alone.
+func TestDNSGuardJudgesTheTransportUsed(t *testing.T) {
+	rs := mustRules(t, "policy allow\nrule no-udp deny udp\n")
+	g, err := NewDNSGuard(dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		w.WriteMsg(m)
+	}), DNSGuardConfig{Filter: rs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for remote, want := range map[net.Addr]int{
+		&net.UDPAddr{IP: net.ParseIP("192.0.2.1"), Port: 53}: dns.RcodeRefused,
+		&net.TCPAddr{IP: net.ParseIP("192.0.2.1"), Port: 53}: dns.RcodeSuccess,
+	} {
+		q := new(dns.Msg)
+		q.SetQuestion("example.com.", dns.TypeA)
+		w := &dnsRecorder{remote: remote}
+		g.ServeDNS(w, q)
+		if len(w.msgs) != 1 || w.msgs[0].Rcode != want {
+			t.Errorf("%s: %v, want %s", remote.Network(), w.msgs, dns.RcodeToString[want])
+		}
+	}
+}
+
+// TestHTTPFilterNoAllocs: an allowed request behind a trusted proxy,
+// judged by a Firewall or by a Filter of the user's, rate-limited, costs
+// the filter no allocation.
+func TestHTTPFilterNoAllocs(t *testing.T) {
+	rs := mustRules(t, "policy allow\ndeny 192.0.2.0/24\n")
+	fw, _ := New(Config{Rules: rs})
+	lim, _ := NewLimiter(LimiterConfig{Rate: 1e9, Burst: 1 << 30})
+	next := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	for name, f := range map[string]Filter{"Firewall": fw, "RuleSet": rs, "own": &denyList{deny: addr("192.0.2.1")}} {
+		h := mustHTTPFilter(t, HTTPConfig{Filter: f, Limiter: lim, RealIP: benchRealIP(t)}).Wrap(next)
+		for _, c := range behindProxy {
+			r := httptest.NewRequest("GET", "/assets/app.js?v=3", nil)
+			r.RemoteAddr = c.peer
+			r.Header.Set(c.hdr, c.val)
+			w := httptest.NewRecorder()
+			if n := testing.AllocsPerRun(100, func() { h.ServeHTTP(w, r) }); n != 0 || w.Code != http.StatusOK {
+				t.Errorf("%s/%s: %v allocations, status %d", name, c.name, n, w.Code)
+			}
+		}
+	}
+}
