@@ -39,8 +39,11 @@
 //     against path traversal, NUL bytes and request smuggling signals.
 //   - NewDNSGuard wraps a dns.Handler: source checks, response rate
 //     limiting with slip, refusal of ANY and malformed queries.
-//   - Limiter is a per-source token bucket keyed by prefix; Tracker is a
-//     connection-tracking table (NEW, ESTABLISHED, RELATED, INVALID).
+//   - Limiter is a per-source token bucket keyed by prefix.
+//
+// The connection-tracking table (NEW, ESTABLISHED, RELATED, INVALID, DNS
+// replies matched on server, port and query ID) lives in the subpackage
+// conntrack.
 //
 // Every constructor validates its Config and returns an error wrapping
 // ErrInvalidConfig (rules: ErrBadRule, with a ParseError naming the line).
