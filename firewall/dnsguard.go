@@ -48,6 +48,8 @@ type DNSGuard struct {
 	rrl    atomic.Uint64
 }
 
+var _ dns.Handler = (*DNSGuard)(nil)
+
 // NewDNSGuard validates cfg and returns a guard in front of next.
 func NewDNSGuard(next dns.Handler, cfg DNSGuardConfig) (*DNSGuard, error) {
 	switch {
@@ -55,6 +57,9 @@ func NewDNSGuard(next dns.Handler, cfg DNSGuardConfig) (*DNSGuard, error) {
 		return nil, fmt.Errorf("%w: no dns.Handler to guard", ErrInvalidConfig)
 	case cfg.Slip < 0:
 		return nil, fmt.Errorf("%w: negative Slip", ErrInvalidConfig)
+	}
+	if err := checkFilter(cfg.Filter); err != nil {
+		return nil, err
 	}
 	if cfg.Slip == 0 {
 		cfg.Slip = 2

@@ -139,6 +139,9 @@ func TestConstructorsRefuseBadConfig(t *testing.T) {
 		"HTTP rule with bad action": second(NewHTTPFilter(HTTPConfig{Rules: []HTTPRule{{Action: 7}}})),
 		"DNS guard without next":    second(NewDNSGuard(nil, DNSGuardConfig{})),
 		"DNS guard negative slip":   second(NewDNSGuard(next, DNSGuardConfig{Slip: -1})),
+		"listener nil *Firewall":    second(NewListener(inner, ListenerConfig{Filter: (*Firewall)(nil)})),
+		"HTTP nil *RuleSet":         second(NewHTTPFilter(HTTPConfig{Filter: (*RuleSet)(nil)})),
+		"DNS guard nil *Firewall":   second(NewDNSGuard(next, DNSGuardConfig{Filter: (*Firewall)(nil)})),
 	} {
 		if !errors.Is(err, ErrInvalidConfig) || !strings.HasPrefix(err.Error(), "firewall: ") {
 			t.Errorf("%s: %v", name, err)

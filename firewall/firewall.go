@@ -1,6 +1,7 @@
 package firewall
 
 import (
+	"fmt"
 	"sync/atomic"
 )
 
@@ -28,6 +29,22 @@ var (
 	_ Filter = (*Firewall)(nil)
 	_ Filter = (*RuleSet)(nil)
 )
+
+// checkFilter refuses a nil *Firewall or *RuleSet passed as a Filter,
+// which would fail on the first request instead of at construction.
+func checkFilter(f Filter) error {
+	switch f := f.(type) {
+	case *Firewall:
+		if f == nil {
+			return fmt.Errorf("%w: nil *Firewall as Filter", ErrInvalidConfig)
+		}
+	case *RuleSet:
+		if f == nil {
+			return fmt.Errorf("%w: nil *RuleSet as Filter", ErrInvalidConfig)
+		}
+	}
+	return nil
+}
 
 // Config configures a Firewall. New reads it once; changing it afterwards
 // has no effect; a plain value, safe for concurrent use

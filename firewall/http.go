@@ -144,6 +144,9 @@ func NewHTTPFilter(cfg HTTPConfig) (*HTTPFilter, error) {
 	case cfg.DenyStatus != 0 && (cfg.DenyStatus < 400 || cfg.DenyStatus > 599):
 		return nil, fmt.Errorf("%w: DenyStatus %d is not a 4xx or 5xx status", ErrInvalidConfig, cfg.DenyStatus)
 	}
+	if err := checkFilter(cfg.Filter); err != nil {
+		return nil, err
+	}
 	for i, r := range cfg.Rules {
 		if r.Action != Allow && r.Action != Deny {
 			return nil, fmt.Errorf("%w: HTTP rule %d (%s): action %d", ErrInvalidConfig, i, r.Name, r.Action)

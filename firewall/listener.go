@@ -54,6 +54,9 @@ func NewListener(inner net.Listener, cfg ListenerConfig) (*Listener, error) {
 	case cfg.MaxConnsPerSource < 0 || cfg.OverloadFor < 0:
 		return nil, fmt.Errorf("%w: negative MaxConnsPerSource or OverloadFor", ErrInvalidConfig)
 	}
+	if err := checkFilter(cfg.Filter); err != nil {
+		return nil, err
+	}
 	if cfg.OverloadFor == 0 {
 		cfg.OverloadFor = time.Minute
 	}
