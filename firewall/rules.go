@@ -115,9 +115,10 @@ type RuleSetConfig struct {
 	// allow 10.1.2.0/24"). A prefix in both lists is an error.
 	Allow, Deny []netip.Prefix
 	// Proxies are the trusted proxies in front of HTTP servers and the
-	// header each maintains (see RealIP); an HTTP filter whose
-	// HTTPConfig.RealIP is nil uses those of the rule set in force.
-	// None means no proxy is trusted.
+	// header each maintains (see RealIP); an HTTP filter whose Filter is
+	// this rule set, or a Firewall holding it, and whose HTTPConfig.RealIP
+	// is nil reads the client address behind them. None means no proxy
+	// is trusted.
 	Proxies []TrustedProxy
 }
 

@@ -51,7 +51,7 @@ var spoofCases = []spoofCase{
 		h("X-Forwarded-For", " "+forged+" ,, \t"+real+":4711 \t"), real},
 	{"XFF/oversize (over 4 KiB) is not read: the peer", nginxXFF, "10.0.0.1:4711",
 		h("X-Forwarded-For", strings.Repeat(forged+", ", 400)+real), "10.0.0.1"},
-	{"XFF/more elements than maxHops: the peer", nginxXFF, "10.0.0.1:4711",
+	{"XFF/more elements than MaxHops: the peer", nginxXFF, "10.0.0.1:4711",
 		h("X-Forwarded-For", strings.Repeat("10.0.0.3, ", maxHops)+real), "10.0.0.1"},
 	{"XFF/junk element where the client must be: the peer", nginxXFF, "10.0.0.1:4711",
 		h("X-Forwarded-For", forged+", not-an-ip"), "10.0.0.1"},
