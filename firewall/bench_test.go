@@ -120,7 +120,7 @@ func BenchmarkVerdict(b *testing.B) {
 		b.Run("RuleSet/"+name, func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
-				rs.DecideAddr(probes[i&1023])
+				rs.Decide(Flow{Src: netip.AddrPortFrom(probes[i&1023], 0)})
 			}
 		})
 		var bt bart.Table[int32] // the baseline: bart alone
@@ -141,7 +141,7 @@ func BenchmarkVerdict(b *testing.B) {
 				b.ReportAllocs()
 				b.RunParallel(func(pb *testing.PB) {
 					for i := rand.IntN(1024); pb.Next(); i++ {
-						rs.DecideAddr(probes[i&1023])
+						rs.Decide(Flow{Src: netip.AddrPortFrom(probes[i&1023], 0)})
 					}
 				})
 			})
@@ -180,7 +180,7 @@ func BenchmarkMiddleware(b *testing.B) {
 			h.ServeHTTP(w, req)
 		}
 	}
-	b.Run("firewall.Middleware", func(b *testing.B) { run(b, Middleware(HTTPConfig{Firewall: fw})(ok)) })
+	b.Run("firewall.Middleware", func(b *testing.B) { run(b, mustHTTPFilter(b, HTTPConfig{Filter: fw}).Wrap(ok)) })
 	b.Run("bare handler", func(b *testing.B) { run(b, ok) })
 }
 
@@ -205,7 +205,7 @@ var behindProxy = []struct{ name, peer, hdr, val string }{
 }
 
 func benchRealIP(tb testing.TB) *RealIP {
-	ri, err := NewRealIP(RealIPConfig{Proxies: []TrustedProxy{{pfx("10.0.0.0/8"), "X-Forwarded-For"}, {pfx("172.16.0.0/12"), "Forwarded"}}})
+	ri, err := NewRealIP([]TrustedProxy{{pfx("10.0.0.0/8"), "X-Forwarded-For"}, {pfx("172.16.0.0/12"), "Forwarded"}})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func BenchmarkMiddlewareBehindProxy(b *testing.B) {
 	rs, _ := ParseRules(stringsReader("policy allow\ndeny 192.0.2.0/24\n"))
 	fw, _ := New(Config{Rules: rs})
 	lim, _ := NewLimiter(LimiterConfig{Rate: 1e9, Burst: 1 << 30})
-	h := Middleware(HTTPConfig{Firewall: fw, Limiter: lim, RealIP: benchRealIP(b)})(ok)
+	h := mustHTTPFilter(b, HTTPConfig{Filter: fw, Limiter: lim, RealIP: benchRealIP(b)}).Wrap(ok)
 	for _, c := range behindProxy {
 		req := httptest.NewRequest("GET", "/assets/app.js?v=3", nil)
 		req.RemoteAddr = c.peer

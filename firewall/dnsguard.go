@@ -1,6 +1,7 @@
 package firewall
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -8,10 +9,13 @@ import (
 	"github.com/miekg/dns"
 )
 
-// DNSGuardConfig configures a DNS guard.
+// DNSGuardConfig configures a DNS guard. NewDNSGuard reads it once;
+// changing it afterwards has no effect; a plain value, safe for
+// concurrent use while no goroutine changes it.
 type DNSGuardConfig struct {
-	// Firewall judges the client address. Nil means no address check.
-	Firewall *Firewall
+	// Filter judges the client address (a *Firewall, a *RuleSet or your
+	// own). Nil means no address check.
+	Filter Filter
 	// RRL is response rate limiting per client prefix (IPv4 /24 and IPv6
 	// /56 are usual). It counts every response the guard would send over
 	// UDP, refusals and errors included, so a forged source cannot draw
@@ -34,7 +38,8 @@ type DNSGuardConfig struct {
 // rate-limits responses. The client is the peer address: behind a DNS
 // forwarder every client is the forwarder. A peer that is no IP address
 // gets the default policy and shares one rate-limit bucket with every
-// other such peer. It is safe for concurrent use.
+// other such peer. It is safe for concurrent use by multiple goroutines
+// and starts none.
 type DNSGuard struct {
 	next   dns.Handler
 	cfg    DNSGuardConfig
@@ -43,12 +48,23 @@ type DNSGuard struct {
 	rrl    atomic.Uint64
 }
 
-// NewDNSGuard wraps next.
-func NewDNSGuard(next dns.Handler, cfg DNSGuardConfig) *DNSGuard {
+var _ dns.Handler = (*DNSGuard)(nil)
+
+// NewDNSGuard validates cfg and returns a guard in front of next.
+func NewDNSGuard(next dns.Handler, cfg DNSGuardConfig) (*DNSGuard, error) {
+	switch {
+	case next == nil:
+		return nil, fmt.Errorf("%w: no dns.Handler to guard", ErrInvalidConfig)
+	case cfg.Slip < 0:
+		return nil, fmt.Errorf("%w: negative Slip", ErrInvalidConfig)
+	}
+	if err := checkFilter(cfg.Filter); err != nil {
+		return nil, err
+	}
 	if cfg.Slip == 0 {
 		cfg.Slip = 2
 	}
-	return &DNSGuard{next: next, cfg: cfg}
+	return &DNSGuard{next: next, cfg: cfg}, nil
 }
 
 // ServeDNS implements dns.Handler.
@@ -61,7 +77,11 @@ func (g *DNSGuard) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	// Response rate limiting comes first: whatever the guard is about to
 	// send, an answer, REFUSED or FORMERR, goes to an address that may
 	// be forged.
-	if _, tcp := w.RemoteAddr().(*net.TCPAddr); g.cfg.RRL != nil && !tcp && !g.cfg.RRL.Allow(src) {
+	proto := UDP
+	if _, tcp := w.RemoteAddr().(*net.TCPAddr); tcp {
+		proto = TCP
+	}
+	if g.cfg.RRL != nil && proto == UDP && !g.cfg.RRL.Allow(src) {
 		g.rrl.Add(1)
 		if g.n.Add(1)%uint64(g.cfg.Slip) == 0 {
 			m := new(dns.Msg)
@@ -76,7 +96,7 @@ func (g *DNSGuard) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		m.SetRcode(r, rcode)
 		w.WriteMsg(m)
 	}
-	if g.cfg.Firewall != nil && g.cfg.Firewall.Decide(Flow{Src: netip.AddrPortFrom(src, 0), Proto: UDP}).Action != Allow {
+	if g.cfg.Filter != nil && g.cfg.Filter.Decide(Flow{Src: netip.AddrPortFrom(src, 0), Proto: proto}).Action != Allow {
 		g.denied.Add(1)
 		reply(dns.RcodeRefused)
 		return
@@ -94,7 +114,8 @@ func (g *DNSGuard) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	g.next.ServeDNS(w, r)
 }
 
-// DNSGuardStats counts the guard's decisions.
+// DNSGuardStats counts the guard's decisions: a snapshot, a plain value
+// safe for concurrent use while no goroutine changes it.
 type DNSGuardStats struct{ Denied, RateLimited uint64 }
 
 // Stats returns the guard's counters.

@@ -12,7 +12,8 @@ var (
 	ErrInvalidConfig = errors.New("firewall: invalid config")
 )
 
-// ParseError reports a rule-file error with its line.
+// ParseError reports a rule-file error with its line; errors.Is(err,
+// ErrBadRule) holds. Safe for concurrent use while no goroutine changes it.
 type ParseError struct {
 	Line int
 	Msg  string

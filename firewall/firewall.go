@@ -1,56 +1,72 @@
 package firewall
 
 import (
-	"net/netip"
-	"sync"
+	"fmt"
 	"sync/atomic"
-	"time"
-
-	"github.com/edgekit/edgekit/internal/clock"
-	lru "github.com/hashicorp/golang-lru/v2"
-	"go.uber.org/zap"
-	"golang.org/x/time/rate"
 )
 
-// Filter decides whether a flow may pass. Firewall is the default
-// implementation.
+// Filter decides whether a flow may pass. *Firewall (the rule set in
+// force, swapped atomically on reload) and *RuleSet implement it; a
+// Listener, an HTTPFilter and a DNSGuard take any Filter, so a filter of
+// your own (a reputation feed, a geography check, a composition of
+// others) plugs in where a Firewall would.
+//
+// Decide is called on every accepted connection, request or query, from
+// many goroutines at once: it must be safe for concurrent use, should not
+// block, and must not retain f. The entry points hand it normalised
+// addresses (IPv4-mapped IPv6 unmapped, no zone); Flow.Src is invalid for
+// a peer that is no IP address (a Unix socket), which should get the
+// filter's default. Only Verdict.Action is enforced; Rule is logged.
+//
+// A Filter that also has a method RealIP() *RealIP names the trusted
+// proxies an HTTPFilter reads the client address behind (as *RuleSet and
+// *Firewall do, from their rule file's "trust" statements).
 type Filter interface {
 	Decide(f Flow) Verdict
 }
 
-// Config configures a Firewall.
+var (
+	_ Filter = (*Firewall)(nil)
+	_ Filter = (*RuleSet)(nil)
+)
+
+// checkFilter refuses a nil *Firewall or *RuleSet passed as a Filter,
+// which would fail on the first request instead of at construction.
+func checkFilter(f Filter) error {
+	switch f := f.(type) {
+	case *Firewall:
+		if f == nil {
+			return fmt.Errorf("%w: nil *Firewall as Filter", ErrInvalidConfig)
+		}
+	case *RuleSet:
+		if f == nil {
+			return fmt.Errorf("%w: nil *RuleSet as Filter", ErrInvalidConfig)
+		}
+	}
+	return nil
+}
+
+// Config configures a Firewall. New reads it once; changing it afterwards
+// has no effect; a plain value, safe for concurrent use
+// while no goroutine changes it.
 type Config struct {
 	// Rules is the initial rule set. Nil means allow everything.
 	Rules *RuleSet
-	// Logger receives sampled denials. Nil means zap.NewNop().
-	Logger *zap.Logger
-	// Now returns the current time. Nil means time.Now.
-	Now func() time.Time
 }
 
 // Firewall holds the rule set in force and swaps it atomically: a reload
 // never shows readers a half-loaded set, and Decide never blocks. It is
-// safe for concurrent use by multiple goroutines.
+// safe for concurrent use by multiple goroutines and must not be copied.
 type Firewall struct {
 	rules   atomic.Pointer[RuleSet]
-	log     *zap.Logger
-	now     func() time.Time
 	allowed atomic.Uint64
 	denied  atomic.Uint64
 	reloads atomic.Uint64
-	flushes atomic.Uint64
-	epoch   atomic.Uint64 // bumped by flushing reloads
-
-	lmu       sync.Mutex
-	listeners map[*Listener]struct{} // flushed by ReloadAndFlush
 }
 
 // New returns a Firewall.
 func New(cfg Config) (*Firewall, error) {
-	f := &Firewall{log: cfg.Logger, now: clock.Or(cfg.Now)}
-	if f.log == nil {
-		f.log = zap.NewNop()
-	}
+	f := &Firewall{}
 	rs := cfg.Rules
 	if rs == nil {
 		var err error
@@ -62,49 +78,17 @@ func New(cfg Config) (*Firewall, error) {
 	return f, nil
 }
 
-// Reload puts rs in force. Connections already allowed stay up.
+// Reload puts rs in force for every decision from now on. Connections
+// already allowed stay up; Listener.Flush closes those the new rules deny.
 func (f *Firewall) Reload(rs *RuleSet) {
 	f.rules.Store(rs)
 	f.reloads.Add(1)
 }
 
-// ReloadAndFlush puts rs in force and makes every Listener wrapping this
-// firewall close, at once, the open connections the new rules deny.
-func (f *Firewall) ReloadAndFlush(rs *RuleSet) {
-	f.rules.Store(rs)
-	f.reloads.Add(1)
-	f.flushes.Add(1)
-	f.epoch.Add(1)
-	f.lmu.Lock()
-	ls := make([]*Listener, 0, len(f.listeners))
-	for l := range f.listeners {
-		ls = append(ls, l)
-	}
-	f.lmu.Unlock()
-	for _, l := range ls {
-		l.flushIfReloaded()
-	}
-}
-
-func (f *Firewall) register(l *Listener) {
-	f.lmu.Lock()
-	if f.listeners == nil {
-		f.listeners = map[*Listener]struct{}{}
-	}
-	f.listeners[l] = struct{}{}
-	f.lmu.Unlock()
-}
-
-func (f *Firewall) unregister(l *Listener) {
-	f.lmu.Lock()
-	delete(f.listeners, l)
-	f.lmu.Unlock()
-}
-
 // Rules returns the rule set in force.
 func (f *Firewall) Rules() *RuleSet { return f.rules.Load() }
 
-// Decide implements Filter.
+// Decide judges fl by the rule set in force and counts the verdict.
 func (f *Firewall) Decide(fl Flow) Verdict { return f.decide(f.rules.Load(), fl) }
 
 // decide judges fl by rs (the rule set in force, loaded once by a caller
@@ -119,92 +103,8 @@ func (f *Firewall) decide(rs *RuleSet, fl Flow) Verdict {
 	return v
 }
 
-// Limiter is a per-source token bucket, keyed by prefix (IPv4 /32 by
-// default, IPv6 /64) so a client rotating addresses inside its allocation
-// cannot exhaust memory. The table holds at most MaxSources buckets and
-// forgets the least recently used. It is safe for concurrent use.
-type Limiter struct {
-	cfg     LimiterConfig
-	buckets *lru.Cache[netip.Prefix, *rate.Limiter]
-	limited atomic.Uint64
-	now     func() time.Time
-}
-
-// LimiterConfig configures a Limiter.
-type LimiterConfig struct {
-	// Rate is tokens per second per source; Burst the bucket size. Rate
-	// must be positive; zero Burst means 1.
-	Rate  float64
-	Burst int
-	// IPv4Bits and IPv6Bits are the prefix lengths sources are grouped
-	// by. Zero means 32 and 64.
-	IPv4Bits, IPv6Bits int
-	// MaxSources bounds the table. Zero means 100,000.
-	MaxSources int
-	// Now returns the current time. Nil means time.Now.
-	Now func() time.Time
-}
-
-// NewLimiter returns a Limiter.
-func NewLimiter(cfg LimiterConfig) (*Limiter, error) {
-	if cfg.Rate <= 0 || cfg.Burst < 0 || cfg.IPv4Bits < 0 || cfg.IPv4Bits > 32 || cfg.IPv6Bits < 0 || cfg.IPv6Bits > 128 {
-		return nil, ErrInvalidConfig
-	}
-	if cfg.Burst == 0 {
-		cfg.Burst = 1
-	}
-	if cfg.IPv4Bits == 0 {
-		cfg.IPv4Bits = 32
-	}
-	if cfg.IPv6Bits == 0 {
-		cfg.IPv6Bits = 64
-	}
-	if cfg.MaxSources == 0 {
-		cfg.MaxSources = 100_000
-	}
-	c, err := lru.New[netip.Prefix, *rate.Limiter](cfg.MaxSources)
-	if err != nil {
-		return nil, err
-	}
-	return &Limiter{cfg: cfg, buckets: c, now: clock.Or(cfg.Now)}, nil
-}
-
-// Source returns the prefix a source address is limited under.
-func (l *Limiter) Source(a netip.Addr) netip.Prefix {
-	a, _ = Normalize(a)
-	bits := l.cfg.IPv6Bits
-	if a.Is4() {
-		bits = l.cfg.IPv4Bits
-	}
-	p, _ := a.Prefix(bits)
-	return p
-}
-
-// Allow takes a token for a. It reports false, and counts, when the
-// source is over its rate.
-func (l *Limiter) Allow(a netip.Addr) bool {
-	key := l.Source(a)
-	b, ok := l.buckets.Get(key)
-	if !ok {
-		b = rate.NewLimiter(rate.Limit(l.cfg.Rate), l.cfg.Burst)
-		if prev, found, _ := l.buckets.PeekOrAdd(key, b); found {
-			b = prev
-		}
-	}
-	if b.AllowN(l.now(), 1) {
-		return true
-	}
-	l.limited.Add(1)
-	return false
-}
-
-// Limited returns how many requests or connections the limiter refused.
-func (l *Limiter) Limited() uint64 { return l.limited.Load() }
-
-// Sources returns how many source prefixes the limiter tracks.
-func (l *Limiter) Sources() int { return l.buckets.Len() }
-
-// Stats is a snapshot of a Firewall's counters.
+// Stats is a snapshot of a Firewall's counters, a plain value safe for
+// concurrent use while no goroutine changes it.
 type Stats struct {
 	Allowed, Denied uint64
 	Reloads         uint64
@@ -214,5 +114,5 @@ type Stats struct {
 
 // Stats returns a snapshot.
 func (f *Firewall) Stats() Stats {
-	return Stats{Allowed: f.allowed.Load(), Denied: f.denied.Load(), Reloads: f.reloads.Load(), Rules: f.rules.Load().Counts()}
+	return Stats{Allowed: f.allowed.Load(), Denied: f.denied.Load(), Reloads: f.reloads.Load(), Rules: f.rules.Load().counts()}
 }

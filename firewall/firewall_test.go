@@ -22,7 +22,22 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
-func addr(s string) netip.Addr  { return netip.MustParseAddr(s) }
+
+// decideAddr judges a source address alone, as the listener and the
+// HTTP filter do.
+func decideAddr(rs *RuleSet, a netip.Addr) Action {
+	return rs.Decide(Flow{Src: netip.AddrPortFrom(a, 0)}).Action
+}
+
+func mustHTTPFilter(t testing.TB, cfg HTTPConfig) *HTTPFilter {
+	t.Helper()
+	h, err := NewHTTPFilter(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
 
 const sampleRules = `# edge rules
 policy deny
@@ -60,7 +75,7 @@ func TestRuleFileAndVerdicts(t *testing.T) {
 			t.Errorf("case %d %v: %v by %s, want %v", i, c.flow.Src, got.Action, got.Rule, c.want)
 		}
 	}
-	counts := rs.Counts()
+	counts := rs.counts()
 	if counts[0].Rule != "ssh-admin" || counts[0].Hits != 1 {
 		t.Fatalf("per-rule counters %v", counts[:3])
 	}
@@ -152,7 +167,7 @@ func differential(t testing.TB, seed uint64) {
 		if r.IntN(3) == 0 && len(rs.lists) > 0 {
 			a = rs.lists[r.IntN(len(rs.lists))].prefix.Addr()
 		}
-		if got, want := rs.DecideAddr(a), naive(rs.lists, cfg.Default, a); got != want {
+		if got, want := decideAddr(rs, a), naive(rs.lists, cfg.Default, a); got != want {
 			t.Fatalf("seed %d: %v: bart says %v, linear scan %v", seed, a, got, want)
 		}
 	}
@@ -186,13 +201,13 @@ func TestNormalizationMatrix(t *testing.T) {
 		{"invalid address: default policy", netip.Addr{}, Deny},
 	}
 	for _, c := range cases {
-		if got := rs.DecideAddr(c.a); got != c.want {
+		if got := decideAddr(rs, c.a); got != c.want {
 			t.Errorf("%s (%v): %v, want %v", c.name, c.a, got, c.want)
 		}
 	}
 	// A mapped prefix in a rule is unmapped too.
 	rs2, _ := NewRuleSet(RuleSetConfig{Default: Deny, Allow: []netip.Prefix{pfx("::ffff:10.0.0.0/104")}})
-	if rs2.DecideAddr(addr("10.1.1.1")) != Allow {
+	if decideAddr(rs2, addr("10.1.1.1")) != Allow {
 		t.Error("IPv4-mapped prefix not unmapped")
 	}
 }
@@ -262,8 +277,8 @@ func TestHTTPFilterLimitsAndBuiltins(t *testing.T) {
 	})
 	rs, _ := ParseRules(strings.NewReader("policy allow\ndeny 192.0.2.66\n"))
 	fw, _ := New(Config{Rules: rs})
-	h := Middleware(HTTPConfig{Firewall: fw, MaxBodyBytes: 10, MaxHeaderBytes: 200,
-		Rules: []HTTPRule{{Name: "no-admin", Action: Deny, PathPrefix: "/admin"}, {Name: "no-trace", Action: Deny, Methods: []string{"TRACE"}}}})(ok)
+	h := mustHTTPFilter(t, HTTPConfig{Filter: fw, MaxBodyBytes: 10, MaxHeaderBytes: 200,
+		Rules: []HTTPRule{{Name: "no-admin", Action: Deny, PathPrefix: "/admin"}, {Name: "no-trace", Action: Deny, Methods: []string{"TRACE"}}}}).Wrap(ok)
 	do := func(method, target, body string, hdr ...string) int {
 		r := httptest.NewRequest(method, target, strings.NewReader(body))
 		r.RemoteAddr = "203.0.113.1:5"
@@ -343,7 +358,7 @@ func TestListenerRefusesDeniedPeersAndCaps(t *testing.T) {
 	rs, _ := ParseRules(strings.NewReader("policy allow\ndeny 127.0.0.66\n"))
 	fw, _ := New(Config{Rules: rs})
 	inner, _ := net.Listen("tcp", "127.0.0.1:0")
-	ln, _ := NewListener(inner, ListenerConfig{Firewall: fw, MaxConnsPerSource: 1})
+	ln, _ := NewListener(inner, ListenerConfig{Filter: fw, MaxConnsPerSource: 1})
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hi") })}
 	go srv.Serve(ln)
 	defer srv.Close()
@@ -396,43 +411,6 @@ func TestListenerRefusesDeniedPeersAndCaps(t *testing.T) {
 	}
 }
 
-func TestConntrackStatesAndTimeouts(t *testing.T) {
-	fc := clock.NewFake(time.Time{})
-	tr, _ := NewTracker(TrackerConfig{MaxFlows: 100, Now: fc.Now})
-	local := netip.MustParseAddrPort("192.0.2.10:40000")
-	server := netip.MustParseAddrPort("198.51.100.53:53")
-	if s := tr.Outbound(local, server, UDP, 4242); s != StateNew {
-		t.Fatalf("outbound: %v", s)
-	}
-	if s := tr.Inbound(local, netip.MustParseAddrPort("203.0.113.1:53"), UDP, 4242); s != StateInvalid {
-		t.Fatalf("reply from a server not asked: %v", s)
-	}
-	if s := tr.Inbound(local, server, UDP, 1111); s != StateInvalid {
-		t.Fatalf("reply with a wrong query ID: %v", s)
-	}
-	if s := tr.Inbound(local, server, UDP, 4242); s != StateEstablished {
-		t.Fatalf("matching reply: %v", s)
-	}
-	if s := tr.Inbound(netip.MustParseAddrPort("192.0.2.10:40001"), netip.MustParseAddrPort("198.51.100.53:20"), TCP, -1); s != StateRelated {
-		t.Fatalf("related: %v", s)
-	}
-	fc.Advance(6 * time.Minute)
-	if s := tr.Inbound(local, server, UDP, 4242); s != StateInvalid {
-		t.Fatalf("after the timeout: %v", s)
-	}
-	// A flood stays bounded.
-	for i := 0; i < 10000; i++ {
-		tr.Outbound(local, netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 80), TCP, -1)
-	}
-	if st := tr.Stats(); st.Flows > 100 || st.Evicted == 0 {
-		t.Fatalf("flood: %+v", st)
-	}
-	fc.Advance(time.Minute)
-	if n := tr.Expire(); n != 100 {
-		t.Fatalf("expired %d", n)
-	}
-}
-
 type dnsRecorder struct {
 	msgs   []*dns.Msg
 	remote net.Addr
@@ -460,7 +438,10 @@ func TestDNSGuard(t *testing.T) {
 	rs, _ := ParseRules(strings.NewReader("policy allow\ndeny 192.0.2.66\n"))
 	fw, _ := New(Config{Rules: rs})
 	rrl, _ := NewLimiter(LimiterConfig{Rate: 1, Burst: 2, IPv4Bits: 24, Now: fc.Now})
-	g := NewDNSGuard(next, DNSGuardConfig{Firewall: fw, RRL: rrl, Slip: 2})
+	g, err := NewDNSGuard(next, DNSGuardConfig{Filter: fw, RRL: rrl, Slip: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ask := func(src string, qtype uint16) *dnsRecorder {
 		w := &dnsRecorder{remote: &net.UDPAddr{IP: net.ParseIP(src), Port: 5353}}
 		q := new(dns.Msg)
@@ -498,10 +479,13 @@ func TestDNSGuard(t *testing.T) {
 	}
 }
 
-func TestReloadAndFlushClosesDeniedConnections(t *testing.T) {
+// TestReloadThenFlushClosesDeniedConnections: a plain reload keeps open
+// connections (pf keeps its states); Listener.Flush closes those the
+// rules now in force deny, and only those.
+func TestReloadThenFlushClosesDeniedConnections(t *testing.T) {
 	fw, _ := New(Config{})
 	inner, _ := net.Listen("tcp", "127.0.0.1:0")
-	ln, _ := NewListener(inner, ListenerConfig{Firewall: fw})
+	ln, _ := NewListener(inner, ListenerConfig{Filter: fw})
 	defer ln.Close()
 	accepted := make(chan net.Conn, 2)
 	go func() {
@@ -533,7 +517,9 @@ func TestReloadAndFlushClosesDeniedConnections(t *testing.T) {
 	if _, err := drop.Read(make([]byte, 1)); err == nil || !strings.Contains(err.Error(), "timeout") {
 		t.Fatalf("plain reload dropped a connection: %v", err)
 	}
-	fw.ReloadAndFlush(rs)
+	if n := ln.Flush(); n != 1 {
+		t.Fatalf("Flush closed %d connections, want 1", n)
+	}
 	drop.SetReadDeadline(time.Now().Add(2 * time.Second))
 	if _, err := drop.Read(make([]byte, 1)); err == nil || strings.Contains(err.Error(), "timeout") {
 		t.Fatalf("flush did not close the denied connection: %v", err)

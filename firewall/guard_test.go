@@ -25,7 +25,11 @@ func TestDNSGuardRateLimitsEveryResponse(t *testing.T) {
 	newGuard := func() *DNSGuard {
 		fc := clock.NewFake(time.Time{})
 		rrl, _ := NewLimiter(LimiterConfig{Rate: 1, Burst: 2, IPv4Bits: 24, Now: fc.Now})
-		return NewDNSGuard(next, DNSGuardConfig{Firewall: fw, RRL: rrl, Slip: 1000})
+		g, err := NewDNSGuard(next, DNSGuardConfig{Filter: fw, RRL: rrl, Slip: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
 	}
 	replies := func(g *DNSGuard, remote net.Addr, q *dns.Msg) int {
 		n := 0
@@ -89,7 +93,7 @@ func (pipeAddr) String() string  { return "pipe" }
 func TestListenerCapsPeersWithoutAddress(t *testing.T) {
 	fw, _ := New(Config{})
 	pl := &pipeListener{conns: make(chan net.Conn, 4)}
-	ln, _ := NewListener(pl, ListenerConfig{Firewall: fw, MaxConnsPerSource: 1})
+	ln, _ := NewListener(pl, ListenerConfig{Filter: fw, MaxConnsPerSource: 1})
 	var ends []net.Conn
 	for range 3 {
 		a, b := net.Pipe()

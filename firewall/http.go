@@ -1,10 +1,12 @@
 package firewall
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -13,22 +15,26 @@ import (
 )
 
 // HTTPConfig configures the HTTP filter. Every zero value is a documented
-// default.
+// default. NewHTTPFilter reads it once (and copies Rules); changing it
+// afterwards has no effect; a plain value, safe for concurrent use
+// while no goroutine changes it.
 type HTTPConfig struct {
-	// Firewall judges the client address. Nil means addresses are not
-	// checked.
-	Firewall *Firewall
+	// Filter judges the client address (a *Firewall, a *RuleSet or your
+	// own). Nil means addresses are not judged.
+	Filter Filter
 	// Limiter rate-limits clients. Nil means no rate limit.
 	Limiter *Limiter
 	// RealIP names the trusted proxies in front of this server and the
 	// header each maintains; only that header is read, walked from the
-	// right (see RealIP). Nil means the trusted proxies of the
-	// Firewall's rule set in force (the rule file's "trust" statements,
-	// so a reload changes them with the rules), and with no Firewall or
-	// none there, no proxy is trusted: the client is the peer and no
-	// forwarding header is read.
+	// right (see RealIP). Nil means the proxies the Filter names through
+	// a method RealIP() *RealIP: for a *Firewall those of its rule set in
+	// force (the rule file's "trust" statements, so a reload changes them
+	// with the rules, read from the same rule set that judges the
+	// request). With none there either, no proxy is trusted: the client
+	// is the peer and no forwarding header is read.
 	RealIP *RealIP
 	// Rules are request rules, first match decides; no match allows.
+	// The filter keeps a copy of the slice.
 	Rules []HTTPRule
 	// MaxHeaderBytes bounds the request's header fields. Zero means 32 KiB.
 	MaxHeaderBytes int
@@ -46,7 +52,9 @@ type HTTPConfig struct {
 	LogEvery time.Duration
 }
 
-// HTTPRule matches requests; empty fields match anything.
+// HTTPRule matches requests; empty fields match anything. NewHTTPFilter
+// copies the rules it is given, so a rule is safe for concurrent use
+// while no goroutine changes the slices it holds (Methods).
 type HTTPRule struct {
 	Name   string
 	Action Action
@@ -103,7 +111,8 @@ func contains(list []string, v string) bool {
 	return false
 }
 
-// HTTPStats counts the HTTP filter's decisions.
+// HTTPStats counts the HTTP filter's decisions: a snapshot, a plain value
+// safe for concurrent use while no goroutine changes it.
 type HTTPStats struct {
 	Allowed, Denied, Limited, Oversized, Builtin uint64
 	// Unidentified counts requests from a trusted proxy whose forwarding
@@ -112,17 +121,37 @@ type HTTPStats struct {
 	Unidentified uint64
 }
 
-// HTTPFilter is the application-layer filter; Middleware wraps handlers
-// with it. It is safe for concurrent use.
+// HTTPFilter is the application-layer filter, the package's HTTP
+// middleware: Wrap is a func(http.Handler) http.Handler. It judges the
+// client address (behind trusted proxies, see RealIP) with the Filter,
+// rate-limits it, applies request rules, size limits and built-in checks
+// against path traversal, NUL bytes and request smuggling signals. It is
+// safe for concurrent use by multiple goroutines and starts none.
 type HTTPFilter struct {
 	cfg     HTTPConfig
+	fw      *Firewall // cfg.Filter when it is one: rules and proxies from one snapshot
+	proxies interface{ RealIP() *RealIP }
 	log     *zap.Logger
 	lastLog atomic.Int64
 	st      struct{ allowed, denied, limited, oversized, builtin, unidentified atomic.Uint64 }
 }
 
-// NewHTTPFilter returns an HTTPFilter.
-func NewHTTPFilter(cfg HTTPConfig) *HTTPFilter {
+// NewHTTPFilter validates cfg and returns an HTTPFilter.
+func NewHTTPFilter(cfg HTTPConfig) (*HTTPFilter, error) {
+	switch {
+	case cfg.MaxHeaderBytes < 0, cfg.MaxBodyBytes < 0, cfg.LogEvery < 0:
+		return nil, fmt.Errorf("%w: negative MaxHeaderBytes, MaxBodyBytes or LogEvery", ErrInvalidConfig)
+	case cfg.DenyStatus != 0 && (cfg.DenyStatus < 400 || cfg.DenyStatus > 599):
+		return nil, fmt.Errorf("%w: DenyStatus %d is not a 4xx or 5xx status", ErrInvalidConfig, cfg.DenyStatus)
+	}
+	if err := checkFilter(cfg.Filter); err != nil {
+		return nil, err
+	}
+	for i, r := range cfg.Rules {
+		if r.Action != Allow && r.Action != Deny {
+			return nil, fmt.Errorf("%w: HTTP rule %d (%s): action %d", ErrInvalidConfig, i, r.Name, r.Action)
+		}
+	}
 	if cfg.MaxHeaderBytes == 0 {
 		cfg.MaxHeaderBytes = 32 << 10
 	}
@@ -132,16 +161,17 @@ func NewHTTPFilter(cfg HTTPConfig) *HTTPFilter {
 	if cfg.LogEvery == 0 {
 		cfg.LogEvery = time.Second
 	}
+	cfg.Rules = slices.Clone(cfg.Rules)
+	for i := range cfg.Rules {
+		cfg.Rules[i].Methods = slices.Clone(cfg.Rules[i].Methods) // read per request: the caller's slice may change
+	}
 	h := &HTTPFilter{cfg: cfg, log: cfg.Logger}
 	if h.log == nil {
 		h.log = zap.NewNop()
 	}
-	return h
-}
-
-// Middleware returns a func(http.Handler) http.Handler filtering with cfg.
-func Middleware(cfg HTTPConfig) func(http.Handler) http.Handler {
-	return NewHTTPFilter(cfg).Wrap
+	h.fw, _ = cfg.Filter.(*Firewall)
+	h.proxies, _ = cfg.Filter.(interface{ RealIP() *RealIP })
+	return h, nil
 }
 
 // Wrap returns next behind the filter.
@@ -184,18 +214,27 @@ func (h *HTTPFilter) check(r *http.Request) (int, string) {
 	// invalid: then the default policy decides and all such peers share
 	// one rate-limit bucket.
 	ri, rs := h.cfg.RealIP, (*RuleSet)(nil)
-	if h.cfg.Firewall != nil {
-		rs = h.cfg.Firewall.Rules()
+	if h.fw != nil {
+		rs = h.fw.Rules() // one snapshot: the proxies and the rules that judge
 		if ri == nil {
 			ri = rs.realIP
 		}
+	} else if ri == nil && h.proxies != nil {
+		ri = h.proxies.RealIP()
 	}
 	client, complete := ri.ClientAddr(r)
 	if !complete {
 		h.st.unidentified.Add(1)
 	}
-	if rs != nil {
-		if v := h.cfg.Firewall.decide(rs, Flow{Src: netip.AddrPortFrom(client, 0), Proto: TCP}); v.Action != Allow {
+	if h.cfg.Filter != nil {
+		var v Verdict
+		fl := Flow{Src: netip.AddrPortFrom(client, 0), Proto: TCP}
+		if rs != nil {
+			v = h.fw.decide(rs, fl)
+		} else {
+			v = h.cfg.Filter.Decide(fl)
+		}
+		if v.Action != Allow {
 			return h.cfg.DenyStatus, "address denied by " + v.Rule
 		}
 	}

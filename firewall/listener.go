@@ -1,6 +1,7 @@
 package firewall
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"sync"
@@ -8,10 +9,13 @@ import (
 	"time"
 )
 
-// ListenerConfig configures a filtering listener.
+// ListenerConfig configures a filtering listener. NewListener reads it
+// once; changing it afterwards has no effect; a plain value, safe for
+// concurrent use while no goroutine changes it.
 type ListenerConfig struct {
-	// Firewall judges each peer. Required.
-	Firewall *Firewall
+	// Filter judges each peer (a *Firewall, a *RuleSet or your own).
+	// Required.
+	Filter Filter
 	// MaxConnsPerSource caps open connections per source address. Zero
 	// means no cap.
 	MaxConnsPerSource int
@@ -24,54 +28,59 @@ type ListenerConfig struct {
 	OverloadFor time.Duration
 }
 
-// Listener wraps a net.Listener: denied peers are closed right after
-// accept, before anything is read, and Accept goes on to the next
-// connection, so a denied or slow peer never stalls it. It is safe for
-// concurrent use.
+// Listener is a net.Listener in front of another: denied peers are
+// closed right after accept, before anything is read, and Accept goes on
+// to the next connection, so a denied or slow peer never stalls it. It is
+// safe for concurrent use by multiple goroutines and starts none.
 type Listener struct {
-	net.Listener
+	inner    net.Listener
 	cfg      ListenerConfig
 	mu       sync.Mutex
 	perSrc   map[netip.Addr]int
 	overload map[netip.Addr]time.Time
 	conns    map[*conn]struct{}
-	epoch    uint64
 	refused  atomic.Uint64
 }
 
+var _ net.Listener = (*Listener)(nil)
+
 // NewListener wraps inner.
 func NewListener(inner net.Listener, cfg ListenerConfig) (*Listener, error) {
-	if cfg.Firewall == nil {
-		return nil, ErrInvalidConfig
+	switch {
+	case inner == nil:
+		return nil, fmt.Errorf("%w: no listener to wrap", ErrInvalidConfig)
+	case cfg.Filter == nil:
+		return nil, fmt.Errorf("%w: ListenerConfig.Filter is required", ErrInvalidConfig)
+	case cfg.MaxConnsPerSource < 0 || cfg.OverloadFor < 0:
+		return nil, fmt.Errorf("%w: negative MaxConnsPerSource or OverloadFor", ErrInvalidConfig)
+	}
+	if err := checkFilter(cfg.Filter); err != nil {
+		return nil, err
 	}
 	if cfg.OverloadFor == 0 {
 		cfg.OverloadFor = time.Minute
 	}
-	l := &Listener{Listener: inner, cfg: cfg, perSrc: map[netip.Addr]int{}, overload: map[netip.Addr]time.Time{}, conns: map[*conn]struct{}{}}
-	cfg.Firewall.register(l)
-	return l, nil
+	return &Listener{inner: inner, cfg: cfg, perSrc: map[netip.Addr]int{}, overload: map[netip.Addr]time.Time{}, conns: map[*conn]struct{}{}}, nil
 }
 
-// Close closes the listener (not the connections it accepted) and stops
-// following the firewall's flushes.
-func (l *Listener) Close() error {
-	l.cfg.Firewall.unregister(l)
-	return l.Listener.Close()
-}
+// Addr returns the wrapped listener's address.
+func (l *Listener) Addr() net.Addr { return l.inner.Addr() }
+
+// Close closes the listener, not the connections it accepted.
+func (l *Listener) Close() error { return l.inner.Close() }
 
 // Accept returns the next allowed connection.
 func (l *Listener) Accept() (net.Conn, error) {
 	for {
-		c, err := l.Listener.Accept()
+		c, err := l.inner.Accept()
 		if err != nil {
 			return nil, err
 		}
-		l.flushIfReloaded()
 		// A peer that is no IP address (a Unix socket) gets the default
 		// policy, and all such peers share one source for the caps and
 		// the rate limit, never none.
 		src, _ := peerAddr(c.RemoteAddr())
-		if l.cfg.Firewall.Decide(Flow{Src: netip.AddrPortFrom(src, 0), Proto: TCP}).Action != Allow || !l.admit(src) {
+		if l.cfg.Filter.Decide(Flow{Src: netip.AddrPortFrom(src, 0), Proto: TCP}).Action != Allow || !l.admit(src) {
 			l.refuse(c)
 			continue
 		}
@@ -116,26 +125,26 @@ func (l *Listener) admit(src netip.Addr) bool {
 	return true
 }
 
-// flushIfReloaded closes open connections the rules in force deny, after
-// a ReloadAndFlush.
-func (l *Listener) flushIfReloaded() {
-	e := l.cfg.Firewall.epoch.Load()
+// Flush judges every open connection this listener accepted again, by
+// the Filter as it stands now, and closes those it denies; it returns how
+// many it closed. Call it after Firewall.Reload to drop connections the
+// new rules deny (pfctl -k; a plain reload keeps them, as pf keeps its
+// states). The Filter is called outside the listener's lock.
+func (l *Listener) Flush() int {
 	l.mu.Lock()
-	if e == l.epoch {
-		l.mu.Unlock()
-		return
-	}
-	l.epoch = e
-	var victims []*conn
+	open := make([]*conn, 0, len(l.conns))
 	for c := range l.conns {
-		if l.cfg.Firewall.Rules().DecideAddr(c.src) != Allow {
-			victims = append(victims, c)
-		}
+		open = append(open, c)
 	}
 	l.mu.Unlock()
-	for _, c := range victims {
-		c.Close()
+	n := 0
+	for _, c := range open {
+		if l.cfg.Filter.Decide(Flow{Src: netip.AddrPortFrom(c.src, 0), Proto: TCP}).Action != Allow {
+			c.Close()
+			n++
+		}
 	}
+	return n
 }
 
 // Refused returns how many connections the listener refused.
@@ -167,13 +176,13 @@ func peerAddr(a net.Addr) (netip.Addr, bool) {
 		if !ok {
 			return netip.Addr{}, false
 		}
-		return Normalize(ip)
+		return normalize(ip)
 	case *net.UDPAddr:
 		ip, ok := netip.AddrFromSlice(v.IP)
 		if !ok {
 			return netip.Addr{}, false
 		}
-		return Normalize(ip)
+		return normalize(ip)
 	}
 	if a == nil {
 		return netip.Addr{}, false
@@ -182,5 +191,5 @@ func peerAddr(a net.Addr) (netip.Addr, bool) {
 	if err != nil {
 		return netip.Addr{}, false
 	}
-	return Normalize(ap.Addr())
+	return normalize(ap.Addr())
 }

@@ -15,7 +15,8 @@ import (
 // own peer to Header, as nginx's $proxy_add_x_forwarded_for and RFC 7239
 // §4 describe. It is what nginx's set_real_ip_from with real_ip_header
 // and Caddy's trusted_proxies with client_ip_headers say, one header per
-// proxy.
+// proxy. A plain value, safe for concurrent use while no goroutine
+// changes it.
 type TrustedProxy struct {
 	// Prefix holds the proxies' addresses (a host is a /32 or /128).
 	Prefix netip.Prefix
@@ -31,24 +32,17 @@ type TrustedProxy struct {
 // String returns "PREFIX=HEADER", the form ParseTrustedProxy reads.
 func (p TrustedProxy) String() string { return p.Prefix.String() + "=" + p.Header }
 
-// RealIPConfig configures a RealIP.
-type RealIPConfig struct {
-	// Proxies are the trusted proxies. Where two prefixes overlap, the
-	// longest decides. None means no header is ever read: the client is
-	// the peer.
-	Proxies []TrustedProxy
-	// MaxHeaderBytes bounds the header a walk reads, all its field lines
-	// together. Zero means 4096. The header is read from the right, its
-	// last MaxHeaderBytes bytes and MaxHops elements: padding, or an open
-	// quoted-string, added on the left by a client does not hide the
-	// address its proxy appended. A walk that needs an element beyond the
-	// bounds stops at the last hop it identified.
-	MaxHeaderBytes int
-}
-
-// MaxHops bounds the elements (and field lines) of a forwarding header
-// that a RealIP reads; see RealIPConfig.MaxHeaderBytes.
-const MaxHops = 64
+// maxHops bounds the elements (and field lines) of a forwarding header
+// that a RealIP reads, and maxHeaderBytes their bytes, all field lines
+// together. The header is read from the right, its last maxHeaderBytes
+// bytes and maxHops elements: padding, or an open quoted-string, added on
+// the left by a client does not hide the address its proxy appended. A
+// walk that needs an element beyond the bounds stops at the last hop it
+// identified.
+const (
+	maxHops        = 64
+	maxHeaderBytes = 4096
+)
 
 // maxHeaders bounds the distinct headers one RealIP reads.
 const maxHeaders = 4
@@ -77,24 +71,21 @@ type RealIP struct {
 	table     bart.Table[uint8] // prefix -> index into headers
 	headers   []string          // canonical field names
 	forwarded []bool            // headers[i] is RFC 7239 Forwarded
-	maxBytes  int
 }
 
-// NewRealIP validates cfg and returns a RealIP; with no proxies it returns
-// nil, which trusts no one.
-func NewRealIP(cfg RealIPConfig) (*RealIP, error) {
-	if cfg.MaxHeaderBytes < 0 {
-		return nil, fmt.Errorf("%w: negative MaxHeaderBytes", ErrInvalidConfig)
-	}
-	if len(cfg.Proxies) == 0 {
+// NewRealIP validates proxies and returns a RealIP trusting them; where
+// two prefixes overlap, the longest decides. With no proxies it returns
+// nil, which trusts no one: no header is ever read, the client is the
+// peer. A forwarding header over 4096 bytes or 64 elements (or field
+// lines) is not read at all: the request is judged as coming from the
+// hop that sent it.
+func NewRealIP(proxies []TrustedProxy) (*RealIP, error) {
+	if len(proxies) == 0 {
 		return nil, nil
 	}
-	ri := &RealIP{maxBytes: cfg.MaxHeaderBytes}
-	if ri.maxBytes == 0 {
-		ri.maxBytes = 4096
-	}
+	ri := &RealIP{}
 	seen := map[netip.Prefix]string{}
-	for _, p := range cfg.Proxies {
+	for _, p := range proxies {
 		if !p.Prefix.IsValid() {
 			return nil, fmt.Errorf("%w: trusted proxy with an invalid prefix", ErrInvalidConfig)
 		}
@@ -131,15 +122,6 @@ func indexOf(list []string, s string) int {
 	return -1
 }
 
-// Proxies returns the trusted proxies (prefixes masked, headers in
-// canonical form).
-func (ri *RealIP) Proxies() []TrustedProxy {
-	if ri == nil {
-		return nil
-	}
-	return append([]TrustedProxy(nil), ri.proxies...)
-}
-
 // String says what is trusted, for start-up messages.
 func (ri *RealIP) String() string {
 	if ri == nil {
@@ -173,7 +155,7 @@ func ParseTrustedProxy(s string) ([]TrustedProxy, error) {
 		}
 		out = append(out, TrustedProxy{Prefix: p, Header: header})
 	}
-	if _, err := NewRealIP(RealIPConfig{Proxies: out}); err != nil {
+	if _, err := NewRealIP(out); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -196,13 +178,13 @@ func (ri *RealIP) ClientAddr(r *http.Request) (addr netip.Addr, complete bool) {
 // as some servers set it).
 func remoteAddr(s string) (netip.Addr, bool) {
 	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return Normalize(ap.Addr())
+		return normalize(ap.Addr())
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {
 		return netip.Addr{}, false
 	}
-	return Normalize(a)
+	return normalize(a)
 }
 
 // span is one list element: lines[line][lo:hi].
@@ -215,7 +197,7 @@ func (ri *RealIP) walk(cur netip.Addr, h http.Header) (netip.Addr, bool) {
 	}
 	var (
 		cursor [maxHeaders]int // elements consumed per header, from the right
-		spans  [MaxHops]span
+		spans  [maxHops]span
 		lines  []string
 		loaded = -1
 		n      int
@@ -225,12 +207,12 @@ func (ri *RealIP) walk(cur netip.Addr, h http.Header) (netip.Addr, bool) {
 		if !trusted {
 			return cur, true
 		}
-		if step == MaxHops {
+		if step == maxHops {
 			return cur, false
 		}
 		if int(hi) != loaded {
 			lines = h[ri.headers[hi]]
-			n = splitList(lines, ri.forwarded[hi], ri.maxBytes, &spans)
+			n = splitList(lines, ri.forwarded[hi], maxHeaderBytes, &spans)
 			loaded = int(hi)
 		}
 		k := n - 1 - cursor[hi]
@@ -257,7 +239,7 @@ func (ri *RealIP) walk(cur netip.Addr, h http.Header) (netip.Addr, bool) {
 // splitList records in out, left to right, the rightmost non-empty
 // elements of a list-valued field (RFC 9110 §5.6.1: field lines joined by
 // commas, empty elements and the optional whitespace around elements
-// ignored): at most MaxHops of them, found within the last maxBytes bytes
+// ignored): at most maxHops of them, found within the last maxBytes bytes
 // of its field lines (each line break counted as a byte). With quoted, a
 // comma inside a quoted-string (RFC 9110 §5.6.4) does not separate
 // elements. It returns how many it recorded.
@@ -271,8 +253,8 @@ func (ri *RealIP) walk(cur netip.Addr, h http.Header) (netip.Addr, bool) {
 // quoted-string with no opening quote on its line, a quoted-pair, which
 // read backwards is ambiguous); the element it stopped in is left out,
 // so a walk that needs it stops there, incomplete.
-func splitList(lines []string, quoted bool, maxBytes int, out *[MaxHops]span) int {
-	var rev [MaxHops]span
+func splitList(lines []string, quoted bool, maxBytes int, out *[maxHops]span) int {
+	var rev [maxHops]span
 	n, budget := 0, maxBytes
 scan:
 	for li := len(lines) - 1; li >= 0; li-- {
@@ -311,7 +293,7 @@ scan:
 			if lo < hi {
 				rev[n] = span{int32(li), int32(lo), int32(hi)}
 				n++
-				if n == MaxHops {
+				if n == maxHops {
 					break scan
 				}
 			}
@@ -476,7 +458,7 @@ func parseNode(s string) (netip.Addr, bool) {
 		if port != "" && !validPort(port) {
 			return netip.Addr{}, false
 		}
-		return Normalize(a)
+		return normalize(a)
 	}
 	if i := strings.IndexByte(s, ':'); i >= 0 && strings.LastIndexByte(s, ':') == i {
 		host, port = s[:i], s[i+1:] // IPv4:port; two or more colons is bare IPv6
@@ -488,7 +470,7 @@ func parseNode(s string) (netip.Addr, bool) {
 	if err != nil || (port != "" && !a.Is4()) {
 		return netip.Addr{}, false
 	}
-	return Normalize(a)
+	return normalize(a)
 }
 
 // validPort accepts 1*5DIGIT up to 65535, or an obfuscated port

@@ -111,19 +111,18 @@ func TestForwardedElementRFC7239Section4(t *testing.T) {
 }
 
 func TestRealIPConfig(t *testing.T) {
-	for _, cfg := range []RealIPConfig{
-		{Proxies: []TrustedProxy{{Prefix: pfx("10.0.0.0/8")}}},
-		{Proxies: []TrustedProxy{{Prefix: pfx("10.0.0.0/8"), Header: "X Forwarded"}}},
-		{Proxies: []TrustedProxy{{Header: "X-Forwarded-For"}}},
-		{Proxies: []TrustedProxy{{pfx("10.0.0.0/8"), "X-Forwarded-For"}, {pfx("10.0.0.0/8"), "Forwarded"}}},
-		{Proxies: []TrustedProxy{{pfx("10.0.0.0/8"), "A"}, {pfx("10.1.0.0/16"), "B"}, {pfx("10.2.0.0/16"), "C"}, {pfx("10.3.0.0/16"), "D"}, {pfx("10.4.0.0/16"), "E"}}},
-		{MaxHeaderBytes: -1},
+	for _, proxies := range [][]TrustedProxy{
+		{{Prefix: pfx("10.0.0.0/8")}},
+		{{Prefix: pfx("10.0.0.0/8"), Header: "X Forwarded"}},
+		{{Header: "X-Forwarded-For"}},
+		{{pfx("10.0.0.0/8"), "X-Forwarded-For"}, {pfx("10.0.0.0/8"), "Forwarded"}},
+		{{pfx("10.0.0.0/8"), "A"}, {pfx("10.1.0.0/16"), "B"}, {pfx("10.2.0.0/16"), "C"}, {pfx("10.3.0.0/16"), "D"}, {pfx("10.4.0.0/16"), "E"}},
 	} {
-		if _, err := NewRealIP(cfg); !errors.Is(err, ErrInvalidConfig) {
-			t.Errorf("%+v: %v", cfg, err)
+		if _, err := NewRealIP(proxies); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("%+v: %v", proxies, err)
 		}
 	}
-	ri, err := NewRealIP(RealIPConfig{})
+	ri, err := NewRealIP(nil)
 	if ri != nil || err != nil {
 		t.Fatalf("no proxies: %v %v", ri, err)
 	}
@@ -134,7 +133,7 @@ func TestRealIPConfig(t *testing.T) {
 	if err != nil || len(ps) != 2 || ps[1].Prefix != pfx("192.0.2.7/32") {
 		t.Fatalf("ParseTrustedProxy: %v %v", ps, err)
 	}
-	ri, _ = NewRealIP(RealIPConfig{Proxies: ps})
+	ri, _ = NewRealIP(ps)
 	if s := ri.String(); !strings.Contains(s, "192.0.2.7/32 maintains X-Forwarded-For") {
 		t.Errorf("String: %q", s)
 	}
@@ -152,11 +151,11 @@ func TestRuleFileTrust(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := rs.RealIP().Proxies(); len(got) != 3 || got[2].Header != "Forwarded" {
+	if got := rs.RealIP().proxies; len(got) != 3 || got[2].Header != "Forwarded" {
 		t.Fatalf("proxies %v", got)
 	}
 	fw, _ := New(Config{Rules: rs})
-	filter := NewHTTPFilter(HTTPConfig{Firewall: fw})
+	filter := mustHTTPFilter(t, HTTPConfig{Filter: fw})
 	h := filter.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	send := func(xff string) int {
 		r := (&spoofCase{peer: "10.0.0.1:1", headers: [][2]string{{"X-Forwarded-For", xff}}}).request()
@@ -206,7 +205,7 @@ func mustRules(t *testing.T, s string) *RuleSet {
 // fuzzRealIP trusts 10/8 to maintain X-Forwarded-For and 172.16/12 to
 // maintain Forwarded.
 func fuzzRealIP(t testing.TB) *RealIP {
-	ri, err := NewRealIP(RealIPConfig{Proxies: []TrustedProxy{{pfx("10.0.0.0/8"), "X-Forwarded-For"}, {pfx("172.16.0.0/12"), "Forwarded"}}})
+	ri, err := NewRealIP([]TrustedProxy{{pfx("10.0.0.0/8"), "X-Forwarded-For"}, {pfx("172.16.0.0/12"), "Forwarded"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +213,7 @@ func fuzzRealIP(t testing.TB) *RealIP {
 }
 
 func elements(lines []string, quoted bool) []string {
-	var spans [MaxHops]span
+	var spans [maxHops]span
 	n := splitList(lines, quoted, 1<<30, &spans)
 	var out []string
 	for _, s := range spans[:max(n, 0)] {
@@ -228,7 +227,7 @@ func checkAddr(t *testing.T, a netip.Addr, ok bool) {
 	if !ok {
 		return
 	}
-	if n, _ := Normalize(a); !a.IsValid() || n != a {
+	if n, _ := normalize(a); !a.IsValid() || n != a {
 		t.Fatalf("parser returned %v, not a normalised address", a)
 	}
 }
@@ -292,7 +291,7 @@ func FuzzXForwardedFor(f *testing.F) {
 		}
 		one := []string{client}
 		many := strings.Split(client, ",")
-		if len(many) <= MaxHops {
+		if len(many) <= maxHops {
 			a1, c1 := ri.walk(addr("10.0.0.1"), http.Header{"X-Forwarded-For": one})
 			a2, c2 := ri.walk(addr("10.0.0.1"), http.Header{"X-Forwarded-For": many})
 			if a1 != a2 || c1 != c2 {

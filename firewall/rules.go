@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -12,7 +13,7 @@ import (
 	"github.com/gaissmai/bart"
 )
 
-// Action is a verdict.
+// Action is a verdict. A plain value, safe for concurrent use.
 type Action uint8
 
 const (
@@ -30,7 +31,8 @@ func (a Action) String() string {
 	return "deny"
 }
 
-// Proto is a transport protocol a rule matches.
+// Proto is a transport protocol a rule matches. A plain value, safe for
+// concurrent use.
 type Proto uint8
 
 const (
@@ -39,7 +41,8 @@ const (
 	UDP
 )
 
-// Order chooses how ordered rules combine.
+// Order chooses how ordered rules combine. A plain value, safe for
+// concurrent use.
 type Order uint8
 
 const (
@@ -49,12 +52,14 @@ const (
 	LastMatch
 )
 
-// PortRange is an inclusive port range; {0, 0} matches any port.
+// PortRange is an inclusive port range; {0, 0} matches any port. A plain
+// value, safe for concurrent use while no goroutine changes it.
 type PortRange struct{ From, To uint16 }
 
 // Rule is one ordered rule: a verdict for flows whose source and
 // destination fall in the given prefixes (empty: any), to the given ports
-// (empty: any) over the given protocol.
+// (empty: any) over the given protocol. NewRuleSet copies what it keeps,
+// so a Rule is safe for concurrent use while no goroutine changes it.
 type Rule struct {
 	Name   string
 	Action Action
@@ -64,7 +69,8 @@ type Rule struct {
 	Ports  []PortRange
 }
 
-// Flow describes a connection or datagram to judge.
+// Flow describes a connection or datagram to judge. A plain value, safe
+// for concurrent use while no goroutine changes it.
 type Flow struct {
 	Src, Dst netip.AddrPort
 	Proto    Proto
@@ -95,7 +101,9 @@ type listEntry struct {
 	action Action
 }
 
-// RuleSetConfig describes a rule set.
+// RuleSetConfig describes a rule set. NewRuleSet reads it once and copies
+// what it keeps; changing it afterwards has no effect; a plain value,
+// safe for concurrent use while no goroutine changes it.
 type RuleSetConfig struct {
 	// Default is the verdict when nothing matches. The zero value is Deny.
 	Default Action
@@ -107,21 +115,23 @@ type RuleSetConfig struct {
 	// allow 10.1.2.0/24"). A prefix in both lists is an error.
 	Allow, Deny []netip.Prefix
 	// Proxies are the trusted proxies in front of HTTP servers and the
-	// header each maintains (see RealIP); an HTTP filter whose
-	// HTTPConfig.RealIP is nil uses those of the rule set in force.
-	// None means no proxy is trusted.
+	// header each maintains (see RealIP); an HTTP filter whose Filter is
+	// this rule set, or a Firewall holding it, and whose HTTPConfig.RealIP
+	// is nil reads the client address behind them. None means no proxy
+	// is trusted.
 	Proxies []TrustedProxy
 }
 
 // NewRuleSet compiles cfg.
 func NewRuleSet(cfg RuleSetConfig) (*RuleSet, error) {
 	rs := &RuleSet{order: cfg.Order, def: cfg.Default}
-	ri, err := NewRealIP(RealIPConfig{Proxies: cfg.Proxies})
+	ri, err := NewRealIP(cfg.Proxies)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadRule, err)
 	}
 	rs.realIP = ri
 	for i, r := range cfg.Rules {
+		r.Src, r.Dst, r.Ports = slices.Clone(r.Src), slices.Clone(r.Dst), slices.Clone(r.Ports) // read by Decide: the caller's slices may change
 		cr := compiledRule{Rule: r}
 		if len(r.Src) > 0 {
 			cr.src = &bart.Table[struct{}]{}
@@ -183,32 +193,42 @@ func normPrefix(p netip.Prefix) netip.Prefix {
 	return p.Masked()
 }
 
-// Normalize returns the canonical form of an address at an entry point:
+// normalize returns the canonical form of an address at an entry point:
 // IPv4-mapped IPv6 is unmapped and a zone is dropped (zones name links,
 // not hosts, and rules never match on them). ok is false for an invalid
 // address, which callers must treat by the default policy.
-func Normalize(a netip.Addr) (netip.Addr, bool) {
+func normalize(a netip.Addr) (netip.Addr, bool) {
 	if !a.IsValid() {
 		return netip.Addr{}, false
 	}
 	return a.Unmap().WithZone(""), true
 }
 
-// Verdict is a decision and what made it.
+// Verdict is a decision and what made it. The zero Verdict denies, by no
+// rule. A plain value, safe for concurrent use while no goroutine changes
+// it.
 type Verdict struct {
 	Action Action
-	// Rule names the deciding rule, "list <prefix>" or "default".
+	// Matched reports whether a rule or a list entry decided. False means
+	// nothing matched and Action is the default policy, so a Filter that
+	// consults another can tell "denied by a rule" from "nobody said".
+	Matched bool
+	// Rule names what decided: the rule's name (empty for an unnamed
+	// rule), "allow list", "deny list", or "default" when nothing matched.
 	Rule string
 }
 
-// Decide judges a flow. It never allocates and never blocks.
+// Decide judges a flow: ordered rules, then the source lists, then the
+// default policy. It never allocates and never blocks.
 func (rs *RuleSet) Decide(f Flow) Verdict {
-	src, ok := Normalize(f.Src.Addr())
+	src, ok := normalize(f.Src.Addr())
 	if !ok {
-		rs.counters.Add(rs.counters.Len()-1, 1)
-		return Verdict{Action: rs.def, Rule: "default"}
+		return rs.byDefault()
 	}
-	dst, dstOK := Normalize(f.Dst.Addr())
+	if len(rs.rules) == 0 {
+		return rs.list(src) // the fast path for address-only rule sets
+	}
+	dst, dstOK := normalize(f.Dst.Addr())
 	match := -1
 	for i := range rs.rules {
 		r := &rs.rules[i]
@@ -231,7 +251,7 @@ func (rs *RuleSet) Decide(f Flow) Verdict {
 	}
 	if match >= 0 {
 		rs.counters.Add(match, 1)
-		return Verdict{Action: rs.rules[match].Action, Rule: rs.rules[match].Name}
+		return Verdict{Action: rs.rules[match].Action, Matched: true, Rule: rs.rules[match].Name}
 	}
 	return rs.list(src)
 }
@@ -240,27 +260,17 @@ func (rs *RuleSet) list(src netip.Addr) Verdict {
 	if a, ok := rs.lpm.Lookup(src); ok {
 		if a == Allow {
 			rs.counters.Add(len(rs.rules), 1)
-			return Verdict{Action: Allow, Rule: "allow list"}
+			return Verdict{Action: Allow, Matched: true, Rule: "allow list"}
 		}
 		rs.counters.Add(len(rs.rules)+1, 1)
-		return Verdict{Action: Deny, Rule: "deny list"}
+		return Verdict{Action: Deny, Matched: true, Rule: "deny list"}
 	}
-	rs.counters.Add(rs.counters.Len()-1, 1)
-	return Verdict{Action: rs.def, Rule: "default"}
+	return rs.byDefault()
 }
 
-// DecideAddr judges a source address alone (lists and address-only
-// rules): the fast path for listeners and HTTP.
-func (rs *RuleSet) DecideAddr(src netip.Addr) Action {
-	if len(rs.rules) == 0 {
-		a, ok := Normalize(src)
-		if !ok {
-			rs.counters.Add(rs.counters.Len()-1, 1)
-			return rs.def
-		}
-		return rs.list(a).Action
-	}
-	return rs.Decide(Flow{Src: netip.AddrPortFrom(src, 0)}).Action
+func (rs *RuleSet) byDefault() Verdict {
+	rs.counters.Add(rs.counters.Len()-1, 1)
+	return Verdict{Action: rs.def, Rule: "default"}
 }
 
 func inPorts(p uint16, ranges []PortRange) bool {
@@ -275,15 +285,16 @@ func inPorts(p uint16, ranges []PortRange) bool {
 // RealIP returns the trusted proxies of the rule set (nil: none).
 func (rs *RuleSet) RealIP() *RealIP { return rs.realIP }
 
-// RuleCount is one rule's (or list entry's) hit counter.
+// RuleCount is one rule's (or list entry's) hit counter, a plain value
+// safe for concurrent use while no goroutine changes it.
 type RuleCount struct {
 	Rule string
 	Hits uint64
 }
 
-// Counts returns the hit counter of every ordered rule, then of the allow
+// counts returns the hit counter of every ordered rule, then of the allow
 // list, the deny list and the default policy.
-func (rs *RuleSet) Counts() []RuleCount {
+func (rs *RuleSet) counts() []RuleCount {
 	out := make([]RuleCount, 0, rs.counters.Len())
 	for i := range rs.rules {
 		name := rs.rules[i].Name
@@ -401,7 +412,7 @@ func ParseRules(r io.Reader) (*RuleSet, error) {
 			}
 			ps, err := ParseTrustedProxy(f[1] + "=" + f[3])
 			if err == nil {
-				_, err = NewRealIP(RealIPConfig{Proxies: append(cfg.Proxies[:len(cfg.Proxies):len(cfg.Proxies)], ps...)})
+				_, err = NewRealIP(append(cfg.Proxies[:len(cfg.Proxies):len(cfg.Proxies)], ps...))
 			}
 			if err != nil {
 				return nil, bad("%s", strings.TrimPrefix(err.Error(), "firewall: "))

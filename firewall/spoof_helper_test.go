@@ -15,7 +15,7 @@ func spoofHandler(t *testing.T, proxies []spoofProxy, rules string, lim *Limiter
 	for _, p := range proxies {
 		tp = append(tp, TrustedProxy{Prefix: pfx(p.prefix), Header: p.header})
 	}
-	ri, err := NewRealIP(RealIPConfig{Proxies: tp})
+	ri, err := NewRealIP(tp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,5 +28,5 @@ func spoofHandler(t *testing.T, proxies []spoofProxy, rules string, lim *Limiter
 		t.Fatal(err)
 	}
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
-	return Middleware(HTTPConfig{Firewall: fw, Limiter: lim, RealIP: ri})(ok)
+	return mustHTTPFilter(t, HTTPConfig{Filter: fw, Limiter: lim, RealIP: ri}).Wrap(ok)
 }

@@ -59,10 +59,10 @@ var spoofCases = []spoofCase{
 		h("X-Forwarded-For", strings.Repeat("a", 8<<10)+", "+real), real},
 	{"XFF/client padding in its own field lines: still the address appended", nginxXFF, "10.0.0.1:4711",
 		h("X-Forwarded-For", strings.Repeat(forged+",", 500), "X-Forwarded-For", real), real},
-	{"XFF/client padding with more elements than MaxHops: still the address appended", nginxXFF, "10.0.0.1:4711",
-		h("X-Forwarded-For", strings.Repeat(forged+", ", MaxHops+10)+real), real},
-	{"XFF/more trusted elements than MaxHops: the last hop read", nginxXFF, "10.0.0.1:4711",
-		h("X-Forwarded-For", real+", "+strings.Repeat("10.0.0.3, ", MaxHops)+"10.0.0.3"), "10.0.0.3"},
+	{"XFF/client padding with more elements than maxHops: still the address appended", nginxXFF, "10.0.0.1:4711",
+		h("X-Forwarded-For", strings.Repeat(forged+", ", maxHops+10)+real), real},
+	{"XFF/more trusted elements than maxHops: the last hop read", nginxXFF, "10.0.0.1:4711",
+		h("X-Forwarded-For", real+", "+strings.Repeat("10.0.0.3, ", maxHops)+"10.0.0.3"), "10.0.0.3"},
 	{"XFF/the chain goes on past 4 KiB: the last hop read", nginxXFF, "10.0.0.1:4711",
 		h("X-Forwarded-For", real+", "+strings.Repeat("10.0.0.3,", 500)+"10.0.0.3"), "10.0.0.3"},
 	{"XFF/junk element where the client must be: the peer", nginxXFF, "10.0.0.1:4711",
@@ -179,7 +179,7 @@ func TestSpoofedClientAddress(t *testing.T) {
 			if passed != 2 {
 				t.Errorf("rate limit burst 2: %d of 50 passed", passed)
 			}
-			if _, ok := lim.buckets.Peek(lim.Source(addr(c.want))); !ok {
+			if _, ok := lim.buckets.Peek(lim.source(addr(c.want))); !ok {
 				t.Errorf("no bucket for %s", c.want)
 			}
 		})

@@ -89,7 +89,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	if err != nil {
 		return err
 	}
-	realIP, err := firewall.NewRealIP(firewall.RealIPConfig{Proxies: trust})
+	realIP, err := firewall.NewRealIP(trust)
 	if err != nil {
 		return fmt.Errorf("-trust: %v", err)
 	}
@@ -124,7 +124,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	if trusts() != nil {
 		*maxConns, capNote = 0, "no per-source connection cap (connections come from the trusted proxies)"
 	}
-	ln, err := firewall.NewListener(inner, firewall.ListenerConfig{Firewall: fw, MaxConnsPerSource: *maxConns})
+	ln, err := firewall.NewListener(inner, firewall.ListenerConfig{Filter: fw, MaxConnsPerSource: *maxConns})
 	if err != nil {
 		return err
 	}
@@ -138,8 +138,11 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 		}
 	}}
 	// RealIP nil: the trusted proxies of the rule set in force.
-	h := firewall.Middleware(firewall.HTTPConfig{Firewall: fw, Limiter: lim, RealIP: realIP, MaxBodyBytes: *maxBody})(proxy)
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	filter, err := firewall.NewHTTPFilter(firewall.HTTPConfig{Filter: fw, Limiter: lim, RealIP: realIP, MaxBodyBytes: *maxBody})
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: filter.Wrap(proxy), ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(out, "firewall on %s -> %s, rules %s (SIGHUP reloads)\n%s; %s\n", inner.Addr(), u, *rulesPath, trusts(), capNote)
 	if ready != nil {
 		ready <- inner.Addr().String()
@@ -203,15 +206,21 @@ func demo(out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ln, _ := firewall.NewListener(inner, firewall.ListenerConfig{Firewall: fw})
-	target, _ := url.Parse("http://" + uln.Addr().String())
-	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(target) }}
-	// 127.0.0.9 plays nginx in front: trusted to maintain X-Forwarded-For.
-	realIP, err := firewall.NewRealIP(firewall.RealIPConfig{Proxies: []firewall.TrustedProxy{{Prefix: netip.MustParsePrefix("127.0.0.9/32"), Header: "X-Forwarded-For"}}})
+	ln, err := firewall.NewListener(inner, firewall.ListenerConfig{Filter: fw})
 	if err != nil {
 		return err
 	}
-	filter := firewall.NewHTTPFilter(firewall.HTTPConfig{Firewall: fw, Limiter: lim, MaxBodyBytes: 64, RealIP: realIP})
+	target, _ := url.Parse("http://" + uln.Addr().String())
+	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(target) }}
+	// 127.0.0.9 plays nginx in front: trusted to maintain X-Forwarded-For.
+	realIP, err := firewall.NewRealIP([]firewall.TrustedProxy{{Prefix: netip.MustParsePrefix("127.0.0.9/32"), Header: "X-Forwarded-For"}})
+	if err != nil {
+		return err
+	}
+	filter, err := firewall.NewHTTPFilter(firewall.HTTPConfig{Filter: fw, Limiter: lim, MaxBodyBytes: 64, RealIP: realIP})
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{Handler: filter.Wrap(proxy), ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	defer srv.Close()

@@ -340,7 +340,7 @@ func (in *internet) startFrontDoor() error {
 		if err != nil {
 			return nil, 0, err
 		}
-		l, err := firewall.NewListener(inner, firewall.ListenerConfig{Firewall: in.fw})
+		l, err := firewall.NewListener(inner, firewall.ListenerConfig{Filter: in.fw})
 		in.lbListeners = append(in.lbListeners, l)
 		return l, inner.Addr().(*net.TCPAddr).Port, err
 	}
@@ -358,8 +358,15 @@ func (in *internet) startFrontDoor() error {
 		return err
 	}
 	in.ca = pool
-	guard := firewall.Middleware(firewall.HTTPConfig{Firewall: in.fw})
-	apiGuard := firewall.Middleware(firewall.HTTPConfig{Limiter: in.apiLimiter})
+	guardFilter, err := firewall.NewHTTPFilter(firewall.HTTPConfig{Filter: in.fw})
+	if err != nil {
+		return err
+	}
+	apiFilter, err := firewall.NewHTTPFilter(firewall.HTTPConfig{Limiter: in.apiLimiter})
+	if err != nil {
+		return err
+	}
+	guard, apiGuard := guardFilter.Wrap, apiFilter.Wrap
 	lb := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*in.lbHandler.Load()).ServeHTTP(w, r) })
 	mux := http.NewServeMux()
 	mux.Handle("/api/", apiGuard(lb))

@@ -1,21 +1,31 @@
-package firewall
+// Package conntrack is a connection-tracking table, as Linux conntrack
+// keeps one: it remembers outbound flows so their replies are let in and
+// unsolicited packets are not (NEW, ESTABLISHED, RELATED, INVALID), with
+// DNS replies matched on server, port and query ID. It bounds its memory
+// (least recently used flows go first under a flood) and reads an
+// injected clock. A Table is safe for concurrent use by multiple
+// goroutines and starts none.
+package conntrack
 
 import (
+	"fmt"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/edgekit/edgekit/firewall"
 	"github.com/edgekit/edgekit/internal/clock"
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
-// ConnState is a tracked flow's state, as conntrack names them.
-type ConnState uint8
+// State is a tracked flow's state, as conntrack names them. A plain
+// value, safe for concurrent use.
+type State uint8
 
 const (
 	// StateNew: the first packet of an outbound flow.
-	StateNew ConnState = iota
+	StateNew State = iota
 	// StateEstablished: a reply that matches a tracked outbound flow.
 	StateEstablished
 	// StateRelated: an inbound packet from a host with an established
@@ -25,12 +35,18 @@ const (
 	StateInvalid
 )
 
-func (s ConnState) String() string {
-	return [...]string{"NEW", "ESTABLISHED", "RELATED", "INVALID"}[s]
+// String returns the conntrack name ("NEW", ...), or "State(n)".
+func (s State) String() string {
+	if names := [...]string{"NEW", "ESTABLISHED", "RELATED", "INVALID"}; int(s) < len(names) {
+		return names[s]
+	}
+	return fmt.Sprintf("State(%d)", uint8(s))
 }
 
-// TrackerConfig configures a Tracker.
-type TrackerConfig struct {
+// Config configures a Table. New reads it once; changing
+// it afterwards has no effect; a plain value, safe for concurrent use
+// while no goroutine changes it.
+type Config struct {
 	// MaxFlows bounds the table; under a flood the least recently used
 	// flows are evicted. Zero means 65,536.
 	MaxFlows int
@@ -42,11 +58,11 @@ type TrackerConfig struct {
 	Now func() time.Time
 }
 
-// Tracker is a connection-tracking table: it remembers outbound flows so
+// Table is a connection-tracking table: it remembers outbound flows so
 // their replies are let in and unsolicited packets are not. It is safe
 // for concurrent use.
-type Tracker struct {
-	cfg     TrackerConfig
+type Table struct {
+	cfg     Config
 	now     func() time.Time
 	mu      sync.Mutex
 	flows   *simplelru.LRU[flowKey, *tracked]
@@ -56,7 +72,7 @@ type Tracker struct {
 
 type flowKey struct {
 	local, remote netip.AddrPort
-	proto         Proto
+	proto         firewall.Proto
 }
 
 type hostPair struct {
@@ -64,15 +80,15 @@ type hostPair struct {
 }
 
 type tracked struct {
-	state   ConnState
+	state   State
 	dnsID   int32 // -1: not a DNS query
 	expires time.Time
 }
 
-// NewTracker returns a Tracker.
-func NewTracker(cfg TrackerConfig) (*Tracker, error) {
+// New validates cfg and returns a Table.
+func New(cfg Config) (*Table, error) {
 	if cfg.MaxFlows < 0 || cfg.NewTimeout < 0 || cfg.EstablishedTimeout < 0 {
-		return nil, ErrInvalidConfig
+		return nil, fmt.Errorf("conntrack: negative MaxFlows or timeout: %w", firewall.ErrInvalidConfig)
 	}
 	if cfg.MaxFlows == 0 {
 		cfg.MaxFlows = 65536
@@ -83,7 +99,7 @@ func NewTracker(cfg TrackerConfig) (*Tracker, error) {
 	if cfg.EstablishedTimeout == 0 {
 		cfg.EstablishedTimeout = 5 * time.Minute
 	}
-	t := &Tracker{cfg: cfg, now: clock.Or(cfg.Now), hosts: map[hostPair]int{}}
+	t := &Table{cfg: cfg, now: clock.Or(cfg.Now), hosts: map[hostPair]int{}}
 	l, err := simplelru.NewLRU[flowKey, *tracked](cfg.MaxFlows, func(k flowKey, v *tracked) {
 		t.evicted.Add(1)
 		t.forget(k, v)
@@ -95,15 +111,16 @@ func NewTracker(cfg TrackerConfig) (*Tracker, error) {
 	return t, nil
 }
 
+// norm unmaps IPv4-mapped IPv6 and drops a zone, as every firewall entry
+// point does.
 func norm(ap netip.AddrPort) netip.AddrPort {
-	a, _ := Normalize(ap.Addr())
-	return netip.AddrPortFrom(a, ap.Port())
+	return netip.AddrPortFrom(ap.Addr().Unmap().WithZone(""), ap.Port())
 }
 
 // Outbound records a flow leaving from local to remote (dnsID is the DNS
 // query ID for UDP DNS queries, or -1) and returns its state: StateNew, or
 // Established if it was already answered.
-func (t *Tracker) Outbound(local, remote netip.AddrPort, proto Proto, dnsID int) ConnState {
+func (t *Table) Outbound(local, remote netip.AddrPort, proto firewall.Proto, dnsID int) State {
 	k := flowKey{norm(local), norm(remote), proto}
 	now := t.now()
 	t.mu.Lock()
@@ -125,7 +142,7 @@ func (t *Tracker) Outbound(local, remote netip.AddrPort, proto Proto, dnsID int)
 // replies pass the reply's ID as dnsID (else -1): a reply is
 // StateEstablished only from the server that was asked, to the port that asked, with the
 // ID that was sent.
-func (t *Tracker) Inbound(local, remote netip.AddrPort, proto Proto, dnsID int) ConnState {
+func (t *Table) Inbound(local, remote netip.AddrPort, proto firewall.Proto, dnsID int) State {
 	k := flowKey{norm(local), norm(remote), proto}
 	now := t.now()
 	t.mu.Lock()
@@ -152,7 +169,7 @@ func (t *Tracker) Inbound(local, remote netip.AddrPort, proto Proto, dnsID int) 
 	return StateEstablished
 }
 
-func (t *Tracker) forget(k flowKey, f *tracked) {
+func (t *Table) forget(k flowKey, f *tracked) {
 	if f.state == StateEstablished {
 		hp := hostPair{k.local.Addr(), k.remote.Addr()}
 		if t.hosts[hp]--; t.hosts[hp] <= 0 {
@@ -163,7 +180,7 @@ func (t *Tracker) forget(k flowKey, f *tracked) {
 
 // Expire removes flows past their timeout and returns how many it
 // removed. Lookups ignore expired flows anyway; Expire frees the memory.
-func (t *Tracker) Expire() int {
+func (t *Table) Expire() int {
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -177,15 +194,16 @@ func (t *Tracker) Expire() int {
 	return n
 }
 
-// TrackerStats counts the table.
-type TrackerStats struct {
+// Stats counts the table: a snapshot, a plain value safe for
+// concurrent use while no goroutine changes it.
+type Stats struct {
 	Flows   int
 	Evicted uint64
 }
 
 // Stats returns the table's size and evictions.
-func (t *Tracker) Stats() TrackerStats {
+func (t *Table) Stats() Stats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return TrackerStats{Flows: t.flows.Len(), Evicted: t.evicted.Load()}
+	return Stats{Flows: t.flows.Len(), Evicted: t.evicted.Load()}
 }
