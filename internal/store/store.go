@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math"
-	"math/rand/v2"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -175,12 +174,12 @@ func (s Stats) HitRatio() float64 {
 type Store[K comparable, V any] struct {
 	shards []shard[K, V]
 	mask   uint64
-	hash   func(K) uint64 // nil when strSeed is set
-	// strSeed is set (not 0) when K is string and no Config.Hash was
-	// given: keys are then hashed by a direct call of the runtime's memory
-	// hash (keyHash), which saves the indirect call and maphash's wrappers
-	// on every lookup.
-	strSeed  uintptr
+	hash   func(K) uint64 // nil when strKeys is set
+	// strKeys is set when K is string and no Config.Hash was given: keys
+	// are then hashed by a direct call of maphash.String with seed
+	// (keyHash), which saves an indirect call on every lookup.
+	strKeys  bool
+	seed     maphash.Seed
 	now      func() time.Time
 	onEvict  func(Eviction[K, V])
 	policy   Policy
@@ -285,7 +284,7 @@ func New[K comparable, V any](cfg Config[K, V]) (*Store[K, V], error) {
 		maxCount: int64(cfg.MaxEntries),
 	}
 	if s.hash == nil {
-		s.hash, s.strSeed = defaultHash[K]()
+		s.hash, s.strKeys, s.seed = defaultHash[K]()
 	}
 	s.lookups = percpu.New(statCount)
 	share := maxBytes / int64(n)
@@ -320,44 +319,32 @@ func newList[K comparable]() *list[K] {
 	return l
 }
 
-// defaultHash returns how a Store without Config.Hash hashes keys: for
-// string keys a seed for keyHash's direct call of the runtime's hash (and
-// no func), for other keys maphash.Comparable with a random seed.
-func defaultHash[K comparable]() (func(K) uint64, uintptr) {
+// defaultHash returns how a Store without Config.Hash hashes keys, with a
+// random seed of its own: string keys by maphash.String, which keyHash
+// calls directly (strKeys, and no func), other keys by maphash.Comparable.
+func defaultHash[K comparable]() (hash func(K) uint64, strKeys bool, seed maphash.Seed) {
+	seed = maphash.MakeSeed()
 	var probe any = func(string) uint64 { return 0 }
 	if _, isString := probe.(func(K) uint64); isString {
-		return nil, uintptr(rand.Uint64()) | 1
+		return nil, true, seed
 	}
-	seed := maphash.MakeSeed()
-	return func(k K) uint64 { return maphash.Comparable(seed, k) }, 0
-}
-
-// memhash is the runtime's hash of memory: the one behind Go's maps and
-// hash/maphash (AES-based where the processor has it, seeded per process
-// besides the seed given). The runtime keeps it linkable on purpose
-// (go.dev/issue/67401: "Do not remove or change the type signature").
-//
-//go:linkname memhash runtime.memhash
-//go:noescape
-func memhash(p unsafe.Pointer, seed, n uintptr) uintptr
-
-func strHash(s string, seed uintptr) uint64 {
-	return uint64(memhash(unsafe.Pointer(unsafe.StringData(s)), seed, uintptr(len(s))))
+	return func(k K) uint64 { return maphash.Comparable(seed, k) }, false, seed
 }
 
 // keyHash hashes key.
 func (s *Store[K, V]) keyHash(key K) uint64 {
-	if s.strSeed != 0 {
+	if s.strKeys {
 		// K is string (defaultHash checked it), so key is one.
-		return strHash(*(*string)(unsafe.Pointer(&key)), s.strSeed)
+		return maphash.String(s.seed, *(*string)(unsafe.Pointer(&key)))
 	}
 	return s.hash(key)
 }
 
-func (s *Store[K, V]) shardFor(h uint64) *shard[K, V] {
-	// The low bits pick the shard; the sketch mixes the hash again.
-	return &s.shards[(h^(h>>32))&s.mask]
-}
+func (s *Store[K, V]) shardFor(h uint64) *shard[K, V] { return &s.shards[s.shardIndex(h)] }
+
+// shardIndex is the number of the shard for hash h: its low bits, folded
+// with the high ones (the sketch and the index mix the hash again).
+func (s *Store[K, V]) shardIndex(h uint64) uint64 { return (h ^ (h >> 32)) & s.mask }
 
 // expired tells whether n's expiry has passed by the Store's clock.
 func (s *Store[K, V]) expired(n *node[K, V]) bool {
@@ -479,7 +466,7 @@ func (s *Store[K, V]) record(sh *shard[K, V], h, m uint64, stripe int) {
 	// The slot and the decision to drain come from other bits of the
 	// same mix: no shared sequence counter for the cores to fight over.
 	// Two reads may land in one slot; the buffer is lossy by design.
-	storeRelaxed(&sh.readBuf[(stripe&(readStripes-1))*stripeStride+int((m>>8)&(stripeSlots-1))], h)
+	sh.readBuf[(stripe&(readStripes-1))*stripeStride+int((m>>8)&(stripeSlots-1))].Store(h)
 	if (m>>16)&(drainTurn-1) == 0 && sh.mu.TryLock() {
 		s.drain(sh)
 		sh.mu.Unlock()
@@ -494,7 +481,7 @@ func (s *Store[K, V]) drain(sh *shard[K, V]) {
 		buf := sh.readBuf[st*stripeStride : st*stripeStride+stripeSlots]
 		for i := range buf {
 			if h := buf[i].Load(); h != 0 {
-				storeRelaxed(&buf[i], 0)
+				buf[i].Store(0)
 				// Each recorded read stands for readSample reads;
 				// counting it that many times keeps reads and
 				// writes on one scale.
