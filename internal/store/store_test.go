@@ -430,7 +430,7 @@ func TestDefaultHashSpreadsKeys(t *testing.T) {
 		}
 	}
 	ss := mustNew(t, Config[string, int]{Shards: shards})
-	check("string", func(i int) uint64 { return ss.shardIndex(ss.keyHash("https://example.com/"+strconv.Itoa(i))) })
+	check("string", func(i int) uint64 { return ss.shardIndex(ss.keyHash("https://example.com/" + strconv.Itoa(i))) })
 	is := mustNew(t, Config[int, int]{Shards: shards})
 	check("int", func(i int) uint64 { return is.shardIndex(is.keyHash(i)) })
 	type pair struct{ a, b int32 }
