@@ -17,4 +17,3 @@ func reportCPU(b *testing.B) func() {
 		}
 	}
 }
-
