@@ -169,7 +169,8 @@ func (s Stats) HitRatio() float64 {
 // per-entry expiry and a frequency-aware eviction policy.
 //
 // A Store is safe for concurrent use by multiple goroutines and must not be
-// copied after first use. It starts no goroutines. Get takes no lock and
+// copied after first use. It starts no goroutines. Get takes no shard lock,
+// never waits for an update it does not overlap, and
 // never allocates (see the package documentation).
 type Store[K comparable, V any] struct {
 	shards []shard[K, V]
@@ -739,23 +740,13 @@ func (s *Store[K, V]) Set(key K, value V, cost int64, expires time.Time) (stored
 		e = expires.UnixNano()
 	}
 	sh := s.shardFor(h)
-	if inPlace {
-		if old, ok := s.updateInPlace(sh, h, key, value, total, e); ok {
-			if s.onEvict != nil {
-				s.onEvict(Eviction[K, V]{Key: key, Value: old, Cost: total, Reason: Replaced})
-			}
-			return true, nil
+	if old, ok := s.updateInPlace(sh, h, key, value, total, e); ok {
+		if s.onEvict != nil {
+			s.onEvict(Eviction[K, V]{Key: key, Value: old, Cost: total, Reason: Replaced})
 		}
+		return true, nil
 	}
 	n := &node[K, V]{key: key, value: value, size: uint32(total), hash: h, expires: e}
-	if !inPlace {
-		if old := s.update(sh, n); old != nil {
-			if s.onEvict != nil {
-				s.onEvict(Eviction[K, V]{Key: old.key, Value: old.value, Cost: old.cost(), Reason: Replaced})
-			}
-			return true, nil
-		}
-	}
 	var evs []Eviction[K, V]
 	for attempt := 0; ; attempt++ {
 		// An entry larger than a shard's share, or one whose shard ran
@@ -783,33 +774,13 @@ func (s *Store[K, V]) Set(key K, value V, cost int64, expires time.Time) (stored
 	return stored, nil
 }
 
-// update is Set's lock-free path without in-place updates (see inPlace):
-// when key holds a node of the same cost,
-// n takes its slot by compare-and-swap. Nothing needs evicting and no
-// tally changes, so the lists and the shard lock stay out of it (the lists
-// hold the key, which stays). It returns the node replaced, or nil when
-// the locked path must decide (no such node, another cost, a rebuild
-// under way, a race lost).
-func (s *Store[K, V]) update(sh *shard[K, V], n *node[K, V]) *node[K, V] {
-	sl, old, _ := sh.tab.find(sh.tab.arr.Load().slots, n.hash, n.key)
-	if old == nil || old.cost() != n.cost() {
-		return nil
-	}
-	n.state = refBit // an update is a use; n is not yet published
-	if !sl.n.CompareAndSwap(old, n) {
-		n.state = 0
-		return nil // removed, replaced, or moved by a rebuild meanwhile
-	}
-	c, stripe := s.lookups.IncStripe(statSets)
-	s.sample(sh, n.hash, c, stripe)
-	return old
-}
-
-// updateInPlace is Set's lock-free path with in-place updates: when key
-// holds a node of the same cost, value and expiry e are written into it
-// under its sequence lock. It returns the value replaced, or false when the
-// locked path must decide (no such node, another cost, a node leaving the
-// index, another update writing it).
+// updateInPlace is Set's lock-free path: when key holds a node of the same
+// cost, value and expiry e are written into it under its reader-writer
+// lock (see node). Nothing needs evicting and no tally changes, so the
+// lists and the shard lock stay out of it (the lists hold the key, which
+// stays). It returns the value replaced, or false when the locked path
+// must decide (no such node, another cost, a node leaving the index,
+// another update writing it, a reader in).
 func (s *Store[K, V]) updateInPlace(sh *shard[K, V], h uint64, key K, value V, cost, e int64) (V, bool) {
 	n := sh.tab.get(h, key)
 	if n == nil || n.cost() != cost || !n.beginWrite() {
