@@ -29,11 +29,12 @@
 // record) takes no lock, since nothing needs evicting and the order lists
 // (which hold keys, not nodes) stay as they are. It rewrites the key's node
 // in place (no allocation, and the index's cache lines stay clean for other
-// cores) under a per-node reader-writer lock held in the node's state word:
-// a reader counts itself in and out with atomic adds, and an update that
-// finds a reader in, or another update, takes the locked path instead, so
-// no one waits for a reader. Every access is atomic or ordered by atomics:
-// the store is race-free under the Go memory model on every architecture,
+// cores) under a per-node sequence lock in which every access to the value
+// and expiry is an atomic load or store of one word (pointer words with
+// atomic.LoadPointer and StorePointer), so readers write nothing and are
+// never in a data race; values that are not whole words (see layout) are
+// never rewritten, and their updates take the locked path instead. Every
+// access is atomic or ordered by atomics: the store is race-free under the Go memory model on every architecture,
 // and -race tests the code that ships. A node leaving the index is first
 // marked dead, after which no update writes it. A locked update swaps a
 // new node into the key's slot by compare-and-swap; a rebuild of the index

@@ -41,7 +41,7 @@ func TestInPlaceReadsAreNeverTorn(t *testing.T) {
 			t.Fatalf("Get(%d) = %v, %v: a torn value", k, v, ok)
 		}
 		n := s.shards[0].tab.get(h(k), k)
-		v, e, _ := n.read()
+		v, e, _ := n.read(&s.layout)
 		if v[0] != v[3] || e != base.Add(time.Hour+time.Duration(v[0])).UnixNano() {
 			t.Fatalf("key %d: value %v read with expiry %d, not its own", k, v, e)
 		}
@@ -220,5 +220,50 @@ func TestSameCostSetUpdatesInPlace(t *testing.T) {
 	}
 	if s.shardFor(h).tab.get(h, "k") != n {
 		t.Error("a same-cost Set replaced the node: not in place")
+	}
+}
+
+// layoutOf finds which words of a value hold pointers, and declines values
+// that are not whole words (those are never updated in place).
+func TestLayoutOf(t *testing.T) {
+	if wordSize != 8 {
+		t.Skip("64-bit layouts")
+	}
+	type mixed struct {
+		a int32
+		p *int
+		i any
+	}
+	check := func(name string, got, want layout) {
+		if got != want {
+			t.Errorf("%s: layout %+v, want %+v", name, got, want)
+		}
+	}
+	check("[]byte", layoutOf[string, []byte](), layout{3, 0b1})
+	check("*int", layoutOf[string, *int](), layout{1, 0b1})
+	check("string", layoutOf[int, string](), layout{2, 0b1})
+	check("[4]uint64", layoutOf[int, [4]uint64](), layout{4, 0})
+	check("mixed", layoutOf[int, mixed](), layout{4, 0b1110})
+	check("tornCheck", layoutOf[int, tornCheck](), layout{6, 0b101})
+	check("map", layoutOf[int, map[int]int](), layout{1, 0b1})
+	check("int32", layoutOf[int, int32](), layout{})
+	check("struct{}", layoutOf[int, struct{}](), layout{})
+	check("[65]uint64", layoutOf[int, [65]uint64](), layout{})
+}
+
+// Values that are not whole words are never written once published: a
+// same-cost Set replaces the node under the lock, and readers of the old
+// node keep its value.
+func TestSubWordValuesAreReplaced(t *testing.T) {
+	s := mustNew(t, Config[string, int32]{MaxBytes: 1 << 20})
+	s.Set("k", 1, 8, time.Time{})
+	h := s.keyHash("k")
+	n := s.shardFor(h).tab.get(h, "k")
+	s.Set("k", 2, 8, time.Time{})
+	if v, _, _ := n.read(&s.layout); v != 1 {
+		t.Errorf("the old node reads %d, want 1 (written after publication)", v)
+	}
+	if v, ok := s.Get("k"); !ok || v != 2 {
+		t.Errorf("Get = %d, %v; want 2", v, ok)
 	}
 }

@@ -169,9 +169,9 @@ func (s Stats) HitRatio() float64 {
 // per-entry expiry and a frequency-aware eviction policy.
 //
 // A Store is safe for concurrent use by multiple goroutines and must not be
-// copied after first use. It starts no goroutines. Get takes no shard lock,
-// never waits for an update it does not overlap, and
-// never allocates (see the package documentation).
+// copied after first use. It starts no goroutines. Get takes no lock, writes
+// no shared memory on a hot entry, and never allocates (see the package
+// documentation).
 type Store[K comparable, V any] struct {
 	shards []shard[K, V]
 	mask   uint64
@@ -181,6 +181,7 @@ type Store[K comparable, V any] struct {
 	// (keyHash), which saves an indirect call on every lookup.
 	strKeys  bool
 	seed     maphash.Seed
+	layout   layout // how values are read and updated in place
 	now      func() time.Time
 	onEvict  func(Eviction[K, V])
 	policy   Policy
@@ -287,6 +288,7 @@ func New[K comparable, V any](cfg Config[K, V]) (*Store[K, V], error) {
 	if s.hash == nil {
 		s.hash, s.strKeys, s.seed = defaultHash[K]()
 	}
+	s.layout = layoutOf[K, V]()
 	s.lookups = percpu.New(statCount)
 	share := maxBytes / int64(n)
 	s.share = share
@@ -371,7 +373,7 @@ func (s *Store[K, V]) Get(key K) (V, bool) { return s.GetAt(key, time.Time{}) }
 func (s *Store[K, V]) GetAt(key K, now time.Time) (V, bool) {
 	// table.get's first probe and sample are written out here: the
 	// compiler inlines a generic method into another only under its
-	// budget (tryRead fits; get's probe and sample do not), and calling
+	// budget (get's probe and sample do not fit), and calling
 	// them cost 5-15% of a hit (alternated runs, 2026-12-05).
 	h := s.keyHash(key)
 	sh := s.shardFor(h)
@@ -387,9 +389,9 @@ func (s *Store[K, V]) GetAt(key K, now time.Time) (V, bool) {
 			return zero, false
 		}
 	}
-	v, e, st, ok := n.tryRead() // inlined
+	v, e, st, ok := n.tryRead(&s.layout)
 	if !ok {
-		v, e, st = n.readAgain()
+		v, e, st = n.readAgain(&s.layout)
 	}
 	if e != 0 && s.expiredAt(e, now) {
 		s.lookups.Inc(statMisses)
@@ -444,7 +446,7 @@ func (s *Store[K, V]) Peek(key K) (V, bool) {
 		var zero V
 		return zero, false
 	}
-	v, e, _ := n.read()
+	v, e, _ := n.read(&s.layout)
 	if e != 0 && s.expiredAt(e, time.Time{}) {
 		var zero V
 		return zero, false
@@ -775,21 +777,20 @@ func (s *Store[K, V]) Set(key K, value V, cost int64, expires time.Time) (stored
 }
 
 // updateInPlace is Set's lock-free path: when key holds a node of the same
-// cost, value and expiry e are written into it under its reader-writer
-// lock (see node). Nothing needs evicting and no tally changes, so the
-// lists and the shard lock stay out of it (the lists hold the key, which
-// stays). It returns the value replaced, or false when the locked path
-// must decide (no such node, another cost, a node leaving the index,
-// another update writing it, a reader in).
+// cost, value and expiry e are written into it word by word under its
+// sequence lock (see node). Nothing needs evicting and no tally changes,
+// so the lists and the shard lock stay out of it (the lists hold the key,
+// which stays). It returns the value replaced, or false when the locked
+// path must decide (values not updated in place, see layout; no such node;
+// another cost; a node leaving the index; another update writing it).
 func (s *Store[K, V]) updateInPlace(sh *shard[K, V], h uint64, key K, value V, cost, e int64) (V, bool) {
 	n := sh.tab.get(h, key)
-	if n == nil || n.cost() != cost || !n.beginWrite() {
+	if s.layout.words == 0 || n == nil || n.cost() != cost || !n.beginWrite() {
 		var zero V
 		return zero, false
 	}
-	old := n.value
-	n.value = value
-	atomic.StoreInt64(&n.expires, e)
+	old := n.value // only writers write it, and n's writing bit is ours
+	n.write(&s.layout, value, e)
 	n.endWrite()
 	c, stripe := s.lookups.IncStripe(statSets)
 	s.sample(sh, h, c, stripe)
@@ -1020,7 +1021,7 @@ func (s *Store[K, V]) Range(fn func(key K, value V) bool) {
 		nodes := sh.nodes()
 		sh.mu.Unlock()
 		for _, n := range nodes {
-			v, e, _ := n.read()
+			v, e, _ := n.read(&s.layout)
 			if (e == 0 || !s.expiredAt(e, time.Time{})) && !fn(n.key, v) {
 				return
 			}
