@@ -81,6 +81,21 @@ func BenchmarkSet(b *testing.B) {
 			s.Set(k, v, int64(len(k)+len(v)), time.Time{})
 		}
 	})
+	// Each Set stores another slice than the key holds (a refreshed
+	// object): the in-place update writes the value's pointer word.
+	b.Run("store-new-value", func(b *testing.B) {
+		s := newBenchStore(b, keys)
+		w := make([]byte, 64)
+		b.ReportAllocs()
+		defer reportCPU(b)()
+		for i := 0; b.Loop(); i++ {
+			k, val := keys[i&(benchKeys-1)], v
+			if (i/benchKeys)&1 == 0 {
+				val = w
+			}
+			s.Set(k, val, int64(len(k)+len(val)), time.Time{})
+		}
+	})
 	b.Run("golang-lru", func(b *testing.B) {
 		c := newBenchLRU(b, keys)
 		b.ReportAllocs()

@@ -157,18 +157,29 @@ func (n *node[K, V]) readAgain(l *layout) (V, int64, uint32) {
 }
 
 // write stores value and expiry e into n, word by word and atomically (see
-// node). The caller holds n's writing bit (beginWrite).
+// node), skipping words that do not change (an atomic store is a locked
+// instruction on amd64; a refreshed value often keeps its length and
+// expiry). The caller holds n's writing bit (beginWrite), so no one else
+// writes n and its own plain loads of n's words race with nothing.
 func (n *node[K, V]) write(l *layout, value V, e int64) {
 	src, dst := unsafe.Pointer(&value), unsafe.Pointer(&n.value)
 	for i := range l.words {
 		off := uintptr(i) * wordSize
 		if l.ptrs&(1<<i) != 0 {
-			atomic.StorePointer((*unsafe.Pointer)(unsafe.Add(dst, off)), *(*unsafe.Pointer)(unsafe.Add(src, off)))
+			p := (*unsafe.Pointer)(unsafe.Add(dst, off))
+			if v := *(*unsafe.Pointer)(unsafe.Add(src, off)); *p != v {
+				atomic.StorePointer(p, v)
+			}
 		} else {
-			atomic.StoreUintptr((*uintptr)(unsafe.Add(dst, off)), *(*uintptr)(unsafe.Add(src, off)))
+			p := (*uintptr)(unsafe.Add(dst, off))
+			if v := *(*uintptr)(unsafe.Add(src, off)); *p != v {
+				atomic.StoreUintptr(p, v)
+			}
 		}
 	}
-	atomic.StoreInt64(&n.expires, e)
+	if n.expires != e {
+		atomic.StoreInt64(&n.expires, e)
+	}
 }
 
 // beginWrite claims n for an in-place update and marks it referenced (an
