@@ -34,12 +34,12 @@
 // atomic.LoadPointer and StorePointer), so readers write nothing and are
 // never in a data race; values that are not whole words (see layout) are
 // never rewritten, and their updates take the locked path instead. Every
-// access is atomic or ordered by atomics: the store is race-free under the Go memory model on every architecture,
-// and -race tests the code that ships. A node leaving the index is first
-// marked dead, after which no update writes it. A locked update swaps a
-// new node into the key's slot by compare-and-swap; a rebuild of the index
-// marks each slot it has copied, so a slot never changes under a rebuild
-// unseen. A hit marks its entry
+// access is atomic or ordered by atomics: the store is race-free under the
+// Go memory model on every architecture, and -race tests the code that
+// ships. A node leaving the index is first marked dead, after which no
+// update writes it. A locked update swaps a new node into the key's slot by
+// compare-and-swap; a rebuild of the index marks each slot it has copied,
+// so a slot never changes under a rebuild unseen. A hit marks its entry
 // referenced (no write when it already is) and, one read in eight, chosen at random, puts the key's hash
 // in a lossy buffer for the frequency sketch, which the reader who fills
 // the buffer applies if it gets the shard's lock without waiting. The lists

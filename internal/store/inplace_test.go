@@ -243,6 +243,7 @@ func TestLayoutOf(t *testing.T) {
 	check("*int", layoutOf[string, *int](), layout{1, 0b1})
 	check("string", layoutOf[int, string](), layout{2, 0b1})
 	check("[4]uint64", layoutOf[int, [4]uint64](), layout{4, 0})
+	_ = mixed{a: 1, p: nil, i: nil} // its fields are read only by reflection
 	check("mixed", layoutOf[int, mixed](), layout{4, 0b1110})
 	check("tornCheck", layoutOf[int, tornCheck](), layout{6, 0b101})
 	check("map", layoutOf[int, map[int]int](), layout{1, 0b1})
