@@ -54,6 +54,7 @@ func BenchmarkGetHit(b *testing.B) {
 	b.Run("store", func(b *testing.B) {
 		s := newBenchStore(b, keys)
 		b.ReportAllocs()
+		defer reportCPU(b)()
 		for i := 0; b.Loop(); i++ {
 			s.Get(keys[i&(benchKeys-1)])
 		}
@@ -61,6 +62,7 @@ func BenchmarkGetHit(b *testing.B) {
 	b.Run("golang-lru", func(b *testing.B) {
 		c := newBenchLRU(b, keys)
 		b.ReportAllocs()
+		defer reportCPU(b)()
 		for i := 0; b.Loop(); i++ {
 			c.Get(keys[i&(benchKeys-1)])
 		}
@@ -73,14 +75,31 @@ func BenchmarkSet(b *testing.B) {
 	b.Run("store", func(b *testing.B) {
 		s := newBenchStore(b, keys)
 		b.ReportAllocs()
+		defer reportCPU(b)()
 		for i := 0; b.Loop(); i++ {
 			k := keys[i&(benchKeys-1)]
 			s.Set(k, v, int64(len(k)+len(v)), time.Time{})
 		}
 	})
+	// Each Set stores another slice than the key holds (a refreshed
+	// object): the in-place update writes the value's pointer word.
+	b.Run("store-new-value", func(b *testing.B) {
+		s := newBenchStore(b, keys)
+		w := make([]byte, 64)
+		b.ReportAllocs()
+		defer reportCPU(b)()
+		for i := 0; b.Loop(); i++ {
+			k, val := keys[i&(benchKeys-1)], v
+			if (i/benchKeys)&1 == 0 {
+				val = w
+			}
+			s.Set(k, val, int64(len(k)+len(val)), time.Time{})
+		}
+	})
 	b.Run("golang-lru", func(b *testing.B) {
 		c := newBenchLRU(b, keys)
 		b.ReportAllocs()
+		defer reportCPU(b)()
 		for i := 0; b.Loop(); i++ {
 			c.Add(keys[i&(benchKeys-1)], v)
 		}
@@ -294,6 +313,7 @@ func benchParallel(b *testing.B, keys, seq []string, setEvery int) {
 	b.Run("store", func(b *testing.B) {
 		s := newBenchStore(b, keys)
 		b.ReportAllocs()
+		defer reportCPU(b)()
 		b.RunParallel(func(pb *testing.PB) {
 			i := rand.IntN(len(seq))
 			for pb.Next() {
@@ -310,6 +330,7 @@ func benchParallel(b *testing.B, keys, seq []string, setEvery int) {
 	b.Run("golang-lru", func(b *testing.B) {
 		c := newBenchLRU(b, keys)
 		b.ReportAllocs()
+		defer reportCPU(b)()
 		b.RunParallel(func(pb *testing.PB) {
 			i := rand.IntN(len(seq))
 			for pb.Next() {

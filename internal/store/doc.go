@@ -27,14 +27,19 @@
 // shard's mutex, except for the commonest write of a cache: an update of a
 // key with a value of the same cost (a refreshed object, a re-resolved
 // record) takes no lock, since nothing needs evicting and the order lists
-// (which hold keys, not nodes) stay as they are. On amd64 it rewrites the
-// key's node in place under a per-node sequence lock that readers check
-// (no allocation, and the index's cache lines stay clean for other cores);
-// a node leaving the index is first marked dead, after which no update
-// writes it. Elsewhere, and under the race detector, the update swaps a new
-// node into the key's slot by compare-and-swap; a rebuild of the index
-// marks each slot it has copied, so such an update either lands before the
-// copy is taken or fails and goes through the lock. A hit marks its entry
+// (which hold keys, not nodes) stay as they are. It rewrites the key's node
+// in place (no allocation, and the index's cache lines stay clean for other
+// cores) under a per-node sequence lock in which every access to the value
+// and expiry is an atomic load or store of one word (pointer words with
+// atomic.LoadPointer and StorePointer), so readers write nothing and are
+// never in a data race; values that are not whole words (see layout) are
+// never rewritten, and their updates take the locked path instead. Every
+// access is atomic or ordered by atomics: the store is race-free under the
+// Go memory model on every architecture, and -race tests the code that
+// ships. A node leaving the index is first marked dead, after which no
+// update writes it. A locked update swaps a new node into the key's slot by
+// compare-and-swap; a rebuild of the index marks each slot it has copied,
+// so a slot never changes under a rebuild unseen. A hit marks its entry
 // referenced (no write when it already is) and, one read in eight, chosen at random, puts the key's hash
 // in a lossy buffer for the frequency sketch, which the reader who fills
 // the buffer applies if it gets the shard's lock without waiting. The lists

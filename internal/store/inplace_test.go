@@ -1,7 +1,9 @@
 package store
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -10,11 +12,9 @@ import (
 	"github.com/edgekit/edgekit/internal/clock"
 )
 
-// With in-place updates (inPlace; amd64 without the race detector) a Set of
-// the same cost rewrites the key's node while readers read it. A reader
-// must never see half of one write and half of another, nor a value with
-// another write's expiry. Elsewhere the test runs against allocating
-// updates and must pass alike.
+// A Set of the same cost rewrites the key's node in place while readers
+// read it. A reader must never see half of one write and half of another,
+// nor a value with another write's expiry.
 func TestInPlaceReadsAreNeverTorn(t *testing.T) {
 	const keys = 4
 	base := time.Unix(1<<32, 0)
@@ -41,7 +41,7 @@ func TestInPlaceReadsAreNeverTorn(t *testing.T) {
 			t.Fatalf("Get(%d) = %v, %v: a torn value", k, v, ok)
 		}
 		n := s.shards[0].tab.get(h(k), k)
-		v, e, _ := n.read()
+		v, e, _ := n.read(&s.layout)
 		if v[0] != v[3] || e != base.Add(time.Hour+time.Duration(v[0])).UnixNano() {
 			t.Fatalf("key %d: value %v read with expiry %d, not its own", k, v, e)
 		}
@@ -136,5 +136,135 @@ func TestRemoveExpiredSparesARenewedEntry(t *testing.T) {
 	}
 	if st := s.Stats(); st.Expirations != 0 || st.Entries != 1 {
 		t.Fatalf("stats %+v: the renewed entry was counted expired", st)
+	}
+}
+
+// tornCheck is a value of several words, pointers among them, each a
+// function of n: a value read half from one write and half from another
+// does not match itself.
+type tornCheck struct {
+	s string
+	b []byte
+	n uint64
+}
+
+func newTornCheck(n uint64) tornCheck {
+	return tornCheck{s: strconv.FormatUint(n, 10), b: binary.LittleEndian.AppendUint64(nil, n), n: n}
+}
+
+func (v tornCheck) whole() bool {
+	return len(v.b) == 8 && binary.LittleEndian.Uint64(v.b) == v.n && v.s == strconv.FormatUint(v.n, 10)
+}
+
+// Concurrent Sets of the same cost, which update the key's node in place,
+// and Gets of the same keys: every value read must be one a Set wrote,
+// whole. The in-place path is the one that ships and the one -race checks
+// here (TestSameCostSetUpdatesInPlace shows the Sets take it); before, it
+// was compiled out under -race, and with the old sequence lock forced on,
+// this test under -race reports its data race.
+func TestConcurrentSameCostSetsNeverTear(t *testing.T) {
+	const keys = 4
+	s := mustNew(t, Config[int, tornCheck]{MaxBytes: 1 << 20, Shards: 1})
+	for k := 0; k < keys; k++ {
+		s.Set(k, newTornCheck(uint64(k)), 64, time.Time{})
+	}
+	// Values are built before the run, so the writers only store.
+	const perWriter = 4096
+	var wg sync.WaitGroup
+	var stop atomic.Bool
+	for g := 0; g < 2; g++ {
+		var vals [keys][perWriter]tornCheck
+		for k := range vals {
+			for i := range vals[k] {
+				vals[k][i] = newTornCheck(uint64(keys*(2*i+g) + k))
+			}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; !stop.Load(); i++ {
+				for k := 0; k < keys; k++ {
+					s.Set(k, vals[k][i%perWriter], 64, time.Time{})
+				}
+			}
+		}()
+	}
+	for g := 0; g < 2; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer stop.Store(true)
+			for i := 0; i < 50_000; i++ {
+				k := i % keys
+				v, ok := s.Get(k)
+				if !ok || !v.whole() || v.n%keys != uint64(k) {
+					t.Errorf("Get(%d) = %+v, %v: not a value a Set wrote", k, v, ok)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// A Set of the same cost with no reader in updates the node in place: no
+// allocation, the same node in the index, with -race as without.
+func TestSameCostSetUpdatesInPlace(t *testing.T) {
+	s := mustNew(t, Config[string, []byte]{MaxBytes: 1 << 20})
+	v := []byte("value")
+	s.Set("k", v, 8, time.Time{})
+	h := s.keyHash("k")
+	n := s.shardFor(h).tab.get(h, "k")
+	if allocs := testing.AllocsPerRun(100, func() { s.Set("k", v, 8, time.Time{}) }); allocs != 0 {
+		t.Errorf("a same-cost Set allocates %.1f times: not in place", allocs)
+	}
+	if s.shardFor(h).tab.get(h, "k") != n {
+		t.Error("a same-cost Set replaced the node: not in place")
+	}
+}
+
+// layoutOf finds which words of a value hold pointers, and declines values
+// that are not whole words (those are never updated in place).
+func TestLayoutOf(t *testing.T) {
+	if wordSize != 8 {
+		t.Skip("64-bit layouts")
+	}
+	type mixed struct {
+		a int32
+		p *int
+		i any
+	}
+	check := func(name string, got, want layout) {
+		if got != want {
+			t.Errorf("%s: layout %+v, want %+v", name, got, want)
+		}
+	}
+	check("[]byte", layoutOf[string, []byte](), layout{3, 0b1})
+	check("*int", layoutOf[string, *int](), layout{1, 0b1})
+	check("string", layoutOf[int, string](), layout{2, 0b1})
+	check("[4]uint64", layoutOf[int, [4]uint64](), layout{4, 0})
+	_ = mixed{a: 1, p: nil, i: nil} // its fields are read only by reflection
+	check("mixed", layoutOf[int, mixed](), layout{4, 0b1110})
+	check("tornCheck", layoutOf[int, tornCheck](), layout{6, 0b101})
+	check("map", layoutOf[int, map[int]int](), layout{1, 0b1})
+	check("int32", layoutOf[int, int32](), layout{})
+	check("struct{}", layoutOf[int, struct{}](), layout{})
+	check("[65]uint64", layoutOf[int, [65]uint64](), layout{})
+}
+
+// Values that are not whole words are never written once published: a
+// same-cost Set replaces the node under the lock, and readers of the old
+// node keep its value.
+func TestSubWordValuesAreReplaced(t *testing.T) {
+	s := mustNew(t, Config[string, int32]{MaxBytes: 1 << 20})
+	s.Set("k", 1, 8, time.Time{})
+	h := s.keyHash("k")
+	n := s.shardFor(h).tab.get(h, "k")
+	s.Set("k", 2, 8, time.Time{})
+	if v, _, _ := n.read(&s.layout); v != 1 {
+		t.Errorf("the old node reads %d, want 1 (written after publication)", v)
+	}
+	if v, ok := s.Get("k"); !ok || v != 2 {
+		t.Errorf("Get = %d, %v; want 2", v, ok)
 	}
 }

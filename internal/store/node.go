@@ -1,36 +1,40 @@
 package store
 
 import (
+	"reflect"
 	"runtime"
 	"sync/atomic"
-
-	"github.com/edgekit/edgekit/internal/race"
+	"unsafe"
 )
-
-// inPlace enables in-place updates: a Set that replaces a value of the same
-// cost writes the key's node under its sequence lock (see node.read)
-// instead of allocating a new node and swapping it into the index. The
-// sequence lock's readers rely on loads not being reordered with other
-// loads, which amd64 guarantees (and Go's compiler keeps: an atomic load
-// orders the plain loads after it, and the plain loads before the next
-// atomic one). Elsewhere, and under the race detector, which would report
-// the sequence lock's deliberate race, updates allocate (see Store.update).
-const inPlace = runtime.GOARCH == "amd64" && !race.Enabled
 
 // node is one entry. key, hash and size never change after the node is
 // published. value and expires change only by an in-place update (see
-// inPlace), which readers detect: they read the pair through read. Which
-// order list holds the key is the lists' business (see untally).
+// Store.updateInPlace), a Set of the same cost, and only for values whose
+// words can be loaded and stored atomically one by one (see layout; every
+// pointer, string, slice, interface, integer and struct of them qualifies);
+// other values are never written once published. Readers read the pair
+// through read. Which order list holds the key is the lists' business (see
+// untally).
+//
+// An in-place update is a sequence lock in which every access to the
+// shared words is atomic, so it is race-free under the Go memory model on
+// every architecture, and the race detector checks the very code that
+// ships: the writer claims the node's writing bit, stores each word of the
+// value and the expiry atomically, and ends by adding to the state, which
+// clears the bit and moves a version above it; a reader loads the state,
+// each word and the expiry atomically, then the state again, and keeps what
+// it read only if no write began or ended meanwhile. A mix of two writes'
+// words may sit in the reader's own variable for a moment (every word a
+// valid pointer or scalar written by some Set) but is never returned.
 type node[K comparable, V any] struct {
 	// What a Get reads comes first, to share the node's first cache line.
 	hash uint64
 	// state holds the ref bit, set by readers on a hit and cleared by the
 	// policy when it gives the entry a second chance (see secondChance);
 	// the dead bit, set when the node leaves the index (kill); and, for
-	// in-place updates, a writing bit and a version above it, as in a
-	// sequence lock. Once the node is published it is only accessed
-	// atomically; a plain field lets an unpublished node be written
-	// without a fence.
+	// in-place updates, a writing bit and a version above it. Once the
+	// node is published it is only accessed atomically; a plain field lets
+	// an unpublished node be written without a fence.
 	state uint32
 	// size is the entry's cost, EntryOverhead included (at most
 	// MaxEntryLimit): 32 bits keep a node of a string key and a slice
@@ -51,6 +55,49 @@ const (
 	writingBit // an in-place update is writing value and expires
 )
 
+const wordSize = unsafe.Sizeof(uintptr(0))
+
+// layout tells how a node's value is accessed word by word. words is 0
+// when values are not updated in place (V's size is not a whole number of
+// words, or it has more than 64), and then values are never written once
+// published. Bit i of ptrs is set when word i holds a pointer (it is then
+// accessed with atomic.LoadPointer and StorePointer, so the garbage
+// collector sees every pointer stored).
+type layout struct {
+	words int
+	ptrs  uint64
+}
+
+// layoutOf returns the layout of node[K, V]'s value.
+func layoutOf[K comparable, V any]() layout {
+	var n node[K, V]
+	size := unsafe.Sizeof(n.value)
+	if size == 0 || size%wordSize != 0 || size/wordSize > 64 || unsafe.Offsetof(n.value)%wordSize != 0 {
+		return layout{}
+	}
+	l := layout{words: int(size / wordSize)}
+	var walk func(t reflect.Type, off uintptr)
+	walk = func(t reflect.Type, off uintptr) {
+		switch t.Kind() {
+		case reflect.Pointer, reflect.UnsafePointer, reflect.Map, reflect.Chan, reflect.Func,
+			reflect.String, reflect.Slice: // a string's or slice's data pointer is its first word
+			l.ptrs |= 1 << (off / wordSize)
+		case reflect.Interface: // type or itab, and data
+			l.ptrs |= 3 << (off / wordSize)
+		case reflect.Array:
+			for i := 0; i < t.Len(); i++ {
+				walk(t.Elem(), off+uintptr(i)*t.Elem().Size())
+			}
+		case reflect.Struct:
+			for i := 0; i < t.NumField(); i++ {
+				walk(t.Field(i).Type, off+t.Field(i).Offset)
+			}
+		}
+	}
+	walk(reflect.TypeFor[V](), 0)
+	return l
+}
+
 func (n *node[K, V]) cost() int64 { return int64(n.size) }
 
 func (n *node[K, V]) referenced() bool { return atomic.LoadUint32(&n.state)&refBit != 0 }
@@ -69,35 +116,69 @@ func (n *node[K, V]) expiry() int64 { return atomic.LoadInt64(&n.expires) }
 
 // read returns the node's value and expiry, from one and the same write,
 // and the state they were read under (for its ref bit). It is safe without
-// the shard lock. Without in-place updates the fields never change once
-// published; with them, read is the reading side of a sequence lock: a
-// read that overlapped a write (the version moved, or a write was under
-// way) is done again.
-func (n *node[K, V]) read() (V, int64, uint32) {
-	if v, e, w, ok := n.tryRead(); ok {
+// the shard lock. l is the Store's layout.
+func (n *node[K, V]) read(l *layout) (V, int64, uint32) {
+	if v, e, w, ok := n.tryRead(l); ok {
 		return v, e, w
 	}
-	return n.readAgain()
+	return n.readAgain(l)
 }
 
 // tryRead is one attempt of read: ok is false when it overlapped a write.
-// It is small enough for the compiler to inline into generic callers.
-func (n *node[K, V]) tryRead() (v V, e int64, w uint32, ok bool) {
+func (n *node[K, V]) tryRead(l *layout) (v V, e int64, w uint32, ok bool) {
 	w = atomic.LoadUint32(&n.state)
-	v, e = n.value, n.expires
-	ok = !inPlace || (w&writingBit == 0 && (atomic.LoadUint32(&n.state)^w)&^uint32(refBit) == 0)
+	if l.words == 0 {
+		return n.value, n.expires, w, true // never written once published
+	}
+	src, dst := unsafe.Pointer(&n.value), unsafe.Pointer(&v)
+	for i := range l.words {
+		off := uintptr(i) * wordSize
+		if l.ptrs&(1<<i) != 0 {
+			*(*unsafe.Pointer)(unsafe.Add(dst, off)) = atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(src, off)))
+		} else {
+			*(*uintptr)(unsafe.Add(dst, off)) = atomic.LoadUintptr((*uintptr)(unsafe.Add(src, off)))
+		}
+	}
+	e = atomic.LoadInt64(&n.expires)
+	ok = w&writingBit == 0 && (atomic.LoadUint32(&n.state)^w)&^uint32(refBit) == 0
 	return v, e, w, ok
 }
 
 // readAgain is read's retry loop, for a read that met a write.
-func (n *node[K, V]) readAgain() (V, int64, uint32) {
+func (n *node[K, V]) readAgain(l *layout) (V, int64, uint32) {
 	for spins := 0; ; spins++ {
-		if v, e, w, ok := n.tryRead(); ok {
+		if v, e, w, ok := n.tryRead(l); ok {
 			return v, e, w
 		}
 		if spins >= 8 {
 			runtime.Gosched() // the writer was preempted mid-write
 		}
+	}
+}
+
+// write stores value and expiry e into n, word by word and atomically (see
+// node), skipping words that do not change (an atomic store is a locked
+// instruction on amd64; a refreshed value often keeps its length and
+// expiry). The caller holds n's writing bit (beginWrite), so no one else
+// writes n and its own plain loads of n's words race with nothing.
+func (n *node[K, V]) write(l *layout, value V, e int64) {
+	src, dst := unsafe.Pointer(&value), unsafe.Pointer(&n.value)
+	for i := range l.words {
+		off := uintptr(i) * wordSize
+		if l.ptrs&(1<<i) != 0 {
+			p := (*unsafe.Pointer)(unsafe.Add(dst, off))
+			if v := *(*unsafe.Pointer)(unsafe.Add(src, off)); *p != v {
+				atomic.StorePointer(p, v)
+			}
+		} else {
+			p := (*uintptr)(unsafe.Add(dst, off))
+			if v := *(*uintptr)(unsafe.Add(src, off)); *p != v {
+				atomic.StoreUintptr(p, v)
+			}
+		}
+	}
+	if n.expires != e {
+		atomic.StoreInt64(&n.expires, e)
 	}
 }
 
@@ -120,13 +201,10 @@ func (n *node[K, V]) beginWrite() bool {
 func (n *node[K, V]) endWrite() { atomic.AddUint32(&n.state, writingBit) }
 
 // kill marks n dead, after any update writing it has finished: once it
-// returns, n's value and expiry are final. It reports whether n was alive
-// (always true without in-place updates). The shard lock is held, and n is
-// about to leave the index (or to be checked and revived, see revive).
+// returns, n's value and expiry are final. It reports whether n was alive.
+// The shard lock is held, and n is about to leave the index (or to be
+// checked and revived, see revive).
 func (n *node[K, V]) kill() bool {
-	if !inPlace {
-		return true
-	}
 	for spins := 0; ; spins++ {
 		w := atomic.LoadUint32(&n.state)
 		if w&writingBit == 0 {
@@ -146,8 +224,4 @@ func (n *node[K, V]) kill() bool {
 
 // revive undoes a kill that found n alive, for a node that stays in the
 // index. The shard lock is held.
-func (n *node[K, V]) revive() {
-	if inPlace {
-		atomic.AndUint32(&n.state, ^uint32(deadBit))
-	}
-}
+func (n *node[K, V]) revive() { atomic.AndUint32(&n.state, ^uint32(deadBit)) }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math"
-	"math/rand/v2"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -170,17 +169,19 @@ func (s Stats) HitRatio() float64 {
 // per-entry expiry and a frequency-aware eviction policy.
 //
 // A Store is safe for concurrent use by multiple goroutines and must not be
-// copied after first use. It starts no goroutines. Get takes no lock and
-// never allocates (see the package documentation).
+// copied after first use. It starts no goroutines. Get takes no lock, writes
+// no shared memory on a hot entry, and never allocates (see the package
+// documentation).
 type Store[K comparable, V any] struct {
 	shards []shard[K, V]
 	mask   uint64
-	hash   func(K) uint64 // nil when strSeed is set
-	// strSeed is set (not 0) when K is string and no Config.Hash was
-	// given: keys are then hashed by a direct call of the runtime's memory
-	// hash (keyHash), which saves the indirect call and maphash's wrappers
-	// on every lookup.
-	strSeed  uintptr
+	hash   func(K) uint64 // nil when strKeys is set
+	// strKeys is set when K is string and no Config.Hash was given: keys
+	// are then hashed by a direct call of maphash.String with seed
+	// (keyHash), which saves an indirect call on every lookup.
+	strKeys  bool
+	seed     maphash.Seed
+	layout   layout // how values are read and updated in place
 	now      func() time.Time
 	onEvict  func(Eviction[K, V])
 	policy   Policy
@@ -285,8 +286,9 @@ func New[K comparable, V any](cfg Config[K, V]) (*Store[K, V], error) {
 		maxCount: int64(cfg.MaxEntries),
 	}
 	if s.hash == nil {
-		s.hash, s.strSeed = defaultHash[K]()
+		s.hash, s.strKeys, s.seed = defaultHash[K]()
 	}
+	s.layout = layoutOf[K, V]()
 	s.lookups = percpu.New(statCount)
 	share := maxBytes / int64(n)
 	s.share = share
@@ -320,44 +322,32 @@ func newList[K comparable]() *list[K] {
 	return l
 }
 
-// defaultHash returns how a Store without Config.Hash hashes keys: for
-// string keys a seed for keyHash's direct call of the runtime's hash (and
-// no func), for other keys maphash.Comparable with a random seed.
-func defaultHash[K comparable]() (func(K) uint64, uintptr) {
+// defaultHash returns how a Store without Config.Hash hashes keys, with a
+// random seed of its own: string keys by maphash.String, which keyHash
+// calls directly (strKeys, and no func), other keys by maphash.Comparable.
+func defaultHash[K comparable]() (hash func(K) uint64, strKeys bool, seed maphash.Seed) {
+	seed = maphash.MakeSeed()
 	var probe any = func(string) uint64 { return 0 }
 	if _, isString := probe.(func(K) uint64); isString {
-		return nil, uintptr(rand.Uint64()) | 1
+		return nil, true, seed
 	}
-	seed := maphash.MakeSeed()
-	return func(k K) uint64 { return maphash.Comparable(seed, k) }, 0
-}
-
-// memhash is the runtime's hash of memory: the one behind Go's maps and
-// hash/maphash (AES-based where the processor has it, seeded per process
-// besides the seed given). The runtime keeps it linkable on purpose
-// (go.dev/issue/67401: "Do not remove or change the type signature").
-//
-//go:linkname memhash runtime.memhash
-//go:noescape
-func memhash(p unsafe.Pointer, seed, n uintptr) uintptr
-
-func strHash(s string, seed uintptr) uint64 {
-	return uint64(memhash(unsafe.Pointer(unsafe.StringData(s)), seed, uintptr(len(s))))
+	return func(k K) uint64 { return maphash.Comparable(seed, k) }, false, seed
 }
 
 // keyHash hashes key.
 func (s *Store[K, V]) keyHash(key K) uint64 {
-	if s.strSeed != 0 {
+	if s.strKeys {
 		// K is string (defaultHash checked it), so key is one.
-		return strHash(*(*string)(unsafe.Pointer(&key)), s.strSeed)
+		return maphash.String(s.seed, *(*string)(unsafe.Pointer(&key)))
 	}
 	return s.hash(key)
 }
 
-func (s *Store[K, V]) shardFor(h uint64) *shard[K, V] {
-	// The low bits pick the shard; the sketch mixes the hash again.
-	return &s.shards[(h^(h>>32))&s.mask]
-}
+func (s *Store[K, V]) shardFor(h uint64) *shard[K, V] { return &s.shards[s.shardIndex(h)] }
+
+// shardIndex is the number of the shard for hash h: its low bits, folded
+// with the high ones (the sketch and the index mix the hash again).
+func (s *Store[K, V]) shardIndex(h uint64) uint64 { return (h ^ (h >> 32)) & s.mask }
 
 // expired tells whether n's expiry has passed by the Store's clock.
 func (s *Store[K, V]) expired(n *node[K, V]) bool {
@@ -403,7 +393,7 @@ func (s *Store[K, V]) Get(key K) (V, bool) { return s.GetAt(key, time.Time{}) }
 func (s *Store[K, V]) GetAt(key K, now time.Time) (V, bool) {
 	// table.get's first probe and sample are written out here: the
 	// compiler inlines a generic method into another only under its
-	// budget (tryRead fits; get's probe and sample do not), and calling
+	// budget (get's probe and sample do not fit), and calling
 	// them cost 5-15% of a hit (alternated runs, 2026-12-05).
 	h := s.keyHash(key)
 	sh := s.shardFor(h)
@@ -419,9 +409,9 @@ func (s *Store[K, V]) GetAt(key K, now time.Time) (V, bool) {
 			return zero, false
 		}
 	}
-	v, e, st, ok := n.tryRead() // inlined
+	v, e, st, ok := n.tryRead(&s.layout)
 	if !ok {
-		v, e, st = n.readAgain()
+		v, e, st = n.readAgain(&s.layout)
 	}
 	if e != 0 && s.expiredAt(e, now) {
 		s.lookups.Inc(statMisses)
@@ -476,7 +466,7 @@ func (s *Store[K, V]) Peek(key K) (V, bool) {
 		var zero V
 		return zero, false
 	}
-	v, e, _ := n.read()
+	v, e, _ := n.read(&s.layout)
 	if e != 0 && s.expiredAt(e, time.Time{}) {
 		var zero V
 		return zero, false
@@ -499,7 +489,7 @@ func (s *Store[K, V]) record(sh *shard[K, V], h, m uint64, stripe int) {
 	// The slot and the decision to drain come from other bits of the
 	// same mix: no shared sequence counter for the cores to fight over.
 	// Two reads may land in one slot; the buffer is lossy by design.
-	storeRelaxed(&sh.readBuf[(stripe&(readStripes-1))*stripeStride+int((m>>8)&(stripeSlots-1))], h)
+	sh.readBuf[(stripe&(readStripes-1))*stripeStride+int((m>>8)&(stripeSlots-1))].Store(h)
 	if (m>>16)&(drainTurn-1) == 0 && sh.mu.TryLock() {
 		s.drain(sh)
 		sh.mu.Unlock()
@@ -514,7 +504,7 @@ func (s *Store[K, V]) drain(sh *shard[K, V]) {
 		buf := sh.readBuf[st*stripeStride : st*stripeStride+stripeSlots]
 		for i := range buf {
 			if h := buf[i].Load(); h != 0 {
-				storeRelaxed(&buf[i], 0)
+				buf[i].Store(0)
 				// Each recorded read stands for readSample reads;
 				// counting it that many times keeps reads and
 				// writes on one scale.
@@ -772,23 +762,13 @@ func (s *Store[K, V]) Set(key K, value V, cost int64, expires time.Time) (stored
 		e = expiryNanos(expires)
 	}
 	sh := s.shardFor(h)
-	if inPlace {
-		if old, ok := s.updateInPlace(sh, h, key, value, total, e); ok {
-			if s.onEvict != nil {
-				s.onEvict(Eviction[K, V]{Key: key, Value: old, Cost: total, Reason: Replaced})
-			}
-			return true, nil
+	if old, ok := s.updateInPlace(sh, h, key, value, total, e); ok {
+		if s.onEvict != nil {
+			s.onEvict(Eviction[K, V]{Key: key, Value: old, Cost: total, Reason: Replaced})
 		}
+		return true, nil
 	}
 	n := &node[K, V]{key: key, value: value, size: uint32(total), hash: h, expires: e}
-	if !inPlace {
-		if old := s.update(sh, n); old != nil {
-			if s.onEvict != nil {
-				s.onEvict(Eviction[K, V]{Key: old.key, Value: old.value, Cost: old.cost(), Reason: Replaced})
-			}
-			return true, nil
-		}
-	}
 	var evs []Eviction[K, V]
 	for attempt := 0; ; attempt++ {
 		// An entry larger than a shard's share, or one whose shard ran
@@ -816,42 +796,21 @@ func (s *Store[K, V]) Set(key K, value V, cost int64, expires time.Time) (stored
 	return stored, nil
 }
 
-// update is Set's lock-free path without in-place updates (see inPlace):
-// when key holds a node of the same cost,
-// n takes its slot by compare-and-swap. Nothing needs evicting and no
-// tally changes, so the lists and the shard lock stay out of it (the lists
-// hold the key, which stays). It returns the node replaced, or nil when
-// the locked path must decide (no such node, another cost, a rebuild
-// under way, a race lost).
-func (s *Store[K, V]) update(sh *shard[K, V], n *node[K, V]) *node[K, V] {
-	sl, old, _ := sh.tab.find(sh.tab.arr.Load().slots, n.hash, n.key)
-	if old == nil || old.cost() != n.cost() {
-		return nil
-	}
-	n.state = refBit // an update is a use; n is not yet published
-	if !sl.n.CompareAndSwap(old, n) {
-		n.state = 0
-		return nil // removed, replaced, or moved by a rebuild meanwhile
-	}
-	c, stripe := s.lookups.IncStripe(statSets)
-	s.sample(sh, n.hash, c, stripe)
-	return old
-}
-
-// updateInPlace is Set's lock-free path with in-place updates: when key
-// holds a node of the same cost, value and expiry e are written into it
-// under its sequence lock. It returns the value replaced, or false when the
-// locked path must decide (no such node, another cost, a node leaving the
-// index, another update writing it).
+// updateInPlace is Set's lock-free path: when key holds a node of the same
+// cost, value and expiry e are written into it word by word under its
+// sequence lock (see node). Nothing needs evicting and no tally changes,
+// so the lists and the shard lock stay out of it (the lists hold the key,
+// which stays). It returns the value replaced, or false when the locked
+// path must decide (values not updated in place, see layout; no such node;
+// another cost; a node leaving the index; another update writing it).
 func (s *Store[K, V]) updateInPlace(sh *shard[K, V], h uint64, key K, value V, cost, e int64) (V, bool) {
 	n := sh.tab.get(h, key)
-	if n == nil || n.cost() != cost || !n.beginWrite() {
+	if s.layout.words == 0 || n == nil || n.cost() != cost || !n.beginWrite() {
 		var zero V
 		return zero, false
 	}
-	old := n.value
-	n.value = value
-	atomic.StoreInt64(&n.expires, e)
+	old := n.value // only writers write it, and n's writing bit is ours
+	n.write(&s.layout, value, e)
 	n.endWrite()
 	c, stripe := s.lookups.IncStripe(statSets)
 	s.sample(sh, h, c, stripe)
@@ -1082,7 +1041,7 @@ func (s *Store[K, V]) Range(fn func(key K, value V) bool) {
 		nodes := sh.nodes()
 		sh.mu.Unlock()
 		for _, n := range nodes {
-			v, e, _ := n.read()
+			v, e, _ := n.read(&s.layout)
 			if (e == 0 || !s.expiredAt(e, time.Time{})) && !fn(n.key, v) {
 				return
 			}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -426,5 +427,38 @@ func TestExpiryBeyondUnixNanoRangeIsClamped(t *testing.T) {
 	}
 	if _, ok := s.Get("past"); ok {
 		t.Fatal("an expiry in 1600 has not passed")
+	}
+}
+
+// The default hash (maphash.String for string keys, maphash.Comparable for
+// others, each Store with a seed of its own) spreads similar keys evenly
+// over shards and differs between Stores.
+func TestDefaultHashSpreadsKeys(t *testing.T) {
+	const shards, keys = 64, 64 * 1000
+	check := func(name string, shardOf func(i int) uint64) {
+		var count [shards]int
+		for i := 0; i < keys; i++ {
+			count[shardOf(i)]++
+		}
+		// Chi-square over 63 degrees of freedom: 120 is beyond p = 0.99999.
+		var chi float64
+		for _, c := range count {
+			d := float64(c - keys/shards)
+			chi += d * d / (keys / shards)
+		}
+		if chi > 120 {
+			t.Errorf("%s: keys spread unevenly over shards (chi-square %.1f): %v", name, chi, count)
+		}
+	}
+	ss := mustNew(t, Config[string, int]{Shards: shards})
+	check("string", func(i int) uint64 { return ss.shardIndex(ss.keyHash("https://example.com/" + strconv.Itoa(i))) })
+	is := mustNew(t, Config[int, int]{Shards: shards})
+	check("int", func(i int) uint64 { return is.shardIndex(is.keyHash(i)) })
+	type pair struct{ a, b int32 }
+	ps := mustNew(t, Config[pair, int]{Shards: shards})
+	check("struct", func(i int) uint64 { return ps.shardIndex(ps.keyHash(pair{int32(i), 7})) })
+	other := mustNew(t, Config[string, int]{Shards: shards})
+	if ss.keyHash("k") == other.keyHash("k") {
+		t.Error("two Stores hash a key alike: the seed is not per Store")
 	}
 }

@@ -4,13 +4,12 @@ import "sync/atomic"
 
 // table is a shard's key index: an open-addressing hash table (linear
 // probing) of node pointers, read without locks and written under the
-// shard's lock, except for one lock-free write: a Set that updates a key
-// with a value of the same cost swaps the key's node in its slot by
-// compare-and-swap (see Store.update; with in-place updates, inPlace, the
-// node is rewritten instead and the slot keeps it). Writers under the lock
-// therefore change a slot holding a live node by compare-and-swap too, take
-// whatever node they find there as the key's current one, and mark a node
-// dead (node.kill) before it leaves its slot.
+// shard's lock. (A Set that updates a key with a value of the same cost
+// rewrites the key's node in place without the lock, see
+// Store.updateInPlace; the slot keeps the node.) Writers change a slot
+// holding a live node by compare-and-swap, take whatever node they find
+// there as the key's current one, and mark a node dead (node.kill) before
+// it leaves its slot, so that no in-place update writes it afterwards.
 //
 // Readers load the current slot array through an atomic pointer and probe
 // it with atomic loads; a slot only ever changes from empty to a node, from

@@ -72,7 +72,7 @@ func checkConsistent[V any](t *testing.T, s *Store[int, V], departures int) {
 }
 
 // Updates of a key with a value of the same cost take a lock-free path
-// (Store.updateInPlace on amd64, Store.update elsewhere and under -race).
+// (Store.updateInPlace, the same code with -race as without).
 // Race them against evictions, deletions, promotions and locked updates of
 // other sizes, then check nothing was lost or counted twice.
 func TestLockFreeUpdatesKeepTheStoreConsistent(t *testing.T) {

@@ -96,6 +96,7 @@ func bench(b *testing.B, setEvery int) {
 				get, set := p.open(ks)
 				mask := len(w.seq) - 1
 				b.ReportAllocs()
+				defer reportCPU(b)()
 				b.RunParallel(func(pb *testing.PB) {
 					i := rand.IntN(len(w.seq))
 					for pb.Next() {
