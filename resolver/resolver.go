@@ -1261,51 +1261,6 @@ func (r *Recursive) exchange(ctx context.Context, st *state, zone string, server
 	return nil, ErrMismatch
 }
 
-// exchangeUDP sends q to server from a socket of its own, so that every
-// query leaves from a fresh random port (RFC 5452 §9.2), and returns the
-// first reply that parses and carries q's ID, as miekg/dns's Client does,
-// without its dialer's generality (address parsing, dial racing), which
-// cost a fifth of a cache miss. It gives up after timeout or at ctx's
-// deadline.
-func (r *Recursive) exchangeUDP(ctx context.Context, q *dns.Msg, server netip.AddrPort, timeout time.Duration) (*dns.Msg, error) {
-	wire, err := q.Pack()
-	if err != nil {
-		return nil, err
-	}
-	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(server))
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	deadline := time.Now().Add(timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	conn.SetDeadline(deadline)
-	defer context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })()
-	if _, err := conn.Write(wire); err != nil {
-		return nil, err
-	}
-	bp, _ := r.udpBufs.Get().(*[]byte)
-	if bp == nil {
-		b := make([]byte, dns.MaxMsgSize)
-		bp = &b
-	}
-	defer r.udpBufs.Put(bp)
-	buf := *bp
-	for {
-		n, err := conn.Read(buf)
-		if err != nil {
-			return nil, err
-		}
-		resp := new(dns.Msg)
-		if resp.Unpack(buf[:n]) == nil && resp.Id == q.Id {
-			return resp, nil
-		}
-		// A stray or garbled datagram: keep waiting for the reply.
-	}
-}
-
 // ednsIntolerant reports whether resp, the reply to q (sent with EDNS), is
 // a FORMERR without an OPT record: the sign of a server that does not
 // implement EDNS (RFC 6891 §7). The question must be q's if the reply
