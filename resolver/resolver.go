@@ -19,6 +19,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/edgekit/edgekit/internal/clock"
 	"github.com/edgekit/edgekit/internal/collapse"
@@ -153,6 +154,7 @@ type Recursive struct {
 	doh *http.Client // DNS over HTTPS upstreams
 
 	udpBufs sync.Pool // *[]byte read buffers of exchangeUDP, dns.MaxMsgSize each
+	keyBufs sync.Pool // *keyBuf for lookupKey
 
 	st counters
 }
@@ -309,6 +311,52 @@ func cacheKey(name string, qtype uint16) string {
 	return name + "/" + strconv.Itoa(int(qtype))
 }
 
+// keyBuf is room for a cache key built for one lookup (lookupKey,
+// lookupNoCutKey). A buffer on the caller's stack would escape (the
+// store's generic Get leaks its key to the escape analysis), so they come
+// from Recursive.keyBufs.
+type keyBuf [160]byte
+
+// getKeyBuf takes a keyBuf from the pool; putKeyBuf returns it once the
+// key built in it is no longer in use.
+func (r *Recursive) getKeyBuf() *keyBuf {
+	if b, _ := r.keyBufs.Get().(*keyBuf); b != nil {
+		return b
+	}
+	return new(keyBuf)
+}
+
+func (r *Recursive) putKeyBuf(b *keyBuf) { r.keyBufs.Put(b) }
+
+// lookupKey returns cacheKey(name, qtype)+suffix for one lookup in the
+// cache (Get, Peek), built in b when it fits. Such a string shares b's
+// memory: it must not be stored or kept past the lookup, and b must not
+// be written or returned to the pool while it is in use. The store keeps
+// no key it is only asked for, so the lookups of a miss cost no
+// allocation for their keys (16 per resolution before).
+func lookupKey(b *keyBuf, name string, qtype uint16, suffix string) string {
+	if len(name)+6+len(suffix) > len(b) {
+		return cacheKey(name, qtype) + suffix
+	}
+	k := append(b[:0], name...)
+	k = append(k, '/')
+	k = strconv.AppendUint(k, uint64(qtype), 10)
+	k = append(k, suffix...)
+	return unsafe.String(&k[0], len(k))
+}
+
+// lookupNoCutKey is noCutKey(name, zone) built as lookupKey builds keys.
+func lookupNoCutKey(b *keyBuf, name, zone string) string {
+	const sep = "/nocut/"
+	if len(name)+len(sep)+len(zone) > len(b) {
+		return noCutKey(name, zone)
+	}
+	k := append(b[:0], name...)
+	k = append(k, sep...)
+	k = append(k, zone...)
+	return unsafe.String(&k[0], len(k))
+}
+
 // Resolve implements Resolver.
 func (r *Recursive) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error) {
 	r.st.queries.Add(1)
@@ -325,7 +373,7 @@ func (r *Recursive) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, erro
 		return m.Copy(), nil // the cached records are shared: the caller gets its own
 	}
 	r.st.cacheMisses.Add(1)
-	if r.failedRecently(key) {
+	if r.failedRecently(q) {
 		// RFC 9520 §3: a question that just failed fails again at once
 		// (stale data, if any, still served), not after another round
 		// of timeouts.
@@ -582,7 +630,9 @@ func (r *Recursive) cachedNXDomain(name string, now time.Time, stale bool) *entr
 // cacheGet returns the entry cached for name/qtype if it is fresh (or,
 // with stale, within the stale window) and of rank minRank or better.
 func (r *Recursive) cacheGet(name string, qtype uint16, now time.Time, stale bool, minRank int) *entry {
-	e, ok := r.cache.Get(cacheKey(name, qtype))
+	b := r.getKeyBuf()
+	e, ok := r.cache.Get(lookupKey(b, name, qtype, ""))
+	r.putKeyBuf(b)
 	if !ok || e.rank < minRank {
 		return nil
 	}
@@ -699,7 +749,10 @@ func (r *Recursive) putEntry(rrs []dns.RR, rank int, dname dns.RR) {
 		cost += int64(dns.Len(rr)) + 48
 	}
 	now := r.now()
-	if old, ok := r.cache.Peek(cacheKey(name, qtype)); ok && old.fresh(now) && old.rank > rank {
+	b := r.getKeyBuf()
+	old, ok := r.cache.Peek(lookupKey(b, name, qtype, ""))
+	r.putKeyBuf(b)
+	if ok && old.fresh(now) && old.rank > rank {
 		return
 	}
 	ttl := r.clamp(time.Duration(minTTL) * time.Second)
@@ -815,10 +868,12 @@ func (r *Recursive) failed(q dns.Question, m *dns.Msg) *dns.Msg {
 	return m
 }
 
-// failedRecently reports whether the question with cache key key failed
-// within failureTTL.
-func (r *Recursive) failedRecently(key string) bool {
-	e, ok := r.cache.Peek(key + "/fail")
+// failedRecently reports whether resolving q failed within failureTTL
+// (putFailure).
+func (r *Recursive) failedRecently(q dns.Question) bool {
+	b := r.getKeyBuf()
+	e, ok := r.cache.Peek(lookupKey(b, q.Name, q.Qtype, "/fail"))
+	r.putKeyBuf(b)
 	return ok && e.fresh(r.now())
 }
 
@@ -1023,8 +1078,10 @@ func (r *Recursive) putNoCut(name, zone string, resp *dns.Msg) {
 // (name itself excluded) recorded as no cut in zone, or "".
 func (r *Recursive) knownNoCut(zone, name string) string {
 	now := r.now()
+	b := r.getKeyBuf()
+	defer r.putKeyBuf(b)
 	for n := parent(name); n != zone && n != "." && isSubName(zone, n); n = parent(n) {
-		if e, ok := r.cache.Get(noCutKey(n, zone)); ok && e.fresh(now) {
+		if e, ok := r.cache.Get(lookupNoCutKey(b, n, zone)); ok && e.fresh(now) {
 			return n
 		}
 	}
