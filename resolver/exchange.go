@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -28,12 +29,13 @@ type udpConn interface {
 // carries no question: a bare FORMERR, RFC 6891 §7). The socket is
 // connected, so the kernel drops datagrams from any other address or
 // port; stray or garbled datagrams from the server's address are skipped
-// (RFC 5452 §9.1). It gives up after timeout or at ctx's deadline or end.
+// (RFC 5452 §9.1). It gives up at deadline, at ctx's deadline or end, or
+// when the resolver is closed.
 //
 // It does without net.Dialer and miekg/dns's Client: their generality
 // (address parsing, dial racing, local and peer address lookups) cost a
 // fifth of a cache miss, and dialUDP's socket three system calls fewer.
-func (r *Recursive) exchangeUDP(ctx context.Context, q *dns.Msg, server netip.AddrPort, timeout time.Duration) (*dns.Msg, error) {
+func (r *Recursive) exchangeUDP(ctx context.Context, q *dns.Msg, server netip.AddrPort, deadline time.Time) (*dns.Msg, error) {
 	wire, err := q.Pack()
 	if err != nil {
 		return nil, err
@@ -43,12 +45,20 @@ func (r *Recursive) exchangeUDP(ctx context.Context, q *dns.Msg, server netip.Ad
 		return nil, err
 	}
 	defer conn.Close()
-	deadline := time.Now().Add(timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
 	conn.SetDeadline(deadline)
-	defer context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })()
+	// Close ends the read through r.udpWaiting, which costs no
+	// allocation (an AfterFunc on r.ctx costs four); a context of
+	// another making is watched with an AfterFunc.
+	if !r.udpWaiting.add(conn) {
+		return nil, udpError("read", server, net.ErrClosed)
+	}
+	defer r.udpWaiting.remove(conn)
+	if ctx != r.ctx {
+		defer context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })()
+	}
 	if _, err := conn.Write(wire); err != nil {
 		return nil, udpError("write", server, err)
 	}
@@ -96,4 +106,45 @@ func dialUDPNet(server netip.AddrPort) (udpConn, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// waitingSockets is the set of upstream sockets waiting for a reply. wake
+// ends their reads and refuses new ones: the resolver's Close. The zero
+// value is an empty set. It is safe for concurrent use and must not be
+// copied.
+type waitingSockets struct {
+	mu    sync.Mutex
+	woken bool
+	conns map[udpConn]struct{}
+}
+
+// add adds c to the set, or reports false after wake.
+func (w *waitingSockets) add(c udpConn) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.woken {
+		return false
+	}
+	if w.conns == nil {
+		w.conns = map[udpConn]struct{}{}
+	}
+	w.conns[c] = struct{}{}
+	return true
+}
+
+func (w *waitingSockets) remove(c udpConn) {
+	w.mu.Lock()
+	delete(w.conns, c)
+	w.mu.Unlock()
+}
+
+// wake ends the reads of the sockets in the set (their deadline passes)
+// and makes add refuse sockets from now on.
+func (w *waitingSockets) wake() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.woken = true
+	for c := range w.conns {
+		c.SetReadDeadline(time.Unix(1, 0))
+	}
 }

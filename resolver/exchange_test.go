@@ -72,7 +72,7 @@ func TestRFC5452_StrayRepliesIgnored(t *testing.T) {
 	}()
 	r := newResolver(t, Config{Roots: []netip.AddrPort{}, AllowLoopback: true, Timeout: 5 * time.Second})
 	server := srv.LocalAddr().(*net.UDPAddr).AddrPort()
-	resp, err := r.exchange(context.Background(), &state{}, ".", server, "www.example.", dns.TypeA, false)
+	resp, err := r.exchange(context.Background(), &state{deadline: time.Now().Add(5 * time.Second)}, ".", server, "www.example.", dns.TypeA, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,5 +81,30 @@ func TestRFC5452_StrayRepliesIgnored(t *testing.T) {
 	}
 	if len(resp.Answer) != 1 || resp.Answer[0].(*dns.A).A.String() != "192.0.2.1" {
 		t.Fatalf("got %v, want the real reply (192.0.2.1)", resp.Answer)
+	}
+}
+
+// TestResolveTimeoutBoundsUpstreamWait: a root that never answers holds a
+// resolution no longer than Config.ResolveTimeout, even when the
+// per-query Timeout is far longer (the resolution's deadline reaches the
+// socket's read).
+func TestResolveTimeoutBoundsUpstreamWait(t *testing.T) {
+	silent, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	root := silent.LocalAddr().(*net.UDPAddr).AddrPort()
+	r := newResolver(t, Config{Roots: []netip.AddrPort{root}, AllowLoopback: true, Timeout: time.Minute, ResolveTimeout: 200 * time.Millisecond})
+	start := time.Now()
+	m, err := r.Resolve(context.Background(), dns.Question{Name: "www.example.", Qtype: dns.TypeA, Qclass: dns.ClassINET})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("rcode %s, want SERVFAIL", dns.RcodeToString[m.Rcode])
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Fatalf("resolution took %v with ResolveTimeout 200ms", d)
 	}
 }

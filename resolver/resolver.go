@@ -156,6 +156,8 @@ type Recursive struct {
 	udpBufs sync.Pool // *[]byte read buffers of exchangeUDP, dns.MaxMsgSize each
 	keyBufs sync.Pool // *keyBuf for lookupKey
 
+	udpWaiting waitingSockets // exchangeUDP's sockets, which Close wakes
+
 	st counters
 }
 
@@ -300,6 +302,7 @@ func (r *Recursive) Close() error {
 		return nil
 	}
 	r.cancel()
+	r.udpWaiting.wake()
 	r.bgWG.Wait()
 	return nil
 }
@@ -381,10 +384,8 @@ func (r *Recursive) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, erro
 	}
 	res, err := r.group.Do(ctx, key, func() (*dns.Msg, bool) {
 		// The resolution outlives its first asker (others may wait on
-		// it) but not Close.
-		rctx, cancel := context.WithTimeout(r.ctx, r.cfg.ResolveTimeout)
-		defer cancel()
-		return r.resolveFresh(rctx, q), true
+		// it) but not Close; resolveFresh bounds its time.
+		return r.resolveFresh(r.ctx, q), true
 	})
 	if err != nil {
 		return nil, err
@@ -443,11 +444,21 @@ func lower(name string) string {
 
 // resolveFresh resolves without the cache's final answer, falling back to
 // stale data (RFC 8767) when no authority answers.
+//
+// The resolution ends at ctx's deadline or after Config.ResolveTimeout,
+// whichever comes first. The iterator keeps that deadline in its state
+// and gives it to each upstream socket, rather than deriving a context
+// with a timer per resolution (1.9% of a miss's CPU time).
 func (r *Recursive) resolveFresh(ctx context.Context, q dns.Question) *dns.Msg {
-	st := &state{}
+	st := &state{deadline: time.Now().Add(r.cfg.ResolveTimeout)}
+	if d, ok := ctx.Deadline(); ok && d.Before(st.deadline) {
+		st.deadline = d
+	}
 	var m *dns.Msg
 	if len(r.forward) > 0 {
-		m = r.forwardQuery(ctx, st, q)
+		fctx, cancel := context.WithDeadline(ctx, st.deadline)
+		m = r.forwardQuery(fctx, st, q)
+		cancel()
 	} else {
 		m = r.iterate(ctx, st, q)
 	}
@@ -467,7 +478,11 @@ type state struct {
 	silent    bool   // the zone's servers timed out maxTimeoutsPerAsk times
 	timeouts  int    // timeouts from the current zone's servers
 	nsHost    string // the name server whose address is being resolved
+	deadline  time.Time
 }
+
+// expired reports whether the resolution's time is up.
+func (st *state) expired() bool { return !time.Now().Before(st.deadline) }
 
 // local answers special-use names (RFC 6761) and the hosts table.
 func (r *Recursive) local(q dns.Question) *dns.Msg {
@@ -939,7 +954,7 @@ func (r *Recursive) resolveName(ctx context.Context, st *state, name string, qty
 		probe = r.knownNoCut(zone, name)
 	}
 	for len(servers) > 0 {
-		if st.queries >= r.cfg.MaxQueries || ctx.Err() != nil {
+		if st.queries >= r.cfg.MaxQueries || ctx.Err() != nil || st.expired() {
 			return nil, dns.RcodeServerFailure, nil, ""
 		}
 		qname, qt := name, qtype
@@ -1247,7 +1262,7 @@ func (r *Recursive) ask(ctx context.Context, st *state, zone string, servers []n
 			st.silent = true // servers that do not answer will not answer the full name either
 			return nil, netip.AddrPort{}
 		}
-		if st.queries >= r.cfg.MaxQueries || ctx.Err() != nil {
+		if st.queries >= r.cfg.MaxQueries || ctx.Err() != nil || st.expired() {
 			return nil, netip.AddrPort{}
 		}
 		resp, err := r.exchange(ctx, st, zone, s, name, qtype, rd)
@@ -1283,10 +1298,16 @@ func (r *Recursive) exchange(ctx context.Context, st *state, zone string, server
 		var resp *dns.Msg
 		var err error
 		if netw == "udp" {
-			resp, err = r.exchangeUDP(ctx, q, server, r.cfg.Timeout)
+			deadline := start.Add(r.cfg.Timeout)
+			if st.deadline.Before(deadline) {
+				deadline = st.deadline
+			}
+			resp, err = r.exchangeUDP(ctx, q, server, deadline)
 		} else {
 			c := &dns.Client{Net: netw, Timeout: r.cfg.Timeout}
-			resp, _, err = c.ExchangeContext(ctx, q, server.String())
+			tctx, cancel := context.WithDeadline(ctx, st.deadline)
+			resp, _, err = c.ExchangeContext(tctx, q, server.String())
+			cancel()
 		}
 		rtt := time.Since(start)
 		if r.cfg.Trace != nil {
