@@ -36,7 +36,16 @@ type udpConn interface {
 // (address parsing, dial racing, local and peer address lookups) cost a
 // fifth of a cache miss, and dialUDP's socket three system calls fewer.
 func (r *Recursive) exchangeUDP(ctx context.Context, q *dns.Msg, server netip.AddrPort, deadline time.Time) (*dns.Msg, error) {
-	wire, err := q.Pack()
+	bp, _ := r.udpBufs.Get().(*[]byte)
+	if bp == nil {
+		b := make([]byte, dns.MaxMsgSize)
+		bp = &b
+	}
+	defer r.udpBufs.Put(bp)
+	buf := *bp
+	// The query is packed into the buffer the reply is read into: it is
+	// written before the first read.
+	wire, err := q.PackBuffer(buf)
 	if err != nil {
 		return nil, err
 	}
@@ -62,13 +71,6 @@ func (r *Recursive) exchangeUDP(ctx context.Context, q *dns.Msg, server netip.Ad
 	if _, err := conn.Write(wire); err != nil {
 		return nil, udpError("write", server, err)
 	}
-	bp, _ := r.udpBufs.Get().(*[]byte)
-	if bp == nil {
-		b := make([]byte, dns.MaxMsgSize)
-		bp = &b
-	}
-	defer r.udpBufs.Put(bp)
-	buf := *bp
 	for {
 		n, err := conn.Read(buf)
 		if errors.Is(err, io.EOF) {
