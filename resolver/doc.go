@@ -32,12 +32,12 @@
 // would save six of a query's eight or nine system calls (socket,
 // connect, fcntl, two epoll_ctl, close; a prototype rotating after 100
 // queries or 1 s answered about 30% more misses per busy core), but a
-// port that stays open can be learned
-// (a query to the attacker's own zone shows it; an ICMP side channel as in
-// SAD DNS finds it given time) and then only the 16 bits of the ID stand
-// between an off-path attacker and every query sent from it: against
-// §9.2's unpredictable port per query and the spirit of "multiple
-// different source ports simultaneously", so not done.
+// port that stays open can be learned (a query to the attacker's own
+// zone shows it; an ICMP side channel as in SAD DNS finds it given time)
+// and then only the 16 bits of the ID stand between an off-path attacker
+// and every query sent from it: against §9.2's unpredictable port per
+// query and the spirit of "multiple different source ports
+// simultaneously", so not done.
 //
 // # Caching
 //
