@@ -579,10 +579,10 @@ func TestP2CComparesTwoDistinctBackends(t *testing.T) {
 				ms = append(ms, &member{Backend: be})
 			}
 			ms[busy].picks.Store(5)
-			pk := PowerOfTwo().Build(ms)
+			pk := PowerOfTwo().Build(endpoints(ms))
 			seen := map[*member]int{}
 			for i := 0; i < 20000; i++ {
-				seen[pk.Pick(PickInfo{})]++
+				seen[pk.Pick(PickInfo{}).m]++
 			}
 			if seen[ms[busy]] != 0 || len(seen) != n-1 {
 				t.Fatalf("N=%d, busy #%d: chosen %d times; %d backends seen", n, busy, seen[ms[busy]], len(seen))
