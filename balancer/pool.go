@@ -194,14 +194,15 @@ type member struct {
 	// is the requests in flight. One counter per event, not an "active"
 	// counter beside a pick counter, keeps a pick and a Done at one
 	// atomic add each.
-	picks     atomic.Uint64
-	dones     atomic.Uint64
-	moved     atomic.Pointer[member] // the member that replaced this one (Add of a known ID)
-	eff       atomic.Int64           // effective weight: Weight, less during slow start
-	total     *atomic.Int64          // in flight across the pool (shared); nil unless the policy may read it
-	bad       atomic.Int32           // consecutive failures, mirrored for a lock-free success path
-	failures  atomic.Uint64
-	ewmaNanos atomic.Int64
+	picks      atomic.Uint64
+	dones      atomic.Uint64
+	moved      atomic.Pointer[member] // the member that replaced this one (Add of a known ID)
+	eff        atomic.Int64           // effective weight: Weight, less during slow start
+	total      *atomic.Int64          // in flight across the pool (shared); nil unless the policy may read it
+	bad        atomic.Int32           // consecutive failures, mirrored for a lock-free success path
+	failures   atomic.Uint64
+	ejectCount atomic.Uint64
+	ewmaNanos  atomic.Int64
 
 	mu           sync.Mutex // guards the health fields below
 	state        State
@@ -404,6 +405,10 @@ var (
 type snapshot struct {
 	picker Picker
 	avail  []*member // the members that may be picked, sorted by ID
+	// readmit is when the first ejection in force ends (zero: none). A
+	// pick at or after it rebuilds, so a backend comes back on time even
+	// when the clock is injected and the re-admitting timer has not run.
+	readmit time.Time
 }
 
 // New returns an empty Pool; add backends with Add.
@@ -482,6 +487,7 @@ func (p *Pool) Add(b Backend) error {
 		m.picks.Add(old.picks.Load())
 		m.dones.Add(old.dones.Load())
 		m.failures.Store(old.failures.Load())
+		m.ejectCount.Store(old.ejectCount.Load())
 		m.ewmaNanos.Store(old.ewmaNanos.Load())
 		p.members[b.ID] = m
 	} else {
@@ -581,6 +587,7 @@ func (p *Pool) rebuild() {
 func (p *Pool) rebuildLocked() {
 	now := p.now()
 	var avail, all []*member
+	var readmit time.Time
 	ids := append([]string(nil), p.order...)
 	sort.Strings(ids) // deterministic order for hash policies
 	ramping := false
@@ -588,6 +595,9 @@ func (p *Pool) rebuildLocked() {
 		m := p.members[id]
 		m.mu.Lock()
 		st, unhealthy, ejected := m.state, m.unhealthy, now.Before(m.ejectedUntil)
+		if ejected && (readmit.IsZero() || m.ejectedUntil.Before(readmit)) {
+			readmit = m.ejectedUntil
+		}
 		from := m.rampFrom
 		m.mu.Unlock()
 		m.eff.Store(int64(m.Weight))
@@ -614,7 +624,7 @@ func (p *Pool) rebuildLocked() {
 	for i, m := range use {
 		eps[i] = Endpoint{m}
 	}
-	p.snap.Store(&snapshot{picker: p.policy.Build(eps), avail: avail})
+	p.snap.Store(&snapshot{picker: p.policy.Build(eps), avail: avail, readmit: readmit})
 	if ramping && !p.rampRunning {
 		p.rampRunning = true
 		p.wg.Add(1)
@@ -643,6 +653,13 @@ func (p *Pool) rampLoop() {
 // It reads the current snapshot and takes no lock.
 func (p *Pool) Pick(info PickInfo) (Pick, error) {
 	s := p.snap.Load()
+	if !s.readmit.IsZero() && !p.now().Before(s.readmit) && p.mu.TryLock() {
+		// An ejection has ended: rebuild now, unless a writer is at it
+		// (then it rebuilds).
+		p.rebuildLocked()
+		p.mu.Unlock()
+		s = p.snap.Load()
+	}
 	m := s.picker.Pick(info).m
 	if m == nil || m.pool != p {
 		// No choice, or a Policy that answered with an Endpoint it was
@@ -746,6 +763,7 @@ func (p *Pool) failure(m *member) {
 	}
 	m.ejectedUntil = now.Add(d)
 	m.ejections++
+	m.ejectCount.Add(1)
 	m.consecutive = 0
 	m.bad.Store(0)
 	m.mu.Unlock()
@@ -795,6 +813,8 @@ type BackendStats struct {
 	Picks    uint64
 	Active   int64
 	Failures uint64
+	// Ejections counts passive ejections.
+	Ejections uint64
 	// Latency is the peak-EWMA of reported latencies.
 	Latency time.Duration
 }
@@ -823,7 +843,7 @@ func (p *Pool) Stats() []BackendStats {
 		}
 		m.mu.Unlock()
 		out = append(out, BackendStats{Backend: m.Backend, State: st, Picks: m.picks.Load(), Active: m.inflight(),
-			Failures: m.failures.Load(), Latency: time.Duration(m.ewmaNanos.Load())})
+			Failures: m.failures.Load(), Ejections: m.ejectCount.Load(), Latency: time.Duration(m.ewmaNanos.Load())})
 	}
 	return out
 }
