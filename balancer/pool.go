@@ -3,6 +3,7 @@ package balancer
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -351,6 +352,12 @@ type Config struct {
 	// back from ejection from 10% to its full weight over this window, so
 	// a cold server is not flooded. Zero disables it.
 	SlowStart time.Duration
+	// LastResort lets a pick that excludes every available backend (a
+	// retry after failures) fall back to the backends out of rotation
+	// (ejected or unhealthy; never draining), chosen by the same Policy
+	// among them, as origin's failover does. False means such a pick
+	// fails with ErrNoBackend.
+	LastResort bool
 }
 
 // OutlierDetection ejects backends after consecutive failures, with
@@ -405,6 +412,10 @@ var (
 type snapshot struct {
 	picker Picker
 	avail  []*member // the members that may be picked, sorted by ID
+	// out are the members out of rotation and their Picker, for
+	// Config.LastResort (nil otherwise, and in panic mode).
+	out       []*member
+	outPicker Picker
 	// readmit is when the first ejection in force ends (zero: none). A
 	// pick at or after it rebuilds, so a backend comes back on time even
 	// when the clock is injected and the re-admitting timer has not run.
@@ -620,16 +631,29 @@ func (p *Pool) rebuildLocked() {
 	if len(avail) == 0 {
 		use = all // panic mode: every backend down means try them all
 	}
-	eps := make([]Endpoint, len(use))
-	for i, m := range use {
-		eps[i] = Endpoint{m}
+	s := &snapshot{picker: p.policy.Build(endpointsOf(use)), avail: avail, readmit: readmit}
+	if p.cfg.LastResort && len(avail) > 0 && len(avail) < len(all) {
+		for _, m := range all {
+			if !slices.Contains(avail, m) {
+				s.out = append(s.out, m)
+			}
+		}
+		s.outPicker = p.policy.Build(endpointsOf(s.out))
 	}
-	p.snap.Store(&snapshot{picker: p.policy.Build(eps), avail: avail, readmit: readmit})
+	p.snap.Store(s)
 	if ramping && !p.rampRunning {
 		p.rampRunning = true
 		p.wg.Add(1)
 		go p.rampLoop()
 	}
+}
+
+func endpointsOf(ms []*member) []Endpoint {
+	eps := make([]Endpoint, len(ms))
+	for i, m := range ms {
+		eps[i] = Endpoint{m}
+	}
+	return eps
 }
 
 // rampLoop rebuilds the snapshot one step later; the rebuild schedules
@@ -660,28 +684,33 @@ func (p *Pool) Pick(info PickInfo) (Pick, error) {
 		p.mu.Unlock()
 		s = p.snap.Load()
 	}
-	m := s.picker.Pick(info).m
+	m := choose(s.picker, s.avail, info)
+	if m == nil && len(info.Exclude) > 0 && s.outPicker != nil {
+		m = choose(s.outPicker, s.out, info) // Config.LastResort
+	}
 	if m == nil || m.pool != p {
 		// No choice, or a Policy that answered with an Endpoint it was
 		// not given.
 		return Pick{}, ErrNoBackend
 	}
-	if len(info.Exclude) > 0 && excluded(m.ID, info.Exclude) {
-		// Retry elsewhere: the first non-excluded available backend in
-		// a stable order.
-		m = nil
-		for _, c := range s.avail {
-			if !excluded(c.ID, info.Exclude) {
-				m = c
-				break
-			}
-		}
-		if m == nil {
-			return Pick{}, ErrNoBackend
-		}
-	}
 	m.acquire()
 	return Pick{m: m}, nil
+}
+
+// choose asks picker, then honours info.Exclude: when the choice is
+// excluded, it takes the first member of ms that is not, in a stable
+// order; nil when there is none.
+func choose(picker Picker, ms []*member, info PickInfo) *member {
+	m := picker.Pick(info).m
+	if m == nil || len(info.Exclude) == 0 || !excluded(m.ID, info.Exclude) {
+		return m
+	}
+	for _, c := range ms {
+		if !excluded(c.ID, info.Exclude) {
+			return c
+		}
+	}
+	return nil
 }
 
 // PickByIDHash implements StickyBalancer: it picks the available backend

@@ -239,8 +239,10 @@ func New(cfg Config) (*Pool, error) {
 			Interval: h.Interval, Timeout: h.Timeout, Rise: h.Rise, Fall: h.Fall,
 			Probe: p.check,
 		},
-		Now:    p.now,
-		Logger: p.log.Named("balancer"),
+		// Origins out of rotation are still tried, after the others.
+		LastResort: true,
+		Now:        p.now,
+		Logger:     p.log.Named("balancer"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
