@@ -229,3 +229,30 @@ func (f *fixedBalancer) Pick(balancer.PickInfo) (balancer.Pick, error) {
 	f.picks.Add(1)
 	return balancer.NewPick(f.b, func(balancer.DoneInfo) { f.dones.Add(1) }), nil
 }
+
+// BenchmarkPickWrapped is the price of a user's wrapper that does not
+// forward KeyReader and LoadReader: the Pool then keeps the pool-wide
+// in-flight count (one more atomic add per pick and per Done) beside the
+// same policy unwrapped.
+func BenchmarkPickWrapped(b *testing.B) {
+	for _, name := range []string{"roundrobin", "bounded"} {
+		for _, wrap := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%s/wrapped=%v", name, wrap), func(b *testing.B) {
+				pol, _ := balancer.PolicyByName(name)
+				if wrap {
+					pol = wrapped{pol, new(atomic.Int64)}
+				}
+				p, _ := balancer.New(balancer.Config{Policy: pol})
+				defer p.Close()
+				for i := range 10 {
+					p.Add(balancer.Backend{ID: fmt.Sprint("b", i), Addr: "127.0.0.1:1"})
+				}
+				b.ReportAllocs()
+				for i := 0; b.Loop(); i++ {
+					pk, _ := p.Pick(balancer.PickInfo{Key: "/k"})
+					pk.Done(balancer.DoneInfo{})
+				}
+			})
+		}
+	}
+}

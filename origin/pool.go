@@ -277,6 +277,16 @@ func (p *Pool) ServedBy(resp *http.Response) string {
 	return ""
 }
 
+var (
+	_ http.RoundTripper = (*Pool)(nil)
+	_ interface {
+		balancer.Policy
+		balancer.KeyReader
+		balancer.LoadReader
+	} = rankPolicy{}
+	_ balancer.Picker = (*rankPicker)(nil)
+)
+
 // rankPolicy is the balancer Policy that ranks origins by Steering: its
 // Picker returns the best-ranked origin not yet tried (PickInfo.Exclude),
 // at random by weight among equals. Static ranks (priority, distance) are
