@@ -16,13 +16,13 @@
 //
 // The origins are the backends of a balancer.Pool, and the ranking is a
 // balancer.Policy: health and ejection are package balancer's, written
-// once for both. Origins that fail (connection errors, timeouts, 502/503/
-// 504; never a client's fault) are ejected for a backing-off period, as
+// once for both. Origins that fail (connection errors, timeouts, 502, 503
+// or 504; never a client's fault) are ejected for a backing-off period, as
 // Envoy's outlier detection does, and come back when it ends; optional
 // active health checks (HTTP GET with rise/fall thresholds) take origins
-// out and back in. Choosing an origin reads the balancer's immutable
-// snapshot: no lock, no allocation. When every origin is out, all are
-// tried (the balancer's panic mode).
+// out and back in. An origin out of rotation is still tried as a last
+// resort, after those in rotation have failed. Choosing an origin reads
+// the balancer's immutable snapshot: no lock, no allocation.
 //
 // Pool is an http.RoundTripper over one shared, pooled transport (by
 // default edgekit's proxy transport: keep-alive HTTP/1.1 connections driven
