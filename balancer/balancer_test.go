@@ -180,6 +180,30 @@ func TestOutlierEjectionBackoffAndPanicMode(t *testing.T) {
 	}
 }
 
+// An ejected backend comes back when the injected clock says its
+// ejection ended, at the next pick: no Refresh, no waiting for the real
+// timer that also re-admits it (Envoy re-admits on its own interval
+// timer; here the pick notices). origin's failover relies on it.
+func TestEjectionEndsOnInjectedClockAtNextPick(t *testing.T) {
+	fc := clock.NewFake(time.Time{})
+	p := newPool(t, Config{Now: fc.Now, Outlier: OutlierDetection{Consecutive: 1, BaseEjection: time.Hour, MaxEjectionPercent: 50}}, backends(2)...)
+	for {
+		pk, _ := p.Pick(PickInfo{})
+		if pk.Backend().ID == "b000" {
+			pk.Done(DoneInfo{Err: io.ErrUnexpectedEOF})
+			break
+		}
+		pk.Done(DoneInfo{})
+	}
+	if got := pickN(t, p, 10, nil); got["b000"] != 0 {
+		t.Fatalf("ejected backend picked: %v", got)
+	}
+	fc.Advance(time.Hour)
+	if got := pickN(t, p, 10, nil); got["b000"] == 0 {
+		t.Fatalf("not re-admitted when the ejection ended: %v", got)
+	}
+}
+
 func TestLiveMembershipAndDrain(t *testing.T) {
 	var drained []string
 	var mu sync.Mutex
@@ -579,10 +603,10 @@ func TestP2CComparesTwoDistinctBackends(t *testing.T) {
 				ms = append(ms, &member{Backend: be})
 			}
 			ms[busy].picks.Store(5)
-			pk := PowerOfTwo().Build(ms)
+			pk := PowerOfTwo().Build(endpoints(ms))
 			seen := map[*member]int{}
 			for i := 0; i < 20000; i++ {
-				seen[pk.Pick(PickInfo{})]++
+				seen[pk.Pick(PickInfo{}).m]++
 			}
 			if seen[ms[busy]] != 0 || len(seen) != n-1 {
 				t.Fatalf("N=%d, busy #%d: chosen %d times; %d backends seen", n, busy, seen[ms[busy]], len(seen))

@@ -12,6 +12,23 @@
 // picks do not allocate. Each Pick is finished with Done, which feeds
 // least-request and latency policies and passive outlier detection.
 //
+// # Writing a policy or a balancer
+//
+// A Policy is written outside the package as inside it, after grpc-go's
+// balancer: whenever the pool's available backends change, the Pool
+// builds an immutable snapshot of read-only Endpoint views (ID, address,
+// weight during slow start, requests in flight, latency, ID hash) and asks
+// the Policy's Build for a Picker; a Pick calls the Picker on the current
+// snapshot and never takes a writer's lock. Optional interfaces spare the
+// Pool work: KeyReader (the policy reads no PickInfo.Key) and LoadReader
+// (it reads no pool-wide in-flight count); a policy that does not say gets
+// both, so a wrapper that hides them stays correct.
+//
+// Proxy and TCPProxy take any Balancer (one method, Pick; a Pick's Done
+// reports the outcome), Pool being the default; NewPick makes picks for
+// other implementations. What only some balancers can do is found by type
+// assertion: StickyBalancer (sticky cookies) and KeyReader.
+//
 // # Health
 //
 // Active health checks (HTTP status and body match, or TCP connect, with

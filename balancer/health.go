@@ -32,6 +32,12 @@ type HealthCheck struct {
 	// Rise successes in a row mark a backend healthy; Fall failures
 	// unhealthy. Zero means 2 and 3.
 	Rise, Fall int
+	// Probe, if set, replaces the probe above for a Pool's checks (Path,
+	// Host, HTTPS and Expect are then unused): it runs once per backend
+	// per round, concurrently for different backends, with a ctx that
+	// ends after Timeout, and reports whether b passed. It must return
+	// when ctx ends. Nil means Check(ctx, b.Addr).
+	Probe func(ctx context.Context, b Backend) bool
 }
 
 func (h *HealthCheck) defaults() {
@@ -88,6 +94,17 @@ func (h HealthCheck) Check(ctx context.Context, addr string) bool {
 	return true
 }
 
+// probe checks one backend once.
+func (p *Pool) probe(ctx context.Context, b Backend) bool {
+	h := &p.cfg.Health
+	if h.Probe == nil {
+		return h.Check(ctx, b.Addr)
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.Timeout)
+	defer cancel()
+	return h.Probe(ctx, b)
+}
+
 func (p *Pool) healthLoop() {
 	defer p.wg.Done()
 	t := time.NewTicker(p.cfg.Health.Interval)
@@ -129,7 +146,7 @@ func (p *Pool) CheckNow(ctx context.Context) {
 		wg.Add(1)
 		go func(m *member) {
 			defer wg.Done()
-			ok := p.cfg.Health.Check(ctx, m.Addr)
+			ok := p.probe(ctx, m.Backend)
 			m.mu.Lock()
 			defer m.mu.Unlock()
 			if ok {

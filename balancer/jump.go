@@ -33,9 +33,11 @@ type jumpPolicy struct {
 	slots []string       // slot -> ID
 }
 
-func (*jumpPolicy) usesKey() {}
+func (*jumpPolicy) ReadsKey() bool          { return true }
+func (*jumpPolicy) ReadsPoolInFlight() bool { return false }
 
-func (j *jumpPolicy) Build(ms []*member) Picker {
+func (j *jumpPolicy) Build(eps []Endpoint) Picker {
+	ms := members(eps)
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	live := make(map[string]*member, len(ms))
@@ -63,21 +65,21 @@ type jumpPicker struct {
 	table []*member // slot -> member; nil where the slot's backend is gone
 }
 
-func (p *jumpPicker) Pick(info PickInfo) *member {
+func (p *jumpPicker) Pick(info PickInfo) Endpoint {
 	k := hashString(info.Key)
 	n := len(p.table)
 	for attempt := 0; attempt < 64; attempt++ {
 		if m := p.table[jumpHash(k, n)]; m != nil {
-			return m
+			return Endpoint{m}
 		}
 		k = mix(k + 0x9e3779b97f4a7c15) // re-hash: uniform over the slots
 	}
 	for _, m := range p.table { // a pool that is almost all holes
 		if m != nil {
-			return m
+			return Endpoint{m}
 		}
 	}
-	return nil
+	return Endpoint{}
 }
 
 // jumpHash maps key to one of buckets with the distribution and the

@@ -68,22 +68,73 @@ func mix(h uint64) uint64 {
 	return h
 }
 
+// members returns the members behind eps (the built-in pickers keep
+// members, whose fields they read directly).
+func members(eps []Endpoint) []*member {
+	ms := make([]*member, 0, len(eps))
+	for _, e := range eps {
+		if e.m != nil {
+			ms = append(ms, e.m)
+		}
+	}
+	return ms
+}
+
+// policyFunc is a built-in policy that reads neither PickInfo.Key nor
+// the pool-wide in-flight count.
 type policyFunc func([]*member) Picker
 
-func (f policyFunc) Build(ms []*member) Picker { return f(ms) }
+func (f policyFunc) Build(eps []Endpoint) Picker { return f(members(eps)) }
+func (policyFunc) ReadsKey() bool                { return false }
+func (policyFunc) ReadsPoolInFlight() bool       { return false }
 
-// keyed marks a policy that picks by PickInfo.Key, so that callers
-// compute a key only for policies that read it.
-type keyed interface{ usesKey() }
-
+// keyedFunc is a built-in policy that picks by PickInfo.Key.
 type keyedFunc func([]*member) Picker
 
-func (f keyedFunc) Build(ms []*member) Picker { return f(ms) }
-func (keyedFunc) usesKey()                    {}
+func (f keyedFunc) Build(eps []Endpoint) Picker { return f(members(eps)) }
+func (keyedFunc) ReadsKey() bool                { return true }
+func (keyedFunc) ReadsPoolInFlight() bool       { return false }
+
+// Every built-in policy says what it reads; every picker is a Picker.
+var (
+	_ interface {
+		Policy
+		KeyReader
+		LoadReader
+	} = policyFunc(nil)
+	_ interface {
+		Policy
+		KeyReader
+		LoadReader
+	} = keyedFunc(nil)
+	_ interface {
+		Policy
+		KeyReader
+		LoadReader
+	} = boundedPolicy{}
+	_ interface {
+		Policy
+		KeyReader
+		LoadReader
+	} = (*jumpPolicy)(nil)
+
+	_ Picker = emptyPicker{}
+	_ Picker = (*rrPicker)(nil)
+	_ Picker = (*seqPicker)(nil)
+	_ Picker = (*swrrLocked)(nil)
+	_ Picker = (*randomPicker)(nil)
+	_ Picker = (*leastConnPicker)(nil)
+	_ Picker = (*p2cPicker)(nil)
+	_ Picker = (*maglevPicker)(nil)
+	_ Picker = (*ring)(nil)
+	_ Picker = (*hrwPicker)(nil)
+	_ Picker = (*boundedPicker)(nil)
+	_ Picker = (*jumpPicker)(nil)
+)
 
 type emptyPicker struct{}
 
-func (emptyPicker) Pick(PickInfo) *member { return nil }
+func (emptyPicker) Pick(PickInfo) Endpoint { return Endpoint{} }
 
 // RoundRobin picks backends in turn, ignoring weights.
 func RoundRobin() Policy {
@@ -100,8 +151,8 @@ type rrPicker struct {
 	next atomic.Uint64
 }
 
-func (p *rrPicker) Pick(PickInfo) *member {
-	return p.ms[(p.next.Add(1)-1)%uint64(len(p.ms))]
+func (p *rrPicker) Pick(PickInfo) Endpoint {
+	return Endpoint{p.ms[(p.next.Add(1)-1)%uint64(len(p.ms))]}
 }
 
 // WeightedRoundRobin is nginx's smooth weighted round robin: over a cycle
@@ -142,8 +193,8 @@ type seqPicker struct {
 	next atomic.Uint64
 }
 
-func (p *seqPicker) Pick(PickInfo) *member {
-	return p.seq[(p.next.Add(1)-1)%uint64(len(p.seq))]
+func (p *seqPicker) Pick(PickInfo) Endpoint {
+	return Endpoint{p.seq[(p.next.Add(1)-1)%uint64(len(p.seq))]}
 }
 
 // swrrLocked is smooth WRR computed per pick, for huge weight sums.
@@ -153,7 +204,7 @@ type swrrLocked struct {
 	cur []int
 }
 
-func (p *swrrLocked) Pick(PickInfo) *member {
+func (p *swrrLocked) Pick(PickInfo) Endpoint {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	total, best := 0, -1
@@ -165,7 +216,7 @@ func (p *swrrLocked) Pick(PickInfo) *member {
 		}
 	}
 	p.cur[best] -= total
-	return p.ms[best]
+	return Endpoint{p.ms[best]}
 }
 
 // Random picks at random, in proportion to weight. A pick is O(1) at any
@@ -224,13 +275,13 @@ func newAliasPicker(ms []*member) *randomPicker {
 	return p
 }
 
-func (p *randomPicker) Pick(PickInfo) *member {
+func (p *randomPicker) Pick(PickInfo) Endpoint {
 	r := rand.Uint64()
 	i := int(uint64(uint32(r)) * uint64(len(p.ms)) >> 32)
 	if r>>32 < p.prob[i] {
-		return p.ms[i]
+		return Endpoint{p.ms[i]}
 	}
-	return p.ms[p.alias[i]]
+	return Endpoint{p.ms[p.alias[i]]}
 }
 
 // LeastConnections picks the backend with the fewest requests in flight
@@ -248,7 +299,7 @@ func LeastConnections() Policy {
 
 type leastConnPicker struct{ ms []*member }
 
-func (p *leastConnPicker) Pick(PickInfo) *member {
+func (p *leastConnPicker) Pick(PickInfo) Endpoint {
 	n := len(p.ms)
 	start := rand.IntN(n)
 	// Lowest active/weight wins, compared by cross-multiplying (no
@@ -268,7 +319,7 @@ func (p *leastConnPicker) Pick(PickInfo) *member {
 			best, bestActive, bestW = m, a, w
 		}
 	}
-	return best
+	return Endpoint{best}
 }
 
 // PowerOfTwo is least-request with two random choices: it samples two
@@ -299,10 +350,10 @@ type p2cPicker struct {
 	ewma bool // score by peak EWMA latency too
 }
 
-func (p *p2cPicker) Pick(PickInfo) *member {
+func (p *p2cPicker) Pick(PickInfo) Endpoint {
 	n := len(p.ms)
 	if n == 1 {
-		return p.ms[0]
+		return Endpoint{p.ms[0]}
 	}
 	// Two distinct indexes from one random word, by multiply-shift; j
 	// skips over i without a branch (a random branch mispredicts half
@@ -314,9 +365,9 @@ func (p *p2cPicker) Pick(PickInfo) *member {
 	a, b := p.ms[i], p.ms[j]
 	if p.ewma {
 		if ewmaScore(b) < ewmaScore(a) {
-			return b
+			return Endpoint{b}
 		}
-		return a
+		return Endpoint{a}
 	}
 	// Fewer requests in flight per unit of weight wins:
 	// (b.inflight+1)/b.w < (a.inflight+1)/a.w, without dividing.
@@ -324,7 +375,7 @@ func (p *p2cPicker) Pick(PickInfo) *member {
 	if (b.inflight()+1)*int64(a.w()) < (a.inflight()+1)*int64(b.w()) {
 		m = b
 	}
-	return m
+	return Endpoint{m}
 }
 
 func ewmaScore(m *member) float64 {
@@ -396,8 +447,8 @@ type maglevPicker struct {
 	table []int32
 }
 
-func (p *maglevPicker) Pick(info PickInfo) *member {
-	return p.ms[p.table[reduce(hashString(info.Key), len(p.table))]]
+func (p *maglevPicker) Pick(info PickInfo) Endpoint {
+	return Endpoint{p.ms[p.table[reduce(hashString(info.Key), len(p.table))]]}
 }
 
 func nextPrime(n int) int {
@@ -495,8 +546,8 @@ func (r *ring) index(h uint64) int {
 	return i
 }
 
-func (r *ring) Pick(info PickInfo) *member {
-	return r.ms[r.owner[r.index(hashString(info.Key))]]
+func (r *ring) Pick(info PickInfo) Endpoint {
+	return Endpoint{r.ms[r.owner[r.index(hashString(info.Key))]]}
 }
 
 // Rendezvous is weighted highest-random-weight hashing: each key goes to
@@ -514,7 +565,7 @@ func Rendezvous() Policy {
 
 type hrwPicker struct{ ms []*member }
 
-func (p *hrwPicker) Pick(info PickInfo) *member {
+func (p *hrwPicker) Pick(info PickInfo) Endpoint {
 	k := hashString(info.Key)
 	var best *member
 	bestScore := math.Inf(-1)
@@ -526,7 +577,7 @@ func (p *hrwPicker) Pick(info PickInfo) *member {
 			best, bestScore = m, s
 		}
 	}
-	return best
+	return Endpoint{best}
 }
 
 // BoundedLoad is consistent hashing with bounded loads (Mirrokni, Thorup,
@@ -542,35 +593,38 @@ func BoundedLoad(c float64) Policy {
 
 type boundedPolicy struct{ c float64 }
 
-func (boundedPolicy) usesKey() {}
+func (boundedPolicy) ReadsKey() bool { return true }
 
-func (b boundedPolicy) Build(ms []*member) Picker {
+// ReadsPoolInFlight tells the Pool to keep the pool-wide in-flight total
+// that the bound is computed from (other policies spare picks that
+// counter). A wrapper that hides this method still works: the Pool keeps
+// the count for policies that do not say.
+func (boundedPolicy) ReadsPoolInFlight() bool { return true }
+
+func (b boundedPolicy) Build(eps []Endpoint) Picker {
+	ms := members(eps)
 	if len(ms) == 0 {
 		return emptyPicker{}
 	}
 	return &boundedPicker{ring: newRing(ms, 100), c: b.c}
 }
 
-// countsInflight tells the Pool to keep the pool-wide in-flight total that
-// the bound is computed from (other policies spare picks that counter).
-func (boundedPolicy) countsInflight() {}
-
 type boundedPicker struct {
 	*ring
 	c float64
 }
 
-func (p *boundedPicker) Pick(info PickInfo) *member {
-	total := p.ms[0].total.Load()
+func (p *boundedPicker) Pick(info PickInfo) Endpoint {
+	total := Endpoint{p.ms[0]}.PoolInFlight() // 0 if the pool keeps no count
 	limit := int64(math.Ceil(p.c * float64(total+1) / float64(len(p.ms))))
 	i := p.index(hashString(info.Key))
 	for n := 0; n < len(p.points); n++ {
 		m := p.ms[p.owner[(i+n)%len(p.points)]]
 		if m.inflight() < limit {
-			return m
+			return Endpoint{m}
 		}
 	}
-	return p.ms[p.owner[i]]
+	return Endpoint{p.ms[p.owner[i]]}
 }
 
 // PolicyByName returns a policy for a name used in flags and config files:

@@ -3,6 +3,7 @@ package balancer
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -13,12 +14,49 @@ import (
 )
 
 // Balancer picks a backend for a request or connection. Pool is the
-// default implementation.
+// default implementation; Proxy and TCPProxy accept any Balancer.
+// Implementations must be safe for concurrent use by multiple goroutines.
+//
+// What only some balancers can do is asked for through optional
+// interfaces, found by type assertion: StickyBalancer (pick a given
+// backend again, for sticky sessions) and KeyReader (whether picks read
+// PickInfo.Key, so callers spare computing one).
 type Balancer interface {
 	// Pick chooses a backend. It never blocks. The caller must call
 	// Pick.Done when the request or connection ends.
 	Pick(info PickInfo) (Pick, error)
 }
+
+// StickyBalancer is a Balancer that can pick a given backend again, which
+// Proxy's sticky sessions need; Proxy ignores its sticky cookie for
+// balancers without it.
+type StickyBalancer interface {
+	Balancer
+	// PickByIDHash picks the available backend whose ID hashes to h
+	// (HashID); ok is false when no such backend is available, and the
+	// caller then picks as usual.
+	PickByIDHash(h uint64) (pk Pick, ok bool)
+}
+
+// KeyReader is implemented by a Policy or a Balancer to say whether its
+// picks read PickInfo.Key. Callers compute a key (for Proxy, a string per
+// request) only for those that read it or do not say.
+type KeyReader interface {
+	ReadsKey() bool
+}
+
+// LoadReader is implemented by a Policy to say whether its picks read
+// Endpoint.PoolInFlight. A Pool keeps that pool-wide count (one more
+// atomic add per pick and per Done) only for policies that read it or do
+// not say; for the others PoolInFlight reports 0.
+type LoadReader interface {
+	ReadsPoolInFlight() bool
+}
+
+// HashID is the stable hash of a backend ID that hash policies place keys
+// by and sticky cookies carry: unseeded, so every process computes the
+// same value.
+func HashID(id string) uint64 { return hashString(id) }
 
 // Backend is one server behind a balancer.
 type Backend struct {
@@ -44,9 +82,20 @@ type PickInfo struct {
 // Pick belongs to the request it was made for: it is not for concurrent
 // use.
 type Pick struct {
-	m    *member
-	pool *Pool
-	lat  time.Duration // recorded by the L7 transport
+	m   *member       // a Pool's pick
+	x   *customPick   // another Balancer's pick (NewPick)
+	lat time.Duration // recorded by the L7 transport
+}
+
+type customPick struct {
+	b    Backend
+	done func(DoneInfo)
+}
+
+// NewPick returns a Pick of b for Balancers other than Pool; done, if not
+// nil, runs once when the Pick's Done is called.
+func NewPick(b Backend, done func(DoneInfo)) Pick {
+	return Pick{x: &customPick{b: b, done: done}}
 }
 
 // Backend returns the chosen backend; the zero Backend for the zero Pick.
@@ -54,10 +103,24 @@ type Pick struct {
 // returns in registers; with the Backend copied in, every Pick and Done
 // went through memory and cost twice as much.)
 func (p Pick) Backend() Backend {
-	if p.m == nil {
-		return Backend{}
+	switch {
+	case p.m != nil:
+		return p.m.Backend
+	case p.x != nil:
+		return p.x.b
 	}
-	return p.m.Backend
+	return Backend{}
+}
+
+// valid reports whether p is a pick, not the zero Pick.
+func (p Pick) valid() bool { return p.m != nil || p.x != nil }
+
+// idHash is HashID of the picked backend's ID.
+func (p Pick) idHash() uint64 {
+	if p.m != nil {
+		return p.m.hash
+	}
+	return hashString(p.Backend().ID)
 }
 
 // DoneInfo reports how a picked request or connection went.
@@ -81,6 +144,9 @@ type DoneInfo struct {
 // and passive outlier detection can eject failing backends.
 func (p Pick) Done(d DoneInfo) {
 	if p.m == nil {
+		if p.x != nil && p.x.done != nil {
+			p.x.done(d)
+		}
 		return
 	}
 	m := p.m.current()
@@ -94,10 +160,13 @@ func (p Pick) Done(d DoneInfo) {
 	if d.Latency > 0 {
 		m.observe(d.Latency)
 	}
+	if m.pool == nil {
+		return // a member built outside a Pool (tests)
+	}
 	if d.Err != nil {
-		p.pool.failure(m)
+		m.pool.failure(m)
 	} else if m.bad.Load() != 0 {
-		p.pool.success(m) // a failure streak to reset; else nothing to do
+		m.pool.success(m) // a failure streak to reset; else nothing to do
 	}
 }
 
@@ -120,19 +189,21 @@ func (s State) String() string {
 type member struct {
 	Backend
 	hash uint64 // hashString(ID)
+	pool *Pool  // the pool m belongs to
 
 	// picks and dones count picks and their Done calls; the difference
 	// is the requests in flight. One counter per event, not an "active"
 	// counter beside a pick counter, keeps a pick and a Done at one
 	// atomic add each.
-	picks     atomic.Uint64
-	dones     atomic.Uint64
-	moved     atomic.Pointer[member] // the member that replaced this one (Add of a known ID)
-	eff       atomic.Int64           // effective weight: Weight, less during slow start
-	total     *atomic.Int64          // in flight across the pool (shared); nil unless the policy reads it
-	bad       atomic.Int32           // consecutive failures, mirrored for a lock-free success path
-	failures  atomic.Uint64
-	ewmaNanos atomic.Int64
+	picks      atomic.Uint64
+	dones      atomic.Uint64
+	moved      atomic.Pointer[member] // the member that replaced this one (Add of a known ID)
+	eff        atomic.Int64           // effective weight: Weight, less during slow start
+	total      *atomic.Int64          // in flight across the pool (shared); nil unless the policy may read it
+	bad        atomic.Int32           // consecutive failures, mirrored for a lock-free success path
+	failures   atomic.Uint64
+	ejectCount atomic.Uint64
+	ewmaNanos  atomic.Int64
 
 	mu           sync.Mutex // guards the health fields below
 	state        State
@@ -186,16 +257,79 @@ func (m *member) observe(lat time.Duration) {
 	}
 }
 
-// Policy builds the picker for one snapshot of available backends.
-// Implementations must make Pick safe for concurrent use and must not
-// block in it; Build runs whenever membership or health changes.
+// Policy builds the Picker for one snapshot of the backends that may be
+// picked, as a grpc-go balancer builds a Picker from its ready SubConns.
+// Build runs whenever membership, weights or health change, never
+// concurrently with itself for one Pool; backends are sorted by ID and
+// never empty while the pool has a backend. A Policy may implement
+// KeyReader and LoadReader to spare the Pool work it does not need.
 type Policy interface {
-	Build(backends []*member) Picker
+	Build(backends []Endpoint) Picker
 }
 
-// Picker chooses among one snapshot's backends.
+// Picker chooses among one snapshot's backends. Pick is called by many
+// goroutines at once and must not block; it returns one of the Endpoints
+// its Build was given, or the zero Endpoint when it has none to offer.
 type Picker interface {
-	Pick(info PickInfo) *member
+	Pick(info PickInfo) Endpoint
+}
+
+// Endpoint is a Policy's read-only view of one backend of a Pool: its
+// configuration and live load. It is one pointer, comparable, and safe
+// for concurrent use; the zero Endpoint is no backend, and its methods
+// return zero values.
+type Endpoint struct{ m *member }
+
+// Backend returns the backend as configured.
+func (e Endpoint) Backend() Backend {
+	if e.m == nil {
+		return Backend{}
+	}
+	return e.m.Backend
+}
+
+// IDHash returns HashID(e.Backend().ID), computed once when the backend
+// was added.
+func (e Endpoint) IDHash() uint64 {
+	if e.m == nil {
+		return 0
+	}
+	return e.m.hash
+}
+
+// Weight returns the weight to pick by: the configured weight, or less
+// while a slow start ramps the backend up. It is at least 1.
+func (e Endpoint) Weight() int {
+	if e.m == nil {
+		return 0
+	}
+	return e.m.w()
+}
+
+// InFlight returns the backend's picks not yet Done.
+func (e Endpoint) InFlight() int64 {
+	if e.m == nil {
+		return 0
+	}
+	return e.m.current().inflight()
+}
+
+// PoolInFlight returns the picks not yet Done across the whole pool, or
+// 0 when the pool does not keep that count (see LoadReader).
+func (e Endpoint) PoolInFlight() int64 {
+	if e.m == nil || e.m.total == nil {
+		return 0
+	}
+	return e.m.total.Load()
+}
+
+// Latency returns the peak-sensitive moving average of the latencies
+// Done reported (0: not measured yet).
+func (e Endpoint) Latency() time.Duration {
+	if e.m == nil {
+		return 0
+	}
+	return time.Duration(e.m.current().ewmaNanos.Load())
 }
 
 // Config configures a Pool. Every zero value is a documented default.
@@ -218,6 +352,12 @@ type Config struct {
 	// back from ejection from 10% to its full weight over this window, so
 	// a cold server is not flooded. Zero disables it.
 	SlowStart time.Duration
+	// LastResort lets a pick that excludes every available backend (a
+	// retry after failures) fall back to the backends out of rotation
+	// (ejected or unhealthy; never draining), chosen by the same Policy
+	// among them, as origin's failover does. False means such a pick
+	// fails with ErrNoBackend.
+	LastResort bool
 }
 
 // OutlierDetection ejects backends after consecutive failures, with
@@ -245,7 +385,8 @@ type OutlierDetection struct {
 type Pool struct {
 	cfg    Config
 	policy Policy
-	keyed  bool // the policy reads PickInfo.Key
+	keyed  bool // the policy reads PickInfo.Key (or does not say)
+	load   bool // the policy reads Endpoint.PoolInFlight (or does not say)
 	now    func() time.Time
 	log    *zap.Logger
 
@@ -261,10 +402,24 @@ type Pool struct {
 	closeOnce sync.Once
 }
 
+// The Pool implements Balancer and both optional interfaces.
+var (
+	_ Balancer       = (*Pool)(nil)
+	_ StickyBalancer = (*Pool)(nil)
+	_ KeyReader      = (*Pool)(nil)
+)
+
 type snapshot struct {
 	picker Picker
-	all    []*member // every non-draining member, for panic mode
-	avail  int
+	avail  []*member // the members that may be picked, sorted by ID
+	// out are the members out of rotation and their Picker, for
+	// Config.LastResort (nil otherwise, and in panic mode).
+	out       []*member
+	outPicker Picker
+	// readmit is when the first ejection in force ends (zero: none). A
+	// pick at or after it rebuilds, so a backend comes back on time even
+	// when the clock is injected and the re-admitting timer has not run.
+	readmit time.Time
 }
 
 // New returns an empty Pool; add backends with Add.
@@ -276,7 +431,13 @@ func New(cfg Config) (*Pool, error) {
 	if p.policy == nil {
 		p.policy = RoundRobin()
 	}
-	_, p.keyed = p.policy.(keyed)
+	p.keyed, p.load = true, true
+	if k, ok := p.policy.(KeyReader); ok {
+		p.keyed = k.ReadsKey()
+	}
+	if l, ok := p.policy.(LoadReader); ok {
+		p.load = l.ReadsPoolInFlight()
+	}
 	if p.log == nil {
 		p.log = zap.NewNop()
 	}
@@ -330,17 +491,18 @@ func (p *Pool) Add(b Backend) error {
 	defer p.mu.Unlock()
 	if old, ok := p.members[b.ID]; ok {
 		// Replace the immutable part; keep live counters.
-		m := &member{Backend: b, hash: old.hash, state: old.state, unhealthy: old.unhealthy, total: p.inflightCounter()}
+		m := &member{Backend: b, hash: old.hash, pool: p, state: old.state, unhealthy: old.unhealthy, total: p.inflightCounter()}
 		// Picks of the old member still in flight report their Done
 		// here: forward first, then carry the counts over.
 		old.moved.Store(m)
 		m.picks.Add(old.picks.Load())
 		m.dones.Add(old.dones.Load())
 		m.failures.Store(old.failures.Load())
+		m.ejectCount.Store(old.ejectCount.Load())
 		m.ewmaNanos.Store(old.ewmaNanos.Load())
 		p.members[b.ID] = m
 	} else {
-		m := &member{Backend: b, hash: hashString(b.ID), total: p.inflightCounter()}
+		m := &member{Backend: b, hash: hashString(b.ID), pool: p, total: p.inflightCounter()}
 		if p.cfg.SlowStart > 0 && len(p.members) > 0 {
 			m.rampFrom = p.now() // the first backend has nobody to share with
 		}
@@ -436,6 +598,7 @@ func (p *Pool) rebuild() {
 func (p *Pool) rebuildLocked() {
 	now := p.now()
 	var avail, all []*member
+	var readmit time.Time
 	ids := append([]string(nil), p.order...)
 	sort.Strings(ids) // deterministic order for hash policies
 	ramping := false
@@ -443,6 +606,9 @@ func (p *Pool) rebuildLocked() {
 		m := p.members[id]
 		m.mu.Lock()
 		st, unhealthy, ejected := m.state, m.unhealthy, now.Before(m.ejectedUntil)
+		if ejected && (readmit.IsZero() || m.ejectedUntil.Before(readmit)) {
+			readmit = m.ejectedUntil
+		}
 		from := m.rampFrom
 		m.mu.Unlock()
 		m.eff.Store(int64(m.Weight))
@@ -465,12 +631,29 @@ func (p *Pool) rebuildLocked() {
 	if len(avail) == 0 {
 		use = all // panic mode: every backend down means try them all
 	}
-	p.snap.Store(&snapshot{picker: p.policy.Build(use), all: all, avail: len(avail)})
+	s := &snapshot{picker: p.policy.Build(endpointsOf(use)), avail: avail, readmit: readmit}
+	if p.cfg.LastResort && len(avail) > 0 && len(avail) < len(all) {
+		for _, m := range all {
+			if !slices.Contains(avail, m) {
+				s.out = append(s.out, m)
+			}
+		}
+		s.outPicker = p.policy.Build(endpointsOf(s.out))
+	}
+	p.snap.Store(s)
 	if ramping && !p.rampRunning {
 		p.rampRunning = true
 		p.wg.Add(1)
 		go p.rampLoop()
 	}
+}
+
+func endpointsOf(ms []*member) []Endpoint {
+	eps := make([]Endpoint, len(ms))
+	for i, m := range ms {
+		eps[i] = Endpoint{m}
+	}
+	return eps
 }
 
 // rampLoop rebuilds the snapshot one step later; the rebuild schedules
@@ -491,39 +674,65 @@ func (p *Pool) rampLoop() {
 }
 
 // Pick implements Balancer.
+// It reads the current snapshot and takes no lock.
 func (p *Pool) Pick(info PickInfo) (Pick, error) {
 	s := p.snap.Load()
-	m := s.picker.Pick(info)
-	if m == nil {
+	if !s.readmit.IsZero() && !p.now().Before(s.readmit) && p.mu.TryLock() {
+		// An ejection has ended: rebuild now, unless a writer is at it
+		// (then it rebuilds).
+		p.rebuildLocked()
+		p.mu.Unlock()
+		s = p.snap.Load()
+	}
+	m := choose(s.picker, s.avail, info)
+	if m == nil && len(info.Exclude) > 0 && s.outPicker != nil {
+		m = choose(s.outPicker, s.out, info) // Config.LastResort
+	}
+	if m == nil || m.pool != p {
+		// No choice, or a Policy that answered with an Endpoint it was
+		// not given.
 		return Pick{}, ErrNoBackend
 	}
-	if len(info.Exclude) > 0 && excluded(m.ID, info.Exclude) {
-		// Retry elsewhere: the first non-excluded backend in a stable
-		// order after the policy's choice.
-		m = nil
-		for _, c := range s.all {
-			if !excluded(c.ID, info.Exclude) && p.available(c) {
-				m = c
-				break
-			}
-		}
-		if m == nil {
-			return Pick{}, ErrNoBackend
+	m.acquire()
+	return Pick{m: m}, nil
+}
+
+// choose asks picker, then honours info.Exclude: when the choice is
+// excluded, it takes the first member of ms that is not, in a stable
+// order; nil when there is none.
+func choose(picker Picker, ms []*member, info PickInfo) *member {
+	m := picker.Pick(info).m
+	if m == nil || len(info.Exclude) == 0 || !excluded(m.ID, info.Exclude) {
+		return m
+	}
+	for _, c := range ms {
+		if !excluded(c.ID, info.Exclude) {
+			return c
 		}
 	}
-	return p.pickOf(m), nil
+	return nil
 }
 
-// pickOf counts a pick of m and returns it.
-func (p *Pool) pickOf(m *member) Pick {
-	m.acquire()
-	return Pick{m: m, pool: p}
+// PickByIDHash implements StickyBalancer: it picks the available backend
+// whose ID hashes to h (HashID), reading the snapshot without a lock.
+func (p *Pool) PickByIDHash(h uint64) (Pick, bool) {
+	for _, m := range p.snap.Load().avail {
+		if m.hash == h {
+			m.acquire()
+			return Pick{m: m}, true
+		}
+	}
+	return Pick{}, false
 }
+
+// ReadsKey implements KeyReader: whether the pool's Policy reads
+// PickInfo.Key.
+func (p *Pool) ReadsKey() bool { return p.keyed }
 
 // inflightCounter returns the pool-wide in-flight counter for members if
-// the policy reads it, else nil.
+// the policy may read it, else nil.
 func (p *Pool) inflightCounter() *atomic.Int64 {
-	if _, ok := p.policy.(interface{ countsInflight() }); ok {
+	if p.load {
 		return &p.inflight
 	}
 	return nil
@@ -545,12 +754,6 @@ func excluded(id string, ex []string) bool {
 		}
 	}
 	return false
-}
-
-func (p *Pool) available(m *member) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return !m.unhealthy && !p.now().Before(m.ejectedUntil) && m.state != Draining
 }
 
 func (p *Pool) failure(m *member) {
@@ -589,6 +792,7 @@ func (p *Pool) failure(m *member) {
 	}
 	m.ejectedUntil = now.Add(d)
 	m.ejections++
+	m.ejectCount.Add(1)
 	m.consecutive = 0
 	m.bad.Store(0)
 	m.mu.Unlock()
@@ -638,6 +842,8 @@ type BackendStats struct {
 	Picks    uint64
 	Active   int64
 	Failures uint64
+	// Ejections counts passive ejections.
+	Ejections uint64
 	// Latency is the peak-EWMA of reported latencies.
 	Latency time.Duration
 }
@@ -666,7 +872,7 @@ func (p *Pool) Stats() []BackendStats {
 		}
 		m.mu.Unlock()
 		out = append(out, BackendStats{Backend: m.Backend, State: st, Picks: m.picks.Load(), Active: m.inflight(),
-			Failures: m.failures.Load(), Latency: time.Duration(m.ewmaNanos.Load())})
+			Failures: m.failures.Load(), Ejections: m.ejectCount.Load(), Latency: time.Duration(m.ewmaNanos.Load())})
 	}
 	return out
 }
@@ -691,20 +897,22 @@ type contextKey struct{}
 type pickContext struct {
 	context.Context
 	pk Pick
+	b  Balancer // picked from; retries pick again from it
 }
 
 func (c *pickContext) Value(key any) any {
 	if key == (contextKey{}) {
-		return &c.pk
+		return c
 	}
 	return c.Context.Value(key)
 }
 
-func withPick(ctx context.Context, p Pick) *pickContext {
-	return &pickContext{Context: ctx, pk: p}
+func withPick(ctx context.Context, p Pick, b Balancer) *pickContext {
+	return &pickContext{Context: ctx, pk: p, b: b}
 }
 
-func pickFrom(ctx context.Context) *Pick {
-	p, _ := ctx.Value(contextKey{}).(*Pick)
-	return p
+// pickFrom returns the request's pick context; nil if it has none.
+func pickFrom(ctx context.Context) *pickContext {
+	c, _ := ctx.Value(contextKey{}).(*pickContext)
+	return c
 }

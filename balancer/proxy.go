@@ -25,7 +25,8 @@ type Route struct {
 	PathPrefix string
 	// Header and Value match a request header (Value "" means present).
 	Header, Value string
-	Pool          *Pool
+	// Pool is the Balancer (a *Pool or any other) for matching requests.
+	Pool Balancer
 }
 
 func (rt *Route) matches(r *http.Request) bool {
@@ -69,16 +70,19 @@ type StickyCookie struct {
 
 // ProxyConfig configures an L7 Proxy. Pool (or Routes) is required.
 type ProxyConfig struct {
-	// Pool serves requests no Route matches.
-	Pool *Pool
+	// Pool is the Balancer (a *Pool or any other) for requests no Route
+	// matches.
+	Pool Balancer
 	// Routes are tried in order.
 	Routes []Route
-	// Key computes the hash key for keyed policies (Maglev, RingHash,
-	// Rendezvous, BoundedLoad, Jump); others never call it. Nil means
-	// the request's host and path.
+	// Key computes PickInfo.Key for balancers that read it (a Pool with
+	// Maglev, RingHash, Rendezvous, BoundedLoad, Jump or a Policy that
+	// does not say, see KeyReader); others never call it. Nil means the
+	// request's host and path.
 	Key func(*http.Request) string
 	// Sticky pins a client to a backend with a cookie while it is
-	// healthy, and re-pins it when it is not.
+	// healthy, and re-pins it when it is not. It needs a balancer that
+	// implements StickyBalancer (Pool does); others ignore the cookie.
 	Sticky StickyCookie
 	// Retries bounds extra attempts of idempotent requests on other
 	// backends after a failed connection or a backend that closed it
@@ -106,6 +110,11 @@ type Proxy struct {
 	retry int
 }
 
+var (
+	_ http.Handler      = (*Proxy)(nil)
+	_ http.RoundTripper = retryTransport{}
+)
+
 // NewProxy returns a Proxy configured by cfg.
 func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 	if cfg.Pool == nil && len(cfg.Routes) == 0 {
@@ -126,7 +135,7 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 	p.rp = &httputil.ReverseProxy{
 		BufferPool: &bufferPool{},
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			pk := pickFrom(pr.In.Context())
+			pk := &pickFrom(pr.In.Context()).pk
 			pr.Out.URL.Scheme = "http"
 			pr.Out.URL.Host = pk.Backend().Addr
 			pr.Out.Host = pr.In.Host
@@ -134,10 +143,10 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 		},
 		Transport: retryTransport{p},
 		ModifyResponse: func(resp *http.Response) error {
-			if pk := pickFrom(resp.Request.Context()); pk != nil && pk.m != nil && p.cfg.Sticky.Name != "" {
+			if pc := pickFrom(resp.Request.Context()); pc != nil && pc.pk.valid() && p.cfg.Sticky.Name != "" {
 				c, err := resp.Request.Cookie(p.cfg.Sticky.Name)
-				if h, ok := parseSticky(cookieValue(c, err)); !ok || h != pk.m.hash {
-					ck := &http.Cookie{Name: p.cfg.Sticky.Name, Value: stickyValue(pk.m.hash), Path: "/", HttpOnly: true}
+				if h, ok := parseSticky(cookieValue(c, err)); !ok || h != pc.pk.idHash() {
+					ck := &http.Cookie{Name: p.cfg.Sticky.Name, Value: stickyValue(pc.pk.idHash()), Path: "/", HttpOnly: true}
 					if p.cfg.Sticky.MaxAge > 0 {
 						ck.MaxAge = int(p.cfg.Sticky.MaxAge / time.Second)
 					}
@@ -271,7 +280,7 @@ func parseSticky(v string) (uint64, bool) {
 	return h, err == nil
 }
 
-func (p *Proxy) poolFor(r *http.Request) *Pool {
+func (p *Proxy) poolFor(r *http.Request) Balancer {
 	for i := range p.cfg.Routes {
 		if p.cfg.Routes[i].matches(r) {
 			return p.cfg.Routes[i].Pool
@@ -299,7 +308,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "balancer: no backend available", http.StatusServiceUnavailable)
 		return
 	}
-	pc := withPick(r.Context(), pk)
+	pc := withPick(r.Context(), pk, pool)
 	p.rp.ServeHTTP(w, r.WithContext(pc))
 	// The request stays "in flight" until its response is served, so
 	// least-request policies see streaming responses as load.
@@ -315,22 +324,22 @@ func (p *Proxy) CloseIdleConnections() {
 }
 
 // pick honours a sticky cookie naming a healthy backend, then the policy.
-func (p *Proxy) pick(pool *Pool, r *http.Request, exclude []string) (Pick, error) {
+func (p *Proxy) pick(b Balancer, r *http.Request, exclude []string) (Pick, error) {
 	if p.cfg.Sticky.Name != "" && len(exclude) == 0 {
-		c, err := r.Cookie(p.cfg.Sticky.Name)
-		if h, ok := parseSticky(cookieValue(c, err)); ok {
-			for _, m := range pool.snap.Load().all {
-				if m.hash == h && pool.available(m) {
-					return pool.pickOf(m), nil
+		if sb, ok := b.(StickyBalancer); ok {
+			c, err := r.Cookie(p.cfg.Sticky.Name)
+			if h, ok := parseSticky(cookieValue(c, err)); ok {
+				if pk, ok := sb.PickByIDHash(h); ok {
+					return pk, nil
 				}
 			}
 		}
 	}
 	info := PickInfo{Exclude: exclude}
-	if pool.keyed {
+	if k, ok := b.(KeyReader); !ok || k.ReadsKey() {
 		info.Key = p.key(r)
 	}
-	return pool.Pick(info)
+	return b.Pick(info)
 }
 
 // retryTransport retries idempotent requests on another backend when the
@@ -341,8 +350,8 @@ func (p *Proxy) pick(pool *Pool, r *http.Request, exclude []string) (Pick, error
 type retryTransport struct{ p *Proxy }
 
 func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	pk := pickFrom(req.Context())
-	pool := pk.pool // retries pick again from the same pool
+	pc := pickFrom(req.Context())
+	pk, pool := &pc.pk, pc.b // retries pick again from the same balancer
 	req, body := blame.WrapBody(req)
 	var tried []string
 	for attempt := 0; ; attempt++ {
@@ -354,12 +363,12 @@ func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		if !blame.Backend(req.Context(), req, body, err) {
 			pk.Done(DoneInfo{Aborted: true})
-			pk.m = nil // reported
+			pk.m, pk.x = nil, nil // reported
 			return nil, &blame.ClientError{Err: err}
 		}
 		failed := pk.Backend().ID
 		pk.Done(DoneInfo{Err: err, Latency: time.Since(start)})
-		pk.m = nil // reported
+		pk.m, pk.x = nil, nil // reported
 		if attempt >= t.p.retry || !retryable(req, err) || pool == nil || req.Context().Err() != nil {
 			return nil, err
 		}

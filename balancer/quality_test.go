@@ -245,7 +245,7 @@ func BenchmarkMaglevBuild(b *testing.B) {
 			pol := Maglev(size)
 			b.ReportAllocs()
 			for b.Loop() {
-				pol.Build(ms)
+				pol.Build(endpoints(ms))
 			}
 		})
 	}
@@ -266,9 +266,9 @@ func BenchmarkPicker(b *testing.B) {
 		for _, name := range []string{"roundrobin", "wrr", "p2c", "maglev", "ring", "jump"} {
 			b.Run(fmt.Sprintf("%s/N=%d", name, n), func(b *testing.B) {
 				pol, _ := PolicyByName(name)
-				pk := pol.Build(ms)
+				pk := pol.Build(endpoints(ms))
 				b.ReportAllocs()
-				var sink *member
+				var sink Endpoint
 				for i := 0; b.Loop(); i++ {
 					sink = pk.Pick(PickInfo{Key: keys[i&4095]})
 				}
@@ -376,4 +376,13 @@ func TestRandomAliasTableGivesExactShares(t *testing.T) {
 			}
 		}
 	}
+}
+
+// endpoints views members as a Policy sees them.
+func endpoints(ms []*member) []Endpoint {
+	eps := make([]Endpoint, len(ms))
+	for i, m := range ms {
+		eps[i] = Endpoint{m}
+	}
+	return eps
 }

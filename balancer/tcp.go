@@ -14,7 +14,9 @@ import (
 
 // TCPProxyConfig configures an L4 TCPProxy. Pool is required.
 type TCPProxyConfig struct {
-	Pool *Pool
+	// Pool is the Balancer (a *Pool or any other) that picks a backend
+	// per connection, keyed by the client's IP.
+	Pool Balancer
 	// ConnectTimeout bounds dialing a backend. Zero means 3 s.
 	ConnectTimeout time.Duration
 	// IdleTimeout closes a connection idle in both directions this long.

@@ -10,7 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,8 +57,9 @@ const (
 	Latency
 )
 
-// HealthCheck configures active health checks. The zero value disables
-// them.
+// HealthCheck configures active health checks, run by package balancer's
+// health loop (the same rise/fall logic as a balancer.Pool's). The zero
+// value disables them.
 type HealthCheck struct {
 	// Path is requested with GET on each origin. Empty means "/".
 	Path string
@@ -112,53 +113,44 @@ type Config struct {
 	Logger *zap.Logger
 }
 
-// State is an origin's availability.
-type State int
+// State is an origin's availability: package balancer's State (an
+// origin is never Draining).
+type State = balancer.State
 
+// The states an origin can be in.
 const (
-	Healthy   State = iota
-	Ejected         // passively, for a backing-off period
-	Unhealthy       // by active health checks
+	Healthy   = balancer.Healthy
+	Ejected   = balancer.Ejected   // passively, for a backing-off period
+	Unhealthy = balancer.Unhealthy // by active health checks
 )
-
-// String returns the state's name.
-func (s State) String() string {
-	return [...]string{"healthy", "ejected", "unhealthy"}[s]
-}
 
 // Pool is a set of origins with selection and failover. It is an
 // http.RoundTripper. It is safe for concurrent use by multiple goroutines
 // and must not be copied.
 type Pool struct {
-	cfg      Config
-	origins  []*member
-	byHost   map[string]*member
+	cfg Config
+	// bal holds the origins' health, ejection and latency, and picks
+	// through the ranking policy: one implementation for both packages.
+	bal      *balancer.Pool
+	origins  []*member          // in configuration order
+	byHost   map[string]*member // by URL host, the origins' balancer IDs
 	tr       http.RoundTripper
 	ownTr    *h1.Transport
 	now      func() time.Time
 	log      *zap.Logger
 	attempts int
-
-	stop      chan struct{}
-	wg        sync.WaitGroup
-	closeOnce sync.Once
 }
 
+// member is an origin and its counters; the fields other than the
+// atomics are immutable.
 type member struct {
 	Origin
-	u *url.URL
+	u        *url.URL
+	distance float64 // ranking under Geography, from the edge's location
 
-	mu           sync.Mutex
-	consecutive  int
-	ejections    int
-	ejectedUntil time.Time
-	unhealthy    bool
-	rise, fall   int
-	ewma         float64 // seconds; 0 = not measured
-	requests     atomic.Uint64
-	errors       atomic.Uint64
-	ejectCount   atomic.Uint64
-	failovers    atomic.Uint64
+	requests  atomic.Uint64
+	errors    atomic.Uint64
+	failovers atomic.Uint64
 }
 
 // New returns a Pool configured by cfg and starts its health checks.
@@ -170,7 +162,7 @@ func New(cfg Config) (*Pool, error) {
 		cfg.EjectBase < 0 || cfg.EjectMax < 0 || cfg.Health.Interval < 0 || cfg.Health.Timeout < 0 {
 		return nil, fmt.Errorf("%w: negative value", ErrInvalidConfig)
 	}
-	p := &Pool{cfg: cfg, now: clock.Or(cfg.Now), log: cfg.Logger, byHost: map[string]*member{}, stop: make(chan struct{})}
+	p := &Pool{cfg: cfg, now: clock.Or(cfg.Now), log: cfg.Logger, byHost: map[string]*member{}}
 	if p.log == nil {
 		p.log = zap.NewNop()
 	}
@@ -189,6 +181,7 @@ func New(cfg Config) (*Pool, error) {
 			o.Name = u.Host
 		}
 		m := &member{Origin: o, u: u}
+		m.distance = p.distance(m)
 		if _, dup := p.byHost[u.Host]; dup {
 			return nil, fmt.Errorf("%w: origin host %s listed twice", ErrInvalidConfig, u.Host)
 		}
@@ -234,22 +227,42 @@ func New(cfg Config) (*Pool, error) {
 		p.ownTr.Logger = p.log.Named("h1")
 		p.tr = p.ownTr
 	}
-	if h.Interval > 0 {
-		p.wg.Add(1)
-		go p.healthLoop()
+	bal, err := balancer.New(balancer.Config{
+		Policy: rankPolicy{p},
+		Outlier: balancer.OutlierDetection{
+			Consecutive:        p.cfg.EjectAfter,
+			BaseEjection:       p.cfg.EjectBase,
+			MaxEjection:        p.cfg.EjectMax,
+			MaxEjectionPercent: 100, // origins have no ejection cap
+		},
+		Health: balancer.HealthCheck{
+			Interval: h.Interval, Timeout: h.Timeout, Rise: h.Rise, Fall: h.Fall,
+			Probe: p.check,
+		},
+		// Origins out of rotation are still tried, after the others.
+		LastResort: true,
+		Now:        p.now,
+		Logger:     p.log.Named("balancer"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
+	for _, m := range p.origins {
+		if err := bal.Add(balancer.Backend{ID: m.u.Host, Addr: m.u.Host, Weight: m.Weight}); err != nil {
+			bal.Close()
+			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		}
+	}
+	p.bal = bal
 	return p, nil
 }
 
 // Close stops health checks and closes idle connections. It is idempotent.
 func (p *Pool) Close() error {
-	p.closeOnce.Do(func() {
-		close(p.stop)
-		p.wg.Wait()
-		if p.ownTr != nil {
-			p.ownTr.CloseIdleConnections()
-		}
-	})
+	p.bal.Close()
+	if p.ownTr != nil {
+		p.ownTr.CloseIdleConnections()
+	}
 	return nil
 }
 
@@ -264,53 +277,92 @@ func (p *Pool) ServedBy(resp *http.Response) string {
 	return ""
 }
 
-func (m *member) available(now time.Time) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return !m.unhealthy && !now.Before(m.ejectedUntil)
+var (
+	_ http.RoundTripper = (*Pool)(nil)
+	_ interface {
+		balancer.Policy
+		balancer.KeyReader
+		balancer.LoadReader
+	} = rankPolicy{}
+	_ balancer.Picker = (*rankPicker)(nil)
+)
+
+// rankPolicy is the balancer Policy that ranks origins by Steering: its
+// Picker returns the best-ranked origin not yet tried (PickInfo.Exclude),
+// at random by weight among equals. Static ranks (priority, distance) are
+// computed once per snapshot; latency is read from the balancer's
+// measurements at each pick, without a lock.
+type rankPolicy struct{ p *Pool }
+
+func (rankPolicy) ReadsKey() bool          { return false }
+func (rankPolicy) ReadsPoolInFlight() bool { return false }
+
+func (r rankPolicy) Build(eps []balancer.Endpoint) balancer.Picker {
+	rp := &rankPicker{steering: r.p.cfg.Steering, eps: eps, ids: make([]string, len(eps)), rank: make([][2]float64, len(eps))}
+	for i, e := range eps {
+		id := e.Backend().ID
+		rp.ids[i] = id
+		if m := r.p.byHost[id]; m != nil {
+			switch r.p.cfg.Steering {
+			case Geography:
+				rp.rank[i] = [2]float64{m.distance, float64(m.Priority)}
+			case Latency:
+				rp.rank[i] = [2]float64{0, float64(m.Priority)} // [0] read per pick
+			default:
+				rp.rank[i] = [2]float64{float64(m.Priority), 0}
+			}
+		}
+	}
+	return rp
 }
 
-// order returns the origins in the order to try them for one request.
-func (p *Pool) order() []*member {
-	now := p.now()
-	list := make([]*member, len(p.origins))
-	copy(list, p.origins)
-	// A weighted shuffle first (Efraimidis-Spirakis: key u^(1/w)), so
-	// origins of equal rank share load by weight; the stable sort below
-	// keeps that order among equals.
-	keys := make(map[*member]float64, len(list))
-	for _, m := range list {
-		keys[m] = math.Pow(rand.Float64(), 1/float64(m.Weight))
+type rankPicker struct {
+	steering Steering
+	eps      []balancer.Endpoint
+	ids      []string
+	rank     [][2]float64 // static rank; under Latency, [0] is the latency
+}
+
+func (rp *rankPicker) key(i int) [2]float64 {
+	k := rp.rank[i]
+	if rp.steering == Latency {
+		k[0] = rp.eps[i].Latency().Seconds() // unmeasured (0) looks fastest
 	}
-	sort.Slice(list, func(i, j int) bool { return keys[list[i]] > keys[list[j]] })
-	rank := func(m *member) (float64, float64) {
-		switch p.cfg.Steering {
-		case Geography:
-			return p.distance(m), float64(m.Priority)
-		case Latency:
-			m.mu.Lock()
-			e := m.ewma
-			m.mu.Unlock()
-			return e, float64(m.Priority)
+	return k
+}
+
+func less(a, b [2]float64) bool { return a[0] < b[0] || a[0] == b[0] && a[1] < b[1] }
+
+func (rp *rankPicker) Pick(info balancer.PickInfo) balancer.Endpoint {
+	// The best rank among origins not yet tried, then a weighted random
+	// choice among the origins of that rank.
+	best, total, found := [2]float64{}, 0, false
+	for i := range rp.eps {
+		if slices.Contains(info.Exclude, rp.ids[i]) {
+			continue
 		}
-		return float64(m.Priority), 0
+		switch k := rp.key(i); {
+		case !found || less(k, best):
+			best, total, found = k, rp.eps[i].Weight(), true
+		case k == best:
+			total += rp.eps[i].Weight()
+		}
 	}
-	avail := map[*member]bool{}
-	for _, m := range list {
-		avail[m] = m.available(now)
+	if !found {
+		return balancer.Endpoint{}
 	}
-	sort.SliceStable(list, func(i, j int) bool {
-		if avail[list[i]] != avail[list[j]] {
-			return avail[list[i]] // available origins first; the rest as a last resort
+	n := rand.IntN(total)
+	var last balancer.Endpoint
+	for i := range rp.eps {
+		if slices.Contains(info.Exclude, rp.ids[i]) || rp.key(i) != best {
+			continue
 		}
-		a1, a2 := rank(list[i])
-		b1, b2 := rank(list[j])
-		if a1 != b1 {
-			return a1 < b1
+		last = rp.eps[i]
+		if n -= rp.eps[i].Weight(); n < 0 {
+			break
 		}
-		return a2 < b2
-	})
-	return list
+	}
+	return last
 }
 
 // distance ranks an origin for Geography: kilometres when coordinates are
@@ -350,20 +402,29 @@ func retryableStatus(code int) bool { return code == 502 || code == 503 || code 
 // 502/503/504, the last such response is returned.
 func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithTimeout(req.Context(), p.cfg.Timeout)
-	order := p.order()
 	attempts := 1
 	if idempotent(req) {
-		attempts = min(p.attempts, len(order))
+		attempts = p.attempts
 	}
 	var lastErr error
 	var lastResp *http.Response
+	var tried []string
 	for i := 0; i < attempts; i++ {
-		m := order[i]
+		pk, err := p.bal.Pick(balancer.PickInfo{Exclude: tried})
+		if err != nil {
+			if i == 0 {
+				lastErr = err
+			}
+			break // every origin tried
+		}
+		m := p.byHost[pk.Backend().ID]
+		tried = append(tried, pk.Backend().ID)
 		if i > 0 {
 			m.failovers.Add(1)
 			if req.GetBody != nil {
 				body, err := req.GetBody()
 				if err != nil {
+					pk.Done(balancer.DoneInfo{Aborted: true})
 					cancel()
 					return nil, err
 				}
@@ -375,7 +436,7 @@ func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 			drain(lastResp.Body)
 			lastResp = nil
 		}
-		resp, err := p.try(ctx, m, req)
+		resp, err := p.try(ctx, m, pk, req)
 		var client *blame.ClientError
 		if errors.As(err, &client) {
 			// The client's fault: no other origin would do better.
@@ -404,7 +465,10 @@ func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 	return nil, fmt.Errorf("%w: %w", ErrAllFailed, lastErr)
 }
 
-func (p *Pool) try(ctx context.Context, m *member, req *http.Request) (*http.Response, error) {
+// try sends req to m, picked as pk, and reports the outcome to the
+// balancer: the origin's own failures feed its ejection, a client's fault
+// does not count, and a success's time to headers feeds latency steering.
+func (p *Pool) try(ctx context.Context, m *member, pk balancer.Pick, req *http.Request) (*http.Response, error) {
 	tctx, tcancel := context.WithCancel(ctx)
 	timer := time.AfterFunc(p.cfg.TryTimeout, tcancel)
 	out := req.Clone(tctx)
@@ -432,54 +496,24 @@ func (p *Pool) try(ctx context.Context, m *member, req *http.Request) (*http.Res
 		// a client that left, cancelled, sent a short body or a request
 		// no transport would send.
 		if !blame.Backend(req.Context(), out, body, err) {
+			pk.Done(balancer.DoneInfo{Aborted: true})
 			return nil, &blame.ClientError{Err: err}
 		}
 		if !stopped && ctx.Err() == nil {
 			err = fmt.Errorf("origin %s: no response within %v: %w", m.Name, p.cfg.TryTimeout, context.DeadlineExceeded)
 		}
-		p.failure(m)
+		m.errors.Add(1)
+		pk.Done(balancer.DoneInfo{Err: err})
 		return nil, err
 	}
 	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: tcancel}
 	if retryableStatus(resp.StatusCode) {
-		p.failure(m)
+		m.errors.Add(1)
+		pk.Done(balancer.DoneInfo{Err: fmt.Errorf("origin %s answered %d", m.Name, resp.StatusCode)})
 	} else {
-		p.success(m, elapsed)
+		pk.Done(balancer.DoneInfo{Latency: max(elapsed, 1)})
 	}
 	return resp, nil
-}
-
-func (p *Pool) failure(m *member) {
-	m.errors.Add(1)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.consecutive++
-	if m.consecutive >= p.cfg.EjectAfter && !p.now().Before(m.ejectedUntil) {
-		d := p.cfg.EjectBase << min(m.ejections, 20)
-		if d > p.cfg.EjectMax || d <= 0 {
-			d = p.cfg.EjectMax
-		}
-		m.ejectedUntil = p.now().Add(d)
-		m.ejections++
-		m.consecutive = 0
-		m.ejectCount.Add(1)
-		p.log.Debug("origin: ejected", zap.String("origin", m.Name), zap.Duration("for", d))
-	}
-}
-
-func (p *Pool) success(m *member, elapsed time.Duration) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.consecutive = 0
-	if !p.now().Before(m.ejectedUntil) {
-		m.ejections = 0
-	}
-	s := elapsed.Seconds()
-	if m.ewma == 0 {
-		m.ewma = s
-	} else {
-		m.ewma = 0.3*s + 0.7*m.ewma
-	}
 }
 
 // cancelBody releases a request's context when its body is closed.
@@ -500,62 +534,18 @@ func drain(rc io.ReadCloser) {
 	rc.Close()
 }
 
-func (p *Pool) healthLoop() {
-	defer p.wg.Done()
-	t := time.NewTicker(p.cfg.Health.Interval)
-	defer t.Stop()
-	for {
-		ctx, cancel := context.WithCancel(context.Background())
-		go func() {
-			select {
-			case <-p.stop:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-		p.CheckNow(ctx)
-		cancel()
-		select {
-		case <-p.stop:
-			return
-		case <-t.C:
-		}
-	}
-}
-
 // CheckNow runs one round of active health checks on every origin and
-// applies the rise/fall thresholds. The health-check goroutine calls it
-// every Health.Interval; tests and operators may call it directly.
-func (p *Pool) CheckNow(ctx context.Context) {
-	var wg sync.WaitGroup
-	for _, m := range p.origins {
-		wg.Add(1)
-		go func(m *member) {
-			defer wg.Done()
-			ok := p.check(ctx, m)
-			m.mu.Lock()
-			defer m.mu.Unlock()
-			if ok {
-				m.fall = 0
-				m.rise++
-				if m.unhealthy && m.rise >= p.cfg.Health.Rise {
-					m.unhealthy = false
-					p.log.Debug("origin: healthy", zap.String("origin", m.Name))
-				}
-			} else {
-				m.rise = 0
-				m.fall++
-				if !m.unhealthy && m.fall >= p.cfg.Health.Fall {
-					m.unhealthy = true
-					p.log.Debug("origin: unhealthy", zap.String("origin", m.Name))
-				}
-			}
-		}(m)
-	}
-	wg.Wait()
-}
+// applies the rise/fall thresholds (package balancer's health loop). The
+// health-check goroutine calls it every Health.Interval; tests and
+// operators may call it directly.
+func (p *Pool) CheckNow(ctx context.Context) { p.bal.CheckNow(ctx) }
 
-func (p *Pool) check(ctx context.Context, m *member) bool {
+// check probes one origin: a GET of its path prefix plus Health.Path.
+func (p *Pool) check(ctx context.Context, b balancer.Backend) bool {
+	m := p.byHost[b.ID]
+	if m == nil {
+		return false
+	}
 	// The probe itself is package balancer's, shared by both packages.
 	hc := balancer.HealthCheck{
 		Path:    strings.TrimSuffix(m.u.Path, "/") + p.cfg.Health.Path,
@@ -575,26 +565,22 @@ type OriginStats struct {
 	// Failovers counts requests that reached this origin after another
 	// failed.
 	Failovers uint64
-	// Latency is the moving average of time to response headers.
+	// Latency is the peak-sensitive moving average of time to response
+	// headers (package balancer's).
 	Latency time.Duration
 }
 
 // Stats returns every origin's counters, in configuration order.
 func (p *Pool) Stats() []OriginStats {
-	now := p.now()
+	byID := map[string]balancer.BackendStats{}
+	for _, b := range p.bal.Stats() {
+		byID[b.ID] = b
+	}
 	out := make([]OriginStats, 0, len(p.origins))
 	for _, m := range p.origins {
-		m.mu.Lock()
-		st := OriginStats{Name: m.Name, Latency: time.Duration(m.ewma * float64(time.Second))}
-		switch {
-		case m.unhealthy:
-			st.State = Unhealthy
-		case now.Before(m.ejectedUntil):
-			st.State = Ejected
-		}
-		m.mu.Unlock()
-		st.Requests, st.Errors, st.Ejections, st.Failovers = m.requests.Load(), m.errors.Load(), m.ejectCount.Load(), m.failovers.Load()
-		out = append(out, st)
+		b := byID[m.u.Host]
+		out = append(out, OriginStats{Name: m.Name, State: b.State, Latency: b.Latency, Ejections: b.Ejections,
+			Requests: m.requests.Load(), Errors: m.errors.Load(), Failovers: m.failovers.Load()})
 	}
 	return out
 }

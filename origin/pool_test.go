@@ -135,6 +135,26 @@ func TestEjectionBacksOffAndRecovers(t *testing.T) {
 	}
 }
 
+// An ejected origin is still tried, as a last resort, when the origins in
+// rotation have failed: a request is not lost while an origin that may
+// have recovered sits out its ejection.
+func TestEjectedOriginTriedAsLastResort(t *testing.T) {
+	fc := clock.NewFake(time.Time{})
+	a, b := newServer(t, "a"), newServer(t, "b")
+	p := newPool(t, Config{Origins: []Origin{{Name: "a", URL: a.URL}, {Name: "b", URL: b.URL, Priority: 1}}, EjectAfter: 2, EjectBase: time.Hour, Now: fc.Now})
+	a.status.Store(503)
+	get(t, p, "/") // a fails, b answers
+	get(t, p, "/") // a fails again (ejected), b answers
+	if p.Stats()[0].State != Ejected {
+		t.Fatalf("not ejected: %+v", p.Stats()[0])
+	}
+	a.status.Store(200)
+	b.Close() // one failure: b stays in rotation, and a is all that is left
+	if body, _ := get(t, p, "/"); body != "a /" {
+		t.Fatalf("got %q, want the ejected origin as the last resort", body)
+	}
+}
+
 func TestLatencySteeringMovesTrafficOffASlowOrigin(t *testing.T) {
 	fc := clock.NewFake(time.Time{})
 	slow, fast := newServer(t, "slow"), newServer(t, "fast")
