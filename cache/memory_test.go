@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/edgekit/edgekit/internal/race"
 )
@@ -23,7 +24,7 @@ func TestCostCoversHeap(t *testing.T) {
 	if race.Enabled || testing.Short() {
 		n = 10_000
 	}
-	date := "Sun, 06 Dec 2026 05:00:00 GMT"
+	date := time.Now().UTC().Format(http.TimeFormat) // fresh: a fixed past Date expires the objects as the clock passes it
 	reqs := make([]*http.Request, n)
 	for i := range reqs {
 		reqs[i] = httptest.NewRequest(http.MethodGet, "http://example.com/o/"+strconv.Itoa(i), nil)
