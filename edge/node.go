@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/edgekit/edgekit/cache"
+	"github.com/edgekit/edgekit/internal/background"
 	"github.com/edgekit/edgekit/internal/blame"
 	"github.com/edgekit/edgekit/internal/clock"
 	"github.com/edgekit/edgekit/internal/collapse"
@@ -152,16 +153,15 @@ type Node struct {
 	log               *zap.Logger
 	proxy             *httputil.ReverseProxy
 
-	group    collapse.Group[*fetchResult]
-	windows  sync.Pool // *[]byte of window bytes: fetch and copy buffers
-	passMu   sync.Mutex
-	pass     map[string]passMark // hit-for-pass markers
-	bgMu     sync.Mutex
-	bgActive map[string]struct{}
-	bgWG     sync.WaitGroup
-	ctx      context.Context
-	cancel   context.CancelFunc
-	closed   atomic.Bool
+	group   collapse.Group[*fetchResult]
+	windows sync.Pool // *[]byte of window bytes: fetch and copy buffers
+	passMu  sync.Mutex
+	pass    map[string]passMark // hit-for-pass markers
+	jobs    *background.Jobs    // background revalidations, one per key
+	bgWG    sync.WaitGroup      // fills of foreground fetches
+	ctx     context.Context
+	cancel  context.CancelFunc
+	closed  atomic.Bool
 
 	st counters
 }
@@ -179,7 +179,7 @@ func New(cfg Config) (*Node, error) {
 		name: cfg.Name, device: cfg.Device, origin: cfg.Origin, keepSurrogate: cfg.KeepSurrogateHeaders,
 		maxObject: cfg.MaxObjectBytes, negativeTTL: cfg.NegativeTTL, xcache: cfg.XCache,
 		fetchTimeout: cfg.FetchTimeout, now: clock.Or(cfg.Now), log: cfg.Logger, keyCfg: cfg.SurrogateKeys,
-		index: &surrogate.Index{}, pass: map[string]passMark{}, bgActive: map[string]struct{}{},
+		index: &surrogate.Index{}, pass: map[string]passMark{},
 	}
 	if n.name == "" {
 		n.name = "edgekit"
@@ -240,6 +240,7 @@ func New(cfg Config) (*Node, error) {
 		n.purger = p
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.jobs = background.New(background.Config{Timeout: n.fetchTimeout})
 	n.proxy = &httputil.ReverseProxy{
 		// Invalidation (RFC 9111 §4.4) needs the request as the client
 		// addressed it, before the origin transport rewrites it.
@@ -322,6 +323,7 @@ func (n *Node) Close() error {
 		return nil
 	}
 	n.cancel()
+	n.jobs.Close()
 	n.bgWG.Wait()
 	if n.purger != nil {
 		n.purger.Close()
@@ -785,29 +787,13 @@ func (n *Node) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	http.Error(w, fmt.Sprintf("edge: no origin could serve %s (%s)", r.URL.Path, http.StatusText(code)), code)
 }
 
-// revalidateInBackground refreshes a stale object once at a time per key.
+// revalidateInBackground refreshes a stale object once at a time per key,
+// bounded by FetchTimeout.
 func (n *Node) revalidateInBackground(r *http.Request, l cache.Lookup) {
-	if n.closed.Load() {
-		return
-	}
-	n.bgMu.Lock()
-	if _, busy := n.bgActive[l.Key]; busy {
-		n.bgMu.Unlock()
-		return
-	}
-	n.bgActive[l.Key] = struct{}{}
-	n.bgWG.Add(1)
-	n.bgMu.Unlock()
-	req := r.Clone(n.ctx)
-	go func() {
-		defer n.bgWG.Done()
-		defer func() {
-			n.bgMu.Lock()
-			delete(n.bgActive, l.Key)
-			n.bgMu.Unlock()
-		}()
+	n.jobs.Go(l.Key, func(ctx context.Context) {
 		n.st.backgroundFetches.Add(1)
-		fx := n.newFetch(req)
+		req := r.Clone(ctx)
+		fx := n.newFetch(ctx)
 		_, h := n.fetchHead(fx.ctx, req, &l)
 		if h == nil || h.resp.ContentLength > n.maxObject {
 			if h != nil {
@@ -817,8 +803,11 @@ func (n *Node) revalidateInBackground(r *http.Request, l cache.Lookup) {
 			return
 		}
 		n.runFill(fx, newFill(h.resp.ContentLength, n.maxObject, false), h, "", nil)
-	}()
+	})
 }
 
-// waitIdle waits for background revalidations (tests).
-func (n *Node) waitIdle() { n.bgWG.Wait() }
+// waitIdle waits for background revalidations and fills (tests).
+func (n *Node) waitIdle() {
+	n.jobs.Wait()
+	n.bgWG.Wait()
+}
