@@ -281,7 +281,8 @@ type head struct {
 	req               *http.Request // the request as the client sent it
 	resp              *http.Response
 	reqTime, respTime time.Time
-	fwd               string // Cache-Status fwd: uri-miss or stale
+	fwd               string            // Cache-Status fwd: uri-miss or stale
+	control           *cache.Directives // the node's own say on storing it (see control)
 }
 
 // runFill reads h's body into f, stores it when it is complete and small

@@ -40,11 +40,6 @@ type EdgeNode interface {
 	Stats() Stats
 }
 
-// controlField is the targeted cache-control field (RFC 9213 style) the
-// node writes into stored responses from Surrogate-Control and negative
-// caching; it is never sent to clients.
-const controlField = "Edgekit-Control"
-
 // KeyConfig normalises cache keys. The zero value keys on scheme, the
 // lower-cased host, path and query as sent.
 type KeyConfig struct {
@@ -71,6 +66,8 @@ type Config struct {
 	// Cache, if set, replaces the default cache. To support purging it
 	// must also implement surrogate.Target (cache.HTTPCache does); the
 	// node's key settings then do not apply (the cache keys requests).
+	// Surrogate-Control and negative caching reach it with each stored
+	// response (cache.Exchange.Control).
 	Cache cache.Cache
 	// MaxBytes sizes the default cache: it bounds what cached objects
 	// really take, headers, keys and surrogate index entries included
@@ -217,9 +214,9 @@ func New(cfg Config) (*Node, error) {
 		case grace < 0:
 			grace = 0 // off: the cache's zero
 		}
-		targeted := []string{controlField}
+		var targeted []string
 		if !cfg.DisableCDNCacheControl {
-			targeted = append(targeted, "CDN-Cache-Control")
+			targeted = []string{"CDN-Cache-Control"}
 		}
 		c, err := cache.New(cache.Config{
 			Shared: true, MaxBytes: maxBytes, MaxObjectBytes: n.maxObject, Policy: cfg.Policy,
@@ -263,7 +260,6 @@ func New(cfg Config) (*Node, error) {
 			if !n.keepSurrogate {
 				surrogate.StripHeaders(resp.Header)
 			}
-			resp.Header.Del(controlField)
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -584,8 +580,8 @@ func (n *Node) fetchHead(ctx context.Context, r *http.Request, l *cache.Lookup) 
 		// Nothing matched any more: ask again without validators.
 		return n.fetchHead(ctx, r, nil)
 	}
-	n.prepareStored(resp.Header, resp.StatusCode, l == nil)
-	h := &head{req: r, resp: resp, reqTime: reqTime, respTime: respTime, fwd: "uri-miss"}
+	h := &head{req: r, resp: resp, reqTime: reqTime, respTime: respTime, fwd: "uri-miss",
+		control: n.control(resp.Header, resp.StatusCode, l == nil)}
 	if l != nil {
 		h.fwd = "stale"
 	}
@@ -602,7 +598,7 @@ func (n *Node) storeFetched(h *head, body []byte) *fetchResult {
 	// them against its limit with it.
 	keys, kerr := surrogate.ParseKeys(resp.Header, n.keyCfg)
 	res := n.cache.Store(cache.Exchange{Request: h.req, Response: resp, Body: body, RequestTime: h.reqTime, ResponseTime: h.respTime,
-		Retained: surrogate.IndexCost(keys)})
+		Retained: surrogate.IndexCost(keys), Control: h.control})
 	if res.Stored {
 		fr.stored = true
 		fr.header = resp.Header.Clone()
@@ -629,31 +625,41 @@ func (n *Node) indexStored(key string, keys []string) {
 	}
 }
 
-// prepareStored turns Surrogate-Control (and negative caching) into the
-// node's targeted control field before the response is stored.
-func (n *Node) prepareStored(h http.Header, status int, miss bool) {
-	h.Del(controlField)
+// control reads what the node itself says about storing a response:
+// Surrogate-Control targeted at its device, else negative caching of a
+// miss that states no freshness. The cache uses it in place of the
+// response's Cache-Control and CDN-Cache-Control (cache.Exchange.Control).
+// Nil means the response speaks for itself.
+func (n *Node) control(h http.Header, status int, miss bool) *cache.Directives {
 	if sc := h.Values("Surrogate-Control"); len(sc) > 0 {
 		if c, ok := surrogate.ParseControl(sc, n.device); ok {
 			switch {
 			case c.NoStore:
-				h.Set(controlField, "no-store")
-				return
+				d := cache.ParseDirectives(nil)
+				d.NoStore = true
+				return &d
 			case c.MaxAge >= 0:
-				v := "max-age=" + strconv.FormatInt(c.MaxAge, 10)
+				d := cache.ParseDirectives(nil)
+				d.MaxAge = seconds(c.MaxAge)
 				if c.Stale >= 0 {
-					v += ", stale-while-revalidate=" + strconv.FormatInt(c.Stale, 10) + ", stale-if-error=" + strconv.FormatInt(c.Stale, 10)
+					d.StaleWhileRevalidate, d.StaleIfError = seconds(c.Stale), seconds(c.Stale)
 				}
-				h.Set(controlField, v)
-				return
+				return &d
 			}
 		}
 	}
 	if n.negativeTTL > 0 && miss && (status == 404 || status == 410 || status >= 500) &&
 		h.Get("Cache-Control") == "" && h.Get("Expires") == "" && h.Get("CDN-Cache-Control") == "" {
-		h.Set(controlField, "max-age="+strconv.FormatInt(int64(n.negativeTTL/time.Second), 10))
+		d := cache.ParseDirectives(nil)
+		d.MaxAge = seconds(int64(n.negativeTTL / time.Second))
+		return &d
 	}
+	return nil
 }
+
+// seconds caps a delta-seconds at 2^31, as RFC 9111 §1.2.2 says a cache
+// reads a larger one.
+func seconds(s int64) cache.Seconds { return cache.Seconds(min(s, 1<<31)) }
 
 func (n *Node) staleResult(l *cache.Lookup, status string) *fetchResult {
 	return &fetchResult{status: l.Status, header: l.Header, body: l.Body, age: l.Age, fromCache: true, stored: true, cacheStatus: status, xcache: "STALE"}
@@ -731,7 +737,7 @@ func has(h http.Header, key string) bool {
 func copyHeader(dst, src http.Header, keepSurrogate bool) {
 	for k, v := range src {
 		switch k {
-		case controlField, "Content-Length":
+		case "Content-Length":
 			continue
 		case "Surrogate-Control", surrogate.SurrogateKey, surrogate.CacheTag, surrogate.XKey, surrogate.XKeyAlt:
 			if !keepSurrogate {
