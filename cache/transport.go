@@ -291,27 +291,15 @@ func drainClose(rc io.ReadCloser) {
 }
 
 // revalidateInBackground starts one revalidation per key at a time,
-// bounded by RevalidateTimeout.
+// bounded by RevalidateTimeout. It takes the path a client's validation
+// takes (validate), and drops the response.
 func (t *Transport) revalidateInBackground(req *http.Request, l Lookup) {
 	t.jobs.Go(l.Key, func(ctx context.Context) {
-		out := conditionalRequest(ctx, req, &l)
-		reqTime := t.now()
-		resp, err := t.base.RoundTrip(out)
+		resp, err := t.validate(req.Clone(ctx), &l)
 		if err != nil {
 			t.log.Debug("cache: background revalidation failed", zap.String("key", l.Key), zap.Error(err))
 			return
 		}
-		respTime := t.now()
-		if resp.StatusCode == http.StatusNotModified {
-			drainClose(resp.Body)
-			t.cache.Store(Exchange{Request: out, Response: resp, RequestTime: reqTime, ResponseTime: respTime})
-			return
-		}
-		body, complete, err := readUpTo(resp.Body, t.maxBody)
-		resp.Body.Close()
-		if err != nil || !complete || isServerError(resp.StatusCode) {
-			return
-		}
-		t.cache.Store(Exchange{Request: req, Response: resp, Body: body, RequestTime: reqTime, ResponseTime: respTime})
+		drainClose(resp.Body)
 	})
 }
