@@ -85,6 +85,11 @@ type Lookup struct {
 	// OnlyIfCached reports a request with only-if-cached (§5.2.1.7): when
 	// Decision is Miss or Validate, answer 504 without forwarding.
 	OnlyIfCached bool
+	// Refresh reports a request whose Cache-Control has no-cache or
+	// no-store (§5.2.1.4, §5.2.1.5): it wants the origin's own answer, so
+	// a shared cache forwards it on its own instead of collapsing it
+	// behind another request's fetch.
+	Refresh bool
 	// Heuristic reports that the freshness lifetime is heuristic.
 	Heuristic bool
 }
@@ -442,7 +447,7 @@ func requestDirectives(h http.Header) (Directives, bool) {
 func (c *HTTPCache) Lookup(req *http.Request) Lookup {
 	l := Lookup{Key: c.key(req)}
 	reqD, reqNoCache := requestDirectives(req.Header)
-	l.OnlyIfCached = reqD.OnlyIfCached
+	l.OnlyIfCached, l.Refresh = reqD.OnlyIfCached, reqD.NoCache || reqD.NoStore
 	if req.Method != http.MethodGet && req.Method != http.MethodHead {
 		c.lookups.Add(cMisses, 1)
 		return l

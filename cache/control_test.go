@@ -45,3 +45,27 @@ func TestRFC9213_ExchangeControlTakesPrecedence(t *testing.T) {
 		t.Fatal("private cache stored a no-store response because of Control")
 	}
 }
+
+// RFC 9111 §5.2.1.4, §5.2.1.5: Lookup says when the request's
+// Cache-Control asks for the origin's own answer (no-cache, no-store), so
+// a caller need not parse the field again.
+func TestRFC9111_5_2_1_LookupRefresh(t *testing.T) {
+	c, _ := New(Config{Shared: true})
+	for _, tc := range []struct {
+		header http.Header
+		want   bool
+	}{
+		{http.Header{}, false},
+		{http.Header{"Cache-Control": {"no-cache"}}, true},
+		{http.Header{"Cache-Control": {"max-age=0, no-store"}}, true},
+		{http.Header{"Cache-Control": {"max-age=0"}}, false},
+		{http.Header{"Cache-Control": {""}}, false},
+		{http.Header{"Pragma": {"no-cache"}}, false}, // validates (§5.4), but may share a fetch
+	} {
+		req, _ := http.NewRequest(http.MethodGet, "http://o.test/x", nil)
+		req.Header = tc.header
+		if got := c.Lookup(req).Refresh; got != tc.want {
+			t.Errorf("%v: Refresh = %v, want %v", tc.header, got, tc.want)
+		}
+	}
+}

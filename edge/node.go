@@ -371,7 +371,7 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if l.Decision == cache.Validate {
 		lp = &l
 	}
-	n.fetchAndServe(w, r, l.Key, lp)
+	n.fetchAndServe(w, r, l.Key, lp, l.Refresh)
 }
 
 func ttlSeconds(d time.Duration) int64 { return int64(d / time.Second) }
@@ -423,9 +423,11 @@ func (n *Node) markPass(key string, tooBig bool) {
 	n.passMu.Unlock()
 }
 
-func (n *Node) fetchAndServe(w http.ResponseWriter, r *http.Request, key string, l *cache.Lookup) {
+// fetchAndServe answers a miss (l nil) or a stored response to validate
+// (l) from the origin; refresh is the lookup's Refresh.
+func (n *Node) fetchAndServe(w http.ResponseWriter, r *http.Request, key string, l *cache.Lookup, refresh bool) {
 	r = withInterim(r, w)
-	if pass, tooBig := n.passState(key); pass || (r.Header.Get("Cache-Control") != "" && hasNoCache(r.Header)) {
+	if pass, tooBig := n.passState(key); pass || refresh {
 		// Hit-for-pass (a recent response was uncacheable or too
 		// large) or a client asking to bypass: fetch alone, no waiting
 		// behind others.
@@ -491,11 +493,6 @@ func (n *Node) serveStoredOrFetch(w http.ResponseWriter, r *http.Request, l *cac
 	}
 	n.serveOrigin(w, r, again.Key, l, nil, true)
 	return false
-}
-
-func hasNoCache(h http.Header) bool {
-	d := cache.ParseDirectives(h.Values("Cache-Control"))
-	return d.NoCache || d.NoStore
 }
 
 // outgoing builds the request sent to the origin for a cacheable fetch.

@@ -208,7 +208,7 @@ func TestLateMissLeaderFindsStoredObject(t *testing.T) {
 		t.Fatalf("first fetch: %+v", r)
 	}
 	rec := httptest.NewRecorder()
-	e.node.fetchAndServe(rec, req, missed.Key, nil) // the late request joins now
+	e.node.fetchAndServe(rec, req, missed.Key, nil, missed.Refresh) // the late request joins now
 	if rec.Body.String() != "popular" || rec.Header().Get("X-Cache") != "HIT" {
 		t.Fatalf("late request: %q, X-Cache %q", rec.Body.String(), rec.Header().Get("X-Cache"))
 	}
