@@ -53,8 +53,9 @@ type TransportConfig struct {
 //
 // Every response body it receives is closed or handed to the caller. A
 // Transport is safe for concurrent use by multiple goroutines. Background
-// revalidations (at most one per key at a time) run in goroutines the
-// Transport owns; Close cancels and waits for them.
+// revalidations (at most one per key at a time and 1024 at once, each
+// ended by RevalidateTimeout) run in goroutines the Transport owns; Close
+// cancels and waits for them.
 type Transport struct {
 	cache   Cache
 	base    http.RoundTripper

@@ -128,8 +128,10 @@ const DefaultStaleIfError = 10 * time.Second
 
 // Node is the default EdgeNode. It is safe for concurrent use by multiple
 // goroutines and must not be copied. Background revalidations (one per
-// object at a time) and origin fetches that may be stored run in
-// goroutines the Node owns; Close cancels and waits for them. Several Nodes in one process keep independent caches.
+// object at a time, at most 1024 at once) and origin fetches that may be
+// stored run in goroutines the Node owns, each ended by FetchTimeout;
+// Close cancels and waits for them. Several Nodes in one process keep
+// independent caches.
 type Node struct {
 	name, via, device string
 	viaOnly           []string // {via}, shared read-only by responses
