@@ -85,6 +85,11 @@ type Lookup struct {
 	// OnlyIfCached reports a request with only-if-cached (§5.2.1.7): when
 	// Decision is Miss or Validate, answer 504 without forwarding.
 	OnlyIfCached bool
+	// Refresh reports a request whose Cache-Control has no-cache or
+	// no-store (§5.2.1.4, §5.2.1.5): it wants the origin's own answer, so
+	// a shared cache forwards it on its own instead of collapsing it
+	// behind another request's fetch.
+	Refresh bool
 	// Heuristic reports that the freshness lifetime is heuristic.
 	Heuristic bool
 }
@@ -138,6 +143,14 @@ type Exchange struct {
 	// index entries, for instance). It is counted against MaxBytes with
 	// the response, so the limit bounds both. Zero means none.
 	Retained int64
+	// Control, if set, are the response's directives as the caller reads
+	// them from a field of its own (an edge's Surrogate-Control, its
+	// negative caching): a shared cache uses them instead of the
+	// response's targeted fields and Cache-Control, as it would a
+	// targeted field (RFC 9213 §2.1), to decide whether to store and for
+	// how long, for as long as the response stays stored (a 304 that
+	// freshens it does not replace them). A private cache ignores them.
+	Control *Directives
 }
 
 // NotStored says why a response was not stored.
@@ -301,6 +314,7 @@ type variant struct {
 	requestTime  time.Time
 	responseTime time.Time
 	softPurged   bool
+	controlled   bool   // d came from Exchange.Control, not the header
 	cost         int64  // bytes the variant holds (see variantCost)
 	headerCost   uint32 // bytes the header holds (see ownHeader)
 	retained     uint32 // Exchange.Retained, at most 4 GiB (MaxEntryLimit)
@@ -315,7 +329,9 @@ type variant struct {
 // prepare computes what lookups need from a variant's header, so a hit
 // does no parsing.
 func (c *HTTPCache) prepare(v *variant) {
-	v.d = c.directives(v.header)
+	if !v.controlled {
+		v.d = c.directives(v.header)
+	}
 	v.initialAge = currentAge(v.header, v.requestTime, v.responseTime, v.responseTime)
 	v.lifetime, v.heuristic = c.lifetime(v.status, v.header, v.d, v.responseTime)
 }
@@ -431,7 +447,7 @@ func requestDirectives(h http.Header) (Directives, bool) {
 func (c *HTTPCache) Lookup(req *http.Request) Lookup {
 	l := Lookup{Key: c.key(req)}
 	reqD, reqNoCache := requestDirectives(req.Header)
-	l.OnlyIfCached = reqD.OnlyIfCached
+	l.OnlyIfCached, l.Refresh = reqD.OnlyIfCached, reqD.NoCache || reqD.NoStore
 	if req.Method != http.MethodGet && req.Method != http.MethodHead {
 		c.lookups.Add(cMisses, 1)
 		return l
@@ -654,7 +670,13 @@ func (c *HTTPCache) Store(x Exchange) StoreResult {
 	if resp.StatusCode == http.StatusNotModified {
 		return c.freshen(req, resp, x, res)
 	}
-	d := c.directives(resp.Header)
+	controlled := x.Control != nil && c.shared
+	var d Directives
+	if controlled {
+		d = *x.Control
+	} else {
+		d = c.directives(resp.Header)
+	}
 	if r := c.storable(req, resp.StatusCode, resp.Header, d); r != Stored {
 		return c.notStoredResult(res, r)
 	}
@@ -678,6 +700,8 @@ func (c *HTTPCache) Store(x Exchange) StoreResult {
 		requestTime:  x.RequestTime,
 		responseTime: x.ResponseTime,
 		retained:     clamp32(x.Retained),
+		controlled:   controlled,
+		d:            d,
 	}
 	if len(v.vary) > 0 {
 		v.selecting = make(map[string]string, len(v.vary))
@@ -819,7 +843,9 @@ func (c *HTTPCache) freshen(req *http.Request, resp *http.Response, x Exchange, 
 		v := *old
 		h := old.header.Clone()
 		updateHeaders(h, resp.Header)
-		c.dropQualifiedFields(h)
+		if !old.controlled {
+			c.dropQualifiedFields(h)
+		}
 		var hcost int64
 		v.header, hcost = ownHeader(h)
 		v.headerCost = clamp32(hcost)

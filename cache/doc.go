@@ -52,6 +52,7 @@
 //
 // HTTPCache, Transport, Middleware and Store are safe for concurrent use.
 // Only Transport and Middleware start goroutines (background
-// revalidations, one per key at a time); their Close cancels and waits
+// revalidations, one per key at a time, at most 1024 at once, each ended
+// by TransportConfig.RevalidateTimeout); their Close cancels and waits
 // for them.
 package cache

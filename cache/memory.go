@@ -70,7 +70,7 @@ var commonFields = func() map[string]string {
 	m := map[string]string{}
 	for _, k := range []string{"Accept-Ranges", "Access-Control-Allow-Origin", "Age", "Alt-Svc", "Cache-Control",
 		"Cache-Tag", "Cdn-Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language",
-		"Content-Length", "Content-Location", "Content-Security-Policy", "Content-Type", "Date", "Edgekit-Control",
+		"Content-Length", "Content-Location", "Content-Security-Policy", "Content-Type", "Date",
 		"Etag", "Expires", "Last-Modified", "Link", "Location", "Referrer-Policy", "Server", "Strict-Transport-Security",
 		"Surrogate-Control", "Surrogate-Key", "Timing-Allow-Origin", "Vary", "Via", "X-Cache", "X-Content-Type-Options",
 		"X-Frame-Options", "X-Key", "X-Powered-By", "Xkey"} {

@@ -6,9 +6,9 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/edgekit/edgekit/internal/background"
 	"github.com/edgekit/edgekit/internal/clock"
 	"github.com/edgekit/edgekit/internal/hop"
 	"go.uber.org/zap"
@@ -33,6 +33,10 @@ type TransportConfig struct {
 	// MaxBodyBytes is the largest response body the Transport buffers to
 	// store; larger bodies stream through unstored. Zero means 8 MiB.
 	MaxBodyBytes int64
+	// RevalidateTimeout bounds a background revalidation
+	// (stale-while-revalidate), which no client waits for. Zero means
+	// 30 s.
+	RevalidateTimeout time.Duration
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
 	// Logger receives debug events. Nil means zap.NewNop().
@@ -49,26 +53,21 @@ type TransportConfig struct {
 //
 // Every response body it receives is closed or handed to the caller. A
 // Transport is safe for concurrent use by multiple goroutines. Background
-// revalidations (at most one per key at a time) run in goroutines the
-// Transport owns; Close cancels and waits for them.
+// revalidations (at most one per key at a time and 1024 at once, each
+// ended by RevalidateTimeout) run in goroutines the Transport owns; Close
+// cancels and waits for them.
 type Transport struct {
 	cache   Cache
 	base    http.RoundTripper
 	maxBody int64
 	now     func() time.Time
 	log     *zap.Logger
-
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	active map[string]struct{}
-	closed bool
+	jobs    *background.Jobs // background revalidations, one per key
 }
 
 // NewTransport returns a Transport configured by cfg.
 func NewTransport(cfg TransportConfig) (*Transport, error) {
-	if cfg.MaxBodyBytes < 0 {
+	if cfg.MaxBodyBytes < 0 || cfg.RevalidateTimeout < 0 {
 		return nil, ErrInvalidConfig
 	}
 	if cfg.Cache == nil {
@@ -89,7 +88,7 @@ func newTransport(cfg TransportConfig) *Transport {
 		maxBody: cfg.MaxBodyBytes,
 		now:     clock.Or(cfg.Now),
 		log:     cfg.Logger,
-		active:  map[string]struct{}{},
+		jobs:    background.New(background.Config{Timeout: cfg.RevalidateTimeout}),
 	}
 	if t.log == nil {
 		t.log = zap.NewNop()
@@ -100,23 +99,18 @@ func newTransport(cfg TransportConfig) *Transport {
 	if t.maxBody == 0 {
 		t.maxBody = 8 << 20
 	}
-	t.ctx, t.cancel = context.WithCancel(context.Background())
 	return t
 }
 
 // Close cancels background revalidations and waits for them. It is
 // idempotent; RoundTrip keeps working afterwards, without background work.
 func (t *Transport) Close() error {
-	t.mu.Lock()
-	t.closed = true
-	t.mu.Unlock()
-	t.cancel()
-	t.wg.Wait()
+	t.jobs.Close()
 	return nil
 }
 
 // waitIdle waits for the background revalidations under way (tests).
-func (t *Transport) waitIdle() { t.wg.Wait() }
+func (t *Transport) waitIdle() { t.jobs.Wait() }
 
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -297,41 +291,16 @@ func drainClose(rc io.ReadCloser) {
 	rc.Close()
 }
 
-// revalidateInBackground starts one revalidation per key at a time.
+// revalidateInBackground starts one revalidation per key at a time,
+// bounded by RevalidateTimeout. It takes the path a client's validation
+// takes (validate), and drops the response.
 func (t *Transport) revalidateInBackground(req *http.Request, l Lookup) {
-	t.mu.Lock()
-	if _, busy := t.active[l.Key]; busy || t.closed {
-		t.mu.Unlock()
-		return
-	}
-	t.active[l.Key] = struct{}{}
-	t.wg.Add(1)
-	t.mu.Unlock()
-	go func() {
-		defer t.wg.Done()
-		defer func() {
-			t.mu.Lock()
-			delete(t.active, l.Key)
-			t.mu.Unlock()
-		}()
-		out := conditionalRequest(t.ctx, req, &l)
-		reqTime := t.now()
-		resp, err := t.base.RoundTrip(out)
+	t.jobs.Go(l.Key, func(ctx context.Context) {
+		resp, err := t.validate(req.Clone(ctx), &l)
 		if err != nil {
 			t.log.Debug("cache: background revalidation failed", zap.String("key", l.Key), zap.Error(err))
 			return
 		}
-		respTime := t.now()
-		if resp.StatusCode == http.StatusNotModified {
-			drainClose(resp.Body)
-			t.cache.Store(Exchange{Request: out, Response: resp, RequestTime: reqTime, ResponseTime: respTime})
-			return
-		}
-		body, complete, err := readUpTo(resp.Body, t.maxBody)
-		resp.Body.Close()
-		if err != nil || !complete || isServerError(resp.StatusCode) {
-			return
-		}
-		t.cache.Store(Exchange{Request: req, Response: resp, Body: body, RequestTime: reqTime, ResponseTime: respTime})
-	}()
+		drainClose(resp.Body)
+	})
 }

@@ -68,10 +68,11 @@ type fetchCtx struct {
 	stopClient func() bool
 }
 
-// newFetch starts the context of a fetch for r: it keeps r's values but
-// not its cancellation, ends after FetchTimeout and when the node closes.
-func (n *Node) newFetch(r *http.Request) *fetchCtx {
-	ctx, cancel := context.WithCancelCause(context.WithoutCancel(r.Context()))
+// newFetch starts the context of a fetch under parent (a request's
+// values without its cancellation, or a background job's context): it
+// ends after FetchTimeout and when the node closes.
+func (n *Node) newFetch(parent context.Context) *fetchCtx {
+	ctx, cancel := context.WithCancelCause(parent)
 	fx := &fetchCtx{ctx: ctx, cancel: cancel}
 	fx.timer = time.AfterFunc(n.fetchTimeout, func() { cancel(context.DeadlineExceeded) })
 	fx.stopClose = context.AfterFunc(n.ctx, func() { cancel(context.Canceled) })
@@ -280,7 +281,8 @@ type head struct {
 	req               *http.Request // the request as the client sent it
 	resp              *http.Response
 	reqTime, respTime time.Time
-	fwd               string // Cache-Status fwd: uri-miss or stale
+	fwd               string            // Cache-Status fwd: uri-miss or stale
+	control           *cache.Directives // the node's own say on storing it (see control)
 }
 
 // runFill reads h's body into f, stores it when it is complete and small
@@ -369,7 +371,7 @@ func (n *Node) serveOrigin(w http.ResponseWriter, r *http.Request, key string, l
 			}
 		}()
 	}
-	fx := n.newFetch(r)
+	fx := n.newFetch(context.WithoutCancel(r.Context()))
 	fr, h := n.fetchHead(fx.ctx, r, l)
 	if fr != nil {
 		fx.release()

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/edgekit/edgekit/cache"
+	"github.com/edgekit/edgekit/internal/background"
 	"github.com/edgekit/edgekit/internal/blame"
 	"github.com/edgekit/edgekit/internal/clock"
 	"github.com/edgekit/edgekit/internal/collapse"
@@ -38,11 +39,6 @@ type EdgeNode interface {
 	// Stats returns a snapshot of the node's counters.
 	Stats() Stats
 }
-
-// controlField is the targeted cache-control field (RFC 9213 style) the
-// node writes into stored responses from Surrogate-Control and negative
-// caching; it is never sent to clients.
-const controlField = "Edgekit-Control"
 
 // KeyConfig normalises cache keys. The zero value keys on scheme, the
 // lower-cased host, path and query as sent.
@@ -70,6 +66,8 @@ type Config struct {
 	// Cache, if set, replaces the default cache. To support purging it
 	// must also implement surrogate.Target (cache.HTTPCache does); the
 	// node's key settings then do not apply (the cache keys requests).
+	// Surrogate-Control and negative caching reach it with each stored
+	// response (cache.Exchange.Control).
 	Cache cache.Cache
 	// MaxBytes sizes the default cache: it bounds what cached objects
 	// really take, headers, keys and surrogate index entries included
@@ -130,8 +128,10 @@ const DefaultStaleIfError = 10 * time.Second
 
 // Node is the default EdgeNode. It is safe for concurrent use by multiple
 // goroutines and must not be copied. Background revalidations (one per
-// object at a time) and origin fetches that may be stored run in
-// goroutines the Node owns; Close cancels and waits for them. Several Nodes in one process keep independent caches.
+// object at a time, at most 1024 at once) and origin fetches that may be
+// stored run in goroutines the Node owns, each ended by FetchTimeout;
+// Close cancels and waits for them. Several Nodes in one process keep
+// independent caches.
 type Node struct {
 	name, via, device string
 	viaOnly           []string // {via}, shared read-only by responses
@@ -152,16 +152,15 @@ type Node struct {
 	log               *zap.Logger
 	proxy             *httputil.ReverseProxy
 
-	group    collapse.Group[*fetchResult]
-	windows  sync.Pool // *[]byte of window bytes: fetch and copy buffers
-	passMu   sync.Mutex
-	pass     map[string]passMark // hit-for-pass markers
-	bgMu     sync.Mutex
-	bgActive map[string]struct{}
-	bgWG     sync.WaitGroup
-	ctx      context.Context
-	cancel   context.CancelFunc
-	closed   atomic.Bool
+	group   collapse.Group[*fetchResult]
+	windows sync.Pool // *[]byte of window bytes: fetch and copy buffers
+	passMu  sync.Mutex
+	pass    map[string]passMark // hit-for-pass markers
+	jobs    *background.Jobs    // background revalidations, one per key
+	bgWG    sync.WaitGroup      // fills of foreground fetches
+	ctx     context.Context
+	cancel  context.CancelFunc
+	closed  atomic.Bool
 
 	st counters
 }
@@ -179,7 +178,7 @@ func New(cfg Config) (*Node, error) {
 		name: cfg.Name, device: cfg.Device, origin: cfg.Origin, keepSurrogate: cfg.KeepSurrogateHeaders,
 		maxObject: cfg.MaxObjectBytes, negativeTTL: cfg.NegativeTTL, xcache: cfg.XCache,
 		fetchTimeout: cfg.FetchTimeout, now: clock.Or(cfg.Now), log: cfg.Logger, keyCfg: cfg.SurrogateKeys,
-		index: &surrogate.Index{}, pass: map[string]passMark{}, bgActive: map[string]struct{}{},
+		index: &surrogate.Index{}, pass: map[string]passMark{},
 	}
 	if n.name == "" {
 		n.name = "edgekit"
@@ -217,9 +216,9 @@ func New(cfg Config) (*Node, error) {
 		case grace < 0:
 			grace = 0 // off: the cache's zero
 		}
-		targeted := []string{controlField}
+		var targeted []string
 		if !cfg.DisableCDNCacheControl {
-			targeted = append(targeted, "CDN-Cache-Control")
+			targeted = []string{"CDN-Cache-Control"}
 		}
 		c, err := cache.New(cache.Config{
 			Shared: true, MaxBytes: maxBytes, MaxObjectBytes: n.maxObject, Policy: cfg.Policy,
@@ -240,6 +239,7 @@ func New(cfg Config) (*Node, error) {
 		n.purger = p
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.jobs = background.New(background.Config{Timeout: n.fetchTimeout})
 	n.proxy = &httputil.ReverseProxy{
 		// Invalidation (RFC 9111 §4.4) needs the request as the client
 		// addressed it, before the origin transport rewrites it.
@@ -262,7 +262,6 @@ func New(cfg Config) (*Node, error) {
 			if !n.keepSurrogate {
 				surrogate.StripHeaders(resp.Header)
 			}
-			resp.Header.Del(controlField)
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -322,6 +321,7 @@ func (n *Node) Close() error {
 		return nil
 	}
 	n.cancel()
+	n.jobs.Close()
 	n.bgWG.Wait()
 	if n.purger != nil {
 		n.purger.Close()
@@ -373,7 +373,7 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if l.Decision == cache.Validate {
 		lp = &l
 	}
-	n.fetchAndServe(w, r, l.Key, lp)
+	n.fetchAndServe(w, r, l.Key, lp, l.Refresh)
 }
 
 func ttlSeconds(d time.Duration) int64 { return int64(d / time.Second) }
@@ -425,9 +425,11 @@ func (n *Node) markPass(key string, tooBig bool) {
 	n.passMu.Unlock()
 }
 
-func (n *Node) fetchAndServe(w http.ResponseWriter, r *http.Request, key string, l *cache.Lookup) {
+// fetchAndServe answers a miss (l nil) or a stored response to validate
+// (l) from the origin; refresh is the lookup's Refresh.
+func (n *Node) fetchAndServe(w http.ResponseWriter, r *http.Request, key string, l *cache.Lookup, refresh bool) {
 	r = withInterim(r, w)
-	if pass, tooBig := n.passState(key); pass || (r.Header.Get("Cache-Control") != "" && hasNoCache(r.Header)) {
+	if pass, tooBig := n.passState(key); pass || refresh {
 		// Hit-for-pass (a recent response was uncacheable or too
 		// large) or a client asking to bypass: fetch alone, no waiting
 		// behind others.
@@ -493,11 +495,6 @@ func (n *Node) serveStoredOrFetch(w http.ResponseWriter, r *http.Request, l *cac
 	}
 	n.serveOrigin(w, r, again.Key, l, nil, true)
 	return false
-}
-
-func hasNoCache(h http.Header) bool {
-	d := cache.ParseDirectives(h.Values("Cache-Control"))
-	return d.NoCache || d.NoStore
 }
 
 // outgoing builds the request sent to the origin for a cacheable fetch.
@@ -582,8 +579,8 @@ func (n *Node) fetchHead(ctx context.Context, r *http.Request, l *cache.Lookup) 
 		// Nothing matched any more: ask again without validators.
 		return n.fetchHead(ctx, r, nil)
 	}
-	n.prepareStored(resp.Header, resp.StatusCode, l == nil)
-	h := &head{req: r, resp: resp, reqTime: reqTime, respTime: respTime, fwd: "uri-miss"}
+	h := &head{req: r, resp: resp, reqTime: reqTime, respTime: respTime, fwd: "uri-miss",
+		control: n.control(resp.Header, resp.StatusCode, l == nil)}
 	if l != nil {
 		h.fwd = "stale"
 	}
@@ -600,7 +597,7 @@ func (n *Node) storeFetched(h *head, body []byte) *fetchResult {
 	// them against its limit with it.
 	keys, kerr := surrogate.ParseKeys(resp.Header, n.keyCfg)
 	res := n.cache.Store(cache.Exchange{Request: h.req, Response: resp, Body: body, RequestTime: h.reqTime, ResponseTime: h.respTime,
-		Retained: surrogate.IndexCost(keys)})
+		Retained: surrogate.IndexCost(keys), Control: h.control})
 	if res.Stored {
 		fr.stored = true
 		fr.header = resp.Header.Clone()
@@ -627,31 +624,41 @@ func (n *Node) indexStored(key string, keys []string) {
 	}
 }
 
-// prepareStored turns Surrogate-Control (and negative caching) into the
-// node's targeted control field before the response is stored.
-func (n *Node) prepareStored(h http.Header, status int, miss bool) {
-	h.Del(controlField)
+// control reads what the node itself says about storing a response:
+// Surrogate-Control targeted at its device, else negative caching of a
+// miss that states no freshness. The cache uses it in place of the
+// response's Cache-Control and CDN-Cache-Control (cache.Exchange.Control).
+// Nil means the response speaks for itself.
+func (n *Node) control(h http.Header, status int, miss bool) *cache.Directives {
 	if sc := h.Values("Surrogate-Control"); len(sc) > 0 {
 		if c, ok := surrogate.ParseControl(sc, n.device); ok {
 			switch {
 			case c.NoStore:
-				h.Set(controlField, "no-store")
-				return
+				d := cache.ParseDirectives(nil)
+				d.NoStore = true
+				return &d
 			case c.MaxAge >= 0:
-				v := "max-age=" + strconv.FormatInt(c.MaxAge, 10)
+				d := cache.ParseDirectives(nil)
+				d.MaxAge = seconds(c.MaxAge)
 				if c.Stale >= 0 {
-					v += ", stale-while-revalidate=" + strconv.FormatInt(c.Stale, 10) + ", stale-if-error=" + strconv.FormatInt(c.Stale, 10)
+					d.StaleWhileRevalidate, d.StaleIfError = seconds(c.Stale), seconds(c.Stale)
 				}
-				h.Set(controlField, v)
-				return
+				return &d
 			}
 		}
 	}
 	if n.negativeTTL > 0 && miss && (status == 404 || status == 410 || status >= 500) &&
 		h.Get("Cache-Control") == "" && h.Get("Expires") == "" && h.Get("CDN-Cache-Control") == "" {
-		h.Set(controlField, "max-age="+strconv.FormatInt(int64(n.negativeTTL/time.Second), 10))
+		d := cache.ParseDirectives(nil)
+		d.MaxAge = seconds(int64(n.negativeTTL / time.Second))
+		return &d
 	}
+	return nil
 }
+
+// seconds caps a delta-seconds at 2^31, as RFC 9111 §1.2.2 says a cache
+// reads a larger one.
+func seconds(s int64) cache.Seconds { return cache.Seconds(min(s, 1<<31)) }
 
 func (n *Node) staleResult(l *cache.Lookup, status string) *fetchResult {
 	return &fetchResult{status: l.Status, header: l.Header, body: l.Body, age: l.Age, fromCache: true, stored: true, cacheStatus: status, xcache: "STALE"}
@@ -729,7 +736,7 @@ func has(h http.Header, key string) bool {
 func copyHeader(dst, src http.Header, keepSurrogate bool) {
 	for k, v := range src {
 		switch k {
-		case controlField, "Content-Length":
+		case "Content-Length":
 			continue
 		case "Surrogate-Control", surrogate.SurrogateKey, surrogate.CacheTag, surrogate.XKey, surrogate.XKeyAlt:
 			if !keepSurrogate {
@@ -785,29 +792,13 @@ func (n *Node) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	http.Error(w, fmt.Sprintf("edge: no origin could serve %s (%s)", r.URL.Path, http.StatusText(code)), code)
 }
 
-// revalidateInBackground refreshes a stale object once at a time per key.
+// revalidateInBackground refreshes a stale object once at a time per key,
+// bounded by FetchTimeout.
 func (n *Node) revalidateInBackground(r *http.Request, l cache.Lookup) {
-	if n.closed.Load() {
-		return
-	}
-	n.bgMu.Lock()
-	if _, busy := n.bgActive[l.Key]; busy {
-		n.bgMu.Unlock()
-		return
-	}
-	n.bgActive[l.Key] = struct{}{}
-	n.bgWG.Add(1)
-	n.bgMu.Unlock()
-	req := r.Clone(n.ctx)
-	go func() {
-		defer n.bgWG.Done()
-		defer func() {
-			n.bgMu.Lock()
-			delete(n.bgActive, l.Key)
-			n.bgMu.Unlock()
-		}()
+	n.jobs.Go(l.Key, func(ctx context.Context) {
 		n.st.backgroundFetches.Add(1)
-		fx := n.newFetch(req)
+		req := r.Clone(ctx)
+		fx := n.newFetch(ctx)
 		_, h := n.fetchHead(fx.ctx, req, &l)
 		if h == nil || h.resp.ContentLength > n.maxObject {
 			if h != nil {
@@ -817,8 +808,11 @@ func (n *Node) revalidateInBackground(r *http.Request, l cache.Lookup) {
 			return
 		}
 		n.runFill(fx, newFill(h.resp.ContentLength, n.maxObject, false), h, "", nil)
-	}()
+	})
 }
 
-// waitIdle waits for background revalidations (tests).
-func (n *Node) waitIdle() { n.bgWG.Wait() }
+// waitIdle waits for background revalidations and fills (tests).
+func (n *Node) waitIdle() {
+	n.jobs.Wait()
+	n.bgWG.Wait()
+}

@@ -230,7 +230,7 @@ func TestLateMissLeaderFindsStoredObject(t *testing.T) {
 		t.Fatalf("first fetch: %+v", r)
 	}
 	rec := httptest.NewRecorder()
-	e.node.fetchAndServe(rec, req, missed.Key, nil) // the late request joins now
+	e.node.fetchAndServe(rec, req, missed.Key, nil, missed.Refresh) // the late request joins now
 	if rec.Body.String() != "popular" || rec.Header().Get("X-Cache") != "HIT" {
 		t.Fatalf("late request: %q, X-Cache %q", rec.Body.String(), rec.Header().Get("X-Cache"))
 	}
@@ -682,3 +682,21 @@ func TestClientFaultIsNotABadGateway(t *testing.T) {
 type errReader struct{ err error }
 
 func (r errReader) Read([]byte) (int, error) { return 0, r.err }
+
+// Surrogate-Control (W3C Edge Architecture, read as an RFC 9213 targeted
+// field) reaches a cache the user supplies too: the node hands its
+// directives to the cache with the exchange, where before it wrote them
+// into a hidden field that only the node's default cache read.
+func TestRFC9213_SurrogateControlWithSuppliedCache(t *testing.T) {
+	fc := clock.NewFake(time.Time{})
+	o := newSite(t, fc, static("edge-only", "Cache-Control", "no-store", "Surrogate-Control", "max-age=60"))
+	c, err := cache.New(cache.Config{Shared: true, Now: fc.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, fc, Config{Cache: c}, o)
+	e.get("/sc")
+	if r := e.get("/sc"); r.xcache != "HIT" || r.body != "edge-only" || r.h.Get("Cache-Control") != "no-store" {
+		t.Fatalf("Surrogate-Control ignored with a supplied cache: %+v", r)
+	}
+}

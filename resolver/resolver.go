@@ -21,6 +21,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/edgekit/edgekit/internal/background"
 	"github.com/edgekit/edgekit/internal/clock"
 	"github.com/edgekit/edgekit/internal/collapse"
 	"github.com/edgekit/edgekit/internal/store"
@@ -140,9 +141,7 @@ type Recursive struct {
 	down  map[netip.AddrPort]holdDown  // servers that failed holdDownAfter times running (rttMu)
 	plain map[netip.AddrPort]time.Time // servers without EDNS, until when (rttMu)
 
-	bgMu     sync.Mutex
-	bgActive map[string]struct{}
-	bgWG     sync.WaitGroup
+	prefetch *background.Jobs // one prefetch per key, bounded by ResolveTimeout
 	ctx      context.Context
 	cancel   context.CancelFunc
 	closed   atomic.Bool
@@ -220,7 +219,7 @@ func New(cfg Config) (*Recursive, error) {
 		return nil, fmt.Errorf("%w: negative or out-of-range value", ErrInvalidConfig)
 	}
 	r := &Recursive{cfg: cfg, now: clock.Or(cfg.Now), log: cfg.Logger, srtt: map[netip.AddrPort]time.Duration{},
-		bgActive: map[string]struct{}{}, hosts: map[string][]netip.Addr{}}
+		hosts: map[string][]netip.Addr{}}
 	if r.log == nil {
 		r.log = zap.NewNop()
 	}
@@ -293,6 +292,7 @@ func New(cfg Config) (*Recursive, error) {
 	}
 	r.cache = st
 	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.prefetch = background.New(background.Config{Timeout: r.cfg.ResolveTimeout})
 	return r, nil
 }
 
@@ -303,12 +303,12 @@ func (r *Recursive) Close() error {
 	}
 	r.cancel()
 	r.udpWaiting.wake()
-	r.bgWG.Wait()
+	r.prefetch.Close()
 	return nil
 }
 
 // waitIdle waits for prefetches under way (tests).
-func (r *Recursive) waitIdle() { r.bgWG.Wait() }
+func (r *Recursive) waitIdle() { r.prefetch.Wait() }
 
 func cacheKey(name string, qtype uint16) string {
 	return name + "/" + strconv.Itoa(int(qtype))
@@ -822,27 +822,10 @@ func (r *Recursive) maybePrefetch(q dns.Question, e *entry, now time.Time) {
 	if !r.cfg.Prefetch || e.origTTL < 10*time.Second || now.Sub(e.stored) < e.origTTL*9/10 || r.closed.Load() {
 		return
 	}
-	key := cacheKey(q.Name, q.Qtype)
-	r.bgMu.Lock()
-	if _, busy := r.bgActive[key]; busy {
-		r.bgMu.Unlock()
-		return
-	}
-	r.bgActive[key] = struct{}{}
-	r.bgWG.Add(1)
-	r.bgMu.Unlock()
-	go func() {
-		defer r.bgWG.Done()
-		defer func() {
-			r.bgMu.Lock()
-			delete(r.bgActive, key)
-			r.bgMu.Unlock()
-		}()
-		ctx, cancel := context.WithTimeout(r.ctx, r.cfg.ResolveTimeout)
-		defer cancel()
+	r.prefetch.Go(cacheKey(q.Name, q.Qtype), func(ctx context.Context) {
 		r.st.prefetches.Add(1)
 		r.resolveFresh(ctx, q)
-	}()
+	})
 }
 
 // servfail builds a SERVFAIL reply for q.
