@@ -1,4 +1,4 @@
-package balancer
+package httpfront
 
 import (
 	"bufio"
@@ -25,40 +25,14 @@ import (
 	"golang.org/x/net/http/httpguts"
 )
 
-// Server serves HTTP/1.1 with any http.Handler (a Proxy, typically) over
-// keep-alive connections, for the front of an L7 balancer. Requests are
-// parsed by net/http's own http.ReadRequest; what Server leaves out of
-// net/http's Server is what a proxy front pays for on every request without
-// using it: a goroutine and a read system call per request to notice a
-// client that goes away (so a request's context is not cancelled when its
-// client disconnects: the backend exchange runs to its end, as HAProxy's
-// default without abortonclose), read deadlines set twice per request, and
-// a fresh response writer and header map per request. It also leaves out
-// HTTP/2, TLS (wrap the listener), content sniffing and automatic
-// Content-Length computation: a response whose handler sets no
-// Content-Length is sent chunked (HTTP/1.1) or delimited by closing the
-// connection (HTTP/1.0).
+// Server serves HTTP/1.1 with any http.Handler (a proxy, typically) over
+// keep-alive connections; the package documentation says what it
+// supports, what it refuses and how it differs from net/http's Server.
 //
-// It supports keep-alive and pipelining, request bodies (fixed and
-// chunked, drained between requests up to 256 KiB; a chunked request closes
-// its connection after the response, see RFC 9112 §6.1), Expect:
-// 100-continue (answered at once), informational (1xx) responses, HEAD,
-// http.Flusher and http.Hijacker (so Proxy can switch protocols, as for
-// WebSocket), and recovers a handler's panic (http.ErrAbortHandler
-// silently) by closing that connection.
-//
-// It refuses what net/http's server refuses in a request head (400, 431,
-// 501, 505, then closes), and is stricter where net/http is lax about
-// framing (RFC 9112 §6.1): a request with both Transfer-Encoding and
-// Content-Length, or an HTTP/1.0 request with Transfer-Encoding, closes
-// its connection after the response. A request body that proves malformed
-// (a bad chunk) or stalls (BodyIdleTimeout) closes the connection after
-// the response, and if the handler answers it with a 5xx (a proxy whose
-// upload failed) the client gets 400 or 408 instead: the fault is the
-// client's, not a backend's.
-//
-// A Server is safe for concurrent use: Serve may be called for several
-// listeners at once. Its fields must not change once Serve is called.
+// The zero value with a Handler is ready to use. A Server is safe for
+// concurrent use: Serve may be called for several listeners at once. Its
+// fields must not change once Serve is called, and it must not be copied
+// after first use.
 type Server struct {
 	// Handler serves each request. It is required.
 	Handler http.Handler
@@ -933,7 +907,7 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, http.ErrHijacked
 	}
 	if w.wrote {
-		return nil, nil, errors.New("balancer: Hijack after the response header was written")
+		return nil, nil, errors.New("httpfront: Hijack after the response header was written")
 	}
 	c.hijacked.Store(true)
 	c.bw.Flush()
