@@ -22,8 +22,11 @@
 // recovery of a handler's panic (http.ErrAbortHandler silently) by closing
 // that connection.
 //
-// A request's context is never cancelled (the backend exchange runs to
-// its end, as HAProxy's default without abortonclose).
+// A request's context is cancelled when its client goes away while the
+// handler runs (as net/http's is: the connection is read in the background
+// once the request has no body left to read; a byte of a pipelined next
+// request is kept, not taken for a departure), and when the handler
+// returns. A proxy behind it so stops backend work for departed clients.
 //
 // # What it refuses
 //
@@ -62,11 +65,13 @@
 // set once per request at most, and refreshed coarsely (within 1/8 of the
 // timeout); a connection reuses its response writer, header map and
 // buffers from request to request, and writes responses of pipelined
-// requests together.
+// requests together. Request contexts carry the values of Serve's context
+// but not its cancellation: Serve's end drains, it does not abort.
 //
 // # Concurrency
 //
 // A Server is safe for concurrent use: Serve may run for several listeners
-// at once. Each connection is served by one goroutine; Serve waits for
-// them (up to ShutdownTimeout, then closes the connections).
+// at once. Each connection is served by one goroutine, plus a short-lived
+// one that watches for the client leaving while a handler runs; Serve
+// waits for them (up to ShutdownTimeout, then closes the connections).
 package httpfront

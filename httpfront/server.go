@@ -65,6 +65,9 @@ type Server struct {
 	Logger *zap.Logger
 
 	date atomic.Pointer[dateValue]
+	// onBackgroundRead, if set (by tests), is called after each read that
+	// watches for the client leaving, with what it read.
+	onBackgroundRead func(n int, err error)
 }
 
 type dateValue struct {
@@ -123,15 +126,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("%w: Server.Handler is nil", ErrInvalidConfig)
 	}
 	log := s.logger()
+	base := context.WithoutCancel(ctx) // requests drain, they are not aborted
 	var conns serve.Conns[*serverConn]
 	err := serve.Accept(ctx, ln, func(c net.Conn) {
-		sc := &serverConn{srv: s, conn: c, log: log, remote: c.RemoteAddr().String()}
+		sc := &serverConn{srv: s, conn: c, log: log, remote: c.RemoteAddr().String(), base: base}
 		conns.Serve(sc, sc.serve)
 	})
 	// Idle connections close now; busy ones after their response, or
-	// when the shutdown timeout runs out. Serve does not wait after that:
-	// a handler still waiting on something else (requests carry no context
-	// to cancel) finishes on its own. Every connection is marked closing
+	// when the shutdown timeout runs out (which cancels their requests'
+	// contexts). Serve does not wait after that: a handler still waiting
+	// on something else finishes on its own. Every connection is marked closing
 	// before any idle one is closed, so a client that sees one connection
 	// close knows every response still to come says Connection: close.
 	conns.Each(func(sc *serverConn) { sc.closing.Store(true) })
@@ -162,6 +166,7 @@ type serverConn struct {
 	conn   net.Conn
 	log    *zap.Logger
 	remote string
+	base   context.Context // parent of request contexts
 	lr     limitReader
 	br     *bufio.Reader
 	bw     *bufio.Writer
@@ -173,6 +178,17 @@ type serverConn struct {
 	idle     bool       // waiting for a request head (mu)
 	closing  atomic.Bool
 	hijacked atomic.Bool
+
+	// The watch for the client leaving while a handler runs (see
+	// startBackgroundRead). bgMu guards the fields below it; the byte a
+	// watch read is handed over in lr, which the connection's goroutine
+	// reads only once no watch runs (after abortBackgroundRead).
+	bgMu       sync.Mutex
+	cancel     context.CancelFunc // the current request's; nil between requests
+	bgAllowed  bool               // a watch may start (the handler runs)
+	bgRunning  bool
+	bgAborting bool
+	bgDone     chan struct{} // a watch's end, made once per connection
 }
 
 // limitReader reads from the connection, at most remain bytes (the head
@@ -185,10 +201,26 @@ type limitReader struct {
 	remain int64
 	record bool
 	rec    []byte
+	// A byte the watch for the client leaving read (the start of a
+	// pipelined request), delivered before reading r again.
+	hasByte bool
+	oneByte [1]byte
 }
 
 func (l *limitReader) Read(p []byte) (int, error) {
-	n, err := h1.ReadLimited(l.r, p, &l.remain, errHeaderTooLarge)
+	var n int
+	var err error
+	if l.hasByte && len(p) > 0 {
+		if l.remain <= 0 {
+			return 0, errHeaderTooLarge
+		}
+		p[0] = l.oneByte[0]
+		l.hasByte = false
+		l.remain--
+		n = 1
+	} else {
+		n, err = h1.ReadLimited(l.r, p, &l.remain, errHeaderTooLarge)
+	}
 	if l.record {
 		l.rec = append(l.rec, p[:n]...)
 	}
@@ -253,6 +285,9 @@ func (c *serverConn) serve() {
 			c.conn.Close()
 		}
 	}()
+	if c.base == nil {
+		c.base = context.Background()
+	}
 	c.lr.r = c.conn
 	c.br = bufio.NewReaderSize(&c.lr, 4<<10)
 	c.bw = bufio.NewWriterSize(c.conn, 4<<10)
@@ -358,7 +393,7 @@ func (c *serverConn) serveRequest(req *http.Request, head []byte) bool {
 	if req.Body != nil && req.Body != http.NoBody {
 		// A body has its own timeout (between reads), not the head's.
 		c.deadline = time.Time{}
-		body = &serverBody{r: req.Body, conn: c.conn, idle: c.srv.bodyTimeout()}
+		body = &serverBody{r: req.Body, c: c, idle: c.srv.bodyTimeout()}
 		if body.idle > 0 {
 			body.arm()
 		} else {
@@ -401,7 +436,19 @@ func (c *serverConn) serveRequest(req *http.Request, head []byte) bool {
 		}
 		req.Header.Del("Expect")
 	}
-	if !c.run(w, req) {
+	ctx, cancel := context.WithCancel(c.base)
+	req = req.WithContext(ctx)
+	w.req = req
+	c.bgMu.Lock()
+	c.cancel, c.bgAllowed = cancel, true
+	c.bgMu.Unlock()
+	if body == nil {
+		c.startBackgroundRead()
+	}
+	ok := c.run(w, req)
+	c.abortBackgroundRead()
+	cancel() // as net/http: the context ends with the handler
+	if !ok {
 		return false
 	}
 	if c.hijacked.Load() {
@@ -430,6 +477,85 @@ func (c *serverConn) serveRequest(req *http.Request, head []byte) bool {
 	}
 	return keep
 }
+
+// startBackgroundRead watches for the client leaving while the handler
+// runs, once the request has no body left to read (as net/http's
+// connReader.startBackgroundRead): a goroutine reads one byte from the
+// connection. If the read fails (the client closed or reset the
+// connection), the request's context is cancelled; if it gets a byte (a
+// pipelined next request), the byte is kept for the next head. Nothing is
+// watched when the next request is already buffered: the client is still
+// there as far as can be known without reading past it. It may be called
+// from the goroutine that reads the body.
+func (c *serverConn) startBackgroundRead() {
+	c.bgMu.Lock()
+	defer c.bgMu.Unlock()
+	if !c.bgAllowed || c.bgRunning || c.lr.hasByte || c.br.Buffered() > 0 || c.hijacked.Load() {
+		return
+	}
+	if c.bgDone == nil {
+		c.bgDone = make(chan struct{}, 1)
+	}
+	c.bgRunning = true
+	go c.backgroundRead()
+}
+
+func (c *serverConn) backgroundRead() {
+	for {
+		n, err := c.conn.Read(c.lr.oneByte[:])
+		if hook := c.srv.onBackgroundRead; hook != nil {
+			hook(n, err)
+		}
+		c.bgMu.Lock()
+		if n > 0 {
+			c.lr.hasByte = true
+		}
+		if n == 0 && isTimeout(err) && !c.bgAborting {
+			// The head or body deadline, not ours: the handler
+			// takes long, and a client may wait for it. Watch on
+			// (abortBackgroundRead restores a deadline).
+			c.conn.SetReadDeadline(time.Time{})
+			c.bgMu.Unlock()
+			continue
+		}
+		if n == 0 && err != nil && !c.bgAborting && c.cancel != nil {
+			c.cancel() // the client went away
+		}
+		c.bgRunning = false
+		aborted := c.bgAborting
+		c.bgMu.Unlock()
+		if aborted {
+			c.bgDone <- struct{}{} // abortBackgroundRead waits for it
+		}
+		return
+	}
+}
+
+// abortBackgroundRead stops the watch, if one runs, and waits for its end;
+// none starts after it until the next request. If it stopped one, the read
+// deadline is left in the past and c.deadline cleared: refreshDeadline or
+// body.arm sets the next before any read.
+func (c *serverConn) abortBackgroundRead() {
+	c.bgMu.Lock()
+	c.bgAllowed, c.cancel = false, nil
+	running := c.bgRunning
+	if running {
+		c.bgAborting = true
+		c.conn.SetReadDeadline(aLongTimeAgo)
+	}
+	c.bgMu.Unlock()
+	if !running {
+		return
+	}
+	<-c.bgDone
+	c.bgMu.Lock()
+	c.bgAborting = false
+	c.bgMu.Unlock()
+	c.deadline = time.Time{}
+}
+
+// aLongTimeAgo is a read deadline in the past, which ends a blocked read.
+var aLongTimeAgo = time.Unix(1, 0)
 
 // checkHead applies the checks net/http's server makes on a request head
 // beyond http.ReadRequest's, and returns why the request is refused with
@@ -535,7 +661,7 @@ func (c *serverConn) run(w *responseWriter, req *http.Request) (ok bool) {
 // drains up to maxBodyDrain after the handler, or closes the connection.
 type serverBody struct {
 	r    io.ReadCloser
-	conn net.Conn
+	c    *serverConn
 	idle time.Duration // the body idle timeout; 0: none
 	// A transport may read and close it from its own goroutine.
 	closed   atomic.Bool
@@ -556,7 +682,7 @@ func (b *serverBody) arm() {
 	if d := b.deadline.Load(); d == 0 || time.Unix(0, d).Sub(now) < b.idle-b.idle/8 {
 		t := now.Add(b.idle)
 		b.deadline.Store(t.UnixNano())
-		b.conn.SetReadDeadline(t)
+		b.c.conn.SetReadDeadline(t)
 	}
 }
 
@@ -583,6 +709,9 @@ func (b *serverBody) Read(p []byte) (int, error) {
 	if b.closed.Load() {
 		return 0, http.ErrBodyReadAfterClose
 	}
+	if b.eof.Load() {
+		return 0, io.EOF // no deadline to arm: a watch may read the connection
+	}
 	b.arm()
 	n, err := b.r.Read(p)
 	b.n.Add(int64(n))
@@ -590,6 +719,7 @@ func (b *serverBody) Read(p []byte) (int, error) {
 	case err == nil:
 	case err == io.EOF:
 		b.eof.Store(true)
+		b.c.startBackgroundRead() // no body left: watch for the client leaving
 	case isTimeout(err):
 		b.failed.CompareAndSwap(0, http.StatusRequestTimeout)
 	default:
@@ -901,6 +1031,7 @@ func (w *responseWriter) Flush() {
 // Hijack hands the connection to the handler, which then owns it.
 func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c := w.c
+	c.abortBackgroundRead() // the handler owns the connection's reads now
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.hijacked.Load() {
