@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -730,9 +731,13 @@ func (b *serverBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// isTimeout reports a deadline's error (without errors.As, whose target
+// would escape: this runs once per request).
 func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	if ne, ok := err.(net.Error); ok {
+		return ne.Timeout()
+	}
+	return errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 func (b *serverBody) Close() error {
