@@ -181,15 +181,18 @@ type serverConn struct {
 	hijacked atomic.Bool
 
 	// The watch for the client leaving while a handler runs (see
-	// startBackgroundRead). bgMu guards the fields below it; the byte a
-	// watch read is handed over in lr, which the connection's goroutine
-	// reads only once no watch runs (after abortBackgroundRead).
+	// startBackgroundRead). bgMu guards the fields below it; what a watch
+	// read is handed over in lr, which the connection's goroutine reads
+	// only once no watch runs (see awaitBackgroundRead).
 	bgMu       sync.Mutex
 	cancel     context.CancelFunc // the current request's; nil between requests
 	bgAllowed  bool               // a watch may start (the handler runs)
 	bgRunning  bool
-	bgAborting bool
-	bgDone     chan struct{} // a watch's end, made once per connection
+	bgAborting bool          // Hijack stops the watch
+	bgHanded   bool          // the handler returned: the watch reads the next head
+	bgCleared  bool          // the watch cleared the read deadline
+	bgDone     chan struct{} // a handed or aborted watch's end, made once per connection
+	bgWait     bool          // a handed watch runs (the connection's goroutine only)
 }
 
 // limitReader reads from the connection, at most remain bytes (the head
@@ -202,24 +205,31 @@ type limitReader struct {
 	remain int64
 	record bool
 	rec    []byte
-	// A byte the watch for the client leaving read (the start of a
-	// pipelined request), delivered before reading r again.
-	hasByte bool
-	oneByte [1]byte
+	// What the watch for the client leaving read (the start of the
+	// next request) or the error it met, delivered before reading r
+	// again; stash is its buffer, made once per connection.
+	stash   []byte
+	pending []byte
+	err     error
 }
 
 func (l *limitReader) Read(p []byte) (int, error) {
 	var n int
 	var err error
-	if l.hasByte && len(p) > 0 {
+	switch {
+	case len(l.pending) > 0:
 		if l.remain <= 0 {
 			return 0, errHeaderTooLarge
 		}
-		p[0] = l.oneByte[0]
-		l.hasByte = false
-		l.remain--
-		n = 1
-	} else {
+		if int64(len(p)) > l.remain {
+			p = p[:l.remain]
+		}
+		n = copy(p, l.pending)
+		l.pending = l.pending[n:]
+		l.remain -= int64(n)
+	case l.err != nil:
+		err, l.err = l.err, nil
+	default:
 		n, err = h1.ReadLimited(l.r, p, &l.remain, errHeaderTooLarge)
 	}
 	if l.record {
@@ -285,6 +295,7 @@ func (c *serverConn) serve() {
 		if !c.hijacked.Load() {
 			c.conn.Close()
 		}
+		c.awaitBackgroundRead() // a watch reading the next head ends with the close
 	}()
 	if c.base == nil {
 		c.base = context.Background()
@@ -299,6 +310,7 @@ func (c *serverConn) serve() {
 		if !c.setIdle(true) {
 			return
 		}
+		c.awaitBackgroundRead()
 		c.startHead()
 		req, err := http.ReadRequest(c.br)
 		head := c.endHead()
@@ -447,7 +459,7 @@ func (c *serverConn) serveRequest(req *http.Request, head []byte) bool {
 		c.startBackgroundRead()
 	}
 	ok := c.run(w, req)
-	c.abortBackgroundRead()
+	c.handOverBackgroundRead()
 	cancel() // as net/http: the context ends with the handler
 	if !ok {
 		return false
@@ -481,21 +493,24 @@ func (c *serverConn) serveRequest(req *http.Request, head []byte) bool {
 
 // startBackgroundRead watches for the client leaving while the handler
 // runs, once the request has no body left to read (as net/http's
-// connReader.startBackgroundRead): a goroutine reads one byte from the
-// connection. If the read fails (the client closed or reset the
-// connection), the request's context is cancelled; if it gets a byte (a
-// pipelined next request), the byte is kept for the next head. Nothing is
-// watched when the next request is already buffered: the client is still
-// there as far as can be known without reading past it. It may be called
-// from the goroutine that reads the body.
+// connReader.startBackgroundRead): a goroutine reads from the connection.
+// If the read fails (the client closed or reset the connection), the
+// request's context is cancelled; what it reads (a pipelined next
+// request) is kept for the next head. Unlike net/http's, the read is not
+// aborted when the handler returns: it goes on as the first read of the
+// next head, so a watch costs no deadline changes and no extra read.
+// Nothing is watched when the next request is already buffered: the
+// client is still there as far as can be known without reading past it.
+// It may be called from the goroutine that reads the body.
 func (c *serverConn) startBackgroundRead() {
 	c.bgMu.Lock()
 	defer c.bgMu.Unlock()
-	if !c.bgAllowed || c.bgRunning || c.lr.hasByte || c.br.Buffered() > 0 || c.hijacked.Load() {
+	if !c.bgAllowed || c.bgRunning || len(c.lr.pending) > 0 || c.lr.err != nil || c.br.Buffered() > 0 || c.hijacked.Load() {
 		return
 	}
 	if c.bgDone == nil {
 		c.bgDone = make(chan struct{}, 1)
+		c.lr.stash = make([]byte, 4<<10)
 	}
 	c.bgRunning = true
 	go c.backgroundRead()
@@ -503,33 +518,67 @@ func (c *serverConn) startBackgroundRead() {
 
 func (c *serverConn) backgroundRead() {
 	for {
-		n, err := c.conn.Read(c.lr.oneByte[:])
+		n, err := c.conn.Read(c.lr.stash)
 		if hook := c.srv.onBackgroundRead; hook != nil {
 			hook(n, err)
 		}
 		c.bgMu.Lock()
 		if n > 0 {
-			c.lr.hasByte = true
+			c.lr.pending = c.lr.stash[:n]
 		}
-		if n == 0 && isTimeout(err) && !c.bgAborting {
+		if n == 0 && isTimeout(err) && !c.bgAborting && !c.bgHanded {
 			// The head or body deadline, not ours: the handler
 			// takes long, and a client may wait for it. Watch on
-			// (abortBackgroundRead restores a deadline).
+			// (handOverBackgroundRead has the deadline set anew).
 			c.conn.SetReadDeadline(time.Time{})
+			c.bgCleared = true
 			c.bgMu.Unlock()
 			continue
 		}
-		if n == 0 && err != nil && !c.bgAborting && c.cancel != nil {
-			c.cancel() // the client went away
+		if n == 0 && err != nil {
+			switch {
+			case c.bgHanded:
+				c.lr.err = err // the next head's read fails with it
+			case !c.bgAborting && c.cancel != nil:
+				c.cancel() // the client went away
+			}
 		}
 		c.bgRunning = false
-		aborted := c.bgAborting
+		notify := c.bgHanded || c.bgAborting
 		c.bgMu.Unlock()
-		if aborted {
-			c.bgDone <- struct{}{} // abortBackgroundRead waits for it
+		if notify {
+			c.bgDone <- struct{}{} // awaitBackgroundRead or abortBackgroundRead waits
 		}
 		return
 	}
+}
+
+// handOverBackgroundRead ends the watch's duty once the handler returned:
+// none starts after it until the next request, and one still running
+// reads the next head's first bytes (awaited by awaitBackgroundRead
+// before the connection reads again).
+func (c *serverConn) handOverBackgroundRead() {
+	c.bgMu.Lock()
+	c.bgAllowed, c.cancel = false, nil
+	if c.bgRunning {
+		c.bgHanded, c.bgWait = true, true
+	}
+	if c.bgCleared {
+		c.bgCleared = false
+		c.deadline = time.Time{} // refreshDeadline sets one
+	}
+	c.bgMu.Unlock()
+}
+
+// awaitBackgroundRead waits for a handed watch to end (with the next
+// head's first bytes, an error, or the read deadline), so that the
+// connection's goroutine may read again.
+func (c *serverConn) awaitBackgroundRead() {
+	if !c.bgWait {
+		return
+	}
+	<-c.bgDone
+	c.bgWait, c.bgHanded = false, false
 }
 
 // abortBackgroundRead stops the watch, if one runs, and waits for its end;
@@ -544,6 +593,7 @@ func (c *serverConn) abortBackgroundRead() {
 		c.bgAborting = true
 		c.conn.SetReadDeadline(aLongTimeAgo)
 	}
+	c.bgCleared = false
 	c.bgMu.Unlock()
 	if !running {
 		return
