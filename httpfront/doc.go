@@ -24,9 +24,11 @@
 //
 // A request's context is cancelled when its client goes away while the
 // handler runs (as net/http's is: the connection is read in the background
-// once the request has no body left to read; a byte of a pipelined next
-// request is kept, not taken for a departure), and when the handler
+// once the request has no body left to read, and what a pipelined next
+// request sends is kept, not taken for a departure), and when the handler
 // returns. A proxy behind it so stops backend work for departed clients.
+// As with net/http, a handler that leaves the body unread is not told, and
+// a client that half-closes its side counts as gone.
 //
 // # What it refuses
 //
@@ -72,6 +74,8 @@
 //
 // A Server is safe for concurrent use: Serve may run for several listeners
 // at once. Each connection is served by one goroutine, plus a short-lived
-// one that watches for the client leaving while a handler runs; Serve
-// waits for them (up to ShutdownTimeout, then closes the connections).
+// one that watches for the client leaving while a handler runs (its read,
+// into a 4 KiB buffer made once per connection, is then the first read of
+// the next request); Serve waits for them (up to ShutdownTimeout, then
+// closes the connections).
 package httpfront
