@@ -1,10 +1,13 @@
 package balancer
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"sync/atomic"
 	"syscall"
@@ -34,14 +37,14 @@ func acceptErr(errno syscall.Errno) error {
 // again (as net/http's does) rather than stopping for good; any other
 // accept error ends Serve and is returned.
 func TestServeRidesOutTemporaryAcceptErrors(t *testing.T) {
-	backend := startServer(t, &Server{Handler: echoHandler()})
-	pool := newPool(t, Config{}, Backend{ID: "b", Addr: backend})
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(backend.Close)
+	pool := newPool(t, Config{}, Backend{ID: "b", Addr: backend.Listener.Addr().String()})
 	tp, err := NewTCPProxy(TCPProxyConfig{Pool: pool, DrainTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	servers := map[string]func(context.Context, net.Listener) error{
-		"Server":   (&Server{Handler: echoHandler()}).Serve,
 		"TCPProxy": tp.Serve,
 	}
 	for name, serve := range servers {
@@ -55,12 +58,17 @@ func TestServeRidesOutTemporaryAcceptErrors(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() { done <- serve(ctx, ln) }()
-			c := dialRaw(t, inner.Addr().String())
-			c.send("GET /after-emfile HTTP/1.1\r\nHost: x\r\n\r\n")
-			if r, _ := c.read("GET"); r.StatusCode != http.StatusOK {
-				t.Fatalf("status %d after EMFILE", r.StatusCode)
+			c, err := net.Dial("tcp", inner.Addr().String())
+			if err != nil {
+				t.Fatal(err)
 			}
-			c.c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			io.WriteString(c, "GET /after-emfile HTTP/1.1\r\nHost: x\r\n\r\n")
+			r, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil || r.StatusCode != http.StatusOK {
+				t.Fatalf("response after EMFILE: %v %v", r, err)
+			}
+			c.Close()
 			cancel()
 			if err := <-done; err != nil {
 				t.Fatalf("Serve after shutdown: %v", err)

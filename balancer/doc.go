@@ -43,15 +43,14 @@
 // Proxy is an L7 balancer on httputil.ReverseProxy with routing by host,
 // path and header, retries of idempotent requests on connection failure,
 // X-Forwarded-* and RFC 7239 Forwarded, cookie-based sticky sessions, and
-// keep-alive pools sized for load. Server is a lean HTTP/1.1 server to put
-// in front of it (any http.Handler works), with fewer system calls,
-// goroutines and allocations per request than net/http's Server. TCPProxy
+// keep-alive pools sized for load; package httpfront is a lean HTTP/1.1
+// server to put in front of it (net/http's Server works too). TCPProxy
 // is an L4 balancer with half-close, connect and idle timeouts and draining
 // on shutdown.
 //
 // # Concurrency
 //
-// Pool, Proxy, Server and TCPProxy are safe for concurrent use. A Pool runs a
+// Pool, Proxy and TCPProxy are safe for concurrent use. A Pool runs a
 // goroutine for active health checks and short-lived ones for drains and
 // ejection ends; Close stops them.
 package balancer

@@ -43,8 +43,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/edgekit/edgekit/balancer"
 	"github.com/edgekit/edgekit/edge"
+	"github.com/edgekit/edgekit/httpfront"
 	"github.com/edgekit/edgekit/origin"
 	"go.uber.org/zap"
 )
@@ -82,7 +82,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	name := fs.String("name", "edgekit", "node name in Via and Cache-Status")
 	xcache := fs.Bool("x-cache", true, "add X-Cache: HIT|MISS|STALE|REVALIDATED|PASS")
 	verbose := fs.Bool("v", false, "log debug events")
-	front := fs.String("front", "edgekit", "server in front of the node: edgekit (balancer.Server, HTTP/1.1) or net/http")
+	front := fs.String("front", "edgekit", "server in front of the node: edgekit (httpfront.Server, HTTP/1.1) or net/http")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -227,7 +227,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 		ready <- addr
 	}
 	if *front == "edgekit" {
-		return (&balancer.Server{Handler: mux, ReadHeaderTimeout: *headerTimeout}).Serve(ctx, ln)
+		return (&httpfront.Server{Handler: mux, ReadHeaderTimeout: *headerTimeout}).Serve(ctx, ln)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: *headerTimeout, IdleTimeout: *idleTimeout}
 	errc := make(chan error, 1)

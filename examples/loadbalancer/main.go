@@ -3,7 +3,7 @@
 //	go run ./examples/loadbalancer -listen 127.0.0.1:8081 -policy p2c -backend 127.0.0.1:9101 -backend 127.0.0.1:9102
 //	go run ./examples/loadbalancer -mode tcp -listen 127.0.0.1:8081 -backend 127.0.0.1:9101 ...
 //
-// In http mode the front is balancer.Server, a lean HTTP/1.1 server;
+// In http mode the front is httpfront.Server, a lean HTTP/1.1 server;
 // -front net/http serves through net/http's Server instead.
 // -read-header-timeout (10 s) bounds each whole request head and the
 // keep-alive idle time, as HAProxy's timeout http-request;
@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/edgekit/edgekit/balancer"
+	"github.com/edgekit/edgekit/httpfront"
 )
 
 type listFlag []string
@@ -55,9 +56,9 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	fs.Var(&backends, "backend", "backend host:port (repeatable; id=host:port*weight also works)")
 	health := fs.String("health", "", "HTTP path for active health checks (default: TCP connect checks in tcp mode, none in http mode)")
 	sticky := fs.String("sticky-cookie", "", "cookie name for sticky sessions (http mode)")
-	front := fs.String("front", "edgekit", "http mode's server: edgekit (balancer.Server) or net/http")
-	headTimeout := fs.Duration("read-header-timeout", balancer.DefaultReadHeaderTimeout, "http mode: bound on each whole request head, and on keep-alive idleness (HAProxy's timeout http-request)")
-	bodyTimeout := fs.Duration("body-idle-timeout", balancer.DefaultBodyIdleTimeout, "http mode, edgekit front: a request body that sends nothing for this long is cut (408); negative: never")
+	front := fs.String("front", "edgekit", "http mode's server: edgekit (httpfront.Server) or net/http")
+	headTimeout := fs.Duration("read-header-timeout", httpfront.DefaultReadHeaderTimeout, "http mode: bound on each whole request head, and on keep-alive idleness (HAProxy's timeout http-request)")
+	bodyTimeout := fs.Duration("body-idle-timeout", httpfront.DefaultBodyIdleTimeout, "http mode, edgekit front: a request body that sends nothing for this long is cut (408); negative: never")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -115,7 +116,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 		return err
 	}
 	if *front == "edgekit" {
-		return (&balancer.Server{Handler: px, ReadHeaderTimeout: *headTimeout, BodyIdleTimeout: *bodyTimeout}).Serve(ctx, ln)
+		return (&httpfront.Server{Handler: px, ReadHeaderTimeout: *headTimeout, BodyIdleTimeout: *bodyTimeout}).Serve(ctx, ln)
 	}
 	srv := &http.Server{Handler: px, ReadHeaderTimeout: *headTimeout}
 	errc := make(chan error, 1)
@@ -215,7 +216,7 @@ func demo(out io.Writer) error {
 	}
 	fctx, stopFront := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- (&balancer.Server{Handler: px, ReadHeaderTimeout: 5 * time.Second}).Serve(fctx, ln) }()
+	go func() { served <- (&httpfront.Server{Handler: px, ReadHeaderTimeout: 5 * time.Second}).Serve(fctx, ln) }()
 	defer func() { stopFront(); <-served }()
 	client := &http.Client{Timeout: 5 * time.Second}
 	send := func(n int) (map[string]int, int) {

@@ -1,4 +1,4 @@
-package balancer
+package httpfront
 
 import (
 	"fmt"
@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/edgekit/edgekit/balancer"
 )
 
 // readInterim reads responses to one request up to the final one and
@@ -125,13 +127,9 @@ func TestRFC9110_15_2_ProxyForwardsEarlyHints(t *testing.T) {
 		io.WriteString(w, "ok")
 	}))
 	defer backend.Close()
-	pool := newPool(t, Config{Policy: RoundRobin()}, Backend{ID: "b", Addr: strings.TrimPrefix(backend.URL, "http://")})
 	tr := &http.Transport{DialContext: (&net.Dialer{}).DialContext}
 	defer tr.CloseIdleConnections()
-	px, err := NewProxy(ProxyConfig{Pool: pool, Transport: tr})
-	if err != nil {
-		t.Fatal(err)
-	}
+	px := newProxy(t, balancer.ProxyConfig{Transport: tr}, strings.TrimPrefix(backend.URL, "http://"))
 	c := dialRaw(t, startServer(t, &Server{Handler: px}))
 	c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	got := readInterim(t, c, "GET")

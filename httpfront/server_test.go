@@ -1,4 +1,4 @@
-package balancer
+package httpfront
 
 import (
 	"bufio"
@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/edgekit/edgekit/balancer"
 )
 
 // startServer serves h on a loopback listener until the test ends.
@@ -358,7 +360,7 @@ func TestServerShutdown(t *testing.T) {
 // real backends, with Go's client, including a protocol switch (the
 // backend takes the connection over after 101, as WebSocket does).
 func TestServerFrontsProxy(t *testing.T) {
-	var backends []Backend
+	var backends []string
 	for i := 0; i < 2; i++ {
 		name := fmt.Sprintf("b%d", i)
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -379,13 +381,9 @@ func TestServerFrontsProxy(t *testing.T) {
 			io.WriteString(w, name+" "+r.URL.Path+" "+r.Header.Get("X-Forwarded-For"))
 		}))
 		t.Cleanup(srv.Close)
-		backends = append(backends, Backend{ID: name, Addr: strings.TrimPrefix(srv.URL, "http://")})
+		backends = append(backends, strings.TrimPrefix(srv.URL, "http://"))
 	}
-	pool := newPool(t, Config{Policy: RoundRobin()}, backends...)
-	px, err := NewProxy(ProxyConfig{Pool: pool})
-	if err != nil {
-		t.Fatal(err)
-	}
+	px := newProxy(t, balancer.ProxyConfig{}, backends...)
 	addr := startServer(t, &Server{Handler: px})
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
 	t.Cleanup(client.CloseIdleConnections)
@@ -492,11 +490,7 @@ func TestServerProxiedUploads(t *testing.T) {
 		fmt.Fprint(w, n)
 	}))
 	defer backend.Close()
-	pool := newPool(t, Config{Policy: RoundRobin()}, Backend{ID: "b", Addr: strings.TrimPrefix(backend.URL, "http://")})
-	px, err := NewProxy(ProxyConfig{Pool: pool})
-	if err != nil {
-		t.Fatal(err)
-	}
+	px := newProxy(t, balancer.ProxyConfig{}, strings.TrimPrefix(backend.URL, "http://"))
 	addr := startServer(t, &Server{Handler: px})
 	c := dialRaw(t, addr)
 	for i := 0; i < 3; i++ {

@@ -1,4 +1,4 @@
-package balancer
+package httpfront
 
 import (
 	"bufio"
@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/edgekit/edgekit/balancer"
 )
 
 // recordingBackend is a raw HTTP/1.1 backend that keeps the exact bytes it
@@ -94,12 +96,7 @@ func (b *recordingBackend) seen() ([]string, string) {
 // "net/http" (http.Server) and returns its address.
 func startFront(t *testing.T, front string, backend *recordingBackend) string {
 	t.Helper()
-	pool := newPool(t, Config{Policy: RoundRobin()}, Backend{ID: "b", Addr: backend.ln.Addr().String()})
-	px, err := NewProxy(ProxyConfig{Pool: pool, Retries: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(px.CloseIdleConnections)
+	px := newProxy(t, balancer.ProxyConfig{Retries: -1}, backend.ln.Addr().String())
 	if front == "edgekit" {
 		return startServer(t, &Server{Handler: px})
 	}
@@ -261,7 +258,7 @@ func TestRFC9112_11_2_SmugglingDifferential(t *testing.T) {
 		{
 			// The body failed on the client's side: the proxy
 			// (internal/blame) answers 400 behind either front, and
-			// balancer.Server would answer 400 even for a 502.
+			// httpfront.Server would answer 400 even for a 502.
 			name:    "§7.1 invalid chunk size",
 			payload: "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n" + smuggled,
 			want:    outcome{codes: []int{400}},

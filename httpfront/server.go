@@ -1,4 +1,4 @@
-package balancer
+package httpfront
 
 import (
 	"bufio"
@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -25,40 +26,14 @@ import (
 	"golang.org/x/net/http/httpguts"
 )
 
-// Server serves HTTP/1.1 with any http.Handler (a Proxy, typically) over
-// keep-alive connections, for the front of an L7 balancer. Requests are
-// parsed by net/http's own http.ReadRequest; what Server leaves out of
-// net/http's Server is what a proxy front pays for on every request without
-// using it: a goroutine and a read system call per request to notice a
-// client that goes away (so a request's context is not cancelled when its
-// client disconnects: the backend exchange runs to its end, as HAProxy's
-// default without abortonclose), read deadlines set twice per request, and
-// a fresh response writer and header map per request. It also leaves out
-// HTTP/2, TLS (wrap the listener), content sniffing and automatic
-// Content-Length computation: a response whose handler sets no
-// Content-Length is sent chunked (HTTP/1.1) or delimited by closing the
-// connection (HTTP/1.0).
+// Server serves HTTP/1.1 with any http.Handler (a proxy, typically) over
+// keep-alive connections; the package documentation says what it
+// supports, what it refuses and how it differs from net/http's Server.
 //
-// It supports keep-alive and pipelining, request bodies (fixed and
-// chunked, drained between requests up to 256 KiB; a chunked request closes
-// its connection after the response, see RFC 9112 §6.1), Expect:
-// 100-continue (answered at once), informational (1xx) responses, HEAD,
-// http.Flusher and http.Hijacker (so Proxy can switch protocols, as for
-// WebSocket), and recovers a handler's panic (http.ErrAbortHandler
-// silently) by closing that connection.
-//
-// It refuses what net/http's server refuses in a request head (400, 431,
-// 501, 505, then closes), and is stricter where net/http is lax about
-// framing (RFC 9112 §6.1): a request with both Transfer-Encoding and
-// Content-Length, or an HTTP/1.0 request with Transfer-Encoding, closes
-// its connection after the response. A request body that proves malformed
-// (a bad chunk) or stalls (BodyIdleTimeout) closes the connection after
-// the response, and if the handler answers it with a 5xx (a proxy whose
-// upload failed) the client gets 400 or 408 instead: the fault is the
-// client's, not a backend's.
-//
-// A Server is safe for concurrent use: Serve may be called for several
-// listeners at once. Its fields must not change once Serve is called.
+// The zero value with a Handler is ready to use. A Server is safe for
+// concurrent use: Serve may be called for several listeners at once. Its
+// fields must not change once Serve is called, and it must not be copied
+// after first use.
 type Server struct {
 	// Handler serves each request. It is required.
 	Handler http.Handler
@@ -91,6 +66,9 @@ type Server struct {
 	Logger *zap.Logger
 
 	date atomic.Pointer[dateValue]
+	// onBackgroundRead, if set (by tests), is called after each read that
+	// watches for the client leaving, with what it read.
+	onBackgroundRead func(n int, err error)
 }
 
 type dateValue struct {
@@ -149,15 +127,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("%w: Server.Handler is nil", ErrInvalidConfig)
 	}
 	log := s.logger()
+	base := context.WithoutCancel(ctx) // requests drain, they are not aborted
 	var conns serve.Conns[*serverConn]
 	err := serve.Accept(ctx, ln, func(c net.Conn) {
-		sc := &serverConn{srv: s, conn: c, log: log, remote: c.RemoteAddr().String()}
+		sc := &serverConn{srv: s, conn: c, log: log, remote: c.RemoteAddr().String(), base: base}
 		conns.Serve(sc, sc.serve)
 	})
 	// Idle connections close now; busy ones after their response, or
-	// when the shutdown timeout runs out. Serve does not wait after that:
-	// a handler still waiting on something else (requests carry no context
-	// to cancel) finishes on its own. Every connection is marked closing
+	// when the shutdown timeout runs out (which cancels their requests'
+	// contexts). Serve does not wait after that: a handler still waiting
+	// on something else finishes on its own. Every connection is marked closing
 	// before any idle one is closed, so a client that sees one connection
 	// close knows every response still to come says Connection: close.
 	conns.Each(func(sc *serverConn) { sc.closing.Store(true) })
@@ -188,6 +167,7 @@ type serverConn struct {
 	conn   net.Conn
 	log    *zap.Logger
 	remote string
+	base   context.Context // parent of request contexts
 	lr     limitReader
 	br     *bufio.Reader
 	bw     *bufio.Writer
@@ -199,6 +179,20 @@ type serverConn struct {
 	idle     bool       // waiting for a request head (mu)
 	closing  atomic.Bool
 	hijacked atomic.Bool
+
+	// The watch for the client leaving while a handler runs (see
+	// startBackgroundRead). bgMu guards the fields below it; what a watch
+	// read is handed over in lr, which the connection's goroutine reads
+	// only once no watch runs (see awaitBackgroundRead).
+	bgMu       sync.Mutex
+	cancel     context.CancelFunc // the current request's; nil between requests
+	bgAllowed  bool               // a watch may start (the handler runs)
+	bgRunning  bool
+	bgAborting bool          // Hijack stops the watch
+	bgHanded   bool          // the handler returned: the watch reads the next head
+	bgCleared  bool          // the watch cleared the read deadline
+	bgDone     chan struct{} // a handed or aborted watch's end, made once per connection
+	bgWait     bool          // a handed watch runs (the connection's goroutine only)
 }
 
 // limitReader reads from the connection, at most remain bytes (the head
@@ -211,10 +205,33 @@ type limitReader struct {
 	remain int64
 	record bool
 	rec    []byte
+	// What the watch for the client leaving read (the start of the
+	// next request) or the error it met, delivered before reading r
+	// again; stash is its buffer, made once per connection.
+	stash   []byte
+	pending []byte
+	err     error
 }
 
 func (l *limitReader) Read(p []byte) (int, error) {
-	n, err := h1.ReadLimited(l.r, p, &l.remain, errHeaderTooLarge)
+	var n int
+	var err error
+	switch {
+	case len(l.pending) > 0:
+		if l.remain <= 0 {
+			return 0, errHeaderTooLarge
+		}
+		if int64(len(p)) > l.remain {
+			p = p[:l.remain]
+		}
+		n = copy(p, l.pending)
+		l.pending = l.pending[n:]
+		l.remain -= int64(n)
+	case l.err != nil:
+		err, l.err = l.err, nil
+	default:
+		n, err = h1.ReadLimited(l.r, p, &l.remain, errHeaderTooLarge)
+	}
 	if l.record {
 		l.rec = append(l.rec, p[:n]...)
 	}
@@ -278,7 +295,11 @@ func (c *serverConn) serve() {
 		if !c.hijacked.Load() {
 			c.conn.Close()
 		}
+		c.awaitBackgroundRead() // a watch reading the next head ends with the close
 	}()
+	if c.base == nil {
+		c.base = context.Background()
+	}
 	c.lr.r = c.conn
 	c.br = bufio.NewReaderSize(&c.lr, 4<<10)
 	c.bw = bufio.NewWriterSize(c.conn, 4<<10)
@@ -289,6 +310,7 @@ func (c *serverConn) serve() {
 		if !c.setIdle(true) {
 			return
 		}
+		c.awaitBackgroundRead()
 		c.startHead()
 		req, err := http.ReadRequest(c.br)
 		head := c.endHead()
@@ -384,7 +406,7 @@ func (c *serverConn) serveRequest(req *http.Request, head []byte) bool {
 	if req.Body != nil && req.Body != http.NoBody {
 		// A body has its own timeout (between reads), not the head's.
 		c.deadline = time.Time{}
-		body = &serverBody{r: req.Body, conn: c.conn, idle: c.srv.bodyTimeout()}
+		body = &serverBody{r: req.Body, c: c, idle: c.srv.bodyTimeout()}
 		if body.idle > 0 {
 			body.arm()
 		} else {
@@ -430,7 +452,19 @@ func (c *serverConn) serveRequest(req *http.Request, head []byte) bool {
 		}
 		req.Header.Del("Expect")
 	}
-	if !c.run(w, req) {
+	ctx, cancel := context.WithCancel(c.base)
+	req = req.WithContext(ctx)
+	w.req = req
+	c.bgMu.Lock()
+	c.cancel, c.bgAllowed = cancel, true
+	c.bgMu.Unlock()
+	if body == nil {
+		c.startBackgroundRead()
+	}
+	ok := c.run(w, req)
+	c.handOverBackgroundRead()
+	cancel() // as net/http: the context ends with the handler
+	if !ok {
 		return false
 	}
 	if c.hijacked.Load() {
@@ -459,6 +493,123 @@ func (c *serverConn) serveRequest(req *http.Request, head []byte) bool {
 	}
 	return keep
 }
+
+// startBackgroundRead watches for the client leaving while the handler
+// runs, once the request has no body left to read (as net/http's
+// connReader.startBackgroundRead): a goroutine reads from the connection.
+// If the read fails (the client closed or reset the connection), the
+// request's context is cancelled; what it reads (a pipelined next
+// request) is kept for the next head. Unlike net/http's, the read is not
+// aborted when the handler returns: it goes on as the first read of the
+// next head, so a watch costs no deadline changes and no extra read.
+// Nothing is watched when the next request is already buffered: the
+// client is still there as far as can be known without reading past it.
+// It may be called from the goroutine that reads the body.
+func (c *serverConn) startBackgroundRead() {
+	c.bgMu.Lock()
+	defer c.bgMu.Unlock()
+	if !c.bgAllowed || c.bgRunning || len(c.lr.pending) > 0 || c.lr.err != nil || c.br.Buffered() > 0 || c.hijacked.Load() {
+		return
+	}
+	if c.bgDone == nil {
+		c.bgDone = make(chan struct{}, 1)
+		c.lr.stash = make([]byte, 4<<10)
+	}
+	c.bgRunning = true
+	go c.backgroundRead()
+}
+
+func (c *serverConn) backgroundRead() {
+	for {
+		n, err := c.conn.Read(c.lr.stash)
+		if hook := c.srv.onBackgroundRead; hook != nil {
+			hook(n, err)
+		}
+		c.bgMu.Lock()
+		if n > 0 {
+			c.lr.pending = c.lr.stash[:n]
+		}
+		if n == 0 && isTimeout(err) && !c.bgAborting && !c.bgHanded {
+			// The head or body deadline, not ours: the handler
+			// takes long, and a client may wait for it. Watch on
+			// (handOverBackgroundRead has the deadline set anew).
+			c.conn.SetReadDeadline(time.Time{})
+			c.bgCleared = true
+			c.bgMu.Unlock()
+			continue
+		}
+		if n == 0 && err != nil {
+			switch {
+			case c.bgHanded:
+				c.lr.err = err // the next head's read fails with it
+			case !c.bgAborting && c.cancel != nil:
+				c.cancel() // the client went away
+			}
+		}
+		c.bgRunning = false
+		notify := c.bgHanded || c.bgAborting
+		c.bgMu.Unlock()
+		if notify {
+			c.bgDone <- struct{}{} // awaitBackgroundRead or abortBackgroundRead waits
+		}
+		return
+	}
+}
+
+// handOverBackgroundRead ends the watch's duty once the handler returned:
+// none starts after it until the next request, and one still running
+// reads the next head's first bytes (awaited by awaitBackgroundRead
+// before the connection reads again).
+func (c *serverConn) handOverBackgroundRead() {
+	c.bgMu.Lock()
+	c.bgAllowed, c.cancel = false, nil
+	if c.bgRunning {
+		c.bgHanded, c.bgWait = true, true
+	}
+	if c.bgCleared {
+		c.bgCleared = false
+		c.deadline = time.Time{} // refreshDeadline sets one
+	}
+	c.bgMu.Unlock()
+}
+
+// awaitBackgroundRead waits for a handed watch to end (with the next
+// head's first bytes, an error, or the read deadline), so that the
+// connection's goroutine may read again.
+func (c *serverConn) awaitBackgroundRead() {
+	if !c.bgWait {
+		return
+	}
+	<-c.bgDone
+	c.bgWait, c.bgHanded = false, false
+}
+
+// abortBackgroundRead stops the watch, if one runs, and waits for its end;
+// none starts after it until the next request. If it stopped one, the read
+// deadline is left in the past and c.deadline cleared: refreshDeadline or
+// body.arm sets the next before any read.
+func (c *serverConn) abortBackgroundRead() {
+	c.bgMu.Lock()
+	c.bgAllowed, c.cancel = false, nil
+	running := c.bgRunning
+	if running {
+		c.bgAborting = true
+		c.conn.SetReadDeadline(aLongTimeAgo)
+	}
+	c.bgCleared = false
+	c.bgMu.Unlock()
+	if !running {
+		return
+	}
+	<-c.bgDone
+	c.bgMu.Lock()
+	c.bgAborting = false
+	c.bgMu.Unlock()
+	c.deadline = time.Time{}
+}
+
+// aLongTimeAgo is a read deadline in the past, which ends a blocked read.
+var aLongTimeAgo = time.Unix(1, 0)
 
 // checkHead applies the checks net/http's server makes on a request head
 // beyond http.ReadRequest's, and returns why the request is refused with
@@ -564,7 +715,7 @@ func (c *serverConn) run(w *responseWriter, req *http.Request) (ok bool) {
 // drains up to maxBodyDrain after the handler, or closes the connection.
 type serverBody struct {
 	r    io.ReadCloser
-	conn net.Conn
+	c    *serverConn
 	idle time.Duration // the body idle timeout; 0: none
 	// A transport may read and close it from its own goroutine.
 	closed   atomic.Bool
@@ -585,7 +736,7 @@ func (b *serverBody) arm() {
 	if d := b.deadline.Load(); d == 0 || time.Unix(0, d).Sub(now) < b.idle-b.idle/8 {
 		t := now.Add(b.idle)
 		b.deadline.Store(t.UnixNano())
-		b.conn.SetReadDeadline(t)
+		b.c.conn.SetReadDeadline(t)
 	}
 }
 
@@ -612,6 +763,9 @@ func (b *serverBody) Read(p []byte) (int, error) {
 	if b.closed.Load() {
 		return 0, http.ErrBodyReadAfterClose
 	}
+	if b.eof.Load() {
+		return 0, io.EOF // no deadline to arm: a watch may read the connection
+	}
 	b.arm()
 	n, err := b.r.Read(p)
 	b.n.Add(int64(n))
@@ -619,6 +773,7 @@ func (b *serverBody) Read(p []byte) (int, error) {
 	case err == nil:
 	case err == io.EOF:
 		b.eof.Store(true)
+		b.c.startBackgroundRead() // no body left: watch for the client leaving
 	case isTimeout(err):
 		b.failed.CompareAndSwap(0, http.StatusRequestTimeout)
 	default:
@@ -629,9 +784,13 @@ func (b *serverBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// isTimeout reports a deadline's error (without errors.As, whose target
+// would escape: this runs once per request).
 func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	if ne, ok := err.(net.Error); ok {
+		return ne.Timeout()
+	}
+	return errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 func (b *serverBody) Close() error {
@@ -930,13 +1089,14 @@ func (w *responseWriter) Flush() {
 // Hijack hands the connection to the handler, which then owns it.
 func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c := w.c
+	c.abortBackgroundRead() // the handler owns the connection's reads now
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.hijacked.Load() {
 		return nil, nil, http.ErrHijacked
 	}
 	if w.wrote {
-		return nil, nil, errors.New("balancer: Hijack after the response header was written")
+		return nil, nil, errors.New("httpfront: Hijack after the response header was written")
 	}
 	c.hijacked.Store(true)
 	c.bw.Flush()
