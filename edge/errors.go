@@ -11,4 +11,6 @@ var (
 	// ErrBadPurge reports a purge request naming nothing to purge, or an
 	// unparsable URL.
 	ErrBadPurge = errors.New("edge: bad purge request")
+	// ErrClosed reports a fetch that a closed Node no longer starts.
+	ErrClosed = errors.New("edge: node closed")
 )

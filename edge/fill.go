@@ -395,12 +395,34 @@ func (n *Node) serveOrigin(w http.ResponseWriter, r *http.Request, key string, l
 	}
 	f := newFill(h.resp.ContentLength, n.maxObject, true)
 	handed = true
+	if !n.goFill(func() { n.runFill(fx, f, h, key, fl) }) {
+		h.resp.Body.Close()
+		fx.release()
+		if fl != nil {
+			fl.Finish(nil, false)
+		}
+		n.writeError(w, r, ErrClosed)
+		return
+	}
+	n.serveFill(w, r, f, h)
+}
+
+// goFill runs fn on a goroutine that Close waits for, and reports false,
+// running nothing, once Close has begun. The check and the WaitGroup's Add
+// are one step under fillMu, so an Add never races Close's Wait (a
+// WaitGroup must not gain work while Wait may be returning).
+func (n *Node) goFill(fn func()) bool {
+	n.fillMu.Lock()
+	defer n.fillMu.Unlock()
+	if n.closed.Load() {
+		return false
+	}
 	n.bgWG.Add(1)
 	go func() {
 		defer n.bgWG.Done()
-		n.runFill(fx, f, h, key, fl)
+		fn()
 	}()
-	n.serveFill(w, r, f, h)
+	return true
 }
 
 // servePass copies h's body to w through one window-sized buffer; the

@@ -158,6 +158,7 @@ type Node struct {
 	pass    map[string]passMark // hit-for-pass markers
 	jobs    *background.Jobs    // background revalidations, one per key
 	bgWG    sync.WaitGroup      // fills of foreground fetches
+	fillMu  sync.Mutex          // orders bgWG.Add before Close's Wait (see goFill)
 	ctx     context.Context
 	cancel  context.CancelFunc
 	closed  atomic.Bool
@@ -317,7 +318,10 @@ func keyFunc(k KeyConfig) func(*http.Request) string {
 // Close stops background revalidations and waits for them, and leaves the
 // purge bus. It is idempotent.
 func (n *Node) Close() error {
-	if n.closed.Swap(true) {
+	n.fillMu.Lock()
+	was := n.closed.Swap(true)
+	n.fillMu.Unlock()
+	if was {
 		return nil
 	}
 	n.cancel()
