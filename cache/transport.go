@@ -109,8 +109,14 @@ func (t *Transport) Close() error {
 	return nil
 }
 
-// waitIdle waits for the background revalidations under way (tests).
-func (t *Transport) waitIdle() { t.jobs.Wait() }
+// Wait blocks until no background revalidation is running (those under
+// way, and any RoundTrip starts meanwhile, have ended): for a graceful
+// hand-over, or a test or demo that reads the cache after a
+// stale-while-revalidate response. Unlike Close it stops nothing.
+func (t *Transport) Wait() { t.jobs.Wait() }
+
+// waitIdle is Wait (tests).
+func (t *Transport) waitIdle() { t.Wait() }
 
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {

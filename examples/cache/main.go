@@ -213,25 +213,10 @@ func demo(out io.Writer, maxBytes int64) error {
 		}
 		// Let a background revalidation finish before the next step, so
 		// the walk-through reads the same on every run.
-		waitIdle(c)
+		tr.Wait()
 	}
 	st := c.Stats()
 	fmt.Fprintf(out, "\ncache: %d hits (%d stale), %d misses, %d validations, %d stored, %d freshened by 304; origin saw %d requests\n",
 		st.Hits, st.StaleHits, st.Misses, st.Validations, st.Stores, st.Updates, originRequests.Load())
 	return nil
-}
-
-// waitIdle gives background revalidation a moment to land: it polls the
-// cache's update counters briefly (bounded to 2 s).
-func waitIdle(c *cache.HTTPCache) {
-	deadline := time.Now().Add(2 * time.Second)
-	last := c.Stats()
-	for time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-		now := c.Stats()
-		if now.Stores == last.Stores && now.Updates == last.Updates {
-			return
-		}
-		last = now
-	}
 }

@@ -46,6 +46,7 @@ type Jobs struct {
 	wg     sync.WaitGroup
 
 	mu     sync.Mutex
+	idle   sync.Cond // on mu; broadcast when active empties
 	active map[string]struct{}
 	closed bool
 }
@@ -53,6 +54,7 @@ type Jobs struct {
 // New returns Jobs configured by cfg. Negative values count as zero.
 func New(cfg Config) *Jobs {
 	j := &Jobs{timeout: cfg.Timeout, max: cfg.Max, active: map[string]struct{}{}}
+	j.idle.L = &j.mu
 	if j.timeout <= 0 {
 		j.timeout = DefaultTimeout
 	}
@@ -82,6 +84,9 @@ func (j *Jobs) Go(key string, fn func(ctx context.Context)) bool {
 		defer func() {
 			j.mu.Lock()
 			delete(j.active, key)
+			if len(j.active) == 0 {
+				j.idle.Broadcast()
+			}
 			j.mu.Unlock()
 		}()
 		ctx, cancel := context.WithTimeout(j.ctx, j.timeout)
@@ -101,6 +106,13 @@ func (j *Jobs) Close() {
 	j.wg.Wait()
 }
 
-// Wait waits for the jobs running now, and any they start, to return
-// (for tests).
-func (j *Jobs) Wait() { j.wg.Wait() }
+// Wait waits until no job is running: those running now, and any started
+// meanwhile, have returned. Unlike Close it stops nothing, and it may be
+// called while Go is (a sync.WaitGroup's Wait may not).
+func (j *Jobs) Wait() {
+	j.mu.Lock()
+	for len(j.active) > 0 {
+		j.idle.Wait()
+	}
+	j.mu.Unlock()
+}
