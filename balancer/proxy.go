@@ -3,6 +3,9 @@ package balancer
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -93,6 +96,13 @@ type ProxyConfig struct {
 	// backend, request and response handled on the request's goroutine
 	// for body-less idempotent requests, http.Transport for the rest.
 	Transport http.RoundTripper
+	// ServerTimeout bounds each wait for a backend: for its response
+	// head, then between reads of its body (HAProxy's "timeout server").
+	// A backend that stalls past it fails the attempt (504 if the client
+	// has had nothing yet, a cut-off body otherwise) and the failure
+	// counts toward its ejection. Zero means DefaultServerTimeout;
+	// negative means no limit.
+	ServerTimeout time.Duration
 	// TrustForwarded keeps incoming X-Forwarded-For/Forwarded and
 	// appends to them; false replaces them (the safe default at an edge).
 	TrustForwarded bool
@@ -103,11 +113,12 @@ type ProxyConfig struct {
 // Proxy is an L7 load balancer: an http.Handler on httputil.ReverseProxy
 // that picks a backend per request. It is safe for concurrent use.
 type Proxy struct {
-	cfg   ProxyConfig
-	rp    *httputil.ReverseProxy
-	tr    http.RoundTripper
-	log   *zap.Logger
-	retry int
+	cfg     ProxyConfig
+	timeout time.Duration // ServerTimeout resolved; 0 for none
+	rp      *httputil.ReverseProxy
+	tr      http.RoundTripper
+	log     *zap.Logger
+	retry   int
 }
 
 var (
@@ -127,6 +138,12 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 	if p.retry == 0 {
 		p.retry = 2
 	}
+	switch {
+	case cfg.ServerTimeout > 0:
+		p.timeout = cfg.ServerTimeout
+	case cfg.ServerTimeout == 0:
+		p.timeout = DefaultServerTimeout
+	}
 	if p.tr == nil {
 		tr := h1.New(3*time.Second, false)
 		tr.Logger = p.log.Named("h1")
@@ -134,6 +151,9 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 	}
 	p.rp = &httputil.ReverseProxy{
 		BufferPool: &bufferPool{},
+		// ReverseProxy's own complaints (a body copy cut off) go to the
+		// injected logger at debug level, not the standard log.
+		ErrorLog: debugLog(p.log),
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pk := &pickFrom(pr.In.Context()).pk
 			pr.Out.URL.Scheme = "http"
@@ -356,10 +376,17 @@ func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	var tried []string
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
-		resp, err := t.p.tr.RoundTrip(req)
+		sent, wd := t.p.watch(req)
+		resp, err := t.p.tr.RoundTrip(sent)
 		if err == nil {
 			pk.lat = time.Since(start) // time to first byte
+			if wd != nil {
+				wd.rc, resp.Body = resp.Body, wd
+			}
 			return resp, nil
+		}
+		if wd != nil {
+			err = wd.failed(err)
 		}
 		if !blame.Backend(req.Context(), req, body, err) {
 			pk.Done(DoneInfo{Aborted: true})
@@ -381,6 +408,72 @@ func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		req = req.Clone(req.Context())
 		req.URL.Host = next.Backend().Addr
 	}
+}
+
+// debugLog is a standard library logger writing to l at debug level.
+func debugLog(l *zap.Logger) *log.Logger {
+	std, err := zap.NewStdLogAt(l, zap.DebugLevel)
+	if err != nil { // only for an invalid level
+		return zap.NewStdLog(l)
+	}
+	return std
+}
+
+// DefaultServerTimeout is what a zero ProxyConfig.ServerTimeout means: the
+// "timeout server" of HAProxy's packaged configuration.
+const DefaultServerTimeout = 50 * time.Second
+
+// errServerTimeout ends an attempt whose backend stalled past ServerTimeout.
+var errServerTimeout = fmt.Errorf("balancer: backend stalled past ServerTimeout: %w", context.DeadlineExceeded)
+
+// watchdog ends an attempt, through its context, when the backend stalls
+// past the proxy's ServerTimeout: first while the response head is
+// awaited, then between reads of the body it wraps.
+type watchdog struct {
+	d      time.Duration
+	timer  *time.Timer
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	rc     io.ReadCloser
+}
+
+// watch returns req under a watchdog (nil when there is no timeout).
+func (p *Proxy) watch(req *http.Request) (*http.Request, *watchdog) {
+	if p.timeout <= 0 {
+		return req, nil
+	}
+	ctx, cancel := context.WithCancelCause(req.Context())
+	w := &watchdog{d: p.timeout, ctx: ctx, cancel: cancel}
+	w.timer = time.AfterFunc(p.timeout, func() { cancel(errServerTimeout) })
+	return req.WithContext(ctx), w
+}
+
+// failed ends a failed attempt's watchdog and names a stall as one.
+func (w *watchdog) failed(err error) error {
+	w.timer.Stop()
+	w.cancel(nil)
+	if context.Cause(w.ctx) == errServerTimeout && !errors.Is(err, errServerTimeout) {
+		return fmt.Errorf("%w (%w)", errServerTimeout, err)
+	}
+	return err
+}
+
+func (w *watchdog) Read(p []byte) (int, error) {
+	n, err := w.rc.Read(p)
+	if n > 0 {
+		w.timer.Reset(w.d)
+	}
+	if err != nil && err != io.EOF && context.Cause(w.ctx) == errServerTimeout {
+		err = errServerTimeout
+	}
+	return n, err
+}
+
+func (w *watchdog) Close() error {
+	w.timer.Stop()
+	err := w.rc.Close()
+	w.cancel(nil)
+	return err
 }
 
 func retryable(req *http.Request, err error) bool {

@@ -8,7 +8,8 @@
 // -read-header-timeout (10 s) bounds each whole request head and the
 // keep-alive idle time, as HAProxy's timeout http-request;
 // -body-idle-timeout (60 s, edgekit front) cuts a request body that sends
-// nothing for that long, as nginx's client_body_timeout. Backends are
+// nothing for that long, as nginx's client_body_timeout; -server-timeout
+// (50 s) fails a backend that stalls, as HAProxy's timeout server. Backends are
 // host:port (an http:// prefix is accepted). With no -backend flags it
 // starts three demo backends in-process, prints how 1000 requests spread
 // under each policy and what happens when one backend is killed, and exits.
@@ -58,6 +59,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	sticky := fs.String("sticky-cookie", "", "cookie name for sticky sessions (http mode)")
 	front := fs.String("front", "edgekit", "http mode's server: edgekit (httpfront.Server) or net/http")
 	headTimeout := fs.Duration("read-header-timeout", httpfront.DefaultReadHeaderTimeout, "http mode: bound on each whole request head, and on keep-alive idleness (HAProxy's timeout http-request)")
+	serverTimeout := fs.Duration("server-timeout", balancer.DefaultServerTimeout, "http mode: a backend that sends nothing of its response for this long fails the attempt (504, counted toward ejection; HAProxy's timeout server); negative: never")
 	bodyTimeout := fs.Duration("body-idle-timeout", httpfront.DefaultBodyIdleTimeout, "http mode, edgekit front: a request body that sends nothing for this long is cut (408); negative: never")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -111,7 +113,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 		}
 		return tp.Serve(ctx, ln)
 	}
-	px, err := balancer.NewProxy(balancer.ProxyConfig{Pool: pool, Sticky: balancer.StickyCookie{Name: *sticky}})
+	px, err := balancer.NewProxy(balancer.ProxyConfig{Pool: pool, Sticky: balancer.StickyCookie{Name: *sticky}, ServerTimeout: *serverTimeout})
 	if err != nil {
 		return err
 	}
