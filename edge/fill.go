@@ -435,30 +435,14 @@ func (n *Node) servePass(w http.ResponseWriter, r *http.Request, fx *fetchCtx, h
 	if r.Method == http.MethodHead {
 		return
 	}
-	bp := n.window()
-	defer n.putWindow(bp)
-	buf := *bp
-	flush := h.resp.ContentLength < 0
-	for {
+	n.streamBody(w, r, h, func(buf []byte) (int, error) {
 		nr, err := h.resp.Body.Read(buf)
-		if nr > 0 {
-			n.st.bytesFromOrigin.Add(uint64(nr))
-			if _, werr := w.Write(buf[:nr]); werr != nil {
-				return // the client left
-			}
-			if flush {
-				http.NewResponseController(w).Flush()
-			}
+		n.st.bytesFromOrigin.Add(uint64(nr))
+		if err != nil && err != io.EOF && r.Context().Err() == nil {
+			n.st.originErrors.Add(1) // not the client's leaving
 		}
-		if err == io.EOF {
-			return
-		}
-		if err != nil {
-			n.st.originErrors.Add(1)
-			n.log.Debug("edge: origin failed mid-body", zap.String("url", r.URL.String()), zap.Error(err))
-			panic(http.ErrAbortHandler) // truncate: the client must not see an end
-		}
-	}
+		return nr, err
+	})
 }
 
 // serveFill answers w from a fill: complete when the body ends soon
@@ -489,21 +473,29 @@ func (n *Node) serveFill(w http.ResponseWriter, r *http.Request, f *fill, h *hea
 	if r.Method == http.MethodHead {
 		return
 	}
+	n.streamBody(w, r, h, func(buf []byte) (int, error) { return f.read(ctx, buf) })
+}
+
+// streamBody copies a body to w through one window-sized buffer, with
+// read as its source, flushing each piece when the length is unknown. It
+// ends when the body does or the client leaves; an origin failure
+// mid-body aborts the response, so the client never sees an end.
+func (n *Node) streamBody(w http.ResponseWriter, r *http.Request, h *head, read func([]byte) (int, error)) {
 	bp := n.window()
 	defer n.putWindow(bp)
 	buf := *bp
 	flush := h.resp.ContentLength < 0
 	for {
-		nr, err := f.read(ctx, buf)
+		nr, err := read(buf)
 		if nr > 0 {
 			if _, werr := w.Write(buf[:nr]); werr != nil {
-				return
+				return // the client left
 			}
 			if flush {
 				http.NewResponseController(w).Flush()
 			}
 		}
-		if err == io.EOF || ctx.Err() != nil {
+		if err == io.EOF || r.Context().Err() != nil {
 			return
 		}
 		if err != nil {

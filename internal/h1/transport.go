@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgekit/edgekit/internal/blame"
 	"github.com/edgekit/edgekit/internal/clock"
 	"go.uber.org/zap"
 	"golang.org/x/net/http/httpguts"
@@ -220,29 +221,11 @@ func (e *NoResponseError) Error() string { return "h1: backend sent no response:
 func (e *NoResponseError) Unwrap() error { return e.Err }
 
 // checkHeader refuses what http.Transport refuses before writing: a
-// header field name or value, or a Host, that is not valid HTTP (a CR or
-// LF in a value would let a caller smuggle a second request to the
-// backend).
-func checkHeader(req *http.Request) error {
-	for k, vs := range req.Header {
-		if !httpguts.ValidHeaderFieldName(k) {
-			return fmt.Errorf("h1: invalid header field name %q", k)
-		}
-		for _, v := range vs {
-			if !httpguts.ValidHeaderFieldValue(v) {
-				return fmt.Errorf("h1: invalid header field value for %q", k)
-			}
-		}
-	}
-	host := req.Host
-	if host == "" {
-		host = req.URL.Host
-	}
-	if !httpguts.ValidHostHeader(host) {
-		return fmt.Errorf("h1: invalid Host %q", host)
-	}
-	return nil
-}
+// method that is not a token, a header field name or value, or a Host,
+// that is not valid HTTP (a CR or LF in a value would let a caller
+// smuggle a second request to the backend). internal/blame holds the one
+// copy of the rule, since a request it refuses is its sender's fault.
+func checkHeader(req *http.Request) error { return blame.Sendable(req) }
 
 // writeRequest writes a pooled (body-less) request's head as
 // Request.Write would, without sorting the header fields (their order
