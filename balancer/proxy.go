@@ -381,7 +381,15 @@ func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err == nil {
 			pk.lat = time.Since(start) // time to first byte
 			if wd != nil {
-				wd.rc, resp.Body = resp.Body, wd
+				if resp.StatusCode == http.StatusSwitchingProtocols {
+					// The body is the upgraded connection, which
+					// ReverseProxy writes to as well: a tunnel has no
+					// response to wait for, so the watchdog stands down
+					// (its context ends with the client's request).
+					wd.timer.Stop()
+				} else {
+					wd.rc, resp.Body = resp.Body, wd
+				}
 			}
 			return resp, nil
 		}
