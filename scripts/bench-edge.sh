@@ -15,6 +15,9 @@ PEERS=${PEERS:-"edge varnish nginx"}
 WORK=$(mktemp -d)
 # nginx's cache lives on tmpfs, as its docs advise for a hot cache.
 SHM=$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d)
+# nginx's workers run as nobody: they must reach the cache directory, or
+# nginx silently caches nothing and every "hit" goes to the origin.
+chmod 755 "$SHM"
 ORIGIN_PORT=19100 EDGE_PORT=19101 VARNISH_PORT=19102 NGINX_PORT=19103
 
 need() { command -v "$1" >/dev/null || { [ "$(id -u)" = 0 ] && apt-get install -y -qq "$2" >/dev/null; } || { echo "bench-edge: $1 missing" >&2; return 1; }; }
@@ -72,7 +75,7 @@ for peer in $PEERS; do
 		;;
 	nginx)
 		need nginx nginx || continue
-		mkdir -p "$WORK/nginx" "$SHM/nginx-cache"
+		mkdir -p "$WORK/nginx" # nginx makes its cache directory, owned by its workers
 		cat >"$WORK/nginx/nginx.conf" <<NGX
 worker_processes auto;
 daemon off;
@@ -90,12 +93,15 @@ http {
   upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive 64; keepalive_requests 1000000; }
   server {
     listen 127.0.0.1:$NGINX_PORT;
-    location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_cache c; }
+    location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_cache c; add_header X-Cache-Status \$upstream_cache_status; }
   }
 }
 NGX
 		nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" & pids+=($!)
-		wait_port $NGINX_PORT && run nginx $NGINX_PORT
+		wait_port $NGINX_PORT || continue
+		curl -s -o /dev/null "http://127.0.0.1:$NGINX_PORT/obj"
+		curl -si "http://127.0.0.1:$NGINX_PORT/obj" | grep -qi '^X-Cache-Status: HIT' || { echo "nginx: not serving from its cache; not measured" >&2; continue; }
+		run nginx $NGINX_PORT
 		;;
 	esac
 done
