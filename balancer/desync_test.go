@@ -1,13 +1,13 @@
 package balancer
 
 import (
-	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/edgekit/edgekit/internal/rawbackend"
 )
 
 // RFC 9112 §9.3: a backend that writes an extra response after each
@@ -15,38 +15,16 @@ import (
 // one client's answer to the next: each client gets its own, on a fresh
 // backend connection when the old one carried the extra bytes.
 func TestL7ProxyBackendExtraResponseReachesNoClient(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					id := req.Header.Get("X-Id")
-					// A body longer than the transport's read buffer, so the
-					// extra response stays on the socket, unread.
-					body := id + strings.Repeat(".", 10000)
-					extra := "HTTP/1.1 200 OK\r\nX-Id: extra\r\nContent-Length: 5\r\n\r\nextra"
-					fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nX-Id: %s\r\nContent-Length: %d\r\n\r\n%s%s", id, len(body), body, extra)
-				}
-			}()
-		}
-	}()
-	defer func() { ln.Close(); <-done }()
-	pool := newPool(t, Config{}, Backend{ID: "b", Addr: ln.Addr().String()})
+	addr := rawbackend.Start(t, func(req *http.Request, w io.Writer) error {
+		id := req.Header.Get("X-Id")
+		// A body longer than the transport's read buffer, so the extra
+		// response stays on the socket, unread.
+		body := id + strings.Repeat(".", 10000)
+		extra := "HTTP/1.1 200 OK\r\nX-Id: extra\r\nContent-Length: 5\r\n\r\nextra"
+		_, err := fmt.Fprintf(w, "HTTP/1.1 200 OK\r\nX-Id: %s\r\nContent-Length: %d\r\n\r\n%s%s", id, len(body), body, extra)
+		return err
+	})
+	pool := newPool(t, Config{}, Backend{ID: "b", Addr: addr})
 	frontURL, client := frontFor(t, pool)
 	for i := 0; i < 20; i++ {
 		id := fmt.Sprintf("client-%d", i)

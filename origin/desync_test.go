@@ -1,49 +1,28 @@
 package origin
 
 import (
-	"bufio"
 	"fmt"
-	"net"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/edgekit/edgekit/internal/rawbackend"
 )
 
 // RFC 9112 §9.3: an origin that writes an extra response after each
 // answer must not make the pool hand one request's answer to the next
 // (the edge fetches through this pool).
 func TestPoolOriginExtraResponseReachesNoRequest(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					// A body longer than the transport's read buffer, so the
-					// extra response stays on the socket, unread.
-					body := req.URL.Path + strings.Repeat(".", 10000)
-					extra := "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nextra"
-					fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s%s", len(body), body, extra)
-				}
-			}()
-		}
-	}()
-	defer func() { ln.Close(); <-done }()
-	p := newPool(t, Config{Origins: []Origin{{Name: "o", URL: "http://" + ln.Addr().String()}}})
+	addr := rawbackend.Start(t, func(req *http.Request, w io.Writer) error {
+		// A body longer than the transport's read buffer, so the extra
+		// response stays on the socket, unread.
+		body := req.URL.Path + strings.Repeat(".", 10000)
+		extra := "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nextra"
+		_, err := fmt.Fprintf(w, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s%s", len(body), body, extra)
+		return err
+	})
+	p := newPool(t, Config{Origins: []Origin{{Name: "o", URL: "http://" + addr}}})
 	buf := make([]byte, 32<<10) // read as ReverseProxy and the edge do
 	for i := 0; i < 20; i++ {
 		path := fmt.Sprintf("/r%d", i)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/edgekit/edgekit/internal/clock"
+	"github.com/edgekit/edgekit/internal/rawbackend"
 	"go.uber.org/goleak"
 )
 
@@ -223,36 +224,11 @@ func TestTransportAbandonedBody(t *testing.T) {
 // rawBackend answers every request on a connection with reply.
 func rawBackend(t *testing.T, reply string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	t.Cleanup(func() { ln.Close(); <-done })
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					req.Body.Close()
-					if _, err := io.WriteString(c, reply); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return rawbackend.Start(t, func(req *http.Request, w io.Writer) error {
+		req.Body.Close()
+		_, err := io.WriteString(w, reply)
+		return err
+	})
 }
 
 // Malformed or hostile responses get an error, not a panic or a hang:
