@@ -155,15 +155,9 @@ func (f *fill) put(ctx context.Context, p []byte, limit int64) (abandoned, ok bo
 	// everything buffered, then replace the buffer (dropping the copy
 	// that was being stored).
 	for !f.detached && f.rpos < f.base+int64(len(f.buf)) {
-		wake := f.wake
-		f.mu.Unlock()
-		select {
-		case <-wake:
-		case <-ctx.Done():
-			f.mu.Lock()
+		if f.waitLocked(ctx) != nil {
 			return abandoned, false
 		}
-		f.mu.Lock()
 	}
 	if f.detached {
 		f.buf = nil
@@ -234,15 +228,9 @@ func (f *fill) await(ctx context.Context, hold int64) (*fetchResult, error) {
 		case f.done || !f.storing || f.base+int64(len(f.buf)) > hold:
 			return nil, nil
 		}
-		wake := f.wake
-		f.mu.Unlock()
-		select {
-		case <-wake:
-		case <-ctx.Done():
-			f.mu.Lock()
+		if f.waitLocked(ctx) != nil {
 			return nil, ctx.Err()
 		}
-		f.mu.Lock()
 	}
 }
 
@@ -264,15 +252,9 @@ func (f *fill) read(ctx context.Context, p []byte) (int, error) {
 			}
 			return 0, io.EOF
 		}
-		wake := f.wake
-		f.mu.Unlock()
-		select {
-		case <-wake:
-		case <-ctx.Done():
-			f.mu.Lock()
+		if f.waitLocked(ctx) != nil {
 			return 0, ctx.Err()
 		}
-		f.mu.Lock()
 	}
 }
 
@@ -423,6 +405,21 @@ func (n *Node) goFill(fn func()) bool {
 		fn()
 	}()
 	return true
+}
+
+// waitLocked waits, with f.mu held on entry and on return, until the fill
+// changes (wake is closed) or ctx ends; it returns ctx's error in the
+// second case.
+func (f *fill) waitLocked(ctx context.Context) error {
+	wake := f.wake
+	f.mu.Unlock()
+	defer f.mu.Lock()
+	select {
+	case <-wake:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // servePass copies h's body to w through one window-sized buffer; the
