@@ -62,8 +62,7 @@ const maxHeaders = 4
 // When an element that must be read cannot be (missing, malformed, a
 // quoted comma, "unknown" or an obfuscated identifier per RFC 7239 §6.3,
 // a Forwarded element without for=, a chain going on past the bounds),
-// the walk
-// stops and the request is judged as coming from the last hop it
+// the walk stops and the request is judged as coming from the last hop it
 // identified: the nearest identifiable hop, a trusted proxy itself when
 // nothing else, never an anonymous address.
 type RealIP struct {
