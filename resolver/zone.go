@@ -64,28 +64,6 @@ func ParseZone(r io.Reader, origin, filename string) (*Zone, error) {
 	return z, nil
 }
 
-// isSubName reports whether child is parent or a name below it, both
-// canonical (lower case, fully qualified), without allocating as
-// dns.IsSubDomain does. An escaped dot (\.) inside a label is no label
-// boundary.
-func isSubName(parent, child string) bool {
-	if parent == "." || child == parent {
-		return true
-	}
-	if len(child) <= len(parent) || !strings.HasSuffix(child, parent) {
-		return false
-	}
-	i := len(child) - len(parent) - 1 // where the separating dot must be
-	if child[i] != '.' {
-		return false
-	}
-	escapes := 0
-	for j := i - 1; j >= 0 && child[j] == '\\'; j-- {
-		escapes++
-	}
-	return escapes%2 == 0
-}
-
 // Origin returns the zone's apex name.
 func (z *Zone) Origin() string { return z.origin }
 
@@ -285,26 +263,4 @@ func (s *ZoneServer) wildcard(z *Zone, name string) []dns.RR {
 		}
 	}
 	return nil
-}
-
-// soaForNegative returns the SOA for a negative answer, its TTL the
-// minimum of the SOA's TTL and MINIMUM field (RFC 2308 §3).
-func soaForNegative(soa *dns.SOA) dns.RR {
-	c := dns.Copy(soa).(*dns.SOA)
-	if c.Minttl < c.Hdr.Ttl {
-		c.Hdr.Ttl = c.Minttl
-	}
-	return c
-}
-
-// parent returns the name one label up ("." for a TLD).
-func parent(name string) string {
-	if name == "." {
-		return "."
-	}
-	i, end := dns.NextLabel(name, 0)
-	if end {
-		return "."
-	}
-	return name[i:]
 }
