@@ -3,6 +3,7 @@ package resolver
 import (
 	"strings"
 
+	"github.com/edgekit/edgekit/internal/dnsproto"
 	"github.com/miekg/dns"
 )
 
@@ -31,7 +32,7 @@ type classified struct {
 // only in-bailiwick data (cache-poisoning defence, RFC 5452 §6).
 func classify(m *dns.Msg, zone, name string, qtype uint16) (respKind, classified) {
 	var c classified
-	inZone := func(n string) bool { return isSubName(zone, dns.CanonicalName(n)) }
+	inZone := func(n string) bool { return dnsproto.IsSubName(zone, dns.CanonicalName(n)) }
 	// Follow the answer section from name through CNAMEs, accepting only
 	// records on the chain that lie within the zone.
 	cur := name
@@ -63,7 +64,7 @@ func classify(m *dns.Msg, zone, name string, qtype uint16) (respKind, classified
 			for _, rr := range m.Answer {
 				d, ok := rr.(*dns.DNAME)
 				owner := dns.CanonicalName(rr.Header().Name)
-				if !ok || owner == cur || !isSubName(owner, cur) || !inZone(owner) {
+				if !ok || owner == cur || !dnsproto.IsSubName(owner, cur) || !inZone(owner) {
 					continue
 				}
 				target := dns.CanonicalName(strings.TrimSuffix(cur, owner) + d.Target)
@@ -82,7 +83,7 @@ func classify(m *dns.Msg, zone, name string, qtype uint16) (respKind, classified
 		// synthesised from it (RFC 6672 §3.2).
 		for _, rr := range m.Answer {
 			owner := dns.CanonicalName(rr.Header().Name)
-			if _, ok := rr.(*dns.DNAME); ok && owner != cur && isSubName(owner, cur) && inZone(owner) && !containsRR(c.answer, rr) {
+			if _, ok := rr.(*dns.DNAME); ok && owner != cur && dnsproto.IsSubName(owner, cur) && inZone(owner) && !containsRR(c.answer, rr) {
 				c.answer = append(c.answer, rr)
 			}
 		}
@@ -96,8 +97,8 @@ func classify(m *dns.Msg, zone, name string, qtype uint16) (respKind, classified
 	}
 	soa := func() dns.RR {
 		for _, rr := range m.Ns {
-			if s, ok := rr.(*dns.SOA); ok && inZone(s.Hdr.Name) && isSubName(dns.CanonicalName(s.Hdr.Name), cur) {
-				return soaForNegative(s)
+			if s, ok := rr.(*dns.SOA); ok && inZone(s.Hdr.Name) && dnsproto.IsSubName(dns.CanonicalName(s.Hdr.Name), cur) {
+				return dnsproto.NegativeSOA(s)
 			}
 		}
 		return nil
@@ -137,7 +138,7 @@ func classify(m *dns.Msg, zone, name string, qtype uint16) (respKind, classified
 	for _, rr := range m.Ns {
 		if ns, ok := rr.(*dns.NS); ok {
 			owner := dns.CanonicalName(ns.Hdr.Name)
-			if owner != zone && isSubName(zone, owner) && isSubName(owner, name) && (child == "" || child == owner) {
+			if owner != zone && dnsproto.IsSubName(zone, owner) && dnsproto.IsSubName(owner, name) && (child == "" || child == owner) {
 				child = owner
 				c.ns = append(c.ns, rr)
 			}
@@ -179,7 +180,7 @@ func hasReferral(m *dns.Msg, zone, name string) bool {
 	for _, rr := range m.Ns {
 		if ns, ok := rr.(*dns.NS); ok {
 			owner := dns.CanonicalName(ns.Hdr.Name)
-			if owner != zone && isSubName(owner, name) {
+			if owner != zone && dnsproto.IsSubName(owner, name) {
 				return true
 			}
 		}

@@ -5,8 +5,6 @@ import "errors"
 var (
 	// ErrInvalidConfig reports a Config that New cannot honour.
 	ErrInvalidConfig = errors.New("resolver: invalid config")
-	// ErrBadZone reports zone data that cannot be served.
-	ErrBadZone = errors.New("resolver: bad zone")
 	// ErrBadName reports a name that is not a valid host name, even after
 	// IDNA conversion.
 	ErrBadName = errors.New("resolver: invalid name")

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/edgekit/edgekit/internal/dnsproto"
 	"github.com/miekg/dns"
 )
 
@@ -109,7 +110,7 @@ func (r *Recursive) forwardQuery(ctx context.Context, st *state, q dns.Question)
 		r.putAnswer(out.Answer, rankAnswer)
 		for _, rr := range resp.Ns {
 			if s, ok := rr.(*dns.SOA); ok {
-				out.Ns = []dns.RR{soaForNegative(s)}
+				out.Ns = []dns.RR{dnsproto.NegativeSOA(s)}
 				if !answered {
 					r.putNegative(last, q.Qtype, resp.Rcode, out.Ns[0])
 				}

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/edgekit/edgekit/internal/dnsproto"
 	"github.com/miekg/dns"
 	"go.uber.org/zap"
 )
@@ -189,7 +190,7 @@ func (r *Recursive) knownNoCut(zone, name string) string {
 	now := r.now()
 	b := r.getKeyBuf()
 	defer r.putKeyBuf(b)
-	for n := parent(name); n != zone && n != "." && isSubName(zone, n); n = parent(n) {
+	for n := dnsproto.Parent(name); n != zone && n != "." && dnsproto.IsSubName(zone, n); n = dnsproto.Parent(n) {
 		if e, ok := r.cache.Get(lookupNoCutKey(b, n, zone)); ok && e.fresh(now) {
 			return n
 		}
@@ -200,7 +201,7 @@ func (r *Recursive) knownNoCut(zone, name string) string {
 // closestCut returns the deepest zone above name whose servers are known.
 func (r *Recursive) closestCut(ctx context.Context, st *state, name string) (string, []netip.AddrPort) {
 	now := r.now()
-	for z := name; z != "."; z = parent(z) {
+	for z := name; z != "."; z = dnsproto.Parent(z) {
 		if e := r.cacheGet(z, dns.TypeNS, now, false, rankReferral); e != nil && len(e.rrs) > 0 {
 			if servers := r.serversFor(ctx, st, z, e.rrs); len(servers) > 0 {
 				return z, servers
@@ -249,7 +250,7 @@ func (r *Recursive) serversFor(ctx context.Context, st *state, zone string, nsSe
 				}
 			}
 		}
-		if !found && !isSubName(zone, host) {
+		if !found && !dnsproto.IsSubName(zone, host) {
 			glueless = append(glueless, host)
 		}
 	}

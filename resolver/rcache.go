@@ -9,6 +9,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/edgekit/edgekit/internal/dnsproto"
 	"github.com/miekg/dns"
 )
 
@@ -173,7 +174,7 @@ func (r *Recursive) answerFromCache(m *dns.Msg, q dns.Question, stale bool) bool
 // cachedNXDomain finds an NXDOMAIN cached for name or an ancestor: nothing
 // exists below a name that does not exist (RFC 8020).
 func (r *Recursive) cachedNXDomain(name string, now time.Time, stale bool) *entry {
-	for n := name; ; n = parent(n) {
+	for n := name; ; n = dnsproto.Parent(n) {
 		if e := r.cacheGet(n, 0, now, stale, rankAnswer); e != nil && e.rcode == dns.RcodeNameError {
 			return e
 		}
@@ -277,7 +278,7 @@ func dnameFor(answer []dns.RR, c *dns.CNAME) dns.RR {
 			continue
 		}
 		owner := dns.CanonicalName(d.Hdr.Name)
-		if owner == name || !isSubName(owner, name) {
+		if owner == name || !dnsproto.IsSubName(owner, name) {
 			continue
 		}
 		if dns.CanonicalName(strings.TrimSuffix(name, owner)+d.Target) == dns.CanonicalName(c.Target) {
