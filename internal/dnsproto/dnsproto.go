@@ -55,9 +55,9 @@ func NegativeSOA(soa *dns.SOA) dns.RR {
 	return c
 }
 
-// VetQuery makes the checks a server here (the resolver's Server and the
-// authoritative server) makes before answering req, and
-// returns the RCODE to answer with instead, or RcodeSuccess:
+// VetQuery makes the checks that both servers (the resolver's Server and
+// the authoritative server) make before answering req, and returns the
+// RCODE to answer with instead, or RcodeSuccess:
 //   - an opcode other than QUERY: NOTIMP (RFC 1035 §4.1.1);
 //   - not a query (QR set), not exactly one question, more records than a
 //     query carries, or more than one OPT record: FORMERR (RFC 1035

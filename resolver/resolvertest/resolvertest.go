@@ -60,7 +60,8 @@ type Config struct {
 	Rotate bool
 	// Wrap, if set, returns the handler to serve at addr instead of srv,
 	// the authoritative server for addr's zones: a misbehaving server
-	// such as CNAMEFollower, or srv itself. Nil serves every srv as it is.
+	// such as CNAMEFollower, or srv itself (also what a nil result
+	// means). Nil serves every srv as it is.
 	Wrap func(addr string, srv *authority.Server) dns.Handler
 }
 
@@ -86,7 +87,9 @@ func New(cfg Config) (*Hierarchy, error) {
 		}
 		var h dns.Handler = zs
 		if cfg.Wrap != nil {
-			h = cfg.Wrap(addr, zs)
+			if w := cfg.Wrap(addr, zs); w != nil {
+				h = w
+			}
 		}
 		handlers[addr] = h
 		addrs = append(addrs, addr)
