@@ -171,3 +171,19 @@ func TestMisbehavingServers(t *testing.T) {
 		t.Errorf("OnEDNS called %d times", seen.Load())
 	}
 }
+
+// A nil handler from Wrap serves the zone server, not miekg/dns's
+// package-level default mux.
+func TestWrapNilServesTheZoneServer(t *testing.T) {
+	h, err := New(Config{
+		Zones: map[string][]*authority.Zone{"127.0.0.3": {mustZone(t, otherZone, "other.")}},
+		Wrap:  func(string, *authority.Server) dns.Handler { return nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if m := exchange(t, "udp", fmt.Sprintf("127.0.0.3:%d", h.Port), "www.other.", dns.TypeA); len(m.Answer) != 1 || !m.Authoritative {
+		t.Fatalf("%v", m)
+	}
+}
