@@ -1,7 +1,10 @@
 // Package resolver is the DNS of a web request's journey: a recursive,
 // caching resolver that walks from the root to the authoritative servers,
-// a forwarder, a DNS server for clients, an authoritative zone server, and
-// a hook that sends Go's own lookups through all of it.
+// a forwarder, a DNS server for clients, and a hook that sends Go's own
+// lookups through all of it. The authoritative side (zone files and the
+// server answering from them) is the package resolver/authority, and
+// resolver/resolvertest runs whole hierarchies of such servers on loopback
+// for tests and examples.
 //
 // # Resolution
 //
@@ -68,13 +71,48 @@
 // resolver forwards over UDP/TCP, DNS over TLS or DNS over HTTPS.
 // NetResolver returns a *net.Resolver whose lookups go through a Resolver,
 // and the Lookup methods convert names with IDNA and return *net.DNSError.
-// ZoneServer answers authoritatively from zone files, and ServeZones runs
-// a loopback hierarchy of them for tests and examples.
+//
+// # Packages
+//
+// The resolver asks; resolver/authority answers from zone data
+// (authority.Zone, authority.ParseZone, authority.Server). They are two
+// packages because they share no state and grow apart: a user serving a
+// zone needs no resolver, and answers that depend on the client
+// (geographic steering, EDNS Client Subnet) belong beside the zone data.
+// The DNS rules both apply (the name hierarchy, a negative answer's SOA,
+// the vetting of queries) are written once, in an internal package.
+//
+// resolver/resolvertest is to this package what net/http/httptest is to
+// net/http: resolvertest.New starts a root -> TLD -> zone hierarchy of
+// authority servers on loopback addresses from a Config (zones by
+// address, a fixed or free port, a Wrap hook per address), and offers
+// servers that misbehave as some found on the Internet do (a CNAME
+// followed across zones, NXDOMAIN for empty non-terminals, no EDNS). It is
+// a package of its own so that this package's documentation shows only
+// what a resolver's user needs, and so that tests outside the module can
+// build the same hierarchies.
+//
+// # Reading the code
+//
+// The files follow a question's path. resolver.go holds the types
+// (Resolver, Config, Recursive, Step) and Resolve, which answers from
+// local.go (the hosts table and special-use names) or rcache.go (the
+// cache: entries, trust ranks, TTL ageing, negative, failure and stale
+// data, prefetch), and on a miss resolves: iterate.go walks down from the
+// closest known zone cut (referrals, glueless name servers, QNAME
+// minimisation, which servers may be asked), classify.go reads each
+// response (answer, referral, negative, lame; what is in bailiwick),
+// query.go sends one query to one server (EDNS fallback, TCP on
+// truncation, RFC 5452 matching) through exchange.go's per-query UDP
+// sockets (dial_*.go), and infra.go keeps what is learned of servers
+// (smoothed RTT, hold-down, EDNS support). forward.go replaces the walk
+// when Config.Forward is set (doh.go for DNS over HTTPS). server.go and
+// tcp.go serve clients, lookup.go holds NetResolver and the Lookup
+// methods, names.go the name helpers of the resolver alone.
 //
 // # Concurrency
 //
 // Every exported type is safe for concurrent use. Recursive runs prefetch
 // goroutines that Close waits for, and Close ends the resolutions in
-// progress (answered SERVFAIL); Loopback's servers stop on Close. Replies
-// compress names (RFC 1035 §4.1.4).
+// progress (answered SERVFAIL). Replies compress names (RFC 1035 §4.1.4).
 package resolver

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgekit/edgekit/resolver/authority"
+	"github.com/edgekit/edgekit/resolver/resolvertest"
 	"github.com/miekg/dns"
 )
 
@@ -15,7 +17,7 @@ import (
 type hierarchy struct {
 	port  int
 	roots []netip.AddrPort
-	loop  *Loopback
+	loop  *resolvertest.Hierarchy
 }
 
 const (
@@ -99,8 +101,8 @@ func bigZone() string {
 	return b.String()
 }
 
-func mustZone(t testing.TB, text, origin string) *Zone {
-	z, err := ParseZone(strings.NewReader(text), origin, origin)
+func mustZone(t testing.TB, text, origin string) *authority.Zone {
+	z, err := authority.ParseZone(strings.NewReader(text), origin, origin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,11 +111,10 @@ func mustZone(t testing.TB, text, origin string) *Zone {
 
 // poisoner adds an out-of-bailiwick record to every response, as a
 // cache-poisoning server would.
-type poisoner struct{ next dns.Handler }
+type poisoner struct{ zs *authority.Server }
 
 func (p poisoner) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
-	z := p.next.(*ZoneServer)
-	m := z.Answer(r)
+	m := p.zs.Answer(r)
 	bogus, _ := dns.NewRR("www.example.com. 86400 IN A 6.6.6.6")
 	bogusNS, _ := dns.NewRR("example.com. 86400 IN NS ns.evil.com.")
 	m.Extra = append(m.Extra, bogus)
@@ -123,7 +124,7 @@ func (p poisoner) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 
 func newHierarchy(t testing.TB) *hierarchy {
 	t.Helper()
-	zones := map[string][]*Zone{
+	zones := map[string][]*authority.Zone{
 		"127.0.0.2": {mustZone(t, rootZone, ".")},
 		"127.0.0.3": {mustZone(t, comZone, "com."), mustZone(t, netZone, "net."), mustZone(t, orgZone, "org.")},
 		"127.0.0.4": {mustZone(t, bigZone(), "example.com."), mustZone(t, siteOrg, "site.org.")},
@@ -131,17 +132,16 @@ func newHierarchy(t testing.TB) *hierarchy {
 		"127.0.0.6": {mustZone(t, exampleNet, "example.net.")},
 		"127.0.0.7": {mustZone(t, evilCom, "evil.com.")},
 	}
-	l, err := ServeZones(zones, true, func(h dns.Handler) dns.Handler {
-		if zs := h.(*ZoneServer); zs.zones[0].origin == "evil.com." {
-			return poisoner{h}
+	l, err := resolvertest.New(resolvertest.Config{Zones: zones, Rotate: true, Wrap: func(addr string, zs *authority.Server) dns.Handler {
+		if addr == "127.0.0.7" { // evil.com.
+			return poisoner{zs}
 		}
-		return h
-	})
+		return zs
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &hierarchy{port: l.Port, loop: l,
-		roots: []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), uint16(l.Port))}}
+	h := &hierarchy{port: l.Port, loop: l, roots: l.Roots()}
 	t.Cleanup(h.stop)
 	return h
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgekit/edgekit/resolver/authority"
+	"github.com/edgekit/edgekit/resolver/resolvertest"
 	"github.com/miekg/dns"
 )
 
@@ -82,53 +84,6 @@ mail IN A 192.0.2.14
 `
 )
 
-// crossZoneFollower answers as its ZoneServer does, then follows a CNAME
-// that leaves the first zone into another zone the server holds.
-type crossZoneFollower struct{ zs *ZoneServer }
-
-func (f crossZoneFollower) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
-	m := f.zs.Answer(req)
-	if n := len(m.Answer); n > 0 && m.Rcode == dns.RcodeSuccess {
-		if c, ok := m.Answer[n-1].(*dns.CNAME); ok {
-			q := new(dns.Msg)
-			q.SetQuestion(c.Target, req.Question[0].Qtype)
-			t := f.zs.Answer(q)
-			m.Answer = append(m.Answer, t.Answer...)
-			m.Ns, m.Rcode = t.Ns, t.Rcode
-		}
-	}
-	w.WriteMsg(m)
-}
-
-// entBreaker answers NXDOMAIN for the zone's empty non-terminals.
-type entBreaker struct{ zs *ZoneServer }
-
-func (b entBreaker) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
-	m := b.zs.Answer(req)
-	if z := b.zs.zones[0]; z.ents[dns.CanonicalName(req.Question[0].Name)] {
-		m.Rcode = dns.RcodeNameError
-	}
-	w.WriteMsg(m)
-}
-
-// ednsRefuser answers a query with an OPT record with a bare FORMERR,
-// and counts those queries.
-type ednsRefuser struct {
-	zs       *ZoneServer
-	withEDNS *atomic.Int32
-}
-
-func (e ednsRefuser) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
-	if req.IsEdns0() != nil {
-		e.withEDNS.Add(1)
-		m := new(dns.Msg)
-		m.Id, m.Response, m.Opcode, m.Rcode = req.Id, true, req.Opcode, dns.RcodeFormatError
-		w.WriteMsg(m)
-		return
-	}
-	w.WriteMsg(e.zs.Answer(req))
-}
-
 type hostileHierarchy struct {
 	*hierarchy
 	withEDNS atomic.Int32 // queries with EDNS that reached edns.com.'s server
@@ -137,7 +92,7 @@ type hostileHierarchy struct {
 func newHostileHierarchy(t testing.TB) *hostileHierarchy {
 	t.Helper()
 	hh := &hostileHierarchy{}
-	zones := map[string][]*Zone{
+	zones := map[string][]*authority.Zone{
 		"127.0.0.2":  {mustZone(t, hostileRoot, ".")},
 		"127.0.0.3":  {mustZone(t, hostileCom, "com."), mustZone(t, hostileNet, "net.")},
 		"127.0.0.10": {mustZone(t, followCom, "follow.com."), mustZone(t, targetNet, "target.net.")},
@@ -145,23 +100,21 @@ func newHostileHierarchy(t testing.TB) *hostileHierarchy {
 		"127.0.0.12": {mustZone(t, glueCom, "glue.com.")},
 		"127.0.0.13": {mustZone(t, ednsCom, "edns.com.")},
 	}
-	l, err := ServeZones(zones, false, func(h dns.Handler) dns.Handler {
-		zs := h.(*ZoneServer)
-		switch zs.zones[0].origin {
-		case "follow.com.":
-			return crossZoneFollower{zs}
-		case "ent.com.":
-			return entBreaker{zs}
-		case "edns.com.":
-			return ednsRefuser{zs, &hh.withEDNS}
+	l, err := resolvertest.New(resolvertest.Config{Zones: zones, Wrap: func(addr string, zs *authority.Server) dns.Handler {
+		switch addr {
+		case "127.0.0.10": // follow.com.
+			return resolvertest.CNAMEFollower{Server: zs}
+		case "127.0.0.11": // ent.com.
+			return resolvertest.ENTBreaker{Server: zs}
+		case "127.0.0.13": // edns.com.
+			return resolvertest.EDNSIntolerant{Server: zs, OnEDNS: func() { hh.withEDNS.Add(1) }}
 		}
-		return h
-	})
+		return zs
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	hh.hierarchy = &hierarchy{port: l.Port, loop: l,
-		roots: []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), uint16(l.Port))}}
+	hh.hierarchy = &hierarchy{port: l.Port, loop: l, roots: l.Roots()}
 	t.Cleanup(hh.stop)
 	return hh
 }

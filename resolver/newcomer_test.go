@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgekit/edgekit/resolver/authority"
+	"github.com/edgekit/edgekit/resolver/resolvertest"
 	"github.com/miekg/dns"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -26,12 +28,15 @@ func (nxRoot) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 // SOA: a non-authoritative NXDOMAIN without an SOA is no answer, and is
 // not passed to clients as one.
 func TestRFC2308_NonAuthoritativeNXDOMAINWithoutSOAIsNoAnswer(t *testing.T) {
-	l, err := ServeZones(map[string][]*Zone{"127.0.0.2": {mustZone(t, rootZone, ".")}}, false, func(dns.Handler) dns.Handler { return nxRoot{} })
+	l, err := resolvertest.New(resolvertest.Config{
+		Zones: map[string][]*authority.Zone{"127.0.0.2": {mustZone(t, rootZone, ".")}},
+		Wrap:  func(string, *authority.Server) dns.Handler { return nxRoot{} },
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(l.Close)
-	r := newResolver(t, Config{Roots: []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), uint16(l.Port))}, AllowLoopback: true, Port: l.Port})
+	r := newResolver(t, Config{Roots: l.Roots(), AllowLoopback: true, Port: l.Port})
 	if m := resolve(t, r, "www.example.com.", dns.TypeA); m.Rcode != dns.RcodeServerFailure {
 		t.Fatalf("rcode %s, want SERVFAIL", dns.RcodeToString[m.Rcode])
 	}

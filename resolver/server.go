@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgekit/edgekit/internal/dnsproto"
 	"github.com/miekg/dns"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -109,7 +110,7 @@ func (s *Server) respond(remote, local net.Addr, req *dns.Msg, mode respondMode)
 		m.Rcode = dns.RcodeRefused
 		return m, true
 	}
-	if rcode := vetQuery(req); rcode != dns.RcodeSuccess {
+	if rcode := dnsproto.VetQuery(req); rcode != dns.RcodeSuccess {
 		m.Rcode = rcode
 		if rcode == dns.RcodeBadVers {
 			m.SetEdns0(1232, false)
@@ -377,50 +378,6 @@ func unpackQuery(msg []byte, req *dns.Msg) error {
 		}
 	}
 	return nil
-}
-
-// vetQuery makes the checks a server here makes before answering req, and
-// returns the RCODE to answer with instead, or RcodeSuccess:
-//   - an opcode other than QUERY: NOTIMP (RFC 1035 §4.1.1);
-//   - not a query (QR set), not exactly one question, more records than a
-//     query carries, or more than one OPT record: FORMERR (RFC 1035
-//     §4.1.1; RFC 6891 §6.1.1 for the OPT);
-//   - an EDNS version above 0: BADVERS (RFC 6891 §6.1.3);
-//   - a question for a meta-type that only an OPT or a transaction carries
-//     (OPT, TSIG, TKEY, MAILA, MAILB, and the unassigned meta range 128-248
-//     of RFC 6895 §3.1): FORMERR, as Unbound answers;
-//   - a zone transfer (AXFR, IXFR; none is offered) or a class other than
-//     IN (the only class resolved or served): REFUSED.
-func vetQuery(req *dns.Msg) int {
-	if req.Opcode != dns.OpcodeQuery && !req.Response {
-		return dns.RcodeNotImplemented
-	}
-	if len(req.Question) != 1 || req.Response || len(req.Answer) > 1 || len(req.Ns) > 1 || len(req.Extra) > 2 {
-		return dns.RcodeFormatError
-	}
-	opts := 0
-	for _, rr := range req.Extra {
-		if rr.Header().Rrtype == dns.TypeOPT {
-			opts++
-		}
-	}
-	if opts > 1 {
-		return dns.RcodeFormatError
-	}
-	if opt := req.IsEdns0(); opt != nil && opt.Version() != 0 {
-		return dns.RcodeBadVers
-	}
-	q := req.Question[0]
-	switch t := q.Qtype; {
-	case t == dns.TypeOPT || t == dns.TypeTSIG || t == dns.TypeTKEY || t == dns.TypeMAILA || t == dns.TypeMAILB || t >= 128 && t <= 248:
-		return dns.RcodeFormatError
-	case t == dns.TypeAXFR || t == dns.TypeIXFR:
-		return dns.RcodeRefused
-	}
-	if q.Qclass != dns.ClassINET {
-		return dns.RcodeRefused
-	}
-	return dns.RcodeSuccess
 }
 
 // spellAsAsked returns rrs with the records owned by the query name

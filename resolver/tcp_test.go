@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,6 +30,36 @@ func (g gateResolver) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, er
 	return fixedResolver{}.Resolve(ctx, q)
 }
 
+// stopWatch is a listener whose connections close stopped when their
+// read deadline is set in the past: ServeTCP's shutdown stopping their
+// readers.
+type stopWatch struct {
+	net.Listener
+	stopped chan struct{}
+	once    sync.Once
+}
+
+func (l *stopWatch) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return stopWatchConn{c, l}, nil
+}
+
+type stopWatchConn struct {
+	net.Conn
+	l *stopWatch
+}
+
+func (c stopWatchConn) SetReadDeadline(t time.Time) error {
+	err := c.Conn.SetReadDeadline(t)
+	if t.Before(time.Now()) {
+		c.l.once.Do(func() { close(c.l.stopped) })
+	}
+	return err
+}
+
 // RFC 7766 §6.2.1.1: queries pipelined on one connection are answered
 // concurrently and out of order; a malformed one gets FORMERR and a
 // response is dropped; at shutdown the answers in progress are still sent.
@@ -38,10 +69,11 @@ func TestRFC7766_ServeTCPPipelining(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	ln := &stopWatch{Listener: inner, stopped: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.ServeTCP(ctx, ln) }()
@@ -77,14 +109,14 @@ func TestRFC7766_ServeTCPPipelining(t *testing.T) {
 		t.Fatalf("malformed query: %v, %v", m, err)
 	}
 	// Shutdown with the slow question in progress: ServeTCP waits for
-	// its answer, which still reaches the client.
+	// its answer, which still reaches the client. The answer is released
+	// once the shutdown has stopped the connection's reader (its read
+	// deadline set in the past), not after polling for the listener.
 	cancel()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
-		probe, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			break // the shutdown has begun: the listener is closed
-		}
-		probe.Close()
+	select {
+	case <-ln.stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the shutdown never stopped the connection's reader")
 	}
 	close(g.release)
 	if m, err := c.ReadMsg(); err != nil || m.Id != slow.Id || len(m.Answer) != 1 {

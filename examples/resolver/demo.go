@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/edgekit/edgekit/resolver"
+	"github.com/edgekit/edgekit/resolver/authority"
+	"github.com/edgekit/edgekit/resolver/resolvertest"
 	"github.com/miekg/dns"
 )
 
@@ -56,15 +58,15 @@ shop.edge IN AAAA 2001:db8::10
 
 // startHierarchy serves the demo zones on 127.0.0.x, all on one port.
 func startHierarchy() (port int, stop func(), err error) {
-	byAddr := map[string][]*resolver.Zone{}
+	byAddr := map[string][]*authority.Zone{}
 	for _, z := range demoZones {
-		zone, err := resolver.ParseZone(strings.NewReader(z.text), z.origin, "demo:"+z.origin)
+		zone, err := authority.ParseZone(strings.NewReader(z.text), z.origin, "demo:"+z.origin)
 		if err != nil {
 			return 0, nil, err
 		}
 		byAddr[z.addr] = append(byAddr[z.addr], zone)
 	}
-	l, err := resolver.ServeZones(byAddr, true, nil)
+	l, err := resolvertest.New(resolvertest.Config{Zones: byAddr, Rotate: true})
 	if err != nil {
 		return 0, nil, err
 	}

@@ -25,6 +25,8 @@ import (
 	"github.com/edgekit/edgekit/firewall"
 	"github.com/edgekit/edgekit/origin"
 	"github.com/edgekit/edgekit/resolver"
+	"github.com/edgekit/edgekit/resolver/authority"
+	"github.com/edgekit/edgekit/resolver/resolvertest"
 	"github.com/edgekit/edgekit/surrogate"
 	"github.com/miekg/dns"
 )
@@ -160,15 +162,15 @@ shop IN A ` + lbAddr + `
 
 // startDNS serves the zones on 127.0.0.2-5, all on one port.
 func (in *internet) startDNS() error {
-	byAddr := map[string][]*resolver.Zone{}
+	byAddr := map[string][]*authority.Zone{}
 	for _, z := range zones {
-		zone, err := resolver.ParseZone(strings.NewReader(z.text), z.origin, z.origin)
+		zone, err := authority.ParseZone(strings.NewReader(z.text), z.origin, z.origin)
 		if err != nil {
 			return err
 		}
 		byAddr[z.addr] = append(byAddr[z.addr], zone)
 	}
-	l, err := resolver.ServeZones(byAddr, true, nil)
+	l, err := resolvertest.New(resolvertest.Config{Zones: byAddr, Rotate: true})
 	if err != nil {
 		return err
 	}

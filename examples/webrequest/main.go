@@ -4,8 +4,9 @@
 //
 //   - DNS: a root, the com. and net. TLDs, the site's zone (www.shop.com is
 //     a CNAME to the CDN name shop.cdn.net) and the CDN's zone, served by
-//     resolver.ZoneServer; a recursive resolver walks them, and a stub
-//     cache (the browser/OS cache) sits in front of it.
+//     resolver/authority servers (run on loopback by resolvertest); a
+//     recursive resolver walks them, and a stub cache (the browser/OS
+//     cache) sits in front of it.
 //   - Firewall: the CDN's listeners and HTTP layer are filtered; a denied
 //     address is refused at accept, a burst at the API is rate-limited.
 //   - Load balancer: shop.cdn.net is a balancer.Proxy in front of three

@@ -21,7 +21,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/edgekit/edgekit/resolver"
+	"github.com/edgekit/edgekit/resolver/authority"
+	"github.com/edgekit/edgekit/resolver/resolvertest"
 	"github.com/miekg/dns"
 )
 
@@ -145,90 +146,37 @@ mail IN A 192.0.2.111
 `},
 }
 
-// follower answers as its ZoneServer does, then follows a CNAME that leaves
-// the first zone into another zone the server holds (BIND does so): the
-// NXDOMAIN for the target comes with the target zone's SOA.
-type follower struct{ zs *resolver.ZoneServer }
-
-func (f follower) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
-	m := f.zs.Answer(req)
-	if n := len(m.Answer); n > 0 && m.Rcode == dns.RcodeSuccess {
-		if c, ok := m.Answer[n-1].(*dns.CNAME); ok {
-			q := new(dns.Msg)
-			q.SetQuestion(c.Target, req.Question[0].Qtype)
-			t := f.zs.Answer(q)
-			m.Answer = append(m.Answer, t.Answer...)
-			m.Ns, m.Rcode = t.Ns, t.Rcode
-		}
-	}
-	w.WriteMsg(m)
-}
-
-// entBreaker answers NXDOMAIN for names without records (empty
-// non-terminals), as some authoritative servers do.
-type entBreaker struct{ zs *resolver.ZoneServer }
-
-func (b entBreaker) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
-	m := b.zs.Answer(req)
-	if m.Rcode == dns.RcodeSuccess && len(m.Answer) == 0 && len(req.Question) == 1 {
-		any := new(dns.Msg)
-		any.SetQuestion(req.Question[0].Name, dns.TypeANY)
-		if a := b.zs.Answer(any); a.Rcode == dns.RcodeSuccess && len(a.Answer) == 0 && a.Authoritative {
-			m.Rcode = dns.RcodeNameError
-		}
-	}
-	w.WriteMsg(m)
-}
-
-// ednsIntolerant answers any query carrying an OPT record with a bare
-// FORMERR (no question, no OPT), as servers that predate EDNS do.
-type ednsIntolerant struct{ zs *resolver.ZoneServer }
-
-func (e ednsIntolerant) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
-	if req.IsEdns0() != nil {
-		m := new(dns.Msg)
-		m.Id, m.Response, m.Opcode, m.Rcode = req.Id, true, req.Opcode, dns.RcodeFormatError
-		w.WriteMsg(m)
-		return
-	}
-	w.WriteMsg(e.zs.Answer(req))
-}
-
-// misbehaving wraps the servers of the hostile shapes by address.
-var misbehaving = map[string]func(*resolver.ZoneServer) dns.Handler{
-	"127.0.0.7":  func(zs *resolver.ZoneServer) dns.Handler { return follower{zs} },
-	"127.0.0.8":  func(zs *resolver.ZoneServer) dns.Handler { return entBreaker{zs} },
-	"127.0.0.11": func(zs *resolver.ZoneServer) dns.Handler { return ednsIntolerant{zs} },
+// misbehaving wraps the servers of the hostile shapes by address: one
+// follows a CNAME into another zone it serves (BIND does so), one answers
+// NXDOMAIN for empty non-terminals, one predates EDNS.
+var misbehaving = map[string]func(*authority.Server) dns.Handler{
+	"127.0.0.7":  func(zs *authority.Server) dns.Handler { return resolvertest.CNAMEFollower{Server: zs} },
+	"127.0.0.8":  func(zs *authority.Server) dns.Handler { return resolvertest.ENTBreaker{Server: zs} },
+	"127.0.0.11": func(zs *authority.Server) dns.Handler { return resolvertest.EDNSIntolerant{Server: zs} },
 }
 
 // serve runs the hierarchy until killed.
 func serve() {
+	byAddr := map[string][]*authority.Zone{}
 	for addr, zs := range zones {
-		var list []*resolver.Zone
 		for origin, text := range zs {
-			z, err := resolver.ParseZone(strings.NewReader(text), origin, origin)
+			z, err := authority.ParseZone(strings.NewReader(text), origin, origin)
 			if err != nil {
 				log.Fatal(err)
 			}
-			list = append(list, z)
-		}
-		zs, err := resolver.NewZoneServer(resolver.ZoneServerConfig{Zones: list})
-		if err != nil {
-			log.Fatal(err)
-		}
-		var h dns.Handler = zs
-		if wrap, ok := misbehaving[addr]; ok {
-			h = wrap(zs)
-		}
-		for _, n := range []string{"udp", "tcp"} {
-			s := &dns.Server{Addr: addr + ":53", Net: n, Handler: h}
-			go func() {
-				if err := s.ListenAndServe(); err != nil {
-					log.Fatalf("%s %s: %v", n, s.Addr, err)
-				}
-			}()
+			byAddr[addr] = append(byAddr[addr], z)
 		}
 	}
+	h, err := resolvertest.New(resolvertest.Config{Zones: byAddr, Port: 53, Wrap: func(addr string, zs *authority.Server) dns.Handler {
+		if wrap, ok := misbehaving[addr]; ok {
+			return wrap(zs)
+		}
+		return zs
+	}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	_ = h // serves until the process is killed
 	select {}
 }
 

@@ -1,95 +1,16 @@
-package resolver
+package authority
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"strings"
 	"sync/atomic"
 
+	"github.com/edgekit/edgekit/internal/dnsproto"
 	"github.com/miekg/dns"
 )
 
-// Zone is authoritative data for one zone: its records by owner name.
-// Build it with ParseZone. A Zone is immutable and safe for concurrent use.
-type Zone struct {
-	origin string
-	soa    *dns.SOA
-	names  map[string][]dns.RR // lower-cased owner -> records
-	cuts   map[string]bool     // delegation points below the apex
-	ents   map[string]bool     // empty non-terminals: no records, names below
-}
-
-// ParseZone reads zone-file text (RFC 1035 §5) for origin. Relative names
-// are relative to origin. The zone needs an SOA at its apex.
-func ParseZone(r io.Reader, origin, filename string) (*Zone, error) {
-	origin = dns.CanonicalName(origin)
-	z := &Zone{origin: origin, names: map[string][]dns.RR{}, cuts: map[string]bool{}, ents: map[string]bool{}}
-	zp := dns.NewZoneParser(r, origin, filename)
-	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
-		name := dns.CanonicalName(rr.Header().Name)
-		if !isSubName(origin, name) {
-			return nil, fmt.Errorf("%w: %s is outside zone %s", ErrBadZone, name, origin)
-		}
-		rr.Header().Name = name
-		z.names[name] = append(z.names[name], rr)
-		switch v := rr.(type) {
-		case *dns.SOA:
-			if name == origin {
-				z.soa = v
-			}
-		case *dns.NS:
-			if name != origin {
-				z.cuts[name] = true
-			}
-		}
-	}
-	if err := zp.Err(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadZone, err)
-	}
-	if z.soa == nil {
-		return nil, fmt.Errorf("%w: zone %s has no SOA at its apex", ErrBadZone, origin)
-	}
-	// The names between an owner and the apex exist even without records
-	// of their own (RFC 8020 §2, RFC 4592 §2.2.2): found once here, not by
-	// scanning every name on each query.
-	for name := range z.names {
-		for anc := parent(name); anc != origin && isSubName(origin, anc); anc = parent(anc) {
-			if _, ok := z.names[anc]; ok || z.ents[anc] {
-				break // from here up, already known
-			}
-			z.ents[anc] = true
-		}
-	}
-	return z, nil
-}
-
-// isSubName reports whether child is parent or a name below it, both
-// canonical (lower case, fully qualified), without allocating as
-// dns.IsSubDomain does. An escaped dot (\.) inside a label is no label
-// boundary.
-func isSubName(parent, child string) bool {
-	if parent == "." || child == parent {
-		return true
-	}
-	if len(child) <= len(parent) || !strings.HasSuffix(child, parent) {
-		return false
-	}
-	i := len(child) - len(parent) - 1 // where the separating dot must be
-	if child[i] != '.' {
-		return false
-	}
-	escapes := 0
-	for j := i - 1; j >= 0 && child[j] == '\\'; j-- {
-		escapes++
-	}
-	return escapes%2 == 0
-}
-
-// Origin returns the zone's apex name.
-func (z *Zone) Origin() string { return z.origin }
-
-// ZoneServer is an authoritative DNS server (a dns.Handler) for a set of
+// Server is an authoritative DNS server (a dns.Handler) for a set of
 // zones. It answers from the most specific zone containing the query name:
 // answers with AA set, referrals at delegation points (NS in authority,
 // glue in additional), CNAMEs (chased within the zone), wildcards (RFC
@@ -97,32 +18,38 @@ func (z *Zone) Origin() string { return z.origin }
 // order of multiple A/AAAA records turns on every response (round-robin
 // DNS load distribution).
 //
-// A ZoneServer is safe for concurrent use by multiple goroutines.
-type ZoneServer struct {
+// A Server is safe for concurrent use by multiple goroutines. It must not
+// be copied after first use. It starts no goroutines: serve it with a
+// dns.Server (UDP and TCP) or call Answer.
+type Server struct {
 	zones  []*Zone
 	rotate bool
 	turn   atomic.Uint32
 }
 
-// ZoneServerConfig configures a ZoneServer.
-type ZoneServerConfig struct {
+// Config configures a Server.
+type Config struct {
+	// Zones are the zones served, each parsed by ParseZone. At least one
+	// is required; a query for a name in none of them is REFUSED.
 	Zones []*Zone
 	// Rotate turns the order of multiple A and AAAA records per response.
+	// False (the zero value) answers them in zone-file order.
 	Rotate bool
 }
 
-// NewZoneServer returns a ZoneServer for cfg.Zones.
-func NewZoneServer(cfg ZoneServerConfig) (*ZoneServer, error) {
+// New returns a Server for cfg.Zones, or an error wrapping ErrBadZone
+// when there is none.
+func New(cfg Config) (*Server, error) {
 	if len(cfg.Zones) == 0 {
 		return nil, fmt.Errorf("%w: no zones", ErrBadZone)
 	}
-	return &ZoneServer{zones: cfg.Zones, rotate: cfg.Rotate}, nil
+	return &Server{zones: cfg.Zones, rotate: cfg.Rotate}, nil
 }
 
-func (s *ZoneServer) zoneFor(name string) *Zone {
+func (s *Server) zoneFor(name string) *Zone {
 	var best *Zone
 	for _, z := range s.zones {
-		if isSubName(z.origin, name) && (best == nil || dns.CountLabel(z.origin) > dns.CountLabel(best.origin)) {
+		if dnsproto.IsSubName(z.origin, name) && (best == nil || dns.CountLabel(z.origin) > dns.CountLabel(best.origin)) {
 			best = z
 		}
 	}
@@ -132,7 +59,7 @@ func (s *ZoneServer) zoneFor(name string) *Zone {
 // ServeDNS implements dns.Handler. Over UDP, answers larger than the
 // client's buffer (512 bytes, or its EDNS0 size) are truncated with TC set,
 // so the client retries over TCP (RFC 1035 §4.2.1, RFC 6891).
-func (s *ZoneServer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	m := s.Answer(req)
 	if _, tcp := w.RemoteAddr().(*net.TCPAddr); !tcp {
 		size := dns.MinMsgSize
@@ -145,13 +72,17 @@ func (s *ZoneServer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	w.WriteMsg(m)
 }
 
-// Answer computes the authoritative response to req.
-func (s *ZoneServer) Answer(req *dns.Msg) *dns.Msg {
+// Answer computes the authoritative response to req, as ServeDNS sends
+// it but before truncation to the client's buffer size. Queries the
+// resolver's Server would not answer (another opcode, a malformed header,
+// EDNS above version 0, a zone transfer, a class other than IN) get the
+// same error rcode here.
+func (s *Server) Answer(req *dns.Msg) *dns.Msg {
 	m := new(dns.Msg)
 	m.SetReply(req)
 	m.Compress = true // RFC 1035 §4.1.4
 	m.RecursionAvailable = false
-	if rcode := vetQuery(req); rcode != dns.RcodeSuccess {
+	if rcode := dnsproto.VetQuery(req); rcode != dns.RcodeSuccess {
 		m.Rcode = rcode
 		if rcode == dns.RcodeBadVers {
 			m.SetEdns0(1232, false)
@@ -172,9 +103,9 @@ func (s *ZoneServer) Answer(req *dns.Msg) *dns.Msg {
 	return m
 }
 
-func (s *ZoneServer) answerIn(z *Zone, m *dns.Msg, name string, qtype uint16, depth int) {
+func (s *Server) answerIn(z *Zone, m *dns.Msg, name string, qtype uint16, depth int) {
 	// A delegation at or above name (below the apex) means a referral.
-	for cut := name; isSubName(z.origin, cut) && cut != z.origin; cut = parent(cut) {
+	for cut := name; dnsproto.IsSubName(z.origin, cut) && cut != z.origin; cut = dnsproto.Parent(cut) {
 		if z.cuts[cut] && !(cut == name && qtype == dns.TypeDS) {
 			if depth > 0 {
 				return // a CNAME led out of our authority: the resolver chases it
@@ -185,7 +116,7 @@ func (s *ZoneServer) answerIn(z *Zone, m *dns.Msg, name string, qtype uint16, de
 					m.Ns = append(m.Ns, rr)
 					// Glue: addresses of name servers inside the cut.
 					ns := rr.(*dns.NS).Ns
-					if isSubName(cut, dns.CanonicalName(ns)) {
+					if dnsproto.IsSubName(cut, dns.CanonicalName(ns)) {
 						for _, g := range z.names[dns.CanonicalName(ns)] {
 							if t := g.Header().Rrtype; t == dns.TypeA || t == dns.TypeAAAA {
 								m.Extra = append(m.Extra, g)
@@ -200,7 +131,7 @@ func (s *ZoneServer) answerIn(z *Zone, m *dns.Msg, name string, qtype uint16, de
 	m.Authoritative = true
 	// A DNAME at an ancestor redirects the whole subtree below it (RFC
 	// 6672): answer the DNAME and the CNAME it synthesises.
-	for anc := parent(name); isSubName(z.origin, anc); anc = parent(anc) {
+	for anc := dnsproto.Parent(name); dnsproto.IsSubName(z.origin, anc); anc = dnsproto.Parent(anc) {
 		for _, rr := range z.names[anc] {
 			if d, ok := rr.(*dns.DNAME); ok && qtype != dns.TypeDNAME {
 				target := dns.CanonicalName(strings.TrimSuffix(name, anc) + d.Target)
@@ -230,7 +161,7 @@ func (s *ZoneServer) answerIn(z *Zone, m *dns.Msg, name string, qtype uint16, de
 	if !exists {
 		// The rcode describes the last name of a CNAME chain (RFC 6604).
 		m.Rcode = dns.RcodeNameError
-		m.Ns = append(m.Ns, soaForNegative(z.soa))
+		m.Ns = append(m.Ns, dnsproto.NegativeSOA(z.soa))
 		return
 	}
 	var matched []dns.RR
@@ -258,7 +189,7 @@ func (s *ZoneServer) answerIn(z *Zone, m *dns.Msg, name string, qtype uint16, de
 		}
 	}
 	if len(matched) == 0 {
-		m.Ns = append(m.Ns, soaForNegative(z.soa))
+		m.Ns = append(m.Ns, dnsproto.NegativeSOA(z.soa))
 		return
 	}
 	if s.rotate && len(matched) > 1 && (qtype == dns.TypeA || qtype == dns.TypeAAAA) {
@@ -269,8 +200,8 @@ func (s *ZoneServer) answerIn(z *Zone, m *dns.Msg, name string, qtype uint16, de
 }
 
 // wildcard synthesises records from *.<closest encloser> (RFC 4592).
-func (s *ZoneServer) wildcard(z *Zone, name string) []dns.RR {
-	for enc := parent(name); isSubName(z.origin, enc); enc = parent(enc) {
+func (s *Server) wildcard(z *Zone, name string) []dns.RR {
+	for enc := dnsproto.Parent(name); dnsproto.IsSubName(z.origin, enc); enc = dnsproto.Parent(enc) {
 		if rrs, ok := z.names["*."+enc]; ok {
 			out := make([]dns.RR, 0, len(rrs))
 			for _, rr := range rrs {
@@ -285,26 +216,4 @@ func (s *ZoneServer) wildcard(z *Zone, name string) []dns.RR {
 		}
 	}
 	return nil
-}
-
-// soaForNegative returns the SOA for a negative answer, its TTL the
-// minimum of the SOA's TTL and MINIMUM field (RFC 2308 §3).
-func soaForNegative(soa *dns.SOA) dns.RR {
-	c := dns.Copy(soa).(*dns.SOA)
-	if c.Minttl < c.Hdr.Ttl {
-		c.Hdr.Ttl = c.Minttl
-	}
-	return c
-}
-
-// parent returns the name one label up ("." for a TLD).
-func parent(name string) string {
-	if name == "." {
-		return "."
-	}
-	i, end := dns.NextLabel(name, 0)
-	if end {
-		return "."
-	}
-	return name[i:]
 }
