@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -511,6 +512,24 @@ func TestTCPProxyHalfCloseAndDrain(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TCPProxy.Serve reports why accepting ended when it was not its context:
+// here a listener closed under it. (How accept errors are ridden out or
+// not is internal/serve's, tested there.)
+func TestTCPProxyServeReturnsAcceptError(t *testing.T) {
+	tp, err := NewTCPProxy(TCPProxyConfig{Pool: newPool(t, Config{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+	if err := tp.Serve(context.Background(), ln); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Serve on a closed listener: %v, want net.ErrClosed", err)
 	}
 }
 

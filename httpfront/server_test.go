@@ -677,3 +677,17 @@ func TestRFC9110_10_1_1_ExpectContinueIgnoredInHTTP10(t *testing.T) {
 		t.Errorf("Expect seen by the handler behind Server: %q (net/http's handler saw %q); want none", expect, expect[len(expect)-1:])
 	}
 }
+
+// Serve reports why accepting ended when it was not its context: here a
+// listener closed under it. (How accept errors are ridden out or not is
+// internal/serve's, tested there.)
+func TestServeReturnsAcceptError(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+	if err := (&Server{Handler: echoHandler()}).Serve(context.Background(), ln); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Serve on a closed listener: %v, want net.ErrClosed", err)
+	}
+}
