@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -201,44 +202,6 @@ func TestEjectionEndsOnInjectedClockAtNextPick(t *testing.T) {
 	fc.Advance(time.Hour)
 	if got := pickN(t, p, 10, nil); got["b000"] == 0 {
 		t.Fatalf("not re-admitted when the ejection ended: %v", got)
-	}
-}
-
-func TestLiveMembershipAndDrain(t *testing.T) {
-	var drained []string
-	var mu sync.Mutex
-	p := newPool(t, Config{OnDrained: func(b Backend) { mu.Lock(); drained = append(drained, b.ID); mu.Unlock() }}, backends(3)...)
-	inflight, _ := p.Pick(PickInfo{}) // b000, held across the drain
-	ch, err := p.Drain(inflight.Backend().ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := pickN(t, p, 30, nil); got[inflight.Backend().ID] != 0 {
-		t.Fatalf("draining backend picked: %v", got)
-	}
-	select {
-	case <-ch:
-		t.Fatal("drained while a request was in flight")
-	case <-time.After(30 * time.Millisecond):
-	}
-	inflight.Done(DoneInfo{})
-	select {
-	case <-ch:
-	case <-time.After(5 * time.Second):
-		t.Fatal("drain never completed")
-	}
-	mu.Lock()
-	n := len(drained)
-	mu.Unlock()
-	if n != 1 || len(p.Backends()) != 2 {
-		t.Fatalf("drained %d, left %d", n, len(p.Backends()))
-	}
-	p.Add(Backend{ID: "new", Addr: "n:1"})
-	if got := pickN(t, p, 30, nil); got["new"] != 10 {
-		t.Fatalf("added backend: %v", got)
-	}
-	if err := p.SetWeight("nope", 2); err == nil {
-		t.Fatal("SetWeight of an unknown backend")
 	}
 }
 
@@ -514,6 +477,24 @@ func TestTCPProxyHalfCloseAndDrain(t *testing.T) {
 	}
 }
 
+// TCPProxy.Serve reports why accepting ended when it was not its context:
+// here a listener closed under it. (How accept errors are ridden out or
+// not is internal/serve's, tested there.)
+func TestTCPProxyServeReturnsAcceptError(t *testing.T) {
+	tp, err := NewTCPProxy(TCPProxyConfig{Pool: newPool(t, Config{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+	if err := tp.Serve(context.Background(), ln); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Serve on a closed listener: %v, want net.ErrClosed", err)
+	}
+}
+
 func TestSlowStartRampsWeight(t *testing.T) {
 	fc := clock.NewFake(time.Time{})
 	p := newPool(t, Config{Policy: WeightedRoundRobin(), SlowStart: 10 * time.Second, Now: fc.Now},
@@ -553,42 +534,6 @@ func TestJumpRecoveryReturnsKeys(t *testing.T) {
 		if pk.Backend().ID != before[i] {
 			t.Fatalf("key %s moved from %s to %s after a remove and re-add", k, before[i], pk.Backend().ID)
 		}
-	}
-}
-
-// Re-adding a known backend (new weight or address) while requests to it
-// are in flight: their Done calls land on the replacement, so its
-// in-flight count returns to zero and a later drain completes.
-func TestReplaceBackendWithRequestsInFlight(t *testing.T) {
-	p := newPool(t, Config{Policy: LeastConnections()}, Backend{ID: "a", Addr: "a:1"})
-	var held []Pick
-	for i := 0; i < 3; i++ {
-		pk, err := p.Pick(PickInfo{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, pk)
-	}
-	if err := p.Add(Backend{ID: "a", Addr: "a:2", Weight: 5}); err != nil {
-		t.Fatal(err)
-	}
-	if st := p.Stats(); st[0].Active != 3 || st[0].Picks != 3 || st[0].Addr != "a:2" {
-		t.Fatalf("after replacement: %+v", st[0])
-	}
-	for _, pk := range held {
-		pk.Done(DoneInfo{Latency: time.Millisecond})
-	}
-	if st := p.Stats(); st[0].Active != 0 {
-		t.Fatalf("in flight after every Done: %d", st[0].Active)
-	}
-	ch, err := p.Drain("a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-ch:
-	case <-time.After(5 * time.Second):
-		t.Fatal("drain of a replaced backend never completed")
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/edgekit/edgekit/firewall"
 	"github.com/miekg/dns"
@@ -267,4 +268,28 @@ func ExampleFilter() {
 	// 203.0.113.7 200
 	// 203.0.113.99 403
 	// 198.51.100.1 200
+}
+
+// A Limiter is a token bucket per source prefix: an IPv6 client rotating
+// through the addresses of its /64 draws from one bucket. Its clock is
+// injected (here advanced by hand).
+func ExampleLimiter() {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	l, err := firewall.NewLimiter(firewall.LimiterConfig{Rate: 1, Burst: 2, Now: func() time.Time { return now }})
+	if err != nil {
+		panic(err)
+	}
+	for _, a := range []string{"2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2::3", "2001:db8:9::1"} {
+		fmt.Println(a, l.Allow(netip.MustParseAddr(a)))
+	}
+	now = now.Add(time.Second) // one token back
+	fmt.Println("a second later:", l.Allow(netip.MustParseAddr("2001:db8:1:2::4")))
+	fmt.Println("limited", l.Limited(), "sources", l.Sources())
+	// Output:
+	// 2001:db8:1:2::1 true
+	// 2001:db8:1:2::2 true
+	// 2001:db8:1:2::3 false
+	// 2001:db8:9::1 true
+	// a second later: true
+	// limited 1 sources 2
 }

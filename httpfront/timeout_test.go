@@ -186,3 +186,62 @@ func TestServerTimeoutFields(t *testing.T) {
 		})
 	})
 }
+
+// A keep-alive connection left idle is closed after ReadHeaderTimeout
+// (which bounds the wait for the next head), within the coarse refresh's
+// 1/8 of it.
+func TestServerIdleTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const d = 8 * time.Second
+		serveInBubble(t, &Server{Handler: echoHandler(), ReadHeaderTimeout: d}, func(ln *pipeListener) {
+			c := ln.dial()
+			defer c.Close()
+			br := bufio.NewReader(c)
+			io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			start := time.Now()
+			if _, err := br.ReadByte(); err != io.EOF {
+				t.Fatalf("idle connection: %v, want EOF", err)
+			}
+			if took := time.Since(start); took > d || took < d-d/8 {
+				t.Fatalf("idle connection closed after %v, want within [%v, %v]", took, d-d/8, d)
+			}
+		})
+	})
+}
+
+// Once Serve's context ends, a request still in flight has ShutdownTimeout
+// to finish: then its connection is closed and Serve returns, exactly
+// then, not before.
+func TestServerShutdownTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		defer close(release) // the handler finishes on its own, after Serve
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release })
+		ln := newPipeListener()
+		ctx, cancel := context.WithCancel(context.Background())
+		served := make(chan error, 1)
+		go func() { served <- (&Server{Handler: h, ShutdownTimeout: 3 * time.Second}).Serve(ctx, ln) }()
+		c := ln.dial()
+		defer c.Close()
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		closed := make(chan time.Time, 1)
+		go func() { io.Copy(io.Discard, c); closed <- time.Now() }()
+		synctest.Wait() // the handler waits
+		start := time.Now()
+		cancel()
+		if err := <-served; err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); took != 3*time.Second {
+			t.Fatalf("Serve returned %v after its context ended, want its 3s ShutdownTimeout", took)
+		}
+		if at := (<-closed).Sub(start); at != 3*time.Second {
+			t.Fatalf("busy connection closed %v after the context ended, want 3s", at)
+		}
+	})
+}

@@ -48,11 +48,15 @@ func TestJobTimeout(t *testing.T) {
 		j := New(Config{Timeout: 5 * time.Second})
 		defer j.Close()
 		var got error
-		j.Go("k", func(ctx context.Context) { <-ctx.Done(); got = ctx.Err() })
-		time.Sleep(5 * time.Second)
+		var took time.Duration
+		start := time.Now()
+		j.Go("k", func(ctx context.Context) { <-ctx.Done(); got, took = ctx.Err(), time.Since(start) })
 		j.Wait()
 		if !errors.Is(got, context.DeadlineExceeded) {
 			t.Fatalf("job ended with %v, want DeadlineExceeded", got)
+		}
+		if took != 5*time.Second {
+			t.Fatalf("job's context ended after %v, want its 5s timeout", took)
 		}
 	})
 }

@@ -13,110 +13,120 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// A thousand callers for one key: fn runs once, the 999 others wait on it
+// and all get its shared value; the leader counts them.
 func TestThousandCallersOneExecution(t *testing.T) {
-	var g Group[int]
-	var runs atomic.Int32
-	release := make(chan struct{})
-	var wg sync.WaitGroup
-	results := make([]Result[int], 1000)
-	started := make(chan struct{})
-	var once sync.Once
-	for i := range results {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			r, err := g.Do(context.Background(), "k", func() (int, bool) {
-				once.Do(func() { close(started) })
-				runs.Add(1)
-				<-release
-				return 42, true
+	synctest.Test(t, func(t *testing.T) {
+		var g Group[int]
+		var runs atomic.Int32
+		release := make(chan struct{})
+		var wg sync.WaitGroup
+		results := make([]Result[int], 1000)
+		for i := range results {
+			wg.Go(func() {
+				r, err := g.Do(context.Background(), "k", func() (int, bool) {
+					runs.Add(1)
+					<-release
+					return 42, true
+				})
+				if err != nil {
+					t.Error(err)
+				}
+				results[i] = r
 			})
-			if err != nil {
-				t.Error(err)
+		}
+		synctest.Wait() // one leader in fn, 999 callers waiting on it
+		close(release)
+		wg.Wait()
+		if runs.Load() != 1 {
+			t.Fatalf("fn ran %d times", runs.Load())
+		}
+		leaders := 0
+		for _, r := range results {
+			if r.Val != 42 || !r.Shared {
+				t.Fatalf("result %+v", r)
 			}
-			results[i] = r
-		}(i)
-	}
-	<-started
-	// Let the others queue up behind the leader (bounded wait).
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		g.mu.Lock()
-		n := g.calls["k"].waiters
-		g.mu.Unlock()
-		if n == 999 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
-	close(release)
-	wg.Wait()
-	if runs.Load() != 1 {
-		t.Fatalf("fn ran %d times", runs.Load())
-	}
-	leaders := 0
-	for _, r := range results {
-		if r.Val != 42 || !r.Shared {
-			t.Fatalf("result %+v", r)
-		}
-		if r.Leader {
-			leaders++
-			if r.Waiters != 999 {
-				t.Fatalf("leader saw %d waiters", r.Waiters)
+			if r.Leader {
+				leaders++
+				if r.Waiters != 999 {
+					t.Fatalf("leader saw %d waiters", r.Waiters)
+				}
 			}
 		}
-	}
-	if leaders != 1 {
-		t.Fatalf("%d leaders", leaders)
-	}
+		if leaders != 1 {
+			t.Fatalf("%d leaders", leaders)
+		}
+	})
 }
 
+// A leader that declines to share (hit-for-pass) releases its waiter at
+// once, unshared, to do its own work.
 func TestUnsharedResultReleasesWaiters(t *testing.T) {
-	var g Group[string]
-	release := make(chan struct{})
-	entered := make(chan struct{})
-	done := make(chan Result[string])
-	go func() {
-		r, _ := g.Do(context.Background(), "k", func() (string, bool) {
-			close(entered)
-			<-release
-			return "private", false
-		})
-		done <- r
-	}()
-	<-entered
-	waiter := make(chan Result[string])
-	go func() {
-		r, _ := g.Do(context.Background(), "k", func() (string, bool) { return "own", true })
-		waiter <- r
-	}()
-	for !func() bool { g.mu.Lock(); defer g.mu.Unlock(); return g.calls["k"].waiters == 1 }() {
-		time.Sleep(time.Millisecond)
-	}
-	close(release)
-	if r := <-done; !r.Leader || r.Shared || r.Val != "private" {
-		t.Fatalf("leader %+v", r)
-	}
-	if r := <-waiter; r.Shared || r.Leader || r.Val != "" {
-		t.Fatalf("waiter must be released unshared: %+v", r)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		var g Group[string]
+		release := make(chan struct{})
+		done := make(chan Result[string])
+		go func() {
+			r, _ := g.Do(context.Background(), "k", func() (string, bool) {
+				<-release
+				return "private", false
+			})
+			done <- r
+		}()
+		synctest.Wait() // the leader is in fn
+		waiter := make(chan Result[string])
+		go func() {
+			r, _ := g.Do(context.Background(), "k", func() (string, bool) { return "own", true })
+			waiter <- r
+		}()
+		synctest.Wait() // the second caller waits on the leader
+		close(release)
+		if r := <-done; !r.Leader || r.Shared || r.Val != "private" || r.Waiters != 1 {
+			t.Fatalf("leader %+v", r)
+		}
+		if r := <-waiter; r.Shared || r.Leader || r.Val != "" {
+			t.Fatalf("waiter must be released unshared: %+v", r)
+		}
+	})
 }
 
+// A waiter whose context ends stops waiting with ctx's error, whether it
+// ended before the call or while it waited; the leader goes on.
 func TestWaiterContextCancel(t *testing.T) {
-	var g Group[int]
-	release := make(chan struct{})
-	entered := make(chan struct{})
-	go g.Do(context.Background(), "k", func() (int, bool) { close(entered); <-release; return 1, true })
-	<-entered
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := g.Do(ctx, "k", func() (int, bool) { return 2, true }); err != context.Canceled {
-		t.Fatalf("err %v", err)
-	}
-	close(release)
-	for g.InFlight("k") {
-		time.Sleep(time.Millisecond)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		var g Group[int]
+		release := make(chan struct{})
+		led := make(chan Result[int])
+		go func() {
+			r, _ := g.Do(context.Background(), "k", func() (int, bool) { <-release; return 1, true })
+			led <- r
+		}()
+		synctest.Wait()
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := g.Do(ctx, "k", func() (int, bool) { return 2, true }); err != context.Canceled {
+			t.Fatalf("err %v", err)
+		}
+		ctx, cancel = context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		start := time.Now()
+		if _, err := g.Do(ctx, "k", func() (int, bool) { return 3, true }); err != context.DeadlineExceeded {
+			t.Fatalf("err %v", err)
+		}
+		if d := time.Since(start); d != time.Second {
+			t.Fatalf("waited %v, want the context's second", d)
+		}
+		if !g.InFlight("k") {
+			t.Fatal("the leader's work ended with its waiters' contexts")
+		}
+		close(release)
+		if r := <-led; r.Val != 1 || r.Waiters != 2 {
+			t.Fatalf("leader %+v", r)
+		}
+		if g.InFlight("k") {
+			t.Fatal("key busy after the leader returned")
+		}
+	})
 }
 
 // TestFinishFromAnotherGoroutine: the leader hands its Flight to a

@@ -13,6 +13,7 @@ import (
 	"net/textproto"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -519,12 +520,21 @@ func TestTransportBodyAfterCloseAndConcurrentClose(t *testing.T) {
 	if _, err := io.ReadFull(resp.Body, buf); err != nil {
 		t.Fatal(err)
 	}
+	// The Read below is under way in the connection's read (where it
+	// blocks: the server is waiting) when the body is closed: the
+	// connection tells when its Read is entered.
+	b, ok := resp.Body.(*body)
+	if !ok {
+		t.Fatalf("response body is a %T, want the transport's own", resp.Body)
+	}
+	reading := make(chan struct{})
+	b.c.nc = &readSignalConn{Conn: b.c.nc, reading: reading}
 	errc := make(chan error, 1)
 	go func() {
-		_, err := resp.Body.Read(make([]byte, 10)) // blocks: the server is waiting
+		_, err := resp.Body.Read(make([]byte, 10))
 		errc <- err
 	}()
-	time.Sleep(10 * time.Millisecond) // let the Read block (not a TTL wait)
+	<-reading
 	resp.Body.Close()
 	select {
 	case err := <-errc:
@@ -537,6 +547,18 @@ func TestTransportBodyAfterCloseAndConcurrentClose(t *testing.T) {
 	if _, err := resp.Body.Read(buf); err == nil || err == io.EOF {
 		t.Fatalf("Read after Close: %v, want an error", err)
 	}
+}
+
+// readSignalConn closes reading when its first Read is entered.
+type readSignalConn struct {
+	net.Conn
+	reading chan struct{}
+	once    sync.Once
+}
+
+func (c *readSignalConn) Read(p []byte) (int, error) {
+	c.once.Do(func() { close(c.reading) })
+	return c.Conn.Read(p)
 }
 
 // writeRequest must put on the wire what Request.Write does (RFC 9112 §3

@@ -123,10 +123,11 @@ func (a *acceptor) accept(ctx context.Context, ln net.Listener) (net.Conn, error
 			a.backoff = 0
 			return c, nil
 		}
-		// Errno's Temporary covers EMFILE, ENFILE, EINTR, ECONNRESET,
-		// ECONNABORTED and timeouts. (net.Error's Temporary is deprecated
-		// for being vague; the errno's is what net/http still relies on
-		// here, and what we want.)
+		// Errno's Temporary covers EMFILE, ENFILE, EINTR and timeouts
+		// (the poller already retries ECONNABORTED and EINTR itself).
+		// (net.Error's Temporary is deprecated for being vague; the
+		// errno's is what net/http still relies on here, and what we
+		// want.)
 		var te interface{ Temporary() bool }
 		if ctx.Err() != nil || !errors.As(err, &te) || !te.Temporary() {
 			return nil, err
