@@ -794,7 +794,9 @@ func (p *Pool) failure(m *member) {
 	m.ejections++
 	m.ejectCount.Add(1)
 	m.consecutive = 0
-	m.bad.Store(0)
+	// bad stays non-zero, so the first success after re-admission takes
+	// success's locked path and ends the run of ejections.
+	m.bad.Store(1)
 	m.mu.Unlock()
 	p.log.Debug("balancer: ejected", zap.String("backend", m.ID), zap.Duration("for", d))
 	p.rebuildLocked()

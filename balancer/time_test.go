@@ -66,14 +66,10 @@ func TestEjectionBackoffOnFakeTime(t *testing.T) {
 
 // Ejections are doubled only "in a row": a backend that came back and
 // served successfully starts again from BaseEjection when it next fails.
-//
-// It fails today: success() returns early while the failure streak is 0,
-// and an ejection zeroes the streak, so a re-admitted backend's successes
-// never reset its ejection count, and its next ejection, a day later, is
-// twice as long. The fix is in pool.go (not this branch's file); remove
-// the Skip with it.
+// (It failed before the fix: success() returned early while the failure
+// streak was 0, and an ejection zeroed the streak, so a re-admitted
+// backend's successes never reset its ejection count.)
 func TestEjectionBackoffResetsAfterSuccess(t *testing.T) {
-	t.Skip("known bug in Pool.success, reported to the lead; see the comment")
 	synctest.Test(t, func(t *testing.T) {
 		p := newPool(t, Config{Outlier: OutlierDetection{Consecutive: 1, BaseEjection: 10 * time.Second}}, backends(2)...)
 		pk, _ := pickOf(p, "b000")
