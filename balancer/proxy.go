@@ -17,6 +17,7 @@ import (
 
 	"github.com/edgekit/edgekit/internal/blame"
 	"github.com/edgekit/edgekit/internal/h1"
+	"github.com/edgekit/edgekit/internal/reqmatch"
 	"go.uber.org/zap"
 )
 
@@ -33,34 +34,8 @@ type Route struct {
 }
 
 func (rt *Route) matches(r *http.Request) bool {
-	if rt.Host != "" {
-		host := r.Host
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
-		}
-		if !strings.EqualFold(host, rt.Host) {
-			return false
-		}
-	}
-	if rt.PathPrefix != "" && !strings.HasPrefix(r.URL.Path, rt.PathPrefix) {
-		return false
-	}
-	if rt.Header != "" {
-		v, ok := r.Header[http.CanonicalHeaderKey(rt.Header)]
-		if !ok || (rt.Value != "" && !contains(v, rt.Value)) {
-			return false
-		}
-	}
-	return true
-}
-
-func contains(list []string, v string) bool {
-	for _, s := range list {
-		if s == v {
-			return true
-		}
-	}
-	return false
+	m := reqmatch.Match{Host: rt.Host, PathPrefix: rt.PathPrefix, Header: rt.Header, Value: rt.Value}
+	return m.Matches(r)
 }
 
 // StickyCookie configures cookie-based session affinity.

@@ -2,7 +2,6 @@ package firewall
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"net/netip"
 	"regexp"
@@ -11,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgekit/edgekit/internal/reqmatch"
 	"go.uber.org/zap"
 )
 
@@ -72,43 +72,17 @@ type HTTPRule struct {
 }
 
 func (hr *HTTPRule) matches(r *http.Request) bool {
-	if len(hr.Methods) > 0 && !contains(hr.Methods, r.Method) {
+	if len(hr.Methods) > 0 && !slices.Contains(hr.Methods, r.Method) {
 		return false
 	}
-	if hr.Host != "" {
-		h := r.Host
-		if hh, _, err := net.SplitHostPort(h); err == nil {
-			h = hh
-		}
-		if !strings.EqualFold(h, hr.Host) {
-			return false
-		}
-	}
-	if hr.PathPrefix != "" && !strings.HasPrefix(r.URL.Path, hr.PathPrefix) {
+	m := reqmatch.Match{Host: hr.Host, PathPrefix: hr.PathPrefix, Header: hr.Header, Value: hr.HeaderValue}
+	if !m.Matches(r) {
 		return false
 	}
 	if hr.PathRegexp != nil && !hr.PathRegexp.MatchString(r.URL.Path) {
 		return false
 	}
-	if hr.Header != "" {
-		v, ok := r.Header[http.CanonicalHeaderKey(hr.Header)]
-		if !ok || (hr.HeaderValue != "" && !contains(v, hr.HeaderValue)) {
-			return false
-		}
-	}
-	if hr.QueryParam != "" && !r.URL.Query().Has(hr.QueryParam) {
-		return false
-	}
-	return true
-}
-
-func contains(list []string, v string) bool {
-	for _, s := range list {
-		if s == v {
-			return true
-		}
-	}
-	return false
+	return hr.QueryParam == "" || r.URL.Query().Has(hr.QueryParam)
 }
 
 // HTTPStats counts the HTTP filter's decisions: a snapshot, a plain value
