@@ -211,15 +211,8 @@ func New(cfg Config) (*Pool, error) {
 	if h.Path == "" {
 		h.Path = "/"
 	}
-	if h.Timeout == 0 {
-		h.Timeout = 2 * time.Second
-	}
-	if h.Rise == 0 {
-		h.Rise = 2
-	}
-	if h.Fall == 0 {
-		h.Fall = 3
-	}
+	// Timeout, Rise and Fall keep their zero values: package balancer
+	// applies the defaults this package documents (they are its own).
 	p.tr = cfg.Transport
 	if p.tr == nil {
 		p.ownTr = h1.New(5*time.Second, true)
