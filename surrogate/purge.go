@@ -156,16 +156,7 @@ func (p *Purger) Purge(ctx context.Context, mode Mode, keys ...string) (Result, 
 	if len(keys) == 0 {
 		return Result{}, ErrNoKeys
 	}
-	m := Message{ID: randomID(), Node: p.node, Keys: keys, Mode: mode}
-	p.markSeen(m.ID)
-	res := p.apply(m)
-	p.purges.Add(1)
-	if p.bus != nil {
-		if err := p.bus.Publish(ctx, m); err != nil {
-			return res, err
-		}
-	}
-	return res, nil
+	return p.publish(ctx, Message{ID: randomID(), Node: p.node, Keys: keys, Mode: mode})
 }
 
 // PurgeAll removes everything on this node and every node. The Target must
@@ -174,16 +165,19 @@ func (p *Purger) PurgeAll(ctx context.Context) (Result, error) {
 	if _, ok := p.target.(Clearer); !ok {
 		return Result{}, fmt.Errorf("surrogate: target %T cannot purge all (no Clear method)", p.target)
 	}
-	m := Message{ID: randomID(), Node: p.node, All: true}
+	return p.publish(ctx, Message{ID: randomID(), Node: p.node, All: true})
+}
+
+// publish applies this node's purge m here and sends it to the fleet.
+func (p *Purger) publish(ctx context.Context, m Message) (Result, error) {
 	p.markSeen(m.ID)
 	res := p.apply(m)
 	p.purges.Add(1)
+	var err error
 	if p.bus != nil {
-		if err := p.bus.Publish(ctx, m); err != nil {
-			return res, err
-		}
+		err = p.bus.Publish(ctx, m)
 	}
-	return res, nil
+	return res, err
 }
 
 func (p *Purger) apply(m Message) Result {
@@ -281,16 +275,10 @@ type subscription struct {
 // Publish implements Bus. It blocks while a subscriber's queue (256
 // messages) is full, until ctx ends.
 func (b *LocalBus) Publish(ctx context.Context, m Message) error {
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
+	subs, ok := b.subscribers()
+	if !ok {
 		return ErrBusClosed
 	}
-	subs := make([]*subscription, 0, len(b.subs))
-	for _, s := range b.subs {
-		subs = append(subs, s)
-	}
-	b.mu.Unlock()
 	m.Keys = append([]string(nil), m.Keys...)
 	for _, s := range subs {
 		select {
@@ -301,6 +289,18 @@ func (b *LocalBus) Publish(ctx context.Context, m Message) error {
 		}
 	}
 	return nil
+}
+
+// subscribers returns the current subscriptions; ok is false once the
+// bus is closed.
+func (b *LocalBus) subscribers() (subs []*subscription, ok bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	subs = make([]*subscription, 0, len(b.subs))
+	for _, s := range b.subs {
+		subs = append(subs, s)
+	}
+	return subs, !b.closed
 }
 
 // Subscribe implements Bus.
@@ -362,12 +362,7 @@ func (b *LocalBus) Close() error {
 // handled by every current subscriber, or ctx ends. Tests and examples use
 // it to make fan-out observable.
 func (b *LocalBus) Flush(ctx context.Context) error {
-	b.mu.Lock()
-	subs := make([]*subscription, 0, len(b.subs))
-	for _, s := range b.subs {
-		subs = append(subs, s)
-	}
-	b.mu.Unlock()
+	subs, _ := b.subscribers()
 	for _, s := range subs {
 		barrier := make(chan struct{})
 		select {
