@@ -119,7 +119,6 @@ var (
 	} = (*jumpPolicy)(nil)
 
 	_ Picker = emptyPicker{}
-	_ Picker = (*rrPicker)(nil)
 	_ Picker = (*seqPicker)(nil)
 	_ Picker = (*swrrLocked)(nil)
 	_ Picker = (*randomPicker)(nil)
@@ -142,17 +141,8 @@ func RoundRobin() Policy {
 		if len(ms) == 0 {
 			return emptyPicker{}
 		}
-		return &rrPicker{ms: ms}
+		return &seqPicker{seq: ms}
 	})
-}
-
-type rrPicker struct {
-	ms   []*member
-	next atomic.Uint64
-}
-
-func (p *rrPicker) Pick(PickInfo) Endpoint {
-	return Endpoint{p.ms[(p.next.Add(1)-1)%uint64(len(p.ms))]}
 }
 
 // WeightedRoundRobin is nginx's smooth weighted round robin: over a cycle
@@ -188,6 +178,8 @@ func WeightedRoundRobin() Policy {
 	})
 }
 
+// seqPicker picks the members of seq in turn: each backend once for
+// RoundRobin, the precomputed weighted cycle for WeightedRoundRobin.
 type seqPicker struct {
 	seq  []*member
 	next atomic.Uint64
