@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +23,7 @@ import (
 )
 
 // Route sends matching requests to a pool. Empty fields match anything.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type Route struct {
 	// Host matches the request's host (without port), case-insensitively.
 	Host string
@@ -39,6 +41,7 @@ func (rt *Route) matches(r *http.Request) bool {
 }
 
 // StickyCookie configures cookie-based session affinity.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type StickyCookie struct {
 	// Name of the cookie. Empty disables sticky sessions.
 	Name string
@@ -47,6 +50,8 @@ type StickyCookie struct {
 }
 
 // ProxyConfig configures an L7 Proxy. Pool (or Routes) is required.
+// A plain value, safe for concurrent use while no goroutine changes it.
+// NewProxy copies it.
 type ProxyConfig struct {
 	// Pool is the Balancer (a *Pool or any other) for requests no Route
 	// matches.
@@ -104,8 +109,9 @@ var (
 // NewProxy returns a Proxy configured by cfg.
 func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 	if cfg.Pool == nil && len(cfg.Routes) == 0 {
-		return nil, errors.New("balancer: ProxyConfig needs a Pool or Routes")
+		return nil, fmt.Errorf("%w: ProxyConfig needs a Pool or Routes", ErrInvalidConfig)
 	}
+	cfg.Routes = slices.Clone(cfg.Routes) // read per request: the caller's slice may change
 	p := &Proxy{cfg: cfg, tr: cfg.Transport, log: cfg.Logger, retry: cfg.Retries}
 	if p.log == nil {
 		p.log = zap.NewNop()

@@ -3,6 +3,7 @@ package balancer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -13,6 +14,8 @@ import (
 )
 
 // TCPProxyConfig configures an L4 TCPProxy. Pool is required.
+// A plain value, safe for concurrent use while no goroutine changes it.
+// NewTCPProxy copies it.
 type TCPProxyConfig struct {
 	// Pool is the Balancer (a *Pool or any other) that picks a backend
 	// per connection, keyed by the client's IP.
@@ -42,7 +45,7 @@ type TCPProxy struct {
 // NewTCPProxy returns a TCPProxy configured by cfg.
 func NewTCPProxy(cfg TCPProxyConfig) (*TCPProxy, error) {
 	if cfg.Pool == nil {
-		return nil, errors.New("balancer: TCPProxyConfig needs a Pool")
+		return nil, fmt.Errorf("%w: TCPProxyConfig needs a Pool", ErrInvalidConfig)
 	}
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = 3 * time.Second
