@@ -20,6 +20,7 @@ const (
 
 // KeyConfig says which fields carry keys and bounds them. The zero value
 // reads all four fields, at most 256 keys of at most 1024 bytes.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type KeyConfig struct {
 	// Fields lists the key fields to read. Nil means all of SurrogateKey,
 	// CacheTag, XKey and XKeyAlt.
@@ -95,6 +96,7 @@ func decodeKey(k string) string {
 
 // Control is a parsed Surrogate-Control field (W3C Edge Architecture 1.0)
 // as it applies to one device.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type Control struct {
 	// MaxAge is the freshness lifetime in seconds, -1 when absent. Values
 	// that overflow are capped at 2^31.
