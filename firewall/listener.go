@@ -42,7 +42,10 @@ type Listener struct {
 	refused  atomic.Uint64
 }
 
-var _ net.Listener = (*Listener)(nil)
+var (
+	_ net.Listener = (*Listener)(nil)
+	_ net.Conn     = (*conn)(nil)
+)
 
 // NewListener wraps inner.
 func NewListener(inner net.Listener, cfg ListenerConfig) (*Listener, error) {

@@ -288,7 +288,12 @@ func inPorts(p uint16, ranges []PortRange) bool {
 }
 
 // RealIP returns the trusted proxies of the rule set (nil: none).
-func (rs *RuleSet) RealIP() *RealIP { return rs.realIP }
+func (rs *RuleSet) RealIP() *RealIP {
+	if rs == nil {
+		return nil
+	}
+	return rs.realIP
+}
 
 // RuleCount is one rule's (or list entry's) hit counter, a plain value
 // safe for concurrent use while no goroutine changes it.
