@@ -24,6 +24,7 @@ import (
 )
 
 // Origin is one upstream server.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type Origin struct {
 	// Name identifies the origin in stats and logs. Empty means the URL's
 	// host.
@@ -44,6 +45,7 @@ type Origin struct {
 }
 
 // Steering chooses how a Pool orders origins.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type Steering int
 
 const (
@@ -60,6 +62,7 @@ const (
 // HealthCheck configures active health checks, run by package balancer's
 // health loop (the same rise/fall logic as a balancer.Pool's). The zero
 // value disables them.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type HealthCheck struct {
 	// Path is requested with GET on each origin. Empty means "/".
 	Path string
@@ -74,6 +77,8 @@ type HealthCheck struct {
 
 // Config configures a Pool. Origins is required; every other zero value
 // is a documented default.
+// A plain value, safe for concurrent use while no goroutine changes it.
+// New copies it.
 type Config struct {
 	Origins  []Origin
 	Steering Steering
@@ -115,6 +120,7 @@ type Config struct {
 
 // State is an origin's availability: package balancer's State (an
 // origin is never Draining).
+// A plain value, safe for concurrent use while no goroutine changes it.
 type State = balancer.State
 
 // The states an origin can be in.
@@ -272,6 +278,7 @@ func (p *Pool) ServedBy(resp *http.Response) string {
 
 var (
 	_ http.RoundTripper = (*Pool)(nil)
+	_ io.Closer         = (*Pool)(nil)
 	_ interface {
 		balancer.Policy
 		balancer.KeyReader
@@ -549,6 +556,8 @@ func (p *Pool) check(ctx context.Context, b balancer.Backend) bool {
 }
 
 // OriginStats is one origin's counters and state.
+// A snapshot, a plain value, safe for concurrent use while no goroutine
+// changes it.
 type OriginStats struct {
 	Name      string
 	State     State
