@@ -3,6 +3,7 @@ package balancer
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"sort"
 	"sync"
@@ -422,6 +423,7 @@ var (
 	_ Balancer       = (*Pool)(nil)
 	_ StickyBalancer = (*Pool)(nil)
 	_ KeyReader      = (*Pool)(nil)
+	_ io.Closer      = (*Pool)(nil)
 )
 
 type snapshot struct {
