@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -459,18 +460,10 @@ func New(cfg Config) (*Pool, error) {
 		p.log = zap.NewNop()
 	}
 	o := &p.cfg.Outlier
-	if o.Consecutive == 0 {
-		o.Consecutive = 5
-	}
-	if o.BaseEjection == 0 {
-		o.BaseEjection = 10 * time.Second
-	}
-	if o.MaxEjection == 0 {
-		o.MaxEjection = 5 * time.Minute
-	}
-	if o.MaxEjectionPercent == 0 {
-		o.MaxEjectionPercent = 50
-	}
+	o.Consecutive = cmp.Or(o.Consecutive, 5)
+	o.BaseEjection = cmp.Or(o.BaseEjection, 10*time.Second)
+	o.MaxEjection = cmp.Or(o.MaxEjection, 5*time.Minute)
+	o.MaxEjectionPercent = cmp.Or(o.MaxEjectionPercent, 50)
 	p.cfg.Health.defaults()
 	p.rebuild()
 	if p.cfg.Health.Interval > 0 {
@@ -501,9 +494,7 @@ func (p *Pool) Add(b Backend) error {
 	if b.Weight < 0 {
 		return fmt.Errorf("%w: backend %s: negative weight", ErrInvalidConfig, b.ID)
 	}
-	if b.Weight == 0 {
-		b.Weight = 1
-	}
+	b.Weight = cmp.Or(b.Weight, 1)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if old, ok := p.members[b.ID]; ok {

@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -116,9 +117,7 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 	if p.log == nil {
 		p.log = zap.NewNop()
 	}
-	if p.retry == 0 {
-		p.retry = 2
-	}
+	p.retry = cmp.Or(p.retry, 2)
 	switch {
 	case cfg.ServerTimeout > 0:
 		p.timeout = cfg.ServerTimeout

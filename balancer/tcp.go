@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -47,18 +48,10 @@ func NewTCPProxy(cfg TCPProxyConfig) (*TCPProxy, error) {
 	if cfg.Pool == nil {
 		return nil, fmt.Errorf("%w: TCPProxyConfig needs a Pool", ErrInvalidConfig)
 	}
-	if cfg.ConnectTimeout == 0 {
-		cfg.ConnectTimeout = 3 * time.Second
-	}
-	if cfg.IdleTimeout == 0 {
-		cfg.IdleTimeout = 5 * time.Minute
-	}
-	if cfg.DrainTimeout == 0 {
-		cfg.DrainTimeout = 10 * time.Second
-	}
-	if cfg.Retries == 0 {
-		cfg.Retries = 2
-	}
+	cfg.ConnectTimeout = cmp.Or(cfg.ConnectTimeout, 3*time.Second)
+	cfg.IdleTimeout = cmp.Or(cfg.IdleTimeout, 5*time.Minute)
+	cfg.DrainTimeout = cmp.Or(cfg.DrainTimeout, 10*time.Second)
+	cfg.Retries = cmp.Or(cfg.Retries, 2)
 	t := &TCPProxy{cfg: cfg, log: cfg.Logger}
 	if t.log == nil {
 		t.log = zap.NewNop()

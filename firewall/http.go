@@ -1,6 +1,7 @@
 package firewall
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -126,15 +127,9 @@ func NewHTTPFilter(cfg HTTPConfig) (*HTTPFilter, error) {
 			return nil, fmt.Errorf("%w: HTTP rule %d (%s): action %d", ErrInvalidConfig, i, r.Name, r.Action)
 		}
 	}
-	if cfg.MaxHeaderBytes == 0 {
-		cfg.MaxHeaderBytes = 32 << 10
-	}
-	if cfg.DenyStatus == 0 {
-		cfg.DenyStatus = http.StatusForbidden
-	}
-	if cfg.LogEvery == 0 {
-		cfg.LogEvery = time.Second
-	}
+	cfg.MaxHeaderBytes = cmp.Or(cfg.MaxHeaderBytes, 32<<10)
+	cfg.DenyStatus = cmp.Or(cfg.DenyStatus, http.StatusForbidden)
+	cfg.LogEvery = cmp.Or(cfg.LogEvery, time.Second)
 	cfg.Rules = slices.Clone(cfg.Rules)
 	for i := range cfg.Rules {
 		cfg.Rules[i].Methods = slices.Clone(cfg.Rules[i].Methods) // read per request: the caller's slice may change

@@ -1,6 +1,7 @@
 package firewall
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"net/netip"
@@ -60,9 +61,7 @@ func NewListener(inner net.Listener, cfg ListenerConfig) (*Listener, error) {
 	if err := checkFilter(cfg.Filter); err != nil {
 		return nil, err
 	}
-	if cfg.OverloadFor == 0 {
-		cfg.OverloadFor = time.Minute
-	}
+	cfg.OverloadFor = cmp.Or(cfg.OverloadFor, time.Minute)
 	return &Listener{inner: inner, cfg: cfg, perSrc: map[netip.Addr]int{}, overload: map[netip.Addr]time.Time{}, conns: map[*conn]struct{}{}}, nil
 }
 

@@ -1,6 +1,7 @@
 package origin
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -180,9 +181,7 @@ func New(cfg Config) (*Pool, error) {
 		if o.Weight < 0 {
 			return nil, fmt.Errorf("%w: origin %d: negative weight", ErrInvalidConfig, i)
 		}
-		if o.Weight == 0 {
-			o.Weight = 1
-		}
+		o.Weight = cmp.Or(o.Weight, 1)
 		if o.Name == "" {
 			o.Name = u.Host
 		}
@@ -195,24 +194,12 @@ func New(cfg Config) (*Pool, error) {
 		p.origins = append(p.origins, m)
 	}
 	p.attempts = cfg.MaxAttempts
-	if p.attempts == 0 {
-		p.attempts = min(3, len(p.origins))
-	}
-	if p.cfg.TryTimeout == 0 {
-		p.cfg.TryTimeout = 10 * time.Second
-	}
-	if p.cfg.Timeout == 0 {
-		p.cfg.Timeout = 30 * time.Second
-	}
-	if p.cfg.EjectAfter == 0 {
-		p.cfg.EjectAfter = 3
-	}
-	if p.cfg.EjectBase == 0 {
-		p.cfg.EjectBase = 5 * time.Second
-	}
-	if p.cfg.EjectMax == 0 {
-		p.cfg.EjectMax = 5 * time.Minute
-	}
+	p.attempts = cmp.Or(p.attempts, min(3, len(p.origins)))
+	p.cfg.TryTimeout = cmp.Or(p.cfg.TryTimeout, 10*time.Second)
+	p.cfg.Timeout = cmp.Or(p.cfg.Timeout, 30*time.Second)
+	p.cfg.EjectAfter = cmp.Or(p.cfg.EjectAfter, 3)
+	p.cfg.EjectBase = cmp.Or(p.cfg.EjectBase, 5*time.Second)
+	p.cfg.EjectMax = cmp.Or(p.cfg.EjectMax, 5*time.Minute)
 	h := &p.cfg.Health
 	if h.Path == "" {
 		h.Path = "/"
