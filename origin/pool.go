@@ -107,11 +107,12 @@ type Config struct {
 	OriginHost bool
 	// Health configures active health checks.
 	Health HealthCheck
-	// Transport sends requests. Nil means edgekit's proxy transport
-	// (internal/h1): 256 idle keep-alive connections per origin, GET and
-	// HEAD without a body handled on the request's goroutine, the rest by
-	// an http.Transport (HTTP/2 for https origins). Bodies pass through
-	// as the origin sent them: no gzip is requested on a client's behalf.
+	// Transport sends requests. Nil means edgekit's proxy transport (the
+	// one balancer.Proxy uses; its errors are named in package balancer):
+	// 256 idle keep-alive connections per origin, GET and HEAD without a
+	// body handled on the request's goroutine, the rest by an
+	// http.Transport (HTTP/2 for https origins). Bodies pass through as
+	// the origin sent them: no gzip is requested on a client's behalf.
 	Transport http.RoundTripper
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
