@@ -20,6 +20,7 @@ import (
 	"github.com/edgekit/edgekit/internal/blame"
 	"github.com/edgekit/edgekit/internal/h1"
 	"github.com/edgekit/edgekit/internal/reqmatch"
+	"github.com/edgekit/edgekit/internal/retry"
 	"go.uber.org/zap"
 )
 
@@ -465,12 +466,7 @@ func (w *watchdog) Close() error {
 }
 
 func retryable(req *http.Request, err error) bool {
-	switch req.Method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
-	default:
-		return false
-	}
-	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+	if !retry.Replayable(req) {
 		return false
 	}
 	// The connection failed, or the backend closed it before answering

@@ -21,6 +21,7 @@ import (
 	"github.com/edgekit/edgekit/internal/blame"
 	"github.com/edgekit/edgekit/internal/clock"
 	"github.com/edgekit/edgekit/internal/h1"
+	"github.com/edgekit/edgekit/internal/retry"
 	"go.uber.org/zap"
 )
 
@@ -373,14 +374,6 @@ func haversineKm(lat1, lon1, lat2, lon2 float64) float64 {
 	return 2 * r * math.Asin(math.Min(1, math.Sqrt(a)))
 }
 
-func idempotent(r *http.Request) bool {
-	switch r.Method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
-		return r.Body == nil || r.Body == http.NoBody || r.GetBody != nil
-	}
-	return false
-}
-
 func retryableStatus(code int) bool { return code == 502 || code == 503 || code == 504 }
 
 // RoundTrip sends req to the best origin, failing over for idempotent
@@ -391,7 +384,7 @@ func retryableStatus(code int) bool { return code == 502 || code == 503 || code 
 func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithTimeout(req.Context(), p.cfg.Timeout)
 	attempts := 1
-	if idempotent(req) {
+	if retry.Replayable(req) {
 		attempts = p.attempts
 	}
 	var lastErr error
