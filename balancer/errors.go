@@ -41,6 +41,7 @@ var (
 // say because it was killed). Err is the connection's error. The request
 // was idempotent, so a caller may send it again, to another backend (Proxy
 // does, within its Retries). Match it with errors.As.
+// An error value, read-only once returned: safe for concurrent use.
 type NoResponseError = h1.NoResponseError
 
 // ClientError is a failed exchange whose fault is the client's, not the
@@ -50,4 +51,5 @@ type NoResponseError = h1.NoResponseError
 // transport refuses). Err is the underlying error. Such a failure does not
 // count against a backend, is not retried, and is answered 400 (if at
 // all), never 502. Match it with errors.As.
+// An error value, read-only once returned: safe for concurrent use.
 type ClientError = blame.ClientError

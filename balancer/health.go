@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"cmp"
 	"context"
 	"io"
 	"net"
@@ -41,15 +42,9 @@ type HealthCheck struct {
 }
 
 func (h *HealthCheck) defaults() {
-	if h.Timeout == 0 {
-		h.Timeout = 2 * time.Second
-	}
-	if h.Rise == 0 {
-		h.Rise = 2
-	}
-	if h.Fall == 0 {
-		h.Fall = 3
-	}
+	h.Timeout = cmp.Or(h.Timeout, 2*time.Second)
+	h.Rise = cmp.Or(h.Rise, 2)
+	h.Fall = cmp.Or(h.Fall, 3)
 }
 
 // Check probes one address once with the configured check and reports

@@ -84,14 +84,24 @@ func members(eps []Endpoint) []*member {
 // the pool-wide in-flight count.
 type policyFunc func([]*member) Picker
 
-func (f policyFunc) Build(eps []Endpoint) Picker { return f(members(eps)) }
+func (f policyFunc) Build(eps []Endpoint) Picker { return build(f, eps) }
 func (policyFunc) ReadsKey() bool                { return false }
 func (policyFunc) ReadsPoolInFlight() bool       { return false }
+
+// build is the Build of the built-in policies: f is called with at least
+// one member (a Policy of the user's may hand on zero Endpoints).
+func build(f func([]*member) Picker, eps []Endpoint) Picker {
+	ms := members(eps)
+	if len(ms) == 0 {
+		return emptyPicker{}
+	}
+	return f(ms)
+}
 
 // keyedFunc is a built-in policy that picks by PickInfo.Key.
 type keyedFunc func([]*member) Picker
 
-func (f keyedFunc) Build(eps []Endpoint) Picker { return f(members(eps)) }
+func (f keyedFunc) Build(eps []Endpoint) Picker { return build(f, eps) }
 func (keyedFunc) ReadsKey() bool                { return true }
 func (keyedFunc) ReadsPoolInFlight() bool       { return false }
 
@@ -119,7 +129,6 @@ var (
 	} = (*jumpPolicy)(nil)
 
 	_ Picker = emptyPicker{}
-	_ Picker = (*rrPicker)(nil)
 	_ Picker = (*seqPicker)(nil)
 	_ Picker = (*swrrLocked)(nil)
 	_ Picker = (*randomPicker)(nil)
@@ -139,20 +148,8 @@ func (emptyPicker) Pick(PickInfo) Endpoint { return Endpoint{} }
 // RoundRobin picks backends in turn, ignoring weights.
 func RoundRobin() Policy {
 	return policyFunc(func(ms []*member) Picker {
-		if len(ms) == 0 {
-			return emptyPicker{}
-		}
-		return &rrPicker{ms: ms}
+		return &seqPicker{seq: ms}
 	})
-}
-
-type rrPicker struct {
-	ms   []*member
-	next atomic.Uint64
-}
-
-func (p *rrPicker) Pick(PickInfo) Endpoint {
-	return Endpoint{p.ms[(p.next.Add(1)-1)%uint64(len(p.ms))]}
 }
 
 // WeightedRoundRobin is nginx's smooth weighted round robin: over a cycle
@@ -161,9 +158,6 @@ func (p *rrPicker) Pick(PickInfo) Endpoint {
 // computed when membership changes, so a pick is one atomic increment.
 func WeightedRoundRobin() Policy {
 	return policyFunc(func(ms []*member) Picker {
-		if len(ms) == 0 {
-			return emptyPicker{}
-		}
 		total := 0
 		for _, m := range ms {
 			total += m.w()
@@ -188,6 +182,8 @@ func WeightedRoundRobin() Policy {
 	})
 }
 
+// seqPicker picks the members of seq in turn: each backend once for
+// RoundRobin, the precomputed weighted cycle for WeightedRoundRobin.
 type seqPicker struct {
 	seq  []*member
 	next atomic.Uint64
@@ -224,9 +220,6 @@ func (p *swrrLocked) Pick(PickInfo) Endpoint {
 // Vose's algorithm in integers, so shares are exact to 2^-32).
 func Random() Policy {
 	return policyFunc(func(ms []*member) Picker {
-		if len(ms) == 0 {
-			return emptyPicker{}
-		}
 		return newAliasPicker(ms)
 	})
 }
@@ -290,9 +283,6 @@ func (p *randomPicker) Pick(PickInfo) Endpoint {
 // first.
 func LeastConnections() Policy {
 	return policyFunc(func(ms []*member) Picker {
-		if len(ms) == 0 {
-			return emptyPicker{}
-		}
 		return &leastConnPicker{ms: ms}
 	})
 }
@@ -326,9 +316,6 @@ func (p *leastConnPicker) Pick(PickInfo) Endpoint {
 // backends and takes the one with fewer requests in flight (weighted).
 func PowerOfTwo() Policy {
 	return policyFunc(func(ms []*member) Picker {
-		if len(ms) == 0 {
-			return emptyPicker{}
-		}
 		return &p2cPicker{ms: ms}
 	})
 }
@@ -338,9 +325,6 @@ func PowerOfTwo() Policy {
 // traffic at once and win it back gradually.
 func PeakEWMA() Policy {
 	return policyFunc(func(ms []*member) Picker {
-		if len(ms) == 0 {
-			return emptyPicker{}
-		}
 		return &p2cPicker{ms: ms, ewma: true}
 	})
 }
@@ -398,9 +382,6 @@ func Maglev(tableSize int) Policy {
 	}
 	m := uint64(nextPrime(tableSize))
 	return keyedFunc(func(ms []*member) Picker {
-		if len(ms) == 0 {
-			return emptyPicker{}
-		}
 		n := len(ms)
 		offset := make([]uint64, n)
 		skip := make([]uint64, n)
@@ -477,9 +458,6 @@ func RingHash(pointsPerWeight int) Policy {
 		pointsPerWeight = 1024
 	}
 	return keyedFunc(func(ms []*member) Picker {
-		if len(ms) == 0 {
-			return emptyPicker{}
-		}
 		return newRing(ms, pointsPerWeight)
 	})
 }
@@ -556,9 +534,6 @@ func (r *ring) Pick(info PickInfo) Endpoint {
 // weights; a pick costs one hash per backend, so it suits small pools.
 func Rendezvous() Policy {
 	return keyedFunc(func(ms []*member) Picker {
-		if len(ms) == 0 {
-			return emptyPicker{}
-		}
 		return &hrwPicker{ms: ms}
 	})
 }
@@ -602,11 +577,7 @@ func (boundedPolicy) ReadsKey() bool { return true }
 func (boundedPolicy) ReadsPoolInFlight() bool { return true }
 
 func (b boundedPolicy) Build(eps []Endpoint) Picker {
-	ms := members(eps)
-	if len(ms) == 0 {
-		return emptyPicker{}
-	}
-	return &boundedPicker{ring: newRing(ms, 100), c: b.c}
+	return build(func(ms []*member) Picker { return &boundedPicker{ring: newRing(ms, 100), c: b.c} }, eps)
 }
 
 type boundedPicker struct {

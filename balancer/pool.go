@@ -1,8 +1,10 @@
 package balancer
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"sort"
 	"sync"
@@ -30,6 +32,8 @@ type Balancer interface {
 // StickyBalancer is a Balancer that can pick a given backend again, which
 // Proxy's sticky sessions need; Proxy ignores its sticky cookie for
 // balancers without it.
+// Like any Balancer, implementations must be safe for concurrent use by
+// multiple goroutines.
 type StickyBalancer interface {
 	Balancer
 	// PickByIDHash picks the available backend whose ID hashes to h
@@ -41,6 +45,9 @@ type StickyBalancer interface {
 // KeyReader is implemented by a Policy or a Balancer to say whether its
 // picks read PickInfo.Key. Callers compute a key (for Proxy, a string per
 // request) only for those that read it or do not say.
+// Proxy asks a Balancer per request, from many goroutines at once; a Pool
+// asks its Policy once, in New. ReadsKey must be safe for concurrent use
+// and return the same answer every time.
 type KeyReader interface {
 	ReadsKey() bool
 }
@@ -49,6 +56,8 @@ type KeyReader interface {
 // Endpoint.PoolInFlight. A Pool keeps that pool-wide count (one more
 // atomic add per pick and per Done) only for policies that read it or do
 // not say; for the others PoolInFlight reports 0.
+// A Pool asks once, in New (never concurrently); the answer must not
+// change.
 type LoadReader interface {
 	ReadsPoolInFlight() bool
 }
@@ -59,6 +68,7 @@ type LoadReader interface {
 func HashID(id string) uint64 { return hashString(id) }
 
 // Backend is one server behind a balancer.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type Backend struct {
 	// ID names the backend uniquely in its pool. Hash policies hash it, so
 	// every balancer that knows the same IDs agrees on placements.
@@ -70,6 +80,8 @@ type Backend struct {
 }
 
 // PickInfo describes what is being balanced.
+// A plain value, safe for concurrent use while no goroutine changes it. A
+// Picker must not change it or keep Exclude.
 type PickInfo struct {
 	// Key is the affinity key for hash policies (a URL, a client address,
 	// a header value, a session ID). Unkeyed policies ignore it.
@@ -124,6 +136,7 @@ func (p Pick) idHash() uint64 {
 }
 
 // DoneInfo reports how a picked request or connection went.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type DoneInfo struct {
 	// Err is non-nil when the backend failed (connection error, timeout,
 	// or a 5xx the caller counts as failure).
@@ -171,6 +184,7 @@ func (p Pick) Done(d DoneInfo) {
 }
 
 // State is a backend's availability.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type State int32
 
 const (
@@ -333,6 +347,8 @@ func (e Endpoint) Latency() time.Duration {
 }
 
 // Config configures a Pool. Every zero value is a documented default.
+// A plain value, safe for concurrent use while no goroutine changes it.
+// New copies it; later changes have no effect.
 type Config struct {
 	// Policy distributes picks. Nil means RoundRobin().
 	Policy Policy
@@ -365,6 +381,7 @@ type Config struct {
 // what Pick.Done reports with Err; Proxy reports only the backend's own
 // (connection errors, resets, timeouts) and reports the client's faults
 // as Aborted.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type OutlierDetection struct {
 	// Consecutive failures that eject a backend. Zero means 5; negative
 	// disables ejection.
@@ -407,6 +424,7 @@ var (
 	_ Balancer       = (*Pool)(nil)
 	_ StickyBalancer = (*Pool)(nil)
 	_ KeyReader      = (*Pool)(nil)
+	_ io.Closer      = (*Pool)(nil)
 )
 
 type snapshot struct {
@@ -442,18 +460,10 @@ func New(cfg Config) (*Pool, error) {
 		p.log = zap.NewNop()
 	}
 	o := &p.cfg.Outlier
-	if o.Consecutive == 0 {
-		o.Consecutive = 5
-	}
-	if o.BaseEjection == 0 {
-		o.BaseEjection = 10 * time.Second
-	}
-	if o.MaxEjection == 0 {
-		o.MaxEjection = 5 * time.Minute
-	}
-	if o.MaxEjectionPercent == 0 {
-		o.MaxEjectionPercent = 50
-	}
+	o.Consecutive = cmp.Or(o.Consecutive, 5)
+	o.BaseEjection = cmp.Or(o.BaseEjection, 10*time.Second)
+	o.MaxEjection = cmp.Or(o.MaxEjection, 5*time.Minute)
+	o.MaxEjectionPercent = cmp.Or(o.MaxEjectionPercent, 50)
 	p.cfg.Health.defaults()
 	p.rebuild()
 	if p.cfg.Health.Interval > 0 {
@@ -484,9 +494,7 @@ func (p *Pool) Add(b Backend) error {
 	if b.Weight < 0 {
 		return fmt.Errorf("%w: backend %s: negative weight", ErrInvalidConfig, b.ID)
 	}
-	if b.Weight == 0 {
-		b.Weight = 1
-	}
+	b.Weight = cmp.Or(b.Weight, 1)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if old, ok := p.members[b.ID]; ok {
@@ -838,6 +846,8 @@ func (p *Pool) success(m *member) {
 func (p *Pool) Refresh() { p.rebuild() }
 
 // BackendStats is one backend's counters and state.
+// A snapshot, a plain value, safe for concurrent use while no goroutine
+// changes it.
 type BackendStats struct {
 	Backend
 	State    State

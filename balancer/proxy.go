@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,10 +19,13 @@ import (
 
 	"github.com/edgekit/edgekit/internal/blame"
 	"github.com/edgekit/edgekit/internal/h1"
+	"github.com/edgekit/edgekit/internal/reqmatch"
+	"github.com/edgekit/edgekit/internal/retry"
 	"go.uber.org/zap"
 )
 
 // Route sends matching requests to a pool. Empty fields match anything.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type Route struct {
 	// Host matches the request's host (without port), case-insensitively.
 	Host string
@@ -33,37 +38,12 @@ type Route struct {
 }
 
 func (rt *Route) matches(r *http.Request) bool {
-	if rt.Host != "" {
-		host := r.Host
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
-		}
-		if !strings.EqualFold(host, rt.Host) {
-			return false
-		}
-	}
-	if rt.PathPrefix != "" && !strings.HasPrefix(r.URL.Path, rt.PathPrefix) {
-		return false
-	}
-	if rt.Header != "" {
-		v, ok := r.Header[http.CanonicalHeaderKey(rt.Header)]
-		if !ok || (rt.Value != "" && !contains(v, rt.Value)) {
-			return false
-		}
-	}
-	return true
-}
-
-func contains(list []string, v string) bool {
-	for _, s := range list {
-		if s == v {
-			return true
-		}
-	}
-	return false
+	m := reqmatch.Match{Host: rt.Host, PathPrefix: rt.PathPrefix, Header: rt.Header, Value: rt.Value}
+	return m.Matches(r)
 }
 
 // StickyCookie configures cookie-based session affinity.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type StickyCookie struct {
 	// Name of the cookie. Empty disables sticky sessions.
 	Name string
@@ -72,6 +52,8 @@ type StickyCookie struct {
 }
 
 // ProxyConfig configures an L7 Proxy. Pool (or Routes) is required.
+// A plain value, safe for concurrent use while no goroutine changes it.
+// NewProxy copies it.
 type ProxyConfig struct {
 	// Pool is the Balancer (a *Pool or any other) for requests no Route
 	// matches.
@@ -129,15 +111,14 @@ var (
 // NewProxy returns a Proxy configured by cfg.
 func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 	if cfg.Pool == nil && len(cfg.Routes) == 0 {
-		return nil, errors.New("balancer: ProxyConfig needs a Pool or Routes")
+		return nil, fmt.Errorf("%w: ProxyConfig needs a Pool or Routes", ErrInvalidConfig)
 	}
+	cfg.Routes = slices.Clone(cfg.Routes) // read per request: the caller's slice may change
 	p := &Proxy{cfg: cfg, tr: cfg.Transport, log: cfg.Logger, retry: cfg.Retries}
 	if p.log == nil {
 		p.log = zap.NewNop()
 	}
-	if p.retry == 0 {
-		p.retry = 2
-	}
+	p.retry = cmp.Or(p.retry, 2)
 	switch {
 	case cfg.ServerTimeout > 0:
 		p.timeout = cfg.ServerTimeout
@@ -485,12 +466,7 @@ func (w *watchdog) Close() error {
 }
 
 func retryable(req *http.Request, err error) bool {
-	switch req.Method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
-	default:
-		return false
-	}
-	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+	if !retry.Replayable(req) {
 		return false
 	}
 	// The connection failed, or the backend closed it before answering

@@ -1,8 +1,10 @@
 package balancer
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -13,6 +15,8 @@ import (
 )
 
 // TCPProxyConfig configures an L4 TCPProxy. Pool is required.
+// A plain value, safe for concurrent use while no goroutine changes it.
+// NewTCPProxy copies it.
 type TCPProxyConfig struct {
 	// Pool is the Balancer (a *Pool or any other) that picks a backend
 	// per connection, keyed by the client's IP.
@@ -42,20 +46,12 @@ type TCPProxy struct {
 // NewTCPProxy returns a TCPProxy configured by cfg.
 func NewTCPProxy(cfg TCPProxyConfig) (*TCPProxy, error) {
 	if cfg.Pool == nil {
-		return nil, errors.New("balancer: TCPProxyConfig needs a Pool")
+		return nil, fmt.Errorf("%w: TCPProxyConfig needs a Pool", ErrInvalidConfig)
 	}
-	if cfg.ConnectTimeout == 0 {
-		cfg.ConnectTimeout = 3 * time.Second
-	}
-	if cfg.IdleTimeout == 0 {
-		cfg.IdleTimeout = 5 * time.Minute
-	}
-	if cfg.DrainTimeout == 0 {
-		cfg.DrainTimeout = 10 * time.Second
-	}
-	if cfg.Retries == 0 {
-		cfg.Retries = 2
-	}
+	cfg.ConnectTimeout = cmp.Or(cfg.ConnectTimeout, 3*time.Second)
+	cfg.IdleTimeout = cmp.Or(cfg.IdleTimeout, 5*time.Minute)
+	cfg.DrainTimeout = cmp.Or(cfg.DrainTimeout, 10*time.Second)
+	cfg.Retries = cmp.Or(cfg.Retries, 2)
 	t := &TCPProxy{cfg: cfg, log: cfg.Logger}
 	if t.log == nil {
 		t.log = zap.NewNop()

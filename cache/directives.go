@@ -3,13 +3,14 @@ package cache
 import (
 	"net/http"
 	"net/textproto"
-	"strconv"
 	"strings"
+
+	"github.com/edgekit/edgekit/internal/fieldlist"
 )
 
 // maxDelta is the value a cache uses for a delta-seconds that overflows:
 // RFC 9111 §1.2.2 says 2147483648 (2^31).
-const maxDelta = 1 << 31
+const maxDelta = fieldlist.MaxDelta
 
 // Seconds is a delta-seconds directive value: -1 when the directive is
 // absent, otherwise 0..2^31.
@@ -166,23 +167,8 @@ func (d *Directives) parseFreshness(cur Seconds, value string, hasValue, dup boo
 // parseDelta parses delta-seconds (RFC 9111 §1.2.2), accepting a quoted
 // form, capping overflow at 2^31 and refusing anything but digits.
 func parseDelta(s string) (Seconds, bool) {
-	s = unquote(s)
-	if s == "" {
-		return -1, false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return -1, false
-		}
-	}
-	if len(s) > 10 {
-		return maxDelta, true
-	}
-	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || v > maxDelta {
-		return maxDelta, true
-	}
-	return Seconds(v), true
+	v, ok := fieldlist.DeltaSeconds(unquote(s))
+	return Seconds(v), ok
 }
 
 func unquote(s string) string {
@@ -203,33 +189,7 @@ func fieldNames(v string) []string {
 }
 
 // splitList splits a comma-separated field value, honouring quoted strings.
-func splitList(s string) []string {
-	var out []string
-	start, quoted := 0, false
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '\\':
-			if quoted {
-				i++
-			}
-		case '"':
-			quoted = !quoted
-		case ',':
-			if !quoted {
-				if t := strings.TrimSpace(s[start:i]); t != "" {
-					out = append(out, t)
-				}
-				start = i + 1
-			}
-		}
-	}
-	if start <= len(s) {
-		if t := strings.TrimSpace(s[start:]); t != "" {
-			out = append(out, t)
-		}
-	}
-	return out
-}
+func splitList(s string) []string { return fieldlist.Split(s, ',') }
 
 // parseTargeted parses an RFC 9213 targeted field (a Structured Fields
 // Dictionary, RFC 8941). It reports ok == false when the field is absent,

@@ -1,6 +1,7 @@
 package firewall
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"net/netip"
@@ -61,9 +62,7 @@ func NewDNSGuard(next dns.Handler, cfg DNSGuardConfig) (*DNSGuard, error) {
 	if err := checkFilter(cfg.Filter); err != nil {
 		return nil, err
 	}
-	if cfg.Slip == 0 {
-		cfg.Slip = 2
-	}
+	cfg.Slip = cmp.Or(cfg.Slip, 2)
 	return &DNSGuard{next: next, cfg: cfg}, nil
 }
 

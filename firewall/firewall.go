@@ -2,6 +2,7 @@ package firewall
 
 import (
 	"fmt"
+	"net/http"
 	"sync/atomic"
 )
 
@@ -25,9 +26,16 @@ type Filter interface {
 	Decide(f Flow) Verdict
 }
 
+// Both Filters name their trusted proxies; the HTTP filter is a
+// func(http.Handler) http.Handler middleware.
 var (
-	_ Filter = (*Firewall)(nil)
-	_ Filter = (*RuleSet)(nil)
+	_ Filter                          = (*Firewall)(nil)
+	_ Filter                          = (*RuleSet)(nil)
+	_ interface{ RealIP() *RealIP }   = (*Firewall)(nil)
+	_ interface{ RealIP() *RealIP }   = (*RuleSet)(nil)
+	_ func(http.Handler) http.Handler = (*HTTPFilter)(nil).Wrap
+	_ error                           = (*ParseError)(nil)
+	_ fmt.Stringer                    = Action(0)
 )
 
 // checkFilter refuses a nil *Firewall or *RuleSet passed as a Filter,
@@ -87,6 +95,11 @@ func (f *Firewall) Reload(rs *RuleSet) {
 
 // Rules returns the rule set in force.
 func (f *Firewall) Rules() *RuleSet { return f.rules.Load() }
+
+// RealIP returns the trusted proxies of the rule set in force (nil:
+// none), so a Filter that wraps a Firewall can name them to an HTTPFilter
+// by forwarding this method.
+func (f *Firewall) RealIP() *RealIP { return f.rules.Load().RealIP() }
 
 // Decide judges fl by the rule set in force and counts the verdict.
 func (f *Firewall) Decide(fl Flow) Verdict { return f.decide(f.rules.Load(), fl) }

@@ -1,8 +1,8 @@
 package firewall
 
 import (
+	"cmp"
 	"fmt"
-	"net"
 	"net/http"
 	"net/netip"
 	"regexp"
@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgekit/edgekit/internal/reqmatch"
 	"go.uber.org/zap"
 )
 
@@ -72,43 +73,17 @@ type HTTPRule struct {
 }
 
 func (hr *HTTPRule) matches(r *http.Request) bool {
-	if len(hr.Methods) > 0 && !contains(hr.Methods, r.Method) {
+	if len(hr.Methods) > 0 && !slices.Contains(hr.Methods, r.Method) {
 		return false
 	}
-	if hr.Host != "" {
-		h := r.Host
-		if hh, _, err := net.SplitHostPort(h); err == nil {
-			h = hh
-		}
-		if !strings.EqualFold(h, hr.Host) {
-			return false
-		}
-	}
-	if hr.PathPrefix != "" && !strings.HasPrefix(r.URL.Path, hr.PathPrefix) {
+	m := reqmatch.Match{Host: hr.Host, PathPrefix: hr.PathPrefix, Header: hr.Header, Value: hr.HeaderValue}
+	if !m.Matches(r) {
 		return false
 	}
 	if hr.PathRegexp != nil && !hr.PathRegexp.MatchString(r.URL.Path) {
 		return false
 	}
-	if hr.Header != "" {
-		v, ok := r.Header[http.CanonicalHeaderKey(hr.Header)]
-		if !ok || (hr.HeaderValue != "" && !contains(v, hr.HeaderValue)) {
-			return false
-		}
-	}
-	if hr.QueryParam != "" && !r.URL.Query().Has(hr.QueryParam) {
-		return false
-	}
-	return true
-}
-
-func contains(list []string, v string) bool {
-	for _, s := range list {
-		if s == v {
-			return true
-		}
-	}
-	return false
+	return hr.QueryParam == "" || r.URL.Query().Has(hr.QueryParam)
 }
 
 // HTTPStats counts the HTTP filter's decisions: a snapshot, a plain value
@@ -152,15 +127,9 @@ func NewHTTPFilter(cfg HTTPConfig) (*HTTPFilter, error) {
 			return nil, fmt.Errorf("%w: HTTP rule %d (%s): action %d", ErrInvalidConfig, i, r.Name, r.Action)
 		}
 	}
-	if cfg.MaxHeaderBytes == 0 {
-		cfg.MaxHeaderBytes = 32 << 10
-	}
-	if cfg.DenyStatus == 0 {
-		cfg.DenyStatus = http.StatusForbidden
-	}
-	if cfg.LogEvery == 0 {
-		cfg.LogEvery = time.Second
-	}
+	cfg.MaxHeaderBytes = cmp.Or(cfg.MaxHeaderBytes, 32<<10)
+	cfg.DenyStatus = cmp.Or(cfg.DenyStatus, http.StatusForbidden)
+	cfg.LogEvery = cmp.Or(cfg.LogEvery, time.Second)
 	cfg.Rules = slices.Clone(cfg.Rules)
 	for i := range cfg.Rules {
 		cfg.Rules[i].Methods = slices.Clone(cfg.Rules[i].Methods) // read per request: the caller's slice may change

@@ -1,6 +1,7 @@
 package firewall
 
 import (
+	"cmp"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -43,18 +44,10 @@ func NewLimiter(cfg LimiterConfig) (*Limiter, error) {
 	if cfg.Rate <= 0 || cfg.Burst < 0 || cfg.IPv4Bits < 0 || cfg.IPv4Bits > 32 || cfg.IPv6Bits < 0 || cfg.IPv6Bits > 128 {
 		return nil, ErrInvalidConfig
 	}
-	if cfg.Burst == 0 {
-		cfg.Burst = 1
-	}
-	if cfg.IPv4Bits == 0 {
-		cfg.IPv4Bits = 32
-	}
-	if cfg.IPv6Bits == 0 {
-		cfg.IPv6Bits = 64
-	}
-	if cfg.MaxSources == 0 {
-		cfg.MaxSources = 100_000
-	}
+	cfg.Burst = cmp.Or(cfg.Burst, 1)
+	cfg.IPv4Bits = cmp.Or(cfg.IPv4Bits, 32)
+	cfg.IPv6Bits = cmp.Or(cfg.IPv6Bits, 64)
+	cfg.MaxSources = cmp.Or(cfg.MaxSources, 100_000)
 	c, err := lru.New[netip.Prefix, *rate.Limiter](cfg.MaxSources)
 	if err != nil {
 		return nil, err

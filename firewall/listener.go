@@ -1,6 +1,7 @@
 package firewall
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"net/netip"
@@ -42,7 +43,10 @@ type Listener struct {
 	refused  atomic.Uint64
 }
 
-var _ net.Listener = (*Listener)(nil)
+var (
+	_ net.Listener = (*Listener)(nil)
+	_ net.Conn     = (*conn)(nil)
+)
 
 // NewListener wraps inner.
 func NewListener(inner net.Listener, cfg ListenerConfig) (*Listener, error) {
@@ -57,9 +61,7 @@ func NewListener(inner net.Listener, cfg ListenerConfig) (*Listener, error) {
 	if err := checkFilter(cfg.Filter); err != nil {
 		return nil, err
 	}
-	if cfg.OverloadFor == 0 {
-		cfg.OverloadFor = time.Minute
-	}
+	cfg.OverloadFor = cmp.Or(cfg.OverloadFor, time.Minute)
 	return &Listener{inner: inner, cfg: cfg, perSrc: map[netip.Addr]int{}, overload: map[netip.Addr]time.Time{}, conns: map[*conn]struct{}{}}, nil
 }
 

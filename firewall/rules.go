@@ -133,23 +133,12 @@ func NewRuleSet(cfg RuleSetConfig) (*RuleSet, error) {
 	for i, r := range cfg.Rules {
 		r.Src, r.Dst, r.Ports = slices.Clone(r.Src), slices.Clone(r.Dst), slices.Clone(r.Ports) // read by Decide: the caller's slices may change
 		cr := compiledRule{Rule: r}
-		if len(r.Src) > 0 {
-			cr.src = &bart.Table[struct{}]{}
-			for _, p := range r.Src {
-				if !p.IsValid() {
-					return nil, fmt.Errorf("%w: rule %d: invalid source prefix", ErrBadRule, i)
-				}
-				cr.src.Insert(normPrefix(p), struct{}{})
-			}
+		var ok bool
+		if cr.src, ok = prefixTable(r.Src); !ok {
+			return nil, fmt.Errorf("%w: rule %d: invalid source prefix", ErrBadRule, i)
 		}
-		if len(r.Dst) > 0 {
-			cr.dst = &bart.Table[struct{}]{}
-			for _, p := range r.Dst {
-				if !p.IsValid() {
-					return nil, fmt.Errorf("%w: rule %d: invalid destination prefix", ErrBadRule, i)
-				}
-				cr.dst.Insert(normPrefix(p), struct{}{})
-			}
+		if cr.dst, ok = prefixTable(r.Dst); !ok {
+			return nil, fmt.Errorf("%w: rule %d: invalid destination prefix", ErrBadRule, i)
 		}
 		for _, pr := range r.Ports {
 			if pr.From > pr.To {
@@ -185,6 +174,22 @@ func NewRuleSet(cfg RuleSetConfig) (*RuleSet, error) {
 }
 
 // normPrefix unmaps IPv4-in-IPv6 prefixes and masks host bits.
+// prefixTable returns a table of the normalized prefixes (nil for none);
+// ok is false when one is invalid.
+func prefixTable(ps []netip.Prefix) (t *bart.Table[struct{}], ok bool) {
+	if len(ps) == 0 {
+		return nil, true
+	}
+	t = &bart.Table[struct{}]{}
+	for _, p := range ps {
+		if !p.IsValid() {
+			return nil, false
+		}
+		t.Insert(normPrefix(p), struct{}{})
+	}
+	return t, true
+}
+
 func normPrefix(p netip.Prefix) netip.Prefix {
 	a := p.Addr()
 	if a.Is4In6() && p.Bits() >= 96 {
@@ -283,7 +288,12 @@ func inPorts(p uint16, ranges []PortRange) bool {
 }
 
 // RealIP returns the trusted proxies of the rule set (nil: none).
-func (rs *RuleSet) RealIP() *RealIP { return rs.realIP }
+func (rs *RuleSet) RealIP() *RealIP {
+	if rs == nil {
+		return nil
+	}
+	return rs.realIP
+}
 
 // RuleCount is one rule's (or list entry's) hit counter, a plain value
 // safe for concurrent use while no goroutine changes it.

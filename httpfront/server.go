@@ -807,6 +807,15 @@ const (
 	modeDiscard        // the handler's body is dropped (see replace)
 )
 
+// What a handler finds on its ResponseWriter (directly or through
+// http.NewResponseController) and its request body.
+var (
+	_ http.ResponseWriter = (*responseWriter)(nil)
+	_ http.Flusher        = (*responseWriter)(nil)
+	_ http.Hijacker       = (*responseWriter)(nil)
+	_ io.ReadCloser       = (*serverBody)(nil)
+)
+
 // responseWriter is the http.ResponseWriter of one request; a connection
 // reuses one for all its requests.
 type responseWriter struct {

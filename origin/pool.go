@@ -1,6 +1,7 @@
 package origin
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -20,10 +21,12 @@ import (
 	"github.com/edgekit/edgekit/internal/blame"
 	"github.com/edgekit/edgekit/internal/clock"
 	"github.com/edgekit/edgekit/internal/h1"
+	"github.com/edgekit/edgekit/internal/retry"
 	"go.uber.org/zap"
 )
 
 // Origin is one upstream server.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type Origin struct {
 	// Name identifies the origin in stats and logs. Empty means the URL's
 	// host.
@@ -44,6 +47,7 @@ type Origin struct {
 }
 
 // Steering chooses how a Pool orders origins.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type Steering int
 
 const (
@@ -60,6 +64,7 @@ const (
 // HealthCheck configures active health checks, run by package balancer's
 // health loop (the same rise/fall logic as a balancer.Pool's). The zero
 // value disables them.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type HealthCheck struct {
 	// Path is requested with GET on each origin. Empty means "/".
 	Path string
@@ -74,6 +79,8 @@ type HealthCheck struct {
 
 // Config configures a Pool. Origins is required; every other zero value
 // is a documented default.
+// A plain value, safe for concurrent use while no goroutine changes it.
+// New copies it.
 type Config struct {
 	Origins  []Origin
 	Steering Steering
@@ -101,11 +108,12 @@ type Config struct {
 	OriginHost bool
 	// Health configures active health checks.
 	Health HealthCheck
-	// Transport sends requests. Nil means edgekit's proxy transport
-	// (internal/h1): 256 idle keep-alive connections per origin, GET and
-	// HEAD without a body handled on the request's goroutine, the rest by
-	// an http.Transport (HTTP/2 for https origins). Bodies pass through
-	// as the origin sent them: no gzip is requested on a client's behalf.
+	// Transport sends requests. Nil means edgekit's proxy transport (the
+	// one balancer.Proxy uses; its errors are named in package balancer):
+	// 256 idle keep-alive connections per origin, GET and HEAD without a
+	// body handled on the request's goroutine, the rest by an
+	// http.Transport (HTTP/2 for https origins). Bodies pass through as
+	// the origin sent them: no gzip is requested on a client's behalf.
 	Transport http.RoundTripper
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
@@ -115,6 +123,7 @@ type Config struct {
 
 // State is an origin's availability: package balancer's State (an
 // origin is never Draining).
+// A plain value, safe for concurrent use while no goroutine changes it.
 type State = balancer.State
 
 // The states an origin can be in.
@@ -174,9 +183,7 @@ func New(cfg Config) (*Pool, error) {
 		if o.Weight < 0 {
 			return nil, fmt.Errorf("%w: origin %d: negative weight", ErrInvalidConfig, i)
 		}
-		if o.Weight == 0 {
-			o.Weight = 1
-		}
+		o.Weight = cmp.Or(o.Weight, 1)
 		if o.Name == "" {
 			o.Name = u.Host
 		}
@@ -189,37 +196,18 @@ func New(cfg Config) (*Pool, error) {
 		p.origins = append(p.origins, m)
 	}
 	p.attempts = cfg.MaxAttempts
-	if p.attempts == 0 {
-		p.attempts = min(3, len(p.origins))
-	}
-	if p.cfg.TryTimeout == 0 {
-		p.cfg.TryTimeout = 10 * time.Second
-	}
-	if p.cfg.Timeout == 0 {
-		p.cfg.Timeout = 30 * time.Second
-	}
-	if p.cfg.EjectAfter == 0 {
-		p.cfg.EjectAfter = 3
-	}
-	if p.cfg.EjectBase == 0 {
-		p.cfg.EjectBase = 5 * time.Second
-	}
-	if p.cfg.EjectMax == 0 {
-		p.cfg.EjectMax = 5 * time.Minute
-	}
+	p.attempts = cmp.Or(p.attempts, min(3, len(p.origins)))
+	p.cfg.TryTimeout = cmp.Or(p.cfg.TryTimeout, 10*time.Second)
+	p.cfg.Timeout = cmp.Or(p.cfg.Timeout, 30*time.Second)
+	p.cfg.EjectAfter = cmp.Or(p.cfg.EjectAfter, 3)
+	p.cfg.EjectBase = cmp.Or(p.cfg.EjectBase, 5*time.Second)
+	p.cfg.EjectMax = cmp.Or(p.cfg.EjectMax, 5*time.Minute)
 	h := &p.cfg.Health
 	if h.Path == "" {
 		h.Path = "/"
 	}
-	if h.Timeout == 0 {
-		h.Timeout = 2 * time.Second
-	}
-	if h.Rise == 0 {
-		h.Rise = 2
-	}
-	if h.Fall == 0 {
-		h.Fall = 3
-	}
+	// Timeout, Rise and Fall keep their zero values: package balancer
+	// applies the defaults this package documents (they are its own).
 	p.tr = cfg.Transport
 	if p.tr == nil {
 		p.ownTr = h1.New(5*time.Second, true)
@@ -279,6 +267,7 @@ func (p *Pool) ServedBy(resp *http.Response) string {
 
 var (
 	_ http.RoundTripper = (*Pool)(nil)
+	_ io.Closer         = (*Pool)(nil)
 	_ interface {
 		balancer.Policy
 		balancer.KeyReader
@@ -385,14 +374,6 @@ func haversineKm(lat1, lon1, lat2, lon2 float64) float64 {
 	return 2 * r * math.Asin(math.Min(1, math.Sqrt(a)))
 }
 
-func idempotent(r *http.Request) bool {
-	switch r.Method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
-		return r.Body == nil || r.Body == http.NoBody || r.GetBody != nil
-	}
-	return false
-}
-
 func retryableStatus(code int) bool { return code == 502 || code == 503 || code == 504 }
 
 // RoundTrip sends req to the best origin, failing over for idempotent
@@ -403,7 +384,7 @@ func retryableStatus(code int) bool { return code == 502 || code == 503 || code 
 func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithTimeout(req.Context(), p.cfg.Timeout)
 	attempts := 1
-	if idempotent(req) {
+	if retry.Replayable(req) {
 		attempts = p.attempts
 	}
 	var lastErr error
@@ -556,6 +537,8 @@ func (p *Pool) check(ctx context.Context, b balancer.Backend) bool {
 }
 
 // OriginStats is one origin's counters and state.
+// A snapshot, a plain value, safe for concurrent use while no goroutine
+// changes it.
 type OriginStats struct {
 	Name      string
 	State     State

@@ -165,6 +165,8 @@ func (ix *Index) Clear() {
 }
 
 // IndexStats counts what an Index holds.
+// A snapshot, a plain value, safe for concurrent use while no goroutine
+// changes it.
 type IndexStats struct {
 	// Keys counts surrogate keys; Objects the objects carrying at least
 	// one (URL keys are not stored).

@@ -4,9 +4,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/edgekit/edgekit/internal/fieldlist"
 )
 
 // Header field names that carry surrogate keys.
@@ -19,6 +20,7 @@ const (
 
 // KeyConfig says which fields carry keys and bounds them. The zero value
 // reads all four fields, at most 256 keys of at most 1024 bytes.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type KeyConfig struct {
 	// Fields lists the key fields to read. Nil means all of SurrogateKey,
 	// CacheTag, XKey and XKeyAlt.
@@ -94,6 +96,7 @@ func decodeKey(k string) string {
 
 // Control is a parsed Surrogate-Control field (W3C Edge Architecture 1.0)
 // as it applies to one device.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type Control struct {
 	// MaxAge is the freshness lifetime in seconds, -1 when absent. Values
 	// that overflow are capped at 2^31.
@@ -108,7 +111,8 @@ type Control struct {
 	Content []string
 }
 
-const maxDelta = 1 << 31
+// maxDelta caps an overflowing delta-seconds (RFC 9111 §1.2.2).
+const maxDelta = fieldlist.MaxDelta
 
 // ParseControl parses Surrogate-Control field values for the device named
 // device (an empty device reads only untargeted directives). Directives
@@ -118,11 +122,7 @@ const maxDelta = 1 << 31
 func ParseControl(values []string, device string) (c Control, ok bool) {
 	c = Control{MaxAge: -1, Stale: -1}
 	for _, line := range values {
-		for _, item := range splitOutsideQuotes(line, ',') {
-			item = strings.TrimSpace(item)
-			if item == "" {
-				continue
-			}
+		for _, item := range fieldlist.Split(line, ',') {
 			if i := strings.LastIndexByte(item, ';'); i >= 0 && !strings.Contains(item[i:], `"`) {
 				target := strings.TrimSpace(item[i+1:])
 				item = strings.TrimSpace(item[:i])
@@ -140,12 +140,12 @@ func ParseControl(values []string, device string) (c Control, ok bool) {
 					continue
 				}
 				fresh, stale, _ := strings.Cut(value, "+")
-				f, okF := parseSeconds(fresh)
+				f, okF := fieldlist.DeltaSeconds(fresh)
 				if !okF {
 					continue
 				}
 				c.MaxAge, ok = f, true
-				if s, okS := parseSeconds(stale); okS {
+				if s, okS := fieldlist.DeltaSeconds(stale); okS {
 					c.Stale = s
 				}
 			case "no-store":
@@ -161,42 +161,6 @@ func ParseControl(values []string, device string) (c Control, ok bool) {
 		}
 	}
 	return c, ok
-}
-
-func parseSeconds(s string) (int64, bool) {
-	if s == "" {
-		return -1, false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return -1, false
-		}
-	}
-	if len(s) > 10 {
-		return maxDelta, true
-	}
-	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || v > maxDelta {
-		return maxDelta, true
-	}
-	return v, true
-}
-
-func splitOutsideQuotes(s string, sep byte) []string {
-	var out []string
-	start, quoted := 0, false
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '"':
-			quoted = !quoted
-		case sep:
-			if !quoted {
-				out = append(out, s[start:i])
-				start = i + 1
-			}
-		}
-	}
-	return append(out, s[start:])
 }
 
 // StripHeaders removes Surrogate-Control and the key fields from a header

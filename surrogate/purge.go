@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
 
@@ -12,6 +13,9 @@ import (
 )
 
 // Target is what a purge acts on: the cache. cache.HTTPCache satisfies it.
+// A Purger calls it from its callers' goroutines and from its Bus
+// delivery goroutine at once, so implementations must be safe for
+// concurrent use.
 type Target interface {
 	// Delete removes the object (a hard purge) and reports whether it was
 	// there.
@@ -24,9 +28,11 @@ type Target interface {
 // Clearer is implemented by Targets that can drop everything at once; a
 // purge-all needs it. A Target with a Len() int method reports through it
 // how many objects a purge-all removed.
+// Like a Target's methods, Clear may run concurrently with them.
 type Clearer interface{ Clear() }
 
 // Mode is a purge's strength.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type Mode int
 
 const (
@@ -46,6 +52,9 @@ func (m Mode) String() string {
 }
 
 // Message is one purge as it travels over a Bus.
+// A plain value, safe for concurrent use while no goroutine changes it. A
+// Bus may hand one Message to several subscribers: they must not change
+// it.
 type Message struct {
 	// ID identifies the purge; receivers apply each ID once.
 	ID string
@@ -56,14 +65,13 @@ type Message struct {
 	// All purges everything.
 	All  bool
 	Mode Mode
-
-	barrier chan struct{} // LocalBus.Flush
 }
 
 // Bus carries purges to every node of a fleet. Delivery may be
 // at-least-once: purges are idempotent and Purger ignores IDs it has
 // applied. A pub/sub system (Redis, NATS, Kafka, a cloud queue) fits it;
 // LocalBus is the in-process implementation.
+// Implementations must be safe for concurrent use by multiple goroutines.
 type Bus interface {
 	// Publish sends m to every subscriber, the publisher's own included.
 	Publish(ctx context.Context, m Message) error
@@ -74,6 +82,7 @@ type Bus interface {
 }
 
 // PurgerConfig configures a Purger. Index and Target are required.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type PurgerConfig struct {
 	Index  *Index
 	Target Target
@@ -87,6 +96,7 @@ type PurgerConfig struct {
 }
 
 // Result reports what a purge did on this node.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type Result struct {
 	// Objects is how many objects were purged (removed or marked stale).
 	Objects int
@@ -95,6 +105,8 @@ type Result struct {
 }
 
 // PurgerStats counts purges.
+// A snapshot, a plain value, safe for concurrent use while no goroutine
+// changes it.
 type PurgerStats struct {
 	Purges, RemotePurges, Objects uint64
 }
@@ -121,7 +133,7 @@ type Purger struct {
 // NewPurger returns a Purger; with a Bus it subscribes at once.
 func NewPurger(cfg PurgerConfig) (*Purger, error) {
 	if cfg.Index == nil || cfg.Target == nil {
-		return nil, fmt.Errorf("surrogate: PurgerConfig needs an Index and a Target")
+		return nil, fmt.Errorf("%w: PurgerConfig needs an Index and a Target", ErrInvalidConfig)
 	}
 	p := &Purger{ix: cfg.Index, target: cfg.Target, bus: cfg.Bus, node: cfg.Node, log: cfg.Logger,
 		seen: map[string]struct{}{}, ring: make([]string, 1024)}
@@ -156,34 +168,28 @@ func (p *Purger) Purge(ctx context.Context, mode Mode, keys ...string) (Result, 
 	if len(keys) == 0 {
 		return Result{}, ErrNoKeys
 	}
-	m := Message{ID: randomID(), Node: p.node, Keys: keys, Mode: mode}
-	p.markSeen(m.ID)
-	res := p.apply(m)
-	p.purges.Add(1)
-	if p.bus != nil {
-		if err := p.bus.Publish(ctx, m); err != nil {
-			return res, err
-		}
-	}
-	return res, nil
+	return p.publish(ctx, Message{ID: randomID(), Node: p.node, Keys: keys, Mode: mode})
 }
 
 // PurgeAll removes everything on this node and every node. The Target must
 // implement Clearer.
 func (p *Purger) PurgeAll(ctx context.Context) (Result, error) {
 	if _, ok := p.target.(Clearer); !ok {
-		return Result{}, fmt.Errorf("surrogate: target %T cannot purge all (no Clear method)", p.target)
+		return Result{}, fmt.Errorf("%w: target %T has no Clear method", ErrCannotPurgeAll, p.target)
 	}
-	m := Message{ID: randomID(), Node: p.node, All: true}
+	return p.publish(ctx, Message{ID: randomID(), Node: p.node, All: true})
+}
+
+// publish applies this node's purge m here and sends it to the fleet.
+func (p *Purger) publish(ctx context.Context, m Message) (Result, error) {
 	p.markSeen(m.ID)
 	res := p.apply(m)
 	p.purges.Add(1)
+	var err error
 	if p.bus != nil {
-		if err := p.bus.Publish(ctx, m); err != nil {
-			return res, err
-		}
+		err = p.bus.Publish(ctx, m)
 	}
-	return res, nil
+	return res, err
 }
 
 func (p *Purger) apply(m Message) Result {
@@ -272,8 +278,21 @@ type LocalBus struct {
 	wg     sync.WaitGroup
 }
 
+// The in-process Bus, and the closers.
+var (
+	_ Bus       = (*LocalBus)(nil)
+	_ io.Closer = (*LocalBus)(nil)
+	_ io.Closer = (*Purger)(nil)
+)
+
+// delivery is a message in a subscriber's queue, or a Flush barrier.
+type delivery struct {
+	m       Message
+	barrier chan struct{} // LocalBus.Flush: closed when reached
+}
+
 type subscription struct {
-	ch   chan Message
+	ch   chan delivery
 	stop chan struct{}
 	once sync.Once
 }
@@ -281,26 +300,32 @@ type subscription struct {
 // Publish implements Bus. It blocks while a subscriber's queue (256
 // messages) is full, until ctx ends.
 func (b *LocalBus) Publish(ctx context.Context, m Message) error {
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
+	subs, ok := b.subscribers()
+	if !ok {
 		return ErrBusClosed
 	}
-	subs := make([]*subscription, 0, len(b.subs))
-	for _, s := range b.subs {
-		subs = append(subs, s)
-	}
-	b.mu.Unlock()
 	m.Keys = append([]string(nil), m.Keys...)
 	for _, s := range subs {
 		select {
-		case s.ch <- m:
+		case s.ch <- delivery{m: m}:
 		case <-s.stop:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
 	return nil
+}
+
+// subscribers returns the current subscriptions; ok is false once the
+// bus is closed.
+func (b *LocalBus) subscribers() (subs []*subscription, ok bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	subs = make([]*subscription, 0, len(b.subs))
+	for _, s := range b.subs {
+		subs = append(subs, s)
+	}
+	return subs, !b.closed
 }
 
 // Subscribe implements Bus.
@@ -315,19 +340,19 @@ func (b *LocalBus) Subscribe(ctx context.Context, fn func(Message)) (func(), err
 	}
 	id := b.nextID
 	b.nextID++
-	s := &subscription{ch: make(chan Message, 256), stop: make(chan struct{})}
+	s := &subscription{ch: make(chan delivery, 256), stop: make(chan struct{})}
 	b.subs[id] = s
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
 		for {
 			select {
-			case m := <-s.ch:
-				if m.barrier != nil {
-					close(m.barrier)
+			case d := <-s.ch:
+				if d.barrier != nil {
+					close(d.barrier)
 					continue
 				}
-				fn(m)
+				fn(d.m)
 			case <-s.stop:
 				return
 			case <-ctx.Done():
@@ -362,16 +387,11 @@ func (b *LocalBus) Close() error {
 // handled by every current subscriber, or ctx ends. Tests and examples use
 // it to make fan-out observable.
 func (b *LocalBus) Flush(ctx context.Context) error {
-	b.mu.Lock()
-	subs := make([]*subscription, 0, len(b.subs))
-	for _, s := range b.subs {
-		subs = append(subs, s)
-	}
-	b.mu.Unlock()
+	subs, _ := b.subscribers()
 	for _, s := range subs {
 		barrier := make(chan struct{})
 		select {
-		case s.ch <- Message{barrier: barrier}:
+		case s.ch <- delivery{barrier: barrier}:
 		case <-s.stop:
 			continue
 		case <-ctx.Done():

@@ -8,6 +8,7 @@
 package conntrack
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"sync"
@@ -90,15 +91,9 @@ func New(cfg Config) (*Table, error) {
 	if cfg.MaxFlows < 0 || cfg.NewTimeout < 0 || cfg.EstablishedTimeout < 0 {
 		return nil, fmt.Errorf("conntrack: negative MaxFlows or timeout: %w", firewall.ErrInvalidConfig)
 	}
-	if cfg.MaxFlows == 0 {
-		cfg.MaxFlows = 65536
-	}
-	if cfg.NewTimeout == 0 {
-		cfg.NewTimeout = 30 * time.Second
-	}
-	if cfg.EstablishedTimeout == 0 {
-		cfg.EstablishedTimeout = 5 * time.Minute
-	}
+	cfg.MaxFlows = cmp.Or(cfg.MaxFlows, 65536)
+	cfg.NewTimeout = cmp.Or(cfg.NewTimeout, 30*time.Second)
+	cfg.EstablishedTimeout = cmp.Or(cfg.EstablishedTimeout, 5*time.Minute)
 	t := &Table{cfg: cfg, now: clock.Or(cfg.Now), hosts: map[hostPair]int{}}
 	l, err := simplelru.NewLRU[flowKey, *tracked](cfg.MaxFlows, func(k flowKey, v *tracked) {
 		t.evicted.Add(1)
