@@ -92,15 +92,13 @@ func Truncate(m *dns.Msg, size int) {
 	}
 	// Add back whole RRsets of additional data while they fit.
 	var kept []dns.RR
-	for len(extra) > 0 {
-		n := rrsetLen(extra)
-		m.Extra = withOPT(append(kept[:len(kept):len(kept)], extra[:n]...), opt)
+	for _, set := range rrsets(extra) {
+		m.Extra = withOPT(append(kept[:len(kept):len(kept)], set...), opt)
 		if m.Len() > size {
 			m.Extra = withOPT(kept, opt)
 			return
 		}
-		kept = append(kept, extra[:n]...)
-		extra = extra[n:]
+		kept = append(kept, set...)
 	}
 }
 
@@ -112,17 +110,26 @@ func withOPT(rrs []dns.RR, opt dns.RR) []dns.RR {
 	return append(rrs[:len(rrs):len(rrs)], opt)
 }
 
-// rrsetLen returns how many records at the start of rrs form one RRset
-// (same owner, type and class, RFC 2181 §5), adjacent as a server writes
-// them.
-func rrsetLen(rrs []dns.RR) int {
-	h := rrs[0].Header()
-	n := 1
-	for ; n < len(rrs); n++ {
-		o := rrs[n].Header()
-		if o.Rrtype != h.Rrtype || o.Class != h.Class || !strings.EqualFold(o.Name, h.Name) {
-			break
-		}
+// rrsets groups rrs into RRsets (same owner, type and class, RFC 2181
+// §5), in the order each first appears, even when a peer did not write
+// an RRset's records together.
+func rrsets(rrs []dns.RR) [][]dns.RR {
+	type key struct {
+		name          string
+		rrtype, class uint16
 	}
-	return n
+	var sets [][]dns.RR
+	index := make(map[key]int, len(rrs))
+	for _, rr := range rrs {
+		h := rr.Header()
+		k := key{strings.ToLower(h.Name), h.Rrtype, h.Class}
+		i, ok := index[k]
+		if !ok {
+			i = len(sets)
+			index[k] = i
+			sets = append(sets, nil)
+		}
+		sets[i] = append(sets[i], rr)
+	}
+	return sets
 }
