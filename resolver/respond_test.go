@@ -214,6 +214,16 @@ func TestRFC6891_7_EveryReplyCarriesHeaderQuestionAndOPT(t *testing.T) {
 			responseShape{rcode: dns.RcodeFormatError, questions: 1, opt: true}, responseShape{rcode: dns.RcodeFormatError, questions: 1, opt: true}},
 		{"RFC6891_6_1_1/FORMERR two OPT", query("a.", dns.TypeA, true, true, func(m *dns.Msg) { m.Extra = append(m.Extra, m.Extra[0]) }),
 			responseShape{rcode: dns.RcodeFormatError, questions: 1, opt: true}, responseShape{rcode: dns.RcodeFormatError, questions: 1, opt: true}},
+		{"RFC1035_4_1_1/FORMERR answer record in a query", query("a.", dns.TypeA, true, true, func(m *dns.Msg) {
+			m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: "a.", Rrtype: dns.TypeA, Class: dns.ClassINET}}}
+		}),
+			responseShape{rcode: dns.RcodeFormatError, questions: 1, opt: true}, responseShape{rcode: dns.RcodeFormatError, questions: 1, opt: true}},
+		{"RFC1035_4_1_1/FORMERR authority record in a query", query("a.", dns.TypeA, true, true, func(m *dns.Msg) {
+			m.Ns = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: "a.", Rrtype: dns.TypeA, Class: dns.ClassINET}}}
+		}),
+			responseShape{rcode: dns.RcodeFormatError, questions: 1, opt: true}, responseShape{rcode: dns.RcodeFormatError, questions: 1, opt: true}},
+		{"RFC1035_4_1_1/FORMERR TC in a query", query("a.", dns.TypeA, true, true, func(m *dns.Msg) { m.Truncated = true }),
+			responseShape{rcode: dns.RcodeFormatError, questions: 1, opt: true}, responseShape{rcode: dns.RcodeFormatError, questions: 1, opt: true}},
 		{"RFC6891_6_1_3/BADVERS", query("a.", dns.TypeA, true, true, func(m *dns.Msg) { m.IsEdns0().SetVersion(1) }),
 			responseShape{rcode: dns.RcodeBadVers, ra: true, questions: 1, opt: true}, responseShape{rcode: dns.RcodeBadVers, ra: true, questions: 1, opt: true}},
 		{"RFC6891_7/SERVFAIL", query("fail.", dns.TypeA, true, true, nil),
