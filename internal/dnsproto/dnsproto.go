@@ -1,8 +1,10 @@
 // Package dnsproto holds the DNS protocol rules that the recursive
 // resolver (resolver) and the authoritative server (resolver/authority)
 // both apply, written once: the name hierarchy (RFC 1034 §3.1), the SOA of
-// a negative answer (RFC 2308 §3) and the vetting of a query before it is
-// answered.
+// a negative answer (RFC 2308 §3), the vetting of a query before it is
+// answered, and the shape of every response: header, question and OPT
+// (Reply, SetEDNS; RFC 6891 §7) and UDP truncation without partial RRsets
+// (Truncate; RFC 2181 §9).
 package dnsproto
 
 import (

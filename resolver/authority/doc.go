@@ -26,8 +26,9 @@
 // zone cuts (NS in authority, glue in additional), CNAME chains within the
 // zone, DNAME (RFC 6672), wildcards (RFC 4592), and NXDOMAIN or NODATA
 // with the zone's SOA, its TTL capped by the SOA's MINIMUM (RFC 2308 §3).
-// Over UDP an answer larger than the client's buffer is truncated with TC
-// set, so that the client asks again over TCP. With Config.Rotate the
+// Over UDP an answer larger than the client's buffer goes with TC set and
+// no records, never a partial RRset (RFC 2181 §9), so that the client asks
+// again over TCP; glue that does not fit is left out whole, without TC. With Config.Rotate the
 // order of several A or AAAA records turns with every answer (round-robin
 // load distribution).
 //
