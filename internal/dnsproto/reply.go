@@ -2,7 +2,6 @@ package dnsproto
 
 import (
 	"slices"
-	"strings"
 
 	"github.com/miekg/dns"
 )
@@ -50,16 +49,11 @@ func SetEDNS(m, req *dns.Msg) (clientSize int) {
 }
 
 // Truncate fits the response m into size bytes (at least 512) for UDP and
-// turns on name compression. A message that fits is left whole. Otherwise:
-//   - if the answer and authority sections fit, additional records are
-//     dropped, whole RRsets at a time from the end, and TC is not set (RFC
-//     2181 §9: TC is not set merely because additional data did not fit);
-//   - if they do not, TC is set and the answer, authority and additional
-//     sections are emptied, keeping the question and the OPT, so that no
-//     partial RRset is ever sent (RFC 2181 §9) and the client retries over
-//     TCP (RFC 1035 §4.2.1): as Unbound answers.
-//
-// The OPT record is always kept.
+// turns on name compression. A message that fits is left whole. One that
+// does not is sent with TC set and only its question and OPT, as Unbound
+// sends it: no partial RRset (RFC 2181 §9), and no referral without its
+// in-domain glue (RFC 9471 §3.1 asks for TC then), so that the client
+// retries over TCP (RFC 1035 §4.2.1).
 func Truncate(m *dns.Msg, size int) {
 	size = max(size, dns.MinMsgSize)
 	// The uncompressed length first: cheap, and enough for most answers.
@@ -72,64 +66,13 @@ func Truncate(m *dns.Msg, size int) {
 	if m.Len() <= size {
 		return
 	}
-	var opt dns.RR
-	extra := make([]dns.RR, 0, len(m.Extra))
-	for _, rr := range m.Extra {
-		if rr.Header().Rrtype == dns.TypeOPT {
-			opt = rr
-		} else {
-			extra = append(extra, rr)
-		}
+	m.Truncated = true
+	opt := m.IsEdns0()
+	m.Answer, m.Ns, m.Extra = nil, nil, nil
+	if opt != nil {
+		m.Extra = []dns.RR{opt}
 	}
-	m.Extra = withOPT(nil, opt)
 	if m.Len() > size {
-		m.Truncated = true
-		m.Answer, m.Ns = nil, nil
-		if m.Len() > size {
-			m.Question = nil // only an echo of many questions comes here
-		}
-		return
+		m.Question = nil // only an echo of many questions comes here
 	}
-	// Add back whole RRsets of additional data while they fit.
-	var kept []dns.RR
-	for _, set := range rrsets(extra) {
-		m.Extra = withOPT(append(kept[:len(kept):len(kept)], set...), opt)
-		if m.Len() > size {
-			m.Extra = withOPT(kept, opt)
-			return
-		}
-		kept = append(kept, set...)
-	}
-}
-
-// withOPT returns rrs with opt, if not nil, appended (the OPT goes last).
-func withOPT(rrs []dns.RR, opt dns.RR) []dns.RR {
-	if opt == nil {
-		return rrs
-	}
-	return append(rrs[:len(rrs):len(rrs)], opt)
-}
-
-// rrsets groups rrs into RRsets (same owner, type and class, RFC 2181
-// §5), in the order each first appears, even when a peer did not write
-// an RRset's records together.
-func rrsets(rrs []dns.RR) [][]dns.RR {
-	type key struct {
-		name          string
-		rrtype, class uint16
-	}
-	var sets [][]dns.RR
-	index := make(map[key]int, len(rrs))
-	for _, rr := range rrs {
-		h := rr.Header()
-		k := key{strings.ToLower(h.Name), h.Rrtype, h.Class}
-		i, ok := index[k]
-		if !ok {
-			i = len(sets)
-			index[k] = i
-			sets = append(sets, nil)
-		}
-		sets[i] = append(sets[i], rr)
-	}
-	return sets
 }

@@ -27,8 +27,9 @@
 // zone, DNAME (RFC 6672), wildcards (RFC 4592), and NXDOMAIN or NODATA
 // with the zone's SOA, its TTL capped by the SOA's MINIMUM (RFC 2308 §3).
 // Over UDP an answer larger than the client's buffer goes with TC set and
-// no records, never a partial RRset (RFC 2181 §9), so that the client asks
-// again over TCP; glue that does not fit is left out whole, without TC. With Config.Rotate the
+// only its question and OPT, never a partial RRset (RFC 2181 §9) nor a
+// referral without its glue (RFC 9471 §3.1), so that the client asks
+// again over TCP. With Config.Rotate the
 // order of several A or AAAA records turns with every answer (round-robin
 // load distribution).
 //

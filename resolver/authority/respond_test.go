@@ -30,8 +30,8 @@ func truncationZone(t *testing.T) *Server {
 
 // RFC 2181 §9: over UDP an answer whose RRset does not fit is sent with TC
 // and no partial RRset: only the question and the OPT (as Unbound does);
-// glue that does not fit is left out whole, without TC, since the
-// referral itself fits. Over TCP everything is sent.
+// so is a referral whose in-domain glue does not fit (RFC 9471 §3.1: TC
+// when not all of it fits). Over TCP everything is sent.
 func TestRFC2181_9_NoPartialRRsetOverUDP(t *testing.T) {
 	zs := truncationZone(t)
 	udp := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5353}
@@ -49,7 +49,7 @@ func TestRFC2181_9_NoPartialRRsetOverUDP(t *testing.T) {
 		{"answer too big, no EDNS", "big.example.net.", 0, udp, true, 0, 0, 0, 0, 512},
 		{"answer too big, EDNS 1232", "big.example.net.", 1232, udp, true, 0, 0, 0, 0, 1232},
 		{"answer over TCP", "big.example.net.", 0, tcp, false, 40, 0, 0, 0, 65535},
-		{"referral, glue cut, no EDNS", "www.sub.example.net.", 0, udp, false, 0, 13, 1, 25, 512},
+		{"RFC9471_3_1/referral, glue does not fit, no EDNS", "www.sub.example.net.", 0, udp, true, 0, 0, 0, 0, 512},
 		{"referral whole, EDNS 4096", "www.sub.example.net.", 4096, udp, false, 0, 13, 26, 26, 4096},
 	} {
 		t.Run(c.name, func(t *testing.T) {

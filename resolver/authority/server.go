@@ -57,11 +57,10 @@ func (s *Server) zoneFor(name string) *Zone {
 }
 
 // ServeDNS implements dns.Handler. Over UDP, a response larger than the
-// client's buffer (512 bytes, or its EDNS payload size) loses whole
-// additional RRsets first; if the answer and authority sections still do
-// not fit, it goes with TC set and only its question and OPT, never a
-// partial RRset (RFC 2181 §9), so the client retries over TCP (RFC 1035
-// §4.2.1, RFC 6891 §7).
+// client's buffer (512 bytes, or its EDNS payload size) goes with TC set
+// and only its question and OPT (dnsproto.Truncate): never a partial RRset
+// (RFC 2181 §9) nor a referral short of its glue (RFC 9471 §3.1), so the
+// client retries over TCP (RFC 1035 §4.2.1).
 func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	m := s.Answer(req)
 	if _, tcp := w.RemoteAddr().(*net.TCPAddr); !tcp {
