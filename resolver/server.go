@@ -192,17 +192,15 @@ func (s *Server) finish(m, req *dns.Msg, remote, local net.Addr) *dns.Msg {
 // read before the error, and an OPT if one was read (RFC 6891 §7). Its
 // size is bounded as any reply's.
 func (s *Server) formErr(msg []byte, req *dns.Msg, remote, local net.Addr) *dns.Msg {
-	// Unpack reads the header before any section; set it again from msg
-	// in case it failed before.
+	// The header bits come from msg itself, whatever Unpack set; the
+	// sections from what it read (it stops at the first error, and drops
+	// a section it could not read whole).
 	var h dns.Msg
 	h.Id = binary.BigEndian.Uint16(msg)
 	h.Opcode = int(msg[2]>>3) & 0xf
 	h.RecursionDesired = msg[2]&1 != 0
 	h.CheckingDisabled = msg[3]&0x10 != 0
 	h.Question, h.Extra = req.Question, req.Extra
-	if len(h.Question) > int(binary.BigEndian.Uint16(msg[4:])) {
-		h.Question = nil
-	}
 	m := dnsproto.Reply(&h)
 	m.Rcode = dns.RcodeFormatError
 	return s.finish(m, &h, remote, local)

@@ -29,9 +29,8 @@
 // Over UDP an answer larger than the client's buffer goes with TC set and
 // only its question and OPT, never a partial RRset (RFC 2181 §9) nor a
 // referral without its glue (RFC 9471 §3.1), so that the client asks
-// again over TCP. With Config.Rotate the
-// order of several A or AAAA records turns with every answer (round-robin
-// load distribution).
+// again over TCP. With Config.Rotate the order of several A or AAAA
+// records turns with every answer (round-robin load distribution).
 //
 // The resolver/resolvertest package runs Servers on loopback addresses as
 // a whole root -> TLD -> zone hierarchy for tests and examples.
