@@ -63,7 +63,11 @@
 // them, BADVERS for EDNS above version 0, REFUSED for zone
 // transfers and classes other than IN) and answers a query without RD
 // from local data only, refusing the rest (no recursion, no cache
-// snooping). Its ServeUDP method serves a UDP socket directly, faster than
+// snooping). Its replies, errors included, carry the query's ID, RD and
+// CD, its question, and an OPT when the query had one, with the DO bit
+// copied (RFC 6891 §7, RFC 3225 §3; AD is never set: nothing is
+// validated). A UDP answer that does not fit the client's buffer goes with
+// TC and no records, never a partial RRset (RFC 2181 §9), as Unbound's. Its ServeUDP method serves a UDP socket directly, faster than
 // a dns.Server (cache hits answered in the read loops, datagrams batched),
 // and ServeTCP a listener, answering pipelined queries concurrently and out
 // of order (RFC 7766);

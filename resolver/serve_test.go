@@ -205,7 +205,8 @@ func (fixedResolver) Resolve(_ context.Context, q dns.Question) (*dns.Msg, error
 
 // FuzzReplyTo feeds arbitrary datagrams to ServeUDP's per-packet step: it
 // never panics, drops what is not a query, and any reply it builds parses,
-// is a response, carries the query's ID and fits the UDP size asked for.
+// is a response, carries the query's ID and RD bit, never AD, fits the UDP
+// size asked for, and when truncated carries no records.
 func FuzzReplyTo(f *testing.F) {
 	q := new(dns.Msg)
 	q.SetQuestion("www.example.com.", dns.TypeA)
@@ -241,6 +242,13 @@ func FuzzReplyTo(f *testing.F) {
 		}
 		if !m.Response || m.Id != uint16(data[0])<<8|uint16(data[1]) {
 			t.Fatalf("reply %v does not answer ID %x", m, data[:2])
+		}
+		// RFC 1035 §4.1.1: RD copied; RFC 2181 §9: no partial RRset.
+		if m.RecursionDesired != (data[2]&1 != 0) || m.AuthenticatedData {
+			t.Fatalf("reply %v: RD not copied, or AD set", m)
+		}
+		if m.Truncated && (len(m.Answer) > 0 || len(m.Ns) > 0) {
+			t.Fatalf("truncated reply with records: %v", m)
 		}
 		// RFC 6891 §7 / RFC 1035 §4.2.1: no larger than the client can take.
 		if req := new(dns.Msg); req.Unpack(data) == nil {

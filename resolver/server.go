@@ -99,25 +99,34 @@ const (
 
 // respond builds the reply to req. With mode cacheOnly it reports ok ==
 // false, and no reply, for a question the cache cannot answer at once.
+//
+// Every reply carries the query's ID, opcode, RD and CD, its question, and
+// an OPT when the query had one (dnsproto.Reply, dnsproto.SetEDNS). RA is
+// set as Unbound sets it: on answers and on the refusals and errors that
+// come after looking at the question's class; not to a client that is not
+// allowed, nor on NOTIMP, FORMERR or a refused zone transfer, which
+// Unbound answers with the query's own header.
 func (s *Server) respond(remote, local net.Addr, req *dns.Msg, mode respondMode) (reply *dns.Msg, ok bool) {
-	m := new(dns.Msg)
-	m.SetReply(req)
-	m.RecursionAvailable = true
+	m := dnsproto.Reply(req)
 	if !s.allowed(remote) {
 		if s.cfg.refused != nil {
 			s.cfg.refused()
 		}
 		m.Rcode = dns.RcodeRefused
-		return m, true
+		return s.finish(m, req, remote, local), true
 	}
 	if rcode := dnsproto.VetQuery(req); rcode != dns.RcodeSuccess {
 		m.Rcode = rcode
-		if rcode == dns.RcodeBadVers {
-			m.SetEdns0(1232, false)
+		switch rcode {
+		case dns.RcodeBadVers:
+			m.RecursionAvailable = true
+		case dns.RcodeRefused: // VetQuery saw one question
+			t := req.Question[0].Qtype
+			m.RecursionAvailable = t != dns.TypeAXFR && t != dns.TypeIXFR
 		}
-		return m, true
+		return s.finish(m, req, remote, local), true
 	}
-	opt := req.IsEdns0()
+	m.RecursionAvailable = true
 	// A cache hit needs no deadline; only a question that must wait for
 	// a resolution gets one (building a timer per query cost a quarter of
 	// a hit's allocations).
@@ -134,12 +143,12 @@ func (s *Server) respond(remote, local net.Addr, req *dns.Msg, mode respondMode)
 		}
 		if res == nil {
 			m.Rcode = dns.RcodeRefused
-			return m, true
+			return s.finish(m, req, remote, local), true
 		}
 	} else if rec != nil && mode != resolveOnly && rec.cachedInto(m, req.Question[0]) {
 		// Answered into m itself (no message built and copied per hit).
 		m.Answer = spellAsAsked(m.Answer, req.Question[0].Name)
-		return s.finish(m, req, opt, remote, local), true
+		return s.finish(m, req, remote, local), true
 	}
 	if res == nil {
 		if mode == cacheOnly {
@@ -156,29 +165,45 @@ func (s *Server) respond(remote, local net.Addr, req *dns.Msg, mode respondMode)
 		m.Answer, m.Ns = spellAsAsked(res.Answer, req.Question[0].Name), res.Ns
 		m.Authoritative = res.Authoritative // local zones only
 	}
-	return s.finish(m, req, opt, remote, local), true
+	return s.finish(m, req, remote, local), true
 }
 
-// finish sizes the reply m to req for its transport: EDNS, truncation to
-// the client's UDP size, compression.
-func (s *Server) finish(m, req *dns.Msg, opt *dns.OPT, remote, local net.Addr) *dns.Msg {
-	size := dns.MinMsgSize
-	if opt != nil {
-		size = int(max(opt.UDPSize(), dns.MinMsgSize))
-		m.SetEdns0(1232, false)
-	}
+// finish sizes the reply m to req for its transport: the OPT when req had
+// one (RFC 6891 §7), truncation to the client's UDP size without partial
+// RRsets (dnsproto.Truncate), compression.
+func (s *Server) finish(m, req *dns.Msg, remote, local net.Addr) *dns.Msg {
+	size := dnsproto.SetEDNS(m, req)
+	// Names are compressed (RFC 1035 §4.1.4), as every server does: a
+	// single A answer is 47 bytes, not 60.
+	m.Compress = true
 	if _, udp := local.(*net.UDPAddr); udp || local == nil {
 		if remote != nil {
 			if _, isTCP := remote.(*net.TCPAddr); !isTCP {
-				m.Truncate(size) // measures the compressed size
+				dnsproto.Truncate(m, size)
 			}
 		}
 	}
-	// Names are compressed (RFC 1035 §4.1.4), as every server does: a
-	// single A answer is 47 bytes, not 60. After Truncate, which turns
-	// compression off for a message that fits without it.
-	m.Compress = true
 	return m
+}
+
+// formErr is the reply to msg, a query at least a header long that did
+// not parse into req: FORMERR, with the ID, opcode, RD and CD of msg's
+// header (RFC 1035 §4.1.1; Unbound copies the header too), the questions
+// read before the error, and an OPT if one was read (RFC 6891 §7). Its
+// size is bounded as any reply's.
+func (s *Server) formErr(msg []byte, req *dns.Msg, remote, local net.Addr) *dns.Msg {
+	// The header bits come from msg itself, whatever Unpack set; the
+	// sections from what it read (it stops at the first error, and drops
+	// a section it could not read whole).
+	var h dns.Msg
+	h.Id = binary.BigEndian.Uint16(msg)
+	h.Opcode = int(msg[2]>>3) & 0xf
+	h.RecursionDesired = msg[2]&1 != 0
+	h.CheckingDisabled = msg[3]&0x10 != 0
+	h.Question, h.Extra = req.Question, req.Extra
+	m := dnsproto.Reply(&h)
+	m.Rcode = dns.RcodeFormatError
+	return s.finish(m, &h, remote, local)
 }
 
 // ServeUDP answers DNS queries arriving on pc until ctx is done, then
@@ -330,11 +355,7 @@ func (s *Server) replyTo(msg []byte, addr, local net.Addr, pc net.PacketConn, wg
 	}
 	req := new(dns.Msg)
 	if err := unpackQuery(msg, req); err != nil {
-		m := new(dns.Msg)
-		m.Id = uint16(msg[0])<<8 | uint16(msg[1])
-		m.Response = true
-		m.Rcode = dns.RcodeFormatError
-		b, err := m.PackBuffer(buf)
+		b, err := s.formErr(msg, req, addr, local).PackBuffer(buf)
 		if err != nil {
 			return nil
 		}

@@ -102,10 +102,7 @@ func (s *Server) serveTCPConn(c net.Conn, closing *atomic.Bool) {
 		}
 		req := new(dns.Msg)
 		if err := unpackQuery(msg, req); err != nil {
-			m := new(dns.Msg)
-			m.Id = binary.BigEndian.Uint16(msg)
-			m.Response, m.Rcode = true, dns.RcodeFormatError
-			write(m)
+			write(s.formErr(msg, req, remote, local))
 			continue
 		}
 		if m, ok := s.respond(remote, local, req, cacheOnly); ok {

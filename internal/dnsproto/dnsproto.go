@@ -1,8 +1,10 @@
 // Package dnsproto holds the DNS protocol rules that the recursive
 // resolver (resolver) and the authoritative server (resolver/authority)
 // both apply, written once: the name hierarchy (RFC 1034 §3.1), the SOA of
-// a negative answer (RFC 2308 §3) and the vetting of a query before it is
-// answered.
+// a negative answer (RFC 2308 §3), the vetting of a query before it is
+// answered, and the shape of every response: header, question and OPT
+// (Reply, SetEDNS; RFC 6891 §7) and UDP truncation without partial RRsets
+// (Truncate; RFC 2181 §9).
 package dnsproto
 
 import (
@@ -59,9 +61,10 @@ func NegativeSOA(soa *dns.SOA) dns.RR {
 // the authoritative server) make before answering req, and returns the
 // RCODE to answer with instead, or RcodeSuccess:
 //   - an opcode other than QUERY: NOTIMP (RFC 1035 §4.1.1);
-//   - not a query (QR set), not exactly one question, more records than a
-//     query carries, or more than one OPT record: FORMERR (RFC 1035
-//     §4.1.1; RFC 6891 §6.1.1 for the OPT);
+//   - not a query (QR set), TC set, not exactly one question, any answer
+//     or authority record, or more than one additional record (the OPT):
+//     FORMERR, as Unbound answers (RFC 1035 §4.1.1; RFC 6891 §6.1.1 for a
+//     second OPT; no TSIG or SIG(0) is supported);
 //   - an EDNS version above 0: BADVERS (RFC 6891 §6.1.3);
 //   - a question for a meta-type that only an OPT or a transaction carries
 //     (OPT, TSIG, TKEY, MAILA, MAILB, and the unassigned meta range 128-248
@@ -72,7 +75,7 @@ func VetQuery(req *dns.Msg) int {
 	if req.Opcode != dns.OpcodeQuery && !req.Response {
 		return dns.RcodeNotImplemented
 	}
-	if len(req.Question) != 1 || req.Response || len(req.Answer) > 1 || len(req.Ns) > 1 || len(req.Extra) > 2 {
+	if len(req.Question) != 1 || req.Response || req.Truncated || len(req.Answer) > 0 || len(req.Ns) > 0 || len(req.Extra) > 1 {
 		return dns.RcodeFormatError
 	}
 	opts := 0

@@ -26,10 +26,11 @@
 // zone cuts (NS in authority, glue in additional), CNAME chains within the
 // zone, DNAME (RFC 6672), wildcards (RFC 4592), and NXDOMAIN or NODATA
 // with the zone's SOA, its TTL capped by the SOA's MINIMUM (RFC 2308 §3).
-// Over UDP an answer larger than the client's buffer is truncated with TC
-// set, so that the client asks again over TCP. With Config.Rotate the
-// order of several A or AAAA records turns with every answer (round-robin
-// load distribution).
+// Over UDP an answer larger than the client's buffer goes with TC set and
+// only its question and OPT, never a partial RRset (RFC 2181 §9) nor a
+// referral without its glue (RFC 9471 §3.1), so that the client asks
+// again over TCP. With Config.Rotate the order of several A or AAAA
+// records turns with every answer (round-robin load distribution).
 //
 // The resolver/resolvertest package runs Servers on loopback addresses as
 // a whole root -> TLD -> zone hierarchy for tests and examples.

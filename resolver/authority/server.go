@@ -56,19 +56,20 @@ func (s *Server) zoneFor(name string) *Zone {
 	return best
 }
 
-// ServeDNS implements dns.Handler. Over UDP, answers larger than the
-// client's buffer (512 bytes, or its EDNS0 size) are truncated with TC set,
-// so the client retries over TCP (RFC 1035 §4.2.1, RFC 6891).
+// ServeDNS implements dns.Handler. Over UDP, a response larger than the
+// client's buffer (512 bytes, or its EDNS payload size) goes with TC set
+// and only its question and OPT (dnsproto.Truncate): never a partial RRset
+// (RFC 2181 §9) nor a referral short of its glue (RFC 9471 §3.1), so the
+// client retries over TCP (RFC 1035 §4.2.1).
 func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	m := s.Answer(req)
 	if _, tcp := w.RemoteAddr().(*net.TCPAddr); !tcp {
 		size := dns.MinMsgSize
 		if opt := req.IsEdns0(); opt != nil {
-			size = int(max(opt.UDPSize(), dns.MinMsgSize))
+			size = int(opt.UDPSize())
 		}
-		m.Truncate(size)
+		dnsproto.Truncate(m, size)
 	}
-	m.Compress = true // after Truncate, which clears it when the message fits uncompressed
 	w.WriteMsg(m)
 }
 
@@ -76,21 +77,16 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 // it but before truncation to the client's buffer size. Queries the
 // resolver's Server would not answer (another opcode, a malformed header,
 // EDNS above version 0, a zone transfer, a class other than IN) get the
-// same error rcode here.
+// same error rcode here. Every response carries the query's ID, opcode,
+// RD and CD, its question, and, when the query had an OPT, an OPT of our
+// own with the query's DO bit (RFC 6891 §7, RFC 3225 §3); RA is never set.
 func (s *Server) Answer(req *dns.Msg) *dns.Msg {
-	m := new(dns.Msg)
-	m.SetReply(req)
+	m := dnsproto.Reply(req)
 	m.Compress = true // RFC 1035 §4.1.4
-	m.RecursionAvailable = false
+	dnsproto.SetEDNS(m, req)
 	if rcode := dnsproto.VetQuery(req); rcode != dns.RcodeSuccess {
 		m.Rcode = rcode
-		if rcode == dns.RcodeBadVers {
-			m.SetEdns0(1232, false)
-		}
 		return m
-	}
-	if opt := req.IsEdns0(); opt != nil {
-		m.SetEdns0(1232, false)
 	}
 	q := req.Question[0]
 	name := dns.CanonicalName(q.Name)
