@@ -88,9 +88,15 @@ func New(cfg Config) (*Firewall, error) {
 
 // Reload puts rs in force for every decision from now on. Connections
 // already allowed stay up; Listener.Flush closes those the new rules deny.
-func (f *Firewall) Reload(rs *RuleSet) {
+// A nil rs is refused (ErrInvalidConfig) and the rules in force stay: a
+// reload never opens the firewall by omission.
+func (f *Firewall) Reload(rs *RuleSet) error {
+	if rs == nil {
+		return fmt.Errorf("%w: Reload of a nil rule set", ErrInvalidConfig)
+	}
 	f.rules.Store(rs)
 	f.reloads.Add(1)
+	return nil
 }
 
 // Rules returns the rule set in force.

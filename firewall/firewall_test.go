@@ -541,3 +541,22 @@ func TestReloadThenFlushClosesDeniedConnections(t *testing.T) {
 		t.Fatal("flush closed an allowed connection")
 	}
 }
+
+// A nil rule set is refused and the rules in force stay (before, the next
+// Decide dereferenced nil).
+func TestReloadNilKeepsTheRules(t *testing.T) {
+	rs, err := ParseRules(strings.NewReader("policy deny\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw, err := New(Config{Rules: rs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.Reload(nil); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("Reload(nil) = %v, want ErrInvalidConfig", err)
+	}
+	if v := fw.Decide(Flow{Src: netip.MustParseAddrPort("192.0.2.1:1000")}); v.Action != Deny {
+		t.Fatalf("after Reload(nil): %v, want the deny rules still in force", v)
+	}
+}

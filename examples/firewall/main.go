@@ -161,8 +161,9 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 				fmt.Fprintf(out, "reload refused, old rules stay: %v\n", err)
 			} else if realIP != nil && nrs.RealIP() != nil {
 				fmt.Fprintf(out, "reload refused, old rules stay: trusted proxies given both by -trust and in %s\n", *rulesPath)
+			} else if err := fw.Reload(nrs); err != nil {
+				fmt.Fprintf(out, "reload refused, old rules stay: %v\n", err)
 			} else {
-				fw.Reload(nrs)
 				fmt.Fprintf(out, "rules reloaded; %s\n", trusts())
 			}
 		case <-ctx.Done():
@@ -251,8 +252,13 @@ func demo(out io.Writer) error {
 	for i := 1; i <= 5; i++ {
 		show(fmt.Sprintf("burst request %d from 127.0.0.4", i), from("127.0.0.4", "GET", "/", ""))
 	}
-	rs2, _ := firewall.ParseRules(strings.NewReader("policy allow\ndeny 127.0.0.5\n"))
-	fw.Reload(rs2)
+	rs2, err := firewall.ParseRules(strings.NewReader("policy allow\ndeny 127.0.0.5\n"))
+	if err == nil {
+		err = fw.Reload(rs2)
+	}
+	if err != nil {
+		return err
+	}
 	fmt.Fprintln(out, "\nlive reload: now deny 127.0.0.5 instead of 127.0.0.66")
 	show("GET / from 127.0.0.66", from("127.0.0.66", "GET", "/", ""))
 	show("GET / from 127.0.0.5", from("127.0.0.5", "GET", "/", ""))
