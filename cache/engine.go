@@ -1,0 +1,671 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgekit/edgekit/internal/background"
+	"github.com/edgekit/edgekit/internal/blame"
+	"github.com/edgekit/edgekit/internal/clock"
+	"github.com/edgekit/edgekit/internal/collapse"
+	"github.com/edgekit/edgekit/internal/hop"
+	"github.com/edgekit/edgekit/internal/percpu"
+	"go.uber.org/zap"
+)
+
+// EngineConfig configures an Engine. Cache and Upstream are required;
+// every other zero value is a documented default.
+type EngineConfig struct {
+	// Cache decides what may be reused and stores (RFC 9111). Required.
+	Cache Cache
+	// Upstream answers what the cache cannot: misses, validations and
+	// requests passed through. Required.
+	Upstream http.RoundTripper
+	// MaxObjectBytes is the largest response body the engine buffers to
+	// store; larger bodies stream to the client without being stored or
+	// buffered (decided from Content-Length, or when a body of unknown
+	// length outgrows it). Zero means 8 MiB.
+	MaxObjectBytes int64
+	// FetchTimeout bounds a background revalidation and a fetch whose
+	// response may still be stored (which outlives the client that
+	// started it, for its waiters and the cache). A body too large to
+	// store is the client's alone: it is not bounded by FetchTimeout and
+	// ends when the client leaves. Zero means 30 s.
+	FetchTimeout time.Duration
+	// HideFields lists header fields (canonical names) of stored and
+	// fetched responses that the engine does not send on (an edge's
+	// Surrogate-Control and surrogate keys). Nil means none.
+	HideFields []string
+	// Outgoing, if set, runs for every cacheable fetch (a miss, a
+	// validation, a background revalidation) just before the request
+	// goes to Upstream: the engine has already removed hop-by-hop and
+	// the client's own conditional and Range fields and added its
+	// validators. It may add header fields to o.Request (an edge adds
+	// Via and Surrogate-Capability); it must not keep o.Request or read
+	// its body.
+	Outgoing func(o Outgoing)
+	// Store, if set, is called in place of Cache.Store for every complete
+	// response the engine fetched (not for a 304 that freshens a stored
+	// one): it may set f.Exchange.Control and f.Exchange.Retained, must
+	// call store once with the Exchange, and may act on the result (an
+	// edge indexes surrogate keys). It runs on the fetch's goroutine,
+	// before any waiter is answered. Nil means store(f.Exchange).
+	Store func(f Fetched, store func(Exchange) StoreResult) StoreResult
+	// Decorate, if set, runs on the header of every response the engine
+	// sends (served, fetched, streamed, or an error it writes), after
+	// the stored or fetched fields are copied in, before the status is
+	// written. It may add and remove fields; it must not keep d.Header.
+	// Nil means X-Cache (see XCache) set to d.Outcome.
+	Decorate func(d Decoration)
+	// Pass serves the requests the engine does not cache in ServeHTTP:
+	// unsafe methods and protocol switches. Nil means an
+	// httputil.ReverseProxy over Upstream that invalidates after unsafe
+	// methods (RFC 9111 §4.4).
+	Pass http.Handler
+	// Now returns the current time. Nil means time.Now.
+	Now func() time.Time
+	// Logger receives debug events. Nil means zap.NewNop().
+	Logger *zap.Logger
+}
+
+// Outgoing is a request about to be sent upstream, for
+// EngineConfig.Outgoing.
+type Outgoing struct {
+	// Request is what goes upstream (a GET, even for a client's HEAD).
+	Request *http.Request
+	// Client is the request as the client sent it; it must not be
+	// modified. A background revalidation has no client left: Client is
+	// then a copy of the request that started it.
+	Client *http.Request
+}
+
+// Fetched is a complete response the engine is about to offer its Cache,
+// for EngineConfig.Store.
+type Fetched struct {
+	// Exchange is what goes to Cache.Store.
+	Exchange Exchange
+	// Validation reports that the fetch validated a stored response (the
+	// origin answered it in full), rather than filling a miss.
+	Validation bool
+}
+
+// Outcome says how the engine produced a response.
+type Outcome uint8
+
+const (
+	// OutcomeHit: served from the cache, fresh.
+	OutcomeHit Outcome = iota
+	// OutcomeMiss: fetched (and stored when allowed), or an error.
+	OutcomeMiss
+	// OutcomeStale: a stale stored response, under max-stale,
+	// stale-while-revalidate or stale-if-error.
+	OutcomeStale
+	// OutcomeRevalidated: the origin answered 304 and the freshened
+	// stored response was served.
+	OutcomeRevalidated
+	// OutcomePass: not a request the cache handles (an unsafe method).
+	OutcomePass
+	// OutcomeBypass: a request RoundTrip sends on as it is (a Range or
+	// conditional request of the client's own).
+	OutcomeBypass
+)
+
+var outcomeNames = [...][]string{{"HIT"}, {"MISS"}, {"STALE"}, {"REVALIDATED"}, {"PASS"}, {"BYPASS"}}
+
+// String returns the outcome as X-Cache carries it: HIT, MISS, STALE,
+// REVALIDATED, PASS or BYPASS.
+func (o Outcome) String() string { return outcomeNames[o][0] }
+
+// Decoration is a response about to be sent, for EngineConfig.Decorate.
+type Decoration struct {
+	// Header is the response's header; the hook may change it.
+	Header  http.Header
+	Request *http.Request
+	Outcome Outcome
+	// detail holds the RFC 9211 parameters of the cache's entry, or is
+	// empty for a fresh hit, whose parameters are "hit; ttl=" and ttl.
+	detail string
+	ttl    time.Duration
+}
+
+// AppendCacheStatus appends the RFC 9211 Cache-Status parameters of this
+// response (without the cache's name), e.g. "hit; ttl=30" or
+// "fwd=uri-miss; fwd-status=200; stored", to b.
+func (d Decoration) AppendCacheStatus(b []byte) []byte {
+	if d.detail != "" {
+		return append(b, d.detail...)
+	}
+	return strconv.AppendInt(append(b, "hit; ttl="...), int64(d.ttl/time.Second), 10)
+}
+
+// setXCache is the default decoration.
+func setXCache(d Decoration) { d.Header[XCache] = outcomeNames[d.Outcome] }
+
+// Engine is the one RFC 9111 serving flow of the SDK: it looks a request
+// up in its Cache and serves what is fresh; serves what is stale while
+// revalidating it in the background (RFC 5861 §3); validates with a
+// conditional request and merges a 304 (§4.3); serves what is stale when
+// the origin fails (§4.2.4, RFC 5861 §4); fetches a miss once for all
+// concurrent requests for it (collapsing), or alone for a while after an
+// uncacheable or too large response (hit-for-pass); stores what may be
+// stored; and streams what is too large to store. It forwards 1xx
+// responses (RFC 9110 §15.2) and removes hop-by-hop fields (§7.6.1) from
+// everything it sends on.
+//
+// It serves as an http.Handler (ServeHTTP, for a proxy or edge) and as an
+// http.RoundTripper (RoundTrip, for a client); Transport, Middleware and
+// edge.Node are thin adapters over it.
+//
+// An Engine is safe for concurrent use by multiple goroutines and must not
+// be copied. Background revalidations (one per key at a time, at most
+// 1024 at once) and fetches whose response may be stored run in
+// goroutines the Engine owns, each ended by FetchTimeout; Close cancels
+// and waits for them.
+type Engine struct {
+	cache        Cache
+	upstream     http.RoundTripper
+	maxObject    int64
+	fetchTimeout time.Duration
+	hide         []string
+	outgoingHook func(Outgoing)
+	storeHook    func(Fetched, func(Exchange) StoreResult) StoreResult
+	decorate     func(Decoration)
+	pass         http.Handler
+	now          func() time.Time
+	log          *zap.Logger
+
+	group   collapse.Group[*fetchResult]
+	windows sync.Pool // *[]byte of window bytes: fetch and copy buffers
+	passMu  sync.Mutex
+	passes  map[string]passMark // hit-for-pass markers
+	jobs    *background.Jobs    // background revalidations, one per key
+	// filled counts fetches that ended storing a response: a miss whose
+	// flight starts after it changed looks again (see fetch).
+	filled atomic.Uint64
+
+	fillMu    sync.Mutex
+	fillIdle  sync.Cond // on fillMu; broadcast when fills drops to 0
+	fills     int       // fill goroutines running
+	closed    bool
+	ctx       context.Context
+	cancel    context.CancelFunc
+	closeOnce sync.Once
+
+	st *percpu.Counters
+}
+
+// Indexes of Engine.st.
+const (
+	sHits = iota
+	sMisses
+	sStale
+	sRevalidations
+	sCollapsed
+	sOriginErrors
+	sBackground
+	sBytesFromCache
+	sBytesFromOrigin
+	numEngineCounters
+)
+
+// EngineStats is a snapshot of an Engine's counters.
+type EngineStats struct {
+	// Hits are requests answered from the cache without waiting for the
+	// origin (stale-while-revalidate and max-stale included); Misses the
+	// other cacheable ones.
+	Hits, Misses uint64
+	// StaleServed counts stale responses served (stale-while-revalidate,
+	// stale-if-error, max-stale).
+	StaleServed uint64
+	// Revalidations counts 304 answers that freshened stored responses.
+	Revalidations uint64
+	// Collapsed counts requests answered from another request's fetch.
+	// Waiters released to fetch on their own (the response was
+	// uncacheable or too large to store) are not counted.
+	Collapsed uint64
+	// OriginErrors counts failed fetches and 5xx answers.
+	OriginErrors uint64
+	// BackgroundFetches counts stale-while-revalidate refreshes.
+	BackgroundFetches               uint64
+	BytesFromCache, BytesFromOrigin uint64
+}
+
+// DefaultMaxObjectBytes is what a zero EngineConfig.MaxObjectBytes means.
+const DefaultMaxObjectBytes = 8 << 20
+
+// NewEngine returns an Engine configured by cfg.
+func NewEngine(cfg EngineConfig) (*Engine, error) {
+	if cfg.Cache == nil || cfg.Upstream == nil {
+		return nil, fmt.Errorf("%w: Engine needs a Cache and an Upstream", ErrInvalidConfig)
+	}
+	if cfg.MaxObjectBytes < 0 || cfg.FetchTimeout < 0 {
+		return nil, fmt.Errorf("%w: negative value", ErrInvalidConfig)
+	}
+	e := &Engine{
+		cache: cfg.Cache, upstream: cfg.Upstream, maxObject: cfg.MaxObjectBytes,
+		fetchTimeout: cfg.FetchTimeout, hide: cfg.HideFields, outgoingHook: cfg.Outgoing,
+		storeHook: cfg.Store, decorate: cfg.Decorate, pass: cfg.Pass,
+		now: clock.Or(cfg.Now), log: cfg.Logger, passes: map[string]passMark{},
+		st: percpu.New(numEngineCounters),
+	}
+	if e.maxObject == 0 {
+		e.maxObject = DefaultMaxObjectBytes
+	}
+	if e.fetchTimeout == 0 {
+		e.fetchTimeout = background.DefaultTimeout
+	}
+	if e.log == nil {
+		e.log = zap.NewNop()
+	}
+	if e.decorate == nil {
+		e.decorate = setXCache
+	}
+	e.fillIdle.L = &e.fillMu
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	e.jobs = background.New(background.Config{Timeout: e.fetchTimeout})
+	if e.pass == nil {
+		e.pass = e.defaultPass()
+	}
+	return e, nil
+}
+
+// Close cancels background revalidations and fetches and waits for them.
+// It is idempotent. The Engine keeps serving afterwards, without
+// background work: a miss then fetches for its own client only.
+func (e *Engine) Close() error {
+	e.closeOnce.Do(func() {
+		e.fillMu.Lock()
+		e.closed = true
+		e.fillMu.Unlock()
+		e.cancel()
+		e.jobs.Close()
+		e.waitFills()
+	})
+	return nil
+}
+
+// Wait blocks until no background work runs (revalidations and fetches
+// under way, and any started meanwhile, have ended): for a graceful
+// hand-over, or a test or demo that reads the cache after a
+// stale-while-revalidate response. Unlike Close it stops nothing.
+func (e *Engine) Wait() {
+	e.jobs.Wait()
+	e.waitFills()
+}
+
+func (e *Engine) waitFills() {
+	e.fillMu.Lock()
+	for e.fills > 0 {
+		e.fillIdle.Wait()
+	}
+	e.fillMu.Unlock()
+}
+
+// Cache returns the engine's Cache.
+func (e *Engine) Cache() Cache { return e.cache }
+
+// Stats returns a snapshot of the engine's counters.
+func (e *Engine) Stats() EngineStats {
+	return EngineStats{
+		Hits: e.st.Load(sHits), Misses: e.st.Load(sMisses), StaleServed: e.st.Load(sStale),
+		Revalidations: e.st.Load(sRevalidations), Collapsed: e.st.Load(sCollapsed),
+		OriginErrors: e.st.Load(sOriginErrors), BackgroundFetches: e.st.Load(sBackground),
+		BytesFromCache: e.st.Load(sBytesFromCache), BytesFromOrigin: e.st.Load(sBytesFromOrigin),
+	}
+}
+
+// cacheable reports whether the engine serves r through the cache: GET
+// and HEAD, except protocol switches.
+func cacheable(r *http.Request) bool {
+	return (r.Method == http.MethodGet || r.Method == http.MethodHead) && hop.Upgrade(r.Header) == ""
+}
+
+// ServeHTTP implements http.Handler: it answers r from the cache or the
+// origin, and answers the client's own conditional and Range requests
+// from a stored 200 (RFC 9111 §4.3.2, RFC 9110 §13, §14). Requests the
+// cache does not handle go to EngineConfig.Pass.
+func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !cacheable(r) {
+		e.pass.ServeHTTP(w, r)
+		return
+	}
+	filled := e.filled.Load()
+	l := e.cache.Lookup(r)
+	if l.Decision == Fresh && !l.Stale {
+		// The fast path: the stored entry is written as it is.
+		e.st.Add(sHits, 1)
+		e.st.Add(sBytesFromCache, uint64(len(l.Body)))
+		e.writeComplete(w, r, l.Status, l.Header, l.Body, l.Age, true, Decoration{Outcome: OutcomeHit, ttl: l.TTL})
+		return
+	}
+	a := e.answer(withInterim(r, w), l, filled)
+	e.write(w, r, &a)
+}
+
+// RoundTrip implements http.RoundTripper over the same flow as ServeHTTP.
+// Unsafe methods and protocol switches go to Upstream (an unsafe one then
+// invalidates, RFC 9111 §4.4); so do Range and conditional requests of
+// the client's own, which get the origin's answer (OutcomeBypass). An
+// origin that cannot be reached is an error, unless a stale response may
+// be served instead. The 1xx responses of a fetch reach the request's
+// httptrace.ClientTrace, as from http.Transport.
+func (e *Engine) RoundTrip(r *http.Request) (*http.Response, error) {
+	if !cacheable(r) {
+		resp, err := e.send(r)
+		if err == nil {
+			e.cache.Invalidate(r, resp)
+		}
+		return resp, err
+	}
+	if has(r.Header, "Range") || hasConditional(r.Header) {
+		resp, err := e.send(r)
+		if err == nil {
+			e.decorate(Decoration{Header: resp.Header, Request: r, Outcome: OutcomeBypass, detail: "fwd=bypass"})
+		}
+		return resp, err
+	}
+	filled := e.filled.Load()
+	l := e.cache.Lookup(r)
+	if l.Decision == Fresh && !l.Stale {
+		e.st.Add(sHits, 1)
+		e.st.Add(sBytesFromCache, uint64(len(l.Body)))
+		a := answer{status: l.Status, header: l.Header, body: l.Body, age: l.Age, fromCache: true, outcome: OutcomeHit, ttl: l.TTL}
+		return e.response(r, &a), nil
+	}
+	a := e.answer(r, l, filled)
+	if a.err != nil {
+		return nil, a.err
+	}
+	return e.response(r, &a), nil
+}
+
+// send forwards r as it is and removes the hop-by-hop fields of the
+// answer (RFC 9110 §7.6.1); a 101 keeps them: they describe the protocol
+// switched to.
+func (e *Engine) send(r *http.Request) (*http.Response, error) {
+	resp, err := e.upstream.RoundTrip(r)
+	if err == nil && resp.StatusCode != http.StatusSwitchingProtocols {
+		hop.Strip(resp.Header)
+	}
+	return resp, err
+}
+
+func hasConditional(h http.Header) bool {
+	return has(h, "If-None-Match") || has(h, "If-Modified-Since") || has(h, "If-Match") ||
+		has(h, "If-Unmodified-Since") || has(h, "If-Range")
+}
+
+// has reports whether h has a non-empty first value for key, which must
+// be in canonical form. Reading the map directly skips Header.Get's
+// canonicalization, a tenth of a hit's CPU.
+func has(h http.Header, key string) bool {
+	v := h[key]
+	return len(v) > 0 && v[0] != ""
+}
+
+// defaultPass is a reverse proxy over Upstream for what the cache does
+// not handle; a successful unsafe request invalidates (RFC 9111 §4.4).
+func (e *Engine) defaultPass() http.Handler {
+	return &httputil.ReverseProxy{
+		Transport: roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			resp, err := e.upstream.RoundTrip(req)
+			if err == nil {
+				e.cache.Invalidate(req, resp)
+			}
+			return resp, err
+		}),
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			if pr.Out.URL.Scheme == "" {
+				pr.Out.URL.Scheme = "http"
+				if pr.In.TLS != nil {
+					pr.Out.URL.Scheme = "https"
+				}
+			}
+			if pr.Out.URL.Host == "" {
+				pr.Out.URL.Host = pr.In.Host
+			}
+			pr.Out.Host = pr.In.Host
+		},
+		ModifyResponse: func(resp *http.Response) error {
+			if resp.StatusCode != http.StatusSwitchingProtocols {
+				e.decorate(Decoration{Header: resp.Header, Request: resp.Request, Outcome: OutcomePass, detail: "fwd=method"})
+			}
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			e.st.Add(sOriginErrors, 1)
+			e.writeError(w, r, err)
+		},
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// answer is what the engine serves for a cacheable request: a complete
+// response (header and body are shared, read-only), a streamed one, or an
+// error.
+type answer struct {
+	status    int
+	header    http.Header
+	body      []byte
+	age       time.Duration
+	fromCache bool // a stored response: send the age the cache computed
+	outcome   Outcome
+	detail    string // RFC 9211 parameters (see Decoration)
+	ttl       time.Duration
+	// stream, when set, is the body still arriving, of length (or -1).
+	stream io.ReadCloser
+	length int64
+	err    error
+	// gone: the client left while waiting; nothing is to be sent.
+	gone bool
+}
+
+// errOnlyIfCached is the body of the 504 that answers only-if-cached when
+// nothing usable is stored (RFC 9111 §5.2.1.7).
+const errOnlyIfCached = "cache: only-if-cached and no usable stored response\n"
+
+var textPlain = http.Header{"Content-Type": {"text/plain; charset=utf-8"}}
+
+// answer serves a lookup that was not a fresh hit. filled is e.filled as
+// read before the lookup. l is a copy: the fast hit path keeps its own on
+// the stack.
+func (e *Engine) answer(r *http.Request, lv Lookup, filled uint64) answer {
+	l := &lv
+	switch l.Decision {
+	case Fresh: // stale, as the request's max-stale allowed
+		e.st.Add(sHits, 1)
+		e.st.Add(sStale, 1)
+		return e.stored(l, OutcomeStale, fmt.Sprintf("hit; ttl=%d; detail=max-stale", ttlSeconds(l.TTL)))
+	case StaleWhileRevalidate:
+		e.st.Add(sHits, 1)
+		e.st.Add(sStale, 1)
+		e.revalidateInBackground(r, *l)
+		return e.stored(l, OutcomeStale, fmt.Sprintf("hit; ttl=%d; detail=stale-while-revalidate", ttlSeconds(l.TTL)))
+	}
+	e.st.Add(sMisses, 1)
+	if l.OnlyIfCached {
+		return answer{status: http.StatusGatewayTimeout, header: textPlain, body: []byte(errOnlyIfCached),
+			outcome: OutcomeMiss, detail: "fwd=miss; detail=only-if-cached"}
+	}
+	var lp *Lookup
+	if l.Decision == Validate {
+		lp = l
+	}
+	return e.fetch(r, l.Key, lp, l.Refresh, filled)
+}
+
+func ttlSeconds(d time.Duration) int64 { return int64(d / time.Second) }
+
+// stored is an answer from a lookup.
+func (e *Engine) stored(l *Lookup, o Outcome, detail string) answer {
+	e.st.Add(sBytesFromCache, uint64(len(l.Body)))
+	return answer{status: l.Status, header: l.Header, body: l.Body, age: l.Age, fromCache: true, outcome: o, detail: detail}
+}
+
+// write sends an answer to w.
+func (e *Engine) write(w http.ResponseWriter, r *http.Request, a *answer) {
+	switch {
+	case a.gone:
+		return
+	case a.err != nil:
+		e.writeError(w, r, a.err)
+	case a.stream != nil:
+		e.writeStream(w, r, a)
+	default:
+		e.writeComplete(w, r, a.status, a.header, a.body, a.age, a.fromCache, Decoration{Outcome: a.outcome, detail: a.detail, ttl: a.ttl})
+	}
+}
+
+// writeComplete sends a complete response, answering the client's own
+// conditional and range requests from it (RFC 9111 §4.3.2, RFC 9110 §14).
+func (e *Engine) writeComplete(w http.ResponseWriter, r *http.Request, status int, stored http.Header, body []byte, age time.Duration, withAge bool, d Decoration) {
+	h := w.Header()
+	e.copyHeader(h, stored)
+	if withAge {
+		h["Age"] = []string{formatAge(age)}
+	}
+	d.Header, d.Request = h, r
+	e.decorate(d)
+	if _, ok := h["Content-Type"]; !ok {
+		h["Content-Type"] = nil // do not sniff a type the origin did not send
+	}
+	rh := r.Header
+	if status == http.StatusOK && (has(rh, "Range") || has(rh, "If-None-Match") ||
+		has(rh, "If-Modified-Since") || has(rh, "If-Match") || has(rh, "If-Unmodified-Since")) &&
+		writeConditional(w, r, h, stored, body, e.now()) {
+		return
+	}
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead && status != http.StatusNotModified && status != http.StatusNoContent {
+		w.Write(body)
+	}
+}
+
+// copyHeader copies a stored or fetched header into a response, sharing
+// the value slices (they are never modified), minus Content-Length and
+// the hidden fields.
+func (e *Engine) copyHeader(dst, src http.Header) {
+	for k, v := range src {
+		if k == "Content-Length" || e.hidden(k) {
+			continue
+		}
+		dst[k] = v
+	}
+}
+
+func (e *Engine) hidden(k string) bool {
+	for _, f := range e.hide {
+		if f == k {
+			return true
+		}
+	}
+	return false
+}
+
+// writeStream sends the head of a response whose body follows as it
+// arrives, then the body through one window-sized buffer, flushing each
+// piece when the length is unknown. It ends when the body does or the
+// client leaves; an origin failure mid-body aborts the response, so the
+// client never sees an end.
+func (e *Engine) writeStream(w http.ResponseWriter, r *http.Request, a *answer) {
+	defer a.stream.Close()
+	h := w.Header()
+	e.copyHeader(h, a.header)
+	if a.length >= 0 && bodyAllowed(a.status) {
+		h["Content-Length"] = []string{strconv.FormatInt(a.length, 10)}
+	}
+	e.decorate(Decoration{Header: h, Request: r, Outcome: a.outcome, detail: a.detail})
+	w.WriteHeader(a.status)
+	if r.Method == http.MethodHead {
+		return
+	}
+	bp := e.window()
+	defer e.putWindow(bp)
+	buf := *bp
+	flush := a.length < 0
+	for {
+		nr, err := a.stream.Read(buf)
+		if nr > 0 {
+			if _, werr := w.Write(buf[:nr]); werr != nil {
+				return // the client left
+			}
+			if flush {
+				http.NewResponseController(w).Flush()
+			}
+		}
+		if err == io.EOF || r.Context().Err() != nil {
+			return
+		}
+		if err != nil {
+			e.log.Debug("cache: origin failed mid-body", zap.String("url", r.URL.String()), zap.Error(err))
+			a.stream.Close()
+			panic(http.ErrAbortHandler) // truncate: the client must not see an end
+		}
+	}
+}
+
+func bodyAllowed(status int) bool {
+	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
+}
+
+// writeError answers when no origin could be reached: 504 for timeouts,
+// 400 for the client's own fault, 502 otherwise, with a plain body saying
+// so.
+func (e *Engine) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := http.StatusBadGateway
+	var ne net.Error
+	var client *blame.ClientError
+	switch {
+	case errors.As(err, &client):
+		code = http.StatusBadRequest // the client's fault (origin.Pool says so), not the origin's
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+		code = http.StatusGatewayTimeout
+	}
+	e.log.Debug("cache: origin failed", zap.String("url", r.URL.String()), zap.Error(err))
+	e.decorate(Decoration{Header: w.Header(), Request: r, Outcome: OutcomeMiss, detail: "fwd=uri-miss; detail=origin-unreachable"})
+	http.Error(w, fmt.Sprintf("cache: no origin could serve %s (%s)", r.URL.Path, http.StatusText(code)), code)
+}
+
+// response turns an answer into the *http.Response RoundTrip returns.
+func (e *Engine) response(r *http.Request, a *answer) *http.Response {
+	h := make(http.Header, len(a.header)+2)
+	e.copyHeader(h, a.header)
+	if a.fromCache {
+		h["Age"] = []string{formatAge(a.age)}
+	}
+	e.decorate(Decoration{Header: h, Request: r, Outcome: a.outcome, detail: a.detail, ttl: a.ttl})
+	resp := &http.Response{
+		Status: statusLine(a.status), StatusCode: a.status,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: h, Request: r,
+	}
+	switch {
+	case a.stream != nil && r.Method == http.MethodHead:
+		a.stream.Close()
+		resp.Body, resp.ContentLength = http.NoBody, a.length
+	case a.stream != nil:
+		resp.Body, resp.ContentLength = a.stream, a.length
+	default:
+		body := a.body
+		if r.Method == http.MethodHead || !bodyAllowed(a.status) {
+			body = nil
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		resp.ContentLength = int64(len(a.body))
+	}
+	return resp
+}
