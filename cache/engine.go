@@ -46,13 +46,14 @@ type EngineConfig struct {
 	// fetched responses that the engine does not send on (an edge's
 	// Surrogate-Control and surrogate keys). Nil means none.
 	HideFields []string
-	// Outgoing, if set, runs for every cacheable fetch (a miss, a
-	// validation, a background revalidation) just before the request
-	// goes to Upstream: the engine has already removed hop-by-hop and
-	// the client's own conditional and Range fields and added its
-	// validators. It may add header fields to o.Request (an edge adds
-	// Via and Surrogate-Capability); it must not keep o.Request or read
-	// its body.
+	// Outgoing, if set, runs for every request the engine sends
+	// upstream from ServeHTTP (a miss, a validation, a background
+	// revalidation, and what the default Pass forwards) just before it
+	// goes: the engine has already removed hop-by-hop fields, added
+	// X-Forwarded-For, and for a cacheable fetch removed the client's own
+	// conditional and Range fields and added its validators. It may add
+	// header fields to o.Request (an edge adds Via and
+	// Surrogate-Capability); it must not keep o.Request or read its body.
 	Outgoing func(o Outgoing)
 	// Store, if set, is called in place of Cache.Store for every complete
 	// response the engine fetched (not for a 304 that freshens a stored
@@ -69,8 +70,10 @@ type EngineConfig struct {
 	Decorate func(d Decoration)
 	// Pass serves the requests the engine does not cache in ServeHTTP:
 	// unsafe methods and protocol switches. Nil means an
-	// httputil.ReverseProxy over Upstream that invalidates after unsafe
-	// methods (RFC 9111 §4.4).
+	// httputil.ReverseProxy over Upstream that sets X-Forwarded-For,
+	// -Host and -Proto, runs Outgoing, invalidates after a successful
+	// unsafe method (RFC 9111 §4.4), removes HideFields from the answer
+	// and runs Decorate (OutcomePass).
 	Pass http.Handler
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
@@ -87,6 +90,9 @@ type Outgoing struct {
 	// modified. A background revalidation has no client left: Client is
 	// then a copy of the request that started it.
 	Client *http.Request
+	// Pass reports a request the default Pass handler forwards (an
+	// unsafe method, a protocol switch), not a cacheable fetch.
+	Pass bool
 }
 
 // Fetched is a complete response the engine is about to offer its Cache,
@@ -215,6 +221,8 @@ const (
 	sBackground
 	sBytesFromCache
 	sBytesFromOrigin
+	sPasses
+	sInvalidations
 	numEngineCounters
 )
 
@@ -238,6 +246,10 @@ type EngineStats struct {
 	// BackgroundFetches counts stale-while-revalidate refreshes.
 	BackgroundFetches               uint64
 	BytesFromCache, BytesFromOrigin uint64
+	// Passes counts requests the default Pass forwarded uncached (unsafe
+	// methods, protocol switches), and Invalidations those of them that
+	// invalidated something stored (RFC 9111 §4.4).
+	Passes, Invalidations uint64
 }
 
 // DefaultMaxObjectBytes is what a zero EngineConfig.MaxObjectBytes means.
@@ -321,6 +333,7 @@ func (e *Engine) Stats() EngineStats {
 		Revalidations: e.st.Load(sRevalidations), Collapsed: e.st.Load(sCollapsed),
 		OriginErrors: e.st.Load(sOriginErrors), BackgroundFetches: e.st.Load(sBackground),
 		BytesFromCache: e.st.Load(sBytesFromCache), BytesFromOrigin: e.st.Load(sBytesFromOrigin),
+		Passes: e.st.Load(sPasses), Invalidations: e.st.Load(sInvalidations),
 	}
 }
 
@@ -416,30 +429,33 @@ func has(h http.Header, key string) bool {
 // defaultPass is a reverse proxy over Upstream for what the cache does
 // not handle; a successful unsafe request invalidates (RFC 9111 §4.4).
 func (e *Engine) defaultPass() http.Handler {
-	return &httputil.ReverseProxy{
+	proxy := &httputil.ReverseProxy{
+		// Invalidation needs the request as the client addressed it,
+		// before Upstream rewrites it.
 		Transport: roundTripFunc(func(req *http.Request) (*http.Response, error) {
 			resp, err := e.upstream.RoundTrip(req)
-			if err == nil {
-				e.cache.Invalidate(req, resp)
+			if err == nil && e.cache.Invalidate(req, resp) > 0 {
+				e.st.Add(sInvalidations, 1)
 			}
 			return resp, err
 		}),
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			if pr.Out.URL.Scheme == "" {
-				pr.Out.URL.Scheme = "http"
-				if pr.In.TLS != nil {
-					pr.Out.URL.Scheme = "https"
-				}
+			pr.Out.URL.Scheme = "http"
+			if pr.In.TLS != nil {
+				pr.Out.URL.Scheme = "https"
 			}
-			if pr.Out.URL.Host == "" {
-				pr.Out.URL.Host = pr.In.Host
-			}
+			pr.Out.URL.Host = pr.In.Host
 			pr.Out.Host = pr.In.Host
+			pr.SetXForwarded()
+			if e.outgoingHook != nil {
+				e.outgoingHook(Outgoing{Request: pr.Out, Client: pr.In, Pass: true})
+			}
 		},
 		ModifyResponse: func(resp *http.Response) error {
-			if resp.StatusCode != http.StatusSwitchingProtocols {
-				e.decorate(Decoration{Header: resp.Header, Request: resp.Request, Outcome: OutcomePass, detail: "fwd=method"})
+			for _, f := range e.hide {
+				delete(resp.Header, f)
 			}
+			e.decorate(Decoration{Header: resp.Header, Request: resp.Request, Outcome: OutcomePass, detail: "fwd=method"})
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -447,6 +463,10 @@ func (e *Engine) defaultPass() http.Handler {
 			e.writeError(w, r, err)
 		},
 	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.st.Add(sPasses, 1)
+		proxy.ServeHTTP(w, r)
+	})
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"time"
 
@@ -163,6 +164,13 @@ func (e *Engine) outgoing(ctx context.Context, r *http.Request, l *Lookup) *http
 	if l != nil {
 		for k, v := range l.Conditional {
 			out.Header[k] = v
+		}
+	}
+	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		if prior := out.Header.Get("X-Forwarded-For"); prior != "" {
+			out.Header.Set("X-Forwarded-For", prior+", "+ip)
+		} else {
+			out.Header.Set("X-Forwarded-For", ip)
 		}
 	}
 	if e.outgoingHook != nil {

@@ -1,6 +1,10 @@
 package edge
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/edgekit/edgekit/cache"
+)
 
 var (
 	// ErrInvalidConfig reports a Config that New cannot honour.
@@ -11,6 +15,7 @@ var (
 	// ErrBadPurge reports a purge request naming nothing to purge, or an
 	// unparsable URL.
 	ErrBadPurge = errors.New("edge: bad purge request")
-	// ErrClosed reports a fetch that a closed Node no longer starts.
-	ErrClosed = errors.New("edge: node closed")
+	// ErrClosed reports a fetch that a closed Node no longer starts (the
+	// engine's error).
+	ErrClosed = cache.ErrClosed
 )
