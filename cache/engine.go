@@ -246,11 +246,20 @@ type EngineStats struct {
 	// BackgroundFetches counts stale-while-revalidate refreshes.
 	BackgroundFetches               uint64
 	BytesFromCache, BytesFromOrigin uint64
-	// Passes counts requests the default Pass forwarded uncached (unsafe
-	// methods, protocol switches), and Invalidations those of them that
+	// Passes counts requests forwarded uncached (unsafe methods, protocol
+	// switches) by RoundTrip or the default Pass, and Invalidations those
+	// of them that
 	// invalidated something stored (RFC 9111 §4.4).
 	Passes, Invalidations uint64
 }
+
+// The default implementations of the interfaces the engine takes and
+// offers.
+var (
+	_ Cache             = (*HTTPCache)(nil)
+	_ http.Handler      = (*Engine)(nil)
+	_ http.RoundTripper = (*Engine)(nil)
+)
 
 // DefaultMaxObjectBytes is what a zero EngineConfig.MaxObjectBytes means.
 const DefaultMaxObjectBytes = 8 << 20
@@ -374,9 +383,10 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // httptrace.ClientTrace, as from http.Transport.
 func (e *Engine) RoundTrip(r *http.Request) (*http.Response, error) {
 	if !cacheable(r) {
+		e.st.Add(sPasses, 1)
 		resp, err := e.send(r)
-		if err == nil {
-			e.cache.Invalidate(r, resp)
+		if err == nil && e.cache.Invalidate(r, resp) > 0 {
+			e.st.Add(sInvalidations, 1)
 		}
 		return resp, err
 	}

@@ -156,7 +156,10 @@ type Node struct {
 	requests          *percpu.Counters
 }
 
-var _ EdgeNode = (*Node)(nil)
+var (
+	_ EdgeNode         = (*Node)(nil)
+	_ surrogate.Target = (*cache.HTTPCache)(nil) // the default cache purges
+)
 
 // New returns a Node configured by cfg.
 func New(cfg Config) (*Node, error) {

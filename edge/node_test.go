@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/edgekit/edgekit/cache"
@@ -196,7 +197,7 @@ func TestThunderingHerdCollapsesToOneOriginFetch(t *testing.T) {
 	}
 	// Release the origin once every request has reached the node (a
 	// request that arrives after the fetch ended finds the stored object,
-	// TestLateMissLeaderFindsStoredObject).
+	// cache's TestEngineLateMissLeaderFindsStoredObject).
 	for range n {
 		<-arrived
 	}
@@ -229,62 +230,60 @@ func TestMissLooksUpOnce(t *testing.T) {
 }
 
 func TestUncacheableResponseReleasesWaiters(t *testing.T) {
-	fc := clock.NewFake(time.Time{})
-	var inflight, peak atomic.Int32
-	gate := make(chan struct{})
-	o := newSite(t, fc, func(w http.ResponseWriter, r *http.Request) {
-		cur := inflight.Add(1)
-		for {
-			p := peak.Load()
-			if cur <= p || peak.CompareAndSwap(p, cur) {
-				break
+	synctest.Test(t, func(t *testing.T) {
+		var calls, inflight atomic.Int32
+		gate := make(chan struct{})
+		o := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			calls.Add(1)
+			inflight.Add(1)
+			<-gate
+			inflight.Add(-1)
+			return &http.Response{StatusCode: 200, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+				Header: http.Header{"Cache-Control": {"private"}}, ContentLength: 8,
+				Body: io.NopCloser(strings.NewReader("per-user")), Request: req}, nil
+		})
+		n := newTestNode(t, Config{Origin: o})
+		get := func(wg *sync.WaitGroup) {
+			defer wg.Done()
+			rec := httptest.NewRecorder()
+			n.ServeHTTP(rec, httptest.NewRequest("GET", "http://site/account", nil))
+			if rec.Body.String() != "per-user" {
+				t.Errorf("body %q", rec.Body.String())
 			}
 		}
-		<-gate
-		inflight.Add(-1)
-		w.Header().Set("Cache-Control", "private")
-		io.WriteString(w, "per-user")
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Add(1)
+			go get(&wg)
+		}
+		synctest.Wait()
+		if c := calls.Load(); c != 1 {
+			t.Fatalf("%d fetches before the first answered, want 1 (the rest wait)", c)
+		}
+		// The first fetch returns uncacheable; the key becomes hit-for-pass
+		// and every waiter goes to the origin on its own.
+		close(gate)
+		wg.Wait()
+		if c := calls.Load(); c != 20 {
+			t.Fatalf("origin saw %d requests, want 20 (one each)", c)
+		}
+		if c := n.Stats().Collapsed; c != 0 {
+			t.Fatalf("Collapsed = %d for waiters that fetched on their own", c)
+		}
+		// Later requests skip collapsing altogether: all five are at the
+		// origin at once.
+		gate = make(chan struct{})
+		for range 5 {
+			wg.Add(1)
+			go get(&wg)
+		}
+		synctest.Wait()
+		if c := inflight.Load(); c != 5 {
+			t.Fatalf("hit-for-pass requests serialised: only %d at the origin at once", c)
+		}
+		close(gate)
+		wg.Wait()
 	})
-	e := newEnv(t, fc, Config{}, o)
-	var wg sync.WaitGroup
-	for i := 0; i < 20; i++ {
-		wg.Add(1)
-		go func() { defer wg.Done(); e.get("/account") }()
-	}
-	// The first fetch returns uncacheable; the key becomes hit-for-pass
-	// and every waiter goes to the origin on its own, concurrently.
-	time.Sleep(50 * time.Millisecond)
-	close(gate)
-	wg.Wait()
-	if o.hits.Load() != 20 {
-		t.Fatalf("origin saw %d requests, want 20 (one each)", o.hits.Load())
-	}
-	if c := e.node.Stats().Collapsed; c != 0 {
-		t.Fatalf("Collapsed = %d for waiters that fetched on their own", c)
-	}
-	// Later requests skip collapsing altogether.
-	gate2 := make(chan struct{})
-	o.set(func(w http.ResponseWriter, r *http.Request) {
-		inflight.Add(1)
-		<-gate2
-		w.Header().Set("Cache-Control", "private")
-		io.WriteString(w, "per-user")
-	})
-	peak.Store(0)
-	inflight.Store(0)
-	for i := 0; i < 5; i++ {
-		wg.Add(1)
-		go func() { defer wg.Done(); e.get("/account") }()
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for inflight.Load() < 5 && time.Now().Before(deadline) {
-		time.Sleep(2 * time.Millisecond)
-	}
-	if inflight.Load() != 5 {
-		t.Fatalf("hit-for-pass requests serialised: only %d at the origin at once", inflight.Load())
-	}
-	close(gate2)
-	wg.Wait()
 }
 
 func TestFailoverAndStaleIfError(t *testing.T) {
