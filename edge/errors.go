@@ -9,8 +9,8 @@ import (
 var (
 	// ErrInvalidConfig reports a Config that New cannot honour.
 	ErrInvalidConfig = errors.New("edge: invalid config")
-	// ErrPurgeUnsupported reports a purge on a node whose cache does not
-	// implement surrogate.Target.
+	// ErrPurgeUnsupported reports a purge on a node with a Cache of its
+	// own and no Config.PurgeTarget.
 	ErrPurgeUnsupported = errors.New("edge: cache does not support purging")
 	// ErrBadPurge reports a purge request naming nothing to purge, or an
 	// unparsable URL.
