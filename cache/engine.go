@@ -200,9 +200,10 @@ type Engine struct {
 	filled atomic.Uint64
 
 	fillMu    sync.Mutex
-	fillIdle  sync.Cond // on fillMu; broadcast when fills drops to 0
-	fills     int       // fill goroutines running
-	closed    bool
+	fillIdle  sync.Cond   // on fillMu; broadcast when fills drops to 0
+	fills     int         // fill goroutines running
+	closed    bool        // on fillMu: goFill starts nothing
+	stopped   atomic.Bool // Close has begun: fetches follow their client
 	ctx       context.Context
 	cancel    context.CancelFunc
 	closeOnce sync.Once
@@ -302,9 +303,11 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 
 // Close cancels background revalidations and fetches and waits for them.
 // It is idempotent. The Engine keeps serving afterwards, without
-// background work: a miss then fetches for its own client only.
+// background work: a miss is then fetched for its own client only and not
+// stored.
 func (e *Engine) Close() error {
 	e.closeOnce.Do(func() {
+		e.stopped.Store(true)
 		e.fillMu.Lock()
 		e.closed = true
 		e.fillMu.Unlock()
@@ -672,8 +675,15 @@ func (e *Engine) writeError(w http.ResponseWriter, r *http.Request, err error) {
 
 // response turns an answer into the *http.Response RoundTrip returns.
 func (e *Engine) response(r *http.Request, a *answer) *http.Response {
-	h := make(http.Header, len(a.header)+2)
-	e.copyHeader(h, a.header)
+	// The caller owns the response: a deep copy, not the stored slices.
+	h := a.header.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	delete(h, "Content-Length")
+	for _, f := range e.hide {
+		delete(h, f)
+	}
 	if a.fromCache {
 		h["Age"] = []string{formatAge(a.age)}
 	}

@@ -35,3 +35,23 @@ func TestEngineLateMissLeaderFindsStoredObject(t *testing.T) {
 		t.Fatalf("%d origin fetches, want 1", o.hits.Load())
 	}
 }
+
+// After Close the engine keeps answering, without background work: a
+// miss is fetched for its own client and not stored (nothing may outlive
+// the client once the owner of background work is gone).
+func TestEngineServesAfterClose(t *testing.T) {
+	h := newHarness(t, Config{})
+	o := newOrigin(t, h.fc, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		io.WriteString(w, "still here")
+	})
+	h.tr.Close()
+	for i := range 2 {
+		if r := h.get(o.URL + "/after"); r.status != 200 || r.body != "still here" || r.xcache != "MISS" {
+			t.Fatalf("request %d after Close: %+v", i, r)
+		}
+	}
+	if o.hits.Load() != 2 {
+		t.Fatalf("origin hits %d, want 2 (nothing stored after Close)", o.hits.Load())
+	}
+}

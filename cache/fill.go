@@ -76,21 +76,34 @@ func (e *Engine) newFetch(parent context.Context) *fetchCtx {
 	return fx
 }
 
+// clientFetch is the context of a fetch for r's client alone, after the
+// engine closed: canceled when the client goes, with no FetchTimeout.
+func clientFetch(r *http.Request) *fetchCtx {
+	ctx, cancel := context.WithCancelCause(r.Context())
+	return &fetchCtx{ctx: ctx, cancel: cancel, stopClose: func() bool { return false }}
+}
+
 // followClient makes the fetch serve r's client alone from now on: no
 // FetchTimeout, canceled when the client goes.
 func (fx *fetchCtx) followClient(r *http.Request) {
-	fx.timer.Stop()
+	fx.stopTimer()
 	fx.stopClient = context.AfterFunc(r.Context(), func() { fx.cancel(context.Canceled) })
 }
 
 // release ends the fetch and its timers.
 func (fx *fetchCtx) release() {
-	fx.timer.Stop()
+	fx.stopTimer()
 	fx.stopClose()
 	if fx.stopClient != nil {
 		fx.stopClient()
 	}
 	fx.cancel(context.Canceled)
+}
+
+func (fx *fetchCtx) stopTimer() {
+	if fx.timer != nil {
+		fx.timer.Stop()
+	}
 }
 
 // err explains a failed read: the fetch's own deadline when it ran out.
@@ -277,7 +290,7 @@ func (e *Engine) runFill(fx *fetchCtx, f *fill, h *head, key string, fl *collaps
 			if abandoned {
 				// Too large to store: from now on this is the reader's
 				// pass-through alone.
-				fx.timer.Stop() // the reader's own fetch now: it ends when the reader leaves
+				fx.stopTimer() // the reader's own fetch now: it ends when the reader leaves
 				if key != "" {
 					e.markPass(key, true)
 				}
@@ -343,7 +356,13 @@ func (e *Engine) fromOrigin(r *http.Request, key string, l *Lookup, fl *collapse
 			}
 		}()
 	}
-	fx := e.newFetch(context.WithoutCancel(r.Context()))
+	closed := e.stopped.Load()
+	var fx *fetchCtx
+	if closed {
+		fx = clientFetch(r) // nothing outlives its client after Close
+	} else {
+		fx = e.newFetch(context.WithoutCancel(r.Context()))
+	}
 	fr, h := e.fetchHead(fx.ctx, r, l)
 	if fr != nil {
 		fx.release()
@@ -356,19 +375,23 @@ func (e *Engine) fromOrigin(r *http.Request, key string, l *Lookup, fl *collapse
 		}
 		return fr.answer(false)
 	}
-	if tooBig := h.resp.ContentLength > e.maxObject; tooBig || !store {
+	if tooBig := h.resp.ContentLength > e.maxObject; tooBig || !store || closed {
+		reason := "too-large"
 		if tooBig {
 			e.markPass(key, true)
+		} else if closed {
+			reason = "closed"
 		}
 		if fl != nil {
 			fl.Finish(nil, false) // waiters fetch on their own, at once
 		}
 		handed = true
-		return e.passThrough(r, fx, h)
+		return e.passThrough(r, fx, h, reason)
 	}
 	f := newFill(h.resp.ContentLength, e.maxObject, true)
 	handed = true
 	if !e.goFill(func() { e.runFill(fx, f, h, key, fl) }) {
+		// Close began after the fetch did: its context is canceled.
 		h.resp.Body.Close()
 		fx.release()
 		if fl != nil {
@@ -418,10 +441,10 @@ func (f *fill) waitLocked(ctx context.Context) error {
 
 // passThrough answers with h's body, read as the client reads it; the
 // fetch follows the client from now on.
-func (e *Engine) passThrough(r *http.Request, fx *fetchCtx, h *head) answer {
+func (e *Engine) passThrough(r *http.Request, fx *fetchCtx, h *head, reason string) answer {
 	fx.followClient(r)
 	return answer{status: h.resp.StatusCode, header: h.resp.Header, outcome: OutcomeMiss, length: h.resp.ContentLength,
-		detail: fmt.Sprintf("fwd=%s; fwd-status=%d; detail=too-large", h.fwd, h.resp.StatusCode),
+		detail: fmt.Sprintf("fwd=%s; fwd-status=%d; detail=%s", h.fwd, h.resp.StatusCode, reason),
 		stream: &passBody{e: e, r: r, fx: fx, body: h.resp.Body}}
 }
 

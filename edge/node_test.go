@@ -252,11 +252,14 @@ func TestUncacheableResponseReleasesWaiters(t *testing.T) {
 			}
 		}
 		var wg sync.WaitGroup
-		for range 20 {
-			wg.Add(1)
-			go get(&wg)
+		start := func(k int) {
+			for range k {
+				wg.Add(1)
+				go get(&wg)
+			}
+			synctest.Wait()
 		}
-		synctest.Wait()
+		start(20)
 		if c := calls.Load(); c != 1 {
 			t.Fatalf("%d fetches before the first answered, want 1 (the rest wait)", c)
 		}
@@ -273,11 +276,7 @@ func TestUncacheableResponseReleasesWaiters(t *testing.T) {
 		// Later requests skip collapsing altogether: all five are at the
 		// origin at once.
 		gate = make(chan struct{})
-		for range 5 {
-			wg.Add(1)
-			go get(&wg)
-		}
-		synctest.Wait()
+		start(5)
 		if c := inflight.Load(); c != 5 {
 			t.Fatalf("hit-for-pass requests serialised: only %d at the origin at once", c)
 		}
