@@ -393,7 +393,7 @@ func (e *Engine) RoundTrip(r *http.Request) (*http.Response, error) {
 		}
 		return resp, err
 	}
-	if has(r.Header, "Range") || hasConditional(r.Header) {
+	if r.Header.Get("Range") != "" || hasConditional(r.Header) {
 		resp, err := e.send(r)
 		if err == nil {
 			e.decorate(Decoration{Header: resp.Header, Request: r, Outcome: OutcomeBypass, detail: "fwd=bypass"})
@@ -426,9 +426,11 @@ func (e *Engine) send(r *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
+// hasConditional reports a request with preconditions of its own. A
+// client may set fields under any capitalisation: Get canonicalizes.
 func hasConditional(h http.Header) bool {
-	return has(h, "If-None-Match") || has(h, "If-Modified-Since") || has(h, "If-Match") ||
-		has(h, "If-Unmodified-Since") || has(h, "If-Range")
+	return h.Get("If-None-Match") != "" || h.Get("If-Modified-Since") != "" || h.Get("If-Match") != "" ||
+		h.Get("If-Unmodified-Since") != "" || h.Get("If-Range") != ""
 }
 
 // has reports whether h has a non-empty first value for key, which must
