@@ -88,7 +88,7 @@ func (e *Engine) fetch(r *http.Request, key string, l *Lookup, refresh bool, fil
 		// Hit-for-pass (a recent response was uncacheable or too
 		// large) or a client asking to bypass: fetch alone, no waiting
 		// behind others.
-		return e.fromOrigin(r, key, l, nil, !tooBig)
+		return e.fromOrigin(r, key, l, nil, !tooBig, !refresh)
 	}
 	fl, res, err := e.group.Start(r.Context(), key)
 	if err != nil {
@@ -106,7 +106,7 @@ func (e *Engine) fetch(r *http.Request, key string, l *Lookup, refresh bool, fil
 				return e.stored(&again, OutcomeHit, "hit")
 			}
 		}
-		return e.fromOrigin(r, key, l, fl, true)
+		return e.fromOrigin(r, key, l, fl, true, !refresh)
 	}
 	fr := res.Val
 	switch {
@@ -114,7 +114,7 @@ func (e *Engine) fetch(r *http.Request, key string, l *Lookup, refresh bool, fil
 		// The leader's response could not be shared: fetch our own,
 		// not counted as collapsed.
 		_, tooBig := e.passState(key)
-		return e.fromOrigin(r, key, l, nil, !tooBig)
+		return e.fromOrigin(r, key, l, nil, !tooBig, !refresh)
 	case fr.inCache || fr.vary:
 		// The leader found or stored a response; a varying one may not
 		// be our variant.
@@ -122,7 +122,7 @@ func (e *Engine) fetch(r *http.Request, key string, l *Lookup, refresh bool, fil
 			e.st.Add(sCollapsed, 1)
 			return e.stored(&again, OutcomeHit, "hit; collapsed")
 		}
-		return e.fromOrigin(r, key, l, nil, true)
+		return e.fromOrigin(r, key, l, nil, true, !refresh)
 	default:
 		e.st.Add(sCollapsed, 1)
 		if fr.fromCache {
@@ -186,12 +186,14 @@ type head struct {
 	reqTime, respTime time.Time
 	fwd               string // Cache-Status fwd: uri-miss or stale
 	validation        bool
+	// plain: the request's Lookup found no no-cache or no-store in it.
+	plain bool
 }
 
 // fetchHead asks the origin. It returns either what to serve at once (an
 // error, a stale response, a stored one freshened by a 304), or the head
 // of a response whose body is still to be read.
-func (e *Engine) fetchHead(ctx context.Context, r *http.Request, l *Lookup) (*fetchResult, *head) {
+func (e *Engine) fetchHead(ctx context.Context, r *http.Request, l *Lookup, plain bool) (*fetchResult, *head) {
 	out := e.outgoing(ctx, r, l)
 	reqTime := e.now()
 	resp, err := e.upstream.RoundTrip(out)
@@ -229,9 +231,9 @@ func (e *Engine) fetchHead(ctx context.Context, r *http.Request, l *Lookup) (*fe
 				detail: "fwd=stale; fwd-status=304; stored", outcome: OutcomeRevalidated}, nil
 		}
 		// Nothing matched any more: ask again without validators.
-		return e.fetchHead(ctx, r, nil)
+		return e.fetchHead(ctx, r, nil, plain)
 	}
-	h := &head{req: r, resp: resp, reqTime: reqTime, respTime: respTime, fwd: "uri-miss", validation: l != nil}
+	h := &head{req: r, resp: resp, reqTime: reqTime, respTime: respTime, fwd: "uri-miss", validation: l != nil, plain: plain}
 	if l != nil {
 		h.fwd = "stale"
 	}
@@ -259,7 +261,15 @@ func (e *Engine) storeFetched(h *head, body []byte) *fetchResult {
 	resp := h.resp
 	fr := &fetchResult{status: resp.StatusCode, header: resp.Header, body: body, outcome: OutcomeMiss,
 		vary: resp.Header.Get("Vary") != ""}
-	x := Exchange{Request: h.req, Response: resp, Body: body, RequestTime: h.reqTime, ResponseTime: h.respTime}
+	req := h.req
+	if req.Method == http.MethodHead {
+		// The fetch was a GET (see outgoing): store what it brought.
+		get := *req
+		get.Method = http.MethodGet
+		req = &get
+	}
+	x := Exchange{Request: req, Response: resp, Body: body, RequestTime: h.reqTime, ResponseTime: h.respTime,
+		noRequestNoStore: h.plain}
 	var res StoreResult
 	if e.storeHook != nil {
 		res = e.storeHook(Fetched{Exchange: x, Validation: h.validation}, e.cache.Store)
@@ -284,7 +294,7 @@ func (e *Engine) revalidateInBackground(r *http.Request, l Lookup) {
 		e.st.Add(sBackground, 1)
 		req := r.Clone(ctx)
 		fx := e.newFetch(ctx)
-		_, h := e.fetchHead(fx.ctx, req, &l)
+		_, h := e.fetchHead(fx.ctx, req, &l, !l.Refresh)
 		if h == nil || h.resp.ContentLength > e.maxObject {
 			if h != nil {
 				h.resp.Body.Close()

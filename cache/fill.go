@@ -346,8 +346,9 @@ func (e *Engine) runFill(fx *fetchCtx, f *fill, h *head, key string, fl *collaps
 // group r leads: it is told (once, by whichever goroutine decides) whether
 // its waiters may share the response. Without store, the response is
 // passed through without keeping a copy (the key was marked hit-for-pass
-// as too large).
-func (e *Engine) fromOrigin(r *http.Request, key string, l *Lookup, fl *collapse.Flight[*fetchResult], store bool) answer {
+// as too large). plain says r's Lookup found no no-cache or no-store in
+// it (Lookup.Refresh false), so storing need not parse it again.
+func (e *Engine) fromOrigin(r *http.Request, key string, l *Lookup, fl *collapse.Flight[*fetchResult], store, plain bool) answer {
 	handed := false // fl is finished, or runFill will finish it
 	if fl != nil {
 		defer func() {
@@ -363,7 +364,7 @@ func (e *Engine) fromOrigin(r *http.Request, key string, l *Lookup, fl *collapse
 	} else {
 		fx = e.newFetch(context.WithoutCancel(r.Context()))
 	}
-	fr, h := e.fetchHead(fx.ctx, r, l)
+	fr, h := e.fetchHead(fx.ctx, r, l, plain)
 	if fr != nil {
 		fx.release()
 		if fl != nil {

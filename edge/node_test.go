@@ -698,3 +698,21 @@ func TestRFC9213_SurrogateControlWithSuppliedCache(t *testing.T) {
 		t.Fatalf("Surrogate-Control ignored with a supplied cache: %+v", r)
 	}
 }
+
+// A HEAD miss fetches the whole object with a GET (RFC 9110 §9.3.2: the
+// answer to HEAD is the GET's without content), so it stores it: a GET
+// after it is a hit, and the origin is asked once.
+func TestRFC9111_HEADMissStoresTheGET(t *testing.T) {
+	fc := clock.NewFake(time.Time{})
+	o := newSite(t, fc, static("whole object", "Cache-Control", "max-age=60"))
+	e := newEnv(t, fc, Config{}, o)
+	if r := e.do(http.MethodHead, "/h"); r.status != 200 || r.body != "" || r.xcache != "MISS" || !strings.Contains(r.status2, "stored") {
+		t.Fatalf("HEAD miss: %+v", r)
+	}
+	if r := e.get("/h"); r.xcache != "HIT" || r.body != "whole object" {
+		t.Fatalf("GET after the HEAD miss: %+v", r)
+	}
+	if o.hits.Load() != 1 {
+		t.Fatalf("origin asked %d times, want 1", o.hits.Load())
+	}
+}
