@@ -51,12 +51,22 @@ type EngineConfig struct {
 	// header fields to o.Request (an edge adds Via and
 	// Surrogate-Capability); it must not keep o.Request or read its body.
 	Outgoing func(o Outgoing)
+	// Control, if set, returns the directives the adapter reads for a
+	// fetched response from a field of its own: an edge's
+	// Surrogate-Control targeted at its device, its negative caching. A
+	// shared Cache uses them in place of the response's targeted fields
+	// and Cache-Control, as it would a targeted field (RFC 9213 §2.1;
+	// Exchange.Control). It runs before Store, on the fetch's goroutine;
+	// it must not keep f. Nil, or a nil result, means the response speaks
+	// for itself. (Targeted fields the response carries, such as
+	// CDN-Cache-Control, are the Cache's: Config.TargetedFields.)
+	Control func(f Fetched) *Directives
 	// Store, if set, is called in place of Cache.Store for every complete
 	// response the engine fetched (not for a 304 that freshens a stored
-	// one): it may set f.Exchange.Control and f.Exchange.Retained, must
-	// call store once with the Exchange, and may act on the result (an
-	// edge indexes surrogate keys). It runs on the fetch's goroutine,
-	// before any waiter is answered. Nil means store(f.Exchange).
+	// one): it may set f.Exchange.Retained, must call store once with the
+	// Exchange, and may act on the result (an edge indexes surrogate
+	// keys). It runs on the fetch's goroutine, before any waiter is
+	// answered. Nil means store(f.Exchange).
 	Store func(f Fetched, store func(Exchange) StoreResult) StoreResult
 	// Decorate, if set, runs on the header of every response the engine
 	// sends (served, fetched, streamed, or an error it writes), after
@@ -180,6 +190,7 @@ type Engine struct {
 	fetchTimeout time.Duration
 	hide         []string
 	outgoingHook func(Outgoing)
+	controlHook  func(Fetched) *Directives
 	storeHook    func(Fetched, func(Exchange) StoreResult) StoreResult
 	decorate     func(Decoration)
 	pass         http.Handler
@@ -272,7 +283,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	e := &Engine{
 		cache: cfg.Cache, upstream: cfg.Upstream, maxObject: cfg.MaxObjectBytes,
 		fetchTimeout: cfg.FetchTimeout, hide: cfg.HideFields, outgoingHook: cfg.Outgoing,
-		storeHook: cfg.Store, decorate: cfg.Decorate, pass: cfg.Pass,
+		storeHook: cfg.Store, controlHook: cfg.Control, decorate: cfg.Decorate, pass: cfg.Pass,
 		now: clock.Or(cfg.Now), log: cfg.Logger, passes: map[string]passMark{},
 		st: percpu.New(numEngineCounters),
 	}

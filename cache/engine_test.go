@@ -55,3 +55,52 @@ func TestEngineServesAfterClose(t *testing.T) {
 		t.Fatalf("origin hits %d, want 2 (nothing stored after Close)", o.hits.Load())
 	}
 }
+
+// RFC 9213 §2.1: the directives an adapter reads from a field of its own
+// (EngineConfig.Control; an edge's Surrogate-Control) take precedence over
+// Cache-Control in a shared cache, and a private one ignores them.
+func TestRFC9213_EngineControlOption(t *testing.T) {
+	for _, shared := range []bool{true, false} {
+		h := newHarness(t, Config{Shared: shared})
+		o := newOrigin(t, h.fc, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Cache-Control", "no-store")
+			w.Header().Set("X-Edge-TTL", "60")
+			io.WriteString(w, "edge-only")
+		})
+		var validations int
+		e, err := NewEngine(EngineConfig{Cache: h.cache, Upstream: http.DefaultTransport, Now: h.fc.Now,
+			Control: func(f Fetched) *Directives {
+				if f.Validation {
+					validations++
+				}
+				if f.Exchange.Response.Header.Get("X-Edge-TTL") != "60" {
+					return nil
+				}
+				d := ParseDirectives([]string{"max-age=60"})
+				return &d
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		client := &http.Client{Transport: e}
+		for i := range 2 {
+			resp, err := client.Get(o.URL + "/x")
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			want := "MISS"
+			if i == 1 && shared {
+				want = "HIT"
+			}
+			if got := resp.Header.Get(XCache); got != want || resp.Header.Get("Cache-Control") != "no-store" {
+				t.Fatalf("shared %v, request %d: X-Cache %s, Cache-Control %q", shared, i, got, resp.Header.Get("Cache-Control"))
+			}
+		}
+		if validations != 0 {
+			t.Fatalf("%d fetches reported as validations", validations)
+		}
+	}
+}

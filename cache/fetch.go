@@ -270,11 +270,15 @@ func (e *Engine) storeFetched(h *head, body []byte) *fetchResult {
 	}
 	x := Exchange{Request: req, Response: resp, Body: body, RequestTime: h.reqTime, ResponseTime: h.respTime,
 		noRequestNoStore: h.plain}
+	f := Fetched{Exchange: x, Validation: h.validation}
+	if e.controlHook != nil {
+		f.Exchange.Control = e.controlHook(f)
+	}
 	var res StoreResult
 	if e.storeHook != nil {
-		res = e.storeHook(Fetched{Exchange: x, Validation: h.validation}, e.cache.Store)
+		res = e.storeHook(f, e.cache.Store)
 	} else {
-		res = e.cache.Store(x)
+		res = e.cache.Store(f.Exchange)
 	}
 	if res.Stored {
 		fr.stored = true

@@ -240,7 +240,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	e, err := cache.NewEngine(cache.EngineConfig{
 		Cache: n.cache, Upstream: cfg.Origin, MaxObjectBytes: maxObject, FetchTimeout: cfg.FetchTimeout,
-		HideFields: hide, Outgoing: n.outgoing, Store: n.store, Decorate: n.decorate,
+		HideFields: hide, Outgoing: n.outgoing, Control: n.control, Store: n.store, Decorate: n.decorate,
 		Now: cfg.Now, Logger: n.log,
 	})
 	if err != nil {
@@ -263,16 +263,15 @@ func (n *Node) outgoing(o cache.Outgoing) {
 	}
 }
 
-// store hands a fetched response to the cache with the node's own say on
-// storing it (control) and the cost of its surrogate index entries, and
-// indexes its surrogate keys once it is stored.
+// store hands a fetched response to the cache with the cost of its
+// surrogate index entries, and indexes its surrogate keys once it is
+// stored.
 func (n *Node) store(f cache.Fetched, store func(cache.Exchange) cache.StoreResult) cache.StoreResult {
 	x := f.Exchange
 	// The index entries live as long as the object: the cache counts
 	// them against its limit with it.
 	keys, kerr := surrogate.ParseKeys(x.Response.Header, n.keyCfg)
 	x.Retained = surrogate.IndexCost(keys)
-	x.Control = n.control(x.Response.Header, x.Response.StatusCode, !f.Validation)
 	res := store(x)
 	if res.Stored {
 		if kerr != nil {
@@ -385,7 +384,8 @@ func (n *Node) indexStored(key string, keys []string) {
 // miss that states no freshness. The cache uses it in place of the
 // response's Cache-Control and CDN-Cache-Control (cache.Exchange.Control).
 // Nil means the response speaks for itself.
-func (n *Node) control(h http.Header, status int, miss bool) *cache.Directives {
+func (n *Node) control(f cache.Fetched) *cache.Directives {
+	h, status, miss := f.Exchange.Response.Header, f.Exchange.Response.StatusCode, !f.Validation
 	if sc := h.Values("Surrogate-Control"); len(sc) > 0 {
 		if c, ok := surrogate.ParseControl(sc, n.device); ok {
 			switch {
