@@ -51,13 +51,15 @@
 // and invalidate (§4.4).
 //
 // Adapters add what is theirs through hooks that take structs of this
-// package: Outgoing (fields on requests to the origin), Store (what is
-// handed to the Cache: Exchange.Control carries directives from a field
-// of the adapter's own, such as an edge's Surrogate-Control, as a
-// targeted field would; Exchange.Retained the memory kept beside it),
-// Decorate (fields on every response: X-Cache by default, an edge's Via
-// and Cache-Status) and HideFields. CDN-Cache-Control and other RFC 9213
-// targeted fields are Config.TargetedFields of HTTPCache.
+// package (EngineConfig): Outgoing (fields on requests to the origin),
+// Control (directives from a field of the adapter's own, such as an
+// edge's Surrogate-Control for its device: the targeted-field option of
+// the engine, handed to the Cache as Exchange.Control), Store (around
+// Cache.Store: Exchange.Retained, the memory the adapter keeps beside a
+// response, and what it does once stored), Decorate (fields on every
+// response: X-Cache by default, an edge's Via and Cache-Status),
+// HideFields and Pass. Targeted fields a response carries, such as
+// CDN-Cache-Control (RFC 9213), are HTTPCache's Config.TargetedFields.
 //
 // # Conservative readings
 //
