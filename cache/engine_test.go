@@ -3,7 +3,11 @@ package cache
 import (
 	"io"
 	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 )
 
 // A request that missed the cache just before another's fetch stored the
@@ -103,4 +107,88 @@ func TestRFC9213_EngineControlOption(t *testing.T) {
 			t.Fatalf("%d fetches reported as validations", validations)
 		}
 	}
+}
+
+// Concurrent misses for one key share one fetch through RoundTrip as
+// through ServeHTTP (the Transport collapses too); an uncacheable answer
+// releases the waiters to fetch on their own and marks the key
+// hit-for-pass, so the next ones go to the origin at once, side by side.
+func TestEngineCollapsesAndHitForPass(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var calls atomic.Int32
+		gate := make(chan struct{})
+		cc := "max-age=60"
+		up := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			calls.Add(1)
+			<-gate
+			return &http.Response{StatusCode: 200, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+				Header: http.Header{"Cache-Control": {cc}}, ContentLength: 2,
+				Body: io.NopCloser(strings.NewReader("ok")), Request: req}, nil
+		})
+		c, err := New(Config{Shared: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := NewEngine(EngineConfig{Cache: c, Upstream: up})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		round := func(path string, k int) {
+			var wg sync.WaitGroup
+			for range k {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					req, _ := http.NewRequest("GET", "http://origin.test"+path, nil)
+					resp, err := e.RoundTrip(req)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if string(b) != "ok" {
+						t.Errorf("body %q", b)
+					}
+				}()
+			}
+			synctest.Wait()
+			close(gate)
+			wg.Wait()
+			gate = make(chan struct{})
+		}
+		round("/shared", 10)
+		if n, s := calls.Load(), e.Stats(); n != 1 || s.Collapsed != 9 {
+			t.Fatalf("10 concurrent misses: %d fetches, %d collapsed; want 1 and 9", n, s.Collapsed)
+		}
+		cc = "private"
+		calls.Store(0)
+		round("/private", 10) // one leader, then nine released at once
+		if n := calls.Load(); n != 10 {
+			t.Fatalf("uncacheable: %d fetches, want 10", n)
+		}
+		calls.Store(0)
+		var wg sync.WaitGroup
+		for range 5 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				req, _ := http.NewRequest("GET", "http://origin.test/private", nil)
+				if resp, err := e.RoundTrip(req); err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}()
+		}
+		synctest.Wait()
+		if n := calls.Load(); n != 5 {
+			t.Fatalf("hit-for-pass: %d of 5 at the origin at once", n)
+		}
+		close(gate)
+		wg.Wait()
+		if s := e.Stats(); s.Collapsed != 9 {
+			t.Fatalf("Collapsed %d, want 9 (released waiters are not collapsed)", s.Collapsed)
+		}
+	})
 }
