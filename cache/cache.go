@@ -151,6 +151,11 @@ type Exchange struct {
 	// how long, for as long as the response stays stored (a 304 that
 	// freshens it does not replace them). A private cache ignores them.
 	Control *Directives
+
+	// noRequestNoStore is set by the Engine when the request's Lookup
+	// found no no-cache or no-store in it (Lookup.Refresh false): Store
+	// then does not parse the request's Cache-Control a second time.
+	noRequestNoStore bool
 }
 
 // NotStored says why a response was not stored.
@@ -616,13 +621,14 @@ func varyNames(h http.Header) []string {
 func StripHopByHop(h http.Header) { hop.Strip(h) }
 
 // storable applies RFC 9111 §3 to a response.
-func (c *HTTPCache) storable(req *http.Request, status int, h http.Header, d Directives) NotStored {
+func (c *HTTPCache) storable(req *http.Request, noRequestNoStore bool, status int, h http.Header, d Directives) NotStored {
 	if req.Method != http.MethodGet {
 		return NotStoredMethod
 	}
-	reqD, _ := requestDirectives(req.Header)
-	if reqD.NoStore {
-		return NotStoredNoStore
+	if !noRequestNoStore {
+		if reqD, _ := requestDirectives(req.Header); reqD.NoStore {
+			return NotStoredNoStore
+		}
 	}
 	if !understoodStatus(status) {
 		if status == http.StatusPartialContent || status == http.StatusNotModified || status < 200 {
@@ -677,7 +683,7 @@ func (c *HTTPCache) Store(x Exchange) StoreResult {
 	} else {
 		d = c.directives(resp.Header)
 	}
-	if r := c.storable(req, resp.StatusCode, resp.Header, d); r != Stored {
+	if r := c.storable(req, x.noRequestNoStore, resp.StatusCode, resp.Header, d); r != Stored {
 		return c.notStoredResult(res, r)
 	}
 	if int64(len(x.Body)) > c.maxObject {

@@ -10,13 +10,56 @@
 //     Invalidate (§4.4). HTTPCache is its default implementation, shared
 //     (proxy, CDN) or private (client), and also offers Delete, MarkStale
 //     (soft purge) and Clear for purging.
+//   - Engine is the serving flow over a Cache and an upstream
+//     http.RoundTripper, written once for the whole SDK (see # Engine). It
+//     is an http.Handler (ServeHTTP) and an http.RoundTripper (RoundTrip).
 //   - Transport is an http.RoundTripper that gives any Go HTTP client a
-//     private cache with all of the above, including conditional
-//     revalidation and background stale-while-revalidate.
+//     private cache: Engine.RoundTrip over http.DefaultTransport (or
+//     Base).
 //   - Middleware puts a shared cache in front of an http.Handler
-//     (func(http.Handler) http.Handler through Wrap); package edge is the
-//     full CDN node.
+//     (func(http.Handler) http.Handler through Wrap): Engine.ServeHTTP
+//     with the handler as its upstream. Package edge is the full CDN
+//     node, also built on Engine.
 //   - Store is the generic store underneath, usable on its own.
+//
+// # Engine
+//
+// For a GET or HEAD, the Engine asks its Cache (Lookup) and then:
+//
+//   - serves a fresh response as stored, with Age (no allocation beyond
+//     the response header on this path);
+//   - serves a stale one at once and revalidates it in the background
+//     when stale-while-revalidate (RFC 5861 §3) or a soft purge allows:
+//     one job per key at a time, at most 1024 at once, each ended by
+//     EngineConfig.FetchTimeout;
+//   - validates with a conditional request otherwise and merges a 304
+//     into what is stored (RFC 9111 §4.3.3, §4.3.4);
+//   - serves a stale response when the origin fails or answers 500, 502,
+//     503 or 504 within a stale-if-error window: the response's, the
+//     request's, or the Cache's default (Config.StaleIfError; RFC 9111
+//     §4.2.4, RFC 5861 §4);
+//   - fetches a miss once for all concurrent requests for it (collapsing);
+//     when that response cannot be stored the waiters are released to
+//     fetch on their own and the key is marked hit-for-pass for 30 s;
+//   - stores what the Cache accepts, and streams what is too large to
+//     store: decided from Content-Length, or once a body of unknown
+//     length outgrows MaxObjectBytes, through a 32 KiB window.
+//
+// The 1xx responses of a fetch reach the client (RFC 9110 §15.2) and the
+// hop-by-hop fields of every response are removed (§7.6.1, internal/hop,
+// the SDK's one rule). Unsafe methods pass through (EngineConfig.Pass)
+// and invalidate (§4.4).
+//
+// Adapters add what is theirs through hooks that take structs of this
+// package (EngineConfig): Outgoing (fields on requests to the origin),
+// Control (directives from a field of the adapter's own, such as an
+// edge's Surrogate-Control for its device: the targeted-field option of
+// the engine, handed to the Cache as Exchange.Control), Store (around
+// Cache.Store: Exchange.Retained, the memory the adapter keeps beside a
+// response, and what it does once stored), Decorate (fields on every
+// response: X-Cache by default, an edge's Via and Cache-Status),
+// HideFields and Pass. Targeted fields a response carries, such as
+// CDN-Cache-Control (RFC 9213), are HTTPCache's Config.TargetedFields.
 //
 // # Conservative readings
 //
@@ -50,9 +93,11 @@
 //
 // # Concurrency
 //
-// HTTPCache, Transport, Middleware and Store are safe for concurrent use.
-// Only Transport and Middleware start goroutines (background
-// revalidations, one per key at a time, at most 1024 at once, each ended
-// by TransportConfig.RevalidateTimeout); their Close cancels and waits
-// for them.
+// HTTPCache, Engine, Transport, Middleware and Store are safe for
+// concurrent use. Only the Engine, and so Transport and Middleware, start
+// goroutines: background revalidations (one per key at a time, at most
+// 1024 at once) and fetches whose response may be stored (which outlive
+// the client that started them, for the waiters and the cache), each
+// ended by EngineConfig.FetchTimeout (TransportConfig.RevalidateTimeout);
+// their Close cancels and waits for them.
 package cache

@@ -8,11 +8,9 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
-	"strconv"
 	"sync"
 
 	"github.com/edgekit/edgekit/internal/hop"
-	"github.com/edgekit/edgekit/internal/interim"
 )
 
 // MiddlewareConfig configures a Middleware. Cache nil means a new shared
@@ -26,18 +24,18 @@ type MiddlewareConfig struct {
 	MaxBodyBytes int64
 }
 
-// Middleware puts a shared cache (RFC 9111, as Transport applies it) in
-// front of http.Handlers: Wrap(next) answers from the cache when it may,
-// and otherwise runs next, buffering its response to store it. Responses
-// leave without hop-by-hop fields (RFC 9110 §7.6.1), stored or not, as
-// from any cache in front of a server; a request to switch protocols
-// (Upgrade) goes to next directly. It is safe
-// for concurrent use. Background revalidations run in goroutines the
-// Middleware owns; Close cancels and waits for them.
+// Middleware puts a shared cache (RFC 9111, the Engine's flow) in front of
+// http.Handlers: Wrap(next) answers from the cache when it may, and
+// otherwise runs next as the engine's upstream, buffering its response to
+// store it. Responses leave without hop-by-hop fields (RFC 9110 §7.6.1),
+// stored or not, as from any cache in front of a server; a request to
+// switch protocols (Upgrade) goes to next directly. It is safe for
+// concurrent use. Background revalidations and fetches being stored run
+// in goroutines the Middleware owns; Close cancels and waits for them.
 type Middleware struct {
-	cfg MiddlewareConfig
-	mu  sync.Mutex
-	trs []*Transport
+	cfg     MiddlewareConfig
+	mu      sync.Mutex
+	engines []*Engine
 }
 
 // NewMiddleware returns a Middleware configured by cfg.
@@ -55,83 +53,40 @@ func NewMiddleware(cfg MiddlewareConfig) (*Middleware, error) {
 	return &Middleware{cfg: cfg}, nil
 }
 
-// Wrap returns next behind the cache. Responses carry X-Cache.
+// Wrap returns next behind the cache: an Engine whose upstream runs next.
+// Responses carry X-Cache. Wrap fails only on a config NewMiddleware
+// already accepted, so it returns next behind nothing but a 500 then.
 func (m *Middleware) Wrap(next http.Handler) http.Handler {
 	maxBody := m.cfg.MaxBodyBytes
 	if maxBody == 0 {
-		maxBody = 8 << 20
+		maxBody = DefaultMaxObjectBytes
 	}
-	tr := newTransport(TransportConfig{Cache: m.cfg.Cache, Base: handlerTransport{next, maxBody}, MaxBodyBytes: maxBody})
+	e, err := NewEngine(EngineConfig{Cache: m.cfg.Cache, Upstream: handlerTransport{next, maxBody}, MaxObjectBytes: maxBody})
+	if err != nil {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		})
+	}
 	m.mu.Lock()
-	m.trs = append(m.trs, tr)
+	m.engines = append(m.engines, e)
 	m.mu.Unlock()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if hop.Upgrade(r.Header) != "" {
 			next.ServeHTTP(w, r) // a protocol switch: nothing to cache or buffer
 			return
 		}
-		// The handler's 1xx responses reach the client (RFC 9110 §15.2).
-		out := r.Clone(interim.With(r.Context(), w, StripHopByHop))
-		out.RequestURI = ""
-		if out.URL.Host == "" {
-			out.URL.Host = r.Host
-		}
-		if out.URL.Scheme == "" {
-			out.URL.Scheme = "http"
-			if r.TLS != nil {
-				out.URL.Scheme = "https"
-			}
-		}
-		resp, err := tr.RoundTrip(out)
-		interim.Done(out.Context())
-		if err != nil {
-			http.Error(w, "cache: "+err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		h := w.Header()
-		for k, v := range resp.Header {
-			h[k] = v
-		}
-		if resp.ContentLength >= 0 {
-			h.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
-		}
-		w.WriteHeader(resp.StatusCode)
-		if r.Method != http.MethodHead {
-			var dst io.Writer = w
-			if resp.ContentLength < 0 {
-				dst = flushWriter{w, http.NewResponseController(w)}
-			}
-			if _, err := io.Copy(dst, resp.Body); errors.Is(err, errHandlerPanic) {
-				panic(http.ErrAbortHandler) // a truncated body must not look whole
-			}
-		}
+		e.ServeHTTP(w, r)
 	})
 }
 
-// flushWriter sends each piece of a streamed body on at once, as the
-// handler wrote it.
-type flushWriter struct {
-	w  io.Writer
-	rc *http.ResponseController
-}
-
-func (f flushWriter) Write(b []byte) (int, error) {
-	n, err := f.w.Write(b)
-	if err == nil {
-		f.rc.Flush()
-	}
-	return n, err
-}
-
-// Close stops the background revalidations of every wrapped handler. It is
-// idempotent.
+// Close stops the background work of every wrapped handler and waits for
+// it. It is idempotent.
 func (m *Middleware) Close() error {
 	m.mu.Lock()
-	trs := m.trs
+	engines := m.engines
 	m.mu.Unlock()
-	for _, t := range trs {
-		t.Close()
+	for _, e := range engines {
+		e.Close()
 	}
 	return nil
 }

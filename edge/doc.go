@@ -2,8 +2,15 @@
 // cache and sends misses to origins, composing package cache (RFC 9111
 // semantics), package origin (origin selection and failover) and package
 // surrogate (surrogate keys and purging). It takes those parts through
-// their interfaces (cache.Cache, http.RoundTripper, surrogate.Bus), so any
-// of them can be replaced.
+// their interfaces (cache.Cache, http.RoundTripper, surrogate.Target,
+// surrogate.Bus), so any of them can be replaced.
+//
+// The serving flow (lookup, serve, revalidate, collapse, fetch, store,
+// stream) is cache.Engine's, the one the SDK has; a Node is a thin adapter
+// over it that adds an edge's own: cache keys (KeyConfig), Surrogate-Control
+// targeted at its device and negative caching (handed to the cache as
+// cache.Exchange.Control), surrogate keys and purging, Via, Cache-Status
+// and X-Cache, and the origin.
 //
 // # Serving
 //
@@ -52,6 +59,9 @@
 //
 // Purge and PurgeHandler remove or soft-purge objects by URL, by surrogate
 // key or all of them; through a surrogate.Bus the purge reaches every node.
+// The default cache is purged; with a Cache of one's own, Config.PurgeTarget
+// names what purges act on (usually that cache), and without one Purge
+// returns ErrPurgeUnsupported.
 //
 // PurgeHandler never trusts a peer by its address: a proxy on the same
 // host (the SDK's own load balancer in front of the node) connects from
@@ -70,6 +80,7 @@
 //
 // # Concurrency
 //
-// A Node is safe for concurrent use. It runs background revalidations in
-// goroutines it owns; Close cancels and waits for them.
+// A Node is safe for concurrent use. Its engine runs background
+// revalidations and fetches that may be stored in goroutines the Node
+// owns, each ended by FetchTimeout; Close cancels and waits for them.
 package edge

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/edgekit/edgekit/cache"
@@ -196,7 +197,7 @@ func TestThunderingHerdCollapsesToOneOriginFetch(t *testing.T) {
 	}
 	// Release the origin once every request has reached the node (a
 	// request that arrives after the fetch ended finds the stored object,
-	// TestLateMissLeaderFindsStoredObject).
+	// cache's TestEngineLateMissLeaderFindsStoredObject).
 	for range n {
 		<-arrived
 	}
@@ -210,92 +211,78 @@ func TestThunderingHerdCollapsesToOneOriginFetch(t *testing.T) {
 	}
 }
 
-// A request that missed the cache just before another's fetch stored the
-// object, and reaches the collapsing group after that fetch ended, leads a
-// group of its own: it must find the stored object, not fetch again (the
-// window TestThunderingHerdCollapsesToOneOriginFetch hit once in CI).
-func TestLateMissLeaderFindsStoredObject(t *testing.T) {
+// A miss looks the cache up once: the engine looks again before going to
+// the origin only when a fetch stored something since its lookup (the
+// race cache's TestEngineLateMissLeaderFindsStoredObject covers).
+func TestMissLooksUpOnce(t *testing.T) {
 	fc := clock.NewFake(time.Time{})
 	o := newSite(t, fc, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "max-age=60")
 		io.WriteString(w, "popular")
 	})
 	e := newEnv(t, fc, Config{}, o)
-	req := httptest.NewRequest("GET", e.srv.URL+"/hot", nil)
-	missed := e.node.cache.Lookup(req) // the late request's miss
-	if missed.Decision == cache.Fresh {
-		t.Fatal("stored before the first fetch")
-	}
-	if r := e.get("/hot"); r.body != "popular" { // another request's fetch stores it
+	if r := e.get("/hot"); r.body != "popular" || r.xcache != "MISS" {
 		t.Fatalf("first fetch: %+v", r)
 	}
-	rec := httptest.NewRecorder()
-	e.node.fetchAndServe(rec, req, missed.Key, nil, missed.Refresh) // the late request joins now
-	if rec.Body.String() != "popular" || rec.Header().Get("X-Cache") != "HIT" {
-		t.Fatalf("late request: %q, X-Cache %q", rec.Body.String(), rec.Header().Get("X-Cache"))
-	}
-	if o.hits.Load() != 1 {
-		t.Fatalf("%d origin fetches, want 1", o.hits.Load())
+	if m := e.node.Cache().(*cache.HTTPCache).Stats().Misses; m != 1 {
+		t.Fatalf("%d cache lookups missed for one miss, want 1", m)
 	}
 }
 
 func TestUncacheableResponseReleasesWaiters(t *testing.T) {
-	fc := clock.NewFake(time.Time{})
-	var inflight, peak atomic.Int32
-	gate := make(chan struct{})
-	o := newSite(t, fc, func(w http.ResponseWriter, r *http.Request) {
-		cur := inflight.Add(1)
-		for {
-			p := peak.Load()
-			if cur <= p || peak.CompareAndSwap(p, cur) {
-				break
+	synctest.Test(t, func(t *testing.T) {
+		var calls, inflight atomic.Int32
+		gate := make(chan struct{})
+		o := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			calls.Add(1)
+			inflight.Add(1)
+			<-gate
+			inflight.Add(-1)
+			return &http.Response{StatusCode: 200, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+				Header: http.Header{"Cache-Control": {"private"}}, ContentLength: 8,
+				Body: io.NopCloser(strings.NewReader("per-user")), Request: req}, nil
+		})
+		n := newTestNode(t, Config{Origin: o})
+		get := func(wg *sync.WaitGroup) {
+			defer wg.Done()
+			rec := httptest.NewRecorder()
+			n.ServeHTTP(rec, httptest.NewRequest("GET", "http://site/account", nil))
+			if rec.Body.String() != "per-user" {
+				t.Errorf("body %q", rec.Body.String())
 			}
 		}
-		<-gate
-		inflight.Add(-1)
-		w.Header().Set("Cache-Control", "private")
-		io.WriteString(w, "per-user")
+		var wg sync.WaitGroup
+		start := func(k int) {
+			for range k {
+				wg.Add(1)
+				go get(&wg)
+			}
+			synctest.Wait()
+		}
+		start(20)
+		if c := calls.Load(); c != 1 {
+			t.Fatalf("%d fetches before the first answered, want 1 (the rest wait)", c)
+		}
+		// The first fetch returns uncacheable; the key becomes hit-for-pass
+		// and every waiter goes to the origin on its own.
+		close(gate)
+		wg.Wait()
+		if c := calls.Load(); c != 20 {
+			t.Fatalf("origin saw %d requests, want 20 (one each)", c)
+		}
+		if c := n.Stats().Collapsed; c != 0 {
+			t.Fatalf("Collapsed = %d for waiters that fetched on their own", c)
+		}
+		// Later requests skip collapsing altogether: all five are at the
+		// origin at once.
+		gate = make(chan struct{})
+		start(5)
+		if c := inflight.Load(); c != 5 {
+			t.Fatalf("hit-for-pass requests serialised: only %d at the origin at once", c)
+		}
+		close(gate)
+		wg.Wait()
 	})
-	e := newEnv(t, fc, Config{}, o)
-	var wg sync.WaitGroup
-	for i := 0; i < 20; i++ {
-		wg.Add(1)
-		go func() { defer wg.Done(); e.get("/account") }()
-	}
-	// The first fetch returns uncacheable; the key becomes hit-for-pass
-	// and every waiter goes to the origin on its own, concurrently.
-	time.Sleep(50 * time.Millisecond)
-	close(gate)
-	wg.Wait()
-	if o.hits.Load() != 20 {
-		t.Fatalf("origin saw %d requests, want 20 (one each)", o.hits.Load())
-	}
-	if c := e.node.Stats().Collapsed; c != 0 {
-		t.Fatalf("Collapsed = %d for waiters that fetched on their own", c)
-	}
-	// Later requests skip collapsing altogether.
-	gate2 := make(chan struct{})
-	o.set(func(w http.ResponseWriter, r *http.Request) {
-		inflight.Add(1)
-		<-gate2
-		w.Header().Set("Cache-Control", "private")
-		io.WriteString(w, "per-user")
-	})
-	peak.Store(0)
-	inflight.Store(0)
-	for i := 0; i < 5; i++ {
-		wg.Add(1)
-		go func() { defer wg.Done(); e.get("/account") }()
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for inflight.Load() < 5 && time.Now().Before(deadline) {
-		time.Sleep(2 * time.Millisecond)
-	}
-	if inflight.Load() != 5 {
-		t.Fatalf("hit-for-pass requests serialised: only %d at the origin at once", inflight.Load())
-	}
-	close(gate2)
-	wg.Wait()
 }
 
 func TestFailoverAndStaleIfError(t *testing.T) {
@@ -709,5 +696,23 @@ func TestRFC9213_SurrogateControlWithSuppliedCache(t *testing.T) {
 	e.get("/sc")
 	if r := e.get("/sc"); r.xcache != "HIT" || r.body != "edge-only" || r.h.Get("Cache-Control") != "no-store" {
 		t.Fatalf("Surrogate-Control ignored with a supplied cache: %+v", r)
+	}
+}
+
+// A HEAD miss fetches the whole object with a GET (RFC 9110 §9.3.2: the
+// answer to HEAD is the GET's without content), so it stores it: a GET
+// after it is a hit, and the origin is asked once.
+func TestRFC9111_HEADMissStoresTheGET(t *testing.T) {
+	fc := clock.NewFake(time.Time{})
+	o := newSite(t, fc, static("whole object", "Cache-Control", "max-age=60"))
+	e := newEnv(t, fc, Config{}, o)
+	if r := e.do(http.MethodHead, "/h"); r.status != 200 || r.body != "" || r.xcache != "MISS" || !strings.Contains(r.status2, "stored") {
+		t.Fatalf("HEAD miss: %+v", r)
+	}
+	if r := e.get("/h"); r.xcache != "HIT" || r.body != "whole object" {
+		t.Fatalf("GET after the HEAD miss: %+v", r)
+	}
+	if o.hits.Load() != 1 {
+		t.Fatalf("origin asked %d times, want 1", o.hits.Load())
 	}
 }

@@ -2,36 +2,7 @@ package edge
 
 import (
 	"github.com/edgekit/edgekit/cache"
-	"github.com/edgekit/edgekit/internal/percpu"
 )
-
-// counters are the node's statistics, striped per processor: every request
-// bumps several of them, and one shared cache line for all would move
-// between the cores on every request.
-type counters struct {
-	requests, hits, misses, staleServed, revalidations counter
-	collapsed, originErrors, passes, invalidations     counter
-	bytesFromCache, bytesFromOrigin, backgroundFetches counter
-}
-
-func newCounters() counters {
-	all := percpu.New(12)
-	c := func(i int) counter { return counter{all, i} }
-	return counters{
-		requests: c(0), hits: c(1), misses: c(2), staleServed: c(3), revalidations: c(4),
-		collapsed: c(5), originErrors: c(6), passes: c(7), invalidations: c(8),
-		bytesFromCache: c(9), bytesFromOrigin: c(10), backgroundFetches: c(11),
-	}
-}
-
-// counter is one of a node's counters.
-type counter struct {
-	all *percpu.Counters
-	i   int
-}
-
-func (c counter) Add(delta uint64) { c.all.Add(c.i, delta) }
-func (c counter) Load() uint64     { return c.all.Load(c.i) }
 
 // Stats is a snapshot of a Node's counters, for export to any metrics
 // system.
@@ -75,12 +46,13 @@ type Stats struct {
 
 // Stats implements EdgeNode.
 func (n *Node) Stats() Stats {
+	es := n.engine.Stats()
 	s := Stats{
-		Requests: n.st.requests.Load(), Hits: n.st.hits.Load(), Misses: n.st.misses.Load(),
-		StaleServed: n.st.staleServed.Load(), Revalidations: n.st.revalidations.Load(),
-		Collapsed: n.st.collapsed.Load(), OriginErrors: n.st.originErrors.Load(), Passes: n.st.passes.Load(),
-		Invalidations: n.st.invalidations.Load(), BackgroundFetches: n.st.backgroundFetches.Load(),
-		BytesFromCache: n.st.bytesFromCache.Load(), BytesFromOrigin: n.st.bytesFromOrigin.Load(),
+		Requests: n.requests.Load(0), Hits: es.Hits, Misses: es.Misses,
+		StaleServed: es.StaleServed, Revalidations: es.Revalidations,
+		Collapsed: es.Collapsed, OriginErrors: es.OriginErrors, Passes: es.Passes,
+		Invalidations: es.Invalidations, BackgroundFetches: es.BackgroundFetches,
+		BytesFromCache: es.BytesFromCache, BytesFromOrigin: es.BytesFromOrigin,
 		Objects: n.index.Stats().Objects,
 	}
 	if c, ok := n.cache.(interface{ Stats() cache.Stats }); ok {

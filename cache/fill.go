@@ -1,4 +1,4 @@
-package edge
+package cache
 
 import (
 	"bytes"
@@ -6,14 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/edgekit/edgekit/cache"
 	"github.com/edgekit/edgekit/internal/collapse"
-	"go.uber.org/zap"
 )
 
 // window is the most of a body a request holds beyond the copy being
@@ -26,13 +23,13 @@ const window = 32 << 10
 // # Fetching big objects
 //
 // The head decides. A Content-Length above MaxObjectBytes is passed
-// through (servePass): waiters of a collapsed fetch are released at once
+// through (passThrough): waiters of a collapsed fetch are released at once
 // to fetch on their own and are not counted as collapsed, the key is
 // marked hit-for-pass, and the body is copied to the client through one
 // window-sized buffer. Anything else is filled (runFill) on a goroutine
-// the Node owns, reading at the origin's pace into the copy to store,
+// the Engine owns, reading at the origin's pace into the copy to store,
 // while the request that started the fetch reads the fill as it grows
-// (serveFill). A body that outgrows MaxObjectBytes (an unknown length)
+// (fromFill). A body that outgrows MaxObjectBytes (an unknown length)
 // stops being stored: waiters are released as above, the copy is dropped
 // once the reader has caught up with it, and the fill then hands the
 // reader one window at a time, waiting for it. Only complete, stored
@@ -49,15 +46,15 @@ const window = 32 << 10
 // terminated, so the client sees a truncated response; nothing is stored.
 
 // window returns a window-sized buffer; putWindow gives it back.
-func (n *Node) window() *[]byte {
-	if b, ok := n.windows.Get().(*[]byte); ok {
+func (e *Engine) window() *[]byte {
+	if b, ok := e.windows.Get().(*[]byte); ok {
 		return b
 	}
 	b := make([]byte, window)
 	return &b
 }
 
-func (n *Node) putWindow(b *[]byte) { n.windows.Put(b) }
+func (e *Engine) putWindow(b *[]byte) { e.windows.Put(b) }
 
 // fetchCtx is the context of one origin fetch and what ends it.
 type fetchCtx struct {
@@ -71,29 +68,42 @@ type fetchCtx struct {
 // newFetch starts the context of a fetch under parent (a request's
 // values without its cancellation, or a background job's context): it
 // ends after FetchTimeout and when the node closes.
-func (n *Node) newFetch(parent context.Context) *fetchCtx {
+func (e *Engine) newFetch(parent context.Context) *fetchCtx {
 	ctx, cancel := context.WithCancelCause(parent)
 	fx := &fetchCtx{ctx: ctx, cancel: cancel}
-	fx.timer = time.AfterFunc(n.fetchTimeout, func() { cancel(context.DeadlineExceeded) })
-	fx.stopClose = context.AfterFunc(n.ctx, func() { cancel(context.Canceled) })
+	fx.timer = time.AfterFunc(e.fetchTimeout, func() { cancel(context.DeadlineExceeded) })
+	fx.stopClose = context.AfterFunc(e.ctx, func() { cancel(context.Canceled) })
 	return fx
+}
+
+// clientFetch is the context of a fetch for r's client alone, after the
+// engine closed: canceled when the client goes, with no FetchTimeout.
+func clientFetch(r *http.Request) *fetchCtx {
+	ctx, cancel := context.WithCancelCause(r.Context())
+	return &fetchCtx{ctx: ctx, cancel: cancel, stopClose: func() bool { return false }}
 }
 
 // followClient makes the fetch serve r's client alone from now on: no
 // FetchTimeout, canceled when the client goes.
 func (fx *fetchCtx) followClient(r *http.Request) {
-	fx.timer.Stop()
+	fx.stopTimer()
 	fx.stopClient = context.AfterFunc(r.Context(), func() { fx.cancel(context.Canceled) })
 }
 
 // release ends the fetch and its timers.
 func (fx *fetchCtx) release() {
-	fx.timer.Stop()
+	fx.stopTimer()
 	fx.stopClose()
 	if fx.stopClient != nil {
 		fx.stopClient()
 	}
 	fx.cancel(context.Canceled)
+}
+
+func (fx *fetchCtx) stopTimer() {
+	if fx.timer != nil {
+		fx.timer.Stop()
+	}
 }
 
 // err explains a failed read: the fetch's own deadline when it ran out.
@@ -258,19 +268,10 @@ func (f *fill) read(ctx context.Context, p []byte) (int, error) {
 	}
 }
 
-// head is an origin response whose body has not been read.
-type head struct {
-	req               *http.Request // the request as the client sent it
-	resp              *http.Response
-	reqTime, respTime time.Time
-	fwd               string            // Cache-Status fwd: uri-miss or stale
-	control           *cache.Directives // the node's own say on storing it (see control)
-}
-
 // runFill reads h's body into f, stores it when it is complete and small
 // enough, and tells fl (if any) whether waiters may share it. key, when
 // set, is marked hit-for-pass for a response that cannot be stored.
-func (n *Node) runFill(fx *fetchCtx, f *fill, h *head, key string, fl *collapse.Flight[*fetchResult]) {
+func (e *Engine) runFill(fx *fetchCtx, f *fill, h *head, key string, fl *collapse.Flight[*fetchResult]) {
 	defer fx.release()
 	defer h.resp.Body.Close()
 	finish := func(fr *fetchResult, shared bool) {
@@ -278,20 +279,20 @@ func (n *Node) runFill(fx *fetchCtx, f *fill, h *head, key string, fl *collapse.
 			fl.Finish(fr, shared)
 		}
 	}
-	cb := n.window()
-	defer n.putWindow(cb)
+	cb := e.window()
+	defer e.putWindow(cb)
 	chunk := *cb
 	for {
 		nr, err := h.resp.Body.Read(chunk)
 		if nr > 0 {
-			n.st.bytesFromOrigin.Add(uint64(nr))
-			abandoned, ok := f.put(fx.ctx, chunk[:nr], n.maxObject)
+			e.st.Add(sBytesFromOrigin, uint64(nr))
+			abandoned, ok := f.put(fx.ctx, chunk[:nr], e.maxObject)
 			if abandoned {
 				// Too large to store: from now on this is the reader's
 				// pass-through alone.
-				fx.timer.Stop() // the reader's own fetch now: it ends when the reader leaves
+				fx.stopTimer() // the reader's own fetch now: it ends when the reader leaves
 				if key != "" {
-					n.markPass(key, true)
+					e.markPass(key, true)
 				}
 				finish(nil, false)
 				if !ok {
@@ -310,7 +311,7 @@ func (n *Node) runFill(fx *fetchCtx, f *fill, h *head, key string, fl *collapse.
 		}
 		if err != nil {
 			err = fx.err(err)
-			n.st.originErrors.Add(1)
+			e.st.Add(sOriginErrors, 1)
 			// Waiters never saw a head: they get the error, as they
 			// would had the head failed.
 			finish(&fetchResult{err: err}, true)
@@ -329,9 +330,11 @@ func (n *Node) runFill(fx *fetchCtx, f *fill, h *head, key string, fl *collapse.
 	if cap(body)-len(body) > len(body)/8 {
 		body = bytes.Clone(body) // do not keep the growth slack
 	}
-	fr := n.storeFetched(h, body)
-	if !fr.stored && key != "" {
-		n.markPass(key, false)
+	fr := e.storeFetched(h, body)
+	if fr.stored {
+		e.filled.Add(1)
+	} else if key != "" {
+		e.markPass(key, false)
 	}
 	// The flight ends before the reader is answered: a request that
 	// follows this one's response finds the object stored, not a flight.
@@ -339,12 +342,13 @@ func (n *Node) runFill(fx *fetchCtx, f *fill, h *head, key string, fl *collapse.
 	f.finish(fr, nil)
 }
 
-// serveOrigin fetches r from the origin and answers w. fl, if set, is the
-// collapsed group r leads: it is told (once, by whichever goroutine
-// decides) whether its waiters may share the response. Without store,
-// the response is passed through without keeping a copy (the key was
-// marked hit-for-pass as too large).
-func (n *Node) serveOrigin(w http.ResponseWriter, r *http.Request, key string, l *cache.Lookup, fl *collapse.Flight[*fetchResult], store bool) {
+// fromOrigin fetches r from the origin. fl, if set, is the collapsed
+// group r leads: it is told (once, by whichever goroutine decides) whether
+// its waiters may share the response. Without store, the response is
+// passed through without keeping a copy (the key was marked hit-for-pass
+// as too large). plain says r's Lookup found no no-cache or no-store in
+// it (Lookup.Refresh false), so storing need not parse it again.
+func (e *Engine) fromOrigin(r *http.Request, key string, l *Lookup, fl *collapse.Flight[*fetchResult], store, plain bool) answer {
 	handed := false // fl is finished, or runFill will finish it
 	if fl != nil {
 		defer func() {
@@ -353,55 +357,69 @@ func (n *Node) serveOrigin(w http.ResponseWriter, r *http.Request, key string, l
 			}
 		}()
 	}
-	fx := n.newFetch(context.WithoutCancel(r.Context()))
-	fr, h := n.fetchHead(fx.ctx, r, l)
+	closed := e.stopped.Load()
+	var fx *fetchCtx
+	if closed {
+		fx = clientFetch(r) // nothing outlives its client after Close
+	} else {
+		fx = e.newFetch(context.WithoutCancel(r.Context()))
+	}
+	fr, h := e.fetchHead(fx.ctx, r, l, plain)
 	if fr != nil {
 		fx.release()
 		if fl != nil {
 			fl.Finish(fr, true) // an error, a stale or a freshened stored response
 		}
 		handed = true
-		n.serveFetch(w, r, fr, false)
-		return
+		if fr.fromCache {
+			e.st.Add(sBytesFromCache, uint64(len(fr.body)))
+		}
+		return fr.answer(false)
 	}
-	if tooBig := h.resp.ContentLength > n.maxObject; tooBig || !store {
+	if tooBig := h.resp.ContentLength > e.maxObject; tooBig || !store || closed {
+		reason := "too-large"
 		if tooBig {
-			n.markPass(key, true)
+			e.markPass(key, true)
+		} else if closed {
+			reason = "closed"
 		}
 		if fl != nil {
 			fl.Finish(nil, false) // waiters fetch on their own, at once
 		}
 		handed = true
-		n.servePass(w, r, fx, h)
-		return
+		return e.passThrough(r, fx, h, reason)
 	}
-	f := newFill(h.resp.ContentLength, n.maxObject, true)
+	f := newFill(h.resp.ContentLength, e.maxObject, true)
 	handed = true
-	if !n.goFill(func() { n.runFill(fx, f, h, key, fl) }) {
+	if !e.goFill(func() { e.runFill(fx, f, h, key, fl) }) {
+		// Close began after the fetch did: its context is canceled.
 		h.resp.Body.Close()
 		fx.release()
 		if fl != nil {
 			fl.Finish(nil, false)
 		}
-		n.writeError(w, r, ErrClosed)
-		return
+		return answer{err: ErrClosed}
 	}
-	n.serveFill(w, r, f, h)
+	return e.fromFill(r, f, h)
 }
 
 // goFill runs fn on a goroutine that Close waits for, and reports false,
-// running nothing, once Close has begun. The check and the WaitGroup's Add
-// are one step under fillMu, so an Add never races Close's Wait (a
-// WaitGroup must not gain work while Wait may be returning).
-func (n *Node) goFill(fn func()) bool {
-	n.fillMu.Lock()
-	defer n.fillMu.Unlock()
-	if n.closed.Load() {
+// running nothing, once Close has begun.
+func (e *Engine) goFill(fn func()) bool {
+	e.fillMu.Lock()
+	defer e.fillMu.Unlock()
+	if e.closed {
 		return false
 	}
-	n.bgWG.Add(1)
+	e.fills++
 	go func() {
-		defer n.bgWG.Done()
+		defer func() {
+			e.fillMu.Lock()
+			if e.fills--; e.fills == 0 {
+				e.fillIdle.Broadcast()
+			}
+			e.fillMu.Unlock()
+		}()
 		fn()
 	}()
 	return true
@@ -422,100 +440,73 @@ func (f *fill) waitLocked(ctx context.Context) error {
 	}
 }
 
-// servePass copies h's body to w through one window-sized buffer; the
+// passThrough answers with h's body, read as the client reads it; the
 // fetch follows the client from now on.
-func (n *Node) servePass(w http.ResponseWriter, r *http.Request, fx *fetchCtx, h *head) {
+func (e *Engine) passThrough(r *http.Request, fx *fetchCtx, h *head, reason string) answer {
 	fx.followClient(r)
-	defer fx.release()
-	defer h.resp.Body.Close()
-	n.writeStreamHead(w, h, fmt.Sprintf("fwd=%s; fwd-status=%d; detail=too-large", h.fwd, h.resp.StatusCode))
-	if r.Method == http.MethodHead {
-		return
-	}
-	n.streamBody(w, r, h, func(buf []byte) (int, error) {
-		nr, err := h.resp.Body.Read(buf)
-		n.st.bytesFromOrigin.Add(uint64(nr))
-		if err != nil && err != io.EOF && r.Context().Err() == nil {
-			n.st.originErrors.Add(1) // not the client's leaving
-		}
-		return nr, err
-	})
+	return answer{status: h.resp.StatusCode, header: h.resp.Header, outcome: OutcomeMiss, length: h.resp.ContentLength,
+		detail: fmt.Sprintf("fwd=%s; fwd-status=%d; detail=%s", h.fwd, h.resp.StatusCode, reason),
+		stream: &passBody{e: e, r: r, fx: fx, body: h.resp.Body}}
 }
 
-// serveFill answers w from a fill: complete when the body ends soon
-// enough (a known length, or an unknown one within a window), streamed as
-// it arrives otherwise.
-func (n *Node) serveFill(w http.ResponseWriter, r *http.Request, f *fill, h *head) {
-	defer f.detach()
+// passBody is the body of a response too large to store, counted as it
+// is read; closing it ends the fetch.
+type passBody struct {
+	e    *Engine
+	r    *http.Request
+	fx   *fetchCtx
+	body io.ReadCloser
+	once sync.Once
+}
+
+func (p *passBody) Read(b []byte) (int, error) {
+	nr, err := p.body.Read(b)
+	p.e.st.Add(sBytesFromOrigin, uint64(nr))
+	if err != nil && err != io.EOF && p.r.Context().Err() == nil {
+		p.e.st.Add(sOriginErrors, 1) // not the client's leaving
+	}
+	return nr, err
+}
+
+func (p *passBody) Close() error {
+	p.once.Do(func() {
+		p.body.Close()
+		p.fx.release()
+	})
+	return nil
+}
+
+// fromFill answers from a fill: complete when the body ends soon enough
+// (a known length, or an unknown one within a window), streamed as it
+// arrives otherwise.
+func (e *Engine) fromFill(r *http.Request, f *fill, h *head) answer {
 	ctx := r.Context()
 	hold := int64(window)
 	if h.resp.ContentLength >= 0 {
-		hold = n.maxObject // the whole object, which is being stored anyway
+		hold = e.maxObject // the whole object, which is being stored anyway
 	}
 	if ct, _, _ := strings.Cut(h.resp.Header.Get("Content-Type"), ";"); strings.EqualFold(strings.TrimSpace(ct), "text/event-stream") {
 		hold = 0
 	}
 	fr, err := f.await(ctx, hold)
 	if err != nil {
-		if ctx.Err() == nil {
-			n.writeError(w, r, err)
-		}
-		return
+		f.detach()
+		return answer{err: err, gone: ctx.Err() != nil}
 	}
 	if fr != nil {
-		n.serveFetch(w, r, fr, false)
-		return
+		f.detach()
+		return fr.answer(false)
 	}
-	n.writeStreamHead(w, h, fmt.Sprintf("fwd=%s; fwd-status=%d", h.fwd, h.resp.StatusCode))
-	if r.Method == http.MethodHead {
-		return
-	}
-	n.streamBody(w, r, h, func(buf []byte) (int, error) { return f.read(ctx, buf) })
+	return answer{status: h.resp.StatusCode, header: h.resp.Header, outcome: OutcomeMiss, length: h.resp.ContentLength,
+		detail: fmt.Sprintf("fwd=%s; fwd-status=%d", h.fwd, h.resp.StatusCode),
+		stream: &fillBody{f: f, ctx: ctx}}
 }
 
-// streamBody copies a body to w through one window-sized buffer, with
-// read as its source, flushing each piece when the length is unknown. It
-// ends when the body does or the client leaves; an origin failure
-// mid-body aborts the response, so the client never sees an end.
-func (n *Node) streamBody(w http.ResponseWriter, r *http.Request, h *head, read func([]byte) (int, error)) {
-	bp := n.window()
-	defer n.putWindow(bp)
-	buf := *bp
-	flush := h.resp.ContentLength < 0
-	for {
-		nr, err := read(buf)
-		if nr > 0 {
-			if _, werr := w.Write(buf[:nr]); werr != nil {
-				return // the client left
-			}
-			if flush {
-				http.NewResponseController(w).Flush()
-			}
-		}
-		if err == io.EOF || r.Context().Err() != nil {
-			return
-		}
-		if err != nil {
-			n.log.Debug("edge: origin failed mid-body", zap.String("url", r.URL.String()), zap.Error(err))
-			panic(http.ErrAbortHandler) // truncate: the client must not see an end
-		}
-	}
+// fillBody reads a fill as it grows; closing it detaches the reader.
+type fillBody struct {
+	f   *fill
+	ctx context.Context
 }
 
-// writeStreamHead sends the head of a response whose body follows as it
-// arrives from the origin.
-func (n *Node) writeStreamHead(w http.ResponseWriter, h *head, cacheStatus string) {
-	hdr := w.Header()
-	from := h.resp.Header.Clone()
-	cache.StripHopByHop(from) // RFC 9110 §7.6.1
-	copyHeader(hdr, from, n.keepSurrogate)
-	if cl := h.resp.ContentLength; cl >= 0 && bodyAllowed(h.resp.StatusCode) {
-		hdr["Content-Length"] = []string{strconv.FormatInt(cl, 10)}
-	}
-	n.decorate(hdr, cacheStatus, "MISS")
-	w.WriteHeader(h.resp.StatusCode)
-}
-
-func bodyAllowed(status int) bool {
-	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
-}
+func (b *fillBody) Read(p []byte) (int, error) { return b.f.read(b.ctx, p) }
+func (b *fillBody) Close() error               { b.f.detach(); return nil }
