@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -35,8 +36,8 @@ type udpPoller struct {
 	socks sync.Pool // *rawUDP, each with its wake channel and timer
 
 	mu      sync.Mutex
-	closed  bool
-	waiting map[int32]*rawUDP // by descriptor
+	closed  atomic.Bool       // set under mu
+	waiting map[int32]*rawUDP // by descriptor (mu)
 }
 
 func newUDPPoller() (*udpPoller, error) {
@@ -75,10 +76,7 @@ func (p *udpPoller) dispatch(rc syscall.RawConn) {
 				p.mu.Lock()
 				for _, ev := range events[:n] {
 					if s := p.waiting[ev.Fd]; s != nil {
-						select {
-						case s.ready <- struct{}{}:
-						default: // already woken
-						}
+						s.wake()
 					}
 				}
 				p.mu.Unlock()
@@ -99,7 +97,10 @@ func (p *udpPoller) dispatch(rc syscall.RawConn) {
 // then on.
 func (p *udpPoller) close() {
 	p.mu.Lock()
-	p.closed = true
+	p.closed.Store(true)
+	for _, s := range p.waiting {
+		s.wake() // their reads see closed and end
+	}
 	p.mu.Unlock()
 	p.ep.Close()
 	<-p.done
@@ -107,7 +108,8 @@ func (p *udpPoller) close() {
 
 // open returns a socket connected to server, from a fresh port (see
 // dialUDP), in p's set; its reads end at deadline or when ctx or stop
-// ends. It returns errNoRawPath for an address it does not handle (an IPv6
+// ends (stop is the resolver's context, which Close ends before it
+// closes p). It returns errNoRawPath for an address it does not handle (an IPv6
 // address with a zone).
 func (p *udpPoller) open(ctx, stop context.Context, server netip.AddrPort, deadline time.Time) (upstreamSocket, error) {
 	a := server.Addr()
@@ -143,17 +145,22 @@ func (p *udpPoller) open(ctx, stop context.Context, server netip.AddrPort, deadl
 	}
 	s, _ := p.socks.Get().(*rawUDP)
 	if s == nil {
-		s = &rawUDP{p: p, ready: make(chan struct{}, 1), timer: time.NewTimer(time.Hour)}
+		s = &rawUDP{p: p, ready: make(chan struct{}, 1)}
+		s.timer = time.AfterFunc(time.Hour, s.expire)
 		s.timer.Stop()
 	}
 	select {
 	case <-s.ready: // a wake left from the last use
 	default:
 	}
-	s.fd, s.ctx, s.stop = fd, ctx, stop
+	s.fd, s.ctx = fd, ctx
+	s.expired.Store(false)
+	if ctx == stop || ctx.Done() == nil {
+		s.ctx = nil // the resolver's own context: close wakes the socket
+	}
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLET&0xffffffff, Fd: int32(fd)}
 	p.mu.Lock()
-	if p.closed {
+	if p.closed.Load() || stop.Err() != nil {
 		err = net.ErrClosed
 	} else if err = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err == nil {
 		p.waiting[int32(fd)] = s
@@ -163,7 +170,7 @@ func (p *udpPoller) open(ctx, stop context.Context, server netip.AddrPort, deadl
 	p.mu.Unlock()
 	if err != nil {
 		syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(fd), 0, 0)
-		s.ctx, s.stop = nil, nil
+		s.ctx = nil
 		p.socks.Put(s)
 		return nil, err
 	}
@@ -171,14 +178,33 @@ func (p *udpPoller) open(ctx, stop context.Context, server netip.AddrPort, deadl
 	return s, nil
 }
 
+// expire is the socket's timer function: the deadline has passed.
+func (s *rawUDP) expire() {
+	s.expired.Store(true)
+	s.wake()
+}
+
+// wake wakes the socket's reader, if it is not woken already.
+func (s *rawUDP) wake() {
+	select {
+	case s.ready <- struct{}{}:
+	default:
+	}
+}
+
 // rawUDP is a socket opened by udpPoller.open, for one query. It is used
-// by one goroutine at a time.
+// by one goroutine at a time. Its reader waits on one channel, woken by
+// the dispatcher (a datagram), its timer (the deadline) and the poller's
+// close (the resolver's Close); only a context of another making than the
+// resolver's is watched beside it.
 type rawUDP struct {
-	p         *udpPoller
-	fd        int
-	ready     chan struct{} // the socket may have a datagram (buffered: a wake is never lost)
-	timer     *time.Timer   // the read deadline
-	ctx, stop context.Context
+	p     *udpPoller
+	fd    int
+	ready chan struct{}   // wake the reader (buffered: a wake is never lost)
+	timer *time.Timer     // the read deadline: runs expire
+	ctx   context.Context // watched by read if not nil
+
+	expired atomic.Bool // the timer ran
 }
 
 func (s *rawUDP) write(b []byte) error {
@@ -209,13 +235,16 @@ func (s *rawUDP) read(b []byte) (int, error) {
 		default:
 			return 0, e // ECONNREFUSED: an ICMP port unreachable
 		}
-		select {
-		case <-s.ready:
-		case <-s.timer.C:
-			return 0, os.ErrDeadlineExceeded
-		case <-s.ctx.Done():
-			return 0, os.ErrDeadlineExceeded
-		case <-s.stop.Done():
+		if s.ctx == nil {
+			<-s.ready
+		} else {
+			select {
+			case <-s.ready:
+			case <-s.ctx.Done():
+				return 0, os.ErrDeadlineExceeded
+			}
+		}
+		if s.expired.Load() || s.p.closed.Load() {
 			return 0, os.ErrDeadlineExceeded
 		}
 	}
@@ -229,7 +258,11 @@ func (s *rawUDP) close() {
 	delete(p.waiting, int32(s.fd))
 	p.mu.Unlock()
 	syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(s.fd), 0, 0)
-	s.timer.Stop()
-	s.ctx, s.stop = nil, nil
+	s.ctx = nil
+	if !s.timer.Stop() {
+		// The timer ran, or is running: its expire may still come, so
+		// this socket's state is not reused.
+		return
+	}
 	p.socks.Put(s)
 }
