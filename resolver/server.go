@@ -154,7 +154,19 @@ func (s *Server) respond(remote, local net.Addr, req *dns.Msg, mode respondMode)
 			ctx, cancel = context.WithTimeout(ctx, s.cfg.Timeout)
 			defer cancel()
 		}
-		res, err = s.cfg.Resolver.Resolve(ctx, req.Question[0])
+		if rec != nil && mode == resolveOnly {
+			// cachedInto just found no answer in local data or the
+			// cache: Resolve would look again.
+			q := req.Question[0]
+			q.Name = lower(q.Name)
+			if q.Qclass == 0 {
+				q.Qclass = dns.ClassINET
+			}
+			rec.st.queries.Add(1)
+			res, err = rec.resolveMiss(ctx, q)
+		} else {
+			res, err = s.cfg.Resolver.Resolve(ctx, req.Question[0])
+		}
 	}
 	if err != nil || res == nil {
 		m.Rcode = dns.RcodeServerFailure
