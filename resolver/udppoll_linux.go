@@ -153,7 +153,7 @@ func (p *udpPoller) open(ctx, stop context.Context, server netip.AddrPort, deadl
 	case <-s.ready: // a wake left from the last use
 	default:
 	}
-	s.fd, s.ctx = fd, ctx
+	s.fd, s.ctx, s.readBefore = fd, ctx, false
 	s.expired.Store(false)
 	if ctx == stop || ctx.Done() == nil {
 		s.ctx = nil // the resolver's own context: close wakes the socket
@@ -204,7 +204,8 @@ type rawUDP struct {
 	timer *time.Timer     // the read deadline: runs expire
 	ctx   context.Context // watched by read if not nil
 
-	expired atomic.Bool // the timer ran
+	expired    atomic.Bool // the timer ran
+	readBefore bool        // read was called since open
 }
 
 func (s *rawUDP) write(b []byte) error {
@@ -224,28 +225,37 @@ func (s *rawUDP) write(b []byte) error {
 // end of ctx or stop, which it reports as os.ErrDeadlineExceeded (as a
 // socket's read deadline would).
 func (s *rawUDP) read(b []byte) (int, error) {
+	// The first read waits for a wake before it reads: the reply to the
+	// query just sent cannot be there yet (a system call saved per
+	// query). The socket was in the epoll set before the query left, so
+	// the wake for its reply is not lost.
+	wait := !s.readBefore
+	s.readBefore = true
 	for {
+		if wait {
+			if s.ctx == nil {
+				<-s.ready
+			} else {
+				select {
+				case <-s.ready:
+				case <-s.ctx.Done():
+					return 0, os.ErrDeadlineExceeded
+				}
+			}
+			if s.expired.Load() || s.p.closed.Load() {
+				return 0, os.ErrDeadlineExceeded
+			}
+		}
+		wait = true
 		n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, uintptr(s.fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)), 0, 0, 0)
 		switch e {
 		case 0:
 			return int(n), nil
 		case syscall.EINTR:
 			continue
-		case syscall.EAGAIN:
+		case syscall.EAGAIN: // wait for the next wake
 		default:
 			return 0, e // ECONNREFUSED: an ICMP port unreachable
-		}
-		if s.ctx == nil {
-			<-s.ready
-		} else {
-			select {
-			case <-s.ready:
-			case <-s.ctx.Done():
-				return 0, os.ErrDeadlineExceeded
-			}
-		}
-		if s.expired.Load() || s.p.closed.Load() {
-			return 0, os.ErrDeadlineExceeded
 		}
 	}
 }
