@@ -208,8 +208,10 @@ func (s *Server) finish(m, req *dns.Msg, opt *dns.OPT, remote, local net.Addr) *
 // read loop per GOMAXPROCS shares the socket and answers what the cache
 // holds inline, with its buffers reused, so a cache hit costs no goroutine
 // and no allocation beyond the messages (on Linux, a UDP socket's loops
-// read and write up to 32 datagrams per system call: recvmmsg, sendmmsg); a question that needs resolving
-// gets a goroutine of its own, so a slow upstream never stalls the loops.
+// read and write up to 32 datagrams per system call: recvmmsg, sendmmsg);
+// a question that needs resolving goes to a goroutine of its own (taken
+// from those that finished one and wait for the next, up to 256, or
+// started), so a slow upstream never stalls the loops.
 // Packets shorter than a header and responses (QR set) are dropped, never
 // answered (no reflection loops); a query that does not parse gets
 // FORMERR. Replies are sent with WriteTo, from the socket's address: bind
