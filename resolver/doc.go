@@ -30,8 +30,14 @@
 // server, on a port the kernel draws at random, with a random ID (RFC 5452
 // §9.2); the socket is closed with the answer. Datagrams that do not carry
 // the query's ID and question are skipped, and the kernel drops those from
-// any other address or port (§9.1). Long-lived sockets shared by many
-// queries (rotated after N queries or T seconds, as some resolvers do)
+// any other address or port (§9.1). On Linux these sockets are raw
+// non-blocking descriptors in an epoll set of the resolver's own, made,
+// written, read and closed with raw system calls (socket, connect,
+// epoll_ctl, sendto, recvfrom, close: six per query), one goroutine
+// waiting on the set through Go's poller; elsewhere, and if the set
+// cannot be made, they are sockets in Go's poller. Long-lived sockets
+// shared by many queries (rotated after N queries or T seconds, as some
+// resolvers do)
 // would save six of a query's eight or nine system calls (socket,
 // connect, fcntl, two epoll_ctl, close; a prototype rotating after 100
 // queries or 1 s answered about 30% more misses per busy core), but a
@@ -117,6 +123,7 @@
 // # Concurrency
 //
 // Every exported type is safe for concurrent use. Recursive runs prefetch
-// goroutines that Close waits for, and Close ends the resolutions in
-// progress (answered SERVFAIL). Replies compress names (RFC 1035 §4.1.4).
+// goroutines and, on Linux, from its first upstream query over UDP, the
+// goroutine that waits on its sockets; Close waits for them, and ends the
+// resolutions in progress (answered SERVFAIL). Replies compress names (RFC 1035 §4.1.4).
 package resolver

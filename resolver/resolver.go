@@ -267,11 +267,18 @@ func (r *Recursive) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, erro
 	if m := r.local(q); m != nil {
 		return m, nil
 	}
-	key := cacheKey(q.Name, q.Qtype)
 	if m := r.fromCache(q, false); m != nil {
 		r.st.cacheHits.Add(1)
 		return m.Copy(), nil // the cached records are shared: the caller gets its own
 	}
+	return r.resolveMiss(ctx, q)
+}
+
+// resolveMiss is Resolve for a question, in canonical form, that local
+// data and the cache were just found not to answer (Server asks the cache
+// first: a second look would cost a miss the same lookups again).
+func (r *Recursive) resolveMiss(ctx context.Context, q dns.Question) (*dns.Msg, error) {
+	key := cacheKey(q.Name, q.Qtype)
 	r.st.cacheMisses.Add(1)
 	if r.failedRecently(q) {
 		// RFC 9520 §3: a question that just failed fails again at once
