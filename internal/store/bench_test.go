@@ -182,7 +182,7 @@ func loopTrace(capacity, requests int) trace {
 const entryCost = 1024
 
 func hitRatioStore(tr trace, p Policy) float64 {
-	return hitRatioStoreBytes(tr, p, int64(tr.capacity)*(entryCost+EntryOverhead))
+	return hitRatioStoreBytes(tr, p, int64(tr.capacity)*(entryCost+entryOverhead[int, struct{}]()))
 }
 
 // hitRatioStoreBytes is hitRatioStore with a byte budget of the caller's.
@@ -232,7 +232,7 @@ func hitRatioTraces(short bool) []trace {
 
 // BenchmarkHitRatio reports hit%% per trace for each policy beside plain
 // golang-lru, one pass per iteration. tinylfu and lru hold as many entries
-// as golang-lru (their byte budget adds EntryOverhead per entry);
+// as golang-lru (their byte budget adds the entry overhead per entry);
 // tinylfu@bytes gets only the entries' own bytes, so the store's
 // bookkeeping takes room from the entries, while golang-lru's is free. The traces are seeded; the store's
 // ratios still move by up to about 0.2 point from run to run, because its
