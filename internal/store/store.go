@@ -241,6 +241,10 @@ type shard[K comparable, V any] struct {
 	// grown is the shard's share of Store.indexBytes: what its index
 	// and sketch have grown beyond their initial size.
 	grown int64
+	// seenSlots and seenSketch are the index size and sketch grown was
+	// last computed for.
+	seenSlots  int
+	seenSketch *sketch
 	// Eviction order. The LRU policy uses probation alone.
 	window, probation, protected orderList[K, V]
 	windowCap, mainCap, protCap  int64
@@ -631,7 +635,12 @@ func (sh *shard[K, V]) growth() int64 {
 // with the shard's: grown by what reserve reserved, shrunk by a smaller
 // rebuild. The shard lock is held.
 func (s *Store[K, V]) settle(sh *shard[K, V]) {
-	cur := sh.tab.bytes() - tableBytes(minTableSlots)
+	slots := len(sh.tab.arr.Load().slots)
+	if slots == sh.seenSlots && sh.sketch == sh.seenSketch {
+		return // neither changed since the last count (the common case)
+	}
+	sh.seenSlots, sh.seenSketch = slots, sh.sketch
+	cur := tableBytes(slots) - tableBytes(minTableSlots)
 	if sh.sketch != nil {
 		cur += sh.sketch.bytes() - sketchBytes(initialSketch)
 	}
@@ -974,8 +983,11 @@ func (s *Store[K, V]) reserve(sh *shard[K, V], n *node[K, V], evs *[]Eviction[K,
 	}
 	// grow is reserved: count it as the shard's, grow, and give back
 	// what was not needed (n took a deleted slot).
-	sh.grown += grow
-	s.indexBytes.Add(grow)
+	if grow > 0 {
+		sh.grown += grow
+		s.indexBytes.Add(grow)
+		sh.seenSlots = 0 // settle recounts
+	}
 	if k := sh.sketchFor(sh.tab.live + 1); k > 0 {
 		sh.sketch = newSketch(k)
 	}
