@@ -481,3 +481,25 @@ func TestIndexGrowthCountsAgainstMaxBytes(t *testing.T) {
 		checkConsistent(t, s, int(st.Sets)-st.Entries)
 	}
 }
+
+// A Set of a key already present takes the old node's place in its order
+// list when it costs no more (the index and the lists hold the same node),
+// and leaves and re-enters when it costs more; the tallies follow.
+func TestReplaceKeepsListsAndTalliesConsistent(t *testing.T) {
+	for _, p := range []Policy{TinyLFU, LRU} {
+		s := mustNew(t, Config[int, int]{MaxBytes: 1 << 20, Shards: 1, Policy: p})
+		o := s.EntryOverhead()
+		for k := range 50 {
+			s.Set(k, k, 100, time.Time{})
+		}
+		s.Set(7, -7, 40, time.Time{})  // smaller: replaced in place in the list
+		s.Set(9, -9, 300, time.Time{}) // larger: out and back in
+		if want := 48*(100+o) + 40 + o + 300 + o; s.Bytes() != want {
+			t.Errorf("%v: Bytes %d, want %d", p, s.Bytes(), want)
+		}
+		if v, ok := s.Get(7); !ok || v != -7 {
+			t.Errorf("%v: Get(7) = %d, %v", p, v, ok)
+		}
+		checkConsistent(t, s, 2) // the two replaced values count as departures
+	}
+}
