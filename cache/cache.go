@@ -200,7 +200,7 @@ type StoreResult struct {
 // Removal reports an object that left the cache, for Config.OnEvict.
 type Removal struct {
 	Key    string
-	Reason store.Reason
+	Reason RemovalReason
 }
 
 // Config configures an HTTPCache. The zero value is a 64 MiB private
@@ -222,7 +222,7 @@ type Config struct {
 	// MaxBytes/8.
 	MaxObjectBytes int64
 	// Policy is the eviction policy of the store. Zero means TinyLFU.
-	Policy store.Policy
+	Policy Policy
 	// HeuristicFraction is the fraction of the time since Last-Modified
 	// used as heuristic freshness (§4.2.2). Zero means 0.1; negative
 	// disables heuristic freshness.
@@ -392,7 +392,7 @@ func New(cfg Config) (*HTTPCache, error) {
 	if c.log == nil {
 		c.log = zap.NewNop()
 	}
-	scfg := store.Config[string, *object]{MaxBytes: maxBytes, Policy: cfg.Policy, Now: c.now}
+	scfg := store.Config[string, *object]{MaxBytes: maxBytes, Policy: cfg.Policy.store(), Now: c.now}
 	if maxObj := c.maxObject + 64<<10; maxObj < maxBytes {
 		scfg.MaxEntryBytes = maxObj * 2 // room for a few variants of a large object
 		scfg.MaxEntryBytes = min(scfg.MaxEntryBytes, maxBytes, store.MaxEntryLimit)
@@ -400,7 +400,7 @@ func New(cfg Config) (*HTTPCache, error) {
 	if c.onEvict != nil {
 		scfg.OnEvict = func(e store.Eviction[string, *object]) {
 			if e.Reason != store.Replaced {
-				c.onEvict(Removal{Key: e.Key, Reason: e.Reason})
+				c.onEvict(Removal{Key: e.Key, Reason: reasonOf(e.Reason)})
 			}
 		}
 	}

@@ -20,7 +20,12 @@
 //     (func(http.Handler) http.Handler through Wrap): Engine.ServeHTTP
 //     with the handler as its upstream. Package edge is the full CDN
 //     node, also built on Engine.
-//   - Store is the generic store underneath, usable on its own.
+//   - Underneath is a concurrent, byte-bounded, frequency-aware store,
+//     deliberately not exported: its only users are HTTPCache and the
+//     resolver, a generic store would be a second API to keep stable
+//     while the store still changes, and byte-bounded Go caches for values
+//     of one's own exist (otter, ristretto, golang-lru). Config.Policy
+//     (TinyLFU or LRU) and Removal.Reason are what a user needs of it.
 //
 // # Engine
 //
@@ -93,8 +98,8 @@
 //
 // # Concurrency
 //
-// HTTPCache, Engine, Transport, Middleware and Store are safe for
-// concurrent use. Only the Engine, and so Transport and Middleware, start
+// HTTPCache, Engine, Transport and Middleware are safe for concurrent
+// use. Only the Engine, and so Transport and Middleware, start
 // goroutines: background revalidations (one per key at a time, at most
 // 1024 at once) and fetches whose response may be stored (which outlive
 // the client that started them, for the waiters and the cache), each

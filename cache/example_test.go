@@ -60,15 +60,3 @@ func ExampleHTTPCache() {
 	// stored: true http://example.com/page
 	// fresh age 1m30s ttl 30s
 }
-
-// The store under the HTTP cache, for values of your own.
-func ExampleNewStore() {
-	s, err := cache.NewStore(cache.StoreConfig[string, int]{MaxBytes: 1 << 20})
-	if err != nil {
-		panic(err)
-	}
-	s.Set("answer", 42, 8, time.Time{})
-	v, ok := s.Get("answer")
-	fmt.Println(v, ok, s.Len())
-	// Output: 42 true 1
-}

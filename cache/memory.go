@@ -105,7 +105,7 @@ var (
 // ownHeader counts it, the Vary names and the
 // selecting values, the strings of qualified directives, and what the
 // caller retains beside it. The key, the object and the store's
-// bookkeeping are counted in put and by the store (store.EntryOverhead).
+// bookkeeping are counted in put and by the store (its nodes, index and sketch).
 // TestCostCoversHeap checks the sum against measured heap growth.
 func variantCost(v *variant) int64 {
 	n := variantSize + memsize.Alloc(cap(v.body)) + int64(v.headerCost) + int64(v.retained)

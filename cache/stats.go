@@ -38,7 +38,7 @@ func (c *HTTPCache) Stats() Stats {
 		Evictions:     ss.Evictions,
 		Expirations:   ss.Expirations,
 		Objects:       ss.Entries,
-		Bytes:         ss.Bytes,
+		Bytes:         ss.Bytes + ss.IndexBytes, // what counts against MaxBytes
 		MaxBytes:      ss.MaxBytes,
 		NotStored:     map[string]uint64{},
 	}

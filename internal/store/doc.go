@@ -4,16 +4,22 @@
 //
 // # Bounds
 //
-// Every entry costs the bytes its caller counts plus EntryOverhead. The sum
-// never exceeds Config.MaxBytes, not even between two steps of a Set: room
-// is made before an entry's bytes are reserved, with a compare-and-swap on
-// the global total. An optional entry limit applies too.
+// Every entry costs the bytes its caller counts plus the Store's
+// EntryOverhead: its node, one allocation of 64 bytes for a string key and
+// a pointer value, 80 for a slice value (the order lists are intrusive:
+// no list element or map slot per entry). What the index and the frequency
+// sketch grow by to hold the entries (about 20-45 bytes an entry) is
+// counted too, as it is allocated (Stats.IndexBytes). The sum never
+// exceeds Config.MaxBytes, not even between two steps of a Set: room is
+// made before an entry's bytes, and the growth it causes, are reserved,
+// with a compare-and-swap on the global total. Tests compare the count
+// with measured heap growth. An optional entry limit applies too.
 //
 // # Policy
 //
 // The default policy is W-TinyLFU: each shard keeps a 1% LRU window and a
 // main area split into probation (20%) and protected (80%) segments, each an
-// LRU list kept with golang-lru's simplelru. An entry leaving the window
+// intrusive doubly linked list of the entries' nodes. An entry leaving the window
 // enters the main area only if a count-min sketch (4-bit counters, halved
 // periodically, behind a doorkeeper bloom filter) says it is used more than
 // the entry it would displace. Scans and loops therefore do not flush the
@@ -26,8 +32,9 @@
 // probe with atomic loads, without any lock, and writers change under the
 // shard's mutex, except for the commonest write of a cache: an update of a
 // key with a value of the same cost (a refreshed object, a re-resolved
-// record) takes no lock, since nothing needs evicting and the order lists
-// (which hold keys, not nodes) stay as they are. It rewrites the key's node
+// record) takes no lock, since nothing needs evicting and the node keeps
+// its place in the order lists (whose links only the lock's holder
+// touches). It rewrites the key's node
 // in place (no allocation, and the index's cache lines stay clean for other
 // cores) under a per-node sequence lock in which every access to the value
 // and expiry is an atomic load or store of one word (pointer words with

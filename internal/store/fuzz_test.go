@@ -19,7 +19,7 @@ func FuzzStoreOps(f *testing.F) {
 		for _, p := range []Policy{TinyLFU, LRU} {
 			live := map[byte]int{}
 			s, err := New(Config[byte, int]{
-				MaxBytes: 8 * (EntryOverhead + 255), Shards: 2, Policy: p, Now: fc.Now,
+				MaxBytes: 8 * (entryOverhead[byte, int]() + 255), Shards: 2, Policy: p, Now: fc.Now,
 				OnEvict: func(e Eviction[byte, int]) {
 					if live[e.Key] == e.Value {
 						delete(live, e.Key)

@@ -59,7 +59,7 @@ func TestInPlaceUpdatesLoseNothing(t *testing.T) {
 		t.Run(p.String(), func(t *testing.T) {
 			var stored, reported sync.Map
 			var next atomic.Int64
-			s := mustNew(t, Config[int, int64]{MaxBytes: 24 * (EntryOverhead + 16), Shards: 1, Policy: p,
+			s := mustNew(t, Config[int, int64]{MaxBytes: 24 * (entryOverhead[int, int64]() + 16), Shards: 1, Policy: p,
 				OnEvict: func(e Eviction[int, int64]) {
 					if _, again := reported.LoadOrStore(e.Value, e.Key); again {
 						t.Errorf("key %d: value %d reported gone twice", e.Key, e.Value)

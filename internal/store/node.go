@@ -31,28 +31,38 @@ type node[K comparable, V any] struct {
 	hash uint64
 	// state holds the ref bit, set by readers on a hit and cleared by the
 	// policy when it gives the entry a second chance (see secondChance);
-	// the dead bit, set when the node leaves the index (kill); and, for
-	// in-place updates, a writing bit and a version above it. Once the
-	// node is published it is only accessed atomically; a plain field lets
-	// an unpublished node be written without a fence.
+	// the dead bit, set when the node leaves the index (kill); the order
+	// list holding the node (listBits, changed under the shard lock; readers
+	// ignore it); and, for in-place updates, a writing bit and a version
+	// above it. Once the node is published it is only accessed atomically;
+	// a plain field lets an unpublished node be written without a fence.
 	state uint32
-	// size is the entry's cost, EntryOverhead included (at most
-	// MaxEntryLimit): 32 bits keep a node of a string key and a slice
-	// value to 64 bytes, one cache line.
+	// size is the entry's cost, the entry overhead included (at most
+	// MaxEntryLimit).
 	size uint32
 	// expires is unix nanoseconds, 0 for never; accessed atomically once
 	// published (an in-place update changes it).
 	expires int64
 	key     K
 	value   V
+	// prev and next link the node into its order list (see orderList):
+	// the lists are intrusive, so an entry costs one allocation and no
+	// list element or map slot of its own. Only the shard lock's holder
+	// reads or writes them; readers never do.
+	prev, next *node[K, V]
 }
 
 // The state's bits. Those above writingBit count versions: ending a write
 // adds writingBit to the state, which clears the bit and carries into them.
 const (
-	refBit     = 1 << iota
-	deadBit    // out of the index: no update may write it any more
-	writingBit // an in-place update is writing value and expires
+	refBit     = 1 << 0
+	deadBit    = 1 << 1 // out of the index: no update may write it any more
+	listShift  = 2      // bits 2-3: the order list holding the node (listNone: none)
+	listBits   = 3 << listShift
+	writingBit = 1 << 4 // an in-place update is writing value and expires
+	// seqIgnored are the bits a write to which does not invalidate a
+	// read: a hit marking the node, the policy moving it between lists.
+	seqIgnored = refBit | listBits
 )
 
 const wordSize = unsafe.Sizeof(uintptr(0))
@@ -112,6 +122,20 @@ func (n *node[K, V]) mark() {
 
 func (n *node[K, V]) unmark() { atomic.AndUint32(&n.state, ^uint32(refBit)) }
 
+// listID returns the order list holding n (listNone: none). The shard
+// lock is held.
+func (n *node[K, V]) listID() uint32 { return atomic.LoadUint32(&n.state) & listBits >> listShift }
+
+// setList records that list id holds n. The shard lock is held; only its
+// holder changes these bits, so two atomic steps do not race each other,
+// and readers ignore them.
+func (n *node[K, V]) setList(id uint32) {
+	atomic.AndUint32(&n.state, ^uint32(listBits))
+	if id != listNone {
+		atomic.OrUint32(&n.state, id<<listShift)
+	}
+}
+
 func (n *node[K, V]) expiry() int64 { return atomic.LoadInt64(&n.expires) }
 
 // read returns the node's value and expiry, from one and the same write,
@@ -140,7 +164,7 @@ func (n *node[K, V]) tryRead(l *layout) (v V, e int64, w uint32, ok bool) {
 		}
 	}
 	e = atomic.LoadInt64(&n.expires)
-	ok = w&writingBit == 0 && (atomic.LoadUint32(&n.state)^w)&^uint32(refBit) == 0
+	ok = w&writingBit == 0 && (atomic.LoadUint32(&n.state)^w)&^uint32(seqIgnored) == 0
 	return v, e, w, ok
 }
 

@@ -1,5 +1,7 @@
 package store
 
+import "github.com/edgekit/edgekit/internal/memsize"
+
 // sketch is TinyLFU's frequency estimator: a count-min sketch of 4-bit
 // counters (four rows) that halves every counter after a sample period, so
 // old popularity fades, with a doorkeeper bloom filter in front that absorbs
@@ -14,10 +16,24 @@ type sketch struct {
 	capacity  int
 }
 
+// initialSketch is the number of keys a shard's first sketch is sized for.
+const initialSketch = 64
+
+// sketchBytes is the memory of the tables of a sketch sized for n keys.
+func sketchBytes(n int) int64 {
+	counters := nextPow2(uint64(max(n, initialSketch)))
+	return 4*memsize.Alloc(8*int(max(counters/16, 1))) + memsize.Alloc(8*int(counters/16))
+}
+
+// bytes is the memory of s's tables.
+func (s *sketch) bytes() int64 {
+	return 4*memsize.Alloc(8*len(s.rows[0])) + memsize.Alloc(8*len(s.door))
+}
+
 // newSketch sizes the sketch for about n distinct hot keys.
 func newSketch(n int) *sketch {
-	if n < 64 {
-		n = 64
+	if n < initialSketch {
+		n = initialSketch
 	}
 	counters := nextPow2(uint64(n))
 	s := &sketch{mask: counters - 1, period: 10 * int(counters), capacity: n}

@@ -11,8 +11,8 @@ import (
 	"unsafe"
 
 	"github.com/edgekit/edgekit/internal/clock"
+	"github.com/edgekit/edgekit/internal/memsize"
 	"github.com/edgekit/edgekit/internal/percpu"
-	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
 // Policy selects how a Store chooses what to keep.
@@ -76,18 +76,22 @@ func (r Reason) String() string {
 type Eviction[K comparable, V any] struct {
 	Key   K
 	Value V
-	// Cost is the cost given to Set plus EntryOverhead.
+	// Cost is the cost given to Set plus the Store's EntryOverhead.
 	Cost   int64
 	Reason Reason
 }
 
-// EntryOverhead is the fixed number of bytes the Store adds to the caller's
-// cost of every entry, for its own bookkeeping: the node (80 bytes for a
-// string key and a slice value), golang-lru's list element and map slot,
-// and its share of the index. TestEntryOverheadIsHonest measures it on
-// 64-bit builds: 201 bytes for string keys and []byte values, so MaxBytes
-// bounds the heap the Store really uses.
-const EntryOverhead = 216
+// entryOverhead is what the Store adds to the caller's cost of every entry
+// of K and V: its node, one allocation (the order lists are intrusive, so
+// there is no list element or map slot beside it), rounded up to the
+// allocator's size class: 80 bytes for a string key and a slice value, 64
+// for a string key and a pointer value. The index slots and the frequency
+// sketch, which grow with the entries, are counted apart, as they are
+// allocated (see Stats.IndexBytes), so MaxBytes bounds them too.
+// TestEntryCostIsHonest compares the sum with measured heap growth.
+func entryOverhead[K comparable, V any]() int64 {
+	return memsize.Alloc(int(unsafe.Sizeof(node[K, V]{})))
+}
 
 // MaxEntryLimit is the largest cost one entry may have, whatever the
 // configuration: 4 GiB - 1.
@@ -113,7 +117,10 @@ const (
 // Config configures a Store. The zero value is a 64 MiB TinyLFU store.
 type Config[K comparable, V any] struct {
 	// MaxBytes bounds the sum of all entries' costs (including
-	// EntryOverhead). The bound holds at every instant. Zero means 64 MiB.
+	// EntryOverhead) and of the index and sketch memory grown to hold them
+	// (Stats.IndexBytes); only each shard's fixed structures, about 1.5
+	// KiB, are left out. The bound holds at every instant. Zero means 64
+	// MiB.
 	MaxBytes int64
 	// MaxEntries bounds the number of entries. Zero means no entry limit.
 	MaxEntries int
@@ -153,8 +160,13 @@ type Stats struct {
 	Expirations uint64
 	Deletes     uint64
 	Entries     int
-	Bytes       int64
-	MaxBytes    int64
+	// Bytes is the sum of the entries' costs, EntryOverhead included.
+	Bytes int64
+	// IndexBytes is the memory of the shards' indexes and frequency
+	// sketches beyond their initial size; it counts against MaxBytes
+	// beside Bytes.
+	IndexBytes int64
+	MaxBytes   int64
 }
 
 // HitRatio returns Hits / (Hits + Misses), or 0 before any lookup.
@@ -189,9 +201,13 @@ type Store[K comparable, V any] struct {
 	maxEntry int64
 	maxCount int64
 	share    int64 // maxBytes per shard
+	overhead int64 // entryOverhead[K, V]
 
-	bytes atomic.Int64
-	count atomic.Int64
+	// bytes is what counts against maxBytes: the entries' costs and
+	// indexBytes, the index and sketch growth of every shard.
+	bytes      atomic.Int64
+	indexBytes atomic.Int64
+	count      atomic.Int64
 
 	rejected atomic.Uint64
 	lookups  *percpu.Counters // statHits, statMisses, statSets, striped per P
@@ -222,12 +238,16 @@ type shard[K comparable, V any] struct {
 	windowBytes, mainBytes int64
 	protectedBytes         int64
 	sketch                 *sketch
+	// grown is the shard's share of Store.indexBytes: what its index
+	// and sketch have grown beyond their initial size.
+	grown int64
+	// seenSlots and seenSketch are the index size and sketch grown was
+	// last computed for.
+	seenSlots  int
+	seenSketch *sketch
 	// Eviction order. The LRU policy uses probation alone.
-	window, probation, protected *list[K]
+	window, probation, protected orderList[K, V]
 	windowCap, mainCap, protCap  int64
-	// pending is the node Set is placing: in the order lists before it is
-	// in the index (see nodeOf).
-	pending *node[K, V]
 
 	evictions, expirations, drops atomic.Uint64
 	_                             [64]byte // keep neighbouring shards apart
@@ -255,13 +275,13 @@ func New[K comparable, V any](cfg Config[K, V]) (*Store[K, V], error) {
 	if maxEntry > maxBytes {
 		return nil, fmt.Errorf("%w: MaxEntryBytes %d exceeds MaxBytes %d", ErrInvalidConfig, maxEntry, maxBytes)
 	}
-	if maxEntry < EntryOverhead {
+	if overhead := entryOverhead[K, V](); maxEntry < overhead {
 		if cfg.MaxEntryBytes == 0 {
 			// The caller set only MaxBytes: say so in its terms.
 			return nil, fmt.Errorf("%w: MaxBytes %d is too small: entries may take a quarter of it, %d bytes, below the per-entry overhead %d (use at least %d)",
-				ErrInvalidConfig, maxBytes, maxEntry, EntryOverhead, 4*EntryOverhead)
+				ErrInvalidConfig, maxBytes, maxEntry, overhead, 4*overhead)
 		}
-		return nil, fmt.Errorf("%w: MaxEntryBytes %d is below the per-entry overhead %d", ErrInvalidConfig, maxEntry, EntryOverhead)
+		return nil, fmt.Errorf("%w: MaxEntryBytes %d is below the per-entry overhead %d", ErrInvalidConfig, maxEntry, overhead)
 	}
 	n := cfg.Shards
 	if n == 0 {
@@ -284,6 +304,7 @@ func New[K comparable, V any](cfg Config[K, V]) (*Store[K, V], error) {
 		maxBytes: maxBytes,
 		maxEntry: maxEntry,
 		maxCount: int64(cfg.MaxEntries),
+		overhead: entryOverhead[K, V](),
 	}
 	if s.hash == nil {
 		s.hash, s.strKeys, s.seed = defaultHash[K]()
@@ -296,30 +317,19 @@ func New[K comparable, V any](cfg Config[K, V]) (*Store[K, V], error) {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.tab.init(tomb)
-		sh.probation = newList[K]()
+		sh.window.id, sh.probation.id, sh.protected.id = listWindow, listProbation, listProtected
 		if cfg.Policy == TinyLFU {
-			sh.window = newList[K]()
-			sh.protected = newList[K]()
 			sh.windowCap = share / 100
 			sh.mainCap = share - sh.windowCap
 			sh.protCap = sh.mainCap * 8 / 10
 			// The sketch starts small and grows with the entries the shard
 			// holds (see growSketch), so its table stays cache-resident.
-			sh.sketch = newSketch(64)
+			sh.sketch = newSketch(initialSketch)
 		} else {
 			sh.mainCap = share
 		}
 	}
 	return s, nil
-}
-
-// newList returns an order list, keyed by the caller's key, each element
-// the key's hash.
-func newList[K comparable]() *list[K] {
-	// The size is only a count bound, which the Store never lets simplelru
-	// reach: bytes decide what leaves, oldest first (after second chances).
-	l, _ := simplelru.NewLRU[K, uint64](math.MaxInt, nil)
-	return l
 }
 
 // defaultHash returns how a Store without Config.Hash hashes keys, with a
@@ -533,58 +543,35 @@ func (s *Store[K, V]) flushReads() {
 // (its bit cleared, moved to the front, or promoted from probation to
 // protected) instead of leaving. This is the CLOCK approximation of LRU
 // (Corbato; the Linux page cache's active/inactive lists work the same
-// way) kept on golang-lru lists; reads never take a shard's lock.
+// way) kept on intrusive lists; reads never take a shard's lock.
 
-// The lists hold keys with their hashes, not nodes: the index finds a
-// key's current node (see nodeOf), so an update swaps the node in its index
-// slot without touching the lists (no list lookup, no reordering; the
-// update marks the entry referenced instead).
-type list[K comparable] = simplelru.LRU[K, uint64]
-
-// push puts n at the front of l.
-func push[K comparable, V any](l *list[K], n *node[K, V]) { l.Add(n.key, n.hash) }
-
-// nodeOf returns the node a list entry stands for: the shard's pending node
-// (being placed, not yet in the index) or the index's. The shard lock is
-// held.
-func (sh *shard[K, V]) nodeOf(key K, h uint64) *node[K, V] {
-	if p := sh.pending; p != nil && p.hash == h && p.key == key {
-		return p
+// list returns the shard's order list of the given id. The shard lock
+// is held.
+func (sh *shard[K, V]) list(id uint32) *orderList[K, V] {
+	switch id {
+	case listWindow:
+		return &sh.window
+	case listProbation:
+		return &sh.probation
+	case listProtected:
+		return &sh.protected
 	}
-	_, n := sh.tab.lookup(h, key)
-	return n
+	return nil
 }
 
 // secondChance returns l's oldest entry that has not been referenced since
 // it last went to the front, moving referenced ones to the front with their
-// bit cleared. It looks at no more than l.Len() entries (readers may set
-// bits again meanwhile) and returns nil for an empty list. The shard lock
-// is held.
-func (sh *shard[K, V]) secondChance(l *list[K]) *node[K, V] {
-	for budget := l.Len(); ; budget-- {
-		n := sh.oldest(l)
+// bit cleared. It looks at no more than l's length of entries (readers may
+// set bits again meanwhile) and returns nil for an empty list. The shard
+// lock is held.
+func (sh *shard[K, V]) secondChance(l *orderList[K, V]) *node[K, V] {
+	for budget := l.len; ; budget-- {
+		n := l.back()
 		if n == nil || budget <= 0 || !n.referenced() {
 			return n
 		}
 		n.unmark()
-		l.Get(n.key) // to the front
-	}
-}
-
-// oldest returns the node of l's oldest key, or nil for an empty list. The
-// shard lock is held.
-func (sh *shard[K, V]) oldest(l *list[K]) *node[K, V] {
-	for {
-		key, h, ok := l.GetOldest()
-		if !ok {
-			return nil
-		}
-		if n := sh.nodeOf(key, h); n != nil {
-			return n
-		}
-		// Never expected: every listed key is indexed or pending.
-		// Dropping the stray entry keeps the list usable.
-		l.Remove(key)
+		l.moveToFront(n)
 	}
 }
 
@@ -593,10 +580,10 @@ func (sh *shard[K, V]) oldest(l *list[K]) *node[K, V] {
 // protected (their second access), else protected's own victim. The shard
 // lock is held.
 func (s *Store[K, V]) probationVictim(sh *shard[K, V]) *node[K, V] {
-	for budget := sh.probation.Len(); ; budget-- {
-		n := sh.oldest(sh.probation)
+	for budget := sh.probation.len; ; budget-- {
+		n := sh.probation.back()
 		if n == nil {
-			return sh.secondChance(sh.protected)
+			return sh.secondChance(&sh.protected)
 		}
 		if budget <= 0 || !n.referenced() {
 			return n
@@ -609,50 +596,85 @@ func (s *Store[K, V]) probationVictim(sh *shard[K, V]) *node[K, V] {
 // promote moves a probation entry to protected; the protected segment's
 // victims fall back to the front of probation. The shard lock is held.
 func (s *Store[K, V]) promote(sh *shard[K, V], n *node[K, V]) {
-	sh.probation.Remove(n.key)
-	push(sh.protected, n)
+	sh.probation.remove(n)
+	sh.protected.pushFront(n)
 	sh.protectedBytes += n.cost()
 	for sh.protectedBytes > sh.protCap {
-		old := sh.secondChance(sh.protected)
+		old := sh.secondChance(&sh.protected)
 		if old == nil || old == n {
 			break
 		}
-		sh.protected.Remove(old.key)
+		sh.protected.remove(old)
 		sh.protectedBytes -= old.cost()
-		push(sh.probation, old)
+		sh.probation.pushFront(old)
 	}
 }
 
-// growSketch resizes the frequency sketch when the shard holds more entries
-// than it was sized for (counts restart: growth is rare and logarithmic).
-// The shard lock is held.
-func (sh *shard[K, V]) growSketch() {
-	if n := sh.tab.live + 1; n > sh.sketch.capacity {
-		sh.sketch = newSketch(4 * n)
+// sketchFor returns the number of entries the sketch should be sized for
+// when the shard holds live entries, or 0 when it is big enough. Counts
+// restart on growth, which is rare and logarithmic.
+func (sh *shard[K, V]) sketchFor(live int) int {
+	if sh.sketch == nil || live <= sh.sketch.capacity {
+		return 0
+	}
+	return 4 * live
+}
+
+// growth returns the bytes the shard's index and sketch would grow by
+// if it took one more entry (a bound: the new entry may reuse a deleted
+// slot). The shard lock is held.
+func (sh *shard[K, V]) growth() int64 {
+	g := sh.tab.growth()
+	if n := sh.sketchFor(sh.tab.live + 1); n > 0 {
+		g += sketchBytes(n) - sh.sketch.bytes()
+	}
+	return max(g, 0)
+}
+
+// settle brings the Store's count of index and sketch bytes up to date
+// with the shard's: grown by what reserve reserved, shrunk by a smaller
+// rebuild. The shard lock is held.
+func (s *Store[K, V]) settle(sh *shard[K, V]) {
+	slots := len(sh.tab.arr.Load().slots)
+	if slots == sh.seenSlots && sh.sketch == sh.seenSketch {
+		return // neither changed since the last count (the common case)
+	}
+	sh.seenSlots, sh.seenSketch = slots, sh.sketch
+	cur := tableBytes(slots) - tableBytes(minTableSlots)
+	if sh.sketch != nil {
+		cur += sh.sketch.bytes() - sketchBytes(initialSketch)
+	}
+	if d := cur - sh.grown; d != 0 {
+		sh.grown = cur
+		s.bytes.Add(d)
+		s.indexBytes.Add(d)
 	}
 }
+
+// mainRoom is the main area's capacity less what the shard's index and
+// sketch take of its share, and will take for one more entry: so the
+// policy (admission, LRU order) decides what leaves, and the global budget
+// rarely has to evict past it (see reserve). The shard lock is held.
+func (sh *shard[K, V]) mainRoom() int64 { return sh.mainCap - sh.grown - sh.growth() }
 
 // untally takes bytes out of the tally of the segment whose order list
-// holds key and, if remove is set, takes key out of that list. The shard
-// lock is held.
-func (sh *shard[K, V]) untally(key K, bytes int64, remove bool) {
-	holds := func(l *list[K]) bool {
-		if l == nil {
-			return false
-		}
-		if remove {
-			return l.Remove(key)
-		}
-		return l.Contains(key)
-	}
-	switch {
-	case holds(sh.probation):
+// holds n and, if remove is set, takes n out of that list. The shard lock
+// is held.
+func (sh *shard[K, V]) untally(n *node[K, V], bytes int64, remove bool) {
+	id := n.listID()
+	switch id {
+	case listProbation:
 		sh.mainBytes -= bytes
-	case holds(sh.protected):
+	case listProtected:
 		sh.protectedBytes -= bytes
 		sh.mainBytes -= bytes
-	case holds(sh.window):
+	case listWindow:
 		sh.windowBytes -= bytes
+	default:
+		return
+	}
+	if remove {
+		sh.list(id).remove(n)
 	}
 }
 
@@ -664,7 +686,7 @@ func (sh *shard[K, V]) untally(key K, bytes int64, remove bool) {
 func (s *Store[K, V]) unlink(sh *shard[K, V], n *node[K, V], exact bool) *node[K, V] {
 	gone := s.unindex(sh, n, exact)
 	if gone != nil {
-		sh.untally(gone.key, gone.cost(), true)
+		sh.untally(gone, gone.cost(), true)
 	}
 	return gone
 }
@@ -676,6 +698,7 @@ func (s *Store[K, V]) unindex(sh *shard[K, V], n *node[K, V], exact bool) *node[
 	if gone != nil {
 		s.bytes.Add(-gone.cost())
 		s.count.Add(-1)
+		s.settle(sh) // the index may have shrunk
 	}
 	return gone
 }
@@ -685,12 +708,12 @@ func (s *Store[K, V]) unindex(sh *shard[K, V], n *node[K, V], exact bool) *node[
 // window's. The shard lock is held.
 func (s *Store[K, V]) victim(sh *shard[K, V]) *node[K, V] {
 	if s.policy == LRU {
-		return sh.secondChance(sh.probation)
+		return sh.secondChance(&sh.probation)
 	}
 	if n := s.probationVictim(sh); n != nil {
 		return n
 	}
-	return sh.secondChance(sh.window)
+	return sh.secondChance(&sh.window)
 }
 
 // evict removes n's key for lack of room (or because it expired) and
@@ -751,7 +774,7 @@ func (s *Store[K, V]) Set(key K, value V, cost int64, expires time.Time) (stored
 	if cost < 0 {
 		cost = 0
 	}
-	total := cost + EntryOverhead
+	total := cost + s.overhead
 	if total > s.maxEntry {
 		s.rejected.Add(1)
 		return false, &TooLargeError{Cost: total, Max: s.maxEntry}
@@ -799,8 +822,8 @@ func (s *Store[K, V]) Set(key K, value V, cost int64, expires time.Time) (stored
 // updateInPlace is Set's lock-free path: when key holds a node of the same
 // cost, value and expiry e are written into it word by word under its
 // sequence lock (see node). Nothing needs evicting and no tally changes,
-// so the lists and the shard lock stay out of it (the lists hold the key,
-// which stays). It returns the value replaced, or false when the locked
+// so the lists and the shard lock stay out of it (the node keeps its
+// place in them). It returns the value replaced, or false when the locked
 // path must decide (values not updated in place, see layout; no such node;
 // another cost; a node leaving the index; another update writing it).
 func (s *Store[K, V]) updateInPlace(sh *shard[K, V], h uint64, key K, value V, cost, e int64) (V, bool) {
@@ -834,11 +857,8 @@ func (s *Store[K, V]) setLocked(sh *shard[K, V], n *node[K, V], evs *[]Eviction[
 		}
 	}
 	if sh.sketch != nil {
-		sh.growSketch()
 		sh.sketch.increment(n.hash)
 	}
-	sh.pending = n
-	defer func() { sh.pending = nil }()
 	if !s.place(sh, n, evs) {
 		return false, false
 	}
@@ -849,16 +869,17 @@ func (s *Store[K, V]) setLocked(sh *shard[K, V], n *node[K, V], evs *[]Eviction[
 }
 
 // replace puts n, of the same key and no larger cost, in old's slot sl
-// (or in that of the node a lock-free update put there since, of old's
-// cost): same list position (the lists hold the key), marked referenced.
+// and old's list position, marked referenced (a lock-free update writes
+// old in place, never swaps it, so the slot still holds old).
 // An update is a use of the key; the sketch hears of it sampled, as it
 // hears of reads (recorded in the read buffer, applied at its next drain).
 // The shard lock is held.
 func (s *Store[K, V]) replace(sh *shard[K, V], sl *slot[K, V], old, n *node[K, V], evs *[]Eviction[K, V]) {
 	n.state = refBit // n is not yet published: a plain write
 	old = swapIn(sl, old, n)
+	sh.list(old.listID()).replace(old, n) // the index and the lists hold one node
 	if freed := old.cost() - n.cost(); freed != 0 {
-		sh.untally(n.key, freed, false)
+		sh.untally(n, freed, false)
 		s.bytes.Add(-freed)
 	}
 	if s.onEvict != nil {
@@ -875,26 +896,26 @@ func (s *Store[K, V]) replace(sh *shard[K, V], sl *slot[K, V], old, n *node[K, V
 // Store's total. The shard lock is held.
 func (s *Store[K, V]) place(sh *shard[K, V], n *node[K, V], evs *[]Eviction[K, V]) bool {
 	if s.policy == LRU {
-		for sh.mainBytes+n.cost() > sh.mainCap {
+		for sh.mainBytes+n.cost() > sh.mainRoom() {
 			v := s.victim(sh)
 			if v == nil {
 				break
 			}
 			s.evict(sh, v, false, evs)
 		}
-		push(sh.probation, n)
+		sh.probation.pushFront(n)
 		sh.mainBytes += n.cost()
 		return true
 	}
-	push(sh.window, n)
+	sh.window.pushFront(n)
 	sh.windowBytes += n.cost()
 	survived := true
 	for sh.windowBytes > sh.windowCap {
-		cand := sh.secondChance(sh.window)
+		cand := sh.secondChance(&sh.window)
 		if cand == nil {
 			break
 		}
-		sh.window.Remove(cand.key)
+		sh.window.remove(cand)
 		sh.windowBytes -= cand.cost()
 		if !s.admit(sh, cand, evs) {
 			if cand == n {
@@ -916,7 +937,7 @@ func (s *Store[K, V]) admit(sh *shard[K, V], cand *node[K, V], evs *[]Eviction[K
 		return false
 	}
 	candFreq := sh.sketch.estimate(cand.hash)
-	for sh.mainBytes+cand.cost() > sh.mainCap {
+	for sh.mainBytes+cand.cost() > sh.mainRoom() {
 		v := s.probationVictim(sh)
 		if v == nil {
 			break // main is empty: an entry larger than the share fits alone
@@ -926,7 +947,7 @@ func (s *Store[K, V]) admit(sh *shard[K, V], cand *node[K, V], evs *[]Eviction[K
 		}
 		s.evict(sh, v, false, evs)
 	}
-	push(sh.probation, cand)
+	sh.probation.pushFront(cand)
 	sh.mainBytes += cand.cost()
 	return true
 }
@@ -937,10 +958,14 @@ func (s *Store[K, V]) admit(sh *shard[K, V], cand *node[K, V], evs *[]Eviction[K
 // bytes, for instance while other writers race), n is withdrawn and reserve
 // reports false. The shard lock is held.
 func (s *Store[K, V]) reserve(sh *shard[K, V], n *node[K, V], evs *[]Eviction[K, V]) bool {
+	var grow int64
 	for {
+		// Room for n and for what the index and sketch grow by to hold
+		// it (an eviction may change that: computed on every pass).
+		grow = sh.growth()
 		cur := s.bytes.Load()
-		if cur+n.cost() <= s.maxBytes && (s.maxCount == 0 || s.count.Load() < s.maxCount) {
-			if s.bytes.CompareAndSwap(cur, cur+n.cost()) {
+		if cur+n.cost()+grow <= s.maxBytes && (s.maxCount == 0 || s.count.Load() < s.maxCount) {
+			if s.bytes.CompareAndSwap(cur, cur+n.cost()+grow) {
 				break
 			}
 			continue
@@ -951,13 +976,24 @@ func (s *Store[K, V]) reserve(sh *shard[K, V], n *node[K, V], evs *[]Eviction[K,
 			v = nil
 		}
 		if v == nil {
-			sh.untally(n.key, n.cost(), true) // n is unpublished: out of the lists only
+			sh.untally(n, n.cost(), true) // n is unpublished: out of the lists only
 			return false
 		}
 		s.evict(sh, v, false, evs)
 	}
+	// grow is reserved: count it as the shard's, grow, and give back
+	// what was not needed (n took a deleted slot).
+	if grow > 0 {
+		sh.grown += grow
+		s.indexBytes.Add(grow)
+		sh.seenSlots = 0 // settle recounts
+	}
+	if k := sh.sketchFor(sh.tab.live + 1); k > 0 {
+		sh.sketch = newSketch(k)
+	}
 	sh.tab.put(n)
 	s.count.Add(1)
+	s.settle(sh)
 	return true
 }
 
@@ -1062,8 +1098,16 @@ func (sh *shard[K, V]) nodes() []*node[K, V] {
 // Len returns the number of entries, expired ones not yet removed included.
 func (s *Store[K, V]) Len() int { return int(s.count.Load()) }
 
-// Bytes returns the total cost of the entries, overhead included.
-func (s *Store[K, V]) Bytes() int64 { return s.bytes.Load() }
+// Bytes returns the total cost of the entries, overhead included. The
+// index and sketch growth that also counts against MaxBytes is reported
+// by Stats (IndexBytes).
+func (s *Store[K, V]) Bytes() int64 { return s.bytes.Load() - s.indexBytes.Load() }
+
+// EntryOverhead returns the bytes the Store adds to the caller's cost of
+// every entry for its own bookkeeping (see Config.MaxBytes): its node,
+// rounded up to the allocator's size class, 80 bytes for a string key and
+// a slice value.
+func (s *Store[K, V]) EntryOverhead() int64 { return s.overhead }
 
 // MaxBytes returns the byte budget.
 func (s *Store[K, V]) MaxBytes() int64 { return s.maxBytes }
@@ -1071,10 +1115,11 @@ func (s *Store[K, V]) MaxBytes() int64 { return s.maxBytes }
 // Stats returns a snapshot of the counters.
 func (s *Store[K, V]) Stats() Stats {
 	st := Stats{
-		Rejected: s.rejected.Load(),
-		Entries:  s.Len(),
-		Bytes:    s.Bytes(),
-		MaxBytes: s.maxBytes,
+		Rejected:   s.rejected.Load(),
+		Entries:    s.Len(),
+		Bytes:      s.Bytes(),
+		IndexBytes: s.indexBytes.Load(),
+		MaxBytes:   s.maxBytes,
 	}
 	st.Hits, st.Misses, st.Sets = s.lookups.Load(statHits), s.lookups.Load(statMisses), s.lookups.Load(statSets)
 	for i := range s.shards {

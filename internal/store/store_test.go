@@ -39,8 +39,8 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 	if _, err := New(Config[string, int]{MaxBytes: 10}); err == nil || !strings.Contains(err.Error(), "MaxBytes 10 is too small") {
 		t.Errorf("MaxBytes 10: err = %v, want it to name MaxBytes", err)
 	}
-	if _, err := New(Config[string, int]{MaxBytes: 4 * EntryOverhead}); err != nil {
-		t.Errorf("MaxBytes %d, the least the error suggests: %v", 4*EntryOverhead, err)
+	if _, err := New(Config[string, int]{MaxBytes: 4 * entryOverhead[string, int]()}); err != nil {
+		t.Errorf("MaxBytes %d, the least the error suggests: %v", 4*entryOverhead[string, int](), err)
 	}
 	s := mustNew(t, Config[string, int]{})
 	if s.MaxBytes() != defaultMaxBytes {
@@ -64,7 +64,7 @@ func TestSetGetDelete(t *testing.T) {
 			if v, ok := s.Peek("a"); !ok || v != "alpha" {
 				t.Fatalf("Peek = %q, %v", v, ok)
 			}
-			if s.Len() != 1 || s.Bytes() != 10+EntryOverhead {
+			if s.Len() != 1 || s.Bytes() != 10+s.EntryOverhead() {
 				t.Fatalf("Len, Bytes = %d, %d", s.Len(), s.Bytes())
 			}
 			if !s.Delete("a") || s.Delete("a") {
@@ -91,7 +91,7 @@ func TestTooLargeIsRefusedWhole(t *testing.T) {
 	if s.Len() != 0 || s.Bytes() != 0 {
 		t.Fatal("a refused entry left bytes behind")
 	}
-	if ok, err := s.Set("fits", 1, 4096-EntryOverhead, time.Time{}); !ok || err != nil {
+	if ok, err := s.Set("fits", 1, 4096-s.EntryOverhead(), time.Time{}); !ok || err != nil {
 		t.Fatalf("entry exactly at the limit: %v, %v", ok, err)
 	}
 }
@@ -110,7 +110,7 @@ func TestLargeEntryFitsWhateverTheShardCount(t *testing.T) {
 		var ok bool
 		var err error
 		for try := 0; try < 5 && !ok; try++ {
-			ok, err = s.Set(-1, -1, 256<<10-EntryOverhead, time.Time{})
+			ok, err = s.Set(-1, -1, 256<<10-s.EntryOverhead(), time.Time{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -222,7 +222,7 @@ func TestMaxEntries(t *testing.T) {
 }
 
 func TestLRUEvictsLeastRecentlyUsed(t *testing.T) {
-	s := mustNew(t, Config[string, int]{MaxBytes: 3 * (100 + EntryOverhead), MaxEntryBytes: 100 + EntryOverhead, Shards: 1, Policy: LRU})
+	s := mustNew(t, Config[string, int]{MaxBytes: 3 * (100 + entryOverhead[string, int]()), MaxEntryBytes: 100 + entryOverhead[string, int](), Shards: 1, Policy: LRU})
 	s.Set("a", 1, 100, time.Time{})
 	s.Set("b", 2, 100, time.Time{})
 	s.Set("c", 3, 100, time.Time{})
@@ -244,7 +244,7 @@ func TestLRUEvictsLeastRecentlyUsed(t *testing.T) {
 }
 
 func TestTinyLFUKeepsHotEntriesThroughAScan(t *testing.T) {
-	s := mustNew(t, Config[int, int]{MaxBytes: 200 * (1000 + EntryOverhead), Shards: 1})
+	s := mustNew(t, Config[int, int]{MaxBytes: 200 * (1000 + entryOverhead[int, int]()), Shards: 1})
 	for round := 0; round < 20; round++ {
 		for k := 0; k < 100; k++ {
 			if _, ok := s.Get(k); !ok {
@@ -330,7 +330,7 @@ func TestConcurrentUseStaysWithinBudget(t *testing.T) {
 			}
 			wg.Wait()
 			var sum int64
-			s.Range(func(_ int, v []byte) bool { sum += int64(len(v)) + EntryOverhead; return true })
+			s.Range(func(_ int, v []byte) bool { sum += int64(len(v)) + s.EntryOverhead(); return true })
 			if sum != s.Bytes() {
 				t.Fatalf("entries sum to %d bytes, Bytes() says %d", sum, s.Bytes())
 			}
@@ -401,7 +401,7 @@ func TestMaxEntryLimit(t *testing.T) {
 	if _, err := s.Set(1, 1, MaxEntryLimit, time.Time{}); !errors.As(err, &tooLarge) {
 		t.Fatalf("Set above the limit: %v", err)
 	}
-	if _, err := s.Set(2, 2, MaxEntryLimit-EntryOverhead, time.Time{}); err != nil {
+	if _, err := s.Set(2, 2, MaxEntryLimit-s.EntryOverhead(), time.Time{}); err != nil {
 		t.Fatalf("Set at the limit: %v", err)
 	}
 	if v, ok := s.Get(2); !ok || v != 2 || s.Bytes() != MaxEntryLimit {
@@ -460,5 +460,46 @@ func TestDefaultHashSpreadsKeys(t *testing.T) {
 	other := mustNew(t, Config[string, int]{Shards: shards})
 	if ss.keyHash("k") == other.keyHash("k") {
 		t.Error("two Stores hash a key alike: the seed is not per Store")
+	}
+}
+
+// The index and the frequency sketch grow with the entries; what they grow
+// by counts against MaxBytes beside the entries, at every step.
+func TestIndexGrowthCountsAgainstMaxBytes(t *testing.T) {
+	for _, p := range []Policy{TinyLFU, LRU} {
+		s := mustNew(t, Config[int, int]{MaxBytes: 256 << 10, Shards: 2, Policy: p})
+		for i := 0; i < 20_000; i++ {
+			s.Set(i, i, 0, time.Time{})
+			if st := s.Stats(); st.Bytes+st.IndexBytes > st.MaxBytes {
+				t.Fatalf("%v: entries %d + index %d bytes exceed MaxBytes %d", p, st.Bytes, st.IndexBytes, st.MaxBytes)
+			}
+		}
+		st := s.Stats()
+		if st.IndexBytes == 0 || st.Entries < 1000 {
+			t.Fatalf("%v: %d entries, index grew by %d bytes", p, st.Entries, st.IndexBytes)
+		}
+		checkConsistent(t, s, int(st.Sets)-st.Entries)
+	}
+}
+
+// A Set of a key already present takes the old node's place in its order
+// list when it costs no more (the index and the lists hold the same node),
+// and leaves and re-enters when it costs more; the tallies follow.
+func TestReplaceKeepsListsAndTalliesConsistent(t *testing.T) {
+	for _, p := range []Policy{TinyLFU, LRU} {
+		s := mustNew(t, Config[int, int]{MaxBytes: 1 << 20, Shards: 1, Policy: p})
+		o := s.EntryOverhead()
+		for k := range 50 {
+			s.Set(k, k, 100, time.Time{})
+		}
+		s.Set(7, -7, 40, time.Time{})  // smaller: replaced in place in the list
+		s.Set(9, -9, 300, time.Time{}) // larger: out and back in
+		if want := 48*(100+o) + 40 + o + 300 + o; s.Bytes() != want {
+			t.Errorf("%v: Bytes %d, want %d", p, s.Bytes(), want)
+		}
+		if v, ok := s.Get(7); !ok || v != -7 {
+			t.Errorf("%v: Get(7) = %d, %v", p, v, ok)
+		}
+		checkConsistent(t, s, 2) // the two replaced values count as departures
 	}
 }

@@ -1,6 +1,11 @@
 package store
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/edgekit/edgekit/internal/memsize"
+)
 
 // table is a shard's key index: an open-addressing hash table (linear
 // probing) of node pointers, read without locks and written under the
@@ -54,6 +59,37 @@ func (sl *slot[K, V]) set(n *node[K, V]) {
 }
 
 const minTableSlots = 8
+
+// slotSize is the memory of one slot.
+const slotSize = int64(unsafe.Sizeof(slot[struct{}, struct{}]{}))
+
+// tableBytes is the memory of an array of n slots, with its header.
+func tableBytes(n int) int64 {
+	return memsize.Alloc(int(slotSize)*n) + memsize.Alloc(int(unsafe.Sizeof(array[struct{}, struct{}]{})))
+}
+
+// bytes is the memory of the current array. The shard lock is held.
+func (t *table[K, V]) bytes() int64 { return tableBytes(len(t.arr.Load().slots)) }
+
+// sizeFor is the number of slots a rebuild gives live nodes.
+func sizeFor(live int) int {
+	size := minTableSlots
+	for size < live*2+2 {
+		size *= 2
+	}
+	return size
+}
+
+// growth returns the bytes the array grows by if put adds a node to an
+// empty slot, as it does unless it reuses a deleted one (negative: a
+// rebuild that drops tombstones shrinks it). The shard lock is held.
+func (t *table[K, V]) growth() int64 {
+	n := len(t.arr.Load().slots)
+	if (t.used+1)*4 <= n*3 {
+		return 0
+	}
+	return tableBytes(sizeFor(t.live+1)) - tableBytes(n)
+}
 
 func (t *table[K, V]) init(tomb *node[K, V]) {
 	t.tomb = tomb
@@ -204,10 +240,7 @@ func (t *table[K, V]) remove(n *node[K, V], exact bool) *node[K, V] {
 func (t *table[K, V]) rebuild() {
 	a := t.arr.Load()
 	old := a.slots
-	size := minTableSlots
-	for size < t.live*2+2 {
-		size *= 2
-	}
+	size := sizeFor(t.live)
 	b := &array[K, V]{slots: make([]slot[K, V], size)}
 	a.next.Store(b)
 	slots := b.slots

@@ -62,7 +62,7 @@ func TestTableMatchesAMap(t *testing.T) {
 func TestGetNeverReturnsAnotherKeysValue(t *testing.T) {
 	for _, p := range []Policy{TinyLFU, LRU} {
 		t.Run(p.String(), func(t *testing.T) {
-			s := mustNew(t, Config[int, int]{MaxBytes: 64 * (EntryOverhead + 8), Shards: 4, Policy: p})
+			s := mustNew(t, Config[int, int]{MaxBytes: 64 * (entryOverhead[int, int]() + 8), Shards: 4, Policy: p})
 			var wg sync.WaitGroup
 			for g := 0; g < 6; g++ {
 				wg.Add(1)

@@ -14,7 +14,7 @@ import (
 // reported gone exactly once.
 func checkConsistent[V any](t *testing.T, s *Store[int, V], departures int) {
 	t.Helper()
-	var bytes int64
+	var bytes, index int64
 	live := 0
 	for i := range s.shards {
 		sh := &s.shards[i]
@@ -28,25 +28,33 @@ func checkConsistent[V any](t *testing.T, s *Store[int, V], departures int) {
 			return true
 		})
 		listed := map[int]bool{}
-		tally := func(l *list[int]) int64 {
+		tally := func(l *orderList[int, V]) int64 {
 			var sum int64
-			if l == nil {
-				return 0
+			count := 0
+			var prev *node[int, V]
+			for n := l.head; n != nil; prev, n = n, n.next {
+				count++
+				if n.prev != prev {
+					t.Errorf("shard %d: list %d: key %d's back link is wrong", i, l.id, n.key)
+				}
+				if n.listID() != l.id {
+					t.Errorf("shard %d: key %d in list %d says list %d", i, n.key, l.id, n.listID())
+				}
+				if listed[n.key] {
+					t.Errorf("shard %d: key %d in two lists", i, n.key)
+				}
+				listed[n.key] = true
+				if indexed[n.key] != n {
+					t.Errorf("shard %d: listed key %d is not the indexed node", i, n.key)
+				}
+				sum += n.cost()
 			}
-			for _, k := range l.Keys() {
-				if listed[k] {
-					t.Errorf("shard %d: key %d in two lists", i, k)
-				}
-				listed[k] = true
-				if n := indexed[k]; n == nil {
-					t.Errorf("shard %d: listed key %d not indexed", i, k)
-				} else {
-					sum += n.cost()
-				}
+			if l.tail != prev || l.len != count {
+				t.Errorf("shard %d: list %d: length %d, %d linked; tail ok %v", i, l.id, l.len, count, l.tail == prev)
 			}
 			return sum
 		}
-		w, p, pr := tally(sh.window), tally(sh.probation), tally(sh.protected)
+		w, p, pr := tally(&sh.window), tally(&sh.probation), tally(&sh.protected)
 		for k := range indexed {
 			if !listed[k] {
 				t.Errorf("shard %d: indexed key %d in no list", i, k)
@@ -56,12 +64,23 @@ func checkConsistent[V any](t *testing.T, s *Store[int, V], departures int) {
 			t.Errorf("shard %d: tallies window %d main %d protected %d, lists hold %d, %d, %d",
 				i, sh.windowBytes, sh.mainBytes, sh.protectedBytes, w, p+pr, pr)
 		}
-		if sh.tab.live != len(indexed) || sh.pending != nil {
-			t.Errorf("shard %d: live %d, %d indexed, pending %v", i, sh.tab.live, len(indexed), sh.pending)
+		if sh.tab.live != len(indexed) {
+			t.Errorf("shard %d: live %d, %d indexed", i, sh.tab.live, len(indexed))
 		}
+		grown := sh.tab.bytes() - tableBytes(minTableSlots)
+		if sh.sketch != nil {
+			grown += sh.sketch.bytes() - sketchBytes(initialSketch)
+		}
+		if grown != sh.grown {
+			t.Errorf("shard %d: index and sketch grew by %d bytes, counted %d", i, grown, sh.grown)
+		}
+		index += sh.grown
 		bytes += w + p + pr
 		live += len(indexed)
 		sh.mu.Unlock()
+	}
+	if index != s.Stats().IndexBytes || s.Bytes()+index > s.MaxBytes() {
+		t.Errorf("index and sketch %d bytes, the Store says %d; with the entries %d of %d", index, s.Stats().IndexBytes, s.Bytes()+index, s.MaxBytes())
 	}
 	if bytes != s.Bytes() || live != s.Len() {
 		t.Errorf("entries hold %d bytes in %d, the Store says %d in %d", bytes, live, s.Bytes(), s.Len())
@@ -79,7 +98,7 @@ func TestLockFreeUpdatesKeepTheStoreConsistent(t *testing.T) {
 	for _, p := range []Policy{TinyLFU, LRU} {
 		t.Run(p.String(), func(t *testing.T) {
 			var departures atomic.Int64
-			s := mustNew(t, Config[int, int]{MaxBytes: 200 * (EntryOverhead + 16), Shards: 2, Policy: p,
+			s := mustNew(t, Config[int, int]{MaxBytes: 200 * (entryOverhead[int, int]() + 16), Shards: 2, Policy: p,
 				OnEvict: func(Eviction[int, int]) { departures.Add(1) }})
 			var wg sync.WaitGroup
 			for g := 0; g < 6; g++ {

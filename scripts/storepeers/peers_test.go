@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgekit/edgekit/cache"
+	"github.com/edgekit/edgekit/internal/store"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/maypok86/otter/v2"
 )
@@ -28,7 +28,7 @@ var value = make([]byte, 64)
 
 var peers = []peer{
 	{"store", func(ks []string) (func(string), func(string, []byte)) {
-		s, err := cache.NewStore(cache.StoreConfig[string, []byte]{MaxBytes: 1 << 30})
+		s, err := store.New(store.Config[string, []byte]{MaxBytes: 1 << 30})
 		if err != nil {
 			panic(err)
 		}
