@@ -331,7 +331,7 @@ func startDemoOrigin(region string) (*demoOrigin, error) {
 		io.WriteString(w, "origin "+region+" stopping\n")
 		go d.srv.Close()
 	})
-	d.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	d.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}
 	go d.srv.Serve(ln)
 	return d, nil
 }
