@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,27 +33,73 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "cache:", err)
-		os.Exit(2)
+	os.Exit(cli(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// cli runs the command and says on stderr how it ended: -h prints the
+// usage and returns 0; a bad command line prints its error once, then the
+// usage, and returns 2; a failure prints one line and returns 2.
+func cli(args []string, stdout, stderr io.Writer) int {
+	err := run(args, stdout)
+	var ue *usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ue) && errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stderr, ue.usage)
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "cache: %v\n%s", ue.err, ue.usage)
+		return 2
 	}
+	msg := strings.TrimPrefix(err.Error(), "cache: ")
+	fmt.Fprintln(stderr, "cache:", msg)
+	return 2
+}
+
+// usageError is a command-line error, with the usage to print after it.
+type usageError struct {
+	err   error
+	usage string
+}
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// parseFlags parses args; the flag package prints nothing itself, so that
+// cli prints each error once.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	if err == nil {
+		return nil
+	}
+	var usage strings.Builder
+	fs.SetOutput(&usage)
+	fs.Usage()
+	return &usageError{err, usage.String()}
 }
 
 func run(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("cache", flag.ContinueOnError)
-	fs.SetOutput(out)
 	url := fs.String("url", "", "fetch this URL instead of running the demo origin")
 	n := fs.Int("n", 3, "with -url: how many requests")
 	wait := fs.Duration("wait", time.Second, "with -url: pause between requests")
 	maxBytes := fs.Int64("max-bytes", 64<<20, "cache size in bytes")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if *n < 1 || *wait < 0 || *maxBytes <= 0 {
-		return errors.New("-n must be at least 1, -wait and -max-bytes must be positive")
+	if *n < 1 {
+		return fmt.Errorf("-n %d: must be at least 1", *n)
+	}
+	if *wait <= 0 {
+		return fmt.Errorf("-wait %v: must be positive", *wait)
+	}
+	if *maxBytes < 64<<10 {
+		return fmt.Errorf("-max-bytes %d: too small, at least %d", *maxBytes, 64<<10)
 	}
 	if *url != "" {
 		return fetchURL(out, *url, *n, *wait, *maxBytes)
@@ -156,7 +203,7 @@ func demo(out io.Writer, maxBytes int64) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}
 	go srv.Serve(ln)
 	defer srv.Close()
 	base := "http://" + ln.Addr().String()

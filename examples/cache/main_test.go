@@ -42,3 +42,27 @@ func TestBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestCommandLine: -h prints the usage once to stderr and exits 0; a bad
+// command line prints its error once, naming the flag, and exits 2.
+func TestCommandLine(t *testing.T) {
+	for _, c := range []struct {
+		args     []string
+		code     int
+		want     string
+		wantOnce string
+	}{
+		{[]string{"-h"}, 0, "-wait", "Usage of cache"},
+		{[]string{"-nope"}, 2, "Usage of cache", "flag provided but not defined: -nope"},
+		{[]string{"-url", "http://127.0.0.1:1/", "-wait", "0"}, 2, "", "-wait 0s: must be positive"},
+		{[]string{"-max-bytes", "1"}, 2, "", "-max-bytes 1: too small"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := cli(c.args, &stdout, &stderr)
+		s := stderr.String()
+		if code != c.code || !strings.Contains(s, c.want) || strings.Count(s, c.wantOnce) != 1 ||
+			strings.Contains(s, "help requested") || strings.Contains(s, "cache: cache:") || strings.Contains(s, "store:") || stdout.Len() != 0 {
+			t.Errorf("%v: exit %d, stdout %q, stderr:\n%s", c.args, code, stdout.String(), s)
+		}
+	}
+}

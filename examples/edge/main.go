@@ -18,7 +18,10 @@
 //
 // Timeouts are net/http's and HAProxy's defaults: 10 s for a request
 // head (-header-timeout), 120 s for an idle keep-alive connection on the
-// net/http front (-idle-timeout).
+// net/http front (-idle-timeout); an origin that sends no response head
+// within 10 s fails that try, and the next origin is tried
+// (-origin-try-timeout, origin.Config.TryTimeout). At shutdown, requests in
+// flight may finish for 5 s (-grace).
 //
 // With no -origin flags it starts two demo origins in two regions and
 // prints curl commands to try a hit, a purge by surrogate key and a
@@ -35,6 +38,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -56,17 +60,57 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, nil); err != nil {
-		fmt.Fprintln(os.Stderr, "edge:", err)
-		os.Exit(2)
+	code := cli(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// cli runs the command and says on stderr how it ended: -h prints the
+// usage and returns 0; a bad command line prints its error once, then the
+// usage, and returns 2; a failure prints one line and returns 2.
+func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	err := run(ctx, args, stdout, nil)
+	var ue *usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ue) && errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stderr, ue.usage)
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "edge: %v\n%s", ue.err, ue.usage)
+		return 2
 	}
+	fmt.Fprintln(stderr, "edge:", strings.TrimPrefix(err.Error(), "edge: "))
+	return 2
+}
+
+// usageError is a command-line error, with the usage to print after it.
+type usageError struct {
+	err   error
+	usage string
+}
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// parseFlags parses args; the flag package prints nothing itself, so that
+// cli prints each error once.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	if err == nil {
+		return nil
+	}
+	var usage strings.Builder
+	fs.SetOutput(&usage)
+	fs.Usage()
+	return &usageError{err, usage.String()}
 }
 
 // run serves until ctx ends. ready, if set, receives the listen address.
 func run(ctx context.Context, args []string, out io.Writer, ready chan<- string) error {
 	fs := flag.NewFlagSet("edge", flag.ContinueOnError)
-	fs.SetOutput(out)
 	var origins listFlag
 	listen := fs.String("listen", "127.0.0.1:8080", "address to serve on")
 	fs.Var(&origins, "origin", "origin base URL, in priority order (repeatable)")
@@ -79,11 +123,13 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	tokenFile := fs.String("purge-token-file", "", "read the purge token from this file (first line)")
 	headerTimeout := fs.Duration("header-timeout", 10*time.Second, "longest wait for a request head (HAProxy's timeout http-request)")
 	idleTimeout := fs.Duration("idle-timeout", 120*time.Second, "keep-alive idle timeout of the net/http front (the edgekit front waits -header-timeout)")
-	name := fs.String("name", "edgekit", "node name in Via and Cache-Status")
+	tryTimeout := fs.Duration("origin-try-timeout", 10*time.Second, "an origin that sends no response head this long fails the try; the next origin is tried")
+	drain := fs.Duration("grace", 5*time.Second, "at shutdown, how long requests in flight may finish before their connections close")
+	name := fs.String("name", "edgekit", "node name in Via and Cache-Status: a token (letters, digits, - . _ and the like; RFC 9211 §2)")
 	xcache := fs.Bool("x-cache", true, "add X-Cache: HIT|MISS|STALE|REVALIDATED|PASS")
 	verbose := fs.Bool("v", false, "log debug events")
 	front := fs.String("front", "edgekit", "server in front of the node: edgekit (httpfront.Server, HTTP/1.1) or net/http")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -97,6 +143,9 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	}
 	if *headerTimeout <= 0 || *idleTimeout <= 0 {
 		return errors.New("-header-timeout and -idle-timeout must be positive")
+	}
+	if err := checkFlags(*name, origins, *maxBytes, *tryTimeout, *drain); err != nil {
+		return err
 	}
 	purgeToken, tokenFrom, err := readToken(*token, *tokenFile)
 	if err != nil {
@@ -138,7 +187,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	for i, o := range origins {
 		cfgOrigins = append(cfgOrigins, origin.Origin{URL: o, Priority: i})
 	}
-	pool, err := origin.New(origin.Config{Origins: cfgOrigins, EjectAfter: 2, EjectBase: 5 * time.Second, Logger: logger})
+	pool, err := origin.New(origin.Config{Origins: cfgOrigins, EjectAfter: 2, EjectBase: 5 * time.Second, TryTimeout: *tryTimeout, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -187,8 +236,9 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	}
 	defer ln.Close()
 	addr := ln.Addr().String()
-	fmt.Fprintf(out, "edge %s listening on http://%s, origins: %s\n", *name, addr, strings.Join(origins, ", "))
 
+	// Every listener is bound before anything is printed: a taken admin
+	// port ends the program before it says it is listening.
 	adminAddr := ""
 	if *admin != "" {
 		adminPurge, err := node.PurgeHandler(edge.PurgeConfig{Token: purgeToken, AdminListener: true})
@@ -207,12 +257,14 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 		served := make(chan struct{})
 		go func() { asrv.Serve(aln); close(served) }()
 		defer func() { asrv.Close(); <-served }()
+		fmt.Fprintf(out, "edge %s listening on http://%s, origins: %s\n", *name, addr, strings.Join(origins, ", "))
 		how := "no token (loopback listener)"
 		if purgeToken != "" {
 			how = "token required (" + tokenFrom + ")"
 		}
 		fmt.Fprintf(out, "admin: purge and stats on http://%s/.edge/, %s\n", adminAddr, how)
 	} else {
+		fmt.Fprintf(out, "edge %s listening on http://%s, origins: %s\n", *name, addr, strings.Join(origins, ", "))
 		fmt.Fprintln(out, "admin: no admin listener (-admin empty)")
 	}
 	if purgeToken != "" {
@@ -227,7 +279,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 		ready <- addr
 	}
 	if *front == "edgekit" {
-		return (&httpfront.Server{Handler: mux, ReadHeaderTimeout: *headerTimeout}).Serve(ctx, ln)
+		return (&httpfront.Server{Handler: mux, ReadHeaderTimeout: *headerTimeout, ShutdownTimeout: *drain}).Serve(ctx, ln)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: *headerTimeout, IdleTimeout: *idleTimeout}
 	errc := make(chan error, 1)
@@ -237,9 +289,13 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 		return err
 	case <-ctx.Done():
 	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	shutdown, cancel := context.WithTimeout(context.Background(), *drain)
 	defer cancel()
-	return srv.Shutdown(shutdown)
+	if err := srv.Shutdown(shutdown); err != nil {
+		srv.Close()
+		return fmt.Errorf("requests still in flight after -grace %v were cut", *drain)
+	}
+	return nil
 }
 
 type demoOrigin struct {
@@ -275,7 +331,7 @@ func startDemoOrigin(region string) (*demoOrigin, error) {
 		io.WriteString(w, "origin "+region+" stopping\n")
 		go d.srv.Close()
 	})
-	d.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	d.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}
 	go d.srv.Serve(ln)
 	return d, nil
 }
@@ -302,6 +358,53 @@ failover: stop the primary, then ask for something not yet cached:
   curl -s -X POST %[1]s/.demo/stop
   curl -si http://%[5]s/articles/123?new=1 | grep -i x-origin-region   # us-east
 `, origins[0].url, origins[0].region, origins[1].url, origins[1].region, addr, purgeAt, auth)
+}
+
+// minCacheBytes is the smallest -max-bytes: room for a few entries with
+// their bookkeeping.
+const minCacheBytes = 64 << 10
+
+// checkFlags refuses what the node would mangle or could not honour,
+// naming the flag.
+func checkFlags(name string, origins []string, maxBytes int64, tryTimeout, grace time.Duration) error {
+	// Via's received-by and Cache-Status's cache name (RFC 9211 §2, an
+	// sf-token here) are both written as the name: it must be a token
+	// starting with a letter (RFC 9110 §5.6.2), so no space, quote, CR or LF.
+	if name == "" || !isAlpha(name[0]) || strings.IndexFunc(name, func(r rune) bool { return !isTchar(r) }) >= 0 {
+		return fmt.Errorf("-name %q: must be a token starting with a letter (letters, digits and !#$%%&'*+-.^_`|~; RFC 9211 §2)", name)
+	}
+	for _, o := range origins {
+		u, err := url.Parse(o)
+		switch {
+		case err != nil:
+			return fmt.Errorf("-origin %q: %v", o, err)
+		case u.Scheme != "http" && u.Scheme != "https":
+			return fmt.Errorf("-origin %q: the scheme must be http or https", o)
+		case u.Host == "" || u.Opaque != "":
+			return fmt.Errorf("-origin %q: want http(s)://host[:port][/path]", o)
+		case u.User != nil:
+			return fmt.Errorf("-origin %q: userinfo is not allowed (RFC 9110 §4.2.4)", o)
+		case strings.Contains(o, "#"):
+			return fmt.Errorf("-origin %q: a fragment is not allowed", o)
+		}
+	}
+	if maxBytes < minCacheBytes {
+		return fmt.Errorf("-max-bytes %d: too small, at least %d", maxBytes, minCacheBytes)
+	}
+	if tryTimeout <= 0 {
+		return fmt.Errorf("-origin-try-timeout %v: must be positive", tryTimeout)
+	}
+	if grace <= 0 {
+		return fmt.Errorf("-grace %v: must be positive", grace)
+	}
+	return nil
+}
+
+func isAlpha(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+// isTchar reports whether r is a token character (RFC 9110 §5.6.2).
+func isTchar(r rune) bool {
+	return r < 0x80 && (isAlpha(byte(r)) || r >= '0' && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r))
 }
 
 // readToken returns the purge token from -purge-token or the first line

@@ -13,6 +13,12 @@
 // It says at start what it trusts. The upstream gets X-Forwarded-For set
 // to the one client address the firewall judged.
 //
+// Timeouts are HAProxy's and nginx's defaults: -read-header-timeout (10 s)
+// bounds each request head, -idle-timeout (60 s) an idle keep-alive
+// connection, -upstream-timeout (50 s, HAProxy's timeout server) an
+// upstream that sends no response head; -grace (5 s) is how long requests
+// in flight may finish at shutdown.
+//
 // The rules file is re-read on SIGHUP (trust statements included). With no flags it starts a demo
 // upstream, shows allowed, denied and rate-limited requests and a live
 // rule reload, and exits.
@@ -40,22 +46,66 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, nil); err != nil {
-		fmt.Fprintln(os.Stderr, "firewall:", err)
-		os.Exit(2)
+	code := cli(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// cli runs the command and says on stderr how it ended: -h prints the
+// usage and returns 0; a bad command line prints its error once, then the
+// usage, and returns 2; a failure prints one line and returns 2.
+func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	err := run(ctx, args, stdout, nil)
+	var ue *usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ue) && errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stderr, ue.usage)
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "firewall: %v\n%s", ue.err, ue.usage)
+		return 2
 	}
+	fmt.Fprintln(stderr, "firewall:", strings.TrimPrefix(err.Error(), "firewall: "))
+	return 2
+}
+
+// usageError is a command-line error, with the usage to print after it.
+type usageError struct {
+	err   error
+	usage string
+}
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// parseFlags parses args; the flag package prints nothing itself, so that
+// cli prints each error once.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	if err == nil {
+		return nil
+	}
+	var usage strings.Builder
+	fs.SetOutput(&usage)
+	fs.Usage()
+	return &usageError{err, usage.String()}
 }
 
 func run(ctx context.Context, args []string, out io.Writer, ready chan<- string) error {
 	fs := flag.NewFlagSet("firewall", flag.ContinueOnError)
-	fs.SetOutput(out)
 	rulesPath := fs.String("rules", "", "rules file (see examples/firewall/rules.conf)")
 	listen := fs.String("listen", "127.0.0.1:8082", "address to serve on")
 	upstream := fs.String("upstream", "", "upstream base URL")
 	rps := fs.Float64("rate", 20, "requests per second allowed per client (/32, /64)")
 	burst := fs.Int("burst", 40, "rate-limit burst")
 	maxBody := fs.Int64("max-body", 1<<20, "largest request body")
+	headTimeout := fs.Duration("read-header-timeout", 10*time.Second, "longest wait for a request head (HAProxy's timeout http-request)")
+	idleTimeout := fs.Duration("idle-timeout", 60*time.Second, "close a keep-alive connection idle this long (nginx: 75 s, HAProxy: 10 s)")
+	upTimeout := fs.Duration("upstream-timeout", 50*time.Second, "an upstream that sends no response head for this long fails the request with 502 (HAProxy's timeout server)")
+	grace := fs.Duration("grace", 5*time.Second, "at shutdown, how long requests in flight may finish before their connections close")
 	maxConns := fs.Int("max-conns", 256, "open connections per source address (0: no cap); off behind trusted proxies, whose connections carry every client")
 	var trust []firewall.TrustedProxy
 	fs.Func("trust", "PREFIX[,PREFIX...]=HEADER: proxies trusted to maintain HEADER (X-Forwarded-For, Forwarded, ...); repeatable; overrides none, conflicts with trust statements in the rules file", func(s string) error {
@@ -69,13 +119,24 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	fs.Func("trusted-proxies", "removed: use -trust PREFIX=HEADER", func(string) error {
 		return errors.New("removed: name the header each proxy maintains, e.g. -trust 10.0.0.0/8=X-Forwarded-For (or \"trust 10.0.0.0/8 header X-Forwarded-For\" in the rules file)")
 	})
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"-read-header-timeout", *headTimeout}, {"-idle-timeout", *idleTimeout}, {"-upstream-timeout", *upTimeout}, {"-grace", *grace}} {
+		if d.v <= 0 {
+			return fmt.Errorf("%s %v: must be positive", d.name, d.v)
+		}
+	}
 	if *rulesPath == "" && *upstream == "" {
+		if set(fs, "listen") {
+			return errors.New("-listen needs -rules and -upstream (without them the demo runs on its own loopback ports)")
+		}
 		return demo(out)
 	}
 	if *rulesPath == "" || *upstream == "" {
@@ -128,7 +189,11 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	if err != nil {
 		return err
 	}
-	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+	// The upstream timeout bounds the wait for a response head, as
+	// HAProxy's timeout server; a body then streams as long as it flows.
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.ResponseHeaderTimeout = *upTimeout
+	proxy := &httputil.ReverseProxy{Transport: transport, Rewrite: func(pr *httputil.ProxyRequest) {
 		pr.SetURL(u)
 		pr.SetXForwarded()
 		// The upstream learns the client the firewall judged, not our
@@ -142,7 +207,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: filter.Wrap(proxy), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: filter.Wrap(proxy), ReadHeaderTimeout: *headTimeout, IdleTimeout: *idleTimeout}
 	fmt.Fprintf(out, "firewall on %s -> %s, rules %s (SIGHUP reloads)\n%s; %s\n", inner.Addr(), u, *rulesPath, trusts(), capNote)
 	if ready != nil {
 		ready <- inner.Addr().String()
@@ -167,11 +232,22 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 				fmt.Fprintf(out, "rules reloaded; %s\n", trusts())
 			}
 		case <-ctx.Done():
-			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			sctx, cancel := context.WithTimeout(context.Background(), *grace)
 			defer cancel()
-			return srv.Shutdown(sctx)
+			if err := srv.Shutdown(sctx); err != nil {
+				srv.Close()
+				return fmt.Errorf("requests still in flight after -grace %v were cut", *grace)
+			}
+			return nil
 		}
 	}
+}
+
+// set reports whether the command line gave the flag.
+func set(fs *flag.FlagSet, name string) bool {
+	found := false
+	fs.Visit(func(f *flag.Flag) { found = found || f.Name == name })
+	return found
 }
 
 func loadRules(path string) (*firewall.RuleSet, error) {
@@ -190,7 +266,7 @@ func loadRules(path string) (*firewall.RuleSet, error) {
 // demo runs an upstream and the firewall in front of it, and shows each
 // kind of verdict with requests from different loopback source addresses.
 func demo(out io.Writer) error {
-	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello from upstream") }), ReadHeaderTimeout: 5 * time.Second}
+	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello from upstream") }), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}
 	uln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -222,7 +298,7 @@ func demo(out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: filter.Wrap(proxy), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: filter.Wrap(proxy), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}
 	go srv.Serve(ln)
 	defer srv.Close()
 	addr := inner.Addr().String()

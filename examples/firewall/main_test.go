@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -171,5 +173,173 @@ func TestTrustFlags(t *testing.T) {
 	os.WriteFile(bad, []byte("policy allow\ntrust 10.0.0.0/8 X-Forwarded-For\n"), 0o644)
 	if err := run(context.Background(), []string{"-rules", bad, "-upstream", "http://127.0.0.1:1"}, &bytes.Buffer{}, nil); err == nil || !strings.Contains(err.Error(), "line 2") {
 		t.Errorf("trust line without header: %v", err)
+	}
+}
+
+// startFirewall runs the command with args (and an ephemeral -listen) until
+// the test ends; it returns the address and a stop func that reports run's
+// error.
+func startFirewall(t *testing.T, args ...string) (addr string, stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, append(args, "-listen", "127.0.0.1:0"), io.Discard, ready) }()
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatal(err)
+	}
+	var err error
+	stopped := false
+	stop = func() error {
+		if !stopped {
+			stopped = true
+			cancel()
+			err = <-done
+		}
+		return err
+	}
+	t.Cleanup(func() { stop() })
+	return addr, stop
+}
+
+// TestSampleRulesIgnoreForgedXFF runs the firewall on the sample rules
+// file: a loopback client is no trusted proxy, so the X-Forwarded-For it
+// sends is not read (RFC 7239 §8.1: a forwarding header is only as true as
+// the proxy that wrote it). It is judged, and named upstream, as its TCP
+// address, and a forged address in a denied range does not change that.
+func TestSampleRulesIgnoreForgedXFF(t *testing.T) {
+	seen := make(chan string, 4)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Header.Get("X-Forwarded-For")
+	}))
+	defer up.Close()
+	addr, _ := startFirewall(t, "-rules", "rules.conf", "-upstream", up.URL)
+	for _, forged := range []string{"192.0.2.1", "198.51.100.7", "127.0.0.66"} {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
+		req.Header.Set("X-Forwarded-For", forged)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("XFF %s from an untrusted loopback peer: %d (the forged address was judged)", forged, resp.StatusCode)
+		}
+		if got := <-seen; got != "127.0.0.1" {
+			t.Fatalf("XFF %s: upstream was told the client is %q", forged, got)
+		}
+	}
+}
+
+// TestTimeouts: an idle keep-alive connection is closed (-idle-timeout), an
+// upstream that sends no response head fails the request with 502
+// (-upstream-timeout), and a request in flight at shutdown that finishes
+// within -grace gets its response.
+func TestTimeouts(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 4)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		if r.URL.Path == "/slow" {
+			<-release
+		}
+		io.WriteString(w, "ok "+r.URL.Path)
+	}))
+	defer up.Close()
+	addr, stop := startFirewall(t, "-rules", "rules.conf", "-upstream", up.URL, "-idle-timeout", "50ms", "-upstream-timeout", "100ms", "-grace", "5s")
+
+	// Idle: after one exchange, the server closes the connection.
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(resp.Body)
+	<-started
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("idle keep-alive connection: %v, want EOF (closed by -idle-timeout)", err)
+	}
+
+	// Upstream timeout: /slow stalls until released.
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err = client.Get("http://" + addr + "/slow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	<-started
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("stalled upstream: %d, want 502", resp.StatusCode)
+	}
+
+	// Grace: shutdown begins while /slow is in flight; it then finishes.
+	got := make(chan string, 1)
+	go func() {
+		resp, err := client.Get("http://" + addr + "/slow?grace")
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- fmt.Sprint(resp.StatusCode, " ", string(b))
+	}()
+	<-started
+	stopped := make(chan error, 1)
+	go func() { stopped <- stop() }()
+	// The listener closes when shutdown starts; then the upstream answers.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("listener still open after shutdown began")
+		}
+		runtime.Gosched()
+	}
+	close(release)
+	if g := <-got; g != "200 ok /slow" {
+		t.Fatalf("request in flight at shutdown: %q", g)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCommandLine: -h prints the usage once to stderr and exits 0; a bad
+// command line prints its error once and exits 2; nonsense is refused.
+func TestCommandLine(t *testing.T) {
+	for _, c := range []struct {
+		args     []string
+		code     int
+		want     string
+		wantOnce string
+	}{
+		{[]string{"-h"}, 0, "-upstream-timeout", "Usage of firewall"},
+		{[]string{"-nope"}, 2, "Usage of firewall", "flag provided but not defined: -nope"},
+		{[]string{"-listen", "127.0.0.1:0"}, 2, "", "-listen needs -rules and -upstream"},
+		{[]string{"-idle-timeout", "0"}, 2, "", "-idle-timeout 0s: must be positive"},
+		{[]string{"-rules", "rules.conf", "-upstream", "http://127.0.0.1:1", "-upstream-timeout", "-1s"}, 2, "", "-upstream-timeout -1s: must be positive"},
+		{[]string{"-rules", "nonexistent.conf", "-upstream", "http://127.0.0.1:1"}, 2, "", "nonexistent.conf"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := cli(context.Background(), c.args, &stdout, &stderr)
+		s := stderr.String()
+		if code != c.code || !strings.Contains(s, c.want) || strings.Count(s, c.wantOnce) != 1 ||
+			strings.Contains(s, "help requested") || strings.Contains(s, "firewall: firewall:") || stdout.Len() != 0 {
+			t.Errorf("%v: exit %d, stdout %q, stderr:\n%s", c.args, code, stdout.String(), s)
+		}
 	}
 }

@@ -5,11 +5,13 @@
 //
 // In http mode the front is httpfront.Server, a lean HTTP/1.1 server;
 // -front net/http serves through net/http's Server instead.
-// -read-header-timeout (10 s) bounds each whole request head and the
-// keep-alive idle time, as HAProxy's timeout http-request;
+// -read-header-timeout (10 s) bounds each whole request head, as HAProxy's
+// timeout http-request; on the edgekit front it also bounds a keep-alive
+// connection's idle time, on the net/http front -idle-timeout (60 s) does;
 // -body-idle-timeout (60 s, edgekit front) cuts a request body that sends
 // nothing for that long, as nginx's client_body_timeout; -server-timeout
-// (50 s) fails a backend that stalls, as HAProxy's timeout server. Backends are
+// (50 s) fails a backend that stalls, as HAProxy's timeout server; -grace (5 s) is how long connections and
+// requests in flight may finish at shutdown. Backends are
 // host:port (an http:// prefix is accepted). With no -backend flags it
 // starts three demo backends in-process, prints how 1000 requests spread
 // under each policy and what happens when one backend is killed, and exits.
@@ -17,6 +19,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -25,6 +28,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -40,16 +44,64 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, nil); err != nil {
-		fmt.Fprintln(os.Stderr, "loadbalancer:", err)
-		os.Exit(2)
+	code := cli(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// cli runs the command and says on stderr how it ended: -h prints the
+// usage and returns 0; a bad command line prints its error once, then the
+// usage, and returns 2; a failure prints one line and returns 2.
+func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	err := run(ctx, args, stdout, nil)
+	var ue *usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ue) && errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stderr, ue.usage)
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "loadbalancer: %v\n%s", ue.err, ue.usage)
+		return 2
 	}
+	msg := strings.TrimPrefix(err.Error(), "loadbalancer: ")
+	fmt.Fprintln(stderr, "loadbalancer:", strings.TrimPrefix(msg, "balancer: "))
+	return 2
+}
+
+// usageError is a command-line error, with the usage to print after it.
+type usageError struct {
+	err   error
+	usage string
+}
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// parseFlags parses args; the flag package prints nothing itself, so that
+// cli prints each error once.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	if err == nil {
+		return nil
+	}
+	var usage strings.Builder
+	fs.SetOutput(&usage)
+	fs.Usage()
+	return &usageError{err, usage.String()}
+}
+
+// set reports whether the command line gave the flag.
+func set(fs *flag.FlagSet, name string) bool {
+	found := false
+	fs.Visit(func(f *flag.Flag) { found = found || f.Name == name })
+	return found
 }
 
 func run(ctx context.Context, args []string, out io.Writer, ready chan<- string) error {
 	fs := flag.NewFlagSet("loadbalancer", flag.ContinueOnError)
-	fs.SetOutput(out)
 	var backends listFlag
 	listen := fs.String("listen", "127.0.0.1:8081", "address to serve on")
 	mode := fs.String("mode", "http", "http (L7) or tcp (L4)")
@@ -58,10 +110,12 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	health := fs.String("health", "", "HTTP path for active health checks (default: TCP connect checks in tcp mode, none in http mode)")
 	sticky := fs.String("sticky-cookie", "", "cookie name for sticky sessions (http mode)")
 	front := fs.String("front", "edgekit", "http mode's server: edgekit (httpfront.Server) or net/http")
-	headTimeout := fs.Duration("read-header-timeout", httpfront.DefaultReadHeaderTimeout, "http mode: bound on each whole request head, and on keep-alive idleness (HAProxy's timeout http-request)")
+	headTimeout := fs.Duration("read-header-timeout", httpfront.DefaultReadHeaderTimeout, "http mode: bound on each whole request head (HAProxy's timeout http-request); on the edgekit front also on a keep-alive connection's idle time")
+	idleTimeout := fs.Duration("idle-timeout", 60*time.Second, "http mode, net/http front: close a keep-alive connection idle this long (the edgekit front uses -read-header-timeout)")
+	grace := fs.Duration("grace", 5*time.Second, "at shutdown, how long requests (tcp mode: connections) in flight may finish before their connections close")
 	serverTimeout := fs.Duration("server-timeout", balancer.DefaultServerTimeout, "http mode: a backend that sends nothing of its response for this long fails the attempt (504, counted toward ejection; HAProxy's timeout server); negative: never")
 	bodyTimeout := fs.Duration("body-idle-timeout", httpfront.DefaultBodyIdleTimeout, "http mode, edgekit front: a request body that sends nothing for this long is cut (408); negative: never")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *front != "edgekit" && *front != "net/http" {
@@ -77,7 +131,25 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	if *mode != "http" && *mode != "tcp" {
 		return fmt.Errorf("-mode must be http or tcp, not %q", *mode)
 	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"-read-header-timeout", *headTimeout}, {"-idle-timeout", *idleTimeout}, {"-grace", *grace}} {
+		if d.v <= 0 {
+			return fmt.Errorf("%s %v: must be positive", d.name, d.v)
+		}
+	}
+	if *mode == "tcp" {
+		for _, f := range []string{"sticky-cookie", "front", "read-header-timeout", "idle-timeout", "body-idle-timeout", "server-timeout"} {
+			if set(fs, f) {
+				return fmt.Errorf("-%s applies to http mode, not -mode tcp", f)
+			}
+		}
+	}
 	if len(backends) == 0 {
+		if set(fs, "listen") {
+			return errors.New("-listen needs -backend (without backends the demo runs on its own loopback ports)")
+		}
 		return demo(out)
 	}
 	hc := balancer.HealthCheck{Path: *health}
@@ -107,7 +179,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 		ready <- ln.Addr().String()
 	}
 	if *mode == "tcp" {
-		tp, err := balancer.NewTCPProxy(balancer.TCPProxyConfig{Pool: pool})
+		tp, err := balancer.NewTCPProxy(balancer.TCPProxyConfig{Pool: pool, DrainTimeout: *grace})
 		if err != nil {
 			return err
 		}
@@ -118,9 +190,9 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 		return err
 	}
 	if *front == "edgekit" {
-		return (&httpfront.Server{Handler: px, ReadHeaderTimeout: *headTimeout, BodyIdleTimeout: *bodyTimeout}).Serve(ctx, ln)
+		return (&httpfront.Server{Handler: px, ReadHeaderTimeout: *headTimeout, BodyIdleTimeout: *bodyTimeout, ShutdownTimeout: *grace}).Serve(ctx, ln)
 	}
-	srv := &http.Server{Handler: px, ReadHeaderTimeout: *headTimeout}
+	srv := &http.Server{Handler: px, ReadHeaderTimeout: *headTimeout, IdleTimeout: *idleTimeout}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -128,9 +200,13 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 		return err
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), *grace)
 	defer cancel()
-	return srv.Shutdown(sctx)
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+		return fmt.Errorf("requests still in flight after -grace %v were cut", *grace)
+	}
+	return nil
 }
 
 // parseBackend reads "host:port", "http://host:port", "id=host:port" and
@@ -140,15 +216,19 @@ func parseBackend(s string) (balancer.Backend, error) {
 	s = strings.TrimPrefix(strings.TrimSuffix(s, "/"), "http://")
 	if i := strings.LastIndexByte(s, '*'); i >= 0 {
 		if _, err := fmt.Sscanf(s[i+1:], "%d", &b.Weight); err != nil || b.Weight <= 0 {
-			return b, fmt.Errorf("backend %q: weight must be a positive integer", s)
+			return b, fmt.Errorf("-backend %q: weight must be a positive integer", s)
 		}
 		s = s[:i]
 	}
 	if id, addr, ok := strings.Cut(s, "="); ok {
 		b.ID, s = id, addr
 	}
-	if _, _, err := net.SplitHostPort(s); err != nil {
-		return b, fmt.Errorf("backend %q: %v", s, err)
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return b, fmt.Errorf("-backend %q: %v", s, err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || host == "" {
+		return b, fmt.Errorf("-backend %q: want host:port with a port 1-65535", s)
 	}
 	b.Addr = s
 	return b, nil
@@ -171,7 +251,7 @@ func demo(out io.Writer) error {
 		}
 		name := name
 		b := &backend{name: name, addr: ln.Addr().String()}
-		b.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) }), ReadHeaderTimeout: 5 * time.Second}
+		b.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) }), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}
 		go b.srv.Serve(ln)
 		defer b.srv.Close()
 		bs = append(bs, b)

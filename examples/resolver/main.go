@@ -42,16 +42,57 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, nil); err != nil {
-		fmt.Fprintln(os.Stderr, "resolver:", err)
-		os.Exit(2)
+	code := cli(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// cli runs the command and says on stderr how it ended: -h prints the
+// usage and returns 0; a bad command line prints its error once, then the
+// usage, and returns 2; a failure prints one line and returns 2.
+func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	err := run(ctx, args, stdout, nil)
+	var ue *usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ue) && errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stderr, ue.usage)
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "resolver: %v\n%s", ue.err, ue.usage)
+		return 2
 	}
+	msg := strings.TrimPrefix(err.Error(), "resolver: ")
+	fmt.Fprintln(stderr, "resolver:", msg)
+	return 2
+}
+
+// usageError is a command-line error, with the usage to print after it.
+type usageError struct {
+	err   error
+	usage string
+}
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// parseFlags parses args; the flag package prints nothing itself, so that
+// cli prints each error once.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	if err == nil {
+		return nil
+	}
+	var usage strings.Builder
+	fs.SetOutput(&usage)
+	fs.Usage()
+	return &usageError{err, usage.String()}
 }
 
 func run(ctx context.Context, args []string, out io.Writer, ready chan<- string) error {
 	fs := flag.NewFlagSet("resolver", flag.ContinueOnError)
-	fs.SetOutput(out)
 	var forward, allow listFlag
 	listen := fs.String("listen", "127.0.0.1:5353", "address to serve DNS on (UDP and TCP)")
 	roots := fs.String("roots", "", "root hints file in zone-file form (default: the IANA root servers)")
@@ -64,7 +105,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	prefetch := fs.Bool("prefetch", true, "refresh popular entries before they expire")
 	demo := fs.Bool("demo", false, "resolve through an in-process loopback hierarchy, print the referral steps, and exit")
 	verbose := fs.Bool("v", false, "log debug events")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -145,6 +186,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 		mode = fmt.Sprintf("recursive from %d root servers in %s", len(cfg.Roots), *roots)
 	}
 	fmt.Fprintf(out, "resolver listening on %s (udp, tcp), %s\n", pc.LocalAddr(), mode)
+	fmt.Fprintln(out, clientsNote(pc.LocalAddr().String(), allow))
 	if ready != nil {
 		ready <- pc.LocalAddr().String()
 	}
@@ -162,6 +204,19 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	fmt.Fprintf(out, "served %d queries: %d cache hits, %d upstream queries, %d SERVFAIL, %d stale\n",
 		st.Queries, st.CacheHits, st.Upstream, st.ServFails, st.StaleServed)
 	return err
+}
+
+// clientsNote says which clients are answered: loopback only unless
+// -allow names networks (then only those), which matters most when the
+// listen address is not loopback.
+func clientsNote(listen string, allow []string) string {
+	if len(allow) > 0 {
+		return "clients answered: " + strings.Join(allow, ", ") + " (-allow); others are refused"
+	}
+	if ap, err := netip.ParseAddrPort(listen); err == nil && !ap.Addr().Unmap().IsLoopback() {
+		return "clients answered: loopback only, although listening on " + listen + "; others are refused (-allow CIDR admits a network)"
+	}
+	return "clients answered: loopback only (-allow CIDR admits a network)"
 }
 
 // listenUDPAndTCP listens on addr over UDP and TCP with the same port. For

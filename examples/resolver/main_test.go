@@ -124,3 +124,46 @@ func TestShutdownDoesNotWaitForUpstreamTimeouts(t *testing.T) {
 		c.Close()
 	}
 }
+
+// TestClientsNote: listening on a wildcard address, the start-up line says
+// that only loopback clients are answered unless -allow is set.
+func TestClientsNote(t *testing.T) {
+	for _, c := range []struct {
+		listen string
+		allow  []string
+		want   string
+	}{
+		{"0.0.0.0:5353", nil, "loopback only, although listening on 0.0.0.0:5353"},
+		{"[::]:5353", nil, "loopback only, although listening on [::]:5353"},
+		{"127.0.0.1:5353", nil, "loopback only (-allow"},
+		{"0.0.0.0:5353", []string{"10.0.0.0/8"}, "10.0.0.0/8 (-allow); others are refused"},
+	} {
+		if got := clientsNote(c.listen, c.allow); !strings.Contains(got, c.want) {
+			t.Errorf("%s %v: %q, want %q", c.listen, c.allow, got, c.want)
+		}
+	}
+}
+
+// TestCommandLine: -h prints the usage once to stderr and exits 0; a bad
+// command line prints its error once and exits 2; no doubled prefix.
+func TestCommandLine(t *testing.T) {
+	for _, c := range []struct {
+		args     []string
+		code     int
+		want     string
+		wantOnce string
+	}{
+		{[]string{"-h"}, 0, "-allow", "Usage of resolver"},
+		{[]string{"-nope"}, 2, "Usage of resolver", "flag provided but not defined: -nope"},
+		{[]string{"-forward", "tls://", "-listen", "127.0.0.1:0"}, 2, "", "resolver:"},
+		{[]string{"-timeout", "0"}, 2, "", "resolver:"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := cli(context.Background(), c.args, &stdout, &stderr)
+		s := stderr.String()
+		if code != c.code || !strings.Contains(s, c.want) || strings.Count(s, c.wantOnce) != 1 ||
+			strings.Contains(s, "help requested") || stdout.Len() != 0 {
+			t.Errorf("%v: exit %d, stdout %q, stderr:\n%s", c.args, code, stdout.String(), s)
+		}
+	}
+}

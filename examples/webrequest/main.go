@@ -57,10 +57,51 @@ type (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "webrequest:", err)
-		os.Exit(2)
+	os.Exit(cli(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// cli runs the command and says on stderr how it ended: -h prints the
+// usage and returns 0; a bad command line prints its error once, then the
+// usage, and returns 2; a failure prints one line and returns 2.
+func cli(args []string, stdout, stderr io.Writer) int {
+	err := run(args, stdout, stderr)
+	var ue *usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ue) && errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stderr, ue.usage)
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "webrequest: %v\n%s", ue.err, ue.usage)
+		return 2
 	}
+	msg := strings.TrimPrefix(err.Error(), "webrequest: ")
+	fmt.Fprintln(stderr, "webrequest:", msg)
+	return 2
+}
+
+// usageError is a command-line error, with the usage to print after it.
+type usageError struct {
+	err   error
+	usage string
+}
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// parseFlags parses args; the flag package prints nothing itself, so that
+// cli prints each error once.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	if err == nil {
+		return nil
+	}
+	var usage strings.Builder
+	fs.SetOutput(&usage)
+	fs.Usage()
+	return &usageError{err, usage.String()}
 }
 
 // Options are the journey's knobs (the command's flags).
@@ -68,6 +109,9 @@ type Options struct {
 	Requests int    // workload requests per balancing policy
 	Objects  int    // distinct objects in the workload (Zipf popularity)
 	Seed     uint64 // workload seed
+	// Progress, if set, is called after each workload request with the
+	// number done and the total (three runs of Requests each).
+	Progress func(done, total int)
 }
 
 // Event is one request of the journey, timed with net/http/httptrace.
@@ -121,26 +165,34 @@ type Result struct {
 	Summary  Summary  `json:"summary"`
 }
 
-func run(args []string, out io.Writer) error {
+// run runs the journey, printing it to out and, unless -quiet or -json,
+// a progress line to progress every 5 s of the workload.
+func run(args []string, out, progress io.Writer) error {
 	fs := flag.NewFlagSet("webrequest", flag.ContinueOnError)
-	fs.SetOutput(out)
-	requests := fs.Int("requests", 300, "workload requests per balancing policy")
-	objects := fs.Int("objects", 60, "distinct objects in the workload (Zipf-distributed popularity)")
+	requests := fs.Int("requests", 300, "workload requests per balancing policy, 10..1000000 (three runs; about 1 ms each; the whole journey is cut after 2 min)")
+	objects := fs.Int("objects", 60, "distinct objects in the workload (Zipf-distributed popularity), 3..100000")
 	seed := fs.Uint64("seed", 1, "workload seed, for repeatable runs")
 	asJSON := fs.Bool("json", false, "print the events and summary as JSON")
-	quiet := fs.Bool("quiet", false, "print the summary only")
-	if err := fs.Parse(args); err != nil {
+	quiet := fs.Bool("quiet", false, "print the summary only (and no progress lines on stderr)")
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if *requests < 10 || *objects < 3 || *requests > 1_000_000 || *objects > 100_000 {
-		return errors.New("-requests must be 10..1000000 and -objects 3..100000")
+	if *requests < 10 || *requests > 1_000_000 {
+		return fmt.Errorf("-requests %d: must be 10..1000000", *requests)
+	}
+	if *objects < 3 || *objects > 100_000 {
+		return fmt.Errorf("-objects %d: must be 3..100000", *objects)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	res, err := Journey(ctx, Options{Requests: *requests, Objects: *objects, Seed: *seed})
+	opt := Options{Requests: *requests, Objects: *objects, Seed: *seed}
+	if !*quiet && !*asJSON {
+		opt.Progress = progressPrinter(progress, 5*time.Second, time.Now)
+	}
+	res, err := Journey(ctx, opt)
 	if err != nil {
 		return err
 	}
@@ -154,6 +206,18 @@ func run(args []string, out io.Writer) error {
 	}
 	printSummary(out, res.Summary)
 	return nil
+}
+
+// progressPrinter returns a Progress func that writes a line to w when
+// every has passed since the start or the last line.
+func progressPrinter(w io.Writer, every time.Duration, now func() time.Time) func(done, total int) {
+	last := now()
+	return func(done, total int) {
+		if t := now(); t.Sub(last) >= every {
+			last = t
+			fmt.Fprintf(w, "webrequest: workload %d/%d requests (%d%%)\n", done, total, done*100/total)
+		}
+	}
 }
 
 // Journey builds the Internet, runs the story and tears everything down.
@@ -223,14 +287,19 @@ func Journey(ctx context.Context, opt Options) (*Result, error) {
 	// 4. The workload, consistent-hashed, then round robin on cold caches.
 	keys := zipfKeys(opt)
 	originBefore := in.originHits()
-	hit, byNode, failed := in.workload(ctx, browser, httpsBase, keys)
+	progress := func(done int) {
+		if opt.Progress != nil {
+			opt.Progress(done, 3*len(keys))
+		}
+	}
+	hit, byNode, failed := in.workload(ctx, browser, httpsBase, keys, func(i int) { progress(i) })
 	s.ConsistentHashRatio, s.HitRatioByNode, s.FailedUserRequests = hit, byNode, failed
 	s.Requests += len(keys)
 	in.clearEdgeCaches(ctx)
 	if _, err := in.useBalancer(balancer.RoundRobin()); err != nil {
 		return nil, err
 	}
-	rr, _, failed := in.workload(ctx, browser, httpsBase, keys)
+	rr, _, failed := in.workload(ctx, browser, httpsBase, keys, func(i int) { progress(len(keys) + i) })
 	s.RoundRobinRatio = rr
 	s.FailedUserRequests += failed
 	s.Requests += len(keys)
@@ -238,7 +307,7 @@ func Journey(ctx context.Context, opt Options) (*Result, error) {
 	if _, err := in.useBalancer(balancer.Maglev(0)); err != nil {
 		return nil, err
 	}
-	_, _, failed = in.workload(ctx, browser, httpsBase, keys) // warm the caches again
+	_, _, failed = in.workload(ctx, browser, httpsBase, keys, func(i int) { progress(2*len(keys) + i) }) // warm the caches again
 	s.FailedUserRequests += failed
 	s.Requests += len(keys)
 
@@ -344,11 +413,12 @@ func zipfKeys(opt Options) []string {
 }
 
 // workload sends the keys and returns the hit ratio, per node and overall.
-func (in *internet) workload(ctx context.Context, c *http.Client, base string, keys []string) (float64, map[string]float64, int) {
+func (in *internet) workload(ctx context.Context, c *http.Client, base string, keys []string, done func(int)) (float64, map[string]float64, int) {
 	hits, total := map[string]int{}, map[string]int{}
 	failed := 0
-	for _, k := range keys {
+	for i, k := range keys {
 		e := in.fetch(ctx, c, "workload", base+k, "127.0.0.1")
+		done(i + 1)
 		if e.err != nil || e.status != 200 {
 			failed++
 			continue

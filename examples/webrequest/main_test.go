@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -66,7 +67,7 @@ func TestJourneyStory(t *testing.T) {
 
 func TestJSONAndFlags(t *testing.T) {
 	var out bytes.Buffer
-	if err := run([]string{"-json", "-requests", "30", "-objects", "5"}, &out); err != nil {
+	if err := run([]string{"-json", "-requests", "30", "-objects", "5"}, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	var r Result
@@ -77,8 +78,46 @@ func TestJSONAndFlags(t *testing.T) {
 		t.Fatalf("summary %+v", r.Summary)
 	}
 	for _, args := range [][]string{{"-requests", "1"}, {"-objects", "0"}, {"stray"}, {"-nope"}} {
-		if err := run(args, &bytes.Buffer{}); err == nil {
+		if err := run(args, &bytes.Buffer{}, io.Discard); err == nil {
 			t.Errorf("%v: no error", args)
+		}
+	}
+}
+
+// TestProgressPrinter: a line every 5 s of the (fake) clock, none between.
+func TestProgressPrinter(t *testing.T) {
+	var buf bytes.Buffer
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	p := progressPrinter(&buf, 5*time.Second, func() time.Time { return now })
+	for i := 1; i <= 30; i++ {
+		now = now.Add(time.Second)
+		p(i, 30)
+	}
+	if got := strings.Count(buf.String(), "\n"); got != 6 || !strings.Contains(buf.String(), "workload 5/30 requests (16%)") {
+		t.Fatalf("progress lines:\n%s", buf.String())
+	}
+}
+
+// TestCommandLine: -h states the ranges and exits 0; out-of-range values
+// are refused naming the flag; -quiet prints no progress.
+func TestCommandLine(t *testing.T) {
+	for _, c := range []struct {
+		args     []string
+		code     int
+		want     string
+		wantOnce string
+	}{
+		{[]string{"-h"}, 0, "10..1000000", "Usage of webrequest"},
+		{[]string{"-nope"}, 2, "Usage of webrequest", "flag provided but not defined: -nope"},
+		{[]string{"-requests", "5"}, 2, "", "-requests 5: must be 10..1000000"},
+		{[]string{"-objects", "200000"}, 2, "", "-objects 200000: must be 3..100000"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := cli(c.args, &stdout, &stderr)
+		s := stderr.String()
+		if code != c.code || !strings.Contains(s, c.want) || strings.Count(s, c.wantOnce) != 1 ||
+			strings.Contains(s, "help requested") || strings.Contains(s, "webrequest: webrequest:") || stdout.Len() != 0 {
+			t.Errorf("%v: exit %d, stdout %q, stderr:\n%s", c.args, code, stdout.String(), s)
 		}
 	}
 }
