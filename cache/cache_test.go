@@ -603,6 +603,18 @@ func TestRFC9213_TargetedFieldTakesPrecedence(t *testing.T) {
 	}
 }
 
+// RFC 9111 §5.2.2.3 through RFC 9213 §2.1: "no-store, must-understand" in
+// the targeted field lets a cache that understands the status store it,
+// as the same pair in Cache-Control does.
+func TestRFC9111_5_2_2_3_MustUnderstandInTargetedField(t *testing.T) {
+	h := newHarness(t, Config{Shared: true, TargetedFields: []string{"CDN-Cache-Control"}})
+	o := newOrigin(t, h.fc, counter("Cache-Control", "no-store", "CDN-Cache-Control", "max-age=60, no-store, must-understand"))
+	h.get(o.URL)
+	if r := h.get(o.URL); r.xcache != "HIT" {
+		t.Fatalf("no-store, must-understand in CDN-Cache-Control not stored for a 200: %+v", r)
+	}
+}
+
 func TestHEADIsServedFromStoredGET(t *testing.T) {
 	h := newHarness(t, Config{})
 	o := newOrigin(t, h.fc, counter("Cache-Control", "max-age=60"))
