@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/edgekit/edgekit/internal/rawbackend"
 )
 
 // frontFor serves pool through a default Proxy and returns its URL and a
@@ -92,27 +94,13 @@ func BenchmarkL7Proxy(b *testing.B) {
 // answer (killed mid-load) loses no idempotent request: each is sent
 // again to another backend.
 func TestL7ProxyRetriesRequestsABackendDropped(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			http.ReadRequest(bufio.NewReader(c)) // read it, then drop it
-			c.Close()
-		}
-	}()
-	defer func() { ln.Close(); <-done }()
+	dropper := rawbackend.Serve(t, func(c net.Conn) {
+		http.ReadRequest(bufio.NewReader(c)) // read it, then drop it
+	})
 	good := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "good") }))
 	defer good.Close()
 	pool := newPool(t, Config{Outlier: OutlierDetection{Consecutive: -1}},
-		Backend{ID: "dropper", Addr: ln.Addr().String()},
+		Backend{ID: "dropper", Addr: dropper},
 		Backend{ID: "good", Addr: strings.TrimPrefix(good.URL, "http://")})
 	frontURL, client := frontFor(t, pool)
 	for i := 0; i < 40; i++ {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgekit/edgekit/internal/rawbackend"
 )
 
 // stallingBackend answers every connection with prefix and then sends
@@ -15,36 +17,15 @@ import (
 // whose framing says more is coming: "Content-Length : 6" read until
 // close).
 func stallingBackend(t *testing.T, prefix string) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		var conns []net.Conn
-		defer func() {
-			for _, c := range conns {
-				c.Close()
-			}
-		}()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-			go func() {
-				buf := make([]byte, 4096)
-				c.Read(buf) // the request head
-				io.WriteString(c, prefix)
-				<-stop
-			}()
-		}
-	}()
-	t.Cleanup(func() { close(stop); ln.Close(); <-done })
-	return ln.Addr().String()
+	addr := rawbackend.Serve(t, func(c net.Conn) {
+		buf := make([]byte, 4096)
+		c.Read(buf) // the request head
+		io.WriteString(c, prefix)
+		<-stop
+	})
+	t.Cleanup(func() { close(stop) }) // runs before Serve's own cleanup
+	return addr
 }
 
 // A backend that stalls in its response head or between body bytes ends

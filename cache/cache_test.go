@@ -13,38 +13,17 @@ import (
 	"time"
 
 	"github.com/edgekit/edgekit/internal/clock"
+	"github.com/edgekit/edgekit/internal/testorigin"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // origin is a loopback origin whose Date follows the fake clock.
-type origin struct {
-	*httptest.Server
-	fc      *clock.Fake
-	hits    atomic.Int32
-	mu      sync.Mutex
-	handler func(w http.ResponseWriter, r *http.Request)
-}
+type origin = testorigin.Server
 
-func newOrigin(t *testing.T, fc *clock.Fake, h func(w http.ResponseWriter, r *http.Request)) *origin {
-	o := &origin{fc: fc, handler: h}
-	o.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		o.hits.Add(1)
-		w.Header().Set("Date", fc.Now().UTC().Format(http.TimeFormat))
-		o.mu.Lock()
-		h := o.handler
-		o.mu.Unlock()
-		h(w, r)
-	}))
-	t.Cleanup(o.Close)
-	return o
-}
-
-func (o *origin) set(h func(w http.ResponseWriter, r *http.Request)) {
-	o.mu.Lock()
-	o.handler = h
-	o.mu.Unlock()
+func newOrigin(t *testing.T, fc *clock.Fake, h http.HandlerFunc) *origin {
+	return testorigin.New(t, fc.Now, h)
 }
 
 type harness struct {
@@ -123,8 +102,8 @@ func TestRFC9111_4_2_FreshResponseIsReused(t *testing.T) {
 	if r := h.get(o.URL); r.body != "body 2" {
 		t.Fatalf("after expiry (no validator): %+v", r)
 	}
-	if o.hits.Load() != 2 {
-		t.Fatalf("origin hits %d", o.hits.Load())
+	if o.Hits.Load() != 2 {
+		t.Fatalf("origin hits %d", o.Hits.Load())
 	}
 }
 
@@ -272,8 +251,8 @@ func TestRFC9111_4_1_VaryVariantsLiveSideBySide(t *testing.T) {
 	if r := h.get(o.URL); r.xcache != "MISS" {
 		t.Fatalf("absent field must not match a present one: %+v", r)
 	}
-	if o.hits.Load() != 3 {
-		t.Fatalf("origin hits %d", o.hits.Load())
+	if o.Hits.Load() != 3 {
+		t.Fatalf("origin hits %d", o.Hits.Load())
 	}
 }
 
@@ -327,8 +306,8 @@ func TestRFC9111_4_3_ValidationWithETagAnd304Freshening(t *testing.T) {
 	if r := h.get(o.URL); r.xcache != "HIT" || r.header.Get("X-Updated") != "yes" || r.age != "0" {
 		t.Fatalf("after 304: %+v", r)
 	}
-	if o.hits.Load() != 2 {
-		t.Fatalf("origin hits %d", o.hits.Load())
+	if o.Hits.Load() != 2 {
+		t.Fatalf("origin hits %d", o.Hits.Load())
 	}
 }
 
@@ -423,7 +402,7 @@ func TestRFC9111_4_4_UnsafeMethodInvalidates(t *testing.T) {
 		t.Fatalf("invalidations %d", h.cache.Stats().Invalidations)
 	}
 	// An error response invalidates nothing.
-	o.set(func(w http.ResponseWriter, r *http.Request) {
+	o.Set(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
 			w.WriteHeader(500)
 			return
@@ -482,8 +461,8 @@ func TestRFC9111_5_2_1_7_OnlyIfCached(t *testing.T) {
 	if r := h.get(o.URL, "Cache-Control", "only-if-cached"); r.status != http.StatusGatewayTimeout {
 		t.Fatalf("stale under only-if-cached: %+v", r)
 	}
-	if o.hits.Load() != 1 {
-		t.Fatalf("only-if-cached reached the origin: %d", o.hits.Load())
+	if o.Hits.Load() != 1 {
+		t.Fatalf("only-if-cached reached the origin: %d", o.Hits.Load())
 	}
 }
 
@@ -496,8 +475,8 @@ func TestRFC5861_3_StaleWhileRevalidate(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 	h.tr.waitIdle()
-	if o.hits.Load() != 2 {
-		t.Fatalf("background revalidation did not run: %d", o.hits.Load())
+	if o.Hits.Load() != 2 {
+		t.Fatalf("background revalidation did not run: %d", o.Hits.Load())
 	}
 	if r := h.get(o.URL); r.xcache != "HIT" || r.body != "body 2" {
 		t.Fatalf("after revalidation: %+v", r)
@@ -512,7 +491,7 @@ func TestRFC5861_4_StaleIfError(t *testing.T) {
 	h := newHarness(t, Config{})
 	o := newOrigin(t, h.fc, counter("Cache-Control", "max-age=10, stale-if-error=60"))
 	h.get(o.URL)
-	o.set(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
+	o.Set(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
 	h.fc.Advance(30 * time.Second)
 	if r := h.get(o.URL); r.xcache != "STALE" || r.status != 200 || r.body != "body 1" {
 		t.Fatalf("within window: %+v", r)
@@ -543,7 +522,7 @@ func TestRFC9111_5_2_2_2_MustRevalidateForbidsStale(t *testing.T) {
 	h := newHarness(t, Config{})
 	o := newOrigin(t, h.fc, counter("Cache-Control", "max-age=10, must-revalidate, stale-while-revalidate=60, stale-if-error=60"))
 	h.get(o.URL)
-	o.set(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusBadGateway) })
+	o.Set(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusBadGateway) })
 	h.fc.Advance(20 * time.Second)
 	if r := h.get(o.URL); r.status != http.StatusBadGateway {
 		t.Fatalf("stale served despite must-revalidate: %+v", r)
@@ -600,6 +579,18 @@ func TestRFC9213_TargetedFieldTakesPrecedence(t *testing.T) {
 	h3.get(o3.URL)
 	if r := h3.get(o3.URL); r.xcache != "HIT" {
 		t.Fatalf("%+v", r)
+	}
+}
+
+// RFC 9111 §5.2.2.3 through RFC 9213 §2.1: "no-store, must-understand" in
+// the targeted field lets a cache that understands the status store it,
+// as the same pair in Cache-Control does.
+func TestRFC9111_5_2_2_3_MustUnderstandInTargetedField(t *testing.T) {
+	h := newHarness(t, Config{Shared: true, TargetedFields: []string{"CDN-Cache-Control"}})
+	o := newOrigin(t, h.fc, counter("Cache-Control", "no-store", "CDN-Cache-Control", "max-age=60, no-store, must-understand"))
+	h.get(o.URL)
+	if r := h.get(o.URL); r.xcache != "HIT" {
+		t.Fatalf("no-store, must-understand in CDN-Cache-Control not stored for a 200: %+v", r)
 	}
 }
 

@@ -49,7 +49,7 @@ func TestRFC9111_5_3_FarFutureExpiresIsStored(t *testing.T) {
 		t.Fatalf("Expires in 2286: %+v, want a HIT", r)
 	}
 	// max-age at the RFC 9111 §1.2.2 cap too.
-	o.set(counter("Cache-Control", "max-age=2147483648"))
+	o.Set(counter("Cache-Control", "max-age=2147483648"))
 	h.get(o.URL + "/cap")
 	h.fc.Advance(time.Hour)
 	if r := h.get(o.URL + "/cap"); r.xcache != "HIT" {

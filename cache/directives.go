@@ -67,82 +67,84 @@ func ParseDirectives(lines []string) Directives {
 			if name == "" {
 				continue
 			}
-			bit := directiveBit(name)
-			dup := seen&bit != 0
-			seen |= bit
-			switch name {
-			case "max-age":
-				d.MaxAge = d.parseFreshness(d.MaxAge, value, hasValue, dup)
-			case "s-maxage":
-				d.SMaxAge = d.parseFreshness(d.SMaxAge, value, hasValue, dup)
-			case "max-stale":
-				if !hasValue {
-					d.MaxStale = MaxStaleAny
-				} else if v, ok := parseDelta(value); ok && !dup {
-					d.MaxStale = v
+			if f, bit := d.seconds(name); f != nil {
+				dup := seen&bit != 0
+				seen |= bit
+				switch {
+				case name == "max-age" || name == "s-maxage":
+					*f = d.parseFreshness(*f, value, hasValue, dup)
+				case name == "max-stale" && !hasValue:
+					*f = MaxStaleAny
+				default:
+					if v, ok := parseDelta(value); ok && hasValue && !dup {
+						*f = v
+					}
 				}
-			case "min-fresh":
-				if v, ok := parseDelta(value); ok && hasValue && !dup {
-					d.MinFresh = v
-				}
-			case "stale-while-revalidate":
-				if v, ok := parseDelta(value); ok && hasValue && !dup {
-					d.StaleWhileRevalidate = v
-				}
-			case "stale-if-error":
-				if v, ok := parseDelta(value); ok && hasValue && !dup {
-					d.StaleIfError = v
-				}
-			case "no-store":
-				d.NoStore = true
-			case "no-cache":
-				if hasValue && unquote(value) != "" {
+				continue
+			}
+			if (name == "no-cache" || name == "private") && hasValue && unquote(value) != "" {
+				// The qualified form names fields (RFC 9111 §5.2.2.4, §5.2.2.7).
+				if name == "no-cache" {
 					d.NoCacheFields = append(d.NoCacheFields, fieldNames(value)...)
 				} else {
-					d.NoCache = true
-				}
-			case "private":
-				if hasValue && unquote(value) != "" {
 					d.PrivateFields = append(d.PrivateFields, fieldNames(value)...)
-				} else {
-					d.Private = true
 				}
-			case "public":
-				d.Public = true
-			case "must-revalidate":
-				d.MustRevalidate = true
-			case "proxy-revalidate":
-				d.ProxyRevalidate = true
-			case "must-understand":
-				d.MustUnderstand = true
-			case "no-transform":
-				d.NoTransform = true
-			case "only-if-cached":
-				d.OnlyIfCached = true
-			case "immutable":
-				d.Immutable = true
+				continue
+			}
+			if f := d.flag(name); f != nil {
+				*f = true
 			}
 		}
 	}
 	return d
 }
 
-func directiveBit(name string) uint16 {
+// seconds returns the field of d that the delta-seconds directive name
+// sets, and a bit of its own to find duplicates; nil for other names.
+func (d *Directives) seconds(name string) (*Seconds, uint16) {
 	switch name {
 	case "max-age":
-		return 1
+		return &d.MaxAge, 1
 	case "s-maxage":
-		return 2
+		return &d.SMaxAge, 2
 	case "max-stale":
-		return 4
+		return &d.MaxStale, 4
 	case "min-fresh":
-		return 8
+		return &d.MinFresh, 8
 	case "stale-while-revalidate":
-		return 16
+		return &d.StaleWhileRevalidate, 16
 	case "stale-if-error":
-		return 32
+		return &d.StaleIfError, 32
 	}
-	return 0
+	return nil, 0
+}
+
+// flag returns the field of d that the valueless directive name sets;
+// nil for other names.
+func (d *Directives) flag(name string) *bool {
+	switch name {
+	case "no-store":
+		return &d.NoStore
+	case "no-cache":
+		return &d.NoCache
+	case "private":
+		return &d.Private
+	case "public":
+		return &d.Public
+	case "must-revalidate":
+		return &d.MustRevalidate
+	case "proxy-revalidate":
+		return &d.ProxyRevalidate
+	case "must-understand":
+		return &d.MustUnderstand
+	case "no-transform":
+		return &d.NoTransform
+	case "only-if-cached":
+		return &d.OnlyIfCached
+	case "immutable":
+		return &d.Immutable
+	}
+	return nil
 }
 
 func (d *Directives) parseFreshness(cur Seconds, value string, hasValue, dup bool) Seconds {
@@ -155,11 +157,7 @@ func (d *Directives) parseFreshness(cur Seconds, value string, hasValue, dup boo
 		return 0
 	}
 	if dup {
-		if cur != v {
-			// Conflicting duplicates: keep the first, as §4.2.1 allows.
-			return cur
-		}
-		return cur
+		return cur // a duplicate keeps the first value, as §4.2.1 allows
 	}
 	return v
 }
@@ -220,27 +218,12 @@ func parseTargeted(h http.Header, name string) (Directives, bool) {
 			}
 			secs = Seconds(min(m.n, maxDelta))
 		}
-		switch m.key {
-		case "max-age":
-			d.MaxAge = secs
-		case "s-maxage":
-			d.SMaxAge = secs
-		case "stale-while-revalidate":
-			d.StaleWhileRevalidate = secs
-		case "stale-if-error":
-			d.StaleIfError = secs
-		case "no-store":
-			d.NoStore = true
-		case "no-cache":
-			d.NoCache = true
-		case "private":
-			d.Private = true
-		case "public":
-			d.Public = true
-		case "must-revalidate":
-			d.MustRevalidate = true
-		case "proxy-revalidate":
-			d.ProxyRevalidate = true
+		// The directives mean what they mean in Cache-Control (RFC 9213
+		// §2.1); a qualified no-cache or private ("...") counts unqualified.
+		if f, _ := d.seconds(m.key); f != nil {
+			*f = secs
+		} else if f := d.flag(m.key); f != nil {
+			*f = true
 		}
 	}
 	return d, true

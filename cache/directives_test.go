@@ -84,3 +84,18 @@ func FuzzParseDirectives(f *testing.F) {
 		normalizedField(h, "Vary")
 	})
 }
+
+// RFC 9213 §2.1: a targeted field's directives mean what they mean in
+// Cache-Control, so must-understand (RFC 9111 §5.2.2.3) and the other
+// valueless directives count there too; before, the targeted parser knew
+// only six of them and dropped must-understand.
+func TestRFC9213_TargetedFieldKnowsEveryDirective(t *testing.T) {
+	h := http.Header{}
+	h.Set("CDN-Cache-Control", "max-age=60, no-store, must-understand, immutable, no-transform, no-cache=\"Set-Cookie\"")
+	d, ok := parseTargeted(h, "CDN-Cache-Control")
+	cc := ParseDirectives([]string{"max-age=60, no-store, must-understand, immutable, no-transform"})
+	if !ok || d.MaxAge != cc.MaxAge || d.NoStore != cc.NoStore || d.MustUnderstand != cc.MustUnderstand ||
+		d.Immutable != cc.Immutable || d.NoTransform != cc.NoTransform || !d.NoCache {
+		t.Fatalf("targeted %+v, %v; Cache-Control %+v", d, ok, cc)
+	}
+}

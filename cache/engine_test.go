@@ -35,8 +35,8 @@ func TestEngineLateMissLeaderFindsStoredObject(t *testing.T) {
 	if string(a.body) != "popular" || a.outcome != OutcomeHit {
 		t.Fatalf("late request: %q, %v", a.body, a.outcome)
 	}
-	if o.hits.Load() != 1 {
-		t.Fatalf("%d origin fetches, want 1", o.hits.Load())
+	if o.Hits.Load() != 1 {
+		t.Fatalf("%d origin fetches, want 1", o.Hits.Load())
 	}
 }
 
@@ -55,8 +55,8 @@ func TestEngineServesAfterClose(t *testing.T) {
 			t.Fatalf("request %d after Close: %+v", i, r)
 		}
 	}
-	if o.hits.Load() != 2 {
-		t.Fatalf("origin hits %d, want 2 (nothing stored after Close)", o.hits.Load())
+	if o.Hits.Load() != 2 {
+		t.Fatalf("origin hits %d, want 2 (nothing stored after Close)", o.Hits.Load())
 	}
 }
 

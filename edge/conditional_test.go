@@ -33,7 +33,7 @@ func TestRFC9110_15_4_5_NotModifiedFromCacheInventsNothing(t *testing.T) {
 	}
 	// Without validators, Date stands in for If-Modified-Since (RFC 9111
 	// §4.3.2), still without a Last-Modified appearing.
-	o.set(func(w http.ResponseWriter, r *http.Request) {
+	o.Set(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "max-age=60")
 		w.Header()["Content-Type"] = nil // the origin sends no type
 		w.Write([]byte("plain"))
@@ -88,7 +88,7 @@ func TestRFC9110_15_3_7_PartialContentFromCacheInventsNothing(t *testing.T) {
 		t.Fatalf("several ranges are served whole: %+v", r)
 	}
 	// If-Range with a date: only a strong Last-Modified that equals it.
-	o.set(static("abcdef", "Cache-Control", "max-age=60", "Last-Modified", lm))
+	o.Set(static("abcdef", "Cache-Control", "max-age=60", "Last-Modified", lm))
 	e.get("/ir")
 	if r := e.get("/ir", "Range", "bytes=1-2", "If-Range", lm); r.status != http.StatusPartialContent || r.body != "bc" {
 		t.Fatalf("If-Range matching: %+v", r)

@@ -19,7 +19,7 @@ func TestRFC9111_5_3_ExpiresParsedStrictlyAndClamped(t *testing.T) {
 	if r := e.get("/far"); r.xcache != "HIT" {
 		t.Fatalf("Expires in 2286: %+v, want a HIT", r)
 	}
-	far.set(static("spaces", "Expires", "Thu, 18  Aug  2050 02:01:18 GMT"))
+	far.Set(static("spaces", "Expires", "Thu, 18  Aug  2050 02:01:18 GMT"))
 	e.get("/spaces")
 	if r := e.get("/spaces"); r.xcache == "HIT" {
 		t.Fatalf("invalid Expires reused: %+v", r)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/edgekit/edgekit/cache"
 	"github.com/edgekit/edgekit/internal/clock"
+	"github.com/edgekit/edgekit/internal/testorigin"
 	"github.com/edgekit/edgekit/origin"
 	"github.com/edgekit/edgekit/surrogate"
 	"go.uber.org/goleak"
@@ -26,28 +27,11 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // site is a loopback origin whose Date follows the fake clock.
-type site struct {
-	*httptest.Server
-	hits atomic.Int32
-	mu   sync.Mutex
-	h    http.HandlerFunc
-}
+type site = testorigin.Server
 
 func newSite(t *testing.T, fc *clock.Fake, h http.HandlerFunc) *site {
-	s := &site{h: h}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.hits.Add(1)
-		w.Header().Set("Date", fc.Now().UTC().Format(http.TimeFormat))
-		s.mu.Lock()
-		h := s.h
-		s.mu.Unlock()
-		h(w, r)
-	}))
-	t.Cleanup(s.Close)
-	return s
+	return testorigin.New(t, fc.Now, h)
 }
-
-func (s *site) set(h http.HandlerFunc) { s.mu.Lock(); s.h = h; s.mu.Unlock() }
 
 func static(body string, headers ...string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -148,8 +132,8 @@ func TestHitMissHeaders(t *testing.T) {
 	if r.xcache != "HIT" || r.h.Get("Age") != "10" || r.status2 != "edgekit; hit; ttl=50" {
 		t.Fatalf("hit: %+v", r)
 	}
-	if o.hits.Load() != 1 {
-		t.Fatalf("origin hits %d", o.hits.Load())
+	if o.Hits.Load() != 1 {
+		t.Fatalf("origin hits %d", o.Hits.Load())
 	}
 	if st := e.node.Stats(); st.Hits != 1 || st.Misses != 1 || st.HitRatio != 0.5 {
 		t.Fatalf("stats %+v", st)
@@ -206,8 +190,8 @@ func TestThunderingHerdCollapsesToOneOriginFetch(t *testing.T) {
 	if ok.Load() != n {
 		t.Fatalf("%d of %d requests got the body", ok.Load(), n)
 	}
-	if o.hits.Load() != 1 {
-		t.Fatalf("%d origin requests for %d concurrent misses", o.hits.Load(), n)
+	if o.Hits.Load() != 1 {
+		t.Fatalf("%d origin requests for %d concurrent misses", o.Hits.Load(), n)
 	}
 }
 
@@ -559,8 +543,8 @@ func TestLargeObjectsStreamUnstored(t *testing.T) {
 			t.Fatalf("large object %d: %d bytes, %s", i, len(r.body), r.xcache)
 		}
 	}
-	if o.hits.Load() != 2 {
-		t.Fatalf("origin hits %d", o.hits.Load())
+	if o.Hits.Load() != 2 {
+		t.Fatalf("origin hits %d", o.Hits.Load())
 	}
 }
 
@@ -649,8 +633,8 @@ func TestClientDisconnectDoesNotLeakTheFetch(t *testing.T) {
 	if r := e.get("/slow"); r.xcache != "HIT" || r.body != "slow object" {
 		t.Fatalf("the abandoned fetch was not completed and stored: %+v", r)
 	}
-	if o.hits.Load() != 1 {
-		t.Fatalf("origin hits %d", o.hits.Load())
+	if o.Hits.Load() != 1 {
+		t.Fatalf("origin hits %d", o.Hits.Load())
 	}
 }
 
@@ -712,7 +696,7 @@ func TestRFC9111_HEADMissStoresTheGET(t *testing.T) {
 	if r := e.get("/h"); r.xcache != "HIT" || r.body != "whole object" {
 		t.Fatalf("GET after the HEAD miss: %+v", r)
 	}
-	if o.hits.Load() != 1 {
-		t.Fatalf("origin asked %d times, want 1", o.hits.Load())
+	if o.Hits.Load() != 1 {
+		t.Fatalf("origin asked %d times, want 1", o.Hits.Load())
 	}
 }

@@ -44,7 +44,7 @@ func TestRFC9111_4_2_4_StaleOnErrorByDefault(t *testing.T) {
 			fc := clock.NewFake(time.Time{})
 			var fail atomic.Bool
 			o := newSite(t, fc, nil)
-			o.set(hangUp(c.cc, &fail))
+			o.Set(hangUp(c.cc, &fail))
 			e := newEnv(t, fc, Config{}, o)
 			e.get("/p")
 			fail.Store(true)
@@ -79,7 +79,7 @@ func TestStaleOnErrorWindowAndOff(t *testing.T) {
 		fc := clock.NewFake(time.Time{})
 		var fail atomic.Bool
 		o := newSite(t, fc, nil)
-		o.set(hangUp("max-age=2", &fail))
+		o.Set(hangUp("max-age=2", &fail))
 		e := newEnv(t, fc, Config{StaleIfError: c.grace}, o)
 		e.get("/p")
 		fail.Store(true)

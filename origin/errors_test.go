@@ -8,39 +8,22 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/edgekit/edgekit/balancer"
+	"github.com/edgekit/edgekit/internal/rawbackend"
 )
 
-// rawOrigin answers every request it reads on a loopback listener with
-// answer (nothing and a close when empty) and returns its URL.
+// rawOrigin answers the first request of every connection with answer
+// (nothing when empty), closes the connection and returns its URL.
 func rawOrigin(t *testing.T, answer string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			br := bufio.NewReader(c)
-			if req, err := http.ReadRequest(br); err == nil {
-				io.Copy(io.Discard, req.Body)
-				io.WriteString(c, answer)
-			}
-			c.Close()
+	return "http://" + rawbackend.Serve(t, func(c net.Conn) {
+		if req, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+			io.Copy(io.Discard, req.Body)
+			io.WriteString(c, answer)
 		}
-	}()
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	return "http://" + ln.Addr().String()
+	})
 }
 
 // The transport's errors that reach a caller of RoundTrip can be named

@@ -13,45 +13,24 @@ import (
 	"time"
 
 	"github.com/edgekit/edgekit/resolver"
-	"github.com/edgekit/edgekit/resolver/authority"
 	"github.com/edgekit/edgekit/resolver/resolvertest"
 	"github.com/miekg/dns"
 )
 
-func zone(text, origin string) *authority.Zone {
-	z, err := authority.ParseZone(strings.NewReader(text), origin, origin)
-	if err != nil {
-		panic(err) // the examples' zones are constants
-	}
-	return z
-}
-
-// exampleZones are a root -> com. -> example.com. hierarchy, by the
-// loopback address of the server holding each zone.
-func exampleZones() map[string][]*authority.Zone {
-	return map[string][]*authority.Zone{
-		"127.0.0.2": {zone(`. 86400 IN SOA a.root. admin.root. 1 1800 900 604800 86400
-com. 172800 IN NS a.gtld.com.
-a.gtld.com. 172800 IN A 127.0.0.3
-`, ".")},
-		"127.0.0.3": {zone(`com. 900 IN SOA a.gtld.com. admin.com. 1 1800 900 604800 900
-example.com. 172800 IN NS ns.example.com.
-ns.example.com. 172800 IN A 127.0.0.4
-`, "com.")},
-		"127.0.0.4": {zone(`$TTL 300
+// exampleZone is example.com., on 127.0.0.4; resolvertest serves it under
+// a root and a com. TLD of its own making (Config.Delegate).
+var exampleZone = resolvertest.ZoneFile{Addr: "127.0.0.4", Origin: "example.com.", Text: `$TTL 300
 example.com. IN SOA ns.example.com. admin.example.com. 1 7200 3600 1209600 60
 example.com. IN NS ns.example.com.
 ns IN A 127.0.0.4
 www IN CNAME web.example.com.
 web IN A 192.0.2.10
-`, "example.com.")},
-	}
-}
+`}
 
 // hierarchy starts a root -> com. -> example.com. hierarchy on loopback
 // addresses (resolvertest) and returns it with a resolver pointed at it.
 func hierarchy() (*resolvertest.Hierarchy, *resolver.Recursive, error) {
-	h, err := resolvertest.New(resolvertest.Config{Zones: exampleZones()})
+	h, err := resolvertest.New(resolvertest.Config{Files: []resolvertest.ZoneFile{exampleZone}, Delegate: true})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -71,7 +50,7 @@ func hierarchy() (*resolvertest.Hierarchy, *resolver.Recursive, error) {
 // A root -> com. -> example.com. hierarchy on loopback addresses, resolved
 // iteratively from its root.
 func ExampleRecursive() {
-	loop, err := resolvertest.New(resolvertest.Config{Zones: exampleZones()})
+	loop, err := resolvertest.New(resolvertest.Config{Files: []resolvertest.ZoneFile{exampleZone}, Delegate: true})
 	if err != nil {
 		fmt.Println(err)
 		return

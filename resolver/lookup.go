@@ -1,11 +1,13 @@
 package resolver
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -42,6 +44,20 @@ func dnsError(name string, m *dns.Msg, err error) error {
 		return &net.DNSError{Err: "server misbehaving: " + dns.RcodeToString[m.Rcode], Name: name, IsTemporary: true}
 	}
 	return nil
+}
+
+// lookup resolves host's records of qtype for the Lookup methods: host's
+// fully qualified name and the answer, or a *net.DNSError.
+func (r *Recursive) lookup(ctx context.Context, host string, qtype uint16) (string, *dns.Msg, error) {
+	name, err := toFQDN(host)
+	if err != nil {
+		return "", nil, err
+	}
+	m, err := r.Resolve(ctx, dns.Question{Name: name, Qtype: qtype, Qclass: dns.ClassINET})
+	if e := dnsError(host, m, err); e != nil {
+		return "", nil, e
+	}
+	return name, m, nil
 }
 
 // LookupNetIP returns the IPv4 and IPv6 addresses of host, as
@@ -82,13 +98,9 @@ func (r *Recursive) LookupNetIP(ctx context.Context, host string) ([]netip.Addr,
 // LookupCNAME returns the canonical name of host (host itself when it has
 // no CNAME).
 func (r *Recursive) LookupCNAME(ctx context.Context, host string) (string, error) {
-	name, err := toFQDN(host)
+	name, m, err := r.lookup(ctx, host, dns.TypeA)
 	if err != nil {
 		return "", err
-	}
-	m, err := r.Resolve(ctx, dns.Question{Name: name, Qtype: dns.TypeA, Qclass: dns.ClassINET})
-	if e := dnsError(host, m, err); e != nil {
-		return "", e
 	}
 	canonical := name
 	for _, rr := range m.Answer {
@@ -101,13 +113,9 @@ func (r *Recursive) LookupCNAME(ctx context.Context, host string) (string, error
 
 // LookupMX returns host's mail exchangers, by preference.
 func (r *Recursive) LookupMX(ctx context.Context, host string) ([]*net.MX, error) {
-	name, err := toFQDN(host)
+	_, m, err := r.lookup(ctx, host, dns.TypeMX)
 	if err != nil {
 		return nil, err
-	}
-	m, err := r.Resolve(ctx, dns.Question{Name: name, Qtype: dns.TypeMX, Qclass: dns.ClassINET})
-	if e := dnsError(host, m, err); e != nil {
-		return nil, e
 	}
 	var out []*net.MX
 	for _, rr := range m.Answer {
@@ -115,18 +123,17 @@ func (r *Recursive) LookupMX(ctx context.Context, host string) ([]*net.MX, error
 			out = append(out, &net.MX{Host: mx.Mx, Pref: mx.Preference})
 		}
 	}
+	// Lower preference first (RFC 5321 §5.1), as net.Resolver.LookupMX
+	// sorts; equal ones keep the answer's order.
+	slices.SortStableFunc(out, func(a, b *net.MX) int { return cmp.Compare(a.Pref, b.Pref) })
 	return out, nil
 }
 
 // LookupNS returns host's name servers.
 func (r *Recursive) LookupNS(ctx context.Context, host string) ([]*net.NS, error) {
-	name, err := toFQDN(host)
+	_, m, err := r.lookup(ctx, host, dns.TypeNS)
 	if err != nil {
 		return nil, err
-	}
-	m, err := r.Resolve(ctx, dns.Question{Name: name, Qtype: dns.TypeNS, Qclass: dns.ClassINET})
-	if e := dnsError(host, m, err); e != nil {
-		return nil, e
 	}
 	var out []*net.NS
 	for _, rr := range m.Answer {

@@ -9,36 +9,16 @@ import (
 	"time"
 
 	"github.com/edgekit/edgekit/resolver"
-	"github.com/edgekit/edgekit/resolver/authority"
 	"github.com/edgekit/edgekit/resolver/resolvertest"
 	"github.com/miekg/dns"
 )
 
-// The demo hierarchy: a root, the "com." and "net." TLDs, a site that
-// hands www to a CDN name with a CNAME, and the CDN's zone that rotates
-// its addresses.
-var demoZones = []struct {
-	addr, origin, text string
-}{
-	{"127.0.0.2", ".", `. 86400 IN SOA a.root-servers.net. nstld.example. 1 1800 900 604800 86400
-. 518400 IN NS a.root-servers.net.
-a.root-servers.net. 518400 IN A 127.0.0.2
-com. 172800 IN NS a.gtld-servers.net.
-net. 172800 IN NS a.gtld-servers.net.
-a.gtld-servers.net. 172800 IN A 127.0.0.3
-`},
-	{"127.0.0.3", "com.", `com. 900 IN SOA a.gtld-servers.net. nstld.example. 1 1800 900 604800 900
-com. 172800 IN NS a.gtld-servers.net.
-shop.com. 172800 IN NS ns1.shop.com.
-ns1.shop.com. 172800 IN A 127.0.0.4
-`},
-	{"127.0.0.3", "net.", `net. 900 IN SOA a.gtld-servers.net. nstld.example. 1 1800 900 604800 900
-net. 172800 IN NS a.gtld-servers.net.
-a.gtld-servers.net. 172800 IN A 127.0.0.3
-cdn.net. 172800 IN NS ns.cdn.net.
-ns.cdn.net. 172800 IN A 127.0.0.5
-`},
-	{"127.0.0.4", "shop.com.", `$TTL 300
+// The demo's own zones: a site that hands www to a CDN name with a
+// CNAME, and the CDN's zone that rotates its addresses. resolvertest
+// serves them under a ready-made root (127.0.0.2) and com./net. TLDs
+// (127.0.0.3) that delegate to them.
+var demoZones = []resolvertest.ZoneFile{
+	{Addr: "127.0.0.4", Origin: "shop.com.", Text: `$TTL 300
 shop.com. IN SOA ns1.shop.com. admin.shop.com. 1 7200 3600 1209600 60
 shop.com. IN NS ns1.shop.com.
 ns1 IN A 127.0.0.4
@@ -46,7 +26,7 @@ www IN CNAME shop.edge.cdn.net.
 shop.com. IN MX 10 mail.shop.com.
 mail IN A 192.0.2.25
 `},
-	{"127.0.0.5", "cdn.net.", `$TTL 60
+	{Addr: "127.0.0.5", Origin: "cdn.net.", Text: `$TTL 60
 cdn.net. IN SOA ns.cdn.net. admin.cdn.net. 1 7200 3600 1209600 30
 cdn.net. IN NS ns.cdn.net.
 ns IN A 127.0.0.5
@@ -56,17 +36,10 @@ shop.edge IN AAAA 2001:db8::10
 `},
 }
 
-// startHierarchy serves the demo zones on 127.0.0.x, all on one port.
+// startHierarchy serves the demo zones and the root and TLDs above them
+// on 127.0.0.x, all on one port.
 func startHierarchy() (port int, stop func(), err error) {
-	byAddr := map[string][]*authority.Zone{}
-	for _, z := range demoZones {
-		zone, err := authority.ParseZone(strings.NewReader(z.text), z.origin, "demo:"+z.origin)
-		if err != nil {
-			return 0, nil, err
-		}
-		byAddr[z.addr] = append(byAddr[z.addr], zone)
-	}
-	l, err := resolvertest.New(resolvertest.Config{Zones: byAddr, Rotate: true})
+	l, err := resolvertest.New(resolvertest.Config{Files: demoZones, Delegate: true, Rotate: true})
 	if err != nil {
 		return 0, nil, err
 	}
@@ -81,7 +54,7 @@ func runDemo(ctx context.Context, out io.Writer) error {
 	defer stop()
 	var trace []resolver.Step
 	r, err := resolver.New(resolver.Config{
-		Roots:         []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), uint16(port))},
+		Roots:         []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr(resolvertest.RootAddr), uint16(port))},
 		Port:          port,
 		AllowLoopback: true,
 		Timeout:       time.Second,

@@ -25,7 +25,6 @@ import (
 	"github.com/edgekit/edgekit/firewall"
 	"github.com/edgekit/edgekit/origin"
 	"github.com/edgekit/edgekit/resolver"
-	"github.com/edgekit/edgekit/resolver/authority"
 	"github.com/edgekit/edgekit/resolver/resolvertest"
 	"github.com/edgekit/edgekit/surrogate"
 	"github.com/miekg/dns"
@@ -127,32 +126,16 @@ func (in *internet) close() {
 	}
 }
 
-var zones = []struct{ addr, origin, text string }{
-	{"127.0.0.2", ".", `. 86400 IN SOA a.root-servers.net. nstld.example. 1 1800 900 604800 86400
-. 518400 IN NS a.root-servers.net.
-a.root-servers.net. 518400 IN A 127.0.0.2
-com. 172800 IN NS a.gtld-servers.net.
-net. 172800 IN NS a.gtld-servers.net.
-a.gtld-servers.net. 172800 IN A 127.0.0.3
-`},
-	{"127.0.0.3", "com.", `com. 900 IN SOA a.gtld-servers.net. nstld.example. 1 1800 900 604800 900
-com. 172800 IN NS a.gtld-servers.net.
-shop.com. 172800 IN NS ns1.shop.com.
-ns1.shop.com. 172800 IN A 127.0.0.4
-`},
-	{"127.0.0.3", "net.", `net. 900 IN SOA a.gtld-servers.net. nstld.example. 1 1800 900 604800 900
-net. 172800 IN NS a.gtld-servers.net.
-a.gtld-servers.net. 172800 IN A 127.0.0.3
-cdn.net. 172800 IN NS ns.cdn.net.
-ns.cdn.net. 172800 IN A 127.0.0.5
-`},
-	{"127.0.0.4", "shop.com.", `$TTL 300
+// zones are the site's and the CDN's own zones; resolvertest serves them
+// under a ready-made root (127.0.0.2) and com./net. TLDs (127.0.0.3).
+var zones = []resolvertest.ZoneFile{
+	{Addr: "127.0.0.4", Origin: "shop.com.", Text: `$TTL 300
 shop.com. IN SOA ns1.shop.com. admin.shop.com. 1 7200 3600 1209600 60
 shop.com. IN NS ns1.shop.com.
 ns1 IN A 127.0.0.4
 www IN CNAME shop.cdn.net.
 `},
-	{"127.0.0.5", "cdn.net.", `$TTL 60
+	{Addr: "127.0.0.5", Origin: "cdn.net.", Text: `$TTL 60
 cdn.net. IN SOA ns.cdn.net. admin.cdn.net. 1 7200 3600 1209600 30
 cdn.net. IN NS ns.cdn.net.
 ns IN A 127.0.0.5
@@ -160,17 +143,10 @@ shop IN A ` + lbAddr + `
 `},
 }
 
-// startDNS serves the zones on 127.0.0.2-5, all on one port.
+// startDNS serves the zones, and the root and TLDs above them, on
+// 127.0.0.2-5, all on one port.
 func (in *internet) startDNS() error {
-	byAddr := map[string][]*authority.Zone{}
-	for _, z := range zones {
-		zone, err := authority.ParseZone(strings.NewReader(z.text), z.origin, z.origin)
-		if err != nil {
-			return err
-		}
-		byAddr[z.addr] = append(byAddr[z.addr], zone)
-	}
-	l, err := resolvertest.New(resolvertest.Config{Zones: byAddr, Rotate: true})
+	l, err := resolvertest.New(resolvertest.Config{Files: zones, Delegate: true, Rotate: true})
 	if err != nil {
 		return err
 	}
@@ -183,7 +159,7 @@ func (in *internet) startDNS() error {
 func (in *internet) startResolvers() error {
 	var err error
 	in.recursive, err = resolver.New(resolver.Config{
-		Roots:         []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), uint16(in.dnsPort))},
+		Roots:         []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr(resolvertest.RootAddr), uint16(in.dnsPort))},
 		Port:          in.dnsPort,
 		AllowLoopback: true,
 		Timeout:       time.Second,

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgekit/edgekit/internal/rawbackend"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 )
@@ -104,63 +105,31 @@ type hostileScript struct {
 
 func startHostile(t *testing.T, s hostileScript, sequential bool) *hostile {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &hostile{addr: ln.Addr().String(), sync: sequential, events: make(chan string, 1024),
+	h := &hostile{sync: sequential, events: make(chan string, 1024),
 		done: make(chan struct{}), quit: make(chan struct{})}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	conns := map[net.Conn]bool{}
-	t.Cleanup(func() {
-		close(h.quit)
-		ln.Close()
-		mu.Lock()
-		for c := range conns {
-			c.Close()
+	h.addr = rawbackend.Serve(t, func(c net.Conn) {
+		p := &peer{h: h, c: c, br: bufio.NewReader(c)}
+		if s.accept != nil {
+			s.accept(p)
+			p.flush()
 		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
 		for {
-			c, err := ln.Accept()
+			req, err := http.ReadRequest(p.br)
 			if err != nil {
 				return
 			}
-			mu.Lock()
-			conns[c] = true
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				p := &peer{h: h, c: c, br: bufio.NewReader(c)}
-				if s.accept != nil {
-					s.accept(p)
-					p.flush()
-				}
-				for {
-					req, err := http.ReadRequest(p.br)
-					if err != nil {
-						return
-					}
-					more := s.serve(p, req, req.Header.Get("X-Id"))
-					p.flush()
-					if h.sync {
-						h.events <- "settled"
-					}
-					if !more {
-						return
-					}
-					io.Copy(io.Discard, req.Body)
-				}
-			}()
+			more := s.serve(p, req, req.Header.Get("X-Id"))
+			p.flush()
+			if h.sync {
+				h.events <- "settled"
+			}
+			if !more {
+				return
+			}
+			io.Copy(io.Discard, req.Body)
 		}
-	}()
+	})
+	t.Cleanup(func() { close(h.quit) }) // releases held writes before Serve's cleanup waits
 	return h
 }
 

@@ -477,30 +477,17 @@ func TestTransportNoResponseError(t *testing.T) {
 	tr := New(3*time.Second, false)
 	defer tr.CloseIdleConnections()
 	var none *NoResponseError
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := 0; ; i++ {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			http.ReadRequest(bufio.NewReader(c))
-			if i%2 == 1 {
-				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Le")
-			}
-			c.Close()
+	var conns atomic.Int32
+	addr := rawbackend.Serve(t, func(c net.Conn) {
+		http.ReadRequest(bufio.NewReader(c))
+		if conns.Add(1)%2 == 0 {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Le")
 		}
-	}()
-	defer func() { ln.Close(); <-done }()
-	if _, _, err := get(t, tr, context.Background(), "GET", "http://"+ln.Addr().String()+"/"); !errors.As(err, &none) {
+	})
+	if _, _, err := get(t, tr, context.Background(), "GET", "http://"+addr+"/"); !errors.As(err, &none) {
 		t.Fatalf("closed without an answer: %v", err)
 	}
-	if _, _, err := get(t, tr, context.Background(), "GET", "http://"+ln.Addr().String()+"/"); err == nil || errors.As(err, &none) {
+	if _, _, err := get(t, tr, context.Background(), "GET", "http://"+addr+"/"); err == nil || errors.As(err, &none) {
 		t.Fatalf("broke off mid-header: %v", err)
 	}
 }

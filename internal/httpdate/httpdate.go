@@ -53,13 +53,11 @@ func parseIMF(s string) (time.Time, bool) {
 	if len(s) != 29 || !isDayName(s[:3]) || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' || s[25] != ' ' || !isGMT(s[26:]) {
 		return time.Time{}, false
 	}
-	day, ok1 := digits(s[5:7])
-	month, ok2 := monthOf(s[8:11])
-	year, ok3 := digits(s[12:16])
-	if !ok1 || !ok2 || !ok3 {
+	year, ok := digits(s[12:16])
+	if !ok {
 		return time.Time{}, false
 	}
-	return build(year, month, day, s[17:25])
+	return build(year, s[8:11], s[5:7], s[17:25])
 }
 
 // parseRFC850: "Sunday, 06-Nov-94 08:49:37 GMT".
@@ -78,15 +76,13 @@ func parseRFC850(s string, now time.Time) (time.Time, bool) {
 	if len(r) != 23 || r[0] != ' ' || r[3] != '-' || r[7] != '-' || r[10] != ' ' || r[19] != ' ' || !isGMT(r[20:]) {
 		return time.Time{}, false
 	}
-	day, ok1 := digits(r[1:3])
-	month, ok2 := monthOf(r[4:7])
-	yy, ok3 := digits(r[8:10])
-	if !ok1 || !ok2 || !ok3 {
+	yy, ok := digits(r[8:10])
+	if !ok {
 		return time.Time{}, false
 	}
 	limit := now.UTC().Year() + 50
 	year := limit - ((limit-yy)%100+100)%100
-	return build(year, month, day, r[11:19])
+	return build(year, r[4:7], r[1:3], r[11:19])
 }
 
 // parseASCTime: "Sun Nov  6 08:49:37 1994" (24 bytes).
@@ -94,33 +90,33 @@ func parseASCTime(s string) (time.Time, bool) {
 	if len(s) != 24 || !isDayName(s[:3]) || s[3] != ' ' || s[7] != ' ' || s[10] != ' ' || s[19] != ' ' {
 		return time.Time{}, false
 	}
-	month, ok1 := monthOf(s[4:7])
-	var day int
-	var ok2 bool
-	if s[8] == ' ' {
-		day, ok2 = digits(s[9:10])
-	} else {
-		day, ok2 = digits(s[8:10])
+	day := s[8:10]
+	if day[0] == ' ' {
+		day = day[1:] // "Nov  6": a one-digit day is padded with a space
 	}
-	year, ok3 := digits(s[20:24])
-	if !ok1 || !ok2 || !ok3 {
+	year, ok := digits(s[20:24])
+	if !ok {
 		return time.Time{}, false
 	}
-	return build(year, month, day, s[11:19])
+	return build(year, s[4:7], day, s[11:19])
 }
 
-// build checks the ranges and time-of-day ("08:49:37") and returns the
-// UTC time.
-func build(year int, month time.Month, day int, tod string) (time.Time, bool) {
+// build reads the month name ("Nov"), the day ("06" or "6") and the
+// time of day ("08:49:37") every format has, checks the ranges and
+// returns the UTC time.
+func build(year int, mon, dd, tod string) (time.Time, bool) {
 	if tod[2] != ':' || tod[5] != ':' {
 		return time.Time{}, false
 	}
-	hour, ok1 := digits(tod[0:2])
-	minute, ok2 := digits(tod[3:5])
-	sec, ok3 := digits(tod[6:8])
-	if !ok1 || !ok2 || !ok3 || hour > 23 || minute > 59 || sec > 60 {
+	m := indexFold(mon, monthNames[:])
+	day, ok1 := digits(dd)
+	hour, ok2 := digits(tod[0:2])
+	minute, ok3 := digits(tod[3:5])
+	sec, ok4 := digits(tod[6:8])
+	if m < 0 || !ok1 || !ok2 || !ok3 || !ok4 || hour > 23 || minute > 59 || sec > 60 {
 		return time.Time{}, false
 	}
+	month := time.Month(m + 1)
 	if day < 1 || day > daysIn(month, year) {
 		return time.Time{}, false
 	}
@@ -147,32 +143,19 @@ func digits(s string) (int, bool) {
 	return n, len(s) > 0
 }
 
-func monthOf(s string) (time.Month, bool) {
-	for i, m := range monthNames {
-		if equalFold(s, m) {
-			return time.Month(i + 1), true
+// indexFold returns the index of s in names, compared without regard to
+// ASCII case, or -1.
+func indexFold(s string, names []string) int {
+	for i, n := range names {
+		if equalFold(s, n) {
+			return i
 		}
 	}
-	return 0, false
+	return -1
 }
 
-func isDayName(s string) bool {
-	for _, d := range dayNames {
-		if equalFold(s, d) {
-			return true
-		}
-	}
-	return false
-}
-
-func isLongDayName(s string) bool {
-	for _, d := range longDayNames {
-		if equalFold(s, d) {
-			return true
-		}
-	}
-	return false
-}
+func isDayName(s string) bool     { return indexFold(s, dayNames[:]) >= 0 }
+func isLongDayName(s string) bool { return indexFold(s, longDayNames[:]) >= 0 }
 
 func isGMT(s string) bool { return equalFold(s, "GMT") }
 

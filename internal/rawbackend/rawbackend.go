@@ -24,6 +24,29 @@ import (
 // goroutines at once.
 func Start(t testing.TB, answer func(req *http.Request, w io.Writer) error) string {
 	t.Helper()
+	return Serve(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			if err := answer(req, c); err != nil {
+				return
+			}
+		}
+	})
+}
+
+// Serve listens on 127.0.0.1 on an ephemeral port, returns its host:port
+// and calls serve for each connection, on a goroutine of its own; the
+// connection is closed when serve returns. When the test ends the
+// listener and every connection still open are closed, and Serve's
+// goroutines are waited for (a serve blocked on anything but its
+// connection must be released by a cleanup the test registers after
+// calling Serve, which runs first).
+func Serve(t testing.TB, serve func(c net.Conn)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -53,16 +76,7 @@ func Start(t testing.TB, answer func(req *http.Request, w io.Writer) error) stri
 					mu.Unlock()
 					c.Close()
 				}()
-				br := bufio.NewReader(c)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					if err := answer(req, c); err != nil {
-						return
-					}
-				}
+				serve(c)
 			}()
 		}
 	}()

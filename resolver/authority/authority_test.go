@@ -202,3 +202,39 @@ func (r *recorder) WriteMsg(m *dns.Msg) error {
 	r.msg = m
 	return nil
 }
+
+// RFC 1034 §4.2.1, RFC 9471 §2.1: a parent delegates with the child's apex
+// NS records and glue for the name servers inside the child only; the
+// records handed out are copies.
+func TestRFC1034_4_2_1_Delegation(t *testing.T) {
+	z := mustZone(t, `$TTL 300
+shop.test. IN SOA ns1.shop.test. admin.shop.test. 1 7200 3600 1209600 60
+shop.test. IN NS ns1.shop.test.
+shop.test. IN NS ns.other.test.
+shop.test. IN NS ns1.shop.test.
+ns1 IN A 127.0.0.4
+ns1 IN AAAA ::1
+ns1 IN TXT "not glue"
+www IN A 192.0.2.1
+sub IN NS ns.sub.shop.test.
+ns.sub IN A 127.0.0.9
+`, "shop.test.")
+	var got []string
+	for _, rr := range z.Delegation() {
+		got = append(got, strings.ReplaceAll(rr.String(), "\t", " "))
+	}
+	want := []string{
+		"shop.test. 300 IN NS ns1.shop.test.",
+		"shop.test. 300 IN NS ns.other.test.",
+		"shop.test. 300 IN NS ns1.shop.test.",
+		"ns1.shop.test. 300 IN A 127.0.0.4",
+		"ns1.shop.test. 300 IN AAAA ::1",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("delegation:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	z.Delegation()[0].Header().Ttl = 1
+	if ttl := z.Delegation()[0].Header().Ttl; ttl != 300 {
+		t.Fatalf("Delegation hands out the zone's own records: TTL now %d", ttl)
+	}
+}

@@ -64,3 +64,32 @@ func ParseZone(r io.Reader, origin, filename string) (*Zone, error) {
 
 // Origin returns the zone's apex name.
 func (z *Zone) Origin() string { return z.origin }
+
+// Delegation returns the records a parent zone holds to delegate to this
+// zone (RFC 1034 §4.2.1): the NS records at the apex and, as glue, the A
+// and AAAA records of those name servers whose names lie inside the zone
+// (RFC 9471 §2.1). The records are copies, NS first in zone-file order,
+// then glue in the order of the NS records that name it.
+func (z *Zone) Delegation() []dns.RR {
+	var ns, glue []dns.RR
+	seen := map[string]bool{}
+	for _, rr := range z.names[z.origin] {
+		n, ok := rr.(*dns.NS)
+		if !ok {
+			continue
+		}
+		ns = append(ns, dns.Copy(n))
+		target := dns.CanonicalName(n.Ns)
+		if seen[target] || !dnsproto.IsSubName(z.origin, target) {
+			continue
+		}
+		seen[target] = true
+		for _, a := range z.names[target] {
+			switch a.(type) {
+			case *dns.A, *dns.AAAA:
+				glue = append(glue, dns.Copy(a))
+			}
+		}
+	}
+	return append(ns, glue...)
+}

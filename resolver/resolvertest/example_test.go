@@ -13,33 +13,22 @@ import (
 	"github.com/miekg/dns"
 )
 
-func zone(text, origin string) *authority.Zone {
-	z, err := authority.ParseZone(strings.NewReader(text), origin, origin)
-	if err != nil {
-		panic(err) // the example's zones are constants
-	}
-	return z
-}
-
 // A root and a zone whose server predates EDNS, on loopback: the resolver
 // asks again without EDNS (RFC 6891 §7) and gets its answer.
 func ExampleNew() {
 	var queriesWithEDNS atomic.Int32
 	h, err := resolvertest.New(resolvertest.Config{
-		Zones: map[string][]*authority.Zone{
-			"127.0.0.2": {zone(`. 86400 IN SOA a.root. admin.root. 1 1800 900 604800 86400
-old.example. 172800 IN NS ns.old.example.
-ns.old.example. 172800 IN A 127.0.0.3
-`, ".")},
-			"127.0.0.3": {zone(`$TTL 300
+		// Only the site's zone: Delegate adds the root (127.0.0.2) and the
+		// TLD server (127.0.0.3) that delegate to it.
+		Files: []resolvertest.ZoneFile{{Addr: "127.0.0.4", Origin: "old.example.", Text: `$TTL 300
 old.example. IN SOA ns.old.example. admin.old.example. 1 7200 3600 1209600 60
 old.example. IN NS ns.old.example.
-ns IN A 127.0.0.3
+ns IN A 127.0.0.4
 www IN A 192.0.2.30
-`, "old.example.")},
-		},
+`}},
+		Delegate: true,
 		Wrap: func(addr string, zs *authority.Server) dns.Handler {
-			if addr == "127.0.0.3" {
+			if addr == "127.0.0.4" {
 				return resolvertest.EDNSIntolerant{Server: zs, OnEDNS: func() { queriesWithEDNS.Add(1) }}
 			}
 			return zs

@@ -15,6 +15,15 @@
 //	defer h.Close()
 //	r, err := resolver.New(resolver.Config{Roots: h.Roots(), Port: h.Port, AllowLoopback: true})
 //
+// Zones come parsed (Config.Zones) or as zone-file text (Config.Files).
+// With Config.Delegate a test gives only its own zones: New adds a root
+// server (RootAddr) and a TLD server (TLDAddr) that delegate to them, with
+// NS and glue taken from each zone (authority.Zone.Delegation):
+//
+//	h, err := resolvertest.New(resolvertest.Config{Delegate: true, Files: []resolvertest.ZoneFile{
+//		{Addr: "127.0.0.4", Origin: "shop.com.", Text: shopZone},
+//	}})
+//
 // Addresses other than 127.0.0.1 (127.0.0.2, 127.0.0.3, ...) work on Linux
 // without setup; on macOS each needs an alias on lo0.
 //
@@ -35,10 +44,13 @@ package resolvertest
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 
+	"github.com/edgekit/edgekit/internal/dnsproto"
 	"github.com/edgekit/edgekit/resolver/authority"
 	"github.com/miekg/dns"
 )
@@ -50,8 +62,21 @@ var ErrNoZones = errors.New("resolvertest: no zones")
 // a documented default.
 type Config struct {
 	// Zones are the zones each server holds, by the server's loopback
-	// address ("127.0.0.2"). At least one address is required.
+	// address ("127.0.0.2"). Zones and Files together need at least one
+	// address.
 	Zones map[string][]*authority.Zone
+	// Files are zones given as zone-file text, parsed by New and served
+	// beside Zones.
+	Files []ZoneFile
+	// Delegate adds a ready-made root and TLD layer above the zones of
+	// Zones and Files: a root server on RootAddr (a.root-servers.net.) and
+	// a server on TLDAddr (a.gtld-servers.net.) holding the zone of every
+	// TLD the given zones are under, and net. for its own name. Each
+	// delegates to the given zones below it that no other given zone
+	// contains, with their NS records and glue. The given zones must then
+	// not be on those addresses, nor be the root. False serves only what
+	// is given.
+	Delegate bool
 	// Port is the port every server listens on (UDP and TCP). Zero means
 	// a free port, the same on every address.
 	Port int
@@ -64,6 +89,20 @@ type Config struct {
 	// means). Nil serves every srv as it is.
 	Wrap func(addr string, srv *authority.Server) dns.Handler
 }
+
+// ZoneFile is a zone as zone-file text (RFC 1035 §5) and the loopback
+// address of the server that holds it.
+type ZoneFile struct {
+	Addr   string // the server's loopback address, "127.0.0.4"
+	Origin string // the zone's apex, "shop.com."; relative names are relative to it
+	Text   string
+}
+
+// The addresses of the layer that Config.Delegate adds.
+const (
+	RootAddr = "127.0.0.2" // the root server, a.root-servers.net.
+	TLDAddr  = "127.0.0.3" // the TLD server, a.gtld-servers.net.
+)
 
 // Hierarchy is a set of authoritative servers running on loopback
 // addresses, started by New.
@@ -78,9 +117,13 @@ type Hierarchy struct {
 // all answer. With cfg.Port zero it tries up to 20 free ports before it
 // gives up.
 func New(cfg Config) (*Hierarchy, error) {
+	byAddr, err := allZones(cfg)
+	if err != nil {
+		return nil, err
+	}
 	handlers := map[string]dns.Handler{}
 	var addrs, roots []string
-	for addr, zones := range cfg.Zones {
+	for addr, zones := range byAddr {
 		zs, err := authority.New(authority.Config{Zones: zones, Rotate: cfg.Rotate})
 		if err != nil {
 			return nil, fmt.Errorf("resolvertest: %s: %w", addr, err)
@@ -109,7 +152,6 @@ func New(cfg Config) (*Hierarchy, error) {
 	if cfg.Port != 0 {
 		attempts = 1
 	}
-	var err error
 	for range attempts {
 		var h *Hierarchy
 		if h, err = listen(addrs, handlers, cfg.Port); err != nil {
@@ -132,6 +174,123 @@ func New(cfg Config) (*Hierarchy, error) {
 		return h, nil
 	}
 	return nil, fmt.Errorf("resolvertest: no port free on every address: %w", err)
+}
+
+// allZones returns the zones of cfg.Zones and cfg.Files by address, and
+// with cfg.Delegate the root and TLD layer above them.
+func allZones(cfg Config) (map[string][]*authority.Zone, error) {
+	byAddr := map[string][]*authority.Zone{}
+	for addr, zones := range cfg.Zones {
+		byAddr[addr] = slices.Clone(zones)
+	}
+	for _, f := range cfg.Files {
+		z, err := authority.ParseZone(strings.NewReader(f.Text), f.Origin, f.Origin)
+		if err != nil {
+			return nil, fmt.Errorf("resolvertest: %s: %w", f.Addr, err)
+		}
+		byAddr[f.Addr] = append(byAddr[f.Addr], z)
+	}
+	if cfg.Delegate && len(byAddr) > 0 {
+		if err := delegate(byAddr); err != nil {
+			return nil, err
+		}
+	}
+	return byAddr, nil
+}
+
+// delegate adds to byAddr the root zone on RootAddr and the TLD zones on
+// TLDAddr that delegate to the zones of byAddr.
+func delegate(byAddr map[string][]*authority.Zone) error {
+	if len(byAddr[RootAddr]) > 0 || len(byAddr[TLDAddr]) > 0 {
+		return fmt.Errorf("resolvertest: Delegate serves %s and %s itself: give the zones other addresses", RootAddr, TLDAddr)
+	}
+	var given []*authority.Zone
+	for _, addr := range slices.Sorted(maps.Keys(byAddr)) {
+		given = append(given, byAddr[addr]...)
+	}
+	isGiven := func(name string) bool {
+		return slices.ContainsFunc(given, func(z *authority.Zone) bool { return z.Origin() == name })
+	}
+	// Each given zone hangs below its nearest given ancestor, or else
+	// below its TLD (or the root, for a TLD), whose zone the layer writes.
+	cuts := map[string][]dns.RR{}
+	for _, z := range given {
+		name := z.Origin()
+		if name == "." {
+			return fmt.Errorf("resolvertest: Delegate writes the root zone itself: give zones below it")
+		}
+		parent := ""
+		for p := dnsproto.Parent(name); ; p = dnsproto.Parent(p) {
+			if isGiven(p) {
+				break // the given parent delegates
+			}
+			if p == "." || dns.CountLabel(p) == 1 {
+				parent = p
+				break
+			}
+		}
+		if parent == "" {
+			continue
+		}
+		cuts[parent] = append(cuts[parent], z.Delegation()...)
+	}
+	tlds := []string{"net."}
+	for p := range cuts {
+		if p != "." && !slices.Contains(tlds, p) {
+			tlds = append(tlds, p)
+		}
+	}
+	slices.Sort(tlds)
+	var root strings.Builder
+	root.WriteString(". 86400 IN SOA a.root-servers.net. nstld.example. 1 1800 900 604800 86400\n")
+	root.WriteString(". 518400 IN NS a.root-servers.net.\n")
+	root.WriteString("a.root-servers.net. 518400 IN A " + RootAddr + "\n")
+	for _, tld := range tlds {
+		if !isGiven(tld) {
+			root.WriteString(tld + " 172800 IN NS a.gtld-servers.net.\n")
+		}
+	}
+	root.WriteString("a.gtld-servers.net. 172800 IN A " + TLDAddr + "\n")
+	writeCuts(&root, cuts["."])
+	layer := map[string]string{".": root.String()}
+	for _, tld := range tlds {
+		if isGiven(tld) {
+			continue
+		}
+		var b strings.Builder
+		b.WriteString(tld + " 900 IN SOA a.gtld-servers.net. nstld.example. 1 1800 900 604800 900\n")
+		b.WriteString(tld + " 172800 IN NS a.gtld-servers.net.\n")
+		if tld == "net." {
+			b.WriteString("a.gtld-servers.net. 172800 IN A " + TLDAddr + "\n")
+		}
+		writeCuts(&b, cuts[tld])
+		layer[tld] = b.String()
+	}
+	for _, origin := range append([]string{"."}, tlds...) {
+		text, ok := layer[origin]
+		if !ok {
+			continue
+		}
+		z, err := authority.ParseZone(strings.NewReader(text), origin, "resolvertest:"+origin)
+		if err != nil {
+			return fmt.Errorf("resolvertest: delegating: %w", err)
+		}
+		addr := TLDAddr
+		if origin == "." {
+			addr = RootAddr
+		}
+		byAddr[addr] = append(byAddr[addr], z)
+	}
+	return nil
+}
+
+// writeCuts writes delegation records with a parent's TTL (two days, as
+// the root and the TLDs give).
+func writeCuts(b *strings.Builder, rrs []dns.RR) {
+	for _, rr := range rrs {
+		rr.Header().Ttl = 172800
+		b.WriteString(rr.String() + "\n")
+	}
 }
 
 // listen opens a UDP socket and a TCP listener on port (zero: one drawn

@@ -187,3 +187,74 @@ func TestWrapNilServesTheZoneServer(t *testing.T) {
 		t.Fatalf("%v", m)
 	}
 }
+
+// With Delegate, the given zones hang below a root and TLD layer that
+// delegates to each with the zone's own NS records and glue (RFC 1034
+// §4.2.1); a zone below another given zone is left to that zone's own
+// delegation; a given TLD is delegated from the root.
+func TestDelegateRFC1034_4_2_1(t *testing.T) {
+	h, err := New(Config{Delegate: true, Files: []ZoneFile{
+		{Addr: "127.0.0.4", Origin: "shop.test.", Text: `$TTL 300
+shop.test. IN SOA ns1.shop.test. admin.shop.test. 1 7200 3600 1209600 60
+shop.test. IN NS ns1.shop.test.
+ns1 IN A 127.0.0.4
+www IN A 192.0.2.1
+sub IN NS ns.sub.shop.test.
+ns.sub IN A 127.0.0.6
+`},
+		{Addr: "127.0.0.6", Origin: "sub.shop.test.", Text: `sub.shop.test. 300 IN SOA ns.sub.shop.test. admin.shop.test. 1 7200 3600 1209600 60
+sub.shop.test. 300 IN NS ns.sub.shop.test.
+ns.sub.shop.test. 300 IN A 127.0.0.6
+`},
+		{Addr: "127.0.0.5", Origin: "example.", Text: `example. 300 IN SOA ns.example. admin.example. 1 7200 3600 1209600 60
+example. 300 IN NS ns.example.
+ns.example. 300 IN A 127.0.0.5
+`},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if roots := h.Roots(); len(roots) != 1 || roots[0].String() != fmt.Sprintf("%s:%d", RootAddr, h.Port) {
+		t.Fatalf("roots %v", roots)
+	}
+	root, tld := fmt.Sprintf("%s:%d", RootAddr, h.Port), fmt.Sprintf("%s:%d", TLDAddr, h.Port)
+	for _, c := range []struct {
+		server, name, ns, glue string
+	}{
+		// a.gtld-servers.net. lies outside test.: no glue (RFC 9471 §2.1)
+		{root, "www.shop.test.", "test.\t172800\tIN\tNS\ta.gtld-servers.net.", ""},
+		{root, "www.example.", "example.\t172800\tIN\tNS\tns.example.", "ns.example.\t172800\tIN\tA\t127.0.0.5"},
+		{tld, "www.shop.test.", "shop.test.\t172800\tIN\tNS\tns1.shop.test.", "ns1.shop.test.\t172800\tIN\tA\t127.0.0.4"},
+		{tld, "x.sub.shop.test.", "shop.test.\t172800\tIN\tNS\tns1.shop.test.", "ns1.shop.test.\t172800\tIN\tA\t127.0.0.4"},
+	} {
+		m := exchange(t, "udp", c.server, c.name, dns.TypeA)
+		glue := ""
+		if len(m.Extra) > 0 {
+			glue = m.Extra[0].String()
+		}
+		if m.Authoritative || len(m.Ns) != 1 || m.Ns[0].String() != c.ns || glue != c.glue {
+			t.Errorf("%s from %s: want referral %q with glue %q, got\n%v", c.name, c.server, c.ns, c.glue, m)
+		}
+	}
+	if m := exchange(t, "tcp", tld, "a.gtld-servers.net.", dns.TypeA); !m.Authoritative || len(m.Answer) != 1 {
+		t.Errorf("net. does not hold its own server's address: %v", m)
+	}
+}
+
+// Delegate refuses what would clash with the layer it writes, and New
+// reports a zone file it cannot read.
+func TestDelegateRefusesClashes(t *testing.T) {
+	site := ZoneFile{Addr: "127.0.0.4", Origin: "test.", Text: testZone}
+	for name, cfg := range map[string]Config{
+		"zone on the root's address": {Delegate: true, Files: []ZoneFile{site, {Addr: RootAddr, Origin: "other.", Text: otherZone}}},
+		"zone on the TLDs' address":  {Delegate: true, Zones: map[string][]*authority.Zone{TLDAddr: {mustZone(t, otherZone, "other.")}}, Files: []ZoneFile{site}},
+		"root zone given":            {Delegate: true, Files: []ZoneFile{site, {Addr: "127.0.0.9", Origin: ".", Text: rootZone}}},
+		"bad zone text":              {Files: []ZoneFile{{Addr: "127.0.0.4", Origin: "test.", Text: "test. IN A 192.0.2.1\n"}}},
+	} {
+		if h, err := New(cfg); err == nil {
+			h.Close()
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
