@@ -206,7 +206,7 @@ func (in *internet) startOrigins() error {
 			return err
 		}
 		o.addr = ln.Addr().String()
-		o.srv = &http.Server{Handler: in.siteHandler(o), ReadHeaderTimeout: 5 * time.Second}
+		o.srv = &http.Server{Handler: in.siteHandler(o), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}
 		go o.srv.Serve(ln)
 		in.origins[i] = o
 	}
@@ -272,7 +272,7 @@ func (in *internet) startEdges(n int) error {
 		if err != nil {
 			return err
 		}
-		srv := &http.Server{Handler: node, ReadHeaderTimeout: 5 * time.Second}
+		srv := &http.Server{Handler: node, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}
 		go srv.Serve(ln)
 		in.nodes = append(in.nodes, node)
 		in.nodeSrvs = append(in.nodeSrvs, srv)
@@ -349,10 +349,10 @@ func (in *internet) startFrontDoor() error {
 	mux := http.NewServeMux()
 	mux.Handle("/api/", apiGuard(lb))
 	mux.Handle("/", lb)
-	in.httpsSrv = &http.Server{Handler: guard(mux), ReadHeaderTimeout: 5 * time.Second,
+	in.httpsSrv = &http.Server{Handler: guard(mux), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}}
 	go in.httpsSrv.ServeTLS(httpsLn, "", "")
-	in.httpSrv = &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	in.httpSrv = &http.Server{ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second, Handler: guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host, _, err := net.SplitHostPort(r.Host)
 		if err != nil {
 			host = r.Host
