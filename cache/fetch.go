@@ -184,7 +184,7 @@ type head struct {
 	req               *http.Request // the request as the client sent it
 	resp              *http.Response
 	reqTime, respTime time.Time
-	fwd               string // Cache-Status fwd: uri-miss or stale
+	fwd               string // Cache-Status fwd: uri-miss, stale or request
 	validation        bool
 	// plain: the request's Lookup found no no-cache or no-store in it.
 	plain bool
@@ -221,6 +221,13 @@ func (e *Engine) fetchHead(ctx context.Context, r *http.Request, l *Lookup, plai
 		e.st.Add(sStale, 1)
 		return staleResult(l, fmt.Sprintf("fwd=stale; fwd-status=%d; detail=stale-if-error", resp.StatusCode)), nil
 	}
+	fwd := "uri-miss"
+	if l != nil {
+		fwd = "stale"
+		if l.ByRequest {
+			fwd = "request" // RFC 9211 §2.2: the request's directives forced it
+		}
+	}
 	if resp.StatusCode == http.StatusNotModified && l != nil {
 		drainClose(resp.Body)
 		e.st.Add(sRevalidations, 1)
@@ -228,16 +235,24 @@ func (e *Engine) fetchHead(ctx context.Context, r *http.Request, l *Lookup, plai
 		if res.Stored && res.Updated.Decision != Miss {
 			u := res.Updated
 			return &fetchResult{status: u.Status, header: u.Header, body: u.Body, age: u.Age, stored: true, fromCache: true,
-				detail: "fwd=stale; fwd-status=304; stored", outcome: OutcomeRevalidated}, nil
+				detail: "fwd=" + fwd + "; fwd-status=304; stored", outcome: OutcomeRevalidated}, nil
 		}
 		// Nothing matched any more: ask again without validators.
 		return e.fetchHead(ctx, r, nil, plain)
 	}
-	h := &head{req: r, resp: resp, reqTime: reqTime, respTime: respTime, fwd: "uri-miss", validation: l != nil, plain: plain}
-	if l != nil {
-		h.fwd = "stale"
+	return nil, &head{req: r, resp: resp, reqTime: reqTime, respTime: respTime, fwd: fwd, validation: l != nil, plain: plain}
+}
+
+// clientNoStore reports a request whose own no-store kept its response
+// out of the cache (RFC 9111 §5.2.1.5): that says nothing of the
+// response, so the key is not marked hit-for-pass for it (else any client
+// could turn a key's caching off for everyone).
+func (h *head) clientNoStore() bool {
+	if h.plain {
+		return false
 	}
-	return nil, h
+	d, _ := requestDirectives(h.req.Header)
+	return d.NoStore
 }
 
 // isServerError lists the statuses stale-if-error applies to (RFC 5861 §4).

@@ -333,7 +333,7 @@ func (e *Engine) runFill(fx *fetchCtx, f *fill, h *head, key string, fl *collaps
 	fr := e.storeFetched(h, body)
 	if fr.stored {
 		e.filled.Add(1)
-	} else if key != "" {
+	} else if key != "" && !h.clientNoStore() {
 		e.markPass(key, false)
 	}
 	// The flight ends before the reader is answered: a request that
