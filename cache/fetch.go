@@ -90,7 +90,12 @@ func (e *Engine) fetch(r *http.Request, key string, l *Lookup, refresh bool, fil
 		// behind others.
 		return e.fromOrigin(r, key, l, nil, !tooBig, !refresh)
 	}
-	fl, res, err := e.group.Start(r.Context(), key)
+	// A waiter stays for the leader's fetch, which runs to its end
+	// (bounded by FetchTimeout) whether or not it waits: its client's
+	// context ending may be a half-close (both fronts end it on a read
+	// EOF), and a client that half-closed still reads its response. A
+	// client that left is found when the answer's write fails.
+	fl, res, err := e.group.Start(context.WithoutCancel(r.Context()), key)
 	if err != nil {
 		return answer{gone: true, err: err} // the client went away while waiting
 	}

@@ -488,7 +488,14 @@ func (e *Engine) fromFill(r *http.Request, f *fill, h *head) answer {
 	if ct, _, _ := strings.Cut(h.resp.Header.Get("Content-Type"), ";"); strings.EqualFold(strings.TrimSpace(ct), "text/event-stream") {
 		hold = 0
 	}
-	fr, err := f.await(ctx, hold)
+	wait := ctx
+	if hold == e.maxObject {
+		// The whole object is being stored, bounded by FetchTimeout:
+		// the answer waits for it even when the client's context ends
+		// (a half-closed client still reads it; see fetch).
+		wait = context.WithoutCancel(ctx)
+	}
+	fr, err := f.await(wait, hold)
 	if err != nil {
 		f.detach()
 		return answer{err: err, gone: ctx.Err() != nil}

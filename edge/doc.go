@@ -51,6 +51,20 @@
 // stored goes on when its client leaves, bounded by FetchTimeout; a
 // pass-through ends with its client.
 //
+// # Clients that half-close
+//
+// Both fronts (net/http's server, httpfront) end a request's context when
+// the connection reads EOF, which a client that shut only its sending
+// side (TCP half-close) also causes, though it still reads its response.
+// So the context's end is not taken for a departure where that would lose
+// work or an answer: a request passed through (a POST) is never aborted
+// by it once forwarded, as HAProxy without abortonclose (a client that
+// left is found when the response's write fails), and a request answered
+// by a fetch that is being stored waits for it (bounded by FetchTimeout).
+// What the client alone needs, a body too large to store streamed to it,
+// still ends with its context, so a half-closed client may see such a
+// body cut.
+//
 // Surrogate-Control (W3C Edge Architecture) and CDN-Cache-Control (RFC
 // 9213) take precedence over Cache-Control, and are not forwarded to
 // clients (CDN-Cache-Control is).
