@@ -18,7 +18,9 @@
 // between requests up to 256 KiB, beyond that the connection closes),
 // Expect: 100-continue (answered at once), informational (1xx) responses
 // (sent to HTTP/1.1 clients only, RFC 9110 §15.2), HEAD, trailers, protocol
-// switches by Hijack (WebSocket through a proxy), graceful shutdown, and
+// switches by Hijack (WebSocket through a proxy), OPTIONS * (answered by
+// the server, 200 with Content-Length: 0, as net/http's does before any
+// handler, RFC 9110 §9.3.7), graceful shutdown, and
 // recovery of a handler's panic (http.ErrAbortHandler silently) by closing
 // that connection.
 //

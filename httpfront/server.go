@@ -706,8 +706,23 @@ func (c *serverConn) run(w *responseWriter, req *http.Request) (ok bool) {
 			c.bw.Flush() // what was written goes out before the close
 		}
 	}()
+	if req.RequestURI == "*" && req.Method == http.MethodOptions {
+		serverOptions(w, req)
+		return true
+	}
 	c.srv.Handler.ServeHTTP(w, req)
 	return true
+}
+
+// serverOptions answers OPTIONS * (RFC 9110 §9.3.7: about the server, not
+// a resource) as net/http's server does before any handler: 200 with
+// Content-Length: 0, reading up to 4 KiB of a body.
+func serverOptions(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Length", "0")
+	if r.ContentLength != 0 {
+		io.Copy(io.Discard, io.LimitReader(r.Body, 4<<10))
+	}
+	w.WriteHeader(http.StatusOK)
 }
 
 // serverBody is a request body as the handler sees it. Its Close does not
