@@ -69,7 +69,9 @@
 // set once per request at most, and refreshed coarsely (within 1/8 of the
 // timeout); a connection reuses its response writer, header map and
 // buffers from request to request, and writes responses of pipelined
-// requests together. Request contexts carry the values of Serve's context
+// requests together. Like net/http it writes header fields sorted by
+// name, so that one response is the same bytes as the next (about 0.4 µs
+// for a dozen fields, BenchmarkServerWriteHead). Request contexts carry the values of Serve's context
 // but not its cancellation: Serve's end drains, it does not abort.
 //
 // # Concurrency

@@ -3,7 +3,9 @@ package httpfront
 import (
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -49,5 +51,47 @@ func TestRFC9110_9_3_7_OptionsAsteriskDifferential(t *testing.T) {
 	}
 	if r := got["edgekit"]["OPTIONS *"]; r.code != 200 || r.length != "0" || r.next != "handler /next" {
 		t.Errorf("OPTIONS *: %+v", r)
+	}
+}
+
+// Response fields are written in sorted order, as net/http writes them,
+// not in map order: one response is the same bytes as the next (caches,
+// diffs). Differential: the field names come in the same order from both
+// fronts.
+func TestServerWritesFieldsSortedDifferential(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for k, v := range edgeHeader() {
+			w.Header()[k] = v
+		}
+		w.Header().Set("Content-Length", "2")
+		io.WriteString(w, "ok")
+	})
+	order := map[string][]string{}
+	for _, front := range []string{"edgekit", "net/http"} {
+		c := dialRaw(t, startFrontHandler(t, front, &Server{}, h))
+		for i := range 3 {
+			c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+			var names []string
+			c.br.ReadString('\n') // status line
+			for {
+				line, err := c.br.ReadString('\n')
+				if err != nil {
+					t.Fatal(err)
+				}
+				if line == "\r\n" {
+					break
+				}
+				name, _, _ := strings.Cut(line, ":")
+				names = append(names, name)
+			}
+			io.CopyN(io.Discard, c.br, 2)
+			if !slices.IsSorted(names) {
+				t.Errorf("%s, response %d: fields not sorted: %v", front, i, names)
+			}
+			order[front] = names
+		}
+	}
+	if !slices.Equal(order["edgekit"], order["net/http"]) {
+		t.Errorf("edgekit %v, net/http %v", order["edgekit"], order["net/http"])
 	}
 }

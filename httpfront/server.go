@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -845,11 +846,12 @@ type responseWriter struct {
 	closeAfter bool
 	continued  bool // a 100 (Continue) was sent
 	scratch    [32]byte
+	keys       []string // sortedKeys' slice, reused
 }
 
 func (w *responseWriter) reset(req *http.Request, body *serverBody) {
 	clear(w.header)
-	*w = responseWriter{c: w.c, req: req, body: body, header: w.header, closeAfter: req.Close}
+	*w = responseWriter{c: w.c, req: req, body: body, header: w.header, keys: w.keys[:0], closeAfter: req.Close}
 }
 
 func (w *responseWriter) Header() http.Header { return w.header }
@@ -884,11 +886,11 @@ func (w *responseWriter) interim(code int) {
 		w.continued = true
 	}
 	w.writeStatus(code)
-	for k, vs := range w.header {
+	for _, k := range w.sortedKeys() {
 		if k == "Content-Length" || k == "Transfer-Encoding" {
 			continue
 		}
-		for _, v := range vs {
+		for _, v := range w.header[k] {
 			w.writeField(k, v)
 		}
 	}
@@ -937,12 +939,25 @@ func (w *responseWriter) replace(code int) {
 // writeHead writes a status line, the header fields and the blank line.
 func (w *responseWriter) writeHead(code int) {
 	w.writeStatus(code)
-	for k, vs := range w.header {
-		for _, v := range vs {
+	for _, k := range w.sortedKeys() {
+		for _, v := range w.header[k] {
 			w.writeField(k, v) // TrailerPrefix keys are invalid names: skipped
 		}
 	}
 	w.c.bw.WriteString("\r\n")
+}
+
+// sortedKeys returns the header's names in order, as net/http writes
+// them: responses are the same bytes from one to the next (for caches and
+// diffs), not in map order. The slice is reused by the next call.
+func (w *responseWriter) sortedKeys() []string {
+	keys := w.keys[:0]
+	for k := range w.header {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	w.keys = keys
+	return keys
 }
 
 // frame chooses the body framing and sets the fields that announce it.
