@@ -24,7 +24,8 @@
 // no-cache or s-maxage forbids stale use (RFC 9111 §4.2.4). Range
 // requests, HEAD and the client's own conditional requests are answered
 // from the stored full object, with only the fields it carries plus
-// Content-Range (RFC 9110 §13, §14). Interim responses (102, 103) from the
+// Content-Range (RFC 9110 §13, §14); a complete 200 says so with
+// Accept-Ranges: bytes (§14.3). Interim responses (102, 103) from the
 // origin are passed to the client and never stored (RFC 9110 §15.2).
 // Bodies larger than MaxObjectBytes stream through without being stored.
 //

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -89,5 +90,36 @@ func TestRFC9211_2_2_FwdRequestWhenTheClientForcedTheFetch(t *testing.T) {
 	fc.Advance(time.Hour)
 	if r := e.get("/o"); !strings.Contains(r.status2, "fwd=stale") {
 		t.Fatalf("stale: %+v", r)
+	}
+}
+
+// RFC 9110 §14.3: the node serves ranges of a complete 200 it answers
+// with (stored or just fetched), so it says so with Accept-Ranges: bytes
+// even when the origin did not (or said none); other statuses do not
+// carry it.
+func TestRFC9110_14_3_AcceptRangesOnWhatRangesAreServedOf(t *testing.T) {
+	fc := clock.NewFake(time.Time{})
+	o := newSite(t, fc, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/missing" {
+			w.Header().Set("Cache-Control", "max-age=60")
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Accept-Ranges", "none")
+		io.WriteString(w, "0123456789")
+	})
+	e := newEnv(t, fc, Config{}, o)
+	for i, want := range []string{"MISS", "HIT"} {
+		r := e.get("/o")
+		if r.xcache != want || r.h.Get("Accept-Ranges") != "bytes" {
+			t.Fatalf("request %d: %+v", i, r)
+		}
+	}
+	if r := e.get("/o", "Range", "bytes=2-4"); r.status != http.StatusPartialContent || r.body != "234" {
+		t.Fatalf("range: %+v", r)
+	}
+	if r := e.get("/missing"); r.status != 404 || r.h.Get("Accept-Ranges") != "" {
+		t.Fatalf("404: %+v", r)
 	}
 }
