@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"time"
 
+	"github.com/edgekit/edgekit/internal/drain"
 	"github.com/edgekit/edgekit/internal/hop"
 	"github.com/edgekit/edgekit/internal/interim"
 )
@@ -222,7 +222,7 @@ func (e *Engine) fetchHead(ctx context.Context, r *http.Request, l *Lookup, plai
 		e.st.Add(sOriginErrors, 1)
 	}
 	if l != nil && l.StaleIfError && isServerError(resp.StatusCode) {
-		drainClose(resp.Body)
+		drain.Close(resp.Body)
 		e.st.Add(sStale, 1)
 		return staleResult(l, fmt.Sprintf("fwd=stale; fwd-status=%d; detail=stale-if-error", resp.StatusCode)), nil
 	}
@@ -234,7 +234,7 @@ func (e *Engine) fetchHead(ctx context.Context, r *http.Request, l *Lookup, plai
 		}
 	}
 	if resp.StatusCode == http.StatusNotModified && l != nil {
-		drainClose(resp.Body)
+		drain.Close(resp.Body)
 		e.st.Add(sRevalidations, 1)
 		res := e.cache.Store(Exchange{Request: out, Response: resp, RequestTime: reqTime, ResponseTime: respTime})
 		if res.Stored && res.Updated.Decision != Miss {
@@ -268,11 +268,6 @@ func isServerError(code int) bool {
 func staleResult(l *Lookup, detail string) *fetchResult {
 	return &fetchResult{status: l.Status, header: l.Header, body: l.Body, age: l.Age, fromCache: true, stored: true,
 		detail: detail, outcome: OutcomeStale}
-}
-
-func drainClose(rc io.ReadCloser) {
-	io.Copy(io.Discard, io.LimitReader(rc, 64<<10))
-	rc.Close()
 }
 
 // storeFetched stores a complete body read for h when it may be stored,

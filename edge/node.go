@@ -249,7 +249,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	var hide []string
 	if !cfg.KeepSurrogateHeaders {
-		hide = surrogateFields
+		hide = surrogate.HeaderFields()
 	}
 	e, err := cache.NewEngine(cache.EngineConfig{
 		Cache: n.cache, Upstream: cfg.Origin, MaxObjectBytes: maxObject, FetchTimeout: cfg.FetchTimeout,
@@ -262,10 +262,6 @@ func New(cfg Config) (*Node, error) {
 	n.engine = e
 	return n, nil
 }
-
-// surrogateFields are the fields Surrogate-Control and surrogate keys
-// travel in, which clients do not see unless KeepSurrogateHeaders.
-var surrogateFields = []string{"Surrogate-Control", surrogate.SurrogateKey, surrogate.CacheTag, surrogate.XKey, surrogate.XKeyAlt}
 
 // outgoing adds the node's Via to every request to the origin and, on a
 // cacheable fetch, announces its device (Surrogate-Capability).
