@@ -95,10 +95,7 @@ func (e *Engine) fetch(r *http.Request, key string, l *Lookup, refresh bool, fil
 	// context ending may be a half-close (both fronts end it on a read
 	// EOF), and a client that half-closed still reads its response. A
 	// client that left is found when the answer's write fails.
-	fl, res, err := e.group.Start(context.WithoutCancel(r.Context()), key)
-	if err != nil {
-		return answer{gone: true, err: err} // the client went away while waiting
-	}
+	fl, res, _ := e.group.Start(context.WithoutCancel(r.Context()), key) // no error: the context never ends
 	if fl != nil {
 		// A request that missed the cache just as another's fetch ended
 		// leads a group of its own: when a fetch stored something since

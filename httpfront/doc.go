@@ -30,7 +30,10 @@
 // request sends is kept, not taken for a departure), and when the handler
 // returns. A proxy behind it so stops backend work for departed clients.
 // As with net/http, a handler that leaves the body unread is not told, and
-// a client that half-closes its side counts as gone.
+// a client that half-closes its side counts as gone (a read EOF cannot
+// tell the two apart); a handler decides what that means for its work
+// (package edge's engine does not abort a forwarded request on it, and
+// answers a half-closed client).
 //
 // # What it refuses
 //
