@@ -90,6 +90,10 @@ type Lookup struct {
 	// a shared cache forwards it on its own instead of collapsing it
 	// behind another request's fetch.
 	Refresh bool
+	// ByRequest reports a Validate decision on a response that was
+	// fresh, forced by the request's own directives (no-cache, max-age,
+	// min-fresh, Pragma: no-cache): RFC 9211 §2.2's fwd=request.
+	ByRequest bool
 	// Heuristic reports that the freshness lifetime is heuristic.
 	Heuristic bool
 }
@@ -244,6 +248,19 @@ type Config struct {
 	// Key computes the primary cache key of a request. Nil means
 	// DefaultKey.
 	Key func(*http.Request) string
+	// IgnoreRequestRefresh makes Lookup ignore the request directives
+	// by which a client asks for the origin's answer over a stored one:
+	// no-cache, max-age and min-fresh (§5.2.1, which makes request
+	// directives advisory) and Pragma: no-cache (§5.4). A shared edge
+	// sets it so that no client can send all its requests past the cache
+	// to the origin, as Varnish, nginx, Fastly, Cloudflare and Apache
+	// Traffic Server (ignore_client_no_cache) do by default.
+	// only-if-cached, max-stale and stale-if-error are still honoured
+	// (they never add origin traffic), and so is no-store where it binds
+	// (§5.2.1.5): the response to that request is not stored, but a
+	// stored response is served. False (a private cache, Transport,
+	// Middleware) honours them all.
+	IgnoreRequestRefresh bool
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
 	// Logger receives debug events. Nil means zap.NewNop().
@@ -283,6 +300,7 @@ type HTTPCache struct {
 	targeted          []string
 	staleIfError      time.Duration
 	keepStale         time.Duration
+	ignoreRefresh     bool
 	key               func(*http.Request) string
 	now               func() time.Time
 	log               *zap.Logger
@@ -369,6 +387,7 @@ func New(cfg Config) (*HTTPCache, error) {
 		targeted:          cfg.TargetedFields,
 		staleIfError:      cfg.StaleIfError,
 		keepStale:         cfg.KeepStale,
+		ignoreRefresh:     cfg.IgnoreRequestRefresh,
 		key:               cfg.Key,
 		now:               clock.Or(cfg.Now),
 		log:               cfg.Logger,
@@ -452,6 +471,10 @@ func requestDirectives(h http.Header) (Directives, bool) {
 func (c *HTTPCache) Lookup(req *http.Request) Lookup {
 	l := Lookup{Key: c.key(req)}
 	reqD, reqNoCache := requestDirectives(req.Header)
+	if c.ignoreRefresh {
+		// §5.2.1: advisory; only no-store binds, and only storing.
+		reqNoCache, reqD.NoCache, reqD.MaxAge, reqD.MinFresh = false, false, -1, -1
+	}
 	l.OnlyIfCached, l.Refresh = reqD.OnlyIfCached, reqD.NoCache || reqD.NoStore
 	if req.Method != http.MethodGet && req.Method != http.MethodHead {
 		c.lookups.Add(cMisses, 1)
@@ -489,13 +512,14 @@ func (c *HTTPCache) Lookup(req *http.Request) Lookup {
 	switch {
 	case reqNoCache || d.NoCache:
 		l.Decision = Validate
+		l.ByRequest = fresh && !d.NoCache
 	case fresh:
 		l.Decision = Fresh
 		if reqD.MaxAge.Present() && age > time.Duration(reqD.MaxAge)*time.Second {
-			l.Decision = Validate
+			l.Decision, l.ByRequest = Validate, true
 		}
 		if reqD.MinFresh.Present() && life-age < time.Duration(reqD.MinFresh)*time.Second {
-			l.Decision = Validate
+			l.Decision, l.ByRequest = Validate, true
 		}
 	case !forbidStale && reqD.MaxStale.Present() && staleness <= time.Duration(reqD.MaxStale)*time.Second &&
 		!(reqD.MaxAge.Present() && age > time.Duration(reqD.MaxAge)*time.Second):

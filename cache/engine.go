@@ -79,7 +79,10 @@ type EngineConfig struct {
 	// httputil.ReverseProxy over Upstream that sets X-Forwarded-For,
 	// -Host and -Proto, runs Outgoing, invalidates after a successful
 	// unsafe method (RFC 9111 §4.4), removes HideFields from the answer
-	// and runs Decorate (OutcomePass).
+	// and runs Decorate (OutcomePass). It does not abort a forwarded
+	// request when the client's context ends (a half-close ends it on
+	// both net/http's server and httpfront's): a client that left is
+	// found when writing to it fails.
 	Pass http.Handler
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
@@ -487,7 +490,22 @@ func (e *Engine) defaultPass() http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.st.Add(sPasses, 1)
-		proxy.ServeHTTP(w, r)
+		// A request passed through is not aborted when its client's
+		// context ends (HAProxy's default, without abortonclose): both
+		// fronts, net/http's and httpfront, end it when the connection
+		// reads EOF, and a client that half-closes after its request
+		// (TCP lets it, RFC 9293 §3.6) still reads the response. An
+		// unsafe request already forwarded must not be cut half-way
+		// either. A client that left is found when writing the response
+		// fails, which ends the copy and the origin's response; one that
+		// leaves during its upload fails the body's read, which ends the
+		// forwarded request.
+		// (Cancelled when the handler returns: a context with a Done
+		// channel also keeps ReverseProxy off net/http's CloseNotifier,
+		// which would abort on the same EOF.)
+		ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+		defer cancel()
+		proxy.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 

@@ -192,3 +192,34 @@ func TestEngineCollapsesAndHitForPass(t *testing.T) {
 		}
 	})
 }
+
+// RFC 9111 §5.2.1.5: a request's no-store keeps its own response out of
+// the cache, which says nothing of the response: the key is not marked
+// hit-for-pass for it (before, one such request stopped collapsing on
+// the key for everyone for 30 s). Either way a stored response is served
+// to a no-store request (§5.2.1.5 restricts storing only).
+func TestRFC9111_5_2_1_5_RequestNoStoreMarksNoPass(t *testing.T) {
+	for _, ignore := range []bool{false, true} {
+		h := newHarness(t, Config{Shared: true, IgnoreRequestRefresh: ignore})
+		o := newOrigin(t, h.fc, counter("Cache-Control", "max-age=60"))
+		if r := h.get(o.URL+"/k", "Cache-Control", "no-store"); r.xcache != "MISS" {
+			t.Fatalf("ignore %v: %+v", ignore, r)
+		}
+		if pass, _ := h.tr.e.passState(h.cache.Key(mustRequest(t, o.URL+"/k"))); pass {
+			t.Fatalf("ignore %v: a request's no-store marked the key hit-for-pass", ignore)
+		}
+		h.get(o.URL + "/k")
+		if r := h.get(o.URL+"/k", "Cache-Control", "no-store"); r.xcache != "HIT" {
+			t.Fatalf("ignore %v: a no-store request after the object was stored: %+v", ignore, r)
+		}
+	}
+}
+
+func mustRequest(t *testing.T, url string) *http.Request {
+	t.Helper()
+	r, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"time"
 
+	"github.com/edgekit/edgekit/internal/drain"
 	"github.com/edgekit/edgekit/internal/hop"
 	"github.com/edgekit/edgekit/internal/interim"
 )
@@ -90,10 +90,12 @@ func (e *Engine) fetch(r *http.Request, key string, l *Lookup, refresh bool, fil
 		// behind others.
 		return e.fromOrigin(r, key, l, nil, !tooBig, !refresh)
 	}
-	fl, res, err := e.group.Start(r.Context(), key)
-	if err != nil {
-		return answer{gone: true, err: err} // the client went away while waiting
-	}
+	// A waiter stays for the leader's fetch, which runs to its end
+	// (bounded by FetchTimeout) whether or not it waits: its client's
+	// context ending may be a half-close (both fronts end it on a read
+	// EOF), and a client that half-closed still reads its response. A
+	// client that left is found when the answer's write fails.
+	fl, res, _ := e.group.Start(context.WithoutCancel(r.Context()), key) // no error: the context never ends
 	if fl != nil {
 		// A request that missed the cache just as another's fetch ended
 		// leads a group of its own: when a fetch stored something since
@@ -184,7 +186,7 @@ type head struct {
 	req               *http.Request // the request as the client sent it
 	resp              *http.Response
 	reqTime, respTime time.Time
-	fwd               string // Cache-Status fwd: uri-miss or stale
+	fwd               string // Cache-Status fwd: uri-miss, stale or request
 	validation        bool
 	// plain: the request's Lookup found no no-cache or no-store in it.
 	plain bool
@@ -217,27 +219,42 @@ func (e *Engine) fetchHead(ctx context.Context, r *http.Request, l *Lookup, plai
 		e.st.Add(sOriginErrors, 1)
 	}
 	if l != nil && l.StaleIfError && isServerError(resp.StatusCode) {
-		drainClose(resp.Body)
+		drain.Close(resp.Body)
 		e.st.Add(sStale, 1)
 		return staleResult(l, fmt.Sprintf("fwd=stale; fwd-status=%d; detail=stale-if-error", resp.StatusCode)), nil
 	}
+	fwd := "uri-miss"
+	if l != nil {
+		fwd = "stale"
+		if l.ByRequest {
+			fwd = "request" // RFC 9211 §2.2: the request's directives forced it
+		}
+	}
 	if resp.StatusCode == http.StatusNotModified && l != nil {
-		drainClose(resp.Body)
+		drain.Close(resp.Body)
 		e.st.Add(sRevalidations, 1)
 		res := e.cache.Store(Exchange{Request: out, Response: resp, RequestTime: reqTime, ResponseTime: respTime})
 		if res.Stored && res.Updated.Decision != Miss {
 			u := res.Updated
 			return &fetchResult{status: u.Status, header: u.Header, body: u.Body, age: u.Age, stored: true, fromCache: true,
-				detail: "fwd=stale; fwd-status=304; stored", outcome: OutcomeRevalidated}, nil
+				detail: "fwd=" + fwd + "; fwd-status=304; stored", outcome: OutcomeRevalidated}, nil
 		}
 		// Nothing matched any more: ask again without validators.
 		return e.fetchHead(ctx, r, nil, plain)
 	}
-	h := &head{req: r, resp: resp, reqTime: reqTime, respTime: respTime, fwd: "uri-miss", validation: l != nil, plain: plain}
-	if l != nil {
-		h.fwd = "stale"
+	return nil, &head{req: r, resp: resp, reqTime: reqTime, respTime: respTime, fwd: fwd, validation: l != nil, plain: plain}
+}
+
+// clientNoStore reports a request whose own no-store kept its response
+// out of the cache (RFC 9111 §5.2.1.5): that says nothing of the
+// response, so the key is not marked hit-for-pass for it (else any client
+// could turn a key's caching off for everyone).
+func (h *head) clientNoStore() bool {
+	if h.plain {
+		return false
 	}
-	return nil, h
+	d, _ := requestDirectives(h.req.Header)
+	return d.NoStore
 }
 
 // isServerError lists the statuses stale-if-error applies to (RFC 5861 §4).
@@ -248,11 +265,6 @@ func isServerError(code int) bool {
 func staleResult(l *Lookup, detail string) *fetchResult {
 	return &fetchResult{status: l.Status, header: l.Header, body: l.Body, age: l.Age, fromCache: true, stored: true,
 		detail: detail, outcome: OutcomeStale}
-}
-
-func drainClose(rc io.ReadCloser) {
-	io.Copy(io.Discard, io.LimitReader(rc, 64<<10))
-	rc.Close()
 }
 
 // storeFetched stores a complete body read for h when it may be stored,

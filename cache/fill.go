@@ -333,7 +333,7 @@ func (e *Engine) runFill(fx *fetchCtx, f *fill, h *head, key string, fl *collaps
 	fr := e.storeFetched(h, body)
 	if fr.stored {
 		e.filled.Add(1)
-	} else if key != "" {
+	} else if key != "" && !h.clientNoStore() {
 		e.markPass(key, false)
 	}
 	// The flight ends before the reader is answered: a request that
@@ -488,7 +488,14 @@ func (e *Engine) fromFill(r *http.Request, f *fill, h *head) answer {
 	if ct, _, _ := strings.Cut(h.resp.Header.Get("Content-Type"), ";"); strings.EqualFold(strings.TrimSpace(ct), "text/event-stream") {
 		hold = 0
 	}
-	fr, err := f.await(ctx, hold)
+	wait := ctx
+	if hold == e.maxObject {
+		// The whole object is being stored, bounded by FetchTimeout:
+		// the answer waits for it even when the client's context ends
+		// (a half-closed client still reads it; see fetch).
+		wait = context.WithoutCancel(ctx)
+	}
+	fr, err := f.await(wait, hold)
 	if err != nil {
 		f.detach()
 		return answer{err: err, gone: ctx.Err() != nil}

@@ -51,12 +51,20 @@ func (e *Engine) writeComplete(w http.ResponseWriter, r *http.Request, status in
 		writeConditional(w, r, h, stored, body, e.now()) {
 		return
 	}
+	if status == http.StatusOK {
+		// RFC 9110 §14.3: ranges of a complete 200 are served from it
+		// (writeConditional), whatever the origin supports.
+		h["Accept-Ranges"] = acceptBytes
+	}
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead && status != http.StatusNotModified && status != http.StatusNoContent {
 		w.Write(body)
 	}
 }
+
+// acceptBytes is the Accept-Ranges value, shared read-only by responses.
+var acceptBytes = []string{"bytes"}
 
 // copyHeader copies a stored or fetched header into a response, sharing
 // the value slices (they are never modified), minus Content-Length and

@@ -524,8 +524,10 @@ func TestFetchTimeoutBoundsOnlySharedFetches(t *testing.T) {
 			n.ServeHTTP(newSink(), httptest.NewRequest("GET", "http://site/stuck", nil).WithContext(ctx))
 		}()
 		synctest.Wait()
-		cancel() // the client leaves
-		<-done
+		// The client's context ends (it left, or half-closed: the
+		// handler waits for the object being stored, which a
+		// half-closed client still reads).
+		cancel()
 		time.Sleep(29 * time.Second)
 		synctest.Wait()
 		if stuck.allClosed() {
@@ -536,6 +538,7 @@ func TestFetchTimeoutBoundsOnlySharedFetches(t *testing.T) {
 		if !stuck.allClosed() {
 			t.Fatal("the fetch outlived FetchTimeout")
 		}
+		<-done
 		n.waitIdle()
 
 		slow := &genOrigin{size: 10 * window, before: func(off int64) {

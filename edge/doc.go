@@ -24,7 +24,8 @@
 // no-cache or s-maxage forbids stale use (RFC 9111 §4.2.4). Range
 // requests, HEAD and the client's own conditional requests are answered
 // from the stored full object, with only the fields it carries plus
-// Content-Range (RFC 9110 §13, §14). Interim responses (102, 103) from the
+// Content-Range (RFC 9110 §13, §14); a complete 200 says so with
+// Accept-Ranges: bytes (§14.3). Interim responses (102, 103) from the
 // origin are passed to the client and never stored (RFC 9110 §15.2).
 // Bodies larger than MaxObjectBytes stream through without being stored.
 //
@@ -50,6 +51,20 @@
 // httputil.ReverseProxy does) and nothing is stored. A fetch that may be
 // stored goes on when its client leaves, bounded by FetchTimeout; a
 // pass-through ends with its client.
+//
+// # Clients that half-close
+//
+// Both fronts (net/http's server, httpfront) end a request's context when
+// the connection reads EOF, which a client that shut only its sending
+// side (TCP half-close) also causes, though it still reads its response.
+// So the context's end is not taken for a departure where that would lose
+// work or an answer: a request passed through (a POST) is never aborted
+// by it once forwarded, as HAProxy without abortonclose (a client that
+// left is found when the response's write fails), and a request answered
+// by a fetch that is being stored waits for it (bounded by FetchTimeout).
+// What the client alone needs, a body too large to store streamed to it,
+// still ends with its context, so a half-closed client may see such a
+// body cut.
 //
 // Surrogate-Control (W3C Edge Architecture) and CDN-Cache-Control (RFC
 // 9213) take precedence over Cache-Control, and are not forwarded to

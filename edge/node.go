@@ -50,7 +50,7 @@ type KeyConfig struct {
 // NegativeTTL, SurrogateKeys, KeepSurrogateHeaders, Bus, XCache) and the
 // serving engine's (MaxObjectBytes, FetchTimeout, Now, Logger) always
 // apply. The default cache's settings (MaxBytes, Policy, StaleIfError,
-// DisableCDNCacheControl, Key) apply only when Cache is nil: a supplied
+// DisableCDNCacheControl, HonorClientCacheControl, Key) apply only when Cache is nil: a supplied
 // Cache brings its own, and PurgeTarget then says what purges act on.
 type Config struct {
 	// Name identifies the node in Via and Cache-Status. Empty means
@@ -123,6 +123,18 @@ type Config struct {
 	// DisableCDNCacheControl ignores the RFC 9213 CDN-Cache-Control field,
 	// which the node honours by default.
 	DisableCDNCacheControl bool
+	// HonorClientCacheControl honours the request directives by which a
+	// client asks for the origin's answer instead of the stored one
+	// (Cache-Control no-cache, max-age, min-fresh; Pragma: no-cache). By
+	// default the node ignores them, as RFC 9111 §5.2.1 allows (request
+	// directives are advisory) and as Varnish, nginx, Fastly, Cloudflare
+	// and Apache Traffic Server do at a shared edge: otherwise any client
+	// sends every request past the cache to the origin. only-if-cached,
+	// max-stale and stale-if-error are honoured either way, and so is a
+	// request's no-store where it binds: that request's response is not
+	// stored (a stored one is still served). See
+	// cache.Config.IgnoreRequestRefresh.
+	HonorClientCacheControl bool
 	// Key normalises cache keys.
 	Key KeyConfig
 }
@@ -220,7 +232,8 @@ func New(cfg Config) (*Node, error) {
 		c, err := cache.New(cache.Config{
 			Shared: true, MaxBytes: maxBytes, MaxObjectBytes: maxObject, Policy: cfg.Policy,
 			TargetedFields: targeted, StaleIfError: grace, Key: n.keyOf, Now: cfg.Now,
-			Logger: n.log, OnEvict: func(r cache.Removal) { n.index.Remove(r.Key) },
+			IgnoreRequestRefresh: !cfg.HonorClientCacheControl,
+			Logger:               n.log, OnEvict: func(r cache.Removal) { n.index.Remove(r.Key) },
 		})
 		if err != nil {
 			return nil, err
@@ -236,7 +249,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	var hide []string
 	if !cfg.KeepSurrogateHeaders {
-		hide = surrogateFields
+		hide = surrogate.HeaderFields()
 	}
 	e, err := cache.NewEngine(cache.EngineConfig{
 		Cache: n.cache, Upstream: cfg.Origin, MaxObjectBytes: maxObject, FetchTimeout: cfg.FetchTimeout,
@@ -249,10 +262,6 @@ func New(cfg Config) (*Node, error) {
 	n.engine = e
 	return n, nil
 }
-
-// surrogateFields are the fields Surrogate-Control and surrogate keys
-// travel in, which clients do not see unless KeepSurrogateHeaders.
-var surrogateFields = []string{"Surrogate-Control", surrogate.SurrogateKey, surrogate.CacheTag, surrogate.XKey, surrogate.XKeyAlt}
 
 // outgoing adds the node's Via to every request to the origin and, on a
 // cacheable fetch, announces its device (Surrogate-Capability).

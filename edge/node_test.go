@@ -291,24 +291,37 @@ func TestFailoverAndStaleIfError(t *testing.T) {
 	}
 }
 
+// An origin that never answers is a 504, whichever of the pool's timers
+// (TryTimeout, Timeout) ends the wait and however late the transport
+// reports it: once, under load, the try's timer fired, the overall
+// Timeout passed before the pool looked, and the transport's "request
+// canceled" went out as a 502. Fake time (synctest): the transport that
+// answers late is a Sleep in the bubble, not a loaded machine.
 func TestOriginTimeoutIs504(t *testing.T) {
-	fc := clock.NewFake(time.Time{})
-	block := make(chan struct{})
-	o := newSite(t, fc, func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-block:
-		case <-r.Context().Done():
-		}
-	})
-	defer close(block)
-	pool, _ := origin.New(origin.Config{Origins: []origin.Origin{{URL: o.URL}}, TryTimeout: 50 * time.Millisecond, Timeout: 100 * time.Millisecond})
-	defer pool.Close()
-	n, _ := New(Config{Origin: pool, Now: fc.Now})
-	defer n.Close()
-	rec := httptest.NewRecorder()
-	n.ServeHTTP(rec, httptest.NewRequest("GET", "http://site/slow", nil))
-	if rec.Code != http.StatusGatewayTimeout {
-		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	for _, late := range []time.Duration{0, 30 * time.Millisecond, time.Second} {
+		synctest.Test(t, func(t *testing.T) {
+			never := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				<-r.Context().Done()
+				time.Sleep(late)
+				return nil, errors.New("net/http: request canceled")
+			})
+			pool, err := origin.New(origin.Config{Origins: []origin.Origin{{URL: "http://origin.test"}}, Transport: never,
+				TryTimeout: 50 * time.Millisecond, Timeout: 100 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pool.Close()
+			n, err := New(Config{Origin: pool})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer n.Close()
+			rec := httptest.NewRecorder()
+			n.ServeHTTP(rec, httptest.NewRequest("GET", "http://site/slow", nil))
+			if rec.Code != http.StatusGatewayTimeout {
+				t.Fatalf("transport %v late: status %d: %s", late, rec.Code, rec.Body)
+			}
+		})
 	}
 }
 

@@ -18,7 +18,9 @@
 // between requests up to 256 KiB, beyond that the connection closes),
 // Expect: 100-continue (answered at once), informational (1xx) responses
 // (sent to HTTP/1.1 clients only, RFC 9110 §15.2), HEAD, trailers, protocol
-// switches by Hijack (WebSocket through a proxy), graceful shutdown, and
+// switches by Hijack (WebSocket through a proxy), OPTIONS * (answered by
+// the server, 200 with Content-Length: 0, as net/http's does before any
+// handler, RFC 9110 §9.3.7), graceful shutdown, and
 // recovery of a handler's panic (http.ErrAbortHandler silently) by closing
 // that connection.
 //
@@ -28,7 +30,10 @@
 // request sends is kept, not taken for a departure), and when the handler
 // returns. A proxy behind it so stops backend work for departed clients.
 // As with net/http, a handler that leaves the body unread is not told, and
-// a client that half-closes its side counts as gone.
+// a client that half-closes its side counts as gone (a read EOF cannot
+// tell the two apart); a handler decides what that means for its work
+// (package edge's engine does not abort a forwarded request on it, and
+// answers a half-closed client).
 //
 // # What it refuses
 //
@@ -67,7 +72,9 @@
 // set once per request at most, and refreshed coarsely (within 1/8 of the
 // timeout); a connection reuses its response writer, header map and
 // buffers from request to request, and writes responses of pipelined
-// requests together. Request contexts carry the values of Serve's context
+// requests together. Like net/http it writes header fields sorted by
+// name, so that one response is the same bytes as the next (about 0.4 µs
+// for a dozen fields, BenchmarkServerWriteHead). Request contexts carry the values of Serve's context
 // but not its cancellation: Serve's end drains, it does not abort.
 //
 // # Concurrency

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -706,8 +707,23 @@ func (c *serverConn) run(w *responseWriter, req *http.Request) (ok bool) {
 			c.bw.Flush() // what was written goes out before the close
 		}
 	}()
+	if req.RequestURI == "*" && req.Method == http.MethodOptions {
+		serverOptions(w, req)
+		return true
+	}
 	c.srv.Handler.ServeHTTP(w, req)
 	return true
+}
+
+// serverOptions answers OPTIONS * (RFC 9110 §9.3.7: about the server, not
+// a resource) as net/http's server does before any handler: 200 with
+// Content-Length: 0, reading up to 4 KiB of a body.
+func serverOptions(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Length", "0")
+	if r.ContentLength != 0 {
+		io.Copy(io.Discard, io.LimitReader(r.Body, 4<<10))
+	}
+	w.WriteHeader(http.StatusOK)
 }
 
 // serverBody is a request body as the handler sees it. Its Close does not
@@ -830,11 +846,12 @@ type responseWriter struct {
 	closeAfter bool
 	continued  bool // a 100 (Continue) was sent
 	scratch    [32]byte
+	keys       []string // sortedKeys' slice, reused
 }
 
 func (w *responseWriter) reset(req *http.Request, body *serverBody) {
 	clear(w.header)
-	*w = responseWriter{c: w.c, req: req, body: body, header: w.header, closeAfter: req.Close}
+	*w = responseWriter{c: w.c, req: req, body: body, header: w.header, keys: w.keys[:0], closeAfter: req.Close}
 }
 
 func (w *responseWriter) Header() http.Header { return w.header }
@@ -869,11 +886,11 @@ func (w *responseWriter) interim(code int) {
 		w.continued = true
 	}
 	w.writeStatus(code)
-	for k, vs := range w.header {
+	for _, k := range w.sortedKeys() {
 		if k == "Content-Length" || k == "Transfer-Encoding" {
 			continue
 		}
-		for _, v := range vs {
+		for _, v := range w.header[k] {
 			w.writeField(k, v)
 		}
 	}
@@ -922,12 +939,25 @@ func (w *responseWriter) replace(code int) {
 // writeHead writes a status line, the header fields and the blank line.
 func (w *responseWriter) writeHead(code int) {
 	w.writeStatus(code)
-	for k, vs := range w.header {
-		for _, v := range vs {
+	for _, k := range w.sortedKeys() {
+		for _, v := range w.header[k] {
 			w.writeField(k, v) // TrailerPrefix keys are invalid names: skipped
 		}
 	}
 	w.c.bw.WriteString("\r\n")
+}
+
+// sortedKeys returns the header's names in order, as net/http writes
+// them: responses are the same bytes from one to the next (for caches and
+// diffs), not in map order. The slice is reused by the next call.
+func (w *responseWriter) sortedKeys() []string {
+	keys := w.keys[:0]
+	for k := range w.header {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	w.keys = keys
+	return keys
 }
 
 // frame chooses the body framing and sets the fields that announce it.

@@ -20,6 +20,7 @@ import (
 	"github.com/edgekit/edgekit/balancer"
 	"github.com/edgekit/edgekit/internal/blame"
 	"github.com/edgekit/edgekit/internal/clock"
+	"github.com/edgekit/edgekit/internal/drain"
 	"github.com/edgekit/edgekit/internal/h1"
 	"github.com/edgekit/edgekit/internal/retry"
 	"go.uber.org/zap"
@@ -414,7 +415,7 @@ func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}
 		if lastResp != nil {
-			drain(lastResp.Body)
+			drain.Close(lastResp.Body)
 			lastResp = nil
 		}
 		resp, err := p.try(ctx, m, pk, req)
@@ -469,7 +470,12 @@ func (p *Pool) try(ctx context.Context, m *member, pk balancer.Pick, req *http.R
 	start := p.now()
 	m.requests.Add(1)
 	resp, err := p.tr.RoundTrip(out)
-	stopped := timer.Stop()
+	timer.Stop()
+	// One of our timers (TryTimeout, or Timeout through ctx) ended the
+	// wait, not the client: looked at before tcancel, and whichever fired
+	// first or however late the transport says so (its error may be a
+	// bare "request canceled").
+	timedOut := err != nil && tctx.Err() != nil && req.Context().Err() == nil
 	elapsed := p.now().Sub(start)
 	if err != nil {
 		tcancel()
@@ -480,8 +486,12 @@ func (p *Pool) try(ctx context.Context, m *member, pk balancer.Pick, req *http.R
 			pk.Done(balancer.DoneInfo{Aborted: true})
 			return nil, &blame.ClientError{Err: err}
 		}
-		if !stopped && ctx.Err() == nil {
-			err = fmt.Errorf("origin %s: no response within %v: %w", m.Name, p.cfg.TryTimeout, context.DeadlineExceeded)
+		if timedOut && !errors.Is(err, context.DeadlineExceeded) {
+			limit := p.cfg.TryTimeout
+			if ctx.Err() != nil && p.cfg.Timeout < limit {
+				limit = p.cfg.Timeout
+			}
+			err = fmt.Errorf("origin %s: no response within %v: %w (%w)", m.Name, limit, context.DeadlineExceeded, err)
 		}
 		m.errors.Add(1)
 		pk.Done(balancer.DoneInfo{Err: err})
@@ -508,11 +518,6 @@ func (b *cancelBody) Close() error {
 	err := b.ReadCloser.Close()
 	b.once.Do(b.cancel)
 	return err
-}
-
-func drain(rc io.ReadCloser) {
-	io.Copy(io.Discard, io.LimitReader(rc, 64<<10))
-	rc.Close()
 }
 
 // CheckNow runs one round of active health checks on every origin and

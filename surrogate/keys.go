@@ -164,9 +164,18 @@ func ParseControl(values []string, device string) (c Control, ok bool) {
 }
 
 // StripHeaders removes Surrogate-Control and the key fields from a header
-// sent to clients, which have no use for them.
+// sent to clients, which have no use for them: the fields HeaderFields
+// names.
 func StripHeaders(h http.Header) {
-	for _, f := range []string{"Surrogate-Control", SurrogateKey, CacheTag, XKey, XKeyAlt} {
-		h.Del(f)
+	for _, f := range HeaderFields() {
+		delete(h, f)
 	}
+}
+
+// HeaderFields returns the canonical names of the fields Surrogate-Control
+// and surrogate keys travel in (Surrogate-Control, Surrogate-Key,
+// Cache-Tag, Xkey, X-Key), which StripHeaders removes. Each call returns a
+// new slice.
+func HeaderFields() []string {
+	return []string{"Surrogate-Control", SurrogateKey, CacheTag, XKey, XKeyAlt}
 }

@@ -128,6 +128,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	name := fs.String("name", "edgekit", "node name in Via and Cache-Status: a token (letters, digits, - . _ and the like; RFC 9211 §2)")
 	xcache := fs.Bool("x-cache", true, "add X-Cache: HIT|MISS|STALE|REVALIDATED|PASS")
 	verbose := fs.Bool("v", false, "log debug events")
+	honorCC := fs.Bool("honor-client-cache-control", false, "let clients' Cache-Control no-cache/max-age/min-fresh and Pragma: no-cache send requests past the cache (default: ignored, as Varnish and nginx do)")
 	front := fs.String("front", "edgekit", "server in front of the node: edgekit (httpfront.Server, HTTP/1.1) or net/http")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -199,6 +200,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	node, err := edge.New(edge.Config{
 		Name: *name, Origin: pool, MaxBytes: *maxBytes, MaxObjectBytes: *maxObject,
 		NegativeTTL: *negTTL, StaleIfError: staleIfError, XCache: *xcache, Logger: logger,
+		HonorClientCacheControl: *honorCC,
 	})
 	if err != nil {
 		return err
