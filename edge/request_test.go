@@ -32,7 +32,7 @@ func TestRFC9111_5_2_1_ClientCannotBypassTheEdge(t *testing.T) {
 			t.Errorf("%s: %s: %+v, want a hit", hdr[0], hdr[1], r)
 		}
 	}
-	if n := o.hits.Load(); n != 1 {
+	if n := o.Hits.Load(); n != 1 {
 		t.Fatalf("origin asked %d times, want 1", n)
 	}
 	// RFC 9111 §5.2.1.7: only-if-cached is still honoured.
@@ -82,7 +82,7 @@ func TestRFC9211_2_2_FwdRequestWhenTheClientForcedTheFetch(t *testing.T) {
 		if r.xcache == "HIT" || !strings.Contains(r.status2, "fwd=request") {
 			t.Errorf("%s: %s: %+v, want a fetch with fwd=request", hdr[0], hdr[1], r)
 		}
-		if n := o.hits.Load(); int(n) != i+2 {
+		if n := o.Hits.Load(); int(n) != i+2 {
 			t.Errorf("%s: %s: origin asked %d times, want %d", hdr[0], hdr[1], n, i+2)
 		}
 	}
