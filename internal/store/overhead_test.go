@@ -82,7 +82,12 @@ func TestEntryCostIsHonest(t *testing.T) {
 				t.Errorf("%s: counted %d bytes for %d of heap: the count wastes the budget", when, acct, heap)
 			}
 		}
-		check("full", n, int64(full.HeapAlloc)-int64(base.HeapAlloc), counted, 0)
+		// The heap also holds what the runtime and the test framework
+		// allocate meanwhile (a few bytes to a few KiB, more under -race):
+		// 0.5% of slack keeps that noise out while a per-entry cost left
+		// uncounted (at least 1 B in 100 here) still fails.
+		heapFull := int64(full.HeapAlloc) - int64(base.HeapAlloc)
+		check("full", n, heapFull, counted, heapFull/200)
 		// Deleting nine entries in ten shrinks the index; the sketch stays,
 		// counted.
 		left := counted
