@@ -398,3 +398,32 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	t.Logf("%d requests across 20 reloads", done.Load())
 }
+
+// An idle h2 connection gets GOAWAY when httpfront's Serve ends, and
+// Serve returns without waiting out ShutdownTimeout (RFC 9113 §6.8).
+func TestH2Shutdown(t *testing.T) {
+	ca := testcert.NewCA(t)
+	f, _ := newFront(t, ca.Leaf(t, "a.test"))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	srv := &httpfront.Server{Handler: http.NotFoundHandler(), ShutdownTimeout: time.Hour}
+	go func() { done <- srv.Serve(ctx, tls.NewListener(ln, f.TLSConfig())) }()
+	cl := client(ca, "a.test", true)
+	defer cl.CloseIdleConnections()
+	resp, err := cl.Get("https://" + ln.Addr().String() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("served over %s", resp.Proto)
+	}
+	cancel()
+	if err := <-done; err != nil { // the test's deadline catches a hang
+		t.Fatal(err)
+	}
+}
