@@ -83,6 +83,8 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	xcache := fs.Bool("x-cache", true, "add X-Cache: HIT|MISS|STALE|REVALIDATED|PASS")
 	verbose := fs.Bool("v", false, "log debug events")
 	front := fs.String("front", "edgekit", "server in front of the node: edgekit (httpfront.Server, HTTP/1.1) or net/http")
+	var tlsOpts tlsOptions
+	tlsOpts.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -97,6 +99,9 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	}
 	if *headerTimeout <= 0 || *idleTimeout <= 0 {
 		return errors.New("-header-timeout and -idle-timeout must be positive")
+	}
+	if err := tlsOpts.check(); err != nil {
+		return err
 	}
 	purgeToken, tokenFrom, err := readToken(*token, *tokenFile)
 	if err != nil {
@@ -137,6 +142,9 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	var cfgOrigins []origin.Origin
 	for i, o := range origins {
 		cfgOrigins = append(cfgOrigins, origin.Origin{URL: o, Priority: i})
+	}
+	if err := tlsOpts.originTLS(cfgOrigins); err != nil {
+		return err
 	}
 	pool, err := origin.New(origin.Config{Origins: cfgOrigins, EjectAfter: 2, EjectBase: 5 * time.Second, Logger: logger})
 	if err != nil {
@@ -222,6 +230,18 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	}
 	if demo {
 		printDemo(out, addr, adminAddr, purgeToken != "", demoOrigins)
+	}
+	tlsCtx, stopTLS := context.WithCancel(ctx)
+	waitTLS, err := tlsOpts.start(tlsCtx, out, logger, mux, func(ctx context.Context, ln net.Listener, h http.Handler) error {
+		if *front == "edgekit" {
+			return (&httpfront.Server{Handler: h, ReadHeaderTimeout: *headerTimeout}).Serve(ctx, ln)
+		}
+		return serveHTTP(ctx, ln, &http.Server{Handler: h, ReadHeaderTimeout: *headerTimeout, IdleTimeout: *idleTimeout})
+	})
+	defer waitTLS()
+	defer stopTLS() // before the wait
+	if err != nil {
+		return err
 	}
 	if ready != nil {
 		ready <- addr
