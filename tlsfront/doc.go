@@ -13,7 +13,8 @@
 //	ln = tls.NewListener(ln, front.TLSConfig())
 //	err = (&httpfront.Server{Handler: tlsfront.HSTS(maxAge, false, h)}).Serve(ctx, ln)
 //
-// It imports only the standard library, golang.org/x/net and zap: it
+// It imports only the standard library, golang.org/x/net,
+// golang.org/x/crypto/ocsp and zap: it
 // works with net/http's Server as well as package httpfront's, and in any
 // program that holds a *tls.Config.
 //
@@ -54,9 +55,19 @@
 // default), keeping the previous key for decryption for one more period,
 // so a stolen key exposes at most two periods of sessions.
 //
-// Not yet: OCSP stapling, automatic certificates (ACME), HTTP/3. A
-// certificate that carries its own staple (tls.Certificate.OCSPStaple) is
-// not produced from files, so none is stapled.
+// # OCSP stapling
+//
+// A certificate that names an OCSP responder (Authority Information
+// Access) and whose file holds its issuer right after it is served with
+// the responder's answer stapled (RFC 6066 §8, RFC 6960), fetched with
+// golang.org/x/crypto/ocsp at New and on reload, and refreshed halfway to
+// its NextUpdate on the poll schedule. A failed refresh keeps the staple
+// until its NextUpdate and is retried after five minutes; an expired
+// staple is dropped, and a revoked or unknown status drops it at once
+// (the certificate is still served, as nginx does; clients decide).
+// Config.DisableOCSPStapling turns it off.
+//
+// Not here (yet): automatic certificates (ACME), HTTP/3.
 //
 // # Concurrency and goroutines
 //

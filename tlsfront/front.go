@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -57,6 +58,16 @@ type Config struct {
 	// NextProtos are the ALPN protocols offered, in order of preference.
 	// Nil means "h2", "http/1.1".
 	NextProtos []string
+	// DisableOCSPStapling turns OCSP stapling off. When on (the zero
+	// value), a certificate that names an OCSP responder and whose file
+	// holds its issuer after it gets the responder's answer stapled
+	// (RFC 6066 §8): fetched at New and on reload, refreshed halfway to
+	// its NextUpdate on the poll schedule, never stapled once expired,
+	// and none stapled while the status is not good.
+	DisableOCSPStapling bool
+	// OCSPClient fetches OCSP responses. Nil means an http.Client with
+	// a 10 s timeout per fetch.
+	OCSPClient *http.Client
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
 	// Logger receives reloads (info) and failed loads (error). Nil means
@@ -77,6 +88,9 @@ type Front struct {
 	tls  *tls.Config
 	snap atomic.Pointer[snapshot]
 
+	ocspClient *http.Client
+	ocspOwn    *http.Transport // the default client's, closed by Close
+
 	mu       sync.Mutex // serialises reloads and key rotation
 	keys     [][32]byte // current first, then the previous one
 	rotated  time.Time
@@ -87,11 +101,12 @@ type Front struct {
 
 // loaded is one pair's certificate in service and what its files were.
 type loaded struct {
-	pair  Pair
-	cert  *tls.Certificate
-	names []string // DNS names of the leaf, lower case
-	stamp stamp    // the files last looked at (loaded or not)
-	sum   [32]byte // hash of the files whose certificate is in service
+	pair   Pair
+	cert   *tls.Certificate
+	names  []string // DNS names of the leaf, lower case
+	stamp  stamp    // the files last looked at (loaded or not)
+	sum    [32]byte // hash of the files whose certificate is in service
+	staple staple   // the OCSP response cert carries, if any
 }
 
 // stamp identifies a version of a pair's files cheaply.
@@ -130,6 +145,11 @@ func New(cfg Config) (*Front, error) {
 		f.log = zap.NewNop()
 	}
 	f.log = f.log.Named("tlsfront")
+	f.ocspClient = cfg.OCSPClient
+	if f.ocspClient == nil {
+		f.ocspOwn = &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 1, IdleConnTimeout: time.Minute}
+		f.ocspClient = &http.Client{Transport: f.ocspOwn}
+	}
 	pairs := make([]loaded, len(cfg.Certificates))
 	for i, p := range cfg.Certificates {
 		l, err := load(p, loaded{pair: p})
@@ -151,6 +171,9 @@ func New(cfg Config) (*Front, error) {
 			return nil, err
 		}
 	}
+	f.mu.Lock()
+	f.refreshStaples(context.Background(), f.now()) // logged there; serving goes on without
+	f.mu.Unlock()
 	go f.loop()
 	return f, nil
 }
@@ -290,6 +313,12 @@ func (f *Front) reload(ctx context.Context, force bool) error {
 	if changed || !slices.Equal(stamps(pairs), stamps(old.pairs)) {
 		f.snap.Store(index(pairs))
 	}
+	if force {
+		// An explicit Reload reports OCSP failures too.
+		errs = append(errs, f.refreshStaples(ctx, f.now()))
+	} else {
+		f.refreshStaples(ctx, f.now()) // logged there
+	}
 	return errors.Join(errs...)
 }
 
@@ -399,12 +428,15 @@ func (f *Front) tick(now time.Time) {
 // loop polls the files and rotates ticket keys until Close.
 func (f *Front) loop() {
 	defer close(f.done)
-	var poll, rotate <-chan time.Time
-	if f.cfg.PollInterval > 0 {
-		t := time.NewTicker(f.cfg.PollInterval)
-		defer t.Stop()
-		poll = t.C
+	var rotate <-chan time.Time
+	// Without file polling, the ticker still drives OCSP refreshes.
+	every := f.cfg.PollInterval
+	if every < 0 {
+		every = DefaultPollInterval
 	}
+	pt := time.NewTicker(every)
+	defer pt.Stop()
+	poll := pt.C
 	if f.cfg.TicketRotation > 0 {
 		t := time.NewTicker(f.cfg.TicketRotation)
 		defer t.Stop()
@@ -415,7 +447,16 @@ func (f *Front) loop() {
 		case <-f.closed:
 			return
 		case <-poll:
-			f.reload(context.Background(), false) // logged there
+			if f.cfg.PollInterval > 0 {
+				f.reload(context.Background(), false) // logged there
+			} else {
+				f.mu.Lock()
+				f.refreshStaples(context.Background(), f.now())
+				f.mu.Unlock()
+			}
+			f.mu.Lock()
+			f.expireStaples(f.now())
+			f.mu.Unlock()
 		case <-rotate:
 			f.tick(f.now())
 		}
@@ -427,5 +468,8 @@ func (f *Front) loop() {
 func (f *Front) Close() error {
 	f.closeOne.Do(func() { close(f.closed) })
 	<-f.done
+	if f.ocspOwn != nil {
+		f.ocspOwn.CloseIdleConnections()
+	}
 	return nil
 }

@@ -28,6 +28,12 @@ type CA struct {
 	Pool *x509.CertPool
 }
 
+// Cert returns the CA certificate.
+func (ca *CA) Cert() *x509.Certificate { return ca.cert }
+
+// Key returns the CA's private key (to sign OCSP responses, say).
+func (ca *CA) Key() *ecdsa.PrivateKey { return ca.key }
+
 var serial atomic.Int64
 
 // NewCA makes a CA valid from an hour ago for a day.
@@ -66,6 +72,18 @@ type Leaf struct {
 // with subject common name names[0].
 func (ca *CA) Leaf(t testing.TB, names ...string) Leaf {
 	t.Helper()
+	return ca.LeafWith(t, Options{}, names...)
+}
+
+// Options are a leaf's optional extensions.
+type Options struct {
+	// OCSPServer is the responder URL put in Authority Information Access.
+	OCSPServer string
+}
+
+// LeafWith is Leaf with extensions.
+func (ca *CA) LeafWith(t testing.TB, o Options, names ...string) Leaf {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -78,6 +96,9 @@ func (ca *CA) Leaf(t testing.TB, names ...string) Leaf {
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	if o.OCSPServer != "" {
+		tmpl.OCSPServer = []string{o.OCSPServer}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
