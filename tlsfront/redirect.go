@@ -3,12 +3,11 @@ package tlsfront
 import (
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
-
-	"golang.org/x/net/http/httpguts"
 )
 
 // Redirect returns a handler for a plain-HTTP listener that sends every
@@ -28,12 +27,20 @@ func Redirect(tlsPort int) http.Handler {
 			host = h
 		}
 		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-		if host == "" || !httpguts.ValidHostHeader(host) || strings.ContainsAny(host, "/?#@\\") {
+		if strings.Contains(host, ":") {
+			ip, err := netip.ParseAddr(host)
+			if err != nil || !ip.Is6() || ip.Zone() != "" {
+				http.Error(w, "tlsfront: invalid Host", http.StatusBadRequest)
+				return
+			}
+			host = "[" + ip.String() + "]"
+		} else if !regName(host) {
 			http.Error(w, "tlsfront: missing or invalid Host", http.StatusBadRequest)
 			return
 		}
-		if strings.Contains(host, ":") {
-			host = "[" + host + "]" // IPv6 literal
+		if r.URL.Path != "" && r.URL.Path[0] != '/' { // "*", or an absolute URL's odd path
+			http.Error(w, "tlsfront: no path to redirect", http.StatusBadRequest)
+			return
 		}
 		u := url.URL{Scheme: "https", Host: host + port, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
 		if u.Path == "" {
@@ -44,6 +51,22 @@ func Redirect(tlsPort int) http.Handler {
 		w.Header().Set("Location", u.String())
 		w.WriteHeader(http.StatusPermanentRedirect)
 	})
+}
+
+// regName reports whether host is a non-empty name of letters, digits,
+// '-', '.' and '_' (a DNS name or an IPv4 address; RFC 3986 §3.2.2
+// allows more, which no certificate names).
+func regName(host string) bool {
+	if host == "" {
+		return false
+	}
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // HSTS returns next with a Strict-Transport-Security field (RFC 6797

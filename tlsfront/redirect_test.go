@@ -1,8 +1,11 @@
 package tlsfront
 
 import (
+	"bufio"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -24,6 +27,9 @@ func TestRedirect(t *testing.T) {
 		{443, "", "/", 400, ""},
 		{443, "evil.test/x", "/", 400, ""},
 		{443, "a@evil.test", "/", 400, ""},
+		{443, "x:y:z", "/", 400, ""},
+		{443, "[fe80::1%25eth0]", "/", 400, ""},
+		{443, "ex%41mple.com", "/", 400, ""},
 	} {
 		r := httptest.NewRequest("POST", "http://placeholder"+tc.uri, nil)
 		r.Host = tc.host
@@ -56,4 +62,31 @@ func TestHSTSOnlyOverTLS(t *testing.T) {
 	if HSTS(0, true, http.NotFoundHandler()) == nil {
 		t.Error("HSTS(0) returned nil")
 	}
+}
+
+// FuzzRedirect: whatever the Host and target, Redirect never panics, and
+// a 308's Location is an https URL for the request's host with the path
+// and query as sent.
+func FuzzRedirect(f *testing.F) {
+	for _, s := range [][2]string{{"example.com", "/a?b"}, {"[::1]:80", "/"}, {"a@b", "/"}, {"x:y:z", "//p"}, {"", "/%2F"}} {
+		f.Add(s[0], s[1], 8443)
+	}
+	f.Fuzz(func(t *testing.T, host, target string, port int) {
+		r, err := http.ReadRequest(bufio.NewReader(strings.NewReader("GET " + target + " HTTP/1.1\r\nHost: " + host + "\r\n\r\n")))
+		if err != nil {
+			return
+		}
+		w := httptest.NewRecorder()
+		Redirect(port).ServeHTTP(w, r)
+		if w.Code != http.StatusPermanentRedirect {
+			return
+		}
+		u, err := url.Parse(w.Header().Get("Location"))
+		if err != nil || u.Scheme != "https" || u.Hostname() == "" || u.User != nil {
+			t.Fatalf("Host %q target %q: Location %q (%v)", host, target, w.Header().Get("Location"), err)
+		}
+		if u.EscapedPath() != r.URL.EscapedPath() && !(r.URL.Path == "" && u.Path == "/") || u.RawQuery != r.URL.RawQuery {
+			t.Fatalf("Host %q target %q: Location %q", host, target, w.Header().Get("Location"))
+		}
+	})
 }
