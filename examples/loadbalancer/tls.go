@@ -117,7 +117,9 @@ func (o *tlsOptions) start(ctx context.Context, out io.Writer, log *zap.Logger, 
 	go func() {
 		defer wg.Done()
 		defer front.Close()
-		serve(ctx, tls.NewListener(ln, front.TLSConfig()), tlsfront.HSTS(o.hsts, false, h))
+		if err := serve(ctx, tls.NewListener(ln, front.TLSConfig()), tlsfront.HSTS(o.hsts, false, h)); err != nil {
+			fmt.Fprintln(out, "https:", err)
+		}
 	}()
 	go func() { // SIGHUP reloads the certificates
 		defer wg.Done()
