@@ -427,3 +427,58 @@ func TestH2Shutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A client that opens a connection and never starts its handshake is cut
+// after httpfront's ReadHeaderTimeout; one that is mid-handshake when
+// Serve ends does not hold the shutdown for ShutdownTimeout.
+func TestHandshakeStallers(t *testing.T) {
+	ca := testcert.NewCA(t)
+	f, _ := newFront(t, ca.Leaf(t, "a.test"))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	srv := &httpfront.Server{Handler: http.NotFoundHandler(), ReadHeaderTimeout: 200 * time.Millisecond, ShutdownTimeout: time.Hour}
+	go func() { done <- srv.Serve(ctx, tls.NewListener(ln, f.TLSConfig())) }()
+	silent, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	silent.SetReadDeadline(time.Now().Add(10 * time.Second)) // the test's bound, not the server's
+	if n, err := silent.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Errorf("silent client: read %d, %v; want EOF from the server's head timeout", n, err)
+	}
+	// A handshake started and left hanging, then a shutdown.
+	srv2 := &httpfront.Server{Handler: http.NotFoundHandler(), ReadHeaderTimeout: time.Hour, ShutdownTimeout: time.Hour}
+	ln2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	done2 := make(chan error, 1)
+	go func() { done2 <- srv2.Serve(ctx2, tls.NewListener(ln2, f.TLSConfig())) }()
+	half, err := net.Dial("tcp", ln2.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer half.Close()
+	half.Write([]byte{0x16, 0x03, 0x01, 0x00, 0x80}) // a record header, then nothing
+	// A full exchange on a later connection: the stalled one was accepted
+	// before it and its handshake is under way.
+	cl := client(ca, "a.test", false)
+	resp, err := cl.Get("https://" + ln2.Addr().String() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cl.CloseIdleConnections()
+	cancel2()
+	if err := <-done2; err != nil { // the test's deadline catches a hang
+		t.Fatal(err)
+	}
+	cancel()
+	<-done
+}
