@@ -129,10 +129,10 @@ func (o *tlsOptions) start(ctx context.Context, out io.Writer, log *zap.Logger, 
 			fmt.Fprintln(out, "https:", err)
 		}
 	}()
-	go func() { // SIGHUP reloads the certificates
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP) // before start returns: from then on SIGHUP reloads
+	go func() {
 		defer wg.Done()
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
 		defer signal.Stop(hup)
 		for {
 			select {

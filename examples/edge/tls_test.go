@@ -110,3 +110,4 @@ func TestTLSFlagsRefused(t *testing.T) {
 		cancel()
 	}
 }
+
