@@ -110,4 +110,3 @@ func TestTLSFlagsRefused(t *testing.T) {
 		cancel()
 	}
 }
-
