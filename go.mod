@@ -8,6 +8,7 @@ require (
 	github.com/miekg/dns v1.1.73
 	go.uber.org/goleak v1.3.0
 	go.uber.org/zap v1.28.0
+	golang.org/x/crypto v0.58.0
 	golang.org/x/net v0.62.0
 	golang.org/x/time v0.16.0
 )

@@ -3,6 +3,7 @@ package balancer
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -28,6 +29,10 @@ type HealthCheck struct {
 	Host string
 	// HTTPS makes HTTP checks use TLS (certificates are verified).
 	HTTPS bool
+	// TLS configures HTTPS checks (trusted authorities, a client
+	// certificate). Nil means the system's roots and no client
+	// certificate.
+	TLS *tls.Config
 	// Expect, if set, must appear in the HTTP response body.
 	Expect string
 	// Rise successes in a row mark a backend healthy; Fall failures
@@ -72,7 +77,7 @@ func (h HealthCheck) Check(ctx context.Context, addr string) bool {
 	if h.Host != "" {
 		req.Host = h.Host
 	}
-	tr := &http.Transport{DisableKeepAlives: true}
+	tr := &http.Transport{DisableKeepAlives: true, TLSClientConfig: h.TLS.Clone()}
 	defer tr.CloseIdleConnections()
 	resp, err := tr.RoundTrip(req)
 	if err != nil {

@@ -3,6 +3,7 @@ package balancer
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -78,6 +79,15 @@ type ProxyConfig struct {
 	// backend, request and response handled on the request's goroutine
 	// for body-less idempotent requests, http.Transport for the rest.
 	Transport http.RoundTripper
+	// BackendTLS, if set, reaches backends over TLS (https) with this
+	// configuration: the authorities trusted to sign their certificates
+	// (RootCAs; nil means the system's), a client certificate for
+	// backends that require one (mTLS), the name verified (ServerName;
+	// empty means the backend's host). Certificates are verified unless
+	// InsecureSkipVerify. It needs the default Transport (a Transport of
+	// your own carries its own TLS settings). NewProxy copies it. Nil
+	// means plain HTTP. package tlsfront's ClientTLS builds one from files.
+	BackendTLS *tls.Config
 	// ServerTimeout bounds each wait for a backend: for its response
 	// head, then between reads of its body (HAProxy's "timeout server").
 	// A backend that stalls past it fails the attempt (504 if the client
@@ -125,9 +135,17 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 	case cfg.ServerTimeout == 0:
 		p.timeout = DefaultServerTimeout
 	}
+	scheme := "http"
+	if cfg.BackendTLS != nil {
+		if cfg.Transport != nil {
+			return nil, fmt.Errorf("%w: BackendTLS needs the default Transport", ErrInvalidConfig)
+		}
+		scheme = "https"
+	}
 	if p.tr == nil {
 		tr := h1.New(3*time.Second, false)
 		tr.Logger = p.log.Named("h1")
+		tr.Fallback.TLSClientConfig = cfg.BackendTLS.Clone() // https goes to the fallback
 		p.tr = tr
 	}
 	p.rp = &httputil.ReverseProxy{
@@ -137,7 +155,7 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 		ErrorLog: debugLog(p.log),
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pk := &pickFrom(pr.In.Context()).pk
-			pr.Out.URL.Scheme = "http"
+			pr.Out.URL.Scheme = scheme
 			pr.Out.URL.Host = pk.Backend().Addr
 			pr.Out.Host = pr.In.Host
 			setForwarding(pr.Out, pr.In, cfg.TrustForwarded)

@@ -61,6 +61,16 @@
 // client that stops reading is cut by the kernel's send buffer and the
 // connection's close on shutdown).
 //
+// # TLS
+//
+// Serve a listener of TLS connections (tls.NewListener, with a
+// package tlsfront Front's config, say): each handshake completes on the
+// connection's goroutine under ReadHeaderTimeout, requests carry its
+// state in r.TLS, and a connection whose ALPN negotiated "h2" (RFC 9113
+// §3.2) is served with HTTP/2 by golang.org/x/net/http2 with the same
+// Handler (ReadHeaderTimeout is also its idle timeout; on shutdown it gets
+// GOAWAY and the same drain as the rest).
+//
 // # How it differs from net/http
 //
 // It leaves out what a proxy front does not use: HTTP/2, TLS (wrap the

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -130,8 +131,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	log := s.logger()
 	base := context.WithoutCancel(ctx) // requests drain, they are not aborted
 	var conns serve.Conns[*serverConn]
+	h2 := new(h2front)
 	err := serve.Accept(ctx, ln, func(c net.Conn) {
-		sc := &serverConn{srv: s, conn: c, log: log, remote: c.RemoteAddr().String(), base: base}
+		sc := &serverConn{srv: s, conn: c, log: log, remote: c.RemoteAddr().String(), base: base, h2: h2}
 		conns.Serve(sc, sc.serve)
 	})
 	// Idle connections close now; busy ones after their response, or
@@ -142,6 +144,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// close knows every response still to come says Connection: close.
 	conns.Each(func(sc *serverConn) { sc.closing.Store(true) })
 	conns.Each((*serverConn).shutdown)
+	h2.shutdown()
 	timeout := s.ShutdownTimeout
 	if timeout <= 0 {
 		timeout = 5 * time.Second
@@ -169,10 +172,14 @@ type serverConn struct {
 	log    *zap.Logger
 	remote string
 	base   context.Context // parent of request contexts
-	lr     limitReader
-	br     *bufio.Reader
-	bw     *bufio.Writer
-	w      responseWriter // reused from request to request
+	h2     *h2front        // serves TLS connections that negotiate h2
+	// tlsState is the connection's TLS state (nil over plain TCP), set
+	// once its handshake is done, and given to each request as req.TLS.
+	tlsState *tls.ConnectionState
+	lr       limitReader
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	w        responseWriter // reused from request to request
 
 	deadline time.Time // the read deadline last set; zero: none
 
@@ -306,6 +313,9 @@ func (c *serverConn) serve() {
 	c.bw = bufio.NewWriterSize(c.conn, 4<<10)
 	c.w.c = c
 	c.w.header = make(http.Header)
+	if tc, ok := c.conn.(*tls.Conn); ok && !c.handshake(tc) {
+		return
+	}
 	for {
 		c.refreshDeadline()
 		if !c.setIdle(true) {
@@ -395,6 +405,7 @@ func (c *serverConn) reject(code int, msg string) {
 // reports whether the connection may carry another request.
 func (c *serverConn) serveRequest(req *http.Request, head []byte) bool {
 	req.RemoteAddr = c.remote
+	req.TLS = c.tlsState
 	if req.ProtoMajor != 1 {
 		c.reject(http.StatusHTTPVersionNotSupported, "HTTP/1 only")
 		return false

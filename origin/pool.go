@@ -3,6 +3,7 @@ package origin
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -45,6 +46,16 @@ type Origin struct {
 	Priority int
 	// Weight spreads load among origins of equal rank. Zero means 1.
 	Weight int
+	// TLS configures connections to an https origin, requests and health
+	// checks alike: the authorities trusted to sign its certificate
+	// (RootCAs), a client certificate for origins that require one
+	// (Certificates, mTLS), the name verified (ServerName). Its
+	// certificate is verified unless InsecureSkipVerify. Nil means the
+	// system's roots and no client certificate. It needs the default
+	// Config.Transport (a Transport of your own carries its own TLS
+	// settings) and an https URL; New copies it.
+	// package tlsfront's ClientTLS builds one from files.
+	TLS *tls.Config
 }
 
 // Steering chooses how a Pool orders origins.
@@ -156,7 +167,8 @@ type Pool struct {
 type member struct {
 	Origin
 	u        *url.URL
-	distance float64 // ranking under Geography, from the edge's location
+	tr       *http.Transport // for an origin with TLS settings; nil: the pool's
+	distance float64         // ranking under Geography, from the edge's location
 
 	requests  atomic.Uint64
 	errors    atomic.Uint64
@@ -188,6 +200,10 @@ func New(cfg Config) (*Pool, error) {
 		if o.Name == "" {
 			o.Name = u.Host
 		}
+		if o.TLS != nil && (u.Scheme != "https" || cfg.Transport != nil) {
+			return nil, fmt.Errorf("%w: origin %d: TLS settings need an https URL and the default Transport", ErrInvalidConfig, i)
+		}
+		o.TLS = o.TLS.Clone()
 		m := &member{Origin: o, u: u}
 		m.distance = p.distance(m)
 		if _, dup := p.byHost[u.Host]; dup {
@@ -215,6 +231,12 @@ func New(cfg Config) (*Pool, error) {
 		p.ownTr.MaxIdlePerHost = 256
 		p.ownTr.Logger = p.log.Named("h1")
 		p.tr = p.ownTr
+		for _, m := range p.origins {
+			if m.TLS != nil {
+				m.tr = p.ownTr.Fallback.Clone()
+				m.tr.TLSClientConfig = m.TLS.Clone()
+			}
+		}
 	}
 	bal, err := balancer.New(balancer.Config{
 		Policy: rankPolicy{p},
@@ -251,6 +273,11 @@ func (p *Pool) Close() error {
 	p.bal.Close()
 	if p.ownTr != nil {
 		p.ownTr.CloseIdleConnections()
+	}
+	for _, m := range p.origins {
+		if m.tr != nil {
+			m.tr.CloseIdleConnections()
+		}
 	}
 	return nil
 }
@@ -469,7 +496,11 @@ func (p *Pool) try(ctx context.Context, m *member, pk balancer.Pick, req *http.R
 	out, body := blame.WrapBody(out)
 	start := p.now()
 	m.requests.Add(1)
-	resp, err := p.tr.RoundTrip(out)
+	tr := p.tr
+	if m.tr != nil {
+		tr = m.tr
+	}
+	resp, err := tr.RoundTrip(out)
 	timer.Stop()
 	// One of our timers (TryTimeout, or Timeout through ctx) ended the
 	// wait, not the client: looked at before tcancel, and whichever fired
@@ -537,6 +568,7 @@ func (p *Pool) check(ctx context.Context, b balancer.Backend) bool {
 		Path:    strings.TrimSuffix(m.u.Path, "/") + p.cfg.Health.Path,
 		Timeout: p.cfg.Health.Timeout,
 		HTTPS:   m.u.Scheme == "https",
+		TLS:     m.TLS,
 	}
 	return hc.Check(ctx, m.u.Host)
 }

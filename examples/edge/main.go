@@ -130,6 +130,8 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	verbose := fs.Bool("v", false, "log debug events")
 	honorCC := fs.Bool("honor-client-cache-control", false, "let clients' Cache-Control no-cache/max-age/min-fresh and Pragma: no-cache send requests past the cache (default: ignored, as Varnish and nginx do)")
 	front := fs.String("front", "edgekit", "server in front of the node: edgekit (httpfront.Server, HTTP/1.1) or net/http")
+	var tlsOpts tlsOptions
+	tlsOpts.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -146,6 +148,9 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 		return errors.New("-header-timeout and -idle-timeout must be positive")
 	}
 	if err := checkFlags(*name, origins, *maxBytes, *tryTimeout, *drain); err != nil {
+		return err
+	}
+	if err := tlsOpts.check(); err != nil {
 		return err
 	}
 	purgeToken, tokenFrom, err := readToken(*token, *tokenFile)
@@ -187,6 +192,9 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	var cfgOrigins []origin.Origin
 	for i, o := range origins {
 		cfgOrigins = append(cfgOrigins, origin.Origin{URL: o, Priority: i})
+	}
+	if err := tlsOpts.originTLS(cfgOrigins); err != nil {
+		return err
 	}
 	pool, err := origin.New(origin.Config{Origins: cfgOrigins, EjectAfter: 2, EjectBase: 5 * time.Second, TryTimeout: *tryTimeout, Logger: logger})
 	if err != nil {
@@ -276,6 +284,18 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	}
 	if demo {
 		printDemo(out, addr, adminAddr, purgeToken != "", demoOrigins)
+	}
+	tlsCtx, stopTLS := context.WithCancel(ctx)
+	waitTLS, err := tlsOpts.start(tlsCtx, out, logger, mux, func(ctx context.Context, ln net.Listener, h http.Handler) error {
+		if *front == "edgekit" {
+			return (&httpfront.Server{Handler: h, ReadHeaderTimeout: *headerTimeout}).Serve(ctx, ln)
+		}
+		return serveHTTP(ctx, ln, &http.Server{Handler: h, ReadHeaderTimeout: *headerTimeout, IdleTimeout: *idleTimeout})
+	})
+	defer waitTLS()
+	defer stopTLS() // before the wait
+	if err != nil {
+		return err
 	}
 	if ready != nil {
 		ready <- addr

@@ -35,6 +35,7 @@ import (
 
 	"github.com/edgekit/edgekit/balancer"
 	"github.com/edgekit/edgekit/httpfront"
+	"go.uber.org/zap"
 )
 
 type listFlag []string
@@ -115,6 +116,8 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	grace := fs.Duration("grace", 5*time.Second, "at shutdown, how long requests (tcp mode: connections) in flight may finish before their connections close")
 	serverTimeout := fs.Duration("server-timeout", balancer.DefaultServerTimeout, "http mode: a backend that sends nothing of its response for this long fails the attempt (504, counted toward ejection; HAProxy's timeout server); negative: never")
 	bodyTimeout := fs.Duration("body-idle-timeout", httpfront.DefaultBodyIdleTimeout, "http mode, edgekit front: a request body that sends nothing for this long is cut (408); negative: never")
+	var tlsOpts tlsOptions
+	tlsOpts.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -146,13 +149,23 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 			}
 		}
 	}
+	if err := tlsOpts.check(); err != nil {
+		return err
+	}
+	backendTLS, err := tlsOpts.backendConfig()
+	if err != nil {
+		return err
+	}
+	if *mode == "tcp" && (tlsOpts.listen != "" || backendTLS != nil) {
+		return errors.New("TLS flags are for http mode")
+	}
 	if len(backends) == 0 {
 		if set(fs, "listen") {
 			return errors.New("-listen needs -backend (without backends the demo runs on its own loopback ports)")
 		}
 		return demo(out)
 	}
-	hc := balancer.HealthCheck{Path: *health}
+	hc := balancer.HealthCheck{Path: *health, HTTPS: backendTLS != nil, TLS: backendTLS}
 	if *health != "" || *mode == "tcp" {
 		hc.Interval = 2 * time.Second
 	}
@@ -175,19 +188,34 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 		return err
 	}
 	fmt.Fprintf(out, "%s load balancer on %s, policy %s, backends %s\n", *mode, ln.Addr(), *policy, strings.Join(backends, ", "))
-	if ready != nil {
-		ready <- ln.Addr().String()
-	}
 	if *mode == "tcp" {
+		if ready != nil {
+			ready <- ln.Addr().String()
+		}
 		tp, err := balancer.NewTCPProxy(balancer.TCPProxyConfig{Pool: pool, DrainTimeout: *grace})
 		if err != nil {
 			return err
 		}
 		return tp.Serve(ctx, ln)
 	}
-	px, err := balancer.NewProxy(balancer.ProxyConfig{Pool: pool, Sticky: balancer.StickyCookie{Name: *sticky}, ServerTimeout: *serverTimeout})
+	px, err := balancer.NewProxy(balancer.ProxyConfig{Pool: pool, Sticky: balancer.StickyCookie{Name: *sticky}, ServerTimeout: *serverTimeout, BackendTLS: backendTLS})
 	if err != nil {
 		return err
+	}
+	tlsCtx, stopTLS := context.WithCancel(ctx)
+	waitTLS, err := tlsOpts.start(tlsCtx, out, zap.NewNop(), px, func(ctx context.Context, ln net.Listener, h http.Handler) error {
+		if *front == "edgekit" {
+			return (&httpfront.Server{Handler: h, ReadHeaderTimeout: *headTimeout, BodyIdleTimeout: *bodyTimeout}).Serve(ctx, ln)
+		}
+		return serveHTTP(ctx, ln, &http.Server{Handler: h, ReadHeaderTimeout: *headTimeout})
+	})
+	defer waitTLS()
+	defer stopTLS() // before the wait
+	if err != nil {
+		return err
+	}
+	if ready != nil {
+		ready <- ln.Addr().String()
 	}
 	if *front == "edgekit" {
 		return (&httpfront.Server{Handler: px, ReadHeaderTimeout: *headTimeout, BodyIdleTimeout: *bodyTimeout, ShutdownTimeout: *grace}).Serve(ctx, ln)

@@ -1,0 +1,13 @@
+package tlsfront
+
+import "errors"
+
+// Errors callers can match with errors.Is.
+var (
+	// ErrInvalidConfig reports a Config New cannot use.
+	ErrInvalidConfig = errors.New("tlsfront: invalid config")
+	// ErrLoad reports a certificate pair that could not be loaded (its
+	// files unreadable, unparsable, mismatched, or naming no host). The
+	// pair's previous certificate, if any, stays in service.
+	ErrLoad = errors.New("tlsfront: certificate not loaded")
+)
