@@ -334,25 +334,37 @@ func (s *Server) steerAnswer(st *steer, qtype uint16, c *client) []dns.RR {
 	var row []time.Duration
 	known := false
 	if c.addr.IsValid() && (!c.ecs || c.source > 0) {
+		addr := c.addr.Unmap()
+		// A network found for an IPv4-mapped client counts its bits
+		// in the IPv6 address the client sent.
+		bits := func(network netip.Prefix) int {
+			if c.addr.Is4In6() && network.Addr().Is4() {
+				return network.Bits() + 96
+			}
+			return network.Bits()
+		}
+		consulted := false
 		switch st.policy {
 		case Geography:
 			if s.locator != nil {
-				l, network, ok := s.locator.Locate(c.addr)
+				consulted = true
+				l, network, ok := s.locator.Locate(addr)
 				if ok {
 					loc, known = l, true
-					c.widen(network.Bits())
+					c.widen(bits(network))
 				}
 			}
 		case Latency:
 			if st.rtt != nil {
-				network, r, ok := st.rtt.LookupPrefixLPM(netip.PrefixFrom(c.addr, c.addr.BitLen()))
+				consulted = true
+				network, r, ok := st.rtt.LookupPrefixLPM(netip.PrefixFrom(addr, addr.BitLen()))
 				if ok {
 					row, known = r, true
-					c.widen(network.Bits())
+					c.widen(bits(network))
 				}
 			}
 		}
-		if !known && st.policy != Failover {
+		if consulted && !known {
 			c.widen(c.source) // unknown: valid for the client's own prefix only
 		}
 	}

@@ -129,6 +129,7 @@ func TestRFC7871_S7_2_1_GeographyAndScope(t *testing.T) {
 		{"IPv6 client AAAA", "shop.cdn.test.", dns.TypeAAAA, "2001:db8:aa::/56", "", []string{"2001:db8:b::1"}, 48},
 		{"unknown client: default pool, own prefix", "shop.cdn.test.", dns.TypeA, "192.0.2.0/24", "", eu4, 24},
 		{"source prefix 0: default pool, scope 0", "shop.cdn.test.", dns.TypeA, "0.0.0.0/0", "10.2.0.1", eu4, 0},
+		{"IPv4-mapped IPv6 subnet", "shop.cdn.test.", dns.TypeA, "::ffff:10.2.9.0/120", "", us4, 112},
 		{"plain name: scope 0", "plain.cdn.test.", dns.TypeA, "10.2.9.0/24", "", []string{"192.0.2.99"}, 0},
 		{"CNAME to the pool name", "www.cdn.test.", dns.TypeA, "10.2.9.0/24", "", append(slices.Clone(us4), "CNAME shop.cdn.test."), 16},
 		{"other type at steered name from the zone", "shop.cdn.test.", dns.TypeTXT, "10.2.9.0/24", "", nil, 0},
@@ -239,6 +240,19 @@ func TestRFC7871_S6_MalformedOnTheWire(t *testing.T) {
 	}
 	if got := addrs(m); !slices.Equal(got, []string{"198.51.100.1", "198.51.100.2"}) || scopeOf(m) != 16 {
 		t.Fatalf("answer %v scope %d", got, scopeOf(m))
+	}
+}
+
+// Without a Locator the answer does not depend on the client: scope 0.
+func TestRFC7871_S7_2_1_NoLocatorScopeZero(t *testing.T) {
+	z := mustZone(t, cdnTest, "cdn.test.")
+	s, err := New(Config{Zones: []*Zone{z}, Steering: []Steer{{Name: "shop.cdn.test.", Pools: testPools()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := ask(s, "shop.cdn.test.", dns.TypeA, "10.2.9.0/24", "")
+	if got := addrs(m); !slices.Equal(got, []string{"192.0.2.1", "192.0.2.2"}) || scopeOf(m) != 0 {
+		t.Fatalf("%v scope %d", got, scopeOf(m))
 	}
 }
 
