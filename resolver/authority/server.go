@@ -204,7 +204,7 @@ func (s *Server) answerIn(z *Zone, m *dns.Msg, name string, qtype uint16, depth 
 		n := len(m.Answer)
 		for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
 			if qtype == t || qtype == dns.TypeANY {
-				m.Answer = append(m.Answer, s.steerAnswer(st, t, c)...)
+				m.Answer = s.steerAnswer(m.Answer, st, t, c)
 			}
 		}
 		if qtype == dns.TypeANY {

@@ -318,8 +318,9 @@ func (k rankKey) less(o rankKey) bool {
 	return k.tier < o.tier || k.tier == o.tier && k.dist < o.dist
 }
 
-// steerAnswer returns the steered records of st for qtype (A or AAAA).
-func (s *Server) steerAnswer(st *steer, qtype uint16, c *client) []dns.RR {
+// steerAnswer appends to dst the steered records of st for qtype (A or
+// AAAA).
+func (s *Server) steerAnswer(dst []dns.RR, st *steer, qtype uint16, c *client) []dns.RR {
 	members := func(p *pool) []member {
 		if qtype == dns.TypeAAAA {
 			return p.aaaa
@@ -328,7 +329,7 @@ func (s *Server) steerAnswer(st *steer, qtype uint16, c *client) []dns.RR {
 	}
 	healthy := func(m *member) bool { return s.health == nil || s.health.Healthy(m.addr) }
 	if st.policy == Weighted {
-		return st.weighted(members, healthy)
+		return append(dst, st.weighted(members, healthy)...)
 	}
 	var loc Location
 	var row []time.Duration
@@ -416,11 +417,11 @@ func (s *Server) steerAnswer(st *steer, qtype uint16, c *client) []dns.RR {
 	}
 	if best < 0 {
 		if bestAny < 0 {
-			return nil
+			return dst
 		}
-		return st.rotate(members(&st.pools[bestAny]), nil)
+		return st.rotate(dst, members(&st.pools[bestAny]), nil)
 	}
-	return st.rotate(members(&st.pools[best]), healthy)
+	return st.rotate(dst, members(&st.pools[best]), healthy)
 }
 
 // widen records that the answer depends on the first bits of the
@@ -432,15 +433,16 @@ func (c *client) widen(bits int) {
 	c.scope = max(c.scope, bits)
 }
 
-// rotate returns ms (those healthy, when healthy is set) starting at the
-// next turn, at most st.max of them.
-func (st *steer) rotate(ms []member, healthy func(*member) bool) []dns.RR {
-	out := make([]dns.RR, 0, len(ms))
+// rotate appends to dst the records of ms (those healthy, when healthy
+// is set) starting at the next turn, at most st.max of them.
+func (st *steer) rotate(dst []dns.RR, ms []member, healthy func(*member) bool) []dns.RR {
+	n := len(dst)
 	for i := range ms {
 		if healthy == nil || healthy(&ms[i]) {
-			out = append(out, ms[i].rr)
+			dst = append(dst, ms[i].rr)
 		}
 	}
+	out := dst[n:]
 	if len(out) > 1 {
 		k := int(st.turn.Add(1)) % len(out)
 		slices.Reverse(out[:k])
@@ -450,7 +452,7 @@ func (st *steer) rotate(ms []member, healthy func(*member) bool) []dns.RR {
 	if st.max > 0 && len(out) > st.max {
 		out = out[:st.max]
 	}
-	return out
+	return dst[:n+len(out)]
 }
 
 // weighted picks one healthy member of any pool in proportion to its
