@@ -443,3 +443,29 @@ func FuzzECSOption(f *testing.F) {
 		}
 	})
 }
+
+// HealthTable is written while answers read it (run with -race).
+func TestHealthTableConcurrent(t *testing.T) {
+	var h HealthTable
+	s := steerServer(t, Steer{}, &h)
+	a := netip.MustParseAddr("192.0.2.1")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 200 {
+			h.Set(a, i%2 == 0)
+			h.Set(netip.MustParseAddr("::ffff:192.0.2.2"), i%3 == 0)
+		}
+	}()
+	for range 200 {
+		if m := ask(s, "shop.cdn.test.", dns.TypeA, "10.1.0.0/24", ""); len(m.Answer) == 0 {
+			t.Fatal("empty answer")
+		}
+	}
+	<-done
+	h.Set(a, true)
+	h.Set(netip.MustParseAddr("192.0.2.2"), false) // an IPv4-mapped Set and a plain one agree
+	if !h.Healthy(a) || h.Healthy(netip.MustParseAddr("::ffff:192.0.2.2")) {
+		t.Fatal("final state wrong")
+	}
+}
