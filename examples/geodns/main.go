@@ -3,8 +3,9 @@
 // weight or in failover order, with answers limited to the edges that
 // pass active health checks.
 //
-//	go run ./examples/geodns -zone cdn.zone -origin cdn.example. -steer steer.json -geoip GeoLite2-City.mmdb
-//	dig @127.0.0.1 -p 5354 shop.cdn.example +subnet=198.51.100.0/24
+//	go run ./examples/geodns -zone examples/geodns/testdata/cdn.zone -origin cdn.example. \
+//		-steer examples/geodns/testdata/steer.json [-geoip GeoLite2-City.mmdb]
+//	dig @127.0.0.1 -p 5354 www.cdn.example +subnet=198.19.0.0/24
 //
 // -steer FILE is JSON: "steer" lists the steered names with their pools
 // (as authority.Steer), "locations" an optional static table of networks

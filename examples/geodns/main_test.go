@@ -130,3 +130,24 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 }
+
+// The sample files of the package doc serve what they promise.
+func TestSampleFiles(t *testing.T) {
+	svc, err := start("127.0.0.1:0", "testdata/cdn.zone", "cdn.example.", "testdata/steer.json", "", os.Stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.close()
+	for _, c := range []struct {
+		subnet string
+		want   []string
+	}{
+		{"198.18.1.0/24", []string{"192.0.2.10", "192.0.2.11"}},
+		{"198.19.1.0/24", []string{"198.51.100.10"}},
+		{"192.0.2.0/24", []string{"192.0.2.10", "192.0.2.11"}}, // unknown: the first pool
+	} {
+		if got, _, ttl := digSubnet(t, svc.addr, c.subnet); !slices.Equal(got, c.want) || ttl != 30 {
+			t.Errorf("%s: %v ttl %d", c.subnet, got, ttl)
+		}
+	}
+}
