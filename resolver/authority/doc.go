@@ -32,11 +32,38 @@
 // again over TCP. With Config.Rotate the order of several A or AAAA
 // records turns with every answer (round-robin load distribution).
 //
+// # Steering (GeoDNS)
+//
+// Config.Steering makes the A and AAAA answers of chosen names depend on
+// who asks, as Route 53's geolocation, latency, weighted and failover
+// records do. Each Steer has edge pools (addresses with the countries and
+// continents they serve, coordinates and weights) and a Policy:
+// Geography (country, then continent, then nearest by great-circle
+// distance), Latency (a table of measured RTT from client networks),
+// Weighted, or Failover (the first pool with a healthy member). Answers
+// shrink to the members Config.Health calls healthy (HealthTable holds
+// what active checks or a fleet's membership report); when no member of
+// any pool is healthy the best pool is answered whole, never an empty
+// answer. Records carry a short TTL (30 s unless set) so that clients
+// follow a failover, and turn within the pool. Another name reaches a
+// steered one by CNAME (www.shop.example CNAME shop.cdn.example).
+//
+// The client is the EDNS Client Subnet of the query (RFC 7871) when it
+// has one, else the address the query came from; Config.Locator places
+// it (StaticLocator from a table of networks, or a MaxMind database).
+// A malformed option gets FORMERR (RFC 7871 §6); a valid one comes back
+// with the SCOPE PREFIX-LENGTH the answer holds for (§7.2.1): the
+// length of the located network, 0 for names not steered and for
+// clients that sent a /0 source prefix. SetSteering swaps the steered
+// names atomically while answers are served.
+//
 // The resolver/resolvertest package runs Servers on loopback addresses as
 // a whole root -> TLD -> zone hierarchy for tests and examples.
 //
 // # Concurrency
 //
 // A Zone is immutable; a Server is safe for concurrent use and starts no
-// goroutines: run it under a dns.Server for UDP and TCP.
+// goroutines: run it under a dns.Server for UDP and TCP. Steered names
+// are read from an immutable snapshot; Locator and Health are asked on
+// every steered answer and must not block.
 package authority

@@ -3,6 +3,7 @@ package authority
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 
@@ -22,9 +23,12 @@ import (
 // be copied after first use. It starts no goroutines: serve it with a
 // dns.Server (UDP and TCP) or call Answer.
 type Server struct {
-	zones  []*Zone
-	rotate bool
-	turn   atomic.Uint32
+	zones    []*Zone
+	rotate   bool
+	turn     atomic.Uint32
+	steering atomic.Pointer[steerSet]
+	locator  Locator
+	health   Health
 }
 
 // Config configures a Server.
@@ -35,6 +39,14 @@ type Config struct {
 	// Rotate turns the order of multiple A and AAAA records per response.
 	// False (the zero value) answers them in zone-file order.
 	Rotate bool
+	// Steering makes the A and AAAA answers of these names depend on the
+	// client (GeoDNS); SetSteering replaces them later. Nil steers none.
+	Steering []Steer
+	// Locator places clients for the Geography policy. Nil leaves every
+	// client unknown (answered from each name's default pool).
+	Locator Locator
+	// Health says which edge addresses are up. Nil counts all healthy.
+	Health Health
 }
 
 // New returns a Server for cfg.Zones, or an error wrapping ErrBadZone
@@ -43,7 +55,11 @@ func New(cfg Config) (*Server, error) {
 	if len(cfg.Zones) == 0 {
 		return nil, fmt.Errorf("%w: no zones", ErrBadZone)
 	}
-	return &Server{zones: cfg.Zones, rotate: cfg.Rotate}, nil
+	s := &Server{zones: cfg.Zones, rotate: cfg.Rotate, locator: cfg.Locator, health: cfg.Health}
+	if err := s.SetSteering(cfg.Steering); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 func (s *Server) zoneFor(name string) *Zone {
@@ -61,8 +77,18 @@ func (s *Server) zoneFor(name string) *Zone {
 // and only its question and OPT (dnsproto.Truncate): never a partial RRset
 // (RFC 2181 §9) nor a referral short of its glue (RFC 9471 §3.1), so the
 // client retries over TCP (RFC 1035 §4.2.1).
+//
+// Steered names are answered for the client subnet of the query (RFC
+// 7871) or else for the address the query came from.
 func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
-	m := s.Answer(req)
+	var src netip.Addr
+	switch a := w.RemoteAddr().(type) {
+	case *net.UDPAddr:
+		src = a.AddrPort().Addr()
+	case *net.TCPAddr:
+		src = a.AddrPort().Addr()
+	}
+	m := s.AnswerFrom(req, src)
 	if _, tcp := w.RemoteAddr().(*net.TCPAddr); !tcp {
 		size := dns.MinMsgSize
 		if opt := req.IsEdns0(); opt != nil {
@@ -80,7 +106,20 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 // same error rcode here. Every response carries the query's ID, opcode,
 // RD and CD, its question, and, when the query had an OPT, an OPT of our
 // own with the query's DO bit (RFC 6891 §7, RFC 3225 §3); RA is never set.
+//
+// Answer knows no source address: steered names are answered for the
+// query's client subnet (RFC 7871) if it has one, else as for a client
+// of unknown location. AnswerFrom is Answer for a query from src.
 func (s *Server) Answer(req *dns.Msg) *dns.Msg {
+	return s.AnswerFrom(req, netip.Addr{})
+}
+
+// AnswerFrom computes the response to req as Answer does, for a query
+// that came from src (the zero Addr when unknown). A query whose EDNS
+// Client Subnet option is malformed gets FORMERR (RFC 7871 §6); one with
+// a valid option gets it back with the SCOPE PREFIX-LENGTH the answer
+// holds for (RFC 7871 §7.2.1): 0 unless a steered name was answered.
+func (s *Server) AnswerFrom(req *dns.Msg, src netip.Addr) *dns.Msg {
 	m := dnsproto.Reply(req)
 	m.Compress = true // RFC 1035 §4.1.4
 	dnsproto.SetEDNS(m, req)
@@ -88,6 +127,17 @@ func (s *Server) Answer(req *dns.Msg) *dns.Msg {
 		m.Rcode = rcode
 		return m
 	}
+	c, ecs, rcode := clientOf(req, src)
+	if rcode != dns.RcodeSuccess {
+		m.Rcode = rcode
+		return m
+	}
+	c.steer = s.steering.Load()
+	defer func() {
+		if ecs != nil {
+			echoSubnet(m, ecs, c.scope)
+		}
+	}()
 	q := req.Question[0]
 	name := dns.CanonicalName(q.Name)
 	z := s.zoneFor(name)
@@ -95,11 +145,11 @@ func (s *Server) Answer(req *dns.Msg) *dns.Msg {
 		m.Rcode = dns.RcodeRefused
 		return m
 	}
-	s.answerIn(z, m, name, q.Qtype, 0)
+	s.answerIn(z, m, name, q.Qtype, 0, &c)
 	return m
 }
 
-func (s *Server) answerIn(z *Zone, m *dns.Msg, name string, qtype uint16, depth int) {
+func (s *Server) answerIn(z *Zone, m *dns.Msg, name string, qtype uint16, depth int, c *client) {
 	// A delegation at or above name (below the apex) means a referral.
 	for cut := name; dnsproto.IsSubName(z.origin, cut) && cut != z.origin; cut = dnsproto.Parent(cut) {
 		if z.cuts[cut] && !(cut == name && qtype == dns.TypeDS) {
@@ -137,7 +187,7 @@ func (s *Server) answerIn(z *Zone, m *dns.Msg, name string, qtype uint16, depth 
 				}
 				m.Answer = append(m.Answer, rr, &dns.CNAME{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: d.Hdr.Ttl}, Target: target})
 				if tz := s.zoneFor(target); tz == z && depth < 8 {
-					s.answerIn(z, m, target, qtype, depth+1)
+					s.answerIn(z, m, target, qtype, depth+1, c)
 				}
 				return
 			}
@@ -146,7 +196,29 @@ func (s *Server) answerIn(z *Zone, m *dns.Msg, name string, qtype uint16, depth 
 			break
 		}
 	}
+	var st *steer
+	if c.steer != nil {
+		st = c.steer.byName[name]
+	}
+	if st != nil && (qtype == dns.TypeA || qtype == dns.TypeAAAA || qtype == dns.TypeANY) {
+		n := len(m.Answer)
+		for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
+			if qtype == t || qtype == dns.TypeANY {
+				m.Answer = s.steerAnswer(m.Answer, st, t, c)
+			}
+		}
+		if qtype == dns.TypeANY {
+			m.Answer = append(m.Answer, z.names[name]...)
+		}
+		if len(m.Answer) == n {
+			m.Ns = append(m.Ns, dnsproto.NegativeSOA(z.soa))
+		}
+		return
+	}
 	rrs, exists := z.names[name]
+	if !exists && st != nil {
+		exists = true // a steered name exists: NODATA for other types
+	}
 	if !exists {
 		exists = z.ents[name] // an empty non-terminal: NODATA
 		if !exists {
@@ -178,7 +250,7 @@ func (s *Server) answerIn(z *Zone, m *dns.Msg, name string, qtype uint16, depth 
 				m.Answer = append(m.Answer, rr)
 				target := dns.CanonicalName(cn.Target)
 				if tz := s.zoneFor(target); tz == z {
-					s.answerIn(z, m, target, qtype, depth+1)
+					s.answerIn(z, m, target, qtype, depth+1, c)
 				}
 				return
 			}
