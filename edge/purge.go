@@ -50,7 +50,7 @@ func (n *Node) Purge(ctx context.Context, p PurgeRequest) (PurgeResult, error) {
 		return res, fmt.Errorf("%w: nothing named", ErrBadPurge)
 	}
 	if p.All {
-		r, err := n.purger.PurgeAll(ctx)
+		r, err := n.purger.PurgeAll(ctx, p.Mode)
 		res.Objects, res.All = r.Objects, true
 		return res, err
 	}
