@@ -2,6 +2,7 @@ package surrogate
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -101,6 +102,17 @@ func (s AckState) String() string {
 
 // MarshalText implements encoding.TextMarshaler (JSON carries the name).
 func (s AckState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *AckState) UnmarshalText(b []byte) error {
+	for i, n := range ackStateNames {
+		if string(b) == n {
+			*s = AckState(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("surrogate: unknown acknowledgement state %q", b)
+}
 
 // NodeAck is one node's part of an acknowledgement.
 // A plain value, safe for concurrent use while no goroutine changes it.

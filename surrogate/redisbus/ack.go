@@ -125,8 +125,9 @@ func (b *Bus) listen(ctx context.Context) *listener {
 }
 
 // PublishAck implements surrogate.AckBus: it appends m to the log, then
-// waits until every live node (Config.Members, or the nodes heartbeating)
-// has applied it, AckTimeout passes or ctx ends. Nodes that have not
+// waits until every live node (Config.Members, or the nodes heartbeating,
+// including those this Bus saw heartbeating within MemberTTL, in case
+// Redis lost the member set) has applied it, AckTimeout passes or ctx ends. Nodes that have not
 // applied it by then are lagging when they heartbeated after the purge
 // was published and unreachable when not. Nodes that resynced after Redis
 // lost the log holding it (they marked everything stale) are reported
@@ -151,8 +152,8 @@ func (b *Bus) PublishAck(ctx context.Context, m surrogate.Message) (surrogate.Ac
 	for {
 		if b.static != nil {
 			expected, err = b.static.Live(ctx)
-		} else {
-			expected, _, err = b.live(ctx)
+		} else if expected, _, err = b.live(ctx); err == nil {
+			expected = b.recent(expected)
 		}
 		if err == nil {
 			break

@@ -99,6 +99,8 @@ type Bus struct {
 	sub     *subscription
 	closed  bool
 	lis     *listener
+	known   map[string]knownMember
+	kepoch  string               // the log epoch known was read in
 	resyncs atomic.Uint64
 	skipped atomic.Uint64
 }
@@ -223,24 +225,100 @@ func (b *Bus) Live(ctx context.Context) ([]surrogate.Member, error) {
 
 // live returns the live members and Redis's time in ms.
 func (b *Bus) live(ctx context.Context) ([]surrogate.Member, int64, error) {
-	res, err := liveScript.Run(ctx, b.rdb, []string{b.members, b.addrs}, b.ttl.Milliseconds()).Slice()
+	res, err := liveScript.Run(ctx, b.rdb, []string{b.members, b.addrs, b.meta}, b.ttl.Milliseconds()).Slice()
 	if err != nil {
 		return nil, 0, fmt.Errorf("redisbus: members: %w", err)
 	}
-	if len(res) == 0 || (len(res)-1)%3 != 0 {
+	return b.parseLive(res)
+}
+
+// parseLive reads a listLua reply and remembers its members.
+func (b *Bus) parseLive(res []any) ([]surrogate.Member, int64, error) {
+	if len(res) < 2 || (len(res)-2)%3 != 0 {
 		return nil, 0, fmt.Errorf("redisbus: members: unexpected reply")
 	}
 	now, _ := res[0].(int64)
-	out := make([]surrogate.Member, 0, (len(res)-1)/3)
-	for i := 1; i+2 < len(res); i += 3 {
+	epoch, _ := res[1].(string)
+	out := make([]surrogate.Member, 0, (len(res)-2)/3)
+	for i := 2; i+2 < len(res); i += 3 {
 		id, _ := res[i].(string)
 		score, _ := res[i+1].(string)
 		addr, _ := res[i+2].(string)
-		ms, _ := strconv.ParseFloat(score, 64)
-		out = append(out, surrogate.Member{ID: id, Addr: addr, LastSeen: time.UnixMilli(int64(ms))})
+		ms, _ := strconv.ParseInt(score, 10, 64)
+		out = append(out, surrogate.Member{ID: id, Addr: addr, LastSeen: time.UnixMilli(ms)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	b.remember(out, now, epoch)
 	return out, now, nil
+}
+
+// knownMember is a member remembered, until when it counts (local
+// clock), and whether that is a grace after a data loss.
+type knownMember struct {
+	until time.Time
+	grace bool
+}
+
+// remember records the live members until their heartbeat would expire,
+// by the local clock. Read in the same log epoch as before, the list is
+// the whole truth (a node missing from it left or expired). Read in
+// another, Redis lost its data and the member set with it: the nodes
+// known before count for one more MemberTTL (a grace), time to announce
+// themselves again, so the fleet does not look empty to
+// acknowledgements meanwhile. A reply without an epoch (a Redis that
+// lost its data, before anyone published) only adds.
+func (b *Bus) remember(live []surrogate.Member, nowMS int64, epoch string) {
+	local := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.known == nil:
+		b.known = map[string]knownMember{}
+	case epoch == "":
+	case epoch == b.kepoch:
+		for id, k := range b.known {
+			if !k.grace {
+				delete(b.known, id)
+			}
+		}
+	case b.kepoch != "":
+		for id := range b.known {
+			b.known[id] = knownMember{until: local.Add(b.ttl), grace: true}
+		}
+	}
+	if epoch != "" {
+		b.kepoch = epoch
+	}
+	for _, m := range live {
+		until := local.Add(time.Duration(m.LastSeen.UnixMilli()-nowMS)*time.Millisecond + b.ttl)
+		if k := b.known[m.ID]; until.After(k.until) || k.grace {
+			b.known[m.ID] = knownMember{until: until}
+		}
+	}
+	for id, k := range b.known {
+		if !k.until.After(local) {
+			delete(b.known, id)
+		}
+	}
+}
+
+// recent returns the members remembered as live, by the local clock,
+// that are missing from live.
+func (b *Bus) recent(live []surrogate.Member) []surrogate.Member {
+	local := b.now()
+	have := map[string]bool{}
+	for _, m := range live {
+		have[m.ID] = true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for id, k := range b.known {
+		if !have[id] && k.until.After(local) {
+			live = append(live, surrogate.Member{ID: id})
+		}
+	}
+	sort.Slice(live, func(i, j int) bool { return live[i].ID < live[j].ID })
+	return live
 }
 
 // Close ends the subscription (the node leaves the live set) and the

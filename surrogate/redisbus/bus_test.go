@@ -41,7 +41,7 @@ type node struct {
 }
 
 func newClient(t testing.TB, addr string) redis.UniversalClient {
-	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{addr}, MaxRetries: -1,
+	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{addr},
 		DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second})
 	t.Cleanup(func() { rdb.Close() })
 	return rdb

@@ -100,7 +100,12 @@ func (s *subscription) stop() {
 }
 
 func (b *Bus) beat(ctx context.Context) error {
-	return heartbeatScript.Run(ctx, b.rdb, []string{b.members, b.addrs, b.applied}, b.node, b.advertise, b.ttl.Milliseconds()).Err()
+	res, err := heartbeatScript.Run(ctx, b.rdb, []string{b.members, b.addrs, b.applied, b.meta}, b.node, b.advertise, b.ttl.Milliseconds()).Slice()
+	if err != nil {
+		return err
+	}
+	_, _, err = b.parseLive(res)
+	return err
 }
 
 func (s *subscription) heartbeats(ctx context.Context) {
@@ -156,6 +161,12 @@ func (s *subscription) sync(ctx context.Context) error {
 		s.reset(fmt.Sprintf("sequence went back from %d to %d", s.seq, seq), epoch, seq, last)
 	case seq > s.seq && !cur.less(lastID):
 		s.reset(fmt.Sprintf("entries %d..%d are gone", s.seq+1, seq), epoch, seq, last)
+	default:
+		return s.record(ctx)
+	}
+	// Announced again at once: after a data loss the member set is gone.
+	if err := b.beat(ctx); err != nil {
+		return err
 	}
 	return s.record(ctx)
 }

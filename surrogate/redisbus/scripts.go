@@ -55,9 +55,26 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `
 
+// listLua lists the live nodes after now - ARGV[ttlArg] ms: KEYS[1]
+// members, KEYS[2] addrs, KEYS[metaKey] meta. It returns {now ms, log
+// epoch or "", id, last seen ms, addr, ...}: the epoch tells a reader
+// whether the member set is the one it saw before (Redis kept its data).
+func listLua(ttlArg, metaKey string) string {
+	return `
+local m = redis.call('ZRANGEBYSCORE', KEYS[1], string.format('%d', now - tonumber(ARGV[` + ttlArg + `])), '+inf', 'WITHSCORES')
+local out = {now, redis.call('HGET', KEYS[` + metaKey + `], 'epoch') or ''}
+for i = 1, #m, 2 do
+  out[#out + 1] = m[i]
+  out[#out + 1] = m[i + 1]
+  out[#out + 1] = redis.call('HGET', KEYS[2], m[i]) or ''
+end
+return out
+`
+}
+
 // heartbeatScript announces a node and forgets the expired: KEYS
-// members, addrs, applied; ARGV node, addr, ttl ms. It returns Redis's
-// time in ms.
+// members, addrs, applied, meta; ARGV node, addr, ttl ms. It returns the
+// live list as liveScript does.
 var heartbeatScript = redis.NewScript(nowLua + `
 redis.call('ZADD', KEYS[1], string.format('%d', now), ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
@@ -67,8 +84,7 @@ for _, n in ipairs(old) do
   redis.call('HDEL', KEYS[2], n)
   redis.call('HDEL', KEYS[3], n)
 end
-return now
-`)
+` + listLua("3", "4"))
 
 // leaveScript removes a node: KEYS members, addrs, applied; ARGV node.
 var leaveScript = redis.NewScript(`
@@ -78,15 +94,6 @@ redis.call('HDEL', KEYS[3], ARGV[1])
 return 1
 `)
 
-// liveScript lists the live nodes: KEYS members, addrs; ARGV ttl ms. It
-// returns {now ms, id, last seen ms, addr, ...}.
-var liveScript = redis.NewScript(nowLua + `
-local m = redis.call('ZRANGEBYSCORE', KEYS[1], string.format('%d', now - tonumber(ARGV[1])), '+inf', 'WITHSCORES')
-local out = {now}
-for i = 1, #m, 2 do
-  out[#out + 1] = m[i]
-  out[#out + 1] = m[i + 1]
-  out[#out + 1] = redis.call('HGET', KEYS[2], m[i]) or ''
-end
-return out
-`)
+// liveScript lists the live nodes: KEYS members, addrs, meta; ARGV ttl
+// ms. See listLua.
+var liveScript = redis.NewScript(nowLua + listLua("1", "3"))
