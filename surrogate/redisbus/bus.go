@@ -100,7 +100,7 @@ type Bus struct {
 	closed  bool
 	lis     *listener
 	known   map[string]knownMember
-	kepoch  string               // the log epoch known was read in
+	kepoch  string // the log epoch known was read in
 	resyncs atomic.Uint64
 	skipped atomic.Uint64
 }
