@@ -69,6 +69,11 @@ func TestFleetPurgeThroughRedisAcknowledged(t *testing.T) {
 		}
 	}
 
+	// The publisher below knows the three are live (a Bus remembers the
+	// members it saw across a data loss, for one MemberTTL).
+	if live, err := buses[1].Live(context.Background()); err != nil || len(live) != 3 {
+		t.Fatalf("live before the restart: %v %v", live, err)
+	}
 	srv.Restart() // no persistence: the purge log is gone
 	version.Store(2)
 	// Acknowledged by all in the new log: each node has resynced first.

@@ -131,7 +131,9 @@ func (b *Bus) listen(ctx context.Context) *listener {
 // applied it by then are lagging when they heartbeated after the purge
 // was published and unreachable when not. Nodes that resynced after Redis
 // lost the log holding it (they marked everything stale) are reported
-// resynced and count as done.
+// resynced and count as done. After Redis lost its data, a node that
+// joined less than a heartbeat before the loss may be unknown to this Bus
+// and not waited for until it heartbeats again.
 func (b *Bus) PublishAck(ctx context.Context, m surrogate.Message) (surrogate.Ack, error) {
 	start := b.now()
 	lis := b.listen(ctx)
