@@ -311,6 +311,9 @@ type HTTPCache struct {
 	lookups                        *percpu.Counters
 	stores, updates, invalidations atomic.Uint64
 	notStored                      [numNotStored]atomic.Uint64
+	// gen is bumped by MarkAllStale: a variant stored or validated
+	// under an earlier value is soft-purged.
+	gen atomic.Uint32
 }
 
 // Indexes of HTTPCache.lookups.
@@ -338,6 +341,7 @@ type variant struct {
 	responseTime time.Time
 	softPurged   bool
 	controlled   bool   // d came from Exchange.Control, not the header
+	gen          uint32 // HTTPCache.gen when stored or validated; another is soft-purged
 	cost         int64  // bytes the variant holds (see variantCost)
 	headerCost   uint32 // bytes the header holds (see ownHeader)
 	retained     uint32 // Exchange.Retained, at most 4 GiB (MaxEntryLimit)
@@ -494,7 +498,8 @@ func (c *HTTPCache) Lookup(req *http.Request) Lookup {
 	d := &v.d
 	age := v.age(now)
 	life := v.lifetime
-	if v.softPurged {
+	softPurged := v.softPurged || v.gen != c.gen.Load()
+	if softPurged {
 		life = 0
 	}
 	l.Status, l.Body, l.Age, l.TTL, l.Heuristic = v.status, v.body, age, life-age, v.heuristic
@@ -524,7 +529,7 @@ func (c *HTTPCache) Lookup(req *http.Request) Lookup {
 	case !forbidStale && reqD.MaxStale.Present() && staleness <= time.Duration(reqD.MaxStale)*time.Second &&
 		!(reqD.MaxAge.Present() && age > time.Duration(reqD.MaxAge)*time.Second):
 		l.Decision = Fresh
-	case !forbidStale && (v.softPurged || d.StaleWhileRevalidate.Present() && staleness <= time.Duration(d.StaleWhileRevalidate)*time.Second):
+	case !forbidStale && (softPurged || d.StaleWhileRevalidate.Present() && staleness <= time.Duration(d.StaleWhileRevalidate)*time.Second):
 		l.Decision = StaleWhileRevalidate
 	default:
 		l.Decision = Validate
@@ -730,6 +735,7 @@ func (c *HTTPCache) Store(x Exchange) StoreResult {
 		requestTime:  x.RequestTime,
 		responseTime: x.ResponseTime,
 		retained:     clamp32(x.Retained),
+		gen:          c.gen.Load(),
 		controlled:   controlled,
 		d:            d,
 	}
@@ -879,7 +885,7 @@ func (c *HTTPCache) freshen(req *http.Request, resp *http.Response, x Exchange, 
 		var hcost int64
 		v.header, hcost = ownHeader(h)
 		v.headerCost = clamp32(hcost)
-		v.requestTime, v.responseTime, v.softPurged = x.RequestTime, x.ResponseTime, false
+		v.requestTime, v.responseTime, v.softPurged, v.gen = x.RequestTime, x.ResponseTime, false, c.gen.Load()
 		c.prepare(&v)
 		v.cost = variantCost(&v)
 		next.variants[i] = &v
@@ -998,6 +1004,13 @@ func (c *HTTPCache) MarkStale(key string) bool {
 	c.put(key, next)
 	return true
 }
+
+// MarkAllStale soft-purges everything stored now, in constant time: each
+// object is served stale while it is revalidated, as after MarkStale.
+// Objects stored or validated afterwards are not affected. A fleet node
+// that lost track of the purges it may have missed calls it
+// (surrogate.StaleMarker).
+func (c *HTTPCache) MarkAllStale() { c.gen.Add(1) }
 
 // Clear removes everything.
 func (c *HTTPCache) Clear() { c.st.Clear() }

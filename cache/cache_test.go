@@ -647,6 +647,39 @@ func TestDeleteMarkStaleClearAndOnEvict(t *testing.T) {
 	}
 }
 
+// MarkAllStale soft-purges everything stored before it, in one step (a
+// fleet node that lost track of purges): served stale while revalidated,
+// as MarkStale; what is stored or validated afterwards is fresh again.
+func TestMarkAllStale(t *testing.T) {
+	fc := clock.NewFake(time.Time{})
+	c, _ := New(Config{Shared: true, Now: fc.Now})
+	store := func(path string) {
+		req := httptest.NewRequest("GET", "http://example.com"+path, nil)
+		res := c.Store(Exchange{Request: req, Response: &http.Response{StatusCode: 200, Header: http.Header{"Cache-Control": {"max-age=60"}, "Etag": {`"1"`}}}, Body: []byte(path)})
+		if !res.Stored {
+			t.Fatalf("not stored: %v", res.Reason)
+		}
+	}
+	lookup := func(path string) Lookup {
+		return c.Lookup(httptest.NewRequest("GET", "http://example.com"+path, nil))
+	}
+	store("/a")
+	store("/b")
+	c.MarkAllStale()
+	for _, p := range []string{"/a", "/b"} {
+		if l := lookup(p); l.Decision != StaleWhileRevalidate || !l.Stale || l.Conditional.Get("If-None-Match") != `"1"` {
+			t.Fatalf("%s after MarkAllStale: %v stale=%v", p, l.Decision, l.Stale)
+		}
+	}
+	store("/a") // refetched after the mark
+	if l := lookup("/a"); l.Decision != Fresh {
+		t.Fatalf("/a stored after MarkAllStale: %v", l.Decision)
+	}
+	if l := lookup("/b"); l.Decision != StaleWhileRevalidate {
+		t.Fatalf("/b: %v", l.Decision)
+	}
+}
+
 // closeCounter counts response bodies closed by the Transport's user.
 type closeCounter struct {
 	base           http.RoundTripper

@@ -89,8 +89,18 @@ type Config struct {
 	// KeepSurrogateHeaders forwards Surrogate-Control and surrogate-key
 	// fields to clients instead of removing them.
 	KeepSurrogateHeaders bool
-	// Bus fans purges out to other nodes. Nil means this node only.
+	// Bus fans purges out to other nodes. Nil means this node only. A
+	// Bus that acknowledges (surrogate.AckBus, such as
+	// surrogate/redisbus) makes Purge wait for the fleet.
 	Bus surrogate.Bus
+	// RevalidateUnsynced, if positive, and the Bus reports when this node
+	// was last in sync with the fleet's purges (surrogate.Syncer), makes
+	// a node out of sync for longer than this serve stored objects only
+	// after the origin validates them (a conditional request; the object
+	// is served stale only if the origin cannot be reached, within
+	// stale-if-error): it may have missed a purge. Zero means stored
+	// objects are served as usual whatever the Bus's state.
+	RevalidateUnsynced time.Duration
 	// XCache adds X-Cache: HIT|MISS|STALE|REVALIDATED|PASS to responses.
 	XCache bool
 	// FetchTimeout bounds a background revalidation and a fetch whose
@@ -251,8 +261,16 @@ func New(cfg Config) (*Node, error) {
 	if !cfg.KeepSurrogateHeaders {
 		hide = surrogate.HeaderFields()
 	}
+	engineCache := n.cache
+	if s, ok := cfg.Bus.(surrogate.Syncer); ok && cfg.RevalidateUnsynced > 0 {
+		now := cfg.Now
+		if now == nil {
+			now = time.Now
+		}
+		engineCache = &unsyncedCache{Cache: n.cache, bus: s, after: cfg.RevalidateUnsynced, now: now}
+	}
 	e, err := cache.NewEngine(cache.EngineConfig{
-		Cache: n.cache, Upstream: cfg.Origin, MaxObjectBytes: maxObject, FetchTimeout: cfg.FetchTimeout,
+		Cache: engineCache, Upstream: cfg.Origin, MaxObjectBytes: maxObject, FetchTimeout: cfg.FetchTimeout,
 		HideFields: hide, Outgoing: n.outgoing, Control: n.control, Store: n.store, Decorate: n.decorate,
 		Now: cfg.Now, Logger: n.log,
 	})

@@ -37,10 +37,16 @@ type PurgeResult struct {
 	Keys    int    `json:"keys,omitempty"`
 	URLs    int    `json:"urls,omitempty"`
 	All     bool   `json:"all,omitempty"`
+	// Fleet is the fleet's acknowledgement when the Bus acknowledges
+	// (surrogate.AckBus, such as redisbus): per live node, applied,
+	// lagging or unreachable. Nil otherwise.
+	Fleet *surrogate.Ack `json:"fleet,omitempty"`
 }
 
 // Purge implements EdgeNode. Purges by URL and key also reach every node
-// sharing the node's Bus.
+// sharing the node's Bus; with an acknowledging Bus (surrogate.AckBus)
+// Purge returns when every live node applied the purge, or at the Bus's
+// deadline, and PurgeResult.Fleet says which did.
 func (n *Node) Purge(ctx context.Context, p PurgeRequest) (PurgeResult, error) {
 	if n.purger == nil {
 		return PurgeResult{}, ErrPurgeUnsupported
@@ -50,8 +56,8 @@ func (n *Node) Purge(ctx context.Context, p PurgeRequest) (PurgeResult, error) {
 		return res, fmt.Errorf("%w: nothing named", ErrBadPurge)
 	}
 	if p.All {
-		r, err := n.purger.PurgeAll(ctx)
-		res.Objects, res.All = r.Objects, true
+		r, err := n.purger.PurgeAll(ctx, p.Mode)
+		res.Objects, res.All, res.Fleet = r.Objects, true, r.Ack
 		return res, err
 	}
 	keys := append([]string(nil), p.Keys...)
@@ -64,7 +70,7 @@ func (n *Node) Purge(ctx context.Context, p PurgeRequest) (PurgeResult, error) {
 		keys = append(keys, surrogate.URLKey(n.keyOf(r)))
 	}
 	r, err := n.purger.Purge(ctx, p.Mode, keys...)
-	res.Objects, res.Keys, res.URLs = r.Objects, len(p.Keys), len(p.URLs)
+	res.Objects, res.Keys, res.URLs, res.Fleet = r.Objects, len(p.Keys), len(p.URLs), r.Ack
 	return res, err
 }
 

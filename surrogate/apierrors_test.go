@@ -21,7 +21,7 @@ func TestPurgerErrorsAreSentinels(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	if _, err := p.PurgeAll(context.Background()); !errors.Is(err, ErrCannotPurgeAll) {
+	if _, err := p.PurgeAll(context.Background(), Hard); !errors.Is(err, ErrCannotPurgeAll) {
 		t.Errorf("PurgeAll on a Target without Clear: %v, want ErrCannotPurgeAll", err)
 	}
 }

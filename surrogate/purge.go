@@ -31,6 +31,12 @@ type Target interface {
 // Like a Target's methods, Clear may run concurrently with them.
 type Clearer interface{ Clear() }
 
+// StaleMarker is implemented by Targets that can mark everything stale at
+// once (a soft purge of all): cache.HTTPCache does. A Target without it
+// is cleared instead (Clearer), which is stronger. Like a Target's
+// methods, MarkAllStale may run concurrently with them.
+type StaleMarker interface{ MarkAllStale() }
+
 // Mode is a purge's strength.
 // A plain value, safe for concurrent use while no goroutine changes it.
 type Mode int
@@ -102,6 +108,9 @@ type Result struct {
 	Objects int
 	// Keys is how many keys the purge named.
 	Keys int
+	// Ack is the fleet's acknowledgement when the Bus is an AckBus: which
+	// live nodes applied the purge. Nil otherwise.
+	Ack *Ack
 }
 
 // PurgerStats counts purges.
@@ -171,13 +180,22 @@ func (p *Purger) Purge(ctx context.Context, mode Mode, keys ...string) (Result, 
 	return p.publish(ctx, Message{ID: randomID(), Node: p.node, Keys: keys, Mode: mode})
 }
 
-// PurgeAll removes everything on this node and every node. The Target must
-// implement Clearer.
-func (p *Purger) PurgeAll(ctx context.Context) (Result, error) {
-	if _, ok := p.target.(Clearer); !ok {
+// PurgeAll purges everything on this node and every node: Hard removes
+// it (the Target must implement Clearer), Soft marks it stale (with a
+// StaleMarker; a Target with only Clearer is cleared).
+func (p *Purger) PurgeAll(ctx context.Context, mode Mode) (Result, error) {
+	if !canPurgeAll(p.target, mode) {
 		return Result{}, fmt.Errorf("%w: target %T has no Clear method", ErrCannotPurgeAll, p.target)
 	}
-	return p.publish(ctx, Message{ID: randomID(), Node: p.node, All: true})
+	return p.publish(ctx, Message{ID: randomID(), Node: p.node, All: true, Mode: mode})
+}
+
+func canPurgeAll(t Target, mode Mode) bool {
+	if _, ok := t.(StaleMarker); ok && mode == Soft {
+		return true
+	}
+	_, ok := t.(Clearer)
+	return ok
 }
 
 // publish applies this node's purge m here and sends it to the fleet.
@@ -186,7 +204,13 @@ func (p *Purger) publish(ctx context.Context, m Message) (Result, error) {
 	res := p.apply(m)
 	p.purges.Add(1)
 	var err error
-	if p.bus != nil {
+	switch b := p.bus.(type) {
+	case nil:
+	case AckBus:
+		var ack Ack
+		ack, err = b.PublishAck(ctx, m)
+		res.Ack = &ack
+	default:
 		err = p.bus.Publish(ctx, m)
 	}
 	return res, err
@@ -197,6 +221,11 @@ func (p *Purger) apply(m Message) Result {
 		n := p.ix.Stats().Objects
 		if l, ok := p.target.(interface{ Len() int }); ok {
 			n = l.Len() // objects without surrogate keys are not indexed
+		}
+		if sm, ok := p.target.(StaleMarker); ok && m.Mode == Soft {
+			sm.MarkAllStale() // the objects stay, and so do their keys
+			p.objects.Add(uint64(n))
+			return Result{Objects: n}
 		}
 		p.target.(Clearer).Clear()
 		p.ix.Clear()
@@ -242,10 +271,9 @@ func (p *Purger) receive(m Message) {
 	if m.Node == p.node || !p.markSeen(m.ID) {
 		return
 	}
-	if m.All {
-		if _, ok := p.target.(Clearer); !ok {
-			return
-		}
+	if m.All && !canPurgeAll(p.target, m.Mode) {
+		p.log.Warn("surrogate: cannot purge all", zap.String("from", m.Node), zap.String("target", fmt.Sprintf("%T", p.target)))
+		return
 	}
 	res := p.apply(m)
 	p.remote.Add(1)

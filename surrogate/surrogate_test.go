@@ -209,7 +209,7 @@ func TestFleetPurgeByKeyOverBus(t *testing.T) {
 			t.Fatalf("node %d after soft purge of 'news': live %v stale %v", i, live, stale)
 		}
 	}
-	if _, err := nodes[2].p.PurgeAll(ctx); err != nil {
+	if _, err := nodes[2].p.PurgeAll(ctx, Hard); err != nil {
 		t.Fatal(err)
 	}
 	bus.Flush(ctx)

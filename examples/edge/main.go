@@ -23,6 +23,18 @@
 // (-origin-try-timeout, origin.Config.TryTimeout). At shutdown, requests in
 // flight may finish for 5 s (-grace).
 //
+// A fleet: with -redis ADDR, nodes share a purge bus and membership in
+// Redis (package surrogate/redisbus): a purge on any node reaches every
+// node in one order, and the purge API answers when every live node has
+// applied it, with each node's state in its JSON ("fleet"). -node-id
+// names the node (default -name), -advertise is the address others reach
+// it on (default -listen); GET /.edge/stats lists the live members.
+//
+//	redis-server --port 6379 --save '' &
+//	go run ./examples/edge -listen 127.0.0.1:8081 -admin 127.0.0.1:9081 -name e1 -redis 127.0.0.1:6379 &
+//	go run ./examples/edge -listen 127.0.0.1:8082 -admin 127.0.0.1:9082 -name e2 -redis 127.0.0.1:6379 &
+//	curl -s -X POST 'http://127.0.0.1:9081/.edge/purge?key=sports'
+//
 // With no -origin flags it starts two demo origins in two regions and
 // prints curl commands to try a hit, a purge by surrogate key and a
 // failover.
@@ -30,6 +42,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -50,6 +63,8 @@ import (
 	"github.com/edgekit/edgekit/edge"
 	"github.com/edgekit/edgekit/httpfront"
 	"github.com/edgekit/edgekit/origin"
+	"github.com/edgekit/edgekit/surrogate/redisbus"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 )
 
@@ -132,6 +147,12 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	front := fs.String("front", "edgekit", "server in front of the node: edgekit (httpfront.Server, HTTP/1.1) or net/http")
 	var tlsOpts tlsOptions
 	tlsOpts.register(fs)
+	redisAddr := fs.String("redis", "", "Redis for the fleet's purge bus and membership: host:port, several comma-separated (Cluster, or Sentinels with -redis-master), or a redis:// or rediss:// (TLS) URL; REDIS_USERNAME and REDIS_PASSWORD set ACL user and AUTH (empty: this node alone)")
+	redisMaster := fs.String("redis-master", "", "Sentinel master name (with -redis listing the Sentinels)")
+	redisTLS := fs.Bool("redis-tls", false, "connect to -redis over TLS (a rediss:// URL implies it)")
+	nodeID := fs.String("node-id", "", "this node's ID in the fleet (default: -name)")
+	advertise := fs.String("advertise", "", "address other nodes reach this one on, published with its heartbeat (default: -listen)")
+	unsynced := fs.Duration("revalidate-unsynced", 0, "with -redis: out of touch with the purge bus this long, serve stored objects only after revalidation (0: off)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -205,11 +226,34 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	if staleIfError == 0 {
 		staleIfError = -1 // the flag's 0 is "off"; edge.Config's zero is the default
 	}
-	node, err := edge.New(edge.Config{
+	var bus *redisbus.Bus
+	if *redisAddr != "" {
+		id, adv := *nodeID, *advertise
+		if id == "" {
+			id = *name
+		}
+		if adv == "" {
+			adv = *listen
+		}
+		rdb, err := redisClient(*redisAddr, *redisMaster, *redisTLS)
+		if err != nil {
+			return err
+		}
+		defer rdb.Close()
+		if bus, err = redisbus.New(redisbus.Config{Client: rdb, Node: id, Advertise: adv, Logger: logger}); err != nil {
+			return err
+		}
+		defer bus.Close() // after the node: deferred calls run last first
+	}
+	ecfg := edge.Config{
 		Name: *name, Origin: pool, MaxBytes: *maxBytes, MaxObjectBytes: *maxObject,
 		NegativeTTL: *negTTL, StaleIfError: staleIfError, XCache: *xcache, Logger: logger,
-		HonorClientCacheControl: *honorCC,
-	})
+		HonorClientCacheControl: *honorCC, RevalidateUnsynced: *unsynced,
+	}
+	if bus != nil {
+		ecfg.Bus = bus
+	}
+	node, err := edge.New(ecfg)
 	if err != nil {
 		return err
 	}
@@ -217,7 +261,12 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 
 	stats := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{"node": node.Stats(), "origins": pool.Stats()})
+		v := map[string]any{"node": node.Stats(), "origins": pool.Stats()}
+		if bus != nil {
+			members, err := bus.Live(r.Context())
+			v["fleet"] = map[string]any{"members": members, "bus": bus.Stats(), "last_sync": bus.LastSync(), "error": errString(err)}
+		}
+		json.NewEncoder(w).Encode(v)
 	})
 	// The public listener: the node, and purges only with a token. Stats
 	// and an anonymous purge API are for the admin listener alone; the
@@ -427,6 +476,41 @@ func isAlpha(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' 
 // isTchar reports whether r is a token character (RFC 9110 §5.6.2).
 func isTchar(r rune) bool {
 	return r < 0x80 && (isAlpha(byte(r)) || r >= '0' && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r))
+}
+
+// redisClient builds the fleet's Redis client from -redis: a URL
+// (redis:// or rediss://, user and password in it), or addresses for a
+// single server, a Cluster or, with master, Sentinels. REDIS_USERNAME and
+// REDIS_PASSWORD keep credentials off the command line.
+func redisClient(addr, master string, useTLS bool) (redis.UniversalClient, error) {
+	var opts redis.UniversalOptions
+	if strings.Contains(addr, "://") {
+		o, err := redis.ParseURL(addr)
+		if err != nil {
+			return nil, fmt.Errorf("-redis: %w", err)
+		}
+		opts = redis.UniversalOptions{Addrs: []string{o.Addr}, Username: o.Username, Password: o.Password, DB: o.DB, TLSConfig: o.TLSConfig}
+	} else {
+		opts.Addrs = strings.Split(addr, ",")
+	}
+	opts.MasterName = master
+	if u := os.Getenv("REDIS_USERNAME"); u != "" {
+		opts.Username = u
+	}
+	if p := os.Getenv("REDIS_PASSWORD"); p != "" {
+		opts.Password = p
+	}
+	if useTLS && opts.TLSConfig == nil {
+		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	return redis.NewUniversalClient(&opts), nil
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 // readToken returns the purge token from -purge-token or the first line
