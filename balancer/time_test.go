@@ -75,6 +75,7 @@ func TestEjectionBackoffResetsAfterSuccess(t *testing.T) {
 		pk, _ := pickOf(p, "b000")
 		pk.Done(DoneInfo{Err: io.ErrUnexpectedEOF})
 		time.Sleep(10 * time.Second)
+		synctest.Wait() // the re-admitting timer, due now too, has run
 		for range 100 {
 			pk, ok := pickOf(p, "b000")
 			if !ok {
@@ -86,6 +87,7 @@ func TestEjectionBackoffResetsAfterSuccess(t *testing.T) {
 		pk, _ = pickOf(p, "b000")
 		pk.Done(DoneInfo{Err: io.ErrUnexpectedEOF})
 		time.Sleep(10 * time.Second)
+		synctest.Wait()
 		if _, ok := pickOf(p, "b000"); !ok {
 			t.Fatal("an ejection after 100 successes and an hour lasted more than BaseEjection")
 		}
