@@ -296,8 +296,22 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	defer ln.Close()
 	addr := ln.Addr().String()
 
-	// Every listener is bound before anything is printed: a taken admin
+	// The HTTPS side first: a certificate that does not load or a taken
 	// port ends the program before it says it is listening.
+	tlsCtx, stopTLS := context.WithCancel(ctx)
+	waitTLS, err := tlsOpts.start(tlsCtx, out, logger, mux, func(ctx context.Context, ln net.Listener, h http.Handler) error {
+		if *front == "edgekit" {
+			return (&httpfront.Server{Handler: h, ReadHeaderTimeout: *headerTimeout, ShutdownTimeout: *drain}).Serve(ctx, ln)
+		}
+		return serveHTTP(ctx, ln, &http.Server{Handler: h, ReadHeaderTimeout: *headerTimeout, IdleTimeout: *idleTimeout})
+	})
+	defer waitTLS()
+	defer stopTLS() // before the wait
+	if err != nil {
+		return err
+	}
+	// The admin listener is bound before the banner: a taken admin port
+	// ends the program before it says it is listening.
 	adminAddr := ""
 	if *admin != "" {
 		adminPurge, err := node.PurgeHandler(edge.PurgeConfig{Token: purgeToken, AdminListener: true})
@@ -333,18 +347,6 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	}
 	if demo {
 		printDemo(out, addr, adminAddr, purgeToken != "", demoOrigins)
-	}
-	tlsCtx, stopTLS := context.WithCancel(ctx)
-	waitTLS, err := tlsOpts.start(tlsCtx, out, logger, mux, func(ctx context.Context, ln net.Listener, h http.Handler) error {
-		if *front == "edgekit" {
-			return (&httpfront.Server{Handler: h, ReadHeaderTimeout: *headerTimeout}).Serve(ctx, ln)
-		}
-		return serveHTTP(ctx, ln, &http.Server{Handler: h, ReadHeaderTimeout: *headerTimeout, IdleTimeout: *idleTimeout})
-	})
-	defer waitTLS()
-	defer stopTLS() // before the wait
-	if err != nil {
-		return err
 	}
 	if ready != nil {
 		ready <- addr

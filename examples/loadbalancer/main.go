@@ -187,8 +187,11 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "%s load balancer on %s, policy %s, backends %s\n", *mode, ln.Addr(), *policy, strings.Join(backends, ", "))
+	banner := func() {
+		fmt.Fprintf(out, "%s load balancer on %s, policy %s, backends %s\n", *mode, ln.Addr(), *policy, strings.Join(backends, ", "))
+	}
 	if *mode == "tcp" {
+		banner()
 		if ready != nil {
 			ready <- ln.Addr().String()
 		}
@@ -205,15 +208,16 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	tlsCtx, stopTLS := context.WithCancel(ctx)
 	waitTLS, err := tlsOpts.start(tlsCtx, out, zap.NewNop(), px, func(ctx context.Context, ln net.Listener, h http.Handler) error {
 		if *front == "edgekit" {
-			return (&httpfront.Server{Handler: h, ReadHeaderTimeout: *headTimeout, BodyIdleTimeout: *bodyTimeout}).Serve(ctx, ln)
+			return (&httpfront.Server{Handler: h, ReadHeaderTimeout: *headTimeout, BodyIdleTimeout: *bodyTimeout, ShutdownTimeout: *grace}).Serve(ctx, ln)
 		}
-		return serveHTTP(ctx, ln, &http.Server{Handler: h, ReadHeaderTimeout: *headTimeout})
+		return serveHTTP(ctx, ln, &http.Server{Handler: h, ReadHeaderTimeout: *headTimeout, IdleTimeout: *idleTimeout})
 	})
 	defer waitTLS()
 	defer stopTLS() // before the wait
 	if err != nil {
-		return err
+		return err // before the banner: a certificate that does not load ends the program first
 	}
+	banner()
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
