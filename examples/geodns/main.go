@@ -197,14 +197,8 @@ func start(listen, zoneFile, origin, steerPath, geoipPath string, out io.Writer)
 		cleanup()
 		return nil, err
 	}
-	pc, err := net.ListenPacket("udp", listen)
+	pc, ln, err := listenUDPAndTCP(listen)
 	if err != nil {
-		cleanup()
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		pc.Close()
 		cleanup()
 		return nil, err
 	}
@@ -237,4 +231,28 @@ func main() {
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	<-sig
 	svc.close()
+}
+
+// listenUDPAndTCP listens on addr over UDP and TCP with the same port. For
+// port 0 it retries until a port is free for both (the port the kernel gave
+// the UDP socket may be taken over TCP).
+func listenUDPAndTCP(addr string) (net.PacketConn, net.Listener, error) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		ln, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			return pc, ln, nil
+		}
+		pc.Close()
+		if port != "0" || attempt >= 20 {
+			return nil, nil, err
+		}
+	}
 }

@@ -49,6 +49,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/edgekit/edgekit/internal/dnsproto"
 	"github.com/edgekit/edgekit/resolver/authority"
@@ -294,8 +295,19 @@ func writeCuts(b *strings.Builder, rrs []dns.RR) {
 }
 
 // listen opens a UDP socket and a TCP listener on port (zero: one drawn
-// for the first address) for every address.
+// for the first address) for every address. A drawn port may be free over
+// UDP and taken over TCP on some address: then it draws again, a bounded
+// number of times.
 func listen(addrs []string, handlers map[string]dns.Handler, port int) (*Hierarchy, error) {
+	for attempt := 0; ; attempt++ {
+		h, err := listenOn(addrs, handlers, port)
+		if err == nil || port != 0 || attempt >= 20 || !errors.Is(err, syscall.EADDRINUSE) {
+			return h, err
+		}
+	}
+}
+
+func listenOn(addrs []string, handlers map[string]dns.Handler, port int) (*Hierarchy, error) {
 	h := &Hierarchy{Port: port}
 	for _, addr := range addrs {
 		pc, err := net.ListenPacket("udp", net.JoinHostPort(addr, fmt.Sprint(h.Port)))
