@@ -421,7 +421,15 @@ func (s *Server) steerAnswer(dst []dns.RR, st *steer, qtype uint16, c *client) [
 		}
 		return st.rotate(dst, members(&st.pools[bestAny]), nil)
 	}
-	return st.rotate(dst, members(&st.pools[best]), healthy)
+	n := len(dst)
+	dst = st.rotate(dst, members(&st.pools[best]), healthy)
+	if len(dst) == n {
+		// Every member went down between choosing the pool and reading
+		// its members (health is read live, not from one snapshot): the
+		// broken-fleet rule above, never an empty answer.
+		dst = st.rotate(dst, members(&st.pools[best]), nil)
+	}
+	return dst
 }
 
 // widen records that the answer depends on the first bits of the
