@@ -5,9 +5,12 @@ import (
 	"errors"
 	"net"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"github.com/edgekit/edgekit/internal/dnsproto"
 	"github.com/edgekit/edgekit/resolver/resolvertest"
+	"github.com/miekg/dns"
 )
 
 // LookupMX sorts by preference, as net.Resolver.LookupMX does (RFC 5321
@@ -49,5 +52,76 @@ mail.org. IN MX 20 b.mail.org.
 	var de *net.DNSError
 	if _, err := r.LookupMX(ctx, "nope.mail.org"); !errors.As(err, &de) || !de.IsNotFound {
 		t.Fatalf("NXDOMAIN: %v", err)
+	}
+}
+
+// RFC 6891 §7 and RFC 3225 §3: NetResolver's pipe answers as the UDP and
+// TCP server does (one set of reply rules, dnsproto.Reply and SetEDNS):
+// the query's ID, RD, CD and question, an OPT with our payload size and
+// the DO bit copied when the query had one, none when it had not; a query
+// that does not parse gets FORMERR (RFC 1035 §4.1.1), one for another
+// class REFUSED, and the serving goroutine ends when the client closes.
+func TestRFC6891_S7_NetResolverPipeRepliesAsServer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nr := NetResolver(fixedResolver{})
+		nc, err := nr.Dial(context.Background(), "udp", "192.0.2.53:53")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		nc.SetDeadline(time.Now().Add(5 * time.Second)) // fake time: ends a test that waits for nothing
+		c := &dns.Conn{Conn: nc}
+		exchange := func(q *dns.Msg) *dns.Msg {
+			t.Helper()
+			if err := c.WriteMsg(q); err != nil {
+				t.Fatal(err)
+			}
+			m, err := c.ReadMsg()
+			if err != nil {
+				t.Fatalf("%v: no reply: %v", q.Question, err)
+			}
+			return m
+		}
+
+		q := new(dns.Msg)
+		q.SetQuestion("Host.Example.", dns.TypeA)
+		q.Id, q.RecursionDesired, q.CheckingDisabled = 0x1234, true, true
+		q.SetEdns0(4096, true)
+		m := exchange(q)
+		if m.Id != q.Id || !m.Response || !m.RecursionDesired || !m.CheckingDisabled || !m.RecursionAvailable ||
+			m.AuthenticatedData || m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 ||
+			len(m.Question) != 1 || m.Question[0] != q.Question[0] {
+			t.Fatalf("reply header, question or answer:\n%v", m)
+		}
+		opt := m.IsEdns0()
+		if opt == nil || !opt.Do() || opt.Version() != 0 || opt.UDPSize() != dnsproto.UDPSize {
+			t.Fatalf("OPT %v, want one with DO, version 0, size %d (RFC 6891 §7, RFC 3225 §3)", opt, dnsproto.UDPSize)
+		}
+
+		q = new(dns.Msg)
+		q.SetQuestion("host.example.", dns.TypeA)
+		if m := exchange(q); m.IsEdns0() != nil || m.CheckingDisabled || m.Id != q.Id {
+			t.Fatalf("reply to a query without EDNS and CD:\n%v", m)
+		}
+
+		q = new(dns.Msg)
+		q.SetQuestion("host.example.", dns.TypeA)
+		q.RecursionDesired = true
+		q.Question[0].Qclass = dns.ClassCHAOS
+		if m := exchange(q); m.Rcode != dns.RcodeRefused {
+			t.Fatalf("class CH: rcode %s, want REFUSED", dns.RcodeToString[m.Rcode])
+		}
+
+		if _, err := c.Write(lyingQuery(0xbeef)); err != nil {
+			t.Fatal(err)
+		}
+		if m, err := c.ReadMsg(); err != nil || m.Id != 0xbeef || m.Rcode != dns.RcodeFormatError {
+			t.Fatalf("malformed query: %v, %v", m, err)
+		}
+	})
+	// Without a Resolver, a clear error instead of a panic in the pipe's
+	// goroutine.
+	if _, err := NetResolver(nil).Dial(context.Background(), "udp", "192.0.2.53:53"); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("nil Resolver: %v, want ErrInvalidConfig", err)
 	}
 }
