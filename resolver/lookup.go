@@ -3,6 +3,7 @@ package resolver
 import (
 	"cmp"
 	"context"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"slices"
@@ -108,7 +109,8 @@ func (r *Recursive) LookupCNAME(ctx context.Context, host string) (string, error
 	return canonical, nil
 }
 
-// LookupMX returns host's mail exchangers, by preference.
+// LookupMX returns host's mail exchangers, by preference, those of equal
+// preference in random order.
 func (r *Recursive) LookupMX(ctx context.Context, host string) ([]*net.MX, error) {
 	_, m, err := r.lookup(ctx, host, dns.TypeMX)
 	if err != nil {
@@ -120,8 +122,14 @@ func (r *Recursive) LookupMX(ctx context.Context, host string) ([]*net.MX, error
 			out = append(out, &net.MX{Host: mx.Mx, Pref: mx.Preference})
 		}
 	}
-	// Lower preference first (RFC 5321 §5.1), as net.Resolver.LookupMX
-	// sorts; equal ones keep the answer's order.
+	// Lower preference first, in random order among equal preferences
+	// (RFC 5321 §5.1), as net.Resolver.LookupMX does: shuffled, then
+	// sorted stably.
+	shuffle := r.shuffle
+	if shuffle == nil {
+		shuffle = rand.Shuffle
+	}
+	shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
 	slices.SortStableFunc(out, func(a, b *net.MX) int { return cmp.Compare(a.Pref, b.Pref) })
 	return out, nil
 }

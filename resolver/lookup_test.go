@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -123,5 +125,70 @@ func TestRFC6891_S7_NetResolverPipeRepliesAsServer(t *testing.T) {
 	// goroutine.
 	if _, err := NetResolver(nil).Dial(context.Background(), "udp", "192.0.2.53:53"); !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("nil Resolver: %v, want ErrInvalidConfig", err)
+	}
+}
+
+// RFC 5321 §5.1: mail exchangers of equal preference are tried in random
+// order, as net.Resolver.LookupMX returns them; lower preferences still
+// come first. The shuffle is injected: reversing the records before the
+// sort reverses the equal ones and nothing else. With the default source,
+// the equal ones do not come back in one fixed order.
+func TestRFC5321_S5_1_LookupMXRandomisesEqualPreference(t *testing.T) {
+	h, err := resolvertest.New(resolvertest.Config{Delegate: true, Files: []resolvertest.ZoneFile{
+		{Addr: "127.0.0.4", Origin: "mail.org.", Text: `$TTL 300
+mail.org. IN SOA ns1.mail.org. admin.mail.org. 1 7200 3600 1209600 60
+mail.org. IN NS ns1.mail.org.
+ns1 IN A 127.0.0.4
+mail.org. IN MX 20 z.mail.org.
+mail.org. IN MX 10 a.mail.org.
+mail.org. IN MX 10 b.mail.org.
+mail.org. IN MX 5 first.mail.org.
+mail.org. IN MX 10 c.mail.org.
+mail.org. IN MX 10 d.mail.org.
+`}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	r := newResolver(t, Config{Roots: h.Roots(), Port: h.Port, AllowLoopback: true, Timeout: time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	lookup := func() []string {
+		t.Helper()
+		mx, err := r.LookupMX(ctx, "mail.org")
+		if err != nil || len(mx) != 6 {
+			t.Fatalf("MX %v %v", mx, err)
+		}
+		var hosts []string
+		for i, want := range []uint16{5, 10, 10, 10, 10, 20} {
+			if mx[i].Pref != want {
+				t.Fatalf("MX %d: %+v, want preference %d (lower first)", i, *mx[i], want)
+			}
+			hosts = append(hosts, mx[i].Host)
+		}
+		if hosts[0] != "first.mail.org." || hosts[5] != "z.mail.org." {
+			t.Fatalf("MX %v", hosts)
+		}
+		return hosts[1:5]
+	}
+	r.shuffle = func(int, func(i, j int)) {} // answer order
+	asIs := lookup()
+	r.shuffle = func(n int, swap func(i, j int)) {
+		for i := range n / 2 {
+			swap(i, n-1-i)
+		}
+	}
+	want := slices.Clone(asIs)
+	slices.Reverse(want)
+	if got := lookup(); !slices.Equal(got, want) {
+		t.Fatalf("equal preferences %v after reversing, want %v (answer order %v)", got, want, asIs)
+	}
+	r.shuffle = nil
+	orders := map[string]bool{}
+	for range 50 { // 24 orders of 4: one order 50 times running is a broken shuffle
+		orders[strings.Join(lookup(), " ")] = true
+	}
+	if len(orders) < 2 {
+		t.Fatalf("equal preferences always in one order: %v", orders)
 	}
 }
