@@ -3,14 +3,12 @@ package resolver
 import (
 	"cmp"
 	"context"
-	"encoding/binary"
-	"io"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
-	"time"
+	"sync/atomic"
 
 	"github.com/miekg/dns"
 	"golang.org/x/net/idna"
@@ -111,7 +109,8 @@ func (r *Recursive) LookupCNAME(ctx context.Context, host string) (string, error
 	return canonical, nil
 }
 
-// LookupMX returns host's mail exchangers, by preference.
+// LookupMX returns host's mail exchangers, by preference, those of equal
+// preference in random order.
 func (r *Recursive) LookupMX(ctx context.Context, host string) ([]*net.MX, error) {
 	_, m, err := r.lookup(ctx, host, dns.TypeMX)
 	if err != nil {
@@ -123,8 +122,14 @@ func (r *Recursive) LookupMX(ctx context.Context, host string) ([]*net.MX, error
 			out = append(out, &net.MX{Host: mx.Mx, Pref: mx.Preference})
 		}
 	}
-	// Lower preference first (RFC 5321 §5.1), as net.Resolver.LookupMX
-	// sorts; equal ones keep the answer's order.
+	// Lower preference first, in random order among equal preferences
+	// (RFC 5321 §5.1), as net.Resolver.LookupMX does: shuffled, then
+	// sorted stably.
+	shuffle := r.shuffle
+	if shuffle == nil {
+		shuffle = rand.Shuffle
+	}
+	shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
 	slices.SortStableFunc(out, func(a, b *net.MX) int { return cmp.Compare(a.Pref, b.Pref) })
 	return out, nil
 }
@@ -147,77 +152,25 @@ func (r *Recursive) LookupNS(ctx context.Context, host string) ([]*net.NS, error
 // NetResolver returns a *net.Resolver whose lookups go through r, so
 // net.Dialer, http.Transport and every Go API that resolves names use this
 // resolver without code changes. The Go resolver's messages travel over an
-// in-memory pipe; no socket is opened.
+// in-memory pipe; no socket is opened. They are answered as Server answers
+// a TCP client (the same reply rules: header, question, OPT with DO copied,
+// RFC 6891 §7, RFC 3225 §3; FORMERR for a malformed query), except that
+// the pipe's peer, this process, is always allowed. A nil r makes every
+// lookup fail with ErrInvalidConfig.
 func NetResolver(r Resolver) *net.Resolver {
+	s, err := NewServer(ServerConfig{Resolver: r, inProcess: true})
 	return &net.Resolver{
 		PreferGo: true,
 		Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
+			if err != nil {
+				return nil, err
+			}
 			client, server := net.Pipe()
 			// A net.Pipe is not a PacketConn, so Go's resolver frames
-			// messages as over TCP whatever the network.
-			go servePipe(r, server, true)
+			// messages as over TCP (RFC 1035 §4.2.2) whatever the network.
+			// The connection ends when the Go resolver closes its end.
+			go s.serveTCPConn(server, new(atomic.Bool))
 			return client, nil
 		},
-	}
-}
-
-// servePipe answers DNS messages on one end of a pipe: raw messages for
-// "udp", two-byte length prefixed for "tcp" (RFC 1035 §4.2.2).
-func servePipe(r Resolver, c net.Conn, stream bool) {
-	defer c.Close()
-	var wmu sync.Mutex
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	buf := make([]byte, 65535)
-	for {
-		c.SetReadDeadline(time.Now().Add(30 * time.Second))
-		var msg []byte
-		if stream {
-			var l [2]byte
-			if _, err := io.ReadFull(c, l[:]); err != nil {
-				return
-			}
-			msg = make([]byte, binary.BigEndian.Uint16(l[:]))
-			if _, err := io.ReadFull(c, msg); err != nil {
-				return
-			}
-		} else {
-			n, err := c.Read(buf)
-			if err != nil {
-				return
-			}
-			msg = append([]byte(nil), buf[:n]...)
-		}
-		req := new(dns.Msg)
-		if err := req.Unpack(msg); err != nil || len(req.Question) != 1 {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-			defer cancel()
-			m := new(dns.Msg)
-			m.SetReply(req)
-			m.RecursionAvailable = true
-			res, err := r.Resolve(ctx, req.Question[0])
-			if err != nil || res == nil {
-				m.Rcode = dns.RcodeServerFailure
-			} else {
-				m.Rcode, m.Answer, m.Ns = res.Rcode, res.Answer, res.Ns
-			}
-			out, err := m.Pack()
-			if err != nil {
-				return
-			}
-			wmu.Lock()
-			defer wmu.Unlock()
-			if stream {
-				var l [2]byte
-				binary.BigEndian.PutUint16(l[:], uint16(len(out)))
-				out = append(l[:], out...)
-			}
-			c.Write(out)
-		}()
 	}
 }

@@ -149,6 +149,10 @@ type Recursive struct {
 
 	udpWaiting waitingSockets // exchangeUDP's sockets, which Close wakes
 
+	// shuffle permutes LookupMX's records before they are sorted by
+	// preference. Nil means rand.Shuffle (math/rand/v2); tests set it.
+	shuffle func(n int, swap func(i, j int))
+
 	st counters
 }
 
