@@ -8,27 +8,12 @@ import (
 // system.
 type Stats struct {
 	Requests uint64
-	// Hits are GET/HEAD requests answered from the cache without waiting
-	// for the origin (stale-while-revalidate included); Misses the rest.
-	Hits, Misses uint64
-	// StaleServed counts stale responses served (stale-while-revalidate,
-	// stale-if-error, max-stale).
-	StaleServed uint64
-	// Revalidations counts 304 answers that freshened stored objects.
-	Revalidations uint64
-	// Collapsed counts requests answered from another request's origin
-	// fetch. Waiters released to fetch on their own (the response was
-	// uncacheable or too large to store) are not counted.
-	Collapsed uint64
-	// OriginErrors counts failed origin fetches and 5xx answers.
-	OriginErrors uint64
-	// Passes counts requests forwarded uncached (unsafe methods).
-	Passes        uint64
-	Invalidations uint64
-	// BackgroundFetches counts stale-while-revalidate refreshes.
-	BackgroundFetches uint64
-	BytesFromCache    uint64
-	BytesFromOrigin   uint64
+	// EngineStats are the counters of the node's cache.Engine, which
+	// serves every request (hits, misses, stale, revalidations,
+	// collapsed waiters, origin errors, passes, invalidations, background
+	// fetches, bytes). Their fields are promoted: s.Hits, and "Hits" in
+	// JSON, as before.
+	cache.EngineStats
 	// Purges and PurgedObjects count purges applied on this node, whether
 	// asked here or received over the bus.
 	Purges        uint64
@@ -46,15 +31,7 @@ type Stats struct {
 
 // Stats implements EdgeNode.
 func (n *Node) Stats() Stats {
-	es := n.engine.Stats()
-	s := Stats{
-		Requests: n.requests.Load(0), Hits: es.Hits, Misses: es.Misses,
-		StaleServed: es.StaleServed, Revalidations: es.Revalidations,
-		Collapsed: es.Collapsed, OriginErrors: es.OriginErrors, Passes: es.Passes,
-		Invalidations: es.Invalidations, BackgroundFetches: es.BackgroundFetches,
-		BytesFromCache: es.BytesFromCache, BytesFromOrigin: es.BytesFromOrigin,
-		Objects: n.index.Stats().Objects,
-	}
+	s := Stats{Requests: n.requests.Load(0), EngineStats: n.engine.Stats(), Objects: n.index.Stats().Objects}
 	if c, ok := n.cache.(interface{ Stats() cache.Stats }); ok {
 		cs := c.Stats()
 		s.Objects, s.Bytes, s.MaxBytes = cs.Objects, cs.Bytes, cs.MaxBytes
