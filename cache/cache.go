@@ -23,6 +23,8 @@ import (
 // reused (RFC 9111 §4), records responses that may be stored (§3), and
 // invalidates after unsafe requests (§4.4). HTTPCache is the default
 // implementation; Transport and edge.Node are built on this interface.
+// The engine calls an implementation from many goroutines at once: it
+// must be safe for concurrent use.
 type Cache interface {
 	// Lookup finds what is stored for req and decides how it may be used.
 	// It never blocks on the network.

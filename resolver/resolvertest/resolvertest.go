@@ -106,7 +106,9 @@ const (
 )
 
 // Hierarchy is a set of authoritative servers running on loopback
-// addresses, started by New.
+// addresses, started by New. Roots is safe for concurrent use; Close is
+// called once, by the goroutine that owns the Hierarchy (usually a
+// test's cleanup).
 type Hierarchy struct {
 	// Port is the port every server listens on (UDP and TCP).
 	Port    int

@@ -27,7 +27,9 @@ import (
 // ErrBadDB reports a database that cannot be read.
 var ErrBadDB = errors.New("geoip: bad database")
 
-// DB is an authority.Locator over a MaxMind DB file.
+// DB is an authority.Locator over a MaxMind DB file. Locate is safe for
+// concurrent use by multiple goroutines; Close must come after the last
+// Locate.
 type DB struct {
 	r *maxminddb.Reader
 }
