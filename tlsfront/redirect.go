@@ -42,6 +42,12 @@ func Redirect(tlsPort int) http.Handler {
 			http.Error(w, "tlsfront: no path to redirect", http.StatusBadRequest)
 			return
 		}
+		if strings.Contains(r.URL.RawQuery, "#") {
+			// A request-target has no fragment (RFC 9112 §3.2); net/http
+			// leaves a "#" in the query, which the Location could not carry.
+			http.Error(w, "tlsfront: '#' in the request target", http.StatusBadRequest)
+			return
+		}
 		u := url.URL{Scheme: "https", Host: host + port, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
 		if u.Path == "" {
 			u.Path = "/"
