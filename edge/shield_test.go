@@ -72,8 +72,7 @@ type tierOpts struct {
 	shield  bool                                       // false: independent caches, each fetching from the origin
 	members func([]surrogate.Member) surrogate.Members // nil: a liveSet of all
 	bus     surrogate.Bus
-	tier    bool // Config.Tier set (default true when shield)
-	noTier  bool
+	noTier  bool // Config.Tier left nil
 	sc      ShieldConfig // Outlier, Timeout
 	prefix  string
 }
@@ -531,5 +530,34 @@ func TestShieldConsistentOwnership(t *testing.T) {
 	// Lists are static here: Refresh is never read on a request's path.
 	if st := sa.Stats(); st.Refreshes != 3 {
 		t.Fatalf("refreshes: %+v", st)
+	}
+}
+
+// RFC 8586 §2: a CDN adds its cdn-id to CDN-Loop on every request it
+// forwards, after the entries already there (which it leaves as they are).
+func TestNodeAppendsCDNLoop(t *testing.T) {
+	fc := clock.NewFake(time.Time{})
+	var got atomic.Value
+	s := newSite(t, fc, func(w http.ResponseWriter, r *http.Request) {
+		got.Store(strings.Join(r.Header.Values("CDN-Loop"), ", "))
+		w.Header().Set("Cache-Control", "max-age=60")
+	})
+	for _, c := range []struct{ id, sent, want string }{
+		{"", "", "edgekit"},
+		{"cdn.example", `other; v="1,2"`, `other; v="1,2", cdn.example`},
+	} {
+		e := newEnv(t, fc, Config{CDNID: c.id}, s)
+		var hdr []string
+		if c.sent != "" {
+			hdr = []string{"CDN-Loop", c.sent}
+		}
+		e.get("/loop"+c.id, hdr...)
+		if got.Load() != c.want {
+			t.Fatalf("CDNID %q: origin saw CDN-Loop %q, want %q", c.id, got.Load(), c.want)
+		}
+		e.do(http.MethodPost, "/post"+c.id, hdr...) // passed through, too
+		if got.Load() != c.want {
+			t.Fatalf("CDNID %q, POST: origin saw CDN-Loop %q, want %q", c.id, got.Load(), c.want)
+		}
 	}
 }
