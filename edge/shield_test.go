@@ -72,7 +72,7 @@ type tierOpts struct {
 	shield  bool                                       // false: independent caches, each fetching from the origin
 	members func([]surrogate.Member) surrogate.Members // nil: a liveSet of all
 	bus     surrogate.Bus
-	noTier  bool // Config.Tier left nil
+	noTier  bool         // Config.Tier left nil
 	sc      ShieldConfig // Outlier, Timeout
 	prefix  string
 }
