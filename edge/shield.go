@@ -51,8 +51,8 @@ type ShieldConfig struct {
 	Self string
 	// Members is the live set: a *redisbus.Bus, or
 	// surrogate.StaticMembers. Members without an Addr (other than Self)
-	// are left out. It is read when the shield starts and then at most
-	// once per Refresh, in the background, never on a request's path.
+	// are left out. It is read when the shield starts and then every
+	// Refresh by the shield's goroutine, never on a request's path.
 	Members surrogate.Members
 	// Origin is where this node fetches what it owns, what reaches it
 	// from the tier, and what the owner could not answer: usually an
@@ -81,7 +81,7 @@ type ShieldConfig struct {
 	// used).
 	Key func(*http.Request) string
 	// Timeout bounds a forward to an owner until its response headers
-	// arrive; a slower owner is skipped (the request goes to Origin) and
+	// arrive (and one read of the live set); a slower owner is skipped (the request goes to Origin) and
 	// counts a failure. Zero means 10 s, origin.Config.TryTimeout's
 	// default.
 	Timeout time.Duration
@@ -92,7 +92,8 @@ type ShieldConfig struct {
 	// the members). An ejected member's objects go to the others, as if
 	// it had left, until it is re-admitted.
 	Outlier balancer.OutlierDetection
-	// Refresh is how often the live set is read again from Members.
+	// Refresh is how often the live set is read again from Members (on
+	// the real clock, as redisbus heartbeats: Now does not drive it).
 	// Zero means 1 s (redisbus's heartbeat).
 	Refresh time.Duration
 	// MaxHops is how many times Token may appear in a request's CDN-Loop
@@ -122,9 +123,8 @@ type ShieldConfig struct {
 // request goes to Origin) and ejected as balancer ejects.
 //
 // A Shield is safe for concurrent use by multiple goroutines and must not
-// be copied. It runs one goroutine at a time to refresh the live set
-// (started by a request once Refresh has passed); Close stops and waits
-// for it.
+// be copied. It runs one goroutine, which reads the live set every
+// Refresh; Close stops and waits for it.
 type Shield struct {
 	self, token string
 	secret      []byte
@@ -140,14 +140,12 @@ type Shield struct {
 	log         *zap.Logger
 	pool        *balancer.Pool
 
-	mu         sync.Mutex // serialises applying a live set
-	addrs      map[string]string
-	lastRead   atomic.Int64 // unix nanos of the last refresh started
-	refreshing atomic.Bool
-	ctx        context.Context
-	cancel     context.CancelFunc
-	wg         sync.WaitGroup
-	closeOnce  sync.Once
+	mu        sync.Mutex // serialises applying a live set
+	addrs     map[string]string
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
 
 	owned, forwarded, fromTier, fallbacks, loops, direct, refreshes, refreshErrors atomic.Uint64
 }
@@ -208,10 +206,11 @@ func NewShield(cfg ShieldConfig) (*Shield, error) {
 	}
 	s.pool = pool
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.lastRead.Store(s.now().UnixNano())
 	if err := s.Refresh(s.ctx); err != nil {
 		s.log.Debug("shield: members", zap.Error(err))
 	}
+	s.wg.Add(1)
+	go s.refreshLoop()
 	return s, nil
 }
 
@@ -226,9 +225,9 @@ func ownerKey(r *http.Request) string {
 
 // Refresh reads the live set from Members now and applies it: members
 // that joined are added, those that left removed (their objects move to
-// the others, about 1/N of all), an ejected member stays ejected. Requests
-// call it in the background once Refresh has passed; operators and tests
-// may call it directly.
+// the others, about 1/N of all), an ejected member stays ejected. The
+// shield's goroutine calls it every Refresh; operators and tests may call
+// it directly.
 func (s *Shield) Refresh(ctx context.Context) error {
 	s.refreshes.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
@@ -264,29 +263,24 @@ func (s *Shield) Refresh(ctx context.Context) error {
 	return nil
 }
 
-// maybeRefresh starts a background refresh when Refresh has passed since
-// the last one and none is running.
-func (s *Shield) maybeRefresh() {
-	now := s.now().UnixNano()
-	if now-s.lastRead.Load() < int64(s.refreshEach) || !s.refreshing.CompareAndSwap(false, true) {
-		return
-	}
-	if s.ctx.Err() != nil {
-		s.refreshing.Store(false)
-		return
-	}
-	s.lastRead.Store(now)
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer s.refreshing.Store(false)
+// refreshLoop reads the live set every Refresh until Close.
+func (s *Shield) refreshLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.refreshEach)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
 		if err := s.Refresh(s.ctx); err != nil {
 			s.log.Debug("shield: members", zap.Error(err))
 		}
-	}()
+	}
 }
 
-// Close stops the background refresh and waits for it, stops the owner
+// Close stops the refresh goroutine and waits for it, stops the owner
 // pool's timers and closes the default Peers transport's idle
 // connections. It is idempotent.
 func (s *Shield) Close() error {
@@ -335,7 +329,6 @@ func (s *Shield) mac(r *http.Request) []byte {
 
 // RoundTrip implements http.RoundTripper: see Shield.
 func (s *Shield) RoundTrip(req *http.Request) (*http.Response, error) {
-	s.maybeRefresh()
 	tier := s.FromTier(req)
 	if _, ok := req.Header[ShieldHeader]; ok {
 		// Never sent further, valid or not: a copy without it.

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/edgekit/edgekit/balancer"
@@ -478,12 +479,12 @@ func TestShieldConsistentOwnership(t *testing.T) {
 	a.set(mk("e1", "e2", "e3", "e4", "e5"))
 	b.set(mk("e1", "e2", "e3", "e4", "e5", "e9")) // b saw e9 come and go
 	nop := http.RoundTripper(http.DefaultTransport)
-	sa, err := NewShield(ShieldConfig{Self: "e1", Members: a, Origin: nop})
+	sa, err := NewShield(ShieldConfig{Self: "e1", Members: a, Origin: nop, Refresh: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sa.Close()
-	sb, err := NewShield(ShieldConfig{Self: "e2", Members: b, Origin: nop})
+	sb, err := NewShield(ShieldConfig{Self: "e2", Members: b, Origin: nop, Refresh: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -527,7 +528,7 @@ func TestShieldConsistentOwnership(t *testing.T) {
 	}
 	check("e6 joins", []string{"e1", "e2", "e3", "e4", "e5", "e6"}, 6)
 	check("e3 leaves", []string{"e1", "e2", "e4", "e5"}, 5)
-	// Lists are static here: Refresh is never read on a request's path.
+	// Owner and requests never read the live set: only Refresh does.
 	if st := sa.Stats(); st.Refreshes != 3 {
 		t.Fatalf("refreshes: %+v", st)
 	}
@@ -560,4 +561,29 @@ func TestNodeAppendsCDNLoop(t *testing.T) {
 			t.Fatalf("CDNID %q, POST: origin saw CDN-Loop %q, want %q", c.id, got.Load(), c.want)
 		}
 	}
+}
+
+// The live set is read every Refresh by the shield's goroutine, and only
+// then: a member that joins owns objects from the next read on.
+func TestShieldRefreshesMembers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		live := &liveSet{}
+		live.set([]surrogate.Member{{ID: "e1"}, {ID: "e2", Addr: "127.0.0.1:1"}})
+		s, err := NewShield(ShieldConfig{Self: "e1", Members: live, Origin: http.DefaultTransport, Refresh: 2 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		live.set([]surrogate.Member{{ID: "e1"}, {ID: "e2", Addr: "127.0.0.1:1"}, {ID: "e3", Addr: "127.0.0.1:2"}})
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if st := s.Stats(); len(st.Members) != 2 || st.Refreshes != 1 {
+			t.Fatalf("before Refresh passed: %+v", st)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if st := s.Stats(); len(st.Members) != 3 || st.Refreshes != 2 {
+			t.Fatalf("after Refresh: %+v", st)
+		}
+	})
 }
