@@ -587,3 +587,98 @@ func TestShieldRefreshesMembers(t *testing.T) {
 		}
 	})
 }
+
+// pathOwnedBy returns a path that owner owns, as n sees it.
+func pathOwnedBy(t *testing.T, n *tierNode, owner, prefix string) string {
+	t.Helper()
+	for i := range 1000 {
+		p := fmt.Sprint(prefix, i)
+		if m, _ := n.shield.Owner("site.test" + p); m.ID == owner {
+			return p
+		}
+	}
+	t.Fatalf("no path owned by %s", owner)
+	return ""
+}
+
+// stale-while-revalidate works at both levels (RFC 5861 §3): the lower
+// node answers at once from its stale copy and revalidates through the
+// owner, which also answers at once and revalidates with the origin; the
+// origin sees one revalidation, and the new version reaches the lower
+// node on its next refresh.
+func TestShieldStaleWhileRevalidateBothLevels(t *testing.T) {
+	fc := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	var version atomic.Int32
+	s := newSite(t, fc, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=10, stale-while-revalidate=60")
+		w.Header().Set("Etag", fmt.Sprintf(`"v%d"`, version.Load()))
+		fmt.Fprintf(w, "v%d", version.Load())
+	})
+	nodes, _ := newTier(t, fc, s, tierOpts{n: 2, shield: true})
+	a, b := nodes[0], nodes[1]
+	p := pathOwnedBy(t, a, "n1", "/swr/")
+	if r := a.get(t, p); r.body != "v0" {
+		t.Fatalf("fill: %+v", r)
+	}
+	version.Store(1)
+	fc.Advance(15 * time.Second)
+	idle := func() { a.node.waitIdle(); b.node.waitIdle(); a.node.waitIdle() }
+	if r := a.get(t, p); r.body != "v0" || r.xcache != "STALE" {
+		t.Fatalf("stale at the lower node: %+v", r)
+	}
+	idle()
+	if s.Hits.Load() != 2 {
+		t.Fatalf("origin fetches %d, want 2 (the fill, the owner's revalidation)", s.Hits.Load())
+	}
+	if r := b.get(t, p); r.body != "v1" || r.xcache != "HIT" {
+		t.Fatalf("the owner after revalidating: %+v", r)
+	}
+	// The lower node's copy came back from the stale owner still stale
+	// (its Age said so): served stale once more while it refreshes.
+	for range 3 {
+		r := a.get(t, p)
+		idle()
+		if r.body == "v1" {
+			if s.Hits.Load() != 2 {
+				t.Fatalf("origin fetches %d, want 2", s.Hits.Load())
+			}
+			return
+		}
+		if r.xcache != "STALE" {
+			t.Fatalf("lower node: %+v", r)
+		}
+	}
+	t.Fatal("the lower node never got v1")
+}
+
+// stale-if-error works at both levels (RFC 5861 §4, RFC 9111 §4.2.4):
+// with the origin failing, the owner serves its stale copy to the lower
+// node; with the owner down too, the lower node falls back to the origin,
+// which fails, and serves its own stale copy.
+func TestShieldStaleIfErrorBothLevels(t *testing.T) {
+	fc := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	var failing atomic.Bool
+	s := newSite(t, fc, func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Cache-Control", "max-age=10, stale-if-error=600")
+		io.WriteString(w, "kept")
+	})
+	nodes, _ := newTier(t, fc, s, tierOpts{n: 2, shield: true})
+	a, b := nodes[0], nodes[1]
+	p := pathOwnedBy(t, a, "n1", "/sie/")
+	a.get(t, p)
+	q := pathOwnedBy(t, a, "n1", "/sie2/")
+	a.get(t, q)
+	failing.Store(true)
+	fc.Advance(30 * time.Second)
+	if r := a.get(t, p); r.status != 200 || r.body != "kept" || !strings.Contains(strings.Join(r.h.Values("Cache-Status"), ", "), "n1; fwd=stale") {
+		t.Fatalf("origin failing: %+v", r)
+	}
+	b.mode.Store("down")
+	if r := a.get(t, q); r.status != 200 || r.body != "kept" || r.xcache != "STALE" || a.shield.Stats().Fallbacks != 1 {
+		t.Fatalf("origin failing and owner down: %+v %+v", r, a.shield.Stats())
+	}
+}
