@@ -28,7 +28,10 @@ import (
 // a MAC of the request's host and target under ShieldConfig.Secret, as
 // Fastly's Fastly-FF carries a salted hash that a shield validates. The
 // shield that receives it removes it before anything goes further; a
-// client cannot forge it without the secret.
+// client cannot forge it without the secret. (Whoever can read the
+// traffic between nodes can replay a proof for the same host and target:
+// that sends one object's misses from a node straight to the origin, as
+// if it were the owner; it cannot make a loop.)
 const ShieldHeader = "Edgekit-Shield"
 
 // DefaultCDNID is the cdn-id edgekit names itself by in CDN-Loop (RFC
@@ -114,7 +117,8 @@ type ShieldConfig struct {
 // goes to the node that owns the object, by Maglev consistent hashing
 // over the live members (package balancer's), and only the owner fetches
 // from the origin, so the origin sees each object about once, not once
-// per node. Only GET and HEAD take the tier; other methods go to Origin.
+// per node. Only GET and HEAD take the tier; other methods and protocol
+// switches (Upgrade) go to Origin.
 //
 // Loops are impossible: a request the tier forwarded carries ShieldHeader,
 // and its receiver sends it to Origin, never forwards it again; a request
@@ -347,7 +351,7 @@ func (s *Shield) RoundTrip(req *http.Request) (*http.Response, error) {
 		s.fromTier.Add(1)
 		return s.origin.RoundTrip(req)
 	}
-	if req.Method != http.MethodGet && req.Method != http.MethodHead {
+	if (req.Method != http.MethodGet && req.Method != http.MethodHead) || req.Header.Get("Upgrade") != "" {
 		s.direct.Add(1)
 		return s.origin.RoundTrip(req)
 	}
@@ -460,7 +464,8 @@ type ShieldStats struct {
 	// Forwarded those answered by their owner; FromTier requests the tier
 	// forwarded here (fetched from Origin); Fallbacks misses whose owner
 	// failed or was too slow (fetched from Origin); Loops requests
-	// refused 508; Direct methods other than GET and HEAD (to Origin).
+	// refused 508; Direct methods other than GET and HEAD, and protocol
+	// switches (to Origin).
 	Owned, Forwarded, FromTier, Fallbacks, Loops, Direct uint64
 	// Refreshes and RefreshErrors count reads of the live set.
 	Refreshes, RefreshErrors uint64

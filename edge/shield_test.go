@@ -682,3 +682,55 @@ func TestShieldStaleIfErrorBothLevels(t *testing.T) {
 		t.Fatalf("origin failing and owner down: %+v %+v", r, a.shield.Stats())
 	}
 }
+
+// The CDN-Loop reader (RFC 8586 §2, a list of cdn-info) never panics and
+// counts a member only when its cdn-id is the token.
+func FuzzShieldHops(f *testing.F) {
+	for _, seed := range []string{"edgekit", `a, edgekit; x="1,2", EDGEKIT`, `"unterminated, edgekit`, ";;,,", "edgekit;edgekit"} {
+		f.Add(seed)
+	}
+	s := &Shield{token: "edgekit"}
+	f.Fuzz(func(t *testing.T, v string) {
+		n := s.hops(http.Header{"Cdn-Loop": {v}})
+		if n < 0 || n > strings.Count(strings.ToLower(v), "edgekit") {
+			t.Fatalf("%q: %d", v, n)
+		}
+	})
+}
+
+// Only GET and HEAD take the tier: an unsafe method, or a protocol
+// switch, goes to the origin from the node that received it (a body
+// cannot be sent twice when an owner fails; a tunnel is not cached).
+func TestShieldDirectMethods(t *testing.T) {
+	var toOrigin, toPeer atomic.Int32
+	ok := func(n *atomic.Int32) roundTripFunc {
+		return func(r *http.Request) (*http.Response, error) {
+			n.Add(1)
+			return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+		}
+	}
+	s, err := NewShield(ShieldConfig{Self: "a", Members: surrogate.StaticMembers{{ID: "b", Addr: "127.0.0.1:1"}},
+		Origin: ok(&toOrigin), Peers: ok(&toPeer)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, c := range []struct {
+		method, upgrade string
+		peer            bool
+	}{{"GET", "", true}, {"HEAD", "", true}, {"POST", "", false}, {"DELETE", "", false}, {"GET", "websocket", false}} {
+		o, p := toOrigin.Load(), toPeer.Load()
+		req, _ := http.NewRequest(c.method, "http://site.test/x", nil)
+		if c.upgrade != "" {
+			req.Header.Set("Upgrade", c.upgrade)
+		}
+		resp, err := s.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if (toPeer.Load() == p+1) != c.peer || (toOrigin.Load() == o+1) == c.peer {
+			t.Fatalf("%s (Upgrade %q): peer %d origin %d", c.method, c.upgrade, toPeer.Load()-p, toOrigin.Load()-o)
+		}
+	}
+}
