@@ -16,8 +16,11 @@ import (
 
 	"github.com/edgekit/edgekit/balancer"
 	"github.com/edgekit/edgekit/internal/clock"
+	"github.com/edgekit/edgekit/internal/redistest"
 	"github.com/edgekit/edgekit/origin"
 	"github.com/edgekit/edgekit/surrogate"
+	"github.com/edgekit/edgekit/surrogate/redisbus"
+	"github.com/redis/go-redis/v9"
 )
 
 // liveSet is a Members whose list the test changes.
@@ -731,6 +734,87 @@ func TestShieldDirectMethods(t *testing.T) {
 		resp.Body.Close()
 		if (toPeer.Load() == p+1) != c.peer || (toOrigin.Load() == o+1) == c.peer {
 			t.Fatalf("%s (Upgrade %q): peer %d origin %d", c.method, c.upgrade, toPeer.Load()-p, toOrigin.Load()-o)
+		}
+	}
+}
+
+// The shield over Redis membership (redisbus.Bus as Members and as the
+// purge bus): one origin fetch per object across three nodes, and an
+// acknowledged purge by key that reaches the owner's copy and the lower
+// copies (RFC 9111 §4.4 aside, a purge is the fleet's own invalidation).
+func TestShieldOverRedis(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	fc := clock.NewFake(time.Time{})
+	var version atomic.Int32
+	s := newSite(t, fc, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=3600")
+		w.Header().Set("Surrogate-Key", "all")
+		fmt.Fprintf(w, "%s v%d", r.URL.Path, version.Load())
+	})
+	var buses []*redisbus.Bus
+	nodes := make([]*tierNode, 3)
+	for i := range nodes {
+		nodes[i] = &tierNode{id: fmt.Sprint("r", i)}
+	}
+	// Addresses first: a node advertises where others reach it.
+	var handlers [3]atomic.Pointer[Node]
+	for i, tn := range nodes {
+		tn.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handlers[i].Load().ServeHTTP(w, r) }))
+		t.Cleanup(tn.srv.Close)
+		rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{srv.Addr()}})
+		b, err := redisbus.New(redisbus.Config{Client: rdb, Node: tn.id, Advertise: tn.srv.Listener.Addr().String(),
+			Heartbeat: 50 * time.Millisecond, Block: 100 * time.Millisecond, Retry: 10 * time.Millisecond, AckTimeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close(); rdb.Close() })
+		buses = append(buses, b)
+	}
+	for i, tn := range nodes {
+		pool, err := origin.New(origin.Config{Origins: []origin.Origin{{URL: s.URL}}, Now: fc.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pool.Close() })
+		if tn.shield, err = NewShield(ShieldConfig{Self: tn.id, Members: buses[i], Origin: pool, Now: fc.Now, Refresh: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tn.shield.Close() })
+		if tn.node, err = New(Config{Name: tn.id, Origin: tn.shield, Tier: tn.shield.FromTier, Bus: buses[i], Now: fc.Now, XCache: true}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tn.node.Close() })
+		handlers[i].Store(tn.node)
+	}
+	// Every node sees the three (heartbeats are in Redis once a bus is
+	// subscribed, which New did), read now rather than after Refresh.
+	for _, tn := range nodes {
+		if err := tn.shield.Refresh(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if st := tn.shield.Stats(); len(st.Members) != 3 {
+			t.Fatalf("%s sees %+v", tn.id, st.Members)
+		}
+	}
+	work := zipfWorkload(3, 3, 50, 150)
+	distinct := map[string]bool{}
+	for _, w := range work {
+		distinct[w.path] = true
+		if r := nodes[w.node].get(t, w.path); r.status != 200 {
+			t.Fatalf("%s: %+v", w.path, r)
+		}
+	}
+	if int(s.Hits.Load()) != len(distinct) {
+		t.Fatalf("origin fetches %d, want %d distinct objects", s.Hits.Load(), len(distinct))
+	}
+	version.Store(1)
+	res, err := nodes[0].node.Purge(context.Background(), PurgeRequest{Keys: []string{"all"}})
+	if err != nil || res.Fleet == nil || !res.Fleet.Complete {
+		t.Fatalf("purge: %+v %v", res, err)
+	}
+	for _, w := range work {
+		if r := nodes[w.node].get(t, w.path); !strings.HasSuffix(r.body, " v1") {
+			t.Fatalf("%s at node %d after the purge: %+v", w.path, w.node, r)
 		}
 	}
 }
