@@ -466,9 +466,15 @@ type ShieldStats struct {
 	// failed or was too slow (fetched from Origin); Loops requests
 	// refused 508; Direct methods other than GET and HEAD, and protocol
 	// switches (to Origin).
-	Owned, Forwarded, FromTier, Fallbacks, Loops, Direct uint64
+	Owned     uint64 `json:"owned"`
+	Forwarded uint64 `json:"forwarded"`
+	FromTier  uint64 `json:"from_tier"`
+	Fallbacks uint64 `json:"fallbacks"`
+	Loops     uint64 `json:"loops"`
+	Direct    uint64 `json:"direct"`
 	// Refreshes and RefreshErrors count reads of the live set.
-	Refreshes, RefreshErrors uint64
+	Refreshes     uint64 `json:"refreshes"`
+	RefreshErrors uint64 `json:"refresh_errors"`
 }
 
 // ShieldMember is one member in ShieldStats.

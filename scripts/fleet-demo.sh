@@ -145,7 +145,7 @@ keys = sorted(own, key=lambda u: int(u.rsplit("/", 1)[1]))
 print("  owners: " + " ".join("%s=%s" % (u.rsplit("/", 1)[1], own[u]) for u in keys))
 st = s["stats"]
 print("  members: " + ", ".join("%s(%s, picks %d)" % (m["id"], m["state"], m["picks"]) for m in st["members"]))
-print("  owned %d, forwarded %d, from tier %d, fallbacks %d" % (st["Owned"], st["Forwarded"], st["FromTier"], st["Fallbacks"]))
+print("  owned %d, forwarded %d, from tier %d, fallbacks %d" % (st["owned"], st["forwarded"], st["from_tier"], st["fallbacks"]))
 '
 }
 echo "== 4. ownership as e1 and e2 see it (they agree; each fetched what it owns, from tier = asked by the others)"
