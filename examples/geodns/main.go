@@ -227,7 +227,7 @@ func main() {
 	zone := flag.String("zone", "", "zone file (RFC 1035 §5)")
 	origin := flag.String("origin", "", "the zone's origin, e.g. cdn.example.")
 	steer := flag.String("steer", "", "steering configuration (JSON)")
-	geo := flag.String("geoip", "", "MaxMind DB file (GeoLite2-Country or -City); else the static locations")
+	geo := flag.String("geoip", "", "MaxMind DB file (GeoLite2-Country or -City), reloaded on SIGHUP and when it changes; else the static locations")
 	flag.Parse()
 	svc, err := start(*listen, *zone, *origin, *steer, *geo, os.Stdout)
 	if err != nil {
