@@ -105,11 +105,24 @@ func EchoSubnet(m *dns.Msg, q *dns.EDNS0_SUBNET, scope int) {
 	case 2:
 		bits = 128
 	}
-	opt.Option = append(opt.Option, &dns.EDNS0_SUBNET{
+	// The option and, for an OPT without options (the usual case), the
+	// one-element slice holding it come in one allocation.
+	e := &echoed{sub: dns.EDNS0_SUBNET{
 		Code:          dns.EDNS0SUBNET,
 		Family:        q.Family,
 		SourceNetmask: q.SourceNetmask,
 		SourceScope:   uint8(min(max(scope, 0), bits)),
 		Address:       q.Address,
-	})
+	}}
+	if len(opt.Option) == 0 {
+		e.opts[0] = &e.sub
+		opt.Option = e.opts[:]
+		return
+	}
+	opt.Option = append(opt.Option, &e.sub)
+}
+
+type echoed struct {
+	sub  dns.EDNS0_SUBNET
+	opts [1]dns.EDNS0
 }
