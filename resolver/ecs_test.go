@@ -397,3 +397,53 @@ func TestECSForwarderChain(t *testing.T) {
 		t.Fatalf("echo %q", e)
 	}
 }
+
+// FuzzReplyScope feeds arbitrary ECS option bytes, as an upstream's reply
+// carries them, through the wire reader and replyScope: no panic, and a
+// reply taken is one for the subnet sent, of a scope no longer than it
+// (RFC 7871 §7.3).
+func FuzzReplyScope(f *testing.F) {
+	for _, seed := range [][]byte{
+		{0, 1, 24, 16, 10, 1, 2},
+		{0, 1, 24, 32, 10, 1, 2},
+		{0, 1, 16, 0, 10, 1},
+		{0, 2, 24, 24, 0x20, 0x01, 0x0d},
+		{0, 1, 24, 24, 10, 66, 2},
+		{0, 0, 0, 0},
+	} {
+		f.Add(seed, false)
+		f.Add(seed, true)
+	}
+	sent := netip.MustParsePrefix("10.1.2.0/24")
+	f.Fuzz(func(t *testing.T, data []byte, twice bool) {
+		m := new(dns.Msg)
+		m.SetQuestion("geo.cdn.test.", dns.TypeA)
+		m.Response = true
+		m.SetEdns0(1232, false)
+		m.IsEdns0().Option = []dns.EDNS0{&dns.EDNS0_LOCAL{Code: dns.EDNS0SUBNET, Data: data}}
+		if twice {
+			m.IsEdns0().Option = append(m.IsEdns0().Option, dnsproto.SubnetOption(sent, 24))
+		}
+		wire, err := m.Pack()
+		if err != nil {
+			return
+		}
+		var resp dns.Msg
+		if resp.Unpack(wire) != nil {
+			return // unreadable: the exchange skips it as garbled
+		}
+		scope, ok := replyScope(sent, &resp)
+		if !ok {
+			return
+		}
+		if twice || scope < 0 || scope > sent.Bits() {
+			t.Fatalf("taken: scope %d, twice %v, option %v", scope, twice, resp.IsEdns0())
+		}
+		if e, isECS := resp.IsEdns0().Option[0].(*dns.EDNS0_SUBNET); isECS {
+			a, _ := netip.AddrFromSlice(e.Address)
+			if p, _ := a.Unmap().Prefix(24); e.Family != 1 || e.SourceNetmask != 24 || p != sent {
+				t.Fatalf("taken for another subnet: %v", e)
+			}
+		}
+	})
+}
