@@ -214,12 +214,13 @@ func replyScope(subnet netip.Prefix, resp *dns.Msg) (scope int, ok bool) {
 // (under ecsKey): the answers tailored to subnets, and the ones that
 // hold for more. It is immutable once stored; a put stores a new one.
 type ecsSet struct {
-	// global holds for every client: a reply of scope 0 to a query that
-	// carried a client's subnet, or from a server without EDNS.
+	// global holds for every client: a reply of scope 0 (or without
+	// the option) to a query that carried a client's subnet.
 	global *entry
 	// anyone is the answer got without a client subnet (the client asked
-	// for none, or is unknown): it is for such clients only, since the
-	// server answered it for the resolver's address or for no address.
+	// for none or is unknown, or the query went without one): it is for
+	// such clients only, since the server answered it for the
+	// resolver's address or for no address.
 	anyone *entry
 	// scoped are the tailored answers, newest first, at most MaxScopes.
 	scoped []scopedEntry
@@ -367,9 +368,13 @@ func (r *Recursive) putScoped(rrs []dns.RR, dname dns.RR, c *ecsClient, reply ec
 		}
 	}
 	switch {
-	case c == nil || reply.sent.IsValid() && reply.sent.Bits() == 0:
+	case c == nil || !reply.sent.IsValid() || reply.sent.Bits() == 0:
+		// Asked without the client's subnet (none known, a /0, a
+		// server without EDNS, or a forwarded question whose own name
+		// is in no ECS zone): the answer may be for the resolver's
+		// address, so it is not given to located clients.
 		next.anyone = e
-	case !reply.sent.IsValid() || min(reply.scope, reply.sent.Bits()) == 0:
+	case min(reply.scope, reply.sent.Bits()) == 0:
 		next.global = e
 	default:
 		p, _ := reply.sent.Addr().Prefix(min(reply.scope, reply.sent.Bits()))

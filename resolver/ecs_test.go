@@ -447,3 +447,37 @@ func FuzzReplyScope(f *testing.F) {
 		}
 	})
 }
+
+// A forwarder asked a question outside the ECS zones (www.shop.test.)
+// sends no subnet, and the upstream chases the CNAME into the ECS zone
+// for the forwarder's own address: that tailored answer is never given
+// to a located client from the cache as if it held for everyone.
+func TestECSForwardedCNAMENotGlobal(t *testing.T) {
+	_, upstream, auth := ecsSetup(t, ECSConfig{Zones: []string{"cdn.test."}}, nil)
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := &dns.Server{PacketConn: pc, Handler: upstream}
+	started := make(chan struct{})
+	ds.NotifyStartedFunc = func() { close(started) }
+	go ds.ActivateAndServe()
+	<-started
+	t.Cleanup(func() { ds.Shutdown() })
+	fwd, err := New(Config{Forward: []string{pc.LocalAddr().String()}, DisableSpecialUse: true, ECS: ECSConfig{Zones: []string{"cdn.test."}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fwd.Close() })
+	s, err := NewServer(ServerConfig{Resolver: fwd, Allow: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	askFrom(s, "10.1.1.5", "www.shop.test.", "") // the upstream locates 127.0.0.1: 10.9.0.1
+	if got := answerAddrs(askFrom(s, "10.1.2.5", "geo.cdn.test.", "")); !slices.Equal(got, []string{"10.9.2.1"}) {
+		t.Fatalf("client of 10.1.2.0/24 got %v: an answer for the forwarder's address, from the cache", got)
+	}
+	if q := auth.queries(); !slices.Equal(q, []string{"127.0.0.0/24", "10.1.2.0/24"}) {
+		t.Fatalf("authority saw %q", q)
+	}
+}
