@@ -38,7 +38,8 @@ type geoState struct {
 	health   authority.HealthTable // front doors' verdicts, read by the CDN's zone server
 	dnsClock *simClock             // the recursive resolver's clock: TTLs pass without waiting
 	usSrv    *http.Server
-	checks   *balancer.Pool // TCP checks of the front doors, run on demand
+	checks   *balancer.Pool // TLS checks of the front doors, run on demand
+	err      error          // geoWrap's, reported by startGeo
 }
 
 // GeoStep is one DNS answer and request of a user in the GeoDNS part.
@@ -85,6 +86,7 @@ func (in *internet) geoWrap(addr string, _ *authority.Server) dns.Handler {
 	}
 	z, err := authority.ParseZone(strings.NewReader(zones[1].Text), zones[1].Origin, "cdn.net")
 	if err != nil {
+		in.geo.err = err
 		return nil
 	}
 	loc, err := authority.NewStaticLocator([]authority.StaticLocation{
@@ -92,10 +94,12 @@ func (in *internet) geoWrap(addr string, _ *authority.Server) dns.Handler {
 		{Network: netip.MustParsePrefix("127.0.2.0/24"), Location: authority.Location{Country: "US", Continent: "NA"}},
 	})
 	if err != nil {
+		in.geo.err = err
 		return nil
 	}
 	srv, err := authority.New(authority.Config{Zones: []*authority.Zone{z}, Steering: cdnSteering(), Locator: loc, Health: &in.geo.health})
 	if err != nil {
+		in.geo.err = err
 		return nil
 	}
 	return srv
@@ -104,6 +108,9 @@ func (in *internet) geoWrap(addr string, _ *authority.Server) dns.Handler {
 // startGeo opens the us region's front door (the same handler as eu's,
 // on the same HTTPS port) and the health checks of both doors.
 func (in *internet) startGeo() error {
+	if in.geo.err != nil {
+		return fmt.Errorf("the CDN's steering: %w", in.geo.err)
+	}
 	inner, err := net.Listen("tcp", net.JoinHostPort(usDoor, fmt.Sprint(in.httpsPort)))
 	if err != nil {
 		return err
