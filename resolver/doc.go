@@ -61,6 +61,18 @@
 // as locally served zones (RFC 6303: authoritative, negative answers with
 // an SOA).
 //
+// # Client subnet (ECS)
+//
+// With Config.ECS, queries for names in the listed zones carry the
+// client's subnet (RFC 7871; /24 and /56 by default, §11.1), from the
+// client's address or its own option (cut to those lengths; its /0 sent
+// as /0), so that a GeoDNS answers for the client. Their answers are
+// cached per scope (§7.3.1: one tailored to 10.1.1.0/24 is given to that
+// subnet only; scope 0 to everyone), at most ECSConfig.MaxScopes per name
+// and type, each counted in MaxBytes; a reply whose option is not the
+// query's is dropped (§7.3). A client that sent the option gets it back
+// with the answer's scope. Resolve, which knows no client, sends none.
+//
 // # Serving and hooks
 //
 // Server is a dns.Handler with an access list (loopback only by default).

@@ -50,6 +50,7 @@ func (r *Recursive) forwardQuery(ctx context.Context, st *state, q dns.Question)
 		m.SetQuestion(q.Name, q.Qtype)
 		m.RecursionDesired = true
 		m.SetEdns0(1232, false)
+		sent := r.addECS(m, st.ecs, q.Name) // the client subnet (RFC 7871), if any
 		var resp *dns.Msg
 		var rtt time.Duration
 		var err error
@@ -71,6 +72,14 @@ func (r *Recursive) forwardQuery(ctx context.Context, st *state, q dns.Question)
 		r.observe(c.key, rtt, false)
 		if resp.Rcode != dns.RcodeSuccess && resp.Rcode != dns.RcodeNameError {
 			continue
+		}
+		st.ecsReply = ecsReply{}
+		if sent.IsValid() {
+			scope, ok := replyScope(sent, resp)
+			if !ok {
+				continue // RFC 7871 §7.3: dropped
+			}
+			st.ecsReply = ecsReply{sent: sent, scope: scope}
 		}
 		out := new(dns.Msg)
 		out.SetQuestion(q.Name, q.Qtype)
@@ -107,11 +116,11 @@ func (r *Recursive) forwardQuery(ctx context.Context, st *state, q dns.Question)
 				break
 			}
 		}
-		r.putAnswer(out.Answer, rankAnswer)
+		r.putAnswerFor(out.Answer, st.ecs, st.ecsReply)
 		for _, rr := range resp.Ns {
 			if s, ok := rr.(*dns.SOA); ok {
 				out.Ns = []dns.RR{dnsproto.NegativeSOA(s)}
-				if !answered {
+				if !answered && !scopedNegative(st.ecsReply) {
 					r.putNegative(last, q.Qtype, resp.Rcode, out.Ns[0])
 				}
 			}

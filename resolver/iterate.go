@@ -26,7 +26,7 @@ func (r *Recursive) iterate(ctx context.Context, st *state, q dns.Question) *dns
 		seen[name] = true
 		// Cached data for the next name in a chain saves the walk.
 		if hops > 0 {
-			if m := r.fromCache(dns.Question{Name: name, Qtype: q.Qtype, Qclass: q.Qclass}, false); m != nil {
+			if m := r.fromCache(dns.Question{Name: name, Qtype: q.Qtype, Qclass: q.Qclass}, false, st.ecs); m != nil {
 				out.Answer = append(out.Answer, m.Answer...)
 				out.Ns, out.Rcode = m.Ns, m.Rcode
 				return out
@@ -116,13 +116,17 @@ func (r *Recursive) resolveName(ctx context.Context, st *state, name string, qty
 		}
 		switch kind, data := classify(resp, zone, name, qtype); kind {
 		case kindAnswer:
-			r.putAnswer(data.answer, rankAnswer)
+			r.putAnswerFor(data.answer, st.ecs, st.ecsReply)
 			return data.answer, dns.RcodeSuccess, nil, data.next
 		case kindNXDomain:
-			r.putNegative(data.negName, qtype, dns.RcodeNameError, data.soa)
+			if !scopedNegative(st.ecsReply) {
+				r.putNegative(data.negName, qtype, dns.RcodeNameError, data.soa)
+			}
 			return data.answer, dns.RcodeNameError, data.soa, ""
 		case kindNoData:
-			r.putNegative(data.negName, qtype, dns.RcodeSuccess, data.soa)
+			if !scopedNegative(st.ecsReply) {
+				r.putNegative(data.negName, qtype, dns.RcodeSuccess, data.soa)
+			}
 			return data.answer, dns.RcodeSuccess, data.soa, ""
 		case kindLoop:
 			return nil, dns.RcodeServerFailure, nil, ""

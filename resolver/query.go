@@ -14,14 +14,19 @@ import (
 func (r *Recursive) exchange(ctx context.Context, st *state, zone string, server netip.AddrPort, name string, qtype uint16, rd bool) (*dns.Msg, error) {
 	edns := !r.knownNoEDNS(server)
 	netw := "udp"
+	st.ecsReply = ecsReply{}
 	for attempt := 0; attempt < 3; attempt++ {
 		st.queries++
 		r.st.upstream.Add(1)
 		q := new(dns.Msg)
 		q.SetQuestion(name, qtype)
 		q.RecursionDesired = rd
+		var sent netip.Prefix // the client subnet sent (RFC 7871), if any
 		if edns {
 			q.SetEdns0(1232, false)
+			if !st.minimised {
+				sent = r.addECS(q, st.ecs, name)
+			}
 		}
 		start := time.Now()
 		var resp *dns.Msg
@@ -62,6 +67,13 @@ func (r *Recursive) exchange(ctx context.Context, st *state, zone string, server
 		if resp.Truncated && netw == "udp" {
 			netw = "tcp"
 			continue
+		}
+		if sent.IsValid() {
+			scope, ok := replyScope(sent, resp)
+			if !ok {
+				return nil, ErrECSMismatch
+			}
+			st.ecsReply = ecsReply{sent: sent, scope: scope}
 		}
 		return resp, nil
 	}

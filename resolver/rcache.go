@@ -28,6 +28,11 @@ type entry struct {
 	// agedRRs holds rrs as answered in the latest second of the entry's
 	// age (aged), shared by the answers of that second.
 	agedRRs atomic.Pointer[agedSet]
+	// ecs, set on the entry under an ECS key, holds the answers of a
+	// name in an ECS zone per scope (ecs.go); cost is an entry's own
+	// cost inside such a set.
+	ecs  *ecsSet
+	cost int64
 }
 
 // Trust ranks of cached data (RFC 2181 §5.4.1), lowest first.
@@ -96,11 +101,11 @@ func lookupNoCutKey(b *keyBuf, name, zone string) string {
 // fromCache builds an answer from cached data, following CNAMEs. With
 // stale, expired entries within the stale window are used with TTL 30.
 // The records may be shared with the cache: they must not be changed.
-func (r *Recursive) fromCache(q dns.Question, stale bool) *dns.Msg {
+func (r *Recursive) fromCache(q dns.Question, stale bool, c *ecsClient) *dns.Msg {
 	m := new(dns.Msg)
 	m.SetQuestion(q.Name, q.Qtype)
 	m.Response, m.RecursionAvailable = true, true
-	if !r.fromCacheInto(m, q, stale) {
+	if !r.fromCacheInto(m, q, stale, c) {
 		return nil
 	}
 	return m
@@ -108,16 +113,16 @@ func (r *Recursive) fromCache(q dns.Question, stale bool) *dns.Msg {
 
 // fromCacheInto is fromCache writing the Rcode, Answer and Ns of m (which
 // it leaves as they were when it reports false).
-func (r *Recursive) fromCacheInto(m *dns.Msg, q dns.Question, stale bool) bool {
+func (r *Recursive) fromCacheInto(m *dns.Msg, q dns.Question, stale bool, c *ecsClient) bool {
 	rcode, answer, ns := m.Rcode, m.Answer, m.Ns
-	if r.answerFromCache(m, q, stale) {
+	if r.answerFromCache(m, q, stale, c) {
 		return true
 	}
 	m.Rcode, m.Answer, m.Ns = rcode, answer, ns
 	return false
 }
 
-func (r *Recursive) answerFromCache(m *dns.Msg, q dns.Question, stale bool) bool {
+func (r *Recursive) answerFromCache(m *dns.Msg, q dns.Question, stale bool, c *ecsClient) bool {
 	now := r.now()
 	name := q.Name
 	var seenBuf [8]string
@@ -129,17 +134,17 @@ func (r *Recursive) answerFromCache(m *dns.Msg, q dns.Question, stale bool) bool
 			}
 		}
 		seen = append(seen, name)
-		e := r.cacheGet(name, q.Qtype, now, stale, rankAnswer)
+		e := r.answerGet(name, q.Qtype, now, stale, c)
 		if e == nil && q.Qtype != dns.TypeCNAME {
-			if c := r.cacheGet(name, dns.TypeCNAME, now, stale, rankAnswer); c != nil && len(c.rrs) > 0 {
-				aged := r.aged(c, now, stale)
-				if c.dname != nil && !slices.ContainsFunc(m.Answer, func(rr dns.RR) bool { return dns.IsDuplicate(rr, c.dname) }) {
-					d := dns.Copy(c.dname)
+			if cn := r.answerGet(name, dns.TypeCNAME, now, stale, c); cn != nil && len(cn.rrs) > 0 {
+				aged := r.aged(cn, now, stale)
+				if cn.dname != nil && !slices.ContainsFunc(m.Answer, func(rr dns.RR) bool { return dns.IsDuplicate(rr, cn.dname) }) {
+					d := dns.Copy(cn.dname)
 					d.Header().Ttl = aged[0].Header().Ttl
 					m.Answer = append(m.Answer, d)
 				}
 				m.Answer = append(m.Answer, aged...)
-				name = dns.CanonicalName(c.rrs[0].(*dns.CNAME).Target)
+				name = dns.CanonicalName(cn.rrs[0].(*dns.CNAME).Target)
 				continue
 			}
 		}
@@ -164,7 +169,7 @@ func (r *Recursive) answerFromCache(m *dns.Msg, q dns.Question, stale bool) bool
 			m.Answer = append(m.Answer, aged...)
 		}
 		if !stale {
-			r.maybePrefetch(q, e, now)
+			r.maybePrefetch(q, e, now, c)
 		}
 		return true
 	}
@@ -360,13 +365,19 @@ func (r *Recursive) Flush(name string) int {
 	return n
 }
 
-func (r *Recursive) maybePrefetch(q dns.Question, e *entry, now time.Time) {
+func (r *Recursive) maybePrefetch(q dns.Question, e *entry, now time.Time, c *ecsClient) {
 	if !r.cfg.Prefetch || e.origTTL < 10*time.Second || now.Sub(e.stored) < e.origTTL*9/10 || r.closed.Load() {
 		return
 	}
-	r.prefetch.Go(cacheKey(q.Name, q.Qtype), func(ctx context.Context) {
+	key := cacheKey(q.Name, q.Qtype)
+	var own *ecsClient
+	if c != nil {
+		key += "/" + c.subnet.String()
+		own = &ecsClient{subnet: c.subnet}
+	}
+	r.prefetch.Go(key, func(ctx context.Context) {
 		r.st.prefetches.Add(1)
-		r.resolveFresh(ctx, q)
+		r.resolveFresh(ctx, q, own)
 	})
 }
 
@@ -391,9 +402,9 @@ func (r *Recursive) putMark(key string, rcode int, ttl time.Duration) {
 
 // failed counts a failed resolution of q and returns the stale answer
 // still held for it (RFC 8767), or m.
-func (r *Recursive) failed(q dns.Question, m *dns.Msg) *dns.Msg {
+func (r *Recursive) failed(q dns.Question, m *dns.Msg, c *ecsClient) *dns.Msg {
 	r.st.servfails.Add(1)
-	if stale := r.fromCache(q, true); stale != nil {
+	if stale := r.fromCache(q, true, c); stale != nil {
 		r.st.staleServed.Add(1)
 		return stale
 	}

@@ -91,6 +91,9 @@ type Config struct {
 	// Logger receives debug events (referral steps at debug level). Nil
 	// means zap.NewNop().
 	Logger *zap.Logger
+	// ECS sends the client's subnet to the servers of some zones (RFC
+	// 7871) and caches their answers per scope. The zero value sends none.
+	ECS ECSConfig
 	// Trace, if set, is called for every query the resolver sends and
 	// every answer it gets, in order, as dig +trace prints them. It must
 	// not block.
@@ -127,6 +130,7 @@ type Recursive struct {
 	cache   *store.Store[string, *entry]
 	group   collapse.Group[*dns.Msg]
 	hosts   map[string][]netip.Addr
+	ecs     *ecsConf // nil: no ECS
 
 	rttMu sync.Mutex
 	srtt  map[netip.AddrPort]time.Duration
@@ -234,6 +238,11 @@ func New(cfg Config) (*Recursive, error) {
 	if r.cfg.TLSConfig != nil || hasDoH(r.forward) {
 		r.doh = &http.Client{Timeout: r.cfg.Timeout * 2, Transport: &http.Transport{TLSClientConfig: r.cfg.TLSConfig, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 8}}
 	}
+	ecs, err := newECSConf(cfg.ECS)
+	if err != nil {
+		return nil, err
+	}
+	r.ecs = ecs
 	for name, addrs := range cfg.Hosts {
 		r.hosts[dns.CanonicalName(name)] = addrs
 	}
@@ -271,32 +280,47 @@ func (r *Recursive) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, erro
 	if m := r.local(q); m != nil {
 		return m, nil
 	}
-	if m := r.fromCache(q, false); m != nil {
+	if m := r.fromCache(q, false, nil); m != nil {
 		r.st.cacheHits.Add(1)
 		return m.Copy(), nil // the cached records are shared: the caller gets its own
 	}
-	return r.resolveMiss(ctx, q)
+	return r.resolveMiss(ctx, q, nil)
 }
 
 // resolveMiss is Resolve for a question, in canonical form, that local
 // data and the cache were just found not to answer (Server asks the cache
 // first: a second look would cost a miss the same lookups again).
-func (r *Recursive) resolveMiss(ctx context.Context, q dns.Question) (*dns.Msg, error) {
+//
+// c is the client for ECS (nil when unknown); its scope is set from the
+// answer's.
+func (r *Recursive) resolveMiss(ctx context.Context, q dns.Question, c *ecsClient) (*dns.Msg, error) {
 	key := cacheKey(q.Name, q.Qtype)
+	if c != nil {
+		key += "/" + c.subnet.String() // clients of other subnets may get other answers
+	}
 	r.st.cacheMisses.Add(1)
 	if r.failedRecently(q) {
 		// RFC 9520 §3: a question that just failed fails again at once
 		// (stale data, if any, still served), not after another round
 		// of timeouts.
-		return r.failed(q, servfail(q)), nil
+		return r.failed(q, servfail(q), c), nil
 	}
 	res, err := r.group.Do(ctx, key, func() (*dns.Msg, bool) {
 		// The resolution outlives its first asker (others may wait on
 		// it) but not Close; resolveFresh bounds its time.
-		return r.resolveFresh(r.ctx, q), true
+		var own *ecsClient
+		if c != nil {
+			own = &ecsClient{subnet: c.subnet}
+		}
+		m := r.resolveFresh(r.ctx, q, own)
+		withScope(m, own)
+		return m, true
 	})
 	if err != nil {
 		return nil, err
+	}
+	if c != nil {
+		c.widen(scopeOf(res.Val))
 	}
 	if !res.Leader {
 		r.st.coalesced.Add(1)
@@ -307,7 +331,7 @@ func (r *Recursive) resolveMiss(ctx context.Context, q dns.Question) (*dns.Msg, 
 // cachedInto answers q from local data or the cache alone into reply (its
 // Rcode, Answer, Ns and Authoritative), and reports whether it could. The
 // records may be shared with the cache: they must not be changed.
-func (r *Recursive) cachedInto(reply *dns.Msg, q dns.Question) bool {
+func (r *Recursive) cachedInto(reply *dns.Msg, q dns.Question, c *ecsClient) bool {
 	if q.Qclass == 0 {
 		q.Qclass = dns.ClassINET
 	}
@@ -317,7 +341,7 @@ func (r *Recursive) cachedInto(reply *dns.Msg, q dns.Question) bool {
 		reply.Rcode, reply.Answer, reply.Ns, reply.Authoritative = m.Rcode, m.Answer, m.Ns, m.Authoritative
 		return true
 	}
-	if r.fromCacheInto(reply, q, false) {
+	if r.fromCacheInto(reply, q, false, c) {
 		r.st.queries.Add(1)
 		r.st.cacheHits.Add(1)
 		return true
@@ -343,8 +367,8 @@ func (r *Recursive) localAnswer(q dns.Question) *dns.Msg {
 // whichever comes first. The iterator keeps that deadline in its state
 // and gives it to each upstream socket, rather than deriving a context
 // with a timer per resolution (1.9% of a miss's CPU time).
-func (r *Recursive) resolveFresh(ctx context.Context, q dns.Question) *dns.Msg {
-	st := &state{deadline: time.Now().Add(r.cfg.ResolveTimeout)}
+func (r *Recursive) resolveFresh(ctx context.Context, q dns.Question, c *ecsClient) *dns.Msg {
+	st := &state{deadline: time.Now().Add(r.cfg.ResolveTimeout), ecs: c}
 	if d, ok := ctx.Deadline(); ok && d.Before(st.deadline) {
 		st.deadline = d
 	}
@@ -358,7 +382,7 @@ func (r *Recursive) resolveFresh(ctx context.Context, q dns.Question) *dns.Msg {
 	}
 	if m.Rcode == dns.RcodeServerFailure {
 		r.putFailure(cacheKey(q.Name, q.Qtype))
-		return r.failed(q, m)
+		return r.failed(q, m, c)
 	}
 	return m
 }
@@ -373,6 +397,8 @@ type state struct {
 	timeouts  int    // timeouts from the current zone's servers
 	nsHost    string // the name server whose address is being resolved
 	deadline  time.Time
+	ecs       *ecsClient // the client, for ECS; nil when unknown
+	ecsReply  ecsReply   // what the last exchange sent and got of ECS
 }
 
 // expired reports whether the resolution's time is up.

@@ -134,12 +134,17 @@ func (s *Server) respond(remote, local net.Addr, req *dns.Msg, mode respondMode)
 		return s.finish(m, req, remote, local), true
 	}
 	m.RecursionAvailable = true
+	rec, _ := s.cfg.Resolver.(*Recursive)
+	ecs, echo, rcode := rec.clientSubnet(remote, req) // RFC 7871, when Config.ECS is on
+	if rcode != dns.RcodeSuccess {
+		m.Rcode = rcode
+		return s.finish(m, req, remote, local), true
+	}
 	// A cache hit needs no deadline; only a question that must wait for
 	// a resolution gets one (building a timer per query cost a quarter of
 	// a hit's allocations).
 	var res *dns.Msg
 	var err error
-	rec, _ := s.cfg.Resolver.(*Recursive)
 	if !req.RecursionDesired {
 		// RFC 1034 §4.3.1: without RD a server answers from what it holds
 		// and does not recurse. As Unbound's default, only local data
@@ -152,10 +157,10 @@ func (s *Server) respond(remote, local net.Addr, req *dns.Msg, mode respondMode)
 			m.Rcode = dns.RcodeRefused
 			return s.finish(m, req, remote, local), true
 		}
-	} else if rec != nil && mode != resolveOnly && rec.cachedInto(m, req.Question[0]) {
+	} else if rec != nil && mode != resolveOnly && rec.cachedInto(m, req.Question[0], ecs) {
 		// Answered into m itself (no message built and copied per hit).
 		m.Answer = spellAsAsked(m.Answer, req.Question[0].Name)
-		return s.finish(m, req, remote, local), true
+		return s.finishEcho(m, req, remote, local, echo, ecs), true
 	}
 	if res == nil {
 		if mode == cacheOnly {
@@ -170,7 +175,7 @@ func (s *Server) respond(remote, local net.Addr, req *dns.Msg, mode respondMode)
 			ctx, cancel = context.WithTimeout(ctx, s.cfg.Timeout)
 			defer cancel()
 		}
-		if rec != nil && mode == resolveOnly {
+		if rec != nil && (mode == resolveOnly || ecs != nil) {
 			// cachedInto just found no answer in local data or the
 			// cache: Resolve would look again.
 			q := req.Question[0]
@@ -179,7 +184,7 @@ func (s *Server) respond(remote, local net.Addr, req *dns.Msg, mode respondMode)
 				q.Qclass = dns.ClassINET
 			}
 			rec.st.queries.Add(1)
-			res, err = rec.resolveMiss(ctx, q)
+			res, err = rec.resolveMiss(ctx, q, ecs)
 		} else {
 			res, err = s.cfg.Resolver.Resolve(ctx, req.Question[0])
 		}
@@ -191,14 +196,24 @@ func (s *Server) respond(remote, local net.Addr, req *dns.Msg, mode respondMode)
 		m.Answer, m.Ns = spellAsAsked(res.Answer, req.Question[0].Name), res.Ns
 		m.Authoritative = res.Authoritative // local zones only
 	}
-	return s.finish(m, req, remote, local), true
+	return s.finishEcho(m, req, remote, local, echo, ecs), true
 }
 
 // finish sizes the reply m to req for its transport: the OPT when req had
 // one (RFC 6891 §7), truncation to the client's UDP size without partial
 // RRsets (dnsproto.Truncate), compression.
 func (s *Server) finish(m, req *dns.Msg, remote, local net.Addr) *dns.Msg {
+	return s.finishEcho(m, req, remote, local, nil, nil)
+}
+
+// finishEcho is finish for an answer to a client that sent the Client
+// Subnet option echo (nil if none): the OPT carries it back with the
+// scope the answer holds for (RFC 7871 §7.2.1).
+func (s *Server) finishEcho(m, req *dns.Msg, remote, local net.Addr, echo *dns.EDNS0_SUBNET, c *ecsClient) *dns.Msg {
 	size := dnsproto.SetEDNS(m, req)
+	if echo != nil && c != nil {
+		dnsproto.EchoSubnet(m, echo, c.scope)
+	}
 	// Names are compressed (RFC 1035 §4.1.4), as every server does: a
 	// single A answer is 47 bytes, not 60.
 	m.Compress = true

@@ -11,10 +11,13 @@
 // (as authority.Steer), "locations" an optional static table of networks
 // for clients without -geoip, and "check" the active health check of the
 // edges (TCP connect to "port", or HTTP GET of "path"). Health
-// transitions are printed as they happen.
+// transitions are printed as they happen. The -geoip file is reloaded
+// when it changes (checked every 10 s) or on SIGHUP; a bad file keeps the
+// database loaded before.
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -75,9 +78,11 @@ type steerFile struct {
 var policies = map[string]authority.Policy{"": authority.Geography, "geography": authority.Geography,
 	"latency": authority.Latency, "weighted": authority.Weighted, "failover": authority.Failover}
 
-// service is a running server: its address and how to stop it.
+// service is a running server: its address, its -geoip database (nil
+// without one; reloadGeoIP reads it again) and how to stop it.
 type service struct {
 	addr  string
+	geo   *geoip.File
 	close func()
 }
 
@@ -143,14 +148,17 @@ func start(listen, zoneFile, origin, steerPath, geoipPath string, out io.Writer)
 		}
 	}
 	acfg := authority.Config{Zones: []*authority.Zone{z}, Steering: steers}
+	var geo *geoip.File
 	switch {
 	case geoipPath != "":
-		db, err := geoip.Open(geoipPath)
-		if err != nil {
+		if geo, err = geoip.OpenFile(geoipPath); err != nil {
 			return nil, err
 		}
-		closers = append(closers, func() { db.Close() })
-		acfg.Locator = db
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); watchGeoIP(ctx, geo, geoipPoll, out) }()
+		closers = append(closers, func() { cancel(); <-done })
+		acfg.Locator = geo
 	case len(cfg.Locations) > 0:
 		var table []authority.StaticLocation
 		for _, l := range cfg.Locations {
@@ -211,7 +219,7 @@ func start(listen, zoneFile, origin, steerPath, geoipPath string, out io.Writer)
 		<-started
 		closers = append(closers, func() { srv.Shutdown() })
 	}
-	return &service{addr: pc.LocalAddr().String(), close: func() { cleanup(); wg.Wait() }}, nil
+	return &service{addr: pc.LocalAddr().String(), geo: geo, close: func() { cleanup(); wg.Wait() }}, nil
 }
 
 func main() {
@@ -219,7 +227,7 @@ func main() {
 	zone := flag.String("zone", "", "zone file (RFC 1035 §5)")
 	origin := flag.String("origin", "", "the zone's origin, e.g. cdn.example.")
 	steer := flag.String("steer", "", "steering configuration (JSON)")
-	geo := flag.String("geoip", "", "MaxMind DB file (GeoLite2-Country or -City); else the static locations")
+	geo := flag.String("geoip", "", "MaxMind DB file (GeoLite2-Country or -City), reloaded on SIGHUP and when it changes; else the static locations")
 	flag.Parse()
 	svc, err := start(*listen, *zone, *origin, *steer, *geo, os.Stdout)
 	if err != nil {
@@ -228,8 +236,12 @@ func main() {
 	}
 	fmt.Println("serving on", svc.addr)
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	<-sig
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	for s := <-sig; s == syscall.SIGHUP; s = <-sig {
+		if svc.geo != nil {
+			reloadGeoIP(svc.geo, os.Stdout) // a new MaxMind DB without a restart
+		}
+	}
 	svc.close()
 }
 

@@ -105,6 +105,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	prefetch := fs.Bool("prefetch", true, "refresh popular entries before they expire")
 	demo := fs.Bool("demo", false, "resolve through an in-process loopback hierarchy, print the referral steps, and exit")
 	verbose := fs.Bool("v", false, "log debug events")
+	ecs := ecsFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -118,6 +119,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 		return runDemo(ctx, out)
 	}
 	cfg := resolver.Config{Port: *port, AllowLoopback: *allowLoopback, Forward: forward, MaxBytes: *cacheBytes, Timeout: *timeout, Prefetch: *prefetch}
+	cfg.ECS = ecs()
 	// Warnings (root hints the resolver may not use, no root server
 	// answering) always reach stderr; -v adds the debug events.
 	logCfg := zap.NewDevelopmentConfig()

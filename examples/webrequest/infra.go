@@ -54,6 +54,7 @@ const (
 // origins, edge nodes, load balancer and firewall, all on loopback.
 type internet struct {
 	clock *simClock
+	geo   geoState // GeoDNS (geo.go)
 
 	dnsPort   int
 	dnsStop   func()
@@ -89,6 +90,7 @@ type originServer struct {
 }
 
 func (in *internet) close() {
+	in.closeGeo()
 	if in.httpSrv != nil {
 		in.httpSrv.Close()
 	}
@@ -139,14 +141,14 @@ www IN CNAME shop.cdn.net.
 cdn.net. IN SOA ns.cdn.net. admin.cdn.net. 1 7200 3600 1209600 30
 cdn.net. IN NS ns.cdn.net.
 ns IN A 127.0.0.5
-shop IN A ` + lbAddr + `
-`},
+`}, // shop.cdn.net is steered per region: cdnSteering (geo.go)
+
 }
 
 // startDNS serves the zones, and the root and TLDs above them, on
 // 127.0.0.2-5, all on one port.
 func (in *internet) startDNS() error {
-	l, err := resolvertest.New(resolvertest.Config{Files: zones, Delegate: true, Rotate: true})
+	l, err := resolvertest.New(resolvertest.Config{Files: zones, Delegate: true, Rotate: true, Wrap: in.geoWrap})
 	if err != nil {
 		return err
 	}
@@ -163,6 +165,8 @@ func (in *internet) startResolvers() error {
 		Port:          in.dnsPort,
 		AllowLoopback: true,
 		Timeout:       time.Second,
+		Now:           in.geo.dnsClock.Now,
+		ECS:           resolver.ECSConfig{Zones: []string{"cdn.net."}}, // clients' /24 to the CDN (geo.go)
 		Trace: func(s resolver.Step) {
 			in.traceMu.Lock()
 			in.trace = append(in.trace, s)

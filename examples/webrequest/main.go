@@ -7,6 +7,11 @@
 //     resolver/authority servers (run on loopback by resolvertest); a
 //     recursive resolver walks them, and a stub cache (the browser/OS
 //     cache) sits in front of it.
+//   - GeoDNS: shop.cdn.net is steered per region (geo.go): users of
+//     127.0.1.0/24 (DE) reach the eu front door, of 127.0.2.0/24 (US) the
+//     us one; the resolver sends their /24 (EDNS Client Subnet). When the
+//     us door fails its health check, US users move to eu once the 30 s
+//     TTL of the answer they hold runs out.
 //   - Firewall: the CDN's listeners and HTTP layer are filtered; a denied
 //     address is refused at accept, a burst at the API is rate-limited.
 //   - Load balancer: shop.cdn.net is a balancer.Proxy in front of three
@@ -160,9 +165,10 @@ type Summary struct {
 
 // Result is what the journey produced.
 type Result struct {
-	DNSTrace []string `json:"dns_trace"`
-	Events   []Event  `json:"events"`
-	Summary  Summary  `json:"summary"`
+	DNSTrace []string   `json:"dns_trace"`
+	Geo      *GeoResult `json:"geo,omitempty"`
+	Events   []Event    `json:"events"`
+	Summary  Summary    `json:"summary"`
 }
 
 // run runs the journey, printing it to out and, unless -quiet or -json,
@@ -223,8 +229,9 @@ func progressPrinter(w io.Writer, every time.Duration, now func() time.Time) fun
 // Journey builds the Internet, runs the story and tears everything down.
 func Journey(ctx context.Context, opt Options) (*Result, error) {
 	in := &internet{clock: &simClock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}}
+	in.geo.dnsClock = &simClock{now: in.clock.now}
 	defer in.close()
-	for _, start := range []func() error{in.startDNS, in.startResolvers, in.startOrigins, func() error { return in.startEdges(3) }, in.startFrontDoor} {
+	for _, start := range []func() error{in.startDNS, in.startResolvers, in.startOrigins, func() error { return in.startEdges(3) }, in.startFrontDoor, in.startGeo} {
 		if err := start(); err != nil {
 			return nil, err
 		}
@@ -268,6 +275,9 @@ func Journey(ctx context.Context, opt Options) (*Result, error) {
 		e := in.fetch(ctx, browser, "revisit", httpsBase+path, "127.0.0.1")
 		res.Events = append(res.Events, e.events...)
 	}
+
+	// 2c. GeoDNS: users of two regions, then one region fails (geo.go).
+	res.Geo = in.geoJourney(ctx)
 
 	// 3. Firewall: a denied address, and a burst at the API.
 	denied := in.fetch(ctx, in.browser("127.0.0.66"), "firewall", httpsBase+"/", "127.0.0.66")
@@ -561,7 +571,8 @@ func printJourney(out io.Writer, r *Result) {
 	for _, l := range r.DNSTrace {
 		fmt.Fprintln(out, "  "+l)
 	}
-	fmt.Fprintf(out, "  second lookup answered from the stub cache: %v\n", r.Summary.DNSSecondFromCache)
+	fmt.Fprintf(out, "  second lookup answered from the stub cache: %v\n\n", r.Summary.DNSSecondFromCache)
+	printGeo(out, r.Geo)
 	last := ""
 	for _, e := range r.Events {
 		if e.Step == "purge" && last != "purge" {

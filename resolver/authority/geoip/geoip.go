@@ -9,10 +9,9 @@
 // # Concurrency
 //
 // A DB is safe for concurrent use by multiple goroutines and starts no
-// goroutines. To load a new database, open a new DB, swap it in where it
-// is used (authority.Config.Locator takes any Locator, so a small
-// wrapper over an atomic.Pointer[DB] does it), and Close the old one
-// when no answer uses it any more.
+// goroutines. To load new databases while serving, use a File
+// (OpenFile): Reload and ReloadIfChanged swap the new database in and
+// keep the old one when the new file is bad.
 package geoip
 
 import (

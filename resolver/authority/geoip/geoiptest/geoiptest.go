@@ -1,22 +1,35 @@
-package geoip
+// Package geoiptest writes small MaxMind DB files (format 2.0, IPv6
+// tree, 32-bit records, GeoLite2-City layout) for tests of GeoDNS
+// steering, so that no test downloads a database: geoip.OpenBytes (or
+// a file written with the bytes) reads what Write returns.
+//
+// Its functions are safe for concurrent use.
+package geoiptest
 
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"math"
 	"net/netip"
 	"slices"
 )
 
-// This file writes small MaxMind DB files for the tests (format 2.0,
-// IPv6 tree, 32-bit records), so that no test downloads a database.
+// ErrUnsupported reports a value Write cannot encode: a type outside the
+// list of Write, or a string, map or slice of 29 elements or more.
+var ErrUnsupported = errors.New("geoiptest: unsupported value")
 
-type mmdbValue any // string, float64, uint16, uint32, uint64, map[string]mmdbValue, []mmdbValue
+// mmdbValue is a value of a record: string, float64, uint16, uint32,
+// uint64, map[string]any or []any.
+type mmdbValue = any
 
-func encodeValue(buf *bytes.Buffer, v mmdbValue) {
+func encodeValue(buf *bytes.Buffer, v mmdbValue) error {
+	var err error
 	ctrl := func(typ, size int) {
 		if size >= 29 {
-			panic("mmdb test writer: value too large")
+			err = fmt.Errorf("%w: %d elements", ErrUnsupported, size)
+			return
 		}
 		if typ <= 7 {
 			buf.WriteByte(byte(typ<<5 | size))
@@ -35,6 +48,8 @@ func encodeValue(buf *bytes.Buffer, v mmdbValue) {
 		buf.Write(b)
 	}
 	switch x := v.(type) {
+	case nil:
+		return fmt.Errorf("%w: nil", ErrUnsupported)
 	case string:
 		ctrl(2, len(x))
 		buf.WriteString(x)
@@ -55,17 +70,24 @@ func encodeValue(buf *bytes.Buffer, v mmdbValue) {
 		}
 		slices.Sort(keys)
 		for _, k := range keys {
-			encodeValue(buf, k)
-			encodeValue(buf, x[k])
+			if err := encodeValue(buf, k); err != nil {
+				return err
+			}
+			if err := encodeValue(buf, x[k]); err != nil {
+				return err
+			}
 		}
 	case []mmdbValue:
 		ctrl(11, len(x))
 		for _, e := range x {
-			encodeValue(buf, e)
+			if err := encodeValue(buf, e); err != nil {
+				return err
+			}
 		}
 	default:
-		panic("mmdb test writer: unsupported type")
+		return fmt.Errorf("%w: %T", ErrUnsupported, v)
 	}
+	return err
 }
 
 type trieNode struct {
@@ -73,9 +95,17 @@ type trieNode struct {
 	data  int // index into records + 1 on a leaf; 0: empty
 }
 
-// writeMMDB returns a database mapping each network to its record.
-// Networks must not nest.
-func writeMMDB(networks map[netip.Prefix]map[string]mmdbValue) []byte {
+// Write returns a database mapping each network to its record (as
+// GeoLite2 records: "country": {"iso_code": "DE"}, "continent": {"code":
+// "EU"}, "location": {"latitude": 52.5, "longitude": 13.4}; City makes
+// one). Networks must not nest; values are string, float64, uint16,
+// uint32, uint64, map[string]any or []any, else ErrUnsupported.
+func Write(networks map[netip.Prefix]map[string]any) ([]byte, error) {
+	for p := range networks {
+		if !p.IsValid() {
+			return nil, fmt.Errorf("%w: invalid network", ErrUnsupported)
+		}
+	}
 	root := &trieNode{}
 	var records [][]byte
 	for p, rec := range networks {
@@ -87,7 +117,9 @@ func writeMMDB(networks map[netip.Prefix]map[string]mmdbValue) []byte {
 			addr = netip.AddrFrom16(a)
 		}
 		var buf bytes.Buffer
-		encodeValue(&buf, rec)
+		if err := encodeValue(&buf, rec); err != nil {
+			return nil, err
+		}
 		records = append(records, buf.Bytes())
 		n := root
 		a := addr.As16()
@@ -138,7 +170,7 @@ func writeMMDB(networks map[netip.Prefix]map[string]mmdbValue) []byte {
 	out.Write(make([]byte, 16))
 	out.Write(data.Bytes())
 	out.WriteString("\xab\xcd\xefMaxMind.com")
-	encodeValue(&out, map[string]mmdbValue{
+	err := encodeValue(&out, map[string]mmdbValue{
 		"binary_format_major_version": uint16(2),
 		"binary_format_minor_version": uint16(0),
 		"build_epoch":                 uint64(1700000000),
@@ -149,10 +181,14 @@ func writeMMDB(networks map[netip.Prefix]map[string]mmdbValue) []byte {
 		"node_count":                  uint32(nodeCount),
 		"record_size":                 uint16(32),
 	})
-	return out.Bytes()
+	if err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
 }
 
-func cityRecord(country, continent string, lat, lon float64) map[string]mmdbValue {
+// City is the record of a GeoLite2-City database for a place.
+func City(country, continent string, lat, lon float64) map[string]any {
 	return map[string]mmdbValue{
 		"continent": map[string]mmdbValue{"code": continent},
 		"country":   map[string]mmdbValue{"iso_code": country},
