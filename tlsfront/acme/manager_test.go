@@ -15,8 +15,11 @@ import (
 
 	"github.com/caddyserver/certmagic"
 	"github.com/edgekit/edgekit/internal/pebbletest"
+	"github.com/edgekit/edgekit/internal/redistest"
 	"github.com/edgekit/edgekit/tlsfront"
 	"github.com/edgekit/edgekit/tlsfront/acme"
+	"github.com/edgekit/edgekit/tlsfront/redisstorage"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 )
 
@@ -343,4 +346,24 @@ func TestConfigRefused(t *testing.T) {
 	if err := m.Manage(context.Background(), []string{"www.example.com"}); !errors.Is(err, acme.ErrClosed) {
 		t.Errorf("Manage after Close: %v", err)
 	}
+}
+
+// The same over Redis (package redisstorage): one order per name for two
+// nodes, the challenges of either answered by the node the CA reaches.
+func TestSharedRedisOrdersOnce(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	ca := pebbletest.Start(t, pebbletest.Config{})
+	var nodes []*node
+	for range 2 {
+		rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+		t.Cleanup(func() { rdb.Close() })
+		st, err := redisstorage.New(redisstorage.Config{Client: rdb, PollInterval: 50 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		nodes = append(nodes, startNode(t, ca, nodeOpts{http: true, tls: true, storage: st}))
+	}
+	ca.Forward(nodes[0].httpAddr, nodes[0].tlsAddr)
+	testOrdersOnce(t, ca, nodes[0], nodes[1])
 }
