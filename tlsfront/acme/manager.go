@@ -79,10 +79,12 @@ type Config struct {
 	// renewal. Zero means DefaultCheckInterval.
 	CheckInterval time.Duration
 	// Notify, if set, is called when a certificate comes into service
-	// (loaded from storage or obtained), is renewed, or fails to be
-	// obtained or renewed. It runs synchronously inside certmagic's
-	// work, possibly on several goroutines at once: it must return
-	// quickly and must not call the Manager.
+	// (Loaded: from storage, or after it was obtained; then Obtained if
+	// this node ordered it), is renewed (Renewed: stored, and put in
+	// service by the same job right after), or fails to be obtained or
+	// renewed. It runs synchronously inside certmagic's work, possibly
+	// on several goroutines at once: it must return quickly and must not
+	// call the Manager.
 	Notify func(Event)
 	// Logger receives certmagic's logs. Nil means zap.NewNop().
 	Logger *zap.Logger
@@ -95,9 +97,10 @@ type EventKind int
 const (
 	// Loaded: a certificate from storage is in service.
 	Loaded EventKind = iota
-	// Obtained: a new certificate was issued and stored.
+	// Obtained: a certificate this node ordered is in service.
 	Obtained
-	// Renewed: a renewed certificate was issued and stored.
+	// Renewed: a renewed certificate was issued and stored; the job
+	// that renewed it puts it in service next.
 	Renewed
 	// Failed: obtaining or renewing failed (retried later).
 	Failed
@@ -153,6 +156,8 @@ type Manager struct {
 	magic  *certmagic.Config
 	issuer *certmagic.ACMEIssuer
 	names  atomic.Pointer[names]
+
+	ordered sync.Map // name → true: certmagic issued it; Obtained once in service
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -318,7 +323,12 @@ func (m *Manager) obtain(name string) {
 	defer m.wg.Done()
 	err := m.magic.ObtainCertAsync(m.ctx, name) // retries until m.ctx ends
 	if err == nil {
+		// Loaded is notified from here (certmagic's event), then
+		// Obtained if this node ordered it rather than found it stored.
 		_, err = m.magic.CacheManagedCertificate(m.ctx, name)
+		if _, ordered := m.ordered.LoadAndDelete(name); err == nil && ordered {
+			m.notify(Event{Kind: Obtained, Name: name})
+		}
 	}
 	if err != nil && m.ctx.Err() == nil {
 		m.log.Error("certificate not obtained", zap.String("name", name), zap.Error(err))
@@ -360,11 +370,11 @@ func (m *Manager) onEvent(_ context.Context, event string, data map[string]any) 
 	switch event {
 	case "cert_obtained":
 		name, _ := data["identifier"].(string)
-		kind := Obtained
 		if r, _ := data["renewal"].(bool); r {
-			kind = Renewed
+			m.notify(Event{Kind: Renewed, Name: name})
+		} else {
+			m.ordered.Store(name, true) // notified by obtain once in service
 		}
-		m.notify(Event{Kind: kind, Name: name})
 	case "cert_failed":
 		name, _ := data["identifier"].(string)
 		err, _ := data["error"].(error)
