@@ -250,8 +250,9 @@ func TestFilesWinAndDefault(t *testing.T) {
 
 // Renewal before expiry: with short-lived certificates (20 s) and a
 // renewal window of 80% of the lifetime, the maintenance loop renews and
-// the new certificate is served.
-func TestRenewal(t *testing.T) {
+// the new certificate is served; clients handshaking all the while (a
+// new connection per request) never fail.
+func TestRenewalUnderLoad(t *testing.T) {
 	ca := pebbletest.Start(t, pebbletest.Config{Validity: 20 * time.Second})
 	n := startNode(t, ca, nodeOpts{tls: true, dir: t.TempDir(), cfg: acme.Config{RenewalWindow: 0.8, CheckInterval: 200 * time.Millisecond}})
 	ca.Forward(n.httpAddr, n.tlsAddr)
@@ -260,14 +261,54 @@ func TestRenewal(t *testing.T) {
 	}
 	n.await(t, acme.Loaded, "renew.example.test")
 	first := n.fetch(t, ca, "renew.example.test")
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	requests, failures := 0, []error{}
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tr := &http.Transport{DisableKeepAlives: true, TLSClientConfig: &tls.Config{ServerName: "renew.example.test", RootCAs: ca.Issuers()},
+				DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+					return (&net.Dialer{}).DialContext(ctx, "tcp", n.tlsAddr)
+				}}
+			cl := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+			for i := 0; i < 100000; i++ { // bounded; stop ends it first
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := cl.Get("https://renew.example.test/")
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				mu.Lock()
+				requests++
+				if err != nil {
+					failures = append(failures, err)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
 	n.await(t, acme.Renewed, "renew.example.test")
 	// The renewed certificate is stored, then put in service by the job
-	// that renewed it: the first handshake after that sees it.
+	// that renewed it: a handshake soon after sees it.
 	deadline := time.Now().Add(waitTimeout)
 	for n.fetch(t, ca, "renew.example.test") == first {
 		if time.Now().After(deadline) {
 			t.Fatal("the renewed certificate is never served")
 		}
+	}
+	close(stop)
+	wg.Wait()
+	t.Logf("%d requests during the renewal, %d failed", requests, len(failures))
+	if len(failures) > 0 {
+		t.Errorf("%d of %d requests failed during the renewal, the first: %v", len(failures), requests, failures[0])
 	}
 	if ca.Orders() < 2 {
 		t.Errorf("%d orders, want a renewal", ca.Orders())
