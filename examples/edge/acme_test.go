@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/edgekit/edgekit/internal/pebbletest"
+	"github.com/edgekit/edgekit/internal/redistest"
 )
 
 // -acme: the edge obtains a certificate from a loopback ACME CA (Pebble),
@@ -107,5 +109,64 @@ func TestACMEFlagsRefused(t *testing.T) {
 			t.Errorf("%v accepted", args)
 		}
 		cancel()
+	}
+}
+
+// A fleet on -redis shares the ACME storage: two edges with the same
+// -acme name order it once (counted at the CA); the one the CA does not
+// reach gets the certificate from Redis and serves it.
+func TestACMEFleetRedis(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	ca := pebbletest.Start(t, pebbletest.Config{})
+	root := ca.WriteRoots(t, t.TempDir())
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") }))
+	defer origin.Close()
+	type edgeRun struct {
+		out       *pebbletest.Output
+		https, rd string
+	}
+	var edges []edgeRun
+	for i := range 2 {
+		out := &pebbletest.Output{}
+		ctx, cancel := context.WithCancel(context.Background())
+		ready := make(chan string, 1)
+		done := make(chan error, 1)
+		go func() {
+			done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-admin", "", "-origin", origin.URL,
+				"-redis", srv.Addr(), "-node-id", fmt.Sprint("n", i),
+				"-tls-listen", "127.0.0.1:0", "-redirect-listen", "127.0.0.1:0",
+				"-acme", "fleet.example.test", "-acme-ca", ca.URL, "-acme-ca-root", root}, out, ready)
+		}()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("shutdown: %v", err)
+			}
+		})
+		select {
+		case <-ready:
+		case err := <-done:
+			t.Fatal(err)
+		case <-time.After(30 * time.Second):
+			t.Fatal("edge did not start")
+		}
+		m := regexp.MustCompile(`https on (\S+) `).FindStringSubmatch(out.String())
+		r := regexp.MustCompile(`redirect to https on http://(\S+)`).FindStringSubmatch(out.String())
+		if m == nil || r == nil || !strings.Contains(out.String(), "storage: redis:") {
+			t.Fatalf("output:\n%s", out.String())
+		}
+		edges = append(edges, edgeRun{out, m[1], r[1]})
+	}
+	ca.Forward(edges[0].rd, edges[0].https)
+	for _, e := range edges {
+		e.out.WaitFor(t, "acme: certificate for fleet.example.test ", time.Minute)
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", e.https, &tls.Config{ServerName: "fleet.example.test", RootCAs: ca.Issuers()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	if got := ca.Orders(); got != 1 {
+		t.Errorf("%d orders, want 1", got)
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/edgekit/edgekit/origin"
 	"github.com/edgekit/edgekit/tlsfront"
 	"github.com/edgekit/edgekit/tlsfront/httpsflags"
+	"github.com/edgekit/edgekit/tlsfront/redisstorage"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 )
 
@@ -77,4 +79,23 @@ func serveHTTP(ctx context.Context, ln net.Listener, srv *http.Server) error {
 	err := srv.Shutdown(shutdown)
 	<-errc
 	return err
+}
+
+// redisStorage makes the fleet's Redis (-redis) the ACME storage when
+// -acme is set, so that the nodes order each name once and answer each
+// other's challenges; the returned func closes it (after the HTTPS side
+// has stopped).
+func (o *tlsOptions) redisStorage(rdb redis.UniversalClient, log *zap.Logger) (func() error, error) {
+	if len(o.https.ACME) == 0 {
+		return func() error { return nil }, nil
+	}
+	if o.https.ACMEDir != "" {
+		return nil, errors.New("-acme-dir and -redis: with -redis the ACME storage is Redis; drop -acme-dir")
+	}
+	st, err := redisstorage.New(redisstorage.Config{Client: rdb, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	o.https.Storage = st
+	return st.Close, nil
 }
