@@ -37,6 +37,11 @@
 // Manage the names their files cover (package httpsflags skips them and
 // says so). Of the certificates certmagic holds for a name (during a
 // renewal, the old and the new), the one that expires last is served.
+// The answer is cached per name for a second (a handshake then reads a
+// map: about 0.2 µs and no allocation, against 5 µs and 6 allocations
+// through certmagic's cache), dropped as soon as a certificate comes
+// into service; a renewed certificate serves new handshakes within a
+// second of certmagic reloading it.
 //
 // # Storage, renewal and fleets
 //

@@ -47,7 +47,7 @@ type nodeOpts struct {
 	files     []tlsfront.Pair
 }
 
-func startNode(t *testing.T, ca *pebbletest.CA, o nodeOpts) *node {
+func startNode(t testing.TB, ca *pebbletest.CA, o nodeOpts) *node {
 	t.Helper()
 	n := &node{events: make(chan acme.Event, 64), seen: map[acme.Event]bool{}}
 	httpLn, err := net.Listen("tcp", "127.0.0.1:0")
@@ -96,7 +96,7 @@ func startNode(t *testing.T, ca *pebbletest.CA, o nodeOpts) *node {
 
 // await waits for an event of kind for name (or finds it among those
 // already read). The test's goroutine alone calls it.
-func (n *node) await(t *testing.T, kind acme.EventKind, name string) {
+func (n *node) await(t testing.TB, kind acme.EventKind, name string) {
 	t.Helper()
 	want := acme.Event{Kind: kind, Name: name}
 	if n.seen[want] {
@@ -122,7 +122,7 @@ func (n *node) await(t *testing.T, kind acme.EventKind, name string) {
 
 // fetch makes an HTTPS request to the node for name, verifying the
 // certificate against Pebble's root, and returns the leaf's serial.
-func (n *node) fetch(t *testing.T, ca *pebbletest.CA, name string) string {
+func (n *node) fetch(t testing.TB, ca *pebbletest.CA, name string) string {
 	t.Helper()
 	tr := &http.Transport{
 		TLSClientConfig: &tls.Config{ServerName: name, RootCAs: ca.Issuers()},
