@@ -32,6 +32,18 @@
 // name is never looked at (as crypto/x509's verification ignores it); a
 // certificate without DNS names does not load.
 //
+// # Automatic certificates
+//
+// Config.Source adds certificates that are not files: package
+// tlsfront/acme's Manager obtains and renews them over ACME. Files win
+// for the names they cover, exactly or by wildcard, as in Caddy (which
+// does not manage a name a loaded certificate already covers); the
+// Source answers the other names; the default stays the first file's,
+// and is the Source's (its first name's) when there are no files. A
+// Source that is a ChallengeSource also answers TLS-ALPN-01 challenges
+// (RFC 8737): a handshake offering only the ALPN protocol "acme-tls/1"
+// is given to it, and no other client can negotiate "acme-tls/1".
+//
 // # Reloading
 //
 // The files are checked every PollInterval (size and modification time,
@@ -67,7 +79,7 @@
 // (the certificate is still served, as nginx does; clients decide).
 // Config.DisableOCSPStapling turns it off.
 //
-// Not here (yet): automatic certificates (ACME), HTTP/3.
+// Not here (yet): HTTP/3.
 //
 // # Concurrency and goroutines
 //

@@ -10,4 +10,8 @@ var (
 	// files unreadable, unparsable, mismatched, or naming no host). The
 	// pair's previous certificate, if any, stays in service.
 	ErrLoad = errors.New("tlsfront: certificate not loaded")
+	// ErrNoCertificate fails a handshake when there is no certificate to
+	// serve: no file certificate, and the Source has none (yet) for the
+	// name nor a default.
+	ErrNoCertificate = errors.New("tlsfront: no certificate for this server name")
 )

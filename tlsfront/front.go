@@ -42,8 +42,17 @@ type Config struct {
 	// Certificates are the pairs served, chosen by SNI (see the package
 	// documentation). The first one is the default certificate, served to
 	// clients that send no server name or one no certificate covers.
-	// Every pair must load when New runs.
+	// Every pair must load when New runs. It may be empty when Source is
+	// set.
 	Certificates []Pair
+	// Source supplies certificates for the names no file certificate
+	// covers: package tlsfront/acme's Manager obtains them over ACME.
+	// Files win for the names they cover, exactly or by wildcard (as
+	// Caddy, which does not manage a name a loaded certificate covers);
+	// see the package documentation. Nil means files only. A Source that
+	// also implements ChallengeSource answers TLS-ALPN-01 challenges
+	// (RFC 8737).
+	Source Source
 	// PollInterval is how often the files are checked for changes (size,
 	// modification time, then a hash of the contents): a changed pair is
 	// reloaded. Zero means DefaultPollInterval; negative means never (Reload
@@ -126,7 +135,7 @@ type snapshot struct {
 // New loads every pair of cfg.Certificates and starts polling and ticket
 // rotation. It fails if any pair does not load.
 func New(cfg Config) (*Front, error) {
-	if len(cfg.Certificates) == 0 {
+	if len(cfg.Certificates) == 0 && cfg.Source == nil {
 		return nil, fmt.Errorf("%w: no certificates", ErrInvalidConfig)
 	}
 	cfg.Certificates = slices.Clone(cfg.Certificates)
@@ -165,6 +174,9 @@ func New(cfg Config) (*Front, error) {
 		NextProtos:     cfg.NextProtos,
 		GetCertificate: f.GetCertificate,
 	}
+	if cs, ok := cfg.Source.(ChallengeSource); ok {
+		f.tls.GetConfigForClient = challengeConfig(cs)
+	}
 	if cfg.TicketRotation > 0 {
 		f.rotated = f.now()
 		if err := f.rotateKeys(); err != nil {
@@ -186,22 +198,56 @@ func New(cfg Config) (*Front, error) {
 // may Clone it to add settings (a clone no longer sees key rotation).
 func (f *Front) TLSConfig() *tls.Config { return f.tls }
 
-// GetCertificate returns the certificate for hello's server name: an
-// exact name, else a wildcard covering it (one label), else the default
-// certificate. It never blocks on a reload; it is tls.Config's hook of
-// the same name.
+// GetCertificate returns the certificate for hello's server name: a file
+// certificate with that exact name, else a file certificate with a
+// wildcard covering it (one label), else the Source's certificate for
+// it, else the default certificate (the first file's, or without files
+// the Source's default). It never blocks on a reload; it is
+// tls.Config's hook of the same name. It fails with ErrNoCertificate
+// when there is none to serve (a Source that has obtained nothing yet).
 func (f *Front) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-	return f.snap.Load().pick(hello.ServerName), nil
+	s := f.snap.Load()
+	name := normalize(hello.ServerName)
+	if c := s.match(name); c != nil {
+		return c, nil
+	}
+	src := f.cfg.Source
+	if src != nil && name != "" {
+		if c := src.Certificate(name); c != nil {
+			return c, nil
+		}
+	}
+	if s.def != nil {
+		return s.def, nil
+	}
+	if src != nil {
+		if c := src.Certificate(""); c != nil {
+			return c, nil
+		}
+	}
+	return nil, ErrNoCertificate
 }
 
-// pick chooses the certificate for a server name.
-func (s *snapshot) pick(name string) *tls.Certificate {
-	if name == "" {
-		return s.def
-	}
+// Covers reports whether a file certificate in service covers name,
+// exactly or by wildcard (the default certificate does not count).
+func (f *Front) Covers(name string) bool {
+	return f.snap.Load().match(normalize(name)) != nil
+}
+
+// normalize lower-cases a server name and drops a trailing dot.
+func normalize(name string) string {
 	name = strings.TrimSuffix(name, ".")
 	if !isLower(name) {
 		name = strings.ToLower(name)
+	}
+	return name
+}
+
+// match returns the file certificate naming name (normalized) exactly or
+// by wildcard, or nil.
+func (s *snapshot) match(name string) *tls.Certificate {
+	if name == "" {
+		return nil
 	}
 	if c := s.exact[name]; c != nil {
 		return c
@@ -211,7 +257,7 @@ func (s *snapshot) pick(name string) *tls.Certificate {
 			return c
 		}
 	}
-	return s.def
+	return nil
 }
 
 func isLower(s string) bool {

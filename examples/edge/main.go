@@ -250,6 +250,11 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 			return err
 		}
 		defer bus.Close() // after the node: deferred calls run last first
+		closeACME, err := tlsOpts.redisStorage(rdb, logger)
+		if err != nil {
+			return err
+		}
+		defer closeACME()
 	}
 	ecfg := edge.Config{
 		Name: *name, Origin: pool, MaxBytes: *maxBytes, MaxObjectBytes: *maxObject,

@@ -156,7 +156,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	if err != nil {
 		return err
 	}
-	if *mode == "tcp" && (tlsOpts.listen != "" || backendTLS != nil) {
+	if *mode == "tcp" && (tlsOpts.https.Listen != "" || backendTLS != nil) {
 		return errors.New("TLS flags are for http mode")
 	}
 	if len(backends) == 0 {
