@@ -27,6 +27,7 @@ type tlsOptions struct {
 	listen, redirect string
 	certs, keys      listFlag
 	hsts             time.Duration
+	h3               h3Options // -http3, in h3.go
 	// toward backends
 	backendTLS                         bool
 	backendCA, backendCert, backendKey string
@@ -37,6 +38,7 @@ func (o *tlsOptions) register(fs *flag.FlagSet) {
 	fs.Var(&o.certs, "tls-cert", "certificate file, PEM, leaf first (repeatable, paired in order with -tls-key; the first is the default for clients without SNI); reloaded when it changes and on SIGHUP")
 	fs.Var(&o.keys, "tls-key", "private key file, PEM (repeatable, paired in order with -tls-cert)")
 	fs.StringVar(&o.redirect, "redirect-listen", "", "address of a plain-HTTP listener that redirects everything to HTTPS (308); needs -tls-listen")
+	o.h3.register(fs)
 	fs.DurationVar(&o.hsts, "hsts", 0, "send Strict-Transport-Security with this max-age on HTTPS responses (0: none)")
 	fs.BoolVar(&o.backendTLS, "backend-tls", false, "http mode: reach backends over TLS (https), their certificates verified (implied by -backend-ca and -backend-cert)")
 	fs.StringVar(&o.backendCA, "backend-ca", "", "PEM file of the authorities trusted to sign backends' certificates (default: the system's)")
@@ -68,7 +70,7 @@ func (o *tlsOptions) check() error {
 	case o.hsts < 0:
 		return errors.New("-hsts must not be negative")
 	}
-	return nil
+	return o.h3.check(o.listen)
 }
 
 // start serves h over HTTPS with serve (the configured front) and the
@@ -88,7 +90,7 @@ func (o *tlsOptions) start(ctx context.Context, out io.Writer, log *zap.Logger, 
 	if err != nil {
 		return wait, err
 	}
-	ln, err := net.Listen("tcp", o.listen)
+	ln, pc, err := o.h3.listen(o.listen) // pc: UDP, with -http3
 	if err != nil {
 		front.Close()
 		return wait, fmt.Errorf("-tls-listen: %w", err)
@@ -98,6 +100,9 @@ func (o *tlsOptions) start(ctx context.Context, out io.Writer, log *zap.Logger, 
 		if rln, err = net.Listen("tcp", o.redirect); err != nil {
 			front.Close()
 			ln.Close()
+			if pc != nil {
+				pc.Close()
+			}
 			return wait, fmt.Errorf("-redirect-listen: %w", err)
 		}
 	}
@@ -113,11 +118,21 @@ func (o *tlsOptions) start(ctx context.Context, out io.Writer, log *zap.Logger, 
 		}
 		fmt.Fprintf(out, "  certificate %s%s for %s, expires %s\n", s.Pair.CertFile, def, strings.Join(s.Names, ", "), s.NotAfter.Format(time.DateOnly))
 	}
+	h = tlsfront.HSTS(o.hsts, false, h)
+	if h, err = o.h3.start(ctx, &wg, out, log, pc, front.TLSConfig(), h); err != nil {
+		front.Close()
+		ln.Close()
+		pc.Close()
+		if rln != nil {
+			rln.Close()
+		}
+		return wait, err
+	}
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		defer front.Close()
-		if err := serve(ctx, tls.NewListener(ln, front.TLSConfig()), tlsfront.HSTS(o.hsts, false, h)); err != nil {
+		if err := serve(ctx, tls.NewListener(ln, front.TLSConfig()), h); err != nil {
 			fmt.Fprintln(out, "https:", err)
 		}
 	}()

@@ -405,3 +405,30 @@ func TestNewRefuses(t *testing.T) {
 		}
 	}
 }
+
+// Listen binds one port number over TCP and UDP; a port taken over UDP
+// is refused when named, and drawn again when it was port 0.
+func TestListenSamePort(t *testing.T) {
+	ln, pc, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	defer pc.Close()
+	_, tp, _ := net.SplitHostPort(ln.Addr().String())
+	_, up, _ := net.SplitHostPort(pc.LocalAddr().String())
+	if tp != up {
+		t.Fatalf("tcp port %s, udp port %s", tp, up)
+	}
+	// A port taken over UDP only: named, it fails.
+	taken, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	if ln2, pc2, err := Listen(taken.LocalAddr().String()); err == nil {
+		ln2.Close()
+		pc2.Close()
+		t.Error("Listen succeeded on a UDP port in use")
+	}
+}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+
+	"github.com/edgekit/edgekit/tlsfront/h3"
+	"go.uber.org/zap"
+)
+
+// h3Options is the -http3 flag: HTTP/3 over QUIC on the UDP port of
+// -tls-listen, from the same handler and certificates.
+type h3Options struct {
+	on bool
+}
+
+func (o *h3Options) register(fs *flag.FlagSet) {
+	fs.BoolVar(&o.on, "http3", false, "also serve HTTP/3 (QUIC) on the UDP port of -tls-listen, advertised with Alt-Svc on HTTPS responses")
+}
+
+func (o *h3Options) check(tlsListen string) error {
+	if o.on && tlsListen == "" {
+		return errors.New("-http3 needs -tls-listen")
+	}
+	return nil
+}
+
+// listen binds addr over TCP and, with -http3, the same port over UDP
+// (pc is nil without it).
+func (o *h3Options) listen(addr string) (ln net.Listener, pc net.PacketConn, err error) {
+	if !o.on {
+		ln, err = net.Listen("tcp", addr)
+		return ln, nil, err
+	}
+	return h3.Listen(addr)
+}
+
+// start serves h over HTTP/3 on pc, counted in wg, until ctx ends, and
+// returns the handler for the TCP side, which advertises it (Alt-Svc).
+// Without -http3 it returns h.
+func (o *h3Options) start(ctx context.Context, wg *sync.WaitGroup, out io.Writer, log *zap.Logger, pc net.PacketConn, cfg *tls.Config, h http.Handler) (http.Handler, error) {
+	if !o.on {
+		return h, nil
+	}
+	// quic-go prints its own warning about small UDP buffers through the
+	// standard log package; the h3 server says it once through the logger.
+	if os.Getenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING") == "" {
+		os.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
+	}
+	srv, err := h3.New(h3.Config{Handler: h, TLS: cfg, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	fmt.Fprintf(out, "http3 on udp %s (QUIC, TLS 1.3), advertised with Alt-Svc: h3=\":%d\"\n", pc.LocalAddr(), port)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer pc.Close()
+		if err := srv.Serve(ctx, pc); err != nil {
+			fmt.Fprintln(out, "http3:", err)
+		}
+	}()
+	return h3.AltSvc(port, 0, h), nil
+}
