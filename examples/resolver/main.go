@@ -105,6 +105,8 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	prefetch := fs.Bool("prefetch", true, "refresh popular entries before they expire")
 	demo := fs.Bool("demo", false, "resolve through an in-process loopback hierarchy, print the referral steps, and exit")
 	verbose := fs.Bool("v", false, "log debug events")
+	var tlsOpts tlsOptions // -listen-tls, -listen-https: tls.go
+	tlsOpts.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -113,6 +115,9 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	}
 	if *port < 1 || *port > 65535 || *cacheBytes <= 0 || *timeout <= 0 {
 		return errors.New("-port must be 1-65535; -cache-bytes and -timeout positive")
+	}
+	if err := tlsOpts.check(); err != nil {
+		return err
 	}
 	if *demo {
 		return runDemo(ctx, out)
@@ -165,6 +170,11 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	defer stopServing()
 	errc := make(chan error, 2)
 	var serving sync.WaitGroup
+	if err := tlsOpts.start(serveCtx, &serving, out, l, srv); err != nil {
+		pc.Close()
+		ln.Close()
+		return err
+	}
 	serving.Add(2)
 	go func() {
 		defer serving.Done()
