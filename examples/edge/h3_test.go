@@ -12,13 +12,14 @@ import (
 
 	"github.com/edgekit/edgekit/internal/testcert"
 	"github.com/quic-go/quic-go/http3"
+	"go.uber.org/goleak"
 )
 
 // With -http3 the edge serves HTTP/3 on the UDP port of -tls-listen from
 // the same cache (a HIT over HTTP/3 for what HTTP/2 stored, then over
 // HTTP/3 alone), and HTTPS responses over TCP (HTTP/1.1 and HTTP/2)
 // advertise it with Alt-Svc (RFC 7838 §3); plain-HTTP responses and, without
-// -http3, all responses do not.
+// -http3, all responses do not. Shutdown leaves no goroutine behind.
 func TestHTTP3(t *testing.T) {
 	for _, front := range []string{"edgekit", "net/http"} {
 		t.Run(strings.ReplaceAll(front, "/", "-"), func(t *testing.T) { testHTTP3(t, front) })
@@ -26,6 +27,10 @@ func TestHTTP3(t *testing.T) {
 }
 
 func testHTTP3(t *testing.T, front string) {
+	// Once the edge has stopped (cleanups run last first), nothing it or
+	// quic-go started is left running.
+	before := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, before) })
 	ca := testcert.NewCA(t)
 	dir := t.TempDir()
 	c, k := ca.Leaf(t, "www.example.com").Write(t, dir, "www")

@@ -19,7 +19,6 @@ import (
 
 	"github.com/edgekit/edgekit/internal/testcert"
 	"github.com/miekg/dns"
-	"golang.org/x/net/http2"
 )
 
 type lockedBuffer struct {
@@ -142,9 +141,11 @@ func TestRFC7858_3_3_Pipelined(t *testing.T) {
 	}
 }
 
-// dohClient speaks HTTP/2 only (golang.org/x/net/http2's Transport).
+// dohClient speaks HTTP/2 only.
 func dohClient(t *testing.T, ca *testcert.CA) *http.Client {
-	tr := &http2.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool, ServerName: "dns.example.net"}}
+	var h2 http.Protocols
+	h2.SetHTTP2(true)
+	tr := &http.Transport{Protocols: &h2, TLSClientConfig: &tls.Config{RootCAs: ca.Pool, ServerName: "dns.example.net"}}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
 }
