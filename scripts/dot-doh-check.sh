@@ -3,8 +3,8 @@
 # (RFC 8484) with real clients: kdig +tls, kdig +https (POST and GET) from
 # knot-dnsutils, and curl --doh-url; each client that is missing is
 # skipped (installed with apt-get when running as root). The resolver
-# recurses through the loopback hierarchy of scripts/resolverdiff (port 53
-# of 127.0.0.2-11: needs root), with a throw-away certificate for
+# recurses through the loopback hierarchy of scripts/resolverdiff (on
+# port 19500 of 127.0.0.2-11), with a throw-away certificate for
 # "localhost". Not part of `go test` or CI. Loopback only, bounded.
 #
 #   scripts/dot-doh-check.sh
@@ -12,7 +12,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d)
-PLAIN=19501 DOT=19502 DOH=19503
+HIER=19500 PLAIN=19501 DOT=19502 DOH=19503
 pass=0 fail=0 skip=0
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
@@ -35,26 +35,27 @@ check() { # name, expected text, command...
 	fi
 }
 
-[ "$(id -u)" = 0 ] || { echo "dot-doh-check: needs root (the hierarchy serves port 53 of 127.0.0.2-11)" >&2; exit 2; }
 have openssl openssl || { echo "dot-doh-check: openssl missing" >&2; exit 2; }
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
 	-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
 (cd "$ROOT" && go build -o "$WORK/resolverdiff" ./scripts/resolverdiff && go build -o "$WORK/resolver" ./examples/resolver)
-"$WORK/resolverdiff" serve >"$WORK/hierarchy.log" 2>&1 &
+PORT=$HIER "$WORK/resolverdiff" serve >"$WORK/hierarchy.log" 2>&1 &
 pids+=($!)
 printf '. 3600000 IN NS a.root.\na.root. 3600000 IN A 127.0.0.2\n' >"$WORK/root.hints"
-"$WORK/resolver" -listen "127.0.0.1:$PLAIN" -roots "$WORK/root.hints" -allow-loopback \
+"$WORK/resolver" -listen "127.0.0.1:$PLAIN" -roots "$WORK/root.hints" -port "$HIER" -allow-loopback \
 	-listen-tls "127.0.0.1:$DOT" -listen-https "127.0.0.1:$DOH" -tls-cert "$WORK/cert.pem" -tls-key "$WORK/key.pem" \
 	>"$WORK/resolver.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do grep -q "resolver listening" "$WORK/resolver.log" && break; sleep 0.1; done
-grep -q "resolver listening" "$WORK/resolver.log" || { cat "$WORK/resolver.log" "$WORK/hierarchy.log" >&2; exit 1; }
+grep -q "resolver listening" "$WORK/resolver.log" && kill -0 "${pids[0]}" 2>/dev/null ||
+	{ echo "dot-doh-check: the hierarchy or the resolver did not start" >&2; cat "$WORK/resolver.log" "$WORK/hierarchy.log" >&2; exit 1; }
 cat "$WORK/resolver.log"
 echo
 
 if have kdig knot-dnsutils; then
 	k=(kdig @127.0.0.1 +tls-ca="$WORK/cert.pem" +tls-hostname=localhost +timeout=5 +retry=0)
 	check "kdig +tls: A" "192.0.2.10" "${k[@]}" -p "$DOT" +tls example.com. A
+	check "kdig +tls +padding: reply padded to 468 B" "Received 468 B" "${k[@]}" -p "$DOT" +tls +padding example.com. A
 	check "kdig +tls: NXDOMAIN" "status: NXDOMAIN" "${k[@]}" -p "$DOT" +tls nope.example.com. A
 	check "kdig +tls: CNAME chain" "192.0.2" "${k[@]}" -p "$DOT" +tls chain.example.com. A
 	check "kdig +tls: wrong name refused" "certificate" kdig @127.0.0.1 -p "$DOT" +tls-ca="$WORK/cert.pem" +tls-hostname=other.example +timeout=5 +retry=0 example.com. A
