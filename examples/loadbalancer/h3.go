@@ -14,6 +14,7 @@ import (
 
 	"github.com/edgekit/edgekit/tlsfront/h3"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 // h3Options is the -http3 flag: HTTP/3 over QUIC on the UDP port of
@@ -51,9 +52,14 @@ func (o *h3Options) start(ctx context.Context, wg *sync.WaitGroup, out io.Writer
 		return h, nil
 	}
 	// quic-go prints its own warning about small UDP buffers through the
-	// standard log package; the h3 server says it once through the logger.
+	// standard log package; the h3 server says it once through the logger,
+	// whose warnings reach out even when -v is off.
 	if os.Getenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING") == "" {
 		os.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
+	}
+	if !log.Core().Enabled(zap.WarnLevel) {
+		warn := zapcore.NewCore(zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig()), zapcore.AddSync(out), zap.WarnLevel)
+		log = zap.New(zapcore.NewTee(log.Core(), warn))
 	}
 	srv, err := h3.New(h3.Config{Handler: h, TLS: cfg, Logger: log})
 	if err != nil {

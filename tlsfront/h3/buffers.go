@@ -15,7 +15,7 @@ const wantBuffer = 7 << 20
 // quic-go tries (and warns on its own), and says once through the logger
 // when the kernel keeps them smaller.
 func (s *Server) sizeBuffers(pc net.PacketConn) {
-	rcv, snd, ok := raiseBuffers(pc, wantBuffer)
+	rcv, snd, ok := s.raise(pc, wantBuffer)
 	if !ok || rcv >= wantBuffer && snd >= wantBuffer {
 		return
 	}

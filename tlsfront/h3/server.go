@@ -67,6 +67,9 @@ type Server struct {
 	log  *zap.Logger
 	tls  *tls.Config
 	quic *quic.Config
+	// raise sizes a socket's buffers: raiseBuffers, or a test's stand-in
+	// for a kernel that refuses.
+	raise func(pc net.PacketConn, want int) (rcv, snd int, ok bool)
 }
 
 // New returns a Server for cfg.
@@ -88,7 +91,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxHeaderBytes == 0 {
 		cfg.MaxHeaderBytes = http.DefaultMaxHeaderBytes
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger}
+	s := &Server{cfg: cfg, log: cfg.Logger, raise: raiseBuffers}
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}

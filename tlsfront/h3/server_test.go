@@ -394,6 +394,39 @@ func TestServeSizesUDPBuffers(t *testing.T) {
 	}
 }
 
+// A kernel that keeps the buffers small (net.core.rmem_max below 7 MiB,
+// unprivileged): one warning per Serve through the logger, with the sizes
+// and the sysctl to raise.
+func TestServeWarnsOnceOfSmallBuffers(t *testing.T) {
+	core, logs := observer.New(zap.WarnLevel)
+	ca := testcert.NewCA(t)
+	s, err := New(Config{Handler: http.NotFoundHandler(), TLS: &tls.Config{Certificates: []tls.Certificate{ca.Leaf(t, "a.test").TLS(t)}}, Logger: zap.New(core)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.raise = func(net.PacketConn, int) (int, int, bool) { return 416 << 10, 416 << 10, true }
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, pc) }()
+	// A request proves Serve is past the sizing.
+	tr := &http3.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool, ServerName: "a.test"}}
+	get(t, &http.Client{Transport: tr}, "https://"+pc.LocalAddr().String()+"/")
+	tr.Close()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	all := logs.All()
+	if len(all) != 1 || all[0].ContextMap()["receive_kib"] != int64(416) || !strings.Contains(all[0].ContextMap()["raise_with"].(string), "net.core.rmem_max") {
+		t.Errorf("logged %v, want one warning with the sizes", all)
+	}
+}
+
 func TestNewRefuses(t *testing.T) {
 	for _, cfg := range []Config{
 		{TLS: &tls.Config{}},
