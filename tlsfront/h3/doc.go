@@ -29,6 +29,12 @@
 // request smuggling is made of on HTTP/1.1. Requests arrive with
 // r.ProtoMajor 3, r.TLS set and r.RemoteAddr the client's UDP address.
 //
+// Past Config.RetryAbove new connections per second from addresses not
+// yet validated, clients must first prove their address with a Retry
+// (RFC 9000 §8.1.2), so that a flood of spoofed Initial packets costs the
+// server a stateless Retry each, not a signed handshake; Stats counts
+// them.
+//
 // # UDP socket buffers
 //
 // QUIC on a busy server needs larger socket buffers than the kernel's

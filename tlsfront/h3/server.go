@@ -8,11 +8,13 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 	"go.uber.org/zap"
+	"golang.org/x/time/rate"
 )
 
 // Defaults of Config's zero values.
@@ -27,6 +29,9 @@ const (
 	// DefaultAltSvcMaxAge is the lifetime AltSvc advertises (RFC 7838
 	// §3.1 "ma"), as large CDNs send it.
 	DefaultAltSvcMaxAge = 24 * time.Hour
+	// DefaultRetryAbove is the rate of new connections per second from
+	// unvalidated addresses handshaken at once (see Config.RetryAbove).
+	DefaultRetryAbove = 1000
 )
 
 // Config configures a Server. Handler and TLS are required; every other
@@ -54,6 +59,15 @@ type Config struct {
 	// Serve's ctx ends, after GOAWAY; then connections are closed. Zero
 	// means DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
+	// RetryAbove is how many connection attempts per second (and at
+	// once; counted in Initial packets without a token, of which a
+	// ClientHello can take two) from addresses not yet validated are
+	// handshaken straight away; past it, a client must first prove that it receives at its
+	// address with a Retry (RFC 9000 §8.1.2): one more round trip for it,
+	// and no handshake signed for a flood of spoofed Initial packets.
+	// Zero means DefaultRetryAbove; negative means every connection is
+	// validated first.
+	RetryAbove int
 	// Logger receives the UDP buffer warning (warn, once per Serve) and
 	// quic-go's HTTP/3 events (handler panics at error, the rest at
 	// debug). Nil means zap.NewNop().
@@ -69,7 +83,36 @@ type Server struct {
 	quic *quic.Config
 	// raise sizes a socket's buffers: raiseBuffers, or a test's stand-in
 	// for a kernel that refuses.
-	raise func(pc net.PacketConn, want int) (rcv, snd int, ok bool)
+	raise   func(pc net.PacketConn, want int) (rcv, snd int, ok bool)
+	retried atomic.Uint64
+}
+
+// Stats are counts since New. A plain value.
+type Stats struct {
+	// Retried counts Initial packets without a token answered with a
+	// Retry (address validation, Config.RetryAbove); a ClientHello can
+	// span two.
+	Retried uint64
+}
+
+// Stats returns the counts so far.
+func (s *Server) Stats() Stats { return Stats{Retried: s.retried.Load()} }
+
+// mustValidate returns the Transport's VerifySourceAddress for one Serve:
+// true (send a Retry) past cfg.RetryAbove attempts per second.
+func (s *Server) mustValidate() func(net.Addr) bool {
+	n := s.cfg.RetryAbove
+	if n < 0 {
+		return func(net.Addr) bool { s.retried.Add(1); return true }
+	}
+	lim := rate.NewLimiter(rate.Limit(n), n)
+	return func(net.Addr) bool {
+		if lim.Allow() {
+			return false
+		}
+		s.retried.Add(1)
+		return true
+	}
 }
 
 // New returns a Server for cfg.
@@ -90,6 +133,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxHeaderBytes == 0 {
 		cfg.MaxHeaderBytes = http.DefaultMaxHeaderBytes
+	}
+	if cfg.RetryAbove == 0 {
+		cfg.RetryAbove = DefaultRetryAbove
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, raise: raiseBuffers}
 	if s.log == nil {
@@ -132,7 +178,7 @@ func New(cfg Config) (*Server, error) {
 // returns for "udp"): quic-go then reads in batches, with ECN and GSO.
 func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 	s.sizeBuffers(pc)
-	tr := &quic.Transport{Conn: pc}
+	tr := &quic.Transport{Conn: pc, VerifySourceAddress: s.mustValidate()}
 	defer tr.Close() // waits for the goroutine reading pc
 	ln, err := tr.ListenEarly(s.tls, s.quic)
 	if err != nil {

@@ -427,6 +427,45 @@ func TestServeWarnsOnceOfSmallBuffers(t *testing.T) {
 	}
 }
 
+// RFC 9000 §8.1.2: past RetryAbove attempts per second, a client must
+// prove its address with a Retry first; quic-go's client goes through it
+// and the request is served. Below it, no Retry.
+func TestRFC9000_8_1_2_RetryAboveRate(t *testing.T) {
+	ca := testcert.NewCA(t)
+	tlsCfg := &tls.Config{Certificates: []tls.Certificate{ca.Leaf(t, "a.test").TLS(t)}}
+	for _, tc := range []struct {
+		above       int
+		wantRetries uint64
+	}{{-1, 3}, {1, 1}, {0, 0}} {
+		s, err := New(Config{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }), TLS: tlsCfg, RetryAbove: tc.above})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- s.Serve(ctx, pc) }()
+		for range 3 { // three connections, within a second
+			tr := &http3.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool, ServerName: "a.test"}}
+			if _, body := get(t, &http.Client{Transport: tr, Timeout: 10 * time.Second}, "https://"+pc.LocalAddr().String()+"/"); body != "ok" {
+				t.Errorf("RetryAbove %d: %q", tc.above, body)
+			}
+			tr.Close()
+		}
+		cancel()
+		<-done
+		pc.Close()
+		// A ClientHello may span two Initial packets, each answered with
+		// a Retry: at least one per connection that had to validate.
+		if got := s.Stats().Retried; got < tc.wantRetries || tc.wantRetries == 0 && got != 0 {
+			t.Errorf("RetryAbove %d: %d retries, want at least %d", tc.above, got, tc.wantRetries)
+		}
+	}
+}
+
 func TestNewRefuses(t *testing.T) {
 	for _, cfg := range []Config{
 		{TLS: &tls.Config{}},
