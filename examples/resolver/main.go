@@ -94,6 +94,8 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 func run(ctx context.Context, args []string, out io.Writer, ready chan<- string) error {
 	fs := flag.NewFlagSet("resolver", flag.ContinueOnError)
 	var forward, allow listFlag
+	var tlsOpts tlsOptions // -listen-tls, -listen-https: tls.go
+	tlsOpts.register(fs)
 	listen := fs.String("listen", "127.0.0.1:5353", "address to serve DNS on (UDP and TCP)")
 	roots := fs.String("roots", "", "root hints file in zone-file form (default: the IANA root servers)")
 	port := fs.Int("port", 53, "port of name servers (root hints and referrals)")
@@ -105,8 +107,6 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	prefetch := fs.Bool("prefetch", true, "refresh popular entries before they expire")
 	demo := fs.Bool("demo", false, "resolve through an in-process loopback hierarchy, print the referral steps, and exit")
 	verbose := fs.Bool("v", false, "log debug events")
-	var tlsOpts tlsOptions // -listen-tls, -listen-https: tls.go
-	tlsOpts.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
