@@ -59,7 +59,9 @@ func (r *Recursive) dohExchange(ctx context.Context, m *dns.Msg, url string) (*d
 // base64url "dns" parameter or POST with an application/dns-message body,
 // answered with application/dns-message and a Cache-Control max-age of the
 // smallest TTL. Mount it at /dns-query on a TLS server. It applies the
-// Server's access list to the HTTP client's address.
+// Server's access list to the HTTP client's address. Over TLS, the reply
+// to a query with an EDNS(0) Padding option is padded to a multiple of
+// 468 octets (RFC 7830 §4, RFC 8467 §4.1).
 func DoHHandler(s *Server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var wire []byte
@@ -84,6 +86,9 @@ func DoHHandler(s *Server) http.Handler {
 		}
 		remote, _ := net.ResolveTCPAddr("tcp", r.RemoteAddr)
 		m := s.answer(remote, &net.TCPAddr{}, req)
+		if r.TLS != nil {
+			pad(m, req) // RFC 8467 §4: over HTTPS, not in the clear
+		}
 		out, err := m.Pack()
 		if err != nil {
 			http.Error(w, "resolver: cannot pack answer", http.StatusInternalServerError)

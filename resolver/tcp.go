@@ -37,6 +37,10 @@ const (
 // a question the cache answers never waits behind one being resolved. A
 // connection idle for 30 s is closed (§6.2.3). Malformed queries get
 // FORMERR; responses (QR set) are dropped.
+//
+// Over ln = tls.NewListener(...) it serves DNS over TLS (RFC 7858); then
+// the reply to a query with an EDNS(0) Padding option is padded to a
+// multiple of 468 octets (RFC 7830 §4, RFC 8467 §4.1).
 func (s *Server) ServeTCP(ctx context.Context, ln net.Listener) error {
 	var (
 		conns   serve.Conns[net.Conn]
@@ -106,6 +110,7 @@ func (s *Server) serveTCPConn(c net.Conn, closing *atomic.Bool) {
 			continue
 		}
 		if m, ok := s.respond(remote, local, req, cacheOnly); ok {
+			padEncrypted(c, m, req)
 			write(m)
 			continue
 		}
@@ -115,6 +120,7 @@ func (s *Server) serveTCPConn(c net.Conn, closing *atomic.Bool) {
 			defer inflight.Done()
 			defer func() { <-slots }()
 			m, _ := s.respond(remote, local, req, resolveOnly)
+			padEncrypted(c, m, req)
 			write(m)
 		}()
 	}

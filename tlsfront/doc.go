@@ -79,7 +79,9 @@
 // (the certificate is still served, as nginx does; clients decide).
 // Config.DisableOCSPStapling turns it off.
 //
-// Not here (yet): HTTP/3.
+// HTTP/3 is package tlsfront/h3, which serves over QUIC with a Front's
+// certificates and ticket keys; package tlsfront/httpsflags wires files,
+// ACME, the redirect listener, HSTS and -http3 for the example programs.
 //
 // # Concurrency and goroutines
 //

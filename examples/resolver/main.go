@@ -94,6 +94,8 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 func run(ctx context.Context, args []string, out io.Writer, ready chan<- string) error {
 	fs := flag.NewFlagSet("resolver", flag.ContinueOnError)
 	var forward, allow listFlag
+	var tlsOpts tlsOptions // -listen-tls, -listen-https: tls.go
+	tlsOpts.register(fs)
 	listen := fs.String("listen", "127.0.0.1:5353", "address to serve DNS on (UDP and TCP)")
 	roots := fs.String("roots", "", "root hints file in zone-file form (default: the IANA root servers)")
 	port := fs.Int("port", 53, "port of name servers (root hints and referrals)")
@@ -114,6 +116,9 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	}
 	if *port < 1 || *port > 65535 || *cacheBytes <= 0 || *timeout <= 0 {
 		return errors.New("-port must be 1-65535; -cache-bytes and -timeout positive")
+	}
+	if err := tlsOpts.check(); err != nil {
+		return err
 	}
 	if *demo {
 		return runDemo(ctx, out)
@@ -167,6 +172,11 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	defer stopServing()
 	errc := make(chan error, 2)
 	var serving sync.WaitGroup
+	if err := tlsOpts.start(serveCtx, &serving, out, l, srv); err != nil {
+		pc.Close()
+		ln.Close()
+		return err
+	}
 	serving.Add(2)
 	go func() {
 		defer serving.Done()

@@ -10,6 +10,8 @@
 // puts the same questions to the resolvers at A and B and prints each pair
 // of answers (rcode, flags, answer and authority sections, TTLs zeroed)
 // marked same or DIFF. NET=udp asks over UDP, NOEDNS=1 without EDNS.
+// PORT=N makes "serve" use port N instead of 53 (for resolvers that can
+// be told the port, such as examples/resolver -port N).
 // scripts/compare-resolver.sh runs it with examples/resolver and Unbound.
 package main
 
@@ -18,6 +20,7 @@ import (
 	"log"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -167,7 +170,15 @@ func serve() {
 			byAddr[addr] = append(byAddr[addr], z)
 		}
 	}
-	h, err := resolvertest.New(resolvertest.Config{Zones: byAddr, Port: 53, Wrap: func(addr string, zs *authority.Server) dns.Handler {
+	port := 53 // Unbound sends referred queries to port 53 only
+	if p := os.Getenv("PORT"); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			log.Fatal("PORT: ", err)
+		}
+		port = n
+	}
+	h, err := resolvertest.New(resolvertest.Config{Zones: byAddr, Port: port, Wrap: func(addr string, zs *authority.Server) dns.Handler {
 		if wrap, ok := misbehaving[addr]; ok {
 			return wrap(zs)
 		}

@@ -56,6 +56,7 @@ type Options struct {
 	Certs      []string      // -tls-cert
 	Keys       []string      // -tls-key
 	HSTS       time.Duration // -hsts
+	HTTP3      bool          // -http3
 	ACME       []string      // -acme (names)
 	ACMECA     string        // -acme-ca
 	ACMEEmail  string        // -acme-email
@@ -75,6 +76,7 @@ func (o *Options) Register(fs *flag.FlagSet) {
 	fs.Var((*list)(&o.Keys), "tls-key", "private key file, PEM (repeatable, paired in order with -tls-cert)")
 	fs.StringVar(&o.Redirect, "redirect-listen", "", "address of a plain-HTTP listener that redirects everything to HTTPS (308) and answers ACME HTTP-01 challenges; needs -tls-listen")
 	fs.DurationVar(&o.HSTS, "hsts", 0, "send Strict-Transport-Security with this max-age on HTTPS responses (0: none)")
+	fs.BoolVar(&o.HTTP3, "http3", false, "also serve HTTP/3 (QUIC) on the UDP port of -tls-listen, advertised with Alt-Svc on HTTPS responses")
 	fs.Var((*list)(&o.ACME), "acme", "name to obtain and renew a certificate for over ACME (repeatable; needs -tls-listen, whose port the CA reaches as 443 for TLS-ALPN-01, and -redirect-listen as 80 for HTTP-01); names a -tls-cert covers are left to the file")
 	fs.StringVar(&o.ACMECA, "acme-ca", acme.LetsEncrypt, "ACME directory URL (Let's Encrypt staging: "+acme.LetsEncryptStaging+"); using it means agreeing to the CA's terms")
 	fs.StringVar(&o.ACMEEmail, "acme-email", "", "contact address of the ACME account (expiry warnings)")
@@ -90,8 +92,8 @@ func (o *Options) Check() error {
 		return fmt.Errorf("%d -tls-cert but %d -tls-key: give them in pairs", len(o.Certs), len(o.Keys))
 	case o.Listen != "" && len(o.Certs) == 0 && len(o.ACME) == 0:
 		return errors.New("-tls-listen needs -tls-cert and -tls-key, or -acme")
-	case o.Listen == "" && (len(o.Certs) > 0 || o.Redirect != "" || o.HSTS != 0 || len(o.ACME) > 0):
-		return errors.New("-tls-cert, -tls-key, -redirect-listen, -hsts and -acme need -tls-listen")
+	case o.Listen == "" && (len(o.Certs) > 0 || o.Redirect != "" || o.HSTS != 0 || len(o.ACME) > 0 || o.HTTP3):
+		return errors.New("-tls-cert, -tls-key, -redirect-listen, -hsts, -http3 and -acme need -tls-listen")
 	case len(o.ACME) == 0 && acmeSet:
 		return errors.New("-acme-ca, -acme-email, -acme-dir and -acme-ca-root need -acme")
 	case o.HSTS < 0:
@@ -123,11 +125,14 @@ func (o *Options) Start(ctx context.Context, out io.Writer, log *zap.Logger, h h
 		}
 		return wait, err
 	}
-	ln, err := net.Listen("tcp", o.Listen)
+	ln, pc, err := o.listen(o.Listen) // pc: UDP, with -http3
 	if err != nil {
 		return fail(fmt.Errorf("-tls-listen: %w", err))
 	}
 	closers = append(closers, ln.Close)
+	if pc != nil {
+		closers = append(closers, pc.Close)
+	}
 	var rln net.Listener
 	if o.Redirect != "" {
 		if rln, err = net.Listen("tcp", o.Redirect); err != nil {
@@ -197,6 +202,10 @@ func (o *Options) Start(ctx context.Context, out io.Writer, log *zap.Logger, h h
 		}
 	}
 
+	h = tlsfront.HSTS(o.HSTS, false, h)
+	if h, err = o.startH3(ctx, &wg, out, log, pc, front.TLSConfig(), h); err != nil {
+		return fail(fmt.Errorf("-http3: %w", err))
+	}
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -204,7 +213,7 @@ func (o *Options) Start(ctx context.Context, out io.Writer, log *zap.Logger, h h
 		if m != nil {
 			defer m.Close()
 		}
-		if err := serve(ctx, tls.NewListener(ln, front.TLSConfig()), tlsfront.HSTS(o.HSTS, false, h)); err != nil {
+		if err := serve(ctx, tls.NewListener(ln, front.TLSConfig()), h); err != nil {
 			fmt.Fprintln(out, "https:", err)
 		}
 	}()
