@@ -93,13 +93,31 @@ func (o *Options) Check() error {
 	case o.Listen != "" && len(o.Certs) == 0 && len(o.ACME) == 0:
 		return errors.New("-tls-listen needs -tls-cert and -tls-key, or -acme")
 	case o.Listen == "" && (len(o.Certs) > 0 || o.Redirect != "" || o.HSTS != 0 || len(o.ACME) > 0 || o.HTTP3):
-		return errors.New("-tls-cert, -tls-key, -redirect-listen, -hsts, -http3 and -acme need -tls-listen")
+		return o.needListen()
 	case len(o.ACME) == 0 && acmeSet:
 		return errors.New("-acme-ca, -acme-email, -acme-dir and -acme-ca-root need -acme")
 	case o.HSTS < 0:
 		return errors.New("-hsts must not be negative")
 	}
 	return nil
+}
+
+// needListen names the flags given that need -tls-listen.
+func (o *Options) needListen() error {
+	var set []string
+	for _, f := range []struct {
+		name string
+		on   bool
+	}{{"-tls-cert", len(o.Certs) > 0}, {"-tls-key", len(o.Keys) > 0}, {"-redirect-listen", o.Redirect != ""}, {"-hsts", o.HSTS != 0}, {"-http3", o.HTTP3}, {"-acme", len(o.ACME) > 0}} {
+		if f.on {
+			set = append(set, f.name)
+		}
+	}
+	verb := "need"
+	if len(set) == 1 {
+		verb = "needs"
+	}
+	return fmt.Errorf("%s %s -tls-listen", strings.Join(set, ", "), verb)
 }
 
 // Start serves h over HTTPS with serve (the program's front) and the
