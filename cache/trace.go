@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"time"
+
+	"github.com/edgekit/edgekit/internal/respmeter"
 )
 
 // Trace holds functions an Engine calls at events of its serving flow,
@@ -119,39 +121,6 @@ type RevalidationInfo struct {
 	Background  bool
 }
 
-// traceWriter records what ServeHTTP writes, for Trace.RequestDone. It
-// is used only when a Trace is set.
-type traceWriter struct {
-	http.ResponseWriter
-	now    func() time.Time
-	status int
-	bytes  int64
-	first  time.Time
-}
-
-func (t *traceWriter) WriteHeader(code int) {
-	if t.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
-		t.status, t.first = code, t.now()
-	}
-	t.ResponseWriter.WriteHeader(code)
-}
-
-func (t *traceWriter) Write(b []byte) (int, error) {
-	if t.status == 0 {
-		t.status, t.first = http.StatusOK, t.now()
-	}
-	n, err := t.ResponseWriter.Write(b)
-	t.bytes += int64(n)
-	return n, err
-}
-
-// Flush keeps the writer a Flusher for callers that assert it.
-func (t *traceWriter) Flush() { http.NewResponseController(t.ResponseWriter).Flush() }
-
-// Unwrap gives http.ResponseController the writer underneath (Flush,
-// Hijack, deadlines).
-func (t *traceWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }
-
 // serveTraced is ServeHTTP with e.trace set.
 func (e *Engine) serveTraced(w http.ResponseWriter, r *http.Request) {
 	t := e.trace
@@ -163,16 +132,16 @@ func (e *Engine) serveTraced(w http.ResponseWriter, r *http.Request) {
 			r = r.WithContext(ctx)
 		}
 	}
-	tw := &traceWriter{ResponseWriter: w, now: e.now}
+	tw := &respmeter.Writer{ResponseWriter: w, Now: e.now}
 	o := e.serve(tw, r)
 	if t.RequestDone == nil {
 		return
 	}
 	end := e.now()
-	info := RequestInfo{Request: r, Method: r.Method, Host: r.Host, Path: r.URL.Path, Status: tw.status,
-		CacheStatus: o, Bytes: tw.bytes, Start: start, Duration: end.Sub(start)}
-	if tw.status != 0 {
-		info.TTFB = tw.first.Sub(start)
+	info := RequestInfo{Request: r, Method: r.Method, Host: r.Host, Path: r.URL.Path, Status: tw.Status,
+		CacheStatus: o, Bytes: tw.Bytes, Start: start, Duration: end.Sub(start)}
+	if tw.Status != 0 {
+		info.TTFB = tw.First.Sub(start)
 	}
 	t.RequestDone(ctx, info)
 }
