@@ -35,7 +35,9 @@ type Trace struct {
 	RequestDone func(ctx context.Context, info RequestInfo)
 	// OriginFetchStart is called before every request the engine sends
 	// upstream: a miss, a validation, a background revalidation, and
-	// what the default Pass forwards. It may add header fields to
+	// what the default Pass forwards (not what RoundTrip passes on as it
+	// is: unsafe methods, Range and conditional requests of a client's
+	// own, which keep the caller's context). It may add header fields to
 	// f.Request (a traceparent); the context it returns, if not nil,
 	// becomes the outgoing request's and OriginFetchDone's.
 	OriginFetchStart func(ctx context.Context, f FetchStart) context.Context

@@ -30,8 +30,14 @@ const (
 	PointDNS
 )
 
-// String returns "listener", "http" or "dns".
-func (p Point) String() string { return [...]string{"listener", "http", "dns"}[p] }
+// String returns "listener", "http" or "dns" ("unknown" for another
+// value).
+func (p Point) String() string {
+	if p > PointDNS {
+		return "unknown"
+	}
+	return [...]string{"listener", "http", "dns"}[p]
+}
 
 // VerdictEvent is a Filter's verdict at an entry point, for Trace.Verdict.
 // A plain value.

@@ -167,3 +167,9 @@ func TestTraceUnsetAllocatesNothing(t *testing.T) {
 		t.Fatalf("allocs per request: %v with no Trace, %v with an empty one", unset, empty)
 	}
 }
+
+func TestPointString(t *testing.T) {
+	if PointDNS.String() != "dns" || Point(9).String() != "unknown" {
+		t.Fatal("labels")
+	}
+}

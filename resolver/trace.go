@@ -85,8 +85,11 @@ const (
 	CacheStale
 )
 
-// String returns "hit", "miss" or "stale".
+// String returns "hit", "miss" or "stale" ("unknown" for another value).
 func (c CacheResult) String() string {
+	if c > CacheStale {
+		return "unknown"
+	}
 	return [...]string{"hit", "miss", "stale"}[c]
 }
 
@@ -132,8 +135,12 @@ const (
 	CauseRecentFailure
 )
 
-// String returns the cause as a short label.
+// String returns the cause as a short label, for a metric's label or a
+// log ("unknown" for a value not listed).
 func (c ServFailCause) String() string {
+	if c > CauseRecentFailure {
+		return "unknown"
+	}
 	return [...]string{"no-answer", "timeout", "unreachable", "query-limit", "recent-failure"}[c]
 }
 

@@ -196,3 +196,10 @@ func TestHooksUnsetCacheHitAllocs(t *testing.T) {
 		t.Fatalf("allocs per hit: %v with no Hooks, %v with empty ones", unset, empty)
 	}
 }
+
+func TestHookLabels(t *testing.T) {
+	if CacheStale.String() != "stale" || CacheResult(9).String() != "unknown" ||
+		CauseRecentFailure.String() != "recent-failure" || ServFailCause(9).String() != "unknown" {
+		t.Fatal("labels")
+	}
+}
