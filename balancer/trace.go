@@ -9,6 +9,7 @@ import (
 	"github.com/edgekit/edgekit/internal/reqid"
 	"github.com/edgekit/edgekit/internal/respmeter"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 // Trace holds functions a Pool or a Proxy calls at events, for metrics,
@@ -189,7 +190,7 @@ func (p *Proxy) serveTraced(w http.ResponseWriter, r *http.Request) {
 	t := p.trace
 	start := time.Now()
 	pc := &proxyCtx{}
-	if p.access != nil {
+	if p.access != nil && p.access.Core().Enabled(zapcore.InfoLevel) { // the level may change at run time
 		pc.id, pc.ownID = p.ids.Of(r)
 	}
 	ctx := context.WithValue(r.Context(), proxyCtxKey{}, pc)

@@ -9,6 +9,7 @@ import (
 	"github.com/edgekit/edgekit/internal/reqid"
 	"github.com/edgekit/edgekit/surrogate"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 // Trace holds functions a Node calls at events, for metrics, logs and
@@ -95,8 +96,12 @@ func (n *Node) engineTrace(cfg *Config) *cache.Trace {
 		n.access, n.ids = access, reqid.New()
 		start := t.RequestStart
 		ct.RequestStart = func(ctx context.Context, r *http.Request) context.Context {
-			id, own := n.ids.Of(r)
-			ctx = context.WithValue(ctx, requestIDKey{}, &requestState{id: id, own: own})
+			// No ID, no state when no line will be written (the level
+			// may change at run time: asked per request).
+			if access.Core().Enabled(zapcore.InfoLevel) {
+				id, own := n.ids.Of(r)
+				ctx = context.WithValue(ctx, requestIDKey{}, &requestState{id: id, own: own})
+			}
 			if start != nil {
 				if c := start(ctx, r); c != nil {
 					ctx = c

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -294,5 +295,41 @@ func TestTraceUnsetAllocatesNothing(t *testing.T) {
 	})
 	if allocs > 6 {
 		t.Errorf("a hit with no Trace allocates %v times, want at most 6", allocs)
+	}
+}
+
+// BenchmarkEdgeHitTraced is BenchmarkEdgeHit's edge.Node with hooks set:
+// the cost of a Trace whose RequestStart and RequestDone do nothing, and
+// of the access log to a logger that drops every line at info level
+// (enabled at warn), beside no hooks.
+func BenchmarkEdgeHitTraced(b *testing.B) {
+	req := httptest.NewRequest(http.MethodGet, "http://example.com/asset.js", nil)
+	quiet := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(io.Discard), zap.WarnLevel))
+	for _, c := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"no hooks", Config{}},
+		{"Trace", Config{Trace: &Trace{
+			RequestStart: func(ctx context.Context, r *http.Request) context.Context { return ctx },
+			RequestDone:  func(context.Context, RequestInfo) {},
+		}}},
+		{"AccessLog off at info", Config{AccessLog: quiet}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			c.cfg.Origin = nopOrigin{strings.Repeat("x", 1024)}
+			n, err := New(c.cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer n.Close()
+			w := &discard{h: http.Header{}}
+			n.ServeHTTP(w, req)
+			b.ReportAllocs()
+			for b.Loop() {
+				clear(w.h)
+				n.ServeHTTP(w, req)
+			}
+		})
 	}
 }
