@@ -13,6 +13,10 @@
 // With -demo it starts a small root -> TLD -> authoritative hierarchy on
 // loopback addresses in-process, resolves a few names through it printing
 // every referral step like dig +trace, and exits.
+//
+// Observability (observe.go): -metrics ADDR serves /metrics, /healthz and
+// /readyz (and /debug/pprof/ with -pprof) on loopback unless
+// -metrics-token is set. See docs/observability.md.
 package main
 
 import (
@@ -105,6 +109,8 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	prefetch := fs.Bool("prefetch", true, "refresh popular entries before they expire")
 	demo := fs.Bool("demo", false, "resolve through an in-process loopback hierarchy, print the referral steps, and exit")
 	verbose := fs.Bool("v", false, "log debug events")
+	var obs observer
+	obs.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -117,6 +123,10 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	if *demo {
 		return runDemo(ctx, out)
 	}
+	if err := obs.start(ctx, out); err != nil {
+		return err
+	}
+	defer obs.close()
 	cfg := resolver.Config{Port: *port, AllowLoopback: *allowLoopback, Forward: forward, MaxBytes: *cacheBytes, Timeout: *timeout, Prefetch: *prefetch}
 	// Warnings (root hints the resolver may not use, no root server
 	// answering) always reach stderr; -v adds the debug events.
@@ -145,11 +155,15 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 		}
 		prefixes = append(prefixes, p)
 	}
+	obs.configure(&cfg)
 	r, err := resolver.New(cfg)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
+	if err := obs.watch(r); err != nil {
+		return err
+	}
 	srv, err := resolver.NewServer(resolver.ServerConfig{Resolver: r, Allow: prefixes})
 	if err != nil {
 		return err
