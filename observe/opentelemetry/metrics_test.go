@@ -67,7 +67,7 @@ func TestRegisterMetrics(t *testing.T) {
 			for _, dp := range dps {
 				k := m.Name
 				for _, kv := range dp.Attributes.ToSlice() {
-					k += "," + string(kv.Key) + "=" + kv.Value.Emit()
+					k += "," + string(kv.Key) + "=" + kv.Value.String()
 				}
 				got[k] = dp.Value
 			}
