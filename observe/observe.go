@@ -41,6 +41,8 @@ import (
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 // Flags are the observability flags of edgekit's programs. The zero value
@@ -67,7 +69,7 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&f.Token, "metrics-token", "", "bearer token for /metrics and /debug/pprof/ (needed off loopback)")
 	fs.StringVar(&f.TokenFile, "metrics-token-file", "", "read the -metrics-token from this file (first line)")
 	fs.BoolVar(&f.Pprof, "pprof", false, "also serve /debug/pprof/ on the -metrics address")
-	fs.BoolVar(&f.AccessLog, "access-log", false, "log one line per request (JSON on stderr)")
+	fs.BoolVar(&f.AccessLog, "access-log", false, "log one JSON line per request on standard output")
 	fs.StringVar(&f.OTLP, "otlp", "", "send traces to this OTLP/HTTP collector (host:port or URL; empty: no tracing)")
 }
 
@@ -127,8 +129,10 @@ type Runtime struct {
 	// Tracing configures observe/opentelemetry's Handler and Transport:
 	// a no-op tracer without -otlp.
 	Tracing opentelemetry.Config
-	// AccessLog is the -access-log flag.
-	AccessLog bool
+	// AccessLog is the access logger with -access-log (JSON lines on
+	// Options.Out, at info level), nil without: hand it to the blocks'
+	// AccessLog settings.
+	AccessLog *zap.Logger
 	// AdminAddr is the admin server's address, empty without -metrics.
 	AdminAddr string
 
@@ -149,7 +153,10 @@ func Start(ctx context.Context, f Flags, opts Options) (*Runtime, error) {
 	if out == nil {
 		out = io.Discard
 	}
-	rt := &Runtime{Registry: prometheus.NewRegistry(), AccessLog: f.AccessLog}
+	rt := &Runtime{Registry: prometheus.NewRegistry()}
+	if f.AccessLog {
+		rt.AccessLog = AccessLogger(out)
+	}
 	rt.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if f.OTLP != "" {
 		exp, err := newExporter(f.OTLP, out)
@@ -207,6 +214,16 @@ func (rt *Runtime) Close() error {
 		return err
 	}
 	return nil
+}
+
+// AccessLogger returns a logger writing one JSON object per line to w,
+// at info level, with a "time" field in RFC 3339 (nanoseconds): the
+// format log shippers read. Writes to w are serialised.
+func AccessLogger(w io.Writer) *zap.Logger {
+	enc := zap.NewProductionEncoderConfig()
+	enc.TimeKey, enc.EncodeTime = "time", zapcore.RFC3339NanoTimeEncoder
+	enc.CallerKey, enc.StacktraceKey = "", ""
+	return zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(w)), zapcore.InfoLevel))
 }
 
 // newExporter returns an OTLP/HTTP span exporter for endpoint (host:port

@@ -2,6 +2,7 @@ package observe_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"context"
 	"errors"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/edgekit/edgekit/observe"
+	"go.uber.org/zap"
 	"go.uber.org/goleak"
 )
 
@@ -161,5 +163,21 @@ func TestStartNoCollector(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "metrics: http://"+rt.AdminAddr) {
 		t.Errorf("no admin address in %q", out.String())
+	}
+}
+
+// TestAccessLogger writes one JSON object per line.
+func TestAccessLogger(t *testing.T) {
+	var b syncBuf
+	l := observe.AccessLogger(&b)
+	l.Info("request", zap.String("path", "/a"), zap.Int("status", 200))
+	l.Debug("not at info")
+	line := strings.TrimSpace(b.String())
+	var v map[string]any
+	if err := json.Unmarshal([]byte(line), &v); err != nil || strings.Count(line, "\n") != 0 {
+		t.Fatalf("%q: %v", line, err)
+	}
+	if v["path"] != "/a" || v["status"] != float64(200) || v["time"] == nil || v["msg"] != "request" {
+		t.Errorf("fields %v", v)
 	}
 }
