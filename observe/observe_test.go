@@ -2,8 +2,8 @@ package observe_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -14,8 +14,8 @@ import (
 	"testing"
 
 	"github.com/edgekit/edgekit/observe"
-	"go.uber.org/zap"
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
