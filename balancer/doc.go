@@ -48,6 +48,29 @@
 // is an L4 balancer with half-close, connect and idle timeouts and draining
 // on shutdown.
 //
+// # Observability
+//
+// Pool.Stats returns each backend's counters and state. A Trace calls
+// functions at events: on a Pool (Config.Trace) each pick, ejection,
+// re-admission and health transition; on a Proxy (ProxyConfig.Trace) each
+// request's start and end, each backend attempt (with a context and the
+// outgoing request, so a tracing adapter can make a span per attempt and
+// inject a W3C traceparent) and each retry. Unset, a Trace costs a pointer
+// check and allocates nothing. Events fire outside the pool's locks.
+//
+// # Access log
+//
+// ProxyConfig.AccessLog, when set, receives one line per request at info
+// level, message "request", with what HAProxy's HTTP log format carries:
+// start (accept time), client (peer address without the port), method,
+// host, path, query, proto, status, bytes (body bytes sent), duration (Ta)
+// and ttfb (time to the response head), backend (ID) and server (address)
+// of the last attempt, retries, user_agent and request_id. The request ID
+// is the client's X-Request-ID when it is 1 to 128 visible ASCII
+// characters (no quote or backslash); otherwise the proxy makes one (a
+// random per-proxy prefix and a counter) and sends it to the backend in
+// X-Request-ID. It is off by default.
+//
 // # Concurrency
 //
 // Pool, Proxy and TCPProxy are safe for concurrent use. A Pool runs a

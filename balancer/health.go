@@ -141,7 +141,7 @@ func (p *Pool) CheckNow(ctx context.Context) {
 	}
 	p.mu.Unlock()
 	var wg sync.WaitGroup
-	changed := make(chan bool, len(ms))
+	changed := make(chan HealthEvent, len(ms))
 	for _, m := range ms {
 		wg.Add(1)
 		go func(m *member) {
@@ -157,7 +157,7 @@ func (p *Pool) CheckNow(ctx context.Context) {
 					if p.cfg.SlowStart > 0 {
 						m.rampFrom = p.now()
 					}
-					changed <- true
+					changed <- HealthEvent{Backend: m.Backend, Healthy: true}
 					p.log.Debug("balancer: healthy", zap.String("backend", m.ID))
 				}
 			} else {
@@ -165,7 +165,7 @@ func (p *Pool) CheckNow(ctx context.Context) {
 				m.fall++
 				if !m.unhealthy && m.fall >= p.cfg.Health.Fall {
 					m.unhealthy = true
-					changed <- true
+					changed <- HealthEvent{Backend: m.Backend}
 					p.log.Debug("balancer: unhealthy", zap.String("backend", m.ID))
 				}
 			}
@@ -175,5 +175,10 @@ func (p *Pool) CheckNow(ctx context.Context) {
 	close(changed)
 	if len(changed) > 0 {
 		p.rebuild()
+	}
+	if p.trace != nil && p.trace.HealthTransition != nil {
+		for ev := range changed {
+			p.trace.HealthTransition(ev)
+		}
 	}
 }

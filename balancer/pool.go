@@ -228,6 +228,7 @@ type member struct {
 	rise, fall   int
 	drained      chan struct{}
 	rampFrom     time.Time // slow start began (zero: none)
+	wasEjected   bool      // ejected in the last snapshot (guarded by the pool's mu)
 }
 
 // inflight is the number of picks of m not yet Done. dones is read
@@ -374,6 +375,9 @@ type Config struct {
 	// among them, as origin's failover does. False means such a pick
 	// fails with ErrNoBackend.
 	LastResort bool
+	// Trace, if set, is called at pool events: picks, ejections,
+	// re-admissions, health transitions. Nil means none.
+	Trace *Trace
 }
 
 // OutlierDetection ejects backends after consecutive failures, with
@@ -406,8 +410,10 @@ type Pool struct {
 	load   bool // the policy reads Endpoint.PoolInFlight (or does not say)
 	now    func() time.Time
 	log    *zap.Logger
+	trace  *Trace
 
 	mu          sync.Mutex // writers
+	readmitted  []Backend  // re-admissions for Trace, fired after mu is released
 	inflight    atomic.Int64
 	rampRunning bool // a rampLoop is scheduled (guarded by mu)
 	members     map[string]*member
@@ -445,7 +451,8 @@ func New(cfg Config) (*Pool, error) {
 	if cfg.Health.Interval < 0 || cfg.Health.Timeout < 0 || cfg.Outlier.BaseEjection < 0 || cfg.Outlier.MaxEjection < 0 {
 		return nil, fmt.Errorf("%w: negative duration", ErrInvalidConfig)
 	}
-	p := &Pool{cfg: cfg, policy: cfg.Policy, now: clock.Or(cfg.Now), log: cfg.Logger, members: map[string]*member{}, stop: make(chan struct{})}
+	p := &Pool{cfg: cfg, policy: cfg.Policy, now: clock.Or(cfg.Now), log: cfg.Logger, members: map[string]*member{}, stop: make(chan struct{}),
+		trace: cfg.Trace}
 	if p.policy == nil {
 		p.policy = RoundRobin()
 	}
@@ -495,11 +502,13 @@ func (p *Pool) Add(b Backend) error {
 		return fmt.Errorf("%w: backend %s: negative weight", ErrInvalidConfig, b.ID)
 	}
 	b.Weight = cmp.Or(b.Weight, 1)
+	defer p.flushEvents() // after the unlock
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if old, ok := p.members[b.ID]; ok {
 		// Replace the immutable part; keep live counters.
-		m := &member{Backend: b, hash: old.hash, pool: p, state: old.state, unhealthy: old.unhealthy, total: p.inflightCounter()}
+		m := &member{Backend: b, hash: old.hash, pool: p, state: old.state, unhealthy: old.unhealthy, total: p.inflightCounter(),
+			wasEjected: old.wasEjected}
 		// Picks of the old member still in flight report their Done
 		// here: forward first, then carry the counts over.
 		old.moved.Store(m)
@@ -537,6 +546,7 @@ func (p *Pool) SetWeight(id string, weight int) error {
 // Remove removes a backend at once. Requests already picked finish
 // normally; use Drain to wait for them.
 func (p *Pool) Remove(id string) bool {
+	defer p.flushEvents() // after the unlock
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if _, ok := p.members[id]; !ok {
@@ -572,6 +582,7 @@ func (p *Pool) Drain(id string) (<-chan struct{}, error) {
 	m.mu.Unlock()
 	p.rebuildLocked()
 	p.mu.Unlock()
+	p.flushEvents()
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -599,6 +610,7 @@ func (p *Pool) rebuild() {
 	p.mu.Lock()
 	p.rebuildLocked()
 	p.mu.Unlock()
+	p.flushEvents()
 }
 
 // rebuildLocked builds a new snapshot from the members that may be
@@ -619,6 +631,7 @@ func (p *Pool) rebuildLocked() {
 		}
 		from := m.rampFrom
 		m.mu.Unlock()
+		p.noteReadmitted(m, ejected)
 		m.eff.Store(int64(m.Weight))
 		if !from.IsZero() && p.cfg.SlowStart > 0 {
 			if el := now.Sub(from); el < p.cfg.SlowStart {
@@ -679,6 +692,7 @@ func (p *Pool) rampLoop() {
 	p.rampRunning = false
 	p.rebuildLocked()
 	p.mu.Unlock()
+	p.flushEvents()
 }
 
 // Pick implements Balancer.
@@ -690,6 +704,7 @@ func (p *Pool) Pick(info PickInfo) (Pick, error) {
 		// (then it rebuilds).
 		p.rebuildLocked()
 		p.mu.Unlock()
+		p.flushEvents()
 		s = p.snap.Load()
 	}
 	m := choose(s.picker, s.avail, info)
@@ -699,9 +714,15 @@ func (p *Pool) Pick(info PickInfo) (Pick, error) {
 	if m == nil || m.pool != p {
 		// No choice, or a Policy that answered with an Endpoint it was
 		// not given.
+		if p.trace != nil && p.trace.Pick != nil {
+			p.tracePick(nil, &info, false, ErrNoBackend)
+		}
 		return Pick{}, ErrNoBackend
 	}
 	m.acquire()
+	if p.trace != nil && p.trace.Pick != nil {
+		p.tracePick(m, &info, false, nil)
+	}
 	return Pick{m: m}, nil
 }
 
@@ -727,6 +748,9 @@ func (p *Pool) PickByIDHash(h uint64) (Pick, bool) {
 	for _, m := range p.snap.Load().avail {
 		if m.hash == h {
 			m.acquire()
+			if p.trace != nil && p.trace.Pick != nil {
+				p.tracePick(m, nil, true, nil)
+			}
 			return Pick{m: m}, true
 		}
 	}
@@ -777,6 +801,13 @@ func (p *Pool) failure(m *member) {
 	if !eject {
 		return
 	}
+	var ev EjectEvent
+	defer func() { // after the unlock below
+		if ev.For > 0 && p.trace != nil && p.trace.BackendEjected != nil {
+			p.trace.BackendEjected(ev)
+		}
+		p.flushEvents()
+	}()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	// Keep capacity: never eject beyond MaxEjectionPercent.
@@ -800,6 +831,7 @@ func (p *Pool) failure(m *member) {
 	}
 	m.ejectedUntil = now.Add(d)
 	m.ejections++
+	ev = EjectEvent{Backend: m.Backend, For: d, Ejections: m.ejections}
 	m.ejectCount.Add(1)
 	m.consecutive = 0
 	// bad stays non-zero, so the first success after re-admission takes

@@ -20,6 +20,7 @@ import (
 
 	"github.com/edgekit/edgekit/internal/blame"
 	"github.com/edgekit/edgekit/internal/h1"
+	"github.com/edgekit/edgekit/internal/reqid"
 	"github.com/edgekit/edgekit/internal/reqmatch"
 	"github.com/edgekit/edgekit/internal/retry"
 	"go.uber.org/zap"
@@ -100,6 +101,12 @@ type ProxyConfig struct {
 	TrustForwarded bool
 	// Logger receives proxy errors at debug level. Nil means zap.NewNop().
 	Logger *zap.Logger
+	// Trace, if set, is called at request events: request start and
+	// end, each backend attempt, retries (see Trace). Nil means none.
+	Trace *Trace
+	// AccessLog, if set, receives one line per request at info level
+	// (see package doc, # Access log). Nil means no access log.
+	AccessLog *zap.Logger
 }
 
 // Proxy is an L7 load balancer: an http.Handler on httputil.ReverseProxy
@@ -111,6 +118,9 @@ type Proxy struct {
 	tr      http.RoundTripper
 	log     *zap.Logger
 	retry   int
+	trace   *Trace           // ProxyConfig.Trace; an empty one with only AccessLog
+	access  *zap.Logger      // ProxyConfig.AccessLog
+	ids     *reqid.Generator // request IDs, with access
 }
 
 var (
@@ -129,6 +139,13 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 		p.log = zap.NewNop()
 	}
 	p.retry = cmp.Or(p.retry, 2)
+	p.trace, p.access = cfg.Trace, cfg.AccessLog
+	if p.access != nil {
+		p.ids = reqid.New()
+		if p.trace == nil {
+			p.trace = &Trace{}
+		}
+	}
 	switch {
 	case cfg.ServerTimeout > 0:
 		p.timeout = cfg.ServerTimeout
@@ -317,6 +334,14 @@ func (p *Proxy) key(r *http.Request) string {
 
 // ServeHTTP implements http.Handler.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p.trace != nil {
+		p.serveTraced(w, r)
+		return
+	}
+	p.serve(w, r)
+}
+
+func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	pool := p.poolFor(r)
 	if pool == nil {
 		http.Error(w, "balancer: no route for this request", http.StatusNotFound)
@@ -373,10 +398,19 @@ func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	pk, pool := &pc.pk, pc.b // retries pick again from the same balancer
 	req, body := blame.WrapBody(req)
 	var tried []string
+	traced, base := t.p.trace != nil, req.Context()
 	for attempt := 0; ; attempt++ {
+		var b Backend
+		if traced {
+			b = pk.Backend()
+			req = t.p.attemptStart(base, req, b, attempt)
+		}
 		start := time.Now()
 		sent, wd := t.p.watch(req)
 		resp, err := t.p.tr.RoundTrip(sent)
+		if traced {
+			t.p.attemptDone(req.Context(), b, attempt, resp, time.Since(start), err)
+		}
 		if err == nil {
 			pk.lat = time.Since(start) // time to first byte
 			if wd != nil {
@@ -410,6 +444,9 @@ func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		next, perr := t.p.pick(pool, req, tried)
 		if perr != nil {
 			return nil, err
+		}
+		if traced && t.p.trace.Retry != nil {
+			t.p.trace.Retry(req.Context(), RetryEvent{Failed: b, Attempt: attempt + 1, Err: err})
 		}
 		*pk = next
 		req = req.Clone(req.Context())

@@ -84,6 +84,10 @@ type EngineConfig struct {
 	// both net/http's server and httpfront's): a client that left is
 	// found when writing to it fails.
 	Pass http.Handler
+	// Trace, if set, is called at events of the serving flow (requests
+	// served, origin fetches, collapsed waits, revalidations). Nil means
+	// none, at the cost of one pointer check per request.
+	Trace *Trace
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
 	// Logger receives debug events. Nil means zap.NewNop().
@@ -197,6 +201,7 @@ type Engine struct {
 	storeHook    func(Fetched, func(Exchange) StoreResult) StoreResult
 	decorate     func(Decoration)
 	pass         http.Handler
+	trace        *Trace
 	now          func() time.Time
 	log          *zap.Logger
 
@@ -287,7 +292,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		cache: cfg.Cache, upstream: cfg.Upstream, maxObject: cfg.MaxObjectBytes,
 		fetchTimeout: cfg.FetchTimeout, hide: cfg.HideFields, outgoingHook: cfg.Outgoing,
 		storeHook: cfg.Store, controlHook: cfg.Control, decorate: cfg.Decorate, pass: cfg.Pass,
-		now: clock.Or(cfg.Now), log: cfg.Logger, passes: map[string]passMark{},
+		trace: cfg.Trace, now: clock.Or(cfg.Now), log: cfg.Logger, passes: map[string]passMark{},
 		st: percpu.New(numEngineCounters),
 	}
 	if e.maxObject == 0 {
@@ -370,9 +375,18 @@ func cacheable(r *http.Request) bool {
 // from a stored 200 (RFC 9111 §4.3.2, RFC 9110 §13, §14). Requests the
 // cache does not handle go to EngineConfig.Pass.
 func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if e.trace != nil {
+		e.serveTraced(w, r)
+		return
+	}
+	e.serve(w, r)
+}
+
+// serve is ServeHTTP; it returns how the response was produced.
+func (e *Engine) serve(w http.ResponseWriter, r *http.Request) Outcome {
 	if !cacheable(r) {
 		e.pass.ServeHTTP(w, r)
-		return
+		return OutcomePass
 	}
 	filled := e.filled.Load()
 	l := e.cache.Lookup(r)
@@ -381,10 +395,14 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.st.Add(sHits, 1)
 		e.st.Add(sBytesFromCache, uint64(len(l.Body)))
 		e.writeComplete(w, r, l.Status, l.Header, l.Body, l.Age, true, Decoration{Outcome: OutcomeHit, ttl: l.TTL})
-		return
+		return OutcomeHit
 	}
 	a := e.answer(withInterim(r, w), l, filled)
 	e.write(w, r, &a)
+	if a.err != nil {
+		return OutcomeMiss
+	}
+	return a.outcome
 }
 
 // RoundTrip implements http.RoundTripper over the same flow as ServeHTTP.
@@ -458,6 +476,9 @@ func (e *Engine) defaultPass() http.Handler {
 		// Invalidation needs the request as the client addressed it,
 		// before Upstream rewrites it.
 		Transport: roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			if e.trace != nil {
+				return e.passTraced(req)
+			}
 			resp, err := e.upstream.RoundTrip(req)
 			if err == nil && e.cache.Invalidate(req, resp) > 0 {
 				e.st.Add(sInvalidations, 1)

@@ -95,7 +95,14 @@ func (e *Engine) fetch(r *http.Request, key string, l *Lookup, refresh bool, fil
 	// context ending may be a half-close (both fronts end it on a read
 	// EOF), and a client that half-closed still reads its response. A
 	// client that left is found when the answer's write fails.
+	var waitStart time.Time
+	if e.trace != nil && e.trace.CollapseWait != nil {
+		waitStart = e.now()
+	}
 	fl, res, _ := e.group.Start(context.WithoutCancel(r.Context()), key) // no error: the context never ends
+	if fl == nil && !waitStart.IsZero() {
+		e.trace.CollapseWait(r.Context(), CollapseInfo{Key: key, Wait: e.now().Sub(waitStart), Shared: res.Shared})
+	}
 	if fl != nil {
 		// A request that missed the cache just as another's fetch ended
 		// leads a group of its own: when a fetch stored something since
@@ -197,9 +204,22 @@ type head struct {
 // of a response whose body is still to be read.
 func (e *Engine) fetchHead(ctx context.Context, r *http.Request, l *Lookup, plain bool) (*fetchResult, *head) {
 	out := e.outgoing(ctx, r, l)
+	var tf FetchStart
+	tctx := ctx
+	if e.trace != nil {
+		tf.Revalidation = l != nil
+		out, tctx = e.fetchStart(out, &tf)
+	}
 	reqTime := e.now()
 	resp, err := e.upstream.RoundTrip(out)
 	interim.Done(ctx)
+	if e.trace != nil {
+		e.fetchDone(tctx, &tf, resp, err, e.now().Sub(reqTime))
+		if err == nil && l != nil && e.trace.Revalidation != nil {
+			e.trace.Revalidation(tctx, RevalidationInfo{Key: l.Key, NotModified: resp.StatusCode == http.StatusNotModified,
+				Status: resp.StatusCode, Background: tf.Background})
+		}
+	}
 	if err != nil {
 		if cause := context.Cause(ctx); cause != nil && cause != context.Canceled && !errors.Is(err, cause) {
 			err = fmt.Errorf("%w (%w)", err, cause)
@@ -308,6 +328,9 @@ func (e *Engine) storeFetched(h *head, body []byte) *fetchResult {
 func (e *Engine) revalidateInBackground(r *http.Request, l Lookup) {
 	e.jobs.Go(l.Key, func(ctx context.Context) {
 		e.st.Add(sBackground, 1)
+		if e.trace != nil {
+			ctx = context.WithValue(ctx, backgroundKey{}, true)
+		}
 		req := r.Clone(ctx)
 		fx := e.newFetch(ctx)
 		_, h := e.fetchHead(fx.ctx, req, &l, !l.Refresh)

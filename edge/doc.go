@@ -86,6 +86,29 @@
 // serves purge and stats on -admin (loopback by default) and purge on the
 // public listener only with -purge-token.
 //
+// # Observability
+//
+// Stats returns the node's counters. Config.Trace (a Trace) calls
+// functions at events: each request served (with its cache status, bytes,
+// time to first byte and duration), each origin fetch (with a context and
+// the outgoing request, so a tracing adapter can start a child span and
+// inject a W3C traceparent), collapsed waits, revalidations and purges.
+// Unset, it costs a pointer check per request and allocates nothing.
+//
+// # Access log
+//
+// Config.AccessLog, when set, receives one line per request at info
+// level, message "request", with the fields varnishncsa's default format
+// carries and a few more: start (time), client (peer address, without the
+// port), method, host, path, query, proto, status, bytes (body bytes
+// sent), duration and ttfb, cache (HIT, MISS, STALE, REVALIDATED, PASS),
+// node, referer, user_agent and request_id. The request ID is the
+// client's X-Request-ID when it is 1 to 128 visible ASCII characters (no
+// quote or backslash); otherwise the node makes one (a random per-node
+// prefix and a counter: no system call per request) and sends it to the
+// origin in X-Request-ID, so both logs name the request alike. It is off
+// by default.
+//
 // # Deliberate deviations
 //
 // Responses with Set-Cookie are not stored (as Varnish and Fastly do by

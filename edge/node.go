@@ -12,6 +12,7 @@ import (
 
 	"github.com/edgekit/edgekit/cache"
 	"github.com/edgekit/edgekit/internal/percpu"
+	"github.com/edgekit/edgekit/internal/reqid"
 	"github.com/edgekit/edgekit/surrogate"
 	"go.uber.org/zap"
 )
@@ -113,6 +114,12 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives debug events. Nil means zap.NewNop().
 	Logger *zap.Logger
+	// Trace, if set, is called at request, origin fetch and purge events
+	// (see Trace). Nil means none.
+	Trace *Trace
+	// AccessLog, if set, receives one line per request at info level
+	// (see package doc, # Access log). Nil means no access log.
+	AccessLog *zap.Logger
 
 	// The default cache's settings, used only when Cache is nil.
 
@@ -176,6 +183,8 @@ type Node struct {
 	xcache            bool
 	log               *zap.Logger
 	requests          *percpu.Counters
+	access            *zap.Logger      // Config.AccessLog
+	ids               *reqid.Generator // request IDs, with access
 }
 
 var (
@@ -251,7 +260,8 @@ func New(cfg Config) (*Node, error) {
 		n.cache, target = c, c
 	}
 	if target != nil {
-		p, err := surrogate.NewPurger(surrogate.PurgerConfig{Index: n.index, Target: target, Bus: cfg.Bus, Node: n.name + "-" + strconv.FormatInt(time.Now().UnixNano(), 36), Logger: n.log})
+		p, err := surrogate.NewPurger(surrogate.PurgerConfig{Index: n.index, Target: target, Bus: cfg.Bus, Node: n.name + "-" + strconv.FormatInt(time.Now().UnixNano(), 36), Logger: n.log,
+			Trace: purgeTrace(cfg.Trace)})
 		if err != nil {
 			return nil, err
 		}
@@ -272,7 +282,7 @@ func New(cfg Config) (*Node, error) {
 	e, err := cache.NewEngine(cache.EngineConfig{
 		Cache: engineCache, Upstream: cfg.Origin, MaxObjectBytes: maxObject, FetchTimeout: cfg.FetchTimeout,
 		HideFields: hide, Outgoing: n.outgoing, Control: n.control, Store: n.store, Decorate: n.decorate,
-		Now: cfg.Now, Logger: n.log,
+		Now: cfg.Now, Logger: n.log, Trace: n.engineTrace(&cfg),
 	})
 	if err != nil {
 		return nil, err
@@ -288,6 +298,7 @@ func (n *Node) outgoing(o cache.Outgoing) {
 	if !o.Pass {
 		o.Request.Header.Add("Surrogate-Capability", n.capability)
 	}
+	n.forwardRequestID(o)
 }
 
 // store hands a fetched response to the cache with the cost of its

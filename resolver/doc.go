@@ -82,6 +82,14 @@
 // NetResolver returns a *net.Resolver whose lookups go through a Resolver,
 // and the Lookup methods convert names with IDNA and return *net.DNSError.
 //
+// Config.Hooks (and ServerConfig.Hooks, which default to the Recursive's)
+// call functions at events, for metrics and tracing: queries received and
+// answered, cache hits, misses and stale answers, each upstream query sent
+// and answered (with its RTT), resolutions (with a context for a span) and
+// SERVFAILs with their cause. Unset, they cost a pointer check per query
+// and allocate nothing. Config.Trace reports each step of a resolution as
+// dig +trace prints it.
+//
 // # Packages
 //
 // The resolver asks; resolver/authority answers from zone data

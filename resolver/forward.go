@@ -53,6 +53,9 @@ func (r *Recursive) forwardQuery(ctx context.Context, st *state, q dns.Question)
 		var resp *dns.Msg
 		var rtt time.Duration
 		var err error
+		if r.cfg.Hooks != nil {
+			r.cfg.Hooks.upstream(true, "", c.key, c.u.addr, m.Question[0], nil, 0, nil)
+		}
 		if c.u.net == "https" {
 			resp, rtt, err = r.dohExchange(ctx, m, c.u.url)
 		} else {
@@ -63,7 +66,16 @@ func (r *Recursive) forwardQuery(ctx context.Context, st *state, q dns.Question)
 				resp, rtt, err = cl.ExchangeContext(ctx, m, c.u.addr)
 			}
 		}
-		if err != nil || !matches(resp, m) {
+		if err == nil && !matches(resp, m) {
+			err = ErrMismatch
+		}
+		if r.cfg.Hooks != nil {
+			r.cfg.Hooks.upstream(false, "", c.key, c.u.addr, m.Question[0], resp, rtt, err)
+		}
+		if err != nil {
+			if err != ErrMismatch {
+				st.lastErr = err
+			}
 			r.st.timeouts.Add(1)
 			r.observe(c.key, 0, true)
 			continue

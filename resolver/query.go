@@ -23,6 +23,9 @@ func (r *Recursive) exchange(ctx context.Context, st *state, zone string, server
 		if edns {
 			q.SetEdns0(1232, false)
 		}
+		if r.cfg.Hooks != nil {
+			r.cfg.Hooks.upstream(true, zone, server, "", q.Question[0], nil, 0, nil)
+		}
 		start := time.Now()
 		var resp *dns.Msg
 		var err error
@@ -42,7 +45,11 @@ func (r *Recursive) exchange(ctx context.Context, st *state, zone string, server
 		if r.cfg.Trace != nil {
 			r.cfg.Trace(Step{Zone: zone, Server: server, Question: q.Question[0], Response: resp, RTT: rtt, Err: err, Minimised: st.minimised, NameServer: st.nsHost})
 		}
+		if r.cfg.Hooks != nil {
+			r.cfg.Hooks.upstream(false, zone, server, "", q.Question[0], resp, rtt, err)
+		}
 		if err != nil {
+			st.lastErr = err
 			r.st.timeouts.Add(1)
 			r.observe(server, 0, true)
 			return nil, err

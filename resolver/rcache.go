@@ -395,6 +395,7 @@ func (r *Recursive) failed(q dns.Question, m *dns.Msg) *dns.Msg {
 	r.st.servfails.Add(1)
 	if stale := r.fromCache(q, true); stale != nil {
 		r.st.staleServed.Add(1)
+		r.cfg.Hooks.cacheEvent(q, CacheStale)
 		return stale
 	}
 	return m

@@ -95,6 +95,10 @@ type Config struct {
 	// every answer it gets, in order, as dig +trace prints them. It must
 	// not block.
 	Trace func(Step)
+	// Hooks, if set, are called at events (cache lookups, upstream
+	// queries, resolutions, failures) for metrics and tracing; see Hooks.
+	// Nil means none.
+	Hooks *Hooks
 }
 
 // Step is one query sent during a resolution, for Config.Trace.
@@ -263,6 +267,13 @@ func (r *Recursive) waitIdle() { r.prefetch.Wait() }
 
 // Resolve implements Resolver.
 func (r *Recursive) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error) {
+	if r.cfg.Hooks != nil && r.resolveHooked() {
+		return r.resolveTraced(ctx, q, r.resolve)
+	}
+	return r.resolve(ctx, q)
+}
+
+func (r *Recursive) resolve(ctx context.Context, q dns.Question) (*dns.Msg, error) {
 	r.st.queries.Add(1)
 	q.Name = lower(q.Name)
 	if q.Qclass == 0 {
@@ -273,6 +284,7 @@ func (r *Recursive) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, erro
 	}
 	if m := r.fromCache(q, false); m != nil {
 		r.st.cacheHits.Add(1)
+		r.cfg.Hooks.cacheEvent(q, CacheHit)
 		return m.Copy(), nil // the cached records are shared: the caller gets its own
 	}
 	return r.resolveMiss(ctx, q)
@@ -284,11 +296,17 @@ func (r *Recursive) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, erro
 func (r *Recursive) resolveMiss(ctx context.Context, q dns.Question) (*dns.Msg, error) {
 	key := cacheKey(q.Name, q.Qtype)
 	r.st.cacheMisses.Add(1)
+	r.cfg.Hooks.cacheEvent(q, CacheMiss)
 	if r.failedRecently(q) {
 		// RFC 9520 §3: a question that just failed fails again at once
 		// (stale data, if any, still served), not after another round
 		// of timeouts.
-		return r.failed(q, servfail(q)), nil
+		m := servfail(q)
+		res := r.failed(q, m)
+		if r.cfg.Hooks != nil {
+			r.servFail(q, nil, res != m)
+		}
+		return res, nil
 	}
 	res, err := r.group.Do(ctx, key, func() (*dns.Msg, bool) {
 		// The resolution outlives its first asker (others may wait on
@@ -320,6 +338,7 @@ func (r *Recursive) cachedInto(reply *dns.Msg, q dns.Question) bool {
 	if r.fromCacheInto(reply, q, false) {
 		r.st.queries.Add(1)
 		r.st.cacheHits.Add(1)
+		r.cfg.Hooks.cacheEvent(q, CacheHit)
 		return true
 	}
 	return false
@@ -358,7 +377,11 @@ func (r *Recursive) resolveFresh(ctx context.Context, q dns.Question) *dns.Msg {
 	}
 	if m.Rcode == dns.RcodeServerFailure {
 		r.putFailure(cacheKey(q.Name, q.Qtype))
-		return r.failed(q, m)
+		res := r.failed(q, m)
+		if r.cfg.Hooks != nil {
+			r.servFail(q, st, res != m)
+		}
+		return res
 	}
 	return m
 }
@@ -373,6 +396,7 @@ type state struct {
 	timeouts  int    // timeouts from the current zone's servers
 	nsHost    string // the name server whose address is being resolved
 	deadline  time.Time
+	lastErr   error // the last query's error (Hooks.ServFail)
 }
 
 // expired reports whether the resolution's time is up.

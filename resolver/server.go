@@ -28,6 +28,9 @@ type ServerConfig struct {
 	Allow []netip.Prefix
 	// Timeout bounds one question. Zero means 10 s.
 	Timeout time.Duration
+	// Hooks, if set, are called at query events (see Hooks). Nil means
+	// the Resolver's, when it is a *Recursive with Hooks; else none.
+	Hooks *Hooks
 	// refused, if set, counts refusals (the Recursive's stats).
 	refused func()
 	// inProcess allows every client: NetResolver's pipe, whose peer is
@@ -51,6 +54,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	if rec, ok := cfg.Resolver.(*Recursive); ok && cfg.refused == nil {
 		cfg.refused = func() { rec.st.refused.Add(1) }
+	}
+	if rec, ok := cfg.Resolver.(*Recursive); ok && cfg.Hooks == nil {
+		cfg.Hooks = rec.cfg.Hooks
 	}
 	return &Server{cfg: cfg}, nil
 }
@@ -114,6 +120,13 @@ const (
 // allowed, nor on NOTIMP, FORMERR or a refused zone transfer, which
 // Unbound answers with the query's own header.
 func (s *Server) respond(remote, local net.Addr, req *dns.Msg, mode respondMode) (reply *dns.Msg, ok bool) {
+	if s.cfg.Hooks != nil {
+		return s.respondTraced(remote, local, req, mode)
+	}
+	return s.respondPlain(remote, local, req, mode)
+}
+
+func (s *Server) respondPlain(remote, local net.Addr, req *dns.Msg, mode respondMode) (reply *dns.Msg, ok bool) {
 	m := dnsproto.Reply(req)
 	if !s.allowed(remote) {
 		if s.cfg.refused != nil {
@@ -179,7 +192,11 @@ func (s *Server) respond(remote, local net.Addr, req *dns.Msg, mode respondMode)
 				q.Qclass = dns.ClassINET
 			}
 			rec.st.queries.Add(1)
-			res, err = rec.resolveMiss(ctx, q)
+			if rec.resolveHooked() {
+				res, err = rec.resolveTraced(ctx, q, rec.resolveMiss)
+			} else {
+				res, err = rec.resolveMiss(ctx, q)
+			}
 		} else {
 			res, err = s.cfg.Resolver.Resolve(ctx, req.Question[0])
 		}

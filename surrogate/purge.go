@@ -8,6 +8,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -99,6 +100,8 @@ type PurgerConfig struct {
 	Node string
 	// Logger receives debug events. Nil means zap.NewNop().
 	Logger *zap.Logger
+	// Trace, if set, is called at purge events. Nil means none.
+	Trace *Trace
 }
 
 // Result reports what a purge did on this node.
@@ -128,6 +131,7 @@ type Purger struct {
 	bus    Bus
 	node   string
 	log    *zap.Logger
+	trace  *Trace
 	unsub  func()
 
 	mu   sync.Mutex
@@ -144,7 +148,7 @@ func NewPurger(cfg PurgerConfig) (*Purger, error) {
 	if cfg.Index == nil || cfg.Target == nil {
 		return nil, fmt.Errorf("%w: PurgerConfig needs an Index and a Target", ErrInvalidConfig)
 	}
-	p := &Purger{ix: cfg.Index, target: cfg.Target, bus: cfg.Bus, node: cfg.Node, log: cfg.Logger,
+	p := &Purger{ix: cfg.Index, target: cfg.Target, bus: cfg.Bus, node: cfg.Node, log: cfg.Logger, trace: cfg.Trace,
 		seen: map[string]struct{}{}, ring: make([]string, 1024)}
 	if p.log == nil {
 		p.log = zap.NewNop()
@@ -203,9 +207,12 @@ func (p *Purger) publish(ctx context.Context, m Message) (Result, error) {
 	p.markSeen(m.ID)
 	res := p.apply(m)
 	p.purges.Add(1)
+	p.traceApplied(m, res)
 	var err error
+	start := time.Now()
 	switch b := p.bus.(type) {
 	case nil:
+		return res, nil
 	case AckBus:
 		var ack Ack
 		ack, err = b.PublishAck(ctx, m)
@@ -213,6 +220,7 @@ func (p *Purger) publish(ctx context.Context, m Message) (Result, error) {
 	default:
 		err = p.bus.Publish(ctx, m)
 	}
+	p.tracePublished(m, time.Since(start), res.Ack, err)
 	return res, err
 }
 
@@ -277,6 +285,7 @@ func (p *Purger) receive(m Message) {
 	}
 	res := p.apply(m)
 	p.remote.Add(1)
+	p.traceApplied(m, res)
 	p.log.Debug("surrogate: remote purge", zap.String("from", m.Node), zap.Int("objects", res.Objects))
 }
 
