@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/edgekit/edgekit/observe/opentelemetry"
+	"github.com/edgekit/edgekit/observe/prom"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -126,8 +127,11 @@ type Runtime struct {
 	// Registry is the program's Prometheus registry, with the Go runtime
 	// and process collectors; register the blocks' collectors on it.
 	Registry *prometheus.Registry
-	// Tracing configures observe/opentelemetry's Handler and Transport:
-	// a no-op tracer without -otlp.
+	// Histograms are registered on Registry: hand their hooks to the
+	// blocks (EdgeTrace, BalancerTrace, ResolverHooks).
+	Histograms *prom.Histograms
+	// Tracing configures observe/opentelemetry's hooks and wrappers: a
+	// no-op tracer without -otlp (Traced reports which).
 	Tracing opentelemetry.Config
 	// AccessLog is the access logger with -access-log (JSON lines on
 	// Options.Out, at info level), nil without: hand it to the blocks'
@@ -157,7 +161,8 @@ func Start(ctx context.Context, f Flags, opts Options) (*Runtime, error) {
 	if f.AccessLog {
 		rt.AccessLog = AccessLogger(out)
 	}
-	rt.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	rt.Histograms = prom.NewHistograms(prom.HistogramConfig{})
+	rt.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), rt.Histograms)
 	if f.OTLP != "" {
 		exp, err := newExporter(f.OTLP, out)
 		if err != nil {
@@ -197,6 +202,10 @@ func Start(ctx context.Context, f Flags, opts Options) (*Runtime, error) {
 	}
 	return rt, nil
 }
+
+// Traced reports whether spans are exported (-otlp): without, the
+// tracing hooks need not be set at all.
+func (rt *Runtime) Traced() bool { return rt.Tracing.TracerProvider != nil }
 
 // Close stops the admin server and flushes the spans not yet exported
 // (for at most 5 s). It is idempotent.

@@ -272,8 +272,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 		return err
 	}
 	defer node.Close()
-	served, err := obs.watch(node, pool, node)
-	if err != nil {
+	if err := obs.watch(node, pool); err != nil {
 		return err
 	}
 
@@ -305,7 +304,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 			publicPurge.ServeHTTP(w, r)
 			return
 		}
-		served.ServeHTTP(w, r)
+		node.ServeHTTP(w, r)
 	}))
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {

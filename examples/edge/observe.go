@@ -8,7 +8,6 @@ import (
 	"errors"
 	"flag"
 	"io"
-	"net/http"
 	"sync/atomic"
 
 	"github.com/edgekit/edgekit/balancer"
@@ -54,19 +53,22 @@ func (o *observer) ready() error {
 	return errors.New("no origin is healthy")
 }
 
-// configure traces the node's origin fetches.
+// configure sets the node's hooks: the latency histograms always, spans
+// (edge request, origin fetch, DNS lookup) with -otlp, the access log
+// with -access-log.
 func (o *observer) configure(cfg *edge.Config, pool *origin.Pool) {
 	o.pool.Store(pool)
-	cfg.Origin = opentelemetry.Transport(cfg.Origin, o.rt.Tracing)
+	var spans *edge.Trace
+	if o.rt.Traced() {
+		spans = opentelemetry.EdgeTrace(o.rt.Tracing)
+	}
+	cfg.Trace = observe.JoinEdgeTraces(o.rt.Histograms.EdgeTrace(), spans)
+	cfg.AccessLog = o.rt.AccessLog
 }
 
-// watch exports the node's and the origins' counters and wraps the
-// handler in a span per request.
-func (o *observer) watch(node *edge.Node, pool *origin.Pool, h http.Handler) (http.Handler, error) {
-	if err := errors.Join(o.rt.Registry.Register(prom.Edge(node)), o.rt.Registry.Register(prom.Origins(pool))); err != nil {
-		return nil, err
-	}
-	return opentelemetry.Handler(h, o.rt.Tracing), nil
+// watch exports the node's and the origins' counters.
+func (o *observer) watch(node *edge.Node, pool *origin.Pool) error {
+	return errors.Join(o.rt.Registry.Register(prom.Edge(node)), o.rt.Registry.Register(prom.Origins(pool)))
 }
 
 func (o *observer) close() {

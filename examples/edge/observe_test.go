@@ -36,7 +36,8 @@ func scrape(t *testing.T, u string) (int, string) {
 
 // TestMetricsAndDeadCollector: with -metrics and an -otlp collector that
 // is not running, the edge starts and serves, /metrics counts its hits
-// and misses, /healthz and /readyz answer, /debug/pprof/ is off without
+// and misses and has their latency histograms, -access-log writes a line
+// per request, /healthz and /readyz answer, /debug/pprof/ is off without
 // -pprof, and the failed span export is said once.
 func TestMetricsAndDeadCollector(t *testing.T) {
 	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -51,7 +52,7 @@ func TestMetricsAndDeadCollector(t *testing.T) {
 	out := &syncBuffer{}
 	go func() {
 		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-admin", "", "-origin", site.URL,
-			"-metrics", "127.0.0.1:0", "-otlp", deadAddr(t)}, out, ready)
+			"-metrics", "127.0.0.1:0", "-otlp", deadAddr(t), "-access-log"}, out, ready)
 	}()
 	var addr string
 	select {
@@ -75,6 +76,8 @@ func TestMetricsAndDeadCollector(t *testing.T) {
 	for _, want := range []string{
 		`edgekit_edge_requests_total{cache="hit"} 2`,
 		`edgekit_edge_requests_total{cache="miss"} 1`,
+		`edgekit_edge_first_byte_seconds_count{cache="hit"} 2`,
+		`edgekit_edge_origin_fetch_seconds_count{kind="fetch"} 1`,
 		`edgekit_origin_up{origin="` + strings.TrimPrefix(site.URL, "http://") + `"} 1`,
 		"go_goroutines",
 	} {
@@ -90,6 +93,9 @@ func TestMetricsAndDeadCollector(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+	if n := strings.Count(out.String(), `"msg":"request"`); n != 3 {
+		t.Errorf("%d access log lines, want 3:\n%s", n, out)
 	}
 	if n := strings.Count(out.String(), "tracing: export to"); n != 1 {
 		t.Errorf("said %d times that export failed, want once:\n%s", n, out)

@@ -31,7 +31,7 @@ type miss struct {
 	seen    []string // traceparent fields the origin received
 }
 
-func newMiss(t *testing.T, trust bool) *miss {
+func newMiss(t *testing.T, trust, hooks bool) *miss {
 	t.Helper()
 	m := &miss{rec: tracetest.NewSpanRecorder()}
 	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -53,6 +53,16 @@ func newMiss(t *testing.T, trust bool) *miss {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(m.rec))
 	t.Cleanup(func() { tp.Shutdown(context.Background()) })
 	cfg := opentelemetry.Config{TracerProvider: tp, Node: "e1", TrustIncoming: trust}
+	if hooks {
+		// The node's own events make the spans (edge.Config.Trace).
+		node, err := edge.New(edge.Config{Name: "e1", Origin: pool, Trace: opentelemetry.EdgeTrace(cfg)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { node.Close() })
+		m.handler = node
+		return m
+	}
 	node, err := edge.New(edge.Config{Name: "e1", Origin: opentelemetry.Transport(pool, cfg)})
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +112,12 @@ func attr(s sdktrace.ReadOnlySpan, k attribute.Key) attribute.Value {
 // §3.2), and a client's traceparent starts no trace of ours: the edge span
 // is a new root that links it.
 func TestMissSpanTree(t *testing.T) {
-	m := newMiss(t, false)
+	t.Run("wrappers", func(t *testing.T) { missSpanTree(t, false) })
+	t.Run("hooks", func(t *testing.T) { missSpanTree(t, true) })
+}
+
+func missSpanTree(t *testing.T, hooks bool) {
+	m := newMiss(t, false, hooks)
 	m.get(t, "/a")
 	spans := m.rec.Ended()
 	edges, fetches, lookups := byName(spans, "edge.request"), byName(spans, "origin.fetch"), byName(spans, "dns.resolve")
@@ -163,7 +178,12 @@ func TestMissSpanTree(t *testing.T) {
 // TestTrustIncoming: behind a proxy of one's own, the client's span is the
 // edge span's parent and the trace goes on to the origin.
 func TestTrustIncoming(t *testing.T) {
-	m := newMiss(t, true)
+	for _, hooks := range []bool{false, true} {
+		trustIncoming(t, newMiss(t, true, hooks))
+	}
+}
+
+func trustIncoming(t *testing.T, m *miss) {
 	m.get(t, "/b")
 	e := byName(m.rec.Ended(), "edge.request")[0]
 	if got := e.Parent().SpanID().String(); got != "b7ad6b7169203331" {
