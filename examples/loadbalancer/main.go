@@ -216,7 +216,9 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 		}
 		return tp.Serve(ctx, ln)
 	}
-	proxy, err := balancer.NewProxy(balancer.ProxyConfig{Pool: pool, Sticky: balancer.StickyCookie{Name: *sticky}, ServerTimeout: *serverTimeout, BackendTLS: backendTLS})
+	pcfg := balancer.ProxyConfig{Pool: pool, Sticky: balancer.StickyCookie{Name: *sticky}, ServerTimeout: *serverTimeout, BackendTLS: backendTLS}
+	obs.configure(&pcfg)
+	proxy, err := balancer.NewProxy(pcfg)
 	if err != nil {
 		return err
 	}

@@ -57,9 +57,19 @@ func (o *observer) watch(pool *balancer.Pool) error {
 	return o.rt.Registry.Register(prom.Balancer(pool))
 }
 
+// configure sets the proxy's hooks: the backend latency histogram, and
+// the access log with -access-log.
+func (o *observer) configure(cfg *balancer.ProxyConfig) {
+	cfg.Trace = o.rt.Histograms.BalancerTrace()
+	cfg.AccessLog = o.rt.AccessLog
+}
+
 // handler puts a span around each proxied request; the proxy forwards
 // its traceparent to the backend.
 func (o *observer) handler(px http.Handler) http.Handler {
+	if !o.rt.Traced() {
+		return px
+	}
 	cfg := o.rt.Tracing
 	cfg.SpanName = "balancer.request"
 	return opentelemetry.Handler(px, cfg)

@@ -51,7 +51,7 @@ func TestMetricsTracingDeadCollector(t *testing.T) {
 	out := &lockedBuffer{}
 	go func() {
 		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-backend", "b=" + strings.TrimPrefix(b.URL, "http://"),
-			"-metrics", "127.0.0.1:0", "-pprof", "-otlp", dead}, out, ready)
+			"-metrics", "127.0.0.1:0", "-pprof", "-otlp", dead, "-access-log"}, out, ready)
 	}()
 	var addr string
 	select {
@@ -81,7 +81,8 @@ func TestMetricsTracingDeadCollector(t *testing.T) {
 	}
 	admin := "http://" + m[1]
 	code, body := scrape(t, admin+"/metrics")
-	for _, want := range []string{`edgekit_balancer_picks_total{backend="b"} 1`, `edgekit_balancer_backend_up{backend="b"} 1`} {
+	for _, want := range []string{`edgekit_balancer_picks_total{backend="b"} 1`, `edgekit_balancer_backend_up{backend="b"} 1`,
+		`edgekit_balancer_backend_latency_seconds_count{backend="b"} 1`} {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Errorf("/metrics (%d) lacks %s", code, want)
 		}
@@ -94,6 +95,9 @@ func TestMetricsTracingDeadCollector(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+	if n := strings.Count(out.String(), `"msg":"request"`); n != 1 {
+		t.Errorf("%d access log lines, want 1:\n%s", n, out)
 	}
 	if n := strings.Count(out.String(), "tracing: export to"); n != 1 {
 		t.Errorf("said %d times that export failed, want once:\n%s", n, out)

@@ -59,7 +59,7 @@ func TestMetricsDeadCollector(t *testing.T) {
 	out := &lockedBuffer{}
 	go func() {
 		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-roots", hints, "-port", strconv.Itoa(port), "-allow-loopback",
-			"-metrics", "127.0.0.1:0", "-otlp", dead}, out, ready)
+			"-metrics", "127.0.0.1:0", "-otlp", dead, "-access-log"}, out, ready)
 	}()
 	var addr string
 	select {
@@ -87,13 +87,20 @@ func TestMetricsDeadCollector(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{"edgekit_resolver_queries_total 2", `edgekit_resolver_cache_lookups_total{result="hit"} `} {
-		if !strings.Contains(string(body), want) {
+	for _, want := range []string{"edgekit_resolver_queries_total 2\n", `edgekit_resolver_cache_lookups_total\{result="hit"\} [1-9]`,
+		"edgekit_resolver_upstream_rtt_seconds_count [1-9]", "edgekit_resolver_resolution_seconds_count [1-9]"} {
+		if !regexp.MustCompile(want).Match(body) {
 			t.Errorf("/metrics lacks %s:\n%s", want, body)
 		}
 	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+	if n := strings.Count(out.String(), `"msg":"query"`); n != 2 {
+		t.Errorf("%d query log lines, want 2:\n%s", n, out)
+	}
+	if n := strings.Count(out.String(), "tracing: export to"); n != 1 {
+		t.Errorf("said %d times that export failed, want once:\n%s", n, out)
 	}
 }
