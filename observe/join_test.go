@@ -59,7 +59,7 @@ func TestJoinEdgeTraces(t *testing.T) {
 func TestJoinResolverHooks(t *testing.T) {
 	n := 0
 	h := &resolver.Hooks{
-		ResolveStart: func(ctx context.Context, _ dns.Question) context.Context { n++; return ctx },
+		ResolveStart:  func(ctx context.Context, _ dns.Question) context.Context { n++; return ctx },
 		QueryAnswered: func(resolver.AnswerEvent) { n += 10 },
 	}
 	j := observe.JoinResolverHooks(h, nil, h)
