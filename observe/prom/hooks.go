@@ -13,9 +13,9 @@ import (
 )
 
 // DefaultBuckets are the histograms' bucket upper bounds in seconds when
-// HistogramConfig.Buckets is nil: from 100 µs (a hit on loopback) to 10 s
+// HistogramConfig.Buckets is nil: from 25 µs (a hit on loopback) to 10 s
 // (a slow origin), about three per decade.
-var DefaultBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+var DefaultBuckets = []float64{.000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
 // DefaultMaxBackends is what a zero HistogramConfig.MaxBackends means.
 const DefaultMaxBackends = 64
