@@ -22,6 +22,7 @@ var ErrNotLoopback = errors.New("observe: admin address is not loopback")
 var ErrInvalidConfig = errors.New("observe: invalid configuration")
 
 // AdminConfig configures an admin server. Only Addr is required.
+// A plain value: copy it freely; safe to read from many goroutines while none changes it.
 type AdminConfig struct {
 	// Addr is the listen address. A bare port (":9100" or "9100") listens
 	// on 127.0.0.1. Any other non-loopback address needs Token.

@@ -48,6 +48,7 @@ import (
 
 // Flags are the observability flags of edgekit's programs. The zero value
 // turns everything off.
+// A plain value: copy it freely; safe to read from many goroutines while none changes it.
 type Flags struct {
 	// Metrics is the admin address (-metrics): empty means no admin
 	// server; a bare port listens on 127.0.0.1.
@@ -110,7 +111,7 @@ func (f Flags) Check() error {
 	return nil
 }
 
-// Options are what Start needs beside the flags.
+// Options are what Start needs beside the flags. A plain value: copy it freely; safe to read from many goroutines while none changes it.
 type Options struct {
 	// Service names the program in traces (service.name).
 	Service string

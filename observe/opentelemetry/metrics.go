@@ -18,7 +18,7 @@ var ErrNoSource = errors.New("opentelemetry: no Stats source to register")
 
 // Sources names the blocks whose Stats RegisterMetrics reports; nil
 // fields are left out. edge.Node, origin.Pool, balancer.Pool and
-// resolver.Recursive satisfy the interfaces.
+// resolver.Recursive satisfy the interfaces. A plain value: copy it freely; safe to read from many goroutines while none changes it.
 type Sources struct {
 	Edge     interface{ Stats() edge.Stats }
 	Origins  interface{ Stats() []origin.OriginStats }

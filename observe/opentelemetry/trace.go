@@ -67,8 +67,9 @@ const (
 	AttrNode = attribute.Key("edgekit.node")
 )
 
-// Config configures Handler and Transport. The zero value traces nothing
-// (a no-op TracerProvider) and propagates W3C trace context.
+// Config configures Handler, Transport and the hooks. The zero value
+// traces nothing (a no-op TracerProvider) and propagates W3C trace
+// context. A plain value: copy it freely; safe to read from many goroutines while none changes it.
 type Config struct {
 	// TracerProvider makes the tracer. Nil means a no-op provider: no
 	// global provider is read.

@@ -20,7 +20,7 @@ var DefaultBuckets = []float64{.000025, .00005, .0001, .00025, .0005, .001, .002
 // DefaultMaxBackends is what a zero HistogramConfig.MaxBackends means.
 const DefaultMaxBackends = 64
 
-// HistogramConfig configures Histograms. The zero value is ready to use.
+// HistogramConfig configures Histograms. The zero value is ready to use. A plain value: copy it freely; safe to read from many goroutines while none changes it.
 type HistogramConfig struct {
 	// Buckets are the upper bounds, in seconds, of every histogram. Nil
 	// means DefaultBuckets.
