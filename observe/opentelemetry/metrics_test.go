@@ -3,9 +3,12 @@ package opentelemetry_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/edgekit/edgekit/balancer"
+	"github.com/edgekit/edgekit/cache"
 	"github.com/edgekit/edgekit/edge"
 	"github.com/edgekit/edgekit/observe/opentelemetry"
 	"github.com/edgekit/edgekit/resolver"
@@ -93,5 +96,68 @@ func TestRegisterMetrics(t *testing.T) {
 	}
 	if err := reg.Unregister(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestHistogramsFromHooks: the hooks record through the OTel metric API,
+// by cache status, fetch kind and backend, and past MaxBackends backends
+// share "other".
+func TestHistogramsFromHooks(t *testing.T) {
+	rd := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(rd))
+	defer mp.Shutdown(context.Background())
+	h, err := opentelemetry.NewHistograms(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	et, bt, rh := h.EdgeTrace(), h.BalancerTrace(), h.ResolverHooks()
+	et.RequestDone(ctx, edge.RequestInfo{Status: 200, CacheStatus: cache.OutcomeHit, TTFB: time.Millisecond})
+	et.RequestDone(ctx, edge.RequestInfo{Status: 200, CacheStatus: cache.OutcomeMiss, TTFB: 20 * time.Millisecond})
+	et.RequestDone(ctx, edge.RequestInfo{}) // the client left: not a latency
+	et.OriginFetchDone(ctx, edge.FetchInfo{Duration: 15 * time.Millisecond, Revalidation: true})
+	for i := range opentelemetry.MaxBackends + 5 {
+		bt.BackendDone(ctx, balancer.BackendResult{Backend: balancer.Backend{ID: fmt.Sprint("b", i)}, Latency: time.Millisecond})
+	}
+	rh.ResolveDone(ctx, resolver.ResolveEvent{Duration: 3 * time.Millisecond})
+	rh.UpstreamAnswered(resolver.UpstreamEvent{RTT: 2 * time.Millisecond})
+	rh.UpstreamAnswered(resolver.UpstreamEvent{Err: errors.New("timeout")})
+	var rm metricdata.ResourceMetrics
+	if err := rd.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]uint64{}
+	series := map[string]int{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			hd, ok := m.Data.(metricdata.Histogram[float64])
+			if !ok {
+				t.Fatalf("%s: %T", m.Name, m.Data)
+			}
+			series[m.Name] = len(hd.DataPoints)
+			for _, dp := range hd.DataPoints {
+				k := m.Name
+				for _, kv := range dp.Attributes.ToSlice() {
+					k += "," + string(kv.Key) + "=" + kv.Value.String()
+				}
+				counts[k] = dp.Count
+			}
+		}
+	}
+	for k, v := range map[string]uint64{
+		"edgekit.edge.first_byte.duration,cache=hit":           1,
+		"edgekit.edge.first_byte.duration,cache=miss":          1,
+		"edgekit.edge.origin_fetch.duration,kind=revalidation": 1,
+		"edgekit.balancer.backend.duration,backend=b0":         1,
+		"edgekit.balancer.backend.duration,backend=other":      5,
+		"edgekit.resolver.resolution.duration":                 1,
+		"edgekit.resolver.upstream.rtt":                        1,
+	} {
+		if counts[k] != v {
+			t.Errorf("%s: %d, want %d", k, counts[k], v)
+		}
+	}
+	if n := series["edgekit.balancer.backend.duration"]; n != opentelemetry.MaxBackends+1 {
+		t.Errorf("%d backend series, want %d", n, opentelemetry.MaxBackends+1)
 	}
 }

@@ -27,8 +27,10 @@
 // # Metrics
 //
 // RegisterMetrics reports the blocks' Stats through the OTel metric API
-// as observable instruments read at collection time: an alternative to
-// package prom for an OTLP pipeline.
+// as observable instruments read at collection time, and NewHistograms
+// records the hooks' latencies (time to first byte, origin fetch, backend
+// latency, resolution, upstream RTT) as OTel histograms: an alternative
+// to package prom for an OTLP pipeline.
 //
 // # Concurrency
 //
