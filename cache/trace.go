@@ -98,6 +98,9 @@ type FetchInfo struct {
 	// Err is why no response came.
 	Err                            error
 	Revalidation, Background, Pass bool
+	// Response is the origin's response (nil with Err): its header may
+	// be read; it must not be changed or kept, nor its body read.
+	Response *http.Response
 }
 
 // CollapseInfo describes a wait for another request's fetch, for
@@ -170,7 +173,7 @@ func (e *Engine) fetchDone(ctx context.Context, f *FetchStart, resp *http.Respon
 	if e.trace.OriginFetchDone == nil {
 		return
 	}
-	info := FetchInfo{Duration: d, Err: err, Revalidation: f.Revalidation, Background: f.Background, Pass: f.Pass}
+	info := FetchInfo{Duration: d, Err: err, Revalidation: f.Revalidation, Background: f.Background, Pass: f.Pass, Response: resp}
 	if resp != nil {
 		info.Status = resp.StatusCode
 	}

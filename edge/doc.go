@@ -102,7 +102,10 @@
 // carries and a few more: start (time), client (peer address, without the
 // port), method, host, path, query, proto, status, bytes (body bytes
 // sent), duration and ttfb, cache (HIT, MISS, STALE, REVALIDATED, PASS),
-// node, referer, user_agent and request_id. The request ID is the
+// node, origin (the origin that answered the request's own fetch, named
+// as Origin says when it is an *origin.Pool, else its host; empty for a
+// hit or a request answered by another's fetch), referer, user_agent and
+// request_id. The request ID is the
 // client's X-Request-ID when it is 1 to 128 visible ASCII characters (no
 // quote or backslash); otherwise the node makes one (a random per-node
 // prefix and a counter: no system call per request) and sends it to the

@@ -69,9 +69,13 @@ type (
 // is on.
 type requestIDKey struct{}
 
-type requestID struct {
-	id  string
-	own bool // the client sent it
+// requestState is an access-logged request's: its ID and the origin that
+// served it. It is written on the request's goroutine only (a fetch's
+// head is read there; a background revalidation has no requestState).
+type requestState struct {
+	id     string
+	own    bool   // the client sent it
+	origin string // the origin of the request's own fetch; "" when none
 }
 
 // engineTrace builds the engine's trace from cfg: the user's Trace and
@@ -92,13 +96,30 @@ func (n *Node) engineTrace(cfg *Config) *cache.Trace {
 		start := t.RequestStart
 		ct.RequestStart = func(ctx context.Context, r *http.Request) context.Context {
 			id, own := n.ids.Of(r)
-			ctx = context.WithValue(ctx, requestIDKey{}, requestID{id: id, own: own})
+			ctx = context.WithValue(ctx, requestIDKey{}, &requestState{id: id, own: own})
 			if start != nil {
 				if c := start(ctx, r); c != nil {
 					ctx = c
 				}
 			}
 			return ctx
+		}
+	}
+	if access != nil {
+		served, _ := cfg.Origin.(interface{ ServedBy(*http.Response) string })
+		fetched := t.OriginFetchDone
+		ct.OriginFetchDone = func(ctx context.Context, f cache.FetchInfo) {
+			if st, ok := ctx.Value(requestIDKey{}).(*requestState); ok && f.Response != nil && f.Response.Request != nil {
+				st.origin = f.Response.Request.URL.Host
+				if served != nil {
+					if name := served.ServedBy(f.Response); name != "" {
+						st.origin = name
+					}
+				}
+			}
+			if fetched != nil {
+				fetched(ctx, f)
+			}
 		}
 	}
 	if done != nil || access != nil {
@@ -129,7 +150,7 @@ func (n *Node) forwardRequestID(o cache.Outgoing) {
 	if n.access == nil {
 		return
 	}
-	if id, ok := o.Request.Context().Value(requestIDKey{}).(requestID); ok && !id.own {
+	if id, ok := o.Request.Context().Value(requestIDKey{}).(*requestState); ok && !id.own {
 		o.Request.Header[reqid.Header] = []string{id.id}
 	}
 }
@@ -148,7 +169,10 @@ func (n *Node) logAccess(ctx context.Context, info *cache.RequestInfo) {
 	if err != nil {
 		client = r.RemoteAddr
 	}
-	id, _ := ctx.Value(requestIDKey{}).(requestID)
+	st, _ := ctx.Value(requestIDKey{}).(*requestState)
+	if st == nil {
+		st = &requestState{}
+	}
 	ce.Write(
 		zap.Time("start", info.Start),
 		zap.String("client", client),
@@ -165,6 +189,7 @@ func (n *Node) logAccess(ctx context.Context, info *cache.RequestInfo) {
 		zap.String("node", info.Node),
 		zap.String("referer", r.Header.Get("Referer")),
 		zap.String("user_agent", r.Header.Get("User-Agent")),
-		zap.String("request_id", id.id),
+		zap.String("origin", st.origin),
+		zap.String("request_id", st.id),
 	)
 }

@@ -246,7 +246,7 @@ func TestAccessLog(t *testing.T) {
 	f := entries[0].ContextMap()
 	for k, want := range map[string]any{
 		"client": "127.0.0.1", "method": "GET", "path": "/a", "query": "x=1", "proto": "HTTP/1.1",
-		"status": int64(200), "bytes": int64(5), "cache": "MISS", "node": "n1", "request_id": "client-id-7",
+		"status": int64(200), "bytes": int64(5), "cache": "MISS", "node": "n1", "request_id": "client-id-7", "origin": "o0",
 		"user_agent": "probe/1", "referer": "http://ref/",
 	} {
 		if f[k] != want {
@@ -261,7 +261,7 @@ func TestAccessLog(t *testing.T) {
 		t.Errorf("origin got request ID %q, want the client's", v)
 	}
 	f1, f2 := entries[1].ContextMap(), entries[2].ContextMap()
-	if f1["cache"] != "HIT" || f1["request_id"] == "bad id" || f1["request_id"] == "" || f1["request_id"] == f2["request_id"] {
+	if f1["cache"] != "HIT" || f1["origin"] != "" || f1["request_id"] == "bad id" || f1["request_id"] == "" || f1["request_id"] == f2["request_id"] {
 		t.Errorf("hit line %v, next %v", f1, f2)
 	}
 	if v, _ := gotID.Load("/c"); v != f2["request_id"] {

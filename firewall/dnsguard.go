@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"net"
-	"net/netip"
 	"sync/atomic"
 
 	"github.com/miekg/dns"
@@ -31,6 +30,9 @@ type DNSGuardConfig struct {
 	Slip int
 	// AllowANY answers ANY queries instead of refusing them (RFC 8482).
 	AllowANY bool
+	// Trace, if set, is called at verdicts and rate limits. Nil means
+	// none.
+	Trace *Trace
 }
 
 // DNSGuard is a dns.Handler in front of another: it refuses denied
@@ -82,6 +84,7 @@ func (g *DNSGuard) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	}
 	if g.cfg.RRL != nil && proto == UDP && !g.cfg.RRL.Allow(src) {
 		g.rrl.Add(1)
+		g.cfg.Trace.limited(PointDNS, src)
 		if g.n.Add(1)%uint64(g.cfg.Slip) == 0 {
 			m := new(dns.Msg)
 			m.SetReply(r)
@@ -95,7 +98,7 @@ func (g *DNSGuard) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		m.SetRcode(r, rcode)
 		w.WriteMsg(m)
 	}
-	if g.cfg.Filter != nil && g.cfg.Filter.Decide(Flow{Src: netip.AddrPortFrom(src, 0), Proto: proto}).Action != Allow {
+	if g.cfg.Filter != nil && g.verdict(src, proto).Action != Allow {
 		g.denied.Add(1)
 		reply(dns.RcodeRefused)
 		return

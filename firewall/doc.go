@@ -68,6 +68,14 @@
 // its Filter names (a Firewall: those of the rule set in force, read from
 // the same rule set that judges the request).
 //
+// # Observability
+//
+// Each block's Stats counts its decisions. ListenerConfig.Trace,
+// HTTPConfig.Trace and DNSGuardConfig.Trace (a Trace) call functions at
+// each verdict (with the rule, list or default that decided) and each
+// refusal by a rate limit. Unset, a Trace costs a pointer check and
+// allocates nothing; RuleSet.Decide itself is untouched.
+//
 // # Concurrency
 //
 // Every exported type is safe for concurrent use: the blocks and rule

@@ -51,6 +51,9 @@ type HTTPConfig struct {
 	Logger *zap.Logger
 	// LogEvery samples denial logs. Zero means one per second.
 	LogEvery time.Duration
+	// Trace, if set, is called at verdicts and rate limits. Nil means
+	// none.
+	Trace *Trace
 }
 
 // HTTPRule matches requests; empty fields match anything. NewHTTPFilter
@@ -203,12 +206,14 @@ func (h *HTTPFilter) check(r *http.Request) (int, string) {
 		} else {
 			v = h.cfg.Filter.Decide(fl)
 		}
+		h.cfg.Trace.verdict(PointHTTP, client, v)
 		if v.Action != Allow {
 			return h.cfg.DenyStatus, "address denied by " + v.Rule
 		}
 	}
 	if h.cfg.Limiter != nil && !h.cfg.Limiter.Allow(client) {
 		h.st.limited.Add(1)
+		h.cfg.Trace.limited(PointHTTP, client)
 		return http.StatusTooManyRequests, "rate limited"
 	}
 	for i := range h.cfg.Rules {

@@ -27,6 +27,9 @@ type ListenerConfig struct {
 	// OverloadFor is how long an overloading source is refused. Zero
 	// means 1 minute.
 	OverloadFor time.Duration
+	// Trace, if set, is called at verdicts and rate limits. Nil means
+	// none.
+	Trace *Trace
 }
 
 // Listener is a net.Listener in front of another: denied peers are
@@ -82,7 +85,16 @@ func (l *Listener) Accept() (net.Conn, error) {
 		// policy, and all such peers share one source for the caps and
 		// the rate limit, never none.
 		src, _ := peerAddr(c.RemoteAddr())
-		if l.cfg.Filter.Decide(Flow{Src: netip.AddrPortFrom(src, 0), Proto: TCP}).Action != Allow || !l.admit(src) {
+		v := l.cfg.Filter.Decide(Flow{Src: netip.AddrPortFrom(src, 0), Proto: TCP})
+		l.cfg.Trace.verdict(PointListener, src, v)
+		if v.Action != Allow {
+			l.refuse(c)
+			continue
+		}
+		if ok, limited := l.admit(src); !ok {
+			if limited {
+				l.cfg.Trace.limited(PointListener, src)
+			}
 			l.refuse(c)
 			continue
 		}
@@ -103,14 +115,14 @@ func (l *Listener) refuse(c net.Conn) {
 }
 
 // admit applies the overload list, the connection-rate limit and the
-// per-source cap.
-func (l *Listener) admit(src netip.Addr) bool {
+// per-source cap; limited reports a refusal by the first two.
+func (l *Listener) admit(src netip.Addr) (ok, limited bool) {
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if until, ok := l.overload[src]; ok {
 		if now.Before(until) {
-			return false
+			return false, true
 		}
 		delete(l.overload, src)
 	}
@@ -118,13 +130,13 @@ func (l *Listener) admit(src netip.Addr) bool {
 		if len(l.overload) < 100_000 {
 			l.overload[src] = now.Add(l.cfg.OverloadFor)
 		}
-		return false
+		return false, true
 	}
 	if l.cfg.MaxConnsPerSource > 0 && l.perSrc[src] >= l.cfg.MaxConnsPerSource {
-		return false
+		return false, false
 	}
 	l.perSrc[src]++
-	return true
+	return true, false
 }
 
 // Flush judges every open connection this listener accepted again, by

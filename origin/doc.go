@@ -30,6 +30,13 @@
 // HTTP/2 for the rest; bodies and encodings pass through untouched);
 // ServedBy tells which origin answered a response.
 //
+// # Observability
+//
+// Stats returns each origin's counters. Config.Trace (a Trace) calls
+// functions at each attempt (status and time to the response head), each
+// failover (from, to, why), ejections, re-admissions and health
+// transitions. Unset, it costs a pointer check per request.
+//
 // # Concurrency
 //
 // A Pool is safe for concurrent use. With Health.Interval set it runs one

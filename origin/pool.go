@@ -131,6 +131,9 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives debug events. Nil means zap.NewNop().
 	Logger *zap.Logger
+	// Trace, if set, is called at attempts, failovers, ejections and
+	// health transitions. Nil means none.
+	Trace *Trace
 }
 
 // State is an origin's availability: package balancer's State (an
@@ -254,6 +257,7 @@ func New(cfg Config) (*Pool, error) {
 		LastResort: true,
 		Now:        p.now,
 		Logger:     p.log.Named("balancer"),
+		Trace:      p.balancerTrace(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
@@ -418,6 +422,7 @@ func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 	var lastErr error
 	var lastResp *http.Response
 	var tried []string
+	var prev *member // the origin tried last (Trace)
 	for i := 0; i < attempts; i++ {
 		pk, err := p.bal.Pick(balancer.PickInfo{Exclude: tried})
 		if err != nil {
@@ -430,6 +435,9 @@ func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 		tried = append(tried, pk.Backend().ID)
 		if i > 0 {
 			m.failovers.Add(1)
+			if p.cfg.Trace != nil && p.cfg.Trace.Failover != nil {
+				p.cfg.Trace.Failover(req.Context(), FailoverEvent{From: prev.Name, To: m.Name, Attempt: i, Err: lastErr})
+			}
 			if req.GetBody != nil {
 				body, err := req.GetBody()
 				if err != nil {
@@ -445,7 +453,14 @@ func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 			drain.Close(lastResp.Body)
 			lastResp = nil
 		}
+		var start time.Time
+		if p.cfg.Trace != nil {
+			start, prev = p.now(), m
+		}
 		resp, err := p.try(ctx, m, pk, req)
+		if p.cfg.Trace != nil {
+			p.traceAttempt(req.Context(), m, i, resp, p.now().Sub(start), err)
+		}
 		var client *blame.ClientError
 		if errors.As(err, &client) {
 			// The client's fault: no other origin would do better.

@@ -69,6 +69,9 @@ type Config struct {
 	// Logger receives warnings (malformed entries, resets, lost
 	// connections) and debug events. Nil means zap.NewNop().
 	Logger *zap.Logger
+	// Trace, if set, is called at events of the purge log (appends,
+	// deliveries, resyncs, errors). Nil means none.
+	Trace *Trace
 }
 
 // Bus is a surrogate.AckBus over a Redis Stream, with membership: every
@@ -92,6 +95,7 @@ type Bus struct {
 	static                            surrogate.Members
 	now                               func() time.Time
 	log                               *zap.Logger
+	trace                             *Trace
 
 	lastSync atomic.Int64 // unix ns; 0 means never
 
@@ -135,7 +139,7 @@ func New(cfg Config) (*Bus, error) {
 		addrs: tag + "addrs", channel: tag + "acks",
 		maxLen: orDefault(cfg.MaxLen, 100000), ackTimeout: orDefault(cfg.AckTimeout, 5*time.Second),
 		heartbeat: orDefault(cfg.Heartbeat, time.Second), block: orDefault(cfg.Block, time.Second),
-		retry: orDefault(cfg.Retry, 50*time.Millisecond), static: cfg.Members, now: cfg.Now, log: cfg.Logger,
+		retry: orDefault(cfg.Retry, 50*time.Millisecond), static: cfg.Members, now: cfg.Now, log: cfg.Logger, trace: cfg.Trace,
 	}
 	b.ttl = orDefault(cfg.MemberTTL, 3*b.heartbeat)
 	if b.now == nil {
@@ -169,6 +173,10 @@ func (b *Bus) Publish(ctx context.Context, m surrogate.Message) error {
 
 // append adds m to the log and returns its epoch and entry ID.
 func (b *Bus) append(ctx context.Context, m surrogate.Message) (epoch, id string, err error) {
+	if t := b.trace; t != nil && t.Appended != nil {
+		start := b.now()
+		defer func() { t.Appended(AppendEvent{ID: m.ID, Entry: id, Duration: b.now().Sub(start), Err: err}) }()
+	}
 	if b.isClosed() {
 		return "", "", surrogate.ErrBusClosed
 	}

@@ -122,6 +122,7 @@ func (s *subscription) heartbeats(ctx context.Context) {
 			}
 			if err := s.b.beat(ctx); err != nil && ctx.Err() == nil {
 				s.b.log.Debug("redisbus: heartbeat", zap.Error(err))
+				s.b.traceError("heartbeat", err)
 			}
 		}
 	}
@@ -177,6 +178,9 @@ func (s *subscription) reset(why, epoch string, seq int64, last string) {
 	s.lost = ""
 	s.b.resyncs.Add(1)
 	s.b.log.Warn("redisbus: cannot know which purges were missed; marking everything stale", zap.String("why", why))
+	if t := s.b.trace; t != nil && t.Resynced != nil {
+		t.Resynced(ResyncEvent{Why: why})
+	}
 	s.epoch, s.seq, s.cursor = epoch, seq, last
 	s.fn(surrogate.Message{ID: "resync-" + randomHex(), All: true, Mode: surrogate.Soft})
 }
@@ -205,6 +209,7 @@ func (s *subscription) read(ctx context.Context) {
 			if err := s.sync(ctx); err != nil {
 				if ctx.Err() == nil {
 					b.log.Debug("redisbus: sync", zap.Error(err))
+					b.traceError("sync", err)
 					if !sleep(ctx, pause) {
 						return
 					}
@@ -230,6 +235,7 @@ func (s *subscription) read(ctx context.Context) {
 				return
 			}
 			b.log.Debug("redisbus: read", zap.Error(err))
+			b.traceError("read", err)
 			synced = false
 			if !sleep(ctx, pause) {
 				return
@@ -248,6 +254,7 @@ func (s *subscription) read(ctx context.Context) {
 		}
 		if err := s.record(ctx); err != nil && ctx.Err() == nil {
 			b.log.Debug("redisbus: record", zap.Error(err))
+			b.traceError("record", err)
 			synced = false
 		}
 		if n < readCount && synced {
@@ -290,6 +297,7 @@ func (s *subscription) apply(msgs []redis.XMessage) bool {
 			b.log.Warn("redisbus: skipped a malformed entry", zap.String("id", x.ID), zap.Error(err))
 			continue
 		}
+		b.traceDelivered(m, x.ID)
 		s.fn(m)
 	}
 	return true
