@@ -161,3 +161,26 @@ func TestHistogramsFromHooks(t *testing.T) {
 		t.Errorf("%d backend series, want %d", n, opentelemetry.MaxBackends+1)
 	}
 }
+
+// TestHistogramHooksAllocateNothing: the attribute sets are made once;
+// an edge request, a fetch and a backend attempt record without
+// allocating.
+func TestHistogramHooksAllocateNothing(t *testing.T) {
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	defer mp.Shutdown(context.Background())
+	h, err := opentelemetry.NewHistograms(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	et, bt := h.EdgeTrace(), h.BalancerTrace()
+	ctx := context.Background()
+	info := edge.RequestInfo{Status: 200, CacheStatus: cache.OutcomeHit, TTFB: time.Millisecond}
+	bt.BackendDone(ctx, balancer.BackendResult{Backend: balancer.Backend{ID: "a"}})
+	if n := testing.AllocsPerRun(100, func() {
+		et.RequestDone(ctx, info)
+		et.OriginFetchDone(ctx, edge.FetchInfo{Duration: time.Millisecond})
+		bt.BackendDone(ctx, balancer.BackendResult{Backend: balancer.Backend{ID: "a"}, Latency: time.Millisecond})
+	}); n != 0 {
+		t.Errorf("%.1f allocations per event set, want 0", n)
+	}
+}
