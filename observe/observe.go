@@ -128,8 +128,10 @@ type Runtime struct {
 	// Registry is the program's Prometheus registry, with the Go runtime
 	// and process collectors; register the blocks' collectors on it.
 	Registry *prometheus.Registry
-	// Histograms are registered on Registry: hand their hooks to the
-	// blocks (EdgeTrace, BalancerTrace, ResolverHooks).
+	// Histograms are registered on Registry with -metrics: hand their
+	// hooks to the blocks (EdgeTrace, BalancerTrace, ResolverHooks).
+	// Without -metrics it is nil, and its hooks are nil: nobody would
+	// read them, so the blocks run with no hook set.
 	Histograms *prom.Histograms
 	// Tracing configures observe/opentelemetry's hooks and wrappers: a
 	// no-op tracer without -otlp (Traced reports which).
@@ -162,8 +164,11 @@ func Start(ctx context.Context, f Flags, opts Options) (*Runtime, error) {
 	if f.AccessLog {
 		rt.AccessLog = AccessLogger(out)
 	}
-	rt.Histograms = prom.NewHistograms(prom.HistogramConfig{})
-	rt.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), rt.Histograms)
+	rt.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if f.Metrics != "" {
+		rt.Histograms = prom.NewHistograms(prom.HistogramConfig{})
+		rt.Registry.MustRegister(rt.Histograms)
+	}
 	if f.OTLP != "" {
 		exp, err := newExporter(f.OTLP, out)
 		if err != nil {

@@ -119,7 +119,12 @@ func (h *Histograms) Collect(ch chan<- prometheus.Metric) {
 // EdgeTrace returns hooks for edge.Config.Trace that feed the edge
 // histograms. To combine them with other hooks (an OpenTelemetry
 // tracer), see observe.JoinEdgeTraces.
+//
+// A nil *Histograms returns nil: no hooks.
 func (h *Histograms) EdgeTrace() *edge.Trace {
+	if h == nil {
+		return nil
+	}
 	return &edge.Trace{
 		RequestDone: func(_ context.Context, info edge.RequestInfo) {
 			if info.Status == 0 {
@@ -149,7 +154,11 @@ func (h *Histograms) EdgeTrace() *edge.Trace {
 // BalancerTrace returns hooks for balancer.ProxyConfig.Trace that feed
 // the backend latency histogram, labelled by backend ID (at most
 // MaxBackends of them).
+// A nil *Histograms returns nil.
 func (h *Histograms) BalancerTrace() *balancer.Trace {
+	if h == nil {
+		return nil
+	}
 	return &balancer.Trace{
 		BackendDone: func(_ context.Context, d balancer.BackendResult) {
 			h.backendObserver(d.Backend.ID).Observe(d.Latency.Seconds())
@@ -160,7 +169,11 @@ func (h *Histograms) BalancerTrace() *balancer.Trace {
 // ResolverHooks returns hooks for resolver.Config.Hooks that feed the
 // resolution time and upstream RTT histograms (upstream queries that
 // failed have no RTT and are left out: Stats counts their timeouts).
+// A nil *Histograms returns nil.
 func (h *Histograms) ResolverHooks() *resolver.Hooks {
+	if h == nil {
+		return nil
+	}
 	return &resolver.Hooks{
 		ResolveDone: func(_ context.Context, e resolver.ResolveEvent) { h.resolution.Observe(e.Duration.Seconds()) },
 		UpstreamAnswered: func(e resolver.UpstreamEvent) {

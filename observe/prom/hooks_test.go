@@ -195,3 +195,12 @@ func BenchmarkEdgeHook(b *testing.B) {
 		}
 	})
 }
+
+// TestNilHistogramsSetNoHooks: a program without a registry to feed
+// hands the blocks no hooks at all.
+func TestNilHistogramsSetNoHooks(t *testing.T) {
+	var h *prom.Histograms
+	if h.EdgeTrace() != nil || h.BalancerTrace() != nil || h.ResolverHooks() != nil {
+		t.Error("a nil Histograms made hooks")
+	}
+}
