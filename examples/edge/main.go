@@ -38,6 +38,13 @@
 //	go run ./examples/edge -listen 127.0.0.1:8082 -admin 127.0.0.1:9082 -name e2 -redis 127.0.0.1:6379 &
 //	curl -s -X POST 'http://127.0.0.1:9081/.edge/purge?key=sports'
 //
+// Observability (examples/edge/observe.go): -metrics ADDR serves
+// /metrics, /healthz and /readyz (and /debug/pprof/ with -pprof) on
+// loopback unless -metrics-token is set; -otlp ENDPOINT sends a trace per
+// request (edge span, origin fetch, DNS lookup) over OTLP/HTTP, and a
+// collector that is down is said once, not fatal. See
+// docs/observability.md.
+//
 // With no -origin flags it starts two demo origins in two regions and
 // prints curl commands to try a hit, a purge by surrogate key and a
 // failover.
@@ -151,6 +158,8 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	front := fs.String("front", "edgekit", "server in front of the node: edgekit (httpfront.Server, HTTP/1.1) or net/http")
 	var tlsOpts tlsOptions
 	tlsOpts.register(fs)
+	var obs observer
+	obs.register(fs)
 	redisAddr := fs.String("redis", "", "Redis for the fleet's purge bus and membership: host:port, several comma-separated (Cluster, or Sentinels with -redis-master), or a redis:// or rediss:// (TLS) URL; REDIS_USERNAME and REDIS_PASSWORD set ACL user and AUTH (empty: this node alone)")
 	redisMaster := fs.String("redis-master", "", "Sentinel master name (with -redis listing the Sentinels)")
 	redisTLS := fs.Bool("redis-tls", false, "connect to -redis over TLS (a rediss:// URL implies it)")
@@ -184,6 +193,10 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	if err != nil {
 		return err
 	}
+	if err := obs.start(ctx, out, *name); err != nil {
+		return err
+	}
+	defer obs.close()
 	if *admin != "" && purgeToken == "" && !loopback(*admin) {
 		return fmt.Errorf("-admin %s is not a loopback address: set -purge-token or -purge-token-file", *admin)
 	}
@@ -271,11 +284,15 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 		defer shield.Close() // after the node
 		ecfg.Origin, ecfg.Tier = shield, shield.FromTier
 	}
+	obs.configure(&ecfg, pool)
 	node, err := edge.New(ecfg)
 	if err != nil {
 		return err
 	}
 	defer node.Close()
+	if err := obs.watch(node, pool); err != nil {
+		return err
+	}
 
 	stats := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

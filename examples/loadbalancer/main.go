@@ -15,6 +15,12 @@
 // host:port (an http:// prefix is accepted). With no -backend flags it
 // starts three demo backends in-process, prints how 1000 requests spread
 // under each policy and what happens when one backend is killed, and exits.
+//
+// Observability (observe.go): -metrics ADDR serves /metrics, /healthz and
+// /readyz (and /debug/pprof/ with -pprof) on loopback unless
+// -metrics-token is set; -otlp ENDPOINT sends a span per proxied request
+// over OTLP/HTTP and forwards its traceparent to the backend. See
+// docs/observability.md.
 package main
 
 import (
@@ -118,6 +124,8 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	bodyTimeout := fs.Duration("body-idle-timeout", httpfront.DefaultBodyIdleTimeout, "http mode, edgekit front: a request body that sends nothing for this long is cut (408); negative: never")
 	var tlsOpts tlsOptions
 	tlsOpts.register(fs)
+	var obs observer
+	obs.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -165,6 +173,10 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 		}
 		return demo(out)
 	}
+	if err := obs.start(ctx, out); err != nil {
+		return err
+	}
+	defer obs.close()
 	hc := balancer.HealthCheck{Path: *health, HTTPS: backendTLS != nil, TLS: backendTLS}
 	if *health != "" || *mode == "tcp" {
 		hc.Interval = 2 * time.Second
@@ -182,6 +194,9 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 		if err := pool.Add(be); err != nil {
 			return err
 		}
+	}
+	if err := obs.watch(pool); err != nil {
+		return err
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -201,10 +216,13 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 		}
 		return tp.Serve(ctx, ln)
 	}
-	px, err := balancer.NewProxy(balancer.ProxyConfig{Pool: pool, Sticky: balancer.StickyCookie{Name: *sticky}, ServerTimeout: *serverTimeout, BackendTLS: backendTLS})
+	pcfg := balancer.ProxyConfig{Pool: pool, Sticky: balancer.StickyCookie{Name: *sticky}, ServerTimeout: *serverTimeout, BackendTLS: backendTLS}
+	obs.configure(&pcfg)
+	proxy, err := balancer.NewProxy(pcfg)
 	if err != nil {
 		return err
 	}
+	px := obs.handler(proxy)
 	tlsCtx, stopTLS := context.WithCancel(ctx)
 	waitTLS, err := tlsOpts.start(tlsCtx, out, zap.NewNop(), px, func(ctx context.Context, ln net.Listener, h http.Handler) error {
 		if *front == "edgekit" {

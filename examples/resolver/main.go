@@ -13,6 +13,10 @@
 // With -demo it starts a small root -> TLD -> authoritative hierarchy on
 // loopback addresses in-process, resolves a few names through it printing
 // every referral step like dig +trace, and exits.
+//
+// Observability (observe.go): -metrics ADDR serves /metrics, /healthz and
+// /readyz (and /debug/pprof/ with -pprof) on loopback unless
+// -metrics-token is set. See docs/observability.md.
 package main
 
 import (
@@ -108,6 +112,8 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	demo := fs.Bool("demo", false, "resolve through an in-process loopback hierarchy, print the referral steps, and exit")
 	verbose := fs.Bool("v", false, "log debug events")
 	ecs := ecsFlags(fs)
+	var obs observer
+	obs.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -123,6 +129,10 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	if *demo {
 		return runDemo(ctx, out)
 	}
+	if err := obs.start(ctx, out); err != nil {
+		return err
+	}
+	defer obs.close()
 	cfg := resolver.Config{Port: *port, AllowLoopback: *allowLoopback, Forward: forward, MaxBytes: *cacheBytes, Timeout: *timeout, Prefetch: *prefetch}
 	cfg.ECS = ecs()
 	// Warnings (root hints the resolver may not use, no root server
@@ -152,11 +162,15 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 		}
 		prefixes = append(prefixes, p)
 	}
+	obs.configure(&cfg)
 	r, err := resolver.New(cfg)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
+	if err := obs.watch(r); err != nil {
+		return err
+	}
 	srv, err := resolver.NewServer(resolver.ServerConfig{Resolver: r, Allow: prefixes})
 	if err != nil {
 		return err

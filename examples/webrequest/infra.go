@@ -53,8 +53,9 @@ const (
 // internet is everything the journey runs: DNS hierarchy, resolvers,
 // origins, edge nodes, load balancer and firewall, all on loopback.
 type internet struct {
-	clock *simClock
-	geo   geoState // GeoDNS (geo.go)
+	clock   *simClock
+	geo     geoState // GeoDNS (geo.go)
+	metrics *metrics // the journey's own Prometheus registry
 
 	dnsPort   int
 	dnsStop   func()
@@ -267,9 +268,12 @@ func (in *internet) startEdges(n int) error {
 	for i := 0; i < n; i++ {
 		node, err := edge.New(edge.Config{
 			Name: fmt.Sprintf("edge-%d", i+1), Origin: in.pool, Bus: in.bus, XCache: true,
-			MaxBytes: 16 << 20, StaleIfError: 10 * time.Minute, Now: in.clock.Now,
+			MaxBytes: 16 << 20, StaleIfError: 10 * time.Minute, Now: in.clock.Now, Trace: in.metrics.edgeTrace(),
 		})
 		if err != nil {
+			return err
+		}
+		if err := in.metrics.watch(fmt.Sprintf("edge-%d", i+1), node); err != nil {
 			return err
 		}
 		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.%d:0", 11+i))

@@ -161,6 +161,9 @@ type Summary struct {
 	PurgeRefreshedOnly  bool               `json:"purge_refreshed_exactly_tagged"`
 	StaleServed         int                `json:"stale_if_error_served"`
 	HTTP2               bool               `json:"http2"`
+	// Metrics are read back from the journey's Prometheus registry, as
+	// a dashboard would show them.
+	Metrics MetricsSummary `json:"metrics"`
 }
 
 // Result is what the journey produced.
@@ -228,7 +231,7 @@ func progressPrinter(w io.Writer, every time.Duration, now func() time.Time) fun
 
 // Journey builds the Internet, runs the story and tears everything down.
 func Journey(ctx context.Context, opt Options) (*Result, error) {
-	in := &internet{clock: &simClock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}}
+	in := &internet{clock: &simClock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}, metrics: newMetrics()}
 	in.geo.dnsClock = &simClock{now: in.clock.now}
 	defer in.close()
 	for _, start := range []func() error{in.startDNS, in.startResolvers, in.startOrigins, func() error { return in.startEdges(3) }, in.startFrontDoor, in.startGeo} {
@@ -397,6 +400,10 @@ func Journey(ctx context.Context, opt Options) (*Result, error) {
 	s.OriginRequestsSaved = int64(s.Requests) - s.OriginRequests
 	st := in.stub.Stats()
 	s.DNSCacheHits, s.DNSUpstreamQueries = st.CacheHits, in.recursive.Stats().Upstream
+	var err error
+	if s.Metrics, err = in.metrics.summary(); err != nil {
+		return nil, err
+	}
 	return res, nil
 }
 
@@ -656,6 +663,8 @@ func printSummary(out io.Writer, s Summary) {
 		{"purged objects (all nodes), only tagged refreshed", fmt.Sprintf("%d, %v", s.PurgedObjects, s.PurgeRefreshedOnly)},
 		{"stale-if-error responses with both origins down", fmt.Sprint(s.StaleServed)},
 		{"HTTP/2 negotiated", fmt.Sprint(s.HTTP2)},
+		{"/metrics: edge hit ratio", fmt.Sprintf("%.1f%%", 100*s.Metrics.HitRatio)},
+		{"/metrics: origin fetch p50 / p99", fmt.Sprintf("%.2f ms / %.2f ms (%d fetches)", s.Metrics.OriginFetchP50Ms, s.Metrics.OriginFetchP99Ms, s.Metrics.OriginFetches)},
 	}
 	for _, r := range rows {
 		fmt.Fprintf(out, "  %-56s %s\n", r[0], r[1])

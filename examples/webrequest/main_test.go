@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -53,6 +54,10 @@ func TestJourneyStory(t *testing.T) {
 	}
 	if !s.HTTP2 {
 		t.Error("HTTP/2 not negotiated")
+	}
+	// The registry's figures agree with the nodes' Stats.
+	if m := s.Metrics; math.Abs(m.HitRatio-s.HitRatio) > 1e-9 || m.OriginFetches == 0 || m.OriginFetchP50Ms <= 0 || m.OriginFetchP99Ms < m.OriginFetchP50Ms {
+		t.Errorf("metrics read back: %+v (Stats hit ratio %.4f)", m, s.HitRatio)
 	}
 	var redirected bool
 	for _, e := range res.Events {
