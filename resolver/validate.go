@@ -1,0 +1,271 @@
+package resolver
+
+import (
+	"context"
+	"time"
+
+	"github.com/edgekit/edgekit/internal/dnsproto"
+	"github.com/edgekit/edgekit/resolver/dnssec"
+	"github.com/miekg/dns"
+)
+
+// DNSSEC validation (RFC 4033-4035, 5155) in the iterative resolver.
+//
+// With a validator, every upstream query carries DO; each authoritative
+// response to a step of a client's resolution (an answer, NXDOMAIN or
+// NODATA) is validated before it is cached, the validator fetching the
+// DS and DNSKEY RRsets of the chain through the resolver itself (DS from
+// the parent side of the cut, RFC 4035 §4.2). A bogus step fails the
+// resolution: SERVFAIL with an Extended DNS Error (RFC 8914) saying why,
+// remembered for the validator's BogusTTL (60 s) so that the question is
+// not resolved again at once. A secure resolution is marked so that its
+// cache hits carry AD to clients that ask with DO or AD (RFC 6840 §5.8).
+// A query with CD gets the data even when it is bogus (RFC 4035 §3.2.2),
+// resolved apart and not cached.
+
+// valState is one resolution's validation: the weakest status of its
+// steps, and the step's raw response for a validator fetch.
+type valState struct {
+	status   dnssec.Status // weakest so far (starts Secure)
+	bogus    dnssec.Result // the first bogus step's result
+	fetching bool          // a DS/DNSKEY fetch for the validator: keep raw, do not validate
+	cd       bool          // checking disabled: do not validate, do not cache
+	raw      *dns.Msg
+}
+
+// validating reports whether the resolver validates.
+func (r *Recursive) validating() bool { return r.val != nil }
+
+// newValidator sets up validation from cfg: on with the IANA roots (or
+// Config.TrustAnchors), off with private roots and no anchor, or with
+// DisableDNSSEC, or for a forwarder.
+func (r *Recursive) newValidator(cfg Config) error {
+	if cfg.DisableDNSSEC || len(cfg.Forward) > 0 || cfg.Roots != nil && cfg.TrustAnchors == nil {
+		return nil
+	}
+	v, err := dnssec.New(dnssec.Config{Anchors: cfg.TrustAnchors, Now: r.now})
+	if err != nil {
+		return err
+	}
+	r.val = v
+	r.bogusSeen = map[string]bogusMark{}
+	return nil
+}
+
+// cutFor returns the name whose closest zone cut resolveName starts from:
+// a DS query goes to the parent's servers (RFC 4035 §4.2).
+func cutFor(name string, qtype uint16) string {
+	if qtype == dns.TypeDS && name != "." {
+		return dnsproto.Parent(name)
+	}
+	return name
+}
+
+// checkStep validates resp, the authoritative response for name/qtype in
+// the resolution st, and reports whether the resolution may use it (and
+// cache it: cacheable is false with CD).
+func (r *Recursive) checkStep(ctx context.Context, st *state, name string, qtype uint16, resp *dns.Msg) (ok, cacheable bool) {
+	if r.val == nil {
+		return true, true
+	}
+	v := st.val
+	if v == nil {
+		v = &valState{status: dnssec.Secure}
+		st.val = v
+	}
+	if v.fetching {
+		v.raw = resp
+		return true, true
+	}
+	if v.cd {
+		return true, false
+	}
+	if st.nsHost != "" {
+		return true, true // a name server's address: not the client's data
+	}
+	res := r.val.Validate(ctx, r.fetcher(ctx, st), dns.Question{Name: name, Qtype: qtype, Qclass: dns.ClassINET}, resp)
+	v.status = dnssec.Weakest(v.status, res.Status)
+	if res.Status == dnssec.Bogus {
+		v.bogus = res
+		return false, false
+	}
+	return true, true
+}
+
+// cachedLink notes that a link of st's CNAME chain came from the cache:
+// it counts as secure only if it was marked so.
+func (r *Recursive) cachedLink(st *state, name string, qtype uint16) {
+	if r.val == nil || st.nsHost != "" {
+		return
+	}
+	if st.val == nil {
+		st.val = &valState{status: dnssec.Secure}
+	}
+	if !r.securelyCached(name, qtype) {
+		st.val.status = dnssec.Weakest(st.val.status, dnssec.Insecure)
+	}
+}
+
+// fetcher resolves the validator's DS and DNSKEY questions through the
+// iterator, within st's budget of queries and time.
+func (r *Recursive) fetcher(ctx context.Context, st *state) dnssec.FetchFunc {
+	return func(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+		sub := &state{queries: st.queries, depth: st.depth, deadline: st.deadline, val: &valState{fetching: true}}
+		_, rcode, _, _ := r.resolveName(ctx, sub, name, qtype)
+		st.queries = sub.queries
+		if sub.val.raw == nil || rcode == dns.RcodeServerFailure {
+			return nil, ErrMismatch
+		}
+		return sub.val.raw, nil
+	}
+}
+
+// settle applies the validation outcome of st to m, the result of a
+// fresh resolution of q: AD when every step was secure; SERVFAIL with
+// the Extended DNS Error when one was bogus (remembered for BogusTTL).
+func (r *Recursive) settle(q dns.Question, st *state, m *dns.Msg) *dns.Msg {
+	if r.val == nil || st.val == nil || st.val.cd {
+		return m
+	}
+	if st.val.status == dnssec.Bogus {
+		r.putBogus(q, st.val.bogus)
+		return r.bogusReply(q, st.val.bogus)
+	}
+	if st.val.status == dnssec.Secure && m.Rcode != dns.RcodeServerFailure && r.val.Covers(q.Name) {
+		m.AuthenticatedData = true
+		if ttl := answerTTL(m); ttl > 0 {
+			r.putMark(cacheKey(q.Name, q.Qtype)+"/ad", dns.RcodeSuccess, ttl)
+		}
+	}
+	return m
+}
+
+// answerTTL is how long m's data stays cached: its smallest TTL (the
+// negative TTL for NXDOMAIN and NODATA).
+func answerTTL(m *dns.Msg) time.Duration {
+	ttl := uint32(1<<31 - 1)
+	found := false
+	for _, rr := range m.Answer {
+		ttl, found = min(ttl, rr.Header().Ttl), true
+	}
+	if !found {
+		for _, rr := range m.Ns {
+			if s, ok := rr.(*dns.SOA); ok {
+				ttl, found = min(ttl, s.Hdr.Ttl, s.Minttl), true
+			}
+		}
+	}
+	if !found {
+		return 0
+	}
+	return time.Duration(ttl) * time.Second
+}
+
+// securelyCached reports whether the cached answer to name/qtype was
+// validated secure.
+func (r *Recursive) securelyCached(name string, qtype uint16) bool {
+	b := r.getKeyBuf()
+	e, ok := r.cache.Peek(lookupKey(b, name, qtype, "/ad"))
+	r.putKeyBuf(b)
+	return ok && e.fresh(r.now())
+}
+
+// bogusMark is a question's bogus verdict, kept for BogusTTL.
+type bogusMark struct {
+	res   dnssec.Result
+	until time.Time
+}
+
+const maxBogusMarks = 10000
+
+func (r *Recursive) putBogus(q dns.Question, res dnssec.Result) {
+	r.bogusMu.Lock()
+	defer r.bogusMu.Unlock()
+	if len(r.bogusSeen) >= maxBogusMarks {
+		clear(r.bogusSeen)
+	}
+	r.bogusSeen[cacheKey(q.Name, q.Qtype)] = bogusMark{res: res, until: r.now().Add(bogusTTL)}
+}
+
+// bogusTTL is how long a bogus verdict is kept (Unbound's val-bogus-ttl).
+const bogusTTL = 60 * time.Second
+
+// bogusCached returns the SERVFAIL for q if it was found bogus within
+// bogusTTL, or nil.
+func (r *Recursive) bogusCached(q dns.Question) *dns.Msg {
+	if r.val == nil {
+		return nil
+	}
+	r.bogusMu.Lock()
+	m, ok := r.bogusSeen[cacheKey(q.Name, q.Qtype)]
+	r.bogusMu.Unlock()
+	if !ok || !r.now().Before(m.until) {
+		return nil
+	}
+	return r.bogusReply(q, m.res)
+}
+
+// bogusReply is the SERVFAIL for a bogus answer, with its Extended DNS
+// Error (RFC 8914) in an OPT record that Server copies to the client.
+func (r *Recursive) bogusReply(q dns.Question, res dnssec.Result) *dns.Msg {
+	m := servfail(q)
+	m.SetEdns0(dnsproto.UDPSize, true)
+	if opt := res.EDNSOption(); opt != nil {
+		m.IsEdns0().Option = append(m.IsEdns0().Option, opt)
+	}
+	return m
+}
+
+// dnssecReply finishes a client's reply m to req from res (the
+// resolution's result): AD when res is secure and the client asked with
+// DO or AD (RFC 6840 §5.8), and the Extended DNS Error of res when the
+// client sent EDNS.
+func dnssecReply(m, req, res *dns.Msg) {
+	if res == nil {
+		return
+	}
+	m.AuthenticatedData = res.AuthenticatedData && wantsAD(req)
+	if o := res.IsEdns0(); o != nil {
+		if mo := m.IsEdns0(); mo != nil {
+			for _, e := range o.Option {
+				if ede, ok := e.(*dns.EDNS0_EDE); ok {
+					mo.Option = append(mo.Option, ede)
+				}
+			}
+		}
+	}
+}
+
+// wantsAD reports whether req asks for the AD bit: DO or AD set.
+func wantsAD(req *dns.Msg) bool {
+	if req.AuthenticatedData {
+		return true
+	}
+	opt := req.IsEdns0()
+	return opt != nil && opt.Do()
+}
+
+// markCached sets AD on m, answered from the cache for req, when the
+// answer was validated secure and the client asked for it.
+func (r *Recursive) markCached(m, req *dns.Msg) {
+	if r.val == nil || !wantsAD(req) || m.Rcode == dns.RcodeServerFailure || len(req.Question) != 1 {
+		return
+	}
+	q := req.Question[0]
+	m.AuthenticatedData = r.securelyCached(lower(q.Name), q.Qtype)
+}
+
+// checkingDisabled answers a query with CD (RFC 4035 §3.2.2) whose
+// validated resolution res was bogus: the data, resolved without
+// validation and not cached.
+func (r *Recursive) checkingDisabled(ctx context.Context, q dns.Question, res *dns.Msg) *dns.Msg {
+	if r.val == nil || res == nil || res.Rcode != dns.RcodeServerFailure || res.IsEdns0() == nil {
+		return res
+	}
+	q.Name = lower(q.Name)
+	st := &state{deadline: time.Now().Add(r.cfg.ResolveTimeout), val: &valState{cd: true}}
+	if d, ok := ctx.Deadline(); ok && d.Before(st.deadline) {
+		st.deadline = d
+	}
+	return r.iterate(ctx, st, q)
+}

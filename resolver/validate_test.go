@@ -1,0 +1,215 @@
+package resolver
+
+import (
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgekit/edgekit/resolver/authority"
+	"github.com/edgekit/edgekit/resolver/resolvertest"
+	"github.com/miekg/dns"
+)
+
+// signedKid is a zone below com. in a signed test hierarchy.
+type signedKid struct {
+	origin, addr, text string
+	s                  resolvertest.Signing
+	unsigned           bool
+	noDS               bool
+	tamper             bool // the server changes every A record it answers
+}
+
+// signedHierarchy serves a signed root (127.0.0.2), a signed com.
+// (127.0.0.3) and the kids on loopback, and returns a validating
+// resolver for it with the root's DS as trust anchor.
+func signedHierarchy(t testing.TB, com resolvertest.Signing, kids ...signedKid) (*Recursive, *Server) {
+	t.Helper()
+	handlers := map[string]dns.Handler{}
+	var files []resolvertest.ZoneFile
+	var comText strings.Builder
+	comText.WriteString("com. 3600 IN SOA a.gtld.com. h.com. 1 7200 3600 1209600 300\ncom. 3600 IN NS a.gtld.com.\na.gtld.com. 3600 IN A 127.0.0.3\n")
+	for _, k := range kids {
+		text := strings.ReplaceAll("@ 300 IN SOA ns.@ h.@ 1 7200 3600 1209600 300\n@ 300 IN NS ns.@\nns.@ 300 IN A "+k.addr+"\n", "@", k.origin) + k.text
+		comText.WriteString(k.origin + " 3600 IN NS ns." + k.origin + "\nns." + k.origin + " 3600 IN A " + k.addr + "\n")
+		if k.unsigned {
+			z, err := authority.ParseZone(strings.NewReader(text), k.origin, k.origin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			handlers[k.addr] = resolvertest.NewSignedServer(nil, []*authority.Zone{z})
+			files = append(files, resolvertest.ZoneFile{Addr: k.addr, Origin: k.origin, Text: text})
+			continue
+		}
+		z, err := resolvertest.SignZone(k.origin, text, k.s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !k.noDS {
+			comText.WriteString(z.DS() + "\n")
+		}
+		var h dns.Handler = resolvertest.NewSignedServer([]*resolvertest.SignedZone{z}, nil)
+		if k.tamper {
+			h = tamperer{h}
+		}
+		handlers[k.addr] = h
+		files = append(files, resolvertest.ZoneFile{Addr: k.addr, Origin: k.origin, Text: z.Text()})
+	}
+	cz, err := resolvertest.SignZone("com.", comText.String(), com)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := ". 86400 IN SOA a.root. h.root. 1 1800 900 604800 86400\n. 86400 IN NS a.root.\na.root. 86400 IN A 127.0.0.2\n" +
+		"com. 172800 IN NS a.gtld.com.\na.gtld.com. 172800 IN A 127.0.0.3\n" + cz.DS() + "\n"
+	rz, err := resolvertest.SignZone(".", root, resolvertest.Signing{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	handlers["127.0.0.2"] = resolvertest.NewSignedServer([]*resolvertest.SignedZone{rz}, nil)
+	handlers["127.0.0.3"] = resolvertest.NewSignedServer([]*resolvertest.SignedZone{cz}, nil)
+	files = append(files, resolvertest.ZoneFile{Addr: "127.0.0.2", Origin: ".", Text: rz.Text()}, resolvertest.ZoneFile{Addr: "127.0.0.3", Origin: "com.", Text: cz.Text()})
+	h, err := resolvertest.New(resolvertest.Config{Files: files, Wrap: func(addr string, _ *authority.Server) dns.Handler { return handlers[addr] }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	r, err := New(Config{Roots: h.Roots(), Port: h.Port, AllowLoopback: true, TrustAnchors: []dns.RR{rz.Key().DS()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	srv, err := NewServer(ServerConfig{Resolver: r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, srv
+}
+
+// tamperer forges the A records of every answer (a man in the middle).
+type tamperer struct{ h dns.Handler }
+
+func (t tamperer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) { t.h.ServeDNS(tamperWriter{w}, req) }
+
+type tamperWriter struct{ dns.ResponseWriter }
+
+func (w tamperWriter) WriteMsg(m *dns.Msg) error {
+	for _, rr := range m.Answer {
+		if a, ok := rr.(*dns.A); ok {
+			a.A = net.IPv4(203, 0, 113, 66)
+		}
+	}
+	return w.ResponseWriter.WriteMsg(m)
+}
+
+// ask sends name/qtype to srv with DO (do) and CD (cd).
+func ask(srv *Server, name string, qtype uint16, do, cd bool) *dns.Msg {
+	q := new(dns.Msg)
+	q.SetQuestion(name, qtype)
+	q.SetEdns0(1232, do)
+	q.CheckingDisabled = cd
+	return srv.answer(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5353}, &net.TCPAddr{}, q)
+}
+
+func edeOf(m *dns.Msg) *dns.EDNS0_EDE {
+	if o := m.IsEdns0(); o != nil {
+		for _, e := range o.Option {
+			if ede, ok := e.(*dns.EDNS0_EDE); ok {
+				return ede
+			}
+		}
+	}
+	return nil
+}
+
+const kidText = "www 300 IN A 192.0.2.1\nalias 300 IN CNAME www.plain.com.\n"
+
+// TestRFC4035_4_ValidatingResolver: a secure answer carries AD for a
+// client that sets DO or AD (RFC 6840 §5.8), fresh and from the cache,
+// and none for a client that sets neither; NXDOMAIN is proven secure
+// too; an unsigned delegation proven insecure answers without AD; a
+// secure CNAME to an insecure zone is insecure.
+func TestRFC4035_4_ValidatingResolver(t *testing.T) {
+	r, srv := signedHierarchy(t, resolvertest.Signing{},
+		signedKid{origin: "example.com.", addr: "127.0.0.4", text: kidText},
+		signedKid{origin: "plain.com.", addr: "127.0.0.5", text: kidText, unsigned: true},
+		signedKid{origin: "n3.com.", addr: "127.0.0.6", text: kidText, s: resolvertest.Signing{NSEC3: true, Algorithm: 15}},
+	)
+	if !r.validating() {
+		t.Fatal("not validating with a trust anchor")
+	}
+	for i := range 2 { // fresh, then cached
+		m := ask(srv, "www.example.com.", dns.TypeA, true, false)
+		if m.Rcode != dns.RcodeSuccess || !m.AuthenticatedData || len(m.Answer) != 1 {
+			t.Fatalf("round %d: secure answer without AD:\n%v", i, m)
+		}
+	}
+	if m := ask(srv, "www.example.com.", dns.TypeA, false, false); m.AuthenticatedData {
+		t.Fatal("AD for a client without DO or AD")
+	}
+	for _, name := range []string{"nope.example.com.", "nope.n3.com."} {
+		if m := ask(srv, name, dns.TypeA, true, false); m.Rcode != dns.RcodeNameError || !m.AuthenticatedData {
+			t.Fatalf("%s: secure NXDOMAIN: rcode %d AD %v", name, m.Rcode, m.AuthenticatedData)
+		}
+	}
+	if m := ask(srv, "www.n3.com.", dns.TypeAAAA, true, false); m.Rcode != dns.RcodeSuccess || !m.AuthenticatedData {
+		t.Fatalf("secure NODATA (NSEC3): rcode %d AD %v", m.Rcode, m.AuthenticatedData)
+	}
+	if m := ask(srv, "www.plain.com.", dns.TypeA, true, false); m.Rcode != dns.RcodeSuccess || m.AuthenticatedData || len(m.Answer) != 1 {
+		t.Fatalf("insecure delegation:\n%v", m)
+	}
+	if m := ask(srv, "alias.example.com.", dns.TypeA, true, false); m.Rcode != dns.RcodeSuccess || len(m.Answer) != 2 {
+		t.Fatalf("CNAME chain:\n%v", m)
+	} else if m.AuthenticatedData {
+		t.Fatal("secure -> insecure CNAME chain carries AD")
+	}
+}
+
+// TestRFC8914_BogusIsServfailWithEDE: an expired signature, a forged
+// answer and a DNSKEY that does not match its DS are SERVFAIL with the
+// Extended DNS Error that says why, kept for the bogus TTL; CD gives the
+// data (RFC 4035 §3.2.2).
+func TestRFC8914_BogusIsServfailWithEDE(t *testing.T) {
+	past := resolvertest.Signing{Inception: time.Now().Add(-48 * time.Hour), Expiration: time.Now().Add(-time.Hour)}
+	_, srv := signedHierarchy(t, resolvertest.Signing{},
+		signedKid{origin: "expired.com.", addr: "127.0.0.4", text: kidText, s: past},
+		signedKid{origin: "forged.com.", addr: "127.0.0.5", text: kidText, tamper: true},
+		signedKid{origin: "chain.com.", addr: "127.0.0.6", text: "www 300 IN CNAME www.expired.com.\n"},
+	)
+	for _, c := range []struct {
+		name string
+		ede  uint16
+	}{
+		{"www.expired.com.", dns.ExtendedErrorCodeSignatureExpired},
+		{"www.forged.com.", dns.ExtendedErrorCodeDNSBogus},
+		{"www.chain.com.", dns.ExtendedErrorCodeSignatureExpired}, // secure -> bogus
+	} {
+		for i := range 2 {
+			m := ask(srv, c.name, dns.TypeA, true, false)
+			ede := edeOf(m)
+			if m.Rcode != dns.RcodeServerFailure || ede == nil || ede.InfoCode != c.ede || len(m.Answer) != 0 {
+				t.Fatalf("%s round %d: want SERVFAIL with EDE %d:\n%v", c.name, i, c.ede, m)
+			}
+		}
+	}
+	m := ask(srv, "www.expired.com.", dns.TypeA, true, true)
+	if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 || m.AuthenticatedData {
+		t.Fatalf("CD: want the unvalidated data:\n%v", m)
+	}
+	// ... which was not cached for clients that validate.
+	if m := ask(srv, "www.expired.com.", dns.TypeA, true, false); m.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("after CD, a validating query got:\n%v", m)
+	}
+}
+
+func TestDNSSECOffWithoutAnchorOrWhenDisabled(t *testing.T) {
+	if r, err := New(Config{Roots: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.2:53")}}); err != nil || r.validating() {
+		t.Fatalf("private roots without an anchor: validating %v, err %v", r != nil && r.validating(), err)
+	}
+	if r, err := New(Config{}); err != nil || !r.validating() {
+		t.Fatal("IANA roots: not validating by default")
+	}
+	if r, err := New(Config{DisableDNSSEC: true}); err != nil || r.validating() {
+		t.Fatal("DisableDNSSEC: still validating")
+	}
+}
