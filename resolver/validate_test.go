@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgekit/edgekit/resolver/authority"
 	"github.com/edgekit/edgekit/resolver/resolvertest"
 	"github.com/miekg/dns"
 )
@@ -21,60 +20,26 @@ type signedKid struct {
 	tamper             bool // the server changes every A record it answers
 }
 
-// signedHierarchy serves a signed root (127.0.0.2), a signed com.
-// (127.0.0.3) and the kids on loopback, and returns a validating
-// resolver for it with the root's DS as trust anchor.
+// signedHierarchy serves a signed root and com. (resolvertest.NewSigned)
+// and the kids on loopback, and returns a validating resolver for it with
+// the root's DS as trust anchor, and a Server over it.
 func signedHierarchy(t testing.TB, com resolvertest.Signing, kids ...signedKid) (*Recursive, *Server) {
 	t.Helper()
-	handlers := map[string]dns.Handler{}
-	var files []resolvertest.ZoneFile
-	var comText strings.Builder
-	comText.WriteString("com. 3600 IN SOA a.gtld.com. h.com. 1 7200 3600 1209600 300\ncom. 3600 IN NS a.gtld.com.\na.gtld.com. 3600 IN A 127.0.0.3\n")
+	var zones []resolvertest.SignedZoneFile
 	for _, k := range kids {
 		text := strings.ReplaceAll("@ 300 IN SOA ns.@ h.@ 1 7200 3600 1209600 300\n@ 300 IN NS ns.@\nns.@ 300 IN A "+k.addr+"\n", "@", k.origin) + k.text
-		comText.WriteString(k.origin + " 3600 IN NS ns." + k.origin + "\nns." + k.origin + " 3600 IN A " + k.addr + "\n")
-		if k.unsigned {
-			z, err := authority.ParseZone(strings.NewReader(text), k.origin, k.origin)
-			if err != nil {
-				t.Fatal(err)
-			}
-			handlers[k.addr] = resolvertest.NewSignedServer(nil, []*authority.Zone{z})
-			files = append(files, resolvertest.ZoneFile{Addr: k.addr, Origin: k.origin, Text: text})
-			continue
-		}
-		z, err := resolvertest.SignZone(k.origin, text, k.s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !k.noDS {
-			comText.WriteString(z.DS() + "\n")
-		}
-		var h dns.Handler = resolvertest.NewSignedServer([]*resolvertest.SignedZone{z}, nil)
+		zf := resolvertest.SignedZoneFile{ZoneFile: resolvertest.ZoneFile{Addr: k.addr, Origin: k.origin, Text: text}, Signing: k.s, Unsigned: k.unsigned, NoDS: k.noDS}
 		if k.tamper {
-			h = tamperer{h}
+			zf.Wrap = func(h dns.Handler) dns.Handler { return tamperer{h} }
 		}
-		handlers[k.addr] = h
-		files = append(files, resolvertest.ZoneFile{Addr: k.addr, Origin: k.origin, Text: z.Text()})
+		zones = append(zones, zf)
 	}
-	cz, err := resolvertest.SignZone("com.", comText.String(), com)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := ". 86400 IN SOA a.root. h.root. 1 1800 900 604800 86400\n. 86400 IN NS a.root.\na.root. 86400 IN A 127.0.0.2\n" +
-		"com. 172800 IN NS a.gtld.com.\na.gtld.com. 172800 IN A 127.0.0.3\n" + cz.DS() + "\n"
-	rz, err := resolvertest.SignZone(".", root, resolvertest.Signing{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	handlers["127.0.0.2"] = resolvertest.NewSignedServer([]*resolvertest.SignedZone{rz}, nil)
-	handlers["127.0.0.3"] = resolvertest.NewSignedServer([]*resolvertest.SignedZone{cz}, nil)
-	files = append(files, resolvertest.ZoneFile{Addr: "127.0.0.2", Origin: ".", Text: rz.Text()}, resolvertest.ZoneFile{Addr: "127.0.0.3", Origin: "com.", Text: cz.Text()})
-	h, err := resolvertest.New(resolvertest.Config{Files: files, Wrap: func(addr string, _ *authority.Server) dns.Handler { return handlers[addr] }})
+	h, anchors, err := resolvertest.NewSigned(resolvertest.SignedConfig{Zones: zones, TLD: com})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(h.Close)
-	r, err := New(Config{Roots: h.Roots(), Port: h.Port, AllowLoopback: true, TrustAnchors: []dns.RR{rz.Key().DS()}})
+	r, err := New(Config{Roots: h.Roots(), Port: h.Port, AllowLoopback: true, TrustAnchors: anchors})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,5 +176,26 @@ func TestDNSSECOffWithoutAnchorOrWhenDisabled(t *testing.T) {
 	}
 	if r, err := New(Config{DisableDNSSEC: true}); err != nil || r.validating() {
 		t.Fatal("DisableDNSSEC: still validating")
+	}
+}
+
+// TestRFC5155_6_InsecureDelegationProofs: an unsigned zone below a TLD
+// signed with NSEC3 opt-out is insecure (answered, no AD); below a TLD
+// that gives no proof of the missing DS, bogus (RFC 4035 §5.2).
+func TestRFC5155_6_InsecureDelegationProofs(t *testing.T) {
+	_, srv := signedHierarchy(t, resolvertest.Signing{NSEC3: true, OptOut: true},
+		signedKid{origin: "plain.com.", addr: "127.0.0.4", text: kidText, unsigned: true},
+		signedKid{origin: "signed.com.", addr: "127.0.0.5", text: kidText})
+	if m := ask(srv, "www.plain.com.", dns.TypeA, true, false); m.Rcode != dns.RcodeSuccess || m.AuthenticatedData {
+		t.Fatalf("opt-out insecure delegation:\n%v", m)
+	}
+	if m := ask(srv, "www.signed.com.", dns.TypeA, true, false); m.Rcode != dns.RcodeSuccess || !m.AuthenticatedData {
+		t.Fatalf("secure zone under an opt-out TLD:\n%v", m)
+	}
+	_, srv = signedHierarchy(t, resolvertest.Signing{NoDenial: true},
+		signedKid{origin: "plain.com.", addr: "127.0.0.4", text: kidText, unsigned: true})
+	m := ask(srv, "www.plain.com.", dns.TypeA, true, false)
+	if ede := edeOf(m); m.Rcode != dns.RcodeServerFailure || ede == nil || ede.InfoCode != dns.ExtendedErrorCodeNSECMissing {
+		t.Fatalf("missing DS without proof:\n%v", m)
 	}
 }
