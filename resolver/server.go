@@ -173,7 +173,9 @@ func (s *Server) respondPlain(remote, local net.Addr, req *dns.Msg, mode respond
 	} else if rec != nil && mode != resolveOnly && rec.cachedInto(m, req.Question[0], ecs) {
 		// Answered into m itself (no message built and copied per hit).
 		m.Answer = spellAsAsked(m.Answer, req.Question[0].Name)
-		rec.markCached(m, req)
+		if ecs == nil { // an ECS answer varies by subnet: no signatures are kept for it
+			rec.markCached(m, req) // AD, DNSSEC records (validate.go)
+		}
 		return s.finishEcho(m, req, remote, local, echo, ecs), true
 	}
 	if res == nil {
@@ -216,6 +218,9 @@ func (s *Server) respondPlain(remote, local net.Addr, req *dns.Msg, mode respond
 		m.Rcode = res.Rcode
 		m.Answer, m.Ns = spellAsAsked(res.Answer, req.Question[0].Name), res.Ns
 		m.Authoritative = res.Authoritative // local zones only
+		if rec != nil && ecs == nil {
+			rec.addDNSSECRecords(m, req) // RRSIG, NSEC, NSEC3 for DO (validate.go)
+		}
 	}
 	m = s.finishEcho(m, req, remote, local, echo, ecs)
 	dnssecReply(m, req, res) // AD, Extended DNS Error (validate.go)

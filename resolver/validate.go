@@ -31,6 +31,7 @@ type valState struct {
 	fetching bool          // a DS/DNSKEY fetch for the validator: keep raw, do not validate
 	cd       bool          // checking disabled: do not validate, do not cache
 	raw      *dns.Msg
+	an, ns   []dns.RR // the DNSSEC records of the client's steps, by section
 }
 
 // validating reports whether the resolver validates.
@@ -74,22 +75,93 @@ func (r *Recursive) checkStep(ctx context.Context, st *state, name string, qtype
 		st.val = v
 	}
 	if v.fetching {
+		// The validator checks what it fetched itself; it is not cached
+		// for clients, who would get it unvalidated.
 		v.raw = resp
-		return true, true
+		return true, false
 	}
 	if v.cd {
 		return true, false
 	}
-	if st.nsHost != "" {
-		return true, true // a name server's address: not the client's data
-	}
 	res := r.val.Validate(ctx, r.fetcher(ctx, st), dns.Question{Name: name, Qtype: qtype, Qclass: dns.ClassINET}, resp)
+	if st.nsHost != "" {
+		// A name server's address: validated before it is cached (a
+		// client may ask for it later), but not part of the client's
+		// answer's status.
+		return res.Status != dnssec.Bogus, res.Status != dnssec.Bogus
+	}
 	v.status = dnssec.Weakest(v.status, res.Status)
 	if res.Status == dnssec.Bogus {
 		v.bogus = res
 		return false, false
 	}
+	v.an, v.ns = dnssecRecords(resp, v.an, v.ns)
 	return true, true
+}
+
+// dnssecRecords appends to an and ns the records of resp a client that
+// sets DO gets (RFC 4035 §3.2.1): the RRSIGs of the answer section, and
+// the NSEC and NSEC3 records of the authority section with their RRSIGs.
+func dnssecRecords(resp *dns.Msg, an, ns []dns.RR) ([]dns.RR, []dns.RR) {
+	for _, rr := range resp.Answer {
+		if rr.Header().Rrtype == dns.TypeRRSIG {
+			an = append(an, rr)
+		}
+	}
+	for _, rr := range resp.Ns {
+		switch x := rr.(type) {
+		case *dns.NSEC, *dns.NSEC3:
+			ns = append(ns, rr)
+		case *dns.RRSIG:
+			if x.TypeCovered == dns.TypeNSEC || x.TypeCovered == dns.TypeNSEC3 || x.TypeCovered == dns.TypeSOA {
+				ns = append(ns, rr)
+			}
+		}
+	}
+	return an, ns
+}
+
+// putDNSSECRecords keeps the DNSSEC records of q's answer for DO clients
+// (dnssecKey, the "an" and "ns" sections) for ttl.
+func (r *Recursive) putDNSSECRecords(q dns.Question, an, ns []dns.RR, ttl time.Duration) {
+	now := r.now()
+	for _, sec := range []struct {
+		name string
+		rrs  []dns.RR
+	}{{"/an", an}, {"/ns", ns}} {
+		if len(sec.rrs) == 0 {
+			continue
+		}
+		key := cacheKey(q.Name, q.Qtype) + "/dnssec" + sec.name
+		cost := int64(len(key) + 96)
+		for _, rr := range sec.rrs {
+			cost += int64(dns.Len(rr)) + 48
+		}
+		e := &entry{rrs: sec.rrs, rcode: dns.RcodeSuccess, stored: now, ttl: ttl, origTTL: ttl, rank: rankAnswer}
+		r.cache.Set(key, e, cost, now.Add(ttl))
+	}
+}
+
+// addDNSSECRecords adds to m, the reply to req, the RRSIG, NSEC and
+// NSEC3 records kept for its question, when req sets DO (RFC 4035
+// §3.2.1), their TTLs counted down.
+func (r *Recursive) addDNSSECRecords(m, req *dns.Msg) {
+	if r.val == nil || len(req.Question) != 1 || m.Rcode == dns.RcodeServerFailure {
+		return
+	}
+	if opt := req.IsEdns0(); opt == nil || !opt.Do() {
+		return
+	}
+	q := req.Question[0]
+	now := r.now()
+	b := r.getKeyBuf()
+	defer r.putKeyBuf(b)
+	if e, ok := r.cache.Get(lookupKey(b, lower(q.Name), q.Qtype, "/dnssec/an")); ok && e.fresh(now) {
+		m.Answer = append(m.Answer[:len(m.Answer):len(m.Answer)], r.aged(e, now, false)...)
+	}
+	if e, ok := r.cache.Get(lookupKey(b, lower(q.Name), q.Qtype, "/dnssec/ns")); ok && e.fresh(now) {
+		m.Ns = append(m.Ns[:len(m.Ns):len(m.Ns)], r.aged(e, now, false)...)
+	}
 }
 
 // cachedLink notes that a link of st's CNAME chain came from the cache:
@@ -131,11 +203,18 @@ func (r *Recursive) settle(q dns.Question, st *state, m *dns.Msg) *dns.Msg {
 		r.putBogus(q, st.val.bogus)
 		return r.bogusReply(q, st.val.bogus)
 	}
-	if st.val.status == dnssec.Secure && m.Rcode != dns.RcodeServerFailure && r.val.Covers(q.Name) {
+	if m.Rcode == dns.RcodeServerFailure {
+		return m
+	}
+	ttl := answerTTL(m)
+	if st.val.status == dnssec.Secure && r.val.Covers(q.Name) {
 		m.AuthenticatedData = true
-		if ttl := answerTTL(m); ttl > 0 {
+		if ttl > 0 {
 			r.putMark(cacheKey(q.Name, q.Qtype)+"/ad", dns.RcodeSuccess, ttl)
 		}
+	}
+	if ttl > 0 {
+		r.putDNSSECRecords(q, st.val.an, st.val.ns, ttl)
 	}
 	return m
 }
@@ -253,6 +332,7 @@ func (r *Recursive) markCached(m, req *dns.Msg) {
 	}
 	q := req.Question[0]
 	m.AuthenticatedData = r.securelyCached(lower(q.Name), q.Qtype)
+	r.addDNSSECRecords(m, req)
 }
 
 // checkingDisabled answers a query with CD (RFC 4035 §3.2.2) whose

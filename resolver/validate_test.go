@@ -105,25 +105,41 @@ func TestRFC4035_4_ValidatingResolver(t *testing.T) {
 	}
 	for i := range 2 { // fresh, then cached
 		m := ask(srv, "www.example.com.", dns.TypeA, true, false)
-		if m.Rcode != dns.RcodeSuccess || !m.AuthenticatedData || len(m.Answer) != 1 {
-			t.Fatalf("round %d: secure answer without AD:\n%v", i, m)
+		if m.Rcode != dns.RcodeSuccess || !m.AuthenticatedData || len(m.Answer) != 2 || count(m.Answer, dns.TypeRRSIG) != 1 {
+			t.Fatalf("round %d: secure answer without AD and its RRSIG (RFC 4035 §3.2.1):\n%v", i, m)
 		}
 	}
-	if m := ask(srv, "www.example.com.", dns.TypeA, false, false); m.AuthenticatedData {
-		t.Fatal("AD for a client without DO or AD")
+	if m := ask(srv, "www.example.com.", dns.TypeA, false, false); m.AuthenticatedData || len(m.Answer) != 1 {
+		t.Fatalf("a client without DO or AD got AD or RRSIGs:\n%v", m)
 	}
-	for _, name := range []string{"nope.example.com.", "nope.n3.com."} {
-		if m := ask(srv, name, dns.TypeA, true, false); m.Rcode != dns.RcodeNameError || !m.AuthenticatedData {
-			t.Fatalf("%s: secure NXDOMAIN: rcode %d AD %v", name, m.Rcode, m.AuthenticatedData)
+	q := new(dns.Msg)
+	q.SetQuestion("www.example.com.", dns.TypeA)
+	q.AuthenticatedData = true // RFC 6840 §5.7: AD in a query asks for AD
+	if m := srv.answer(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5353}, &net.TCPAddr{}, q); !m.AuthenticatedData || len(m.Answer) != 1 {
+		t.Fatalf("AD query:\n%v", m)
+	}
+	for _, c := range []struct {
+		name string
+		t    uint16
+	}{{"nope.example.com.", dns.TypeNSEC}, {"nope.n3.com.", dns.TypeNSEC3}} {
+		for i := range 2 {
+			m := ask(srv, c.name, dns.TypeA, true, false)
+			if m.Rcode != dns.RcodeNameError || !m.AuthenticatedData || count(m.Ns, c.t) == 0 || count(m.Ns, dns.TypeRRSIG) == 0 {
+				t.Fatalf("%s round %d: secure NXDOMAIN with its proof:\n%v", c.name, i, m)
+			}
 		}
+	}
+	// The DNSKEY RRset the validator fetched is validated for a client too.
+	if m := ask(srv, "example.com.", dns.TypeDNSKEY, true, false); m.Rcode != dns.RcodeSuccess || !m.AuthenticatedData {
+		t.Fatalf("DNSKEY after validation:\n%v", m)
 	}
 	if m := ask(srv, "www.n3.com.", dns.TypeAAAA, true, false); m.Rcode != dns.RcodeSuccess || !m.AuthenticatedData {
 		t.Fatalf("secure NODATA (NSEC3): rcode %d AD %v", m.Rcode, m.AuthenticatedData)
 	}
-	if m := ask(srv, "www.plain.com.", dns.TypeA, true, false); m.Rcode != dns.RcodeSuccess || m.AuthenticatedData || len(m.Answer) != 1 {
+	if m := ask(srv, "www.plain.com.", dns.TypeA, true, false); m.Rcode != dns.RcodeSuccess || m.AuthenticatedData || len(m.Answer) != 1 || count(m.Answer, dns.TypeA) != 1 {
 		t.Fatalf("insecure delegation:\n%v", m)
 	}
-	if m := ask(srv, "alias.example.com.", dns.TypeA, true, false); m.Rcode != dns.RcodeSuccess || len(m.Answer) != 2 {
+	if m := ask(srv, "alias.example.com.", dns.TypeA, true, false); m.Rcode != dns.RcodeSuccess || count(m.Answer, dns.TypeCNAME) != 1 || count(m.Answer, dns.TypeA) != 1 {
 		t.Fatalf("CNAME chain:\n%v", m)
 	} else if m.AuthenticatedData {
 		t.Fatal("secure -> insecure CNAME chain carries AD")
@@ -198,4 +214,14 @@ func TestRFC5155_6_InsecureDelegationProofs(t *testing.T) {
 	if ede := edeOf(m); m.Rcode != dns.RcodeServerFailure || ede == nil || ede.InfoCode != dns.ExtendedErrorCodeNSECMissing {
 		t.Fatalf("missing DS without proof:\n%v", m)
 	}
+}
+
+func count(rrs []dns.RR, t uint16) int {
+	n := 0
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == t {
+			n++
+		}
+	}
+	return n
 }
