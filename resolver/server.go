@@ -174,7 +174,7 @@ func (s *Server) respondPlain(remote, local net.Addr, req *dns.Msg, mode respond
 		// Answered into m itself (no message built and copied per hit).
 		m.Answer = spellAsAsked(m.Answer, req.Question[0].Name)
 		if ecs == nil { // an ECS answer varies by subnet: no signatures are kept for it
-			rec.markCached(m, req) // AD, DNSSEC records (validate.go)
+			rec.addDNSSECRecords(m, req) // AD, RRSIG, NSEC, NSEC3 (validate.go)
 		}
 		return s.finishEcho(m, req, remote, local, echo, ecs), true
 	}
@@ -219,7 +219,7 @@ func (s *Server) respondPlain(remote, local net.Addr, req *dns.Msg, mode respond
 		m.Answer, m.Ns = spellAsAsked(res.Answer, req.Question[0].Name), res.Ns
 		m.Authoritative = res.Authoritative // local zones only
 		if rec != nil && ecs == nil {
-			rec.addDNSSECRecords(m, req) // RRSIG, NSEC, NSEC3 for DO (validate.go)
+			rec.addDNSSECRecords(m, req) // AD, RRSIG, NSEC, NSEC3 (validate.go)
 		}
 	}
 	m = s.finishEcho(m, req, remote, local, echo, ecs)

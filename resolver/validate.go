@@ -121,51 +121,99 @@ func dnssecRecords(resp *dns.Msg, an, ns []dns.RR) ([]dns.RR, []dns.RR) {
 	return an, ns
 }
 
-// putDNSSECRecords keeps the DNSSEC records of q's answer for DO clients
-// (dnssecKey, the "an" and "ns" sections) for ttl.
-func (r *Recursive) putDNSSECRecords(q dns.Question, an, ns []dns.RR, ttl time.Duration) {
-	now := r.now()
-	for _, sec := range []struct {
-		name string
-		rrs  []dns.RR
-	}{{"/an", an}, {"/ns", ns}} {
-		if len(sec.rrs) == 0 {
-			continue
-		}
-		key := cacheKey(q.Name, q.Qtype) + "/dnssec" + sec.name
-		cost := int64(len(key) + 96)
-		for _, rr := range sec.rrs {
-			cost += int64(dns.Len(rr)) + 48
-		}
-		e := &entry{rrs: sec.rrs, rcode: dns.RcodeSuccess, stored: now, ttl: ttl, origTTL: ttl, rank: rankAnswer}
-		r.cache.Set(key, e, cost, now.Add(ttl))
+// The DNSSEC outcome of a question's cached answer is one cache entry,
+// under dnssecKey: rcode RcodeSuccess when it was validated secure (AD),
+// RcodeRefused when not, and rrs the RRSIG, NSEC and NSEC3 records DO
+// clients get, those of the answer section first (answerRecords of them).
+// One lookup per hit gives both.
+func dnssecKey(name string, qtype uint16) string { return cacheKey(name, qtype) + "/dnssec" }
+
+// putDNSSEC keeps the DNSSEC outcome of q's answer for ttl.
+func (r *Recursive) putDNSSEC(q dns.Question, secure bool, an, ns []dns.RR, ttl time.Duration) {
+	if !secure && len(an)+len(ns) == 0 {
+		return
 	}
+	key := dnssecKey(q.Name, q.Qtype)
+	rcode := dns.RcodeRefused
+	if secure {
+		rcode = dns.RcodeSuccess
+	}
+	rrs := append(append(make([]dns.RR, 0, len(an)+len(ns)), an...), ns...)
+	cost := int64(len(key) + 96)
+	for _, rr := range rrs {
+		cost += int64(dns.Len(rr)) + 48
+	}
+	now := r.now()
+	e := &entry{rrs: rrs, rcode: rcode, stored: now, ttl: ttl, origTTL: ttl, rank: rankAnswer}
+	r.cache.Set(key, e, cost, now.Add(ttl))
+}
+
+// cachedDNSSEC returns the fresh DNSSEC entry of name/qtype, or nil.
+func (r *Recursive) cachedDNSSEC(name string, qtype uint16) *entry {
+	b := r.getKeyBuf()
+	e, ok := r.cache.Get(lookupKey(b, name, qtype, "/dnssec"))
+	r.putKeyBuf(b)
+	if !ok || !e.fresh(r.now()) {
+		return nil
+	}
+	return e
+}
+
+// authorityRecord reports whether rr, one of an answer's DNSSEC records,
+// goes in the authority section: NSEC, NSEC3 and their RRSIGs, and
+// everything of a negative answer (negative).
+func authorityRecord(rr dns.RR, negative bool) bool {
+	if negative {
+		return true
+	}
+	switch x := rr.(type) {
+	case *dns.NSEC, *dns.NSEC3:
+		return true
+	case *dns.RRSIG:
+		return x.TypeCovered == dns.TypeNSEC || x.TypeCovered == dns.TypeNSEC3
+	}
+	return false
 }
 
 // addDNSSECRecords adds to m, the reply to req, the RRSIG, NSEC and
-// NSEC3 records kept for its question, when req sets DO (RFC 4035
-// §3.2.1), their TTLs counted down.
+// NSEC3 records kept for its question when req sets DO (RFC 4035
+// §3.2.1), their TTLs counted down, and sets AD when the answer was
+// validated secure and req sets DO or AD (RFC 6840 §5.7, §5.8).
 func (r *Recursive) addDNSSECRecords(m, req *dns.Msg) {
 	if r.val == nil || len(req.Question) != 1 || m.Rcode == dns.RcodeServerFailure {
 		return
 	}
-	if opt := req.IsEdns0(); opt == nil || !opt.Do() {
+	opt := req.IsEdns0()
+	do := opt != nil && opt.Do()
+	if !do && !req.AuthenticatedData {
 		return
 	}
 	q := req.Question[0]
-	now := r.now()
-	b := r.getKeyBuf()
-	defer r.putKeyBuf(b)
-	if e, ok := r.cache.Get(lookupKey(b, lower(q.Name), q.Qtype, "/dnssec/an")); ok && e.fresh(now) {
-		m.Answer = append(m.Answer[:len(m.Answer):len(m.Answer)], r.aged(e, now, false)...)
+	e := r.cachedDNSSEC(lower(q.Name), q.Qtype)
+	if e == nil {
+		m.AuthenticatedData = false
+		return
 	}
-	if e, ok := r.cache.Get(lookupKey(b, lower(q.Name), q.Qtype, "/dnssec/ns")); ok && e.fresh(now) {
-		m.Ns = append(m.Ns[:len(m.Ns):len(m.Ns)], r.aged(e, now, false)...)
+	m.AuthenticatedData = e.rcode == dns.RcodeSuccess
+	if !do || len(e.rrs) == 0 {
+		return
+	}
+	aged := r.aged(e, r.now(), false)
+	negative := len(m.Answer) == 0
+	k := 0
+	for k < len(aged) && !authorityRecord(aged[k], negative) {
+		k++
+	}
+	if k > 0 {
+		m.Answer = append(m.Answer[:len(m.Answer):len(m.Answer)], aged[:k]...)
+	}
+	if k < len(aged) {
+		m.Ns = append(m.Ns[:len(m.Ns):len(m.Ns)], aged[k:]...)
 	}
 }
 
 // cachedLink notes that a link of st's CNAME chain came from the cache:
-// it counts as secure only if it was marked so.
+// it counts as secure only if it was validated so.
 func (r *Recursive) cachedLink(st *state, name string, qtype uint16) {
 	if r.val == nil || st.nsHost != "" {
 		return
@@ -173,9 +221,19 @@ func (r *Recursive) cachedLink(st *state, name string, qtype uint16) {
 	if st.val == nil {
 		st.val = &valState{status: dnssec.Secure}
 	}
-	if !r.securelyCached(name, qtype) {
-		st.val.status = dnssec.Weakest(st.val.status, dnssec.Insecure)
+	if e := r.cachedDNSSEC(name, qtype); e != nil {
+		for _, rr := range e.rrs { // the link's DNSSEC records go with the answer
+			if authorityRecord(rr, false) {
+				st.val.ns = append(st.val.ns, rr)
+			} else {
+				st.val.an = append(st.val.an, rr)
+			}
+		}
+		if e.rcode == dns.RcodeSuccess {
+			return
+		}
 	}
+	st.val.status = dnssec.Weakest(st.val.status, dnssec.Insecure)
 }
 
 // fetcher resolves the validator's DS and DNSKEY questions through the
@@ -206,15 +264,10 @@ func (r *Recursive) settle(q dns.Question, st *state, m *dns.Msg) *dns.Msg {
 	if m.Rcode == dns.RcodeServerFailure {
 		return m
 	}
-	ttl := answerTTL(m)
-	if st.val.status == dnssec.Secure && r.val.Covers(q.Name) {
-		m.AuthenticatedData = true
-		if ttl > 0 {
-			r.putMark(cacheKey(q.Name, q.Qtype)+"/ad", dns.RcodeSuccess, ttl)
-		}
-	}
-	if ttl > 0 {
-		r.putDNSSECRecords(q, st.val.an, st.val.ns, ttl)
+	secure := st.val.status == dnssec.Secure && r.val.Covers(q.Name)
+	m.AuthenticatedData = secure
+	if ttl := answerTTL(m); ttl > 0 {
+		r.putDNSSEC(q, secure, st.val.an, st.val.ns, ttl)
 	}
 	return m
 }
@@ -238,15 +291,6 @@ func answerTTL(m *dns.Msg) time.Duration {
 		return 0
 	}
 	return time.Duration(ttl) * time.Second
-}
-
-// securelyCached reports whether the cached answer to name/qtype was
-// validated secure.
-func (r *Recursive) securelyCached(name string, qtype uint16) bool {
-	b := r.getKeyBuf()
-	e, ok := r.cache.Peek(lookupKey(b, name, qtype, "/ad"))
-	r.putKeyBuf(b)
-	return ok && e.fresh(r.now())
 }
 
 // bogusMark is a question's bogus verdict, kept for BogusTTL.
@@ -303,7 +347,7 @@ func dnssecReply(m, req, res *dns.Msg) {
 	if res == nil {
 		return
 	}
-	m.AuthenticatedData = res.AuthenticatedData && wantsAD(req)
+	m.AuthenticatedData = m.AuthenticatedData || res.AuthenticatedData && wantsAD(req)
 	if o := res.IsEdns0(); o != nil {
 		if mo := m.IsEdns0(); mo != nil {
 			for _, e := range o.Option {
@@ -322,17 +366,6 @@ func wantsAD(req *dns.Msg) bool {
 	}
 	opt := req.IsEdns0()
 	return opt != nil && opt.Do()
-}
-
-// markCached sets AD on m, answered from the cache for req, when the
-// answer was validated secure and the client asked for it.
-func (r *Recursive) markCached(m, req *dns.Msg) {
-	if r.val == nil || !wantsAD(req) || m.Rcode == dns.RcodeServerFailure || len(req.Question) != 1 {
-		return
-	}
-	q := req.Question[0]
-	m.AuthenticatedData = r.securelyCached(lower(q.Name), q.Qtype)
-	r.addDNSSECRecords(m, req)
 }
 
 // checkingDisabled answers a query with CD (RFC 4035 §3.2.2) whose
