@@ -19,9 +19,9 @@
 # the last line gives edgekit's ratios to Unbound's from the same run.
 #
 # DNSSEC=1 (with MODE=cached or miss) serves the signed hierarchy of
-# scripts/signedhier instead (port 53 of 127.0.0.2-5; the names are below
-# its signed wildcard *.wild.example.com., so every answer carries a
-# wildcard proof) and gives both resolvers its root DS as trust anchor,
+# scripts/signedhier instead (port 53 of 127.0.0.2-5; cached asks its 1000
+# signed names, miss new names below its signed wildcard, each answer with
+# a wildcard proof to check) and gives both resolvers its root DS as trust anchor,
 # validation on in both (Unbound: module-config "validator iterator").
 #
 # BASELINE=DIR adds a peer "baseline": examples/resolver built from the
@@ -68,7 +68,7 @@ if [ "$MODE" != local ]; then
 	if [ -n "$DNSSEC" ]; then
 		(cd "$ROOT" && go build -o "$WORK/signedhier" ./scripts/signedhier)
 		"$WORK/signedhier" -anchor "$WORK/anchor.ds" >"$WORK/hierarchy.log" 2>&1 & pids+=($!)
-		sleep 1
+		sleep 3
 	else
 		(cd "$ROOT" && go build -o "$WORK/resolverdiff" ./scripts/resolverdiff)
 		"$WORK/resolverdiff" serve >"$WORK/hierarchy.log" 2>&1 & pids+=($!)
