@@ -122,9 +122,10 @@
 // cached (RFC 4035 §3.2.2). Unsupported algorithms and digests make a
 // zone insecure, not bogus (RFC 4035 §5.2, RFC 6840 §5.2); the work a
 // hostile zone can cause is bounded (KeyTrap, CVE-2023-50387; NSEC3
-// hashes, CVE-2023-50868; see resolver/dnssec). Not done: aggressive use
-// of the validated NSEC cache (RFC 8198), capping cached TTLs at the
-// signatures' expiration (RFC 4035 §5.3.3), validating forwarded answers.
+// hashes, CVE-2023-50868; see resolver/dnssec). Validated records are
+// cached no longer than their signatures' original TTL and expiration
+// (RFC 4035 §5.3.3). Not done: aggressive use of the validated NSEC cache
+// (RFC 8198), validating forwarded answers.
 //
 // # Packages
 //

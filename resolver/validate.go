@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/edgekit/edgekit/internal/dnsproto"
@@ -95,8 +96,34 @@ func (r *Recursive) checkStep(ctx context.Context, st *state, name string, qtype
 		v.bogus = res
 		return false, false
 	}
+	capTTLs(resp.Answer, r.now())
 	v.an, v.ns = dnssecRecords(resp, v.an, v.ns)
 	return true, true
+}
+
+// capTTLs lowers the TTL of each signed RRset of rrs (and of its RRSIGs)
+// to its signature's original TTL and to the time left before the
+// signature expires (RFC 4035 §5.3.3), so that no cached record outlives
+// the signature that vouched for it. The records are the response's own,
+// shared with what is cached from it.
+func capTTLs(rrs []dns.RR, now time.Time) {
+	for _, rr := range rrs {
+		sig, ok := rr.(*dns.RRSIG)
+		if !ok {
+			continue
+		}
+		left := int64(sig.Expiration) - now.Unix()
+		if left < 0 {
+			left = 0
+		}
+		limit := uint32(min(int64(sig.OrigTtl), left))
+		for _, o := range rrs {
+			h := o.Header()
+			if (h.Rrtype == sig.TypeCovered || o == rr) && strings.EqualFold(h.Name, sig.Hdr.Name) && h.Ttl > limit {
+				h.Ttl = limit
+			}
+		}
+	}
 }
 
 // dnssecRecords appends to an and ns the records of resp a client that

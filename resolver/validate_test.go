@@ -225,3 +225,21 @@ func count(rrs []dns.RR, t uint16) int {
 	}
 	return n
 }
+
+// TestRFC4035_5_3_3_TTLCappedAtSignatureExpiry: an answer whose
+// signature expires in 100 s is not cached (nor given) for its 300 s TTL.
+func TestRFC4035_5_3_3_TTLCappedAtSignatureExpiry(t *testing.T) {
+	soon := resolvertest.Signing{Inception: time.Now().Add(-time.Hour), Expiration: time.Now().Add(100 * time.Second)}
+	_, srv := signedHierarchy(t, resolvertest.Signing{}, signedKid{origin: "soon.com.", addr: "127.0.0.4", text: kidText, s: soon})
+	for i := range 2 { // fresh, then cached
+		m := ask(srv, "www.soon.com.", dns.TypeA, true, false)
+		if m.Rcode != dns.RcodeSuccess || len(m.Answer) == 0 {
+			t.Fatalf("round %d:\n%v", i, m)
+		}
+		for _, rr := range m.Answer {
+			if rr.Header().Ttl > 100 {
+				t.Fatalf("round %d: TTL %d past the signature's expiration:\n%v", i, rr.Header().Ttl, m)
+			}
+		}
+	}
+}
