@@ -243,3 +243,21 @@ func TestRFC4035_5_3_3_TTLCappedAtSignatureExpiry(t *testing.T) {
 		}
 	}
 }
+
+// TestRFC6840_5_2_HostileZonesThroughTheResolver: a zone signed only
+// with an algorithm the validator does not implement is answered as
+// insecure (no AD, RFC 4035 §5.2), a KeyTrap zone (CVE-2023-50387) is
+// SERVFAIL with an Extended DNS Error (its work bounded in
+// resolver/dnssec's TestCVE_2023_50387_KeyTrapBounded).
+func TestRFC6840_5_2_HostileZonesThroughTheResolver(t *testing.T) {
+	_, srv := signedHierarchy(t, resolvertest.Signing{},
+		signedKid{origin: "md5.com.", addr: "127.0.0.4", text: kidText, s: resolvertest.Signing{Algorithm: dns.RSAMD5}},
+		signedKid{origin: "trap.com.", addr: "127.0.0.5", text: kidText, s: resolvertest.Signing{KeyTrap: 40}})
+	if m := ask(srv, "www.md5.com.", dns.TypeA, true, false); m.Rcode != dns.RcodeSuccess || m.AuthenticatedData || count(m.Answer, dns.TypeA) != 1 {
+		t.Fatalf("RSAMD5 zone:\n%v", m)
+	}
+	m := ask(srv, "www.trap.com.", dns.TypeA, true, false)
+	if ede := edeOf(m); m.Rcode != dns.RcodeServerFailure || ede == nil {
+		t.Fatalf("KeyTrap zone:\n%v", m)
+	}
+}
