@@ -83,8 +83,8 @@
 // from local data only, refusing the rest (no recursion, no cache
 // snooping). Its replies, errors included, carry the query's ID, RD and
 // CD, its question, and an OPT when the query had one, with the DO bit
-// copied (RFC 6891 §7, RFC 3225 §3; AD is never set: nothing is
-// validated). A UDP answer that does not fit the client's buffer goes with
+// copied (RFC 6891 §7, RFC 3225 §3; AD only as DNSSEC validation below
+// says). A UDP answer that does not fit the client's buffer goes with
 // TC and no records, never a partial RRset (RFC 2181 §9), as Unbound's. Its ServeUDP method serves a UDP socket directly, faster than
 // a dns.Server (cache hits answered in the read loops, datagrams batched),
 // and ServeTCP a listener, answering pipelined queries concurrently and out
@@ -101,6 +101,31 @@
 // SERVFAILs with their cause. Unset, they cost a pointer check per query
 // and allocate nothing. Config.Trace reports each step of a resolution as
 // dig +trace prints it.
+//
+// # DNSSEC validation
+//
+// Recursive validates DNSSEC (RFC 4033-4035, 5155, 6840) by default when
+// it resolves from the IANA roots, whose trust anchors (KSK-2017 and
+// KSK-2024) are built in; with Config.Roots (a private hierarchy) it
+// validates only with Config.TrustAnchors, and Config.DisableDNSSEC turns
+// it off. A forwarder does not validate. Upstream queries then carry DO;
+// each authoritative answer, NXDOMAIN or NODATA of a client's resolution
+// is validated before it is cached by resolver/dnssec, which fetches the
+// DS (from the parent's servers, RFC 4035 §4.2) and DNSKEY RRsets of the
+// chain through the resolver and keeps the validated keys. A bogus answer
+// is SERVFAIL with an Extended DNS Error (RFC 8914) saying why, the
+// verdict kept 60 s (Unbound's val-bogus-ttl); a secure one carries AD to
+// clients that set DO or AD (RFC 6840 §5.7-5.8), fresh or from the cache,
+// and clients that set DO get its RRSIG, NSEC and NSEC3 records (RFC
+// 4035 §3.2.1). A CNAME chain is as secure as its weakest link. A query
+// with CD gets the data of a bogus answer, resolved apart and never
+// cached (RFC 4035 §3.2.2). Unsupported algorithms and digests make a
+// zone insecure, not bogus (RFC 4035 §5.2, RFC 6840 §5.2); the work a
+// hostile zone can cause is bounded (KeyTrap, CVE-2023-50387; NSEC3
+// hashes, CVE-2023-50868; see resolver/dnssec). Validated records are
+// cached no longer than their signatures' original TTL and expiration
+// (RFC 4035 §5.3.3). Not done: aggressive use of the validated NSEC cache
+// (RFC 8198), validating forwarded answers.
 //
 // # Packages
 //
@@ -138,7 +163,9 @@
 // (smoothed RTT, hold-down, EDNS support). forward.go replaces the walk
 // when Config.Forward is set (doh.go for DNS over HTTPS). server.go and
 // tcp.go serve clients, lookup.go holds NetResolver and the Lookup
-// methods, names.go the name helpers of the resolver alone.
+// methods, names.go the name helpers of the resolver alone. validate.go
+// joins the iteration to resolver/dnssec (DO, DS from the parent, the
+// outcome of each step, AD, EDE, CD, the DNSSEC records kept for DO).
 //
 // # Concurrency
 //

@@ -27,6 +27,7 @@ func (r *Recursive) iterate(ctx context.Context, st *state, q dns.Question) *dns
 		// Cached data for the next name in a chain saves the walk.
 		if hops > 0 {
 			if m := r.fromCache(dns.Question{Name: name, Qtype: q.Qtype, Qclass: q.Qclass}, false, st.ecs); m != nil {
+				r.cachedLink(st, name, q.Qtype)
 				out.Answer = append(out.Answer, m.Answer...)
 				out.Ns, out.Rcode = m.Ns, m.Rcode
 				return out
@@ -52,7 +53,7 @@ func (r *Recursive) iterate(ctx context.Context, st *state, q dns.Question) *dns
 // records (possibly a CNAME chain ending outside the zone, with next set to
 // the name to continue with), or a negative rcode with the SOA.
 func (r *Recursive) resolveName(ctx context.Context, st *state, name string, qtype uint16) (answer []dns.RR, rcode int, soa dns.RR, next string) {
-	zone, servers := r.closestCut(ctx, st, name)
+	zone, servers := r.closestCut(ctx, st, cutFor(name, qtype))
 	st.timeouts, st.silent = 0, false
 	minimise := !r.cfg.DisableQNAMEMinimisation
 	probe := "" // deepest name under zone known to exist without a cut
@@ -115,16 +116,24 @@ func (r *Recursive) resolveName(ctx context.Context, st *state, name string, qty
 			continue
 		}
 		switch kind, data := classify(resp, zone, name, qtype); kind {
-		case kindAnswer:
-			r.putAnswerFor(data.answer, st.ecs, st.ecsReply)
-			return data.answer, dns.RcodeSuccess, nil, data.next
-		case kindNXDomain:
-			if !scopedNegative(st.ecsReply) {
-				r.putNegative(data.negName, qtype, dns.RcodeNameError, data.soa)
+		case kindAnswer, kindNXDomain, kindNoData:
+			ok, cache := r.checkStep(ctx, st, name, qtype, resp) // DNSSEC (validate.go)
+			if !ok {
+				return nil, dns.RcodeServerFailure, nil, ""
 			}
-			return data.answer, dns.RcodeNameError, data.soa, ""
-		case kindNoData:
-			if !scopedNegative(st.ecsReply) {
+			switch {
+			case kind == kindAnswer:
+				if cache {
+					r.putAnswerFor(data.answer, st.ecs, st.ecsReply)
+				}
+				return data.answer, dns.RcodeSuccess, nil, data.next
+			case kind == kindNXDomain:
+				if cache && !scopedNegative(st.ecsReply) {
+					r.putNegative(data.negName, qtype, dns.RcodeNameError, data.soa)
+				}
+				return data.answer, dns.RcodeNameError, data.soa, ""
+			}
+			if cache && !scopedNegative(st.ecsReply) {
 				r.putNegative(data.negName, qtype, dns.RcodeSuccess, data.soa)
 			}
 			return data.answer, dns.RcodeSuccess, data.soa, ""

@@ -23,7 +23,7 @@ func (r *Recursive) exchange(ctx context.Context, st *state, zone string, server
 		q.RecursionDesired = rd
 		var sent netip.Prefix // the client subnet sent (RFC 7871), if any
 		if edns {
-			q.SetEdns0(1232, false)
+			q.SetEdns0(1232, r.val != nil) // DO with validation (RFC 3225)
 			if !st.minimised {
 				sent = r.addECS(q, st.ecs, name)
 			}

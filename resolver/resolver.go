@@ -17,6 +17,7 @@ import (
 	"github.com/edgekit/edgekit/internal/clock"
 	"github.com/edgekit/edgekit/internal/collapse"
 	"github.com/edgekit/edgekit/internal/store"
+	"github.com/edgekit/edgekit/resolver/dnssec"
 	"github.com/miekg/dns"
 	"go.uber.org/zap"
 )
@@ -86,6 +87,16 @@ type Config struct {
 	// next label below the zone (QTYPE A), falling back to the full name
 	// when a server answers badly.
 	DisableQNAMEMinimisation bool
+	// TrustAnchors are the DNSSEC trust anchors (DS or DNSKEY records;
+	// dnssec.ParseAnchors reads a file). Nil means the IANA root anchors
+	// when Roots is nil too; with Roots set (a private hierarchy) and no
+	// anchor, answers are not validated.
+	TrustAnchors []dns.RR
+	// DisableDNSSEC turns validation off. By default (RFC 4035 §4) answers
+	// are validated whenever a trust anchor applies: bogus ones become
+	// SERVFAIL with an Extended DNS Error (RFC 8914), secure ones carry AD
+	// for clients that set DO or AD. A forwarder does not validate.
+	DisableDNSSEC bool
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
 	// Logger receives debug events (referral steps at debug level). Nil
@@ -162,6 +173,10 @@ type Recursive struct {
 	shuffle func(n int, swap func(i, j int))
 
 	st counters
+
+	val       *dnssec.Validator    // nil: no validation
+	bogusMu   sync.Mutex           // guards bogusSeen
+	bogusSeen map[string]bogusMark // questions found bogus, until when
 }
 
 // rootHints are the IANA root servers (root-servers.net).
@@ -255,6 +270,9 @@ func New(cfg Config) (*Recursive, error) {
 		return nil, err
 	}
 	r.cache = st
+	if err := r.newValidator(cfg); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.prefetch = background.New(background.Config{Timeout: r.cfg.ResolveTimeout})
 	return r, nil
@@ -312,6 +330,9 @@ func (r *Recursive) resolveMiss(ctx context.Context, q dns.Question, c *ecsClien
 	}
 	r.st.cacheMisses.Add(1)
 	r.cfg.Hooks.cacheEvent(q, CacheMiss)
+	if m := r.bogusCached(q); m != nil {
+		return m, nil // RFC 4035 §4.7: a bogus answer is not asked for again at once
+	}
 	if r.failedRecently(q) {
 		// RFC 9520 §3: a question that just failed fails again at once
 		// (stale data, if any, still served), not after another round
@@ -398,6 +419,7 @@ func (r *Recursive) resolveFresh(ctx context.Context, q dns.Question, c *ecsClie
 		cancel()
 	} else {
 		m = r.iterate(ctx, st, q)
+		m = r.settle(q, st, m)
 	}
 	if m.Rcode == dns.RcodeServerFailure {
 		r.putFailure(cacheKey(q.Name, q.Qtype))
@@ -423,6 +445,7 @@ type state struct {
 	ecs       *ecsClient // the client, for ECS; nil when unknown
 	ecsReply  ecsReply   // what the last exchange sent and got of ECS
 	lastErr   error      // the last query's error (Hooks.ServFail)
+	val       *valState  // DNSSEC validation of the resolution (validate.go)
 }
 
 // expired reports whether the resolution's time is up.

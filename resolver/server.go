@@ -173,6 +173,9 @@ func (s *Server) respondPlain(remote, local net.Addr, req *dns.Msg, mode respond
 	} else if rec != nil && mode != resolveOnly && rec.cachedInto(m, req.Question[0], ecs) {
 		// Answered into m itself (no message built and copied per hit).
 		m.Answer = spellAsAsked(m.Answer, req.Question[0].Name)
+		if ecs == nil { // an ECS answer varies by subnet: no signatures are kept for it
+			rec.addDNSSECRecords(m, req) // AD, RRSIG, NSEC, NSEC3 (validate.go)
+		}
 		return s.finishEcho(m, req, remote, local, echo, ecs), true
 	}
 	if res == nil {
@@ -205,6 +208,9 @@ func (s *Server) respondPlain(remote, local net.Addr, req *dns.Msg, mode respond
 		} else {
 			res, err = s.cfg.Resolver.Resolve(ctx, req.Question[0])
 		}
+		if rec != nil && req.CheckingDisabled && err == nil {
+			res = rec.checkingDisabled(ctx, req.Question[0], res) // RFC 4035 §3.2.2
+		}
 	}
 	if err != nil || res == nil {
 		m.Rcode = dns.RcodeServerFailure
@@ -212,8 +218,13 @@ func (s *Server) respondPlain(remote, local net.Addr, req *dns.Msg, mode respond
 		m.Rcode = res.Rcode
 		m.Answer, m.Ns = spellAsAsked(res.Answer, req.Question[0].Name), res.Ns
 		m.Authoritative = res.Authoritative // local zones only
+		if rec != nil && ecs == nil {
+			rec.addDNSSECRecords(m, req) // AD, RRSIG, NSEC, NSEC3 (validate.go)
+		}
 	}
-	return s.finishEcho(m, req, remote, local, echo, ecs), true
+	m = s.finishEcho(m, req, remote, local, echo, ecs)
+	dnssecReply(m, req, res) // AD, Extended DNS Error (validate.go)
+	return m, true
 }
 
 // finish sizes the reply m to req for its transport: the OPT when req had

@@ -18,6 +18,12 @@
 # cores, so each line shows queries per second and queries per busy core;
 # the last line gives edgekit's ratios to Unbound's from the same run.
 #
+# DNSSEC=1 (with MODE=cached or miss) serves the signed hierarchy of
+# scripts/signedhier instead (port 53 of 127.0.0.2-5; cached asks its 1000
+# signed names, miss new names below its signed wildcard, each answer with
+# a wildcard proof to check) and gives both resolvers its root DS as trust anchor,
+# validation on in both (Unbound: module-config "validator iterator").
+#
 # BASELINE=DIR adds a peer "baseline": examples/resolver built from the
 # checkout at DIR (a worktree of main, say), to compare a change with the
 # code before it in the same run. ROUNDS=N runs every peer N times, one
@@ -38,6 +44,7 @@ PEERS=${PEERS:-"edgekit unbound"}
 BASELINE=${BASELINE:-}
 ROUNDS=${ROUNDS:-1}
 MODE=${MODE:-local}
+DNSSEC=${DNSSEC:-}
 CORES=${CORES:-1}
 NPROC=$(nproc)
 [ "$CORES" -ge 1 ] && [ "$CORES" -le "$NPROC" ] || { echo "bench-resolver: CORES is 1-$NPROC" >&2; exit 2; }
@@ -58,15 +65,28 @@ trap cleanup EXIT
 ek_args=(-forward 127.0.0.1:9) # local data only: nothing to forward to
 ub_extra="  do-not-query-localhost: yes"
 if [ "$MODE" != local ]; then
-	(cd "$ROOT" && go build -o "$WORK/resolverdiff" ./scripts/resolverdiff)
-	"$WORK/resolverdiff" serve >"$WORK/hierarchy.log" 2>&1 & pids+=($!)
-	sleep 0.5
+	if [ -n "$DNSSEC" ]; then
+		(cd "$ROOT" && go build -o "$WORK/signedhier" ./scripts/signedhier)
+		"$WORK/signedhier" -anchor "$WORK/anchor.ds" >"$WORK/hierarchy.log" 2>&1 & pids+=($!)
+		sleep 3
+	else
+		(cd "$ROOT" && go build -o "$WORK/resolverdiff" ./scripts/resolverdiff)
+		"$WORK/resolverdiff" serve >"$WORK/hierarchy.log" 2>&1 & pids+=($!)
+		sleep 0.5
+	fi
 	kill -0 "${pids[0]}" 2>/dev/null || { cat "$WORK/hierarchy.log" >&2; exit 1; }
 	printf '. 3600000 IN NS a.root.\na.root. 3600000 IN A 127.0.0.2\n' >"$WORK/root.hints"
 	ek_args=(-roots "$WORK/root.hints" -allow-loopback)
 	ub_extra="  do-not-query-localhost: no
   root-hints: \"$WORK/root.hints\"
   module-config: \"iterator\""
+	if [ -n "$DNSSEC" ]; then
+		ek_args+=(-trust-anchor "$WORK/anchor.ds")
+		ub_extra="  do-not-query-localhost: no
+  root-hints: \"$WORK/root.hints\"
+  trust-anchor-file: \"$WORK/anchor.ds\"
+  module-config: \"validator iterator\""
+	fi
 fi
 
 queries() { # tag: writes $WORK/queries for this workload
@@ -140,7 +160,7 @@ for round in $(seq "$ROUNDS"); do
 		unbound)
 			[ -f "$WORK/unbound.conf" ] || continue
 			port=$UB_PORT
-			taskset -c "$SERVER_CPUS" unbound -d -c "$WORK/unbound.conf" 2>/dev/null & pid=$!
+			taskset -c "$SERVER_CPUS" unbound -d -c "$WORK/unbound.conf" 2>"$WORK/unbound.log" & pid=$!
 			sleep 1
 			;;
 		esac

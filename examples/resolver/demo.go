@@ -92,7 +92,7 @@ func runDemo(ctx context.Context, out io.Writer) error {
 	}
 	st := r.Stats()
 	fmt.Fprintf(out, "\nresolver: %d questions, %d cache hits, %d upstream queries\n", st.Queries, st.CacheHits, st.Upstream)
-	return nil
+	return runDNSSECDemo(ctx, out) // dnssec.go
 }
 
 // printStep prints one query like a dig +trace block: the question asked

@@ -21,7 +21,9 @@ func TestDemo(t *testing.T) {
 	}
 	s := out.String()
 	for _, want := range []string{"referral from 127.0.0.2", "shop.edge.cdn.net.", ";; answered from cache", "status NXDOMAIN",
-		";; com. A [minimised probe]: referral from 127.0.0.2", ";; www.shop.com. A: answer from 127.0.0.4"} {
+		";; com. A [minimised probe]: referral from 127.0.0.2", ";; www.shop.com. A: answer from 127.0.0.4",
+		";; www.signed.com. A: NOERROR, ad=true", ";; www.forged.com. A: SERVFAIL, ad=false, EDE 6 (DNSSEC Bogus)",
+		";; www.unsigned.com. A: NOERROR, ad=false, www.unsigned.com. 300 IN A 192.0.2.80", ";; nope.signed.com. A: NXDOMAIN, ad=true"} {
 		if !strings.Contains(s, want) {
 			t.Fatalf("demo output lacks %q:\n%s", want, s)
 		}
@@ -75,7 +77,7 @@ func TestServesHierarchyFromRootsFile(t *testing.T) {
 func TestBadInput(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "bad.hints")
 	os.WriteFile(bad, []byte("this is not a zone file\n"), 0o644)
-	for _, args := range [][]string{{"-roots", bad}, {"-roots", "/nonexistent"}, {"-port", "0"}, {"-root-port", "53"}, {"-allow", "nonsense"}, {"stray"}} {
+	for _, args := range [][]string{{"-roots", bad}, {"-roots", "/nonexistent"}, {"-port", "0"}, {"-root-port", "53"}, {"-allow", "nonsense"}, {"stray"}, {"-trust-anchor", bad}, {"-trust-anchor", "/nonexistent"}} {
 		if err := run(context.Background(), args, &bytes.Buffer{}, nil); err == nil {
 			t.Errorf("%v: no error", args)
 		}

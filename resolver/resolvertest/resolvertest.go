@@ -27,6 +27,18 @@
 // Addresses other than 127.0.0.1 (127.0.0.2, 127.0.0.3, ...) work on Linux
 // without setup; on macOS each needs an alias on lo0.
 //
+// # Signed hierarchies
+//
+// SignZone signs a zone at test time with a key it makes (RSA/SHA-256,
+// ECDSA P-256 or Ed25519; NSEC, or NSEC3 with opt-out), and
+// SignedServer serves signed zones with their RRSIGs, DS records and
+// denial proofs to queries with DO. NewSigned builds a whole signed
+// hierarchy (root, TLDs, the given zones, each DS in its parent) and
+// returns its trust anchor. Signing breaks zones on purpose for
+// validator tests: signatures expired or not yet valid, proofs left out,
+// a DS matching no key, an algorithm no validator implements, and a
+// KeyTrap zone (many keys sharing one tag, many signatures per RRset).
+//
 // # Misbehaving servers
 //
 // Config.Wrap replaces the handler of any address, so that one server of

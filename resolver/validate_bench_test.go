@@ -1,0 +1,69 @@
+package resolver
+
+import (
+	"net"
+	"testing"
+
+	"github.com/edgekit/edgekit/resolver/resolvertest"
+	"github.com/miekg/dns"
+)
+
+// BenchmarkValidatedCacheHit answers a cached answer of a signed zone
+// through the resolver's dns.Handler, validated (trust anchor set) and
+// not (DisableDNSSEC), to a query without and with DO (with DO the
+// validated reply carries AD and the RRSIG), beside a miekg/dns handler
+// answering a fixed record. cpu-ns/op is the process's CPU time per
+// answer, steadier than ns/op on a shared machine.
+func BenchmarkValidatedCacheHit(b *testing.B) {
+	h, anchors, err := resolvertest.NewSigned(resolvertest.SignedConfig{Zones: []resolvertest.SignedZoneFile{{
+		ZoneFile: resolvertest.ZoneFile{Addr: "127.0.0.4", Origin: "example.com.", Text: "$TTL 3600\n@ IN SOA ns h 1 7200 3600 1209600 300\n@ IN NS ns\nns IN A 127.0.0.4\nwww IN A 192.0.2.1\n"},
+	}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close()
+	w := &benchWriter{remote: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5000}, local: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53}}
+	for _, c := range []struct {
+		name     string
+		validate bool
+		do       bool
+	}{{"unvalidated", false, false}, {"validated", true, false}, {"unvalidated+DO", false, true}, {"validated+DO", true, true}} {
+		b.Run("resolver.Server/"+c.name, func(b *testing.B) {
+			r, err := New(Config{Roots: h.Roots(), Port: h.Port, AllowLoopback: true, TrustAnchors: anchors, DisableDNSSEC: !c.validate})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close()
+			srv, _ := NewServer(ServerConfig{Resolver: r})
+			q := new(dns.Msg)
+			q.SetQuestion("www.example.com.", dns.TypeA)
+			q.SetEdns0(1232, c.do)
+			if m := srv.answer(w.remote, w.local, q); m.Rcode != dns.RcodeSuccess || m.AuthenticatedData != (c.validate && c.do) {
+				b.Fatalf("warm-up:\n%v", m)
+			}
+			b.ReportAllocs()
+			start := cpuTime()
+			for b.Loop() {
+				srv.ServeDNS(w, q)
+			}
+			b.ReportMetric(float64((cpuTime()-start).Nanoseconds())/float64(b.N), "cpu-ns/op")
+		})
+	}
+	b.Run("miekg fixed answer", func(b *testing.B) {
+		rr, _ := dns.NewRR("www.example.com. 3600 IN A 192.0.2.1")
+		hd := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+			m := new(dns.Msg)
+			m.SetReply(r)
+			m.Answer = []dns.RR{rr}
+			w.WriteMsg(m)
+		})
+		q := new(dns.Msg)
+		q.SetQuestion("www.example.com.", dns.TypeA)
+		b.ReportAllocs()
+		start := cpuTime()
+		for b.Loop() {
+			hd.ServeDNS(w, q)
+		}
+		b.ReportMetric(float64((cpuTime()-start).Nanoseconds())/float64(b.N), "cpu-ns/op")
+	})
+}
