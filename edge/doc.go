@@ -86,6 +86,22 @@
 // serves purge and stats on -admin (loopback by default) and purge on the
 // public listener only with -purge-token.
 //
+// # Shield tier
+//
+// Shield, used as a Node's Config.Origin, is tiered caching (Fastly's
+// shielding, Cloudflare's Tiered Cache, groupcache's peer fill): a miss
+// goes to the node that owns the object, by Maglev consistent hashing
+// over the fleet's live members (surrogate.Members: redisbus, or a static
+// list), and only the owner fetches from the origin. Requests between
+// nodes carry a proof of the tier (ShieldHeader, an HMAC under the
+// fleet's Secret), so the owner never forwards them again; every node
+// appends its cdn-id to CDN-Loop (RFC 8586 §2, Config.CDNID), and a
+// request that names it more than MaxHops times is answered 508. An owner
+// that fails or is slow is skipped (straight to the origin) and ejected
+// as package balancer ejects. With Config.Tier set to Shield.FromTier, a
+// node sends an object's surrogate keys to the node below it, so purges
+// by key reach both levels. See docs/fleet.md.
+//
 // # Deliberate deviations
 //
 // Responses with Set-Cookie are not stored (as Varnish and Fastly do by

@@ -101,6 +101,17 @@ type Config struct {
 	// stale-if-error): it may have missed a purge. Zero means stored
 	// objects are served as usual whatever the Bus's state.
 	RevalidateUnsynced time.Duration
+	// CDNID is this CDN's cdn-id, which the node appends to CDN-Loop on
+	// every request it sends upstream (RFC 8586 §2: a CDN adds itself),
+	// so loops through it can be found; a Shield's Token must be the
+	// same. Empty means DefaultCDNID ("edgekit").
+	CDNID string
+	// Tier, if set, reports a request forwarded by the lower level of a
+	// shield tier (Shield.FromTier): the node's answers to it carry the
+	// object's surrogate keys (Surrogate-Key), which it otherwise hides,
+	// so the lower level indexes them and a purge by key reaches it too.
+	// Nil means no request is.
+	Tier func(*http.Request) bool
 	// XCache adds X-Cache: HIT|MISS|STALE|REVALIDATED|PASS to responses.
 	XCache bool
 	// FetchTimeout bounds a background revalidation and a fetch whose
@@ -164,6 +175,8 @@ const DefaultStaleIfError = 10 * time.Second
 // independent caches.
 type Node struct {
 	name, via, device string
+	cdnID             string
+	tier              func(*http.Request) bool
 	viaOnly           []string // {via}, shared read-only by responses
 	capability        string   // Surrogate-Capability value
 	engine            *cache.Engine
@@ -198,6 +211,10 @@ func New(cfg Config) (*Node, error) {
 		requests: percpu.New(1),
 		name:     cfg.Name, device: cfg.Device, negativeTTL: cfg.NegativeTTL, xcache: cfg.XCache,
 		log: cfg.Logger, keyCfg: cfg.SurrogateKeys, index: &surrogate.Index{},
+		cdnID: cfg.CDNID, tier: cfg.Tier,
+	}
+	if n.cdnID == "" {
+		n.cdnID = DefaultCDNID
 	}
 	if n.name == "" {
 		n.name = "edgekit"
@@ -281,10 +298,12 @@ func New(cfg Config) (*Node, error) {
 	return n, nil
 }
 
-// outgoing adds the node's Via to every request to the origin and, on a
-// cacheable fetch, announces its device (Surrogate-Capability).
+// outgoing adds the node's Via and CDN-Loop entry (RFC 8586 §2) to every
+// request to the origin and, on a cacheable fetch, announces its device
+// (Surrogate-Capability).
 func (n *Node) outgoing(o cache.Outgoing) {
 	o.Request.Header.Add("Via", n.via)
+	o.Request.Header.Add("CDN-Loop", n.cdnID)
 	if !o.Pass {
 		o.Request.Header.Add("Surrogate-Capability", n.capability)
 	}
@@ -327,6 +346,11 @@ func (n *Node) decorate(d cache.Decoration) {
 	}
 	if n.xcache {
 		h[cache.XCache] = xcacheValues[d.Outcome]
+	}
+	if n.tier != nil && d.Request != nil && n.tier(d.Request) {
+		if keys := n.index.Keys(n.keyOf(d.Request)); len(keys) > 0 {
+			h["Surrogate-Key"] = []string{strings.Join(keys, " ")}
+		}
 	}
 }
 

@@ -29,6 +29,9 @@
 // applied it, with each node's state in its JSON ("fleet"). -node-id
 // names the node (default -name), -advertise is the address others reach
 // it on (default -listen); GET /.edge/stats lists the live members.
+// -shield adds the shield tier (edge.Shield): a miss goes to the node
+// owning the object, and only that node fetches from the origins
+// (members from -redis, or a static -peers list); see docs/fleet.md.
 //
 //	redis-server --port 6379 --save '' &
 //	go run ./examples/edge -listen 127.0.0.1:8081 -admin 127.0.0.1:9081 -name e1 -redis 127.0.0.1:6379 &
@@ -41,6 +44,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -152,6 +156,8 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	redisTLS := fs.Bool("redis-tls", false, "connect to -redis over TLS (a rediss:// URL implies it)")
 	nodeID := fs.String("node-id", "", "this node's ID in the fleet (default: -name)")
 	advertise := fs.String("advertise", "", "address other nodes reach this one on, published with its heartbeat (default: -listen)")
+	var shieldOpts shieldOptions
+	shieldOpts.register(fs)
 	unsynced := fs.Duration("revalidate-unsynced", 0, "with -redis: out of touch with the purge bus this long, serve stored objects only after revalidation (0: off)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -253,6 +259,13 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	if bus != nil {
 		ecfg.Bus = bus
 	}
+	shield, err := shieldOpts.start(ctx, shieldFleet{self: cmp.Or(*nodeID, *name), origin: pool, bus: bus, redisAddr: *redisAddr, master: *redisMaster, redisTLS: *redisTLS, logger: logger})
+	if err != nil {
+		return err
+	} else if shield != nil {
+		defer shield.Close() // after the node
+		ecfg.Origin, ecfg.Tier = shield, shield.FromTier
+	}
 	node, err := edge.New(ecfg)
 	if err != nil {
 		return err
@@ -265,6 +278,9 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 		if bus != nil {
 			members, err := bus.Live(r.Context())
 			v["fleet"] = map[string]any{"members": members, "bus": bus.Stats(), "last_sync": bus.LastSync(), "error": errString(err)}
+		}
+		if shield != nil {
+			v["shield"] = shieldStats(shield, r)
 		}
 		json.NewEncoder(w).Encode(v)
 	})
