@@ -8,9 +8,10 @@
 //     one edge (balancer.Jump keyed by URL), so each object is cached
 //     once in the fleet;
 //   - shield: clients reach a random edge; a miss there goes to the edge
-//     that owns the object (the same Jump placement), and only the owner
-//     goes to the origin (tiered caching: Fastly's shielding, Cloudflare's
-//     Tiered Cache, groupcache's peer fill).
+//     that owns the object, and only the owner goes to the origin
+//     (edge.Shield, Maglev over the edges; tiered caching as Fastly's
+//     shielding, Cloudflare's Tiered Cache, groupcache's peer fill). Its
+//     Peers transport calls the owner's handler directly.
 //
 // The edges are real edge.Nodes (the cache, its TinyLFU eviction and byte
 // accounting, RFC 9111 freshness and revalidation, purges by surrogate key
@@ -214,8 +215,8 @@ func printTable(out io.Writer, res *Result) {
 		fmt.Fprintf(out, "%-10s %-16s %8.1f%% %7.1f%% %10d %10.1f %9d %9.2f\n",
 			size(r.CacheBytes), r.Design, 100*r.HitRatio, 100*r.Offload, r.OriginRequests,
 			float64(r.OriginBytes)/1e6, r.PeerRequests, r.Imbalance)
-		if r.Errors > 0 {
-			fmt.Fprintf(out, "           %d requests failed\n", r.Errors)
+		if r.Errors > 0 || r.Outdated > 0 {
+			fmt.Fprintf(out, "           %d requests failed, %d answered with a purged version\n", r.Errors, r.Outdated)
 		}
 	}
 	fmt.Fprintf(out, "(%d runs in %.1fs; edge hit: answered by the client's edge from its cache; offload: not sent to the origin)\n",

@@ -47,6 +47,10 @@ func TestShieldOffloadsOrigin(t *testing.T) {
 		if r.Errors != 0 || r.Requests != small.Requests {
 			t.Errorf("%+v: errors or requests lost", r)
 		}
+		// A purge reaches every copy, the shield tier's included.
+		if r.Outdated != 0 {
+			t.Errorf("%s %d: %d responses with a purged version", r.Design, r.CacheBytes, r.Outdated)
+		}
 		for _, v := range []float64{r.HitRatio, r.Offload} {
 			if v < 0 || v > 1 || math.IsNaN(v) {
 				t.Errorf("%s %d: ratio %v out of [0,1]", r.Design, r.CacheBytes, v)
@@ -100,7 +104,7 @@ func TestDeterministicForSeed(t *testing.T) {
 	if slices.Equal(a.order, newCatalogue(other).order) {
 		t.Fatal("another seed, the same requests")
 	}
-	sizes := []int64{512 << 10}
+	sizes := []int64{2 << 20}
 	r1, err := Simulate(context.Background(), small, sizes, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +115,7 @@ func TestDeterministicForSeed(t *testing.T) {
 	}
 	for i := range r1.Rows {
 		x, y := r1.Rows[i], r2.Rows[i]
-		if x.Design != y.Design || math.Abs(x.HitRatio-y.HitRatio) > 0.02 || math.Abs(x.Offload-y.Offload) > 0.02 {
+		if x.Design != y.Design || math.Abs(x.HitRatio-y.HitRatio) > 0.025 || math.Abs(x.Offload-y.Offload) > 0.025 {
 			t.Errorf("run 1 %s hit %.4f offload %.4f, run 2 %s hit %.4f offload %.4f", x.Design, x.HitRatio, x.Offload, y.Design, y.HitRatio, y.Offload)
 		}
 	}
@@ -146,27 +150,6 @@ func TestZipfPopularity(t *testing.T) {
 	for id, n := range count {
 		if n < 1500 || n > 2500 {
 			t.Errorf("zipf 0: object %d asked %d times, want about 2000", id, n)
-		}
-	}
-}
-
-// A request that crossed the tier is never forwarded again (RFC 8586
-// CDN-Loop), whatever else the field lists.
-func TestCrossedTier(t *testing.T) {
-	for _, c := range []struct {
-		v    []string
-		want bool
-	}{
-		{nil, false},
-		{[]string{"other"}, false},
-		{[]string{loopToken}, true},
-		{[]string{"a, " + loopToken + "; v=1"}, true},
-		{[]string{"a", loopToken}, true},
-		{[]string{loopToken + "x"}, false},
-	} {
-		h := map[string][]string{"Cdn-Loop": c.v}
-		if got := crossedTier(h); got != c.want {
-			t.Errorf("%q: %v", c.v, got)
 		}
 	}
 }

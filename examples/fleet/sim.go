@@ -35,8 +35,8 @@ const (
 	// is cached once in the fleet.
 	ConsistentHash
 	// Shield: clients reach a random edge as with Independent; a miss
-	// goes to the edge that owns the object (balancer.Jump over the
-	// edges, keyed by URL), and only the owner goes to the origin.
+	// goes to the edge that owns the object (edge.Shield: Maglev over
+	// the edges, keyed by URL), and only the owner goes to the origin.
 	Shield
 )
 
@@ -166,7 +166,7 @@ func (o *origin) RoundTrip(r *http.Request) (*http.Response, error) {
 		return response(r, http.StatusNotFound, http.Header{"Content-Length": {"0"}}, nil), nil
 	}
 	sec := id % sections
-	etag := `"` + strconv.Itoa(id) + "." + strconv.Itoa(int(o.version[sec].Load())) + `"`
+	etag := o.etag(id)
 	h := http.Header{
 		"Date":          {o.clock.Now().Format(http.TimeFormat)},
 		"Cache-Control": {"max-age=" + strconv.Itoa(int(o.cat.ttls[id]/time.Second))},
@@ -180,6 +180,11 @@ func (o *origin) RoundTrip(r *http.Request) (*http.Response, error) {
 	o.bytes.Add(int64(size))
 	h["Content-Length"] = []string{strconv.Itoa(size)}
 	return response(r, http.StatusOK, h, o.cat.blob[:size]), nil
+}
+
+// etag is object id's current entity tag.
+func (o *origin) etag(id int) string {
+	return `"` + strconv.Itoa(id) + "." + strconv.Itoa(int(o.version[id%sections].Load())) + `"`
 }
 
 func response(r *http.Request, code int, h http.Header, body []byte) *http.Response {
@@ -242,17 +247,22 @@ type Row struct {
 	// Imbalance is max/mean of Load: 1 is perfectly even.
 	Imbalance float64 `json:"max_over_mean_load"`
 	Errors    int     `json:"errors"`
+	// Outdated counts responses with an entity tag the origin had
+	// replaced, and purged, before the request: a purge that missed a
+	// copy. Zero when purges reach every copy.
+	Outdated int `json:"outdated"`
 }
 
 // fleet is one run's nodes, origin and clock.
 type fleet struct {
-	cat    *catalogue
-	clock  *clock
-	origin *origin
-	bus    *surrogate.LocalBus
-	nodes  []*edge.Node
-	owners *balancer.Pool // object -> edge, for ConsistentHash and Shield
-	peers  atomic.Int64
+	cat     *catalogue
+	clock   *clock
+	origin  *origin
+	bus     *surrogate.LocalBus
+	nodes   []*edge.Node
+	shields []*edge.Shield // Shield: each node's shield tier
+	owners  *balancer.Pool // object -> edge, for ConsistentHash
+	peers   atomic.Int64
 }
 
 func newFleet(cat *catalogue, w Workload, d Design, cacheBytes int64) (*fleet, error) {
@@ -270,18 +280,31 @@ func newFleet(cat *catalogue, w Workload, d Design, cacheBytes int64) (*fleet, e
 			return nil, err
 		}
 	}
+	f.nodes = make([]*edge.Node, w.Nodes)
+	var members surrogate.Members
+	if d == Shield {
+		members = f.members()
+	}
 	for i := range w.Nodes {
-		var up http.RoundTripper = f.origin
+		cfg := edge.Config{Name: nodeID(i), Origin: f.origin, MaxBytes: cacheBytes, XCache: true,
+			Bus: f.bus, Now: f.clock.Now, StaleIfError: -1}
 		if d == Shield {
-			up = &tier{self: i, f: f}
+			sh, err := f.newShield(i, members)
+			if err != nil {
+				f.close()
+				return nil, err
+			}
+			f.shields = append(f.shields, sh)
+			// The owner's answers to the tier carry surrogate keys, so
+			// a purge by key also reaches the copies at other edges.
+			cfg.Origin, cfg.Tier = sh, sh.FromTier
 		}
-		n, err := edge.New(edge.Config{Name: nodeID(i), Origin: up, MaxBytes: cacheBytes, XCache: true,
-			Bus: f.bus, Now: f.clock.Now, StaleIfError: -1})
+		n, err := edge.New(cfg)
 		if err != nil {
 			f.close()
 			return nil, err
 		}
-		f.nodes = append(f.nodes, n)
+		f.nodes[i] = n
 	}
 	return f, nil
 }
@@ -300,7 +323,12 @@ func (f *fleet) owner(path string) (int, error) {
 
 func (f *fleet) close() {
 	for _, n := range f.nodes {
-		n.Close()
+		if n != nil {
+			n.Close()
+		}
+	}
+	for _, s := range f.shields {
+		s.Close()
 	}
 	f.bus.Close()
 	f.owners.Close()
@@ -340,6 +368,9 @@ func (f *fleet) run(ctx context.Context, d Design, cacheBytes int64) (Row, error
 		}
 		if xc := w.header.Get("X-Cache"); xc == "HIT" || xc == "STALE" {
 			row.EdgeHits++
+		}
+		if w.header.Get("Etag") != f.origin.etag(int(id)) {
+			row.Outdated++
 		}
 	}
 	row.OriginRequests, row.OriginBytes, row.PeerRequests = f.origin.requests.Load(), f.origin.bytes.Load(), f.peers.Load()
