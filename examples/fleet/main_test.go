@@ -35,7 +35,7 @@ func rowsByDesign(t *testing.T, res *Result, size int64) map[string]Row {
 // objects requested (issue #18 §3: not N times that), while independent
 // caches fetch each object once per edge that sees it.
 func TestShieldOffloadsOrigin(t *testing.T) {
-	sizes := []int64{256 << 10, 1 << 20, 64 << 20}
+	sizes := []int64{256 << 10, 64 << 20}
 	res, err := Simulate(context.Background(), small, sizes, 2)
 	if err != nil {
 		t.Fatal(err)
@@ -206,12 +206,12 @@ func TestRunWritesTableAndChart(t *testing.T) {
 	for _, c := range []struct{ file, magic string }{{"fleet.svg", "<?xml"}, {"fleet.png", "\x89PNG"}} {
 		out := filepath.Join(dir, c.file)
 		var stdout, stderr bytes.Buffer
-		code := cli([]string{"-nodes", "3", "-objects", "200", "-requests", "3000", "-cache", "256KiB,1MiB", "-seed", "2", "-out", out}, &stdout, &stderr)
+		code := cli([]string{"-nodes", "3", "-objects", "100", "-requests", "1000", "-cache", "256KiB,1MiB", "-seed", "2", "-out", out}, &stdout, &stderr)
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, stderr.String())
 		}
 		s := stdout.String()
-		for _, want := range []string{"3 edges, 200 objects", "256KiB     independent", "1MiB       shield", "max/mean", "chart: " + out} {
+		for _, want := range []string{"3 edges, 100 objects", "256KiB     independent", "1MiB       shield", "max/mean", "chart: " + out} {
 			if !strings.Contains(s, want) {
 				t.Errorf("output lacks %q:\n%s", want, s)
 			}
