@@ -26,8 +26,12 @@ func writeChart(file string, res *Result) error {
 	p.X.Label.Text = "cache per edge"
 	p.Y.Label.Text = "ratio (solid: edge hit; dashed: origin offload)"
 	p.Y.Min, p.Y.Max = 0, 1
-	p.Legend.Top, p.Legend.Left = false, false
-	p.Legend.YOffs = vg.Points(-140)
+	p.Legend.Top, p.Legend.Left = false, false // bottom right, below the curves
+	var yt plot.ConstantTicks
+	for i := 0; i <= 10; i++ {
+		yt = append(yt, plot.Tick{Value: float64(i) / 10, Label: fmt.Sprintf("%d%%", i*10)})
+	}
+	p.Y.Tick.Marker = yt
 	p.Add(plotter.NewGrid())
 
 	var sizes []int64
