@@ -9,7 +9,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"go.uber.org/goleak"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // small is a workload that runs in well under a second: the caches warm
 // up, one purge happens (every 5000 requests), nothing expires (6000
