@@ -228,8 +228,9 @@ func progressPrinter(w io.Writer, every time.Duration, now func() time.Time) fun
 
 // Journey builds the Internet, runs the story and tears everything down.
 func Journey(ctx context.Context, opt Options) (*Result, error) {
-	in := &internet{clock: &simClock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}, redisAddr: opt.Redis}
+	in := &internet{clock: &simClock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}}
 	defer in.close()
+	in.redisAddr = opt.Redis
 	for _, start := range []func() error{in.startDNS, in.startResolvers, in.startOrigins, func() error { return in.startEdges(3) }, in.startFrontDoor} {
 		if err := start(); err != nil {
 			return nil, err
