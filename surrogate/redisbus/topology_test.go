@@ -2,6 +2,7 @@ package redisbus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -36,15 +37,21 @@ func publishRetrying(t *testing.T, b *Bus, m surrogate.Message) {
 // Through Redis Sentinel (go-redis's failover client, MasterName): a
 // purge is acknowledged by every node; the master is killed while an
 // acknowledged purge waits for a slow node and while purges keep coming;
-// the sentinel promotes the replica and nothing is lost: every node
+// the sentinel promotes a replica and nothing is lost (Config.WaitReplicas:
+// a publish returns once a replica holds the purge): every node
 // applies every purge published after the failover in order, and each
 // purge from before it, or marks everything stale (resync) when the new
 // master's log is not the one it was reading.
 func TestSentinelFailoverMidPurgeLosesNothing(t *testing.T) {
-	s := redistest.StartSentinel(t, 1)
+	// Two replicas: after the failover one still replicates from the new
+	// master, so purges keep waiting for a replica.
+	s := redistest.StartSentinel(t, 2)
 	first := s.Servers[0].Addr()
 	cfg := testConfig()
 	cfg.AckTimeout = 10 * time.Second
+	// Without it a purge the old master had not yet replicated is lost
+	// by the failover: this test saw "e9" lost on a loaded machine.
+	cfg.WaitReplicas = 1
 	var nodes []*node
 	for _, id := range []string{"a", "b", "slow"} {
 		rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{s.Addr()}, MasterName: s.Name,
@@ -208,5 +215,26 @@ func TestClusterAcknowledgedPurge(t *testing.T) {
 	}
 	if holders != 1 {
 		t.Errorf("the log is on %d masters, want 1", holders)
+	}
+}
+
+// WaitReplicas: a server without replicas cannot hold a purge on a
+// second machine, so Publish says so (ErrNotReplicated) after the wait,
+// the purge being in the log all the same; a Cluster client is refused
+// (WAIT has no key to route by).
+func TestWaitReplicasWithoutReplica(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	cfg := testConfig()
+	cfg.AckTimeout, cfg.WaitReplicas = 100*time.Millisecond, 1
+	a := newNode(t, srv.Addr(), "a", cfg)
+	err := a.bus.Publish(context.Background(), keyMsg("k"))
+	if !errors.Is(err, ErrNotReplicated) {
+		t.Fatalf("Publish without a replica: %v, want ErrNotReplicated", err)
+	}
+	a.waitUntil(t, "the purge, in the log all the same", hasKeys("k"))
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{srv.Addr()}})
+	defer cc.Close()
+	if _, err := New(Config{Client: cc, WaitReplicas: 1}); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("WaitReplicas with a Cluster client: %v", err)
 	}
 }
