@@ -44,7 +44,7 @@
 // sees a quarter of the traffic, so its copies expire or are purged
 // between requests). At 12 MiB per edge consistent hashing serves 96.1%
 // (3.6 times fewer origin requests) with its busiest edge at 1.21 times
-// the mean load, and the shield offloads 95.4% (3.0 times fewer) with
+// the mean load, and the shield offloads 95.5% (3.1 times fewer) with
 // the load even. The same 85% needs about 2-3 MiB per edge with
 // consistent hashing and 4 MiB with the shield. docs/fleet.md has the
 // tables and the chart.
