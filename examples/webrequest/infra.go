@@ -26,7 +26,6 @@ import (
 	"github.com/edgekit/edgekit/origin"
 	"github.com/edgekit/edgekit/resolver"
 	"github.com/edgekit/edgekit/resolver/resolvertest"
-	"github.com/edgekit/edgekit/surrogate"
 	"github.com/miekg/dns"
 )
 
@@ -67,7 +66,8 @@ type internet struct {
 
 	origins   [2]*originServer
 	pool      *origin.Pool
-	bus       *surrogate.LocalBus
+	redisAddr string // -redis: the edges' purge bus in Redis (empty: in process)
+	buses     *purgeBuses
 	nodes     []*edge.Node
 	nodeSrvs  []*http.Server
 	nodeAddrs []string
@@ -104,9 +104,7 @@ func (in *internet) close() {
 	for _, n := range in.nodes {
 		n.Close()
 	}
-	if in.bus != nil {
-		in.bus.Close()
-	}
+	in.buses.close()
 	if in.pool != nil {
 		in.pool.Close()
 	}
@@ -262,12 +260,15 @@ func (in *internet) siteHandler(o *originServer) http.Handler {
 }
 
 // startEdges runs n edge nodes with independent caches and a shared
-// purge bus, each on its own loopback address.
+// purge bus (see purgeBuses), each on its own loopback address.
 func (in *internet) startEdges(n int) error {
-	in.bus = &surrogate.LocalBus{}
+	var err error
+	if in.buses, err = newPurgeBuses(in.redisAddr, n); err != nil {
+		return err
+	}
 	for i := 0; i < n; i++ {
 		node, err := edge.New(edge.Config{
-			Name: fmt.Sprintf("edge-%d", i+1), Origin: in.pool, Bus: in.bus, XCache: true,
+			Name: fmt.Sprintf("edge-%d", i+1), Origin: in.pool, Bus: in.buses.bus(i), XCache: true,
 			MaxBytes: 16 << 20, StaleIfError: 10 * time.Minute, Now: in.clock.Now, Trace: in.metrics.edgeTrace(),
 		})
 		if err != nil {
@@ -424,5 +425,5 @@ func (in *internet) clearEdgeCaches(ctx context.Context) {
 	for _, n := range in.nodes {
 		n.Purge(ctx, edge.PurgeRequest{All: true})
 	}
-	in.bus.Flush(ctx)
+	in.buses.flush(ctx)
 }

@@ -30,6 +30,7 @@
 //	go run ./examples/webrequest                 # the journey and a summary
 //	go run ./examples/webrequest -requests 2000 -objects 500 -seed 7
 //	go run ./examples/webrequest -json | jq .summary
+//	go run ./examples/webrequest -redis 127.0.0.1:6379   # purges through Redis, acknowledged
 package main
 
 import (
@@ -114,6 +115,9 @@ type Options struct {
 	Requests int    // workload requests per balancing policy
 	Objects  int    // distinct objects in the workload (Zipf popularity)
 	Seed     uint64 // workload seed
+	// Redis, if set, carries purges between the edges through Redis
+	// (surrogate/redisbus, acknowledged); empty means in process.
+	Redis string
 	// Progress, if set, is called after each workload request with the
 	// number done and the total (three runs of Requests each).
 	Progress func(done, total int)
@@ -159,6 +163,7 @@ type Summary struct {
 	FailedUserRequests  int                `json:"failed_user_requests"`
 	PurgedObjects       int                `json:"purged_objects"`
 	PurgeRefreshedOnly  bool               `json:"purge_refreshed_exactly_tagged"`
+	PurgeAck            string             `json:"purge_ack,omitempty"`
 	StaleServed         int                `json:"stale_if_error_served"`
 	HTTP2               bool               `json:"http2"`
 	// Metrics are read back from the journey's Prometheus registry, as
@@ -183,6 +188,7 @@ func run(args []string, out, progress io.Writer) error {
 	seed := fs.Uint64("seed", 1, "workload seed, for repeatable runs")
 	asJSON := fs.Bool("json", false, "print the events and summary as JSON")
 	quiet := fs.Bool("quiet", false, "print the summary only (and no progress lines on stderr)")
+	redisAddr := fs.String("redis", "", "carry purges between the edges through Redis at this address (host:port, or a redis:// URL), acknowledged by every edge; empty: in process, no Redis")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -197,7 +203,7 @@ func run(args []string, out, progress io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	opt := Options{Requests: *requests, Objects: *objects, Seed: *seed}
+	opt := Options{Requests: *requests, Objects: *objects, Seed: *seed, Redis: *redisAddr}
 	if !*quiet && !*asJSON {
 		opt.Progress = progressPrinter(progress, 5*time.Second, time.Now)
 	}
@@ -234,6 +240,7 @@ func Journey(ctx context.Context, opt Options) (*Result, error) {
 	in := &internet{clock: &simClock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}, metrics: newMetrics()}
 	in.geo.dnsClock = &simClock{now: in.clock.now}
 	defer in.close()
+	in.redisAddr = opt.Redis
 	for _, start := range []func() error{in.startDNS, in.startResolvers, in.startOrigins, func() error { return in.startEdges(3) }, in.startFrontDoor, in.startGeo} {
 		if err := start(); err != nil {
 			return nil, err
@@ -333,10 +340,12 @@ func Journey(ctx context.Context, opt Options) (*Result, error) {
 	for _, n := range in.nodes {
 		purgedBefore += n.Stats().PurgedObjects
 	}
-	if _, err := in.nodes[0].Purge(ctx, edge.PurgeRequest{Keys: []string{"sports"}}); err != nil {
+	pr, err := in.nodes[0].Purge(ctx, edge.PurgeRequest{Keys: []string{"sports"}})
+	if err != nil {
 		return nil, err
 	}
-	in.bus.Flush(ctx) // the purge reaches every node through the bus
+	s.PurgeAck = describeAck(pr.Fleet)
+	in.buses.flush(ctx) // the purge reaches every node through the bus
 	var purgedAfter uint64
 	for _, n := range in.nodes {
 		purgedAfter += n.Stats().PurgedObjects
@@ -400,7 +409,6 @@ func Journey(ctx context.Context, opt Options) (*Result, error) {
 	s.OriginRequestsSaved = int64(s.Requests) - s.OriginRequests
 	st := in.stub.Stats()
 	s.DNSCacheHits, s.DNSUpstreamQueries = st.CacheHits, in.recursive.Stats().Upstream
-	var err error
 	if s.Metrics, err = in.metrics.summary(); err != nil {
 		return nil, err
 	}
@@ -665,6 +673,9 @@ func printSummary(out io.Writer, s Summary) {
 		{"HTTP/2 negotiated", fmt.Sprint(s.HTTP2)},
 		{"/metrics: edge hit ratio", fmt.Sprintf("%.1f%%", 100*s.Metrics.HitRatio)},
 		{"/metrics: origin fetch p50 / p99", fmt.Sprintf("%.2f ms / %.2f ms (%d fetches)", s.Metrics.OriginFetchP50Ms, s.Metrics.OriginFetchP99Ms, s.Metrics.OriginFetches)},
+	}
+	if s.PurgeAck != "" { // -redis
+		rows = append(rows, [2]string{"purge acknowledged through Redis", s.PurgeAck})
 	}
 	for _, r := range rows {
 		fmt.Fprintf(out, "  %-56s %s\n", r[0], r[1])

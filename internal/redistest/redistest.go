@@ -35,6 +35,11 @@ type Options struct {
 	// Persist keeps data across Restart (an append-only file with
 	// fsync always); without it a restart loses everything.
 	Persist bool
+	// ReplicaOf, if set (host:port), starts the server as a replica of
+	// that server.
+	ReplicaOf string
+
+	cluster bool // a Cluster node: --cluster-enabled, a bus port of its own
 }
 
 // Server is a running redis-server owned by a test. Its methods are not
@@ -44,6 +49,7 @@ type Server struct {
 	bin  string
 	dir  string
 	port int
+	bus  int // the cluster bus port (Options.cluster)
 	opts Options
 	cmd  *exec.Cmd
 	done chan struct{} // closed when cmd has exited
@@ -54,25 +60,15 @@ type Server struct {
 // on PATH.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		msg := "redis-server not found on PATH (Debian/Ubuntu: apt-get install -y redis-server)"
-		if os.Getenv(RequireEnv) == "1" {
-			t.Fatalf("%s, and %s=1 requires it", msg, RequireEnv)
-		}
-		t.Skip(msg)
-	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir(), opts: opts}
+	s := &Server{t: t, bin: lookBin(t), dir: t.TempDir(), opts: opts}
 	// The port is found by listening on :0 and closing; another process
 	// may take it in between, so a few attempts.
 	for attempt := 0; ; attempt++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+		s.port = freePort(t)
+		if opts.cluster {
+			s.bus = freePort(t)
 		}
-		s.port = l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		err = s.start()
+		err := s.start()
 		if err == nil {
 			break
 		}
@@ -82,6 +78,32 @@ func Start(t testing.TB, opts Options) *Server {
 	}
 	t.Cleanup(s.Stop)
 	return s
+}
+
+// lookBin returns redis-server's path, or skips t (fails it under
+// EDGEKIT_REQUIRE_REDIS=1).
+func lookBin(t testing.TB) string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		msg := "redis-server not found on PATH (Debian/Ubuntu: apt-get install -y redis-server)"
+		if os.Getenv(RequireEnv) == "1" {
+			t.Fatalf("%s, and %s=1 requires it", msg, RequireEnv)
+		}
+		t.Skip(msg)
+	}
+	return bin
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 // Addr returns the server's address, 127.0.0.1:port (the same across
@@ -98,18 +120,40 @@ func (s *Server) start() error {
 	} else {
 		args = append(args, "--appendonly", "no")
 	}
-	cmd := exec.Command(s.bin, args...)
-	cmd.Dir = s.dir
-	out, err := cmd.StdoutPipe()
+	if s.opts.ReplicaOf != "" {
+		host, port, err := net.SplitHostPort(s.opts.ReplicaOf)
+		if err != nil {
+			return err
+		}
+		args = append(args, "--replicaof", host, port)
+	}
+	if s.opts.cluster {
+		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+			"--cluster-port", strconv.Itoa(s.bus), "--cluster-node-timeout", "2000")
+	}
+	cmd, done, err := launch(s.bin, s.dir, args, "Ready to accept connections")
 	if err != nil {
 		return err
 	}
+	s.cmd, s.done = cmd, done
+	return nil
+}
+
+// launch starts bin with args in dir and waits until its log says ready
+// (a notification, not a poll), or startTimeout. done is closed when the
+// process has exited.
+func launch(bin, dir string, args []string, ready string) (*exec.Cmd, chan struct{}, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, err
+	}
 	cmd.Stderr = cmd.Stdout
 	if err := cmd.Start(); err != nil {
-		return err
+		return nil, nil, err
 	}
-	// Ready when it says so on its log (a notification, not a poll).
-	ready := make(chan error, 1)
+	isReady := make(chan error, 1)
 	var logMu sync.Mutex
 	var log strings.Builder
 	done := make(chan struct{})
@@ -121,14 +165,14 @@ func (s *Server) start() error {
 			logMu.Lock()
 			log.WriteString(line + "\n")
 			logMu.Unlock()
-			if !said && strings.Contains(line, "Ready to accept connections") {
+			if !said && strings.Contains(line, ready) {
 				said = true
-				ready <- nil
+				isReady <- nil
 			}
 		}
 		io.Copy(io.Discard, out)
 		if !said {
-			ready <- errors.New("redis-server exited before it was ready")
+			isReady <- errors.New("redis-server exited before it was ready")
 		}
 		cmd.Wait()
 		close(done)
@@ -136,7 +180,7 @@ func (s *Server) start() error {
 	timer := time.NewTimer(startTimeout)
 	defer timer.Stop()
 	select {
-	case err = <-ready:
+	case err = <-isReady:
 	case <-timer.C:
 		err = fmt.Errorf("redis-server not ready after %v", startTimeout)
 	}
@@ -145,10 +189,9 @@ func (s *Server) start() error {
 		<-done
 		logMu.Lock()
 		defer logMu.Unlock()
-		return fmt.Errorf("%w; its log:\n%s", err, log.String())
+		return nil, nil, fmt.Errorf("%w; its log:\n%s", err, log.String())
 	}
-	s.cmd, s.done = cmd, done
-	return nil
+	return cmd, done, nil
 }
 
 // Kill stops the server at once (SIGKILL): whatever was not persisted is

@@ -59,6 +59,19 @@ type Config struct {
 	// Retry is the first pause after a failed read; it doubles up to 2 s.
 	// Zero means 50 ms.
 	Retry time.Duration
+	// WaitReplicas, if positive, makes every publish wait after appending
+	// until that many replicas hold the purge (WAIT on the connection
+	// that appended it), up to AckTimeout. Redis replicates
+	// asynchronously: a master that dies right after a write takes it
+	// along, and the replica that Sentinel promotes never had it, so
+	// without this a purge Publish reported published can be lost by a
+	// failover, silently (no node saw it; the log's sequence has no gap).
+	// Fewer replicas in time is ErrNotReplicated: the purge is in the
+	// log and will usually be applied, and publishing it again is
+	// harmless. Zero means no wait. It needs a single-server or Sentinel
+	// client (*redis.Client): WAIT has no key a Cluster client could
+	// route by.
+	WaitReplicas int
 	// Members, if set, is the live set acknowledgements wait for (a
 	// surrogate.StaticMembers list, say), instead of the nodes whose
 	// heartbeat has not expired. A listed node not heartbeating is
@@ -90,6 +103,7 @@ type Bus struct {
 	stream, meta, applied, members    string
 	addrs, channel                    string
 	maxLen                            int64
+	waitReplicas                      int
 	ackTimeout, heartbeat, ttl, block time.Duration
 	retry                             time.Duration
 	static                            surrogate.Members
@@ -122,8 +136,11 @@ func New(cfg Config) (*Bus, error) {
 	if cfg.Client == nil {
 		return nil, fmt.Errorf("%w: Client is required", ErrInvalidConfig)
 	}
-	if cfg.MaxLen < 0 || cfg.AckTimeout < 0 || cfg.Heartbeat < 0 || cfg.MemberTTL < 0 || cfg.Block < 0 || cfg.Retry < 0 {
+	if cfg.MaxLen < 0 || cfg.AckTimeout < 0 || cfg.Heartbeat < 0 || cfg.MemberTTL < 0 || cfg.Block < 0 || cfg.Retry < 0 || cfg.WaitReplicas < 0 {
 		return nil, fmt.Errorf("%w: negative value", ErrInvalidConfig)
+	}
+	if _, ok := cfg.Client.(*redis.Client); cfg.WaitReplicas > 0 && !ok {
+		return nil, fmt.Errorf("%w: WaitReplicas needs a single-server or Sentinel client, not %T", ErrInvalidConfig, cfg.Client)
 	}
 	if strings.ContainsAny(cfg.Node, " \x00") || strings.ContainsAny(cfg.Fleet, "{}") {
 		return nil, fmt.Errorf("%w: Node has no spaces, Fleet no braces", ErrInvalidConfig)
@@ -137,7 +154,7 @@ func New(cfg Config) (*Bus, error) {
 		rdb: cfg.Client, node: cfg.Node, advertise: cfg.Advertise,
 		stream: tag + "purges", meta: tag + "meta", applied: tag + "applied", members: tag + "members",
 		addrs: tag + "addrs", channel: tag + "acks",
-		maxLen: orDefault(cfg.MaxLen, 100000), ackTimeout: orDefault(cfg.AckTimeout, 5*time.Second),
+		maxLen: orDefault(cfg.MaxLen, 100000), waitReplicas: cfg.WaitReplicas, ackTimeout: orDefault(cfg.AckTimeout, 5*time.Second),
 		heartbeat: orDefault(cfg.Heartbeat, time.Second), block: orDefault(cfg.Block, time.Second),
 		retry: orDefault(cfg.Retry, 50*time.Millisecond), static: cfg.Members, now: cfg.Now, log: cfg.Logger, trace: cfg.Trace,
 	}
@@ -181,9 +198,26 @@ func (b *Bus) append(ctx context.Context, m surrogate.Message) (epoch, id string
 		return "", "", surrogate.ErrBusClosed
 	}
 	args := append([]any{b.maxLen, randomHex()}, encode(m)...)
-	res, err := appendScript.Run(ctx, b.rdb, []string{b.stream, b.meta}, args...).StringSlice()
+	var sc redis.Scripter = b.rdb
+	if b.waitReplicas > 0 {
+		// WAIT counts the replicas that have this connection's writes:
+		// append and wait on one connection of our own.
+		conn := b.rdb.(*redis.Client).Conn()
+		defer conn.Close()
+		sc = conn
+	}
+	res, err := appendScript.Run(ctx, sc, []string{b.stream, b.meta}, args...).StringSlice()
 	if err != nil {
 		return "", "", fmt.Errorf("redisbus: publish: %w", err)
+	}
+	if b.waitReplicas > 0 {
+		n, err := sc.(*redis.Conn).Wait(ctx, b.waitReplicas, b.ackTimeout).Result()
+		if err != nil {
+			return "", "", fmt.Errorf("redisbus: publish: wait for replicas: %w", err)
+		}
+		if n < int64(b.waitReplicas) {
+			return "", "", fmt.Errorf("%w: %d of %d replicas within %v", ErrNotReplicated, n, b.waitReplicas, b.ackTimeout)
+		}
 	}
 	if len(res) != 2 {
 		return "", "", fmt.Errorf("redisbus: publish: unexpected reply %q", res)

@@ -49,7 +49,14 @@ func newClient(t testing.TB, addr string) redis.UniversalClient {
 
 func newNode(t testing.TB, addr, id string, cfg Config) *node {
 	t.Helper()
-	n := &node{id: id, rdb: newClient(t, addr), notify: make(chan struct{}, 1)}
+	return newNodeClient(t, newClient(t, addr), id, cfg)
+}
+
+// newNodeClient is newNode over a client of the caller's (Sentinel,
+// Cluster).
+func newNodeClient(t testing.TB, rdb redis.UniversalClient, id string, cfg Config) *node {
+	t.Helper()
+	n := &node{id: id, rdb: rdb, notify: make(chan struct{}, 1)}
 	cfg.Client, cfg.Node = n.rdb, id
 	b, err := New(cfg)
 	if err != nil {

@@ -11,4 +11,8 @@ var (
 	// ErrMalformed reports a stream entry that is not a purge this
 	// package wrote; readers log it and skip it.
 	ErrMalformed = errors.New("redisbus: malformed entry")
+	// ErrNotReplicated reports a purge appended to the log that fewer
+	// replicas than Config.WaitReplicas acknowledged in time: a failover
+	// now could lose it. Publishing it again is harmless.
+	ErrNotReplicated = errors.New("redisbus: purge not replicated")
 )
