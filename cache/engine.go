@@ -42,6 +42,11 @@ type EngineConfig struct {
 	// fetched responses that the engine does not send on (an edge's
 	// Surrogate-Control and surrogate keys). Nil means none.
 	HideFields []string
+	// Reveal, if set, reports requests whose responses carry HideFields
+	// after all: those of the next tier of the same CDN (a shield tier's
+	// lower level), which stores the object as this engine did and needs
+	// its Surrogate-Control and surrogate keys. Nil means none.
+	Reveal func(*http.Request) bool
 	// Outgoing, if set, runs for every request the engine sends
 	// upstream from ServeHTTP (a miss, a validation, a background
 	// revalidation, and what the default Pass forwards) just before it
@@ -196,6 +201,7 @@ type Engine struct {
 	maxObject    int64
 	fetchTimeout time.Duration
 	hide         []string
+	reveal       func(*http.Request) bool
 	outgoingHook func(Outgoing)
 	controlHook  func(Fetched) *Directives
 	storeHook    func(Fetched, func(Exchange) StoreResult) StoreResult
@@ -290,7 +296,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	}
 	e := &Engine{
 		cache: cfg.Cache, upstream: cfg.Upstream, maxObject: cfg.MaxObjectBytes,
-		fetchTimeout: cfg.FetchTimeout, hide: cfg.HideFields, outgoingHook: cfg.Outgoing,
+		fetchTimeout: cfg.FetchTimeout, hide: cfg.HideFields, reveal: cfg.Reveal, outgoingHook: cfg.Outgoing,
 		storeHook: cfg.Store, controlHook: cfg.Control, decorate: cfg.Decorate, pass: cfg.Pass,
 		trace: cfg.Trace, now: clock.Or(cfg.Now), log: cfg.Logger, passes: map[string]passMark{},
 		st: percpu.New(numEngineCounters),

@@ -36,7 +36,7 @@ func (e *Engine) write(w http.ResponseWriter, r *http.Request, a *answer) {
 // conditional and range requests from it (RFC 9111 §4.3.2, RFC 9110 §14).
 func (e *Engine) writeComplete(w http.ResponseWriter, r *http.Request, status int, stored http.Header, body []byte, age time.Duration, withAge bool, d Decoration) {
 	h := w.Header()
-	e.copyHeader(h, stored)
+	e.copyHeader(h, stored, r)
 	if withAge {
 		h["Age"] = []string{formatAge(age)}
 	}
@@ -66,12 +66,13 @@ func (e *Engine) writeComplete(w http.ResponseWriter, r *http.Request, status in
 // acceptBytes is the Accept-Ranges value, shared read-only by responses.
 var acceptBytes = []string{"bytes"}
 
-// copyHeader copies a stored or fetched header into a response, sharing
-// the value slices (they are never modified), minus Content-Length and
-// the hidden fields.
-func (e *Engine) copyHeader(dst, src http.Header) {
+// copyHeader copies a stored or fetched header into a response to r,
+// sharing the value slices (they are never modified), minus
+// Content-Length and the hidden fields (unless r is revealed to).
+func (e *Engine) copyHeader(dst, src http.Header, r *http.Request) {
+	hide := len(e.hide) > 0 && (e.reveal == nil || !e.reveal(r))
 	for k, v := range src {
-		if k == "Content-Length" || e.hidden(k) {
+		if k == "Content-Length" || hide && e.hidden(k) {
 			continue
 		}
 		dst[k] = v
@@ -95,7 +96,7 @@ func (e *Engine) hidden(k string) bool {
 func (e *Engine) writeStream(w http.ResponseWriter, r *http.Request, a *answer) {
 	defer a.stream.Close()
 	h := w.Header()
-	e.copyHeader(h, a.header)
+	e.copyHeader(h, a.header, r)
 	if a.length >= 0 && bodyAllowed(a.status) {
 		h["Content-Length"] = []string{strconv.FormatInt(a.length, 10)}
 	}
@@ -159,8 +160,10 @@ func (e *Engine) response(r *http.Request, a *answer) *http.Response {
 		h = http.Header{}
 	}
 	delete(h, "Content-Length")
-	for _, f := range e.hide {
-		delete(h, f)
+	if e.reveal == nil || !e.reveal(r) {
+		for _, f := range e.hide {
+			delete(h, f)
+		}
 	}
 	if a.fromCache {
 		h["Age"] = []string{formatAge(a.age)}

@@ -109,8 +109,10 @@ type Config struct {
 	CDNID string
 	// Tier, if set, reports a request forwarded by the lower level of a
 	// shield tier (Shield.FromTier): the node's answers to it carry the
-	// object's surrogate keys (Surrogate-Key), which it otherwise hides,
-	// so the lower level indexes them and a purge by key reaches it too.
+	// origin's surrogate fields (surrogate keys and Surrogate-Control),
+	// which it otherwise hides, whether or not it stored the object, so
+	// the lower level stores it under the same rules and indexes its keys,
+	// and a purge by key reaches it too (Fastly's shielding does the same).
 	// Nil means no request is.
 	Tier func(*http.Request) bool
 	// XCache adds X-Cache: HIT|MISS|STALE|REVALIDATED|PASS to responses.
@@ -183,7 +185,6 @@ const DefaultStaleIfError = 10 * time.Second
 type Node struct {
 	name, via, device string
 	cdnID             string
-	tier              func(*http.Request) bool
 	viaOnly           []string // {via}, shared read-only by responses
 	capability        string   // Surrogate-Capability value
 	engine            *cache.Engine
@@ -220,7 +221,7 @@ func New(cfg Config) (*Node, error) {
 		requests: percpu.New(1),
 		name:     cfg.Name, device: cfg.Device, negativeTTL: cfg.NegativeTTL, xcache: cfg.XCache,
 		log: cfg.Logger, keyCfg: cfg.SurrogateKeys, index: &surrogate.Index{},
-		cdnID: cfg.CDNID, tier: cfg.Tier,
+		cdnID: cfg.CDNID,
 	}
 	if n.cdnID == "" {
 		n.cdnID = DefaultCDNID
@@ -298,7 +299,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	e, err := cache.NewEngine(cache.EngineConfig{
 		Cache: engineCache, Upstream: cfg.Origin, MaxObjectBytes: maxObject, FetchTimeout: cfg.FetchTimeout,
-		HideFields: hide, Outgoing: n.outgoing, Control: n.control, Store: n.store, Decorate: n.decorate,
+		HideFields: hide, Reveal: cfg.Tier, Outgoing: n.outgoing, Control: n.control, Store: n.store, Decorate: n.decorate,
 		Now: cfg.Now, Logger: n.log, Trace: n.engineTrace(&cfg),
 	})
 	if err != nil {
@@ -357,11 +358,6 @@ func (n *Node) decorate(d cache.Decoration) {
 	}
 	if n.xcache {
 		h[cache.XCache] = xcacheValues[d.Outcome]
-	}
-	if n.tier != nil && d.Request != nil && n.tier(d.Request) {
-		if keys := n.index.Keys(n.keyOf(d.Request)); len(keys) > 0 {
-			h["Surrogate-Key"] = []string{strings.Join(keys, " ")}
-		}
 	}
 }
 

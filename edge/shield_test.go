@@ -79,6 +79,7 @@ type tierOpts struct {
 	noTier  bool         // Config.Tier left nil
 	sc      ShieldConfig // Outlier, Timeout
 	prefix  string
+	config  func(id string, c *Config) // per-node changes, if set
 }
 
 // newTier starts a fleet of o.n nodes in front of site.
@@ -135,6 +136,9 @@ func newTier(t *testing.T, fc *clock.Fake, site *site, o tierOpts) ([]*tierNode,
 			if !o.noTier {
 				cfg.Tier = tn.shield.FromTier
 			}
+		}
+		if o.config != nil {
+			o.config(tn.id, &cfg)
 		}
 		if tn.node, err = New(cfg); err != nil {
 			t.Fatal(err)
@@ -464,6 +468,58 @@ func TestShieldPurgeReachesBothLevels(t *testing.T) {
 				t.Fatalf("without Config.Tier the lower copy is expected to survive (this test's control): %+v", r)
 			}
 		})
+	}
+}
+
+// The owner passes the origin's surrogate fields down the tier whether or
+// not it stored the object (its cache may decline it: too large, not
+// admitted): the lower copy is indexed by its keys and a purge by key
+// reaches it. Before, the keys came from the owner's index, which holds
+// only what the owner stored, and such a lower copy outlived a purge.
+// Surrogate-Control reaches the lower level too (Edge Architecture
+// Specification 1.0 §2.2: the next surrogate of the same CDN reads it).
+func TestShieldPurgeReachesLowerCopyTheOwnerDidNotStore(t *testing.T) {
+	fc := clock.NewFake(time.Time{})
+	var version atomic.Int32
+	s := newSite(t, fc, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Surrogate-Control", "max-age=3600")
+		w.Header().Set("Surrogate-Key", "sports")
+		fmt.Fprintf(w, "version %d", version.Load())
+	})
+	bus := &surrogate.LocalBus{}
+	defer bus.Close()
+	nodes, _ := newTier(t, fc, s, tierOpts{n: 2, shield: true, bus: bus, config: func(id string, c *Config) {
+		if id == "n1" {
+			c.MaxObjectBytes = 4 // the owner stores nothing of this site
+		}
+	}})
+	var p string
+	for i := 0; ; i++ {
+		p = fmt.Sprint("/p/", i)
+		if m, _ := nodes[0].shield.Owner("site.test" + p); m.ID == "n1" {
+			break
+		}
+	}
+	if r := nodes[0].get(t, p); r.body != "version 0" || r.h.Get("Surrogate-Key") != "" || r.h.Get("Surrogate-Control") != "" {
+		t.Fatalf("fill: %+v (surrogate fields must not reach clients)", r)
+	}
+	fc.Advance(120 * time.Second) // past max-age, within Surrogate-Control's
+	if r := nodes[0].get(t, p); r.xcache != "HIT" {
+		t.Fatalf("the lower copy, fresh by the Surrogate-Control the owner passed down: %+v", r)
+	}
+	if n := nodes[1].node.Stats().Objects; n != 0 {
+		t.Fatalf("the owner stored %d objects, want none", n)
+	}
+	version.Store(1)
+	if _, err := nodes[1].node.Purge(context.Background(), PurgeRequest{Keys: []string{"sports"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if r := nodes[0].get(t, p); r.body != "version 1" || nodes[0].node.Stats().PurgedObjects != 1 {
+		t.Fatalf("after the purge by key: %+v", r)
 	}
 }
 
