@@ -79,6 +79,16 @@ func DoHHandler(s *Server) http.Handler {
 			http.Error(w, "resolver: use GET or POST", http.StatusMethodNotAllowed)
 			return
 		}
+		if err == nil && len(wire) > dns.MaxMsgSize {
+			// Not a DNS message (RFC 1035 §4.2.2: at most 65,535 octets),
+			// and not to be cut to one.
+			code := http.StatusRequestEntityTooLarge
+			if r.Method == http.MethodGet {
+				code = http.StatusRequestURITooLong
+			}
+			http.Error(w, "resolver: DNS message longer than 65535 octets", code)
+			return
+		}
 		req := new(dns.Msg)
 		if err != nil || len(wire) < 12 || unpackQuery(wire, req) != nil {
 			http.Error(w, "resolver: malformed DNS message", http.StatusBadRequest)

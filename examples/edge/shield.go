@@ -7,9 +7,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -65,6 +68,14 @@ func (o *shieldOptions) start(ctx context.Context, f shieldFleet) (*edge.Shield,
 			id, addr, ok := strings.Cut(strings.TrimSpace(p), "=")
 			if !ok || id == "" || addr == "" {
 				return nil, fmt.Errorf("-peers: %q is not id=host:port", p)
+			}
+			if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+				return nil, fmt.Errorf("-peers: %q: the address is not host:port", p)
+			} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+				return nil, fmt.Errorf("-peers: %q: the port is not 1-65535", p)
+			}
+			if slices.ContainsFunc(static, func(m surrogate.Member) bool { return m.ID == id }) {
+				return nil, fmt.Errorf("-peers: the ID %q is named twice", id)
 			}
 			static = append(static, surrogate.Member{ID: id, Addr: addr})
 		}

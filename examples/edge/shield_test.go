@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // freeAddr returns a loopback address nothing listens on now (the
@@ -85,10 +86,20 @@ func TestShieldBadFlags(t *testing.T) {
 		{"-shield-secret", "x"},
 		{"-shield", "-peers", "e1=127.0.0.1:1"}, // no secret shared
 		{"-shield", "-peers", "e1", "-shield-secret", "x"},
+		// A peer list that would make nodes disagree on owners: an ID
+		// named twice (the last address silently won), an address that
+		// is not host:port (a URL, no port, port 0).
+		{"-shield", "-shield-secret", "x", "-node-id", "e1", "-peers", "e1=127.0.0.1:1,e1=127.0.0.1:2"},
+		{"-shield", "-shield-secret", "x", "-node-id", "e1", "-peers", "e1=127.0.0.1:1,e2=notanaddr"},
+		{"-shield", "-shield-secret", "x", "-node-id", "e1", "-peers", "e1=127.0.0.1:1,e2=http://x:1"},
+		{"-shield", "-shield-secret", "x", "-node-id", "e1", "-peers", "e1=127.0.0.1:1,e2=127.0.0.1:0"},
 	} {
 		args = append(args, "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-origin", "http://127.0.0.1:1")
-		if err := run(context.Background(), args, &bytes.Buffer{}, nil); err == nil {
+		// Bounded: flags wrongly accepted make run serve until ctx ends.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := run(ctx, args, &bytes.Buffer{}, nil); err == nil {
 			t.Errorf("%v: no error", args)
 		}
+		cancel()
 	}
 }

@@ -21,6 +21,20 @@ func TestECSFlags(t *testing.T) {
 	if err := run(context.Background(), []string{"-ecs-zone", "shop.com.", "-ecs-v4", "33"}, &bytes.Buffer{}, nil); err == nil {
 		t.Fatal("-ecs-v4 33 accepted")
 	}
+	// Out of range without -ecs-zone, and 0 (which resolver.ECSConfig
+	// would have turned into its default /24, sending more of the
+	// client's address than asked), are refused too. Bounded: accepted
+	// flags make run serve until ctx ends.
+	for _, args := range [][]string{
+		{"-ecs-v4", "33"}, {"-ecs-v6", "-1"},
+		{"-ecs-zone", "shop.com.", "-ecs-v4", "0"}, {"-ecs-zone", "shop.com.", "-ecs-v6", "0"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := run(ctx, append(args, "-listen", "127.0.0.1:0", "-forward", "127.0.0.1:1"), &bytes.Buffer{}, nil); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+		cancel()
+	}
 	port, stop, err := startHierarchy()
 	if err != nil {
 		t.Fatal(err)

@@ -141,7 +141,11 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	}
 	defer obs.close()
 	cfg := resolver.Config{Port: *port, AllowLoopback: *allowLoopback, Forward: forward, MaxBytes: *cacheBytes, Timeout: *timeout, Prefetch: *prefetch}
-	cfg.ECS = ecs()
+	ecsCfg, err := ecs()
+	if err != nil {
+		return err
+	}
+	cfg.ECS = ecsCfg
 	// Warnings (root hints the resolver may not use, no root server
 	// answering) always reach stderr; -v adds the debug events.
 	logCfg := zap.NewDevelopmentConfig()
