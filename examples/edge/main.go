@@ -86,6 +86,7 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	quietRedis()
 	code := cli(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -215,6 +216,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 		}
 		logger = l
 	}
+	redisLog.Store(logger)
 
 	demo := len(origins) == 0
 	var demoOrigins []*demoOrigin
@@ -259,6 +261,14 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 			return err
 		}
 		defer rdb.Close()
+		// Said once at start; go-redis's own dial errors go to -v.
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		if err := rdb.Ping(pctx).Err(); err != nil {
+			fmt.Fprintf(out, "redis %s: not answering (%v); purges reach no other node until it does (retried in the background; -v for details)\n", *redisAddr, err)
+		} else {
+			fmt.Fprintf(out, "redis %s: purge bus and membership as node %q\n", *redisAddr, id)
+		}
+		cancel()
 		if bus, err = redisbus.New(redisbus.Config{Client: rdb, Node: id, Advertise: adv, Logger: logger}); err != nil {
 			return err
 		}
