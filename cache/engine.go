@@ -512,7 +512,7 @@ func (e *Engine) defaultPass() http.Handler {
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			e.st.Add(sOriginErrors, 1)
-			e.writeError(w, r, err)
+			e.writeErrorAs(w, r, err, Decoration{Outcome: OutcomePass, detail: "fwd=method; detail=origin-unreachable"})
 		},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -223,3 +223,43 @@ func mustRequest(t *testing.T, url string) *http.Request {
 	}
 	return r
 }
+
+// failingUpstream refuses every request, as an origin that cannot be
+// reached.
+type failingUpstream struct{}
+
+func (failingUpstream) RoundTrip(*http.Request) (*http.Response, error) {
+	return nil, io.ErrUnexpectedEOF
+}
+
+// An unsafe method passed through (RFC 9111 §4.4) to an origin that
+// cannot be reached is answered 502 labelled as the pass it was (X-Cache
+// PASS, RFC 9211 fwd=method), not as a cache miss.
+func TestEnginePassErrorLabelledPass(t *testing.T) {
+	c, err := New(Config{Shared: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewEngine(EngineConfig{Cache: c, Upstream: failingUpstream{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	for _, tc := range []struct{ method, xcache string }{{"POST", "PASS"}, {"GET", "MISS"}} {
+		w := &errRecorder{h: http.Header{}}
+		r, _ := http.NewRequest(tc.method, "http://origin.test/x", strings.NewReader("body"))
+		e.ServeHTTP(w, r)
+		if w.code != http.StatusBadGateway || w.h.Get(XCache) != tc.xcache {
+			t.Errorf("%s: %d, X-Cache %q, want 502 %s", tc.method, w.code, w.h.Get(XCache), tc.xcache)
+		}
+	}
+}
+
+type errRecorder struct {
+	h    http.Header
+	code int
+}
+
+func (r *errRecorder) Header() http.Header         { return r.h }
+func (r *errRecorder) Write(p []byte) (int, error) { return len(p), nil }
+func (r *errRecorder) WriteHeader(code int)        { r.code = code }

@@ -138,6 +138,12 @@ func bodyAllowed(status int) bool {
 // 400 for the client's own fault, 502 otherwise, with a plain body saying
 // so.
 func (e *Engine) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e.writeErrorAs(w, r, err, Decoration{Outcome: OutcomeMiss, detail: "fwd=uri-miss; detail=origin-unreachable"})
+}
+
+// writeErrorAs is writeError with the decoration (outcome and RFC 9211
+// parameters) of the path that failed: a pass is not a miss.
+func (e *Engine) writeErrorAs(w http.ResponseWriter, r *http.Request, err error, d Decoration) {
 	code := http.StatusBadGateway
 	var ne net.Error
 	var client *blame.ClientError
@@ -148,7 +154,8 @@ func (e *Engine) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		code = http.StatusGatewayTimeout
 	}
 	e.log.Debug("cache: origin failed", zap.String("url", r.URL.String()), zap.Error(err))
-	e.decorate(Decoration{Header: w.Header(), Request: r, Outcome: OutcomeMiss, detail: "fwd=uri-miss; detail=origin-unreachable"})
+	d.Header, d.Request = w.Header(), r
+	e.decorate(d)
 	http.Error(w, fmt.Sprintf("cache: no origin could serve %s (%s)", r.URL.Path, http.StatusText(code)), code)
 }
 
