@@ -30,6 +30,23 @@ func redisBus(t *testing.T, addr, id string) *redisbus.Bus {
 	return b
 }
 
+// waitLive waits until b sees n live members.
+func waitLive(t *testing.T, b *redisbus.Bus, n int) {
+	t.Helper()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		live, err := b.Live(context.Background())
+		if err == nil && len(live) == n {
+			return
+		}
+		if i == 200 {
+			t.Fatalf("live members: %v, %v; want %d", live, err, n)
+		}
+		<-tick.C
+	}
+}
+
 // Purges through Redis: the purge API answers when every node applied
 // it, with the acknowledgement in its JSON, and every node then fetches
 // anew. After Redis loses its data, every node serves what it holds stale
@@ -51,6 +68,10 @@ func TestFleetPurgeThroughRedisAcknowledged(t *testing.T) {
 		buses = append(buses, redisBus(t, srv.Addr(), id))
 		nodes = append(nodes, newEnv(t, fc, Config{Name: id, Bus: buses[i]}, o))
 	}
+	// A node is live from its first heartbeat, once its reader knows
+	// where the log stands: wait for all three (Redis is external, so
+	// this polls, bounded, at the heartbeat's pace).
+	waitLive(t, buses[0], 3)
 	for _, n := range nodes {
 		n.get("/a")
 	}

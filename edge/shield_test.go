@@ -842,8 +842,12 @@ func TestShieldOverRedis(t *testing.T) {
 		t.Cleanup(func() { tn.node.Close() })
 		handlers[i].Store(tn.node)
 	}
-	// Every node sees the three (heartbeats are in Redis once a bus is
-	// subscribed, which New did), read now rather than after Refresh.
+	// Every node sees the three once each has heartbeated (a bus joins
+	// when its reader knows where the log stands), read now rather than
+	// after Refresh.
+	for _, b := range buses {
+		waitLive(t, b, 3)
+	}
 	for _, tn := range nodes {
 		if err := tn.shield.Refresh(context.Background()); err != nil {
 			t.Fatal(err)
