@@ -174,7 +174,7 @@ func (s *Server) respondPlain(remote, local net.Addr, req *dns.Msg, mode respond
 		// Answered into m itself (no message built and copied per hit).
 		m.Answer = spellAsAsked(m.Answer, req.Question[0].Name)
 		if ecs == nil { // an ECS answer varies by subnet: no signatures are kept for it
-			rec.addDNSSECRecords(m, req) // AD, RRSIG, NSEC, NSEC3 (validate.go)
+			rec.addDNSSECRecordsTo(m, req, true) // AD, RRSIG, NSEC, NSEC3 (validate.go, dnssechit.go)
 		}
 		return s.finishEcho(m, req, remote, local, echo, ecs), true
 	}

@@ -177,10 +177,15 @@ func (r *Recursive) putDNSSEC(q dns.Question, secure bool, an, ns []dns.RR, ttl 
 
 // cachedDNSSEC returns the fresh DNSSEC entry of name/qtype, or nil.
 func (r *Recursive) cachedDNSSEC(name string, qtype uint16) *entry {
+	return r.cachedDNSSECAt(name, qtype, r.now())
+}
+
+// cachedDNSSECAt is cachedDNSSEC for a caller that has read the clock.
+func (r *Recursive) cachedDNSSECAt(name string, qtype uint16, now time.Time) *entry {
 	b := r.getKeyBuf()
-	e, ok := r.cache.Get(lookupKey(b, name, qtype, "/dnssec"))
+	e, ok := r.cache.GetAt(lookupKey(b, name, qtype, "/dnssec"), now)
 	r.putKeyBuf(b)
-	if !ok || !e.fresh(r.now()) {
+	if !ok || !e.fresh(now) {
 		return nil
 	}
 	return e
@@ -206,7 +211,11 @@ func authorityRecord(rr dns.RR, negative bool) bool {
 // NSEC3 records kept for its question when req sets DO (RFC 4035
 // §3.2.1), their TTLs counted down, and sets AD when the answer was
 // validated secure and req sets DO or AD (RFC 6840 §5.7, §5.8).
-func (r *Recursive) addDNSSECRecords(m, req *dns.Msg) {
+func (r *Recursive) addDNSSECRecords(m, req *dns.Msg) { r.addDNSSECRecordsTo(m, req, false) }
+
+// addDNSSECRecordsTo is addDNSSECRecords; hit says m's answer section is
+// a cache hit's, shared aged records (joinAnswer).
+func (r *Recursive) addDNSSECRecordsTo(m, req *dns.Msg, hit bool) {
 	if r.val == nil || len(req.Question) != 1 || m.Rcode == dns.RcodeServerFailure {
 		return
 	}
@@ -216,7 +225,8 @@ func (r *Recursive) addDNSSECRecords(m, req *dns.Msg) {
 		return
 	}
 	q := req.Question[0]
-	e := r.cachedDNSSEC(lower(q.Name), q.Qtype)
+	now := r.now()
+	e := r.cachedDNSSECAt(lower(q.Name), q.Qtype, now)
 	if e == nil {
 		m.AuthenticatedData = false
 		return
@@ -225,13 +235,15 @@ func (r *Recursive) addDNSSECRecords(m, req *dns.Msg) {
 	if !do || len(e.rrs) == 0 {
 		return
 	}
-	aged := r.aged(e, r.now(), false)
+	aged := r.aged(e, now, false)
 	negative := len(m.Answer) == 0
 	k := 0
 	for k < len(aged) && !authorityRecord(aged[k], negative) {
 		k++
 	}
-	if k > 0 {
+	if k > 0 && hit {
+		m.Answer = e.joinAnswer(m.Answer, aged[:k], e.ageSec(now))
+	} else if k > 0 {
 		m.Answer = append(m.Answer[:len(m.Answer):len(m.Answer)], aged[:k]...)
 	}
 	if k < len(aged) {
