@@ -3,6 +3,7 @@ package resolver
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -265,5 +266,33 @@ func TestRFC8198_UpstreamSaved(t *testing.T) {
 	t.Logf("%d random NXDOMAIN names: upstream queries %d with aggressive NSEC (%v), %d without (%v)", n, on, onTime, off, offTime)
 	if on >= off/10 {
 		t.Fatalf("aggressive NSEC saved too little: %d against %d", on, off)
+	}
+}
+
+// TestRFC8198_IndexEvictedWithCache: with a small cache, NSEC records of
+// a large signed zone are evicted like other records and leave the index
+// with them: every indexed owner has its entry in the cache.
+func TestRFC8198_IndexEvictedWithCache(t *testing.T) {
+	var text strings.Builder
+	for i := range 600 {
+		fmt.Fprintf(&text, "h%04d 300 IN A 192.0.2.1\n", i)
+	}
+	kid := resolvertest.SignedZoneFile{ZoneFile: resolvertest.ZoneFile{Addr: "127.0.0.4", Origin: "example.com.", Text: text.String()}}
+	r, srv := aggrHierarchy(t, nil, func(c *Config) { c.MaxBytes = 256 << 10 }, kid)
+	for i := range 600 {
+		ask(srv, fmt.Sprintf("h%04da.example.com.", i), dns.TypeA, true, false)
+	}
+	r.aggr.mu.Lock()
+	owners := slices.Clone(r.aggr.zones["example.com."])
+	r.aggr.mu.Unlock()
+	present := 0
+	for _, o := range owners {
+		if _, ok := r.cache.Peek(aggrKey(o, "example.com.")); ok {
+			present++
+		}
+	}
+	t.Logf("600 NXDOMAINs in a 256 KiB cache: %d owners indexed, %d of them cached", len(owners), present)
+	if len(owners) == 0 || len(owners) >= 600 || present != len(owners) {
+		t.Fatalf("index out of step with the cache: %d owners, %d cached", len(owners), present)
 	}
 }
