@@ -124,8 +124,12 @@
 // hostile zone can cause is bounded (KeyTrap, CVE-2023-50387; NSEC3
 // hashes, CVE-2023-50868; see resolver/dnssec). Validated records are
 // cached no longer than their signatures' original TTL and expiration
-// (RFC 4035 §5.3.3). Not done: aggressive use of the validated NSEC cache
-// (RFC 8198), validating forwarded answers.
+// (RFC 4035 §5.3.3). The validated NSEC records of secure negative
+// answers are used aggressively (RFC 8198 §5.1, §5.2): a name they prove
+// absent, or without the asked type, is answered NXDOMAIN or NODATA with
+// AD from the cache, never for a query with CD; NSEC only, not NSEC3 nor
+// wildcard synthesis (§5.3); Config.DisableAggressiveNSEC turns it off.
+// Not done: validating forwarded answers.
 //
 // # Packages
 //

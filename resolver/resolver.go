@@ -97,6 +97,10 @@ type Config struct {
 	// SERVFAIL with an Extended DNS Error (RFC 8914), secure ones carry AD
 	// for clients that set DO or AD. A forwarder does not validate.
 	DisableDNSSEC bool
+	// DisableAggressiveNSEC turns off the aggressive use of validated
+	// NSEC records (RFC 8198, aggressive.go), on by default when the
+	// resolver validates.
+	DisableAggressiveNSEC bool
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
 	// Logger receives debug events (referral steps at debug level). Nil
@@ -177,6 +181,7 @@ type Recursive struct {
 	val       *dnssec.Validator    // nil: no validation
 	bogusMu   sync.Mutex           // guards bogusSeen
 	bogusSeen map[string]bogusMark // questions found bogus, until when
+	aggr      *nsecIndex           // nil: no aggressive NSEC (aggressive.go)
 }
 
 // rootHints are the IANA root servers (root-servers.net).
@@ -265,7 +270,7 @@ func New(cfg Config) (*Recursive, error) {
 	for name, addrs := range cfg.Hosts {
 		r.hosts[dns.CanonicalName(name)] = addrs
 	}
-	st, err := store.New(store.Config[string, *entry]{MaxBytes: c.MaxBytes, Now: r.now})
+	st, err := store.New(store.Config[string, *entry]{MaxBytes: c.MaxBytes, Now: r.now, OnEvict: r.onEvict})
 	if err != nil {
 		return nil, err
 	}
@@ -273,6 +278,7 @@ func New(cfg Config) (*Recursive, error) {
 	if err := r.newValidator(cfg); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
+	r.aggr = newNSECIndex(cfg, r.validating())
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.prefetch = background.New(background.Config{Timeout: r.cfg.ResolveTimeout})
 	return r, nil
@@ -332,6 +338,9 @@ func (r *Recursive) resolveMiss(ctx context.Context, q dns.Question, c *ecsClien
 	r.cfg.Hooks.cacheEvent(q, CacheMiss)
 	if m := r.bogusCached(q); m != nil {
 		return m, nil // RFC 4035 §4.7: a bogus answer is not asked for again at once
+	}
+	if m := r.synthesise(ctx, q); m != nil {
+		return m, nil // RFC 8198: proven absent by cached validated NSEC records
 	}
 	if r.failedRecently(q) {
 		// RFC 9520 §3: a question that just failed fails again at once

@@ -191,6 +191,9 @@ func (s *Server) respondPlain(remote, local net.Addr, req *dns.Msg, mode respond
 			ctx, cancel = context.WithTimeout(ctx, s.cfg.Timeout)
 			defer cancel()
 		}
+		if req.CheckingDisabled {
+			ctx = withCD(ctx) // no RFC 8198 synthesis for CD (aggressive.go)
+		}
 		if rec != nil && (mode == resolveOnly || ecs != nil) {
 			// cachedInto just found no answer in local data or the
 			// cache: Resolve would look again.

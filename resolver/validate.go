@@ -97,6 +97,7 @@ func (r *Recursive) checkStep(ctx context.Context, st *state, name string, qtype
 		return false, false
 	}
 	capTTLs(resp.Answer, r.now())
+	r.indexNSEC(res, resp) // RFC 8198 (aggressive.go)
 	v.an, v.ns = dnssecRecords(resp, v.an, v.ns)
 	return true, true
 }

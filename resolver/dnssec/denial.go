@@ -303,3 +303,25 @@ func (s *nsec3Set) nodata(name string, t uint16) (ok, optOut bool) {
 	}
 	return false, false
 }
+
+// DeniedByNSEC reports whether the NSEC records nsecs, validated with the
+// keys of zone, prove that name has no type t: rcode dns.RcodeNameError
+// for a name that does not exist (RFC 4035 §3.1.3.2), dns.RcodeSuccess
+// for a name without the type (RFC 4035 §3.1.3.1, §3.1.3.4), ok false
+// when they prove neither. It is the proof check of a validated negative
+// answer, for a resolver that answers from cached NSEC records (RFC 8198
+// §5.1, §5.2). DS questions are never proven here (the answer comes from
+// the parent side of a cut, RFC 6840 §4.4).
+func DeniedByNSEC(nsecs []*dns.NSEC, name string, t uint16, zone string) (rcode int, ok bool) {
+	name, zone = dns.CanonicalName(name), dns.CanonicalName(zone)
+	if t == dns.TypeDS || !dnsproto.IsSubName(zone, name) {
+		return 0, false
+	}
+	if nsecNXDomain(nsecs, name, zone) {
+		return dns.RcodeNameError, true
+	}
+	if nsecNoData(nsecs, name, t, zone) {
+		return dns.RcodeSuccess, true
+	}
+	return 0, false
+}

@@ -66,6 +66,12 @@ type Result struct {
 	Reason string
 	// Work counts what the validation cost.
 	Work Work
+	// NSEC is, for a Secure negative answer (NXDOMAIN or NODATA), the NSEC
+	// records of its authority section whose signatures verified with
+	// the keys of Zone; nothing else of the response is in it. They may
+	// serve later questions (RFC 8198 aggressive use).
+	NSEC []*dns.NSEC
+	Zone string
 }
 
 // Work counts the expensive operations of a validation (Config limits).

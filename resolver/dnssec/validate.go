@@ -136,7 +136,7 @@ func (v *Validator) validateNegative(ctx context.Context, f Fetcher, name string
 	case ok && optOut:
 		return Result{Status: Insecure}
 	case ok:
-		return Result{Status: Secure}
+		return Result{Status: Secure, NSEC: d.nsec, Zone: d.zone}
 	case d.spent():
 		return bogus(dns.ExtendedErrorCodeDNSBogus, "NSEC3 hash limit reached")
 	case d.fail.Status == Bogus:
