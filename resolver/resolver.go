@@ -63,7 +63,8 @@ type Config struct {
 	// MaxDepth bounds referral chains, CNAME chains and nested glueless
 	// resolutions. Zero means 12.
 	MaxDepth int
-	// MaxBytes sizes the cache. Zero means 32 MiB.
+	// MaxBytes bounds the cache: answers and, when validating, the
+	// validator's keys (a sixteenth of it). Zero means 32 MiB.
 	MaxBytes int64
 	// MinTTL and MaxTTL clamp cached TTLs. Zero means 0 and 1 day.
 	MinTTL, MaxTTL time.Duration
@@ -270,7 +271,11 @@ func New(cfg Config) (*Recursive, error) {
 	for name, addrs := range cfg.Hosts {
 		r.hosts[dns.CanonicalName(name)] = addrs
 	}
-	st, err := store.New(store.Config[string, *entry]{MaxBytes: c.MaxBytes, Now: r.now, OnEvict: r.onEvict})
+	answerBytes := c.MaxBytes
+	if validates(cfg) {
+		answerBytes -= keyCacheBytes(c.MaxBytes) // the validator's keys count in MaxBytes too
+	}
+	st, err := store.New(store.Config[string, *entry]{MaxBytes: answerBytes, Now: r.now, OnEvict: r.onEvict})
 	if err != nil {
 		return nil, err
 	}

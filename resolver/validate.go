@@ -42,10 +42,12 @@ func (r *Recursive) validating() bool { return r.val != nil }
 // Config.TrustAnchors), off with private roots and no anchor, or with
 // DisableDNSSEC, or for a forwarder.
 func (r *Recursive) newValidator(cfg Config) error {
-	if cfg.DisableDNSSEC || len(cfg.Forward) > 0 || cfg.Roots != nil && cfg.TrustAnchors == nil {
+	if !validates(cfg) {
 		return nil
 	}
-	v, err := dnssec.New(dnssec.Config{Anchors: cfg.TrustAnchors, Now: r.now})
+	// The key cache's bytes come out of MaxBytes (a sixteenth of it, the
+	// rest the answer cache's; see New), so the limit counts it too.
+	v, err := dnssec.New(dnssec.Config{Anchors: cfg.TrustAnchors, Now: r.now, MaxBytes: keyCacheBytes(r.cfg.MaxBytes)})
 	if err != nil {
 		return err
 	}
@@ -53,6 +55,14 @@ func (r *Recursive) newValidator(cfg Config) error {
 	r.bogusSeen = map[string]bogusMark{}
 	return nil
 }
+
+// validates reports whether a Recursive configured by cfg validates.
+func validates(cfg Config) bool {
+	return !cfg.DisableDNSSEC && len(cfg.Forward) == 0 && (cfg.Roots == nil || cfg.TrustAnchors != nil)
+}
+
+// keyCacheBytes is the validator's key cache share of MaxBytes.
+func keyCacheBytes(maxBytes int64) int64 { return max(maxBytes/16, 1) }
 
 // cutFor returns the name whose closest zone cut resolveName starts from:
 // a DS query goes to the parent's servers (RFC 4035 §4.2).

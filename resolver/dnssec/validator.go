@@ -63,6 +63,11 @@ type Config struct {
 	// MaxEntries bounds the key cache (zones and names below anchors);
 	// when full it is emptied. Zero means 10000.
 	MaxEntries int
+	// MaxBytes bounds what the key cache's entries really take (names,
+	// keys as stored, the entry and map overhead): an entry that would
+	// pass it empties the cache first, as MaxEntries does. Zero means
+	// 4 MiB. A hostile zone's large key sets cannot grow the cache past it.
+	MaxBytes int64
 }
 
 // Validator validates DNS responses. It is safe for concurrent use by
@@ -74,6 +79,7 @@ type Validator struct {
 
 	mu      sync.Mutex
 	entries map[string]*keyEntry // zone or name -> what the chain says there
+	bytes   int64                // what entries take (entryCost)
 }
 
 type anchor struct {
@@ -108,6 +114,12 @@ func New(cfg Config) (*Validator, error) {
 	def(&cfg.MaxNSEC3Hashes, 64)
 	def(&cfg.MaxNSEC3Iterations, 150)
 	def(&cfg.MaxEntries, 10000)
+	if cfg.MaxBytes < 0 {
+		return nil, fmt.Errorf("%w: negative limit", ErrInvalidConfig)
+	}
+	if cfg.MaxBytes == 0 {
+		cfg.MaxBytes = 4 << 20
+	}
 	if cfg.BogusTTL == 0 {
 		cfg.BogusTTL = 60 * time.Second
 	}
@@ -166,18 +178,46 @@ func (v *Validator) cached(name string, now time.Time) *keyEntry {
 	e := v.entries[name]
 	if e != nil && !now.Before(e.expires) {
 		delete(v.entries, name)
+		v.bytes -= entryCost(name, e)
 		return nil
 	}
 	return e
 }
 
 func (v *Validator) store(name string, e *keyEntry) {
+	cost := entryCost(name, e)
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if len(v.entries) >= v.cfg.MaxEntries {
+	if old, ok := v.entries[name]; ok {
+		v.bytes -= entryCost(name, old)
+		delete(v.entries, name)
+	}
+	if len(v.entries) >= v.cfg.MaxEntries || v.bytes+cost > v.cfg.MaxBytes {
 		clear(v.entries)
+		v.bytes = 0
+	}
+	if cost > v.cfg.MaxBytes {
+		return // larger than the whole cache: not kept
 	}
 	v.entries[name] = e
+	v.bytes += cost
+}
+
+// entryCost is what one key cache entry takes: the map slot and key
+// string, the entry, and each key (struct, owner name, public key text).
+func entryCost(name string, e *keyEntry) int64 {
+	n := int64(64+len(name)) + 96 + int64(len(e.zone)+len(e.res.Reason))
+	for _, k := range e.keys {
+		n += 8 + 96 + int64(len(k.Hdr.Name)+len(k.PublicKey))
+	}
+	return n
+}
+
+// CacheBytes reports what the key cache holds, as MaxBytes counts it.
+func (v *Validator) CacheBytes() int64 {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.bytes
 }
 
 // expiry is when data with TTL ttl, verified with sig, stops being
