@@ -16,7 +16,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -24,10 +23,11 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/edgekit/edgekit/internal/cmdline"
 
 	"github.com/edgekit/edgekit/cache"
 )
@@ -40,44 +40,7 @@ func main() {
 // usage and returns 0; a bad command line prints its error once, then the
 // usage, and returns 2; a failure prints one line and returns 2.
 func cli(args []string, stdout, stderr io.Writer) int {
-	err := run(args, stdout)
-	var ue *usageError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &ue) && errors.Is(err, flag.ErrHelp):
-		fmt.Fprint(stderr, ue.usage)
-		return 0
-	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "cache: %v\n%s", ue.err, ue.usage)
-		return 2
-	}
-	msg := strings.TrimPrefix(err.Error(), "cache: ")
-	fmt.Fprintln(stderr, "cache:", msg)
-	return 2
-}
-
-// usageError is a command-line error, with the usage to print after it.
-type usageError struct {
-	err   error
-	usage string
-}
-
-func (e *usageError) Error() string { return e.err.Error() }
-func (e *usageError) Unwrap() error { return e.err }
-
-// parseFlags parses args; the flag package prints nothing itself, so that
-// cli prints each error once.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	fs.SetOutput(io.Discard)
-	err := fs.Parse(args)
-	if err == nil {
-		return nil
-	}
-	var usage strings.Builder
-	fs.SetOutput(&usage)
-	fs.Usage()
-	return &usageError{err, usage.String()}
+	return cmdline.Report(stderr, "cache", run(args, stdout))
 }
 
 func run(args []string, out io.Writer) error {
@@ -86,7 +49,7 @@ func run(args []string, out io.Writer) error {
 	n := fs.Int("n", 3, "with -url: how many requests")
 	wait := fs.Duration("wait", time.Second, "with -url: pause between requests")
 	maxBytes := fs.Int64("max-bytes", 64<<20, "cache size in bytes")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cmdline.Parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

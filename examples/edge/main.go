@@ -71,6 +71,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/edgekit/edgekit/internal/cmdline"
+
 	"github.com/edgekit/edgekit/edge"
 	"github.com/edgekit/edgekit/httpfront"
 	"github.com/edgekit/edgekit/origin"
@@ -96,43 +98,7 @@ func main() {
 // usage and returns 0; a bad command line prints its error once, then the
 // usage, and returns 2; a failure prints one line and returns 2.
 func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	err := run(ctx, args, stdout, nil)
-	var ue *usageError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &ue) && errors.Is(err, flag.ErrHelp):
-		fmt.Fprint(stderr, ue.usage)
-		return 0
-	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "edge: %v\n%s", ue.err, ue.usage)
-		return 2
-	}
-	fmt.Fprintln(stderr, "edge:", strings.TrimPrefix(err.Error(), "edge: "))
-	return 2
-}
-
-// usageError is a command-line error, with the usage to print after it.
-type usageError struct {
-	err   error
-	usage string
-}
-
-func (e *usageError) Error() string { return e.err.Error() }
-func (e *usageError) Unwrap() error { return e.err }
-
-// parseFlags parses args; the flag package prints nothing itself, so that
-// cli prints each error once.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	fs.SetOutput(io.Discard)
-	err := fs.Parse(args)
-	if err == nil {
-		return nil
-	}
-	var usage strings.Builder
-	fs.SetOutput(&usage)
-	fs.Usage()
-	return &usageError{err, usage.String()}
+	return cmdline.Report(stderr, "edge", run(ctx, args, stdout, nil))
 }
 
 // run serves until ctx ends. ready, if set, receives the listen address.
@@ -169,7 +135,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	var shieldOpts shieldOptions
 	shieldOpts.register(fs)
 	unsynced := fs.Duration("revalidate-unsynced", 0, "with -redis: out of touch with the purge bus this long, serve stored objects only after revalidation (0: off)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cmdline.Parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

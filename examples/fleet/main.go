@@ -60,7 +60,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -71,6 +70,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/edgekit/edgekit/internal/cmdline"
 )
 
 func main() {
@@ -81,30 +82,8 @@ func main() {
 // usage and returns 0; a bad command line prints its error once, then the
 // usage, and returns 2; a failure prints one line and returns 2.
 func cli(args []string, stdout, stderr io.Writer) int {
-	err := run(args, stdout)
-	var ue *usageError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &ue) && errors.Is(err, flag.ErrHelp):
-		fmt.Fprint(stderr, ue.usage)
-		return 0
-	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "fleet: %v\n%s", ue.err, ue.usage)
-		return 2
-	}
-	fmt.Fprintln(stderr, "fleet:", err)
-	return 2
+	return cmdline.Report(stderr, "fleet", run(args, stdout))
 }
-
-// usageError is a command-line error, with the usage to print after it.
-type usageError struct {
-	err   error
-	usage string
-}
-
-func (e *usageError) Error() string { return e.err.Error() }
-func (e *usageError) Unwrap() error { return e.err }
 
 // config is the parsed command line.
 type config struct {
@@ -114,7 +93,7 @@ type config struct {
 }
 
 // parseArgs parses and checks the command line; every error is a
-// *usageError.
+// *cmdline.UsageError.
 func parseArgs(args []string) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("fleet", flag.ContinueOnError)
@@ -130,7 +109,7 @@ func parseArgs(args []string) (config, error) {
 		var usage strings.Builder
 		fs.SetOutput(&usage)
 		fs.Usage()
-		return c, &usageError{err, usage.String()}
+		return c, &cmdline.UsageError{Err: err, Usage: usage.String()}
 	}
 	if err := fs.Parse(args); err != nil {
 		return bad(err)

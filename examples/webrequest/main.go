@@ -37,7 +37,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -50,6 +49,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/edgekit/edgekit/internal/cmdline"
 
 	"github.com/edgekit/edgekit/balancer"
 	"github.com/edgekit/edgekit/edge"
@@ -70,44 +71,7 @@ func main() {
 // usage and returns 0; a bad command line prints its error once, then the
 // usage, and returns 2; a failure prints one line and returns 2.
 func cli(args []string, stdout, stderr io.Writer) int {
-	err := run(args, stdout, stderr)
-	var ue *usageError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &ue) && errors.Is(err, flag.ErrHelp):
-		fmt.Fprint(stderr, ue.usage)
-		return 0
-	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "webrequest: %v\n%s", ue.err, ue.usage)
-		return 2
-	}
-	msg := strings.TrimPrefix(err.Error(), "webrequest: ")
-	fmt.Fprintln(stderr, "webrequest:", msg)
-	return 2
-}
-
-// usageError is a command-line error, with the usage to print after it.
-type usageError struct {
-	err   error
-	usage string
-}
-
-func (e *usageError) Error() string { return e.err.Error() }
-func (e *usageError) Unwrap() error { return e.err }
-
-// parseFlags parses args; the flag package prints nothing itself, so that
-// cli prints each error once.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	fs.SetOutput(io.Discard)
-	err := fs.Parse(args)
-	if err == nil {
-		return nil
-	}
-	var usage strings.Builder
-	fs.SetOutput(&usage)
-	fs.Usage()
-	return &usageError{err, usage.String()}
+	return cmdline.Report(stderr, "webrequest", run(args, stdout, stderr))
 }
 
 // Options are the journey's knobs (the command's flags).
@@ -189,7 +153,7 @@ func run(args []string, out, progress io.Writer) error {
 	asJSON := fs.Bool("json", false, "print the events and summary as JSON")
 	quiet := fs.Bool("quiet", false, "print the summary only (and no progress lines on stderr)")
 	redisAddr := fs.String("redis", "", "carry purges between the edges through Redis at this address (host:port, or a redis:// URL), acknowledged by every edge; empty: in process, no Redis")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cmdline.Parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
