@@ -81,12 +81,14 @@ type EjectEvent struct {
 }
 
 // HealthEvent is a health transition, for Trace.HealthTransition.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type HealthEvent struct {
 	Backend Backend
 	Healthy bool
 }
 
 // BackendAttempt is an attempt about to be sent, for Trace.BackendStart.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type BackendAttempt struct {
 	// Request is what goes to the backend; the hook may add header
 	// fields, and must not keep it or read its body.
@@ -97,6 +99,7 @@ type BackendAttempt struct {
 }
 
 // BackendResult is how an attempt went, for Trace.BackendDone.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type BackendResult struct {
 	Backend Backend
 	Attempt int
@@ -107,6 +110,7 @@ type BackendResult struct {
 }
 
 // RetryEvent is a retry, for Trace.Retry.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type RetryEvent struct {
 	// Failed is the backend whose attempt failed; Attempt the number of
 	// the attempt about to be made (1 for the first retry).
@@ -117,6 +121,7 @@ type RetryEvent struct {
 
 // RequestInfo describes a request the Proxy served, for
 // Trace.RequestDone.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type RequestInfo struct {
 	// Request is the client's; it must not be changed or kept.
 	Request *http.Request

@@ -21,6 +21,7 @@ import (
 
 // EngineConfig configures an Engine. Cache and Upstream are required;
 // every other zero value is a documented default.
+// A plain value: set it up before use and do not change it while in use.
 type EngineConfig struct {
 	// Cache decides what may be reused and stores (RFC 9111). Required.
 	Cache Cache
@@ -101,6 +102,7 @@ type EngineConfig struct {
 
 // Outgoing is a request about to be sent upstream, for
 // EngineConfig.Outgoing.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type Outgoing struct {
 	// Request is what goes upstream (a GET, even for a client's HEAD).
 	Request *http.Request
@@ -115,6 +117,7 @@ type Outgoing struct {
 
 // Fetched is a complete response the engine is about to offer its Cache,
 // for EngineConfig.Store.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type Fetched struct {
 	// Exchange is what goes to Cache.Store.
 	Exchange Exchange
@@ -151,6 +154,7 @@ var outcomeNames = [...][]string{{"HIT"}, {"MISS"}, {"STALE"}, {"REVALIDATED"}, 
 func (o Outcome) String() string { return outcomeNames[o][0] }
 
 // Decoration is a response about to be sent, for EngineConfig.Decorate.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type Decoration struct {
 	// Header is the response's header; the hook may change it.
 	Header  http.Header
@@ -249,6 +253,7 @@ const (
 )
 
 // EngineStats is a snapshot of an Engine's counters.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type EngineStats struct {
 	// Hits are requests answered from the cache without waiting for the
 	// origin (stale-while-revalidate and max-stale included); Misses the

@@ -56,6 +56,7 @@ type Trace struct {
 
 // RequestInfo describes a request ServeHTTP served, for
 // Trace.RequestDone.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type RequestInfo struct {
 	// Request is the client's request; it must not be changed or kept.
 	Request *http.Request
@@ -80,6 +81,7 @@ type RequestInfo struct {
 
 // FetchStart describes a request about to go upstream, for
 // Trace.OriginFetchStart.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type FetchStart struct {
 	// Request is what goes upstream; the hook may add header fields to
 	// it, and must not keep it or read its body.
@@ -91,6 +93,7 @@ type FetchStart struct {
 }
 
 // FetchInfo describes how an origin fetch went, for Trace.OriginFetchDone.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type FetchInfo struct {
 	// Status is the origin's status (0 when Err is set).
 	Status int
@@ -107,6 +110,7 @@ type FetchInfo struct {
 
 // CollapseInfo describes a wait for another request's fetch, for
 // Trace.CollapseWait.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type CollapseInfo struct {
 	Key  string
 	Wait time.Duration
@@ -117,6 +121,7 @@ type CollapseInfo struct {
 
 // RevalidationInfo describes a validation the origin answered, for
 // Trace.Revalidation.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type RevalidationInfo struct {
 	Key string
 	// NotModified reports a 304 (the stored response was freshened);

@@ -20,6 +20,7 @@ import (
 // EdgeNode is a CDN edge server: an http.Handler that serves from its
 // cache and fetches misses from origins, with purging and statistics.
 // Node is the default implementation.
+// Implementations must be safe for concurrent use by multiple goroutines.
 type EdgeNode interface {
 	http.Handler
 	// Purge removes (or, in soft mode, marks stale) cached objects by URL,
@@ -32,6 +33,7 @@ type EdgeNode interface {
 
 // KeyConfig normalises cache keys. The zero value keys on scheme, the
 // lower-cased host, path and query as sent.
+// A plain value: set it up before use and do not change it while in use.
 type KeyConfig struct {
 	// IgnoreQuery lists query parameters left out of the key (tracking
 	// parameters such as utm_source).
@@ -53,6 +55,7 @@ type KeyConfig struct {
 // apply. The default cache's settings (MaxBytes, Policy, StaleIfError,
 // DisableCDNCacheControl, HonorClientCacheControl, Key) apply only when Cache is nil: a supplied
 // Cache brings its own, and PurgeTarget then says what purges act on.
+// A plain value: set it up before use and do not change it while in use.
 type Config struct {
 	// Name identifies the node in Via and Cache-Status. Empty means
 	// "edgekit".

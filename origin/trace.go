@@ -33,6 +33,7 @@ type Trace struct {
 }
 
 // AttemptEvent is one attempt on an origin, for Trace.AttemptDone.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type AttemptEvent struct {
 	Origin string
 	// Attempt is 0 for the first.
@@ -44,6 +45,7 @@ type AttemptEvent struct {
 }
 
 // FailoverEvent is a failover, for Trace.Failover.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type FailoverEvent struct {
 	// From is the origin that failed, To the one tried next; Attempt is
 	// the number of the attempt on To (1 for the first failover).
@@ -54,6 +56,7 @@ type FailoverEvent struct {
 }
 
 // EjectEvent is an ejection, for Trace.OriginEjected.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type EjectEvent struct {
 	Origin    string
 	For       time.Duration
@@ -61,6 +64,7 @@ type EjectEvent struct {
 }
 
 // HealthEvent is a health transition, for Trace.HealthTransition.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type HealthEvent struct {
 	Origin  string
 	Healthy bool

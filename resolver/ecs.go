@@ -18,6 +18,7 @@ import (
 // for where the client is rather than where the resolver is. Answers are
 // then cached per scope (RFC 7871 §7.3). The zero value sends no subnet
 // anywhere, as RFC 7871 §11.1 advises for privacy.
+// A plain value: set it up before use and do not change it while in use.
 type ECSConfig struct {
 	// Zones are the names (and every name below them) whose queries carry
 	// the client's subnet, e.g. "cdn.example."; "." means every name. Nil

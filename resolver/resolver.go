@@ -23,6 +23,7 @@ import (
 )
 
 // Resolver answers DNS questions. Recursive is the default implementation.
+// Implementations must be safe for concurrent use by multiple goroutines.
 type Resolver interface {
 	// Resolve answers q. The response carries the rcode (NOERROR,
 	// NXDOMAIN, SERVFAIL), the answer (with any CNAME chain) and, for a
@@ -33,6 +34,7 @@ type Resolver interface {
 
 // Config configures a Recursive resolver. Every zero value is a documented
 // default.
+// A plain value: set it up before use and do not change it while in use.
 type Config struct {
 	// Roots are the root name servers' addresses. Nil means the IANA root
 	// servers on port 53.
@@ -121,6 +123,7 @@ type Config struct {
 }
 
 // Step is one query sent during a resolution, for Config.Trace.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type Step struct {
 	Zone     string // the zone whose servers were asked
 	Server   netip.AddrPort

@@ -20,6 +20,7 @@ import (
 )
 
 // ServerConfig configures a Server.
+// A plain value: set it up before use and do not change it while in use.
 type ServerConfig struct {
 	// Resolver answers the questions. Required.
 	Resolver Resolver

@@ -53,6 +53,7 @@ type Hooks struct {
 }
 
 // QueryEvent is a client's query, for Hooks.QueryReceived.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type QueryEvent struct {
 	Question dns.Question
 	// Client is the query's source address.
@@ -60,6 +61,7 @@ type QueryEvent struct {
 }
 
 // AnswerEvent is a reply to a client's query, for Hooks.QueryAnswered.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type AnswerEvent struct {
 	Question dns.Question
 	Client   net.Addr
@@ -68,6 +70,7 @@ type AnswerEvent struct {
 }
 
 // ResolveEvent is a resolution's end, for Hooks.ResolveDone.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type ResolveEvent struct {
 	Question dns.Question
 	// Rcode is the answer's (0 with Err).
@@ -94,6 +97,7 @@ func (c CacheResult) String() string {
 }
 
 // CacheEvent is a cache lookup, for Hooks.CacheLookup.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type CacheEvent struct {
 	Question dns.Question
 	Result   CacheResult
@@ -101,6 +105,7 @@ type CacheEvent struct {
 
 // UpstreamEvent is a query to a name server or a forwarder, for
 // Hooks.UpstreamSent and UpstreamAnswered.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type UpstreamEvent struct {
 	// Zone is the zone whose servers were asked ("" for a forwarder).
 	Zone string
@@ -145,6 +150,7 @@ func (c ServFailCause) String() string {
 }
 
 // ServFailEvent is a failed resolution, for Hooks.ServFail.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type ServFailEvent struct {
 	Question dns.Question
 	Cause    ServFailCause

@@ -26,6 +26,7 @@ type Source interface {
 // certificate ChallengeCertificate returns, negotiates "acme-tls/1" and
 // nothing else, and fails when it returns an error (no challenge for
 // that name). Other clients never negotiate "acme-tls/1".
+// Implementations must be safe for concurrent use by multiple goroutines.
 type ChallengeSource interface {
 	ChallengeCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error)
 }

@@ -57,6 +57,7 @@ func IgnoreGoroutines() []goleak.Option {
 
 // Config configures a CA. The zero value issues certificates valid for
 // Pebble's default of 90 days.
+// A plain value: set it up before use and do not change it while in use.
 type Config struct {
 	// Validity is the lifetime of issued certificates (whole seconds);
 	// zero means Pebble's default.

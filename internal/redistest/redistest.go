@@ -31,6 +31,7 @@ const startTimeout = 10 * time.Second
 
 // Options configures a Server. The zero value is a server without
 // persistence.
+// A plain value: set it up before use and do not change it while in use.
 type Options struct {
 	// Persist keeps data across Restart (an append-only file with
 	// fsync always); without it a restart loses everything.

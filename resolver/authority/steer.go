@@ -41,6 +41,7 @@ const DefaultSteerTTL = 30 * time.Second
 // and hold no A, AAAA or CNAME records of its own there; other types at
 // the name are answered from the zone. A name in another zone (or
 // another zone's `www CNAME shop.cdn.net.`) reaches it by CNAME.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type Steer struct {
 	// Name is the owner name steered, e.g. "shop.cdn.net.".
 	Name string
@@ -62,6 +63,7 @@ type Steer struct {
 }
 
 // Pool is a set of edge addresses in one place.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type Pool struct {
 	// Name identifies the pool in Default and RTT.
 	Name string
@@ -76,6 +78,7 @@ type Pool struct {
 
 // Member is one edge address. Weight counts under the Weighted policy;
 // zero means 1.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type Member struct {
 	Addr   netip.Addr
 	Weight int
@@ -83,6 +86,7 @@ type Member struct {
 
 // RTT is one measurement: the round-trip time from clients in Network to
 // the pool named Pool.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type RTT struct {
 	Network netip.Prefix
 	Pool    string

@@ -55,6 +55,7 @@ func Weakest(a, b Status) Status {
 }
 
 // Result is the outcome of one validation.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type Result struct {
 	Status Status
 	// EDE is the Extended DNS Error info code (RFC 8914 §4) that says
@@ -75,6 +76,7 @@ type Result struct {
 }
 
 // Work counts the expensive operations of a validation (Config limits).
+// A plain value, safe for concurrent use while no goroutine changes it.
 type Work struct {
 	Verifications int // RRSIG verifications (public-key operations)
 	Hashes        int // NSEC3 name hashes

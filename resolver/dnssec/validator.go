@@ -12,6 +12,7 @@ import (
 )
 
 // Fetcher gets the DS and DNSKEY RRsets the validator needs.
+// Implementations must be safe for concurrent use by multiple goroutines.
 type Fetcher interface {
 	// Fetch resolves name/qtype with DNSSEC records (the query's DO bit
 	// set) and returns the authoritative response: the answer with its
@@ -31,6 +32,7 @@ func (f FetchFunc) Fetch(ctx context.Context, name string, qtype uint16) (*dns.M
 
 // Config configures a Validator. Every zero value is a documented
 // default.
+// A plain value: set it up before use and do not change it while in use.
 type Config struct {
 	// Anchors are the trust anchors: DS or DNSKEY records, of one zone
 	// or several (ParseAnchors reads them from a file). Nil means the

@@ -73,6 +73,7 @@ var ErrNoZones = errors.New("resolvertest: no zones")
 
 // Config describes a hierarchy. The zero value of every field but Zones is
 // a documented default.
+// A plain value: set it up before use and do not change it while in use.
 type Config struct {
 	// Zones are the zones each server holds, by the server's loopback
 	// address ("127.0.0.2"). Zones and Files together need at least one
@@ -105,6 +106,7 @@ type Config struct {
 
 // ZoneFile is a zone as zone-file text (RFC 1035 §5) and the loopback
 // address of the server that holds it.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type ZoneFile struct {
 	Addr   string // the server's loopback address, "127.0.0.4"
 	Origin string // the zone's apex, "shop.com."; relative names are relative to it

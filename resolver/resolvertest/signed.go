@@ -17,6 +17,7 @@ import (
 // Key is a DNSSEC signing key made at test time: its DNSKEY record (a
 // KSK, flags 257, signing the whole zone as a combined key) and private
 // key.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type Key struct {
 	DNSKEY *dns.DNSKEY
 	priv   crypto.Signer // nil for a key of an algorithm that cannot sign (junk)
@@ -88,6 +89,7 @@ func collidingKey(k *dns.DNSKEY) *dns.DNSKEY {
 // Signing says how SignZone signs a zone, and what it breaks on purpose.
 // The zero value signs with a new ECDSA P-256 key and NSEC, valid from an
 // hour ago for 30 days.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type Signing struct {
 	Key *Key // nil: NewKey(origin, Algorithm)
 	// Algorithm for a new key. Zero means dns.ECDSAP256SHA256.

@@ -11,6 +11,7 @@ import (
 
 // SignedZoneFile is a zone of a signed hierarchy (NewSigned): its text,
 // server address, how it is signed, and what to break.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type SignedZoneFile struct {
 	ZoneFile
 	Signing Signing
@@ -28,6 +29,7 @@ type SignedZoneFile struct {
 
 // SignedConfig describes a signed hierarchy: a signed root (RootAddr) and
 // signed TLDs (TLDAddr) above the given zones, each zone's DS in its TLD.
+// A plain value: set it up before use and do not change it while in use.
 type SignedConfig struct {
 	Zones []SignedZoneFile
 	// TLD is how the TLD zones are signed (NSEC3, opt-out, ...). The

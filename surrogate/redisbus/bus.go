@@ -20,6 +20,7 @@ import (
 
 // Config configures a Bus. Client is required, and Node for a Bus that
 // subscribes; every other zero value is a documented default.
+// A plain value: set it up before use and do not change it while in use.
 type Config struct {
 	// Client reaches Redis: redis.NewUniversalClient gives a single
 	// server, a Sentinel-managed one (MasterName) or a Cluster, and its

@@ -30,6 +30,7 @@ type Trace struct {
 }
 
 // AppendEvent is a purge appended to the log, for Trace.Appended.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type AppendEvent struct {
 	// ID is the purge's; Entry its stream entry ID (empty with Err).
 	ID, Entry string
@@ -38,6 +39,7 @@ type AppendEvent struct {
 }
 
 // DeliverEvent is a purge read from the log, for Trace.Delivered.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type DeliverEvent struct {
 	Message surrogate.Message
 	// Entry is its stream entry ID; Lag the time from its append (by
@@ -48,11 +50,13 @@ type DeliverEvent struct {
 }
 
 // ResyncEvent is a resync, for Trace.Resynced.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type ResyncEvent struct {
 	Why string
 }
 
 // ErrorEvent is a failed Redis operation, for Trace.Error.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type ErrorEvent struct {
 	// Op is "read", "sync", "record" or "heartbeat".
 	Op  string

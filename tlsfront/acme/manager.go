@@ -121,6 +121,7 @@ func (k EventKind) String() string {
 }
 
 // Event is what Config.Notify receives.
+// A plain value, safe for concurrent use while no goroutine changes it.
 type Event struct {
 	Kind EventKind
 	Name string

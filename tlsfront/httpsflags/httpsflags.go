@@ -50,6 +50,7 @@ func (l *list) String() string     { return strings.Join(*l, ",") }
 func (l *list) Set(v string) error { *l = append(*l, v); return nil }
 
 // Options are the HTTPS flags. Fields are set by Register's flags.
+// A plain value: set it up before use and do not change it while in use.
 type Options struct {
 	Listen     string        // -tls-listen
 	Redirect   string        // -redirect-listen
