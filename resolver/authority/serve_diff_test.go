@@ -36,8 +36,9 @@ func serveBoth(t *testing.T, udp func(context.Context, net.PacketConn) error, tc
 	return pc.LocalAddr().String(), ln.Addr().String()
 }
 
-// rawExchange sends msg and returns the reply, or nil if the query sent
-// after it (ID 0x7777) is answered first, twice over.
+// rawExchange sends msg and returns the reply. A packet that both
+// servers must drop (shorter than a header, or QR set) gets nil when the
+// query sent after it (ID 0x7777) is answered first, twice over.
 func rawExchange(t *testing.T, network, addr string, msg []byte) *dns.Msg {
 	t.Helper()
 	c, err := net.DialTimeout(network, addr, 2*time.Second)
@@ -74,6 +75,9 @@ func rawExchange(t *testing.T, network, addr string, msg []byte) *dns.Msg {
 		return m
 	}
 	send(msg)
+	if len(msg) >= 12 && msg[2]&0x80 == 0 {
+		return read() // UDP replies may overtake each other: no probe
+	}
 	probe := new(dns.Msg)
 	probe.SetQuestion("www.example.", dns.TypeA)
 	probe.Id = 0x7777
