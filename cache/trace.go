@@ -24,14 +24,18 @@ import (
 //
 // A Trace must not be changed once given to NewEngine.
 type Trace struct {
-	// RequestStart is called when ServeHTTP begins a request, before the
-	// cache is looked up; r must not be changed. The context it returns
+	// RequestStart is called when ServeHTTP (or a Transport's RoundTrip)
+	// begins a request, before the cache is looked up; r must not be
+	// changed. The context it returns
 	// becomes the request's for the rest of its handling: the fetches
 	// made for it derive from it (OriginFetchStart's ctx) and
 	// RequestDone receives it. A nil result keeps r's context.
 	RequestStart func(ctx context.Context, r *http.Request) context.Context
 	// RequestDone is called when ServeHTTP has written its response (or
-	// the client left), with the context RequestStart returned.
+	// the client left), with the context RequestStart returned. For a
+	// Transport's RoundTrip it is called when the caller has read the
+	// response body to its end or closed it, or at once when RoundTrip
+	// fails or switches protocols.
 	RequestDone func(ctx context.Context, info RequestInfo)
 	// OriginFetchStart is called before every request the engine sends
 	// upstream: a miss, a validation, a background revalidation, and
@@ -54,24 +58,26 @@ type Trace struct {
 	Revalidation func(ctx context.Context, v RevalidationInfo)
 }
 
-// RequestInfo describes a request ServeHTTP served, for
-// Trace.RequestDone.
+// RequestInfo describes a request ServeHTTP (or a Transport's RoundTrip)
+// served, for Trace.RequestDone.
 // A plain value, safe for concurrent use while no goroutine changes it.
 type RequestInfo struct {
 	// Request is the client's request; it must not be changed or kept.
 	Request *http.Request
 	// Method and Host are the request's; Path is its URL's path.
 	Method, Host, Path string
-	// Status is the final status sent (0 if none was: the client left).
+	// Status is the final status sent (0 if none was: the client left,
+	// or RoundTrip failed).
 	Status int
 	// CacheStatus says how the response was produced (OutcomePass for
 	// what the cache does not handle).
 	CacheStatus Outcome
-	// Bytes counts the body bytes written to the client.
+	// Bytes counts the body bytes written to the client (for RoundTrip:
+	// read by the caller).
 	Bytes int64
 	// Start is when the request began; TTFB is the time from Start to
-	// the final status being written, Duration to the end of the
-	// response.
+	// the final status being written (for RoundTrip: to its return, the
+	// response head ready), Duration to the end of the response.
 	Start          time.Time
 	TTFB, Duration time.Duration
 	// Node names the edge node that served it; the engine leaves it empty

@@ -36,6 +36,12 @@ type TransportConfig struct {
 	Now func() time.Time
 	// Logger receives debug events. Nil means zap.NewNop().
 	Logger *zap.Logger
+	// Trace, if set, is called at the events of every RoundTrip as for
+	// an Engine's ServeHTTP (see Trace and Transport.RoundTrip): a span
+	// or a metric per request, per origin fetch, per revalidation and
+	// per collapsed wait. Nil (the zero value) calls nothing and costs
+	// RoundTrip one pointer check, no allocation.
+	Trace *Trace
 }
 
 // Transport is an http.RoundTripper that gives an HTTP client a cache with
@@ -54,7 +60,9 @@ type TransportConfig struct {
 // fetches whose response is being stored run in goroutines the Transport
 // owns, each ended by RevalidateTimeout; Close cancels and waits for them.
 type Transport struct {
-	e *Engine
+	e     *Engine
+	trace *Trace
+	now   func() time.Time
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -74,12 +82,16 @@ func NewTransport(cfg TransportConfig) (*Transport, error) {
 	if cfg.Base == nil {
 		cfg.Base = http.DefaultTransport
 	}
-	e, err := NewEngine(EngineConfig{Cache: cfg.Cache, Upstream: cfg.Base, MaxObjectBytes: cfg.MaxBodyBytes,
-		FetchTimeout: cfg.RevalidateTimeout, Now: cfg.Now, Logger: cfg.Logger})
+	ecfg := EngineConfig{Cache: cfg.Cache, Upstream: cfg.Base, MaxObjectBytes: cfg.MaxBodyBytes,
+		FetchTimeout: cfg.RevalidateTimeout, Now: cfg.Now, Logger: cfg.Logger, Trace: cfg.Trace}
+	if cfg.Trace != nil {
+		ecfg.Decorate = decorateTraced // X-Cache, and the outcome for RequestDone
+	}
+	e, err := NewEngine(ecfg)
 	if err != nil {
 		return nil, err
 	}
-	return &Transport{e: e}, nil
+	return &Transport{e: e, trace: cfg.Trace, now: e.now}, nil
 }
 
 // Close cancels background revalidations and fetches and waits for them.
@@ -100,4 +112,19 @@ func (t *Transport) waitIdle() { t.Wait() }
 func (t *Transport) Stats() EngineStats { return t.e.Stats() }
 
 // RoundTrip implements http.RoundTripper (see Engine.RoundTrip).
-func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) { return t.e.RoundTrip(req) }
+//
+// With TransportConfig.Trace set, RequestStart is called first (the
+// context it returns becomes the request's, so the origin fetches made
+// for it derive from it) and RequestDone once the response is over: when
+// its body has been read to the end or closed, or at once when RoundTrip
+// fails (Status 0) or switches protocols (101, whose body is the
+// connection). RequestInfo carries the cache status (the X-Cache
+// outcome; OutcomePass for what the cache does not handle), the status,
+// the body bytes the caller read, TTFB (to RoundTrip's return, when the
+// response head is ready) and Duration (to the end of the body).
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.trace != nil {
+		return t.roundTripTraced(req)
+	}
+	return t.e.RoundTrip(req)
+}

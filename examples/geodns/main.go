@@ -35,7 +35,6 @@ import (
 	"github.com/edgekit/edgekit/balancer"
 	"github.com/edgekit/edgekit/resolver/authority"
 	"github.com/edgekit/edgekit/resolver/authority/geoip"
-	"github.com/miekg/dns"
 )
 
 // steerFile is the JSON of -steer.
@@ -141,6 +140,7 @@ func start(listen, zoneFile, origin, steerPath, geoipPath string, out io.Writer)
 		}
 		steers = append(steers, st)
 	}
+	var outMu sync.Mutex // out is written from the health checks and the serving goroutines
 	var closers []func()
 	cleanup := func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -182,11 +182,10 @@ func start(listen, zoneFile, origin, steerPath, geoipPath string, out io.Writer)
 		if cfg.Check.Port == 0 {
 			return nil, errors.New("check port is required")
 		}
-		var mu sync.Mutex
 		h, err := newActiveHealth(edges, cfg.Check.Port, balancer.HealthCheck{Interval: iv, Path: cfg.Check.Path, Rise: 1, Fall: 1},
 			func(a netip.Addr, up bool) {
-				mu.Lock()
-				defer mu.Unlock()
+				outMu.Lock()
+				defer outMu.Unlock()
 				state := "down"
 				if up {
 					state = "up"
@@ -210,16 +209,27 @@ func start(listen, zoneFile, origin, steerPath, geoipPath string, out io.Writer)
 		cleanup()
 		return nil, err
 	}
+	// The Server's own serving, not a dns.Server: every query is judged
+	// by the rules of Answer (a dns.Server answers some itself, without
+	// the OPT that RFC 6891 §7 requires).
+	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: zs}, {Listener: ln, Handler: zs}} {
-		started := make(chan struct{})
-		srv.NotifyStartedFunc = func() { close(started) }
+	for _, serve := range []func() error{
+		func() error { return zs.ServeUDP(ctx, pc) },
+		func() error { return zs.ServeTCP(ctx, ln) },
+	} {
 		wg.Add(1)
-		go func() { defer wg.Done(); srv.ActivateAndServe() }()
-		<-started
-		closers = append(closers, func() { srv.Shutdown() })
+		go func() {
+			defer wg.Done()
+			if err := serve(); err != nil {
+				outMu.Lock()
+				defer outMu.Unlock()
+				fmt.Fprintln(out, "geodns: serving:", err)
+			}
+		}()
 	}
-	return &service{addr: pc.LocalAddr().String(), geo: geo, close: func() { cleanup(); wg.Wait() }}, nil
+	closers = append(closers, func() { cancel(); wg.Wait(); pc.Close() })
+	return &service{addr: pc.LocalAddr().String(), geo: geo, close: cleanup}, nil
 }
 
 func main() {

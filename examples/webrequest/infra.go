@@ -26,7 +26,6 @@ import (
 	"github.com/edgekit/edgekit/origin"
 	"github.com/edgekit/edgekit/resolver"
 	"github.com/edgekit/edgekit/resolver/resolvertest"
-	"github.com/miekg/dns"
 )
 
 // simClock is the journey's simulated time for caches and origins, so
@@ -59,7 +58,7 @@ type internet struct {
 	dnsPort   int
 	dnsStop   func()
 	recursive *resolver.Recursive
-	recServer *dns.Server
+	recServer *udpServing         // the recursive resolver's Server on UDP
 	stub      *resolver.Recursive // the browser/OS cache: forwards to recursive
 	trace     []resolver.Step
 	traceMu   sync.Mutex
@@ -183,11 +182,12 @@ func (in *internet) startResolvers() error {
 	if err != nil {
 		return err
 	}
-	in.recServer = &dns.Server{PacketConn: pc, Handler: srv}
-	started := make(chan struct{})
-	in.recServer.NotifyStartedFunc = func() { close(started) }
-	go in.recServer.ActivateAndServe()
-	<-started
+	// The Server's own UDP serving, not a dns.Server: a dns.Server answers
+	// some malformed queries itself, without the OPT RFC 6891 §7 requires.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); srv.ServeUDP(ctx, pc) }()
+	in.recServer = &udpServing{PacketConn: pc, stop: func() { cancel(); <-done; pc.Close() }}
 	in.stub, err = resolver.New(resolver.Config{Forward: []string{pc.LocalAddr().String()}, Timeout: time.Second})
 	return err
 }
@@ -427,3 +427,13 @@ func (in *internet) clearEdgeCaches(ctx context.Context) {
 	}
 	in.buses.flush(ctx)
 }
+
+// udpServing is a resolver.Server serving UDP on PacketConn until Shutdown.
+type udpServing struct {
+	PacketConn net.PacketConn
+	stop       func()
+}
+
+// Shutdown stops serving, waits for the replies in progress and closes
+// the socket.
+func (u *udpServing) Shutdown() { u.stop() }

@@ -62,8 +62,13 @@
 //
 // # Concurrency
 //
-// A Zone is immutable; a Server is safe for concurrent use and starts no
-// goroutines: run it under a dns.Server for UDP and TCP. Steered names
+// A Zone is immutable; a Server is safe for concurrent use. Serve it with
+// ServeUDP and ServeTCP, which judge every packet as the resolver's
+// Server does (a response is dropped; a query that does not parse, or
+// whose header counts lie, gets FORMERR with its header bits and an OPT,
+// RFC 6891 §7); their goroutines end before they return, when their ctx
+// is done. Under a dns.Server instead, the dns.Server answers some
+// hostile queries itself, without the OPT. Steered names
 // are read from an immutable snapshot; Locator and Health are asked on
 // every steered answer and must not block.
 package authority

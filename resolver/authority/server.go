@@ -20,8 +20,11 @@ import (
 // DNS load distribution).
 //
 // A Server is safe for concurrent use by multiple goroutines. It must not
-// be copied after first use. It starts no goroutines: serve it with a
-// dns.Server (UDP and TCP) or call Answer.
+// be copied after first use. It starts goroutines only inside ServeUDP
+// and ServeTCP, which serve it over UDP and TCP and end them before they
+// return; call Answer to answer in process. As a dns.Handler it can also
+// run under a dns.Server (behind a dns.Handler middleware, say), but the
+// dns.Server answers some malformed queries itself (see ServeUDP).
 type Server struct {
 	zones    []*Zone
 	rotate   bool
@@ -81,22 +84,29 @@ func (s *Server) zoneFor(name string) *Zone {
 // Steered names are answered for the client subnet of the query (RFC
 // 7871) or else for the address the query came from.
 func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	_, tcp := w.RemoteAddr().(*net.TCPAddr)
+	w.WriteMsg(s.respond(req, w.RemoteAddr(), tcp))
+}
+
+// respond is the response to req from remote, truncated to the client's
+// buffer unless it goes over TCP.
+func (s *Server) respond(req *dns.Msg, remote net.Addr, tcp bool) *dns.Msg {
 	var src netip.Addr
-	switch a := w.RemoteAddr().(type) {
+	switch a := remote.(type) {
 	case *net.UDPAddr:
 		src = a.AddrPort().Addr()
 	case *net.TCPAddr:
 		src = a.AddrPort().Addr()
 	}
 	m := s.AnswerFrom(req, src)
-	if _, tcp := w.RemoteAddr().(*net.TCPAddr); !tcp {
+	if !tcp {
 		size := dns.MinMsgSize
 		if opt := req.IsEdns0(); opt != nil {
 			size = int(opt.UDPSize())
 		}
 		dnsproto.Truncate(m, size)
 	}
-	w.WriteMsg(m)
+	return m
 }
 
 // Answer computes the authoritative response to req, as ServeDNS sends

@@ -1,0 +1,178 @@
+package authority
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgekit/edgekit/internal/dnsproto"
+	"github.com/edgekit/edgekit/internal/serve"
+	"github.com/miekg/dns"
+)
+
+const (
+	// tcpIdleTimeout closes a client connection that sends nothing for
+	// this long (RFC 7766 §6.2.3 leaves it to the server; Unbound's and
+	// BIND's are 30 s), as the resolver's ServeTCP does.
+	tcpIdleTimeout = 30 * time.Second
+	// tcpWriteTimeout bounds writing one reply to a client that reads
+	// slowly.
+	tcpWriteTimeout = 10 * time.Second
+)
+
+// ServeUDP answers DNS queries arriving on pc until ctx is done, then
+// returns nil once the replies in progress are sent; it returns the error
+// if reading from pc fails for another reason. It does not close pc. One
+// read loop per GOMAXPROCS shares the socket and answers inline (answers
+// come from memory).
+//
+// Serve a Server with ServeUDP and ServeTCP rather than a dns.Server:
+// every packet is then judged by the same rules as the resolver's Server
+// answers it (dnsproto.VetQuery). A dns.Server answers some queries
+// itself before ServeDNS sees them (NOTIMP for opcodes other than QUERY
+// and NOTIFY, FORMERR for unexpected section counts or a message that
+// does not parse), without the OPT record RFC 6891 §7 requires in the
+// reply to an EDNS query and without the query's RD, and it answers a
+// header whose counts promise records that are not there as if they
+// were. Here packets shorter than a header and responses (QR set) are
+// dropped, never answered (no reflection loops); a query that does not
+// parse, or whose counts lie, gets FORMERR with the query's header bits
+// and an OPT when it had one (dnsproto.FormErr); the rest get Answer's
+// reply, truncated to the client's buffer.
+func (s *Server) ServeUDP(ctx context.Context, pc net.PacketConn) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { pc.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	workers := runtime.GOMAXPROCS(0)
+	errc := make(chan error, workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.udpLoop(ctx, pc); err != nil {
+				errc <- err
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return nil
+	}
+}
+
+func (s *Server) udpLoop(ctx context.Context, pc net.PacketConn) error {
+	buf := make([]byte, dns.MaxMsgSize)
+	var out []byte
+	for {
+		n, addr, err := pc.ReadFrom(buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if b := s.replyTo(buf[:n], addr, false, out[:0]); b != nil {
+			out = b
+			pc.WriteTo(b, addr)
+		}
+	}
+}
+
+// replyTo returns the packed reply to the packet msg from remote, built
+// in buf, or nil when msg is not to be answered. Over UDP (tcp false)
+// the reply is truncated to the client's buffer.
+func (s *Server) replyTo(msg []byte, remote net.Addr, tcp bool, buf []byte) []byte {
+	if !dnsproto.IsQueryHeader(msg) {
+		return nil
+	}
+	req := new(dns.Msg)
+	var m *dns.Msg
+	if err := dnsproto.UnpackQuery(msg, req); err != nil {
+		var size int
+		m, size = dnsproto.FormErr(msg, req)
+		if !tcp {
+			dnsproto.Truncate(m, size)
+		}
+	} else {
+		m = s.respond(req, remote, tcp)
+	}
+	b, err := m.PackBuffer(buf)
+	if err != nil || len(b) > dns.MaxMsgSize {
+		return nil
+	}
+	return b
+}
+
+// ServeTCP answers DNS queries over TCP on ln (RFC 7766) until ctx is
+// done, then closes ln, stops reading from its connections, lets the
+// replies in progress be written, closes the connections and returns nil;
+// it returns the error if accepting fails for another reason. The queries
+// of a connection are answered in order, each as soon as it is read (the
+// answers come from memory, so none waits on another for long). A
+// connection idle for 30 s is closed (§6.2.3). Packets are judged as by
+// ServeUDP; a reply is never truncated.
+func (s *Server) ServeTCP(ctx context.Context, ln net.Listener) error {
+	var (
+		conns   serve.Conns[net.Conn]
+		closing atomic.Bool // read by the connections' readers
+	)
+	err := serve.Accept(ctx, ln, func(c net.Conn) {
+		conns.Serve(c, func() { s.serveTCPConn(c, &closing) })
+	})
+	closing.Store(true)
+	conns.Each(func(c net.Conn) { c.SetReadDeadline(time.Unix(1, 0)) })
+	conns.Wait()
+	return err
+}
+
+// serveTCPConn reads length-prefixed queries from c and answers each
+// until a read fails or closing is set, then closes c.
+func (s *Server) serveTCPConn(c net.Conn, closing *atomic.Bool) {
+	defer c.Close()
+	remote := c.RemoteAddr()
+	br := bufio.NewReader(c)
+	var out []byte
+	for {
+		// The shutdown sets closing, then a read deadline in the past: a
+		// reader that renews its deadline after that sees closing here.
+		c.SetReadDeadline(time.Now().Add(tcpIdleTimeout))
+		if closing.Load() {
+			return
+		}
+		var size [2]byte
+		if _, err := io.ReadFull(br, size[:]); err != nil {
+			return
+		}
+		n := binary.BigEndian.Uint16(size[:])
+		if n == 0 {
+			return // no message can be empty: a broken or hostile client
+		}
+		msg := make([]byte, n)
+		if _, err := io.ReadFull(br, msg); err != nil {
+			return
+		}
+		b := s.replyTo(msg, remote, true, out[:0])
+		if b == nil {
+			continue
+		}
+		out = b
+		binary.BigEndian.PutUint16(size[:], uint16(len(b)))
+		c.SetWriteDeadline(time.Now().Add(tcpWriteTimeout))
+		framed := net.Buffers{size[:], b} // one write (writev)
+		if _, err := framed.WriteTo(c); err != nil {
+			return
+		}
+	}
+}
