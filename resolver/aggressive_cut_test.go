@@ -3,6 +3,7 @@ package resolver
 import (
 	"testing"
 
+	"github.com/edgekit/edgekit/resolver/resolvertest"
 	"github.com/miekg/dns"
 )
 
@@ -47,5 +48,27 @@ func TestRFC8020_NXDOMAINCutKeepsAD(t *testing.T) {
 				t.Fatalf("%s below an insecure NXDOMAIN: want no AD (%d upstream):\n%v", name, up, m)
 			}
 		}
+	}
+}
+
+// TestRFC8198_5_2_EmptyNonTerminalIsNoData: a cached NSEC whose next name
+// is below an empty non-terminal proves that name has no data, not that
+// it does not exist: it is answered NODATA (RFC 8198 §5.2, RFC 4035
+// §3.1.3.1), never NXDOMAIN, which would deny the names below it too
+// (RFC 8020).
+func TestRFC8198_5_2_EmptyNonTerminalIsNoData(t *testing.T) {
+	r, srv := aggrHierarchy(t, nil, nil, resolvertest.SignedZoneFile{ZoneFile: resolvertest.ZoneFile{Addr: "127.0.0.4", Origin: "example.com.", Text: kidText + "a.b.ent 300 IN A 192.0.2.3\n"}})
+	// b0 lies between alias and a.b.ent: the NSEC alias -> a.b.ent.
+	if m := ask(srv, "b0.example.com.", dns.TypeA, true, false); m.Rcode != dns.RcodeNameError || !m.AuthenticatedData {
+		t.Fatalf("priming:\n%v", m)
+	}
+	for _, name := range []string{"ent.example.com.", "b.ent.example.com."} {
+		m, up := askUpstream(r, srv, name, dns.TypeA, true, false)
+		if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 0 || !m.AuthenticatedData || up != 0 {
+			t.Fatalf("%s, an empty non-terminal: want a synthesised NODATA (%d upstream):\n%v", name, up, m)
+		}
+	}
+	if m := ask(srv, "a.b.ent.example.com.", dns.TypeA, true, false); len(m.Answer) == 0 {
+		t.Fatalf("the name below the empty non-terminal is gone:\n%v", m)
 	}
 }

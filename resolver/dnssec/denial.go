@@ -101,7 +101,10 @@ func nsecNXDomain(nsecs []*dns.NSEC, name, zone string) bool {
 		return false
 	}
 	ce := nsecClosestEncloser(n, name)
-	if !dnsproto.IsSubName(zone, ce) {
+	if ce == name || !dnsproto.IsSubName(zone, ce) {
+		// ce == name: the NSEC's next name is below name, which is an
+		// empty non-terminal, not absent (RFC 4035 §3.1.3.1 note; RFC
+		// 8020 would deny its whole subtree).
 		return false
 	}
 	return nsecCovering(nsecs, "*."+ce) != nil || nsecCovers(n, "*."+ce)
