@@ -40,8 +40,9 @@ import (
 // cached like any RRset and answers a question of type CNAME only: a
 // question of another type below a wildcard CNAME is asked upstream (the
 // target's data, in the wildcard's zone or another, is not chased from
-// here). Never for a query with CD, a DS or ANY question, insecure data,
-// NSEC3, or a name in an ECS zone (whose answers vary by client subnet).
+// here). Never for a query with CD, a DS, ANY, NSEC or RRSIG question,
+// insecure data, NSEC3, or a name in an ECS zone (whose answers vary by
+// client subnet).
 
 // wildMark is in the cache key of every cached wildcard RRset (wildKey);
 // it is not aggrMark, so onEvict leaves the NSEC index alone for them.
@@ -62,7 +63,7 @@ func (r *Recursive) indexWildcards(res dnssec.Result, resp *dns.Msg) {
 	}
 	now := r.now()
 	for _, x := range res.Wildcards {
-		if x.NSEC == nil || x.Type == dns.TypeDS || r.ecs.covers(x.Name) {
+		if x.NSEC == nil || !wildType(x.Type) || r.ecs.covers(x.Name) {
 			continue
 		}
 		zone, owner, wild := dns.CanonicalName(x.Zone), dns.CanonicalName(x.Name), "*."+dns.CanonicalName(x.Closest)
@@ -114,12 +115,24 @@ func (r *Recursive) indexWildcards(res dnssec.Result, resp *dns.Msg) {
 	}
 }
 
+// wildType reports whether RRsets of type t are synthesised from a
+// wildcard: not DS (the parent side of a cut), ANY, or the DNSSEC
+// records a wildcard owns itself (RFC 4592 §4: its NSEC and RRSIGs are
+// not expanded).
+func wildType(t uint16) bool {
+	switch t {
+	case dns.TypeDS, dns.TypeANY, dns.TypeNSEC, dns.TypeNSEC3, dns.TypeRRSIG:
+		return false
+	}
+	return true
+}
+
 // synthesiseWildcard answers q from a cached validated wildcard RRset
 // when the cached NSEC records nsecs (of entries ents, all fresh, of
 // zone) prove that q's name does not exist and that the wildcard is its
 // closest match (RFC 8198 §5.3), or returns nil.
 func (r *Recursive) synthesiseWildcard(q dns.Question, zone string, nsecs []*dns.NSEC, ents []*entry, now time.Time) *dns.Msg {
-	if q.Qtype == dns.TypeANY || r.ecs.covers(q.Name) {
+	if !wildType(q.Qtype) || r.ecs.covers(q.Name) {
 		return nil
 	}
 	n, ce := dnssec.WildcardByNSEC(nsecs, q.Name, q.Qtype, zone)
