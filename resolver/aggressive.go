@@ -29,9 +29,9 @@ import (
 // CD (its answer must not depend on validation); DS questions are not
 // synthesised. Like Unbound's aggressive-nsec (on by default since 1.15),
 // it is on whenever the resolver validates; Config.DisableAggressiveNSEC
-// turns it off. Not done: NSEC3 (Unbound too does NSEC only), and
-// answers synthesised from a cached wildcard (§5.3): such questions are
-// asked upstream as before.
+// turns it off. Answers synthesised from a cached validated wildcard
+// (§5.3) are in aggressive_wild.go. Not done: NSEC3 (Unbound too does
+// NSEC only).
 
 // nsecIndex is the owner names of the cached validated NSEC records of
 // each zone, in canonical order (RFC 4034 §6.1). An owner is in the index
@@ -140,9 +140,20 @@ func (r *Recursive) onEvict(ev store.Eviction[string, *entry]) {
 
 // indexNSEC caches the NSEC records that res, the Secure validation of
 // resp (a negative answer), verified, with their signatures and the
-// zone's SOA, and indexes them (RFC 8198 §4: only validated records).
+// zone's SOA, and indexes them (RFC 8198 §4: only validated records); for
+// a positive answer, the wildcard expansions res proved (indexWildcards).
+// It also keeps the DNSSEC outcome of a secure NXDOMAIN for the names
+// below it (nxdomainCut).
 func (r *Recursive) indexNSEC(res dnssec.Result, resp *dns.Msg) {
-	if r.aggr == nil || res.Status != dnssec.Secure || len(res.NSEC) == 0 {
+	if res.Status != dnssec.Secure {
+		return
+	}
+	r.putNXDomainDNSSEC(res.Denied, resp) // RFC 8020 (aggressive_cut.go)
+	if r.aggr == nil {
+		return
+	}
+	r.indexWildcards(res, resp) // RFC 8198 §5.3 (aggressive_wild.go)
+	if len(res.NSEC) == 0 {
 		return
 	}
 	zone := dns.CanonicalName(res.Zone)
@@ -165,35 +176,54 @@ func (r *Recursive) indexNSEC(res dnssec.Result, resp *dns.Msg) {
 	}
 	now := r.now()
 	for _, n := range res.NSEC {
-		owner := dns.CanonicalName(n.Hdr.Name)
-		rrs := []dns.RR{n}
-		ttl := int64(n.Hdr.Ttl)
-		for _, rr := range resp.Ns {
-			s, ok := rr.(*dns.RRSIG)
-			if !ok || s.TypeCovered != dns.TypeNSEC || dns.CanonicalName(s.Hdr.Name) != owner || dns.CanonicalName(s.SignerName) != zone {
-				continue
-			}
-			rrs = append(rrs, s)
-			// No longer than the signatures allow (RFC 4035 §5.3.3).
-			ttl = min(ttl, int64(s.OrigTtl), int64(s.Expiration)-now.Unix())
-		}
-		ttl = min(ttl, int64(soa.Hdr.Ttl), int64(soa.Minttl), int64(r.cfg.MaxNegativeTTL/time.Second))
-		if len(rrs) < 2 || ttl <= 0 {
+		r.putNSEC(zone, n, resp.Ns, soa, soaSigs, now)
+	}
+}
+
+// putNSEC caches and indexes n, an NSEC of zone that verified, with its
+// RRSIGs from sigs (the section it came in) and, for a negative answer,
+// the zone's SOA and its RRSIGs (nil for the proof of a wildcard
+// expansion, which has no SOA). It reports whether n was stored.
+func (r *Recursive) putNSEC(zone string, n *dns.NSEC, sigs []dns.RR, soa *dns.SOA, soaSigs []dns.RR, now time.Time) bool {
+	owner := dns.CanonicalName(n.Hdr.Name)
+	rrs := []dns.RR{n}
+	ttl := int64(n.Hdr.Ttl)
+	for _, rr := range sigs {
+		s, ok := rr.(*dns.RRSIG)
+		if !ok || s.TypeCovered != dns.TypeNSEC || dns.CanonicalName(s.Hdr.Name) != owner || dns.CanonicalName(s.SignerName) != zone {
 			continue
 		}
-		rrs = append(rrs, soaSigs...)
-		key := aggrKey(owner, zone)
-		cost := int64(len(key)+len(owner)+aggrIndexOverhead+96) + int64(dns.Len(soa)) + 48
-		for _, rr := range rrs {
-			cost += int64(dns.Len(rr)) + 48
-		}
-		d := time.Duration(ttl) * time.Second
-		e := &entry{rrs: rrs, soa: soa, rcode: dns.RcodeNameError, stored: now, ttl: d, origTTL: d, rank: rankAnswer}
-		r.aggr.add(zone, owner)
-		if stored, err := r.cache.Set(key, e, cost, now.Add(d)); !stored || err != nil {
-			r.aggr.remove(zone, owner)
-		}
+		rrs = append(rrs, s)
+		// No longer than the signatures allow (RFC 4035 §5.3.3).
+		ttl = min(ttl, int64(s.OrigTtl), int64(s.Expiration)-now.Unix())
 	}
+	ttl = min(ttl, int64(r.cfg.MaxNegativeTTL/time.Second))
+	if soa != nil {
+		ttl = min(ttl, int64(soa.Hdr.Ttl), int64(soa.Minttl))
+	}
+	if len(rrs) < 2 || ttl <= 0 {
+		return false
+	}
+	rrs = append(rrs, soaSigs...)
+	key := aggrKey(owner, zone)
+	cost := int64(len(key)+len(owner)+aggrIndexOverhead+96) + 48
+	if soa != nil {
+		cost += int64(dns.Len(soa))
+	}
+	for _, rr := range rrs {
+		cost += int64(dns.Len(rr)) + 48
+	}
+	d := time.Duration(ttl) * time.Second
+	e := &entry{rrs: rrs, rcode: dns.RcodeNameError, stored: now, ttl: d, origTTL: d, rank: rankAnswer}
+	if soa != nil {
+		e.soa = soa
+	}
+	r.aggr.add(zone, owner)
+	if stored, err := r.cache.Set(key, e, cost, now.Add(d)); !stored || err != nil {
+		r.aggr.remove(zone, owner)
+		return false
+	}
+	return true
 }
 
 // cdKey marks the context of a query with CD (withCD).
@@ -227,19 +257,36 @@ func (r *Recursive) synthesise(ctx context.Context, q dns.Question) *dns.Msg {
 	owners := r.aggr.predecessors(zone, names, nil)
 	now := r.now()
 	var nsecs []*dns.NSEC
-	var ns []dns.RR
-	var soa *dns.SOA
-	left := time.Duration(1<<62 - 1)
+	var ents []*entry
 	for _, o := range owners {
-		key := aggrKey(o, zone)
-		e, ok := r.cache.Get(key)
+		e, ok := r.cache.GetAt(aggrKey(o, zone), now)
 		if !ok || !e.fresh(now) { // RFC 8198 §5.4: not past the NSEC's TTL
 			continue
 		}
 		nsecs = append(nsecs, e.rrs[0].(*dns.NSEC))
+		ents = append(ents, e)
+	}
+	if m := r.synthesiseNegative(q, zone, nsecs, ents, now); m != nil {
+		return m
+	}
+	return r.synthesiseWildcard(q, zone, nsecs, ents, now) // §5.3 (aggressive_wild.go)
+}
+
+// synthesiseNegative is synthesise for a name that the cached NSEC
+// records nsecs (of entries ents) prove NXDOMAIN or NODATA (RFC 8198
+// §5.1, §5.2), or returns nil.
+func (r *Recursive) synthesiseNegative(q dns.Question, zone string, nsecs []*dns.NSEC, ents []*entry, now time.Time) *dns.Msg {
+	rcode, ok := dnssec.DeniedByNSEC(nsecs, q.Name, q.Qtype, zone)
+	if !ok {
+		return nil
+	}
+	var ns []dns.RR
+	var soa *dns.SOA
+	left := time.Duration(1<<62 - 1)
+	for _, e := range ents {
 		left = min(left, e.ttl-now.Sub(e.stored))
-		if soa == nil {
-			soa = e.soa.(*dns.SOA)
+		if s, ok := e.soa.(*dns.SOA); ok && soa == nil {
+			soa = s // the proof of a wildcard expansion has none (putNSEC)
 		}
 		for _, rr := range r.agedCopy(e, now, false) { // copies: their TTLs are lowered below
 			if s, ok := rr.(*dns.RRSIG); ok && s.TypeCovered == dns.TypeSOA && slices.ContainsFunc(ns, func(o dns.RR) bool { return dns.IsDuplicate(o, rr) }) {
@@ -249,10 +296,6 @@ func (r *Recursive) synthesise(ctx context.Context, q dns.Question) *dns.Msg {
 		}
 	}
 	if soa == nil {
-		return nil
-	}
-	rcode, ok := dnssec.DeniedByNSEC(nsecs, q.Name, q.Qtype, zone)
-	if !ok {
 		return nil
 	}
 	ttl := uint32(left / time.Second)

@@ -18,6 +18,14 @@ import (
 // is clock (nil: the real one), with cfg's other fields applied by edit.
 func aggrHierarchy(t testing.TB, now func() time.Time, edit func(*Config), kids ...resolvertest.SignedZoneFile) (*Recursive, *Server) {
 	t.Helper()
+	h, anchors := aggrZones(t, kids...)
+	return aggrResolver(t, h, anchors, now, edit)
+}
+
+// aggrZones serves a signed hierarchy with the kids (as signedHierarchy)
+// and returns it with its trust anchors.
+func aggrZones(t testing.TB, kids ...resolvertest.SignedZoneFile) (*resolvertest.Hierarchy, []dns.RR) {
+	t.Helper()
 	for i := range kids {
 		k := &kids[i]
 		k.Text = strings.ReplaceAll("@ 300 IN SOA ns.@ h.@ 1 7200 3600 1209600 300\n@ 300 IN NS ns.@\nns.@ 300 IN A "+k.Addr+"\n", "@", k.Origin) + k.Text
@@ -27,6 +35,13 @@ func aggrHierarchy(t testing.TB, now func() time.Time, edit func(*Config), kids 
 		t.Fatal(err)
 	}
 	t.Cleanup(h.Close)
+	return h, anchors
+}
+
+// aggrResolver returns a validating resolver over h whose clock is now
+// (nil: the real one), with cfg's other fields applied by edit.
+func aggrResolver(t testing.TB, h *resolvertest.Hierarchy, anchors []dns.RR, now func() time.Time, edit func(*Config)) (*Recursive, *Server) {
+	t.Helper()
 	cfg := Config{Roots: h.Roots(), Port: h.Port, AllowLoopback: true, TrustAnchors: anchors, Now: now}
 	if edit != nil {
 		edit(&cfg)

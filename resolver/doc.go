@@ -127,8 +127,11 @@
 // (RFC 4035 §5.3.3). The validated NSEC records of secure negative
 // answers are used aggressively (RFC 8198 §5.1, §5.2): a name they prove
 // absent, or without the asked type, is answered NXDOMAIN or NODATA with
-// AD from the cache, never for a query with CD; NSEC only, not NSEC3 nor
-// wildcard synthesis (§5.3); Config.DisableAggressiveNSEC turns it off.
+// AD from the cache, and a name they prove absent below a validated
+// wildcard is answered from the cached wildcard RRset (§5.3), never for a
+// query with CD; NSEC only, not NSEC3; Config.DisableAggressiveNSEC turns
+// it off. Names below a secure NXDOMAIN answered from the cache (RFC 8020)
+// carry its AD.
 // Not done: validating forwarded answers.
 //
 // # Packages

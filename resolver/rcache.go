@@ -182,12 +182,19 @@ func (r *Recursive) answerFromCache(m *dns.Msg, q dns.Question, stale bool, c *e
 // cachedNXDomain finds an NXDOMAIN cached for name or an ancestor: nothing
 // exists below a name that does not exist (RFC 8020).
 func (r *Recursive) cachedNXDomain(name string, now time.Time, stale bool) *entry {
+	e, _ := r.cachedNXDomainOwner(name, now, stale)
+	return e
+}
+
+// cachedNXDomainOwner is cachedNXDomain, and the name the NXDOMAIN is
+// cached for (name or the ancestor it derives from).
+func (r *Recursive) cachedNXDomainOwner(name string, now time.Time, stale bool) (*entry, string) {
 	for n := name; ; n = dnsproto.Parent(n) {
 		if e := r.cacheGet(n, 0, now, stale, rankAnswer); e != nil && e.rcode == dns.RcodeNameError {
-			return e
+			return e, n
 		}
 		if n == "." {
-			return nil
+			return nil, ""
 		}
 	}
 }

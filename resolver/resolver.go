@@ -342,14 +342,20 @@ func (r *Recursive) resolveMiss(ctx context.Context, q dns.Question, c *ecsClien
 	if c != nil {
 		key += "/" + c.subnet.String() // clients of other subnets may get other answers
 	}
-	r.st.cacheMisses.Add(1)
-	r.cfg.Hooks.cacheEvent(q, CacheMiss)
 	if m := r.bogusCached(q); m != nil {
+		r.st.cacheMisses.Add(1)
+		r.cfg.Hooks.cacheEvent(q, CacheMiss)
 		return m, nil // RFC 4035 §4.7: a bogus answer is not asked for again at once
 	}
 	if m := r.synthesise(ctx, q); m != nil {
-		return m, nil // RFC 8198: proven absent by cached validated NSEC records
+		// RFC 8198: answered from cached validated NSEC records (and
+		// wildcards), without asking: a cache hit.
+		r.st.cacheHits.Add(1)
+		r.cfg.Hooks.cacheEvent(q, CacheHit)
+		return m, nil
 	}
+	r.st.cacheMisses.Add(1)
+	r.cfg.Hooks.cacheEvent(q, CacheMiss)
 	if r.failedRecently(q) {
 		// RFC 9520 §3: a question that just failed fails again at once
 		// (stale data, if any, still served), not after another round

@@ -10,7 +10,10 @@ type counters struct {
 
 // Stats is a snapshot of a resolver's counters.
 type Stats struct {
-	Queries     uint64 // questions asked of Resolve
+	Queries uint64 // questions asked of Resolve
+	// CacheHits counts questions answered from the cache, those
+	// synthesised from cached validated NSEC records and wildcards (RFC
+	// 8198) included; CacheMisses the others.
 	CacheHits   uint64
 	CacheMisses uint64
 	// Upstream counts queries sent to name servers or forwarders.

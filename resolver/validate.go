@@ -238,6 +238,9 @@ func (r *Recursive) addDNSSECRecordsTo(m, req *dns.Msg, hit bool) {
 	q := req.Question[0]
 	now := r.now()
 	e := r.cachedDNSSECAt(lower(q.Name), q.Qtype, now)
+	if e == nil && m.Rcode == dns.RcodeNameError && len(m.Answer) == 0 {
+		e = r.nxdomainCut(lower(q.Name), now) // RFC 8020 (aggressive_cut.go)
+	}
 	if e == nil {
 		m.AuthenticatedData = false
 		return

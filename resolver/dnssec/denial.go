@@ -101,7 +101,10 @@ func nsecNXDomain(nsecs []*dns.NSEC, name, zone string) bool {
 		return false
 	}
 	ce := nsecClosestEncloser(n, name)
-	if !dnsproto.IsSubName(zone, ce) {
+	if ce == name || !dnsproto.IsSubName(zone, ce) {
+		// ce == name: the NSEC's next name is below name, which is an
+		// empty non-terminal, not absent (RFC 4035 §3.1.3.1 note; RFC
+		// 8020 would deny its whole subtree).
 		return false
 	}
 	return nsecCovering(nsecs, "*."+ce) != nil || nsecCovers(n, "*."+ce)
@@ -138,6 +141,16 @@ func nsecNoData(nsecs []*dns.NSEC, name string, t uint16, zone string) bool {
 	}
 	w := nsecMatching(nsecs, "*."+ce)
 	return w != nil && !hasType(w.TypeBitMap, t) && !hasType(w.TypeBitMap, dns.TypeCNAME)
+}
+
+// nsecWildcardProof returns the NSEC of nsecs that proves an answer
+// synthesised from the wildcard *.ce had no closer match: it covers name
+// and its closest encloser is ce (RFC 4035 §5.3.4), or nil.
+func nsecWildcardProof(nsecs []*dns.NSEC, name, ce string) *dns.NSEC {
+	if n := nsecCovering(nsecs, name); n != nil && nsecClosestEncloser(n, name) == ce {
+		return n
+	}
+	return nil
 }
 
 // nsec3Set is the NSEC3 records of one zone in a response, with the name
@@ -324,4 +337,30 @@ func DeniedByNSEC(nsecs []*dns.NSEC, name string, t uint16, zone string) (rcode 
 		return dns.RcodeSuccess, true
 	}
 	return 0, false
+}
+
+// WildcardByNSEC reports whether the NSEC records nsecs, validated with
+// the keys of zone, prove that name does not exist and that the wildcard
+// at its closest encloser is the closest match. It returns the NSEC that
+// covers name and that closest encloser ce (the wildcard is "*."+ce), or
+// nil. It is the proof check of a validated wildcard expansion (RFC 4035
+// §5.3.4, the one Validate makes), for a resolver that answers from a
+// cached wildcard RRset (RFC 8198 §5.3): the wildcard's existence is the
+// caller's to know (its validated RRset); an NSEC of nsecs that proves
+// the wildcard absent makes the answer nil. DS questions are never
+// answered so (a DS lives on the parent side of a cut).
+func WildcardByNSEC(nsecs []*dns.NSEC, name string, t uint16, zone string) (nsec *dns.NSEC, ce string) {
+	name, zone = dns.CanonicalName(name), dns.CanonicalName(zone)
+	if t == dns.TypeDS || name == zone || !dnsproto.IsSubName(zone, name) {
+		return nil, ""
+	}
+	n := nsecCovering(nsecs, name)
+	if n == nil {
+		return nil, ""
+	}
+	ce = nsecClosestEncloser(n, name)
+	if !dnsproto.IsSubName(zone, ce) || nsecCovering(nsecs, "*."+ce) != nil {
+		return nil, ""
+	}
+	return n, ce
 }

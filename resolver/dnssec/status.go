@@ -73,6 +73,26 @@ type Result struct {
 	// serve later questions (RFC 8198 aggressive use).
 	NSEC []*dns.NSEC
 	Zone string
+	// Denied is, for a Secure negative answer, the name its proof is
+	// for (where the answer's CNAME chain ends), in canonical form.
+	Denied string
+	// Wildcards is, for a Secure answer, its RRsets that are wildcard
+	// expansions proven by NSEC (RFC 4035 §5.3.4), each with the NSEC
+	// whose signature verified and that proves no closer match: the
+	// wildcard RRset and that NSEC may answer later questions for other
+	// names below the wildcard (RFC 8198 §5.3).
+	Wildcards []Expansion
+}
+
+// Expansion is a wildcard expansion of a validated answer (RFC 4035
+// §5.3.4) and its NSEC proof (Result.Wildcards).
+// A plain value, safe for concurrent use while no goroutine changes it.
+type Expansion struct {
+	Name    string    // the owner of the expanded RRset, in canonical form
+	Type    uint16    // its type
+	Closest string    // the closest encloser: the wildcard is "*."+Closest
+	Zone    string    // the signer of the RRset and of NSEC
+	NSEC    *dns.NSEC // the verified NSEC covering Name (the response's own record)
 }
 
 // Work counts the expensive operations of a validation (Config limits).

@@ -37,6 +37,7 @@ func (v *Validator) validate(ctx context.Context, f Fetcher, q dns.Question, res
 		}
 	}
 	var den *denialCache
+	var wild []Expansion
 	for _, set := range groupRRsets(resp.Answer) {
 		h := set[0].Header()
 		owner := dns.CanonicalName(h.Name)
@@ -90,11 +91,17 @@ func (v *Validator) validate(ctx context.Context, f Fetcher, q dns.Question, res
 			if !d.wildcardAnswer(owner, ce) {
 				return bogus(dns.ExtendedErrorCodeNSECMissing, "no proof that "+owner+" does not exist beside the wildcard *."+ce)
 			}
+			if n := nsecWildcardProof(d.nsec, owner, ce); n != nil {
+				wild = append(wild, Expansion{Name: owner, Type: h.Rrtype, Closest: ce, Zone: e.zone, NSEC: n}) // RFC 8198 §5.3
+			}
 		}
 	}
 	final, answered := chase(qname, q.Qtype, resp.Answer)
 	if resp.Rcode == dns.RcodeNameError || resp.Rcode == dns.RcodeSuccess && !answered {
 		weaken(v.validateNegative(ctx, f, final, q.Qtype, resp, now, b))
+	}
+	if out.Status == Secure {
+		out.Wildcards = wild
 	}
 	return out
 }
@@ -136,7 +143,7 @@ func (v *Validator) validateNegative(ctx context.Context, f Fetcher, name string
 	case ok && optOut:
 		return Result{Status: Insecure}
 	case ok:
-		return Result{Status: Secure, NSEC: d.nsec, Zone: d.zone}
+		return Result{Status: Secure, NSEC: d.nsec, Zone: d.zone, Denied: name}
 	case d.spent():
 		return bogus(dns.ExtendedErrorCodeDNSBogus, "NSEC3 hash limit reached")
 	case d.fail.Status == Bogus:
@@ -221,7 +228,7 @@ func (d *denial) noDS(name string) (ok, optOut, cut bool) {
 // encloser is ce (RFC 4035 §5.3.4), or an NSEC3 covering the next closer
 // name (RFC 5155 §8.8).
 func (d *denial) wildcardAnswer(name, ce string) bool {
-	if n := nsecCovering(d.nsec, name); n != nil && nsecClosestEncloser(n, name) == ce {
+	if nsecWildcardProof(d.nsec, name, ce) != nil {
 		return true
 	}
 	if d.n3 != nil && ce != name && dnsproto.IsSubName(ce, name) {
