@@ -23,6 +23,9 @@ type SignedZoneFile struct {
 	// DS, if set, is published in the TLD instead of the zone's own
 	// (a DS that matches no DNSKEY of the zone, for one).
 	DS *dns.DS
+	// ExtraDS are published in the TLD beside the zone's DS (or DS): a
+	// digest type no validator knows, a key of a rollover.
+	ExtraDS []*dns.DS
 	// Wrap, if set, wraps the zone's server (a forger, a dropper).
 	Wrap func(dns.Handler) dns.Handler
 }
@@ -35,6 +38,9 @@ type SignedConfig struct {
 	// TLD is how the TLD zones are signed (NSEC3, opt-out, ...). The
 	// root is signed with the defaults.
 	TLD Signing
+	// TLDs, if set, gives the signing of the TLDs it names ("com."),
+	// in place of TLD: several TLDs denying in different ways.
+	TLDs map[string]Signing
 	// Port as Config.Port.
 	Port int
 }
@@ -82,6 +88,11 @@ func NewSigned(cfg SignedConfig) (*Hierarchy, []dns.RR, error) {
 			case !zf.NoDS:
 				b.WriteString(z.DS() + "\n")
 			}
+			for _, ds := range zf.ExtraDS {
+				c := *ds
+				c.Hdr.Name = origin
+				b.WriteString(c.String() + "\n")
+			}
 			text = z.Text()
 			h = NewSignedServer([]*SignedZone{z}, nil)
 		}
@@ -101,7 +112,11 @@ func NewSigned(cfg SignedConfig) (*Hierarchy, []dns.RR, error) {
 			}
 		}
 	}) {
-		z, err := SignZone(tld, tldText[tld].String(), cfg.TLD)
+		s, ok := cfg.TLDs[tld]
+		if !ok {
+			s = cfg.TLD
+		}
+		z, err := SignZone(tld, tldText[tld].String(), s)
 		if err != nil {
 			return nil, nil, err
 		}
