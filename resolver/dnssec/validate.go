@@ -93,10 +93,30 @@ func (v *Validator) validate(ctx context.Context, f Fetcher, q dns.Question, res
 		}
 	}
 	final, answered := chase(qname, q.Qtype, resp.Answer)
-	if resp.Rcode == dns.RcodeNameError || resp.Rcode == dns.RcodeSuccess && !answered {
+	if resp.Rcode == dns.RcodeNameError || resp.Rcode == dns.RcodeSuccess && !answered && !partialChain(qname, final, resp) {
 		weaken(v.validateNegative(ctx, f, final, q.Qtype, resp, now, b))
 	}
 	return out
+}
+
+// partialChain reports whether resp, a NOERROR response whose CNAME (or
+// DNAME) chain from qname ends at final without an answer, is a link of
+// a chain that goes on elsewhere: the chain moved and no SOA says that
+// final has no data. The zone that answered owes no proof about final
+// (it may not even serve it); the resolver asks for final itself and
+// that answer is validated in turn (RFC 4035 §5.3; a denial is needed
+// only in an NXDOMAIN or NODATA response, §3.1.3). A forger who strips
+// the SOA of a real CNAME-then-NODATA gains nothing: final is asked.
+func partialChain(qname, final string, resp *dns.Msg) bool {
+	if final == qname {
+		return false
+	}
+	for _, rr := range resp.Ns {
+		if rr.Header().Rrtype == dns.TypeSOA {
+			return false
+		}
+	}
+	return true
 }
 
 // validateNegative checks the proof of an NXDOMAIN or NODATA for
