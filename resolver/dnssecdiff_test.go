@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"net"
 	"testing"
 
 	"github.com/edgekit/edgekit/resolver/resolvertest"
@@ -37,6 +38,30 @@ func TestRFC4035_5_3_CNAMEAcrossZones(t *testing.T) {
 			if m.Rcode != dns.RcodeSuccess || m.AuthenticatedData != c.ad || count(m.Answer, dns.TypeA) != 1 {
 				t.Fatalf("%s %s: want NOERROR ad=%v with the A record, got:\n%v", c.name, round, c.ad, m)
 			}
+		}
+	}
+}
+
+// TestRFC4035_3_2_1_TargetFirstLearnedThroughCNAME: data first cached as
+// a link of a CNAME chain, then asked for itself, is answered from the
+// cache as what it was validated to be: AD (RFC 6840 §5.8) and, with
+// DO, its RRSIG (RFC 4035 §3.2.1). It came back without either.
+func TestRFC4035_3_2_1_TargetFirstLearnedThroughCNAME(t *testing.T) {
+	_, srv := signedHierarchy(t, resolvertest.Signing{},
+		signedKid{origin: "a.com.", addr: "127.0.0.4", text: "alias.a.com. 300 IN CNAME www.b.com.\n"},
+		signedKid{origin: "b.com.", addr: "127.0.0.5", text: "www.b.com. 300 IN A 192.0.2.5\n"},
+	)
+	if m := ask(srv, "alias.a.com.", dns.TypeA, true, false); m.Rcode != dns.RcodeSuccess || !m.AuthenticatedData {
+		t.Fatalf("chain:\n%v", m)
+	}
+	for _, do := range []bool{true, false} {
+		q := new(dns.Msg)
+		q.SetQuestion("www.b.com.", dns.TypeA)
+		q.SetEdns0(1232, do)
+		q.AuthenticatedData = !do
+		m := srv.answer(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5353}, &net.TCPAddr{}, q)
+		if m.Rcode != dns.RcodeSuccess || !m.AuthenticatedData || count(m.Answer, dns.TypeA) != 1 || do != (count(m.Answer, dns.TypeRRSIG) == 1) {
+			t.Fatalf("target asked itself (DO %v): want NOERROR, AD, the A record and its RRSIG with DO, got:\n%v", do, m)
 		}
 	}
 }

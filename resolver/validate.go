@@ -107,7 +107,8 @@ func (r *Recursive) checkStep(ctx context.Context, st *state, name string, qtype
 		return false, false
 	}
 	capTTLs(resp.Answer, r.now())
-	r.indexNSEC(res, resp) // RFC 8198 (aggressive.go)
+	r.putLinkDNSSEC(st, res, resp) // each RRset's own AD and RRSIGs (dnsseclink.go)
+	r.indexNSEC(res, resp)         // RFC 8198 (aggressive.go)
 	v.an, v.ns = dnssecRecords(resp, v.an, v.ns)
 	return true, true
 }
