@@ -1,6 +1,7 @@
 package dnssec
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -26,6 +27,17 @@ func algorithmSupported(alg uint8) bool {
 // 8624 §3.3: SHA-1, SHA-256 and SHA-384; GOST is not).
 func digestSupported(t uint8) bool {
 	return t == dns.SHA1 || t == dns.SHA256 || t == dns.SHA384
+}
+
+// listsType reports whether a type bitmap of an NSEC or NSEC3 says its
+// owner has records of type t. For ANY (RFC 1035 §3.2.3), any type at
+// all: no bitmap of a name holding records proves a NODATA for ANY
+// (RFC 4035 §3.1.3.1, RFC 5155 §8.5).
+func listsType(bitmap []uint16, t uint16) bool {
+	if t == dns.TypeANY {
+		return len(bitmap) > 0
+	}
+	return slices.Contains(bitmap, t)
 }
 
 // budget is one validation's allowance of expensive work, and what it

@@ -1,0 +1,50 @@
+package dnssec_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/edgekit/edgekit/resolver/dnssec"
+	"github.com/edgekit/edgekit/resolver/resolvertest"
+	"github.com/miekg/dns"
+)
+
+// Regression tests for what scripts/compare-dnssec.sh (a differential
+// run beside a validating Unbound) found; docs/resolver.md, "Agreement
+// with Unbound".
+
+// TestRFC4035_3_1_3_1_NoNODATAForANY: an NSEC (or NSEC3) of a name that
+// holds records proves that it has no records of the types its bitmap
+// leaves out, never that it has none at all: a NODATA for ANY (RFC 1035
+// §3.2.3 QTYPE *) cannot be proven by it (RFC 4035 §3.1.3.1, RFC 5155
+// §8.5). A forger replaying the signed NODATA of another type for an ANY
+// question was validated secure, and the resolver's RFC 8198 synthesis
+// answered ANY with an empty NODATA and AD.
+func TestRFC4035_3_1_3_1_NoNODATAForANY(t *testing.T) {
+	for _, n3 := range []bool{false, true} {
+		tr := newTree(t, resolvertest.Signing{}, child{origin: "example.com.", text: exampleText, s: resolvertest.Signing{NSEC3: n3}})
+		v := tr.validator(t, dnssec.Config{})
+		resp := tr.ask("www.example.com.", dns.TypeTXT) // a signed NODATA for TXT
+		r := v.Validate(context.Background(), tr.fetcher(), dns.Question{Name: "www.example.com.", Qtype: dns.TypeTXT, Qclass: dns.ClassINET}, resp)
+		want(t, r, dnssec.Secure, 0)
+		r = v.Validate(context.Background(), tr.fetcher(), dns.Question{Name: "www.example.com.", Qtype: dns.TypeANY, Qclass: dns.ClassINET}, resp)
+		if r.Status != dnssec.Bogus {
+			t.Fatalf("NSEC3 %v: the TXT NODATA replayed for ANY: %v, want bogus", n3, r.Status)
+		}
+		if !n3 {
+			if _, ok := dnssec.DeniedByNSEC(r2nsec(t, v, tr), "www.example.com.", dns.TypeANY, "example.com."); ok {
+				t.Fatal("DeniedByNSEC proves a NODATA for ANY at a name with records")
+			}
+		}
+	}
+}
+
+// r2nsec returns the validated NSEC records of the TXT NODATA at www.
+func r2nsec(t *testing.T, v *dnssec.Validator, tr *tree) []*dns.NSEC {
+	t.Helper()
+	r, _ := tr.check(t, v, "www.example.com.", dns.TypeTXT)
+	if len(r.NSEC) == 0 {
+		t.Fatal("no validated NSEC")
+	}
+	return r.NSEC
+}
