@@ -3,6 +3,7 @@ package resolver
 import (
 	"net"
 	"testing"
+	"time"
 
 	"github.com/edgekit/edgekit/resolver/resolvertest"
 	"github.com/miekg/dns"
@@ -62,6 +63,28 @@ func TestRFC4035_3_2_1_TargetFirstLearnedThroughCNAME(t *testing.T) {
 		m := srv.answer(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5353}, &net.TCPAddr{}, q)
 		if m.Rcode != dns.RcodeSuccess || !m.AuthenticatedData || count(m.Answer, dns.TypeA) != 1 || do != (count(m.Answer, dns.TypeRRSIG) == 1) {
 			t.Fatalf("target asked itself (DO %v): want NOERROR, AD, the A record and its RRSIG with DO, got:\n%v", do, m)
+		}
+	}
+}
+
+// TestRFC4035_3_2_2_CDKeepsSignatures: a query with CD gets the data of
+// a bogus answer (RFC 4035 §3.2.2) so that the client can validate it
+// itself, and with DO that needs the RRSIGs (RFC 4035 §3.2.1): they were
+// left out; without DO they stay out. No AD either way (RFC 4035 §3.2.3).
+func TestRFC4035_3_2_2_CDKeepsSignatures(t *testing.T) {
+	past := time.Now().Add(-30 * 24 * time.Hour)
+	_, srv := signedHierarchy(t, resolvertest.Signing{},
+		signedKid{origin: "expired.com.", addr: "127.0.0.4", text: "www.expired.com. 300 IN A 192.0.2.4\n", s: resolvertest.Signing{Inception: past.Add(-time.Hour), Expiration: past}},
+	)
+	if m := ask(srv, "www.expired.com.", dns.TypeA, true, false); m.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("without CD:\n%v", m)
+	}
+	for _, do := range []bool{true, false} {
+		for _, round := range []string{"first", "again"} {
+			m := ask(srv, "www.expired.com.", dns.TypeA, do, true)
+			if m.Rcode != dns.RcodeSuccess || m.AuthenticatedData || count(m.Answer, dns.TypeA) != 1 || do != (count(m.Answer, dns.TypeRRSIG) == 1) {
+				t.Fatalf("CD, DO %v, %s: want NOERROR without AD, the A record and with DO its RRSIG, got:\n%v", do, round, m)
+			}
 		}
 	}
 }

@@ -92,6 +92,9 @@ func (r *Recursive) checkStep(ctx context.Context, st *state, name string, qtype
 		return true, false
 	}
 	if v.cd {
+		if st.nsHost == "" { // for a DO client (checkingDisabled)
+			v.an, v.ns = dnssecRecords(resp, v.an, v.ns)
+		}
 		return true, false
 	}
 	res := r.val.Validate(ctx, r.fetcher(ctx, st), dns.Question{Name: name, Qtype: qtype, Qclass: dns.ClassINET}, resp)
@@ -419,17 +422,24 @@ func wantsAD(req *dns.Msg) bool {
 	return opt != nil && opt.Do()
 }
 
-// checkingDisabled answers a query with CD (RFC 4035 §3.2.2) whose
+// checkingDisabled answers req, a query with CD (RFC 4035 §3.2.2), whose
 // validated resolution res was bogus: the data, resolved without
-// validation and not cached.
-func (r *Recursive) checkingDisabled(ctx context.Context, q dns.Question, res *dns.Msg) *dns.Msg {
+// validation and not cached, with its RRSIG, NSEC and NSEC3 records when
+// req sets DO (RFC 4035 §3.2.1: the client validates it itself).
+func (r *Recursive) checkingDisabled(ctx context.Context, req *dns.Msg, res *dns.Msg) *dns.Msg {
 	if r.val == nil || res == nil || res.Rcode != dns.RcodeServerFailure || res.IsEdns0() == nil {
 		return res
 	}
+	q := req.Question[0]
 	q.Name = lower(q.Name)
 	st := &state{deadline: time.Now().Add(r.cfg.ResolveTimeout), val: &valState{cd: true}}
 	if d, ok := ctx.Deadline(); ok && d.Before(st.deadline) {
 		st.deadline = d
 	}
-	return r.iterate(ctx, st, q)
+	m := r.iterate(ctx, st, q)
+	if opt := req.IsEdns0(); opt != nil && opt.Do() && m.Rcode != dns.RcodeServerFailure {
+		m.Answer = append(m.Answer, st.val.an...)
+		m.Ns = append(m.Ns, st.val.ns...)
+	}
+	return m
 }
