@@ -88,3 +88,19 @@ func TestRFC4035_3_2_2_CDKeepsSignatures(t *testing.T) {
 		}
 	}
 }
+
+// TestRFC4035_3_2_1_ANYSignaturesOnce: an ANY answer holds the RRSIGs of
+// its RRsets among its data (ANY matches every type); with DO they were
+// added a second time, each RRSIG twice (RFC 2181 §5: an RRset holds no
+// duplicates).
+func TestRFC4035_3_2_1_ANYSignaturesOnce(t *testing.T) {
+	_, srv := signedHierarchy(t, resolvertest.Signing{},
+		signedKid{origin: "a.com.", addr: "127.0.0.4", text: "www.a.com. 300 IN A 192.0.2.4\nwww.a.com. 300 IN TXT \"x\"\n"},
+	)
+	for _, round := range []string{"cold", "cached"} {
+		m := ask(srv, "www.a.com.", dns.TypeANY, true, false)
+		if m.Rcode != dns.RcodeSuccess || count(m.Answer, dns.TypeRRSIG) != count(m.Answer, dns.TypeA)+count(m.Answer, dns.TypeTXT) || count(m.Answer, dns.TypeA) == 0 {
+			t.Fatalf("%s: want each RRset with one RRSIG, got:\n%v", round, m)
+		}
+	}
+}

@@ -112,7 +112,11 @@ func (r *Recursive) checkStep(ctx context.Context, st *state, name string, qtype
 	capTTLs(resp.Answer, r.now())
 	r.putLinkDNSSEC(st, res, resp) // each RRset's own AD and RRSIGs (dnsseclink.go)
 	r.indexNSEC(res, resp)         // RFC 8198 (aggressive.go)
+	an := v.an
 	v.an, v.ns = dnssecRecords(resp, v.an, v.ns)
+	if qtype == dns.TypeANY {
+		v.an = an // ANY's answer holds its RRSIGs among its data already
+	}
 	return true, true
 }
 
