@@ -48,3 +48,41 @@ func r2nsec(t *testing.T, v *dnssec.Validator, tr *tree) []*dns.NSEC {
 	}
 	return r.NSEC
 }
+
+// TestRFC8914_PreciseEDEs: the Extended DNS Error names what is wrong
+// (RFC 8914 §4): an RRSIG whose Labels field is above its owner's label
+// count (RFC 4035 §5.3.1) is there but invalid, DNSSEC Bogus (6), not
+// RRSIGs Missing (10); a DNSKEY RRset with a key matching the DS but no
+// signature by it (RFC 4035 §5.2) is RRSIGs Missing (10), not DNSKEY
+// Missing (9), which says that no key matches the DS (as Unbound says).
+func TestRFC8914_PreciseEDEs(t *testing.T) {
+	t.Run("labels_above_owner_RFC4035_5_3_1", func(t *testing.T) {
+		tr := newTree(t, resolvertest.Signing{}, child{origin: "example.com.", text: exampleText, s: resolvertest.Signing{LabelsDelta: map[string]int{"www.example.com.": 1}}})
+		r, _ := tr.check(t, tr.validator(t, dnssec.Config{}), "www.example.com.", dns.TypeA)
+		want(t, r, dnssec.Bogus, dns.ExtendedErrorCodeDNSBogus)
+	})
+	t.Run("DNSKEY_not_signed_by_DS_key_RFC4035_5_2", func(t *testing.T) {
+		zsk, err := resolvertest.NewKey("example.com.", dns.ECDSAP256SHA256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zsk.DNSKEY.Flags = 256
+		tr := newTree(t, resolvertest.Signing{}, child{origin: "example.com.", text: exampleText, s: resolvertest.Signing{ZSK: zsk, KeysSignedByZSK: true}})
+		r, _ := tr.check(t, tr.validator(t, dnssec.Config{}), "www.example.com.", dns.TypeA)
+		want(t, r, dnssec.Bogus, dns.ExtendedErrorCodeRRSIGsMissing)
+	})
+	t.Run("KSK_ZSK_split_is_secure_RFC6781_3_1", func(t *testing.T) {
+		zsk, err := resolvertest.NewKey("example.com.", dns.ECDSAP384SHA384)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zsk.DNSKEY.Flags = 256
+		ksk, err := resolvertest.NewKey("example.com.", dns.ECDSAP384SHA384)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := newTree(t, resolvertest.Signing{}, child{origin: "example.com.", text: exampleText, s: resolvertest.Signing{Key: ksk, ZSK: zsk}})
+		r, _ := tr.check(t, tr.validator(t, dnssec.Config{}), "www.example.com.", dns.TypeA)
+		want(t, r, dnssec.Secure, 0)
+	})
+}

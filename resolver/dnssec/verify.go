@@ -84,7 +84,14 @@ func verifyRRset(rrset []dns.RR, sigs []*dns.RRSIG, zone string, keys []*dns.DNS
 	fail := bogus(dns.ExtendedErrorCodeRRSIGsMissing, "no signature for "+owner+" "+dns.TypeToString[h.Rrtype])
 	for _, sig := range sigs {
 		if sig.TypeCovered != h.Rrtype || dns.CanonicalName(sig.Hdr.Name) != owner || dns.CanonicalName(sig.SignerName) != zone ||
-			!dnsproto.IsSubName(zone, owner) || int(sig.Labels) > dns.CountLabel(owner) {
+			!dnsproto.IsSubName(zone, owner) {
+			continue
+		}
+		if int(sig.Labels) > dns.CountLabel(owner) {
+			// RFC 4035 §5.3.1: invalid, though there (not missing).
+			if fail.EDE == dns.ExtendedErrorCodeRRSIGsMissing {
+				fail = bogus(dns.ExtendedErrorCodeDNSBogus, "RRSIG on "+owner+" "+dns.TypeToString[h.Rrtype]+" has more labels than its owner")
+			}
 			continue
 		}
 		if tried >= b.cfg.MaxSignaturesPerRRset {
@@ -236,6 +243,11 @@ func matchDS(zone string, dsSet []*dns.DS, trusted []*dns.DNSKEY, keySet []dns.R
 	}
 	sig, res := verifyRRset(keySet, sigs, zone, candidates, now, b)
 	if res.Status != Secure {
+		if res.EDE == dns.ExtendedErrorCodeDNSKEYMissing {
+			// A key matches the DS but signs nothing here (RFC 4035
+			// §5.2): its signature is what is missing.
+			res = bogus(dns.ExtendedErrorCodeRRSIGsMissing, "no signature on the DNSKEY RRset of "+zone+" by a key its DS names")
+		}
 		return nil, nil, res
 	}
 	return keys, sig, res
