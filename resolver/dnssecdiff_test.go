@@ -104,3 +104,43 @@ func TestRFC4035_3_2_1_ANYSignaturesOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestRFC4035_3_1_3_CNAMEThenNegativeSOASignatureInAuthority: a CNAME
+// chain that ends in an NXDOMAIN or NODATA in another zone is answered
+// with the CNAME and its RRSIG in the answer section and the SOA, NSEC
+// records and their RRSIGs in the authority section (RFC 4035 §3.1.3,
+// RFC 2308 §2.1); the SOA's RRSIG went to the answer section.
+func TestRFC4035_3_1_3_CNAMEThenNegativeSOASignatureInAuthority(t *testing.T) {
+	_, srv := signedHierarchy(t, resolvertest.Signing{},
+		signedKid{origin: "a.com.", addr: "127.0.0.4", text: "tonx.a.com. 300 IN CNAME nope.b.com.\ntonodata.a.com. 300 IN CNAME www.b.com.\n"},
+		signedKid{origin: "b.com.", addr: "127.0.0.5", text: "www.b.com. 300 IN A 192.0.2.5\n"},
+	)
+	for _, c := range []struct {
+		name  string
+		qtype uint16
+		rcode int
+	}{
+		{"tonx.a.com.", dns.TypeA, dns.RcodeNameError},
+		{"tonodata.a.com.", dns.TypeTXT, dns.RcodeSuccess},
+	} {
+		for _, round := range []string{"cold", "cached"} {
+			m := ask(srv, c.name, c.qtype, true, false)
+			bad := m.Rcode != c.rcode || !m.AuthenticatedData || count(m.Answer, dns.TypeCNAME) != 1 || count(m.Ns, dns.TypeNSEC) == 0
+			for _, rr := range m.Answer {
+				if s, ok := rr.(*dns.RRSIG); ok && s.TypeCovered != dns.TypeCNAME {
+					bad = true
+				}
+			}
+			soaSig := false
+			for _, rr := range m.Ns {
+				if s, ok := rr.(*dns.RRSIG); ok && s.TypeCovered == dns.TypeSOA {
+					soaSig = true
+				}
+			}
+			if bad || !soaSig {
+				t.Fatalf("%s %s %s: want %s with AD, the CNAME and its RRSIG in the answer, the SOA's RRSIG and the NSEC in the authority, got:\n%v",
+					c.name, dns.TypeToString[c.qtype], round, dns.RcodeToString[c.rcode], m)
+			}
+		}
+	}
+}

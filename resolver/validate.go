@@ -210,10 +210,12 @@ func (r *Recursive) cachedDNSSECAt(name string, qtype uint16, now time.Time) *en
 	return e
 }
 
-// authorityRecord reports whether rr, one of an answer's DNSSEC records,
-// goes in the authority section: NSEC, NSEC3 and their RRSIGs, and
+// authorityRecord reports whether rr, one of the DNSSEC records of an
+// answer to a question of type qtype, goes in the authority section:
+// NSEC, NSEC3 and their RRSIGs, the SOA's RRSIG unless SOA was asked
+// (a CNAME chain ending in NXDOMAIN or NODATA, RFC 4035 §3.1.3), and
 // everything of a negative answer (negative).
-func authorityRecord(rr dns.RR, negative bool) bool {
+func authorityRecord(rr dns.RR, negative bool, qtype uint16) bool {
 	if negative {
 		return true
 	}
@@ -221,7 +223,7 @@ func authorityRecord(rr dns.RR, negative bool) bool {
 	case *dns.NSEC, *dns.NSEC3:
 		return true
 	case *dns.RRSIG:
-		return x.TypeCovered == dns.TypeNSEC || x.TypeCovered == dns.TypeNSEC3
+		return x.TypeCovered == dns.TypeNSEC || x.TypeCovered == dns.TypeNSEC3 || x.TypeCovered == dns.TypeSOA && qtype != dns.TypeSOA
 	}
 	return false
 }
@@ -257,7 +259,7 @@ func (r *Recursive) addDNSSECRecordsTo(m, req *dns.Msg, hit bool) {
 	aged := r.aged(e, now, false)
 	negative := len(m.Answer) == 0
 	k := 0
-	for k < len(aged) && !authorityRecord(aged[k], negative) {
+	for k < len(aged) && !authorityRecord(aged[k], negative, q.Qtype) {
 		k++
 	}
 	if k > 0 && hit {
@@ -281,7 +283,7 @@ func (r *Recursive) cachedLink(st *state, name string, qtype uint16) {
 	}
 	if e := r.cachedDNSSEC(name, qtype); e != nil {
 		for _, rr := range e.rrs { // the link's DNSSEC records go with the answer
-			if authorityRecord(rr, false) {
+			if authorityRecord(rr, false, qtype) {
 				st.val.ns = append(st.val.ns, rr)
 			} else {
 				st.val.an = append(st.val.an, rr)
