@@ -5,16 +5,18 @@
 # DNSSEC test hierarchy checks; the case list is in its doc comment) and
 # prints each pair of answers marked same or DIFF (rcode, AD, answer
 # records, RRSIGs with DO), the Extended DNS Error codes marked ede-same
-# or ede-DIFF, then the counts. Each question twice: cold, then cached.
+# or ede-DIFF, the authority section's DNSSEC records marked auth-same or
+# auth-DIFF, then the counts. Each question twice: cold, then cached.
 # Both resolvers get the hierarchy's root DS as trust anchor; Unbound runs
 # "validator iterator" with ede: yes. Not part of `go test` or CI. Needs
-# root (the hierarchy serves port 53 of 127.0.0.2-40, the only port
+# root (the hierarchy serves port 53 of 127.0.1.2-40, the only port
 # Unbound sends referred queries to) and installs unbound with apt-get
 # when missing. Loopback only.
 #
 #   scripts/compare-dnssec.sh            # differences and counts
 #   VERBOSE=1 scripts/compare-dnssec.sh  # every answer
 #   KEEP=1 scripts/compare-dnssec.sh     # keep the logs (the directory is printed)
+#   RESOLVER=/path/to/resolver scripts/compare-dnssec.sh  # an examples/resolver built elsewhere (older code)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d)
@@ -28,12 +30,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-(cd "$ROOT" && go build -o "$WORK/dnssecdiff" ./scripts/dnssecdiff && go build -o "$WORK/resolver" ./examples/resolver)
+(cd "$ROOT" && go build -o "$WORK/dnssecdiff" ./scripts/dnssecdiff)
+if [ -n "${RESOLVER:-}" ]; then cp "$RESOLVER" "$WORK/resolver"; else (cd "$ROOT" && go build -o "$WORK/resolver" ./examples/resolver); fi
 "$WORK/dnssecdiff" serve -anchor "$WORK/anchor.ds" >"$WORK/hierarchy.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do [ -s "$WORK/anchor.ds" ] && break; sleep 0.2; done # RSA-4096 keys take a while
 if ! [ -s "$WORK/anchor.ds" ]; then cat "$WORK/hierarchy.log" >&2; exit 1; fi
-printf '. 3600000 IN NS a.root-servers.net.\na.root-servers.net. 3600000 IN A 127.0.0.2\n' >"$WORK/root.hints"
+printf '. 3600000 IN NS a.root-servers.net.\na.root-servers.net. 3600000 IN A 127.0.1.2\n' >"$WORK/root.hints"
 cat >"$WORK/unbound.conf" <<CONF
 server:
   interface: 127.0.0.1@$UB_PORT
@@ -64,6 +67,6 @@ start() {
 start
 for round in cold cached; do
 	echo "== $round"
-	"$WORK/dnssecdiff" ask "127.0.0.1:$EK_PORT" "127.0.0.1:$UB_PORT" | tee "$WORK/$round.out" | { if [ -n "${VERBOSE:-}" ]; then cat; else grep -E '^(DIFF|ede-DIFF|  )|questions' || true; fi; }
+	"$WORK/dnssecdiff" ask "127.0.0.1:$EK_PORT" "127.0.0.1:$UB_PORT" | tee "$WORK/$round.out" | { if [ -n "${VERBOSE:-}" ]; then cat; else grep -E '^(DIFF|ede-DIFF|auth-DIFF|  )|questions' || true; fi; }
 done
 echo "(examples/resolver first, Unbound second)"

@@ -1,8 +1,9 @@
 // Command dnssecdiff compares two validating resolvers' answers about a
 // signed loopback hierarchy (resolvertest.NewSigned), as an external
 // DNSSEC test hierarchy would: "serve -anchor FILE" serves the hierarchy
-// on port 53 of 127.0.0.2 and up (a signed root on 127.0.0.2, TLDs on
-// 127.0.0.3, one address per zone) and writes the root's DS, the trust
+// on port 53 of 127.0.1.2 and up (a signed root on 127.0.1.2, TLDs on
+// 127.0.1.3, one address per zone; apart from the 127.0.0.x hierarchies
+// of scripts/signedhier and scripts/resolverdiff, which may run beside it) and writes the root's DS, the trust
 // anchor to give both resolvers, to FILE; "ask A B" puts each case's
 // question to the resolvers at A and B (over TCP, so that no client-side
 // truncation hides an answer) and prints each pair marked same or DIFF,
@@ -12,7 +13,8 @@
 // Compared: the rcode, the AD bit, the answer section's records (owner,
 // type, rdata; TTLs zeroed, since the two caches age them apart) and,
 // for a query with DO, the types the answer's RRSIGs cover. EDE codes are
-// counted apart. PORT=N serves on port N instead of 53. VERBOSE=1 prints
+// counted apart (ede-same, ede-DIFF), and so are the authority section's
+// SOA, NSEC, NSEC3 and RRSIG records (auth-same, auth-DIFF). PORT=N serves on port N instead of 53. VERBOSE=1 prints
 // every pair, not only the differences. scripts/compare-dnssec.sh runs it
 // with examples/resolver and Unbound.
 //
@@ -25,7 +27,10 @@
 // without their proof and a wildcard NODATA; NSEC3 with 0, 50, 151 and 500
 // iterations; algorithms 253 (PRIVATEDNS), 200 and RSAMD5; DS digest
 // types unknown only or mixed with a known one; CNAME chains between
-// secure, insecure and bogus zones; a DNAME; an answer without its RRSIG;
+// secure, insecure and bogus zones, ending in an answer, a NODATA or an
+// NXDOMAIN, and data first learned through one then asked for itself; a
+// name server's address asked after use; an NSEC3 opt-out NXDOMAIN; a
+// DNAME; an answer without its RRSIG;
 // RRSIG label counts too low and too high; a DNSKEY RRset not signed by
 // the key its DS names; a revoked key alone; a DNSKEY RRset of four
 // RSA-4096 keys, too large for UDP; DS, DNSKEY, RRSIG and ANY questions;
@@ -66,6 +71,8 @@ a.b.ent IN A 192.0.2.8
 tosecure IN CNAME www.ed25519.sec.
 toinsecure IN CNAME www.insecure.sec.
 tobogus IN CNAME www.expired.sec.
+tolink IN CNAME link.ed25519.sec.
+tonx IN CNAME nope.ed25519.sec.
 d IN DNAME ed25519.sec.
 nosig IN A 192.0.2.9
 `
@@ -73,6 +80,10 @@ nosig IN A 192.0.2.9
 a.b.ent IN A 192.0.2.8
 `
 	insecureExtra = `tosecure IN CNAME www.p256.sec.
+`
+	edExtra = `link IN A 192.0.2.12
+`
+	optOutExtra = `sub IN NS ns.elsewhere.example.
 `
 	labelsExtra = `less IN A 192.0.2.10
 more IN A 192.0.2.11
@@ -123,7 +134,7 @@ func zones() []zone {
 			z.Wrap = func(h dns.Handler) dns.Handler { return stripSigs{h: h, owner: "nosig.p256.sec."} }
 		}},
 		{origin: "p384.sec.", s: resolvertest.Signing{Algorithm: dns.ECDSAP384SHA384}},
-		{origin: "ed25519.sec.", s: resolvertest.Signing{Algorithm: dns.ED25519}},
+		{origin: "ed25519.sec.", extra: edExtra, s: resolvertest.Signing{Algorithm: dns.ED25519}},
 		{origin: "split.sec.", s: resolvertest.Signing{ZSK: zsk}},
 		{origin: "expired.sec.", s: resolvertest.Signing{Inception: past.Add(-time.Hour), Expiration: past}},
 		{origin: "future.sec.", s: resolvertest.Signing{Inception: future, Expiration: future.Add(time.Hour)}},
@@ -140,6 +151,7 @@ func zones() []zone {
 		{origin: "noproof.nop.", file: func(z *resolvertest.SignedZoneFile) { z.Unsigned = true }},
 		{origin: "wildnoproof.sec.", extra: nsec3Extra, s: resolvertest.Signing{NoDenial: true}},
 		{origin: "nsec3.sec.", extra: nsec3Extra, s: resolvertest.Signing{NSEC3: true}},
+		{origin: "n3optout.sec.", extra: optOutExtra, s: resolvertest.Signing{NSEC3: true, OptOut: true}},
 		{origin: "it50.sec.", s: resolvertest.Signing{NSEC3: true, Iterations: 50, Salt: "ab12"}},
 		{origin: "it151.sec.", s: resolvertest.Signing{NSEC3: true, Iterations: 151, Salt: "ab12"}},
 		{origin: "it500.sec.", s: resolvertest.Signing{NSEC3: true, Iterations: 500, Salt: "ab12"}},
@@ -196,12 +208,12 @@ func serve(args []string) {
 		port = n
 	}
 	zs := zones()
-	cfg := resolvertest.SignedConfig{Port: port, TLDs: map[string]resolvertest.Signing{
+	cfg := resolvertest.SignedConfig{Port: port, RootAddr: "127.0.1.2", TLDAddr: "127.0.1.3", TLDs: map[string]resolvertest.Signing{
 		"n3o.": {NSEC3: true, OptOut: true},
 		"nop.": {NoDenial: true},
 	}}
 	for i, z := range zs {
-		addr := fmt.Sprintf("127.0.0.%d", 4+i)
+		addr := fmt.Sprintf("127.0.1.%d", 4+i)
 		f := resolvertest.SignedZoneFile{
 			ZoneFile: resolvertest.ZoneFile{Addr: addr, Origin: z.origin, Text: strings.ReplaceAll(zoneText, "%addr", addr) + z.extra},
 			Signing:  z.s,
@@ -278,6 +290,12 @@ var cases = []tcase{
 	{"CNAME secure -> insecure", "toinsecure.p256.sec.", dns.TypeA, false, false, false},
 	{"CNAME secure -> bogus", "tobogus.p256.sec.", dns.TypeA, false, false, false},
 	{"CNAME insecure -> secure", "tosecure.insecure.sec.", dns.TypeA, false, false, false},
+	{"CNAME secure -> secure NODATA", "tosecure.p256.sec.", dns.TypeTXT, false, false, false},
+	{"CNAME secure -> secure NXDOMAIN", "tonx.p256.sec.", dns.TypeA, false, false, false},
+	{"CNAME to a name not asked before", "tolink.p256.sec.", dns.TypeA, false, false, false},
+	{"target first learned through a CNAME", "link.ed25519.sec.", dns.TypeA, false, false, false},
+	{"name server address after use", "ns.p256.sec.", dns.TypeA, false, false, false},
+	{"NSEC3 opt-out NXDOMAIN (insecure)", "nope.n3optout.sec.", dns.TypeA, false, false, false},
 	{"DNAME in a signed zone", "www.d.p256.sec.", dns.TypeA, false, false, false},
 	{"DNAME question", "d.p256.sec.", dns.TypeDNAME, false, false, false},
 	{"answer without RRSIG", "nosig.p256.sec.", dns.TypeA, false, false, false},
@@ -300,10 +318,12 @@ var cases = []tcase{
 	{"without DO, NXDOMAIN", "nope.nsec3.sec.", dns.TypeA, true, false, false},
 }
 
-// answer is what is compared of a response, and its EDE codes apart.
+// answer is what is compared of a response, and apart from it its EDE
+// codes and the DNSSEC records of its authority section.
 type answer struct {
 	summary string
 	ede     string
+	auth    string
 }
 
 func summarise(m *dns.Msg, do bool) answer {
@@ -338,7 +358,29 @@ func summarise(m *dns.Msg, do bool) answer {
 		}
 	}
 	slices.Sort(codes)
-	return answer{summary: b.String(), ede: strings.Join(codes, ",")}
+	// The authority section's SOA, NSEC, NSEC3 and RRSIGs (owner/type;
+	// NSEC3 owners as "NSEC3" alone, RRSIGs by the type they cover).
+	var auth []string
+	for _, rr := range m.Ns {
+		h := rr.Header()
+		switch x := rr.(type) {
+		case *dns.SOA:
+			auth = append(auth, dns.CanonicalName(h.Name)+"/SOA")
+		case *dns.NSEC:
+			auth = append(auth, dns.CanonicalName(h.Name)+"/NSEC")
+		case *dns.NSEC3:
+			auth = append(auth, "NSEC3")
+		case *dns.RRSIG:
+			if x.TypeCovered == dns.TypeNSEC3 {
+				auth = append(auth, "RRSIG/NSEC3")
+			} else {
+				auth = append(auth, dns.CanonicalName(h.Name)+"/RRSIG/"+dns.TypeToString[x.TypeCovered])
+			}
+		}
+	}
+	slices.Sort(auth)
+	auth = slices.Compact(auth)
+	return answer{summary: b.String(), ede: strings.Join(codes, ","), auth: strings.Join(auth, " ")}
 }
 
 func flags(c tcase) string {
@@ -358,8 +400,8 @@ func flags(c tcase) string {
 func ask(addrs []string) {
 	cl := &dns.Client{Timeout: 10 * time.Second, Net: "tcp"}
 	verbose := os.Getenv("VERBOSE") != ""
-	diffs, edeDiffs := 0, 0
-	var edeLines []string
+	diffs, edeDiffs, authDiffs := 0, 0, 0
+	var edeLines, authLines []string
 	for _, c := range cases {
 		var res []answer
 		for _, a := range addrs {
@@ -392,13 +434,24 @@ func ask(addrs []string) {
 			edeDiffs++
 		}
 		edeLines = append(edeLines, fmt.Sprintf("%s %s: [%s] [%s]", emark, c.label, res[0].ede, res[1].ede))
+		amark := "auth-same"
+		if res[0].auth != res[1].auth {
+			amark = "auth-DIFF"
+			authDiffs++
+		}
+		authLines = append(authLines, fmt.Sprintf("%s %s:\n    [%s]\n    [%s]", amark, c.label, res[0].auth, res[1].auth))
 	}
 	for _, l := range edeLines {
 		if verbose || strings.HasPrefix(l, "ede-DIFF") {
 			fmt.Println(l)
 		}
 	}
-	fmt.Printf("%d questions, %d answered alike, %d differently; EDE codes differ on %d\n", len(cases), len(cases)-diffs, diffs, edeDiffs)
+	for _, l := range authLines {
+		if verbose || strings.HasPrefix(l, "auth-DIFF") {
+			fmt.Println(l)
+		}
+	}
+	fmt.Printf("%d questions, %d answered alike, %d differently; EDE codes differ on %d, authority DNSSEC records on %d\n", len(cases), len(cases)-diffs, diffs, edeDiffs, authDiffs)
 }
 
 func main() {
