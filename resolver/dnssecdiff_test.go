@@ -144,3 +144,26 @@ func TestRFC4035_3_1_3_CNAMEThenNegativeSOASignatureInAuthority(t *testing.T) {
 		}
 	}
 }
+
+// TestRFC4035_5_3_4_WildcardProofKeptAfterChain: a wildcard expansion
+// is answered with the NSEC that proves the name itself absent (RFC
+// 4035 §3.1.3.3, §5.3.4), from the cache too, also after a CNAME chain
+// through the same name cached it as a link (putLinkDNSSEC kept its
+// RRSIG without the proof).
+func TestRFC4035_5_3_4_WildcardProofKeptAfterChain(t *testing.T) {
+	_, srv := signedHierarchy(t, resolvertest.Signing{},
+		signedKid{origin: "a.com.", addr: "127.0.0.4", text: "*.wild.a.com. 300 IN A 192.0.2.4\ntowild.a.com. 300 IN CNAME x.wild.a.com.\n"},
+	)
+	check := func(when string) {
+		t.Helper()
+		m := ask(srv, "x.wild.a.com.", dns.TypeA, true, false)
+		if m.Rcode != dns.RcodeSuccess || !m.AuthenticatedData || count(m.Answer, dns.TypeA) != 1 || count(m.Ns, dns.TypeNSEC) == 0 {
+			t.Fatalf("%s: want the expansion with AD and its NSEC proof, got:\n%v", when, m)
+		}
+	}
+	check("cold")
+	if m := ask(srv, "towild.a.com.", dns.TypeA, true, false); m.Rcode != dns.RcodeSuccess || !m.AuthenticatedData {
+		t.Fatalf("chain:\n%v", m)
+	}
+	check("after the chain")
+}

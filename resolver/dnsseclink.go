@@ -22,6 +22,10 @@ func (r *Recursive) putLinkDNSSEC(st *state, res dnssec.Result, resp *dns.Msg) {
 		return
 	}
 	secure := res.Status == dnssec.Secure
+	// The step's NSEC and NSEC3 records (the proof of a wildcard
+	// expansion, RFC 4035 §3.1.3.3) go with each of its RRsets: the entry
+	// may replace the one of a client's question for the same RRset.
+	_, proof := dnssecRecords(resp, nil, nil)
 	for _, set := range groupRRsets(resp.Answer) {
 		h := set[0].Header()
 		if h.Rrtype == dns.TypeRRSIG || h.Class != dns.ClassINET {
@@ -41,6 +45,6 @@ func (r *Recursive) putLinkDNSSEC(st *state, res dnssec.Result, resp *dns.Msg) {
 		if ttl == 0 {
 			continue
 		}
-		r.putDNSSEC(dns.Question{Name: owner, Qtype: h.Rrtype, Qclass: dns.ClassINET}, secure, sigs, nil, time.Duration(ttl)*time.Second)
+		r.putDNSSEC(dns.Question{Name: owner, Qtype: h.Rrtype, Qclass: dns.ClassINET}, secure, sigs, proof, time.Duration(ttl)*time.Second)
 	}
 }
