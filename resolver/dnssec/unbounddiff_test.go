@@ -86,3 +86,18 @@ func TestRFC8914_PreciseEDEs(t *testing.T) {
 		want(t, r, dnssec.Secure, 0)
 	})
 }
+
+// TestRFC5155_9_2_OptOutWildcardInsecure: a wildcard expansion whose
+// next closer name is covered by an opt-out NSEC3 is not proven: an
+// unsigned delegation may exist there (RFC 5155 §6, §9.2), whose answer
+// would be a referral, not the wildcard. Insecure, as Unbound says and
+// as an opt-out NXDOMAIN already was here (RFC 5155 §8.4, §8.8).
+func TestRFC5155_9_2_OptOutWildcardInsecure(t *testing.T) {
+	for _, optOut := range []bool{false, true} {
+		tr := newTree(t, resolvertest.Signing{}, child{origin: "example.com.", text: exampleText, s: resolvertest.Signing{NSEC3: true, OptOut: optOut}})
+		r, _ := tr.check(t, tr.validator(t, dnssec.Config{}), "x.wild.example.com.", dns.TypeA)
+		if want := map[bool]dnssec.Status{false: dnssec.Secure, true: dnssec.Insecure}[optOut]; r.Status != want {
+			t.Fatalf("opt-out %v: %v (%s), want %v", optOut, r.Status, r.Reason, want)
+		}
+	}
+}

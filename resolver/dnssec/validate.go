@@ -90,6 +90,9 @@ func (v *Validator) validate(ctx context.Context, f Fetcher, q dns.Question, res
 			if !d.wildcardAnswer(owner, ce) {
 				return bogus(dns.ExtendedErrorCodeNSECMissing, "no proof that "+owner+" does not exist beside the wildcard *."+ce)
 			}
+			if d.optOutWildcard(owner, ce) {
+				weaken(Result{Status: Insecure}) // RFC 5155 §9.2: an unsigned delegation may be there
+			}
 		}
 	}
 	final, answered := chase(qname, q.Qtype, resp.Answer)
@@ -248,6 +251,21 @@ func (d *denial) wildcardAnswer(name, ce string) bool {
 		return d.n3.cover(childToward(ce, name)) != nil
 	}
 	return false
+}
+
+// optOutWildcard reports whether the proof of the wildcard expansion of
+// *.ce for name rests on an opt-out NSEC3 covering the next closer name
+// (no NSEC proves it): an unsigned delegation may exist there, so the
+// expansion is not proven secure (RFC 5155 §6, §9.2).
+func (d *denial) optOutWildcard(name, ce string) bool {
+	if n := nsecCovering(d.nsec, name); n != nil && nsecClosestEncloser(n, name) == ce {
+		return false
+	}
+	if d.n3 == nil || ce == name || !dnsproto.IsSubName(ce, name) {
+		return false
+	}
+	nc := d.n3.cover(childToward(ce, name))
+	return nc != nil && nc.Flags&1 == 1
 }
 
 type denialCache struct {
