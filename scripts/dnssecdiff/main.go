@@ -32,7 +32,8 @@
 // name server's address asked after use; an NSEC3 opt-out NXDOMAIN; a
 // DNAME; an answer without its RRSIG;
 // RRSIG label counts too low and too high; a DNSKEY RRset not signed by
-// the key its DS names; a revoked key alone; a DNSKEY RRset of four
+// the key its DS names; a revoked key alone; a zone with a DS whose
+// server strips DNSSEC, one serving no DNSKEY; a DNSKEY RRset of four
 // RSA-4096 keys, too large for UDP; DS, DNSKEY, RRSIG and ANY questions;
 // queries with CD, with and without DO, with AD.
 package main
@@ -73,6 +74,7 @@ toinsecure IN CNAME www.insecure.sec.
 tobogus IN CNAME www.expired.sec.
 tolink IN CNAME link.ed25519.sec.
 tonx IN CNAME nope.ed25519.sec.
+towild IN CNAME x.wild.p256.sec.
 d IN DNAME ed25519.sec.
 nosig IN A 192.0.2.9
 `
@@ -84,6 +86,7 @@ a.b.ent IN A 192.0.2.8
 	edExtra = `link IN A 192.0.2.12
 `
 	optOutExtra = `sub IN NS ns.elsewhere.example.
+*.w IN A 192.0.2.13
 `
 	labelsExtra = `less IN A 192.0.2.10
 more IN A 192.0.2.11
@@ -131,7 +134,7 @@ func zones() []zone {
 		{origin: "rsa256.sec.", s: resolvertest.Signing{Algorithm: dns.RSASHA256}},
 		{origin: "rsa512.sec.", s: resolvertest.Signing{Algorithm: dns.RSASHA512}},
 		{origin: "p256.sec.", extra: mainExtra, file: func(z *resolvertest.SignedZoneFile) {
-			z.Wrap = func(h dns.Handler) dns.Handler { return stripSigs{h: h, owner: "nosig.p256.sec."} }
+			z.Wrap = func(h dns.Handler) dns.Handler { return rewrite{h, stripSigs("nosig.p256.sec.")} }
 		}},
 		{origin: "p384.sec.", s: resolvertest.Signing{Algorithm: dns.ECDSAP384SHA384}},
 		{origin: "ed25519.sec.", extra: edExtra, s: resolvertest.Signing{Algorithm: dns.ED25519}},
@@ -167,31 +170,69 @@ func zones() []zone {
 		{origin: "labels.sec.", extra: labelsExtra, s: resolvertest.Signing{LabelsDelta: map[string]int{"less.labels.sec.": -1, "more.labels.sec.": 1}}},
 		{origin: "notself.sec.", s: resolvertest.Signing{ZSK: notSelfZSK, KeysSignedByZSK: true}},
 		{origin: "revoked.sec.", s: resolvertest.Signing{Key: key("revoked.sec.", dns.ECDSAP256SHA256, 0, 257|dns.REVOKE)}},
+		{origin: "stripped.sec.", file: func(z *resolvertest.SignedZoneFile) {
+			z.Wrap = func(h dns.Handler) dns.Handler { return rewrite{h, stripDNSSEC} }
+		}},
+		{origin: "nokeys.sec.", file: func(z *resolvertest.SignedZoneFile) {
+			z.Wrap = func(h dns.Handler) dns.Handler { return rewrite{h, noDNSKEY} }
+		}},
 		{origin: "bigkeys.sec.", s: resolvertest.Signing{Key: key("bigkeys.sec.", dns.RSASHA256, 4096, 257), ExtraKeys: bigExtra}},
 	}
 }
 
-// stripSigs serves h's answers without the RRSIGs of owner's answer: a
-// signed answer whose signature was stripped on the way.
-type stripSigs struct {
-	h     dns.Handler
-	owner string
+// rewrite serves h's answers changed by f: a server, or a path, that
+// strips or loses DNSSEC records.
+type rewrite struct {
+	h dns.Handler
+	f func(req, m *dns.Msg)
 }
 
-func (s stripSigs) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
-	s.h.ServeDNS(stripWriter{w, s.owner}, req)
+func (rw rewrite) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	rw.h.ServeDNS(rewriteWriter{w, req, rw.f}, req)
 }
 
-type stripWriter struct {
+type rewriteWriter struct {
 	dns.ResponseWriter
-	owner string
+	req *dns.Msg
+	f   func(req, m *dns.Msg)
 }
 
-func (w stripWriter) WriteMsg(m *dns.Msg) error {
-	m.Answer = slices.DeleteFunc(m.Answer, func(rr dns.RR) bool {
-		return rr.Header().Rrtype == dns.TypeRRSIG && dns.CanonicalName(rr.Header().Name) == w.owner
-	})
+func (w rewriteWriter) WriteMsg(m *dns.Msg) error {
+	w.f(w.req, m)
 	return w.ResponseWriter.WriteMsg(m)
+}
+
+// stripSigs drops the RRSIGs of owner's answers: a signed answer whose
+// signature was lost on the way.
+func stripSigs(owner string) func(req, m *dns.Msg) {
+	return func(_, m *dns.Msg) {
+		m.Answer = slices.DeleteFunc(m.Answer, func(rr dns.RR) bool {
+			return rr.Header().Rrtype == dns.TypeRRSIG && dns.CanonicalName(rr.Header().Name) == owner
+		})
+	}
+}
+
+// stripDNSSEC drops every RRSIG, NSEC, NSEC3 and DNSKEY record: a
+// signed zone (its DS in the parent) served by a server that does not
+// do DNSSEC, or a middlebox stripping it.
+func stripDNSSEC(_, m *dns.Msg) {
+	drop := func(rr dns.RR) bool {
+		switch rr.Header().Rrtype {
+		case dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNSEC3, dns.TypeDNSKEY:
+			return true
+		}
+		return false
+	}
+	m.Answer = slices.DeleteFunc(m.Answer, drop)
+	m.Ns = slices.DeleteFunc(m.Ns, drop)
+}
+
+// noDNSKEY answers DNSKEY questions with an empty answer: a zone whose
+// keys are gone while its DS stays.
+func noDNSKEY(req, m *dns.Msg) {
+	if req.Question[0].Qtype == dns.TypeDNSKEY {
+		m.Answer = nil
+	}
 }
 
 // serve runs the hierarchy until SIGINT or SIGTERM.
@@ -296,6 +337,11 @@ var cases = []tcase{
 	{"target first learned through a CNAME", "link.ed25519.sec.", dns.TypeA, false, false, false},
 	{"name server address after use", "ns.p256.sec.", dns.TypeA, false, false, false},
 	{"NSEC3 opt-out NXDOMAIN (insecure)", "nope.n3optout.sec.", dns.TypeA, false, false, false},
+	{"NSEC3 opt-out wildcard answer", "x.w.n3optout.sec.", dns.TypeA, false, false, false},
+	{"CNAME to a wildcard", "towild.p256.sec.", dns.TypeA, false, false, false},
+	{"DS in parent, zone stripped of DNSSEC", "www.stripped.sec.", dns.TypeA, false, false, false},
+	{"DS in parent, no DNSKEY served", "www.nokeys.sec.", dns.TypeA, false, false, false},
+	{"name in mixed case", "WwW.P256.sEc.", dns.TypeAAAA, false, false, false},
 	{"DNAME in a signed zone", "www.d.p256.sec.", dns.TypeA, false, false, false},
 	{"DNAME question", "d.p256.sec.", dns.TypeDNAME, false, false, false},
 	{"answer without RRSIG", "nosig.p256.sec.", dns.TypeA, false, false, false},
