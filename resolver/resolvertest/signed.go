@@ -30,8 +30,9 @@ type Key struct {
 // does not implement.
 func NewKey(zone string, alg uint8) (*Key, error) { return NewKeySize(zone, alg, 0) }
 
-// NewKeySize is NewKey with the key's size in bits: for RSA (dns.RSASHA256,
-// dns.RSASHA512) 1024-4096, zero meaning 2048; ignored for ECDSA
+// NewKeySize is NewKey with the key's size in bits: for RSA (dns.RSASHA1,
+// dns.RSASHA1NSEC3SHA1, dns.RSASHA256, dns.RSASHA512) 1024-4096, zero
+// meaning 2048; ignored for ECDSA
 // (dns.ECDSAP256SHA256, dns.ECDSAP384SHA384) and dns.ED25519. A caller
 // may change the DNSKEY's flags before the key is used (256 for a zone
 // signing key, dns.REVOKE for a revoked one, RFC 5011 §7): its key tag
@@ -41,7 +42,7 @@ func NewKeySize(zone string, alg uint8, rsaBits int) (*Key, error) {
 		Flags: 257, Protocol: 3, Algorithm: alg}
 	bits := 0
 	switch alg {
-	case dns.RSASHA256, dns.RSASHA512:
+	case dns.RSASHA1, dns.RSASHA1NSEC3SHA1, dns.RSASHA256, dns.RSASHA512:
 		bits = 2048
 		if rsaBits != 0 {
 			bits = rsaBits

@@ -19,8 +19,10 @@
 // with examples/resolver and Unbound.
 //
 // The cases (RFC 4033-4035, 5155, 6840, 8624, 9276, 8914): chains signed
-// with RSA/SHA-256, RSA/SHA-512, ECDSA P-256 and P-384 and Ed25519, a
-// KSK/ZSK split; signatures expired or not yet valid; a DNSKEY that does
+// with RSA/SHA-1 (with NSEC and, algorithm 7, NSEC3), RSA/SHA-256,
+// RSA/SHA-512, ECDSA P-256 and P-384 and Ed25519, a KSK/ZSK split; DS
+// digests SHA-1 and SHA-384; an Ed448 zone whose signatures are junk (no
+// Ed448 signer here); signatures expired or not yet valid; a DNSKEY that does
 // not match its DS and a DS naming a missing key; missing DS proven by
 // NSEC, by an NSEC3 opt-out span, or not proven; NSEC and NSEC3 NXDOMAIN,
 // NODATA and NODATA at an empty non-terminal; wildcard answers with and
@@ -130,6 +132,8 @@ func zones() []zone {
 	dsMismatchKey := key("dsmismatch.sec.", dns.ECDSAP256SHA256, 0, 257)
 	digUnk := key("digunknown.sec.", dns.ECDSAP256SHA256, 0, 257)
 	digMix := key("digmixed.sec.", dns.ECDSAP256SHA256, 0, 257)
+	ds384Key := key("ds384.sec.", dns.ECDSAP256SHA256, 0, 257)
+	ds1Key := key("ds1.sec.", dns.ECDSAP256SHA256, 0, 257)
 	return []zone{
 		{origin: "rsa256.sec.", s: resolvertest.Signing{Algorithm: dns.RSASHA256}},
 		{origin: "rsa512.sec.", s: resolvertest.Signing{Algorithm: dns.RSASHA512}},
@@ -137,6 +141,11 @@ func zones() []zone {
 			z.Wrap = func(h dns.Handler) dns.Handler { return rewrite{h, stripSigs("nosig.p256.sec.")} }
 		}},
 		{origin: "p384.sec.", s: resolvertest.Signing{Algorithm: dns.ECDSAP384SHA384}},
+		{origin: "rsasha1.sec.", s: resolvertest.Signing{Algorithm: dns.RSASHA1}},
+		{origin: "nsec3rsasha1.sec.", s: resolvertest.Signing{Algorithm: dns.RSASHA1NSEC3SHA1, NSEC3: true}},
+		{origin: "ed448.sec.", s: resolvertest.Signing{Algorithm: dns.ED448}},
+		{origin: "ds384.sec.", s: resolvertest.Signing{Key: ds384Key}, file: func(z *resolvertest.SignedZoneFile) { z.DS = ds384Key.DNSKEY.ToDS(dns.SHA384) }},
+		{origin: "ds1.sec.", s: resolvertest.Signing{Key: ds1Key}, file: func(z *resolvertest.SignedZoneFile) { z.DS = ds1Key.DNSKEY.ToDS(dns.SHA1) }},
 		{origin: "ed25519.sec.", extra: edExtra, s: resolvertest.Signing{Algorithm: dns.ED25519}},
 		{origin: "split.sec.", s: resolvertest.Signing{ZSK: zsk}},
 		{origin: "expired.sec.", s: resolvertest.Signing{Inception: past.Add(-time.Hour), Expiration: past}},
@@ -293,6 +302,11 @@ var cases = []tcase{
 	{"ECDSA P-256 chain", "www.p256.sec.", dns.TypeA, false, false, false},
 	{"ECDSA P-384 chain", "www.p384.sec.", dns.TypeA, false, false, false},
 	{"Ed25519 chain", "www.ed25519.sec.", dns.TypeA, false, false, false},
+	{"RSA/SHA-1 chain", "www.rsasha1.sec.", dns.TypeA, false, false, false},
+	{"RSASHA1-NSEC3-SHA1 NXDOMAIN", "nope.nsec3rsasha1.sec.", dns.TypeA, false, false, false},
+	{"Ed448 (junk signatures)", "www.ed448.sec.", dns.TypeA, false, false, false},
+	{"DS digest SHA-384", "www.ds384.sec.", dns.TypeA, false, false, false},
+	{"DS digest SHA-1", "www.ds1.sec.", dns.TypeA, false, false, false},
 	{"KSK/ZSK split", "www.split.sec.", dns.TypeA, false, false, false},
 	{"KSK/ZSK split DNSKEY", "split.sec.", dns.TypeDNSKEY, false, false, false},
 	{"expired signature", "www.expired.sec.", dns.TypeA, false, false, false},
