@@ -6,7 +6,8 @@
 # prints each pair of answers marked same or DIFF (rcode, AD, answer
 # records, RRSIGs with DO), the Extended DNS Error codes marked ede-same
 # or ede-DIFF, the authority section's DNSSEC records marked auth-same or
-# auth-DIFF, then the counts. Each question twice: cold, then cached.
+# auth-DIFF, the answers' least TTLs (loosely) marked ttl-DIFF when they
+# differ, then the counts. Each question twice: cold, then cached.
 # Both resolvers get the hierarchy's root DS as trust anchor; Unbound runs
 # "validator iterator" with ede: yes. Not part of `go test` or CI. Needs
 # root (the hierarchy serves port 53 of 127.0.1.2-40, the only port
@@ -67,6 +68,6 @@ start() {
 start
 for round in cold cached; do
 	echo "== $round"
-	"$WORK/dnssecdiff" ask "127.0.0.1:$EK_PORT" "127.0.0.1:$UB_PORT" | tee "$WORK/$round.out" | { if [ -n "${VERBOSE:-}" ]; then cat; else grep -E '^(DIFF|ede-DIFF|auth-DIFF|  )|questions' || true; fi; }
+	"$WORK/dnssecdiff" ask "127.0.0.1:$EK_PORT" "127.0.0.1:$UB_PORT" | tee "$WORK/$round.out" | { if [ -n "${VERBOSE:-}" ]; then cat; else grep -E '^(DIFF|ede-DIFF|auth-DIFF|ttl-DIFF|  )|questions' || true; fi; }
 done
 echo "(examples/resolver first, Unbound second)"

@@ -14,7 +14,9 @@
 // type, rdata; TTLs zeroed, since the two caches age them apart) and,
 // for a query with DO, the types the answer's RRSIGs cover. EDE codes are
 // counted apart (ede-same, ede-DIFF), and so are the authority section's
-// SOA, NSEC, NSEC3 and RRSIG records (auth-same, auth-DIFF). PORT=N serves on port N instead of 53. VERBOSE=1 prints
+// SOA, NSEC, NSEC3 and RRSIG records (auth-same, auth-DIFF) and, loosely,
+// the least TTL of the answer section (within 10% or 5 s: ttl-same,
+// ttl-DIFF). PORT=N serves on port N instead of 53. VERBOSE=1 prints
 // every pair, not only the differences. scripts/compare-dnssec.sh runs it
 // with examples/resolver and Unbound.
 //
@@ -384,13 +386,18 @@ type answer struct {
 	summary string
 	ede     string
 	auth    string
+	ttl     int // the least TTL of the answer section, -1 without one
 }
 
 func summarise(m *dns.Msg, do bool) answer {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s ad=%v", dns.RcodeToString[m.Rcode], m.AuthenticatedData)
 	var recs, sigs []string
+	ttl := -1
 	for _, rr := range m.Answer {
+		if t := int(rr.Header().Ttl); ttl < 0 || t < ttl {
+			ttl = t
+		}
 		if s, ok := rr.(*dns.RRSIG); ok {
 			t := dns.CanonicalName(s.Hdr.Name) + "/" + dns.TypeToString[s.TypeCovered]
 			if !slices.Contains(sigs, t) {
@@ -440,7 +447,17 @@ func summarise(m *dns.Msg, do bool) answer {
 	}
 	slices.Sort(auth)
 	auth = slices.Compact(auth)
-	return answer{summary: b.String(), ede: strings.Join(codes, ","), auth: strings.Join(auth, " ")}
+	return answer{summary: b.String(), ede: strings.Join(codes, ","), auth: strings.Join(auth, " "), ttl: ttl}
+}
+
+// ttlAlike compares the least answer TTLs loosely: the two caches age
+// them apart, so within 10% or 5 s of each other.
+func ttlAlike(a, b int) bool {
+	if a < 0 || b < 0 {
+		return a == b || a < 0 && b < 0
+	}
+	d := max(a, b) - min(a, b)
+	return d <= 5 || d*10 <= max(a, b)
 }
 
 func flags(c tcase) string {
@@ -460,8 +477,8 @@ func flags(c tcase) string {
 func ask(addrs []string) {
 	cl := &dns.Client{Timeout: 10 * time.Second, Net: "tcp"}
 	verbose := os.Getenv("VERBOSE") != ""
-	diffs, edeDiffs, authDiffs := 0, 0, 0
-	var edeLines, authLines []string
+	diffs, edeDiffs, authDiffs, ttlDiffs := 0, 0, 0, 0
+	var edeLines, authLines, ttlLines []string
 	for _, c := range cases {
 		var res []answer
 		for _, a := range addrs {
@@ -500,6 +517,12 @@ func ask(addrs []string) {
 			authDiffs++
 		}
 		authLines = append(authLines, fmt.Sprintf("%s %s:\n    [%s]\n    [%s]", amark, c.label, res[0].auth, res[1].auth))
+		tmark := "ttl-same"
+		if !ttlAlike(res[0].ttl, res[1].ttl) {
+			tmark = "ttl-DIFF"
+			ttlDiffs++
+		}
+		ttlLines = append(ttlLines, fmt.Sprintf("%s %s: %d %d", tmark, c.label, res[0].ttl, res[1].ttl))
 	}
 	for _, l := range edeLines {
 		if verbose || strings.HasPrefix(l, "ede-DIFF") {
@@ -511,7 +534,13 @@ func ask(addrs []string) {
 			fmt.Println(l)
 		}
 	}
-	fmt.Printf("%d questions, %d answered alike, %d differently; EDE codes differ on %d, authority DNSSEC records on %d\n", len(cases), len(cases)-diffs, diffs, edeDiffs, authDiffs)
+	for _, l := range ttlLines {
+		if verbose || strings.HasPrefix(l, "ttl-DIFF") {
+			fmt.Println(l)
+		}
+	}
+	fmt.Printf("%d questions, %d answered alike, %d differently; EDE codes differ on %d, authority DNSSEC records on %d, answer TTLs on %d\n",
+		len(cases), len(cases)-diffs, diffs, edeDiffs, authDiffs, ttlDiffs)
 }
 
 func main() {
