@@ -36,7 +36,7 @@
 // name server's address asked after use; an NSEC3 opt-out NXDOMAIN; a
 // DNAME; an answer without its RRSIG;
 // RRSIG label counts too low and too high; a DNSKEY RRset not signed by
-// the key its DS names; a revoked key alone; a zone with a DS whose
+// the key its DS names; a TLD whose signatures expired; a revoked key alone; a zone with a DS whose
 // server strips DNSSEC, one serving no DNSKEY; a DNSKEY RRset of four
 // RSA-4096 keys, too large for UDP; DS, DNSKEY, RRSIG and ANY questions;
 // queries with CD, with and without DO, with AD.
@@ -163,6 +163,7 @@ func zones() []zone {
 		{origin: "insecure.sec.", extra: insecureExtra, file: func(z *resolvertest.SignedZoneFile) { z.Unsigned = true }},
 		{origin: "optout.n3o.", file: func(z *resolvertest.SignedZoneFile) { z.Unsigned = true }},
 		{origin: "noproof.nop.", file: func(z *resolvertest.SignedZoneFile) { z.Unsigned = true }},
+		{origin: "child.exp."},
 		{origin: "wildnoproof.sec.", extra: nsec3Extra, s: resolvertest.Signing{NoDenial: true}},
 		{origin: "nsec3.sec.", extra: nsec3Extra, s: resolvertest.Signing{NSEC3: true}},
 		{origin: "n3optout.sec.", extra: optOutExtra, s: resolvertest.Signing{NSEC3: true, OptOut: true}},
@@ -263,6 +264,7 @@ func serve(args []string) {
 	cfg := resolvertest.SignedConfig{Port: port, RootAddr: "127.0.1.2", TLDAddr: "127.0.1.3", TLDs: map[string]resolvertest.Signing{
 		"n3o.": {NSEC3: true, OptOut: true},
 		"nop.": {NoDenial: true},
+		"exp.": {Inception: time.Now().Add(-60 * 24 * time.Hour), Expiration: time.Now().Add(-30 * 24 * time.Hour)},
 	}}
 	for i, z := range zs {
 		addr := fmt.Sprintf("127.0.1.%d", 4+i)
@@ -371,6 +373,8 @@ var cases = []tcase{
 	{"DNSKEY question", "p256.sec.", dns.TypeDNSKEY, false, false, false},
 	{"RRSIG question", "www.p256.sec.", dns.TypeRRSIG, false, false, false},
 	{"ANY question", "www.p256.sec.", dns.TypeANY, false, false, false},
+	{"ANY question without DO", "www.p384.sec.", dns.TypeANY, true, false, false},
+	{"below a TLD whose signatures expired", "www.child.exp.", dns.TypeA, false, false, false},
 	{"CD on a secure answer", "www.ed25519.sec.", dns.TypeA, false, true, false},
 	{"CD on an expired signature", "www.expired.sec.", dns.TypeA, false, true, false},
 	{"CD on a DS mismatch", "www.dsmismatch.sec.", dns.TypeA, false, true, false},
