@@ -213,7 +213,7 @@ func (s *Server) respondPlain(remote, local net.Addr, req *dns.Msg, mode respond
 			res, err = s.cfg.Resolver.Resolve(ctx, req.Question[0])
 		}
 		if rec != nil && req.CheckingDisabled && err == nil {
-			res = rec.checkingDisabled(ctx, req.Question[0], res) // RFC 4035 §3.2.2
+			res = rec.checkingDisabled(ctx, req, res) // RFC 4035 §3.2.2
 		}
 	}
 	if err != nil || res == nil {

@@ -92,6 +92,9 @@ func (r *Recursive) checkStep(ctx context.Context, st *state, name string, qtype
 		return true, false
 	}
 	if v.cd {
+		if st.nsHost == "" { // for a DO client (checkingDisabled)
+			v.an, v.ns = dnssecRecords(resp, v.an, v.ns)
+		}
 		return true, false
 	}
 	res := r.val.Validate(ctx, r.fetcher(ctx, st), dns.Question{Name: name, Qtype: qtype, Qclass: dns.ClassINET}, resp)
@@ -107,8 +110,13 @@ func (r *Recursive) checkStep(ctx context.Context, st *state, name string, qtype
 		return false, false
 	}
 	capTTLs(resp.Answer, r.now())
-	r.indexNSEC(res, resp) // RFC 8198 (aggressive.go)
+	r.putLinkDNSSEC(st, res, resp) // each RRset's own AD and RRSIGs (dnsseclink.go)
+	r.indexNSEC(res, resp)         // RFC 8198 (aggressive.go)
+	an := v.an
 	v.an, v.ns = dnssecRecords(resp, v.an, v.ns)
+	if qtype == dns.TypeANY {
+		v.an = an // ANY's answer holds its RRSIGs among its data already
+	}
 	return true, true
 }
 
@@ -202,10 +210,12 @@ func (r *Recursive) cachedDNSSECAt(name string, qtype uint16, now time.Time) *en
 	return e
 }
 
-// authorityRecord reports whether rr, one of an answer's DNSSEC records,
-// goes in the authority section: NSEC, NSEC3 and their RRSIGs, and
+// authorityRecord reports whether rr, one of the DNSSEC records of an
+// answer to a question of type qtype, goes in the authority section:
+// NSEC, NSEC3 and their RRSIGs, the SOA's RRSIG unless SOA was asked
+// (a CNAME chain ending in NXDOMAIN or NODATA, RFC 4035 §3.1.3), and
 // everything of a negative answer (negative).
-func authorityRecord(rr dns.RR, negative bool) bool {
+func authorityRecord(rr dns.RR, negative bool, qtype uint16) bool {
 	if negative {
 		return true
 	}
@@ -213,7 +223,7 @@ func authorityRecord(rr dns.RR, negative bool) bool {
 	case *dns.NSEC, *dns.NSEC3:
 		return true
 	case *dns.RRSIG:
-		return x.TypeCovered == dns.TypeNSEC || x.TypeCovered == dns.TypeNSEC3
+		return x.TypeCovered == dns.TypeNSEC || x.TypeCovered == dns.TypeNSEC3 || x.TypeCovered == dns.TypeSOA && qtype != dns.TypeSOA
 	}
 	return false
 }
@@ -252,7 +262,7 @@ func (r *Recursive) addDNSSECRecordsTo(m, req *dns.Msg, hit bool) {
 	aged := r.aged(e, now, false)
 	negative := len(m.Answer) == 0
 	k := 0
-	for k < len(aged) && !authorityRecord(aged[k], negative) {
+	for k < len(aged) && !authorityRecord(aged[k], negative, q.Qtype) {
 		k++
 	}
 	if k > 0 && hit {
@@ -276,7 +286,7 @@ func (r *Recursive) cachedLink(st *state, name string, qtype uint16) {
 	}
 	if e := r.cachedDNSSEC(name, qtype); e != nil {
 		for _, rr := range e.rrs { // the link's DNSSEC records go with the answer
-			if authorityRecord(rr, false) {
+			if authorityRecord(rr, false, qtype) {
 				st.val.ns = append(st.val.ns, rr)
 			} else {
 				st.val.an = append(st.val.an, rr)
@@ -421,17 +431,24 @@ func wantsAD(req *dns.Msg) bool {
 	return opt != nil && opt.Do()
 }
 
-// checkingDisabled answers a query with CD (RFC 4035 §3.2.2) whose
+// checkingDisabled answers req, a query with CD (RFC 4035 §3.2.2), whose
 // validated resolution res was bogus: the data, resolved without
-// validation and not cached.
-func (r *Recursive) checkingDisabled(ctx context.Context, q dns.Question, res *dns.Msg) *dns.Msg {
+// validation and not cached, with its RRSIG, NSEC and NSEC3 records when
+// req sets DO (RFC 4035 §3.2.1: the client validates it itself).
+func (r *Recursive) checkingDisabled(ctx context.Context, req *dns.Msg, res *dns.Msg) *dns.Msg {
 	if r.val == nil || res == nil || res.Rcode != dns.RcodeServerFailure || res.IsEdns0() == nil {
 		return res
 	}
+	q := req.Question[0]
 	q.Name = lower(q.Name)
 	st := &state{deadline: time.Now().Add(r.cfg.ResolveTimeout), val: &valState{cd: true}}
 	if d, ok := ctx.Deadline(); ok && d.Before(st.deadline) {
 		st.deadline = d
 	}
-	return r.iterate(ctx, st, q)
+	m := r.iterate(ctx, st, q)
+	if opt := req.IsEdns0(); opt != nil && opt.Do() && m.Rcode != dns.RcodeServerFailure {
+		m.Answer = append(m.Answer, st.val.an...)
+		m.Ns = append(m.Ns, st.val.ns...)
+	}
+	return m
 }

@@ -117,7 +117,7 @@ func nsecNXDomain(nsecs []*dns.NSEC, name, zone string) bool {
 // lacking t.
 func nsecNoData(nsecs []*dns.NSEC, name string, t uint16, zone string) bool {
 	if n := nsecMatching(nsecs, name); n != nil {
-		if hasType(n.TypeBitMap, t) || hasType(n.TypeBitMap, dns.TypeCNAME) {
+		if listsType(n.TypeBitMap, t) || hasType(n.TypeBitMap, dns.TypeCNAME) {
 			return false
 		}
 		parentSide := hasType(n.TypeBitMap, dns.TypeNS) && !hasType(n.TypeBitMap, dns.TypeSOA)
@@ -140,7 +140,7 @@ func nsecNoData(nsecs []*dns.NSEC, name string, t uint16, zone string) bool {
 		return false
 	}
 	w := nsecMatching(nsecs, "*."+ce)
-	return w != nil && !hasType(w.TypeBitMap, t) && !hasType(w.TypeBitMap, dns.TypeCNAME)
+	return w != nil && !listsType(w.TypeBitMap, t) && !hasType(w.TypeBitMap, dns.TypeCNAME)
 }
 
 // nsecWildcardProof returns the NSEC of nsecs that proves an answer
@@ -289,7 +289,7 @@ func (s *nsec3Set) nxdomain(name string) (ok, optOut bool) {
 // absent by an opt-out span: an insecure delegation.
 func (s *nsec3Set) nodata(name string, t uint16) (ok, optOut bool) {
 	if m := s.match(name); m != nil {
-		if hasType(m.TypeBitMap, t) || hasType(m.TypeBitMap, dns.TypeCNAME) {
+		if listsType(m.TypeBitMap, t) || hasType(m.TypeBitMap, dns.TypeCNAME) {
 			return false, false
 		}
 		if t != dns.TypeDS && hasType(m.TypeBitMap, dns.TypeNS) && !hasType(m.TypeBitMap, dns.TypeSOA) {
@@ -311,7 +311,7 @@ func (s *nsec3Set) nodata(name string, t uint16) (ok, optOut bool) {
 		return true, true // §8.6: no DS under an opt-out span
 	}
 	w := s.match("*." + ce)
-	if w != nil && !hasType(w.TypeBitMap, t) && !hasType(w.TypeBitMap, dns.TypeCNAME) {
+	if w != nil && !listsType(w.TypeBitMap, t) && !hasType(w.TypeBitMap, dns.TypeCNAME) {
 		return true, false
 	}
 	return false, false

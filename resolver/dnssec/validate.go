@@ -91,19 +91,42 @@ func (v *Validator) validate(ctx context.Context, f Fetcher, q dns.Question, res
 			if !d.wildcardAnswer(owner, ce) {
 				return bogus(dns.ExtendedErrorCodeNSECMissing, "no proof that "+owner+" does not exist beside the wildcard *."+ce)
 			}
+			if d.optOutWildcard(owner, ce) {
+				weaken(Result{Status: Insecure}) // RFC 5155 §9.2: an unsigned delegation may be there
+			}
 			if n := nsecWildcardProof(d.nsec, owner, ce); n != nil {
 				wild = append(wild, Expansion{Name: owner, Type: h.Rrtype, Closest: ce, Zone: e.zone, NSEC: n}) // RFC 8198 §5.3
 			}
 		}
 	}
 	final, answered := chase(qname, q.Qtype, resp.Answer)
-	if resp.Rcode == dns.RcodeNameError || resp.Rcode == dns.RcodeSuccess && !answered {
+	if resp.Rcode == dns.RcodeNameError || resp.Rcode == dns.RcodeSuccess && !answered && !partialChain(qname, final, resp) {
 		weaken(v.validateNegative(ctx, f, final, q.Qtype, resp, now, b))
 	}
 	if out.Status == Secure {
 		out.Wildcards = wild
 	}
 	return out
+}
+
+// partialChain reports whether resp, a NOERROR response whose CNAME (or
+// DNAME) chain from qname ends at final without an answer, is a link of
+// a chain that goes on elsewhere: the chain moved and no SOA says that
+// final has no data. The zone that answered owes no proof about final
+// (it may not even serve it); the resolver asks for final itself and
+// that answer is validated in turn (RFC 4035 §5.3; a denial is needed
+// only in an NXDOMAIN or NODATA response, §3.1.3). A forger who strips
+// the SOA of a real CNAME-then-NODATA gains nothing: final is asked.
+func partialChain(qname, final string, resp *dns.Msg) bool {
+	if final == qname {
+		return false
+	}
+	for _, rr := range resp.Ns {
+		if rr.Header().Rrtype == dns.TypeSOA {
+			return false
+		}
+	}
+	return true
 }
 
 // validateNegative checks the proof of an NXDOMAIN or NODATA for
@@ -235,6 +258,21 @@ func (d *denial) wildcardAnswer(name, ce string) bool {
 		return d.n3.cover(childToward(ce, name)) != nil
 	}
 	return false
+}
+
+// optOutWildcard reports whether the proof of the wildcard expansion of
+// *.ce for name rests on an opt-out NSEC3 covering the next closer name
+// (no NSEC proves it): an unsigned delegation may exist there, so the
+// expansion is not proven secure (RFC 5155 §6, §9.2).
+func (d *denial) optOutWildcard(name, ce string) bool {
+	if n := nsecCovering(d.nsec, name); n != nil && nsecClosestEncloser(n, name) == ce {
+		return false
+	}
+	if d.n3 == nil || ce == name || !dnsproto.IsSubName(ce, name) {
+		return false
+	}
+	nc := d.n3.cover(childToward(ce, name))
+	return nc != nil && nc.Flags&1 == 1
 }
 
 type denialCache struct {

@@ -1,6 +1,7 @@
 package dnssec
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -26,6 +27,17 @@ func algorithmSupported(alg uint8) bool {
 // 8624 §3.3: SHA-1, SHA-256 and SHA-384; GOST is not).
 func digestSupported(t uint8) bool {
 	return t == dns.SHA1 || t == dns.SHA256 || t == dns.SHA384
+}
+
+// listsType reports whether a type bitmap of an NSEC or NSEC3 says its
+// owner has records of type t. For ANY (RFC 1035 §3.2.3), any type at
+// all: no bitmap of a name holding records proves a NODATA for ANY
+// (RFC 4035 §3.1.3.1, RFC 5155 §8.5).
+func listsType(bitmap []uint16, t uint16) bool {
+	if t == dns.TypeANY {
+		return len(bitmap) > 0
+	}
+	return slices.Contains(bitmap, t)
 }
 
 // budget is one validation's allowance of expensive work, and what it
@@ -72,7 +84,14 @@ func verifyRRset(rrset []dns.RR, sigs []*dns.RRSIG, zone string, keys []*dns.DNS
 	fail := bogus(dns.ExtendedErrorCodeRRSIGsMissing, "no signature for "+owner+" "+dns.TypeToString[h.Rrtype])
 	for _, sig := range sigs {
 		if sig.TypeCovered != h.Rrtype || dns.CanonicalName(sig.Hdr.Name) != owner || dns.CanonicalName(sig.SignerName) != zone ||
-			!dnsproto.IsSubName(zone, owner) || int(sig.Labels) > dns.CountLabel(owner) {
+			!dnsproto.IsSubName(zone, owner) {
+			continue
+		}
+		if int(sig.Labels) > dns.CountLabel(owner) {
+			// RFC 4035 §5.3.1: invalid, though there (not missing).
+			if fail.EDE == dns.ExtendedErrorCodeRRSIGsMissing {
+				fail = bogus(dns.ExtendedErrorCodeDNSBogus, "RRSIG on "+owner+" "+dns.TypeToString[h.Rrtype]+" has more labels than its owner")
+			}
 			continue
 		}
 		if tried >= b.cfg.MaxSignaturesPerRRset {
@@ -224,6 +243,11 @@ func matchDS(zone string, dsSet []*dns.DS, trusted []*dns.DNSKEY, keySet []dns.R
 	}
 	sig, res := verifyRRset(keySet, sigs, zone, candidates, now, b)
 	if res.Status != Secure {
+		if res.EDE == dns.ExtendedErrorCodeDNSKEYMissing {
+			// A key matches the DS but signs nothing here (RFC 4035
+			// §5.2): its signature is what is missing.
+			res = bogus(dns.ExtendedErrorCodeRRSIGsMissing, "no signature on the DNSKEY RRset of "+zone+" by a key its DS names")
+		}
 		return nil, nil, res
 	}
 	return keys, sig, res

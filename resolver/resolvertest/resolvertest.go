@@ -29,15 +29,19 @@
 //
 // # Signed hierarchies
 //
-// SignZone signs a zone at test time with a key it makes (RSA/SHA-256,
-// ECDSA P-256 or Ed25519; NSEC, or NSEC3 with opt-out), and
+// SignZone signs a zone at test time with a key it makes (RSA/SHA-256 or
+// SHA-512, ECDSA P-256 or P-384, Ed25519; NSEC, or NSEC3 with opt-out),
+// or keys given (a KSK/ZSK split, extra keys, a revoked key), and
 // SignedServer serves signed zones with their RRSIGs, DS records and
 // denial proofs to queries with DO. NewSigned builds a whole signed
 // hierarchy (root, TLDs, the given zones, each DS in its parent) and
 // returns its trust anchor. Signing breaks zones on purpose for
 // validator tests: signatures expired or not yet valid, proofs left out,
-// a DS matching no key, an algorithm no validator implements, and a
-// KeyTrap zone (many keys sharing one tag, many signatures per RRset).
+// a DS matching no key (or of a digest type none knows, SignedZoneFile.ExtraDS),
+// an algorithm no validator implements, a DNSKEY RRset not signed by the
+// key its DS names, wrong RRSIG label counts, per-TLD denial
+// (SignedConfig.TLDs), and a KeyTrap zone (many keys sharing one tag,
+// many signatures per RRset).
 //
 // # Misbehaving servers
 //

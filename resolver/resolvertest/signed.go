@@ -28,15 +28,29 @@ type Key struct {
 // a private one) gives a key whose public part is random bytes and whose
 // signatures are junk: a zone "signed" with an algorithm the validator
 // does not implement.
-func NewKey(zone string, alg uint8) (*Key, error) {
+func NewKey(zone string, alg uint8) (*Key, error) { return NewKeySize(zone, alg, 0) }
+
+// NewKeySize is NewKey with the key's size in bits: for RSA (dns.RSASHA1,
+// dns.RSASHA1NSEC3SHA1, dns.RSASHA256, dns.RSASHA512) 1024-4096, zero
+// meaning 2048; ignored for ECDSA
+// (dns.ECDSAP256SHA256, dns.ECDSAP384SHA384) and dns.ED25519. A caller
+// may change the DNSKEY's flags before the key is used (256 for a zone
+// signing key, dns.REVOKE for a revoked one, RFC 5011 §7): its key tag
+// follows.
+func NewKeySize(zone string, alg uint8, rsaBits int) (*Key, error) {
 	k := &dns.DNSKEY{Hdr: dns.RR_Header{Name: dns.CanonicalName(zone), Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: 3600},
 		Flags: 257, Protocol: 3, Algorithm: alg}
 	bits := 0
 	switch alg {
-	case dns.RSASHA256:
+	case dns.RSASHA1, dns.RSASHA1NSEC3SHA1, dns.RSASHA256, dns.RSASHA512:
 		bits = 2048
+		if rsaBits != 0 {
+			bits = rsaBits
+		}
 	case dns.ECDSAP256SHA256:
 		bits = 256
+	case dns.ECDSAP384SHA384:
+		bits = 384
 	case dns.ED25519:
 		bits = 256
 	default:
@@ -113,6 +127,22 @@ type Signing struct {
 	// signature by this many junk ones with that tag: a zone that makes a
 	// validator without limits try KeyTrap² checks per RRset.
 	KeyTrap int
+	// ZSK, if set, is published beside Key and signs every RRset but the
+	// DNSKEY RRset, which Key signs (a KSK/ZSK split, RFC 6781 §3.1);
+	// give it flags 256. Nil signs everything with Key.
+	ZSK *Key
+	// KeysSignedByZSK signs the DNSKEY RRset with ZSK only: no key the
+	// parent's DS names signs it (RFC 4035 §5.2 requires one).
+	KeysSignedByZSK bool
+	// ExtraKeys are published in the DNSKEY RRset and sign nothing (a
+	// large key set, keys of a rollover).
+	ExtraKeys []*Key
+	// LabelsDelta gives owners (canonical names) whose RRSIGs carry a
+	// wrong Labels field (RFC 4035 §5.3.1): a negative delta d signs the
+	// RRset as the expansion of the wildcard d labels up (a valid
+	// signature that claims a wildcard that does not exist); a positive
+	// one raises the field after signing, above the owner's count.
+	LabelsDelta map[string]int
 }
 
 // SignedZone is a zone signed at test time: its records, DNSKEY, RRSIGs
@@ -155,6 +185,12 @@ func SignZone(origin, text string, s Signing) (*SignedZone, error) {
 	var b strings.Builder
 	b.WriteString(text)
 	b.WriteString("\n" + key.DNSKEY.String() + "\n")
+	if s.ZSK != nil {
+		b.WriteString(s.ZSK.DNSKEY.String() + "\n")
+	}
+	for _, k := range s.ExtraKeys {
+		b.WriteString(k.DNSKEY.String() + "\n")
+	}
 	for range s.KeyTrap {
 		b.WriteString(collidingKey(key.DNSKEY).String() + "\n")
 	}
@@ -209,7 +245,11 @@ func sigKey(owner string, t uint16) string { return owner + "/" + dns.TypeToStri
 
 func (z *SignedZone) signSet(set []dns.RR) error {
 	h := set[0].Header()
-	k := z.key.DNSKEY
+	signer := z.key
+	if zsk := z.s.ZSK; zsk != nil && (h.Rrtype != dns.TypeDNSKEY || z.s.KeysSignedByZSK) {
+		signer = zsk
+	}
+	k := signer.DNSKEY
 	var sigs []dns.RR
 	mk := func() *dns.RRSIG {
 		return &dns.RRSIG{Hdr: dns.RR_Header{Ttl: h.Ttl}, Algorithm: k.Algorithm, KeyTag: k.KeyTag(), SignerName: z.origin,
@@ -233,14 +273,30 @@ func (z *SignedZone) signSet(set []dns.RR) error {
 			junk(sig)
 			sigs = append(sigs, sig)
 		}
-	case z.key.priv == nil:
+	case signer.priv == nil:
 		sig := mk()
 		junk(sig)
 		sigs = append(sigs, sig)
 	default:
 		sig := mk()
-		if err := sig.Sign(z.key.priv, set); err != nil {
+		d := z.s.LabelsDelta[dns.CanonicalName(h.Name)]
+		signed := set
+		if d < 0 {
+			labels := dns.SplitDomainName(h.Name)
+			wild := "*." + strings.Join(labels[min(len(labels), -d):], ".") + "."
+			signed = nil
+			for _, rr := range set {
+				c := dns.Copy(rr)
+				c.Header().Name = wild
+				signed = append(signed, c)
+			}
+		}
+		if err := sig.Sign(signer.priv, signed); err != nil {
 			return fmt.Errorf("resolvertest: signing %s %s: %w", h.Name, dns.TypeToString[h.Rrtype], err)
+		}
+		sig.Hdr.Name = h.Name
+		if d > 0 {
+			sig.Labels += uint8(d)
 		}
 		sigs = append(sigs, sig)
 	}

@@ -60,3 +60,73 @@ func TestSignedServerOnHierarchy(t *testing.T) {
 		t.Fatalf("NXDOMAIN without NSEC:\n%v", r)
 	}
 }
+
+// TestSigningKnobs checks what SignZone's breakages really serve: a
+// KSK/ZSK split (RFC 6781 §3.1) signs the DNSKEY RRset with the KSK and
+// the rest with the ZSK, or the keys with the ZSK alone; extra keys are
+// published; LabelsDelta signs an RRset as a wildcard expansion (a valid
+// signature, RFC 4035 §5.3.4) or raises the Labels field (RFC 4035
+// §5.3.1).
+func TestSigningKnobs(t *testing.T) {
+	const origin = "knobs.test."
+	text := strings.ReplaceAll("@ 300 IN SOA ns.@ h.@ 1 7200 3600 1209600 300\n@ 300 IN NS ns.@\nns 300 IN A 127.0.0.4\nwww 300 IN A 192.0.2.1\nless.a 300 IN A 192.0.2.2\nmore 300 IN A 192.0.2.3\n", "@", origin)
+	mk := func(flags uint16) *resolvertest.Key {
+		k, err := resolvertest.NewKeySize(origin, dns.ECDSAP384SHA384, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k.DNSKEY.Flags = flags
+		return k
+	}
+	ksk, zsk, extra := mk(257), mk(256), mk(256)
+	ask := func(z *resolvertest.SignedZone, name string, qtype uint16) *dns.Msg {
+		q := new(dns.Msg)
+		q.SetQuestion(name, qtype)
+		q.SetEdns0(4096, true)
+		return resolvertest.NewSignedServer([]*resolvertest.SignedZone{z}, nil).Answer(q)
+	}
+	sigOf := func(m *dns.Msg) *dns.RRSIG {
+		for _, rr := range m.Answer {
+			if s, ok := rr.(*dns.RRSIG); ok {
+				return s
+			}
+		}
+		t.Fatalf("no RRSIG:\n%v", m)
+		return nil
+	}
+	for _, zskSigns := range []bool{false, true} {
+		z, err := resolvertest.SignZone(origin, text, resolvertest.Signing{Key: ksk, ZSK: zsk, KeysSignedByZSK: zskSigns, ExtraKeys: []*resolvertest.Key{extra},
+			LabelsDelta: map[string]int{"less.a." + origin: -1, "more." + origin: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := ask(z, origin, dns.TypeDNSKEY)
+		var set []dns.RR
+		for _, rr := range keys.Answer {
+			if rr.Header().Rrtype == dns.TypeDNSKEY {
+				set = append(set, rr)
+			}
+		}
+		if len(set) != 3 {
+			t.Fatalf("DNSKEY RRset of %d keys, want 3 (KSK, ZSK, extra)", len(set))
+		}
+		want := ksk
+		if zskSigns {
+			want = zsk
+		}
+		if s := sigOf(keys); s.KeyTag != want.DNSKEY.KeyTag() || s.Verify(want.DNSKEY, set) != nil {
+			t.Fatalf("ZSK signs keys %v: DNSKEY RRSIG by %d, want %d", zskSigns, s.KeyTag, want.DNSKEY.KeyTag())
+		}
+		www := ask(z, "www."+origin, dns.TypeA)
+		if s := sigOf(www); s.KeyTag != zsk.DNSKEY.KeyTag() || s.Verify(zsk.DNSKEY, www.Answer[:1]) != nil {
+			t.Fatalf("www signed by %d, want the ZSK %d", s.KeyTag, zsk.DNSKEY.KeyTag())
+		}
+		less := ask(z, "less.a."+origin, dns.TypeA)
+		if s := sigOf(less); s.Labels != 3 || s.Hdr.Name != "less.a."+origin || s.Verify(zsk.DNSKEY, less.Answer[:1]) != nil {
+			t.Fatalf("labels -1: %v", s)
+		}
+		if s := sigOf(ask(z, "more."+origin, dns.TypeA)); s.Labels != 4 {
+			t.Fatalf("labels +1: %v", s)
+		}
+	}
+}

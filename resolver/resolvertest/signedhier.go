@@ -1,6 +1,7 @@
 package resolvertest
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -23,20 +24,32 @@ type SignedZoneFile struct {
 	// DS, if set, is published in the TLD instead of the zone's own
 	// (a DS that matches no DNSKEY of the zone, for one).
 	DS *dns.DS
+	// ExtraDS are published in the TLD beside the zone's DS (or DS): a
+	// digest type no validator knows, a key of a rollover.
+	ExtraDS []*dns.DS
 	// Wrap, if set, wraps the zone's server (a forger, a dropper).
 	Wrap func(dns.Handler) dns.Handler
 }
 
 // SignedConfig describes a signed hierarchy: a signed root (RootAddr) and
-// signed TLDs (TLDAddr) above the given zones, each zone's DS in its TLD.
+// signed TLDs (TLDAddr) above the given zones, each zone's DS in its TLD;
+// the two addresses may be changed.
 // A plain value: set it up before use and do not change it while in use.
 type SignedConfig struct {
 	Zones []SignedZoneFile
 	// TLD is how the TLD zones are signed (NSEC3, opt-out, ...). The
 	// root is signed with the defaults.
 	TLD Signing
+	// TLDs, if set, gives the signing of the TLDs it names ("com."),
+	// in place of TLD: several TLDs denying in different ways.
+	TLDs map[string]Signing
 	// Port as Config.Port.
 	Port int
+	// RootAddr and TLDAddr are the root's and the TLDs' servers' loopback
+	// addresses. Empty means the package's RootAddr and TLDAddr
+	// (127.0.0.2, 127.0.0.3); others let two hierarchies serve port 53
+	// side by side.
+	RootAddr, TLDAddr string
 }
 
 // NewSigned signs and serves the zones of cfg under a signed root and
@@ -45,20 +58,21 @@ type SignedConfig struct {
 // must be directly below its TLD, on an address of its own other than
 // RootAddr and TLDAddr.
 func NewSigned(cfg SignedConfig) (*Hierarchy, []dns.RR, error) {
+	rootAddr, tldAddr := cmp.Or(cfg.RootAddr, RootAddr), cmp.Or(cfg.TLDAddr, TLDAddr)
 	handlers := map[string]dns.Handler{}
 	var files []ZoneFile
 	tldText := map[string]*strings.Builder{}
 	for _, zf := range cfg.Zones {
 		origin := dns.CanonicalName(zf.Origin)
 		labels := dns.SplitDomainName(origin)
-		if len(labels) != 2 || zf.Addr == RootAddr || zf.Addr == TLDAddr {
+		if len(labels) != 2 || zf.Addr == rootAddr || zf.Addr == tldAddr {
 			return nil, nil, fmt.Errorf("resolvertest: signed zone %s must be a second-level zone on its own address", origin)
 		}
 		tld := labels[1] + "."
 		b := tldText[tld]
 		if b == nil {
 			b = &strings.Builder{}
-			b.WriteString(tld + " 900 IN SOA a.nic." + tld + " h.nic." + tld + " 1 1800 900 604800 300\n" + tld + " 172800 IN NS a.nic." + tld + "\na.nic." + tld + " 172800 IN A " + TLDAddr + "\n")
+			b.WriteString(tld + " 900 IN SOA a.nic." + tld + " h.nic." + tld + " 1 1800 900 604800 300\n" + tld + " 172800 IN NS a.nic." + tld + "\na.nic." + tld + " 172800 IN A " + tldAddr + "\n")
 			tldText[tld] = b
 		}
 		var h dns.Handler
@@ -82,6 +96,11 @@ func NewSigned(cfg SignedConfig) (*Hierarchy, []dns.RR, error) {
 			case !zf.NoDS:
 				b.WriteString(z.DS() + "\n")
 			}
+			for _, ds := range zf.ExtraDS {
+				c := *ds
+				c.Hdr.Name = origin
+				b.WriteString(c.String() + "\n")
+			}
 			text = z.Text()
 			h = NewSignedServer([]*SignedZone{z}, nil)
 		}
@@ -92,7 +111,7 @@ func NewSigned(cfg SignedConfig) (*Hierarchy, []dns.RR, error) {
 		files = append(files, ZoneFile{Addr: zf.Addr, Origin: origin, Text: text})
 	}
 	var root strings.Builder
-	root.WriteString(". 86400 IN SOA a.root-servers.net. nstld.example. 1 1800 900 604800 86400\n. 518400 IN NS a.root-servers.net.\na.root-servers.net. 518400 IN A " + RootAddr + "\n")
+	root.WriteString(". 86400 IN SOA a.root-servers.net. nstld.example. 1 1800 900 604800 86400\n. 518400 IN NS a.root-servers.net.\na.root-servers.net. 518400 IN A " + rootAddr + "\n")
 	var tlds []*SignedZone
 	for _, tld := range slices.Sorted(func(yield func(string) bool) {
 		for t := range tldText {
@@ -101,21 +120,25 @@ func NewSigned(cfg SignedConfig) (*Hierarchy, []dns.RR, error) {
 			}
 		}
 	}) {
-		z, err := SignZone(tld, tldText[tld].String(), cfg.TLD)
+		s, ok := cfg.TLDs[tld]
+		if !ok {
+			s = cfg.TLD
+		}
+		z, err := SignZone(tld, tldText[tld].String(), s)
 		if err != nil {
 			return nil, nil, err
 		}
 		tlds = append(tlds, z)
-		root.WriteString(tld + " 172800 IN NS a.nic." + tld + "\na.nic." + tld + " 172800 IN A " + TLDAddr + "\n" + z.DS() + "\n")
-		files = append(files, ZoneFile{Addr: TLDAddr, Origin: tld, Text: z.Text()})
+		root.WriteString(tld + " 172800 IN NS a.nic." + tld + "\na.nic." + tld + " 172800 IN A " + tldAddr + "\n" + z.DS() + "\n")
+		files = append(files, ZoneFile{Addr: tldAddr, Origin: tld, Text: z.Text()})
 	}
 	rz, err := SignZone(".", root.String(), Signing{})
 	if err != nil {
 		return nil, nil, err
 	}
-	files = append(files, ZoneFile{Addr: RootAddr, Origin: ".", Text: rz.Text()})
-	handlers[RootAddr] = NewSignedServer([]*SignedZone{rz}, nil)
-	handlers[TLDAddr] = NewSignedServer(tlds, nil)
+	files = append(files, ZoneFile{Addr: rootAddr, Origin: ".", Text: rz.Text()})
+	handlers[rootAddr] = NewSignedServer([]*SignedZone{rz}, nil)
+	handlers[tldAddr] = NewSignedServer(tlds, nil)
 	h, err := New(Config{Files: files, Port: cfg.Port, Wrap: func(addr string, _ *authority.Server) dns.Handler { return handlers[addr] }})
 	if err != nil {
 		return nil, nil, err
