@@ -96,7 +96,8 @@ type wireResult uint8
 const (
 	wireSkip wireResult = iota // not a query it answers: nothing done, respond answers it
 	wireMiss                   // the cache was asked and has no answer: resolve (resolveOnly)
-	wireDone                   // answered (a nil reply: it could not be packed, none is sent)
+	wireDone                   // answered, packed now (a nil reply: it could not be packed, none is sent)
+	wireKept                   // answered from a kept packed reply
 )
 
 // wireQuery reports whether req is a query wireHit answers: a recursive
@@ -164,7 +165,7 @@ func (s *Server) wireHit(remote, local net.Addr, req *dns.Msg, buf []byte) ([]by
 		if cur != nil && cur.packed[v] != nil && (!udp || cur.fit[v] <= size) {
 			b := append(buf[:0], cur.packed[v]...)
 			patchWire(b, req, m.AuthenticatedData, opt)
-			return b, wireDone
+			return b, wireKept
 		}
 	}
 	m = s.finishEcho(m, req, remote, local, nil, nil)
