@@ -51,6 +51,8 @@ const (
 type wireTable struct {
 	rec   *Recursive
 	slots [wireSlots]wireSlot
+	bytes atomic.Int64 // packed octets kept (wireMemo.size), at most max
+	max   int64
 	bufs  sync.Pool // *[]byte for ServeDNS's packed replies
 }
 
@@ -63,8 +65,9 @@ type wireSlot struct {
 	seen atomic.Uintptr
 }
 
-// wireMemo is one reply packed, with what it was packed from. It is
-// never changed once stored.
+// wireMemo is a question's replies packed, with what they were packed
+// from: the cache hit's sections before its DNSSEC records. It is never
+// changed once stored.
 type wireMemo struct {
 	an, ns []dns.RR // the shared sets (kept alive: their addresses are the key)
 	rcode  int
@@ -72,12 +75,45 @@ type wireMemo struct {
 	qname  string
 	qtype  uint16
 	qclass uint16
-	// packed[0] is the reply to a query without EDNS, packed[1] with (its
-	// OPT last, without options); nil when not packed yet.
-	packed [2][]byte
-	// fit[i] is the smaller of packed[i]'s uncompressed and compressed
-	// lengths: dnsproto.Truncate leaves a reply whole when either fits.
-	fit [2]int
+	// packed[mode][v] is the reply to a query asking for DNSSEC as mode
+	// says (wireMode), without EDNS (v 0) or with (v 1: its OPT last,
+	// without options); nil when not packed yet.
+	packed [3][2]*wirePacked
+}
+
+// wirePacked is one packed reply.
+type wirePacked struct {
+	b []byte
+	// fit is the smaller of b's uncompressed and compressed lengths:
+	// dnsproto.Truncate leaves a reply whole when either fits.
+	fit int
+	ad  bool
+	// dnssec is the DNSSEC entry the reply's AD bit and DNSSEC records
+	// come from (addDNSSECRecordsTo), in the second sec of its age; nil
+	// when the reply asks none (a query without DO or AD, or a resolver
+	// that does not validate). The reply is served while that entry is
+	// in the cache, fresh, and in that second: with clock, the clock is
+	// read to check it; without, that holds for as long as the answer's
+	// shared set (the key) is answered (dnssecCovers).
+	dnssec *entry
+	sec    int64
+	clock  bool
+}
+
+// size is what w costs in wireTable.bytes.
+func (w *wireMemo) size() int64 {
+	if w == nil {
+		return 0
+	}
+	n := int64(unsafe.Sizeof(*w)) + int64(len(w.qname))
+	for _, vs := range w.packed {
+		for _, p := range vs {
+			if p != nil {
+				n += int64(unsafe.Sizeof(*p)) + int64(cap(p.b))
+			}
+		}
+	}
+	return n
 }
 
 // newWireTable returns the packed reply table for a Server of r, or nil
@@ -87,8 +123,12 @@ func newWireTable(cfg ServerConfig) *wireTable {
 	if !ok || rec == nil || cfg.Hooks != nil || rec.ecs != nil {
 		return nil
 	}
-	return &wireTable{rec: rec}
+	return &wireTable{rec: rec, max: wireBudget(rec.cfg.MaxBytes)}
 }
+
+// wireBudget is the octets of packed replies a Server keeps for a
+// Recursive of maxBytes: a thirty-second of it, at least 64 KiB.
+func wireBudget(maxBytes int64) int64 { return max(maxBytes/32, 64<<10) }
 
 // wireResult says how far wireHit went.
 type wireResult uint8
@@ -117,6 +157,19 @@ func wireQuery(req *dns.Msg) bool {
 	return dnsproto.VetQuery(req) == dns.RcodeSuccess
 }
 
+// wireMode is what req asks of DNSSEC (addDNSSECRecordsTo): 0 nothing, 1
+// the AD bit (AD set, RFC 6840 §5.7), 2 AD and the DNSSEC records (DO,
+// RFC 4035 §3.2.1).
+func wireMode(req *dns.Msg, opt *dns.OPT) int {
+	switch {
+	case opt != nil && opt.Do():
+		return 2
+	case req.AuthenticatedData:
+		return 1
+	}
+	return 0
+}
+
 // truncates reports whether a reply from local to remote goes over UDP
 // and is truncated to the client's size (finishEcho).
 func truncates(remote, local net.Addr) bool {
@@ -141,49 +194,99 @@ func (s *Server) wireHit(remote, local net.Addr, req *dns.Msg, buf []byte) ([]by
 		return nil, wireSkip
 	}
 	q := req.Question[0]
+	rec := t.rec
 	// From here on as respondPlain's cache hit.
 	m := dnsproto.Reply(req)
 	m.RecursionAvailable = true
-	if !t.rec.cachedInto(m, q, nil) {
+	if !rec.cachedInto(m, q, nil) {
 		return nil, wireMiss
 	}
 	m.Answer = spellAsAsked(m.Answer, q.Name)
-	t.rec.addDNSSECRecordsTo(m, req, true) // AD, RRSIG, NSEC, NSEC3 (validate.go, dnssechit.go)
 	opt := req.IsEdns0()
 	v, size := 0, dns.MinMsgSize
 	if opt != nil {
 		v, size = 1, max(int(opt.UDPSize()), dns.MinMsgSize)
 	}
+	mode := wireMode(req, opt)
 	udp := truncates(remote, local)
 	slot, key := t.slot(m)
 	var cur *wireMemo
+	keep := false // pack this reply for keeping
 	if slot != nil {
 		cur = slot.memo.Load()
 		if cur != nil && !cur.matches(m, q) {
 			cur = nil
 		}
-		if cur != nil && cur.packed[v] != nil && (!udp || cur.fit[v] <= size) {
-			b := append(buf[:0], cur.packed[v]...)
-			patchWire(b, req, m.AuthenticatedData, opt)
-			return b, wireKept
+		switch {
+		case cur != nil:
+			if p := cur.packed[mode][v]; p != nil && (!udp || p.fit <= size) && p.current(rec) {
+				b := append(buf[:0], p.b...)
+				patchWire(b, req, p.ad, opt)
+				return b, wireKept
+			}
+			keep = true
+		case slot.seen.Load() == key:
+			keep = true
+		default:
+			slot.seen.Store(key)
 		}
+	}
+	an, ns := m.Answer, m.Ns
+	// The DNSSEC entry the reply is made from, looked up before and after
+	// addDNSSECRecordsTo: the same, in the same second of its age, it is
+	// the one addDNSSECRecordsTo found.
+	var d *entry
+	var sec int64
+	asks := mode > 0 && rec.val != nil
+	if keep && asks {
+		d, sec = rec.peekDNSSEC(q.Name, q.Qtype)
+		keep = d != nil
+	}
+	rec.addDNSSECRecordsTo(m, req, true) // AD, RRSIG, NSEC, NSEC3 (validate.go, dnssechit.go)
+	clock := false
+	if keep && asks {
+		d2, sec2 := rec.peekDNSSEC(q.Name, q.Qtype)
+		keep = d2 == d && sec2 == sec
+		clock = !rec.dnssecCovers(q, an, d, sec)
 	}
 	m = s.finishEcho(m, req, remote, local, nil, nil)
 	b, err := m.PackBuffer(buf)
 	if err != nil {
 		return nil, wireDone
 	}
-	if slot != nil && !m.Truncated && len(b) <= wireMaxLen && m.Rcode <= 0xf && len(m.Extra) == v && (v == 0 || optLast(b)) {
-		switch {
-		case cur != nil: // the other variant, or the same packed again
-			t.keep(slot, cur, m, b, v)
-		case slot.seen.Load() == key:
-			t.keep(slot, &wireMemo{an: m.Answer, ns: m.Ns, rcode: m.Rcode, aa: m.Authoritative, qname: q.Name, qtype: q.Qtype, qclass: q.Qclass}, m, b, v)
-		default:
-			slot.seen.Store(key)
+	if keep && !m.Truncated && len(b) <= wireMaxLen && m.Rcode <= 0xf && len(m.Extra) == v && (v == 0 || optLast(b)) && t.bytes.Load()+int64(len(b)) <= t.max {
+		n := wireMemo{an: an, ns: ns, rcode: m.Rcode, aa: m.Authoritative, qname: q.Name, qtype: q.Qtype, qclass: q.Qclass}
+		if cur != nil {
+			n = *cur
 		}
+		p := &wirePacked{b: append([]byte(nil), b...), ad: m.AuthenticatedData, dnssec: d, sec: sec, clock: clock}
+		m.Compress = false
+		p.fit = m.Len()
+		m.Compress = true
+		p.fit = min(p.fit, m.Len())
+		n.packed[mode][v] = p
+		old := slot.memo.Swap(&n)
+		t.bytes.Add(n.size() - old.size())
 	}
 	return b, wireDone
+}
+
+// current reports whether p may be served now: it asks no DNSSEC entry,
+// or its entry is still cached (not replaced, evicted or expired) and in
+// the second of its age p was packed in.
+func (p *wirePacked) current(r *Recursive) bool {
+	d := p.dnssec
+	if d == nil {
+		return true
+	}
+	if d.gone.Load() {
+		return false
+	}
+	if !p.clock {
+		return true
+	}
+	now := r.now()
+	return d.fresh(now) && d.ageSec(now) == p.sec
 }
 
 // slot returns the slot of m's reply, by the address of its first shared
@@ -212,17 +315,6 @@ func (w *wireMemo) matches(m *dns.Msg, q dns.Question) bool {
 // sameSet reports whether a and b are the same records: the same slice.
 func sameSet(a, b []dns.RR) bool {
 	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
-}
-
-// keep stores in slot a copy of w with packed[v] = b, the packing of m.
-func (t *wireTable) keep(slot *wireSlot, w *wireMemo, m *dns.Msg, b []byte, v int) {
-	n := *w
-	n.packed[v] = append([]byte(nil), b...)
-	m.Compress = false
-	n.fit[v] = m.Len()
-	m.Compress = true
-	n.fit[v] = min(n.fit[v], m.Len())
-	slot.memo.Store(&n)
 }
 
 // optLast reports whether the packed message b ends with an OPT record

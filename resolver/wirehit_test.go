@@ -498,3 +498,73 @@ func TestWireHitConcurrentSecondBoundary(t *testing.T) {
 		t.Fatal(msg)
 	}
 }
+
+// TestRFC4035_3_2_1_WireHitDNSSECEntryApart: a kept reply with DNSSEC
+// records (RFC 4035 §3.2.1) and AD (RFC 6840 §5.8) is made of two cache
+// entries, the answer and its DNSSEC entry, whose seconds of age turn at
+// different moments. Swept over several seconds in 50 ms steps, with the
+// DNSSEC entry stored 600 ms after the answer and 600 ms before it, the
+// kept reply is byte for byte the old path's (its RRSIG TTLs counted
+// down with their own entry); and once the DNSSEC entry is removed or
+// replaced by an insecure one, no kept reply gives its records or AD.
+func TestRFC4035_3_2_1_WireHitDNSSECEntryApart(t *testing.T) {
+	f := newWireFixture(t)
+	srv := f.servers["validated"]
+	r := srv.wire.rec
+	for _, c := range []struct {
+		name  string
+		apart time.Duration // the DNSSEC entry's store time after the answer's
+	}{{"after", 600 * time.Millisecond}, {"before", -600 * time.Millisecond}} {
+		name := "tick-" + c.name + ".example.com."
+		a, _ := dns.NewRR(name + " 300 IN A 192.0.2.44")
+		sig, _ := dns.NewRR(name + " 300 IN RRSIG A 13 3 300 20300101000000 20200101000000 1 example.com. AAAAAAAAAAAAAAAAAAAAAAAA")
+		q := dns.Question{Name: name, Qtype: dns.TypeA, Qclass: dns.ClassINET}
+		t0 := f.start.Add(time.Hour)
+		putA := func() { r.putRRset([]dns.RR{dns.Copy(a)}, rankAnswer) }
+		putSig := func(secure bool) { r.putDNSSEC(q, secure, []dns.RR{dns.Copy(sig)}, nil, 300*time.Second) }
+		f.clk.Set(t0)
+		if c.apart > 0 {
+			putA()
+			f.clk.Set(t0.Add(c.apart))
+			putSig(true)
+		} else {
+			putSig(true)
+			f.clk.Set(t0.Add(-c.apart))
+			putA()
+		}
+		kept := 0
+		for step := range 100 {
+			f.clk.Set(t0.Add(time.Second + time.Duration(step)*50*time.Millisecond))
+			for _, v := range []wireVariant{{rd: true, do: true, size: 1232}, {rd: true, ad: true, size: 1232}, {rd: true, ad: true}} {
+				if checkWire(t, srv, wireV4, wireV4Local, v.query(q, uint16(step)), fmt.Sprintf("%s step %d %+v", c.name, step, v)) == wireKept {
+					kept++
+				}
+			}
+		}
+		if kept < 200 {
+			t.Fatalf("%s: %d kept replies of 300", c.name, kept)
+		}
+		// The DNSSEC entry gone (evicted, flushed): no AD, no RRSIG.
+		req := wireVariant{rd: true, do: true, size: 1232}.query(q, 1)
+		for range 2 {
+			checkWire(t, srv, wireV4, wireV4Local, req, c.name+" before deletion")
+		}
+		if !r.cache.Delete(dnssecKey(name, dns.TypeA)) {
+			t.Fatal("no DNSSEC entry")
+		}
+		checkWire(t, srv, wireV4, wireV4Local, req, c.name+" DNSSEC entry deleted")
+		if b, _ := srv.wireHit(wireV4, wireV4Local, req, nil); unpacked(b).AuthenticatedData || count(unpacked(b).Answer, dns.TypeRRSIG) != 0 {
+			t.Fatalf("%s: AD or RRSIG once the DNSSEC entry is gone:\n%v", c.name, unpacked(b))
+		}
+		// Replaced by an insecure one: its records, no AD.
+		putSig(true)
+		for range 2 {
+			checkWire(t, srv, wireV4, wireV4Local, req, c.name+" secure again")
+		}
+		putSig(false)
+		checkWire(t, srv, wireV4, wireV4Local, req, c.name+" replaced insecure")
+		if b, _ := srv.wireHit(wireV4, wireV4Local, req, nil); unpacked(b).AuthenticatedData {
+			t.Fatalf("%s: AD once the DNSSEC entry is insecure:\n%v", c.name, unpacked(b))
+		}
+	}
+}
