@@ -15,29 +15,41 @@ import (
 //
 // A cache hit's reply is the same message, byte for byte, for every hit
 // of a second but for a few header bits: its answer and authority
-// sections are sets shared by the hits of that second (aged, joinAnswer),
-// its question is the client's, its OPT ours. Packing it again on every
-// hit cost most of a validated hit with DO (the RRSIGs' base64
-// signatures decoded, names compressed through a map). As Unbound and
-// Knot keep packed replies, the Server keeps the reply packed once, with
-// what it was packed from, and gives later hits a copy with their own ID,
-// CD, AD and DO bits written in.
+// sections are sets shared by the hits of that second (aged), its
+// question is the client's, its OPT ours, its DNSSEC records (DO) those
+// of the question's DNSSEC entry for a second of that entry's age
+// (joinAnswer). Packing it again on every hit cost most of a validated
+// hit with DO (the RRSIGs' base64 signatures decoded, names compressed
+// through a map). As Unbound and Knot keep packed replies, the Server
+// keeps the reply packed once, with what it was packed from, and gives
+// later hits a copy with their own ID, CD, AD and DO bits written in
+// (patchWire).
 //
-// The key is what the bytes are made of: the identity of the shared
-// answer and authority sets (an aged set is never changed and a new
-// second builds new ones, so identity means same records, same TTLs),
-// the rcode and AA bit, the question exactly as spelled (a client
-// randomising the case of its names, draft-vixie-dnsext-dns0x20, gets
-// the answer records spelled its way: a copy per hit, packed as before),
-// and whether an OPT is sent. A reply too large for the client's UDP
-// size (truncated), a query with anything else (an EDNS option such as
-// Client Subnet or a cookie, a second OPT, TSIG, two questions, no RD)
-// or a Server with Hooks takes the path of every other reply.
+// The key is what the bytes are made of: the identity of the hit's
+// shared answer and authority sets before the DNSSEC records (an aged
+// set is never changed and a new second builds new ones, so identity
+// means same records, same TTLs), the rcode and AA bit, the question
+// exactly as spelled (a client randomising the case of its names,
+// draft-vixie-dnsext-dns0x20, gets the answer records spelled its way:
+// a copy per hit, packed as before), what the query asks of DNSSEC
+// (nothing, AD, or DO) and whether it has an OPT. A reply with DNSSEC
+// records or AD also depends on the question's DNSSEC entry: it notes
+// the entry and the second of its age, and is served only while that
+// entry is in the cache (an entry that leaves it, replaced, evicted or
+// flushed, is marked gone: Recursive.evicted) and in that second; the
+// clock is read for that only when the answer's set may outlive the
+// entry's second (dnssecCovers), so a validated hit costs no DNSSEC
+// lookup. A reply too large for the client's UDP size (truncated), a
+// query with anything else (an EDNS option such as Client Subnet or a
+// cookie, a second OPT, TSIG, two questions, no RD) or a Server with
+// the QueryReceived or QueryAnswered hook, or ECS, takes the path of
+// every other reply.
 //
-// Memory is bounded, apart from Config.MaxBytes: wireSlots slots per
-// Server, each holding at most two replies of at most wireMaxLen bytes
-// (and keeping alive the shared sets they were packed from): 2.5 MB at
-// most, a few KB for a typical working set.
+// Memory is bounded apart from Config.MaxBytes: each Server keeps at
+// most wireBudget(MaxBytes) (a thirty-second of it, at least 64 KiB) in
+// kept replies, counting their packed octets, the records they keep
+// alive and their overhead, in wireSlots slots of up to six replies of
+// at most wireMaxLen octets each.
 
 const (
 	wireBits   = 10
@@ -79,6 +91,7 @@ type wireMemo struct {
 	// says (wireMode), without EDNS (v 0) or with (v 1: its OPT last,
 	// without options); nil when not packed yet.
 	packed [3][2]*wirePacked
+	cost   int64 // what it counts in wireTable.bytes
 }
 
 // wirePacked is one packed reply.
@@ -100,12 +113,16 @@ type wirePacked struct {
 	clock  bool
 }
 
-// size is what w costs in wireTable.bytes.
-func (w *wireMemo) size() int64 {
-	if w == nil {
-		return 0
-	}
+// setCost sets w.cost: its packed replies, the records it keeps alive
+// (as the cache counts them: rcache.go's putEntry) and its overhead.
+func (w *wireMemo) setCost() {
 	n := int64(unsafe.Sizeof(*w)) + int64(len(w.qname))
+	for _, rr := range w.an {
+		n += int64(dns.Len(rr)) + 48
+	}
+	for _, rr := range w.ns {
+		n += int64(dns.Len(rr)) + 48
+	}
 	for _, vs := range w.packed {
 		for _, p := range vs {
 			if p != nil {
@@ -113,14 +130,19 @@ func (w *wireMemo) size() int64 {
 			}
 		}
 	}
-	return n
+	w.cost = n
 }
 
 // newWireTable returns the packed reply table for a Server of r, or nil
 // when its replies are not kept packed.
 func newWireTable(cfg ServerConfig) *wireTable {
 	rec, ok := cfg.Resolver.(*Recursive)
-	if !ok || rec == nil || cfg.Hooks != nil || rec.ecs != nil {
+	if !ok || rec == nil || rec.ecs != nil {
+		return nil
+	}
+	if h := cfg.Hooks; h != nil && (h.QueryReceived != nil || h.QueryAnswered != nil) {
+		// respondTraced's events; the cache's and the resolutions' are
+		// given on this path as on respond's.
 		return nil
 	}
 	return &wireTable{rec: rec, max: wireBudget(rec.cfg.MaxBytes)}
@@ -265,8 +287,12 @@ func (s *Server) wireHit(remote, local net.Addr, req *dns.Msg, buf []byte) ([]by
 		m.Compress = true
 		p.fit = min(p.fit, m.Len())
 		n.packed[mode][v] = p
-		old := slot.memo.Swap(&n)
-		t.bytes.Add(n.size() - old.size())
+		n.setCost()
+		var was int64
+		if old := slot.memo.Swap(&n); old != nil {
+			was = old.cost
+		}
+		t.bytes.Add(n.cost - was)
 	}
 	return b, wireDone
 }

@@ -568,3 +568,33 @@ func TestRFC4035_3_2_1_WireHitDNSSECEntryApart(t *testing.T) {
 		}
 	}
 }
+
+// TestWireHitBudget: the octets kept (packed replies, the records they
+// keep alive, their overhead) stay within the Server's budget, give or
+// take one reply's overhead, whatever is asked; replies not kept for
+// lack of room are still exactly the old path's.
+func TestWireHitBudget(t *testing.T) {
+	f := newWireFixture(t)
+	srv := f.servers["validated"]
+	if srv.wire.max != wireBudget(srv.wire.rec.cfg.MaxBytes) || srv.wire.max < 64<<10 {
+		t.Fatalf("budget %d for MaxBytes %d", srv.wire.max, srv.wire.rec.cfg.MaxBytes)
+	}
+	srv.wire.max = 1500
+	kept := 0
+	for _, age := range []time.Duration{0, time.Second, 2 * time.Second} {
+		f.clk.Set(f.start.Add(age))
+		for _, q := range f.questions {
+			for _, v := range wireVariants() {
+				if checkWire(t, srv, wireV4, wireV4Local, v.query(q, 1), fmt.Sprintf("%s %+v", q.Name, v)) == wireKept {
+					kept++
+				}
+				if n := srv.wire.bytes.Load(); n < 0 || n > srv.wire.max+1024 {
+					t.Fatalf("%d octets kept, budget %d", n, srv.wire.max)
+				}
+			}
+		}
+	}
+	if kept == 0 {
+		t.Fatal("nothing kept")
+	}
+}
