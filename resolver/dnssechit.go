@@ -68,24 +68,14 @@ func (r *Recursive) evicted(ev store.Eviction[string, *entry]) {
 	r.onEvict(ev)
 }
 
-// dnssecCovers reports whether d, the DNSSEC entry of q in the second
-// sec of its age, stays fresh and in that second for as long as an, the
-// answer section of a hit for q, can be answered again: an is the aged
-// set of q's answer entry for one second of that entry's age (aged), and
-// no hit is given it after that second. Entries of a resolution are
-// stored together, the DNSSEC entry last, so a set built after the
-// DNSSEC entry's second turned is covered to its end.
-func (r *Recursive) dnssecCovers(q dns.Question, an []dns.RR, d *entry, sec int64) bool {
-	b := r.getKeyBuf()
-	e, ok := r.cache.Peek(lookupKey(b, lower(q.Name), q.Qtype, ""))
-	r.putKeyBuf(b)
-	if !ok {
-		return false
-	}
-	a := e.agedRRs.Load()
-	if a == nil || len(an) == 0 || len(a.rrs) != len(an) || &a.rrs[0] != &an[0] {
-		return false
-	}
+// dnssecCovers reports whether d, the DNSSEC entry of a question in the
+// second sec of its age, stays fresh and in that second for as long as
+// a, the aged set of the question's answer entry e for one second of its
+// age, is answered (aged gives no hit that set after its second).
+// Entries of a resolution are stored together, the DNSSEC entry last,
+// so a set built after the DNSSEC entry's second turned is covered to
+// its end.
+func dnssecCovers(e *entry, a *agedSet, d *entry, sec int64) bool {
 	end := e.stored.Add(time.Duration(a.sec+1) * time.Second)
 	until := d.stored.Add(min(time.Duration(sec+1)*time.Second, d.ttl))
 	return !until.Before(end)

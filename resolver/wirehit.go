@@ -248,12 +248,20 @@ func (s *Server) wireHit(remote, local net.Addr, req *dns.Msg, buf []byte) ([]by
 			}
 			keep = true
 		case slot.seen.Load() == key:
+			// Seen twice: kept if it is an answer entry's shared set
+			// (an address seen again may be a fresh slice's, reused).
 			keep = true
 		default:
 			slot.seen.Store(key)
 		}
 	}
 	an, ns := m.Answer, m.Ns
+	var e *entry
+	var aged *agedSet
+	if keep {
+		e, aged = rec.answerEntry(q, an)
+		keep = e != nil
+	}
 	// The DNSSEC entry the reply is made from, looked up before and after
 	// addDNSSECRecordsTo: the same, in the same second of its age, it is
 	// the one addDNSSECRecordsTo found.
@@ -269,7 +277,7 @@ func (s *Server) wireHit(remote, local net.Addr, req *dns.Msg, buf []byte) ([]by
 	if keep && asks {
 		d2, sec2 := rec.peekDNSSEC(q.Name, q.Qtype)
 		keep = d2 == d && sec2 == sec
-		clock = !rec.dnssecCovers(q, an, d, sec)
+		clock = !dnssecCovers(e, aged, d, sec)
 	}
 	m = s.finishEcho(m, req, remote, local, nil, nil)
 	b, err := m.PackBuffer(buf)
@@ -297,6 +305,26 @@ func (s *Server) wireHit(remote, local net.Addr, req *dns.Msg, buf []byte) ([]by
 	return b, wireDone
 }
 
+// answerEntry returns q's answer entry and its aged set when an is that
+// set (shared by the hits of a second), or nil: the answer of a CNAME
+// chain, a negative answer, local data, a set spelled as a client asked
+// (all built afresh for each hit) are not kept.
+func (r *Recursive) answerEntry(q dns.Question, an []dns.RR) (*entry, *agedSet) {
+	if len(an) == 0 {
+		return nil, nil
+	}
+	b := r.getKeyBuf()
+	e, ok := r.cache.Peek(lookupKey(b, lower(q.Name), q.Qtype, ""))
+	r.putKeyBuf(b)
+	if !ok {
+		return nil, nil
+	}
+	if a := e.agedRRs.Load(); a != nil && sameSet(a.rrs, an) {
+		return e, a
+	}
+	return nil, nil
+}
+
 // current reports whether p may be served now: it asks no DNSSEC entry,
 // or its entry is still cached (not replaced, evicted or expired) and in
 // the second of its age p was packed in.
@@ -315,19 +343,14 @@ func (p *wirePacked) current(r *Recursive) bool {
 	return d.fresh(now) && d.ageSec(now) == p.sec
 }
 
-// slot returns the slot of m's reply, by the address of its first shared
-// set, and that address; nil when m has no records.
+// slot returns the slot of m's reply, by the address of its answer set,
+// and that address; nil when m has no answer (a negative answer's
+// authority section is built afresh for each hit: never kept).
 func (t *wireTable) slot(m *dns.Msg) (*wireSlot, uintptr) {
-	var p *dns.RR
-	switch {
-	case len(m.Answer) > 0:
-		p = &m.Answer[0]
-	case len(m.Ns) > 0:
-		p = &m.Ns[0]
-	default:
+	if len(m.Answer) == 0 {
 		return nil, 0
 	}
-	a := uintptr(unsafe.Pointer(p))
+	a := uintptr(unsafe.Pointer(&m.Answer[0]))
 	return &t.slots[(uint64(a)*0x9e3779b97f4a7c15)>>(64-wireBits)], a
 }
 

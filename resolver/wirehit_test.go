@@ -598,3 +598,39 @@ func TestWireHitBudget(t *testing.T) {
 		t.Fatal("nothing kept")
 	}
 }
+
+// TestWireHitFreshSetsNotKept: the answers built afresh for each hit (a
+// CNAME chain, NXDOMAIN and NODATA, a name spelled in mixed case) are
+// never kept, even when a fresh slice lands at an address seen before
+// (the allocator reuses memory after a collection): keeping them would
+// cost every such hit a packing for nothing.
+func TestWireHitFreshSetsNotKept(t *testing.T) {
+	f := newWireFixture(t)
+	srv := f.servers["validated"]
+	var qs []dns.Question
+	for _, q := range f.questions {
+		switch q.Name {
+		case "alias.example.com.", "alias2.example.com.", "nope.example.com.", "www.nope.example.com.":
+			qs = append(qs, q)
+		case "one.example.com.":
+			qs = append(qs, q) // its AAAA: NODATA; its A spelled in mixed case below
+		}
+	}
+	for i := range 300 {
+		if i%10 == 0 {
+			runtime.GC()
+		}
+		for _, q := range qs {
+			v := wireVariant{rd: true, do: i%2 == 0, size: 1232}
+			if q.Qtype == dns.TypeA && q.Name == "one.example.com." {
+				v.spell = 2
+			}
+			if _, res := srv.wireHit(wireV4, wireV4Local, v.query(q, 1), nil); res != wireDone {
+				t.Fatalf("%s/%d: result %d", q.Name, q.Qtype, res)
+			}
+		}
+	}
+	if n := srv.wire.bytes.Load(); n != 0 {
+		t.Fatalf("%d octets kept for answers built afresh", n)
+	}
+}
