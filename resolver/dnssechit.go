@@ -3,6 +3,8 @@ package resolver
 import (
 	"time"
 
+	"github.com/edgekit/edgekit/internal/store"
+
 	"github.com/miekg/dns"
 )
 
@@ -41,3 +43,40 @@ func (e *entry) joinAnswer(answer, extra []dns.RR, sec int64) []dns.RR {
 
 // ageSec is e's age at now in whole seconds, the index of its aged sets.
 func (e *entry) ageSec(now time.Time) int64 { return int64(now.Sub(e.stored) / time.Second) }
+
+// peekDNSSEC returns the fresh DNSSEC entry of name/qtype (any case), and
+// its age in seconds, without counting a lookup or touching its recency:
+// for a packed hit reply (wirehit.go) to note what it is made of.
+func (r *Recursive) peekDNSSEC(name string, qtype uint16) (*entry, int64) {
+	now := r.now()
+	b := r.getKeyBuf()
+	e, ok := r.cache.Peek(lookupKey(b, lower(name), qtype, "/dnssec"))
+	r.putKeyBuf(b)
+	if !ok || !e.fresh(now) {
+		return nil, 0
+	}
+	return e, e.ageSec(now)
+}
+
+// evicted is the answer cache's OnEvict: an entry that leaves the cache,
+// replaced, evicted or expired, is marked gone, so that a packed reply
+// made from it is no longer served (wirehit.go); then onEvict.
+func (r *Recursive) evicted(ev store.Eviction[string, *entry]) {
+	if ev.Value != nil {
+		ev.Value.gone.Store(true)
+	}
+	r.onEvict(ev)
+}
+
+// dnssecCovers reports whether d, the DNSSEC entry of a question in the
+// second sec of its age, stays fresh and in that second for as long as
+// a, the aged set of the question's answer entry e for one second of its
+// age, is answered (aged gives no hit that set after its second).
+// Entries of a resolution are stored together, the DNSSEC entry last,
+// so a set built after the DNSSEC entry's second turned is covered to
+// its end.
+func dnssecCovers(e *entry, a *agedSet, d *entry, sec int64) bool {
+	end := e.stored.Add(time.Duration(a.sec+1) * time.Second)
+	until := d.stored.Add(min(time.Duration(sec+1)*time.Second, d.ttl))
+	return !until.Before(end)
+}

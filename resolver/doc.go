@@ -91,6 +91,10 @@
 // of order (RFC 7766);
 // DoHHandler serves it over HTTPS (RFC 8484). With Config.Forward the
 // resolver forwards over UDP/TCP, DNS over TLS or DNS over HTTPS.
+// ServeUDP and ServeDNS keep a cache hit's reply packed and send later
+// hits a copy with their ID, CD, AD and DO bits written in, as Unbound
+// and Knot keep packed replies; ServeDNS writes it with the
+// ResponseWriter's Write, so a wrapper must handle Write as WriteMsg.
 // NetResolver returns a *net.Resolver whose lookups go through a Resolver,
 // and the Lookup methods convert names with IDNA and return *net.DNSError.
 //

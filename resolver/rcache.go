@@ -31,6 +31,9 @@ type entry struct {
 	// joined, on a DNSSEC entry, is the answer section of its latest
 	// validated cache hit with DO (dnssechit.go).
 	joined atomic.Pointer[joinedSet]
+	// gone is set when the entry leaves the cache (Recursive.evicted):
+	// packed replies made from it are no longer served (wirehit.go).
+	gone atomic.Bool
 	// ecs, set on the entry under an ECS key, holds the answers of a
 	// name in an ECS zone per scope (ecs.go); cost is an entry's own
 	// cost inside such a set.

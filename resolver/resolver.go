@@ -278,7 +278,7 @@ func New(cfg Config) (*Recursive, error) {
 	if validates(cfg) {
 		answerBytes -= keyCacheBytes(c.MaxBytes) // the validator's keys count in MaxBytes too
 	}
-	st, err := store.New(store.Config[string, *entry]{MaxBytes: answerBytes, Now: r.now, OnEvict: r.onEvict})
+	st, err := store.New(store.Config[string, *entry]{MaxBytes: answerBytes, Now: r.now, OnEvict: r.evicted})
 	if err != nil {
 		return nil, err
 	}

@@ -42,7 +42,8 @@ type ServerConfig struct {
 // Server is a dns.Handler that serves a Resolver to clients over UDP and
 // TCP, like a local caching resolver. It is safe for concurrent use.
 type Server struct {
-	cfg ServerConfig
+	cfg  ServerConfig
+	wire *wireTable // cache hits' packed replies (wirehit.go); nil: none kept
 }
 
 // NewServer returns a Server for cfg.
@@ -59,7 +60,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if rec, ok := cfg.Resolver.(*Recursive); ok && cfg.Hooks == nil {
 		cfg.Hooks = rec.cfg.Hooks
 	}
-	return &Server{cfg: cfg}, nil
+	return &Server{cfg: cfg, wire: newWireTable(cfg)}, nil
 }
 
 func (s *Server) allowed(addr net.Addr) bool {
@@ -92,8 +93,13 @@ func (s *Server) allowed(addr net.Addr) bool {
 	return false
 }
 
-// ServeDNS implements dns.Handler.
+// ServeDNS implements dns.Handler. A cache hit's reply may be written
+// packed, with w.Write (wirehit.go): a ResponseWriter wrapping another
+// must handle Write as it handles WriteMsg.
 func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	if s.wire != nil && s.serveWire(w, req) {
+		return
+	}
 	w.WriteMsg(s.answer(w.RemoteAddr(), w.LocalAddr(), req))
 }
 
@@ -249,12 +255,8 @@ func (s *Server) finishEcho(m, req *dns.Msg, remote, local net.Addr, echo *dns.E
 	// Names are compressed (RFC 1035 §4.1.4), as every server does: a
 	// single A answer is 47 bytes, not 60.
 	m.Compress = true
-	if _, udp := local.(*net.UDPAddr); udp || local == nil {
-		if remote != nil {
-			if _, isTCP := remote.(*net.TCPAddr); !isTCP {
-				dnsproto.Truncate(m, size)
-			}
-		}
+	if truncates(remote, local) {
+		dnsproto.Truncate(m, size)
 	}
 	return m
 }
@@ -439,6 +441,12 @@ func (s *Server) reply(msg []byte, addr, local net.Addr, pc net.PacketConn, pool
 		b, err := s.formErr(msg, req, addr, local).PackBuffer(buf)
 		if err != nil {
 			return nil
+		}
+		return b
+	}
+	if b, res := s.wireHit(addr, local, req, buf); res != wireSkip { // a cache hit's packed reply (wirehit.go)
+		if res == wireMiss {
+			pool.run(resolveJob{s: s, req: req, addr: addr, local: local, pc: pc})
 		}
 		return b
 	}
