@@ -100,6 +100,11 @@ func (o *Options) Check() error {
 	case o.HSTS < 0:
 		return errors.New("-hsts must not be negative")
 	}
+	for _, n := range o.ACME {
+		if err := acme.CheckName(n); err != nil {
+			return fmt.Errorf("-acme: %w", err)
+		}
+	}
 	return nil
 }
 
