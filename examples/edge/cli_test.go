@@ -38,6 +38,10 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"-origin", "127.0.0.1:1"}, 2, "", "-origin"},
 		{[]string{"-origin-try-timeout", "0"}, 2, "", "-origin-try-timeout 0s: must be positive"},
 		{[]string{"-grace", "-1s"}, 2, "", "-grace -1s: must be positive"},
+		// A bad -acme name is refused before anything starts (no banner).
+		{[]string{"-tls-listen", "127.0.0.1:0", "-acme", "bad name!"}, 2, "", `-acme: acme: invalid name: "bad name!" is not a DNS name`},
+		{[]string{"-tls-listen", "127.0.0.1:0", "-acme", "192.0.2.1"}, 2, "", `"192.0.2.1" is not a DNS name`},
+		{[]string{"-tls-listen", "127.0.0.1:0", "-acme", "www.example.test", "-acme", "::1"}, 2, "", `"::1" is not a DNS name`},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := cli(context.Background(), append(c.args, "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0"), &stdout, &stderr)

@@ -313,6 +313,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	// The HTTPS side first: a certificate that does not load or a taken
 	// port ends the program before it says it is listening.
 	tlsCtx, stopTLS := context.WithCancel(ctx)
+	tlsOpts.https.ReadHeaderTimeout, tlsOpts.https.Grace = *headerTimeout, *drain // HTTP/3's too
 	waitTLS, err := tlsOpts.start(tlsCtx, out, logger, mux, func(ctx context.Context, ln net.Listener, h http.Handler) error {
 		if *front == "edgekit" {
 			return (&httpfront.Server{Handler: h, ReadHeaderTimeout: *headerTimeout, ShutdownTimeout: *drain}).Serve(ctx, ln)

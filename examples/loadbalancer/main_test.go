@@ -184,6 +184,9 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"-mode", "tcp", "-sticky-cookie", "s", "-backend", "127.0.0.1:1"}, 2, "", "-sticky-cookie applies to http mode"},
 		{[]string{"-mode", "tcp", "-front", "net/http", "-backend", "127.0.0.1:1"}, 2, "", "-front applies to http mode"},
 		{[]string{"-listen", "127.0.0.1:0"}, 2, "", "-listen needs -backend"},
+		// A bad -acme name is refused before anything starts (no banner).
+		{[]string{"-backend", "127.0.0.1:1", "-tls-listen", "127.0.0.1:0", "-acme", "bad name!"}, 2, "", `-acme: acme: invalid name: "bad name!" is not a DNS name`},
+		{[]string{"-backend", "127.0.0.1:1", "-tls-listen", "127.0.0.1:0", "-acme", "192.0.2.1"}, 2, "", `"192.0.2.1" is not a DNS name`},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := cli(context.Background(), c.args, &stdout, &stderr)

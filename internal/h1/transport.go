@@ -134,6 +134,13 @@ func (t *Transport) init() {
 		t.idle = make(map[string][]*conn)
 		t.oneShot = t.Fallback.Clone()
 		t.oneShot.MaxIdleConnsPerHost = -1 // net/http: no idle connection kept
+		// One exchange per connection: an answer sent before the body
+		// was read wins over the failed body write (earlyAnswerConn).
+		dial := t.oneShot.DialContext
+		if dial == nil {
+			dial = (&net.Dialer{}).DialContext // http.Transport's own default
+		}
+		t.oneShot.DialContext = earlyAnswerDial(dial)
 	})
 }
 

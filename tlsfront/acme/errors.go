@@ -7,7 +7,8 @@ var (
 	// ErrInvalidConfig reports a Config New cannot use.
 	ErrInvalidConfig = errors.New("acme: invalid config")
 	// ErrInvalidName reports a name Manage cannot order a certificate
-	// for (not a DNS name of two labels or more, or a wildcard).
+	// for (not a DNS name of two labels or more, a wildcard, an IP
+	// address); CheckName returns it.
 	ErrInvalidName = errors.New("acme: invalid name")
 	// ErrClosed reports a call on a closed Manager.
 	ErrClosed = errors.New("acme: manager closed")

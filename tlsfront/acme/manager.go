@@ -297,10 +297,10 @@ func (m *Manager) Manage(ctx context.Context, list []string) error {
 	}
 	var added []string
 	for _, n := range list {
-		n = strings.ToLower(strings.TrimSuffix(n, "."))
-		if !validName(n) {
-			return fmt.Errorf("%w: %q", ErrInvalidName, n)
+		if err := CheckName(n); err != nil {
+			return err
 		}
+		n = strings.ToLower(strings.TrimSuffix(n, "."))
 		if _, dup := next.set[n]; dup {
 			continue
 		}
@@ -353,10 +353,26 @@ func (m *Manager) obtain(name string) {
 	}
 }
 
+// CheckName returns an error wrapping ErrInvalidName if Manage would
+// refuse name: what is not a DNS name of two labels or more, of letters,
+// digits and '-' (in any case, a final dot allowed), such as a wildcard
+// or an IP address. A program checks its command line with it before it
+// starts anything.
+func CheckName(name string) error {
+	if !validName(strings.ToLower(strings.TrimSuffix(name, "."))) {
+		return fmt.Errorf("%w: %q is not a DNS name of two labels or more, of letters, digits and '-' (no IP address, no wildcard)", ErrInvalidName, name)
+	}
+	return nil
+}
+
 // validName accepts a lower-case DNS name of at least two labels, of
-// letters, digits and '-'.
+// letters, digits and '-', whose last label is not all digits (an IPv4
+// address, or a top-level domain that cannot be: RFC 3696 §2).
 func validName(n string) bool {
 	if len(n) == 0 || len(n) > 253 || !strings.Contains(n, ".") {
+		return false
+	}
+	if tld := n[strings.LastIndexByte(n, '.')+1:]; strings.Trim(tld, "0123456789") == "" {
 		return false
 	}
 	for _, label := range strings.Split(n, ".") {

@@ -29,6 +29,16 @@
 // request smuggling is made of on HTTP/1.1. Requests arrive with
 // r.ProtoMajor 3, r.TLS set and r.RemoteAddr the client's UDP address.
 //
+// # Hostile clients
+//
+// A request stream must complete its HEADERS frame within
+// Config.ReadHeaderTimeout (10 s, as package httpfront waits for an
+// HTTP/1.1 head) or it is reset with H3_REQUEST_INCOMPLETE (slowloris); a
+// client may have Config.MaxStreams requests open at once per connection
+// (250, as net/http's HTTP/2 server); a connection without requests for
+// Config.IdleTimeout is closed, and QUIC closes one that is silent for
+// 30 s (quic-go's idle timeout).
+//
 // Past Config.RetryAbove new connections per second from addresses not
 // yet validated, clients must first prove their address with a Retry
 // (RFC 9000 §8.1.2), so that a flood of spoofed Initial packets costs the
@@ -50,9 +60,14 @@
 // # Concurrency and goroutines
 //
 // A Server is safe for concurrent use. Serve runs quic-go's goroutines
-// (one reading the socket, one per connection and per request) until its
-// ctx ends; it then sends GOAWAY, lets requests in flight finish for
-// Config.ShutdownTimeout, closes the connections and returns once every
-// goroutine it started has ended. AltSvc returns a handler safe for
+// (one reading the socket, a few per connection, one per request) until
+// its ctx ends; it then closes at once the connections with no request
+// open (after three probe timeouts for their last packets, RFC 9000
+// §10.2), refuses new requests with H3_REQUEST_REJECTED (RFC 9114 §8.1;
+// a client may send them again), closes each other connection when its
+// last request is done, closes what is left after Config.ShutdownTimeout
+// and returns once every goroutine it started has ended. It sends no
+// GOAWAY: quic-go writes that frame only from its own stream loop, which
+// cannot bound the wait for HEADERS nor close idle connections. AltSvc returns a handler safe for
 // concurrent use if next is.
 package h3

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,6 +33,14 @@ const (
 	// DefaultRetryAbove is the rate of new connections per second from
 	// unvalidated addresses handshaken at once (see Config.RetryAbove).
 	DefaultRetryAbove = 1000
+	// DefaultReadHeaderTimeout bounds the wait for a request's HEADERS
+	// frame, as package httpfront's DefaultReadHeaderTimeout bounds an
+	// HTTP/1.1 request head (HAProxy's timeout http-request).
+	DefaultReadHeaderTimeout = 10 * time.Second
+	// DefaultMaxStreams is how many requests a client may have open at
+	// once on one connection: net/http's HTTP/2 server's default
+	// (SETTINGS_MAX_CONCURRENT_STREAMS 250), where quic-go's is 100.
+	DefaultMaxStreams = 250
 )
 
 // Config configures a Server. Handler and TLS are required; every other
@@ -51,13 +60,24 @@ type Config struct {
 	// IdleTimeout closes a connection that has had no request for this
 	// long. Zero means DefaultIdleTimeout.
 	IdleTimeout time.Duration
+	// ReadHeaderTimeout bounds the time from the opening of a request
+	// stream to the end of its HEADERS frame; a stream still short of it
+	// then is reset with H3_REQUEST_INCOMPLETE (RFC 9114 §8.1), so that a
+	// client cannot hold requests open by sending their heads slowly
+	// (slowloris). Zero means DefaultReadHeaderTimeout.
+	ReadHeaderTimeout time.Duration
+	// MaxStreams bounds the request streams a client may have open at
+	// once on one connection (QUIC's initial_max_streams_bidi, RFC 9000
+	// §4.6; each stream served frees its place). Zero means
+	// DefaultMaxStreams.
+	MaxStreams int
 	// MaxHeaderBytes bounds a request's field section (RFC 9114 §4.2.2,
 	// counted as the RFC counts it); a larger one is answered 431. Zero
 	// means http.DefaultMaxHeaderBytes (1 MiB, as net/http).
 	MaxHeaderBytes int
 	// ShutdownTimeout is how long requests in flight may finish once
-	// Serve's ctx ends, after GOAWAY; then connections are closed. Zero
-	// means DefaultShutdownTimeout.
+	// Serve's ctx ends; then the connections left are closed. Zero means
+	// DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
 	// RetryAbove is how many connection attempts per second (and at
 	// once; counted in Initial packets without a token, of which a
@@ -85,6 +105,8 @@ type Server struct {
 	// for a kernel that refuses.
 	raise   func(pc net.PacketConn, want int) (rcv, snd int, ok bool)
 	retried atomic.Uint64
+	// handler is cfg.Handler behind endHeaderTimeout.
+	handler http.Handler
 }
 
 // Stats are counts since New. A plain value.
@@ -122,11 +144,17 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("%w: no Handler", ErrInvalidConfig)
 	case cfg.TLS == nil:
 		return nil, fmt.Errorf("%w: no TLS config", ErrInvalidConfig)
-	case cfg.IdleTimeout < 0 || cfg.ShutdownTimeout < 0 || cfg.MaxHeaderBytes < 0:
-		return nil, fmt.Errorf("%w: negative IdleTimeout, ShutdownTimeout or MaxHeaderBytes", ErrInvalidConfig)
+	case cfg.IdleTimeout < 0 || cfg.ShutdownTimeout < 0 || cfg.MaxHeaderBytes < 0 || cfg.ReadHeaderTimeout < 0 || cfg.MaxStreams < 0:
+		return nil, fmt.Errorf("%w: negative IdleTimeout, ReadHeaderTimeout, ShutdownTimeout, MaxHeaderBytes or MaxStreams", ErrInvalidConfig)
 	}
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.ReadHeaderTimeout == 0 {
+		cfg.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if cfg.MaxStreams == 0 {
+		cfg.MaxStreams = DefaultMaxStreams
 	}
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = DefaultShutdownTimeout
@@ -137,7 +165,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.RetryAbove == 0 {
 		cfg.RetryAbove = DefaultRetryAbove
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, raise: raiseBuffers}
+	s := &Server{cfg: cfg, log: cfg.Logger, raise: raiseBuffers, handler: endHeaderTimeout(cfg.Handler)}
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}
@@ -162,7 +190,8 @@ func New(cfg Config) (*Server, error) {
 	})
 	s.quic = &quic.Config{
 		// No 0-RTT: a replayed request would reach the handler twice.
-		Allow0RTT: false,
+		Allow0RTT:          false,
+		MaxIncomingStreams: int64(cfg.MaxStreams),
 		// The QUIC idle timeout (no packet at all) is quic-go's 30 s;
 		// clients keep it alive with PINGs as they wish, IdleTimeout
 		// bounds a connection without requests.
@@ -171,11 +200,14 @@ func New(cfg Config) (*Server, error) {
 }
 
 // Serve serves HTTP/3 on pc until ctx ends or reading pc fails. When ctx
-// ends it stops accepting connections, sends GOAWAY (RFC 9114 §5.2),
-// lets requests in flight finish for ShutdownTimeout, closes what is
-// left and returns nil once every goroutine it started has ended. It
-// does not close pc. pc should be a *net.UDPConn (or what net.ListenPacket
-// returns for "udp"): quic-go then reads in batches, with ECN and GSO.
+// ends it stops accepting connections, closes at once the connections
+// with no request open and each of the others as soon as its last
+// request is done, refusing new ones with H3_REQUEST_REJECTED (RFC 9114
+// §8.1: the client may send them again elsewhere), lets requests in
+// flight finish for ShutdownTimeout, closes what is left and returns nil
+// once every goroutine it started has ended. It does not close pc. pc
+// should be a *net.UDPConn (or what net.ListenPacket returns for "udp"):
+// quic-go then reads in batches, with ECN and GSO.
 func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 	s.sizeBuffers(pc)
 	tr := &quic.Transport{Conn: pc, VerifySourceAddress: s.mustValidate()}
@@ -186,29 +218,49 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 	}
 	defer ln.Close()
 	srv := &http3.Server{
-		Handler:        s.cfg.Handler,
+		Handler:        s.handler,
 		MaxHeaderBytes: s.cfg.MaxHeaderBytes,
 		IdleTimeout:    s.cfg.IdleTimeout,
 		Logger:         slogFor(s.log),
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ServeListener(ln) }()
+	sh := newShutdown()
+	var conns sync.WaitGroup
+	accepted := make(chan error, 1)
+	go func() {
+		for {
+			conn, err := ln.Accept(context.Background())
+			if err != nil {
+				accepted <- err
+				return
+			}
+			conns.Go(func() { s.serveConn(sh, srv, conn) })
+		}
+	}()
 	select {
-	case err = <-errc:
-		srv.Close()
+	case err = <-accepted:
+		ln.Close()
+		sh.stop()
+		sh.closeAll()
 	case <-ctx.Done():
-		shutdown, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
-		srv.Shutdown(shutdown) // Close, when the time is up
-		cancel()
-		err = <-errc
-	}
-	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, quic.ErrServerClosed) {
+		ln.Close()
+		<-accepted // no conns.Go after this
 		err = nil
+		sh.stop()
 	}
-	if err != nil {
-		return fmt.Errorf("h3: %w", err)
+	done := make(chan struct{})
+	go func() { conns.Wait(); close(done) }()
+	grace := time.NewTimer(s.cfg.ShutdownTimeout)
+	defer grace.Stop()
+	select {
+	case <-done:
+	case <-grace.C:
+		sh.closeAll()
+		<-done
 	}
-	return nil
+	if err == nil || errors.Is(err, quic.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("h3: %w", err)
 }
 
 // AltSvc returns next with an Alt-Svc field (RFC 7838 §3) advertising

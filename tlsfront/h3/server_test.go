@@ -309,7 +309,7 @@ func TestRFC9114_4_2_MalformedRequestsNeverReachHandler(t *testing.T) {
 	}
 }
 
-// Shutdown: a request in flight when ctx ends finishes (GOAWAY, then the
+// Shutdown: a request in flight when ctx ends finishes (new requests refused, then the
 // grace), Serve returns nil, and no goroutine of quic-go's is left.
 func TestServeShutdownGraceful(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())

@@ -66,6 +66,11 @@ type Options struct {
 	// Storage, if set by the program before Start, replaces -acme-dir
 	// (a fleet's shared storage, such as tlsfront/redisstorage's).
 	Storage certmagic.Storage
+	// ReadHeaderTimeout and Grace, if set by the program before Start,
+	// are its TCP front's (-header-timeout, -grace): HTTP/3's wait for a
+	// request's HEADERS and how long its requests in flight may finish
+	// at shutdown. Zero means package h3's defaults.
+	ReadHeaderTimeout, Grace time.Duration
 
 	managing atomic.Bool // Manage has returned: print Loaded events
 }
@@ -99,6 +104,11 @@ func (o *Options) Check() error {
 		return errors.New("-acme-ca, -acme-email, -acme-dir and -acme-ca-root need -acme")
 	case o.HSTS < 0:
 		return errors.New("-hsts must not be negative")
+	}
+	for _, n := range o.ACME {
+		if err := acme.CheckName(n); err != nil {
+			return fmt.Errorf("-acme: %w", err)
+		}
 	}
 	return nil
 }

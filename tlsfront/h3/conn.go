@@ -1,0 +1,166 @@
+package h3
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+)
+
+// Serve runs its own loop over each connection's streams, with quic-go's
+// http3.RawServerConn serving each stream, rather than http3.Server's
+// loop, which offers no hook to bound the wait for a request's HEADERS
+// and, at shutdown, keeps idle connections open until the client closes
+// them. The cost: quic-go writes GOAWAY only from its own loop, so a
+// connection ends with CONNECTION_CLOSE (H3_NO_ERROR) once its requests
+// are done, and requests after shutdown began are refused with
+// H3_REQUEST_REJECTED, which a client may send again (RFC 9114 §8.1;
+// quic-go's client does).
+
+// shutdown tells the connections of one Serve that it is ending: stopping
+// closes when they are to take no new request and close once idle,
+// closing when they are to close now.
+type shutdown struct {
+	stopping, closing chan struct{}
+	stopOnce, once    sync.Once
+}
+
+func newShutdown() *shutdown {
+	return &shutdown{stopping: make(chan struct{}), closing: make(chan struct{})}
+}
+
+func (sh *shutdown) stop()     { sh.stopOnce.Do(func() { close(sh.stopping) }) }
+func (sh *shutdown) closeAll() { sh.once.Do(func() { close(sh.closing) }) }
+
+// connState counts a connection's request streams from their acceptance
+// to the end of their handler. Safe for concurrent use.
+type connState struct {
+	mu       sync.Mutex
+	open     int
+	stopping bool
+	idle     chan struct{} // closed once stopping with no stream open
+}
+
+// begin counts a new stream in, unless the connection is stopping.
+func (c *connState) begin() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopping {
+		return false
+	}
+	c.open++
+	return true
+}
+
+func (c *connState) end() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.open--
+	if c.open == 0 && c.stopping {
+		close(c.idle)
+	}
+}
+
+func (c *connState) stop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stopping = true
+	if c.open == 0 {
+		close(c.idle)
+	}
+}
+
+// drainTime is how long a connection whose requests are all done stays
+// open at shutdown before CONNECTION_CLOSE, which ends retransmission:
+// three probe timeouts (RFC 9002 §6.2.1, with the default max_ack_delay
+// of 25 ms), time for the last response's packets to be acknowledged or
+// sent again (RFC 9000 §10.2 waits as long after a close).
+func drainTime(conn *quic.Conn) time.Duration {
+	st := conn.ConnectionStats()
+	return 3 * (st.SmoothedRTT + max(4*st.MeanDeviation, time.Millisecond) + 25*time.Millisecond)
+}
+
+// serveConn serves one connection's streams until it closes: request
+// streams each on a goroutine, their HEADERS awaited for at most
+// ReadHeaderTimeout; the client's control and QPACK streams by srv. It
+// returns once every goroutine it started has ended.
+func (s *Server) serveConn(sh *shutdown, srv *http3.Server, conn *quic.Conn) {
+	hconn, err := srv.NewRawServerConn(conn)
+	if err != nil {
+		conn.CloseWithError(quic.ApplicationErrorCode(http3.ErrCodeInternalError), "")
+		return
+	}
+	closeConn := func() { hconn.CloseWithError(quic.ApplicationErrorCode(http3.ErrCodeNoError), "") }
+	c := &connState{idle: make(chan struct{})}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
+		for {
+			str, err := conn.AcceptUniStream(context.Background())
+			if err != nil {
+				return
+			}
+			wg.Go(func() { hconn.HandleUnidirectionalStream(str) })
+		}
+	})
+	wg.Go(func() {
+		done := conn.Context().Done()
+		select {
+		case <-sh.stopping:
+		case <-done:
+			return
+		}
+		c.stop()
+		select {
+		case <-c.idle:
+		case <-sh.closing:
+			closeConn()
+			return
+		case <-done:
+			return
+		}
+		t := time.NewTimer(drainTime(conn))
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-sh.closing:
+		case <-done:
+			return
+		}
+		closeConn()
+	})
+	for {
+		str, err := conn.AcceptStream(context.Background())
+		if err != nil {
+			return // the connection is closed
+		}
+		if !c.begin() {
+			str.ReleaseStreamCredit()
+			str.CancelRead(quic.StreamErrorCode(http3.ErrCodeRequestRejected))
+			str.CancelWrite(quic.StreamErrorCode(http3.ErrCodeRequestRejected))
+			continue
+		}
+		// Until the handler runs (endHeaderTimeout): a stream still
+		// short of its HEADERS is then reset with H3_REQUEST_INCOMPLETE.
+		str.SetReadDeadline(time.Now().Add(s.cfg.ReadHeaderTimeout))
+		wg.Go(func() {
+			defer c.end()
+			hconn.HandleRequestStream(str)
+		})
+	}
+}
+
+// endHeaderTimeout clears the stream's read deadline that bounded the
+// wait for HEADERS before next runs: a body may take as long as the
+// handler lets it.
+func endHeaderTimeout(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d, ok := w.(interface{ SetReadDeadline(time.Time) error }); ok {
+			d.SetReadDeadline(time.Time{})
+		}
+		next.ServeHTTP(w, r)
+	})
+}
