@@ -226,7 +226,11 @@ func (r *Recursive) addDNSSECRecords(m, req *dns.Msg) { r.addDNSSECRecordsTo(m, 
 
 // addDNSSECRecordsTo is addDNSSECRecords; hit says m's answer section is
 // a cache hit's, shared aged records (joinAnswer).
-func (r *Recursive) addDNSSECRecordsTo(m, req *dns.Msg, hit bool) {
+func (r *Recursive) addDNSSECRecordsTo(m, req *dns.Msg, hit bool) { r.addDNSSECRecordsFor(m, req, hit, nil) }
+
+// addDNSSECRecordsFor is addDNSSECRecordsTo for the ECS client c the
+// answer was for (its DNSSEC outcome is kept per scope, ecs_dnssec.go).
+func (r *Recursive) addDNSSECRecordsFor(m, req *dns.Msg, hit bool, c *ecsClient) {
 	if r.val == nil || len(req.Question) != 1 || m.Rcode == dns.RcodeServerFailure {
 		return
 	}
@@ -237,7 +241,7 @@ func (r *Recursive) addDNSSECRecordsTo(m, req *dns.Msg, hit bool) {
 	}
 	q := req.Question[0]
 	now := r.now()
-	e := r.cachedDNSSECAt(lower(q.Name), q.Qtype, now)
+	e := r.dnssecEntry(lower(q.Name), q.Qtype, now, c)
 	if e == nil {
 		m.AuthenticatedData = false
 		return
@@ -262,16 +266,17 @@ func (r *Recursive) addDNSSECRecordsTo(m, req *dns.Msg, hit bool) {
 	}
 }
 
-// cachedLink notes that a link of st's CNAME chain came from the cache:
-// it counts as secure only if it was validated so.
-func (r *Recursive) cachedLink(st *state, name string, qtype uint16) {
+// cachedLink notes that a link of st's CNAME chain came from the cache
+// (for lc, the link's own ECS client): it counts as secure only if it was
+// validated so.
+func (r *Recursive) cachedLink(st *state, name string, qtype uint16, lc *ecsClient) {
 	if r.val == nil || st.nsHost != "" {
 		return
 	}
 	if st.val == nil {
 		st.val = &valState{status: dnssec.Secure}
 	}
-	if e := r.cachedDNSSEC(name, qtype); e != nil {
+	if e := r.dnssecEntry(name, qtype, r.now(), lc); e != nil {
 		for _, rr := range e.rrs { // the link's DNSSEC records go with the answer
 			if authorityRecord(rr, false) {
 				st.val.ns = append(st.val.ns, rr)
@@ -308,7 +313,7 @@ func (r *Recursive) settle(q dns.Question, st *state, m *dns.Msg) *dns.Msg {
 		return m
 	}
 	if st.val.status == dnssec.Bogus {
-		r.putBogus(q, st.val.bogus)
+		r.putBogusFor(q, st.ecs, st.val.bogus) // per subnet when scoped (ecs_dnssec.go)
 		return r.bogusReply(q, st.val.bogus)
 	}
 	if m.Rcode == dns.RcodeServerFailure {
@@ -317,7 +322,7 @@ func (r *Recursive) settle(q dns.Question, st *state, m *dns.Msg) *dns.Msg {
 	secure := st.val.status == dnssec.Secure && r.val.Covers(q.Name)
 	m.AuthenticatedData = secure
 	if ttl := answerTTL(m); ttl > 0 {
-		r.putDNSSEC(q, secure, st.val.an, st.val.ns, ttl)
+		r.putDNSSECFor(q, st.ecs, secure, st.val.an, st.val.ns, ttl) // per scope when tailored (ecs_dnssec.go)
 	}
 	return m
 }
@@ -421,14 +426,18 @@ func wantsAD(req *dns.Msg) bool {
 // checkingDisabled answers a query with CD (RFC 4035 §3.2.2) whose
 // validated resolution res was bogus: the data, resolved without
 // validation and not cached.
-func (r *Recursive) checkingDisabled(ctx context.Context, q dns.Question, res *dns.Msg) *dns.Msg {
+func (r *Recursive) checkingDisabled(ctx context.Context, q dns.Question, res *dns.Msg, c *ecsClient) *dns.Msg {
 	if r.val == nil || res == nil || res.Rcode != dns.RcodeServerFailure || res.IsEdns0() == nil {
 		return res
 	}
 	q.Name = lower(q.Name)
-	st := &state{deadline: time.Now().Add(r.cfg.ResolveTimeout), val: &valState{cd: true}}
+	st := &state{deadline: time.Now().Add(r.cfg.ResolveTimeout), val: &valState{cd: true}, ecs: c.fork()} // c's subnet (RFC 7871)
 	if d, ok := ctx.Deadline(); ok && d.Before(st.deadline) {
 		st.deadline = d
 	}
-	return r.iterate(ctx, st, q)
+	m := r.iterate(ctx, st, q)
+	if st.ecs != nil {
+		c.widen(st.ecs.scope) // the scope of the data given (RFC 7871 §7.2.1)
+	}
+	return m
 }
