@@ -226,7 +226,9 @@ func (r *Recursive) addDNSSECRecords(m, req *dns.Msg) { r.addDNSSECRecordsTo(m, 
 
 // addDNSSECRecordsTo is addDNSSECRecords; hit says m's answer section is
 // a cache hit's, shared aged records (joinAnswer).
-func (r *Recursive) addDNSSECRecordsTo(m, req *dns.Msg, hit bool) { r.addDNSSECRecordsFor(m, req, hit, nil) }
+func (r *Recursive) addDNSSECRecordsTo(m, req *dns.Msg, hit bool) {
+	r.addDNSSECRecordsFor(m, req, hit, nil)
+}
 
 // addDNSSECRecordsFor is addDNSSECRecordsTo for the ECS client c the
 // answer was for (its DNSSEC outcome is kept per scope, ecs_dnssec.go).
