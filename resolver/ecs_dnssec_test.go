@@ -272,3 +272,185 @@ func TestRFC4035_3_2_1_ECSScopedAnswersValidated(t *testing.T) {
 		t.Fatalf("upstream saw %q: one query per name and /24 expected", q)
 	}
 }
+
+// TestRFC4035_4_7_ECSBogusPerSubnet: an answer forged for one subnet is
+// SERVFAIL with its Extended DNS Error (RFC 8914) for that subnet, and
+// remembered for it for the bogus TTL (RFC 4035 §4.7) without blocking
+// the other subnets, whose signed answers are given with AD; with CD
+// (RFC 4035 §3.2.2) the forged data is given without AD, resolved with
+// the client's subnet and told its scope (RFC 7871 §7.2.1), and not
+// cached.
+func TestRFC4035_4_7_ECSBogusPerSubnet(t *testing.T) {
+	_, s, geo, clk := ecsSignedSetup(t, Config{})
+	geo.set(func(g *signedGeo) { g.forge[2] = true })
+	for i := range 2 {
+		m := askDNSSEC(s, "10.1.2.5", "geo.cdn.com.", dns.TypeA, "", true, false, false)
+		if ede := edeOf(m); m.Rcode != dns.RcodeServerFailure || ede == nil || len(m.Answer) != 0 {
+			t.Fatalf("forged answer, round %d: want SERVFAIL with an EDE:\n%v", i, m)
+		}
+	}
+	if q := geo.queries(); len(q) != 1 {
+		t.Fatalf("upstream saw %q: the bogus verdict was not kept for the subnet", q)
+	}
+	a := askDNSSEC(s, "10.1.1.5", "geo.cdn.com.", dns.TypeA, "", true, false, false)
+	if a.Rcode != dns.RcodeSuccess || !a.AuthenticatedData || addrsOf(a) != "10.9.1.1" {
+		t.Fatalf("another subnet after a bogus answer for 10.1.2.0/24:\n%v", a)
+	}
+	cd := askDNSSEC(s, "10.1.2.5", "geo.cdn.com.", dns.TypeA, "10.1.2.5/32", true, false, true)
+	if cd.Rcode != dns.RcodeSuccess || cd.AuthenticatedData || addrsOf(cd) != forgedAddr {
+		t.Fatalf("CD: want the forged data, without AD:\n%v", cd)
+	}
+	if q := geo.queries(); q[len(q)-1] != "10.1.2.0/24" {
+		t.Fatalf("the CD query carried %q, not the client's subnet", q[len(q)-1])
+	}
+	if e := echoed(cd); e != "10.1.2.5/32 scope 24" {
+		t.Fatalf("CD answer's echo %q", e)
+	}
+	if m := askDNSSEC(s, "10.1.2.5", "geo.cdn.com.", dns.TypeA, "", true, false, false); m.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("after CD, a validating query got:\n%v", m)
+	}
+	if m := askDNSSEC(s, "10.1.1.6", "geo.cdn.com.", dns.TypeA, "", true, false, false); !m.AuthenticatedData || addrsOf(m) != "10.9.1.1" {
+		t.Fatalf("the signed answer's hit:\n%v", m)
+	}
+	n := len(geo.queries())
+	clk.Advance(bogusTTL + time.Second)
+	if m := askDNSSEC(s, "10.1.2.5", "geo.cdn.com.", dns.TypeA, "", true, false, false); m.Rcode != dns.RcodeServerFailure || len(geo.queries()) != n+1 {
+		t.Fatalf("after the bogus TTL: rcode %d, upstream asked %d times", m.Rcode, len(geo.queries())-n)
+	}
+}
+
+// TestRFC9520_3_ECSFailurePerSubnet: a question that failed (SERVFAIL)
+// for one client subnet fails again at once for that subnet only, for
+// the failure TTL (RFC 9520 §3.2), and other subnets are resolved (RFC
+// 7871 §7.3: answers, and so failures, are per scope); the failures kept
+// per question are bounded (MaxScopes).
+func TestRFC9520_3_ECSFailurePerSubnet(t *testing.T) {
+	r, s, geo, clk := ecsSignedSetup(t, Config{ECS: ECSConfig{MaxScopes: 2}})
+	geo.set(func(g *signedGeo) { g.refuse[2], g.refuse[3], g.refuse[4] = true, true, true })
+	if m := askDNSSEC(s, "10.1.2.5", "geo.cdn.com.", dns.TypeA, "", true, false, false); m.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("refused upstream:\n%v", m)
+	}
+	n := len(geo.queries())
+	if m := askDNSSEC(s, "10.1.2.6", "geo.cdn.com.", dns.TypeA, "", true, false, false); m.Rcode != dns.RcodeServerFailure || len(geo.queries()) != n {
+		t.Fatalf("the failed subnet again: rcode %d, upstream asked again: %v", m.Rcode, len(geo.queries()) != n)
+	}
+	if m := askDNSSEC(s, "10.1.1.5", "geo.cdn.com.", dns.TypeA, "", true, false, false); m.Rcode != dns.RcodeSuccess || !m.AuthenticatedData || addrsOf(m) != "10.9.1.1" {
+		t.Fatalf("another subnet within the failure TTL of 10.1.2.0/24:\n%v", m)
+	}
+	clk.Advance(failureTTL + time.Second)
+	n = len(geo.queries())
+	askDNSSEC(s, "10.1.2.5", "geo.cdn.com.", dns.TypeA, "", true, false, false)
+	if len(geo.queries()) != n+1 {
+		t.Fatal("the failure outlived its TTL")
+	}
+	askDNSSEC(s, "10.1.3.5", "geo.cdn.com.", dns.TypeA, "", true, false, false)
+	askDNSSEC(s, "10.1.4.5", "geo.cdn.com.", dns.TypeA, "", true, false, false)
+	held, ok := r.cache.Peek(marksKey(dns.Question{Name: "geo.cdn.com.", Qtype: dns.TypeA}))
+	if !ok || len(held.ecs.marks) != 2 {
+		t.Fatalf("failures kept: %v", held)
+	}
+}
+
+// TestRFC7871_7_3_ECSPrefetchPerScope: a prefetch (Config.Prefetch)
+// refreshes the scope the hit was answered from, once however many
+// subnets of that scope hit it meanwhile, with the subnet of the client
+// that hit it; each scope is refreshed apart, and the refreshed answer
+// keeps its DNSSEC outcome (AD, RRSIGs that verify it).
+func TestRFC7871_7_3_ECSPrefetchPerScope(t *testing.T) {
+	r, s, geo, clk := ecsSignedSetup(t, Config{Prefetch: true})
+	geo.set(func(g *signedGeo) { g.scope = func(netip.Prefix) int { return 16 } })
+	for _, c := range []string{"10.1.1.5", "10.2.1.5"} {
+		if m := askDNSSEC(s, c, "geo.cdn.com.", dns.TypeA, "", true, false, false); !m.AuthenticatedData {
+			t.Fatalf("%s:\n%v", c, m)
+		}
+	}
+	clk.Advance(28 * time.Second) // past 90% of the 30 s TTL
+	gate := make(chan struct{})
+	geo.set(func(g *signedGeo) { g.gate = gate })
+	for _, c := range []string{"10.1.7.5", "10.1.8.5", "10.1.9.5", "10.2.3.5"} {
+		if m := askDNSSEC(s, c, "geo.cdn.com.", dns.TypeA, "", false, false, false); m.Rcode != dns.RcodeSuccess {
+			t.Fatalf("%s: %v", c, m)
+		}
+	}
+	close(gate)
+	r.waitIdle()
+	q := geo.queries()[2:]
+	slices.Sort(q)
+	if !slices.Equal(q, []string{"10.1.7.0/24", "10.2.3.0/24"}) || r.Stats().Prefetches != 2 {
+		t.Fatalf("refreshes sent %q (%d prefetches): want one per scope hit, with the first hitting client's subnet", q, r.Stats().Prefetches)
+	}
+	clk.Advance(5 * time.Second) // past the first answers' expiry
+	n := len(geo.queries())
+	m := askDNSSEC(s, "10.1.9.5", "geo.cdn.com.", dns.TypeA, "", true, false, false)
+	if len(geo.queries()) != n || addrsOf(m) != "10.9.0.1" || !m.AuthenticatedData {
+		t.Fatalf("the refreshed answer (upstream asked again: %v):\n%v", len(geo.queries()) != n, m)
+	}
+	if bad := signaturesVerify(m.Answer, geo.key); bad != "" {
+		t.Fatalf("the refreshed answer: %s:\n%v", bad, m)
+	}
+}
+
+// TestRFC4035_ECSHostileScopes: an upstream that signs its answer for one
+// subnet and forges another's, claiming for the forgery a scope of 0
+// (every client), gets the forgery served to nobody with AD and cached
+// for nobody; the clients it claimed are not blocked by it (the scope of
+// a bogus reply is as untrusted as its data); the forged subnet's CD
+// query gets it without AD. A signed answer it claims holds for everyone
+// (scope 0) is authentic data: given to every client with AD and its
+// verifying RRSIG (RFC 7871 §7.3).
+func TestRFC4035_ECSHostileScopes(t *testing.T) {
+	_, s, geo, _ := ecsSignedSetup(t, Config{})
+	geo.set(func(g *signedGeo) {
+		g.forge[2] = true
+		g.scope = func(p netip.Prefix) int {
+			if third := p.Addr().As4()[2]; third == 2 || third == 4 {
+				return 0
+			}
+			return p.Bits()
+		}
+	})
+	check := func(m *dns.Msg, who string) {
+		t.Helper()
+		if addrsOf(m) == forgedAddr && m.AuthenticatedData {
+			t.Fatalf("%s: the forged answer with AD:\n%v", who, m)
+		}
+	}
+	b := askDNSSEC(s, "10.1.2.5", "geo.cdn.com.", dns.TypeA, "", true, false, false)
+	check(b, "forged subnet")
+	if b.Rcode != dns.RcodeServerFailure || edeOf(b) == nil {
+		t.Fatalf("forged subnet:\n%v", b)
+	}
+	for round := range 2 {
+		for _, c := range []struct{ client, want string }{{"10.1.1.5", "10.9.1.1"}, {"10.1.3.5", "10.9.3.1"}} {
+			for _, do := range []bool{true, false} {
+				m := askDNSSEC(s, c.client, "geo.cdn.com.", dns.TypeA, "", do, !do, false)
+				check(m, c.client)
+				if m.Rcode != dns.RcodeSuccess || !m.AuthenticatedData || addrsOf(m) != c.want {
+					t.Fatalf("round %d, %s (DO %v) after a forgery claiming every client:\n%v", round, c.client, do, m)
+				}
+			}
+		}
+		cd := askDNSSEC(s, "10.1.2.5", "geo.cdn.com.", dns.TypeA, "", true, false, true)
+		check(cd, "forged subnet with CD")
+		if addrsOf(cd) != forgedAddr {
+			t.Fatalf("CD:\n%v", cd)
+		}
+	}
+	d := askDNSSEC(s, "10.1.4.5", "geo.cdn.com.", dns.TypeA, "", true, false, false)
+	if !d.AuthenticatedData || addrsOf(d) != "10.9.4.1" {
+		t.Fatalf("signed answer of scope 0:\n%v", d)
+	}
+	n := len(geo.queries())
+	for _, c := range []string{"10.1.5.5", "10.1.6.5"} {
+		m := askDNSSEC(s, c, "geo.cdn.com.", dns.TypeA, "", true, false, false)
+		if !m.AuthenticatedData || addrsOf(m) != "10.9.4.1" {
+			t.Fatalf("%s, from the global answer:\n%v", c, m)
+		}
+		if bad := signaturesVerify(m.Answer, geo.key); bad != "" {
+			t.Fatalf("%s: %s:\n%v", c, bad, m)
+		}
+	}
+	if len(geo.queries()) != n {
+		t.Fatal("the global answer was not given from the cache")
+	}
+}
