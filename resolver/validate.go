@@ -186,12 +186,8 @@ func (r *Recursive) putDNSSEC(q dns.Question, secure bool, an, ns []dns.RR, ttl 
 	r.cache.Set(key, e, cost, now.Add(ttl))
 }
 
-// cachedDNSSEC returns the fresh DNSSEC entry of name/qtype, or nil.
-func (r *Recursive) cachedDNSSEC(name string, qtype uint16) *entry {
-	return r.cachedDNSSECAt(name, qtype, r.now())
-}
-
-// cachedDNSSECAt is cachedDNSSEC for a caller that has read the clock.
+// cachedDNSSECAt returns the fresh DNSSEC entry of name/qtype at now, or
+// nil (dnssecEntry, ecs_dnssec.go, for an answer that may be tailored).
 func (r *Recursive) cachedDNSSECAt(name string, qtype uint16, now time.Time) *entry {
 	b := r.getKeyBuf()
 	e, ok := r.cache.GetAt(lookupKey(b, name, qtype, "/dnssec"), now)
@@ -218,20 +214,18 @@ func authorityRecord(rr dns.RR, negative bool) bool {
 	return false
 }
 
-// addDNSSECRecords adds to m, the reply to req, the RRSIG, NSEC and
-// NSEC3 records kept for its question when req sets DO (RFC 4035
-// §3.2.1), their TTLs counted down, and sets AD when the answer was
-// validated secure and req sets DO or AD (RFC 6840 §5.7, §5.8).
-func (r *Recursive) addDNSSECRecords(m, req *dns.Msg) { r.addDNSSECRecordsTo(m, req, false) }
-
-// addDNSSECRecordsTo is addDNSSECRecords; hit says m's answer section is
-// a cache hit's, shared aged records (joinAnswer).
+// addDNSSECRecordsTo is addDNSSECRecordsFor without an ECS client.
 func (r *Recursive) addDNSSECRecordsTo(m, req *dns.Msg, hit bool) {
 	r.addDNSSECRecordsFor(m, req, hit, nil)
 }
 
-// addDNSSECRecordsFor is addDNSSECRecordsTo for the ECS client c the
-// answer was for (its DNSSEC outcome is kept per scope, ecs_dnssec.go).
+// addDNSSECRecordsFor adds to m, the reply to req, the RRSIG, NSEC and
+// NSEC3 records kept for its question when req sets DO (RFC 4035
+// §3.2.1), their TTLs counted down, and sets AD when the answer was
+// validated secure and req sets DO or AD (RFC 6840 §5.7, §5.8).
+// hit says m's answer section is a cache hit's, shared aged records
+// (joinAnswer); c is the ECS client the answer was for (nil: none; its
+// DNSSEC outcome is kept per scope, ecs_dnssec.go).
 func (r *Recursive) addDNSSECRecordsFor(m, req *dns.Msg, hit bool, c *ecsClient) {
 	if r.val == nil || len(req.Question) != 1 || m.Rcode == dns.RcodeServerFailure {
 		return
