@@ -44,7 +44,7 @@ type resolved struct {
 // its scope when that is longer than /0.
 func (c *ecsClient) slot() slot {
 	if c.scope > 0 {
-		p, _ := c.subnet.Addr().Prefix(min(c.scope, c.subnet.Bits()))
+		p, _ := c.subnet.Addr().Prefix(min(int(c.scope), c.subnet.Bits()))
 		return slot{scope: p}
 	}
 	return slot{anyone: c.anyone}

@@ -244,7 +244,7 @@ func (s *Server) finish(m, req *dns.Msg, remote, local net.Addr) *dns.Msg {
 func (s *Server) finishEcho(m, req *dns.Msg, remote, local net.Addr, echo *dns.EDNS0_SUBNET, c *ecsClient) *dns.Msg {
 	size := dnsproto.SetEDNS(m, req)
 	if echo != nil && c != nil {
-		dnsproto.EchoSubnet(m, echo, c.scope)
+		dnsproto.EchoSubnet(m, echo, int(c.scope))
 	}
 	// Names are compressed (RFC 1035 §4.1.4), as every server does: a
 	// single A answer is 47 bytes, not 60.

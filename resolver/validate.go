@@ -433,7 +433,7 @@ func (r *Recursive) checkingDisabled(ctx context.Context, q dns.Question, res *d
 	}
 	m := r.iterate(ctx, st, q)
 	if st.ecs != nil {
-		c.widen(st.ecs.scope) // the scope of the data given (RFC 7871 §7.2.1)
+		c.widen(int(st.ecs.scope)) // the scope of the data given (RFC 7871 §7.2.1)
 	}
 	return m
 }
