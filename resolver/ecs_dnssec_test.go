@@ -454,3 +454,20 @@ func TestRFC4035_ECSHostileScopes(t *testing.T) {
 		t.Fatal("the global answer was not given from the cache")
 	}
 }
+
+// TestRFC7871_7_2_1_ScopedNegativeEchoed: a negative answer of a scope
+// above 0, answered but not cached (RFC 7871 §7.3), is given to the
+// client with that scope (§7.2.1), not with scope 0, which would let a
+// downstream cache give it to every subnet.
+func TestRFC7871_7_2_1_ScopedNegativeEchoed(t *testing.T) {
+	_, s, _ := ecsSetup(t, ECSConfig{Zones: []string{"cdn.test."}}, func(q *dns.EDNS0_SUBNET, m *dns.Msg) {
+		m.Rcode, m.Answer = dns.RcodeNameError, nil
+		soa, _ := dns.NewRR("cdn.test. 300 IN SOA ns.cdn.test. admin.cdn.test. 1 7200 3600 1209600 60")
+		m.Ns = []dns.RR{soa}
+		dnsproto.EchoSubnet(m, q, 24)
+	})
+	m := askFrom(s, "10.1.1.5", "geo.cdn.test.", "10.1.1.5/32")
+	if m.Rcode != dns.RcodeNameError || echoed(m) != "10.1.1.5/32 scope 24" {
+		t.Fatalf("rcode %d, echo %q", m.Rcode, echoed(m))
+	}
+}
