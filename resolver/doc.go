@@ -72,6 +72,10 @@
 // and type, each counted in MaxBytes; a reply whose option is not the
 // query's is dropped (§7.3). A client that sent the option gets it back
 // with the answer's scope. Resolve, which knows no client, sends none.
+// With DNSSEC, a tailored answer's outcome (AD, RRSIGs, NSEC records) is
+// kept per scope beside it, and a bogus verdict or a failure of a
+// resolution that sent the subnet holds for that subnet only
+// (ecs_dnssec.go).
 //
 // # Serving and hooks
 //

@@ -92,14 +92,56 @@ func (e *ecsConf) covers(name string) bool {
 // tailored data its answer was built from (what the client is told,
 // RFC 7871 §7.4). A nil *ecsClient is a client whose address is unknown
 // (Resolve called directly): no subnet is sent for it.
+//
+// It also records what the answer was built from, so that its DNSSEC
+// outcome is kept and found beside it (ecs_dnssec.go): whether an RRset
+// of an ECS zone was used or stored (tailored), whether one came from the
+// slot of answers got without a subnet (anyone), and the last such entry
+// (last). One goroutine writes it at a time; a resolution's own client
+// is read by the questions collapsed onto it only once it is done.
 type ecsClient struct {
-	subnet netip.Prefix // masked; length 0: the client asked that none be sent (§7.1.2)
-	scope  int
+	subnet   netip.Prefix // masked; length 0: the client asked that none be sent (§7.1.2)
+	scope    int16        // (int16: the struct stays in a 48-byte allocation, one per ECS query)
+	sent     bool         // the subnet (longer than /0) went upstream in this resolution
+	tailored bool         // the answer holds an RRset of an ECS zone (an ecsSet's entry)
+	anyone   bool         // ... one got without the client's subnet (ecsSet.anyone)
+	last     uint64       // the sum of the last ecsSet entry the answer used or stored
 }
 
 func (c *ecsClient) widen(bits int) {
 	if c != nil {
-		c.scope = max(c.scope, bits)
+		c.scope = int16(max(int(c.scope), bits))
+	}
+}
+
+// fork returns a client of c's subnet that has learnt nothing yet (nil
+// for nil): for a resolution of its own, or one link of a chain.
+func (c *ecsClient) fork() *ecsClient {
+	if c == nil {
+		return nil
+	}
+	return &ecsClient{subnet: c.subnet}
+}
+
+// adopt takes into c what o, a fork of it, learnt: its scope, whether
+// its subnet went upstream, and the tailored data it used.
+func (c *ecsClient) adopt(o *ecsClient) {
+	if c == nil || o == nil {
+		return
+	}
+	c.widen(int(o.scope))
+	c.sent = c.sent || o.sent
+	if o.tailored {
+		c.tailored, c.anyone, c.last = true, c.anyone || o.anyone, o.last
+	}
+}
+
+// used notes that the answer for c holds e, an ecsSet's entry (anyone:
+// of the slot got without a subnet).
+func (c *ecsClient) used(e *entry, anyone bool) {
+	if c != nil {
+		c.tailored, c.last = true, e.sum
+		c.anyone = c.anyone || anyone
 	}
 }
 
@@ -160,6 +202,7 @@ func (r *Recursive) addECS(q *dns.Msg, c *ecsClient, name string) netip.Prefix {
 		return netip.Prefix{}
 	}
 	opt.Option = append(opt.Option, dnsproto.SubnetOption(c.subnet, 0))
+	c.sent = c.sent || c.subnet.Bits() > 0
 	return c.subnet
 }
 
@@ -225,6 +268,9 @@ type ecsSet struct {
 	anyone *entry
 	// scoped are the tailored answers, newest first, at most MaxScopes.
 	scoped []scopedEntry
+	// marks, in the set under marksKey, are the question's failures
+	// and bogus verdicts per subnet (ecs_dnssec.go).
+	marks []subnetMark
 }
 
 type scopedEntry struct {
@@ -260,16 +306,20 @@ func (r *Recursive) ecsGet(name string, qtype uint16, now time.Time, stale bool,
 			}
 			if best != nil {
 				c.widen(best.subnet.Bits())
+				c.used(best.e, false)
 				return best.e
 			}
 			if usable(set.global) {
+				c.used(set.global, false)
 				return set.global
 			}
 		} else {
 			if usable(set.global) {
+				c.used(set.global, false)
 				return set.global
 			}
 			if usable(set.anyone) {
+				c.used(set.anyone, true)
 				return set.anyone
 			}
 		}
@@ -348,11 +398,39 @@ func (r *Recursive) putScoped(rrs []dns.RR, dname dns.RR, c *ecsClient, reply ec
 	}
 	now := r.now()
 	ttl := r.clamp(time.Duration(minTTL) * time.Second)
-	e := &entry{rrs: rrs, rcode: dns.RcodeSuccess, stored: now, ttl: ttl, origTTL: ttl, rank: rankAnswer, dname: dname, cost: cost}
+	e := &entry{rrs: rrs, rcode: dns.RcodeSuccess, stored: now, ttl: ttl, origTTL: ttl, rank: rankAnswer, dname: dname, cost: cost, sum: rrsetSum(rrs)}
+	var sl slot
+	switch {
+	case c == nil || !reply.sent.IsValid() || reply.sent.Bits() == 0:
+		// Asked without the client's subnet (none known, a /0, a
+		// server without EDNS, or a forwarded question whose own name
+		// is in no ECS zone): the answer may be for the resolver's
+		// address, so it is not given to located clients.
+		sl.anyone = true
+	case min(reply.scope, reply.sent.Bits()) > 0:
+		sl.scope, _ = reply.sent.Addr().Prefix(min(reply.scope, reply.sent.Bits()))
+	}
+	r.putInSet(ecsKey(name, qtype), e, sl, now)
+	c.used(e, sl.anyone)
+}
+
+// slot is where in an ecsSet an entry goes: the anyone slot, the scoped
+// one of a prefix (scope valid, longer than /0), else the global one.
+type slot struct {
+	anyone bool
+	scope  netip.Prefix
+}
+
+func (s slot) scoped() bool { return s.scope.IsValid() && s.scope.Bits() > 0 }
+
+// putInSet stores e in slot sl of the ecsSet under key, beside the set's
+// other entries still within their TTL and stale window; at most
+// MaxScopes scoped ones, the newest first. The set costs the sum of its
+// entries' costs. (An ecsSet is immutable: a new one replaces it.)
+func (r *Recursive) putInSet(key string, e *entry, sl slot, now time.Time) {
 	keep := func(x *entry) bool {
 		return x != nil && now.Sub(x.stored) < x.ttl+max(r.cfg.StaleWindow, 0)
 	}
-	key := ecsKey(name, qtype)
 	next := &ecsSet{}
 	if held, ok := r.cache.Peek(key); ok && held.ecs != nil {
 		old := held.ecs
@@ -369,21 +447,16 @@ func (r *Recursive) putScoped(rrs []dns.RR, dname dns.RR, c *ecsClient, reply ec
 		}
 	}
 	switch {
-	case c == nil || !reply.sent.IsValid() || reply.sent.Bits() == 0:
-		// Asked without the client's subnet (none known, a /0, a
-		// server without EDNS, or a forwarded question whose own name
-		// is in no ECS zone): the answer may be for the resolver's
-		// address, so it is not given to located clients.
+	case sl.anyone:
 		next.anyone = e
-	case min(reply.scope, reply.sent.Bits()) == 0:
-		next.global = e
-	default:
-		p, _ := reply.sent.Addr().Prefix(min(reply.scope, reply.sent.Bits()))
-		next.scoped = slices.DeleteFunc(next.scoped, func(s scopedEntry) bool { return s.subnet == p })
-		next.scoped = append([]scopedEntry{{subnet: p, e: e}}, next.scoped...)
+	case sl.scoped():
+		next.scoped = slices.DeleteFunc(next.scoped, func(s scopedEntry) bool { return s.subnet == sl.scope })
+		next.scoped = append([]scopedEntry{{subnet: sl.scope, e: e}}, next.scoped...)
 		if len(next.scoped) > r.ecs.maxScopes {
 			next.scoped = next.scoped[:r.ecs.maxScopes]
 		}
+	default:
+		next.global = e
 	}
 	total := int64(len(key) + 96)
 	expires := now
@@ -411,26 +484,10 @@ func maxTime(a, b time.Time) time.Time {
 	return a
 }
 
-// withScope records c's scope in m, the result of a resolution shared by
-// the questions collapsed onto it, as an ECS option of an OPT in m.Extra
-// (scopeOf reads it back).
-func withScope(m *dns.Msg, c *ecsClient) {
-	if c == nil {
-		return
+// took widens c's scope to that of reply, an answer the resolution uses
+// whether it is cached or not (a negative one of a scope, CD data).
+func (c *ecsClient) took(reply ecsReply) {
+	if c != nil && reply.sent.IsValid() {
+		c.widen(min(reply.scope, reply.sent.Bits()))
 	}
-	opt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
-	opt.Option = []dns.EDNS0{dnsproto.SubnetOption(c.subnet, c.scope)}
-	m.Extra = append(m.Extra, opt)
-}
-
-// scopeOf is the scope withScope recorded in m (0 if none).
-func scopeOf(m *dns.Msg) int {
-	if opt := m.IsEdns0(); opt != nil {
-		for _, o := range opt.Option {
-			if e, ok := o.(*dns.EDNS0_SUBNET); ok {
-				return int(e.SourceScope)
-			}
-		}
-	}
-	return 0
 }

@@ -26,8 +26,10 @@ func (r *Recursive) iterate(ctx context.Context, st *state, q dns.Question) *dns
 		seen[name] = true
 		// Cached data for the next name in a chain saves the walk.
 		if hops > 0 {
-			if m := r.fromCache(dns.Question{Name: name, Qtype: q.Qtype, Qclass: q.Qclass}, false, st.ecs); m != nil {
-				r.cachedLink(st, name, q.Qtype)
+			lc := st.ecs.fork() // the link's own ECS view: its DNSSEC outcome is per scope (ecs_dnssec.go)
+			if m := r.fromCache(dns.Question{Name: name, Qtype: q.Qtype, Qclass: q.Qclass}, false, lc); m != nil {
+				st.ecs.adopt(lc)
+				r.cachedLink(st, name, q.Qtype, lc)
 				out.Answer = append(out.Answer, m.Answer...)
 				out.Ns, out.Rcode = m.Ns, m.Rcode
 				return out
@@ -121,6 +123,7 @@ func (r *Recursive) resolveName(ctx context.Context, st *state, name string, qty
 			if !ok {
 				return nil, dns.RcodeServerFailure, nil, ""
 			}
+			st.ecs.took(st.ecsReply) // the client is told the scope of what it gets, cached or not (RFC 7871 §7.2.1)
 			switch {
 			case kind == kindAnswer:
 				if cache {

@@ -39,6 +39,10 @@ type entry struct {
 	// cost inside such a set.
 	ecs  *ecsSet
 	cost int64
+	// sum, on an answer entry of an ECS zone, fingerprints its records;
+	// on a DNSSEC entry kept per scope, those of the answer it was built
+	// with (ecs_dnssec.go).
+	sum uint64
 }
 
 // Trust ranks of cached data (RFC 2181 §5.4.1), lowest first.
@@ -387,8 +391,8 @@ func (r *Recursive) maybePrefetch(q dns.Question, e *entry, now time.Time, c *ec
 	key := cacheKey(q.Name, q.Qtype)
 	var own *ecsClient
 	if c != nil {
-		key += "/" + c.subnet.String()
-		own = &ecsClient{subnet: c.subnet}
+		key += c.refreshKey() // one refresh per slot hit, with this client's subnet (ecs_dnssec.go)
+		own = c.fork()
 	}
 	r.prefetch.Go(key, func(ctx context.Context) {
 		r.st.prefetches.Add(1)

@@ -151,7 +151,7 @@ type Recursive struct {
 	now     func() time.Time
 	log     *zap.Logger
 	cache   *store.Store[string, *entry]
-	group   collapse.Group[*dns.Msg]
+	group   collapse.Group[resolved]
 	hosts   map[string][]netip.Addr
 	ecs     *ecsConf // nil: no ECS
 
@@ -342,7 +342,7 @@ func (r *Recursive) resolveMiss(ctx context.Context, q dns.Question, c *ecsClien
 	if c != nil {
 		key += "/" + c.subnet.String() // clients of other subnets may get other answers
 	}
-	if m := r.bogusCached(q); m != nil {
+	if m := r.bogusCachedFor(q, c); m != nil {
 		r.st.cacheMisses.Add(1)
 		r.cfg.Hooks.cacheEvent(q, CacheMiss)
 		return m, nil // RFC 4035 §4.7: a bogus answer is not asked for again at once
@@ -356,7 +356,7 @@ func (r *Recursive) resolveMiss(ctx context.Context, q dns.Question, c *ecsClien
 	}
 	r.st.cacheMisses.Add(1)
 	r.cfg.Hooks.cacheEvent(q, CacheMiss)
-	if r.failedRecently(q) {
+	if r.failedRecentlyFor(q, c) {
 		// RFC 9520 §3: a question that just failed fails again at once
 		// (stale data, if any, still served), not after another round
 		// of timeouts.
@@ -367,27 +367,20 @@ func (r *Recursive) resolveMiss(ctx context.Context, q dns.Question, c *ecsClien
 		}
 		return res, nil
 	}
-	res, err := r.group.Do(ctx, key, func() (*dns.Msg, bool) {
+	res, err := r.group.Do(ctx, key, func() (resolved, bool) {
 		// The resolution outlives its first asker (others may wait on
 		// it) but not Close; resolveFresh bounds its time.
-		var own *ecsClient
-		if c != nil {
-			own = &ecsClient{subnet: c.subnet}
-		}
-		m := r.resolveFresh(r.ctx, q, own)
-		withScope(m, own)
-		return m, true
+		own := c.fork()
+		return resolved{m: r.resolveFresh(r.ctx, q, own), ecs: own}, true
 	})
 	if err != nil {
 		return nil, err
 	}
-	if c != nil {
-		c.widen(scopeOf(res.Val))
-	}
+	c.adopt(res.Val.ecs) // its scope, and the slot of its DNSSEC outcome (ecs_dnssec.go)
 	if !res.Leader {
 		r.st.coalesced.Add(1)
 	}
-	return res.Val.Copy(), nil
+	return res.Val.m.Copy(), nil
 }
 
 // cachedInto answers q from local data or the cache alone into reply (its
@@ -445,7 +438,7 @@ func (r *Recursive) resolveFresh(ctx context.Context, q dns.Question, c *ecsClie
 		m = r.settle(q, st, m)
 	}
 	if m.Rcode == dns.RcodeServerFailure {
-		r.putFailure(cacheKey(q.Name, q.Qtype))
+		r.putFailureFor(q, c) // per subnet when scoped (ecs_dnssec.go)
 		res := r.failed(q, m, c)
 		if r.cfg.Hooks != nil {
 			r.servFail(q, st, res != m)

@@ -165,6 +165,7 @@ func (s *Server) respondPlain(remote, local net.Addr, req *dns.Msg, mode respond
 	// a hit's allocations).
 	var res *dns.Msg
 	var err error
+	unvalidated := false // res is CD data resolved without validation: no AD, no records of the cache's
 	if !req.RecursionDesired {
 		// RFC 1034 §4.3.1: without RD a server answers from what it holds
 		// and does not recurse. As Unbound's default, only local data
@@ -180,9 +181,7 @@ func (s *Server) respondPlain(remote, local net.Addr, req *dns.Msg, mode respond
 	} else if rec != nil && mode != resolveOnly && rec.cachedInto(m, req.Question[0], ecs) {
 		// Answered into m itself (no message built and copied per hit).
 		m.Answer = spellAsAsked(m.Answer, req.Question[0].Name)
-		if ecs == nil { // an ECS answer varies by subnet: no signatures are kept for it
-			rec.addDNSSECRecordsTo(m, req, true) // AD, RRSIG, NSEC, NSEC3 (validate.go, dnssechit.go)
-		}
+		rec.addDNSSECRecordsFor(m, req, true, ecs) // AD, RRSIG, NSEC, NSEC3 (validate.go, dnssechit.go; per scope, ecs_dnssec.go)
 		return s.finishEcho(m, req, remote, local, echo, ecs), true
 	}
 	if res == nil {
@@ -219,7 +218,8 @@ func (s *Server) respondPlain(remote, local net.Addr, req *dns.Msg, mode respond
 			res, err = s.cfg.Resolver.Resolve(ctx, req.Question[0])
 		}
 		if rec != nil && req.CheckingDisabled && err == nil {
-			res = rec.checkingDisabled(ctx, req, res) // RFC 4035 §3.2.2
+			cd := rec.checkingDisabled(ctx, req, res, ecs) // RFC 4035 §3.2.2
+			unvalidated, res = cd != res, cd
 		}
 	}
 	if err != nil || res == nil {
@@ -228,8 +228,8 @@ func (s *Server) respondPlain(remote, local net.Addr, req *dns.Msg, mode respond
 		m.Rcode = res.Rcode
 		m.Answer, m.Ns = spellAsAsked(res.Answer, req.Question[0].Name), res.Ns
 		m.Authoritative = res.Authoritative // local zones only
-		if rec != nil && ecs == nil {
-			rec.addDNSSECRecords(m, req) // AD, RRSIG, NSEC, NSEC3 (validate.go)
+		if rec != nil && !unvalidated {
+			rec.addDNSSECRecordsFor(m, req, false, ecs) // AD, RRSIG, NSEC, NSEC3 (validate.go; per scope, ecs_dnssec.go)
 		}
 	}
 	m = s.finishEcho(m, req, remote, local, echo, ecs)
@@ -250,7 +250,7 @@ func (s *Server) finish(m, req *dns.Msg, remote, local net.Addr) *dns.Msg {
 func (s *Server) finishEcho(m, req *dns.Msg, remote, local net.Addr, echo *dns.EDNS0_SUBNET, c *ecsClient) *dns.Msg {
 	size := dnsproto.SetEDNS(m, req)
 	if echo != nil && c != nil {
-		dnsproto.EchoSubnet(m, echo, c.scope)
+		dnsproto.EchoSubnet(m, echo, int(c.scope))
 	}
 	// Names are compressed (RFC 1035 §4.1.4), as every server does: a
 	// single A answer is 47 bytes, not 60.

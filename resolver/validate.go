@@ -194,12 +194,8 @@ func (r *Recursive) putDNSSEC(q dns.Question, secure bool, an, ns []dns.RR, ttl 
 	r.cache.Set(key, e, cost, now.Add(ttl))
 }
 
-// cachedDNSSEC returns the fresh DNSSEC entry of name/qtype, or nil.
-func (r *Recursive) cachedDNSSEC(name string, qtype uint16) *entry {
-	return r.cachedDNSSECAt(name, qtype, r.now())
-}
-
-// cachedDNSSECAt is cachedDNSSEC for a caller that has read the clock.
+// cachedDNSSECAt returns the fresh DNSSEC entry of name/qtype at now, or
+// nil (dnssecEntry, ecs_dnssec.go, for an answer that may be tailored).
 func (r *Recursive) cachedDNSSECAt(name string, qtype uint16, now time.Time) *entry {
 	b := r.getKeyBuf()
 	e, ok := r.cache.GetAt(lookupKey(b, name, qtype, "/dnssec"), now)
@@ -228,15 +224,19 @@ func authorityRecord(rr dns.RR, negative bool, qtype uint16) bool {
 	return false
 }
 
-// addDNSSECRecords adds to m, the reply to req, the RRSIG, NSEC and
+// addDNSSECRecordsTo is addDNSSECRecordsFor without an ECS client.
+func (r *Recursive) addDNSSECRecordsTo(m, req *dns.Msg, hit bool) {
+	r.addDNSSECRecordsFor(m, req, hit, nil)
+}
+
+// addDNSSECRecordsFor adds to m, the reply to req, the RRSIG, NSEC and
 // NSEC3 records kept for its question when req sets DO (RFC 4035
 // §3.2.1), their TTLs counted down, and sets AD when the answer was
 // validated secure and req sets DO or AD (RFC 6840 §5.7, §5.8).
-func (r *Recursive) addDNSSECRecords(m, req *dns.Msg) { r.addDNSSECRecordsTo(m, req, false) }
-
-// addDNSSECRecordsTo is addDNSSECRecords; hit says m's answer section is
-// a cache hit's, shared aged records (joinAnswer).
-func (r *Recursive) addDNSSECRecordsTo(m, req *dns.Msg, hit bool) {
+// hit says m's answer section is a cache hit's, shared aged records
+// (joinAnswer); c is the ECS client the answer was for (nil: none; its
+// DNSSEC outcome is kept per scope, ecs_dnssec.go).
+func (r *Recursive) addDNSSECRecordsFor(m, req *dns.Msg, hit bool, c *ecsClient) {
 	if r.val == nil || len(req.Question) != 1 || m.Rcode == dns.RcodeServerFailure {
 		return
 	}
@@ -247,7 +247,7 @@ func (r *Recursive) addDNSSECRecordsTo(m, req *dns.Msg, hit bool) {
 	}
 	q := req.Question[0]
 	now := r.now()
-	e := r.cachedDNSSECAt(lower(q.Name), q.Qtype, now)
+	e := r.dnssecEntry(lower(q.Name), q.Qtype, now, c)
 	if e == nil && m.Rcode == dns.RcodeNameError && len(m.Answer) == 0 {
 		e = r.nxdomainCut(lower(q.Name), now) // RFC 8020 (aggressive_cut.go)
 	}
@@ -275,16 +275,17 @@ func (r *Recursive) addDNSSECRecordsTo(m, req *dns.Msg, hit bool) {
 	}
 }
 
-// cachedLink notes that a link of st's CNAME chain came from the cache:
-// it counts as secure only if it was validated so.
-func (r *Recursive) cachedLink(st *state, name string, qtype uint16) {
+// cachedLink notes that a link of st's CNAME chain came from the cache
+// (for lc, the link's own ECS client): it counts as secure only if it was
+// validated so.
+func (r *Recursive) cachedLink(st *state, name string, qtype uint16, lc *ecsClient) {
 	if r.val == nil || st.nsHost != "" {
 		return
 	}
 	if st.val == nil {
 		st.val = &valState{status: dnssec.Secure}
 	}
-	if e := r.cachedDNSSEC(name, qtype); e != nil {
+	if e := r.dnssecEntry(name, qtype, r.now(), lc); e != nil {
 		for _, rr := range e.rrs { // the link's DNSSEC records go with the answer
 			if authorityRecord(rr, false, qtype) {
 				st.val.ns = append(st.val.ns, rr)
@@ -321,7 +322,7 @@ func (r *Recursive) settle(q dns.Question, st *state, m *dns.Msg) *dns.Msg {
 		return m
 	}
 	if st.val.status == dnssec.Bogus {
-		r.putBogus(q, st.val.bogus)
+		r.putBogusFor(q, st.ecs, st.val.bogus) // per subnet when scoped (ecs_dnssec.go)
 		return r.bogusReply(q, st.val.bogus)
 	}
 	if m.Rcode == dns.RcodeServerFailure {
@@ -330,7 +331,7 @@ func (r *Recursive) settle(q dns.Question, st *state, m *dns.Msg) *dns.Msg {
 	secure := st.val.status == dnssec.Secure && r.val.Covers(q.Name)
 	m.AuthenticatedData = secure
 	if ttl := answerTTL(m); ttl > 0 {
-		r.putDNSSEC(q, secure, st.val.an, st.val.ns, ttl)
+		r.putDNSSECFor(q, st.ecs, secure, st.val.an, st.val.ns, ttl) // per scope when tailored (ecs_dnssec.go)
 	}
 	return m
 }
@@ -434,14 +435,15 @@ func wantsAD(req *dns.Msg) bool {
 // checkingDisabled answers req, a query with CD (RFC 4035 §3.2.2), whose
 // validated resolution res was bogus: the data, resolved without
 // validation and not cached, with its RRSIG, NSEC and NSEC3 records when
-// req sets DO (RFC 4035 §3.2.1: the client validates it itself).
-func (r *Recursive) checkingDisabled(ctx context.Context, req *dns.Msg, res *dns.Msg) *dns.Msg {
+// req sets DO (RFC 4035 §3.2.1: the client validates it itself), asked
+// with c's subnet.
+func (r *Recursive) checkingDisabled(ctx context.Context, req *dns.Msg, res *dns.Msg, c *ecsClient) *dns.Msg {
 	if r.val == nil || res == nil || res.Rcode != dns.RcodeServerFailure || res.IsEdns0() == nil {
 		return res
 	}
 	q := req.Question[0]
 	q.Name = lower(q.Name)
-	st := &state{deadline: time.Now().Add(r.cfg.ResolveTimeout), val: &valState{cd: true}}
+	st := &state{deadline: time.Now().Add(r.cfg.ResolveTimeout), val: &valState{cd: true}, ecs: c.fork()} // c's subnet (RFC 7871)
 	if d, ok := ctx.Deadline(); ok && d.Before(st.deadline) {
 		st.deadline = d
 	}
@@ -449,6 +451,9 @@ func (r *Recursive) checkingDisabled(ctx context.Context, req *dns.Msg, res *dns
 	if opt := req.IsEdns0(); opt != nil && opt.Do() && m.Rcode != dns.RcodeServerFailure {
 		m.Answer = append(m.Answer, st.val.an...)
 		m.Ns = append(m.Ns, st.val.ns...)
+	}
+	if st.ecs != nil {
+		c.widen(int(st.ecs.scope)) // the scope of the data given (RFC 7871 §7.2.1)
 	}
 	return m
 }
