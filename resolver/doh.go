@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/edgekit/edgekit/internal/dnsproto"
 	"github.com/miekg/dns"
 )
 
@@ -90,7 +91,7 @@ func DoHHandler(s *Server) http.Handler {
 			return
 		}
 		req := new(dns.Msg)
-		if err != nil || len(wire) < 12 || unpackQuery(wire, req) != nil {
+		if err != nil || len(wire) < 12 || dnsproto.UnpackQuery(wire, req) != nil {
 			http.Error(w, "resolver: malformed DNS message", http.StatusBadRequest)
 			return
 		}

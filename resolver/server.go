@@ -3,7 +3,6 @@ package resolver
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"net"
 	"net/netip"
 	"runtime"
@@ -437,7 +436,7 @@ func (s *Server) reply(msg []byte, addr, local net.Addr, pc net.PacketConn, pool
 		return nil
 	}
 	req := new(dns.Msg)
-	if err := unpackQuery(msg, req); err != nil {
+	if err := dnsproto.UnpackQuery(msg, req); err != nil {
 		b, err := s.formErr(msg, req, addr, local).PackBuffer(buf)
 		if err != nil {
 			return nil
@@ -532,27 +531,6 @@ func (p *resolvers) work(j resolveJob) {
 			return
 		}
 	}
-}
-
-// errCounts reports a message whose header counts do not match the
-// records it carries.
-var errCounts = errors.New("resolver: header counts do not match the records carried")
-
-// unpackQuery parses the query msg (at least a header long) into req.
-// Beyond dns.Msg.Unpack's checks, the header's counts must match the
-// records carried: Unpack stops quietly where the message ends, so a
-// header promising records that are not there would be answered (RFC 1035
-// §4.1.1 gives the counts; Unbound answers such a query FORMERR).
-func unpackQuery(msg []byte, req *dns.Msg) error {
-	if err := req.Unpack(msg); err != nil {
-		return err
-	}
-	for i, n := range [4]int{len(req.Question), len(req.Answer), len(req.Ns), len(req.Extra)} {
-		if int(binary.BigEndian.Uint16(msg[4+2*i:])) != n {
-			return errCounts
-		}
-	}
-	return nil
 }
 
 // spellAsAsked returns rrs with the records owned by the query name

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgekit/edgekit/internal/dnsproto"
 	"github.com/edgekit/edgekit/internal/serve"
 	"github.com/miekg/dns"
 )
@@ -105,7 +106,7 @@ func (s *Server) serveTCPConn(c net.Conn, closing *atomic.Bool) {
 			continue // no header, or a response: never answered
 		}
 		req := new(dns.Msg)
-		if err := unpackQuery(msg, req); err != nil {
+		if err := dnsproto.UnpackQuery(msg, req); err != nil {
 			write(s.formErr(msg, req, remote, local))
 			continue
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/edgekit/edgekit/internal/clock"
+	"github.com/edgekit/edgekit/internal/dnsproto"
 	"github.com/edgekit/edgekit/resolver/resolvertest"
 	"github.com/miekg/dns"
 )
@@ -368,7 +369,7 @@ func checkReply(t *testing.T, srv *Server, msg []byte, name string) {
 	req := new(dns.Msg)
 	if len(msg) < 12 || msg[2]&0x80 != 0 {
 		// never answered
-	} else if err := unpackQuery(msg, req); err != nil {
+	} else if err := dnsproto.UnpackQuery(msg, req); err != nil {
 		want, _ = srv.formErr(msg, req, wireV4, wireV4Local).PackBuffer(nil)
 	} else if m, ok := srv.respond(wireV4, wireV4Local, req, cacheOnly); ok {
 		want, _ = m.PackBuffer(nil)
@@ -400,7 +401,7 @@ func FuzzWireHit(f *testing.F) {
 			return
 		}
 		req := new(dns.Msg)
-		if unpackQuery(msg, req) != nil {
+		if dnsproto.UnpackQuery(msg, req) != nil {
 			return
 		}
 		fx.clk.Set(fx.start.Add(time.Duration(age%4000) * time.Millisecond))
