@@ -4,8 +4,6 @@ import (
 	"context"
 	"net/http"
 	"time"
-
-	"github.com/edgekit/edgekit/internal/respmeter"
 )
 
 // Trace holds functions an Engine calls at events of its serving flow,
@@ -135,31 +133,6 @@ type RevalidationInfo struct {
 	NotModified bool
 	Status      int
 	Background  bool
-}
-
-// serveTraced is ServeHTTP with e.trace set.
-func (e *Engine) serveTraced(w http.ResponseWriter, r *http.Request) {
-	t := e.trace
-	start := e.now()
-	ctx := r.Context()
-	if t.RequestStart != nil {
-		if c := t.RequestStart(ctx, r); c != nil && c != ctx {
-			ctx = c
-			r = r.WithContext(ctx)
-		}
-	}
-	tw := &respmeter.Writer{ResponseWriter: w, Now: e.now}
-	o := e.serve(tw, r)
-	if t.RequestDone == nil {
-		return
-	}
-	end := e.now()
-	info := RequestInfo{Request: r, Method: r.Method, Host: r.Host, Path: r.URL.Path, Status: tw.Status,
-		CacheStatus: o, Bytes: tw.Bytes, Start: start, Duration: end.Sub(start)}
-	if tw.Status != 0 {
-		info.TTFB = tw.First.Sub(start)
-	}
-	t.RequestDone(ctx, info)
 }
 
 // backgroundKey marks the context of a background revalidation, for the
