@@ -22,6 +22,15 @@ type MiddlewareConfig struct {
 	// writes it, unstored, through a goroutine that runs the handler and
 	// ends with it.
 	MaxBodyBytes int64
+	// Trace, if set, is called at the events of every request a wrapped
+	// handler serves, as for an Engine's ServeHTTP and a Transport's
+	// RoundTrip (see Trace): RequestStart first (the context it returns
+	// becomes the request's: the handler's fetches run under it),
+	// RequestDone once the response is over, and the engine's origin
+	// fetches (each a run of the wrapped handler), revalidations and
+	// collapsed waits. Nil (the zero value) calls nothing and costs a
+	// request one pointer check, no allocation.
+	Trace *Trace
 }
 
 // Middleware puts a shared cache (RFC 9111, the Engine's flow) in front of
@@ -56,12 +65,22 @@ func NewMiddleware(cfg MiddlewareConfig) (*Middleware, error) {
 // Wrap returns next behind the cache: an Engine whose upstream runs next.
 // Responses carry X-Cache. Wrap fails only on a config NewMiddleware
 // already accepted, so it returns next behind nothing but a 500 then.
+//
+// With MiddlewareConfig.Trace set, RequestDone is called once per
+// request, when the response is over: written in full, cut short (the
+// client left, or next failed or panicked mid-body: the panic goes on to
+// the server), or never begun. RequestInfo carries the engine's own cache
+// status (never an X-Cache that next wrote; OutcomePass for a protocol
+// switch, which goes to next directly), the status and body bytes
+// written to the client, TTFB (to the status being written) and
+// Duration.
 func (m *Middleware) Wrap(next http.Handler) http.Handler {
 	maxBody := m.cfg.MaxBodyBytes
 	if maxBody == 0 {
 		maxBody = DefaultMaxObjectBytes
 	}
-	e, err := NewEngine(EngineConfig{Cache: m.cfg.Cache, Upstream: handlerTransport{next, maxBody}, MaxObjectBytes: maxBody})
+	e, err := NewEngine(EngineConfig{Cache: m.cfg.Cache, Upstream: handlerTransport{next, maxBody}, MaxObjectBytes: maxBody,
+		Trace: m.cfg.Trace})
 	if err != nil {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -72,11 +91,24 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 	m.mu.Unlock()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if hop.Upgrade(r.Header) != "" {
-			next.ServeHTTP(w, r) // a protocol switch: nothing to cache or buffer
+			// A protocol switch: nothing to cache or buffer.
+			if e.trace != nil {
+				serveTraced(e.trace, e.now, w, r, passTo{next}.serve)
+				return
+			}
+			next.ServeHTTP(w, r)
 			return
 		}
 		e.ServeHTTP(w, r)
 	})
+}
+
+// passTo serves through h what the cache does not handle.
+type passTo struct{ h http.Handler }
+
+func (p passTo) serve(w http.ResponseWriter, r *http.Request) Outcome {
+	p.h.ServeHTTP(w, r)
+	return OutcomePass
 }
 
 // Close stops the background work of every wrapped handler and waits for

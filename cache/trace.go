@@ -4,8 +4,6 @@ import (
 	"context"
 	"net/http"
 	"time"
-
-	"github.com/edgekit/edgekit/internal/respmeter"
 )
 
 // Trace holds functions an Engine calls at events of its serving flow,
@@ -24,15 +22,19 @@ import (
 //
 // A Trace must not be changed once given to NewEngine.
 type Trace struct {
-	// RequestStart is called when ServeHTTP (or a Transport's RoundTrip)
-	// begins a request, before the cache is looked up; r must not be
-	// changed. The context it returns
+	// RequestStart is called when ServeHTTP (an Engine's, an edge
+	// Node's, a Middleware's wrapped handler's) or a Transport's
+	// RoundTrip begins a request, before the cache is looked up; r must
+	// not be changed. The context it returns
 	// becomes the request's for the rest of its handling: the fetches
 	// made for it derive from it (OriginFetchStart's ctx) and
 	// RequestDone receives it. A nil result keeps r's context.
 	RequestStart func(ctx context.Context, r *http.Request) context.Context
-	// RequestDone is called when ServeHTTP has written its response (or
-	// the client left), with the context RequestStart returned. For a
+	// RequestDone is called once per request, with the context
+	// RequestStart returned: when ServeHTTP has written its response, or
+	// the client left, or serving panicked (a handler's panic, or
+	// http.ErrAbortHandler cutting short a response whose origin failed
+	// mid-body: the panic then goes on to the server). For a
 	// Transport's RoundTrip it is called when the caller has read the
 	// response body to its end or closed it, or at once when RoundTrip
 	// fails or switches protocols.
@@ -58,8 +60,8 @@ type Trace struct {
 	Revalidation func(ctx context.Context, v RevalidationInfo)
 }
 
-// RequestInfo describes a request ServeHTTP (or a Transport's RoundTrip)
-// served, for Trace.RequestDone.
+// RequestInfo describes a request ServeHTTP (an Engine's, a Node's, a
+// Middleware's) or a Transport's RoundTrip served, for Trace.RequestDone.
 // A plain value, safe for concurrent use while no goroutine changes it.
 type RequestInfo struct {
 	// Request is the client's request; it must not be changed or kept.
@@ -67,10 +69,15 @@ type RequestInfo struct {
 	// Method and Host are the request's; Path is its URL's path.
 	Method, Host, Path string
 	// Status is the final status sent (0 if none was: the client left,
-	// or RoundTrip failed).
+	// a handler panicked before writing one, or RoundTrip failed). A
+	// protocol switch whose handler hijacked the connection reports 101:
+	// what is written on it is not seen.
 	Status int
 	// CacheStatus says how the response was produced (OutcomePass for
-	// what the cache does not handle).
+	// what the cache does not handle): the engine's own decision, never
+	// an X-Cache field the origin or a wrapped handler wrote. A request
+	// whose serving panicked reports OutcomeMiss (a cacheable request)
+	// or OutcomePass.
 	CacheStatus Outcome
 	// Bytes counts the body bytes written to the client (for RoundTrip:
 	// read by the caller).
@@ -135,31 +142,6 @@ type RevalidationInfo struct {
 	NotModified bool
 	Status      int
 	Background  bool
-}
-
-// serveTraced is ServeHTTP with e.trace set.
-func (e *Engine) serveTraced(w http.ResponseWriter, r *http.Request) {
-	t := e.trace
-	start := e.now()
-	ctx := r.Context()
-	if t.RequestStart != nil {
-		if c := t.RequestStart(ctx, r); c != nil && c != ctx {
-			ctx = c
-			r = r.WithContext(ctx)
-		}
-	}
-	tw := &respmeter.Writer{ResponseWriter: w, Now: e.now}
-	o := e.serve(tw, r)
-	if t.RequestDone == nil {
-		return
-	}
-	end := e.now()
-	info := RequestInfo{Request: r, Method: r.Method, Host: r.Host, Path: r.URL.Path, Status: tw.Status,
-		CacheStatus: o, Bytes: tw.Bytes, Start: start, Duration: end.Sub(start)}
-	if tw.Status != 0 {
-		info.TTFB = tw.First.Sub(start)
-	}
-	t.RequestDone(ctx, info)
 }
 
 // backgroundKey marks the context of a background revalidation, for the

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // outcomeKey marks the context of a traced RoundTrip's request with the
@@ -32,48 +33,31 @@ func decorateTraced(d Decoration) {
 // and Close may run on different goroutines (a caller cancelling a
 // read), as with any response body.
 type tracedRequest struct {
-	t    *Transport
-	ctx  context.Context // RequestStart's
-	info RequestInfo
-	rc   io.ReadCloser
-	n    atomic.Int64
-	once sync.Once
+	requestTrace
+	ready  time.Time // when RoundTrip returned the response head
+	status int
+	rc     io.ReadCloser
+	n      atomic.Int64
+	once   sync.Once
 }
 
 // roundTripTraced is RoundTrip with t.trace set.
 func (t *Transport) roundTripTraced(req *http.Request) (*http.Response, error) {
-	tr := t.trace
-	tq := &tracedRequest{t: t, ctx: req.Context()}
-	tq.info = RequestInfo{Request: req, Method: req.Method, Host: req.Host, Path: req.URL.Path, Start: t.now()}
-	if tq.info.Host == "" {
-		tq.info.Host = req.URL.Host
-	}
-	if tr.RequestStart != nil {
-		if c := tr.RequestStart(tq.ctx, req); c != nil {
-			tq.ctx = c
-		}
-	}
-	// What the engine does not decorate is a request passed on as it is
-	// (an unsafe method, a protocol switch) or a cacheable one that failed.
-	tq.info.CacheStatus = OutcomeMiss
-	if !cacheable(req) {
-		tq.info.CacheStatus = OutcomePass
-	}
+	tq := &tracedRequest{}
+	tq.start(t.trace, t.now, req)
 	sent := req.WithContext(context.WithValue(tq.ctx, outcomeKey{}, tq))
 	resp, err := t.e.RoundTrip(sent)
 	if resp != nil && resp.Request == sent {
 		resp.Request = req // the caller's own, as without a Trace
 	}
-	if tr.RequestDone == nil {
+	if t.trace.RequestDone == nil {
 		return resp, err
 	}
-	tq.info.TTFB = t.now().Sub(tq.info.Start)
 	if err != nil {
-		tq.info.TTFB = 0 // no response head
-		tq.finish()
+		tq.finish() // Status 0: no response head
 		return resp, err
 	}
-	tq.info.Status = resp.StatusCode
+	tq.status, tq.ready = resp.StatusCode, t.now()
 	if resp.StatusCode == http.StatusSwitchingProtocols || resp.Body == nil || resp.Body == http.NoBody {
 		// A 101's body is the connection, an io.ReadWriteCloser the
 		// caller asserts: it is not wrapped, and the exchange is over.
@@ -102,10 +86,5 @@ func (tq *tracedRequest) Close() error {
 
 // finish calls RequestDone, once.
 func (tq *tracedRequest) finish() {
-	tq.once.Do(func() {
-		info := tq.info
-		info.Bytes = tq.n.Load()
-		info.Duration = tq.t.now().Sub(info.Start)
-		tq.t.trace.RequestDone(tq.ctx, info)
-	})
+	tq.once.Do(func() { tq.done(tq.status, tq.ready, tq.n.Load()) })
 }
