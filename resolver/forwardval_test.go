@@ -137,7 +137,7 @@ func (rig *forwardRig) forwarder(t testing.TB, edit func(req, m *dns.Msg), cfg C
 
 func fwdKids() []signedKid {
 	return []signedKid{
-		{origin: "example.com.", addr: "127.0.0.4", text: kidText},
+		{origin: "example.com.", addr: "127.0.0.4", text: kidText + "*.wild 300 IN A 192.0.2.9\n"},
 		{origin: "plain.com.", addr: "127.0.0.5", text: kidText, unsigned: true},
 		{origin: "n3.com.", addr: "127.0.0.6", text: kidText, s: resolvertest.Signing{NSEC3: true, Algorithm: dns.ED25519}},
 		{origin: "forged.com.", addr: "127.0.0.7", text: kidText, tamper: true},
@@ -147,7 +147,8 @@ func fwdKids() []signedKid {
 // TestRFC4035_4_ForwardedAnswersValidated: through a forwarder, a secure
 // answer carries AD for DO clients, fresh and cached, with its RRSIG
 // (RFC 4035 §3.2.1, RFC 6840 §5.8); NXDOMAIN proven by NSEC (§5.4) or
-// NSEC3 (RFC 5155 §8.4) carries AD and its proof; an unsigned delegation
+// NSEC3 (RFC 5155 §8.4) carries AD and its proof, as do NODATA and a
+// wildcard expansion (§5.3.4); an unsigned delegation
 // proven insecure (§5.2) and a secure CNAME into it carry no AD.
 func TestRFC4035_4_ForwardedAnswersValidated(t *testing.T) {
 	rig := newForwardRig(t, fwdKids()...)
@@ -175,8 +176,15 @@ func TestRFC4035_4_ForwardedAnswersValidated(t *testing.T) {
 			}
 		}
 	}
-	if m := ask(srv, "www.n3.com.", dns.TypeAAAA, true, false); m.Rcode != dns.RcodeSuccess || !m.AuthenticatedData {
-		t.Fatalf("secure forwarded NODATA (NSEC3):\n%v", m)
+	for _, name := range []string{"www.example.com.", "www.n3.com."} {
+		if m := ask(srv, name, dns.TypeAAAA, true, false); m.Rcode != dns.RcodeSuccess || !m.AuthenticatedData || len(m.Answer) != 0 {
+			t.Fatalf("secure forwarded NODATA (§5.4, RFC 5155 §8.5):\n%v", m)
+		}
+	}
+	// A wildcard expansion with its proof that the name does not exist
+	// (§5.3.4), which the upstream passes in the authority section.
+	if m := ask(srv, "x.wild.example.com.", dns.TypeA, true, false); m.Rcode != dns.RcodeSuccess || !m.AuthenticatedData || count(m.Answer, dns.TypeA) != 1 || count(m.Ns, dns.TypeNSEC) == 0 {
+		t.Fatalf("secure forwarded wildcard answer:\n%v", m)
 	}
 	if m := ask(srv, "www.plain.com.", dns.TypeA, true, false); m.Rcode != dns.RcodeSuccess || m.AuthenticatedData || count(m.Answer, dns.TypeA) != 1 {
 		t.Fatalf("insecure delegation through a forwarder:\n%v", m)
