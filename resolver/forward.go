@@ -58,6 +58,9 @@ func (r *Recursive) forwardQuery(ctx context.Context, st *state, q dns.Question)
 	r.rttMu.Lock()
 	sort.SliceStable(cands, func(i, j int) bool { return r.srtt[cands[i].key] < r.srtt[cands[j].key] })
 	r.rttMu.Unlock()
+	if st.val != nil && len(st.val.avoid) > 0 { // a validation restart: the upstreams that lied go last
+		sort.SliceStable(cands, func(i, j int) bool { return !avoided(st, cands[i].key) && avoided(st, cands[j].key) })
+	}
 	covered := r.val != nil && r.val.Covers(q.Name)
 	cd := st.val != nil && (st.val.fetching || st.val.cd)
 	restarts := 0
@@ -92,6 +95,7 @@ func (r *Recursive) forwardQuery(ctx context.Context, st *state, q dns.Question)
 			}
 			restarts++
 			bogus, cd = true, true
+			r.blame(st, c.key, vmsg)
 			continue
 		}
 		if cache {

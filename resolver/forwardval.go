@@ -2,6 +2,8 @@ package resolver
 
 import (
 	"context"
+	"net/netip"
+	"slices"
 
 	"github.com/edgekit/edgekit/resolver/dnssec"
 	"github.com/miekg/dns"
@@ -32,6 +34,9 @@ func (r *Recursive) forwardWithin(ctx context.Context, st *state, q dns.Question
 // authority section).
 func (r *Recursive) forwardFetch(ctx context.Context, st *state, name string, qtype uint16) (*dns.Msg, error) {
 	sub := &state{queries: st.queries, depth: st.depth, deadline: st.deadline, val: &valState{fetching: true}}
+	if st.val != nil {
+		sub.val.avoid = st.val.avoid
+	}
 	m := r.forwardQuery(ctx, sub, dns.Question{Name: name, Qtype: qtype, Qclass: dns.ClassINET})
 	st.queries = sub.queries
 	if sub.val.raw == nil || m.Rcode == dns.RcodeServerFailure {
@@ -44,4 +49,23 @@ func (r *Recursive) forwardFetch(ctx context.Context, st *state, name string, qt
 // answer to the same question is validated.
 func (v *valState) restart() {
 	v.status, v.bogus, v.an, v.ns = dnssec.Secure, dnssec.Result{}, nil, nil
+}
+
+// blame notes, after upstream key gave a bogus answer vmsg, that the
+// restart asks the other upstreams first, its DS and DNSKEY questions
+// too, and that the key cache's bogus verdicts on the names of vmsg (and
+// their ancestors) are fetched again: they may be key's lies (Unbound
+// blacklists the server and fetches again on a restart).
+func (r *Recursive) blame(st *state, key netip.AddrPort, vmsg *dns.Msg) {
+	st.val.avoid = append(st.val.avoid, key)
+	names := []string{vmsg.Question[0].Name}
+	for _, rr := range vmsg.Answer {
+		names = append(names, rr.Header().Name)
+	}
+	r.val.ForgetBogus(names...)
+}
+
+// avoided reports whether st's validation restarts avoid upstream key.
+func avoided(st *state, key netip.AddrPort) bool {
+	return st.val != nil && slices.Contains(st.val.avoid, key)
 }

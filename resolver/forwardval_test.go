@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -394,5 +395,37 @@ func TestRFC7646_ForwardedInsecureDomain(t *testing.T) {
 	}
 	if _, err := New(Config{InsecureDomains: []string{"bad..name"}}); err == nil {
 		t.Fatal("a bad insecure domain was accepted")
+	}
+}
+
+// TestForwardValidationRestartRefetchesKeys: when the forwarder asked
+// first forges a zone's DNSKEY RRset, the restart asks the other
+// forwarder for the answer and the keys again (Unbound blacklists the
+// server and fetches again), rather than keeping the lie's bogus verdict.
+func TestForwardValidationRestartRefetchesKeys(t *testing.T) {
+	rig := newForwardRig(t, fwdKids()...)
+	honest := serveHandler(t, rig.upstream)
+	otherKey, err := resolvertest.NewKey("example.com.", dns.ECDSAP256SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, r, srv := rig.forwarder(t, func(req, m *dns.Msg) {
+		if req.Question[0].Qtype == dns.TypeDNSKEY && req.Question[0].Name == "example.com." {
+			m.Answer = []dns.RR{otherKey.DNSKEY}
+		}
+	}, Config{Forward: []string{honest}})
+	// The honest forwarder looks slow: the liar is asked first, for the
+	// keys too.
+	r.observe(netip.MustParseAddrPort(honest), 500*time.Millisecond, false)
+	m := ask(srv, "www.example.com.", dns.TypeA, true, false)
+	if m.Rcode != dns.RcodeSuccess || !m.AuthenticatedData {
+		t.Fatalf("want the secure answer through the honest forwarder:\n%v", m)
+	}
+	lied := false
+	for _, q := range l.queries() {
+		lied = lied || q.Question[0].Qtype == dns.TypeDNSKEY && q.Question[0].Name == "example.com."
+	}
+	if !lied {
+		t.Fatal("the liar was not asked for the keys: the test proves nothing")
 	}
 }

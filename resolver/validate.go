@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -32,7 +33,8 @@ type valState struct {
 	fetching bool          // a DS/DNSKEY fetch for the validator: keep raw, do not validate
 	cd       bool          // checking disabled: do not validate, do not cache
 	raw      *dns.Msg
-	an, ns   []dns.RR // the DNSSEC records of the client's steps, by section
+	an, ns   []dns.RR         // the DNSSEC records of the client's steps, by section
+	avoid    []netip.AddrPort // forwarders that gave a bogus answer (forwardval.go)
 }
 
 // validating reports whether the resolver validates.

@@ -252,6 +252,26 @@ func entryCost(name string, e *keyEntry) int64 {
 	return n
 }
 
+// ForgetBogus drops the key cache's bogus verdicts at each name and its
+// ancestors, so that the next validation below them fetches the chain
+// again: a caller that got the keys from a server that lied asks another
+// (a validation restart, as Unbound's after blacklisting a server).
+func (v *Validator) ForgetBogus(names ...string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, name := range names {
+		for n := dns.CanonicalName(name); ; n = dnsproto.Parent(n) {
+			if e, ok := v.entries[n]; ok && e.res.Status == Bogus {
+				v.bytes -= entryCost(n, e)
+				delete(v.entries, n)
+			}
+			if n == "." {
+				break
+			}
+		}
+	}
+}
+
 // CacheBytes reports what the key cache holds, as MaxBytes counts it.
 func (v *Validator) CacheBytes() int64 {
 	v.mu.Lock()
