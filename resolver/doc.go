@@ -116,7 +116,10 @@
 // it resolves from the IANA roots, whose trust anchors (KSK-2017 and
 // KSK-2024) are built in; with Config.Roots (a private hierarchy) it
 // validates only with Config.TrustAnchors, and Config.DisableDNSSEC turns
-// it off. A forwarder does not validate. Upstream queries then carry DO;
+// it off. A forwarder (Config.Forward) validates the same way with the
+// same anchors, asking its upstreams for the chain's DS and DNSKEY
+// records (forwardval.go); Config.InsecureDomains exempts private unsigned
+// names (Unbound's domain-insecure). Upstream queries then carry DO;
 // each authoritative answer, NXDOMAIN or NODATA of a client's resolution
 // is validated before it is cached by resolver/dnssec, which fetches the
 // DS (from the parent's servers, RFC 4035 §4.2) and DNSKEY RRsets of the
@@ -140,7 +143,6 @@
 // query with CD; NSEC only, not NSEC3; Config.DisableAggressiveNSEC turns
 // it off. Names below a secure NXDOMAIN answered from the cache (RFC 8020)
 // carry its AD.
-// Not done: validating forwarded answers.
 //
 // # Packages
 //

@@ -375,7 +375,7 @@ func TestECSForwarderChain(t *testing.T) {
 	go ds.ActivateAndServe()
 	<-started
 	t.Cleanup(func() { ds.Shutdown() })
-	fwd, err := New(Config{Forward: []string{pc.LocalAddr().String()}, DisableSpecialUse: true, ECS: ECSConfig{Zones: []string{"cdn.test."}}})
+	fwd, err := New(Config{Forward: []string{pc.LocalAddr().String()}, DisableSpecialUse: true, DisableDNSSEC: true, ECS: ECSConfig{Zones: []string{"cdn.test."}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -464,7 +464,7 @@ func TestECSForwardedCNAMENotGlobal(t *testing.T) {
 	go ds.ActivateAndServe()
 	<-started
 	t.Cleanup(func() { ds.Shutdown() })
-	fwd, err := New(Config{Forward: []string{pc.LocalAddr().String()}, DisableSpecialUse: true, ECS: ECSConfig{Zones: []string{"cdn.test."}}})
+	fwd, err := New(Config{Forward: []string{pc.LocalAddr().String()}, DisableSpecialUse: true, DisableDNSSEC: true, ECS: ECSConfig{Zones: []string{"cdn.test."}}})
 	if err != nil {
 		t.Fatal(err)
 	}

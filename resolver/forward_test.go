@@ -23,7 +23,7 @@ func TestForwarder(t *testing.T) {
 	go ds.ActivateAndServe()
 	<-started
 	defer ds.Shutdown()
-	fwd := newResolver(t, Config{Forward: []string{"127.0.0.1:1", pc.LocalAddr().String()}, Timeout: 200 * time.Millisecond})
+	fwd := newResolver(t, Config{Forward: []string{"127.0.0.1:1", pc.LocalAddr().String()}, Timeout: 200 * time.Millisecond, DisableDNSSEC: true})
 	if got := answers(resolve(t, fwd, "www.example.com.", dns.TypeA)); len(got) != 3 {
 		t.Fatalf("forwarded answer %v", got)
 	}
@@ -40,7 +40,7 @@ func TestForwarderOverTLSAndHTTPS(t *testing.T) {
 	doh := httptest.NewTLSServer(DoHHandler(srv))
 	defer doh.Close()
 	roots := doh.Client().Transport.(*http.Transport).TLSClientConfig
-	viaDoH := newResolver(t, Config{Forward: []string{doh.URL + "/dns-query"}, TLSConfig: roots, Timeout: 2 * time.Second})
+	viaDoH := newResolver(t, Config{Forward: []string{doh.URL + "/dns-query"}, TLSConfig: roots, Timeout: 2 * time.Second, DisableDNSSEC: true})
 	if got := answers(resolve(t, viaDoH, "www.example.com.", dns.TypeA)); len(got) != 3 {
 		t.Fatalf("DoH answer %v", got)
 	}
@@ -66,7 +66,7 @@ func TestForwarderOverTLSAndHTTPS(t *testing.T) {
 	defer dot.Shutdown()
 	tlsCfg := roots.Clone()
 	tlsCfg.ServerName = "example.com" // httptest's certificate names example.com
-	viaDoT := newResolver(t, Config{Forward: []string{"tls://" + ln.Addr().String()}, TLSConfig: tlsCfg, Timeout: 2 * time.Second})
+	viaDoT := newResolver(t, Config{Forward: []string{"tls://" + ln.Addr().String()}, TLSConfig: tlsCfg, Timeout: 2 * time.Second, DisableDNSSEC: true})
 	if m := resolve(t, viaDoT, "nope.example.com.", dns.TypeA); m.Rcode != dns.RcodeNameError {
 		t.Fatalf("DoT rcode %d", m.Rcode)
 	}

@@ -98,8 +98,16 @@ type Config struct {
 	// DisableDNSSEC turns validation off. By default (RFC 4035 §4) answers
 	// are validated whenever a trust anchor applies: bogus ones become
 	// SERVFAIL with an Extended DNS Error (RFC 8914), secure ones carry AD
-	// for clients that set DO or AD. A forwarder does not validate.
+	// for clients that set DO or AD. A forwarder validates too, asking
+	// its upstreams for the DS and DNSKEY records of the chain (as
+	// Unbound does with forward zones).
 	DisableDNSSEC bool
+	// InsecureDomains are names below which answers are treated as
+	// unsigned: the chain of trust is not followed there (Unbound's
+	// domain-insecure, a negative trust anchor, RFC 7646), for a private
+	// unsigned zone an upstream serves under a signed public name. A
+	// trust anchor at or below such a name wins. Nil means none.
+	InsecureDomains []string
 	// DisableAggressiveNSEC turns off the aggressive use of validated
 	// NSEC records (RFC 8198, aggressive.go), on by default when the
 	// resolver validates.
@@ -430,13 +438,11 @@ func (r *Recursive) resolveFresh(ctx context.Context, q dns.Question, c *ecsClie
 	}
 	var m *dns.Msg
 	if len(r.forward) > 0 {
-		fctx, cancel := context.WithDeadline(ctx, st.deadline)
-		m = r.forwardQuery(fctx, st, q)
-		cancel()
+		m = r.forwardWithin(ctx, st, q)
 	} else {
 		m = r.iterate(ctx, st, q)
-		m = r.settle(q, st, m)
 	}
+	m = r.settle(q, st, m) // DNSSEC (validate.go)
 	if m.Rcode == dns.RcodeServerFailure {
 		r.putFailureFor(q, c) // per subnet when scoped (ecs_dnssec.go)
 		res := r.failed(q, m, c)

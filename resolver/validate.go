@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -32,22 +33,24 @@ type valState struct {
 	fetching bool          // a DS/DNSKEY fetch for the validator: keep raw, do not validate
 	cd       bool          // checking disabled: do not validate, do not cache
 	raw      *dns.Msg
-	an, ns   []dns.RR // the DNSSEC records of the client's steps, by section
+	an, ns   []dns.RR         // the DNSSEC records of the client's steps, by section
+	avoid    []netip.AddrPort // forwarders that gave a bogus answer (forwardval.go)
 }
 
 // validating reports whether the resolver validates.
 func (r *Recursive) validating() bool { return r.val != nil }
 
 // newValidator sets up validation from cfg: on with the IANA roots (or
-// Config.TrustAnchors), off with private roots and no anchor, or with
-// DisableDNSSEC, or for a forwarder.
+// Config.TrustAnchors), whether the resolver recurses or forwards
+// (forwardval.go); off with private roots and no anchor, or with
+// DisableDNSSEC.
 func (r *Recursive) newValidator(cfg Config) error {
 	if !validates(cfg) {
 		return nil
 	}
 	// The key cache's bytes come out of MaxBytes (a sixteenth of it, the
 	// rest the answer cache's; see New), so the limit counts it too.
-	v, err := dnssec.New(dnssec.Config{Anchors: cfg.TrustAnchors, Now: r.now, MaxBytes: keyCacheBytes(r.cfg.MaxBytes)})
+	v, err := dnssec.New(dnssec.Config{Anchors: cfg.TrustAnchors, Now: r.now, MaxBytes: keyCacheBytes(r.cfg.MaxBytes), InsecureDomains: cfg.InsecureDomains})
 	if err != nil {
 		return err
 	}
@@ -58,7 +61,7 @@ func (r *Recursive) newValidator(cfg Config) error {
 
 // validates reports whether a Recursive configured by cfg validates.
 func validates(cfg Config) bool {
-	return !cfg.DisableDNSSEC && len(cfg.Forward) == 0 && (cfg.Roots == nil || cfg.TrustAnchors != nil)
+	return !cfg.DisableDNSSEC && (cfg.Roots == nil || cfg.TrustAnchors != nil)
 }
 
 // keyCacheBytes is the validator's key cache share of MaxBytes.
@@ -301,9 +304,13 @@ func (r *Recursive) cachedLink(st *state, name string, qtype uint16, lc *ecsClie
 }
 
 // fetcher resolves the validator's DS and DNSKEY questions through the
-// iterator, within st's budget of queries and time.
+// iterator (or the forwarders, forwardval.go), within st's budget of
+// queries and time.
 func (r *Recursive) fetcher(ctx context.Context, st *state) dnssec.FetchFunc {
 	return func(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+		if len(r.forward) > 0 {
+			return r.forwardFetch(ctx, st, name, qtype)
+		}
 		sub := &state{queries: st.queries, depth: st.depth, deadline: st.deadline, val: &valState{fetching: true}}
 		_, rcode, _, _ := r.resolveName(ctx, sub, name, qtype)
 		st.queries = sub.queries
@@ -447,7 +454,12 @@ func (r *Recursive) checkingDisabled(ctx context.Context, req *dns.Msg, res *dns
 	if d, ok := ctx.Deadline(); ok && d.Before(st.deadline) {
 		st.deadline = d
 	}
-	m := r.iterate(ctx, st, q)
+	var m *dns.Msg
+	if len(r.forward) > 0 {
+		m = r.forwardWithin(ctx, st, q)
+	} else {
+		m = r.iterate(ctx, st, q)
+	}
 	if opt := req.IsEdns0(); opt != nil && opt.Do() && m.Rcode != dns.RcodeServerFailure {
 		m.Answer = append(m.Answer, st.val.an...)
 		m.Ns = append(m.Ns, st.val.ns...)

@@ -19,21 +19,28 @@ import (
 // dnssecOpts are the DNSSEC flags: validation is on by default with the
 // IANA roots (their trust anchors built in); -roots needs -trust-anchor
 // to validate a private hierarchy.
+// Forwarding (-forward) validates too, the chain of trust asked of the
+// upstreams; -domain-insecure exempts a private unsigned zone they serve.
 type dnssecOpts struct {
 	anchorFile *string
 	on         *bool
+	insecure   *listFlag
 }
 
 func dnssecFlags(fs *flag.FlagSet) dnssecOpts {
-	return dnssecOpts{
+	o := dnssecOpts{
 		anchorFile: fs.String("trust-anchor", "", "DNSSEC trust anchors file (DS or DNSKEY records; default: the IANA root KSKs; needed to validate a -roots hierarchy)"),
-		on:         fs.Bool("dnssec", true, "validate DNSSEC (bogus answers become SERVFAIL with an Extended DNS Error)"),
+		on:         fs.Bool("dnssec", true, "validate DNSSEC, recursing or forwarding (bogus answers become SERVFAIL with an Extended DNS Error)"),
+		insecure:   &listFlag{},
 	}
+	fs.Var(o.insecure, "domain-insecure", "treat answers at and below this name as unsigned, as Unbound's domain-insecure (repeatable; e.g. a private zone behind -forward)")
+	return o
 }
 
 // apply sets cfg's DNSSEC fields from the flags.
 func (o dnssecOpts) apply(cfg *resolver.Config) error {
 	cfg.DisableDNSSEC = !*o.on
+	cfg.InsecureDomains = *o.insecure
 	if *o.anchorFile == "" {
 		return nil
 	}

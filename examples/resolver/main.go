@@ -16,9 +16,11 @@
 // answer validated (AD), a forged one rejected (SERVFAIL with its
 // Extended DNS Error) and an unsigned delegation proven insecure.
 //
-// DNSSEC validation is on by default with the IANA roots; -trust-anchor
-// FILE (DS or DNSKEY records) validates a -roots hierarchy; -dnssec=false
-// turns it off.
+// DNSSEC validation is on by default with the IANA roots, recursing or
+// forwarding (-forward: the chain of trust is asked of the upstreams);
+// -trust-anchor FILE (DS or DNSKEY records) validates a -roots hierarchy,
+// or a private signed one behind -forward; -domain-insecure NAME exempts a
+// private unsigned zone; -dnssec=false turns it off.
 //
 // Observability (observe.go): -metrics ADDR serves /metrics, /healthz and
 // /readyz (and /debug/pprof/ with -pprof) on loopback unless

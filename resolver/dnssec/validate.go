@@ -44,6 +44,10 @@ func (v *Validator) validate(ctx context.Context, f Fetcher, q dns.Question, res
 		if h.Rrtype == dns.TypeCNAME && synthesised(resp.Answer, owner) {
 			continue // a DNAME's CNAME, unsigned by design (RFC 6672 §5.3.1); the DNAME is checked
 		}
+		if v.insecureAt(owner) {
+			weaken(Result{Status: Insecure}) // Config.InsecureDomains
+			continue
+		}
 		sigs := sigsFor(resp.Answer, owner, h.Rrtype)
 		if len(sigs) == 0 {
 			e := v.keysFor(ctx, f, owner, b)
@@ -132,6 +136,9 @@ func partialChain(qname, final string, resp *dns.Msg) bool {
 // validateNegative checks the proof of an NXDOMAIN or NODATA for
 // name/qtype.
 func (v *Validator) validateNegative(ctx context.Context, f Fetcher, name string, qtype uint16, resp *dns.Msg, now time.Time, b *budget) Result {
+	if v.insecureAt(name) {
+		return Result{Status: Insecure} // Config.InsecureDomains
+	}
 	signer := ""
 	for _, rr := range resp.Ns {
 		if s, ok := rr.(*dns.RRSIG); ok && (s.TypeCovered == dns.TypeSOA || s.TypeCovered == dns.TypeNSEC || s.TypeCovered == dns.TypeNSEC3) {

@@ -70,6 +70,12 @@ type Config struct {
 	// pass it empties the cache first, as MaxEntries does. Zero means
 	// 4 MiB. A hostile zone's large key sets cannot grow the cache past it.
 	MaxBytes int64
+	// InsecureDomains are names whose data is treated as unsigned, the
+	// chain of trust ignored towards them (Unbound's domain-insecure, a
+	// negative trust anchor of RFC 7646): for a private unsigned zone
+	// that a forwarder serves below a signed public name. A trust
+	// anchor at or below such a name overrides it. Nil means none.
+	InsecureDomains []string
 }
 
 // Validator validates DNS responses. It is safe for concurrent use by
@@ -78,6 +84,7 @@ type Validator struct {
 	cfg     Config
 	now     func() time.Time
 	anchors map[string]*anchor
+	nta     map[string]bool // InsecureDomains, canonical
 
 	mu      sync.Mutex
 	entries map[string]*keyEntry // zone or name -> what the chain says there
@@ -132,6 +139,15 @@ func New(cfg Config) (*Validator, error) {
 		cfg.Anchors = RootAnchors()
 	}
 	v := &Validator{cfg: cfg, now: clock.Or(cfg.Now), anchors: map[string]*anchor{}, entries: map[string]*keyEntry{}}
+	for _, d := range cfg.InsecureDomains {
+		if _, ok := dns.IsDomainName(d); !ok {
+			return nil, fmt.Errorf("%w: insecure domain %q", ErrInvalidConfig, d)
+		}
+		if v.nta == nil {
+			v.nta = map[string]bool{}
+		}
+		v.nta[dns.CanonicalName(d)] = true
+	}
 	for _, rr := range cfg.Anchors {
 		name := dns.CanonicalName(rr.Header().Name)
 		a := v.anchors[name]
@@ -161,6 +177,27 @@ func New(cfg Config) (*Validator, error) {
 func (v *Validator) Covers(name string) bool {
 	_, ok := v.anchorFor(dns.CanonicalName(name))
 	return ok
+}
+
+// insecureAt reports whether name lies at or below one of
+// Config.InsecureDomains with no trust anchor between them (RFC 7646 §2:
+// the chain of trust is not followed there; an anchor at or below the
+// domain wins, as in Unbound).
+func (v *Validator) insecureAt(name string) bool {
+	if v.nta == nil {
+		return false
+	}
+	for n := dns.CanonicalName(name); ; n = dnsproto.Parent(n) {
+		if _, ok := v.anchors[n]; ok {
+			return false
+		}
+		if v.nta[n] {
+			return true
+		}
+		if n == "." {
+			return false
+		}
+	}
 }
 
 func (v *Validator) anchorFor(name string) (string, bool) {
@@ -213,6 +250,26 @@ func entryCost(name string, e *keyEntry) int64 {
 		n += 8 + 96 + int64(len(k.Hdr.Name)+len(k.PublicKey))
 	}
 	return n
+}
+
+// ForgetBogus drops the key cache's bogus verdicts at each name and its
+// ancestors, so that the next validation below them fetches the chain
+// again: a caller that got the keys from a server that lied asks another
+// (a validation restart, as Unbound's after blacklisting a server).
+func (v *Validator) ForgetBogus(names ...string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, name := range names {
+		for n := dns.CanonicalName(name); ; n = dnsproto.Parent(n) {
+			if e, ok := v.entries[n]; ok && e.res.Status == Bogus {
+				v.bytes -= entryCost(n, e)
+				delete(v.entries, n)
+			}
+			if n == "." {
+				break
+			}
+		}
+	}
 }
 
 // CacheBytes reports what the key cache holds, as MaxBytes counts it.
@@ -283,6 +340,9 @@ func (v *Validator) keysFor(ctx context.Context, f Fetcher, name string, b *budg
 	az, ok := v.anchorFor(name)
 	if !ok {
 		return &keyEntry{zone: ".", res: Result{Status: Indeterminate}}
+	}
+	if v.insecureAt(name) {
+		return &keyEntry{zone: name, res: Result{Status: Insecure}}
 	}
 	e := v.anchorKeys(ctx, f, az, b)
 	for cur := az; cur != name; {
