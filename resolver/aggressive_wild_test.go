@@ -299,14 +299,31 @@ func TestRFC8198_WildcardEvictedByByteLimit(t *testing.T) {
 		}
 	}
 	t.Logf("%d wildcards in a %d KiB cache: %d cached, %d bytes", n, limit>>10, cached, r.cache.Bytes())
-	if cached == 0 || evicted < 0 || usable < 0 || r.cache.Bytes() > limit {
+	if cached == 0 || evicted < 0 || r.cache.Bytes() > limit {
 		t.Fatalf("wildcards not bounded by the byte limit: %d of %d cached, %d bytes", cached, n, r.cache.Bytes())
+	}
+	// Which entries the cache's admission policy kept is up to its
+	// hashing: when no wildcard has its NSEC left, learn one again.
+	for i := n - 1; usable < 0 && i >= n-20; i-- {
+		if i == evicted {
+			continue // asked last, as evicted
+		}
+		askUpstream(r, srv, fmt.Sprintf("c.w%04d.example.com.", i), dns.TypeTXT, true, false)
+		_, nsec := r.cache.Peek(aggrKey(fmt.Sprintf("*.w%04d.example.com.", i), "example.com."))
+		if _, ok := r.cache.Peek(wildKey(fmt.Sprintf("w%04d.example.com.", i), dns.TypeTXT, "example.com.")); ok && nsec {
+			usable = i
+		}
+	}
+	if usable < 0 {
+		t.Fatal("no wildcard kept with its NSEC")
+	}
+	// The usable wildcard is asked first: asking the evicted one caches
+	// its answer, which may evict the usable one in turn.
+	if m, up := askUpstream(r, srv, fmt.Sprintf("b.w%04d.example.com.", usable), dns.TypeTXT, true, false); up != 0 {
+		t.Fatalf("a cached wildcard with its NSEC was not used (%d upstream):\n%v", up, m)
 	}
 	if m, up := askUpstream(r, srv, fmt.Sprintf("b.w%04d.example.com.", evicted), dns.TypeTXT, true, false); up == 0 {
 		t.Fatalf("synthesised from an evicted wildcard:\n%v", m)
-	}
-	if m, up := askUpstream(r, srv, fmt.Sprintf("b.w%04d.example.com.", usable), dns.TypeTXT, true, false); up != 0 {
-		t.Fatalf("a cached wildcard with its NSEC was not used (%d upstream):\n%v", up, m)
 	}
 }
 
