@@ -8,8 +8,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"sync/atomic"
 
+	"github.com/edgekit/edgekit/internal/serve"
 	"github.com/miekg/dns"
 	"golang.org/x/net/idna"
 )
@@ -169,7 +169,7 @@ func NetResolver(r Resolver) *net.Resolver {
 			// A net.Pipe is not a PacketConn, so Go's resolver frames
 			// messages as over TCP (RFC 1035 §4.2.2) whatever the network.
 			// The connection ends when the Go resolver closes its end.
-			go s.serveTCPConn(server, new(atomic.Bool))
+			go serve.ServeDNSConn(server, serve.DNSTCPConfig{Idle: tcpIdleTimeout, Write: tcpWriteTimeout, Conn: s.tcpConn})
 			return client, nil
 		},
 	}

@@ -1,13 +1,8 @@
 package resolver
 
 import (
-	"bufio"
 	"context"
-	"encoding/binary"
-	"io"
 	"net"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/edgekit/edgekit/internal/dnsproto"
@@ -43,86 +38,39 @@ const (
 // the reply to a query with an EDNS(0) Padding option is padded to a
 // multiple of 468 octets (RFC 7830 §4, RFC 8467 §4.1).
 func (s *Server) ServeTCP(ctx context.Context, ln net.Listener) error {
-	var (
-		conns   serve.Conns[net.Conn]
-		closing atomic.Bool // read by the connections' readers
-	)
-	err := serve.Accept(ctx, ln, func(c net.Conn) {
-		conns.Serve(c, func() { s.serveTCPConn(c, &closing) })
-	})
-	// No new connections; the readers stop (closing, then a read deadline
-	// in the past), so that the replies in progress can still be written.
-	closing.Store(true)
-	conns.Each(func(c net.Conn) { c.SetReadDeadline(time.Unix(1, 0)) })
-	conns.Wait()
-	return err
+	return serve.ServeDNSTCP(ctx, ln, serve.DNSTCPConfig{Idle: tcpIdleTimeout, Write: tcpWriteTimeout, Conn: s.tcpConn})
 }
 
-// serveTCPConn reads length-prefixed queries from c until it fails or
-// closing is set, then waits for the answers in progress and closes c.
-func (s *Server) serveTCPConn(c net.Conn, closing *atomic.Bool) {
-	defer c.Close()
+// tcpConn returns the function that answers the queries of d: from the
+// cache at once, the others each on its own goroutine, at most
+// tcpPipelined at a time (past it, the connection is not read until one
+// is answered).
+func (s *Server) tcpConn(d *serve.DNSConn) func(msg []byte) {
+	c := d.Conn()
 	remote, local := c.RemoteAddr(), c.LocalAddr()
-	var (
-		wmu      sync.Mutex
-		inflight sync.WaitGroup
-		slots    = make(chan struct{}, tcpPipelined)
-	)
+	slots := make(chan struct{}, tcpPipelined)
 	write := func(m *dns.Msg) {
-		b, err := m.Pack()
-		if err != nil || len(b) > dns.MaxMsgSize {
-			return
+		if b, err := m.Pack(); err == nil {
+			d.Write(b)
 		}
-		framed := make([]byte, 2+len(b))
-		binary.BigEndian.PutUint16(framed, uint16(len(b)))
-		copy(framed[2:], b)
-		wmu.Lock()
-		defer wmu.Unlock()
-		c.SetWriteDeadline(time.Now().Add(tcpWriteTimeout))
-		c.Write(framed) // a failed write ends the connection at the next read
 	}
-	defer inflight.Wait()
-	br := bufio.NewReader(c)
-	var size [2]byte
-	for {
-		// The shutdown sets closing, then a read deadline in the past: a
-		// reader that renews its deadline after that sees closing here.
-		c.SetReadDeadline(time.Now().Add(tcpIdleTimeout))
-		if closing.Load() {
-			return
-		}
-		if _, err := io.ReadFull(br, size[:]); err != nil {
-			return
-		}
-		n := binary.BigEndian.Uint16(size[:])
-		if n == 0 {
-			return // no message can be empty: a broken or hostile client
-		}
-		msg := make([]byte, n)
-		if _, err := io.ReadFull(br, msg); err != nil {
-			return
-		}
-		if len(msg) < 12 || msg[2]&0x80 != 0 {
-			continue // no header, or a response: never answered
-		}
+	return func(msg []byte) {
 		req := new(dns.Msg)
 		if err := dnsproto.UnpackQuery(msg, req); err != nil {
 			write(s.formErr(msg, req, remote, local))
-			continue
+			return
 		}
 		if m, ok := s.respond(remote, local, req, cacheOnly); ok {
 			padEncrypted(c, m, req)
 			write(m)
-			continue
+			return
 		}
 		slots <- struct{}{}
-		inflight.Add(1)
-		go func() {
-			defer inflight.Done()
+		d.Go(func() {
 			defer func() { <-slots }()
 			m, _ := s.respond(remote, local, req, resolveOnly)
 			padEncrypted(c, m, req)
 			write(m)
-		}()
+		})
 	}
 }

@@ -8,10 +8,10 @@ import (
 	"net"
 	"os"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/edgekit/edgekit/internal/serve"
 	"github.com/miekg/dns"
 )
 
@@ -168,11 +168,10 @@ func FuzzServeTCPConn(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var closing atomic.Bool
 		served := make(chan struct{})
 		go func() {
 			defer close(served)
-			srv.serveTCPConn(server, &closing)
+			serve.ServeDNSConn(server, serve.DNSTCPConfig{Idle: tcpIdleTimeout, Write: tcpWriteTimeout, Conn: srv.tcpConn})
 		}()
 		go func() {
 			client.Write(data)

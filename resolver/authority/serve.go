@@ -1,14 +1,10 @@
 package authority
 
 import (
-	"bufio"
 	"context"
-	"encoding/binary"
-	"io"
 	"net"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/edgekit/edgekit/internal/dnsproto"
@@ -124,55 +120,18 @@ func (s *Server) replyTo(msg []byte, remote net.Addr, tcp bool, buf []byte) []by
 // connection idle for 30 s is closed (§6.2.3). Packets are judged as by
 // ServeUDP; a reply is never truncated.
 func (s *Server) ServeTCP(ctx context.Context, ln net.Listener) error {
-	var (
-		conns   serve.Conns[net.Conn]
-		closing atomic.Bool // read by the connections' readers
-	)
-	err := serve.Accept(ctx, ln, func(c net.Conn) {
-		conns.Serve(c, func() { s.serveTCPConn(c, &closing) })
-	})
-	closing.Store(true)
-	conns.Each(func(c net.Conn) { c.SetReadDeadline(time.Unix(1, 0)) })
-	conns.Wait()
-	return err
+	return serve.ServeDNSTCP(ctx, ln, serve.DNSTCPConfig{Idle: tcpIdleTimeout, Write: tcpWriteTimeout, Conn: s.tcpConn})
 }
 
-// serveTCPConn reads length-prefixed queries from c and answers each
-// until a read fails or closing is set, then closes c.
-func (s *Server) serveTCPConn(c net.Conn, closing *atomic.Bool) {
-	defer c.Close()
-	remote := c.RemoteAddr()
-	br := bufio.NewReader(c)
+// tcpConn returns the function that answers the queries of d, each at
+// once, in order.
+func (s *Server) tcpConn(d *serve.DNSConn) func(msg []byte) {
+	remote := d.Conn().RemoteAddr()
 	var out []byte
-	for {
-		// The shutdown sets closing, then a read deadline in the past: a
-		// reader that renews its deadline after that sees closing here.
-		c.SetReadDeadline(time.Now().Add(tcpIdleTimeout))
-		if closing.Load() {
-			return
-		}
-		var size [2]byte
-		if _, err := io.ReadFull(br, size[:]); err != nil {
-			return
-		}
-		n := binary.BigEndian.Uint16(size[:])
-		if n == 0 {
-			return // no message can be empty: a broken or hostile client
-		}
-		msg := make([]byte, n)
-		if _, err := io.ReadFull(br, msg); err != nil {
-			return
-		}
-		b := s.replyTo(msg, remote, true, out[:0])
-		if b == nil {
-			continue
-		}
-		out = b
-		binary.BigEndian.PutUint16(size[:], uint16(len(b)))
-		c.SetWriteDeadline(time.Now().Add(tcpWriteTimeout))
-		framed := net.Buffers{size[:], b} // one write (writev)
-		if _, err := framed.WriteTo(c); err != nil {
-			return
+	return func(msg []byte) {
+		if b := s.replyTo(msg, remote, true, out[:0]); b != nil {
+			out = b
+			d.Write(b)
 		}
 	}
 }
