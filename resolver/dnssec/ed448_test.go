@@ -285,3 +285,38 @@ func (k testKey) verify(t testing.TB, sig *dns.RRSIG, rrset []dns.RR) bool {
 	t.Fatalf("algorithm %d", k.key.Algorithm)
 	return false
 }
+
+// Where SignedData goes beyond miekg/dns's signing input: an escaped
+// upper-case letter (\065, "A") is lowercased like a plain one (RFC 4034
+// §6.2 lowercases the letters of the wire form, RFC 4343 §2.1), in the
+// owner and in RDATA names; a wildcard expanded at the root (RRSIG
+// labels 0, RFC 4035 §5.3.2) has owner "*.", where miekg/dns builds the
+// invalid "*..".
+func TestRFC4034_6_2_EscapedLettersAndRootWildcard(t *testing.T) {
+	sig := &dns.RRSIG{TypeCovered: dns.TypeMX, Algorithm: dns.ED448, Labels: 3, OrigTtl: 300, SignerName: `Ex\065mple.com.`}
+	plain, err := SignedData(sig, []dns.RR{mustRR(t, "a.examPle.com. 1 IN MX 1 mail.example.com.")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rr := range []string{`\065.ex\065mple.com. 1 IN MX 1 m\065il.example.com.`, `\097.EXAMPLE.com. 9 IN MX 1 MAIL.ex\097mple.com.`} {
+		got, err := SignedData(sig, []dns.RR{mustRR(t, rr)})
+		if err != nil || string(got) != string(plain) {
+			t.Errorf("%s: signed data differs from the lowercase form (%v)", rr, err)
+		}
+	}
+	if !strings.Contains(string(plain), "\x07example\x03com\x00") {
+		t.Error("signer name not in canonical form")
+	}
+	root := &dns.RRSIG{TypeCovered: dns.TypeA, Algorithm: dns.ED448, Labels: 0, OrigTtl: 300, SignerName: "."}
+	exp, err1 := SignedData(root, []dns.RR{mustRR(t, "Foo. 300 IN A 192.0.2.1")})
+	wild, err2 := SignedData(root, []dns.RR{mustRR(t, "*. 300 IN A 192.0.2.1")})
+	if err1 != nil || err2 != nil || string(exp) != string(wild) || !strings.Contains(string(exp), "\x01*\x00\x00\x01") {
+		t.Fatalf("root wildcard expansion: %v %v %q", err1, err2, exp)
+	}
+	if _, err := SignedData(sig, nil); err == nil {
+		t.Error("empty RRset: no error")
+	}
+	if _, err := SignedData(sig, []dns.RR{nil}); err == nil {
+		t.Error("nil record: no error")
+	}
+}
