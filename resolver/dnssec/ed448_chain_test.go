@@ -69,3 +69,32 @@ func TestRFC8080_Ed448ChainSecure(t *testing.T) {
 		})
 	}
 }
+
+// CVE-2023-50387 (KeyTrap) with Ed448, whose check costs about four of
+// Ed25519's: keys of the zone's tag and signatures of full size (57 and
+// 114 bytes, so each one reaches the cryptography) are bounded by the
+// same limits as for the other algorithms.
+func TestCVE_2023_50387_KeyTrapBoundedEd448(t *testing.T) {
+	const n = 40
+	ed := resolvertest.Signing{Algorithm: dns.ED448}
+	tr := newTree(t, ed, child{origin: "example.com.", text: exampleText, s: resolvertest.Signing{Algorithm: dns.ED448, KeyTrap: n}})
+	tag := tr.zones["example.com."].Key().DNSKEY.KeyTag()
+	keys := tr.ask("example.com.", dns.TypeDNSKEY)
+	for _, rr := range keys.Answer {
+		if k, ok := rr.(*dns.DNSKEY); ok {
+			if pub, _ := base64.StdEncoding.DecodeString(k.PublicKey); k.KeyTag() != tag || len(pub) != 57 {
+				t.Fatalf("trap key tag %d of %d bytes, want tag %d, 57 bytes", k.KeyTag(), len(pub), tag)
+			}
+		}
+	}
+	resp := tr.ask("www.example.com.", dns.TypeA)
+	if s := resp.Answer[1].(*dns.RRSIG); len(s.Signature) != 152 { // base64 of 114 bytes
+		t.Fatalf("trap signature %q, want 114 bytes", s.Signature)
+	}
+	v := tr.validator(t, dnssec.Config{})
+	r, _ := tr.check(t, v, "www.example.com.", dns.TypeA)
+	want(t, r, dnssec.Bogus, any)
+	if r.Work.Verifications > 5+8*4 {
+		t.Fatalf("%d verifications, want at most %d", r.Work.Verifications, 5+8*4)
+	}
+}

@@ -79,11 +79,16 @@ func (k *Key) DS() *dns.DS { return k.DNSKEY.ToDS(dns.SHA256) }
 // CVE-2023-50387): the key tag is a checksum, so two bytes of random
 // public key are chosen to hit it.
 func collidingKey(k *dns.DNSKEY) *dns.DNSKEY {
-	junk := make([]byte, 64)
+	junk := make([]byte, junkKeySize(k.Algorithm))
 	rand.Read(junk)
-	junk[62], junk[63] = 0, 0
 	// RFC 4034 Appendix B: the tag sums the RDATA as 16-bit words and
-	// folds the carry; bytes 62 and 63 of the key are one word.
+	// folds the carry; bytes p and p+1 of the key are one word (the
+	// RDATA has 4 bytes before the key).
+	p := len(junk) - 2
+	if p%2 != 0 {
+		p = 0
+	}
+	junk[p], junk[p+1] = 0, 0
 	rdata := append([]byte{byte(k.Flags >> 8), byte(k.Flags), k.Protocol, k.Algorithm}, junk...)
 	var ac0 uint32
 	for i, b := range rdata {
@@ -97,7 +102,7 @@ func collidingKey(k *dns.DNSKEY) *dns.DNSKEY {
 	for x := uint32(0); x < 1<<16; x++ {
 		ac := ac0 + x
 		if (ac+(ac>>16))&0xFFFF == want {
-			junk[62], junk[63] = byte(x>>8), byte(x)
+			junk[p], junk[p+1] = byte(x>>8), byte(x)
 			break
 		}
 	}
@@ -268,7 +273,7 @@ func (z *SignedZone) signSet(set []dns.RR) error {
 		if strings.HasPrefix(h.Name, "*.") {
 			sig.Labels--
 		}
-		b := make([]byte, 64)
+		b := make([]byte, junkSigSize(k.Algorithm))
 		rand.Read(b)
 		sig.Signature = base64.StdEncoding.EncodeToString(b)
 	}

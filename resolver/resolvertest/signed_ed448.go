@@ -50,3 +50,20 @@ func signEd448(sig *dns.RRSIG, priv crypto.Signer, rrset []dns.RR) error {
 	sig.Signature = base64.StdEncoding.EncodeToString(s)
 	return nil
 }
+
+// junkKeySize and junkSigSize are the sizes of a junk public key and
+// signature of algorithm alg: 64 bytes, or Ed448's own (RFC 8080 §3, §4:
+// 57 and 114), so that a validator gets as far as the cryptography.
+func junkKeySize(alg uint8) int {
+	if alg == dns.ED448 {
+		return ed448.PublicKeySize
+	}
+	return 64
+}
+
+func junkSigSize(alg uint8) int {
+	if alg == dns.ED448 {
+		return ed448.SignatureSize
+	}
+	return 64
+}
