@@ -4,6 +4,7 @@ go 1.26.7
 
 require (
 	github.com/caddyserver/certmagic v0.25.6
+	github.com/cloudflare/circl v1.6.5
 	github.com/gaissmai/bart v0.30.0
 	github.com/hashicorp/golang-lru/v2 v2.0.7
 	github.com/letsencrypt/pebble/v2 v2.10.3

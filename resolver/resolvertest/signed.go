@@ -24,7 +24,7 @@ type Key struct {
 }
 
 // NewKey makes a key for zone: dns.RSASHA256 (2048 bits),
-// dns.ECDSAP256SHA256 or dns.ED25519. Any other algorithm (dns.RSAMD5,
+// dns.ECDSAP256SHA256, dns.ED25519 or dns.ED448 (RFC 8080). Any other algorithm (dns.RSAMD5,
 // a private one) gives a key whose public part is random bytes and whose
 // signatures are junk: a zone "signed" with an algorithm the validator
 // does not implement.
@@ -33,7 +33,7 @@ func NewKey(zone string, alg uint8) (*Key, error) { return NewKeySize(zone, alg,
 // NewKeySize is NewKey with the key's size in bits: for RSA (dns.RSASHA1,
 // dns.RSASHA1NSEC3SHA1, dns.RSASHA256, dns.RSASHA512) 1024-4096, zero
 // meaning 2048; ignored for ECDSA
-// (dns.ECDSAP256SHA256, dns.ECDSAP384SHA384) and dns.ED25519. A caller
+// (dns.ECDSAP256SHA256, dns.ECDSAP384SHA384), dns.ED25519 and dns.ED448. A caller
 // may change the DNSKEY's flags before the key is used (256 for a zone
 // signing key, dns.REVOKE for a revoked one, RFC 5011 §7): its key tag
 // follows.
@@ -53,6 +53,12 @@ func NewKeySize(zone string, alg uint8, rsaBits int) (*Key, error) {
 		bits = 384
 	case dns.ED25519:
 		bits = 256
+	case dns.ED448:
+		priv, err := newEd448Key(k)
+		if err != nil {
+			return nil, fmt.Errorf("resolvertest: key for %s: %w", zone, err)
+		}
+		return &Key{DNSKEY: k, priv: priv}, nil
 	default:
 		junk := make([]byte, 64)
 		rand.Read(junk)
@@ -73,11 +79,16 @@ func (k *Key) DS() *dns.DS { return k.DNSKEY.ToDS(dns.SHA256) }
 // CVE-2023-50387): the key tag is a checksum, so two bytes of random
 // public key are chosen to hit it.
 func collidingKey(k *dns.DNSKEY) *dns.DNSKEY {
-	junk := make([]byte, 64)
+	junk := make([]byte, junkKeySize(k.Algorithm))
 	rand.Read(junk)
-	junk[62], junk[63] = 0, 0
 	// RFC 4034 Appendix B: the tag sums the RDATA as 16-bit words and
-	// folds the carry; bytes 62 and 63 of the key are one word.
+	// folds the carry; bytes p and p+1 of the key are one word (the
+	// RDATA has 4 bytes before the key).
+	p := len(junk) - 2
+	if p%2 != 0 {
+		p = 0
+	}
+	junk[p], junk[p+1] = 0, 0
 	rdata := append([]byte{byte(k.Flags >> 8), byte(k.Flags), k.Protocol, k.Algorithm}, junk...)
 	var ac0 uint32
 	for i, b := range rdata {
@@ -91,7 +102,7 @@ func collidingKey(k *dns.DNSKEY) *dns.DNSKEY {
 	for x := uint32(0); x < 1<<16; x++ {
 		ac := ac0 + x
 		if (ac+(ac>>16))&0xFFFF == want {
-			junk[62], junk[63] = byte(x>>8), byte(x)
+			junk[p], junk[p+1] = byte(x>>8), byte(x)
 			break
 		}
 	}
@@ -262,7 +273,7 @@ func (z *SignedZone) signSet(set []dns.RR) error {
 		if strings.HasPrefix(h.Name, "*.") {
 			sig.Labels--
 		}
-		b := make([]byte, 64)
+		b := make([]byte, junkSigSize(k.Algorithm))
 		rand.Read(b)
 		sig.Signature = base64.StdEncoding.EncodeToString(b)
 	}
@@ -291,7 +302,11 @@ func (z *SignedZone) signSet(set []dns.RR) error {
 				signed = append(signed, c)
 			}
 		}
-		if err := sig.Sign(signer.priv, signed); err != nil {
+		sign := sig.Sign
+		if k.Algorithm == dns.ED448 {
+			sign = func(priv crypto.Signer, rrset []dns.RR) error { return signEd448(sig, priv, rrset) }
+		}
+		if err := sign(signer.priv, signed); err != nil {
 			return fmt.Errorf("resolvertest: signing %s %s: %w", h.Name, dns.TypeToString[h.Rrtype], err)
 		}
 		sig.Hdr.Name = h.Name

@@ -1,12 +1,15 @@
 package resolvertest_test
 
 import (
+	"encoding/base64"
 	"net"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/cloudflare/circl/sign/ed448"
 	"github.com/edgekit/edgekit/resolver/authority"
+	"github.com/edgekit/edgekit/resolver/dnssec"
 	"github.com/edgekit/edgekit/resolver/resolvertest"
 	"github.com/miekg/dns"
 )
@@ -128,5 +131,54 @@ func TestSigningKnobs(t *testing.T) {
 		if s := sigOf(ask(z, "more."+origin, dns.TypeA)); s.Labels != 4 {
 			t.Fatalf("labels +1: %v", s)
 		}
+	}
+}
+
+// TestSignZoneEd448: Ed448 keys (RFC 8080 §3: 57-byte public keys) sign
+// every RRset with 114-byte signatures (§4) over the data the validator
+// checks, including the wildcard expansion (LabelsDelta); a hand-made
+// Key of algorithm 16 without a private part signs junk.
+func TestSignZoneEd448(t *testing.T) {
+	const origin = "ed448.test."
+	text := strings.ReplaceAll("@ 300 IN SOA ns.@ h.@ 1 7200 3600 1209600 300\n@ 300 IN NS ns.@\nns 300 IN A 127.0.0.4\nwww 300 IN A 192.0.2.1\nless.a 300 IN A 192.0.2.2\n", "@", origin)
+	z, err := resolvertest.SignZone(origin, text, resolvertest.Signing{Algorithm: dns.ED448, LabelsDelta: map[string]int{"less.a." + origin: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := z.Key().DNSKEY
+	pub, _ := base64.StdEncoding.DecodeString(key.PublicKey)
+	if key.Algorithm != dns.ED448 || len(pub) != ed448.PublicKeySize {
+		t.Fatalf("key %v", key)
+	}
+	srv := resolvertest.NewSignedServer([]*resolvertest.SignedZone{z}, nil)
+	for _, name := range []string{"www." + origin, "less.a." + origin} {
+		q := new(dns.Msg)
+		q.SetQuestion(name, dns.TypeA)
+		q.SetEdns0(4096, true)
+		m := srv.Answer(q)
+		if len(m.Answer) != 2 {
+			t.Fatalf("%s:\n%v", name, m)
+		}
+		sig := m.Answer[1].(*dns.RRSIG)
+		s, _ := base64.StdEncoding.DecodeString(sig.Signature)
+		data, err := dnssec.SignedData(sig, m.Answer[:1])
+		if err != nil || sig.Algorithm != dns.ED448 || sig.KeyTag != key.KeyTag() || !ed448.Verify(pub, data, s, "") {
+			t.Fatalf("%s: signature %v does not verify (%v)", name, sig, err)
+		}
+	}
+	junkKey := &dns.DNSKEY{Hdr: dns.RR_Header{Name: origin, Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: 300}, Flags: 257, Protocol: 3, Algorithm: dns.ED448,
+		PublicKey: key.PublicKey}
+	jz, err := resolvertest.SignZone(origin, text, resolvertest.Signing{Key: &resolvertest.Key{DNSKEY: junkKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := new(dns.Msg)
+	q.SetQuestion("www."+origin, dns.TypeA)
+	q.SetEdns0(4096, true)
+	m := resolvertest.NewSignedServer([]*resolvertest.SignedZone{jz}, nil).Answer(q)
+	sig := m.Answer[1].(*dns.RRSIG)
+	s, _ := base64.StdEncoding.DecodeString(sig.Signature)
+	if data, _ := dnssec.SignedData(sig, m.Answer[:1]); sig.Algorithm != dns.ED448 || ed448.Verify(pub, data, s, "") {
+		t.Fatalf("junk key: %v", sig)
 	}
 }

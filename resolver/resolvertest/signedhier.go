@@ -37,9 +37,11 @@ type SignedZoneFile struct {
 // A plain value: set it up before use and do not change it while in use.
 type SignedConfig struct {
 	Zones []SignedZoneFile
-	// TLD is how the TLD zones are signed (NSEC3, opt-out, ...). The
-	// root is signed with the defaults.
+	// TLD is how the TLD zones are signed (NSEC3, opt-out, ...).
 	TLD Signing
+	// Root is how the root is signed (an Ed448 root, say). The zero
+	// value signs with the defaults (Signing).
+	Root Signing
 	// TLDs, if set, gives the signing of the TLDs it names ("com."),
 	// in place of TLD: several TLDs denying in different ways.
 	TLDs map[string]Signing
@@ -132,7 +134,7 @@ func NewSigned(cfg SignedConfig) (*Hierarchy, []dns.RR, error) {
 		root.WriteString(tld + " 172800 IN NS a.nic." + tld + "\na.nic." + tld + " 172800 IN A " + tldAddr + "\n" + z.DS() + "\n")
 		files = append(files, ZoneFile{Addr: tldAddr, Origin: tld, Text: z.Text()})
 	}
-	rz, err := SignZone(".", root.String(), Signing{})
+	rz, err := SignZone(".", root.String(), cfg.Root)
 	if err != nil {
 		return nil, nil, err
 	}

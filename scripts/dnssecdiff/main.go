@@ -22,9 +22,10 @@
 //
 // The cases (RFC 4033-4035, 5155, 6840, 8624, 9276, 8914): chains signed
 // with RSA/SHA-1 (with NSEC and, algorithm 7, NSEC3), RSA/SHA-256,
-// RSA/SHA-512, ECDSA P-256 and P-384 and Ed25519, a KSK/ZSK split; DS
-// digests SHA-1 and SHA-384; an Ed448 zone whose signatures are junk (no
-// Ed448 signer here); signatures expired or not yet valid; a DNSKEY that does
+// RSA/SHA-512, ECDSA P-256 and P-384, Ed25519 and Ed448 (RFC 8080: its
+// answer, NXDOMAIN, wildcard and DNSKEY), a KSK/ZSK split; DS digests
+// SHA-1 and SHA-384; an Ed448 zone whose key and signatures are junk;
+// signatures expired or not yet valid; a DNSKEY that does
 // not match its DS and a DS naming a missing key; missing DS proven by
 // NSEC, by an NSEC3 opt-out span, or not proven; NSEC and NSEC3 NXDOMAIN,
 // NODATA and NODATA at an empty non-terminal; wildcard answers with and
@@ -44,6 +45,7 @@ package main
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"flag"
 	"fmt"
@@ -97,6 +99,15 @@ more IN A 192.0.2.11
 `
 )
 
+// junkEd448 is an Ed448 key of random bytes and no private part: the
+// zone's signatures are junk (resolvertest signs with no key it lacks).
+func junkEd448(origin string) *resolvertest.Key {
+	b := make([]byte, 57)
+	rand.Read(b)
+	return &resolvertest.Key{DNSKEY: &dns.DNSKEY{Hdr: dns.RR_Header{Name: origin, Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: 3600},
+		Flags: 257, Protocol: 3, Algorithm: dns.ED448, PublicKey: base64.StdEncoding.EncodeToString(b)}}
+}
+
 // zone is one zone of the hierarchy.
 type zone struct {
 	origin string
@@ -145,7 +156,8 @@ func zones() []zone {
 		{origin: "p384.sec.", s: resolvertest.Signing{Algorithm: dns.ECDSAP384SHA384}},
 		{origin: "rsasha1.sec.", s: resolvertest.Signing{Algorithm: dns.RSASHA1}},
 		{origin: "nsec3rsasha1.sec.", s: resolvertest.Signing{Algorithm: dns.RSASHA1NSEC3SHA1, NSEC3: true}},
-		{origin: "ed448.sec.", s: resolvertest.Signing{Algorithm: dns.ED448}},
+		{origin: "ed448.sec.", extra: nsec3Extra, s: resolvertest.Signing{Algorithm: dns.ED448}},
+		{origin: "ed448junk.sec.", s: resolvertest.Signing{Key: junkEd448("ed448junk.sec.")}},
 		{origin: "ds384.sec.", s: resolvertest.Signing{Key: ds384Key}, file: func(z *resolvertest.SignedZoneFile) { z.DS = ds384Key.DNSKEY.ToDS(dns.SHA384) }},
 		{origin: "ds1.sec.", s: resolvertest.Signing{Key: ds1Key}, file: func(z *resolvertest.SignedZoneFile) { z.DS = ds1Key.DNSKEY.ToDS(dns.SHA1) }},
 		{origin: "ed25519.sec.", extra: edExtra, s: resolvertest.Signing{Algorithm: dns.ED25519}},
@@ -308,7 +320,11 @@ var cases = []tcase{
 	{"Ed25519 chain", "www.ed25519.sec.", dns.TypeA, false, false, false},
 	{"RSA/SHA-1 chain", "www.rsasha1.sec.", dns.TypeA, false, false, false},
 	{"RSASHA1-NSEC3-SHA1 NXDOMAIN", "nope.nsec3rsasha1.sec.", dns.TypeA, false, false, false},
-	{"Ed448 (junk signatures)", "www.ed448.sec.", dns.TypeA, false, false, false},
+	{"Ed448 chain", "www.ed448.sec.", dns.TypeA, false, false, false},
+	{"Ed448 NSEC NXDOMAIN", "nope.ed448.sec.", dns.TypeA, false, false, false},
+	{"Ed448 wildcard answer", "x.wild.ed448.sec.", dns.TypeA, false, false, false},
+	{"Ed448 DNSKEY", "ed448.sec.", dns.TypeDNSKEY, false, false, false},
+	{"Ed448 (junk key and signatures)", "www.ed448junk.sec.", dns.TypeA, false, false, false},
 	{"DS digest SHA-384", "www.ds384.sec.", dns.TypeA, false, false, false},
 	{"DS digest SHA-1", "www.ds1.sec.", dns.TypeA, false, false, false},
 	{"KSK/ZSK split", "www.split.sec.", dns.TypeA, false, false, false},
