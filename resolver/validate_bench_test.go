@@ -150,12 +150,19 @@ func BenchmarkOtherCacheHits(b *testing.B) {
 	}
 	defer h.Close()
 	w := &benchWriter{remote: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5000}, local: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53}}
-	r, err := New(Config{Roots: h.Roots(), Port: h.Port, AllowLoopback: true, TrustAnchors: anchors})
-	if err != nil {
-		b.Fatal(err)
+	for _, validated := range []bool{false, true} {
+		r, err := New(Config{Roots: h.Roots(), Port: h.Port, AllowLoopback: true, TrustAnchors: anchors, DisableDNSSEC: !validated})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer r.Close()
+		srv, _ := NewServer(ServerConfig{Resolver: r})
+		name := map[bool]string{false: "unvalidated", true: "validated"}[validated]
+		b.Run(name, func(b *testing.B) { otherCacheHits(b, srv, w) })
 	}
-	defer r.Close()
-	srv, _ := NewServer(ServerConfig{Resolver: r})
+}
+
+func otherCacheHits(b *testing.B, srv *Server, w *benchWriter) {
 	for _, c := range []struct {
 		name   string
 		qname  string
