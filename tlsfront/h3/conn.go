@@ -2,7 +2,9 @@ package h3
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -83,9 +85,35 @@ func drainTime(conn *quic.Conn) time.Duration {
 	return 3 * (st.SmoothedRTT + max(4*st.MeanDeviation, time.Millisecond) + 25*time.Millisecond)
 }
 
+// awaitStreamType waits at most timeout for the stream type that opens a
+// unidirectional stream (RFC 9114 §6.2), without consuming it, and
+// reports whether the stream is to be handed to quic-go, which reads it
+// again. quic-go's own wait has no bound: a client could open its
+// MaxIncomingUniStreams (100) streams, send nothing on them and hold a
+// goroutine for each as long as the connection lives. A stream still
+// without its type after timeout is aborted with H3_STREAM_CREATION_ERROR,
+// as a stream of unknown type is (§6.2); its goroutine ends.
+func awaitStreamType(str *quic.ReceiveStream, timeout time.Duration) bool {
+	str.SetReadDeadline(time.Now().Add(timeout))
+	var b [8]byte
+	_, err := str.Peek(b[:1])
+	if err == nil {
+		_, err = str.Peek(b[:1<<(b[0]>>6)]) // the varint's length (RFC 9000 §16)
+	}
+	str.SetReadDeadline(time.Time{})
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		str.CancelRead(quic.StreamErrorCode(http3.ErrCodeStreamCreationError))
+		return false
+	}
+	// The type, or the end or reset of the stream, which quic-go handles
+	// (a critical stream closed closes the connection, §6.2.1).
+	return true
+}
+
 // serveConn serves one connection's streams until it closes: request
 // streams each on a goroutine, their HEADERS awaited for at most
-// ReadHeaderTimeout; the client's control and QPACK streams by srv. It
+// ReadHeaderTimeout; the client's control and QPACK streams by srv, their
+// stream type awaited for at most ReadHeaderTimeout too. It
 // returns once every goroutine it started has ended.
 func (s *Server) serveConn(sh *shutdown, srv *http3.Server, conn *quic.Conn) {
 	hconn, err := srv.NewRawServerConn(conn)
@@ -103,7 +131,11 @@ func (s *Server) serveConn(sh *shutdown, srv *http3.Server, conn *quic.Conn) {
 			if err != nil {
 				return
 			}
-			wg.Go(func() { hconn.HandleUnidirectionalStream(str) })
+			wg.Go(func() {
+				if awaitStreamType(str, s.cfg.ReadHeaderTimeout) {
+					hconn.HandleUnidirectionalStream(str)
+				}
+			})
 		}
 	})
 	wg.Go(func() {
