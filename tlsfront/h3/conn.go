@@ -3,6 +3,8 @@ package h3
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"sync"
@@ -175,7 +177,7 @@ func (s *Server) serveConn(sh *shutdown, srv *http3.Server, conn *quic.Conn) {
 			str.CancelWrite(quic.StreamErrorCode(http3.ErrCodeRequestRejected))
 			continue
 		}
-		// Until the handler runs (endHeaderTimeout): a stream still
+		// Until the handler runs (bodyDeadlines): a stream still
 		// short of its HEADERS is then reset with H3_REQUEST_INCOMPLETE.
 		str.SetReadDeadline(time.Now().Add(s.cfg.ReadHeaderTimeout))
 		wg.Go(func() {
@@ -185,14 +187,45 @@ func (s *Server) serveConn(sh *shutdown, srv *http3.Server, conn *quic.Conn) {
 	}
 }
 
-// endHeaderTimeout clears the stream's read deadline that bounded the
-// wait for HEADERS before next runs: a body may take as long as the
-// handler lets it.
-func endHeaderTimeout(next http.Handler) http.Handler {
+// bodyDeadlines clears the stream's read deadline that bounded the wait
+// for HEADERS before next runs, and gives the body instead a deadline of
+// bodyIdle (none if zero) from each Read: the handler may take as long as
+// it likes between reads, a client may not between bytes (slow POST).
+func bodyDeadlines(next http.Handler, bodyIdle time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if d, ok := w.(interface{ SetReadDeadline(time.Time) error }); ok {
+		if d, ok := w.(readDeadliner); ok {
 			d.SetReadDeadline(time.Time{})
+			if bodyIdle > 0 && r.Body != nil && r.Body != http.NoBody {
+				r.Body = &idleBody{ReadCloser: r.Body, d: d, timeout: bodyIdle}
+			}
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+type readDeadliner interface{ SetReadDeadline(time.Time) error }
+
+// idleBody is a request body whose reads fail with an error wrapping
+// ErrBodyTimeout (and os.ErrDeadlineExceeded) when the client sends
+// nothing for timeout while one waits. The deadline is moved at most every
+// timeout/8, so the bound is between 7/8 of timeout and timeout, as
+// package httpfront's BodyIdleTimeout. Not safe for concurrent use (nor
+// is the body it wraps).
+type idleBody struct {
+	io.ReadCloser
+	d       readDeadliner
+	timeout time.Duration
+	set     time.Time // when the deadline was last moved
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	if now := time.Now(); now.Sub(b.set) >= b.timeout/8 {
+		b.set = now
+		b.d.SetReadDeadline(now.Add(b.timeout))
+	}
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		err = fmt.Errorf("%w after %v: %w", ErrBodyTimeout, b.timeout, err)
+	}
+	return n, err
 }

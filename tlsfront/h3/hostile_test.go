@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"runtime"
 	"testing"
 	"time"
@@ -291,5 +293,36 @@ func TestHostileConnectionsBounded(t *testing.T) {
 		if st, _, err := status(str, get3("/after"), ""); err != nil || st != "200" {
 			t.Errorf("request after the timeouts: %q %v", st, err)
 		}
+	}
+}
+
+// A request body that stalls fails the handler's Read with
+// ErrBodyTimeout after BodyIdleTimeout (slow POST: RFC 9114 §4.1 leaves
+// the bound to the server; package httpfront has the same one), not
+// before 7/8 of it; a body that keeps coming is read whole.
+func TestBodyIdleTimeoutCutsStalledBody(t *testing.T) {
+	const timeout = 400 * time.Millisecond
+	ca := testcert.NewCA(t)
+	addr := serve(t, Config{TLS: &tls.Config{Certificates: []tls.Certificate{ca.Leaf(t, "www.example.com").TLS(t)}},
+		BodyIdleTimeout: timeout,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, err := io.ReadAll(r.Body)
+			fmt.Fprintf(w, "%q timeout=%v deadline=%v", b, errors.Is(err, ErrBodyTimeout), errors.Is(err, os.ErrDeadlineExceeded))
+		})})
+	c := rawConn(t, ca, addr)
+	post := headers(":method", "POST", ":scheme", "https", ":authority", "www.example.com", ":path", "/up")
+	str, _ := c.OpenStreamSync(context.Background())
+	if st, body, err := status(str, post, "whole"); err != nil || st != "200" || body != `"whole" timeout=false deadline=false` {
+		t.Errorf("whole body: %q %q %v", st, body, err)
+	}
+	stalled, _ := c.OpenStreamSync(context.Background())
+	start := time.Now()
+	stalled.Write(append(append([]byte{}, post...), frame(0x00, []byte("part"))...)) // then nothing, the stream left open
+	st, body, err := readResponse(stalled)
+	if err != nil || st != "200" || body != `"part" timeout=true deadline=true` {
+		t.Errorf("stalled body: %q %q %v", st, body, err)
+	}
+	if d := time.Since(start); d < timeout*7/8 {
+		t.Errorf("stalled body cut after %v, before 7/8 of BodyIdleTimeout %v", d, timeout)
 	}
 }
