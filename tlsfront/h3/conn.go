@@ -2,7 +2,11 @@ package h3
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -83,9 +87,35 @@ func drainTime(conn *quic.Conn) time.Duration {
 	return 3 * (st.SmoothedRTT + max(4*st.MeanDeviation, time.Millisecond) + 25*time.Millisecond)
 }
 
+// awaitStreamType waits at most timeout for the stream type that opens a
+// unidirectional stream (RFC 9114 §6.2), without consuming it, and
+// reports whether the stream is to be handed to quic-go, which reads it
+// again. quic-go's own wait has no bound: a client could open its
+// MaxIncomingUniStreams (100) streams, send nothing on them and hold a
+// goroutine for each as long as the connection lives. A stream still
+// without its type after timeout is aborted with H3_STREAM_CREATION_ERROR,
+// as a stream of unknown type is (§6.2); its goroutine ends.
+func awaitStreamType(str *quic.ReceiveStream, timeout time.Duration) bool {
+	str.SetReadDeadline(time.Now().Add(timeout))
+	var b [8]byte
+	_, err := str.Peek(b[:1])
+	if err == nil {
+		_, err = str.Peek(b[:1<<(b[0]>>6)]) // the varint's length (RFC 9000 §16)
+	}
+	str.SetReadDeadline(time.Time{})
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		str.CancelRead(quic.StreamErrorCode(http3.ErrCodeStreamCreationError))
+		return false
+	}
+	// The type, or the end or reset of the stream, which quic-go handles
+	// (a critical stream closed closes the connection, §6.2.1).
+	return true
+}
+
 // serveConn serves one connection's streams until it closes: request
 // streams each on a goroutine, their HEADERS awaited for at most
-// ReadHeaderTimeout; the client's control and QPACK streams by srv. It
+// ReadHeaderTimeout; the client's control and QPACK streams by srv, their
+// stream type awaited for at most ReadHeaderTimeout too. It
 // returns once every goroutine it started has ended.
 func (s *Server) serveConn(sh *shutdown, srv *http3.Server, conn *quic.Conn) {
 	hconn, err := srv.NewRawServerConn(conn)
@@ -103,7 +133,11 @@ func (s *Server) serveConn(sh *shutdown, srv *http3.Server, conn *quic.Conn) {
 			if err != nil {
 				return
 			}
-			wg.Go(func() { hconn.HandleUnidirectionalStream(str) })
+			wg.Go(func() {
+				if awaitStreamType(str, s.cfg.ReadHeaderTimeout) {
+					hconn.HandleUnidirectionalStream(str)
+				}
+			})
 		}
 	})
 	wg.Go(func() {
@@ -143,7 +177,7 @@ func (s *Server) serveConn(sh *shutdown, srv *http3.Server, conn *quic.Conn) {
 			str.CancelWrite(quic.StreamErrorCode(http3.ErrCodeRequestRejected))
 			continue
 		}
-		// Until the handler runs (endHeaderTimeout): a stream still
+		// Until the handler runs (bodyDeadlines): a stream still
 		// short of its HEADERS is then reset with H3_REQUEST_INCOMPLETE.
 		str.SetReadDeadline(time.Now().Add(s.cfg.ReadHeaderTimeout))
 		wg.Go(func() {
@@ -153,14 +187,45 @@ func (s *Server) serveConn(sh *shutdown, srv *http3.Server, conn *quic.Conn) {
 	}
 }
 
-// endHeaderTimeout clears the stream's read deadline that bounded the
-// wait for HEADERS before next runs: a body may take as long as the
-// handler lets it.
-func endHeaderTimeout(next http.Handler) http.Handler {
+// bodyDeadlines clears the stream's read deadline that bounded the wait
+// for HEADERS before next runs, and gives the body instead a deadline of
+// bodyIdle (none if zero) from each Read: the handler may take as long as
+// it likes between reads, a client may not between bytes (slow POST).
+func bodyDeadlines(next http.Handler, bodyIdle time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if d, ok := w.(interface{ SetReadDeadline(time.Time) error }); ok {
+		if d, ok := w.(readDeadliner); ok {
 			d.SetReadDeadline(time.Time{})
+			if bodyIdle > 0 && r.Body != nil && r.Body != http.NoBody {
+				r.Body = &idleBody{ReadCloser: r.Body, d: d, timeout: bodyIdle}
+			}
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+type readDeadliner interface{ SetReadDeadline(time.Time) error }
+
+// idleBody is a request body whose reads fail with an error wrapping
+// ErrBodyTimeout (and os.ErrDeadlineExceeded) when the client sends
+// nothing for timeout while one waits. The deadline is moved at most every
+// timeout/8, so the bound is between 7/8 of timeout and timeout, as
+// package httpfront's BodyIdleTimeout. Not safe for concurrent use (nor
+// is the body it wraps).
+type idleBody struct {
+	io.ReadCloser
+	d       readDeadliner
+	timeout time.Duration
+	set     time.Time // when the deadline was last moved
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	if now := time.Now(); now.Sub(b.set) >= b.timeout/8 {
+		b.set = now
+		b.d.SetReadDeadline(now.Add(b.timeout))
+	}
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		err = fmt.Errorf("%w after %v: %w", ErrBodyTimeout, b.timeout, err)
+	}
+	return n, err
 }

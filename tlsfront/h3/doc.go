@@ -33,7 +33,12 @@
 //
 // A request stream must complete its HEADERS frame within
 // Config.ReadHeaderTimeout (10 s, as package httpfront waits for an
-// HTTP/1.1 head) or it is reset with H3_REQUEST_INCOMPLETE (slowloris); a
+// HTTP/1.1 head) or it is reset with H3_REQUEST_INCOMPLETE (slowloris),
+// and a unidirectional stream must send its stream type within it too or
+// is aborted with H3_STREAM_CREATION_ERROR (RFC 9114 §6.2); a request
+// body that sends nothing for Config.BodyIdleTimeout (60 s, as package
+// httpfront and nginx's client_body_timeout) fails the handler's Read
+// with ErrBodyTimeout (slow POST); a
 // client may have Config.MaxStreams requests open at once per connection
 // (250, as net/http's HTTP/2 server); a connection without requests for
 // Config.IdleTimeout is closed, and QUIC closes one that is silent for

@@ -41,6 +41,10 @@ const (
 	// once on one connection: net/http's HTTP/2 server's default
 	// (SETTINGS_MAX_CONCURRENT_STREAMS 250), where quic-go's is 100.
 	DefaultMaxStreams = 250
+	// DefaultBodyIdleTimeout bounds each wait for request body bytes, as
+	// package httpfront's DefaultBodyIdleTimeout (nginx's
+	// client_body_timeout).
+	DefaultBodyIdleTimeout = 60 * time.Second
 )
 
 // Config configures a Server. Handler and TLS are required; every other
@@ -66,6 +70,14 @@ type Config struct {
 	// client cannot hold requests open by sending their heads slowly
 	// (slowloris). Zero means DefaultReadHeaderTimeout.
 	ReadHeaderTimeout time.Duration
+	// BodyIdleTimeout bounds each wait of the handler for request body
+	// bytes: a body that sends nothing for this long fails the handler's
+	// Read with an error wrapping ErrBodyTimeout, so that a client cannot
+	// hold a request open by sending its body slowly (slow POST). The
+	// handler answers as it sees fit. The deadline is moved coarsely, so
+	// the bound is between 7/8 of it and all of it. Zero means
+	// DefaultBodyIdleTimeout; negative means no limit.
+	BodyIdleTimeout time.Duration
 	// MaxStreams bounds the request streams a client may have open at
 	// once on one connection (QUIC's initial_max_streams_bidi, RFC 9000
 	// §4.6; each stream served frees its place). Zero means
@@ -105,7 +117,7 @@ type Server struct {
 	// for a kernel that refuses.
 	raise   func(pc net.PacketConn, want int) (rcv, snd int, ok bool)
 	retried atomic.Uint64
-	// handler is cfg.Handler behind endHeaderTimeout.
+	// handler is cfg.Handler behind bodyDeadlines.
 	handler http.Handler
 }
 
@@ -153,6 +165,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ReadHeaderTimeout == 0 {
 		cfg.ReadHeaderTimeout = DefaultReadHeaderTimeout
 	}
+	if cfg.BodyIdleTimeout == 0 {
+		cfg.BodyIdleTimeout = DefaultBodyIdleTimeout
+	}
 	if cfg.MaxStreams == 0 {
 		cfg.MaxStreams = DefaultMaxStreams
 	}
@@ -165,7 +180,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.RetryAbove == 0 {
 		cfg.RetryAbove = DefaultRetryAbove
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, raise: raiseBuffers, handler: endHeaderTimeout(cfg.Handler)}
+	s := &Server{cfg: cfg, log: cfg.Logger, raise: raiseBuffers, handler: bodyDeadlines(cfg.Handler, max(cfg.BodyIdleTimeout, 0))}
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}

@@ -29,7 +29,7 @@ import (
 // serve starts a Server for h with cfg's other settings on a loopback UDP
 // socket and returns its address; the test's cleanup stops it and checks
 // that Serve returned nil.
-func serve(t *testing.T, cfg Config) string {
+func serve(t testing.TB, cfg Config) string {
 	t.Helper()
 	s, err := New(cfg)
 	if err != nil {
