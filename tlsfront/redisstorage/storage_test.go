@@ -121,14 +121,16 @@ func TestLockExclusion(t *testing.T) {
 // The holder's refresher keeps the lock past its TTL.
 func TestLockRefreshed(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	a := newStorage(t, srv, Config{LockTTL: 150 * time.Millisecond})
+	// A TTL of 900 ms leaves the refresher (every 300 ms) 600 ms of
+	// scheduling delay on a loaded machine before the key could expire.
+	a := newStorage(t, srv, Config{LockTTL: 900 * time.Millisecond})
 	ctx := context.Background()
 	if ok, _ := a.TryLock(ctx, "n"); !ok {
 		t.Fatal("not locked")
 	}
 	// Wait on Redis's clock, not ours: the lock key must still exist
 	// after several TTLs (bounded loop).
-	deadline := time.Now().Add(600 * time.Millisecond)
+	deadline := time.Now().Add(3 * time.Second)
 	for time.Now().Before(deadline) {
 		n, err := a.rdb.Exists(ctx, a.lockKey("n")).Result()
 		if err != nil || n != 1 {
