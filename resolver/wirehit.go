@@ -40,8 +40,8 @@ import (
 // clock is read for that only when the answer's set may outlive the
 // entry's second (dnssecCovers), so a validated hit costs no DNSSEC
 // lookup. A reply too large for the client's UDP size (truncated), a
-// query with anything else (an EDNS option such as Client Subnet or a
-// cookie, a second OPT, TSIG, two questions, no RD) or a Server with
+// query with anything else (an EDNS option the reply depends on, such as
+// Client Subnet or Padding: wireIgnored; a second OPT, TSIG, two questions, no RD) or a Server with
 // the QueryReceived or QueryAnswered hook, or ECS, takes the path of
 // every other reply.
 //
@@ -165,18 +165,42 @@ const (
 // wireQuery reports whether req is a query wireHit answers: a recursive
 // query (RD) of one question that respond would answer from the cache
 // (dnsproto.VetQuery passes it), with no record beyond an OPT of version
-// 0 carrying no option.
+// 0 carrying no option but those its reply ignores (wireIgnored).
 func wireQuery(req *dns.Msg) bool {
 	if !req.RecursionDesired || len(req.Question) != 1 || len(req.Extra) > 1 {
 		return false
 	}
 	if len(req.Extra) == 1 {
 		opt, ok := req.Extra[0].(*dns.OPT)
-		if !ok || len(opt.Option) != 0 {
+		if !ok || !wireIgnored(opt.Option) {
 			return false
 		}
 	}
 	return dnsproto.VetQuery(req) == dns.RcodeSuccess
+}
+
+// wireIgnored reports whether the reply to a query is the same with and
+// without the EDNS options opts: each is a COOKIE (RFC 7873: the Server
+// implements no server cookies, so, as §5.2.1 allows a server that does
+// not, it answers as if the option were absent and sends none back) or
+// an option of a code miekg/dns does not know (RFC 6891 §6.1.2: unknown
+// options are ignored). The others (Client Subnet, Padding, NSID,
+// Expire, TCP keepalive, the DNSSEC algorithm lists and any code a later
+// change may read) take the path of every other reply.
+func wireIgnored(opts []dns.EDNS0) bool {
+	for _, o := range opts {
+		switch o.(type) {
+		case *dns.EDNS0_COOKIE, *dns.EDNS0_LOCAL:
+			// An EDNS0_LOCAL built in process may carry any code: those
+			// the Server reads (pad reads the code alone) are not ignored.
+			if c := o.Option(); c == dns.EDNS0SUBNET || c == dns.EDNS0PADDING || c == dns.EDNS0NSID {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // wireMode is what req asks of DNSSEC (addDNSSECRecordsTo): 0 nothing, 1
