@@ -46,13 +46,14 @@ import (
 // the entry and the second of its age, and is served only while that
 // entry is in the cache (an entry that leaves it, replaced, evicted or
 // flushed, is marked gone: Recursive.evicted) and in that second; the
-// clock is read for that when the reply is built per hit or the answer's set
-// may outlive the entry's second (dnssecCovers), so a validated hit costs no DNSSEC
-// lookup. A reply too large for the client's UDP size (truncated), a
-// query with anything else (an EDNS option the reply depends on, such as
-// Client Subnet or Padding: wireIgnored; a second OPT, TSIG, two questions, no RD) or a Server with
-// the QueryReceived or QueryAnswered hook, or ECS, takes the path of
-// every other reply.
+// clock is read for that when the reply is built per hit or the
+// answer's set may outlive the entry's second (dnssecCovers), so a
+// validated hit costs no DNSSEC lookup. A reply too large for the
+// client's UDP size (truncated), a query with anything else (an EDNS
+// option the reply depends on, such as Client Subnet or Padding:
+// wireIgnored; a second OPT, TSIG, two questions, no RD) or a Server
+// with the QueryReceived or QueryAnswered hook, or ECS, takes the path
+// of every other reply.
 //
 // Memory is bounded apart from Config.MaxBytes: each Server keeps at
 // most wireBudget(MaxBytes) (a thirty-second of it, at least 64 KiB) in
