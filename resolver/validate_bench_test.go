@@ -137,10 +137,11 @@ func BenchmarkValidatedCacheHitInterleaved(b *testing.B) {
 }
 
 // BenchmarkOtherCacheHits answers, through the dns.Handler of a
-// validating resolver, the cache hits that are not kept packed
-// (wirehit.go) or are kept apart: a CNAME chain, NXDOMAIN and NODATA
-// with their proofs, the question spelled in mixed case (0x20), a query
-// with an EDNS cookie, all with DO.
+// validating resolver, the cache hits that are kept packed apart from a
+// positive answer's (wirehit.go: builtSlot, wireIgnored) or not kept: a
+// CNAME chain, NXDOMAIN and NODATA with their proofs, a query with an
+// EDNS cookie (kept), the question spelled in mixed case (0x20: not
+// kept), all with DO.
 func BenchmarkOtherCacheHits(b *testing.B) {
 	h, anchors, err := resolvertest.NewSigned(resolvertest.SignedConfig{Zones: []resolvertest.SignedZoneFile{{
 		ZoneFile: resolvertest.ZoneFile{Addr: "127.0.0.4", Origin: "example.com.", Text: "$TTL 3600\n@ IN SOA ns h 1 7200 3600 1209600 300\n@ IN NS ns\nns IN A 127.0.0.4\nwww IN A 192.0.2.1\nalias IN CNAME www\n"},

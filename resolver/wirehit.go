@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"encoding/binary"
+	"hash/maphash"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -29,7 +30,15 @@ import (
 // shared answer and authority sets before the DNSSEC records (an aged
 // set is never changed and a new second builds new ones, so identity
 // means same records, same TTLs), the rcode and AA bit, the question
-// exactly as spelled (a client randomising the case of its names,
+// exactly as spelled. A reply whose sections are built per hit (a CNAME
+// chain joins its links' aged sets into a new slice; a negative answer
+// copies its SOA, aged, for each hit: builtPerHit) is keyed on the
+// question's name and type instead, and matched record by record: the
+// same aged records, a SOA equal in every field (sameRecords); it is
+// packed for keeping at its second sighting within a second (the key
+// seen mixes the records' identities), so one made of records copied
+// for each hit is never kept. The question is matched exactly as
+// spelled (a client randomising the case of its names,
 // draft-vixie-dnsext-dns0x20, gets the answer records spelled its way:
 // a copy per hit, packed as before), what the query asks of DNSSEC
 // (nothing, AD, or DO) and whether it has an OPT. A reply with DNSSEC
@@ -37,13 +46,14 @@ import (
 // the entry and the second of its age, and is served only while that
 // entry is in the cache (an entry that leaves it, replaced, evicted or
 // flushed, is marked gone: Recursive.evicted) and in that second; the
-// clock is read for that only when the answer's set may outlive the
-// entry's second (dnssecCovers), so a validated hit costs no DNSSEC
-// lookup. A reply too large for the client's UDP size (truncated), a
-// query with anything else (an EDNS option such as Client Subnet or a
-// cookie, a second OPT, TSIG, two questions, no RD) or a Server with
-// the QueryReceived or QueryAnswered hook, or ECS, takes the path of
-// every other reply.
+// clock is read for that when the reply is built per hit or the
+// answer's set may outlive the entry's second (dnssecCovers), so a
+// validated hit costs no DNSSEC lookup. A reply too large for the
+// client's UDP size (truncated), a query with anything else (an EDNS
+// option the reply depends on, such as Client Subnet or Padding:
+// wireIgnored; a second OPT, TSIG, two questions, no RD) or a Server
+// with the QueryReceived or QueryAnswered hook, or ECS, takes the path
+// of every other reply.
 //
 // Memory is bounded apart from Config.MaxBytes: each Server keeps at
 // most wireBudget(MaxBytes) (a thirty-second of it, at least 64 KiB) in
@@ -66,14 +76,16 @@ type wireTable struct {
 	bytes atomic.Int64 // packed octets kept (wireMemo.size), at most max
 	max   int64
 	bufs  sync.Pool // *[]byte for ServeDNS's packed replies
+	seed  maphash.Seed
 }
 
 type wireSlot struct {
 	memo atomic.Pointer[wireMemo]
-	// seen is the set identity (its address) of the last hit that found
-	// another reply in the slot: a reply is packed for keeping at its
-	// second sighting, so that answers built afresh on every hit (CNAME
-	// chains, negative answers) do not replace the slot's reply each time.
+	// seen is the set identity (its address; builtSlot's key for a reply
+	// built per hit) of the last hit that found another reply in the
+	// slot: a reply is packed for keeping at its second sighting, so that
+	// answers copied afresh on every hit (names spelled as asked) do not
+	// replace the slot's reply each time.
 	seen atomic.Uintptr
 }
 
@@ -87,6 +99,7 @@ type wireMemo struct {
 	qname  string
 	qtype  uint16
 	qclass uint16
+	built  bool // an, ns built per hit (builtPerHit): matched record by record
 	// packed[mode][v] is the reply to a query asking for DNSSEC as mode
 	// says (wireMode), without EDNS (v 0) or with (v 1: its OPT last,
 	// without options); nil when not packed yet.
@@ -145,7 +158,7 @@ func newWireTable(cfg ServerConfig) *wireTable {
 		// given on this path as on respond's.
 		return nil
 	}
-	return &wireTable{rec: rec, max: wireBudget(rec.cfg.MaxBytes)}
+	return &wireTable{rec: rec, max: wireBudget(rec.cfg.MaxBytes), seed: maphash.MakeSeed()}
 }
 
 // wireBudget is the octets of packed replies a Server keeps for a
@@ -165,18 +178,42 @@ const (
 // wireQuery reports whether req is a query wireHit answers: a recursive
 // query (RD) of one question that respond would answer from the cache
 // (dnsproto.VetQuery passes it), with no record beyond an OPT of version
-// 0 carrying no option.
+// 0 carrying no option but those its reply ignores (wireIgnored).
 func wireQuery(req *dns.Msg) bool {
 	if !req.RecursionDesired || len(req.Question) != 1 || len(req.Extra) > 1 {
 		return false
 	}
 	if len(req.Extra) == 1 {
 		opt, ok := req.Extra[0].(*dns.OPT)
-		if !ok || len(opt.Option) != 0 {
+		if !ok || !wireIgnored(opt.Option) {
 			return false
 		}
 	}
 	return dnsproto.VetQuery(req) == dns.RcodeSuccess
+}
+
+// wireIgnored reports whether the reply to a query is the same with and
+// without the EDNS options opts: each is a COOKIE (RFC 7873: the Server
+// implements no server cookies, so, as §5.2.1 allows a server that does
+// not, it answers as if the option were absent and sends none back) or
+// an option of a code miekg/dns does not know (RFC 6891 §6.1.2: unknown
+// options are ignored). The others (Client Subnet, Padding, NSID,
+// Expire, TCP keepalive, the DNSSEC algorithm lists and any code a later
+// change may read) take the path of every other reply.
+func wireIgnored(opts []dns.EDNS0) bool {
+	for _, o := range opts {
+		switch o.(type) {
+		case *dns.EDNS0_COOKIE, *dns.EDNS0_LOCAL:
+			// An EDNS0_LOCAL built in process may carry any code: those
+			// the Server reads (pad reads the code alone) are not ignored.
+			if c := o.Option(); c == dns.EDNS0SUBNET || c == dns.EDNS0PADDING || c == dns.EDNS0NSID {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // wireMode is what req asks of DNSSEC (addDNSSECRecordsTo): 0 nothing, 1
@@ -224,6 +261,7 @@ func (s *Server) wireHit(remote, local net.Addr, req *dns.Msg, buf []byte) ([]by
 		return nil, wireMiss
 	}
 	m.Answer = spellAsAsked(m.Answer, q.Name)
+	built := builtPerHit(m, q)
 	opt := req.IsEdns0()
 	v, size := 0, dns.MinMsgSize
 	if opt != nil {
@@ -231,12 +269,18 @@ func (s *Server) wireHit(remote, local net.Addr, req *dns.Msg, buf []byte) ([]by
 	}
 	mode := wireMode(req, opt)
 	udp := truncates(remote, local)
-	slot, key := t.slot(m)
+	var slot *wireSlot
+	var key uintptr
+	if built {
+		slot, key = t.builtSlot(m, q)
+	} else {
+		slot, key = t.slot(m)
+	}
 	var cur *wireMemo
 	keep := false // pack this reply for keeping
 	if slot != nil {
 		cur = slot.memo.Load()
-		if cur != nil && !cur.matches(m, q) {
+		if cur != nil && !cur.matches(m, q, built) {
 			cur = nil
 		}
 		switch {
@@ -258,7 +302,7 @@ func (s *Server) wireHit(remote, local net.Addr, req *dns.Msg, buf []byte) ([]by
 	an, ns := m.Answer, m.Ns
 	var e *entry
 	var aged *agedSet
-	if keep {
+	if keep && !built {
 		e, aged = rec.answerEntry(q, an)
 		keep = e != nil
 	}
@@ -277,7 +321,9 @@ func (s *Server) wireHit(remote, local net.Addr, req *dns.Msg, buf []byte) ([]by
 	if keep && asks {
 		d2, sec2 := rec.peekDNSSEC(q.Name, q.Qtype)
 		keep = d2 == d && sec2 == sec
-		clock = !dnssecCovers(e, aged, d, sec)
+		// A reply built per hit has no aged set of its own to last as
+		// long as: the clock is read on every hit it serves.
+		clock = built || !dnssecCovers(e, aged, d, sec)
 	}
 	m = s.finishEcho(m, req, remote, local, nil, nil)
 	b, err := m.PackBuffer(buf)
@@ -285,7 +331,7 @@ func (s *Server) wireHit(remote, local net.Addr, req *dns.Msg, buf []byte) ([]by
 		return nil, wireDone
 	}
 	if keep && !m.Truncated && len(b) <= wireMaxLen && m.Rcode <= 0xf && len(m.Extra) == v && (v == 0 || optLast(b)) && t.bytes.Load()+int64(len(b)) <= t.max {
-		n := wireMemo{an: an, ns: ns, rcode: m.Rcode, aa: m.Authoritative, qname: q.Name, qtype: q.Qtype, qclass: q.Qclass}
+		n := wireMemo{an: an, ns: ns, rcode: m.Rcode, aa: m.Authoritative, qname: q.Name, qtype: q.Qtype, qclass: q.Qclass, built: built}
 		if cur != nil {
 			n = *cur
 		}
@@ -306,9 +352,9 @@ func (s *Server) wireHit(remote, local net.Addr, req *dns.Msg, buf []byte) ([]by
 }
 
 // answerEntry returns q's answer entry and its aged set when an is that
-// set (shared by the hits of a second), or nil: the answer of a CNAME
-// chain, a negative answer, local data, a set spelled as a client asked
-// (all built afresh for each hit) are not kept.
+// set (shared by the hits of a second), or nil: local data and a set
+// spelled as a client asked (built afresh for each hit) are not kept
+// this way (CNAME chains and negative answers are: builtSlot).
 func (r *Recursive) answerEntry(q dns.Question, an []dns.RR) (*entry, *agedSet) {
 	if len(an) == 0 {
 		return nil, nil
@@ -344,8 +390,7 @@ func (p *wirePacked) current(r *Recursive) bool {
 }
 
 // slot returns the slot of m's reply, by the address of its answer set,
-// and that address; nil when m has no answer (a negative answer's
-// authority section is built afresh for each hit: never kept).
+// and that address; nil when m has no answer (builtSlot's).
 func (t *wireTable) slot(m *dns.Msg) (*wireSlot, uintptr) {
 	if len(m.Answer) == 0 {
 		return nil, 0
@@ -355,10 +400,69 @@ func (t *wireTable) slot(m *dns.Msg) (*wireSlot, uintptr) {
 }
 
 // matches reports whether w was packed from m's sections and header, for
-// the question q.
-func (w *wireMemo) matches(m *dns.Msg, q dns.Question) bool {
-	return sameSet(m.Answer, w.an) && sameSet(m.Ns, w.ns) && m.Rcode == w.rcode && m.Authoritative == w.aa &&
-		q.Qtype == w.qtype && q.Qclass == w.qclass && q.Name == w.qname && len(m.Extra) == 0
+// the question q: the same shared sets, or for a reply built per hit
+// (built) the same records (sameRecords).
+func (w *wireMemo) matches(m *dns.Msg, q dns.Question, built bool) bool {
+	if w.built != built || m.Rcode != w.rcode || m.Authoritative != w.aa || q.Qtype != w.qtype || q.Qclass != w.qclass || q.Name != w.qname || len(m.Extra) != 0 {
+		return false
+	}
+	if built {
+		return sameRecords(m.Answer, w.an) && sameRecords(m.Ns, w.ns)
+	}
+	return sameSet(m.Answer, w.an) && sameSet(m.Ns, w.ns)
+}
+
+// builtPerHit reports whether m, a cache hit's reply to q, has sections
+// built afresh on each hit from records shared by the hits of a second: a
+// negative answer (its SOA a copy aged for the hit) or an answer that
+// is not q's own set (a CNAME chain: the aged sets of its links joined
+// into a new slice). Their packed replies are keyed on q's name and type
+// and matched record by record (sameRecords).
+func builtPerHit(m *dns.Msg, q dns.Question) bool {
+	return len(m.Answer) == 0 || m.Answer[0].Header().Rrtype != q.Qtype
+}
+
+// sameRecords reports whether a and b hold the same records: each the
+// same record (an aged set's, never changed: the same record, the same
+// TTL), or SOA records equal in every field (a negative answer's SOA,
+// copied for each hit with its TTL aged).
+func sameRecords(a, b []dns.RR) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i, rr := range a {
+		if rr == b[i] {
+			continue
+		}
+		x, ok1 := rr.(*dns.SOA)
+		y, ok2 := b[i].(*dns.SOA)
+		if !ok1 || !ok2 || *x != *y {
+			return false
+		}
+	}
+	return true
+}
+
+// builtSlot returns the slot of m's reply when it is built per hit
+// (builtPerHit): by q's name as spelled and type, so that the reply of a
+// new second replaces the last one's, and the key that is the same for
+// the hits of a second only: q's slot index mixed with each record's
+// identity (a SOA's TTL and serial: it is a copy), so a reply made of
+// records copied for each hit (a DNAME's synthesised CNAME, names spelled
+// as asked) is never seen twice, never kept.
+func (t *wireTable) builtSlot(m *dns.Msg, q dns.Question) (*wireSlot, uintptr) {
+	h := maphash.String(t.seed, q.Name) ^ uint64(q.Qtype)*0x9e3779b97f4a7c15
+	i := h >> (64 - wireBits)
+	for _, sec := range [2][]dns.RR{m.Answer, m.Ns} {
+		for _, rr := range sec {
+			x := uint64(uintptr(unsafe.Pointer(rr.Header())))
+			if soa, ok := rr.(*dns.SOA); ok {
+				x = uint64(soa.Hdr.Ttl)<<32 | uint64(soa.Serial)
+			}
+			h = (h ^ x) * 0x100000001b3
+		}
+	}
+	return &t.slots[i], uintptr(h) | 1
 }
 
 // sameSet reports whether a and b are the same records: the same slice.

@@ -110,6 +110,7 @@ type wireVariant struct {
 	size           uint16 // 0: no EDNS
 	spell          int    // 0: as cached, 1: upper case, 2: mixed (0x20)
 	tcp            bool
+	opts           int // EDNS options the reply ignores: 0 none, 1 a COOKIE, 2 a COOKIE and an unknown option
 }
 
 func (v wireVariant) query(q dns.Question, id uint16) *dns.Msg {
@@ -133,6 +134,13 @@ func (v wireVariant) query(q dns.Question, id uint16) *dns.Msg {
 	req.AuthenticatedData, req.CheckingDisabled = v.ad, v.cd
 	if v.size > 0 {
 		req.SetEdns0(v.size, v.do)
+		opt := req.IsEdns0()
+		if v.opts > 0 { // as dig +dnssec sends: a client cookie (RFC 7873 §4.1)
+			opt.Option = append(opt.Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "24a5ac1e7f3b9c01"})
+		}
+		if v.opts > 1 {
+			opt.Option = append(opt.Option, &dns.EDNS0_LOCAL{Code: 65001, Data: []byte{1, 2, 3}})
+		}
 	}
 	return req
 }
@@ -149,6 +157,10 @@ func wireVariants() []wireVariant {
 						continue
 					}
 					out = append(out, v)
+					if size > 0 && !tcp {
+						v.opts = 1 + spell%2
+						out = append(out, v)
+					}
 				}
 			}
 		}
@@ -214,7 +226,9 @@ func unpacked(b []byte) *dns.Msg {
 // their proofs (RFC 4035 §3.2.1), with and without DO, AD and CD (RFC
 // 6840 §5.7-5.8, RFC 4035 §3.2.2), RD or not (RFC 1034 §4.3.1), the
 // question spelled as cached, in upper case or mixed (0x20: the reply
-// spells it back), EDNS sizes none, 512, 1232 and 4096 (RFC 6891 §7:
+// spells it back), with a client COOKIE and an unknown option or without
+// (the reply ignores them: RFC 7873 §5.2.1, RFC 6891 §6.1.2; checked on
+// the old path too), EDNS sizes none, 512, 1232 and 4096 (RFC 6891 §7:
 // large answers truncated over UDP, RFC 1035 §4.2.1), over UDP and TCP,
 // at moments crossing seconds of age, up to and past a TTL's end (RFC
 // 1035 §3.2.1). A bogus answer (SERVFAIL with an Extended DNS Error, RFC
@@ -222,7 +236,7 @@ func unpacked(b []byte) *dns.Msg {
 func TestRFC1035_4_1_1_WireHitDifferential(t *testing.T) {
 	f := newWireFixture(t)
 	counts := map[wireResult]int{}
-	truncated, signed := 0, 0
+	truncated, signed, withOpts := 0, 0, 0
 	id := uint16(0)
 	for _, age := range []time.Duration{0, 400 * time.Millisecond, 999 * time.Millisecond, time.Second, 1500 * time.Millisecond, 1999 * time.Millisecond, 2 * time.Second, 2500 * time.Millisecond, 59 * time.Second, 299*time.Second + 500*time.Millisecond, 300 * time.Second} {
 		f.clk.Set(f.start.Add(age))
@@ -238,6 +252,18 @@ func TestRFC1035_4_1_1_WireHitDifferential(t *testing.T) {
 						req := v.query(q, id)
 						res := checkWire(t, srv, remote, local, req, fmt.Sprintf("%s age %v round %d %s/%d %+v", name, age, round, q.Name, q.Qtype, v))
 						counts[res]++
+						if v.opts > 0 && round == 0 {
+							// RFC 7873 §5.2.1, RFC 6891 §6.1.2: the old path
+							// answers as if the options were not there.
+							w := v
+							w.opts = 0
+							with, _ := oldReply(t, srv, remote, local, req)
+							without, _ := oldReply(t, srv, remote, local, w.query(q, id))
+							if !bytes.Equal(with, without) {
+								t.Fatalf("%s %s/%d %+v: the old path's reply depends on the options:\n%v\nwithout\n%v", name, q.Name, q.Qtype, v, unpacked(with), unpacked(without))
+							}
+							withOpts++
+						}
 						if res == wireKept {
 							b, _ := srv.wireHit(remote, local, req, nil)
 							m := unpacked(b)
@@ -258,6 +284,9 @@ func TestRFC1035_4_1_1_WireHitDifferential(t *testing.T) {
 	}
 	if truncated != 0 {
 		t.Fatalf("%d truncated replies were kept", truncated)
+	}
+	if withOpts == 0 {
+		t.Fatal("no query with a cookie")
 	}
 	// A bogus answer: SERVFAIL with its EDE, through ServeDNS as through
 	// the old path.
@@ -299,8 +328,9 @@ func (w *captureWire) Write(b []byte) (int, error) {
 }
 
 // TestWireHitHostileQueries: queries a kept reply must not answer (two
-// OPTs, RFC 6891 §6.1.1; an EDNS option: Client Subnet RFC 7871, a
-// cookie RFC 7873, an unknown one; two questions; TC set; no RD; a
+// OPTs, RFC 6891 §6.1.1; an EDNS option the reply may depend on: Client
+// Subnet RFC 7871 (beside a cookie too), Padding RFC 7830, NSID RFC 5001,
+// Expire RFC 7314, an unknown type carrying ECS's or Padding's code; two questions; TC set; no RD; a
 // response; TSIG; an opcode other than QUERY; EDNS version 1) are
 // skipped before anything is counted, and reply() answers them exactly
 // as the old path does, as it answers a query cut short (FORMERR).
@@ -321,11 +351,22 @@ func TestWireHitHostileQueries(t *testing.T) {
 		"ECS": func(m *dns.Msg) {
 			opt(m).Option = append(opt(m).Option, &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: 24, Address: net.IPv4(192, 0, 2, 0)})
 		},
-		"cookie": func(m *dns.Msg) {
-			opt(m).Option = append(opt(m).Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"})
+		"cookie and ECS": func(m *dns.Msg) {
+			opt(m).Option = append(opt(m).Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"},
+				&dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: 24, Address: net.IPv4(192, 0, 2, 0)})
 		},
-		"unknown option": func(m *dns.Msg) {
-			opt(m).Option = append(opt(m).Option, &dns.EDNS0_LOCAL{Code: 65001, Data: []byte{1}})
+		"padding": func(m *dns.Msg) {
+			opt(m).Option = append(opt(m).Option, &dns.EDNS0_PADDING{Padding: make([]byte, 8)})
+		},
+		"NSID": func(m *dns.Msg) { opt(m).Option = append(opt(m).Option, &dns.EDNS0_NSID{Code: dns.EDNS0NSID}) },
+		"expire": func(m *dns.Msg) {
+			opt(m).Option = append(opt(m).Option, &dns.EDNS0_EXPIRE{Code: dns.EDNS0EXPIRE, Empty: true})
+		},
+		"local option with padding's code": func(m *dns.Msg) {
+			opt(m).Option = append(opt(m).Option, &dns.EDNS0_LOCAL{Code: dns.EDNS0PADDING, Data: []byte{0, 0}})
+		},
+		"local option with ECS's code": func(m *dns.Msg) {
+			opt(m).Option = append(opt(m).Option, &dns.EDNS0_LOCAL{Code: dns.EDNS0SUBNET, Data: []byte{0, 1, 24, 0, 192, 0, 2}})
 		},
 		"two questions": func(m *dns.Msg) { m.Question = append(m.Question, m.Question[0]) },
 		"TC":            func(m *dns.Msg) { m.Truncated = true },
@@ -351,6 +392,41 @@ func TestWireHitHostileQueries(t *testing.T) {
 			t.Fatalf("%s: %v", name, err)
 		}
 		checkReply(t, srv, msg, name)
+	}
+	// Options the reply ignores (RFC 7873 §5.2.1: no server cookies;
+	// RFC 6891 §6.1.2: unknown options): taken, as the old path answers.
+	taken := map[string]func(m *dns.Msg){
+		"client cookie": func(m *dns.Msg) {
+			opt(m).Option = append(opt(m).Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"})
+		},
+		"client and server cookie": func(m *dns.Msg) {
+			opt(m).Option = append(opt(m).Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "01020304050607080100000063a1b2c3d4e5f60718293a4b"})
+		},
+		"two cookies, one of a bad length": func(m *dns.Msg) {
+			opt(m).Option = append(opt(m).Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102"},
+				&dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"})
+		},
+		"unknown option": func(m *dns.Msg) {
+			opt(m).Option = append(opt(m).Option, &dns.EDNS0_LOCAL{Code: 65001, Data: []byte{1}})
+		},
+	}
+	for name, change := range taken {
+		req := base()
+		change(req)
+		msg, err := req.Pack()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		parsed := new(dns.Msg)
+		if err := dnsproto.UnpackQuery(msg, parsed); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for range 3 {
+			if _, res := srv.wireHit(wireV4, wireV4Local, parsed, nil); res == wireSkip {
+				t.Errorf("%s: skipped", name)
+			}
+			checkReply(t, srv, msg, name)
+		}
 	}
 	// Raw datagrams: cut short, counts that lie, a header alone.
 	good, _ := base().Pack()
@@ -600,38 +676,74 @@ func TestWireHitBudget(t *testing.T) {
 	}
 }
 
-// TestWireHitFreshSetsNotKept: the answers built afresh for each hit (a
-// CNAME chain, NXDOMAIN and NODATA, a name spelled in mixed case) are
-// never kept, even when a fresh slice lands at an address seen before
-// (the allocator reuses memory after a collection): keeping them would
-// cost every such hit a packing for nothing.
+// TestWireHitFreshSetsNotKept: the answers made of records copied for
+// each hit (a name spelled in mixed case or in upper case: the answer's
+// owners copied, spelled as asked) are never kept, even when a fresh
+// slice lands at an address seen before (the allocator reuses memory
+// after a collection): keeping them would pack and store a reply on
+// every hit. Answers built per hit from records shared by the hits of a
+// second (a CNAME chain, NXDOMAIN and NODATA with their SOA copied) are
+// kept from their third hit of a second, in upper case too for a
+// negative answer (it holds no owner spelled as asked).
 func TestWireHitFreshSetsNotKept(t *testing.T) {
 	f := newWireFixture(t)
 	srv := f.servers["validated"]
-	var qs []dns.Question
+	type asked struct {
+		q     dns.Question
+		spell int
+	}
+	var copied, built []asked
 	for _, q := range f.questions {
 		switch q.Name {
-		case "alias.example.com.", "alias2.example.com.", "nope.example.com.", "www.nope.example.com.":
-			qs = append(qs, q)
+		case "alias.example.com.", "alias2.example.com.":
+			copied = append(copied, asked{q, 1})
+			built = append(built, asked{q, 0})
+		case "nope.example.com.", "www.nope.example.com.":
+			built = append(built, asked{q, 0}, asked{q, 1})
 		case "one.example.com.":
-			qs = append(qs, q) // its AAAA: NODATA; its A spelled in mixed case below
+			if q.Qtype == dns.TypeA {
+				copied = append(copied, asked{q, 2}, asked{q, 1})
+			} else {
+				built = append(built, asked{q, 0}) // NODATA
+			}
 		}
 	}
 	for i := range 300 {
 		if i%10 == 0 {
 			runtime.GC()
 		}
-		for _, q := range qs {
-			v := wireVariant{rd: true, do: i%2 == 0, size: 1232}
-			if q.Qtype == dns.TypeA && q.Name == "one.example.com." {
-				v.spell = 2
-			}
-			if _, res := srv.wireHit(wireV4, wireV4Local, v.query(q, 1), nil); res != wireDone {
-				t.Fatalf("%s/%d: result %d", q.Name, q.Qtype, res)
+		for _, a := range copied {
+			v := wireVariant{rd: true, do: i%2 == 0, size: 1232, spell: a.spell}
+			if _, res := srv.wireHit(wireV4, wireV4Local, v.query(a.q, 1), nil); res != wireDone {
+				t.Fatalf("%s/%d: result %d", a.q.Name, a.q.Qtype, res)
 			}
 		}
 	}
 	if n := srv.wire.bytes.Load(); n != 0 {
-		t.Fatalf("%d octets kept for answers built afresh", n)
+		t.Fatalf("%d octets kept for answers copied per hit", n)
+	}
+	for i := range 30 {
+		if i%10 == 0 {
+			runtime.GC()
+		}
+		f.clk.Set(f.start.Add(time.Duration(i) * 400 * time.Millisecond))
+		for _, a := range built {
+			for _, do := range []bool{false, true} {
+				if do && a.q.Name == "www.nope.example.com." {
+					// Its proof is the DNSSEC entry of nope's NXDOMAIN (RFC
+					// 8020, nxdomainCut), which a later entry of its own
+					// would replace: not kept.
+					continue
+				}
+				v := wireVariant{rd: true, do: do, size: 1232, spell: a.spell}
+				var res wireResult
+				for range 3 {
+					_, res = srv.wireHit(wireV4, wireV4Local, v.query(a.q, 1), nil)
+				}
+				if res != wireKept {
+					t.Fatalf("%s/%d %+v at %d: third hit's result %d", a.q.Name, a.q.Qtype, v, i, res)
+				}
+			}
+		}
 	}
 }
