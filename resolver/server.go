@@ -2,7 +2,6 @@ package resolver
 
 import (
 	"context"
-	"encoding/binary"
 	"net"
 	"net/netip"
 	"runtime"
@@ -266,18 +265,10 @@ func (s *Server) finishEcho(m, req *dns.Msg, remote, local net.Addr, echo *dns.E
 // read before the error, and an OPT if one was read (RFC 6891 §7). Its
 // size is bounded as any reply's.
 func (s *Server) formErr(msg []byte, req *dns.Msg, remote, local net.Addr) *dns.Msg {
-	// The header bits come from msg itself, whatever Unpack set; the
-	// sections from what it read (it stops at the first error, and drops
-	// a section it could not read whole).
-	var h dns.Msg
-	h.Id = binary.BigEndian.Uint16(msg)
-	h.Opcode = int(msg[2]>>3) & 0xf
-	h.RecursionDesired = msg[2]&1 != 0
-	h.CheckingDisabled = msg[3]&0x10 != 0
-	h.Question, h.Extra = req.Question, req.Extra
-	m := dnsproto.Reply(&h)
+	h := dnsproto.FormErrQuery(msg, req)
+	m := dnsproto.Reply(h)
 	m.Rcode = dns.RcodeFormatError
-	return s.finish(m, &h, remote, local)
+	return s.finish(m, h, remote, local)
 }
 
 // ServeUDP answers DNS queries arriving on pc until ctx is done, then

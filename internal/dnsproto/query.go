@@ -44,14 +44,24 @@ func UnpackQuery(msg []byte, req *dns.Msg) error {
 // error, and our OPT if the query's OPT was read (RFC 6891 §7). It
 // returns the client's UDP size as SetEDNS does, for Truncate.
 func FormErr(msg []byte, req *dns.Msg) (reply *dns.Msg, clientSize int) {
-	var h dns.Msg
+	h := FormErrQuery(msg, req)
+	m := Reply(h)
+	m.Rcode = dns.RcodeFormatError
+	m.Compress = true
+	return m, SetEDNS(m, h)
+}
+
+// FormErrQuery is the query a FORMERR reply to msg answers, when msg (at
+// least a header long) did not parse into req: the ID, opcode, RD and CD
+// of msg's own header, whatever Unpack set, and the question and OPT
+// records read before the error (Unpack stops at the first error and
+// drops a section it could not read whole).
+func FormErrQuery(msg []byte, req *dns.Msg) *dns.Msg {
+	h := new(dns.Msg)
 	h.Id = binary.BigEndian.Uint16(msg)
 	h.Opcode = int(msg[2]>>3) & 0xf
 	h.RecursionDesired = msg[2]&1 != 0
 	h.CheckingDisabled = msg[3]&0x10 != 0
 	h.Question, h.Extra = req.Question, req.Extra
-	m := Reply(&h)
-	m.Rcode = dns.RcodeFormatError
-	m.Compress = true
-	return m, SetEDNS(m, &h)
+	return h
 }
