@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/edgekit/edgekit/internal/dnsproto"
+	"github.com/edgekit/edgekit/internal/serve"
 	"github.com/miekg/dns"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -290,38 +291,15 @@ func (s *Server) formErr(msg []byte, req *dns.Msg, remote, local net.Addr) *dns.
 // ServeUDP calls the Server directly: to put a dns.Handler middleware in
 // front (firewall.DNSGuard, for one), serve with a dns.Server instead.
 func (s *Server) ServeUDP(ctx context.Context, pc net.PacketConn) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	// Unblock the readers when ctx ends.
-	stop := context.AfterFunc(ctx, func() { pc.SetReadDeadline(time.Unix(1, 0)) })
-	defer stop()
-	workers := runtime.GOMAXPROCS(0)
-	errc := make(chan error, workers)
-	pool := &resolvers{ctx: ctx, wg: &wg, jobs: make(chan resolveJob)}
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			loop := s.udpLoop
+	return serve.ReadLoops(ctx, pc, runtime.GOMAXPROCS(0), func(ctx context.Context, wg *sync.WaitGroup) func() error {
+		pool := &resolvers{ctx: ctx, wg: wg, jobs: make(chan resolveJob)}
+		return func() error {
 			if bc := batchConnFor(pc); bc != nil {
-				loop = func(ctx context.Context, pc net.PacketConn, pool *resolvers) error {
-					return s.udpBatchLoop(ctx, pc, bc, pool)
-				}
+				return s.udpBatchLoop(ctx, pc, bc, pool)
 			}
-			if err := loop(ctx, pc, pool); err != nil {
-				errc <- err
-				cancel()
-			}
-		}()
-	}
-	wg.Wait()
-	select {
-	case err := <-errc:
-		return err
-	default:
-		return nil
-	}
+			return s.udpLoop(ctx, pc, pool)
+		}
+	})
 }
 
 // udpLoop reads and answers queries one datagram at a time until ctx ends

@@ -42,30 +42,9 @@ const (
 // and an OPT when it had one (dnsproto.FormErr); the rest get Answer's
 // reply, truncated to the client's buffer.
 func (s *Server) ServeUDP(ctx context.Context, pc net.PacketConn) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(ctx, func() { pc.SetReadDeadline(time.Unix(1, 0)) })
-	defer stop()
-	workers := runtime.GOMAXPROCS(0)
-	errc := make(chan error, workers)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := s.udpLoop(ctx, pc); err != nil {
-				errc <- err
-				cancel()
-			}
-		}()
-	}
-	wg.Wait()
-	select {
-	case err := <-errc:
-		return err
-	default:
-		return nil
-	}
+	return serve.ReadLoops(ctx, pc, runtime.GOMAXPROCS(0), func(ctx context.Context, _ *sync.WaitGroup) func() error {
+		return func() error { return s.udpLoop(ctx, pc) }
+	})
 }
 
 func (s *Server) udpLoop(ctx context.Context, pc net.PacketConn) error {
