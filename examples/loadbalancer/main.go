@@ -189,7 +189,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	}
 	px := obs.handler(proxy)
 	tlsCtx, stopTLS := context.WithCancel(ctx)
-	tlsOpts.https.ReadHeaderTimeout, tlsOpts.https.Grace = *headTimeout, *grace // HTTP/3's too
+	tlsOpts.https.ReadHeaderTimeout, tlsOpts.https.BodyIdleTimeout, tlsOpts.https.Grace = *headTimeout, *bodyTimeout, *grace // HTTP/3's too
 	waitTLS, err := tlsOpts.start(tlsCtx, out, zap.NewNop(), px, func(ctx context.Context, ln net.Listener, h http.Handler) error {
 		if *front == "edgekit" {
 			return (&httpfront.Server{Handler: h, ReadHeaderTimeout: *headTimeout, BodyIdleTimeout: *bodyTimeout, ShutdownTimeout: *grace}).Serve(ctx, ln)

@@ -42,7 +42,7 @@ func (o *Options) startH3(ctx context.Context, wg *sync.WaitGroup, out io.Writer
 		warn := zapcore.NewCore(zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig()), zapcore.AddSync(out), zap.WarnLevel)
 		log = zap.New(zapcore.NewTee(log.Core(), warn))
 	}
-	srv, err := h3.New(h3.Config{Handler: h, TLS: cfg, Logger: log, ReadHeaderTimeout: o.ReadHeaderTimeout, ShutdownTimeout: o.Grace})
+	srv, err := h3.New(h3.Config{Handler: h, TLS: cfg, Logger: log, ReadHeaderTimeout: o.ReadHeaderTimeout, BodyIdleTimeout: o.BodyIdleTimeout, ShutdownTimeout: o.Grace})
 	if err != nil {
 		return nil, err
 	}

@@ -66,11 +66,13 @@ type Options struct {
 	// Storage, if set by the program before Start, replaces -acme-dir
 	// (a fleet's shared storage, such as tlsfront/redisstorage's).
 	Storage certmagic.Storage
-	// ReadHeaderTimeout and Grace, if set by the program before Start,
-	// are its TCP front's (-header-timeout, -grace): HTTP/3's wait for a
-	// request's HEADERS and how long its requests in flight may finish
-	// at shutdown. Zero means package h3's defaults.
-	ReadHeaderTimeout, Grace time.Duration
+	// ReadHeaderTimeout, BodyIdleTimeout and Grace, if set by the
+	// program before Start, are its TCP front's (-header-timeout,
+	// -body-idle-timeout, -grace): HTTP/3's wait for a request's
+	// HEADERS, for each piece of a request body (negative: no limit),
+	// and how long its requests in flight may finish at shutdown. Zero
+	// means package h3's defaults.
+	ReadHeaderTimeout, BodyIdleTimeout, Grace time.Duration
 
 	managing atomic.Bool // Manage has returned: print Loaded events
 }
