@@ -38,13 +38,22 @@ func (o *Output) String() string {
 // WaitFor waits until the output contains s, failing t after timeout.
 func (o *Output) WaitFor(t testing.TB, s string, timeout time.Duration) {
 	t.Helper()
+	o.WaitForAny(t, timeout, s)
+}
+
+// WaitForAny waits until the output contains one of ss, failing t after
+// timeout.
+func (o *Output) WaitForAny(t testing.TB, timeout time.Duration, ss ...string) {
+	t.Helper()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
 		o.mu.Lock()
-		if strings.Contains(o.b.String(), s) {
-			o.mu.Unlock()
-			return
+		for _, s := range ss {
+			if strings.Contains(o.b.String(), s) {
+				o.mu.Unlock()
+				return
+			}
 		}
 		if o.changed == nil {
 			o.changed = make(chan struct{})
@@ -54,7 +63,7 @@ func (o *Output) WaitFor(t testing.TB, s string, timeout time.Duration) {
 		select {
 		case <-ch:
 		case <-deadline.C:
-			t.Fatalf("no %q in the output within %v:\n%s", s, timeout, o.String())
+			t.Fatalf("none of %q in the output within %v:\n%s", ss, timeout, o.String())
 		}
 	}
 }
