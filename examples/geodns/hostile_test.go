@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/edgekit/edgekit/resolver/authority"
+	"github.com/edgekit/edgekit/resolver/resolvertest"
 	"github.com/miekg/dns"
 )
 
@@ -53,61 +53,22 @@ func optOf(m *dns.Msg) *dns.OPT {
 }
 
 // exchangeRaw sends msg to addr over network (udp, tcp) and returns the
-// first reply. With drop set it expects none: it sends two probes (ID
-// 0x7777) one after the other's reply, and returns the first reply that
-// is not a probe's, or nil once the second probe is answered.
+// first reply. With drop set it expects none: probe queries (ID 0x7777)
+// follow it, and the first reply that is not a probe's is returned, or
+// nil (resolvertest.RawExchange).
 func exchangeRaw(t *testing.T, network, addr string, msg []byte, drop bool) *dns.Msg {
 	t.Helper()
-	c, err := net.DialTimeout(network, addr, 2*time.Second)
+	var probe *dns.Msg
+	if drop {
+		probe = new(dns.Msg)
+		probe.SetQuestion("cdn.example.", dns.TypeSOA)
+		probe.Id = 0x7777
+	}
+	m, err := resolvertest.RawExchange(network, addr, msg, probe)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	send := func(b []byte) {
-		if network == "tcp" {
-			b = append(binary.BigEndian.AppendUint16(nil, uint16(len(b))), b...)
-		}
-		if _, err := c.Write(b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	read := func() *dns.Msg {
-		buf := make([]byte, 65535)
-		var n int
-		var err error
-		if network == "tcp" {
-			if _, err = io.ReadFull(c, buf[:2]); err == nil {
-				n = int(binary.BigEndian.Uint16(buf))
-				_, err = io.ReadFull(c, buf[:n])
-			}
-		} else {
-			n, err = c.Read(buf)
-		}
-		if err != nil {
-			t.Fatalf("%s: no reply: %v", network, err)
-		}
-		m := new(dns.Msg)
-		if err := m.Unpack(buf[:n]); err != nil {
-			t.Fatalf("%s: reply does not parse: %v", network, err)
-		}
-		return m
-	}
-	send(msg)
-	if !drop {
-		return read()
-	}
-	probe := new(dns.Msg)
-	probe.SetQuestion("cdn.example.", dns.TypeSOA)
-	probe.Id = 0x7777
-	pb, _ := probe.Pack()
-	for range 2 {
-		send(pb)
-		if m := read(); m.Id != probe.Id {
-			return m
-		}
-	}
-	return nil
+	return m
 }
 
 // TestHostileQueriesAnsweredAsAuthority serves the zone with geodns (the

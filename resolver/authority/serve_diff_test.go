@@ -3,14 +3,13 @@ package authority_test
 import (
 	"context"
 	"encoding/binary"
-	"io"
 	"net"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/edgekit/edgekit/resolver"
 	"github.com/edgekit/edgekit/resolver/authority"
+	"github.com/edgekit/edgekit/resolver/resolvertest"
 	"github.com/miekg/dns"
 )
 
@@ -38,57 +37,21 @@ func serveBoth(t *testing.T, udp func(context.Context, net.PacketConn) error, tc
 
 // rawExchange sends msg and returns the reply. A packet that both
 // servers must drop (shorter than a header, or QR set) gets nil when the
-// query sent after it (ID 0x7777) is answered first, twice over.
+// query sent after it (ID 0x7777) is answered first, twice over
+// (resolvertest.RawExchange).
 func rawExchange(t *testing.T, network, addr string, msg []byte) *dns.Msg {
 	t.Helper()
-	c, err := net.DialTimeout(network, addr, 2*time.Second)
+	var probe *dns.Msg
+	if len(msg) < 12 || msg[2]&0x80 != 0 {
+		probe = new(dns.Msg)
+		probe.SetQuestion("www.example.", dns.TypeA)
+		probe.Id = 0x7777
+	}
+	m, err := resolvertest.RawExchange(network, addr, msg, probe)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	send := func(b []byte) {
-		if network == "tcp" {
-			b = append(binary.BigEndian.AppendUint16(nil, uint16(len(b))), b...)
-		}
-		c.Write(b)
-	}
-	read := func() *dns.Msg {
-		buf := make([]byte, 65535)
-		var n int
-		var err error
-		if network == "tcp" {
-			if _, err = io.ReadFull(c, buf[:2]); err == nil {
-				n = int(binary.BigEndian.Uint16(buf))
-				_, err = io.ReadFull(c, buf[:n])
-			}
-		} else {
-			n, err = c.Read(buf)
-		}
-		if err != nil {
-			t.Fatalf("%s: no reply: %v", network, err)
-		}
-		m := new(dns.Msg)
-		if err := m.Unpack(buf[:n]); err != nil {
-			t.Fatalf("%s: reply does not parse: %v", network, err)
-		}
-		return m
-	}
-	send(msg)
-	if len(msg) >= 12 && msg[2]&0x80 == 0 {
-		return read() // UDP replies may overtake each other: no probe
-	}
-	probe := new(dns.Msg)
-	probe.SetQuestion("www.example.", dns.TypeA)
-	probe.Id = 0x7777
-	pb, _ := probe.Pack()
-	for range 2 {
-		send(pb)
-		if m := read(); m.Id != probe.Id {
-			return m
-		}
-	}
-	return nil
+	return m
 }
 
 // The authoritative server's own UDP and TCP serving judges hostile
